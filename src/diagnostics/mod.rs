@@ -1,0 +1,185 @@
+//! Diagnostics as plain data: a code, a message about the user's program, a primary label on the
+//! exact span, context labels and a help line. They are rendered only at the edge (`render`), as
+//! human text through miette, as JSON, or as SARIF.
+
+mod codes;
+pub mod render;
+
+pub use codes::{Code, Severity};
+
+use crate::source::FileId;
+use crate::syntax::ast::Span;
+
+/// A labelled span in one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    /// The file the span is in.
+    pub file: FileId,
+    /// The span.
+    pub span: Span,
+    /// What the label says, if anything.
+    pub message: String,
+}
+
+/// One problem found in the user's program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// The stable code.
+    pub code: Code,
+    /// A short, lower-case sentence about the program.
+    pub message: String,
+    /// Where the problem is.
+    pub primary: Label,
+    /// Other places that explain it ("table declared here").
+    pub secondary: Vec<Label>,
+    /// How to fix it, when a fix is known.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic whose primary label carries no text of its own.
+    pub fn new(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            primary: Label { file, span, message: String::new() },
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Sets the primary label's text.
+    pub fn label(mut self, text: impl Into<String>) -> Self {
+        self.primary.message = text.into();
+        self
+    }
+
+    /// Adds a context label.
+    pub fn with(mut self, file: FileId, span: Span, text: impl Into<String>) -> Self {
+        self.secondary.push(Label { file, span, message: text.into() });
+        self
+    }
+
+    /// Sets the help line.
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    /// Sets the help line when there is one.
+    pub fn maybe_help(mut self, text: Option<String>) -> Self {
+        if text.is_some() {
+            self.help = text;
+        }
+        self
+    }
+
+    /// Error or warning, from the code.
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+}
+
+/// A collection of diagnostics, kept in a stable order for output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// No diagnostics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one.
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    /// Adds all of another collection.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity() == Severity::Error)
+    }
+
+    /// Number of errors.
+    pub fn error_count(&self) -> usize {
+        self.0.iter().filter(|d| d.severity() == Severity::Error).count()
+    }
+
+    /// Number of warnings.
+    pub fn warning_count(&self) -> usize {
+        self.0.iter().filter(|d| d.severity() == Severity::Warning).count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sorts by file, position and code, and drops exact duplicates, so output is deterministic.
+    pub fn sort(&mut self) {
+        self.0.sort_by(|a, b| {
+            (a.primary.file, a.primary.span.start, a.primary.span.end, a.code)
+                .cmp(&(b.primary.file, b.primary.span.start, b.primary.span.end, b.code))
+        });
+        self.0.dedup();
+    }
+
+    /// Iterates in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+}
+
+/// Suggests the candidate closest to `name` by edit distance, if one is close enough to be a
+/// likely typo ("did you mean `telephone1`?").
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    let mut best: Option<(&str, f64)> = None;
+    for candidate in candidates {
+        let cand_lower = candidate.to_lowercase();
+        if cand_lower == lower {
+            return Some(candidate);
+        }
+        let score = strsim::jaro_winkler(&lower, &cand_lower);
+        let distance = strsim::levenshtein(&lower, &cand_lower);
+        let close = distance <= (name.chars().count().max(3) / 3).max(1) || score >= 0.88;
+        if close && best.is_none_or(|(_, s)| score > s) {
+            best = Some((candidate, score));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// "did you mean `x`?" for a suggestion, if any.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    suggest(name, candidates).map(|s| format!("did you mean `{s}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let cols = ["telephone1", "name", "emailaddress1", "accountnumber"];
+        assert_eq!(suggest("telephone", cols), Some("telephone1"));
+        assert_eq!(suggest("acountnumber", cols), Some("accountnumber"));
+        assert_eq!(suggest("Name", cols), Some("name"));
+        assert_eq!(suggest("zzzz", cols), None);
+    }
+
+    #[test]
+    fn every_code_has_a_page_that_names_it() {
+        for code in Code::ALL {
+            let page = code.page();
+            assert!(page.starts_with(&format!("# {}", code.as_str())), "{code} page heading");
+            assert!(page.len() > 200, "{code} page is too short to explain anything");
+            assert_eq!(Code::parse(code.as_str()), Some(*code));
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The `syncmap` command line.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Import of OData CSDL `$metadata` documents into schema snapshots.

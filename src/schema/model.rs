@@ -1,0 +1,134 @@
+//! The schema-snapshot format: what the checker knows of a system's tables and columns. It is
+//! plain JSON so teams can commit it and review changes to it.
+
+use serde::{Deserialize, Serialize};
+
+/// The current version of the snapshot format.
+pub const SCHEMA_FORMAT_VERSION: u32 = 1;
+
+/// Everything the compiler needs to know of one system, offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemSchema {
+    /// Always [`SCHEMA_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Where the snapshot came from (a service name, or "CSDL import of …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Tables in the order the snapshot lists them.
+    pub tables: Vec<TableSchema>,
+}
+
+impl SystemSchema {
+    /// The table with this name (the name `.map` files use), if any.
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// One table (entity set) of a system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSchema {
+    /// The name `.map` files use: the entity set name (`accounts`, `customers`).
+    pub name: String,
+    /// The entity type's logical name where it differs (`account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_type: Option<String>,
+    /// The key column (`accountid`, `id`).
+    pub key: String,
+    /// The column the system stamps on every write (`modifiedon`, `lastModifiedDateTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_on: Option<String>,
+    /// Columns in the snapshot's order.
+    pub columns: Vec<ColumnSchema>,
+}
+
+impl TableSchema {
+    /// The column with this name, if any.
+    pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSchema {
+    /// The column name as the API spells it.
+    pub name: String,
+    /// Its type.
+    #[serde(flatten)]
+    pub ty: ColumnType,
+    /// Whether it may hold null.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub nullable: bool,
+    /// Whether the system refuses writes to it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+    /// Whether a create must set it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub required_on_create: bool,
+    /// A human description, shown by the language server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The type of a column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ColumnType {
+    /// Text, with the longest value the system accepts.
+    String {
+        /// Maximum length in characters; unbounded when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_length: Option<u32>,
+    },
+    /// A whole number.
+    Int,
+    /// A decimal number (money, rates).
+    Decimal,
+    /// True or false.
+    Bool,
+    /// A calendar date.
+    Date,
+    /// A point in time.
+    Datetime,
+    /// A GUID.
+    Guid,
+    /// A Dataverse choice: integer values with labels.
+    Option {
+        /// The values.
+        options: Vec<OptionValue>,
+    },
+    /// A Business Central enum: text values from a fixed list.
+    Enum {
+        /// The members as the API writes them.
+        members: Vec<String>,
+    },
+    /// A reference to a row of another table (one of `targets` for polymorphic lookups).
+    Lookup {
+        /// Target table names, the default first.
+        targets: Vec<String>,
+    },
+}
+
+/// One value of an option set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionValue {
+    /// The stored integer.
+    pub value: i64,
+    /// The label users write in `.map` files.
+    pub label: String,
+}

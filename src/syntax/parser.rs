@@ -1,0 +1,196 @@
+//! The pest parser and the translation of its errors into diagnostics users can read.
+
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+use pest::Parser;
+
+use super::ast::Span;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::source::FileId;
+
+/// The parser generated from `grammar/syncmap.pest`.
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/syncmap.pest"]
+pub(crate) struct MapParser;
+
+/// Parses a whole file into the `file` pair.
+pub(crate) fn parse_file(file: FileId, text: &str) -> Result<Pair<'_, Rule>, Diagnostics> {
+    match MapParser::parse(Rule::file, text) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(p) => Ok(p),
+            None => Err(single(file, Span::new(0, 0), "empty parse".into(), None)),
+        },
+        Err(e) => Err(translate(file, text, e)),
+    }
+}
+
+fn single(file: FileId, span: Span, message: String, help: Option<String>) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.push(Diagnostic::new(Code::E0101, file, span, message).label("unexpected here").maybe_help(help));
+    d
+}
+
+fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnostics {
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let (found, span) = token_at(text, pos);
+    let (message, help) = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let expected = expected_list(positives);
+            let help = help_for(positives);
+            (format!("expected {expected}, found {found}"), help)
+        }
+        ErrorVariant::CustomError { message } => (message.clone(), None),
+    };
+    single(file, span, message, help)
+}
+
+/// What stands at `pos`, for "found …", and its span.
+fn token_at(text: &str, pos: usize) -> (String, Span) {
+    let rest = text.get(pos..).unwrap_or("");
+    let Some(first) = rest.chars().next() else {
+        return ("the end of the file".into(), Span::new(pos, pos));
+    };
+    if first == '\n' || first == '\r' {
+        return ("the end of the line".into(), Span::new(pos, pos + 1));
+    }
+    let len = if first.is_alphanumeric() || first == '_' {
+        rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())
+    } else if first == '"' {
+        rest[1..].find(['"', '\n']).map_or(rest.len(), |i| i + 2)
+    } else {
+        let ops = ["<->", "->", "<-", "=>", "==", "!=", "<=", ">=", "??"];
+        ops.iter().find(|o| rest.starts_with(**o)).map_or(first.len_utf8(), |o| o.len())
+    };
+    let token = &rest[..len.min(rest.len())];
+    (format!("`{token}`"), Span::new(pos, pos + token.len()))
+}
+
+/// Joins rule names into "`{`, `:` or a name", grouping operator alternatives.
+fn expected_list(positives: &[Rule]) -> String {
+    let mut names: Vec<&'static str> = Vec::new();
+    for r in positives {
+        let n = expected_name(*r);
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    match names.len() {
+        0 => "something else".into(),
+        1 => names[0].into(),
+        _ => {
+            let last = names.pop().unwrap_or_default();
+            format!("{} or {last}", names.join(", "))
+        }
+    }
+}
+
+/// The name users read for a rule: never an internal rule name.
+pub(crate) fn expected_name(rule: Rule) -> &'static str {
+    use Rule::*;
+    match rule {
+        EOI => "the end of the file",
+        item | file => "`import`, `system`, `table`, `map`, `fn`, `job` or `test`",
+        kw_import => "`import`",
+        kw_system => "`system`",
+        kw_table => "`table`",
+        kw_map => "`map`",
+        kw_fn => "`fn`",
+        kw_job => "`job`",
+        kw_test => "`test`",
+        ident | column | type_name | job_table => "a name",
+        string | string_inner => "a string",
+        expr | primary | prefix | neg | paren | call | if_expr | kw_if | kw_not => "an expression",
+        literal | number | boolean | null | date | datetime | kw_true | kw_false | kw_null => {
+            "a value"
+        }
+        infix | coalesce | kw_or | kw_and | eq | ne | le | ge | lt | gt | add | sub | mul | div
+        | rem => "an operator",
+        direction | both_ways | to_right | to_left => "an arrow (`->`, `<-` or `<->`)",
+        table_item | filter | match_rule | create | on_conflict | on_delete | only_coupled
+        | after | field_map | kw_filter | kw_match | kw_create | kw_after | kw_only => {
+            "a field mapping or table setting"
+        }
+        kw_on => "`on`",
+        kw_conflict => "`conflict`",
+        kw_delete => "`delete`",
+        conflict_rule | kw_prefer | kw_newest => "`prefer SIDE`, `newest` or `fail`",
+        delete_rule | kw_uncouple | kw_restore | kw_propagate => {
+            "`uncouple`, `restore`, `propagate` or `fail`"
+        }
+        kw_fail => "`fail`",
+        kw_coupled => "`coupled`",
+        transform | via | using | kw_via | kw_using => "`via` or `using`",
+        modifiers | lbracket => "`[`",
+        modifier | mod_create_only | mod_update_only | mod_clear_on_failure | mod_not_null
+        | mod_case_sensitive | kw_update | kw_clear | kw_case => {
+            "a modifier (`create only`, `update only`, `clear on failure`, `not null`, `case sensitive`)"
+        }
+        kw_failure => "`failure`",
+        kw_sensitive => "`sensitive`",
+        map_body => "`{`",
+        map_arm | map_pattern | wildcard => "a value or `_`",
+        fat_arrow => "`=>`",
+        params | param => "a parameter",
+        job_sync | kw_sync => "`sync`",
+        sync_mode | kw_full | kw_modified => "`full` or `modified`",
+        every | kw_every => "`every`",
+        idle | kw_idle => "`idle`",
+        at_time | kw_at => "`at`",
+        job_clause => "`every`, `idle` or `at`",
+        duration => "a duration such as `30m`",
+        time_of_day => "a time such as `02:00`",
+        test_step | given | couple | expect | kw_given | kw_couple | kw_expect => {
+            "`given`, `couple` or `expect`"
+        }
+        kw_filtered | kw_fails => "`filtered`, `fails` or a side",
+        on_update => "`on update`",
+        record | record_field => "a record `{ name: value }`",
+        table_ref => "`system.table`",
+        settings | setting => "a setting `name = \"value\"`",
+        match_term => "`left_column == right_column`",
+        kw_then => "`then`",
+        kw_else => "`else`",
+        colon => "`:`",
+        comma => "`,`",
+        dot => "`.`",
+        assign => "`=`",
+        lbrace => "`{`",
+        rbrace => "`}`",
+        lparen => "`(`",
+        rparen => "`)`",
+        rbracket => "`]`",
+        WHITESPACE | COMMENT | ident_char | reserved => "something else",
+        import | system | table | value_map | function | job | test => {
+            "`import`, `system`, `table`, `map`, `fn`, `job` or `test`"
+        }
+    }
+}
+
+fn help_for(positives: &[Rule]) -> Option<String> {
+    if positives.contains(&Rule::direction) {
+        return Some("a field mapping is `left_column -> right_column` (or `<-`, `<->`)".into());
+    }
+    if positives.contains(&Rule::rbrace) && positives.contains(&Rule::table_item) {
+        return Some("a table mapping body holds field mappings (`a -> b`) and settings such as `filter`, `match`, `on conflict`".into());
+    }
+    if positives.contains(&Rule::item) || positives.contains(&Rule::EOI) {
+        return Some("each top-level item starts with `import`, `system`, `table`, `map`, `fn`, `job` or `test`".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_at_reads_whole_words_and_operators() {
+        assert_eq!(token_at("abc def", 4).0, "`def`");
+        assert_eq!(token_at("a <-> b", 2).0, "`<->`");
+        assert_eq!(token_at("x", 1).0, "the end of the file");
+        assert_eq!(token_at("\"ab\" x", 0).0, "`\"ab\"`");
+    }
+}
