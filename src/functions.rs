@@ -59,7 +59,11 @@ impl Builtin {
             .iter()
             .enumerate()
             .map(|(i, (n, k))| {
-                let dots = if self.variadic && i + 1 == self.params.len() { "…" } else { "" };
+                let dots = if self.variadic && i + 1 == self.params.len() {
+                    "…"
+                } else {
+                    ""
+                };
                 format!("{n}{dots}: {}", kind_name(*k))
             })
             .collect();
@@ -147,7 +151,13 @@ mod tests {
 
     #[test]
     fn signature_reads_like_the_docs() {
-        assert_eq!(builtin("left").map(|b| b.signature()).as_deref(), Some("left(text: string, count: int) -> string"));
-        assert_eq!(builtin("concat").map(|b| b.signature()).as_deref(), Some("concat(parts…: any) -> string"));
+        assert_eq!(
+            builtin("left").map(|b| b.signature()).as_deref(),
+            Some("left(text: string, count: int) -> string")
+        );
+        assert_eq!(
+            builtin("concat").map(|b| b.signature()).as_deref(),
+            Some("concat(parts…: any) -> string")
+        );
     }
 }

@@ -1,3 +1,7 @@
 //! The `syncmap` command line.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

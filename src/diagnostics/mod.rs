@@ -42,7 +42,11 @@ impl Diagnostic {
         Diagnostic {
             code,
             message: message.into(),
-            primary: Label { file, span, message: String::new() },
+            primary: Label {
+                file,
+                span,
+                message: String::new(),
+            },
             secondary: Vec::new(),
             help: None,
         }
@@ -56,7 +60,11 @@ impl Diagnostic {
 
     /// Adds a context label.
     pub fn with(mut self, file: FileId, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { file, span, message: text.into() });
+        self.secondary.push(Label {
+            file,
+            span,
+            message: text.into(),
+        });
         self
     }
 
@@ -107,12 +115,18 @@ impl Diagnostics {
 
     /// Number of errors.
     pub fn error_count(&self) -> usize {
-        self.0.iter().filter(|d| d.severity() == Severity::Error).count()
+        self.0
+            .iter()
+            .filter(|d| d.severity() == Severity::Error)
+            .count()
     }
 
     /// Number of warnings.
     pub fn warning_count(&self) -> usize {
-        self.0.iter().filter(|d| d.severity() == Severity::Warning).count()
+        self.0
+            .iter()
+            .filter(|d| d.severity() == Severity::Warning)
+            .count()
     }
 
     /// Whether there are none.
@@ -123,8 +137,18 @@ impl Diagnostics {
     /// Sorts by file, position and code, and drops exact duplicates, so output is deterministic.
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            (a.primary.file, a.primary.span.start, a.primary.span.end, a.code)
-                .cmp(&(b.primary.file, b.primary.span.start, b.primary.span.end, b.code))
+            (
+                a.primary.file,
+                a.primary.span.start,
+                a.primary.span.end,
+                a.code,
+            )
+                .cmp(&(
+                    b.primary.file,
+                    b.primary.span.start,
+                    b.primary.span.end,
+                    b.code,
+                ))
         });
         self.0.dedup();
     }
@@ -156,7 +180,10 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?" for a suggestion, if any.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     suggest(name, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
@@ -177,8 +204,14 @@ mod tests {
     fn every_code_has_a_page_that_names_it() {
         for code in Code::ALL {
             let page = code.page();
-            assert!(page.starts_with(&format!("# {}", code.as_str())), "{code} page heading");
-            assert!(page.len() > 200, "{code} page is too short to explain anything");
+            assert!(
+                page.starts_with(&format!("# {}", code.as_str())),
+                "{code} page heading"
+            );
+            assert!(
+                page.len() > 200,
+                "{code} page is too short to explain anything"
+            );
             assert_eq!(Code::parse(code.as_str()), Some(*code));
         }
     }

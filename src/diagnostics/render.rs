@@ -20,7 +20,10 @@ struct Report {
 
 impl fmt::Debug for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Report").field("code", &self.code).field("message", &self.message).finish()
+        f.debug_struct("Report")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .finish()
     }
 }
 
@@ -40,7 +43,9 @@ impl miette::Diagnostic for Report {
         Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.source)
@@ -52,7 +57,9 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             return None;
         }
-        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+        Some(Box::new(
+            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+        ))
     }
 }
 
@@ -80,7 +87,13 @@ fn report(d: &Diagnostic, sources: &SourceMap) -> Report {
                 message: l.message.clone(),
                 help: None,
                 source: NamedSource::new(other.name.clone(), other.text.clone()),
-                labels: vec![labeled(&Label { message: String::new(), ..l.clone() }, false)],
+                labels: vec![labeled(
+                    &Label {
+                        message: String::new(),
+                        ..l.clone()
+                    },
+                    false,
+                )],
                 related: Vec::new(),
                 severity: miette::Severity::Advice,
             });
@@ -103,8 +116,14 @@ fn report(d: &Diagnostic, sources: &SourceMap) -> Report {
 /// Renders for a terminal or a log: source excerpts with labels, then a summary line.
 /// `color` is for terminals; tests render without it at a fixed width so output is stable.
 pub fn human(diags: &Diagnostics, sources: &SourceMap, color: bool) -> String {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for d in diags.iter() {
         let r = report(d, sources);
@@ -125,7 +144,11 @@ pub fn summary(diags: &Diagnostics) -> String {
         (0, 0) => "no problems found\n".to_string(),
         (0, w) => format!("{} found\n", plural(w, "warning")),
         (e, 0) => format!("{} found\n", plural(e, "error")),
-        (e, w) => format!("{} and {} found\n", plural(e, "error"), plural(w, "warning")),
+        (e, w) => format!(
+            "{} and {} found\n",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
     }
 }
 

@@ -1,5 +1,8 @@
 //! Stage 4: the compiled, versioned, serializable plan, built from the checked model.
 
+mod build;
 mod model;
+pub mod odata;
 
+pub use build::{build, to_json, SourceText};
 pub use model::*;

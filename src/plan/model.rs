@@ -280,6 +280,9 @@ pub struct FieldOp {
     pub clear_on_failure: bool,
     /// Whether the field flows both ways (a difference in it is a conflict).
     pub two_way: bool,
+    /// Cut text values to this many characters (`[truncate]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<u32>,
 }
 
 /// A user-defined function.

@@ -38,7 +38,9 @@ pub fn load(text: &str) -> Result<SystemSchema, SchemaError> {
         column: e.column(),
     })?;
     if schema.format_version != SCHEMA_FORMAT_VERSION {
-        return Err(SchemaError::Version { found: schema.format_version });
+        return Err(SchemaError::Version {
+            found: schema.format_version,
+        });
     }
     validate(&schema)?;
     Ok(schema)
@@ -49,7 +51,10 @@ pub fn validate(schema: &SystemSchema) -> Result<(), SchemaError> {
     let mut seen = std::collections::BTreeSet::new();
     for t in &schema.tables {
         if !seen.insert(t.name.as_str()) {
-            return Err(SchemaError::Invalid(format!("table `{}` is listed twice", t.name)));
+            return Err(SchemaError::Invalid(format!(
+                "table `{}` is listed twice",
+                t.name
+            )));
         }
         let mut cols = std::collections::BTreeSet::new();
         for c in &t.columns {

@@ -52,8 +52,9 @@ impl TableSchema {
 }
 
 /// One column.
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`, and would reject the
+// `type` field the flattened `ColumnType` reads. `ColumnType` denies unknown fields instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ColumnSchema {
     /// The column name as the API spells it.
     pub name: String,

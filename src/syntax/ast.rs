@@ -15,12 +15,18 @@ pub struct Span {
 impl Span {
     /// A span from byte offsets.
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// Length in bytes.
@@ -382,6 +388,8 @@ pub enum ModifierKind {
     ClearOnFailure,
     /// `not null`
     NotNull,
+    /// `truncate`
+    Truncate,
     /// `case sensitive`
     CaseSensitive,
 }
@@ -394,6 +402,7 @@ impl ModifierKind {
             ModifierKind::UpdateOnly => "update only",
             ModifierKind::ClearOnFailure => "clear on failure",
             ModifierKind::NotNull => "not null",
+            ModifierKind::Truncate => "truncate",
             ModifierKind::CaseSensitive => "case sensitive",
         }
     }

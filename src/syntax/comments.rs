@@ -53,7 +53,9 @@ pub fn comments(text: &str) -> Vec<Comment> {
                 i = end;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let end = text[i + 2..].find("*/").map_or(text.len(), |n| i + 2 + n + 2);
+                let end = text[i + 2..]
+                    .find("*/")
+                    .map_or(text.len(), |n| i + 2 + n + 2);
                 out.push(Comment {
                     text: text[i..end].to_string(),
                     span: Span::new(i, end),
@@ -79,7 +81,13 @@ mod tests {
     fn finds_line_block_and_trailing_comments_but_not_strings() {
         let src = "// head\na -> b // tail\n\"//not\" -> c /* block */\n";
         let found = comments(src);
-        let texts: Vec<_> = found.iter().map(|c| (c.text.as_str(), c.trailing)).collect();
-        assert_eq!(texts, vec![("// head", false), ("// tail", true), ("/* block */", true)]);
+        let texts: Vec<_> = found
+            .iter()
+            .map(|c| (c.text.as_str(), c.trailing))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![("// head", false), ("// tail", true), ("/* block */", true)]
+        );
     }
 }

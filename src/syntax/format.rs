@@ -6,16 +6,23 @@ use super::ast::*;
 use super::comments::{comments, Comment};
 
 const INDENT: &str = "    ";
-/// Records longer than this on one line are printed one field per line.
-const RECORD_WIDTH: usize = 88;
+/// Records that would make a line longer than this are printed one field per line.
+const RECORD_WIDTH: usize = 100;
 
 /// Formats a parsed file. `text` must be the source the tree was parsed from.
 pub fn format(text: &str, file: &File) -> String {
-    let mut p = Printer { text, out: String::new(), comments: comments(text), next: 0, last_end: 0 };
+    let mut p = Printer {
+        text,
+        out: String::new(),
+        comments: comments(text),
+        next: 0,
+        last_end: 0,
+    };
     let mut prev: Option<&Item> = None;
     for item in &file.items {
         if let Some(prev) = prev {
-            let blank = p.blank_before(p.leading_start(item.span().start)) || !same_group(prev, item);
+            let blank =
+                p.blank_before(p.leading_start(item.span().start)) || !same_group(prev, item);
             p.out.push('\n');
             if blank {
                 p.out.push('\n');
@@ -37,7 +44,9 @@ pub fn format(text: &str, file: &File) -> String {
 fn same_group(a: &Item, b: &Item) -> bool {
     matches!(
         (a, b),
-        (Item::Import(_), Item::Import(_)) | (Item::System(_), Item::System(_)) | (Item::Job(_), Item::Job(_))
+        (Item::Import(_), Item::Import(_))
+            | (Item::System(_), Item::System(_))
+            | (Item::Job(_), Item::Job(_))
     )
 }
 
@@ -90,11 +99,16 @@ impl Printer<'_> {
 
     /// Appends the comment that trails the source line holding `pos`, if there is one.
     fn trailing(&mut self, pos: u32) {
-        let Some(c) = self.comments.get(self.next) else { return };
+        let Some(c) = self.comments.get(self.next) else {
+            return;
+        };
         if !c.trailing || c.span.start < pos {
             return;
         }
-        let between = self.text.get(pos as usize..c.span.start as usize).unwrap_or("\n");
+        let between = self
+            .text
+            .get(pos as usize..c.span.start as usize)
+            .unwrap_or("\n");
         if between.contains('\n') {
             return;
         }
@@ -154,7 +168,8 @@ impl Printer<'_> {
         match item {
             Item::Import(i) => {
                 self.start_line(i.span, 0, true);
-                self.out.push_str(&format!("import {}", string(&i.path.value)));
+                self.out
+                    .push_str(&format!("import {}", string(&i.path.value)));
                 self.end_line(i.span);
             }
             Item::System(s) => self.system(s),
@@ -175,14 +190,18 @@ impl Printer<'_> {
     }
 
     fn has_comment_inside(&self, span: Span) -> bool {
-        self.comments[self.next..].iter().any(|c| c.span.start > span.start && c.span.end < span.end)
+        self.comments[self.next..]
+            .iter()
+            .any(|c| c.span.start > span.start && c.span.end < span.end)
     }
 
     fn block_open(&mut self, span: Span, header: String) {
         self.start_line(span, 0, false);
         self.out.push_str(&header);
         self.out.push_str(" {");
-        let line_end = self.text[span.start as usize..].find('\n').map_or(span.end, |n| span.start + n as u32);
+        let line_end = self.text[span.start as usize..]
+            .find('\n')
+            .map_or(span.end, |n| span.start + n as u32);
         self.trailing_within(line_end);
         self.out.push('\n');
         self.last_end = (span.start as usize).max(self.last_end);
@@ -278,10 +297,24 @@ impl Printer<'_> {
             }
             let fields: Vec<&FieldMap> = items[start..end]
                 .iter()
-                .filter_map(|i| if let TableItem::Field(f) = i { Some(f) } else { None })
+                .filter_map(|i| {
+                    if let TableItem::Field(f) = i {
+                        Some(f)
+                    } else {
+                        None
+                    }
+                })
                 .collect();
-            let left = fields.iter().map(|f| expr(&f.left).chars().count()).max().unwrap_or(0);
-            let arrow = fields.iter().map(|f| f.arrow.dir.arrow().len()).max().unwrap_or(2);
+            let left = fields
+                .iter()
+                .map(|f| expr(&f.left).chars().count())
+                .max()
+                .unwrap_or(0);
+            let arrow = fields
+                .iter()
+                .map(|f| f.arrow.dir.arrow().len())
+                .max()
+                .unwrap_or(2);
             for slot in &mut out[start..end] {
                 *slot = (left, arrow);
             }
@@ -290,32 +323,49 @@ impl Printer<'_> {
         out
     }
 
+    /// A blank line ends a run of aligned field mappings; comment lines do not.
     fn breaks_run(&self, prev: Span, next: Span) -> bool {
-        let gap = self.text.get(prev.end as usize..next.start as usize).unwrap_or("");
-        let own_line_comment = self
-            .comments
-            .iter()
-            .any(|c| !c.trailing && c.span.start >= prev.end && c.span.end <= next.start);
-        gap.matches('\n').count() >= 2 || own_line_comment
+        let gap = self
+            .text
+            .get(prev.end as usize..next.start as usize)
+            .unwrap_or("");
+        let lines: Vec<&str> = gap.split('\n').collect();
+        lines.len() > 2
+            && lines[1..lines.len() - 1]
+                .iter()
+                .any(|l| l.trim().is_empty())
     }
 
     fn value_map(&mut self, m: &ValueMap) {
         self.block_open(m.span, format!("map {}", ident(&m.name.name)));
-        let width = m.body.arms.iter().map(|a| pattern(a).chars().count()).max().unwrap_or(0);
+        let width = m
+            .body
+            .arms
+            .iter()
+            .map(|a| pattern(a).chars().count())
+            .max()
+            .unwrap_or(0);
         for arm in &m.body.arms {
             self.element_gap(arm.span);
             self.start_line(arm.span, 1, true);
             let pat = pattern(arm);
             let pad = width - pat.chars().count();
-            self.out.push_str(&format!("{pat}{} => {},", " ".repeat(pad), literal(&arm.value.kind)));
+            self.out.push_str(&format!(
+                "{pat}{} => {},",
+                " ".repeat(pad),
+                literal(&arm.value.kind)
+            ));
             self.end_line(arm.span);
         }
         self.block_close(m.span);
     }
 
     fn function(&mut self, f: &Function) {
-        let params: Vec<String> =
-            f.params.iter().map(|p| format!("{}: {}", ident(&p.name.name), ident(&p.ty.name))).collect();
+        let params: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| format!("{}: {}", ident(&p.name.name), ident(&p.ty.name)))
+            .collect();
         let mut header = format!("fn {}({})", ident(&f.name.name), params.join(", "));
         if let Some(r) = &f.ret {
             header.push_str(&format!(" -> {}", ident(&r.name)));
@@ -336,7 +386,9 @@ impl Printer<'_> {
         self.block_open(t.span, header);
         for step in &t.steps {
             let span = match step {
-                TestStep::Given { span, .. } | TestStep::Couple { span, .. } | TestStep::Expect { span, .. } => *span,
+                TestStep::Given { span, .. }
+                | TestStep::Couple { span, .. }
+                | TestStep::Expect { span, .. } => *span,
             };
             self.element_gap(span);
             self.start_line(span, 1, true);
@@ -346,7 +398,9 @@ impl Printer<'_> {
                     let body = record_text(record, &lead);
                     format!("{lead}{body}")
                 }
-                TestStep::Couple { table, left, right, .. } => format!(
+                TestStep::Couple {
+                    table, left, right, ..
+                } => format!(
                     "couple {} {} <-> {}",
                     ident(&table.name),
                     literal(&left.kind),
@@ -355,7 +409,11 @@ impl Printer<'_> {
                 TestStep::Expect { expect, .. } => match expect {
                     Expectation::Filtered => "expect filtered".to_string(),
                     Expectation::Fails => "expect fails".to_string(),
-                    Expectation::Record { side, on_update, record } => {
+                    Expectation::Record {
+                        side,
+                        on_update,
+                        record,
+                    } => {
                         let upd = if *on_update { " on update" } else { "" };
                         let lead = format!("expect {}{upd} ", ident(&side.name));
                         let body = record_text(record, &lead);
@@ -413,7 +471,12 @@ fn field(f: &FieldMap, (left_width, arrow_width): (usize, usize)) -> String {
     let pad = left_width.saturating_sub(left.chars().count());
     let arrow = f.arrow.dir.arrow();
     let arrow_pad = arrow_width.saturating_sub(arrow.len());
-    let mut line = format!("{left}{} {}{arrow} {}", " ".repeat(pad), " ".repeat(arrow_pad), expr(&f.right));
+    let mut line = format!(
+        "{left}{} {}{arrow} {}",
+        " ".repeat(pad),
+        " ".repeat(arrow_pad),
+        expr(&f.right)
+    );
     match &f.transform {
         Some(Transform::Via { table, column, .. }) => {
             line.push_str(&format!(" via {}", ident(&table.name)));
@@ -423,8 +486,11 @@ fn field(f: &FieldMap, (left_width, arrow_width): (usize, usize)) -> String {
         }
         Some(Transform::UsingMap(m)) => line.push_str(&format!(" using {}", ident(&m.name))),
         Some(Transform::UsingInline(body)) => {
-            let arms: Vec<String> =
-                body.arms.iter().map(|a| format!("{} => {}", pattern(a), literal(&a.value.kind))).collect();
+            let arms: Vec<String> = body
+                .arms
+                .iter()
+                .map(|a| format!("{} => {}", pattern(a), literal(&a.value.kind)))
+                .collect();
             line.push_str(&format!(" using {{ {} }}", arms.join(", ")));
         }
         None => {}
@@ -442,7 +508,9 @@ fn modifiers(mods: &[Modifier]) -> String {
 }
 
 fn pattern(arm: &MapArm) -> String {
-    arm.pattern.as_ref().map_or("_".to_string(), |p| literal(&p.kind))
+    arm.pattern
+        .as_ref()
+        .map_or("_".to_string(), |p| literal(&p.kind))
 }
 
 fn job(j: &Job) -> String {
@@ -486,8 +554,11 @@ pub fn duration(seconds: u64) -> String {
 }
 
 fn record_text(r: &Record, lead: &str) -> String {
-    let fields: Vec<String> =
-        r.fields.iter().map(|(n, v)| format!("{}: {}", ident(&n.name), literal(&v.kind))).collect();
+    let fields: Vec<String> = r
+        .fields
+        .iter()
+        .map(|(n, v)| format!("{}: {}", ident(&n.name), literal(&v.kind)))
+        .collect();
     if fields.is_empty() {
         return "{}".into();
     }
@@ -506,8 +577,13 @@ fn record_text(r: &Record, lead: &str) -> String {
 
 /// A name, in backticks when it is not a plain identifier or is a reserved word.
 pub fn ident(name: &str) -> String {
-    const RESERVED: [&str; 9] = ["and", "or", "not", "if", "then", "else", "true", "false", "null"];
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    const RESERVED: [&str; 9] = [
+        "and", "or", "not", "if", "then", "else", "true", "false", "null",
+    ];
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !RESERVED.contains(&name)
         && name != "_";
@@ -558,15 +634,24 @@ pub fn expr(e: &Expr) -> String {
             let args: Vec<String> = args.iter().map(expr).collect();
             format!("{}({})", ident(&name.name), args.join(", "))
         }
-        ExprKind::Unary { op: UnaryOp::Neg, expr: inner } => {
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            expr: inner,
+        } => {
             let s = expr(inner);
-            if matches!(inner.kind, ExprKind::Binary { .. } | ExprKind::If { .. } | ExprKind::Unary { .. }) {
+            if matches!(
+                inner.kind,
+                ExprKind::Binary { .. } | ExprKind::If { .. } | ExprKind::Unary { .. }
+            ) {
                 format!("-({s})")
             } else {
                 format!("-{s}")
             }
         }
-        ExprKind::Unary { op: UnaryOp::Not, expr: inner } => {
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            expr: inner,
+        } => {
             let s = expr(inner);
             let needs = match &inner.kind {
                 ExprKind::Binary { op, .. } => op.precedence() < 4,
@@ -584,8 +669,17 @@ pub fn expr(e: &Expr) -> String {
             let r = operand(rhs, *op, true);
             format!("{l} {} {r}", op.symbol())
         }
-        ExprKind::If { cond, then, otherwise } => {
-            format!("if {} then {} else {}", expr(cond), expr(then), expr(otherwise))
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            format!(
+                "if {} then {} else {}",
+                expr(cond),
+                expr(then),
+                expr(otherwise)
+            )
         }
     }
 }
@@ -595,11 +689,11 @@ fn operand(e: &Expr, parent: BinaryOp, right: bool) -> String {
     let needs = match &e.kind {
         ExprKind::Binary { op, .. } => {
             let (p, c) = (parent.precedence(), op.precedence());
-            c < p
-                || (c == p && parent.is_comparison())
-                || (c == p && right != parent.right_assoc())
+            c < p || (c == p && parent.is_comparison()) || (c == p && right != parent.right_assoc())
         }
-        ExprKind::Unary { op: UnaryOp::Not, .. } => parent.precedence() > 4,
+        ExprKind::Unary {
+            op: UnaryOp::Not, ..
+        } => parent.precedence() > 4,
         ExprKind::If { .. } => true,
         _ => false,
     };
@@ -609,4 +703,3 @@ fn operand(e: &Expr, parent: BinaryOp, right: bool) -> String {
         s
     }
 }
-

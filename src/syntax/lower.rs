@@ -46,6 +46,7 @@ fn is_token(rule: Rule) -> bool {
             | kw_only
             | kw_clear
             | kw_failure
+            | kw_truncate
             | kw_case
             | kw_sensitive
             | kw_on
@@ -114,7 +115,10 @@ fn pratt() -> &'static PrattParser<Rule> {
 
 /// Lowers the `file` pair of one source.
 pub(crate) fn lower_file(file: FileId, pair: Pair<'_, Rule>) -> Result<File, Diagnostics> {
-    let mut l = Lower { file, diags: Diagnostics::new() };
+    let mut l = Lower {
+        file,
+        diags: Diagnostics::new(),
+    };
     let items = content(pair).filter_map(|p| l.item(p)).collect();
     if l.diags.has_errors() {
         l.diags.sort();
@@ -147,7 +151,11 @@ impl Lower {
                 let mut it = content(p);
                 let name = self.ident(it.next()?);
                 let body = self.map_body(it.next()?);
-                Item::ValueMap(ValueMap { name, body, span: s })
+                Item::ValueMap(ValueMap {
+                    name,
+                    body,
+                    span: s,
+                })
             }
             Rule::function => Item::Function(self.function(p)?),
             Rule::job => Item::Job(self.job(p)?),
@@ -158,8 +166,14 @@ impl Lower {
 
     fn ident(&mut self, p: Pair<'_, Rule>) -> Ident {
         let text = p.as_str();
-        let name = text.strip_prefix('`').and_then(|t| t.strip_suffix('`')).unwrap_or(text);
-        Ident { name: name.to_string(), span: span(&p) }
+        let name = text
+            .strip_prefix('`')
+            .and_then(|t| t.strip_suffix('`'))
+            .unwrap_or(text);
+        Ident {
+            name: name.to_string(),
+            span: span(&p),
+        }
     }
 
     fn string(&mut self, p: Pair<'_, Rule>) -> StrLit {
@@ -247,9 +261,18 @@ impl Lower {
                 .help("remove one of them");
                 self.diags.push(d);
             }
-            settings.push(Setting { key, value, span: ss });
+            settings.push(Setting {
+                key,
+                value,
+                span: ss,
+            });
         }
-        Some(System { name, kind, settings, span: s })
+        Some(System {
+            name,
+            kind,
+            settings,
+            span: s,
+        })
     }
 
     fn table_ref(&mut self, p: Pair<'_, Rule>) -> Option<TableRef> {
@@ -257,7 +280,11 @@ impl Lower {
         let mut it = content(p);
         let system = self.ident(it.next()?);
         let table = self.ident(it.next()?);
-        Some(TableRef { system, table, span: s })
+        Some(TableRef {
+            system,
+            table,
+            span: s,
+        })
     }
 
     fn arrow(&mut self, p: Pair<'_, Rule>) -> Arrow {
@@ -279,7 +306,14 @@ impl Lower {
         let right = self.table_ref(it.next()?)?;
         let items: Vec<TableItem> = it.filter_map(|c| self.table_item(c)).collect();
         self.check_single_settings(&items);
-        Some(Table { name, left, arrow, right, items, span: s })
+        Some(Table {
+            name,
+            left,
+            arrow,
+            right,
+            items,
+            span: s,
+        })
     }
 
     /// `on conflict`, `on delete`, `only coupled` and `create` may each appear once.
@@ -315,7 +349,11 @@ impl Lower {
                 let mut it = content(p);
                 let side = self.ident(it.next()?);
                 let expr = self.expr(it.next()?);
-                TableItem::Filter(Filter { side, expr, span: s })
+                TableItem::Filter(Filter {
+                    side,
+                    expr,
+                    span: s,
+                })
             }
             Rule::match_rule => {
                 let mut terms = Vec::new();
@@ -327,13 +365,21 @@ impl Lower {
                             let mut t = content(c).filter(|x| x.as_rule() == Rule::ident);
                             let left = self.ident(t.next()?);
                             let right = self.ident(t.next()?);
-                            terms.push(MatchTerm { left, right, span: ts });
+                            terms.push(MatchTerm {
+                                left,
+                                right,
+                                span: ts,
+                            });
                         }
                         Rule::modifiers => modifiers = self.modifiers(c),
                         _ => {}
                     }
                 }
-                TableItem::Match(MatchRule { terms, modifiers, span: s })
+                TableItem::Match(MatchRule {
+                    terms,
+                    modifiers,
+                    span: s,
+                })
             }
             Rule::create => {
                 let sides = content(p).map(|c| self.ident(c)).collect();
@@ -389,7 +435,14 @@ impl Lower {
                 _ => {}
             }
         }
-        Some(FieldMap { left, arrow, right, transform, modifiers, span: s })
+        Some(FieldMap {
+            left,
+            arrow,
+            right,
+            transform,
+            modifiers,
+            span: s,
+        })
     }
 
     fn transform(&mut self, p: Pair<'_, Rule>) -> Option<Transform> {
@@ -400,7 +453,11 @@ impl Lower {
                 let mut it = content(inner);
                 let table = self.ident(it.next()?);
                 let column = it.next().map(|c| self.ident(c));
-                Some(Transform::Via { table, column, span: s })
+                Some(Transform::Via {
+                    table,
+                    column,
+                    span: s,
+                })
             }
             _ => {
                 let target = content(inner).next()?;
@@ -422,6 +479,7 @@ impl Lower {
                 Some(Rule::mod_update_only) => ModifierKind::UpdateOnly,
                 Some(Rule::mod_clear_on_failure) => ModifierKind::ClearOnFailure,
                 Some(Rule::mod_not_null) => ModifierKind::NotNull,
+                Some(Rule::mod_truncate) => ModifierKind::Truncate,
                 _ => ModifierKind::CaseSensitive,
             };
             if let Some(prev) = out.iter().find(|x| x.kind == kind) {
@@ -448,13 +506,19 @@ impl Lower {
         for arm in content(p) {
             let arm_span = span(&arm);
             let mut it = content(arm);
-            let (Some(pat), Some(val)) = (it.next(), it.next()) else { continue };
+            let (Some(pat), Some(val)) = (it.next(), it.next()) else {
+                continue;
+            };
             let pattern = match pat.into_inner().next() {
                 Some(x) if x.as_rule() == Rule::literal => Some(self.literal(x)),
                 _ => None,
             };
             let value = self.literal(val);
-            arms.push(MapArm { pattern, value, span: arm_span });
+            arms.push(MapArm {
+                pattern,
+                value,
+                span: arm_span,
+            });
         }
         MapBody { arms, span: s }
     }
@@ -471,7 +535,9 @@ impl Lower {
                 Rule::params => {
                     for param in content(c) {
                         let mut it = content(param);
-                        let (Some(n), Some(t)) = (it.next(), it.next()) else { continue };
+                        let (Some(n), Some(t)) = (it.next(), it.next()) else {
+                            continue;
+                        };
                         let pname = self.ident(n);
                         let ty = self.ident(t.into_inner().next()?);
                         params.push(Param { name: pname, ty });
@@ -482,7 +548,13 @@ impl Lower {
                 _ => {}
             }
         }
-        Some(Function { name: name?, params, ret, body: body?, span: s })
+        Some(Function {
+            name: name?,
+            params,
+            ret,
+            body: body?,
+            span: s,
+        })
     }
 
     fn job(&mut self, p: Pair<'_, Rule>) -> Option<Job> {
@@ -504,8 +576,15 @@ impl Lower {
             let cs = span(&c);
             let clause = match c.as_rule() {
                 Rule::sync_mode => {
-                    let full = c.into_inner().next().is_some_and(|k| k.as_rule() == Rule::kw_full);
-                    job.mode = if full { SyncMode::Full } else { SyncMode::Modified };
+                    let full = c
+                        .into_inner()
+                        .next()
+                        .is_some_and(|k| k.as_rule() == Rule::kw_full);
+                    job.mode = if full {
+                        SyncMode::Full
+                    } else {
+                        SyncMode::Modified
+                    };
                     continue;
                 }
                 Rule::ident => {
@@ -562,7 +641,10 @@ impl Lower {
             };
             let n: Option<u64> = number.parse().ok();
             number.clear();
-            match n.and_then(|n| n.checked_mul(unit)).and_then(|v| total.checked_add(v)) {
+            match n
+                .and_then(|n| n.checked_mul(unit))
+                .and_then(|v| total.checked_add(v))
+            {
                 Some(t) => total = t,
                 None => {
                     self.error(Code::E0104, s, "duration is too long", None);
@@ -579,7 +661,10 @@ impl Lower {
             );
             return None;
         }
-        Some(DurationLit { seconds: total, span: s })
+        Some(DurationLit {
+            seconds: total,
+            span: s,
+        })
     }
 
     fn time_of_day(&mut self, p: Pair<'_, Rule>) -> Option<TimeOfDay> {
@@ -595,7 +680,10 @@ impl Lower {
             );
             return None;
         }
-        Some(TimeOfDay { minutes: h * 60 + m, span: s })
+        Some(TimeOfDay {
+            minutes: h * 60 + m,
+            span: s,
+        })
     }
 
     fn test(&mut self, p: Pair<'_, Rule>) -> Option<Test> {
@@ -612,14 +700,23 @@ impl Lower {
                     let mut it = content(c);
                     let side = self.ident(it.next()?);
                     let record = self.record(it.next()?);
-                    steps.push(TestStep::Given { side, record, span: cs });
+                    steps.push(TestStep::Given {
+                        side,
+                        record,
+                        span: cs,
+                    });
                 }
                 Rule::couple => {
                     let mut it = content(c).filter(|x| x.as_rule() != Rule::both_ways);
                     let table = self.ident(it.next()?);
                     let left = self.literal(it.next()?);
                     let right = self.literal(it.next()?);
-                    steps.push(TestStep::Couple { table, left, right, span: cs });
+                    steps.push(TestStep::Couple {
+                        table,
+                        left,
+                        right,
+                        span: cs,
+                    });
                 }
                 Rule::expect => {
                     let mut side = None;
@@ -642,12 +739,20 @@ impl Lower {
                             _ => {}
                         }
                     }
-                    steps.push(TestStep::Expect { expect: expect?, span: cs });
+                    steps.push(TestStep::Expect {
+                        expect: expect?,
+                        span: cs,
+                    });
                 }
                 _ => {}
             }
         }
-        Some(Test { table: table?, description, steps, span: s })
+        Some(Test {
+            table: table?,
+            description,
+            steps,
+            span: s,
+        })
     }
 
     fn record(&mut self, p: Pair<'_, Rule>) -> Record {
@@ -666,7 +771,11 @@ impl Lower {
 
     fn literal(&mut self, p: Pair<'_, Rule>) -> Literal {
         let s = span(&p);
-        let inner = if p.as_rule() == Rule::literal { p.into_inner().next() } else { Some(p) };
+        let inner = if p.as_rule() == Rule::literal {
+            p.into_inner().next()
+        } else {
+            Some(p)
+        };
         let kind = match inner {
             Some(i) => self.lit_kind(i),
             None => LitKind::Null,
@@ -707,12 +816,11 @@ impl Lower {
             }
             Rule::datetime => {
                 let body = &text[1..];
-                let with_seconds =
-                    if body.len() >= 16 && body.as_bytes().get(16) != Some(&b':') {
-                        format!("{}:00{}", &body[..16], &body[16..])
-                    } else {
-                        body.to_string()
-                    };
+                let with_seconds = if body.len() >= 16 && body.as_bytes().get(16) != Some(&b':') {
+                    format!("{}:00{}", &body[..16], &body[16..])
+                } else {
+                    body.to_string()
+                };
                 if with_seconds.parse::<jiff::Timestamp>().is_err() {
                     self.error(
                         Code::E0104,
@@ -735,23 +843,41 @@ impl Lower {
         let cell = std::cell::RefCell::new(std::mem::take(&mut self.diags));
         let result = pratt()
             .map_primary(|prim| {
-                let mut sub = Lower { file, diags: Diagnostics::new() };
+                let mut sub = Lower {
+                    file,
+                    diags: Diagnostics::new(),
+                };
                 let e = sub.primary(prim);
                 cell.borrow_mut().extend(sub.diags);
                 e
             })
             .map_prefix(|op, rhs| {
                 let op_span = span(&op);
-                let op = if op.as_rule() == Rule::neg { UnaryOp::Neg } else { UnaryOp::Not };
+                let op = if op.as_rule() == Rule::neg {
+                    UnaryOp::Neg
+                } else {
+                    UnaryOp::Not
+                };
                 let s = op_span.to(rhs.span);
-                Expr { kind: ExprKind::Unary { op, expr: Box::new(rhs) }, span: s }
+                Expr {
+                    kind: ExprKind::Unary {
+                        op,
+                        expr: Box::new(rhs),
+                    },
+                    span: s,
+                }
             })
             .map_infix(|lhs, op, rhs| {
                 let op_span = span(&op);
                 let op = binary_op(op.as_rule());
                 let s = lhs.span.to(rhs.span);
                 Expr {
-                    kind: ExprKind::Binary { op, op_span, lhs: Box::new(lhs), rhs: Box::new(rhs) },
+                    kind: ExprKind::Binary {
+                        op,
+                        op_span,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
                     span: s,
                 }
             })
@@ -765,12 +891,18 @@ impl Lower {
         let kind = match p.as_rule() {
             Rule::literal => {
                 let lit = self.literal(p);
-                return Expr { kind: ExprKind::Lit(lit.kind), span: s };
+                return Expr {
+                    kind: ExprKind::Lit(lit.kind),
+                    span: s,
+                };
             }
             Rule::column => {
                 let id = match p.into_inner().next() {
                     Some(i) => self.ident(i),
-                    None => Ident { name: String::new(), span: s },
+                    None => Ident {
+                        name: String::new(),
+                        span: s,
+                    },
                 };
                 ExprKind::Column(id.name)
             }
@@ -787,7 +919,10 @@ impl Lower {
                 let mut it = content(p);
                 let name = match it.next() {
                     Some(n) => self.ident(n),
-                    None => Ident { name: String::new(), span: s },
+                    None => Ident {
+                        name: String::new(),
+                        span: s,
+                    },
                 };
                 let args = it.map(|a| self.expr(a)).collect();
                 ExprKind::Call { name, args }

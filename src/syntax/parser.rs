@@ -26,7 +26,11 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> Result<Pair<'_, Rule>, Dia
 
 fn single(file: FileId, span: Span, message: String, help: Option<String>) -> Diagnostics {
     let mut d = Diagnostics::new();
-    d.push(Diagnostic::new(Code::E0101, file, span, message).label("unexpected here").maybe_help(help));
+    d.push(
+        Diagnostic::new(Code::E0101, file, span, message)
+            .label("unexpected here")
+            .maybe_help(help),
+    );
     d
 }
 
@@ -57,12 +61,15 @@ fn token_at(text: &str, pos: usize) -> (String, Span) {
         return ("the end of the line".into(), Span::new(pos, pos + 1));
     }
     let len = if first.is_alphanumeric() || first == '_' {
-        rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())
+        rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len())
     } else if first == '"' {
         rest[1..].find(['"', '\n']).map_or(rest.len(), |i| i + 2)
     } else {
         let ops = ["<->", "->", "<-", "=>", "==", "!=", "<=", ">=", "??"];
-        ops.iter().find(|o| rest.starts_with(**o)).map_or(first.len_utf8(), |o| o.len())
+        ops.iter()
+            .find(|o| rest.starts_with(**o))
+            .map_or(first.len_utf8(), |o| o.len())
     };
     let token = &rest[..len.min(rest.len())];
     (format!("`{token}`"), Span::new(pos, pos + token.len()))
@@ -125,8 +132,8 @@ pub(crate) fn expected_name(rule: Rule) -> &'static str {
         transform | via | using | kw_via | kw_using => "`via` or `using`",
         modifiers | lbracket => "`[`",
         modifier | mod_create_only | mod_update_only | mod_clear_on_failure | mod_not_null
-        | mod_case_sensitive | kw_update | kw_clear | kw_case => {
-            "a modifier (`create only`, `update only`, `clear on failure`, `not null`, `case sensitive`)"
+        | mod_case_sensitive | mod_truncate | kw_update | kw_clear | kw_case | kw_truncate => {
+            "a modifier (`create only`, `update only`, `clear on failure`, `not null`, `truncate`, `case sensitive`)"
         }
         kw_failure => "`failure`",
         kw_sensitive => "`sensitive`",

@@ -1,0 +1,336 @@
+//! Top-level names: systems, table mappings, value maps, functions, jobs; duplicates between
+//! them; function signatures and bodies; jobs.
+
+use std::collections::BTreeMap;
+
+use super::types::Ty;
+use super::{Checker, Decl, FnSig, Scope};
+use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::plan;
+use crate::source::FileId;
+use crate::syntax::ast::{self, Span};
+use crate::syntax::format::duration;
+
+/// The system kinds syncmap has connectors for.
+pub const SYSTEM_KINDS: [&str; 5] = [
+    "business_central",
+    "dataverse",
+    "odata",
+    "sqlite",
+    "postgres",
+];
+
+impl<'p> Checker<'p> {
+    /// Gathers every top-level declaration and reports names defined twice.
+    pub(super) fn collect(&mut self) {
+        let project = self.project;
+        let mut first: BTreeMap<(u8, String), (FileId, Span)> = BTreeMap::new();
+        for f in &project.files {
+            for item in &f.ast.items {
+                let (ns, name, what) = match item {
+                    ast::Item::System(s) => (0, &s.name, "system"),
+                    ast::Item::Table(t) => (1, &t.name, "table mapping"),
+                    ast::Item::ValueMap(m) => (2, &m.name, "value map"),
+                    ast::Item::Function(x) => (2, &x.name, "function"),
+                    ast::Item::Job(j) => (3, &j.name, "job"),
+                    ast::Item::Import(_) | ast::Item::Test(_) => {
+                        if let ast::Item::Test(t) = item {
+                            self.tests.push(Decl {
+                                file: f.id,
+                                node: t,
+                            });
+                        }
+                        continue;
+                    }
+                };
+                if let Some((ffile, fspan)) = first.get(&(ns, name.name.clone())) {
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0207,
+                            f.id,
+                            name.span,
+                            format!("{what} `{}` is defined twice", name.name),
+                        )
+                        .label("defined again here")
+                        .with(*ffile, *fspan, "first defined here")
+                        .help("rename one of them"),
+                    );
+                    continue;
+                }
+                if ns == 2 && crate::functions::builtin(&name.name).is_some() {
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0207,
+                            f.id,
+                            name.span,
+                            format!("`{}` is the name of a built-in function", name.name),
+                        )
+                        .label("defined here")
+                        .help("choose another name"),
+                    );
+                    continue;
+                }
+                first.insert((ns, name.name.clone()), (f.id, name.span));
+                self.declare(f.id, item);
+            }
+        }
+    }
+
+    fn declare(&mut self, file: FileId, item: &'p ast::Item) {
+        match item {
+            ast::Item::System(s) => {
+                if !SYSTEM_KINDS.contains(&s.kind.name.as_str()) {
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0211,
+                            file,
+                            s.kind.span,
+                            format!("unknown system kind `{}`", s.kind.name),
+                        )
+                        .label("not a kind syncmap connects to")
+                        .help(
+                            did_you_mean(&s.kind.name, SYSTEM_KINDS).unwrap_or_else(|| {
+                                format!(
+                                    "the kinds are {}",
+                                    SYSTEM_KINDS.map(|k| format!("`{k}`")).join(", ")
+                                )
+                            }),
+                        ),
+                    );
+                }
+                for setting in &s.settings {
+                    if setting.key.name != "schema" {
+                        self.push(
+                            Diagnostic::new(
+                                Code::W0003,
+                                file,
+                                setting.key.span,
+                                format!("setting `{}` has no effect", setting.key.name),
+                            )
+                            .label("unknown setting")
+                            .help("a system declares only its `schema`; connection details belong in the profile (syncmap.toml)"),
+                        );
+                    }
+                }
+                self.systems
+                    .insert(s.name.name.clone(), Decl { file, node: s });
+            }
+            ast::Item::Table(t) => {
+                self.table_index
+                    .insert(t.name.name.clone(), self.tables.len());
+                self.tables.push(Decl { file, node: t });
+            }
+            ast::Item::ValueMap(m) => {
+                self.maps
+                    .insert(m.name.name.clone(), Decl { file, node: m });
+            }
+            ast::Item::Function(x) => {
+                self.fns.insert(x.name.name.clone(), Decl { file, node: x });
+            }
+            ast::Item::Job(j) => self.jobs.push(Decl { file, node: j }),
+            ast::Item::Import(_) | ast::Item::Test(_) => {}
+        }
+    }
+
+    /// Checks every function, so errors in unused ones are reported too.
+    pub(super) fn check_functions(&mut self) {
+        let names: Vec<String> = self.fns.keys().cloned().collect();
+        for n in names {
+            self.fn_signature(&n, None);
+        }
+    }
+
+    /// The signature of a user function, checking its body on first use. `call` is the call
+    /// site that asked, to report recursion there.
+    pub(crate) fn fn_signature(
+        &mut self,
+        name: &str,
+        call: Option<(FileId, Span)>,
+    ) -> Option<FnSig> {
+        if let Some(sig) = self.fn_sigs.get(name) {
+            return sig.clone();
+        }
+        let decl = *self.fns.get(name)?;
+        if self.fn_in_progress.contains(name) {
+            let (file, span) = call.unwrap_or((decl.file, decl.node.name.span));
+            self.push(
+                Diagnostic::new(
+                    Code::E0313,
+                    file,
+                    span,
+                    format!("function `{name}` calls itself"),
+                )
+                .label("recursive call")
+                .with(decl.file, decl.node.name.span, "function defined here")
+                .help("functions cannot recurse; write the repetition out or use a value map"),
+            );
+            return None;
+        }
+        self.fn_in_progress.insert(name.to_string());
+        let f = decl.node;
+        let mut params = Vec::new();
+        let mut ok = true;
+        for p in &f.params {
+            let ty = self.type_name(decl.file, &p.ty);
+            ok &= ty.is_some();
+            params.push((p.name.name.clone(), ty.unwrap_or(Ty::Unknown)));
+        }
+        let declared = f.ret.as_ref().map(|r| self.type_name(decl.file, r));
+        let scope = Scope::Params {
+            func: &f.name.name,
+            params: &params,
+        };
+        let body = self.expr(decl.file, &f.body, &scope);
+        let ret = match declared {
+            Some(Some(t)) => {
+                if !super::types::assignable(&body.ty, &t) {
+                    let r = f.ret.as_ref().map_or(f.name.span, |r| r.span);
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0301,
+                            decl.file,
+                            f.body.span,
+                            format!("expected `{t}`, found `{}`", body.ty),
+                        )
+                        .label(format!("this is `{}`", body.ty))
+                        .with(decl.file, r, "result type declared here")
+                        .help("change the declared result type or convert the value"),
+                    );
+                }
+                t
+            }
+            Some(None) => Ty::Unknown,
+            None => body.ty.clone(),
+        };
+        self.fn_in_progress.remove(name);
+        let sig = FnSig {
+            params: params.iter().map(|(_, t)| t.clone()).collect(),
+            ret,
+        };
+        self.compiled_fns.insert(
+            name.to_string(),
+            plan::Function {
+                params: params.into_iter().map(|(n, _)| n).collect(),
+                body: body.expr,
+            },
+        );
+        let _ = ok;
+        self.fn_sigs.insert(name.to_string(), Some(sig.clone()));
+        Some(sig)
+    }
+
+    fn type_name(&mut self, file: FileId, id: &ast::Ident) -> Option<Ty> {
+        let ty = Ty::from_name(&id.name);
+        if ty.is_none() {
+            self.push(
+                Diagnostic::new(
+                    Code::E0213,
+                    file,
+                    id.span,
+                    format!("unknown type `{}`", id.name),
+                )
+                .label("not a type")
+                .help(did_you_mean(&id.name, Ty::NAMES).unwrap_or_else(|| {
+                    format!(
+                        "the types are {}",
+                        Ty::NAMES.map(|n| format!("`{n}`")).join(", ")
+                    )
+                })),
+            );
+        }
+        ty
+    }
+
+    /// Checks jobs and lists their tables in dependency order.
+    pub(super) fn check_jobs(&mut self, order: &[plan::Table]) -> BTreeMap<String, plan::Job> {
+        let mut out = BTreeMap::new();
+        for decl in self.jobs.clone() {
+            let j = decl.node;
+            let mut named = Vec::new();
+            for t in &j.tables {
+                if self.resolve_table_name(decl.file, t).is_some() {
+                    named.push(t.name.clone());
+                }
+            }
+            let tables: Vec<String> = order
+                .iter()
+                .map(|t| t.name.clone())
+                .filter(|n| named.is_empty() || named.contains(n))
+                .collect();
+            if let (Some(idle), None) = (j.idle, j.every) {
+                self.push(
+                    Diagnostic::new(Code::W0003, decl.file, idle.span, "`idle` has no effect without `every`")
+                        .label("never used")
+                        .help("the idle timeout stretches the interval of a job that finds nothing to do; add `every …`"),
+                );
+            }
+            if let (Some(idle), Some(every)) = (j.idle, j.every) {
+                if idle.seconds < every.seconds {
+                    self.push(
+                        Diagnostic::new(
+                            Code::W0003,
+                            decl.file,
+                            idle.span,
+                            format!(
+                                "an idle timeout of {} is shorter than the interval of {}",
+                                duration(idle.seconds),
+                                duration(every.seconds)
+                            ),
+                        )
+                        .label("has no effect")
+                        .help("the idle timeout should be at least the interval, e.g. `every 30m idle 12h`"),
+                    );
+                }
+            }
+            out.insert(
+                j.name.name.clone(),
+                plan::Job {
+                    mode: match j.mode {
+                        ast::SyncMode::Full => plan::SyncMode::Full,
+                        ast::SyncMode::Modified => plan::SyncMode::Modified,
+                    },
+                    tables,
+                    every_seconds: j.every.map(|d| d.seconds),
+                    idle_seconds: j.idle.map(|d| d.seconds),
+                    at: j
+                        .at
+                        .map(|t| format!("{:02}:{:02}", t.minutes / 60, t.minutes % 60)),
+                },
+            );
+        }
+        out
+    }
+
+    /// Resolves a table-mapping name, reporting it when unknown.
+    pub(crate) fn resolve_table_name(&mut self, file: FileId, id: &ast::Ident) -> Option<usize> {
+        if let Some(i) = self.table_index.get(&id.name) {
+            return Some(*i);
+        }
+        let names: Vec<&str> = self.table_index.keys().map(String::as_str).collect();
+        let help = did_you_mean(&id.name, names.iter().copied()).unwrap_or_else(|| {
+            if names.is_empty() {
+                "no table mapping is declared".to_string()
+            } else {
+                format!(
+                    "the table mappings are {}",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        });
+        self.push(
+            Diagnostic::new(
+                Code::E0205,
+                file,
+                id.span,
+                format!("unknown table mapping `{}`", id.name),
+            )
+            .label("not declared")
+            .help(help),
+        );
+        None
+    }
+}

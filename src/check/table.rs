@@ -1,0 +1,427 @@
+//! Table mappings: sides, filters, match rules, creation, conflict and deletion rules, and the
+//! dependencies they declare. Field mappings are in `field.rs`.
+
+use super::types::{comparable, Ty};
+use super::{Checker, Decl, Scope};
+use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::plan::{self, Flow, Side};
+use crate::schema::TableSchema;
+use crate::source::FileId;
+use crate::syntax::ast::{self, ModifierKind, TableItem};
+
+/// The resolved sides of a table mapping being checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Sides<'p> {
+    pub left: Option<&'p TableSchema>,
+    pub right: Option<&'p TableSchema>,
+    pub left_sys: &'p str,
+    pub right_sys: &'p str,
+}
+
+impl<'p> Sides<'p> {
+    pub fn table(&self, side: Side) -> Option<&'p TableSchema> {
+        match side {
+            Side::Left => self.left,
+            Side::Right => self.right,
+        }
+    }
+
+    pub fn system(&self, side: Side) -> &'p str {
+        match side {
+            Side::Left => self.left_sys,
+            Side::Right => self.right_sys,
+        }
+    }
+
+    /// The scope of one side's columns.
+    pub fn scope(&self, side: Side) -> Scope<'p> {
+        match self.table(side) {
+            Some(table) => Scope::Table {
+                system: self.system(side),
+                table,
+                other: self
+                    .table(side.other())
+                    .map(|t| (self.system(side.other()), t)),
+            },
+            None => Scope::Unknown,
+        }
+    }
+}
+
+/// The flow of an arrow.
+pub(crate) fn flow_of(dir: ast::Direction) -> Flow {
+    match dir {
+        ast::Direction::Both => Flow::Both,
+        ast::Direction::ToRight => Flow::LeftToRight,
+        ast::Direction::ToLeft => Flow::RightToLeft,
+    }
+}
+
+/// The sides records are written to under a flow.
+pub(crate) fn destinations(flow: Flow) -> Vec<Side> {
+    match flow {
+        Flow::LeftToRight => vec![Side::Right],
+        Flow::RightToLeft => vec![Side::Left],
+        Flow::Both => vec![Side::Right, Side::Left],
+    }
+}
+
+impl<'p> Checker<'p> {
+    /// Checks every table mapping, in source order.
+    pub(super) fn check_tables(&mut self) -> Vec<plan::Table> {
+        let decls = self.tables.clone();
+        decls.into_iter().map(|d| self.table(d)).collect()
+    }
+
+    fn side(&mut self, file: FileId, r: &'p ast::TableRef) -> Option<&'p TableSchema> {
+        let sys = &r.system.name;
+        if !self.systems.contains_key(sys) {
+            let names: Vec<&str> = self.systems.keys().map(String::as_str).collect();
+            let help = did_you_mean(sys, names.iter().copied()).unwrap_or_else(|| {
+                format!("declare it: `system {sys}: dataverse {{ schema = \"…\" }}`")
+            });
+            self.push(
+                Diagnostic::new(
+                    Code::E0201,
+                    file,
+                    r.system.span,
+                    format!("unknown system `{sys}`"),
+                )
+                .label("not declared")
+                .help(help),
+            );
+            return None;
+        }
+        let loaded = self.project.schemas.get(sys)?;
+        match loaded.schema.table(&r.table.name) {
+            Some(t) => Some(t),
+            None => {
+                let help = did_you_mean(
+                    &r.table.name,
+                    loaded.schema.tables.iter().map(|t| t.name.as_str()),
+                )
+                .unwrap_or_else(|| format!("the schema of `{sys}` lists the tables it knows"));
+                let decl = self.systems[sys];
+                self.push(
+                    Diagnostic::new(
+                        Code::E0202,
+                        file,
+                        r.table.span,
+                        format!("unknown table `{}` in system `{sys}`", r.table.name),
+                    )
+                    .label("not in the schema")
+                    .with(decl.file, decl.node.name.span, "system declared here")
+                    .help(help),
+                );
+                None
+            }
+        }
+    }
+
+    /// Which side a system alias (or `left` / `right`) names in a table mapping.
+    pub(crate) fn side_named(
+        &mut self,
+        file: FileId,
+        id: &ast::Ident,
+        t: &ast::Table,
+    ) -> Option<Side> {
+        let (l, r) = (&t.left.system.name, &t.right.system.name);
+        match id.name.as_str() {
+            n if n == l && n != r => return Some(Side::Left),
+            n if n == r && n != l => return Some(Side::Right),
+            "left" => return Some(Side::Left),
+            "right" => return Some(Side::Right),
+            _ => {}
+        }
+        let msg = if l == r && id.name == *l {
+            format!("`{}` is both sides of `{}`", id.name, t.name.name)
+        } else {
+            format!("system `{}` is not a side of `{}`", id.name, t.name.name)
+        };
+        let help = if l == r {
+            "both sides are the same system: write `left` or `right`".to_string()
+        } else {
+            did_you_mean(&id.name, [l.as_str(), r.as_str()])
+                .unwrap_or_else(|| format!("the sides are `{l}` and `{r}`"))
+        };
+        self.push(
+            Diagnostic::new(Code::E0212, file, id.span, msg)
+                .label("not a side")
+                .with(
+                    file,
+                    t.left.span.to(t.right.span),
+                    "the sides are declared here",
+                )
+                .help(help),
+        );
+        None
+    }
+
+    fn table(&mut self, decl: Decl<'p, ast::Table>) -> plan::Table {
+        let (file, t) = (decl.file, decl.node);
+        let left = self.side(file, &t.left);
+        let right = self.side(file, &t.right);
+        if left.is_none() || right.is_none() {
+            self.broken_tables.insert(t.name.name.clone());
+        }
+        let sides = Sides {
+            left,
+            right,
+            left_sys: &t.left.system.name,
+            right_sys: &t.right.system.name,
+        };
+        for (s, tbl) in [(Side::Left, left), (Side::Right, right)] {
+            if let Some(tbl) = tbl {
+                self.use_column(sides.system(s), tbl, &tbl.key.clone());
+            }
+        }
+        let flow = flow_of(t.arrow.dir);
+        let mut filters: [Option<plan::Expr>; 2] = [None, None];
+        let mut match_rules = Vec::new();
+        let mut create: Option<Vec<Side>> = None;
+        let mut on_conflict = plan::ConflictRule::Fail;
+        let mut on_delete = plan::DeleteRule::Fail;
+        let mut only_coupled = true;
+        let mut fields = Vec::new();
+        for item in &t.items {
+            match item {
+                TableItem::Filter(f) => {
+                    let Some(side) = self.side_named(file, &f.side, t) else {
+                        continue;
+                    };
+                    let typed = self.expr(file, &f.expr, &sides.scope(side));
+                    if !typed.ty.is_lenient() && !matches!(typed.ty, Ty::Bool) {
+                        self.push(
+                            Diagnostic::new(
+                                Code::E0301,
+                                file,
+                                f.expr.span,
+                                format!("a filter must be `bool`, found `{}`", typed.ty),
+                            )
+                            .label(format!("this is `{}`", typed.ty))
+                            .help("compare it with something, e.g. `blocked == \" \"`"),
+                        );
+                    }
+                    let slot = &mut filters[side as usize];
+                    *slot = Some(match slot.take() {
+                        Some(prev) => plan::Expr::Bin {
+                            op: plan::BinOp::And,
+                            lhs: Box::new(prev),
+                            rhs: Box::new(typed.expr),
+                        },
+                        None => typed.expr,
+                    });
+                }
+                TableItem::Match(m) => {
+                    let priority = match_rules.len() as u32 + 1;
+                    if let Some(rule) = self.match_rule(file, m, &sides, priority) {
+                        match_rules.push(rule);
+                    }
+                }
+                TableItem::Create(c) => create = Some(self.create_sides(file, c, t, flow)),
+                TableItem::OnConflict(c) => {
+                    on_conflict = match &c.rule {
+                        ast::ConflictRule::Prefer(side) => match self.side_named(file, side, t) {
+                            Some(s) => plan::ConflictRule::Prefer(s),
+                            None => plan::ConflictRule::Fail,
+                        },
+                        ast::ConflictRule::Newest => plan::ConflictRule::Newest,
+                        ast::ConflictRule::Fail => plan::ConflictRule::Fail,
+                    };
+                    if flow != Flow::Both {
+                        self.push(
+                            Diagnostic::new(Code::W0003, file, c.span, "`on conflict` has no effect on a one-way table mapping")
+                                .label("never applies")
+                                .with(file, t.arrow.span, "records flow one way here")
+                                .help("conflicts arise only when both sides change a two-way field; remove the line or make the mapping `<->`"),
+                        );
+                    }
+                }
+                TableItem::OnDelete(d) => {
+                    on_delete = match d.rule {
+                        ast::DeleteRule::Uncouple => plan::DeleteRule::Uncouple,
+                        ast::DeleteRule::Restore => plan::DeleteRule::Restore,
+                        ast::DeleteRule::Propagate => plan::DeleteRule::Propagate,
+                        ast::DeleteRule::Fail => plan::DeleteRule::Fail,
+                    }
+                }
+                TableItem::OnlyCoupled(o) => only_coupled = o.value,
+                TableItem::After(a) => {
+                    for dep in &a.tables {
+                        if self.resolve_table_name(file, dep).is_some() {
+                            self.add_dependency(&t.name.name, &dep.name, file, dep.span);
+                        }
+                    }
+                }
+                TableItem::Field(f) => fields.push(f),
+            }
+        }
+        let create = create.unwrap_or_else(|| destinations(flow));
+        let passes = self.fields(file, t, &sides, flow, &fields, &create);
+        let [left_filter, right_filter] = filters;
+        plan::Table {
+            name: t.name.name.clone(),
+            origin: self.origin(file, t.name.span),
+            left: plan::TableSide {
+                system: t.left.system.name.clone(),
+                table: t.left.table.name.clone(),
+                filter: left_filter.map(|expr| plan::Filter {
+                    expr,
+                    odata: None,
+                    residual: None,
+                }),
+            },
+            right: plan::TableSide {
+                system: t.right.system.name.clone(),
+                table: t.right.table.name.clone(),
+                filter: right_filter.map(|expr| plan::Filter {
+                    expr,
+                    odata: None,
+                    residual: None,
+                }),
+            },
+            flow,
+            depends_on: Vec::new(),
+            match_rules,
+            create,
+            only_coupled,
+            on_conflict,
+            on_delete,
+            left_to_right: passes.0,
+            right_to_left: passes.1,
+        }
+    }
+
+    fn match_rule(
+        &mut self,
+        file: FileId,
+        m: &ast::MatchRule,
+        sides: &Sides<'p>,
+        priority: u32,
+    ) -> Option<plan::MatchRule> {
+        let mut case_sensitive = false;
+        for md in &m.modifiers {
+            if md.kind == ModifierKind::CaseSensitive {
+                case_sensitive = true;
+            } else {
+                self.push(
+                    Diagnostic::new(
+                        Code::E0314,
+                        file,
+                        md.span,
+                        format!("`{}` does not apply to a match rule", md.kind.text()),
+                    )
+                    .label("not allowed here")
+                    .help("a match rule takes only `[case sensitive]`"),
+                );
+            }
+        }
+        let mut terms = Vec::new();
+        let mut ok = true;
+        for term in &m.terms {
+            let l = self.column_of(file, &term.left, sides, Side::Left);
+            let r = self.column_of(file, &term.right, sides, Side::Right);
+            match (l, r) {
+                (Some(lt), Some(rt)) => {
+                    let bad = !comparable(&lt, &rt)
+                        || matches!(lt, Ty::Lookup(_))
+                        || matches!(rt, Ty::Lookup(_));
+                    if bad {
+                        ok = false;
+                        self.push(
+                            Diagnostic::new(Code::E0312, file, term.span, format!("cannot match `{lt}` with `{rt}`"))
+                                .label("these columns cannot be compared")
+                                .help("match on columns holding the same kind of value, such as codes or names; lookups are keys of different systems"),
+                        );
+                    }
+                    terms.push(plan::MatchTerm {
+                        left: term.left.name.clone(),
+                        right: term.right.name.clone(),
+                    });
+                }
+                _ => ok = false,
+            }
+        }
+        ok.then_some(plan::MatchRule {
+            priority,
+            case_sensitive,
+            terms,
+        })
+    }
+
+    /// Resolves a plain column of one side, reporting it when unknown.
+    pub(crate) fn column_of(
+        &mut self,
+        file: FileId,
+        id: &ast::Ident,
+        sides: &Sides<'p>,
+        side: Side,
+    ) -> Option<Ty> {
+        let expr = ast::Expr {
+            kind: ast::ExprKind::Column(id.name.clone()),
+            span: id.span,
+        };
+        let typed = self.expr(file, &expr, &sides.scope(side));
+        sides.table(side)?;
+        (!matches!(typed.ty, Ty::Unknown)).then_some(typed.ty)
+    }
+
+    fn create_sides(
+        &mut self,
+        file: FileId,
+        c: &ast::Create,
+        t: &ast::Table,
+        flow: Flow,
+    ) -> Vec<Side> {
+        let mut out = Vec::new();
+        for id in &c.sides {
+            if id.name == "none" {
+                if c.sides.len() > 1 {
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0310,
+                            file,
+                            id.span,
+                            "`none` cannot be combined with sides",
+                        )
+                        .label("contradicts the other sides listed")
+                        .help("write `create: none` alone, or list the sides"),
+                    );
+                }
+                continue;
+            }
+            let Some(side) = self.side_named(file, id, t) else {
+                continue;
+            };
+            if !destinations(flow).contains(&side) {
+                self.push(
+                    Diagnostic::new(
+                        Code::W0003,
+                        file,
+                        id.span,
+                        format!(
+                            "`create: {}` has no effect: records never flow to `{}`",
+                            id.name, id.name
+                        ),
+                    )
+                    .label("never written")
+                    .with(file, t.arrow.span, "the direction is declared here")
+                    .help("create rows only on a side records flow to"),
+                );
+                continue;
+            }
+            if !out.contains(&side) {
+                out.push(side);
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub(crate) fn add_dependency(&mut self, table: &str, dep: &str, file: FileId, span: ast::Span) {
+        let list = self.deps.entry(table.to_string()).or_default();
+        if !list.iter().any(|(d, _, _)| d == dep) {
+            list.push((dep.to_string(), file, span));
+        }
+    }
+}

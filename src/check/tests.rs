@@ -1,0 +1,316 @@
+//! Inline `test` blocks: which table, which source record, what is expected. Values are checked
+//! against the columns' types (option labels resolve here), so a test cannot silently compare
+//! the wrong thing.
+
+use std::collections::BTreeMap;
+
+use super::expr::lit_plan;
+use super::types::Ty;
+use super::Checker;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::plan::{self, Flow, Literal, Side};
+use crate::schema::TableSchema;
+use crate::source::FileId;
+use crate::syntax::ast::{self, Expectation, Span, TestStep};
+
+/// One checked test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestCase {
+    /// The table mapping under test.
+    pub table: String,
+    /// Its description, or a name made from the table and position.
+    pub name: String,
+    /// The file the test is in.
+    pub file: FileId,
+    /// The whole test block.
+    pub span: Span,
+    /// The side the given record is read from.
+    pub source: Side,
+    /// The given record.
+    pub given: BTreeMap<String, Literal>,
+    /// Couplings assumed for lookups: table mapping, left value, right value.
+    pub couplings: Vec<(String, Literal, Literal)>,
+    /// What must happen.
+    pub expect: Expected,
+    /// The `expect` step.
+    pub expect_span: Span,
+}
+
+/// What a test expects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expected {
+    /// The record does not pass the source side's filter.
+    Filtered,
+    /// Transforming the record fails.
+    Fails,
+    /// These destination fields are written with these values.
+    Record {
+        /// Evaluate as an update instead of a create.
+        on_update: bool,
+        /// Column, value and where the value is written in the test.
+        fields: Vec<(String, Literal, Span)>,
+    },
+}
+
+impl<'p> Checker<'p> {
+    /// Checks every test block.
+    pub(super) fn check_tests(&mut self, tables: &[plan::Table]) -> Vec<TestCase> {
+        let mut out = Vec::new();
+        let mut counters: BTreeMap<String, usize> = BTreeMap::new();
+        for decl in self.tests.clone() {
+            let n = counters.entry(decl.node.table.name.clone()).or_insert(0);
+            *n += 1;
+            let n = *n;
+            if let Some(tc) = self.test(decl.file, decl.node, tables, n) {
+                out.push(tc);
+            }
+        }
+        out
+    }
+
+    fn test(
+        &mut self,
+        file: FileId,
+        t: &ast::Test,
+        tables: &[plan::Table],
+        n: usize,
+    ) -> Option<TestCase> {
+        let idx = self.resolve_table_name(file, &t.table)?;
+        if self.broken_tables.contains(&t.table.name) {
+            return None;
+        }
+        let decl = self.tables[idx].node;
+        let plan_table = tables.iter().find(|p| p.name == t.table.name)?;
+        let mut given: Option<(Side, BTreeMap<String, Literal>, Span)> = None;
+        let mut couplings = Vec::new();
+        let mut expect: Option<(Expected, Option<Side>, Span)> = None;
+        let mut ok = true;
+        for step in &t.steps {
+            match step {
+                TestStep::Given { side, record, span } => {
+                    if given.is_some() {
+                        self.invalid(
+                            file,
+                            *span,
+                            "a test has one `given` record",
+                            "split it into two tests",
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let Some(s) = self.side_named(file, side, decl) else {
+                        ok = false;
+                        continue;
+                    };
+                    let flows = match plan_table.flow {
+                        Flow::Both => true,
+                        Flow::LeftToRight => s == Side::Left,
+                        Flow::RightToLeft => s == Side::Right,
+                    };
+                    if !flows {
+                        self.push(
+                            Diagnostic::new(
+                                Code::E0315,
+                                file,
+                                side.span,
+                                format!(
+                                    "records never flow from `{}` in `{}`",
+                                    side.name, t.table.name
+                                ),
+                            )
+                            .label("not a source")
+                            .with(file, decl.arrow.span, "the direction is declared here")
+                            .help("give the record on the side records are read from"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let table = self.side_table(decl, s);
+                    let fields = self.record(file, record, table, &side.name);
+                    given = Some((s, fields, *span));
+                }
+                TestStep::Couple {
+                    table, left, right, ..
+                } => {
+                    if self.resolve_table_name(file, table).is_some() {
+                        couplings.push((
+                            table.name.clone(),
+                            guid_lower(lit_plan(&left.kind)),
+                            guid_lower(lit_plan(&right.kind)),
+                        ));
+                    } else {
+                        ok = false;
+                    }
+                }
+                TestStep::Expect { expect: e, span } => {
+                    if expect.is_some() {
+                        self.invalid(
+                            file,
+                            *span,
+                            "a test has one `expect`",
+                            "split it into two tests",
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    match e {
+                        Expectation::Filtered => expect = Some((Expected::Filtered, None, *span)),
+                        Expectation::Fails => expect = Some((Expected::Fails, None, *span)),
+                        Expectation::Record {
+                            side,
+                            on_update,
+                            record,
+                        } => {
+                            let Some(s) = self.side_named(file, side, decl) else {
+                                ok = false;
+                                continue;
+                            };
+                            let table = self.side_table(decl, s);
+                            let fields = self.expected_fields(file, record, table, &side.name);
+                            expect = Some((
+                                Expected::Record {
+                                    on_update: *on_update,
+                                    fields,
+                                },
+                                Some(s),
+                                *span,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let Some((source, given, _)) = given else {
+            self.invalid(
+                file,
+                t.table.span,
+                "this test gives no record",
+                "add `given SIDE { column: value, … }`",
+            );
+            return None;
+        };
+        let Some((expect, dest, expect_span)) = expect else {
+            self.invalid(
+                file,
+                t.table.span,
+                "this test expects nothing",
+                "add `expect SIDE { … }`, `expect filtered` or `expect fails`",
+            );
+            return None;
+        };
+        if dest == Some(source) {
+            self.invalid(
+                file,
+                expect_span,
+                "the expected record is on the same side as the given one",
+                "expect the record on the other side",
+            );
+            return None;
+        }
+        let name = t
+            .description
+            .as_ref()
+            .map_or_else(|| format!("{} #{n}", t.table.name), |d| d.value.clone());
+        ok.then_some(TestCase {
+            table: t.table.name.clone(),
+            name,
+            file,
+            span: t.span,
+            source,
+            given,
+            couplings,
+            expect,
+            expect_span,
+        })
+    }
+
+    fn invalid(&mut self, file: FileId, span: Span, msg: &str, help: &str) {
+        self.push(
+            Diagnostic::new(Code::E0315, file, span, msg)
+                .label("here")
+                .help(help),
+        );
+    }
+
+    fn side_table(&self, decl: &ast::Table, s: Side) -> Option<&'p TableSchema> {
+        let r = if s == Side::Left {
+            &decl.left
+        } else {
+            &decl.right
+        };
+        self.schema_table(&r.system.name, &r.table.name)
+    }
+
+    fn record(
+        &mut self,
+        file: FileId,
+        r: &ast::Record,
+        table: Option<&TableSchema>,
+        side: &str,
+    ) -> BTreeMap<String, Literal> {
+        self.expected_fields(file, r, table, side)
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect()
+    }
+
+    fn expected_fields(
+        &mut self,
+        file: FileId,
+        r: &ast::Record,
+        table: Option<&TableSchema>,
+        side: &str,
+    ) -> Vec<(String, Literal, Span)> {
+        let mut out = Vec::new();
+        for (name, value) in &r.fields {
+            let ty = match table {
+                Some(tb) => match tb.column(&name.name) {
+                    Some(c) => Ty::of_column(&c.ty),
+                    None => {
+                        let help = crate::diagnostics::did_you_mean(
+                            &name.name,
+                            tb.columns.iter().map(|c| c.name.as_str()),
+                        )
+                        .unwrap_or_else(|| format!("see the columns of `{side}.{}`", tb.name));
+                        self.push(
+                            Diagnostic::new(
+                                Code::E0203,
+                                file,
+                                name.span,
+                                format!("unknown column `{}` in `{side}.{}`", name.name, tb.name),
+                            )
+                            .label("no such column")
+                            .help(help),
+                        );
+                        continue;
+                    }
+                },
+                None => Ty::Unknown,
+            };
+            let lit = if matches!(value.kind, ast::LitKind::Null) {
+                Some(Literal::Null)
+            } else {
+                self.coerce_literal(
+                    file,
+                    &value.kind,
+                    value.span,
+                    &ty,
+                    &format!("`{}`", name.name),
+                )
+            };
+            if let Some(l) = lit {
+                out.push((name.name.clone(), l, value.span));
+            }
+        }
+        out
+    }
+}
+
+fn guid_lower(l: Literal) -> Literal {
+    match l {
+        Literal::String(s) if s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4 => {
+            Literal::String(s.to_lowercase())
+        }
+        other => other,
+    }
+}

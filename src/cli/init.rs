@@ -1,0 +1,75 @@
+//! `syncmap init --defaults`: writes the standard mappings afresh, like Business Central's
+//! "Use Default Synchronization Setup".
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::CliError;
+
+/// The standard mapping files, compiled in so `init` works anywhere.
+const FILES: &[(&str, &str)] = &[
+    ("systems.map", include_str!("../../mappings/systems.map")),
+    (
+        "currencies.map",
+        include_str!("../../mappings/currencies.map"),
+    ),
+    (
+        "salespeople.map",
+        include_str!("../../mappings/salespeople.map"),
+    ),
+    (
+        "customers.map",
+        include_str!("../../mappings/customers.map"),
+    ),
+    ("vendors.map", include_str!("../../mappings/vendors.map")),
+    ("contacts.map", include_str!("../../mappings/contacts.map")),
+    ("jobs.map", include_str!("../../mappings/jobs.map")),
+    (
+        "schemas/business-central.json",
+        include_str!("../../mappings/schemas/business-central.json"),
+    ),
+    (
+        "schemas/dataverse.json",
+        include_str!("../../mappings/schemas/dataverse.json"),
+    ),
+];
+
+/// Writes the files; refuses to overwrite unless `force`.
+pub fn run(dir: &Path, force: bool) -> Result<ExitCode, CliError> {
+    if !force {
+        let existing: Vec<String> = FILES
+            .iter()
+            .map(|(p, _)| dir.join(p))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            return Err(CliError::Usage(format!(
+                "{} already exist{}: {}; pass --force to overwrite them",
+                if existing.len() == 1 {
+                    "a file"
+                } else {
+                    "files"
+                },
+                if existing.len() == 1 { "s" } else { "" },
+                existing.join(", ")
+            )));
+        }
+    }
+    for (rel, text) in FILES {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::Io(format!("cannot create `{}`: {e}", parent.display())))?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::Io(format!("cannot write `{}`: {e}", path.display())))?;
+    }
+    eprintln!(
+        "wrote the standard mappings ({} files) to {}",
+        FILES.len(),
+        dir.display()
+    );
+    eprintln!("next: syncmap check {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}

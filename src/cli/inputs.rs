@@ -1,0 +1,61 @@
+//! Turns the paths given on the command line into the `.map` files to read.
+
+use std::path::{Path, PathBuf};
+
+use super::CliError;
+
+/// Every `.map` file under the given paths, sorted; the current folder when none is given.
+/// Hidden folders and `target` are skipped.
+pub fn map_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let defaults = [PathBuf::from(".")];
+    let paths = if paths.is_empty() {
+        &defaults[..]
+    } else {
+        paths
+    };
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", p.display())))?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    if out.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(CliError::Usage(format!(
+            "no .map files found in {}",
+            shown.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", dir.display())))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if p.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                walk(&p, out)?;
+            }
+        } else if p.extension().is_some_and(|e| e == "map") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Whether standard error is a terminal that wants colour.
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}

@@ -1,0 +1,157 @@
+//! The command line: argument parsing and one module per command. Exit codes: 0 success (warnings
+//! allowed), 1 errors in the user's files (or a formatting difference under `--check`), 2 usage or
+//! I/O problems.
+
+mod check;
+mod compile;
+mod explain;
+mod fmt;
+mod init;
+mod inputs;
+mod schema;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "syncmap",
+    version,
+    about = "Keep records of two business systems in step, driven by typed .map files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output formats of `check`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// Source excerpts with labels, for people.
+    Human,
+    /// One JSON object per diagnostic, in an array.
+    Json,
+    /// SARIF 2.1.0, for CI code scanning.
+    Sarif,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Type-check .map files against their schema snapshots and run their inline tests.
+    Check {
+        /// Files or folders (searched for *.map); defaults to the current folder.
+        paths: Vec<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Compile .map files into a plan (deterministic JSON).
+    Compile {
+        /// Files or folders (searched for *.map); defaults to the current folder.
+        paths: Vec<PathBuf>,
+        /// Where to write the plan; standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print .map files in canonical form.
+    Fmt {
+        /// Files or folders; `-` reads standard input and writes standard output.
+        paths: Vec<PathBuf>,
+        /// Change nothing; show the differences and exit 1 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Explain a diagnostic code, e.g. `syncmap explain E0203`; list all codes without one.
+    Explain {
+        /// The code.
+        code: Option<String>,
+    },
+    /// Run the inline `test` blocks.
+    Test {
+        /// Files or folders (searched for *.map); defaults to the current folder.
+        paths: Vec<PathBuf>,
+    },
+    /// Write the standard Business Central ↔ Dataverse mappings ("use default synchronization setup").
+    Init {
+        /// Write the standard mappings and their schema snapshots.
+        #[arg(long, required = true)]
+        defaults: bool,
+        /// The folder to write into.
+        dir: PathBuf,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Work with schema snapshots.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Turn an OData CSDL $metadata document into a schema snapshot.
+    Import {
+        /// The CSDL XML file.
+        file: PathBuf,
+        /// Where to write the snapshot; standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Keep only these entity sets (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+    },
+}
+
+/// A problem that is not in the user's files: bad arguments, unreadable paths.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// The arguments do not make sense.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<syncmap::project::LoadError> for CliError {
+    fn from(e: syncmap::project::LoadError) -> Self {
+        CliError::Io(e.to_string())
+    }
+}
+
+/// Parses arguments, runs the command, and turns its outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths, format } => check::run(&paths, format),
+        Command::Compile { paths, output } => compile::run(&paths, output.as_deref()),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Explain { code } => explain::run(code.as_deref()),
+        Command::Test { paths } => test::run(&paths),
+        Command::Init {
+            defaults: _,
+            dir,
+            force,
+        } => init::run(&dir, force),
+        Command::Schema {
+            command:
+                SchemaCommand::Import {
+                    file,
+                    output,
+                    tables,
+                },
+        } => schema::import(&file, output.as_deref(), &tables),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Loads a project: the `.map` files given, the files they import, and the schema snapshots their
+//! systems name. All reading goes through a [`Loader`], so the compiler stages stay free of I/O
+//! and the language server can serve unsaved editor buffers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::schema::{self, SchemaError, SystemSchema};
+use crate::source::{FileId, SourceMap};
+use crate::syntax::{self, ast};
+
+/// Reads source texts for the compiler.
+pub trait Loader {
+    /// The text of the file at `path`.
+    fn load(&self, path: &Path) -> std::io::Result<String>;
+}
+
+/// Reads from the file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FsLoader;
+
+impl Loader for FsLoader {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// One parsed `.map` file.
+#[derive(Debug, Clone)]
+pub struct MapFile {
+    /// Its id in the source map.
+    pub id: FileId,
+    /// Its normalized path.
+    pub path: PathBuf,
+    /// Its syntax tree.
+    pub ast: ast::File,
+}
+
+/// A schema snapshot loaded for a system.
+#[derive(Debug, Clone)]
+pub struct LoadedSchema {
+    /// The snapshot.
+    pub schema: SystemSchema,
+    /// Its text's id in the source map.
+    pub file: FileId,
+}
+
+/// Everything the checker needs.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    /// Every text read: `.map` files and schemas.
+    pub sources: SourceMap,
+    /// Parsed `.map` files in load order (inputs first, then imports).
+    pub files: Vec<MapFile>,
+    /// Schemas by system alias.
+    pub schemas: BTreeMap<String, LoadedSchema>,
+    /// Systems whose schema could not be loaded (already reported).
+    pub broken_systems: BTreeSet<String>,
+    /// Files whose syntax errors were reported; their items are missing.
+    pub broken_files: BTreeSet<FileId>,
+    paths: BTreeMap<FileId, PathBuf>,
+}
+
+/// Why the project could not even be read (a usage or I/O problem, not a diagnostic).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// An input file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Project {
+    /// The common folder of every source, against which plan paths are written.
+    pub fn root(&self) -> PathBuf {
+        let mut iter = self
+            .paths
+            .values()
+            .map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf());
+        let Some(mut root) = iter.next() else {
+            return PathBuf::new();
+        };
+        for p in iter {
+            while !p.starts_with(&root) {
+                if !root.pop() {
+                    return PathBuf::new();
+                }
+            }
+        }
+        root
+    }
+
+    /// A source's path relative to [`Project::root`], `/`-separated.
+    pub fn relative_name(&self, id: FileId) -> String {
+        let root = self.root();
+        let path = self.paths.get(&id).cloned().unwrap_or_default();
+        let rel = path.strip_prefix(&root).unwrap_or(&path);
+        slash(rel)
+    }
+
+    /// The normalized path of a source.
+    pub fn path(&self, id: FileId) -> Option<&Path> {
+        self.paths.get(&id).map(PathBuf::as_path)
+    }
+}
+
+fn slash(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Removes `.` and resolves `..` without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Loads the given `.map` files, their imports and their schemas. A missing input is a
+/// [`LoadError`]; everything else wrong becomes a diagnostic and loading goes on.
+pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnostics), LoadError> {
+    let mut project = Project::default();
+    let mut diags = Diagnostics::new();
+    let mut queue: Vec<(PathBuf, Option<(FileId, ast::Span)>)> =
+        inputs.iter().map(|p| (normalize(p), None)).collect();
+    let mut seen = BTreeSet::new();
+    let mut index = 0;
+    while index < queue.len() {
+        let (path, from) = queue[index].clone();
+        index += 1;
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let text = match loader.load(&path) {
+            Ok(t) => t,
+            Err(e) => match from {
+                None => {
+                    return Err(LoadError::Read {
+                        path: slash(&path),
+                        source: e,
+                    })
+                }
+                Some((file, span)) => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E0208,
+                            file,
+                            span,
+                            format!("cannot read `{}`: {e}", slash(&path)),
+                        )
+                        .label("imported here")
+                        .help("import paths are relative to the importing file"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let id = project.sources.add(slash(&path), text);
+        project.paths.insert(id, path.clone());
+        match syntax::parse(id, &project.sources.get(id).text) {
+            Ok(ast) => {
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                for item in &ast.items {
+                    if let ast::Item::Import(i) = item {
+                        queue.push((normalize(&dir.join(&i.path.value)), Some((id, i.path.span))));
+                    }
+                }
+                project.files.push(MapFile { id, path, ast });
+            }
+            Err(d) => {
+                project.broken_files.insert(id);
+                diags.extend(d);
+            }
+        }
+    }
+    load_schemas(&mut project, loader, &mut diags);
+    Ok((project, diags))
+}
+
+fn load_schemas(project: &mut Project, loader: &dyn Loader, diags: &mut Diagnostics) {
+    let mut wanted = Vec::new();
+    for f in &project.files {
+        for item in &f.ast.items {
+            if let ast::Item::System(s) = item {
+                wanted.push((f.id, f.path.clone(), s.clone()));
+            }
+        }
+    }
+    for (file, map_path, system) in wanted {
+        if project.schemas.contains_key(&system.name.name)
+            || project.broken_systems.contains(&system.name.name)
+        {
+            continue; // a second declaration of the name is the checker's to report
+        }
+        match load_schema(project, loader, file, &map_path, &system) {
+            Ok(loaded) => {
+                project.schemas.insert(system.name.name.clone(), loaded);
+            }
+            Err(d) => {
+                project.broken_systems.insert(system.name.name.clone());
+                diags.push(d);
+            }
+        }
+    }
+}
+
+fn load_schema(
+    project: &mut Project,
+    loader: &dyn Loader,
+    file: FileId,
+    map_path: &Path,
+    system: &ast::System,
+) -> Result<LoadedSchema, Diagnostic> {
+    let Some(setting) = system.settings.iter().find(|s| s.key.name == "schema") else {
+        return Err(Diagnostic::new(
+            Code::E0209,
+            file,
+            system.name.span,
+            format!("system `{}` names no schema", system.name.name),
+        )
+        .label("declared here")
+        .help("add `schema = \"schemas/NAME.json\"`; `syncmap schema pull` or `schema import` writes one"));
+    };
+    let dir = map_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = normalize(&dir.join(&setting.value.value));
+    let text = loader.load(&path).map_err(|e| {
+        Diagnostic::new(
+            Code::E0209,
+            file,
+            setting.value.span,
+            format!("cannot read schema `{}`: {e}", slash(&path)),
+        )
+        .label("named here")
+        .help("schema paths are relative to the file that declares the system")
+    })?;
+    let schema_id = match project.sources.find(&slash(&path)) {
+        Some(id) => id,
+        None => {
+            let id = project.sources.add(slash(&path), text);
+            project.paths.insert(id, path.clone());
+            id
+        }
+    };
+    let text = &project.sources.get(schema_id).text;
+    match schema::load(text) {
+        Ok(schema) => Ok(LoadedSchema {
+            schema,
+            file: schema_id,
+        }),
+        Err(e) => {
+            let mut d = Diagnostic::new(
+                Code::E0209,
+                file,
+                setting.value.span,
+                format!("schema `{}` cannot be used: {e}", slash(&path)),
+            )
+            .label("named here");
+            if let SchemaError::Json { line, column, .. } = &e {
+                let offset = offset_of(text, *line, *column);
+                d = d.with(
+                    schema_id,
+                    ast::Span::new(offset, (offset + 1).min(text.len())),
+                    "the problem is here",
+                );
+            }
+            Err(d.help("regenerate it with `syncmap schema pull` or `syncmap schema import`, or fix the JSON"))
+        }
+    }
+}
+
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (start + column.saturating_sub(1)).min(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(
+            normalize(Path::new("./a/b/../c.map")),
+            PathBuf::from("a/c.map")
+        );
+        assert_eq!(normalize(Path::new("../x/./y")), PathBuf::from("../x/y"));
+        assert_eq!(normalize(Path::new("/r/a/../b")), PathBuf::from("/r/b"));
+    }
+
+    #[test]
+    fn offset_of_counts_lines_from_one() {
+        assert_eq!(offset_of("ab\ncd", 2, 2), 4);
+        assert_eq!(offset_of("ab", 1, 1), 0);
+    }
+}

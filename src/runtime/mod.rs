@@ -1,0 +1,6 @@
+//! Evaluates compiled plan expressions and filters over rows. Pure, so `syncmap test` and the
+//! runtime share it and agree.
+
+mod builtins;
+pub mod eval;
+pub mod value;

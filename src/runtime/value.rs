@@ -1,0 +1,482 @@
+//! Runtime values: what a column holds while a record is being synchronized, and how values
+//! cross the JSON boundary of the connectors without losing precision or type.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::civil::Date;
+use jiff::tz::Offset;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+
+use crate::plan::Literal;
+use crate::runtime::eval::EvalError;
+
+/// One value of a row or of an expression.
+///
+/// `Absent` and `Null` are kept apart because "the source did not send this field" must not
+/// overwrite a destination column, while "the source says it is empty" must clear it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// The field is not in the record at all (not selected, or not sent by the system).
+    Absent,
+    /// The field is in the record and empty.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A whole number; also option-set values.
+    Int(i64),
+    /// An exact decimal, keeping the scale it was written with (`12.50` stays `12.50`).
+    Decimal(Decimal),
+    /// Text; also GUIDs (lower case) and enum members.
+    String(String),
+    /// A calendar date without time zone.
+    Date(Date),
+    /// An instant, shown in UTC.
+    DateTime(Timestamp),
+}
+
+impl Value {
+    /// The type's name as the language spells it, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Absent => "absent",
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Decimal(_) => "decimal",
+            Value::String(_) => "string",
+            Value::Date(_) => "date",
+            Value::DateTime(_) => "datetime",
+        }
+    }
+
+    /// Whether the value is null or absent, the two "no value" states most rules treat alike.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Value::Absent | Value::Null)
+    }
+
+    /// Whether the field was not in the record, so writers can leave the column untouched.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Value::Absent)
+    }
+
+    /// The value as text the way `to_string` and `concat` show it; `None` for null and absent.
+    ///
+    /// Decimals keep their scale (`12.50`), dates are `YYYY-MM-DD`, date-times RFC 3339 in UTC
+    /// with `Z`, booleans `true`/`false`.
+    pub fn to_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Absent | Value::Null => return None,
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Decimal(d) => d.to_string(),
+            Value::String(s) => s.clone(),
+            Value::Date(d) => d.to_string(),
+            Value::DateTime(t) => t.to_string(),
+        })
+    }
+
+    /// The constant of a compiled plan as a value, so literals are checked once, not per row.
+    pub fn from_literal(lit: &Literal) -> Result<Value, EvalError> {
+        let bad = |kind: &'static str, text: &str, reason: String| EvalError::BadLiteral {
+            kind,
+            text: text.to_string(),
+            reason,
+        };
+        Ok(match lit {
+            Literal::Null => Value::Null,
+            Literal::Bool(b) => Value::Bool(*b),
+            Literal::Int(i) => Value::Int(*i),
+            Literal::Decimal(s) => Value::Decimal(
+                parse_decimal(s).ok_or_else(|| bad("decimal", s, "not a number".into()))?,
+            ),
+            Literal::String(s) => Value::String(s.clone()),
+            Literal::Date(s) => {
+                Value::Date(Date::from_str(s).map_err(|e| bad("date", s, e.to_string()))?)
+            }
+            Literal::Datetime(s) => {
+                Value::DateTime(parse_timestamp(s).map_err(|e| bad("datetime", s, e))?)
+            }
+        })
+    }
+
+    /// Reads a JSON value a connector received, typed by the column's plan type when known.
+    ///
+    /// `hint` is a [`crate::plan::ColumnInfo::ty`] string. Numbers never pass through binary
+    /// floating point on the way to a decimal beyond what the JSON parser already did: the
+    /// number's shortest text is parsed. With hint `date`/`datetime` strings become dates or
+    /// instants (a date-time without offset is taken as UTC); `guid` strings are lowered so
+    /// keys compare equal whatever case a system sends; `int`/`option` and `decimal` also
+    /// accept numbers sent as strings (OData's IEEE754Compatible mode); `string` accepts
+    /// numbers and booleans as their text. Without a hint (or with `enum`, `lookup`) JSON
+    /// types map naturally: whole numbers that fit `i64` become ints, other numbers decimals.
+    /// Arrays and objects are errors: no column holds them.
+    pub fn from_json(json: &serde_json::Value, hint: Option<&str>) -> Result<Value, EvalError> {
+        use serde_json::Value as J;
+        let mismatch = |expected: &'static str| EvalError::BadValue {
+            expected,
+            found: compact_json(json),
+        };
+        Ok(match (hint.unwrap_or(""), json) {
+            (_, J::Null) => Value::Null,
+            (_, J::Array(_) | J::Object(_)) => return Err(mismatch("a single value")),
+            ("int" | "option", J::Number(n)) => {
+                Value::Int(json_int(n).ok_or_else(|| mismatch("a whole number"))?)
+            }
+            ("int" | "option", J::String(s)) => {
+                Value::Int(s.trim().parse().map_err(|_| mismatch("a whole number"))?)
+            }
+            ("decimal", J::Number(n)) => {
+                Value::Decimal(json_decimal(n).ok_or_else(|| mismatch("a decimal"))?)
+            }
+            ("decimal", J::String(s)) => {
+                Value::Decimal(parse_decimal(s.trim()).ok_or_else(|| mismatch("a decimal"))?)
+            }
+            ("bool", J::Bool(b)) => Value::Bool(*b),
+            ("bool", _) => return Err(mismatch("true or false")),
+            ("date", J::String(s)) => {
+                Value::Date(Date::from_str(s).map_err(|_| mismatch("a date like 2024-01-31"))?)
+            }
+            ("datetime", J::String(s)) => Value::DateTime(
+                parse_timestamp(s)
+                    .map_err(|_| mismatch("a date-time like 2024-01-31T08:00:00Z"))?,
+            ),
+            ("guid", J::String(s)) => Value::String(s.to_ascii_lowercase()),
+            ("string", J::Number(n)) => Value::String(n.to_string()),
+            ("string", J::Bool(b)) => Value::String(b.to_string()),
+            ("int" | "option" | "decimal", _) => return Err(mismatch("a number")),
+            ("date" | "datetime" | "guid", _) => return Err(mismatch("text")),
+            (_, J::Bool(b)) => Value::Bool(*b),
+            (_, J::Number(n)) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Decimal(json_decimal(n).ok_or_else(|| mismatch("a number"))?),
+            },
+            (_, J::String(s)) => Value::String(s.clone()),
+        })
+    }
+
+    /// The value as JSON for a connector to send.
+    ///
+    /// Decimals become JSON numbers read from their normalized text. Without serde_json's
+    /// `arbitrary_precision` a number is an `f64`, so decimals with more than about 15
+    /// significant digits come out as the nearest binary value. Dates are `YYYY-MM-DD` and
+    /// date-times RFC 3339 in UTC. `Absent` gives JSON `null` too; writers should skip absent
+    /// fields ([`Value::is_absent`]) rather than send them.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Absent | Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Decimal(d) => match serde_json::from_str::<J>(&d.normalize().to_string()) {
+                Ok(n @ J::Number(_)) => n,
+                _ => J::String(d.to_string()),
+            },
+            Value::String(s) => J::String(s.clone()),
+            Value::Date(d) => J::String(d.to_string()),
+            Value::DateTime(t) => J::String(t.to_string()),
+        }
+    }
+}
+
+/// Shown in test output and diffs: text quoted, so `"12"` and `12` look different.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Absent => f.write_str("absent"),
+            Value::Null => f.write_str("null"),
+            Value::String(s) => write!(f, "{}", quote(s)),
+            other => match other.to_text() {
+                Some(t) => f.write_str(&t),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// Text in double quotes with JSON escapes, for messages that must show where text ends.
+pub(crate) fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// A decimal from plain (`-12.50`) or scientific (`1.5e-7`) notation, without rounding.
+pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
+    if s.contains(['e', 'E']) {
+        Decimal::from_scientific(s).ok()
+    } else {
+        Decimal::from_str_exact(s).ok()
+    }
+}
+
+/// An instant from RFC 3339; a civil date-time without offset is taken as UTC.
+pub(crate) fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
+    match Timestamp::from_str(s) {
+        Ok(t) => Ok(t),
+        Err(e) => match jiff::civil::DateTime::from_str(s) {
+            Ok(dt) => Offset::UTC.to_timestamp(dt).map_err(|e| e.to_string()),
+            Err(_) => Err(e.to_string()),
+        },
+    }
+}
+
+fn json_int(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let d = json_decimal(n)?;
+    if d.fract().is_zero() {
+        rust_decimal::prelude::ToPrimitive::to_i64(&d)
+    } else {
+        None
+    }
+}
+
+fn json_decimal(n: &serde_json::Number) -> Option<Decimal> {
+    if let Some(i) = n.as_i64() {
+        return Some(Decimal::from(i));
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(Decimal::from(u));
+    }
+    parse_decimal(&n.to_string())
+}
+
+fn compact_json(json: &serde_json::Value) -> String {
+    let s = json.to_string();
+    if s.chars().count() > 60 {
+        let short: String = s.chars().take(57).collect();
+        format!("{short}...")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
+    fn date(s: &str) -> Date {
+        Date::from_str(s).unwrap()
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn literals_become_values() {
+        assert_eq!(Value::from_literal(&Literal::Null).unwrap(), Value::Null);
+        assert_eq!(
+            Value::from_literal(&Literal::Bool(true)).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            Value::from_literal(&Literal::Int(-4)).unwrap(),
+            Value::Int(-4)
+        );
+        let d = Value::from_literal(&Literal::Decimal("12.50".into())).unwrap();
+        assert_eq!(d.to_text().as_deref(), Some("12.50"));
+        assert_eq!(
+            Value::from_literal(&Literal::String("x".into())).unwrap(),
+            Value::String("x".into())
+        );
+        assert_eq!(
+            Value::from_literal(&Literal::Date("2024-02-29".into())).unwrap(),
+            Value::Date(date("2024-02-29"))
+        );
+        assert_eq!(
+            Value::from_literal(&Literal::Datetime("2024-02-29T10:00:00+02:00".into())).unwrap(),
+            Value::DateTime(ts("2024-02-29T08:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn bad_literals_are_errors() {
+        let e = Value::from_literal(&Literal::Decimal("1.2.3".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid decimal literal \"1.2.3\": not a number"
+        );
+        assert!(Value::from_literal(&Literal::Date("2023-02-29".into())).is_err());
+        assert!(Value::from_literal(&Literal::Datetime("yesterday".into())).is_err());
+    }
+
+    #[test]
+    fn json_without_hint_maps_naturally() {
+        assert_eq!(Value::from_json(&json!(null), None).unwrap(), Value::Null);
+        assert_eq!(
+            Value::from_json(&json!(true), None).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(Value::from_json(&json!(42), None).unwrap(), Value::Int(42));
+        assert_eq!(
+            Value::from_json(&json!(0.1), None).unwrap(),
+            Value::Decimal(dec("0.1"))
+        );
+        assert_eq!(
+            Value::from_json(&json!(u64::MAX), None).unwrap(),
+            Value::Decimal(dec("18446744073709551615"))
+        );
+        assert_eq!(
+            Value::from_json(&json!("A"), None).unwrap(),
+            Value::String("A".into())
+        );
+        assert_eq!(
+            Value::from_json(&json!("A"), Some("enum")).unwrap(),
+            Value::String("A".into())
+        );
+        assert!(Value::from_json(&json!([1]), None).is_err());
+        assert!(Value::from_json(&json!({"a": 1}), Some("string")).is_err());
+    }
+
+    #[test]
+    fn json_numbers_follow_the_hint() {
+        let v = Value::from_json(&json!(5), Some("decimal")).unwrap();
+        assert_eq!(v, Value::Decimal(dec("5")));
+        // Parsed from the number's text: 0.1 stays exactly 0.1, not 0.1000000000000000055...
+        let v = Value::from_json(&json!(0.1), Some("decimal")).unwrap();
+        assert_eq!(v.to_text().as_deref(), Some("0.1"));
+        let v = Value::from_json(&json!(1.5e-7), Some("decimal")).unwrap();
+        assert_eq!(v, Value::Decimal(dec("0.00000015")));
+        assert_eq!(
+            Value::from_json(&json!("19.99"), Some("decimal")).unwrap(),
+            Value::Decimal(dec("19.99"))
+        );
+        assert_eq!(
+            Value::from_json(&json!(3), Some("option")).unwrap(),
+            Value::Int(3)
+        );
+        assert_eq!(
+            Value::from_json(&json!(3.0), Some("int")).unwrap(),
+            Value::Int(3)
+        );
+        assert_eq!(
+            Value::from_json(&json!("-7"), Some("int")).unwrap(),
+            Value::Int(-7)
+        );
+        let e = Value::from_json(&json!(3.5), Some("int")).unwrap_err();
+        assert_eq!(e.to_string(), "expected a whole number, got 3.5");
+        let e = Value::from_json(&json!("abc"), Some("decimal")).unwrap_err();
+        assert_eq!(e.to_string(), "expected a decimal, got \"abc\"");
+        assert!(Value::from_json(&json!(true), Some("int")).is_err());
+        assert_eq!(
+            Value::from_json(&json!(12), Some("string")).unwrap(),
+            Value::String("12".into())
+        );
+    }
+
+    #[test]
+    fn json_strings_follow_the_hint() {
+        assert_eq!(
+            Value::from_json(&json!("2024-01-31"), Some("date")).unwrap(),
+            Value::Date(date("2024-01-31"))
+        );
+        assert_eq!(
+            Value::from_json(&json!("2024-01-31T08:00:00.5+01:00"), Some("datetime")).unwrap(),
+            Value::DateTime(ts("2024-01-31T07:00:00.5Z"))
+        );
+        assert_eq!(
+            Value::from_json(&json!("2024-01-31T08:00:00"), Some("datetime")).unwrap(),
+            Value::DateTime(ts("2024-01-31T08:00:00Z"))
+        );
+        assert_eq!(
+            Value::from_json(&json!("6F9619FF-8B86-D011-B42D-00C04FC964FF"), Some("guid")).unwrap(),
+            Value::String("6f9619ff-8b86-d011-b42d-00c04fc964ff".into())
+        );
+        let e = Value::from_json(&json!("31.01.2024"), Some("date")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "expected a date like 2024-01-31, got \"31.01.2024\""
+        );
+        assert!(Value::from_json(&json!(20240131), Some("date")).is_err());
+        assert_eq!(
+            Value::from_json(&json!(false), Some("bool")).unwrap(),
+            Value::Bool(false)
+        );
+        assert!(Value::from_json(&json!("false"), Some("bool")).is_err());
+        assert_eq!(
+            Value::from_json(&json!(null), Some("date")).unwrap(),
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let cases = [
+            (json!(null), Some("string")),
+            (json!(true), Some("bool")),
+            (json!(-9_000_000_000_i64), Some("int")),
+            (json!(12.5), Some("decimal")),
+            (json!(0.001), Some("decimal")),
+            (json!(100), Some("decimal")),
+            (json!("Müller"), Some("string")),
+            (json!("2024-12-31"), Some("date")),
+            (json!("2024-12-31T23:59:59Z"), Some("datetime")),
+            (json!("6f9619ff-8b86-d011-b42d-00c04fc964ff"), Some("guid")),
+            (json!(7), None),
+        ];
+        for (json, hint) in cases {
+            let v = Value::from_json(&json, hint).unwrap();
+            assert_eq!(v.to_json(), json, "{hint:?}");
+            assert_eq!(Value::from_json(&v.to_json(), hint).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn decimals_write_as_numbers_and_trailing_zeros_go() {
+        assert_eq!(Value::Decimal(dec("12.50")).to_json(), json!(12.5));
+        assert_eq!(Value::Decimal(dec("100.00")).to_json(), json!(100));
+        assert_eq!(Value::Decimal(dec("-0.25")).to_json(), json!(-0.25));
+        assert_eq!(Value::Absent.to_json(), json!(null));
+        assert_eq!(
+            Value::Date(date("2024-01-02")).to_json(),
+            json!("2024-01-02")
+        );
+    }
+
+    #[test]
+    fn display_quotes_text_only() {
+        assert_eq!(Value::String("a \"b\"".into()).to_string(), r#""a \"b\"""#);
+        assert_eq!(Value::Int(12).to_string(), "12");
+        assert_eq!(Value::Decimal(dec("12.50")).to_string(), "12.50");
+        assert_eq!(Value::Date(date("2024-01-02")).to_string(), "2024-01-02");
+        assert_eq!(
+            Value::DateTime(ts("2024-01-02T03:04:05Z")).to_string(),
+            "2024-01-02T03:04:05Z"
+        );
+        assert_eq!(Value::Null.to_string(), "null");
+        assert_eq!(Value::Absent.to_string(), "absent");
+        assert_eq!(Value::Bool(false).to_string(), "false");
+    }
+
+    #[test]
+    fn type_names() {
+        let names: Vec<&str> = [
+            Value::Absent,
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(1),
+            Value::Decimal(Decimal::ONE),
+            Value::String(String::new()),
+            Value::Date(date("2024-01-01")),
+            Value::DateTime(Timestamp::UNIX_EPOCH),
+        ]
+        .iter()
+        .map(Value::type_name)
+        .collect();
+        assert_eq!(
+            names,
+            ["absent", "null", "bool", "int", "decimal", "string", "date", "datetime"]
+        );
+        assert!(
+            Value::Null.is_missing() && Value::Absent.is_missing() && !Value::Int(0).is_missing()
+        );
+    }
+}
