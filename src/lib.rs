@@ -37,6 +37,7 @@
 //! ```
 
 pub mod check;
+pub mod connectors;
 pub mod diagnostics;
 pub mod functions;
 pub mod plan;
@@ -44,6 +45,7 @@ pub mod project;
 pub mod runtime;
 pub mod schema;
 pub mod source;
+pub mod state;
 pub mod syntax;
 pub mod testing;
 

@@ -57,8 +57,13 @@ pub struct Project {
     pub schemas: BTreeMap<String, LoadedSchema>,
     /// Systems whose schema could not be loaded (already reported).
     pub broken_systems: BTreeSet<String>,
-    /// Files whose syntax errors were reported; their items are missing.
+    /// Files whose syntax errors were reported; some of their items are missing.
     pub broken_files: BTreeSet<FileId>,
+    /// Names declared by items that did not parse: references to them are not reported again.
+    pub broken_names: BTreeSet<String>,
+    /// Whether an import could not be read (already reported): the systems it would declare are
+    /// not reported as unknown again.
+    pub unread_imports: bool,
     paths: BTreeMap<FileId, PathBuf>,
 }
 
@@ -160,12 +165,13 @@ pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnos
                     })
                 }
                 Some((file, span)) => {
+                    project.unread_imports = true;
                     diags.push(
                         Diagnostic::new(
                             Code::E0208,
                             file,
                             span,
-                            format!("cannot read `{}`: {e}", slash(&path)),
+                            format!("cannot read `{}`: {}", slash(&path), io_reason(&e)),
                         )
                         .label("imported here")
                         .help("import paths are relative to the importing file"),
@@ -176,21 +182,23 @@ pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnos
         };
         let id = project.sources.add(slash(&path), text);
         project.paths.insert(id, path.clone());
-        match syntax::parse(id, &project.sources.get(id).text) {
-            Ok(ast) => {
-                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                for item in &ast.items {
-                    if let ast::Item::Import(i) = item {
-                        queue.push((normalize(&dir.join(&i.path.value)), Some((id, i.path.span))));
-                    }
-                }
-                project.files.push(MapFile { id, path, ast });
-            }
-            Err(d) => {
-                project.broken_files.insert(id);
-                diags.extend(d);
+        let parsed = syntax::parse_recovering(id, &project.sources.get(id).text);
+        if parsed.diagnostics.has_errors() {
+            project.broken_files.insert(id);
+        }
+        diags.extend(parsed.diagnostics);
+        project.broken_names.extend(parsed.broken_names);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for item in &parsed.file.items {
+            if let ast::Item::Import(i) = item {
+                queue.push((normalize(&dir.join(&i.path.value)), Some((id, i.path.span))));
             }
         }
+        project.files.push(MapFile {
+            id,
+            path,
+            ast: parsed.file,
+        });
     }
     load_schemas(&mut project, loader, &mut diags);
     Ok((project, diags))
@@ -238,7 +246,7 @@ fn load_schema(
             format!("system `{}` names no schema", system.name.name),
         )
         .label("declared here")
-        .help("add `schema = \"schemas/NAME.json\"`; `syncmap schema pull` or `schema import` writes one"));
+        .help("add `schema = \"schemas/NAME.json\"`; `syncmap schema import METADATA.xml -o schemas/NAME.json` writes one from the system's OData `$metadata`"));
     };
     let dir = map_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let path = normalize(&dir.join(&setting.value.value));
@@ -247,7 +255,7 @@ fn load_schema(
             Code::E0209,
             file,
             setting.value.span,
-            format!("cannot read schema `{}`: {e}", slash(&path)),
+            format!("cannot read schema `{}`: {}", slash(&path), io_reason(&e)),
         )
         .label("named here")
         .help("schema paths are relative to the file that declares the system")
@@ -282,8 +290,21 @@ fn load_schema(
                     "the problem is here",
                 );
             }
-            Err(d.help("regenerate it with `syncmap schema pull` or `syncmap schema import`, or fix the JSON"))
+            Err(d.help(
+                "fix the file, or write it again with `syncmap schema import METADATA.xml -o FILE`",
+            ))
         }
+    }
+}
+
+/// Why a file could not be read, in words: the OS error text ends in "(os error 2)", which says
+/// nothing to users and differs between platforms.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
+        _ => e.to_string(),
     }
 }
 

@@ -96,3 +96,281 @@ fn every_code_has_an_error_case() {
         "codes without a case in tests/cases/err: {missing:?}"
     );
 }
+
+/// A fenced block of `docs/language.md`.
+struct DocBlock {
+    /// The line of its opening fence, counting from 1.
+    line: usize,
+    /// The first word of the info string (`map`, `json`, `text`…).
+    lang: String,
+    /// The other words of the info string (`error=E0304`, `fragment`, `plan`…).
+    tags: Vec<String>,
+    /// The text between the fences, with a final line break.
+    text: String,
+}
+
+fn doc_blocks(doc: &str) -> Vec<DocBlock> {
+    let mut out = Vec::new();
+    let mut open: Option<DocBlock> = None;
+    for (n, line) in doc.lines().enumerate() {
+        let trimmed = line.trim_start();
+        match open.take() {
+            None => {
+                if let Some(info) = trimmed.strip_prefix("```") {
+                    let mut words = info.split_whitespace().map(str::to_string);
+                    open = Some(DocBlock {
+                        line: n + 1,
+                        lang: words.next().unwrap_or_default(),
+                        tags: words.collect(),
+                        text: String::new(),
+                    });
+                }
+            }
+            Some(mut block) => {
+                if trimmed == "```" {
+                    out.push(block);
+                } else {
+                    block.text.push_str(line);
+                    block.text.push('\n');
+                    open = Some(block);
+                }
+            }
+        }
+    }
+    if let Some(block) = open {
+        out.push(DocBlock {
+            lang: "unclosed".into(),
+            ..block
+        });
+    }
+    out
+}
+
+/// Copies the files of `from` and of its sub-folders into `to`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        let target = to.join(name);
+        if path.is_dir() {
+            copy_tree(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Ok` when every key of `want` is in `have` with the same value; arrays in `want` must be an
+/// ordered subsequence of the arrays in `have` (element by element, by the same rule).
+fn json_subset(want: &serde_json::Value, have: &serde_json::Value, at: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => {
+            for (k, v) in w {
+                let here = format!("{at}.{k}");
+                match h.get(k) {
+                    Some(hv) => json_subset(v, hv, &here)?,
+                    None => return Err(format!("`{here}` is not in the plan")),
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(w), Value::Array(h)) => {
+            let mut next = 0;
+            for (i, wv) in w.iter().enumerate() {
+                let here = format!("{at}[{i}]");
+                let found = (next..h.len()).find(|&j| json_subset(wv, &h[j], &here).is_ok());
+                match found {
+                    Some(j) => next = j + 1,
+                    None => {
+                        let why = h
+                            .get(next.min(h.len().saturating_sub(1)))
+                            .map(|hv| json_subset(wv, hv, &here))
+                            .and_then(Result::err)
+                            .unwrap_or_else(|| format!("`{here}` has no match in the plan"));
+                        return Err(why);
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ if want == have => Ok(()),
+        _ => Err(format!(
+            "`{at}`: the document says {want}, the plan has {have}"
+        )),
+    }
+}
+
+/// Whether `text` parses on its own and is already in `syncmap fmt` form; the problem if not.
+fn parses_formatted(name: &str, text: &str) -> Result<(), String> {
+    let mut sources = syncmap::source::SourceMap::new();
+    let id = sources.add(name, text);
+    match syncmap::syntax::parse(id, text) {
+        Err(d) => Err(format!(
+            "does not parse:\n{}",
+            render::human(&d, &sources, false)
+        )),
+        Ok(ast) => {
+            let formatted = syncmap::syntax::format::format(text, &ast);
+            if formatted == text {
+                Ok(())
+            } else {
+                Err(format!(
+                    "is not in `syncmap fmt` form; formatted it reads:\n{formatted}"
+                ))
+            }
+        }
+    }
+}
+
+/// Every example in `docs/language.md` holds. Fenced blocks are checked by their info string:
+///
+/// * ```` ```map ```` — a complete file. It is written to a temporary folder that holds a copy of
+///   `mappings/` (so `import "systems.map"`, or any standard mapping, resolves next to it),
+///   compiled on its own, and must report no diagnostic at all; every inline `test` in it must
+///   pass, and it must already be in `syncmap fmt` form.
+/// * ```` ```map warning=W0002 ```` — the same, but it must report that warning (and no error).
+/// * ```` ```map error=E0304 ```` — compiling it and running its inline tests must report that code.
+/// * ```` ```map fragment ```` — must parse on its own and be in `syncmap fmt` form (not compiled).
+/// * ```` ```json plan ```` — must be a subset of the plan compiled from the nearest complete
+///   ```` ```map ```` block above it (see [`json_subset`]).
+/// * Every other block (```` ```text ````, ```` ```sh ````) is not checked.
+///
+/// The catalogue tables are checked too: every built-in function and every diagnostic code has
+/// its row. A failure names the line of the block's opening fence in `docs/language.md`.
+#[test]
+fn language_reference_examples_hold() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc =
+        std::fs::read_to_string(root.join("docs/language.md")).expect("read docs/language.md");
+    let dir = tempfile::tempdir().expect("create a temporary folder");
+    copy_tree(&root.join("mappings"), dir.path()).expect("copy mappings/ to the temporary folder");
+
+    let blocks = doc_blocks(&doc);
+    let mut failures: Vec<String> = Vec::new();
+    let mut fail = |b: &DocBlock, what: String| {
+        let info = std::iter::once(b.lang.clone())
+            .chain(b.tags.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        failures.push(format!("docs/language.md:{} (```{info}): {what}", b.line));
+    };
+    let mut checked = 0;
+    let mut last_plan: Option<serde_json::Value> = None;
+    for b in &blocks {
+        match (b.lang.as_str(), b.tags.as_slice()) {
+            ("unclosed", _) => fail(b, "the block is never closed".into()),
+            ("map", [tag]) if tag == "fragment" => {
+                checked += 1;
+                last_plan = None;
+                if let Err(e) = parses_formatted("fragment", &b.text) {
+                    fail(b, e);
+                }
+            }
+            ("map", tags) => {
+                checked += 1;
+                last_plan = None;
+                let (mut error, mut warning) = (None, None);
+                for tag in tags {
+                    match tag.split_once('=') {
+                        Some(("error", c)) if Code::parse(c).is_some() => error = Some(c),
+                        Some(("warning", c)) if Code::parse(c).is_some() => warning = Some(c),
+                        _ => fail(b, format!("unknown tag `{tag}`")),
+                    }
+                }
+                let path = dir.path().join(format!("language-md-line-{}.map", b.line));
+                std::fs::write(&path, &b.text).expect("write the example");
+                let mut c = match syncmap::compile(std::slice::from_ref(&path), &FsLoader) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        fail(b, format!("cannot be compiled: {e}"));
+                        continue;
+                    }
+                };
+                let text = rendered(&mut c);
+                let has = |code: &str| c.diagnostics.iter().any(|d| d.code.as_str() == code);
+                match (error, warning) {
+                    (Some(code), _) => {
+                        if !has(code) {
+                            fail(b, format!("should report {code}, but reports:\n{text}"));
+                        }
+                        continue;
+                    }
+                    (None, Some(code)) => {
+                        if c.diagnostics.has_errors() || !has(code) {
+                            fail(
+                                b,
+                                format!("should compile with warning {code}, but reports:\n{text}"),
+                            );
+                        }
+                    }
+                    (None, None) => {
+                        if !c.diagnostics.is_empty() {
+                            fail(b, format!("should compile cleanly, but reports:\n{text}"));
+                        }
+                    }
+                }
+                if let Err(e) = parses_formatted("example", &b.text) {
+                    fail(b, e);
+                }
+                last_plan = c.plan.as_ref().and_then(|p| serde_json::to_value(p).ok());
+            }
+            ("json", [tag]) if tag == "plan" => {
+                checked += 1;
+                let want: serde_json::Value = match serde_json::from_str(&b.text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        fail(b, format!("is not JSON: {e}"));
+                        continue;
+                    }
+                };
+                match &last_plan {
+                    None => fail(
+                        b,
+                        "follows no ```map block that compiles cleanly; a plan excerpt needs one"
+                            .into(),
+                    ),
+                    Some(plan) => {
+                        if let Err(e) = json_subset(&want, plan, "plan") {
+                            fail(b, e);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked > 0, "docs/language.md has no checked example");
+
+    for f in syncmap::functions::BUILTINS {
+        let row = doc
+            .lines()
+            .any(|l| l.starts_with(&format!("| `{}(", f.name)) && l.contains(f.doc));
+        if !row {
+            failures.push(format!(
+                "docs/language.md: the function table has no row for `{}` with its doc text",
+                f.name
+            ));
+        }
+    }
+    for code in Code::ALL {
+        let c = code.as_str();
+        let row = format!("| [{c}](diagnostics/{c}.md) | {} |", code.title());
+        if !doc.lines().any(|l| l.starts_with(&row)) {
+            failures.push(format!(
+                "docs/language.md: the diagnostics table has no row `{row}`"
+            ));
+        }
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} example(s) in docs/language.md do not hold:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

@@ -3,7 +3,7 @@
 
 use super::types::{assignable, comparable, join, Ty};
 use super::{Checker, Scope};
-use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::diagnostics::{did_you_mean, suggest, Code, Diagnostic};
 use crate::functions::{builtin, ArgKind, Returns, BUILTINS};
 use crate::plan::{self, BinOp, Literal};
 use crate::source::FileId;
@@ -103,19 +103,23 @@ impl Checker<'_> {
                 match found {
                     Some(o) => Some(Literal::Int(o.value)),
                     None => {
+                        // Labels are written as strings, so they are shown quoted.
                         let labels = opts.iter().map(|o| o.label.as_str());
-                        let help = did_you_mean(s, labels).unwrap_or_else(|| {
-                            format!(
-                                "the labels are {}",
-                                list(opts.iter().map(|o| o.label.clone()))
-                            )
-                        });
+                        let help = suggest(s, labels).map_or_else(
+                            || {
+                                format!(
+                                    "the labels are {}",
+                                    list(opts.iter().map(|o| format!("{:?}", o.label)))
+                                )
+                            },
+                            |l| format!("did you mean `{l:?}`?"),
+                        );
                         self.push(
                             Diagnostic::new(
                                 Code::E0210,
                                 file,
                                 span,
-                                format!("`{s}` is not a label of the option set of {what}"),
+                                format!("`{s:?}` is not a label of the option set of {what}"),
                             )
                             .label("unknown label")
                             .help(help),
@@ -148,16 +152,20 @@ impl Checker<'_> {
                 if members.iter().any(|m| m == s) {
                     Some(Literal::String(s.clone()))
                 } else {
-                    let help =
-                        did_you_mean(s, members.iter().map(String::as_str)).unwrap_or_else(|| {
-                            format!("the members are {}", list(members.iter().cloned()))
-                        });
+                    // Members are written as strings (one may be `" "`), so they are shown quoted.
+                    let help = suggest(s, members.iter().map(String::as_str)).map_or_else(
+                        || {
+                            let quoted = members.iter().map(|m| format!("{m:?}"));
+                            format!("the members are {}", list(quoted))
+                        },
+                        |m| format!("did you mean `{m:?}`?"),
+                    );
                     self.push(
                         Diagnostic::new(
                             Code::E0210,
                             file,
                             span,
-                            format!("`{s}` is not a member of the enum of {what}"),
+                            format!("`{s:?}` is not a member of the enum of {what}"),
                         )
                         .label("unknown member")
                         .help(help),
@@ -389,8 +397,8 @@ impl Checker<'_> {
         let mut r = self.expr(file, rhs, scope);
         if op.is_comparison() {
             // A label or member compared with an option set or enum is resolved here.
-            self.resolve_against(file, rhs, &mut r, &l.ty);
-            self.resolve_against(file, lhs, &mut l, &r.ty);
+            self.resolve_against(file, rhs, &mut r, lhs, &l.ty);
+            self.resolve_against(file, lhs, &mut l, rhs, &r.ty);
         }
         let bin = |op: BinOp, l: Typed, r: Typed, ty: Ty| Typed {
             ty,
@@ -534,30 +542,37 @@ impl Checker<'_> {
         }
     }
 
-    /// When `e` is a literal compared with an option set or enum, resolves it against that type.
-    fn resolve_against(&mut self, file: FileId, e: &ast::Expr, typed: &mut Typed, other: &Ty) {
+    /// When `e` is a literal compared with an option set, enum, GUID or lookup, resolves it against
+    /// that type (labels become values, GUIDs are checked and lower-cased).
+    fn resolve_against(
+        &mut self,
+        file: FileId,
+        e: &ast::Expr,
+        typed: &mut Typed,
+        other_e: &ast::Expr,
+        other: &Ty,
+    ) {
         let ExprKind::Lit(lit) = &e.kind else { return };
         let needs = matches!(
             (lit, other),
             (LitKind::String(_) | LitKind::Int(_), Ty::Option(_))
-                | (LitKind::String(_), Ty::Enum(_))
+                | (LitKind::String(_), Ty::Enum(_) | Ty::Guid | Ty::Lookup(_))
         );
         if !needs {
             return;
         }
-        let what = format!(
-            "the value `{}` is compared with",
-            crate::syntax::format::literal(lit)
-        );
-        match self.coerce_literal(file, lit, e.span, other, "the other side") {
+        // Name what the literal is compared with: "the other side" would read as the other
+        // system of the table mapping.
+        let what = match other_e.as_column() {
+            Some(c) => format!("`{c}`"),
+            None => "the value it is compared with".to_string(),
+        };
+        match self.coerce_literal(file, lit, e.span, other, &what) {
             Some(l) => {
                 typed.ty = other.clone();
                 typed.expr = plan::Expr::Lit(l);
             }
-            None => {
-                let _ = what;
-                typed.ty = Ty::Unknown;
-            }
+            None => typed.ty = Ty::Unknown,
         }
     }
 
@@ -694,12 +709,27 @@ impl Checker<'_> {
                 expr: call,
             };
         }
+        if self.project.broken_names.contains(&name.name) {
+            return Typed::unknown(plan::Expr::Call {
+                func: name.name.clone(),
+                args: typed.into_iter().map(|t| t.expr).collect(),
+            });
+        }
         let mut candidates: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
         let user: Vec<String> = self.fns.keys().cloned().collect();
         candidates.extend(user.iter().map(String::as_str));
-        let help = did_you_mean(&name.name, candidates.iter().copied()).unwrap_or_else(|| {
-            "see `syncmap explain E0204` for the built-in functions".to_string()
-        });
+        let suggestion = suggest(&name.name, candidates.iter().copied()).map(str::to_string);
+        // A user function suggested is the one meant: W0005 would only repeat this error.
+        if let Some(s) = suggestion
+            .as_ref()
+            .filter(|s| self.fns.contains_key(s.as_str()))
+        {
+            self.referenced.insert(s.clone());
+        }
+        let help = suggestion.map_or_else(
+            || "see `syncmap explain E0204` for the built-in functions".to_string(),
+            |s| format!("did you mean `{s}`?"),
+        );
         self.push(
             Diagnostic::new(
                 Code::E0204,

@@ -7,7 +7,7 @@ use super::expr::Typed;
 use super::table::Sides;
 use super::types::{assignable, round_trips, Ty};
 use super::{Checker, Scope};
-use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::diagnostics::{suggest, Code, Diagnostic};
 use crate::plan::{self, Flow, Literal, Phase, Side};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, FieldMap, ModifierKind, Span, Transform};
@@ -39,9 +39,13 @@ impl<'p> Checker<'p> {
         let mut ltr = Vec::new();
         let mut rtl = Vec::new();
         let mut written = Written::new();
+        // A field mapping dropped for an error may be the one meant to set a required column, so
+        // W0004 waits until every field mapping checks.
+        let mut dropped = false;
         for (n, f) in fields.iter().enumerate() {
             let id = format!("{}#{}", t.name.name, n + 1);
             if !self.arrow_agrees(file, t, f, flow) {
+                dropped = true;
                 continue;
             }
             let mods = self.modifiers(file, f);
@@ -51,6 +55,7 @@ impl<'p> Checker<'p> {
                 Direction::Both => &[(Side::Left, Side::Right), (Side::Right, Side::Left)],
             };
             if f.arrow.dir == Direction::Both && !self.two_way_shape(file, f) {
+                dropped = true;
                 continue;
             }
             let mut reported_read_only = false;
@@ -66,6 +71,7 @@ impl<'p> Checker<'p> {
                     &id,
                     &mut reported_read_only,
                 ) else {
+                    dropped = true;
                     continue;
                 };
                 self.note_write(file, &mut written, dst, &op, f.span);
@@ -76,7 +82,9 @@ impl<'p> Checker<'p> {
                 }
             }
         }
-        self.required_on_create(file, t, sides, create, &ltr, &rtl);
+        if !dropped {
+            self.required_on_create(file, t, sides, create, &ltr, &rtl);
+        }
         let pass =
             |source: Side, dest: Side, ops: Vec<plan::FieldOp>| plan::Pass { source, dest, ops };
         let ltr = matches!(flow, Flow::LeftToRight | Flow::Both)
@@ -238,14 +246,39 @@ impl<'p> Checker<'p> {
             None => Ty::Unknown,
         };
         if let Some(col) = sides.table(dst).and_then(|tb| tb.column(target)) {
-            if col.read_only && !*reported_read_only {
-                *reported_read_only = true;
-                let tname = sides.table(dst).map_or("", |x| x.name.as_str());
-                self.push(
-                    Diagnostic::new(Code::E0305, file, dst_e.span, format!("`{target}` of `{}.{tname}` is read-only", sides.system(dst)))
+            // Both columns of a two-way field may be read-only (`id <-> accountid`): one report.
+            if col.read_only {
+                if !*reported_read_only {
+                    let tname = sides.table(dst).map_or("", |x| x.name.as_str());
+                    let help = match (f.arrow.dir, src_e.as_column()) {
+                        (Direction::Both, Some(source)) => {
+                            let (left, arrow, right) = if dst == Side::Right {
+                                (source, "<-", target)
+                            } else {
+                                (target, "->", source)
+                            };
+                            format!(
+                                "the system computes `{target}`; read it one way instead: \
+                                 `{left} {arrow} {right}`"
+                            )
+                        }
+                        _ => format!(
+                            "the system computes `{target}`, so it can only be read; remove this \
+                             field mapping"
+                        ),
+                    };
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0305,
+                            file,
+                            dst_e.span,
+                            format!("`{target}` of `{}.{tname}` is read-only", sides.system(dst)),
+                        )
                         .label("cannot be written")
-                        .help("the system computes this column; map it one way from this side instead, or drop the line"),
-                );
+                        .help(help),
+                    );
+                }
+                *reported_read_only = true;
                 return None;
             }
         }
@@ -269,10 +302,22 @@ impl<'p> Checker<'p> {
                 *span,
             )?,
             Some(Transform::UsingMap(name)) => {
+                if self.project.broken_names.contains(&name.name)
+                    && !self.maps.contains_key(&name.name)
+                {
+                    return None;
+                }
                 let Some(decl) = self.maps.get(&name.name).copied() else {
                     let names: Vec<&str> = self.maps.keys().map(String::as_str).collect();
-                    let help = did_you_mean(&name.name, names.iter().copied())
-                        .unwrap_or_else(|| format!("declare it: `map {} {{ … }}`", name.name));
+                    let suggestion = suggest(&name.name, names.iter().copied()).map(str::to_string);
+                    // The map suggested is the one meant: W0005 would only repeat this error.
+                    if let Some(s) = &suggestion {
+                        self.referenced.insert(s.clone());
+                    }
+                    let help = suggestion.map_or_else(
+                        || format!("declare it: `map {} {{ … }}`", name.name),
+                        |s| format!("did you mean `{s}`?"),
+                    );
                     self.push(
                         Diagnostic::new(
                             Code::E0206,
@@ -308,7 +353,8 @@ impl<'p> Checker<'p> {
         let dst_max = dst_ty
             .max_len()
             .filter(|_| matches!(dst_ty, Ty::String { .. }));
-        if mods.truncate && dst_max.is_none() {
+        // An unknown destination (its table or schema is already reported) has no known length.
+        if mods.truncate && dst_max.is_none() && !matches!(dst_ty, Ty::Unknown) {
             self.push(
                 Diagnostic::new(
                     Code::W0003,
@@ -360,16 +406,23 @@ impl<'p> Checker<'p> {
             let l = self.coerce_literal(file, lit, src_e.span, dst_ty, &format!("`{target}`"))?;
             return Some(plan::Expr::Lit(l));
         }
-        if f.arrow.dir == Direction::Both && src_side == Side::Left {
-            let (l, r) = (&src.ty, dst_ty);
+        if f.arrow.dir == Direction::Both {
+            let (l, r) = match src_side {
+                Side::Left => (&src.ty, dst_ty),
+                Side::Right => (dst_ty, &src.ty),
+            };
             if !(round_trips(l, r) || l.is_key() && r.is_key()) {
-                self.push(
-                    Diagnostic::new(Code::E0304, file, f.arrow.span, format!("`{l}` and `{r}` do not round-trip unchanged"))
-                        .label("two-way here")
-                        .with(file, f.left.span, format!("this is `{l}`"))
-                        .with(file, f.right.span, format!("this is `{r}`"))
-                        .help("map the field one way, or translate it with an invertible value map (`using { … }`)"),
-                );
+                // Both passes of a two-way field see the same pair of types: the left-to-right
+                // pass reports, the other only stops, so the mismatch is not reported as E0301.
+                if src_side == Side::Left {
+                    self.push(
+                        Diagnostic::new(Code::E0304, file, f.arrow.span, format!("`{l}` and `{r}` do not round-trip unchanged"))
+                            .label("two-way here")
+                            .with(file, f.left.span, format!("this is `{l}`"))
+                            .with(file, f.right.span, format!("this is `{r}`"))
+                            .help("map the field one way, or translate it with an invertible value map (`using { … }`)"),
+                    );
+                }
                 return None;
             }
         }
@@ -793,8 +846,10 @@ impl Checker<'_> {
                 _ => ok = false,
             }
         }
-        if u.two_way && !u.invert {
-            if let Some(d) = body.arms.iter().find(|a| a.pattern.is_none()) {
+        // A default arm makes a two-way map uninvertible: the forward pass reports it, and the
+        // backward pass stops too, so it does not also warn about values only the default gives.
+        if let (true, Some(d)) = (u.two_way, body.arms.iter().find(|a| a.pattern.is_none())) {
+            if !u.invert {
                 self.push(
                     Diagnostic::new(
                         Code::E0304,
@@ -806,8 +861,8 @@ impl Checker<'_> {
                     .with(map_file, d.span, "the default arm maps many values to one")
                     .help("list every value explicitly, or map the field one way"),
                 );
-                ok = false;
             }
+            ok = false;
         }
         if !ok {
             return None;

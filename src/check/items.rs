@@ -306,6 +306,9 @@ impl<'p> Checker<'p> {
         if let Some(i) = self.table_index.get(&id.name) {
             return Some(*i);
         }
+        if self.project.broken_names.contains(&id.name) {
+            return None; // its declaration did not parse; that error is already reported
+        }
         let names: Vec<&str> = self.table_index.keys().map(String::as_str).collect();
         let help = did_you_mean(&id.name, names.iter().copied()).unwrap_or_else(|| {
             if names.is_empty() {

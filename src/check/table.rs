@@ -75,11 +75,28 @@ impl<'p> Checker<'p> {
 
     fn side(&mut self, file: FileId, r: &'p ast::TableRef) -> Option<&'p TableSchema> {
         let sys = &r.system.name;
+        if !self.systems.contains_key(sys) && self.project.broken_names.contains(sys) {
+            return None;
+        }
+        // The system may be declared in the import that could not be read.
+        if !self.systems.contains_key(sys) && self.project.unread_imports {
+            return None;
+        }
         if !self.systems.contains_key(sys) {
             let names: Vec<&str> = self.systems.keys().map(String::as_str).collect();
-            let help = did_you_mean(sys, names.iter().copied()).unwrap_or_else(|| {
-                format!("declare it: `system {sys}: dataverse {{ schema = \"…\" }}`")
-            });
+            let help = self
+                .alias_of_kind(sys)
+                .map(|alias| {
+                    format!(
+                        "`{sys}` is the kind of system `{alias}`; name a system by its alias: \
+                         `{alias}.{}`",
+                        r.table.name
+                    )
+                })
+                .or_else(|| did_you_mean(sys, names.iter().copied()))
+                .unwrap_or_else(|| {
+                    format!("declare it: `system {sys}: KIND {{ schema = \"….json\" }}`")
+                });
             self.push(
                 Diagnostic::new(
                     Code::E0201,
@@ -118,6 +135,19 @@ impl<'p> Checker<'p> {
         }
     }
 
+    /// The alias of the one declared system of kind `kind`, for users who write the kind where
+    /// the alias belongs (`dataverse.accounts` for `dv.accounts`).
+    fn alias_of_kind(&self, kind: &str) -> Option<String> {
+        let mut of_kind = self
+            .systems
+            .iter()
+            .filter(|(_, d)| d.node.kind.name == kind);
+        match (of_kind.next(), of_kind.next()) {
+            (Some((alias, _)), None) => Some(alias.clone()),
+            _ => None,
+        }
+    }
+
     /// Which side a system alias (or `left` / `right`) names in a table mapping.
     pub(crate) fn side_named(
         &mut self,
@@ -141,8 +171,15 @@ impl<'p> Checker<'p> {
         let help = if l == r {
             "both sides are the same system: write `left` or `right`".to_string()
         } else {
-            did_you_mean(&id.name, [l.as_str(), r.as_str()])
-                .unwrap_or_else(|| format!("the sides are `{l}` and `{r}`"))
+            let alias = self.alias_of_kind(&id.name).filter(|a| a == l || a == r);
+            match alias {
+                Some(a) => format!(
+                    "`{}` is the kind of system `{a}`; name the side by its alias: `{a}`",
+                    id.name
+                ),
+                None => did_you_mean(&id.name, [l.as_str(), r.as_str()])
+                    .unwrap_or_else(|| format!("the sides are `{l}` and `{r}`")),
+            }
         };
         self.push(
             Diagnostic::new(Code::E0212, file, id.span, msg)

@@ -85,14 +85,19 @@ impl<'p> Checker<'p> {
         let mut couplings = Vec::new();
         let mut expect: Option<(Expected, Option<Side>, Span)> = None;
         let mut ok = true;
+        // Whether a `given` or `expect` step was written, even one rejected with its own error:
+        // only a test without one is told to add it.
+        let (mut wrote_given, mut wrote_expect) = (false, false);
         for step in &t.steps {
             match step {
                 TestStep::Given { side, record, span } => {
+                    wrote_given = true;
                     if given.is_some() {
                         self.invalid(
                             file,
                             *span,
                             "a test has one `given` record",
+                            "a second `given`",
                             "split it into two tests",
                         );
                         ok = false;
@@ -143,11 +148,13 @@ impl<'p> Checker<'p> {
                     }
                 }
                 TestStep::Expect { expect: e, span } => {
+                    wrote_expect = true;
                     if expect.is_some() {
                         self.invalid(
                             file,
                             *span,
                             "a test has one `expect`",
+                            "a second `expect`",
                             "split it into two tests",
                         );
                         ok = false;
@@ -181,19 +188,27 @@ impl<'p> Checker<'p> {
             }
         }
         let Some((source, given, _)) = given else {
+            if wrote_given {
+                return None;
+            }
             self.invalid(
                 file,
                 t.table.span,
                 "this test gives no record",
+                "this test has no `given` step",
                 "add `given SIDE { column: value, … }`",
             );
             return None;
         };
         let Some((expect, dest, expect_span)) = expect else {
+            if wrote_expect {
+                return None;
+            }
             self.invalid(
                 file,
                 t.table.span,
                 "this test expects nothing",
+                "this test has no `expect` step",
                 "add `expect SIDE { … }`, `expect filtered` or `expect fails`",
             );
             return None;
@@ -203,6 +218,7 @@ impl<'p> Checker<'p> {
                 file,
                 expect_span,
                 "the expected record is on the same side as the given one",
+                "the given record is on this side too",
                 "expect the record on the other side",
             );
             return None;
@@ -224,10 +240,10 @@ impl<'p> Checker<'p> {
         })
     }
 
-    fn invalid(&mut self, file: FileId, span: Span, msg: &str, help: &str) {
+    fn invalid(&mut self, file: FileId, span: Span, msg: &str, label: &str, help: &str) {
         self.push(
             Diagnostic::new(Code::E0315, file, span, msg)
-                .label("here")
+                .label(label)
                 .help(help),
         );
     }

@@ -143,7 +143,8 @@ impl fmt::Display for Ty {
             Ty::Guid => f.write_str("guid"),
             Ty::Option(_) => f.write_str("option set"),
             Ty::Enum(_) => f.write_str("enum"),
-            Ty::Lookup(t) => write!(f, "lookup to `{}`", t.join("`/`")),
+            // No backticks inside: messages quote the whole type as `…`.
+            Ty::Lookup(t) => write!(f, "lookup to {}", t.join("/")),
             Ty::Null => f.write_str("null"),
             Ty::Unknown => f.write_str("unknown"),
         }

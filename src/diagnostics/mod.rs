@@ -163,7 +163,8 @@ impl Diagnostics {
 /// likely typo ("did you mean `telephone1`?").
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = name.to_lowercase();
-    let mut best: Option<(&str, f64)> = None;
+    // Fewest edits first; among equally close names, the most similar by Jaro-Winkler.
+    let mut best: Option<(&str, usize, f64)> = None;
     for candidate in candidates {
         let cand_lower = candidate.to_lowercase();
         if cand_lower == lower {
@@ -172,11 +173,12 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         let score = strsim::jaro_winkler(&lower, &cand_lower);
         let distance = strsim::levenshtein(&lower, &cand_lower);
         let close = distance <= (name.chars().count().max(3) / 3).max(1) || score >= 0.88;
-        if close && best.is_none_or(|(_, s)| score > s) {
-            best = Some((candidate, score));
+        let better = best.is_none_or(|(_, d, s)| distance < d || (distance == d && score > s));
+        if close && better {
+            best = Some((candidate, distance, score));
         }
     }
-    best.map(|(c, _)| c)
+    best.map(|(c, _, _)| c)
 }
 
 /// "did you mean `x`?" for a suggestion, if any.
@@ -198,6 +200,10 @@ mod tests {
         assert_eq!(suggest("acountnumber", cols), Some("accountnumber"));
         assert_eq!(suggest("Name", cols), Some("name"));
         assert_eq!(suggest("zzzz", cols), None);
+        assert_eq!(
+            suggest("statcode", ["statuscode", "statecode"]),
+            Some("statecode")
+        );
     }
 
     #[test]

@@ -51,6 +51,40 @@ impl Value {
         }
     }
 
+    /// Equality as a sync sees it: numbers by value (`5000` equals `5000.00`), a date equals the
+    /// midnight-UTC date-time of that day, text exactly. Used to decide whether a field changed.
+    pub fn same_as(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Int(a), Value::Decimal(b)) | (Value::Decimal(b), Value::Int(a)) => {
+                Decimal::from(*a) == *b
+            }
+            (Value::Decimal(a), Value::Decimal(b)) => a == b,
+            (Value::Date(d), Value::DateTime(t)) | (Value::DateTime(t), Value::Date(d)) => {
+                t.to_zoned(jiff::tz::TimeZone::UTC).date() == *d && t.as_second() % 86_400 == 0
+            }
+            _ => self == other,
+        }
+    }
+
+    /// The value in the representation a column of type `ty` stores (`int` into a `decimal`
+    /// column becomes a decimal, a date into a `datetime` column becomes midnight UTC, a
+    /// date-time into a `date` column its UTC date). Anything else is returned as is; the
+    /// connector rejects what the column cannot hold.
+    pub fn coerce_to(self, ty: &str) -> Value {
+        match (self, ty) {
+            (Value::Int(n), "decimal") => Value::Decimal(Decimal::from(n)),
+            (Value::Date(d), "datetime") => match d.to_zoned(jiff::tz::TimeZone::UTC) {
+                Ok(z) => Value::DateTime(z.timestamp()),
+                Err(_) => Value::Date(d),
+            },
+            (Value::DateTime(t), "date") => Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+            (Value::String(s), "guid" | "lookup") if s.len() == 36 => {
+                Value::String(s.to_lowercase())
+            }
+            (v, _) => v,
+        }
+    }
+
     /// Whether the value is null or absent, the two "no value" states most rules treat alike.
     pub fn is_missing(&self) -> bool {
         matches!(self, Value::Absent | Value::Null)

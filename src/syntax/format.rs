@@ -6,6 +6,8 @@ use super::ast::*;
 use super::comments::{comments, Comment};
 
 const INDENT: &str = "    ";
+/// Left sides of field mappings longer than this are not aligned with their neighbours.
+const ALIGN_LIMIT: usize = 32;
 /// Records that would make a line longer than this are printed one field per line.
 const RECORD_WIDTH: usize = 100;
 
@@ -150,10 +152,18 @@ impl Printer<'_> {
         }
     }
 
-    /// Starts a line for an element: leading and inner comments first, then indentation.
+    /// Starts a line for an element: leading and inner comments first (keeping a blank line
+    /// between them and the element), then indentation.
     fn start_line(&mut self, span: Span, depth: usize, hoist_inner: bool) {
         let until = if hoist_inner { span.end } else { span.start };
+        let had_comments = self.next;
         self.comments_before(until, depth);
+        if self.next > had_comments
+            && self.blank_before(span.start as usize)
+            && !self.at_block_start()
+        {
+            self.out.push('\n');
+        }
         self.indent(depth);
     }
 
@@ -305,8 +315,11 @@ impl Printer<'_> {
                     }
                 })
                 .collect();
+            // A long computed left side would push every arrow far right; it stands alone.
+            let aligned = |f: &FieldMap| expr(&f.left).chars().count() <= ALIGN_LIMIT;
             let left = fields
                 .iter()
+                .filter(|f| aligned(f))
                 .map(|f| expr(&f.left).chars().count())
                 .max()
                 .unwrap_or(0);
@@ -315,8 +328,8 @@ impl Printer<'_> {
                 .map(|f| f.arrow.dir.arrow().len())
                 .max()
                 .unwrap_or(2);
-            for slot in &mut out[start..end] {
-                *slot = (left, arrow);
+            for (slot, f) in out[start..end].iter_mut().zip(&fields) {
+                *slot = if aligned(f) { (left, arrow) } else { (0, 0) };
             }
             start = end;
         }
@@ -520,7 +533,15 @@ fn job(j: &Job) -> String {
     };
     let mut s = format!("job {} {{ sync {mode}", ident(&j.name.name));
     if !j.tables.is_empty() {
-        let names: Vec<String> = j.tables.iter().map(|t| ident(&t.name)).collect();
+        // `every`, `idle` and `at` would start the timing clauses: keep them quoted.
+        let names: Vec<String> = j
+            .tables
+            .iter()
+            .map(|t| match t.name.as_str() {
+                n @ ("every" | "idle" | "at") => format!("`{n}`"),
+                n => ident(n),
+            })
+            .collect();
         s.push(' ');
         s.push_str(&names.join(", "));
     }
@@ -701,5 +722,94 @@ fn operand(e: &Expr, parent: BinaryOp, right: bool) -> String {
         format!("({s})")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn fmt(text: &str) -> String {
+        match crate::syntax::parse(FileId(0), text) {
+            Ok(f) => format(text, &f),
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    const MESSY: &str = r#"// header comment
+
+import "a.map"
+import   "b.map"
+system bc : business_central { schema = "x.json" , }
+/* block
+   comment */
+table t: bc.a<->bc.b {  // after the brace
+    filter left: x==1 and (y or z)   // trailing
+    // before a field
+    a->b
+    longer_name <-> c [ create only ,not null ]
+
+
+    upper( d ) + "x" -> e // trailing two
+    f <- if g then (h ?? "k") else "m" using { "a"=>1, _ => 2 }
+}
+map m { 1 => "one", 22 => "twenty-two" }
+job j { sync   full t , u at 02:00 every 90m }
+test t "d" { given left { a: "x\ty", b: -1.50 } expect right on update { c: @2024-01-31 } }
+"#;
+
+    #[test]
+    fn formatting_is_canonical_idempotent_and_keeps_every_comment() {
+        let once = fmt(MESSY);
+        assert_eq!(fmt(&once), once, "formatting changed formatted text");
+        for c in crate::syntax::comments(MESSY) {
+            assert!(
+                once.contains(&c.text),
+                "lost comment {:?} in:\n{once}",
+                c.text
+            );
+        }
+        let expected = r#"// header comment
+
+import "a.map"
+import "b.map"
+
+system bc: business_central { schema = "x.json" }
+
+/* block
+   comment */
+table t: bc.a <-> bc.b { // after the brace
+    filter left: x == 1 and (y or z) // trailing
+    // before a field
+    a            -> b
+    longer_name <-> c [create only, not null]
+
+    upper(d) + "x" -> e // trailing two
+    f              <- if g then h ?? "k" else "m" using { "a" => 1, _ => 2 }
+}
+
+map m {
+    1  => "one",
+    22 => "twenty-two",
+}
+
+job j { sync full t, u every 1h30m at 02:00 }
+
+test t "d" {
+    given left { a: "x\ty", b: -1.50 }
+    expect right on update { c: @2024-01-31 }
+}
+"#;
+        assert_eq!(once, expected);
+    }
+
+    #[test]
+    fn parentheses_follow_precedence() {
+        let text = "table t: a.b -> c.d {\n    (a - (b - c)) * -(d + e) -> x\n    not (a == b) and (c or d) -> y\n    (a ?? b) ?? c -> z\n}\n";
+        let out = fmt(text);
+        assert!(out.contains("(a - (b - c)) * -(d + e)"), "{out}");
+        assert!(out.contains("not a == b and (c or d)"), "{out}");
+        assert!(out.contains("(a ?? b) ?? c"), "{out}");
     }
 }

@@ -113,24 +113,28 @@ fn pratt() -> &'static PrattParser<Rule> {
     })
 }
 
-/// Lowers the `file` pair of one source.
-pub(crate) fn lower_file(file: FileId, pair: Pair<'_, Rule>) -> Result<File, Diagnostics> {
+/// Lowers the `file` pair of one source. Malformed literals are reported and replaced, so the
+/// tree is complete even when there are diagnostics.
+pub(crate) fn lower_file(file: FileId, pair: Pair<'_, Rule>) -> (File, Diagnostics) {
     let mut l = Lower {
         file,
         diags: Diagnostics::new(),
     };
     let items = content(pair).filter_map(|p| l.item(p)).collect();
-    if l.diags.has_errors() {
-        l.diags.sort();
-        Err(l.diags)
-    } else {
-        Ok(File { items })
-    }
+    l.diags.sort();
+    (File { items }, l.diags)
 }
 
 impl Lower {
-    fn error(&mut self, code: Code, span: Span, message: impl Into<String>, help: Option<&str>) {
-        let mut d = Diagnostic::new(code, self.file, span, message);
+    fn error(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: &str,
+        help: Option<&str>,
+    ) {
+        let mut d = Diagnostic::new(code, self.file, span, message).label(label);
         if let Some(h) = help {
             d = d.help(h);
         }
@@ -223,6 +227,7 @@ impl Lower {
                             Code::E0102,
                             Span::new(start + i, start + j + 1),
                             "invalid unicode escape",
+                            "not a code point",
                             Some("write a code point as `\\u{1F600}` (1 to 6 hex digits)"),
                         ),
                     }
@@ -231,6 +236,7 @@ impl Lower {
                     Code::E0102,
                     Span::new(start + i, start + j + other.len_utf8()),
                     format!("unknown escape `\\{other}`"),
+                    "not an escape",
                     Some("the escapes are `\\\"`, `\\\\`, `\\n`, `\\r`, `\\t` and `\\u{…}`"),
                 ),
             }
@@ -647,7 +653,13 @@ impl Lower {
             {
                 Some(t) => total = t,
                 None => {
-                    self.error(Code::E0104, s, "duration is too long", None);
+                    self.error(
+                        Code::E0104,
+                        s,
+                        "duration is too long",
+                        "too long",
+                        Some("write a duration in days, such as `30d`"),
+                    );
                     return None;
                 }
             }
@@ -657,6 +669,7 @@ impl Lower {
                 Code::E0104,
                 s,
                 "a duration must be longer than zero",
+                "zero",
                 Some("write a positive duration such as `30m` or `1h30m`"),
             );
             return None;
@@ -676,6 +689,7 @@ impl Lower {
                 Code::E0104,
                 s,
                 format!("`{}` is not a time of day", p.as_str()),
+                "not a time of day",
                 Some("use a 24-hour time from `00:00` to `23:59`"),
             );
             return None;
@@ -796,6 +810,7 @@ impl Lower {
                         Code::E0103,
                         s,
                         format!("`{text}` does not fit in a 64-bit integer"),
+                        "out of range",
                         Some("write it as a decimal (`…0.0`) or a string"),
                     );
                     LitKind::Int(0)
@@ -809,6 +824,7 @@ impl Lower {
                         Code::E0104,
                         s,
                         format!("`{text}` is not a valid date"),
+                        "no such date",
                         Some("dates are written `@YYYY-MM-DD`, e.g. `@2024-02-29`"),
                     );
                 }
@@ -826,6 +842,7 @@ impl Lower {
                         Code::E0104,
                         s,
                         format!("`{text}` is not a valid date and time"),
+                        "no such date and time",
                         Some("write `@YYYY-MM-DDTHH:MM:SSZ` or with an offset such as `+02:00`"),
                     );
                 }

@@ -7,24 +7,153 @@ pub mod format;
 mod lower;
 mod parser;
 
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::source::FileId;
 
 pub use comments::{comments, Comment};
 
-/// Parses one file. On failure the diagnostics say every problem the parser could find: the
-/// first syntax error, or every malformed literal when the structure itself parsed.
+/// Parses one file strictly: any problem and there is no tree. The formatter uses this, since a
+/// file with errors cannot be printed faithfully.
 pub fn parse(file: FileId, text: &str) -> Result<ast::File, Diagnostics> {
+    let parsed = parse_recovering(file, text);
+    if parsed.diagnostics.has_errors() {
+        Err(parsed.diagnostics)
+    } else {
+        Ok(parsed.file)
+    }
+}
+
+/// A file parsed as far as possible.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The items that parsed.
+    pub file: ast::File,
+    /// Every syntax problem found, one per broken item.
+    pub diagnostics: Diagnostics,
+    /// Names declared by items that did not parse, so later stages stay quiet about them.
+    pub broken_names: Vec<String>,
+}
+
+/// The keywords that start a top-level item; recovery resumes at a line starting with one.
+const ITEM_KEYWORDS: [&str; 7] = ["import", "system", "table", "map", "fn", "job", "test"];
+
+/// Parses one file, recovering from syntax errors item by item: the item holding an error is
+/// blanked out (newlines kept, so every span stays valid) and the rest is parsed again. Each
+/// broken item gives one diagnostic; the other items are checked as usual.
+pub fn parse_recovering(file: FileId, text: &str) -> Parsed {
+    let mut diagnostics = Diagnostics::new();
+    let mut broken_names = Vec::new();
     if text.len() > u32::MAX as usize {
-        let mut d = Diagnostics::new();
-        d.push(crate::diagnostics::Diagnostic::new(
-            crate::diagnostics::Code::E0101,
+        diagnostics.push(Diagnostic::new(
+            Code::E0101,
             file,
             ast::Span::new(0, 0),
             "file is larger than 4 GiB",
         ));
-        return Err(d);
+        return Parsed {
+            file: ast::File { items: Vec::new() },
+            diagnostics,
+            broken_names,
+        };
     }
-    let pairs = parser::parse_file(file, text)?;
-    lower::lower_file(file, pairs)
+    let mut work = text.to_string();
+    loop {
+        match parser::parse_file(file, &work) {
+            Ok(pair) => {
+                let (tree, lowered) = lower::lower_file(file, pair);
+                diagnostics.extend(lowered);
+                diagnostics.sort();
+                return Parsed {
+                    file: tree,
+                    diagnostics,
+                    broken_names,
+                };
+            }
+            Err(errors) => {
+                let pos = errors
+                    .iter()
+                    .next()
+                    .map_or(0, |d| d.primary.span.start as usize);
+                diagnostics.extend(errors);
+                let (start, end) = broken_item(&work, pos);
+                if let Some(name) = item_name(&work[start..end]) {
+                    broken_names.push(name);
+                }
+                let blanked: String = work[start..end]
+                    .chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' })
+                    .collect();
+                if blanked == work[start..end] {
+                    // Nothing left to blank: give up on the rest of the file.
+                    diagnostics.sort();
+                    return Parsed {
+                        file: ast::File { items: Vec::new() },
+                        diagnostics,
+                        broken_names,
+                    };
+                }
+                work.replace_range(start..end, &blanked);
+            }
+        }
+    }
+}
+
+/// Byte offsets of lines that start with an item keyword.
+fn item_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .filter(|&i| {
+            let line = &text[i..];
+            ITEM_KEYWORDS.iter().any(|k| {
+                line.starts_with(k) && line[k.len()..].starts_with(|c: char| c.is_whitespace())
+            })
+        })
+}
+
+/// The item around `pos`: from the last item start at or before it to the next one after it.
+fn broken_item(text: &str, pos: usize) -> (usize, usize) {
+    let starts: Vec<usize> = item_starts(text).collect();
+    let start = starts
+        .iter()
+        .rev()
+        .find(|&&s| s <= pos)
+        .copied()
+        .unwrap_or(0);
+    let end = starts
+        .iter()
+        .find(|&&s| s > pos.max(start))
+        .copied()
+        .unwrap_or(text.len());
+    (start, end)
+}
+
+/// The name an item declares, from its text (`table customers: …` → `customers`).
+fn item_name(item: &str) -> Option<String> {
+    let mut words = item.split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == '{');
+    let keyword = words.next()?;
+    if !["system", "table", "map", "fn", "job"].contains(&keyword) {
+        return None;
+    }
+    words
+        .find(|w| !w.is_empty())
+        .map(|w| w.trim_matches('`').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_reports_each_broken_item_and_keeps_the_rest() {
+        let text = "table a: x.y -> z.w {\n    b ->\n}\n\ntable c: x.y -> z.w {\n    d -> e\n}\n\njob j { sync }\n";
+        let parsed = parse_recovering(FileId(0), text);
+        assert_eq!(
+            parsed.diagnostics.error_count(),
+            2,
+            "{:?}",
+            parsed.diagnostics
+        );
+        assert_eq!(parsed.file.items.len(), 1);
+        assert_eq!(parsed.broken_names, vec!["a".to_string(), "j".to_string()]);
+    }
 }

@@ -43,7 +43,10 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
     let (message, help) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let expected = expected_list(positives);
-            let help = help_for(positives);
+            let word = text
+                .get(span.start as usize..span.end as usize)
+                .unwrap_or("");
+            let help = keyword_typo(positives, word).or_else(|| help_for(positives));
             (format!("expected {expected}, found {found}"), help)
         }
         ErrorVariant::CustomError { message } => (message.clone(), None),
@@ -107,7 +110,7 @@ pub(crate) fn expected_name(rule: Rule) -> &'static str {
         kw_fn => "`fn`",
         kw_job => "`job`",
         kw_test => "`test`",
-        ident | column | type_name | job_table => "a name",
+        ident | column | type_name | job_table | call_name => "a name",
         string | string_inner => "a string",
         expr | primary | prefix | neg | paren | call | if_expr | kw_if | kw_not => "an expression",
         literal | number | boolean | null | date | datetime | kw_true | kw_false | kw_null => {
@@ -174,6 +177,17 @@ pub(crate) fn expected_name(rule: Rule) -> &'static str {
             "`import`, `system`, `table`, `map`, `fn`, `job` or `test`"
         }
     }
+}
+
+/// "did you mean `table`?" when a top-level item starts with a misspelled keyword.
+fn keyword_typo(positives: &[Rule], word: &str) -> Option<String> {
+    const KEYWORDS: [&str; 7] = ["import", "system", "table", "map", "fn", "job", "test"];
+    let top_level = positives.contains(&Rule::item) || positives.contains(&Rule::EOI);
+    let is_word = !word.is_empty() && word.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if !top_level || !is_word {
+        return None;
+    }
+    crate::diagnostics::did_you_mean(word, KEYWORDS)
 }
 
 fn help_for(positives: &[Rule]) -> Option<String> {

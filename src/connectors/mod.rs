@@ -1,0 +1,181 @@
+//! Connectors: one interface to every system the runtime syncs — paged reads with a pushed-down
+//! filter and a tie-safe modified-since cursor, reads by key, lookups by column, batched writes —
+//! and one module per system kind. The runtime picks the connector by the system's `kind`.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::plan;
+use crate::runtime::eval;
+use crate::runtime::value::Value;
+
+/// A row as a system returned it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The key column's value, as text (GUIDs in lower case).
+    pub key: String,
+    /// When the system last wrote the row, if the table tracks it.
+    pub modified_on: Option<Timestamp>,
+    /// The concurrency token to send back on update and delete, where the system has one.
+    pub etag: Option<String>,
+    /// Column values (the key and modified-on columns included).
+    pub fields: BTreeMap<String, Value>,
+}
+
+impl eval::Row for Row {
+    fn get(&self, column: &str) -> Value {
+        self.fields.get(column).cloned().unwrap_or(Value::Absent)
+    }
+}
+
+/// An exclusive lower bound in `(modified_on, key)` order: rows sharing a timestamp are told
+/// apart by their key, so none is skipped or read twice across pages.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    /// The modified-on of the last row read.
+    pub modified_on: Timestamp,
+    /// Its key.
+    pub key: String,
+}
+
+/// One table of a system, as the plan describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRef<'a> {
+    /// The table's name in the system (entity set).
+    pub name: &'a str,
+    /// Key, modified-on and column types.
+    pub info: &'a plan::TableInfo,
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct ReadRequest<'a> {
+    /// The table.
+    pub table: TableRef<'a>,
+    /// The side's filter; a connector pushes down what it can (`odata`). The runtime still
+    /// evaluates the whole filter on every row, so pushing down is only an optimisation.
+    pub filter: Option<&'a plan::Filter>,
+    /// Only rows after this cursor, in `(modified_on, key)` order; all rows when absent.
+    pub since: Option<Cursor>,
+    /// Rows per page.
+    pub page_size: usize,
+}
+
+/// One page of rows and where the next one starts.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Rows in `(modified_on, key)` order when a cursor was given, key order otherwise.
+    pub rows: Vec<Row>,
+    /// The continuation for the next page; none after the last page.
+    pub next: Option<String>,
+}
+
+/// A write to a system.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Create a row, with a key chosen by the caller where the system accepts one (so a create
+    /// interrupted by a crash can be recognised and is not repeated).
+    Create {
+        /// The key to create the row with, if the system takes client keys.
+        key: Option<String>,
+        /// The column values.
+        fields: BTreeMap<String, Value>,
+    },
+    /// Change some columns of a row.
+    Update {
+        /// The row.
+        key: String,
+        /// The token the row was read with; a stale one fails with [`ConnectorError::Conflict`].
+        etag: Option<String>,
+        /// The new values.
+        fields: BTreeMap<String, Value>,
+    },
+    /// Delete a row.
+    Delete {
+        /// The row.
+        key: String,
+        /// The token the row was read with.
+        etag: Option<String>,
+    },
+}
+
+/// What a successful write left behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOutcome {
+    /// The row's key.
+    pub key: String,
+    /// Its modified-on after the write (none after a delete).
+    pub modified_on: Option<Timestamp>,
+    /// Its new concurrency token.
+    pub etag: Option<String>,
+}
+
+/// Why a connector call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectorError {
+    /// The row does not exist.
+    #[error("{table} row `{key}` does not exist")]
+    NotFound {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+    /// The row changed since it was read (stale concurrency token).
+    #[error("{table} row `{key}` was changed by someone else since it was read")]
+    Conflict {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+    /// The system refused the data (validation, constraint); retrying the same data fails again.
+    #[error("{0}")]
+    Rejected(String),
+    /// A passing problem (throttling, timeout, connection); the same call may succeed later.
+    #[error("{0}")]
+    Transient(String),
+    /// The connector cannot work at all (configuration, missing table, I/O).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// What a connector can do, so the runtime sizes batches and creates safely.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// Whether creates accept a key chosen by the caller.
+    pub client_keys: bool,
+    /// The most writes one batch may carry.
+    pub max_batch: usize,
+    /// The largest page the system serves.
+    pub max_page: usize,
+}
+
+/// The interface every system kind implements.
+#[allow(async_fn_in_trait)] // connectors are chosen by kind through `AnyConnector`, not `dyn`
+pub trait Connector {
+    /// What the connector can do.
+    fn capabilities(&self) -> Capabilities;
+    /// One page of rows; `continuation` is the previous page's `next`.
+    async fn read_page(
+        &self,
+        req: &ReadRequest<'_>,
+        continuation: Option<&str>,
+    ) -> Result<Page, ConnectorError>;
+    /// The rows with these keys; keys with no row are left out.
+    async fn get(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError>;
+    /// The rows whose columns equal these values (text compared without case when asked).
+    async fn find(
+        &self,
+        table: TableRef<'_>,
+        equal: &[(String, Value)],
+        ignore_case: bool,
+    ) -> Result<Vec<Row>, ConnectorError>;
+    /// Carries out writes in order; one result per write, so one bad row does not stop the rest.
+    async fn write(
+        &self,
+        table: TableRef<'_>,
+        ops: &[WriteOp],
+    ) -> Vec<Result<WriteOutcome, ConnectorError>>;
+}

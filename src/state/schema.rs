@@ -1,0 +1,105 @@
+//! The state store's schema and its versioned migrations. A store written by an older syncmap is
+//! upgraded when opened; one written by a newer syncmap is refused, never guessed at.
+
+/// Migrations in order; the store's version is how many have been applied.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: couplings, watermarks, runs, per-record failures and errors, create intents.
+    r#"
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        mode TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        plan_digest TEXT NOT NULL,
+        tables TEXT NOT NULL,
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        message TEXT
+    );
+    CREATE TABLE run_counts (
+        run INTEGER NOT NULL REFERENCES runs(id),
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        inserted INTEGER NOT NULL DEFAULT 0,
+        modified INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        conflicts INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        uncoupled INTEGER NOT NULL DEFAULT 0,
+        coupled INTEGER NOT NULL DEFAULT 0,
+        cursor_before TEXT,
+        cursor_after TEXT,
+        PRIMARY KEY (run, mapping, direction)
+    );
+    CREATE TABLE couplings (
+        mapping TEXT NOT NULL,
+        left_key TEXT NOT NULL,
+        right_key TEXT NOT NULL,
+        left_synced TEXT,
+        right_synced TEXT,
+        ltr_result TEXT,
+        ltr_run INTEGER,
+        rtl_result TEXT,
+        rtl_run INTEGER,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        coupled_at TEXT NOT NULL,
+        PRIMARY KEY (mapping, left_key),
+        UNIQUE (mapping, right_key)
+    );
+    CREATE TABLE watermarks (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        modified_on TEXT NOT NULL,
+        key TEXT NOT NULL,
+        run INTEGER,
+        PRIMARY KEY (mapping, direction)
+    );
+    CREATE TABLE failures (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        run INTEGER,
+        at TEXT NOT NULL,
+        PRIMARY KEY (mapping, direction, source_key)
+    );
+    CREATE TABLE record_errors (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX record_errors_by_run ON record_errors(run);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source_key TEXT,
+        dest_key TEXT,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX events_by_run ON events(run);
+    CREATE TABLE intents (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT NOT NULL,
+        run INTEGER,
+        at TEXT NOT NULL,
+        PRIMARY KEY (mapping, direction, source_key)
+    );
+    "#,
+];

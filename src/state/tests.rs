@@ -1,0 +1,162 @@
+use super::*;
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+#[test]
+fn couplings_are_one_to_one_and_timestamps_only_move_forward() {
+    let s = Store::in_memory().unwrap();
+    let mut c = Coupling::new("customers", "L1", "R1");
+    c.set_synced(Side::Left, Some(t("2024-01-02T00:00:00Z")));
+    c.set_synced(Side::Left, Some(t("2024-01-01T00:00:00Z")));
+    assert_eq!(c.left_synced, Some(t("2024-01-02T00:00:00Z")));
+    s.couple(&c).unwrap();
+    let again = s
+        .couple(&Coupling::new("customers", "L1", "R2"))
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("already coupled to `R1`"),
+        "{again}"
+    );
+    let other = s
+        .couple(&Coupling::new("customers", "L2", "R1"))
+        .unwrap_err();
+    assert!(matches!(
+        other,
+        StateError::AlreadyCoupled { side: "right", .. }
+    ));
+    // The same pair may be coupled again (idempotent), and another mapping is independent.
+    s.couple(&Coupling::new("customers", "L1", "R1")).unwrap();
+    s.couple(&Coupling::new("vendors", "L1", "R9")).unwrap();
+    let found = s.coupling("customers", Side::Right, "R1").unwrap().unwrap();
+    assert_eq!(found.left_key, "L1");
+    let many = s
+        .couplings("customers", Side::Left, &["L1".into(), "L9".into()])
+        .unwrap();
+    assert_eq!(many.len(), 1);
+    assert!(s.uncouple("customers", Side::Left, "L1").unwrap());
+    assert!(s.coupling("customers", Side::Left, "L1").unwrap().is_none());
+}
+
+#[test]
+fn watermarks_never_go_back() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::LeftToRight;
+    assert_eq!(s.watermark("m", dir).unwrap(), None);
+    let a = Cursor {
+        modified_on: t("2024-05-01T10:00:00Z"),
+        key: "b".into(),
+    };
+    let earlier = Cursor {
+        modified_on: t("2024-05-01T10:00:00Z"),
+        key: "a".into(),
+    };
+    s.advance_watermark("m", dir, &a, 1).unwrap();
+    s.advance_watermark("m", dir, &earlier, 2).unwrap();
+    assert_eq!(s.watermark("m", dir).unwrap(), Some(a));
+    assert_eq!(s.watermark("m", Direction::RightToLeft).unwrap(), None);
+}
+
+#[test]
+fn the_same_error_twice_skips_until_retried() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::RightToLeft;
+    s.couple(&Coupling::new("m", "L", "R")).unwrap();
+    assert!(!s
+        .record_failure(1, "m", dir, "R", Some("L"), "boom")
+        .unwrap());
+    assert_eq!(
+        s.failed_not_skipped("m", dir).unwrap(),
+        vec!["R".to_string()]
+    );
+    assert!(!s
+        .record_failure(2, "m", dir, "R", Some("L"), "different")
+        .unwrap());
+    assert!(s
+        .record_failure(3, "m", dir, "R", Some("L"), "different")
+        .unwrap());
+    assert!(s.failed_not_skipped("m", dir).unwrap().is_empty());
+    assert!(s.is_skipped("m", dir, "R").unwrap());
+    assert!(s.coupling("m", Side::Left, "L").unwrap().unwrap().skipped);
+    assert_eq!(s.errors(None, Some("m"), 10).unwrap().len(), 3);
+    assert_eq!(s.retry(Some("m")).unwrap(), 1);
+    assert_eq!(
+        s.failed_not_skipped("m", dir).unwrap(),
+        vec!["R".to_string()]
+    );
+    assert!(!s.coupling("m", Side::Left, "L").unwrap().unwrap().skipped);
+    s.clear_failure("m", dir, "R").unwrap();
+    assert!(s.failures(None).unwrap().is_empty());
+}
+
+#[test]
+fn runs_keep_their_counts_and_interrupted_runs_are_closed() {
+    let s = Store::in_memory().unwrap();
+    let run = s
+        .begin_run("modified", "manual", "sha256:x", &["m".into()], false)
+        .unwrap();
+    let counts = Counts {
+        inserted: 2,
+        modified: 1,
+        ..Counts::default()
+    };
+    let cur = Cursor {
+        modified_on: t("2024-01-01T00:00:00Z"),
+        key: "k".into(),
+    };
+    s.save_counts(run, "m", Direction::LeftToRight, &counts, None, Some(&cur))
+        .unwrap();
+    assert_eq!(s.close_interrupted_runs().unwrap(), 1);
+    let r = s.run(run).unwrap().unwrap();
+    assert_eq!(r.status, "interrupted");
+    assert_eq!(r.counts[0].counts, counts);
+    assert_eq!(
+        r.counts[0].cursor_after.as_deref(),
+        Some("2024-01-01T00:00:00.000000Z|k")
+    );
+    assert_eq!(s.runs(10).unwrap().len(), 1);
+}
+
+#[test]
+fn intents_survive_until_cleared() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::LeftToRight;
+    s.add_intents(
+        "m",
+        dir,
+        &[Intent {
+            source_key: "a".into(),
+            dest_key: "x".into(),
+        }],
+        1,
+    )
+    .unwrap();
+    assert_eq!(s.intent("m", dir, "a").unwrap().as_deref(), Some("x"));
+    assert_eq!(s.intents("m", dir).unwrap().len(), 1);
+    s.clear_intent("m", dir, "a").unwrap();
+    assert!(s.intents("m", dir).unwrap().is_empty());
+}
+
+#[test]
+fn an_old_store_is_upgraded_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 0).unwrap();
+    }
+    let s = Store::open(&format!("sqlite://{}", path.display())).unwrap();
+    assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as u32);
+    drop(s);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = Store::open(path.to_str().unwrap()).err().unwrap();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(matches!(
+        Store::open("postgres://x/y"),
+        Err(StateError::Url(_))
+    ));
+}
