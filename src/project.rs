@@ -115,10 +115,7 @@ impl Project {
 }
 
 fn slash(p: &Path) -> String {
-    p.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    p.to_string_lossy().replace('\\', "/")
 }
 
 /// Removes `.` and resolves `..` without touching the file system.

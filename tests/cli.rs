@@ -710,9 +710,6 @@ fn misspelling_any_standard_column_is_reported_in_every_format() {
 /// A misspelt column should be the only error: nothing downstream of it may complain about the
 /// unknown type it leaves behind.
 #[test]
-#[ignore = "known bug: a misspelt value column of a `via TABLE.COLUMN` field also gives a bogus \
-            E0308 `both ends are keys` (src/check/field.rs, `lookup` treats the unknown type as \
-            a key); un-ignore once fixed"]
 fn misspelling_a_standard_column_causes_no_other_error() {
     let (count, problems) = misspell_each_site(check_no_cascade);
     assert!(
@@ -740,8 +737,6 @@ fn misspelt_column_human_output() {
 
 /// Given an absolute path, diagnostics name the file by that path, as written.
 #[test]
-#[ignore = "known bug: src/project.rs `slash` joins the root component with `/`, so \
-            `/tmp/x/a.map` is shown as `//tmp/x/a.map`; un-ignore once fixed"]
 fn absolute_paths_are_shown_as_given() {
     let dir = standard_project();
     let path = dir.path().join("mappings/customers.map");

@@ -3,6 +3,9 @@
 //! Adding a case is adding a file. Also checks that every diagnostic code has a case, and that
 //! every example in `docs/language.md` behaves as the document says.
 
+// Test helpers may panic on broken fixtures: that is a test failure with a clear message.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use syncmap::diagnostics::{render, Code};

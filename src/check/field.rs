@@ -626,6 +626,9 @@ impl<'p> Checker<'p> {
                 }
             }
         }
+        if matches!(value.ty, Ty::Unknown) || matches!(dst_ty, Ty::Unknown) {
+            return None; // an error about one of the ends is already reported
+        }
         let (src_key, dst_key) = (
             value.ty.is_key() || value.ty.is_lenient(),
             dst_ty.is_key() || dst_ty.is_lenient(),

@@ -24,7 +24,7 @@ impl<'p> Checker<'p> {
     /// Gathers every top-level declaration and reports names defined twice.
     pub(super) fn collect(&mut self) {
         let project = self.project;
-        let mut first: BTreeMap<(u8, String), (FileId, Span)> = BTreeMap::new();
+        let mut first: BTreeMap<(u8, String), (FileId, Span, &str)> = BTreeMap::new();
         for f in &project.files {
             for item in &f.ast.items {
                 let (ns, name, what) = match item {
@@ -43,17 +43,25 @@ impl<'p> Checker<'p> {
                         continue;
                     }
                 };
-                if let Some((ffile, fspan)) = first.get(&(ns, name.name.clone())) {
+                if let Some((ffile, fspan, first_what)) = first.get(&(ns, name.name.clone())) {
+                    let message = if *first_what == what {
+                        format!("{what} `{}` is defined twice", name.name)
+                    } else {
+                        format!("{what} `{}` has the name of a {first_what}", name.name)
+                    };
                     self.push(
-                        Diagnostic::new(
-                            Code::E0207,
-                            f.id,
-                            name.span,
-                            format!("{what} `{}` is defined twice", name.name),
-                        )
-                        .label("defined again here")
-                        .with(*ffile, *fspan, "first defined here")
-                        .help("rename one of them"),
+                        Diagnostic::new(Code::E0207, f.id, name.span, message)
+                            .label("defined again here")
+                            .with(
+                                *ffile,
+                                *fspan,
+                                if *first_what == what {
+                                    "first defined here".to_string()
+                                } else {
+                                    format!("the {first_what} is defined here")
+                                },
+                            )
+                            .help("rename one of them"),
                     );
                     continue;
                 }
@@ -70,7 +78,7 @@ impl<'p> Checker<'p> {
                     );
                     continue;
                 }
-                first.insert((ns, name.name.clone()), (f.id, name.span));
+                first.insert((ns, name.name.clone()), (f.id, name.span, what));
                 self.declare(f.id, item);
             }
         }
