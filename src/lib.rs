@@ -41,6 +41,7 @@ pub mod connectors;
 pub mod diagnostics;
 pub mod functions;
 pub mod plan;
+pub mod profile;
 pub mod project;
 pub mod runtime;
 pub mod schema;

@@ -8,6 +8,10 @@ mod explain;
 mod fmt;
 mod init;
 mod inputs;
+mod inspect;
+mod records;
+mod run;
+mod runtime;
 mod schema;
 mod test;
 
@@ -85,6 +89,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run a plan: a full or modified-only sync, or a dry run.
+    Run(run::RunArgs),
+    /// Couple (if needed) and sync one record.
+    Record(records::RecordArgs),
+    /// Couple two records by hand.
+    Couple(records::CoupleArgs),
+    /// Remove couplings.
+    Uncouple(records::UncoupleArgs),
+    /// Couple the uncoupled records of a table mapping by its match rules.
+    Match(records::MatchArgs),
+    /// Per table mapping: couplings, failed and skipped records, watermarks, last run.
+    Status(inspect::StatusArgs),
+    /// List runs, or explain one with `--run ID`.
+    Log(inspect::LogArgs),
+    /// Records that failed, waiting for a retry or skipped.
+    Errors(inspect::ErrorsArgs),
+    /// Retry skipped records in the next run.
+    Retry(records::RetryArgs),
     /// Work with schema snapshots.
     Schema {
         #[command(subcommand)]
@@ -138,6 +160,15 @@ pub fn main() -> ExitCode {
             dir,
             force,
         } => init::run(&dir, force),
+        Command::Run(args) => run::run(args),
+        Command::Record(args) => records::record(args),
+        Command::Couple(args) => records::couple(args),
+        Command::Uncouple(args) => records::uncouple(args),
+        Command::Match(args) => records::matching(args),
+        Command::Status(args) => inspect::status(args),
+        Command::Log(args) => inspect::log(args),
+        Command::Errors(args) => inspect::errors(args),
+        Command::Retry(args) => records::retry(args),
         Command::Schema {
             command:
                 SchemaCommand::Import {

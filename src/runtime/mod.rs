@@ -2,5 +2,7 @@
 //! runtime share it and agree.
 
 mod builtins;
+pub mod engine;
 pub mod eval;
+pub mod systems;
 pub mod value;

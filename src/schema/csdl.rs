@@ -423,6 +423,7 @@ impl<'a, 'input> Model<'a, 'input> {
                     nullable,
                     read_only: lookup.read_only || SYSTEM_LOOKUPS.contains(&lookup.stem),
                     required_on_create: false,
+                    default: None,
                     description: facts.description,
                 },
                 None => ColumnSchema {
@@ -433,6 +434,7 @@ impl<'a, 'input> Model<'a, 'input> {
                         || prop.name == key
                         || SYSTEM_STAMPED.contains(&prop.name),
                     required_on_create: false,
+                    default: prop.node.attribute("DefaultValue").map(default_value),
                     description: facts.description,
                 },
             };
@@ -749,6 +751,18 @@ fn decode_escape(s: &str) -> Option<(char, usize)> {
         let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)?;
         Some((c, end + 1))
     })
+}
+
+/// A CSDL `DefaultValue` as JSON: numbers and booleans as such, anything else as text.
+fn default_value(text: &str) -> serde_json::Value {
+    match text {
+        "true" => serde_json::Value::Bool(true),
+        "false" => serde_json::Value::Bool(false),
+        t => t
+            .parse::<i64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| serde_json::Value::String(t.to_string())),
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,10 @@ pub struct ColumnSchema {
     /// Whether a create must set it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub required_on_create: bool,
+    /// The value the system gives the column on create when none is written (Dataverse's
+    /// `statecode` is 0, Active). Test and sandbox databases apply it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
     /// A human description, shown by the language server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

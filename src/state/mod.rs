@@ -414,14 +414,17 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    /// Runs `f` in one transaction: all of its changes or none.
-    pub fn transaction<T>(
+    /// Runs `f` in one transaction: all of its changes or none (an error rolls back).
+    pub fn transaction<T, E: From<StateError>>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, StateError>,
-    ) -> Result<T, StateError> {
-        let tx = self.conn.unchecked_transaction()?;
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| E::from(e.into()))?;
         let out = f(self)?;
-        tx.commit()?;
+        tx.commit().map_err(|e| E::from(e.into()))?;
         Ok(out)
     }
 

@@ -1,0 +1,149 @@
+//! What every runtime command needs: the plan (from a plan file or compiled on the fly), the
+//! profile, the state store and a connector per system.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use syncmap::diagnostics::render;
+use syncmap::plan::Plan;
+use syncmap::profile::Profile;
+use syncmap::project::FsLoader;
+use syncmap::runtime::engine::{Engine, EngineError, Options};
+use syncmap::runtime::systems::{AnyConnector, Systems};
+use syncmap::state::Store;
+
+use super::{inputs, CliError};
+
+/// The plan, systems and store of a command.
+pub struct Runtime {
+    /// The compiled plan.
+    pub plan: Plan,
+    /// Connectors by system alias.
+    pub systems: Systems,
+    /// The state store.
+    pub store: Store,
+    /// Run tuning from the profile.
+    pub options: Options,
+}
+
+/// Where the plan comes from and which profile to use.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// A plan file (`plan.json`), or `.map` files and folders compiled on the fly; `mappings/`
+    /// when absent.
+    #[arg(long = "plan", value_name = "PLAN|PATH", num_args = 1.., default_value = "mappings")]
+    pub plan: Vec<PathBuf>,
+    /// The profile: where the systems and the state store are.
+    #[arg(long, default_value = "syncmap.toml")]
+    pub profile: PathBuf,
+}
+
+/// Why a runtime command could not start; printed and turned into exit code 2 (or 1 when the
+/// `.map` files have errors).
+pub enum Setup {
+    /// Diagnostics were printed; exit 1.
+    Diagnostics,
+    /// A usage, configuration or I/O problem.
+    Error(CliError),
+}
+
+impl From<CliError> for Setup {
+    fn from(e: CliError) -> Self {
+        Setup::Error(e)
+    }
+}
+
+/// Turns a setup failure into the command's result.
+pub fn setup_failed(s: Setup) -> Result<ExitCode, CliError> {
+    match s {
+        Setup::Diagnostics => Ok(ExitCode::from(1)),
+        Setup::Error(e) => Err(e),
+    }
+}
+
+/// Loads a plan file or compiles sources.
+pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, Setup> {
+    if let [one] = paths {
+        if one.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(one)
+                .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", one.display())))?;
+            return serde_json::from_str(&text).map_err(|e| {
+                Setup::Error(CliError::Usage(format!(
+                    "`{}` is not a syncmap plan: {e}",
+                    one.display()
+                )))
+            });
+        }
+    }
+    let files = inputs::map_files(paths)?;
+    let c = syncmap::compile(&files, &FsLoader).map_err(CliError::from)?;
+    if c.diagnostics.has_errors() || c.plan.is_none() {
+        eprint!(
+            "{}",
+            render::human(&c.diagnostics, &c.project.sources, inputs::stderr_color())
+        );
+        return Err(Setup::Diagnostics);
+    }
+    c.plan.ok_or(Setup::Diagnostics)
+}
+
+/// Opens everything a command needs.
+pub fn open(target: &Target) -> Result<Runtime, Setup> {
+    let plan = load_plan(&target.plan)?;
+    let profile = Profile::load(&target.profile).map_err(|e| CliError::Usage(e.to_string()))?;
+    let store = Store::open(&profile.state_url()).map_err(|e| CliError::Io(e.to_string()))?;
+    let mut systems = Systems::default();
+    for (alias, system) in &plan.systems {
+        let config = profile.systems.get(alias).ok_or_else(|| {
+            CliError::Usage(format!(
+                "profile `{}` has no [systems.{alias}] section; the plan needs system `{alias}` ({})",
+                target.profile.display(),
+                system.kind
+            ))
+        })?;
+        let conn = AnyConnector::open(alias, &system.kind, &config.url, &profile.base)
+            .map_err(|e| CliError::Io(e.to_string()))?;
+        systems.0.insert(alias.clone(), conn);
+    }
+    let options = Options {
+        page_size: profile.run.page_size,
+        batch_size: profile.run.batch_size,
+        ..Options::default()
+    };
+    Ok(Runtime {
+        plan,
+        systems,
+        store,
+        options,
+    })
+}
+
+impl Runtime {
+    /// An engine over this runtime.
+    pub fn engine(&self) -> Result<Engine<'_>, CliError> {
+        Engine::new(&self.plan, &self.systems, &self.store, self.options.clone())
+            .map_err(engine_error)
+    }
+}
+
+/// An engine error as a command error.
+pub fn engine_error(e: EngineError) -> CliError {
+    match e {
+        EngineError::Request(m) => CliError::Usage(m),
+        other => CliError::Io(other.to_string()),
+    }
+}
+
+/// A single-threaded tokio runtime for a command.
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+/// Prints a value as pretty JSON on standard output.
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}

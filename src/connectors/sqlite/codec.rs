@@ -1,0 +1,195 @@
+//! Values to and from SQLite storage, by plan column type, and the modified-on clock.
+//!
+//! Storage: text-like types (`string`, `enum`, `lookup`, `guid`) as TEXT (GUIDs lower case);
+//! `int`/`option` as INTEGER; `bool` as INTEGER 0/1; `decimal` as TEXT holding the normalized
+//! exact decimal (`12.50` is stored `12.5`, so equal numbers are equal text); `date` as TEXT
+//! `YYYY-MM-DD`; `datetime` as fixed-width TEXT `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, so text
+//! order is time order. NULL for null.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use jiff::civil::Date;
+use jiff::tz::Offset;
+use jiff::Timestamp;
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::runtime::value::{parse_decimal, parse_timestamp, Value};
+
+/// Text of an instant as stored: UTC, microseconds, `Z`, fixed width for years 0 to 9999 (other
+/// years, which jiff allows down to -9999, fall back to jiff's RFC 3339 text). Sub-microsecond
+/// digits are dropped.
+pub(super) fn format_timestamp(t: Timestamp) -> String {
+    let dt = Offset::UTC.to_datetime(t);
+    if !(0..=9999).contains(&dt.year()) {
+        return t.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.subsec_nanosecond() / 1000
+    )
+}
+
+/// The last modified-on stamp handed out in this process, in microseconds since the epoch.
+static LAST_STAMP: AtomicI64 = AtomicI64::new(i64::MIN);
+
+/// A modified-on stamp: now in UTC with microsecond precision, but always at least 1 µs after
+/// the previous stamp of this process (whatever the connector or file), so stamps never repeat
+/// within a process even when the clock is coarse or steps back.
+pub(super) fn next_stamp() -> Result<Timestamp, String> {
+    let now = Timestamp::now().as_microsecond();
+    let step = |last: i64| Some(now.max(last.saturating_add(1)));
+    let last = match LAST_STAMP.fetch_update(Ordering::AcqRel, Ordering::Acquire, step) {
+        Ok(last) | Err(last) => last,
+    };
+    let micros = now.max(last.saturating_add(1));
+    Timestamp::from_microsecond(micros).map_err(|e| format!("cannot stamp a write: {e}"))
+}
+
+/// A value as stored in a column of plan type `ty` (a `ColumnInfo::ty` string; any other
+/// string stores values by their own type). The error says why the value does not fit.
+pub(super) fn encode(ty: &str, v: &Value) -> Result<SqlValue, String> {
+    let wrong = |expected: &str| Err(format!("expected {expected}, got {}", describe(v)));
+    Ok(match (ty, v) {
+        (_, Value::Absent | Value::Null) => SqlValue::Null,
+        ("guid", Value::String(s)) => SqlValue::Text(s.to_ascii_lowercase()),
+        ("guid", _) => return wrong("a GUID"),
+        ("string" | "enum" | "lookup", Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
+        ("string" | "enum" | "lookup", other) => match other.to_text() {
+            Some(s) => SqlValue::Text(s),
+            None => SqlValue::Null,
+        },
+        ("int" | "option", Value::Int(i)) => SqlValue::Integer(*i),
+        ("int" | "option", Value::Decimal(d)) if d.fract().is_zero() => match d.to_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => return wrong("a whole number in range"),
+        },
+        ("int" | "option", _) => return wrong("a whole number"),
+        ("decimal", Value::Decimal(d)) => SqlValue::Text(decimal_text(*d)),
+        ("decimal", Value::Int(i)) => SqlValue::Text(i.to_string()),
+        ("decimal", _) => return wrong("a decimal"),
+        ("bool", Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        ("bool", _) => return wrong("true or false"),
+        ("date", Value::Date(d)) => SqlValue::Text(d.to_string()),
+        ("date", _) => return wrong("a date"),
+        ("datetime", Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
+        ("datetime", _) => return wrong("a date-time"),
+        // A type this connector does not know: store the value as what it is.
+        (_, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        (_, Value::Int(i)) => SqlValue::Integer(*i),
+        (_, Value::Decimal(d)) => SqlValue::Text(decimal_text(*d)),
+        (_, Value::String(s)) => SqlValue::Text(s.clone()),
+        (_, Value::Date(d)) => SqlValue::Text(d.to_string()),
+        (_, Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
+    })
+}
+
+/// A decimal's stored text: normalized (no trailing zeros, no `-0`), never scientific.
+pub(super) fn decimal_text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// A stored value read back as a value of plan type `ty`. Lenient about storage classes a
+/// foreign writer may have used (an INTEGER in a decimal column, `'true'` in a bool column),
+/// strict about content: text that is not a valid value of the type is an error, never null,
+/// so bad data cannot clear a column of the other system.
+pub(super) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
+    let text = match raw {
+        ValueRef::Null => return Ok(Value::Null),
+        ValueRef::Text(bytes) => {
+            Some(std::str::from_utf8(bytes).map_err(|_| "text that is not UTF-8".to_string())?)
+        }
+        ValueRef::Blob(_) => return Err("a BLOB, which no column type holds".into()),
+        _ => None,
+    };
+    let found = || match (raw, text) {
+        (_, Some(t)) => format!("text {}", crate::runtime::value::quote(t)),
+        (ValueRef::Integer(i), _) => format!("integer {i}"),
+        (ValueRef::Real(f), _) => format!("real {f}"),
+        _ => "a value".into(),
+    };
+    let wrong = |expected: &str| Err(format!("expected {expected}, found {}", found()));
+    Ok(match (ty, raw, text) {
+        ("guid", _, Some(s)) => Value::String(s.to_ascii_lowercase()),
+        ("string" | "enum" | "lookup" | "guid", ValueRef::Integer(i), _) => {
+            Value::String(i.to_string())
+        }
+        ("string" | "enum" | "lookup" | "guid", ValueRef::Real(f), _) => {
+            Value::String(f.to_string())
+        }
+        ("int" | "option", ValueRef::Integer(i), _) => Value::Int(i),
+        ("int" | "option", ValueRef::Real(f), _) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
+            // Checked to be whole and in range, so the conversion is exact.
+            Value::Int(f as i64)
+        }
+        ("int" | "option", _, Some(s)) => match s.trim().parse() {
+            Ok(i) => Value::Int(i),
+            Err(_) => return wrong("a whole number"),
+        },
+        ("int" | "option", _, _) => return wrong("a whole number"),
+        ("decimal", ValueRef::Integer(i), _) => Value::Decimal(Decimal::from(i)),
+        ("decimal", ValueRef::Real(f), _) => match parse_decimal(&f.to_string()) {
+            Some(d) => Value::Decimal(d),
+            None => return wrong("a decimal"),
+        },
+        ("decimal", _, Some(s)) => match parse_decimal(s.trim()) {
+            Some(d) => Value::Decimal(d),
+            None => return wrong("a decimal"),
+        },
+        ("bool", ValueRef::Integer(i), _) => Value::Bool(i != 0),
+        ("bool", _, Some("true" | "TRUE" | "1")) => Value::Bool(true),
+        ("bool", _, Some("false" | "FALSE" | "0")) => Value::Bool(false),
+        ("bool", _, _) => return wrong("0 or 1"),
+        ("date", _, Some(s)) => match Date::from_str(s) {
+            Ok(d) => Value::Date(d),
+            Err(_) => return wrong("a date like 2024-01-31"),
+        },
+        ("date", _, None) => return wrong("a date like 2024-01-31"),
+        ("datetime", _, Some(s)) => match parse_timestamp(s) {
+            Ok(t) => Value::DateTime(t),
+            Err(_) => return wrong("a date-time like 2024-01-31T08:00:00.000000Z"),
+        },
+        ("datetime", _, None) => return wrong("a date-time like 2024-01-31T08:00:00.000000Z"),
+        (_, _, Some(s)) => Value::String(s.to_string()),
+        (_, ValueRef::Integer(i), _) => Value::Int(i),
+        (_, ValueRef::Real(f), _) => match parse_decimal(&f.to_string()) {
+            Some(d) => Value::Decimal(d),
+            None => return wrong("a number"),
+        },
+        (_, _, None) => return wrong("a value"),
+    })
+}
+
+/// A key as bound in a `WHERE key = ?` on a key column of plan type `ty`; `None` when the text
+/// cannot be a key of that type (so no row has it).
+pub(super) fn key_param(ty: &str, key: &str) -> Option<SqlValue> {
+    match ty {
+        "int" | "option" => key.trim().parse().ok().map(SqlValue::Integer),
+        "guid" => Some(SqlValue::Text(key.to_ascii_lowercase())),
+        _ => Some(SqlValue::Text(key.to_string())),
+    }
+}
+
+/// The text of a key value read from a row (`Row::key`).
+pub(super) fn key_text(v: &Value) -> Option<String> {
+    match v {
+        Value::DateTime(t) => Some(format_timestamp(*t)),
+        other => other.to_text(),
+    }
+}
+
+/// A value's type and text for messages.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(_) => format!("string {v}"),
+        other => format!("{} {}", other.type_name(), other),
+    }
+}

@@ -1,0 +1,393 @@
+//! Tables from a schema snapshot (`create_tables`) and a snapshot from tables (`introspect`).
+//!
+//! Declared column types name the syncmap type first and the storage class second where they
+//! differ (`GUID TEXT`, `DECIMAL TEXT`, `OPTION INTEGER`), because SQLite derives a column's
+//! affinity from its declared type: a bare `DECIMAL` would get NUMERIC affinity and turn the
+//! exact text `0.10` into the REAL 0.1. Details a declared type cannot carry (option labels,
+//! enum members, lookup targets, descriptions, read-only flags, the entity type) are kept in
+//! metadata tables `_syncmap_tables`, `_syncmap_columns` and `_syncmap_schema`, used by
+//! `introspect` when they agree with the real tables.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{ident, sql_error, Layout, VERSION_COLUMN};
+use crate::connectors::ConnectorError;
+use crate::schema::{ColumnSchema, ColumnType, SystemSchema, TableSchema, SCHEMA_FORMAT_VERSION};
+
+/// Names of columns that mean "modified on" in tables without metadata, in order of preference.
+const MODIFIED_ON_NAMES: [&str; 3] = ["modifiedon", "lastModifiedDateTime", "modified_on"];
+
+/// Prefix of the metadata tables, which `introspect` leaves out.
+const META_PREFIX: &str = "_syncmap_";
+
+const CREATE_META: &str = r#"
+CREATE TABLE IF NOT EXISTS "_syncmap_schema" (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS "_syncmap_tables" (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    entity_type TEXT,
+    key TEXT NOT NULL,
+    modified_on TEXT
+);
+CREATE TABLE IF NOT EXISTS "_syncmap_columns" (
+    table_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    PRIMARY KEY (table_name, name)
+);
+"#;
+
+/// The declared SQLite type for a column type.
+pub(super) fn declared_type(ty: &ColumnType) -> String {
+    match ty {
+        ColumnType::String {
+            max_length: Some(n),
+        } => format!("VARCHAR({n})"),
+        ColumnType::String { max_length: None } => "TEXT".into(),
+        ColumnType::Int => "INTEGER".into(),
+        ColumnType::Decimal => "DECIMAL TEXT".into(),
+        ColumnType::Bool => "BOOLEAN".into(),
+        ColumnType::Date => "DATE TEXT".into(),
+        ColumnType::Datetime => "DATETIME TEXT".into(),
+        ColumnType::Guid => "GUID TEXT".into(),
+        ColumnType::Option { .. } => "OPTION INTEGER".into(),
+        ColumnType::Enum { .. } => "ENUM TEXT".into(),
+        ColumnType::Lookup { .. } => "LOOKUP TEXT".into(),
+    }
+}
+
+/// The column type a declared SQLite type stands for: the syncmap names this module writes
+/// (`GUID`, `OPTION`, `ENUM`, `LOOKUP`, `BOOLEAN`, `DATE`, `DATETIME`, `DECIMAL`) and common
+/// SQL names first, then SQLite's affinity rules; anything else is text. Option sets, enum
+/// members and lookup targets come back empty (the metadata tables fill them in).
+pub(super) fn inferred_type(declared: &str) -> ColumnType {
+    let upper = declared.to_ascii_uppercase();
+    let first = upper
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
+    match first {
+        "GUID" | "UUID" | "UNIQUEIDENTIFIER" => return ColumnType::Guid,
+        "OPTION" => return ColumnType::Option { options: vec![] },
+        "ENUM" => return ColumnType::Enum { members: vec![] },
+        "LOOKUP" => return ColumnType::Lookup { targets: vec![] },
+        "BOOLEAN" | "BOOL" | "BIT" => return ColumnType::Bool,
+        "DATETIME" | "DATETIME2" | "DATETIMEOFFSET" | "TIMESTAMP" | "TIMESTAMPTZ" => {
+            return ColumnType::Datetime
+        }
+        "DATE" => return ColumnType::Date,
+        "DECIMAL" | "NUMERIC" | "NUMBER" | "MONEY" | "REAL" | "FLOAT" | "DOUBLE" => {
+            return ColumnType::Decimal
+        }
+        _ => {}
+    }
+    if upper.contains("INT") {
+        ColumnType::Int
+    } else if ["CHAR", "CLOB", "TEXT"].iter().any(|s| upper.contains(s)) {
+        ColumnType::String {
+            max_length: length_of(&upper),
+        }
+    } else if ["REAL", "FLOA", "DOUB"].iter().any(|s| upper.contains(s)) {
+        ColumnType::Decimal
+    } else {
+        ColumnType::String { max_length: None }
+    }
+}
+
+/// `n` of a declared type like `VARCHAR(n)`.
+fn length_of(declared: &str) -> Option<u32> {
+    let open = declared.find('(')?;
+    let close = open + declared[open..].find(')')?;
+    declared[open + 1..close].trim().parse().ok()
+}
+
+/// The plan's name (`ColumnInfo::ty`) of a column type.
+pub(super) fn type_name(ty: &ColumnType) -> &'static str {
+    match ty {
+        ColumnType::String { .. } => "string",
+        ColumnType::Int => "int",
+        ColumnType::Decimal => "decimal",
+        ColumnType::Bool => "bool",
+        ColumnType::Date => "date",
+        ColumnType::Datetime => "datetime",
+        ColumnType::Guid => "guid",
+        ColumnType::Option { .. } => "option",
+        ColumnType::Enum { .. } => "enum",
+        ColumnType::Lookup { .. } => "lookup",
+    }
+}
+
+/// Creates the tables of a snapshot that do not exist yet, their `(modified_on, key)` indexes
+/// and the metadata `introspect` reads, in one transaction.
+pub(super) fn create_tables(
+    conn: &mut Connection,
+    schema: &SystemSchema,
+) -> Result<(), ConnectorError> {
+    for t in &schema.tables {
+        if t.name.starts_with("sqlite_") || t.name.starts_with(META_PREFIX) {
+            return Err(ConnectorError::Fatal(format!(
+                "table name `{}` is reserved in SQLite databases",
+                t.name
+            )));
+        }
+        if t.columns.iter().any(|c| c.name == VERSION_COLUMN) {
+            return Err(ConnectorError::Fatal(format!(
+                "table `{}` has a column named `{VERSION_COLUMN}`, which the SQLite connector \
+                 uses for row versions",
+                t.name
+            )));
+        }
+    }
+    let fail = |e| sql_error("cannot create tables", e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    tx.execute_batch(CREATE_META).map_err(fail)?;
+    tx.execute(
+        r#"INSERT OR REPLACE INTO "_syncmap_schema" (name, value) VALUES ('source', ?1)"#,
+        params![schema.source],
+    )
+    .map_err(fail)?;
+    for (position, t) in schema.tables.iter().enumerate() {
+        tx.execute_batch(&create_table_sql(t)).map_err(fail)?;
+        if let Some(m) = &t.modified_on {
+            let index = format!("{META_PREFIX}{}_modified", t.name);
+            let sql = format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({}, {})",
+                ident(&index),
+                ident(&t.name),
+                ident(m),
+                ident(&t.key)
+            );
+            tx.execute_batch(&sql).map_err(fail)?;
+        }
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        tx.execute(
+            r#"INSERT OR REPLACE INTO "_syncmap_tables" (name, position, entity_type, key,
+               modified_on) VALUES (?1, ?2, ?3, ?4, ?5)"#,
+            params![t.name, position, t.entity_type, t.key, t.modified_on],
+        )
+        .map_err(fail)?;
+        tx.execute(
+            r#"DELETE FROM "_syncmap_columns" WHERE table_name = ?1"#,
+            params![t.name],
+        )
+        .map_err(fail)?;
+        for (position, c) in t.columns.iter().enumerate() {
+            let spec = serde_json::to_string(c).map_err(|e| {
+                ConnectorError::Fatal(format!("cannot describe column `{}`: {e}", c.name))
+            })?;
+            let position = i64::try_from(position).unwrap_or(i64::MAX);
+            tx.execute(
+                r#"INSERT INTO "_syncmap_columns" (table_name, name, position, spec)
+                   VALUES (?1, ?2, ?3, ?4)"#,
+                params![t.name, c.name, position, spec],
+            )
+            .map_err(fail)?;
+        }
+    }
+    tx.commit().map_err(fail)
+}
+
+/// A column default as SQL: numbers as they are, booleans as 0/1, text quoted.
+fn default_sql(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+        serde_json::Value::String(t) => Some(format!("'{}'", t.replace('\'', "''"))),
+        _ => None,
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for one snapshot table, with the hidden version column.
+fn create_table_sql(t: &TableSchema) -> String {
+    let mut defs: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let mut def = format!("{} {}", ident(&c.name), declared_type(&c.ty));
+            if !c.nullable {
+                def.push_str(" NOT NULL");
+            }
+            if c.name == t.key {
+                def.push_str(" PRIMARY KEY");
+            }
+            if let Some(d) = c.default.as_ref().and_then(default_sql) {
+                def.push_str(&format!(" DEFAULT {d}"));
+            }
+            def
+        })
+        .collect();
+    defs.push(format!(
+        "{} INTEGER NOT NULL DEFAULT 1",
+        ident(VERSION_COLUMN)
+    ));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n    {}\n)",
+        ident(&t.name),
+        defs.join(",\n    ")
+    )
+}
+
+/// What `create_tables` recorded of one table.
+struct TableMeta {
+    position: i64,
+    entity_type: Option<String>,
+    modified_on: Option<String>,
+    columns: Vec<(String, String)>,
+}
+
+/// A snapshot of every table with a single-column primary key (others are left out: a
+/// connector needs one key column), skipping SQLite's own tables, the metadata tables and the
+/// version column. Types come from declared types, refined by the metadata where it exists
+/// and agrees with the table's real column; nullability always from `NOT NULL`.
+pub(super) fn introspect(
+    conn: &Connection,
+    label: Option<&str>,
+) -> Result<SystemSchema, ConnectorError> {
+    let fail = |e| sql_error("cannot read the database schema", e);
+    let has_meta = |name: &str| -> Result<bool, ConnectorError> {
+        conn.query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            params![name],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(fail)
+    };
+    let source = if has_meta("_syncmap_schema")? {
+        conn.query_row(
+            r#"SELECT value FROM "_syncmap_schema" WHERE name = 'source'"#,
+            [],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map_err(fail)?
+    } else {
+        None
+    };
+    let source = source.unwrap_or_else(|| label.map(|l| format!("SQLite database {l}")));
+    let with_meta = has_meta("_syncmap_tables")? && has_meta("_syncmap_columns")?;
+
+    let names: Vec<String> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' \
+                 AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_syncmap_*' ORDER BY rowid",
+            )
+            .map_err(fail)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)?
+    };
+    let mut tables = Vec::new();
+    for (order, name) in names.into_iter().enumerate() {
+        let layout = Layout::load(conn, &name)?;
+        let Some(key) = layout.primary_key() else {
+            continue;
+        };
+        let key = key.name.clone();
+        let meta = if with_meta {
+            table_meta(conn, &name)?
+        } else {
+            None
+        };
+        let columns: Vec<ColumnSchema> = layout
+            .columns
+            .iter()
+            .filter(|c| c.name != VERSION_COLUMN)
+            .map(|c| {
+                let spec = meta.as_ref().and_then(|m| {
+                    m.columns
+                        .iter()
+                        .find(|(n, _)| *n == c.name)
+                        .and_then(|(_, s)| serde_json::from_str::<ColumnSchema>(s).ok())
+                });
+                column_schema(&c.name, &c.declared, c.not_null, spec)
+            })
+            .collect();
+        let recorded = meta.as_ref().and_then(|m| m.modified_on.clone());
+        let modified_on = match recorded {
+            Some(m) if columns.iter().any(|c| c.name == m) => Some(m),
+            _ => MODIFIED_ON_NAMES
+                .iter()
+                .find(|n| columns.iter().any(|c| c.name == **n))
+                .map(|n| n.to_string()),
+        };
+        let position = meta.as_ref().map_or(i64::MAX, |m| m.position);
+        let table = TableSchema {
+            name,
+            entity_type: meta.and_then(|m| m.entity_type),
+            key,
+            modified_on,
+            columns,
+        };
+        tables.push(((position, order), table));
+    }
+    tables.sort_by_key(|(order, _)| *order);
+    Ok(SystemSchema {
+        format_version: SCHEMA_FORMAT_VERSION,
+        source,
+        tables: tables.into_iter().map(|(_, t)| t).collect(),
+    })
+}
+
+/// One column: the recorded spec when its type is of the kind the declared type says, else
+/// the declared type alone.
+fn column_schema(
+    name: &str,
+    declared: &str,
+    not_null: bool,
+    spec: Option<ColumnSchema>,
+) -> ColumnSchema {
+    let inferred = inferred_type(declared);
+    match spec {
+        Some(spec) if type_name(&spec.ty) == type_name(&inferred) => ColumnSchema {
+            name: name.to_string(),
+            nullable: !not_null,
+            ..spec
+        },
+        _ => ColumnSchema {
+            name: name.to_string(),
+            ty: inferred,
+            nullable: !not_null,
+            read_only: false,
+            required_on_create: false,
+            default: None,
+            description: None,
+        },
+    }
+}
+
+/// The metadata `create_tables` wrote for a table, if any.
+fn table_meta(conn: &Connection, table: &str) -> Result<Option<TableMeta>, ConnectorError> {
+    let fail = |e| sql_error("cannot read the syncmap metadata", e);
+    let head = conn
+        .query_row(
+            r#"SELECT position, entity_type, modified_on FROM "_syncmap_tables" WHERE name = ?1"#,
+            params![table],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(fail)?;
+    let Some((position, entity_type, modified_on)) = head else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare(
+            r#"SELECT name, spec FROM "_syncmap_columns" WHERE table_name = ?1
+               ORDER BY position"#,
+        )
+        .map_err(fail)?;
+    let rows = stmt
+        .query_map(params![table], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(fail)?;
+    let columns = rows.collect::<Result<_, _>>().map_err(fail)?;
+    Ok(Some(TableMeta {
+        position,
+        entity_type,
+        modified_on,
+        columns,
+    }))
+}

@@ -1,0 +1,644 @@
+//! The SQLite connector: a system whose tables live in one SQLite file, one SQLite table per
+//! schema table. Used for local systems, tests, benchmarks and the sandbox.
+//!
+//! Design:
+//! - **Sync inside async.** rusqlite is synchronous; the trait's async methods run the SQLite
+//!   work inline on the caller's task. Calls are short (one page, one batch), so blocking a
+//!   worker for them costs less than `spawn_blocking`'s `'static` copies of every request, and
+//!   the connector needs no tokio dependency. The only long wait is the busy timeout while
+//!   another process holds the write lock. The returned futures are `Send`.
+//! - **One connection** behind a `Mutex`, so `&self` methods work and calls from one connector
+//!   never interleave. The file is opened in WAL mode with a busy timeout, so readers never
+//!   block the writer and other processes wait for the lock instead of failing.
+//! - **Values** are stored by plan column type (see `codec`): exact decimals as normalized text,
+//!   date-times as fixed-width UTC text with microseconds, so text order is time order.
+//! - **Modified-on and ETags** are maintained here: every create and update stamps the table's
+//!   modified-on column with the current UTC time in microseconds, strictly increasing within
+//!   the process, and bumps a hidden `_version` column whose value is the row's ETag. Stamps
+//!   are taken after the write lock is held (`BEGIN IMMEDIATE`), so on one machine writes
+//!   commit in stamp order and a `(modified_on, key)` cursor never passes a row that commits
+//!   later with a smaller stamp.
+//! - **Reads** page by keyset over the `(modified_on, key)` index, never by offset, and select
+//!   only the key, the modified-on column and the plan's columns (like `$select` in the OData
+//!   connectors); other columns of the table are not read.
+
+mod codec;
+mod ddl;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::connectors::{
+    Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
+    WriteOutcome,
+};
+use crate::runtime::value::Value;
+use crate::schema::SystemSchema;
+
+/// How long a call waits for a lock another connection holds before it fails as transient.
+/// Long enough for another `syncmap` process to finish a batch of writes.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The hidden column `create_tables` adds to every table: the row's version, its ETag.
+pub const VERSION_COLUMN: &str = "_version";
+
+/// The most keys bound in one `IN (...)` by `get`.
+const GET_CHUNK: usize = 500;
+
+/// The largest batch of writes, and of rows per page, the connector announces.
+const MAX_BATCH: usize = 500;
+const MAX_PAGE: usize = 5000;
+
+/// Name of the SQL function `find` uses to compare text without case, the way the runtime's
+/// evaluator does (Unicode lower case, not SQLite's ASCII-only `NOCASE`).
+const LOWER_FN: &str = "syncmap_lower";
+
+/// A system whose tables live in a SQLite file: the connector for `kind: sqlite` systems, and
+/// the stand-in for the HTTP systems in tests, benchmarks and the sandbox.
+#[derive(Debug)]
+pub struct SqliteConnector {
+    conn: Mutex<Connection>,
+    /// The file's name, for the `source` of introspected snapshots.
+    label: Option<String>,
+}
+
+impl SqliteConnector {
+    /// Opens (creating if missing) the database at `path` in WAL mode, with
+    /// [`DEFAULT_BUSY_TIMEOUT`] so concurrent processes wait for each other instead of failing.
+    pub fn open(path: &Path) -> Result<Self, ConnectorError> {
+        let fail = |e: rusqlite::Error| {
+            ConnectorError::Fatal(format!(
+                "cannot open SQLite database {}: {e}",
+                path.display()
+            ))
+        };
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(fail)?;
+        // WAL lets readers run while one connection writes. Where the file system cannot do WAL
+        // SQLite keeps its rollback journal, which is slower under contention but as correct.
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(fail)?;
+        let label = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        Self::setup(conn, label).map_err(fail)
+    }
+
+    /// A private in-memory database, gone when the connector is dropped; for tests.
+    pub fn open_in_memory() -> Result<Self, ConnectorError> {
+        let fail = |e: rusqlite::Error| {
+            ConnectorError::Fatal(format!("cannot open an in-memory SQLite database: {e}"))
+        };
+        let conn = Connection::open_in_memory().map_err(fail)?;
+        Self::setup(conn, None).map_err(fail)
+    }
+
+    fn setup(conn: Connection, label: Option<String>) -> Result<Self, rusqlite::Error> {
+        let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+        conn.create_scalar_function(LOWER_FN, 1, flags, |ctx| {
+            Ok(match ctx.get::<SqlValue>(0)? {
+                SqlValue::Text(s) => SqlValue::Text(s.to_lowercase()),
+                other => other,
+            })
+        })?;
+        Ok(SqliteConnector {
+            conn: Mutex::new(conn),
+            label,
+        })
+    }
+
+    /// Changes how long calls wait for another connection's lock (tests use short waits).
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), ConnectorError> {
+        self.lock()
+            .busy_timeout(timeout)
+            .map_err(|e| sql_error("cannot set the busy timeout", e))
+    }
+
+    /// Creates every table of a snapshot that does not exist yet — columns typed as the
+    /// connector stores them, the key as primary key, the hidden [`VERSION_COLUMN`] and a
+    /// `(modified_on, key)` index — and records the snapshot's details so [`Self::introspect`]
+    /// gives the same snapshot back. For tests, benchmarks and the sandbox, which need
+    /// databases shaped like the real systems' tables.
+    pub fn create_tables(&self, schema: &SystemSchema) -> Result<(), ConnectorError> {
+        ddl::create_tables(&mut self.lock(), schema)
+    }
+
+    /// A schema snapshot of the database, for `syncmap schema pull` on a SQLite system: every
+    /// table with a single-column primary key, typed from declared column types and the
+    /// details [`Self::create_tables`] recorded; modified-on is the recorded column or one
+    /// named `modifiedon`, `lastModifiedDateTime` or `modified_on`.
+    pub fn introspect(&self) -> Result<SystemSchema, ConnectorError> {
+        ddl::introspect(&self.lock(), self.label.as_deref())
+    }
+
+    /// The connection; a panic while it was held leaves SQLite consistent (an open transaction
+    /// rolls back when its guard drops), so a poisoned lock is taken over.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_page_sync(
+        &self,
+        req: &ReadRequest<'_>,
+        continuation: Option<&str>,
+    ) -> Result<Page, ConnectorError> {
+        let conn = self.lock();
+        let shape = Shape::new(&conn, req.table)?;
+        let select = shape.select_list()?;
+        let limit = req.page_size.clamp(1, MAX_PAGE);
+        let after = match continuation {
+            Some(text) => Some(Continuation::parse(text)?),
+            None => None,
+        };
+        let key = &shape.key;
+        let k_col = ident(&key.name);
+        let mut args: Vec<SqlValue> = Vec::new();
+        let (condition, order) = if let Some(since) = &req.since {
+            let Some(modified) = &shape.modified else {
+                return Err(ConnectorError::Fatal(format!(
+                    "table `{}` has no modified-on column, so it cannot be read since a cursor",
+                    shape.table
+                )));
+            };
+            let m_col = ident(&modified.name);
+            let (m, k) = match after {
+                Some(Continuation {
+                    modified_on: Some(m),
+                    key,
+                }) => (m, key),
+                Some(_) => return Err(bad_continuation(continuation)),
+                None => (
+                    codec::format_timestamp(since.modified_on),
+                    since.key.clone(),
+                ),
+            };
+            args.push(SqlValue::Text(m));
+            let condition = match codec::key_param(&key.ty, &k) {
+                Some(k) => {
+                    args.push(k);
+                    format!("WHERE ({m_col}, {k_col}) > (?1, ?2)")
+                }
+                // An empty key starts at the cursor's time whatever the key type (an integer
+                // key has no value below every key, as "" is for text keys).
+                None if k.is_empty() => format!("WHERE {m_col} >= ?1"),
+                None => {
+                    return Err(ConnectorError::Fatal(format!(
+                        "cursor key `{k}` cannot be a key of table `{}`",
+                        shape.table
+                    )))
+                }
+            };
+            (condition, format!("{m_col}, {k_col}"))
+        } else {
+            let condition = match after {
+                Some(Continuation {
+                    modified_on: None,
+                    key: k,
+                }) => {
+                    let k = codec::key_param(&key.ty, &k)
+                        .ok_or_else(|| bad_continuation(continuation))?;
+                    args.push(k);
+                    format!("WHERE {k_col} > ?1")
+                }
+                Some(_) => return Err(bad_continuation(continuation)),
+                None => String::new(),
+            };
+            (condition, k_col.clone())
+        };
+        // One row more than the page shows whether another page follows.
+        args.push(SqlValue::Integer(
+            i64::try_from(limit + 1).unwrap_or(i64::MAX),
+        ));
+        let sql = format!(
+            "SELECT {select} FROM {} {condition} ORDER BY {order} LIMIT ?{}",
+            ident(shape.table),
+            args.len()
+        );
+        let mut rows = shape.query(&conn, &sql, args)?;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| {
+                Continuation {
+                    modified_on: req.since.as_ref().map(|_| {
+                        r.modified_on
+                            .map(codec::format_timestamp)
+                            .unwrap_or_default()
+                    }),
+                    key: r.key.clone(),
+                }
+                .to_text()
+            })
+        } else {
+            None
+        };
+        Ok(Page { rows, next })
+    }
+
+    fn get_sync(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
+        let conn = self.lock();
+        let shape = Shape::new(&conn, table)?;
+        let select = shape.select_list()?;
+        let params: Vec<SqlValue> = keys
+            .iter()
+            .filter_map(|k| codec::key_param(&shape.key.ty, k))
+            .collect();
+        let mut rows = Vec::new();
+        for chunk in params.chunks(GET_CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT {select} FROM {} WHERE {} IN ({marks}) ORDER BY {}",
+                ident(shape.table),
+                ident(&shape.key.name),
+                ident(&shape.key.name)
+            );
+            rows.extend(shape.query(&conn, &sql, chunk.to_vec())?);
+        }
+        Ok(rows)
+    }
+
+    fn find_sync(
+        &self,
+        table: TableRef<'_>,
+        equal: &[(String, Value)],
+        ignore_case: bool,
+    ) -> Result<Vec<Row>, ConnectorError> {
+        if equal.is_empty() {
+            return Err(ConnectorError::Fatal(format!(
+                "a lookup in table `{}` names no column",
+                table.name
+            )));
+        }
+        // An absent value equals nothing (the evaluator's `==` gives absent, not true).
+        if equal.iter().any(|(_, v)| v.is_absent()) {
+            return Ok(Vec::new());
+        }
+        let conn = self.lock();
+        let shape = Shape::new(&conn, table)?;
+        let select = shape.select_list()?;
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        for (column, value) in equal {
+            let ty = shape.column_type(column).ok_or_else(|| {
+                ConnectorError::Fatal(format!(
+                    "table `{}` has no column `{column}` to look rows up by",
+                    shape.table
+                ))
+            })?;
+            let stored = codec::encode(&ty, value).map_err(|why| {
+                ConnectorError::Rejected(format!(
+                    "cannot look up {} rows by `{column}`: {why}",
+                    shape.table
+                ))
+            })?;
+            let col = ident(column);
+            match stored {
+                SqlValue::Null => conditions.push(format!("{col} IS NULL")),
+                SqlValue::Text(s) if ignore_case && ty != "guid" => {
+                    args.push(SqlValue::Text(s.to_lowercase()));
+                    conditions.push(format!("{LOWER_FN}({col}) = ?{}", args.len()));
+                }
+                other => {
+                    args.push(other);
+                    conditions.push(format!("{col} = ?{}", args.len()));
+                }
+            }
+        }
+        let sql = format!(
+            "SELECT {select} FROM {} WHERE {} ORDER BY {}",
+            ident(shape.table),
+            conditions.join(" AND "),
+            ident(&shape.key.name)
+        );
+        shape.query(&conn, &sql, args)
+    }
+}
+
+impl Connector for SqliteConnector {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            client_keys: true,
+            max_batch: MAX_BATCH,
+            max_page: MAX_PAGE,
+        }
+    }
+
+    async fn read_page(
+        &self,
+        req: &ReadRequest<'_>,
+        continuation: Option<&str>,
+    ) -> Result<Page, ConnectorError> {
+        self.read_page_sync(req, continuation)
+    }
+
+    async fn get(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
+        self.get_sync(table, keys)
+    }
+
+    async fn find(
+        &self,
+        table: TableRef<'_>,
+        equal: &[(String, Value)],
+        ignore_case: bool,
+    ) -> Result<Vec<Row>, ConnectorError> {
+        self.find_sync(table, equal, ignore_case)
+    }
+
+    async fn write(
+        &self,
+        table: TableRef<'_>,
+        ops: &[WriteOp],
+    ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        write::write(&mut self.lock(), table, ops)
+    }
+}
+
+/// Where the next page starts: after this key (and modified-on, when reading since a cursor).
+#[derive(Debug, Serialize, Deserialize)]
+struct Continuation {
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    modified_on: Option<String>,
+    #[serde(rename = "k")]
+    key: String,
+}
+
+impl Continuation {
+    fn parse(text: &str) -> Result<Continuation, ConnectorError> {
+        serde_json::from_str(text).map_err(|_| bad_continuation(Some(text)))
+    }
+
+    fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+fn bad_continuation(text: Option<&str>) -> ConnectorError {
+    ConnectorError::Fatal(format!(
+        "continuation {:?} was not made by this read",
+        text.unwrap_or_default()
+    ))
+}
+
+/// A SQL identifier, quoted so any name (spaces, quotes, keywords) is taken literally.
+pub(super) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A rusqlite error as a connector error: lock waits that timed out are transient (the same
+/// call may succeed later), constraint violations rejections, anything else fatal.
+pub(super) fn sql_error(context: &str, e: rusqlite::Error) -> ConnectorError {
+    let message = format!("{context}: {e}");
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            ConnectorError::Transient(message)
+        }
+        Some(ErrorCode::ConstraintViolation) => ConnectorError::Rejected(message),
+        _ => ConnectorError::Fatal(message),
+    }
+}
+
+/// One column of a real SQLite table, from `pragma_table_info`.
+#[derive(Debug, Clone)]
+pub(super) struct ColumnDef {
+    pub(super) name: String,
+    pub(super) declared: String,
+    pub(super) not_null: bool,
+    /// 1-based position in the primary key, 0 when not part of it.
+    pub(super) pk: i64,
+}
+
+/// The columns of a real SQLite table, in table order.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    pub(super) columns: Vec<ColumnDef>,
+}
+
+impl Layout {
+    /// The table's columns; none when the table does not exist.
+    pub(super) fn load(conn: &Connection, table: &str) -> Result<Layout, ConnectorError> {
+        let fail = |e| sql_error(&format!("cannot read the columns of table `{table}`"), e);
+        let mut stmt = conn
+            .prepare_cached(r#"SELECT name, type, "notnull", pk FROM pragma_table_info(?1)"#)
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([table], |r| {
+                Ok(ColumnDef {
+                    name: r.get(0)?,
+                    declared: r.get(1)?,
+                    not_null: r.get(2)?,
+                    pk: r.get(3)?,
+                })
+            })
+            .map_err(fail)?;
+        let columns = rows.collect::<Result<_, _>>().map_err(fail)?;
+        Ok(Layout { columns })
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The primary key column when the key is one column.
+    pub(super) fn primary_key(&self) -> Option<&ColumnDef> {
+        let mut pk = self.columns.iter().filter(|c| c.pk > 0);
+        match (pk.next(), pk.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// The plan type of a column of the table: the plan's, else the one its declared type stands
+/// for; `None` when the table has no such column.
+fn column_type(layout: &Layout, info: &crate::plan::TableInfo, column: &str) -> Option<String> {
+    let def = layout.get(column)?;
+    Some(match info.columns.get(column) {
+        Some(c) => c.ty.clone(),
+        None => ddl::type_name(&ddl::inferred_type(&def.declared)).to_string(),
+    })
+}
+
+/// A column a call reads or writes, with its plan type.
+#[derive(Debug, Clone)]
+pub(super) struct TypedColumn {
+    pub(super) name: String,
+    pub(super) ty: String,
+}
+
+/// A table as one call sees it: the plan's description checked against the real table.
+pub(super) struct Shape<'a> {
+    pub(super) table: &'a str,
+    pub(super) info: &'a crate::plan::TableInfo,
+    pub(super) layout: Layout,
+    pub(super) key: TypedColumn,
+    pub(super) modified: Option<TypedColumn>,
+    pub(super) has_version: bool,
+}
+
+impl<'a> Shape<'a> {
+    /// Checks that the table exists, that the plan's key is its primary key (keyset paging
+    /// needs a unique key) and that the modified-on column exists.
+    pub(super) fn new(conn: &Connection, table: TableRef<'a>) -> Result<Shape<'a>, ConnectorError> {
+        let layout = Layout::load(conn, table.name)?;
+        if layout.columns.is_empty() {
+            return Err(ConnectorError::Fatal(format!(
+                "the SQLite database has no table `{}`",
+                table.name
+            )));
+        }
+        let info = table.info;
+        match layout.primary_key() {
+            Some(pk) if pk.name == info.key => {}
+            _ => {
+                return Err(ConnectorError::Fatal(format!(
+                    "the primary key of SQLite table `{}` is not its key column `{}`",
+                    table.name, info.key
+                )))
+            }
+        }
+        let key = TypedColumn {
+            name: info.key.clone(),
+            ty: column_type(&layout, info, &info.key).unwrap_or_default(),
+        };
+        let modified = match &info.modified_on {
+            Some(m) if layout.get(m).is_some() => Some(TypedColumn {
+                name: m.clone(),
+                // The connector writes it as a date-time whatever the declared type says.
+                ty: "datetime".into(),
+            }),
+            Some(m) => {
+                return Err(ConnectorError::Fatal(format!(
+                    "SQLite table `{}` has no modified-on column `{m}`",
+                    table.name
+                )))
+            }
+            None => None,
+        };
+        let has_version = layout.get(VERSION_COLUMN).is_some();
+        Ok(Shape {
+            table: table.name,
+            info,
+            layout,
+            key,
+            modified,
+            has_version,
+        })
+    }
+
+    /// The plan type of a column of the table: the plan's, else the one its declared type
+    /// stands for; `None` when the table has no such column.
+    pub(super) fn column_type(&self, column: &str) -> Option<String> {
+        column_type(&self.layout, self.info, column)
+    }
+
+    /// The columns rows are read with: key, modified-on, the plan's columns.
+    fn read_columns(&self) -> Result<Vec<TypedColumn>, ConnectorError> {
+        let mut cols = vec![self.key.clone()];
+        cols.extend(self.modified.clone());
+        for name in self.info.columns.keys() {
+            if cols.iter().any(|c| c.name == *name) {
+                continue;
+            }
+            let ty = self.column_type(name).ok_or_else(|| {
+                ConnectorError::Fatal(format!(
+                    "SQLite table `{}` has no column `{name}`",
+                    self.table
+                ))
+            })?;
+            cols.push(TypedColumn {
+                name: name.clone(),
+                ty,
+            });
+        }
+        Ok(cols)
+    }
+
+    /// The `SELECT` list matching [`Self::query`]'s decoding.
+    fn select_list(&self) -> Result<String, ConnectorError> {
+        let mut names: Vec<String> = self
+            .read_columns()?
+            .iter()
+            .map(|c| ident(&c.name))
+            .collect();
+        if self.has_version {
+            names.push(ident(VERSION_COLUMN));
+        }
+        Ok(names.join(", "))
+    }
+
+    /// Runs a `SELECT` of [`Self::select_list`] and decodes its rows.
+    fn query(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: Vec<SqlValue>,
+    ) -> Result<Vec<Row>, ConnectorError> {
+        let cols = self.read_columns()?;
+        let fail = |e| sql_error(&format!("cannot read table `{}`", self.table), e);
+        let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+        let mut rows = stmt.query(params_from_iter(args)).map_err(fail)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(fail)? {
+            out.push(self.decode_row(&cols, r)?);
+        }
+        Ok(out)
+    }
+
+    fn decode_row(
+        &self,
+        cols: &[TypedColumn],
+        r: &rusqlite::Row<'_>,
+    ) -> Result<Row, ConnectorError> {
+        let fail = |e| sql_error(&format!("cannot read table `{}`", self.table), e);
+        let mut fields = std::collections::BTreeMap::new();
+        for (i, c) in cols.iter().enumerate() {
+            let raw = r.get_ref(i).map_err(fail)?;
+            let value = codec::decode(&c.ty, raw).map_err(|why| {
+                let key = fields
+                    .get(&self.key.name)
+                    .and_then(codec::key_text)
+                    .unwrap_or_default();
+                ConnectorError::Fatal(format!(
+                    "{} row `{key}`: column `{}` holds {why}",
+                    self.table, c.name
+                ))
+            })?;
+            fields.insert(c.name.clone(), value);
+        }
+        let key = fields
+            .get(&self.key.name)
+            .and_then(codec::key_text)
+            .ok_or_else(|| {
+                ConnectorError::Fatal(format!("{} has a row without a key", self.table))
+            })?;
+        let modified_on = self
+            .modified
+            .as_ref()
+            .and_then(|m| match fields.get(&m.name) {
+                Some(Value::DateTime(t)) => Some(*t),
+                _ => None,
+            });
+        let etag = if self.has_version {
+            let v: i64 = r.get(cols.len()).map_err(fail)?;
+            Some(v.to_string())
+        } else {
+            None
+        };
+        Ok(Row {
+            key,
+            modified_on,
+            etag,
+            fields,
+        })
+    }
+}

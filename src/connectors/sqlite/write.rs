@@ -1,0 +1,402 @@
+//! Batched writes: one `BEGIN IMMEDIATE` transaction per batch, one savepoint per write, so a
+//! failed write is undone alone and the others still commit.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{codec, ident, sql_error, Shape, VERSION_COLUMN};
+use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
+use crate::runtime::value::Value;
+
+/// Carries out `ops` in order, one result per op.
+pub(super) fn write(
+    conn: &mut Connection,
+    table: TableRef<'_>,
+    ops: &[WriteOp],
+) -> Vec<Result<WriteOutcome, ConnectorError>> {
+    let all = |e: ConnectorError| ops.iter().map(|_| Err(e.clone())).collect();
+    if ops.is_empty() {
+        return Vec::new();
+    }
+    let shape = match Shape::new(conn, table) {
+        Ok(shape) => shape,
+        Err(e) => return all(e),
+    };
+    let context = format!("cannot write to table `{}`", table.name);
+    // IMMEDIATE takes the write lock now (waiting up to the busy timeout), so modified-on stamps
+    // are handed out while no other connection can commit: commit order is stamp order.
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return all(sql_error(&context, e)),
+    };
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        let result = match tx.savepoint() {
+            Ok(sp) => match apply(&sp, &shape, op) {
+                Ok(outcome) => sp
+                    .commit()
+                    .map(|()| outcome)
+                    .map_err(|e| sql_error(&context, e)),
+                // Dropping the savepoint rolls the failed write back.
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(sql_error(&context, e)),
+        };
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => {
+            let e = sql_error(&context, e);
+            results
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(e.clone())))
+                .collect()
+        }
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    op: &WriteOp,
+) -> Result<WriteOutcome, ConnectorError> {
+    match op {
+        WriteOp::Create { key, fields } => create(conn, shape, key.as_deref(), fields),
+        WriteOp::Update { key, etag, fields } => update(conn, shape, key, etag.as_deref(), fields),
+        WriteOp::Delete { key, etag } => delete(conn, shape, key, etag.as_deref()),
+    }
+}
+
+/// Encoded column values of a write, without absent fields, the modified-on column (the
+/// connector sets it) and the key column (returned apart).
+struct Assignments<'v> {
+    columns: Vec<(String, SqlValue)>,
+    key: Option<&'v Value>,
+}
+
+fn assignments<'v>(
+    shape: &Shape<'_>,
+    fields: &'v std::collections::BTreeMap<String, Value>,
+) -> Result<Assignments<'v>, ConnectorError> {
+    let mut out = Assignments {
+        columns: Vec::new(),
+        key: None,
+    };
+    for (name, value) in fields {
+        if value.is_absent() || shape.modified.as_ref().is_some_and(|m| m.name == *name) {
+            continue;
+        }
+        if *name == shape.key.name {
+            out.key = Some(value);
+            continue;
+        }
+        if name == VERSION_COLUMN {
+            return Err(ConnectorError::Rejected(format!(
+                "column `{VERSION_COLUMN}` of table `{}` is the row version, kept by the connector",
+                shape.table
+            )));
+        }
+        let ty = shape.column_type(name).ok_or_else(|| {
+            ConnectorError::Rejected(format!("table `{}` has no column `{name}`", shape.table))
+        })?;
+        let stored = codec::encode(&ty, value).map_err(|why| {
+            ConnectorError::Rejected(format!("{} column `{name}`: {why}", shape.table))
+        })?;
+        out.columns.push((name.clone(), stored));
+    }
+    Ok(out)
+}
+
+/// The text of a bound key, as rows show it.
+fn key_of(stored: &SqlValue) -> String {
+    match stored {
+        SqlValue::Integer(i) => i.to_string(),
+        SqlValue::Text(s) => s.clone(),
+        SqlValue::Real(f) => f.to_string(),
+        SqlValue::Null | SqlValue::Blob(_) => String::new(),
+    }
+}
+
+fn bad_key(shape: &Shape<'_>, key: &str) -> ConnectorError {
+    ConnectorError::Rejected(format!(
+        "`{key}` cannot be a key of table `{}`, whose key column `{}` is of type {}",
+        shape.table, shape.key.name, shape.key.ty
+    ))
+}
+
+fn exists(conn: &Connection, shape: &Shape<'_>, key: &SqlValue) -> Result<bool, ConnectorError> {
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE {} = ?1",
+        ident(shape.table),
+        ident(&shape.key.name)
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row([key], |_| Ok(())).optional())
+        .map(|found| found.is_some())
+        .map_err(|e| sql_error(&format!("cannot read table `{}`", shape.table), e))
+}
+
+/// The modified-on assignment of a create or update, if the table has the column.
+fn stamp(shape: &Shape<'_>) -> Result<Option<(String, jiff::Timestamp)>, ConnectorError> {
+    match &shape.modified {
+        Some(m) => {
+            let t = codec::next_stamp().map_err(ConnectorError::Fatal)?;
+            Ok(Some((m.name.clone(), t)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn create(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    key: Option<&str>,
+    fields: &std::collections::BTreeMap<String, Value>,
+) -> Result<WriteOutcome, ConnectorError> {
+    let values = assignments(shape, fields)?;
+    let key_ty = shape.key.ty.as_str();
+    let from_fields = match values.key {
+        Some(Value::Null) | None => None,
+        Some(v) => Some(codec::key_text(v).unwrap_or_default()),
+    };
+    let key_text = match (key, from_fields) {
+        (Some(k), Some(f)) if codec::key_param(key_ty, k) != codec::key_param(key_ty, &f) => {
+            return Err(ConnectorError::Rejected(format!(
+                "a new {} row with key `{k}` cannot set its key column `{}` to `{f}`",
+                shape.table, shape.key.name
+            )))
+        }
+        (Some(k), _) => Some(k.to_string()),
+        (None, f) => f,
+    };
+    let key_value = match key_text {
+        Some(k) => codec::key_param(key_ty, &k).ok_or_else(|| bad_key(shape, &k))?,
+        None => new_key(conn, shape)?,
+    };
+    let key_text = key_of(&key_value);
+    if exists(conn, shape, &key_value)? {
+        return Err(ConnectorError::Rejected(format!(
+            "{} row `{key_text}` already exists",
+            shape.table
+        )));
+    }
+    let mut names = vec![shape.key.name.clone()];
+    let mut args = vec![key_value];
+    for (name, value) in values.columns {
+        names.push(name);
+        args.push(value);
+    }
+    let stamp = stamp(shape)?;
+    if let Some((name, t)) = &stamp {
+        names.push(name.clone());
+        args.push(SqlValue::Text(codec::format_timestamp(*t)));
+    }
+    if shape.has_version {
+        names.push(VERSION_COLUMN.to_string());
+        args.push(SqlValue::Integer(1));
+    }
+    let marks: Vec<String> = (1..=args.len()).map(|i| format!("?{i}")).collect();
+    let quoted: Vec<String> = names.iter().map(|n| ident(n)).collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        ident(shape.table),
+        quoted.join(", "),
+        marks.join(", ")
+    );
+    conn.execute(&sql, params_from_iter(args)).map_err(|e| {
+        sql_error(
+            &format!("cannot create {} row `{key_text}`", shape.table),
+            e,
+        )
+    })?;
+    Ok(WriteOutcome {
+        key: key_text,
+        modified_on: stamp.map(|(_, t)| t),
+        etag: shape.has_version.then(|| "1".to_string()),
+    })
+}
+
+/// A key for a new row the caller gave none: the next integer for integer keys (the write
+/// lock is held, so no other connection takes it first), a lower-case UUID v4 for text keys.
+fn new_key(conn: &Connection, shape: &Shape<'_>) -> Result<SqlValue, ConnectorError> {
+    match shape.key.ty.as_str() {
+        "int" | "option" => {
+            let sql = format!(
+                "SELECT coalesce(max({}), 0) + 1 FROM {}",
+                ident(&shape.key.name),
+                ident(shape.table)
+            );
+            let next: i64 = conn
+                .query_row(&sql, [], |r| r.get(0))
+                .map_err(|e| sql_error(&format!("cannot number a new {} row", shape.table), e))?;
+            Ok(SqlValue::Integer(next))
+        }
+        "decimal" | "bool" | "date" | "datetime" => Err(ConnectorError::Rejected(format!(
+            "a new {} row needs a key: its key column `{}` is of type {}",
+            shape.table, shape.key.name, shape.key.ty
+        ))),
+        _ => Ok(SqlValue::Text(uuid::Uuid::new_v4().to_string())),
+    }
+}
+
+/// The row version an ETag stands for; `Err(())` when the ETag cannot match any version.
+fn expected_version(shape: &Shape<'_>, etag: Option<&str>) -> Result<Option<i64>, ()> {
+    match etag {
+        Some(e) if shape.has_version => e.trim().parse().map(Some).map_err(|_| ()),
+        // Without a version column there is nothing to check against.
+        _ => Ok(None),
+    }
+}
+
+/// The error for a write that matched no row: the row changed, or it is gone.
+fn missed(conn: &Connection, shape: &Shape<'_>, key: &SqlValue) -> ConnectorError {
+    let (table, key_text) = (shape.table.to_string(), key_of(key));
+    match exists(conn, shape, key) {
+        Ok(true) => ConnectorError::Conflict {
+            table,
+            key: key_text,
+        },
+        Ok(false) => ConnectorError::NotFound {
+            table,
+            key: key_text,
+        },
+        Err(e) => e,
+    }
+}
+
+fn update(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    key: &str,
+    etag: Option<&str>,
+    fields: &std::collections::BTreeMap<String, Value>,
+) -> Result<WriteOutcome, ConnectorError> {
+    let not_found = || ConnectorError::NotFound {
+        table: shape.table.to_string(),
+        key: key.to_string(),
+    };
+    let key_value = codec::key_param(&shape.key.ty, key).ok_or_else(not_found)?;
+    let key_text = key_of(&key_value);
+    let values = assignments(shape, fields)?;
+    if let Some(v) = values.key {
+        let same = codec::key_text(v).and_then(|t| codec::key_param(&shape.key.ty, &t));
+        if same.as_ref() != Some(&key_value) {
+            return Err(ConnectorError::Rejected(format!(
+                "{} row `{key_text}`: its key column `{}` cannot be changed",
+                shape.table, shape.key.name
+            )));
+        }
+    }
+    let Ok(version) = expected_version(shape, etag) else {
+        return Err(missed(conn, shape, &key_value));
+    };
+    let mut sets = Vec::new();
+    let mut args = Vec::new();
+    for (name, value) in values.columns {
+        args.push(value);
+        sets.push(format!("{} = ?{}", ident(&name), args.len()));
+    }
+    let stamp = stamp(shape)?;
+    if let Some((name, t)) = &stamp {
+        args.push(SqlValue::Text(codec::format_timestamp(*t)));
+        sets.push(format!("{} = ?{}", ident(name), args.len()));
+    }
+    if shape.has_version {
+        let v = ident(VERSION_COLUMN);
+        sets.push(format!("{v} = {v} + 1"));
+    }
+    if sets.is_empty() {
+        // Nothing to change and nothing to stamp: the row only has to exist.
+        return if exists(conn, shape, &key_value)? {
+            Ok(WriteOutcome {
+                key: key_text,
+                modified_on: None,
+                etag: None,
+            })
+        } else {
+            Err(missed(conn, shape, &key_value))
+        };
+    }
+    args.push(key_value.clone());
+    let mut sql = format!(
+        "UPDATE {} SET {} WHERE {} = ?{}",
+        ident(shape.table),
+        sets.join(", "),
+        ident(&shape.key.name),
+        args.len()
+    );
+    if let Some(v) = version {
+        args.push(SqlValue::Integer(v));
+        sql.push_str(&format!(" AND {} = ?{}", ident(VERSION_COLUMN), args.len()));
+    }
+    let fail = |e| {
+        sql_error(
+            &format!("cannot update {} row `{key_text}`", shape.table),
+            e,
+        )
+    };
+    let new_version: Option<i64> = if shape.has_version {
+        sql.push_str(&format!(" RETURNING {}", ident(VERSION_COLUMN)));
+        let mut stmt = conn.prepare(&sql).map_err(fail)?;
+        match stmt
+            .query_row(params_from_iter(args), |r| r.get(0))
+            .optional()
+            .map_err(fail)?
+        {
+            Some(v) => Some(v),
+            None => return Err(missed(conn, shape, &key_value)),
+        }
+    } else {
+        if conn.execute(&sql, params_from_iter(args)).map_err(fail)? == 0 {
+            return Err(missed(conn, shape, &key_value));
+        }
+        None
+    };
+    Ok(WriteOutcome {
+        key: key_text,
+        modified_on: stamp.map(|(_, t)| t),
+        etag: new_version.map(|v| v.to_string()),
+    })
+}
+
+fn delete(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    key: &str,
+    etag: Option<&str>,
+) -> Result<WriteOutcome, ConnectorError> {
+    let key_value =
+        codec::key_param(&shape.key.ty, key).ok_or_else(|| ConnectorError::NotFound {
+            table: shape.table.to_string(),
+            key: key.to_string(),
+        })?;
+    let key_text = key_of(&key_value);
+    let Ok(version) = expected_version(shape, etag) else {
+        return Err(missed(conn, shape, &key_value));
+    };
+    let mut sql = format!(
+        "DELETE FROM {} WHERE {} = ?1",
+        ident(shape.table),
+        ident(&shape.key.name)
+    );
+    let mut args = vec![key_value.clone()];
+    if let Some(v) = version {
+        args.push(SqlValue::Integer(v));
+        sql.push_str(&format!(" AND {} = ?2", ident(VERSION_COLUMN)));
+    }
+    let deleted = conn.execute(&sql, params_from_iter(args)).map_err(|e| {
+        sql_error(
+            &format!("cannot delete {} row `{key_text}`", shape.table),
+            e,
+        )
+    })?;
+    if deleted == 0 {
+        return Err(missed(conn, shape, &key_value));
+    }
+    Ok(WriteOutcome {
+        key: key_text,
+        modified_on: None,
+        etag: None,
+    })
+}

@@ -1,0 +1,633 @@
+//! One batch of source rows: find each row's partner (coupling, interrupted create, match rules),
+//! transform it, decide between unchanged, update, create, conflict and deletion handling, write
+//! the batch, and commit the couplings of what was written.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::lookups::{Collector, Resolver};
+use super::report::{Change, PassReport, RecordFailure};
+use super::{Engine, EngineError, Mode, Pass};
+use crate::connectors::{Connector, Row};
+use crate::plan::{ConflictRule, DeleteRule, Flow, Phase};
+use crate::runtime::eval::{Lookups, NoLookups};
+use crate::runtime::value::Value;
+use crate::state::Coupling;
+
+/// What to do with one source row.
+enum Action {
+    /// Bring an existing destination row up to date.
+    Update {
+        coupling: Coupling,
+        dest: Row,
+        /// The pair was coupled in this batch (by matching or an interrupted create).
+        new_coupling: bool,
+    },
+    /// Create the destination row (with this key where the system takes client keys).
+    Create {
+        key: Option<String>,
+        replaces: Option<Coupling>,
+    },
+    /// The coupled partner is gone.
+    PartnerDeleted { coupling: Coupling },
+}
+
+/// A write waiting for its result.
+struct Pending {
+    row: Row,
+    kind: PendingKind,
+    fields: BTreeMap<String, Value>,
+}
+
+enum PendingKind {
+    Create {
+        key: Option<String>,
+        replaces: Option<Coupling>,
+    },
+    Update {
+        coupling: Coupling,
+        dest: Row,
+        new_coupling: bool,
+    },
+    DeleteSource {
+        coupling: Coupling,
+    },
+}
+
+impl<'a> Engine<'a> {
+    /// Processes one batch of source rows. `retry` marks rows re-read because they failed before:
+    /// they count as changed whatever their timestamps.
+    pub(crate) async fn process(
+        &self,
+        pass: &Pass<'a>,
+        rows: Vec<Row>,
+        retry: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let mapping = pass.table.name.as_str();
+        let no_lookups = NoLookups;
+        let ctx = self.context(&no_lookups);
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in rows {
+            match pass.filter.as_ref().map(|f| f.eval_filter(&row, &ctx)) {
+                None | Some(Ok(true)) => kept.push(row),
+                Some(Ok(false)) => {
+                    if retry && !self.dry_run {
+                        // It no longer takes part, so there is nothing left to retry.
+                        self.store.clear_failure(mapping, pass.dir, &row.key)?;
+                    }
+                }
+                Some(Err(e)) => self.fail(pass, pr, &row.key, None, &format!("filter: {e}"))?,
+            }
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = kept.iter().map(|r| r.key.clone()).collect();
+        let couplings = self.store.couplings(mapping, s, &keys)?;
+        let dst_conn = self.systems.get(pass.dst_system)?;
+        let dest_keys: Vec<String> = couplings.values().map(|c| c.key(d).to_string()).collect();
+        let dest_rows: HashMap<String, Row> = if dest_keys.is_empty() {
+            HashMap::new()
+        } else {
+            dst_conn
+                .get(pass.dst, &dest_keys)
+                .await
+                .map_err(EngineError::from_connector)?
+                .into_iter()
+                .map(|r| (r.key.clone(), r))
+                .collect()
+        };
+        let mut claimed: HashSet<String> = HashSet::new();
+        let mut work: Vec<(Row, Action)> = Vec::new();
+        for row in kept {
+            if self.store.is_skipped(mapping, pass.dir, &row.key)?
+                || couplings.get(&row.key).is_some_and(|c| c.skipped)
+            {
+                pr.counts.skipped += 1;
+                continue;
+            }
+            let action = match couplings.get(&row.key) {
+                Some(_) if pass.match_only => continue,
+                Some(c) => match dest_rows.get(c.key(d)) {
+                    Some(dest) => Action::Update {
+                        coupling: c.clone(),
+                        dest: dest.clone(),
+                        new_coupling: false,
+                    },
+                    None => Action::PartnerDeleted {
+                        coupling: c.clone(),
+                    },
+                },
+                None => {
+                    let only_coupled = pass.mode == Mode::Modified
+                        && pass.table.only_coupled
+                        && !pass.ignore_only_coupled;
+                    if only_coupled && !retry {
+                        pr.counts.skipped += 1;
+                        continue;
+                    }
+                    match self.find_partner(pass, &row, &mut claimed, pr).await? {
+                        Some(a) => a,
+                        None => continue,
+                    }
+                }
+            };
+            work.push((row, action));
+        }
+        if pass.match_only {
+            return self.couple_matches(pass, work, pr);
+        }
+        // Lookups are fetched for the whole batch at once, then the rows are transformed.
+        let collector = Collector::default();
+        {
+            let cctx = self.context(&collector);
+            for (row, _) in &work {
+                for (_, compiled) in &pass.ops {
+                    let _ = compiled.eval(row, &cctx);
+                }
+            }
+        }
+        let mut resolver = Resolver::default();
+        resolver
+            .resolve(
+                collector.wanted.into_inner(),
+                self.plan,
+                self.systems,
+                self.store,
+            )
+            .await?;
+        let mut pending = Vec::new();
+        for (row, action) in work {
+            if let Some(p) = self.decide(pass, row, action, &resolver, pr).await? {
+                pending.push(p);
+            }
+        }
+        self.execute(pass, pending, pr).await
+    }
+
+    /// An uncoupled row's partner: an interrupted create, a match, or a new row.
+    async fn find_partner(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        claimed: &mut HashSet<String>,
+        pr: &mut PassReport,
+    ) -> Result<Option<Action>, EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let mapping = pass.table.name.as_str();
+        let dst_conn = self.systems.get(pass.dst_system)?;
+        let new_coupling = |dest: &Row| {
+            let (l, r) = if s == crate::plan::Side::Left {
+                (&row.key, &dest.key)
+            } else {
+                (&dest.key, &row.key)
+            };
+            Coupling::new(mapping, l, r)
+        };
+        if let Some(key) = self.store.intent(mapping, pass.dir, &row.key)? {
+            let found = dst_conn
+                .get(pass.dst, std::slice::from_ref(&key))
+                .await
+                .map_err(EngineError::from_connector)?;
+            return Ok(Some(match found.into_iter().next() {
+                Some(dest) => Action::Update {
+                    coupling: new_coupling(&dest),
+                    dest,
+                    new_coupling: true,
+                },
+                None => Action::Create {
+                    key: Some(key),
+                    replaces: None,
+                },
+            }));
+        }
+        for rule in &pass.table.match_rules {
+            let mut equal = Vec::new();
+            for term in &rule.terms {
+                let (src_col, dst_col) = if s == crate::plan::Side::Left {
+                    (&term.left, &term.right)
+                } else {
+                    (&term.right, &term.left)
+                };
+                let v = crate::runtime::eval::Row::get(row, src_col);
+                if v.is_missing() {
+                    equal.clear();
+                    break;
+                }
+                equal.push((dst_col.clone(), v));
+            }
+            if equal.is_empty() {
+                continue;
+            }
+            let candidates = dst_conn
+                .find(pass.dst, &equal, !rule.case_sensitive)
+                .await
+                .map_err(EngineError::from_connector)?;
+            let mut free = Vec::new();
+            for c in candidates {
+                if claimed.contains(&c.key) || self.store.coupling(mapping, d, &c.key)?.is_some() {
+                    continue;
+                }
+                if let Some(f) = &pass.dst_filter {
+                    let no = NoLookups;
+                    if !f.eval_filter(&c, &self.context(&no)).unwrap_or(false) {
+                        continue;
+                    }
+                }
+                free.push(c);
+            }
+            match free.len() {
+                0 => continue,
+                1 => {
+                    let dest = free.remove(0);
+                    claimed.insert(dest.key.clone());
+                    return Ok(Some(Action::Update {
+                        coupling: new_coupling(&dest),
+                        dest,
+                        new_coupling: true,
+                    }));
+                }
+                n => {
+                    let msg = format!("match rule {} finds {n} uncoupled `{}` rows; couple one by hand with `syncmap couple`", rule.priority, pass.dst.name);
+                    self.fail(pass, pr, &row.key, None, &msg)?;
+                    return Ok(None);
+                }
+            }
+        }
+        if pass.table.create.contains(&d) && !pass.match_only {
+            return Ok(Some(Action::Create {
+                key: self.client_key(pass),
+                replaces: None,
+            }));
+        }
+        pr.counts.skipped += 1;
+        Ok(None)
+    }
+
+    /// Match-based coupling: couples what matched, writes nothing.
+    fn couple_matches(
+        &self,
+        pass: &Pass<'a>,
+        work: Vec<(Row, Action)>,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        for (row, action) in work {
+            if let Action::Update {
+                coupling,
+                dest,
+                new_coupling: true,
+            } = action
+            {
+                if !self.dry_run {
+                    self.store.couple(&coupling)?;
+                    self.store.log_event(
+                        self.run,
+                        &pass.table.name,
+                        pass.dir,
+                        "coupled",
+                        Some(&row.key),
+                        Some(&dest.key),
+                        "coupled by the match rules",
+                    )?;
+                }
+                pr.counts.coupled += 1;
+                pr.change(Change {
+                    kind: "couple".into(),
+                    source_key: row.key,
+                    dest_key: Some(dest.key),
+                    fields: Vec::new(),
+                    note: Some("matched".into()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh key for a create, when the destination takes client keys on a text key column.
+    fn client_key(&self, pass: &Pass<'a>) -> Option<String> {
+        let caps = self.systems.get(pass.dst_system).ok()?.capabilities();
+        let ty = pass
+            .dst
+            .info
+            .columns
+            .get(&pass.dst.info.key)
+            .map(|c| c.ty.as_str());
+        (caps.client_keys && matches!(ty, Some("guid" | "string") | None))
+            .then(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The destination values of a row for a phase; `Err` names the field that failed.
+    fn transform(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        create: bool,
+        lookups: &dyn Lookups,
+    ) -> Result<BTreeMap<String, Value>, String> {
+        let ctx = self.context(lookups);
+        let mut out = BTreeMap::new();
+        for (op, compiled) in &pass.ops {
+            let applies = match op.phase {
+                Phase::Always => true,
+                Phase::Create => create,
+                Phase::Update => !create,
+            };
+            if !applies {
+                continue;
+            }
+            let value = match compiled.eval(row, &ctx) {
+                Ok(v) => v,
+                Err(_) if op.clear_on_failure => Value::Null,
+                Err(e) => return Err(format!("`{}` ({}): {e}", op.target, op.origin)),
+            };
+            if value.is_absent() || (op.not_null && matches!(value, Value::Null)) {
+                continue;
+            }
+            let value = match (value, op.truncate) {
+                (Value::String(t), Some(max)) if t.chars().count() > max as usize => {
+                    Value::String(t.chars().take(max as usize).collect())
+                }
+                (v, _) => v,
+            };
+            let ty = pass
+                .dst
+                .info
+                .columns
+                .get(&op.target)
+                .map(|c| c.ty.as_str())
+                .unwrap_or("");
+            out.insert(op.target.clone(), value.coerce_to(ty));
+        }
+        Ok(out)
+    }
+
+    /// Decides what one row needs, handling conflicts and deleted partners.
+    async fn decide(
+        &self,
+        pass: &Pass<'a>,
+        row: Row,
+        action: Action,
+        lookups: &Resolver,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        match action {
+            Action::PartnerDeleted { coupling } => {
+                match self.partner_deleted(pass, row, coupling, pr)? {
+                    // Restoring re-creates the partner from this row, with every field a create sets.
+                    Some(mut p) if matches!(p.kind, PendingKind::Create { .. }) => {
+                        match self.transform(pass, &p.row, true, lookups) {
+                            Ok(fields) => {
+                                p.fields = fields;
+                                Ok(Some(p))
+                            }
+                            Err(e) => {
+                                self.fail(pass, pr, &p.row.key.clone(), None, &e)?;
+                                Ok(None)
+                            }
+                        }
+                    }
+                    other => Ok(other),
+                }
+            }
+            Action::Create { key, replaces } => match self.transform(pass, &row, true, lookups) {
+                Ok(fields) => Ok(Some(Pending {
+                    row,
+                    kind: PendingKind::Create { key, replaces },
+                    fields,
+                })),
+                Err(e) => {
+                    self.fail(pass, pr, &row.key.clone(), None, &e)?;
+                    Ok(None)
+                }
+            },
+            Action::Update {
+                coupling,
+                dest,
+                new_coupling,
+            } => {
+                let fields = match self.transform(pass, &row, false, lookups) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.fail(pass, pr, &row.key.clone(), Some(&dest.key), &e)?;
+                        return Ok(None);
+                    }
+                };
+                let failed_before = match pass.dir {
+                    crate::state::Direction::LeftToRight => {
+                        coupling.ltr_result.as_deref() == Some("failure")
+                    }
+                    crate::state::Direction::RightToLeft => {
+                        coupling.rtl_result.as_deref() == Some("failure")
+                    }
+                };
+                let src_changed = new_coupling
+                    || failed_before
+                    || match (coupling.synced(s), row.modified_on) {
+                        (Some(t), Some(m)) => m > t,
+                        _ => true,
+                    };
+                if !src_changed {
+                    pr.counts.unchanged += 1;
+                    return Ok(None);
+                }
+                let dst_changed = !new_coupling
+                    && matches!((coupling.synced(d), dest.modified_on), (Some(t), Some(m)) if m > t);
+                if pass.table.flow == Flow::Both && dst_changed {
+                    let differing: Vec<&str> = pass
+                        .ops
+                        .iter()
+                        .filter(|(op, _)| op.two_way)
+                        .filter(|(op, _)| {
+                            fields.get(&op.target).is_some_and(|v| {
+                                !dest.fields.get(&op.target).is_some_and(|dv| dv.same_as(v))
+                            })
+                        })
+                        .map(|(op, _)| op.target.as_str())
+                        .collect();
+                    if !differing.is_empty() && !self.conflict(pass, &row, &dest, &differing, pr)? {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(Pending {
+                    row,
+                    kind: PendingKind::Update {
+                        coupling,
+                        dest,
+                        new_coupling,
+                    },
+                    fields,
+                }))
+            }
+        }
+    }
+
+    /// Applies the conflict rule; true when this pass's side wins and the write goes ahead.
+    fn conflict(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        dest: &Row,
+        differing: &[&str],
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let s = pass.dir.source();
+        pr.counts.conflicts += 1;
+        let fields = differing
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (wins, how) = match pass.table.on_conflict {
+            ConflictRule::Prefer(side) => (
+                side == s,
+                format!("prefer {}", pass.table.side(side).system),
+            ),
+            ConflictRule::Newest => (row.modified_on >= dest.modified_on, "newest".to_string()),
+            ConflictRule::Fail => {
+                let msg = format!("both sides changed since the last sync and {fields} differ{}; resolve it by hand, then `syncmap retry`", if differing.len() == 1 { "s" } else { "" });
+                self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+                return Ok(false);
+            }
+        };
+        let outcome = if wins {
+            "this side's values are written"
+        } else {
+            "the other side's values win; this side is skipped"
+        };
+        let note = format!("both sides changed; {fields} differ; rule {how}: {outcome}");
+        if !self.dry_run {
+            self.store.log_event(
+                self.run,
+                &pass.table.name,
+                pass.dir,
+                "conflict",
+                Some(&row.key),
+                Some(&dest.key),
+                &note,
+            )?;
+        }
+        pr.change(Change {
+            kind: "conflict".into(),
+            source_key: row.key.clone(),
+            dest_key: Some(dest.key.clone()),
+            fields: Vec::new(),
+            note: Some(note),
+        });
+        if !wins {
+            pr.counts.skipped += 1;
+        }
+        Ok(wins)
+    }
+
+    /// The coupled partner is gone: the table's deletion rule decides.
+    fn partner_deleted(
+        &self,
+        pass: &Pass<'a>,
+        row: Row,
+        coupling: Coupling,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        let d = pass.dir.dest();
+        let mapping = &pass.table.name;
+        let gone = coupling.key(d).to_string();
+        let note = |what: &str| {
+            format!(
+                "its coupled {} row `{gone}` was deleted; {what}",
+                pass.dst.name
+            )
+        };
+        match pass.table.on_delete {
+            DeleteRule::Fail => {
+                let msg = note("the rule is `fail`: uncouple, restore or delete it by hand");
+                self.fail(pass, pr, &row.key, Some(&gone), &msg)?;
+                Ok(None)
+            }
+            DeleteRule::Uncouple => {
+                let msg = note("uncoupled");
+                if !self.dry_run {
+                    self.store.transaction(|st| {
+                        st.uncouple(mapping, pass.dir.source(), &row.key)?;
+                        st.log_event(
+                            self.run,
+                            mapping,
+                            pass.dir,
+                            "deletion",
+                            Some(&row.key),
+                            Some(&gone),
+                            &msg,
+                        )?;
+                        Ok::<(), EngineError>(())
+                    })?;
+                }
+                pr.counts.uncoupled += 1;
+                pr.change(Change {
+                    kind: "uncouple".into(),
+                    source_key: row.key,
+                    dest_key: Some(gone),
+                    fields: Vec::new(),
+                    note: Some(msg),
+                });
+                Ok(None)
+            }
+            DeleteRule::Restore => Ok(Some(Pending {
+                fields: BTreeMap::new(),
+                kind: PendingKind::Create {
+                    key: self.client_key(pass),
+                    replaces: Some(coupling),
+                },
+                row,
+            })),
+            DeleteRule::Propagate => Ok(Some(Pending {
+                fields: BTreeMap::new(),
+                kind: PendingKind::DeleteSource { coupling },
+                row,
+            })),
+        }
+    }
+
+    /// Logs a failed record (and, outside dry runs, tracks it for retry).
+    pub(crate) fn fail(
+        &self,
+        pass: &Pass<'a>,
+        pr: &mut PassReport,
+        source_key: &str,
+        dest_key: Option<&str>,
+        message: &str,
+    ) -> Result<(), EngineError> {
+        let skipped = if self.dry_run {
+            false
+        } else {
+            let skipped = self.store.record_failure(
+                self.run,
+                &pass.table.name,
+                pass.dir,
+                source_key,
+                dest_key,
+                message,
+            )?;
+            if let Some(mut c) =
+                self.store
+                    .coupling(&pass.table.name, pass.dir.source(), source_key)?
+            {
+                c.set_result(pass.dir, false, self.run);
+                c.skipped = c.skipped || skipped;
+                self.store.save_coupling(&c)?;
+            }
+            skipped
+        };
+        pr.counts.failed += 1;
+        if pr.errors.len() < super::report::MAX_CHANGES {
+            pr.errors.push(RecordFailure {
+                source_key: source_key.into(),
+                dest_key: dest_key.map(Into::into),
+                message: message.into(),
+                skipped,
+            });
+        }
+        Ok(())
+    }
+}
+
+mod execute;

@@ -1,0 +1,359 @@
+//! The manual modes of the reference: synchronize one record (coupling it first if needed),
+//! couple two records by hand, uncouple, and match-based coupling of a whole table mapping.
+
+use jiff::Timestamp;
+
+use super::report::{PassReport, RunReport};
+use super::{directions, Engine, EngineError, Mode};
+use crate::connectors::{Connector, Cursor};
+use crate::plan::{self, Side};
+use crate::state::{Coupling, Direction};
+
+impl<'a> Engine<'a> {
+    fn table(&self, name: &str) -> Result<&'a plan::Table, EngineError> {
+        let plan = self.plan;
+        plan.table(name).ok_or_else(|| {
+            let all: Vec<&str> = plan.tables.iter().map(|t| t.name.as_str()).collect();
+            EngineError::Request(format!(
+                "no table mapping `{name}` in the plan (it has {})",
+                all.join(", ")
+            ))
+        })
+    }
+
+    fn begin(
+        &mut self,
+        mode: &str,
+        tables: &[String],
+        dry_run: bool,
+    ) -> Result<RunReport, EngineError> {
+        self.dry_run = dry_run;
+        self.started = Timestamp::now();
+        if !dry_run {
+            self.store.close_interrupted_runs()?;
+            self.run = self
+                .store
+                .begin_run(mode, "manual", &self.plan.digest, tables, false)?;
+        }
+        Ok(RunReport {
+            run_id: (!dry_run).then_some(self.run),
+            mode: mode.into(),
+            dry_run,
+            started_at: self.started.to_string(),
+            ..RunReport::default()
+        })
+    }
+
+    fn end(
+        &self,
+        report: &mut RunReport,
+        outcome: Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        report.duration_ms = (Timestamp::now() - self.started).get_milliseconds().max(0) as u64;
+        if !self.dry_run {
+            for p in &report.tables {
+                if let Some(dir) = Direction::parse(&p.direction) {
+                    self.store
+                        .save_counts(self.run, &p.mapping, dir, &p.counts, None, None)?;
+                }
+            }
+            match &outcome {
+                Ok(()) => self.store.finish_run(self.run, "succeeded", None)?,
+                Err(e) => self
+                    .store
+                    .finish_run(self.run, "failed", Some(&e.to_string()))?,
+            }
+        }
+        outcome
+    }
+
+    fn pass_report(pass: &super::Pass<'_>) -> PassReport {
+        PassReport {
+            mapping: pass.table.name.clone(),
+            direction: pass.dir.as_str().into(),
+            source: format!("{}.{}", pass.src_system, pass.src.name),
+            dest: format!("{}.{}", pass.dst_system, pass.dst.name),
+            ..PassReport::default()
+        }
+    }
+
+    /// Synchronizes one record from `side`, coupling it first (by match rules or by creating its
+    /// partner) when it is not coupled, whatever `only coupled` says.
+    pub async fn sync_record(
+        &mut self,
+        table: &str,
+        side: Side,
+        key: &str,
+        dry_run: bool,
+    ) -> Result<RunReport, EngineError> {
+        let t = self.table(table)?;
+        let dir = match side {
+            Side::Left => Direction::LeftToRight,
+            Side::Right => Direction::RightToLeft,
+        };
+        if !directions(t.flow).contains(&dir) {
+            return Err(EngineError::Request(format!(
+                "records of `{table}` never flow from the {} side ({})",
+                if side == Side::Left { "left" } else { "right" },
+                t.side(side).system
+            )));
+        }
+        let mut report = self.begin("record", &[table.to_string()], dry_run)?;
+        let outcome = async {
+            let pass = self.pass(t, dir, Mode::Modified, true)?;
+            let conn = self.systems.get(pass.src_system)?;
+            let rows = conn
+                .get(pass.src, &[key.to_string()])
+                .await
+                .map_err(EngineError::from_connector)?;
+            if rows.is_empty() {
+                return Err(EngineError::Request(format!(
+                    "{} has no row `{key}`",
+                    pass.src.name
+                )));
+            }
+            let mut pr = Self::pass_report(&pass);
+            self.process(&pass, rows, true, &mut pr).await?;
+            report.tables.push(pr);
+            Ok(())
+        }
+        .await;
+        self.end(&mut report, outcome)?;
+        Ok(report)
+    }
+
+    /// Couples two records by hand, after checking both exist. The next run syncs them.
+    pub async fn couple(
+        &mut self,
+        table: &str,
+        left_key: &str,
+        right_key: &str,
+    ) -> Result<RunReport, EngineError> {
+        let t = self.table(table)?;
+        let mut report = self.begin("couple", &[table.to_string()], false)?;
+        let outcome = async {
+            for (side, key) in [(Side::Left, left_key), (Side::Right, right_key)] {
+                let dir = if side == Side::Left {
+                    Direction::LeftToRight
+                } else {
+                    Direction::RightToLeft
+                };
+                let pass = self
+                    .pass(t, dir, Mode::Modified, true)
+                    .or_else(|_| self.pass(t, dir_of_other(dir), Mode::Modified, true))?;
+                let (system, tref) = if pass.dir.source() == side {
+                    (pass.src_system, pass.src)
+                } else {
+                    (pass.dst_system, pass.dst)
+                };
+                let conn = self.systems.get(system)?;
+                if conn
+                    .get(tref, &[key.to_string()])
+                    .await
+                    .map_err(EngineError::from_connector)?
+                    .is_empty()
+                {
+                    return Err(EngineError::Request(format!(
+                        "{system}.{} has no row `{key}`",
+                        tref.name
+                    )));
+                }
+            }
+            let c = Coupling::new(table, left_key, right_key);
+            self.store.couple(&c)?;
+            let dir = directions(t.flow)[0];
+            self.store.log_event(
+                self.run,
+                table,
+                dir,
+                "coupled",
+                Some(left_key),
+                Some(right_key),
+                "coupled by hand",
+            )?;
+            let pass = self.pass(t, dir, Mode::Modified, true)?;
+            let mut pr = Self::pass_report(&pass);
+            pr.counts.coupled = 1;
+            report.tables.push(pr);
+            Ok(())
+        }
+        .await;
+        self.end(&mut report, outcome)?;
+        Ok(report)
+    }
+
+    /// Removes the coupling of one record (by its key on `side`), or every coupling of the table
+    /// mapping when `key` is none. Watermarks are reset with `all`, so the next modified-only run
+    /// looks at every row again.
+    pub fn uncouple(
+        &mut self,
+        table: &str,
+        which: Option<(Side, &str)>,
+    ) -> Result<RunReport, EngineError> {
+        let t = self.table(table)?;
+        let dir = directions(t.flow)[0];
+        let mut report = self.begin("uncouple", &[table.to_string()], false)?;
+        let outcome = (|| {
+            let n = match which {
+                Some((side, key)) => {
+                    if !self.store.uncouple(table, side, key)? {
+                        return Err(EngineError::Request(format!(
+                            "`{key}` is not coupled in `{table}`"
+                        )));
+                    }
+                    self.store.log_event(
+                        self.run,
+                        table,
+                        dir,
+                        "uncoupled",
+                        Some(key),
+                        None,
+                        "uncoupled by hand",
+                    )?;
+                    1
+                }
+                None => {
+                    let n = self.store.uncouple_all(table)?;
+                    self.store.reset_watermarks(table)?;
+                    self.store.log_event(
+                        self.run,
+                        table,
+                        dir,
+                        "uncoupled",
+                        None,
+                        None,
+                        &format!("all {n} couplings removed by hand"),
+                    )?;
+                    n as u64
+                }
+            };
+            let pass = self.pass(t, dir, Mode::Modified, true)?;
+            let mut pr = Self::pass_report(&pass);
+            pr.counts.uncoupled = n;
+            report.tables.push(pr);
+            Ok(())
+        })();
+        self.end(&mut report, outcome)?;
+        Ok(report)
+    }
+
+    /// Match-based coupling: every uncoupled row of the table mapping's first source side is
+    /// matched by the match rules and coupled; nothing is created or written.
+    pub async fn match_table(
+        &mut self,
+        table: &str,
+        dry_run: bool,
+    ) -> Result<RunReport, EngineError> {
+        let t = self.table(table)?;
+        if t.match_rules.is_empty() {
+            return Err(EngineError::Request(format!(
+                "`{table}` has no `match` rules"
+            )));
+        }
+        let mut report = self.begin("match", &[table.to_string()], dry_run)?;
+        let outcome = async {
+            let dir = directions(t.flow)[0];
+            let mut pass = self.pass(t, dir, Mode::Full, true)?;
+            pass.match_only = true;
+            let conn = self.systems.get(pass.src_system)?;
+            let mut pr = Self::pass_report(&pass);
+            let page_size = self
+                .options
+                .page_size
+                .min(conn.capabilities().max_page)
+                .max(1);
+            let req = crate::connectors::ReadRequest {
+                table: pass.src,
+                filter: t.side(dir.source()).filter.as_ref(),
+                since: None::<Cursor>,
+                page_size,
+            };
+            let mut continuation: Option<String> = None;
+            loop {
+                let page = conn
+                    .read_page(&req, continuation.as_deref())
+                    .await
+                    .map_err(EngineError::from_connector)?;
+                self.process(&pass, page.rows, false, &mut pr).await?;
+                match page.next {
+                    Some(n) => continuation = Some(n),
+                    None => break,
+                }
+            }
+            report.tables.push(pr);
+            Ok(())
+        }
+        .await;
+        self.end(&mut report, outcome)?;
+        Ok(report)
+    }
+
+    /// The couplings and failures of every table mapping, for `syncmap status`.
+    pub fn status(&self) -> Result<Vec<TableStatus>, EngineError> {
+        let mut out = Vec::new();
+        let failures = self.store.failures(None)?;
+        for t in &self.plan.tables {
+            let (coupled, skipped) = self.store.coupling_counts(&t.name)?;
+            let mut dirs = Vec::new();
+            for dir in directions(t.flow) {
+                let failed = failures
+                    .iter()
+                    .filter(|f| f.mapping == t.name && f.direction == dir && !f.skipped)
+                    .count() as u64;
+                let skipped_records = failures
+                    .iter()
+                    .filter(|f| f.mapping == t.name && f.direction == dir && f.skipped)
+                    .count() as u64;
+                dirs.push(DirectionStatus {
+                    direction: dir.as_str().into(),
+                    watermark: self
+                        .store
+                        .watermark(&t.name, dir)?
+                        .map(|c| c.modified_on.to_string()),
+                    failed,
+                    skipped: skipped_records,
+                });
+            }
+            out.push(TableStatus {
+                mapping: t.name.clone(),
+                coupled,
+                skipped_couplings: skipped,
+                directions: dirs,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn dir_of_other(d: Direction) -> Direction {
+    match d {
+        Direction::LeftToRight => Direction::RightToLeft,
+        Direction::RightToLeft => Direction::LeftToRight,
+    }
+}
+
+/// What `syncmap status` shows of a table mapping.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableStatus {
+    /// The table mapping.
+    pub mapping: String,
+    /// Coupled pairs.
+    pub coupled: u64,
+    /// Couplings excluded from automatic sync.
+    pub skipped_couplings: u64,
+    /// Per direction.
+    pub directions: Vec<DirectionStatus>,
+}
+
+/// One direction of a table mapping in `syncmap status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DirectionStatus {
+    /// `left_to_right` or `right_to_left`.
+    pub direction: String,
+    /// The watermark of modified-only sync.
+    pub watermark: Option<String>,
+    /// Records that failed and will be retried.
+    pub failed: u64,
+    /// Records skipped after failing twice the same way.
+    pub skipped: u64,
+}

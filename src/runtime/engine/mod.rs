@@ -1,0 +1,472 @@
+//! The sync engine: runs a compiled plan against two systems, in dependency order, left to
+//! right before right to left, remembering couplings, watermarks, runs and failures in the state
+//! store. Rows stream page by page; every batch's writes and its coupling updates are committed
+//! before the next batch, so a run killed at any moment resumes without losing or duplicating a
+//! record.
+
+mod batch;
+mod lookups;
+mod manual;
+pub mod report;
+
+pub use manual::{DirectionStatus, TableStatus};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::connectors::{Connector, ConnectorError, Cursor, ReadRequest, Row, TableRef};
+use crate::plan::{self, Flow, Plan, Side};
+use crate::runtime::eval::{Compiled, Context, EvalError, UserFunctions};
+use crate::runtime::systems::Systems;
+use crate::state::{Counts, Direction, StateError, Store};
+pub use report::{Change, FieldChange, PassReport, RecordFailure, RunReport};
+
+/// Why a run could not go on. Per-record problems are not errors: they are logged and the run
+/// continues.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A system cannot be used at all.
+    #[error("{0}")]
+    Connector(ConnectorError),
+    /// The plan contradicts itself or is of another version.
+    #[error("plan: {0}")]
+    Plan(String),
+    /// The profile is missing something the plan needs.
+    #[error("profile: {0}")]
+    Config(String),
+    /// A request names a table or record that does not exist.
+    #[error("{0}")]
+    Request(String),
+}
+
+impl EngineError {
+    /// A connector error that stops the run (everything but per-record problems).
+    pub fn from_connector(e: ConnectorError) -> EngineError {
+        EngineError::Connector(e)
+    }
+}
+
+impl From<EvalError> for EngineError {
+    fn from(e: EvalError) -> Self {
+        EngineError::Plan(e.to_string())
+    }
+}
+
+/// Full or modified-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every row passing the filters; uncoupled rows are matched or created whatever
+    /// `only coupled` says.
+    Full,
+    /// Rows changed since the last run.
+    Modified,
+}
+
+impl Mode {
+    /// The name stored with the run.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Modified => "modified",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Full or modified-only.
+    pub mode: Mode,
+    /// Table mappings to run, in plan order; all when empty.
+    pub tables: Vec<String>,
+    /// Read both sides, write nothing (to the systems or the state), report what would change.
+    pub dry_run: bool,
+    /// `manual` or `schedule`.
+    pub trigger: String,
+}
+
+/// Tuning.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rows per page read.
+    pub page_size: usize,
+    /// Rows per batch processed and written.
+    pub batch_size: usize,
+    /// How far before the watermark modified-only reads start, against clock precision.
+    pub overlap: SignedDuration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            page_size: 1000,
+            batch_size: 200,
+            overlap: SignedDuration::from_millis(999),
+        }
+    }
+}
+
+/// One table mapping in one direction, with what the passes need at hand.
+pub(crate) struct Pass<'a> {
+    pub table: &'a plan::Table,
+    pub dir: Direction,
+    pub ops: Vec<(&'a plan::FieldOp, Compiled)>,
+    pub src_system: &'a str,
+    pub dst_system: &'a str,
+    pub src: TableRef<'a>,
+    pub dst: TableRef<'a>,
+    pub filter: Option<Compiled>,
+    pub dst_filter: Option<Compiled>,
+    pub mode: Mode,
+    /// Uncoupled rows are matched or created even in modified-only mode (full sync, one record).
+    pub ignore_only_coupled: bool,
+    /// Only couple uncoupled rows by the match rules; write nothing (match-based coupling).
+    pub match_only: bool,
+}
+
+/// Runs a plan.
+pub struct Engine<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) systems: &'a Systems,
+    pub(crate) store: &'a Store,
+    pub(crate) functions: UserFunctions,
+    pub(crate) options: Options,
+    pub(crate) run: i64,
+    pub(crate) dry_run: bool,
+    pub(crate) started: Timestamp,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine over a plan, its systems and a state store.
+    pub fn new(
+        plan: &'a Plan,
+        systems: &'a Systems,
+        store: &'a Store,
+        options: Options,
+    ) -> Result<Engine<'a>, EngineError> {
+        if plan.format_version != plan::PLAN_FORMAT_VERSION {
+            return Err(EngineError::Plan(format!(
+                "format version {} is not supported (this syncmap runs version {})",
+                plan.format_version,
+                plan::PLAN_FORMAT_VERSION
+            )));
+        }
+        let functions = UserFunctions::new(&plan.functions)?;
+        Ok(Engine {
+            plan,
+            systems,
+            store,
+            functions,
+            options,
+            run: 0,
+            dry_run: false,
+            started: Timestamp::now(),
+        })
+    }
+
+    /// The table mappings a request names, in plan (dependency) order.
+    fn selected(&self, names: &[String]) -> Result<Vec<&'a plan::Table>, EngineError> {
+        for n in names {
+            if self.plan.table(n).is_none() {
+                let all: Vec<&str> = self.plan.tables.iter().map(|t| t.name.as_str()).collect();
+                return Err(EngineError::Request(format!(
+                    "no table mapping `{n}` in the plan (it has {})",
+                    all.join(", ")
+                )));
+            }
+        }
+        Ok(self
+            .plan
+            .tables
+            .iter()
+            .filter(|t| names.is_empty() || names.contains(&t.name))
+            .collect())
+    }
+
+    /// Runs a full or modified-only sync.
+    pub async fn run(&mut self, req: &RunRequest) -> Result<RunReport, EngineError> {
+        let tables = self.selected(&req.tables)?;
+        self.dry_run = req.dry_run;
+        self.started = Timestamp::now();
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        if !self.dry_run {
+            self.store.close_interrupted_runs()?;
+            self.run = self.store.begin_run(
+                req.mode.as_str(),
+                &req.trigger,
+                &self.plan.digest,
+                &names,
+                false,
+            )?;
+        }
+        let mut report = RunReport {
+            run_id: (!self.dry_run).then_some(self.run),
+            mode: req.mode.as_str().into(),
+            dry_run: self.dry_run,
+            started_at: self.started.to_string(),
+            ..RunReport::default()
+        };
+        let outcome = self.run_tables(&tables, req.mode, &mut report).await;
+        report.duration_ms = (Timestamp::now() - self.started).get_milliseconds().max(0) as u64;
+        if !self.dry_run {
+            match &outcome {
+                Ok(()) => self.store.finish_run(self.run, "succeeded", None)?,
+                Err(e) => self
+                    .store
+                    .finish_run(self.run, "failed", Some(&e.to_string()))?,
+            }
+        }
+        outcome.map(|()| report)
+    }
+
+    async fn run_tables(
+        &self,
+        tables: &[&'a plan::Table],
+        mode: Mode,
+        report: &mut RunReport,
+    ) -> Result<(), EngineError> {
+        for t in tables {
+            for dir in directions(t.flow) {
+                let pass = self.pass(t, dir, mode, mode == Mode::Full)?;
+                let mut pr = PassReport {
+                    mapping: t.name.clone(),
+                    direction: dir.as_str().into(),
+                    source: format!("{}.{}", pass.src_system, pass.src.name),
+                    dest: format!("{}.{}", pass.dst_system, pass.dst.name),
+                    ..PassReport::default()
+                };
+                self.run_pass(&pass, &mut pr).await?;
+                report.tables.push(pr);
+            }
+        }
+        Ok(())
+    }
+
+    /// Prepares a pass: compiled filters and field operations, connectors, table descriptions.
+    pub(crate) fn pass(
+        &self,
+        t: &'a plan::Table,
+        dir: Direction,
+        mode: Mode,
+        ignore_only_coupled: bool,
+    ) -> Result<Pass<'a>, EngineError> {
+        let (s, d) = (dir.source(), dir.dest());
+        let pass = t.pass_to(d).ok_or_else(|| {
+            EngineError::Plan(format!("`{}` has no {} pass", t.name, dir.as_str()))
+        })?;
+        let info = |side: Side| {
+            let ts = t.side(side);
+            self.plan
+                .systems
+                .get(&ts.system)
+                .and_then(|sys| sys.tables.get(&ts.table))
+                .map(|info| TableRef {
+                    name: &ts.table,
+                    info,
+                })
+                .ok_or_else(|| {
+                    EngineError::Plan(format!(
+                        "the plan does not describe table `{}.{}`",
+                        ts.system, ts.table
+                    ))
+                })
+        };
+        let compile_filter = |side: Side| {
+            t.side(side)
+                .filter
+                .as_ref()
+                .map(|f| Compiled::new(&f.expr))
+                .transpose()
+        };
+        let ops = pass
+            .ops
+            .iter()
+            .map(|op| Ok((op, Compiled::new(&op.value)?)))
+            .collect::<Result<Vec<_>, EvalError>>()?;
+        Ok(Pass {
+            table: t,
+            dir,
+            ops,
+            src_system: &t.side(s).system,
+            dst_system: &t.side(d).system,
+            src: info(s)?,
+            dst: info(d)?,
+            filter: compile_filter(s)?,
+            dst_filter: compile_filter(d)?,
+            mode,
+            ignore_only_coupled,
+            match_only: false,
+        })
+    }
+
+    pub(crate) fn context<'c>(
+        &'c self,
+        lookups: &'c dyn crate::runtime::eval::Lookups,
+    ) -> Context<'c> {
+        Context {
+            functions: &self.functions,
+            lookups,
+            now: self.started,
+        }
+    }
+
+    /// One pass: retry failed records, reconcile interrupted creates, then read the source (all
+    /// of it, or what changed since the watermark) page by page, and move the watermark.
+    async fn run_pass(&self, pass: &Pass<'a>, pr: &mut PassReport) -> Result<(), EngineError> {
+        let src_conn = self.systems.get(pass.src_system)?;
+        let mapping = &pass.table.name;
+        if !self.dry_run {
+            self.reconcile_intents(pass, pr).await?;
+        }
+        // Failed records first, as the reference does: they are read by key whatever their
+        // modified-on, so a fix on the other side (or a deployed mapping fix) lets them through.
+        let failed = self.store.failed_not_skipped(mapping, pass.dir)?;
+        for chunk in failed.chunks(self.options.batch_size.max(1)) {
+            let rows = src_conn
+                .get(pass.src, chunk)
+                .await
+                .map_err(EngineError::from_connector)?;
+            self.process(pass, rows, true, pr).await?;
+        }
+        let before = self.store.watermark(mapping, pass.dir)?;
+        let since = match pass.mode {
+            Mode::Modified => before.as_ref().map(|c| Cursor {
+                modified_on: c.modified_on - self.options.overlap,
+                key: String::new(),
+            }),
+            Mode::Full => None,
+        };
+        let page_size = self
+            .options
+            .page_size
+            .min(src_conn.capabilities().max_page)
+            .max(1);
+        let req = ReadRequest {
+            table: pass.src,
+            filter: pass.table.side(pass.dir.source()).filter.as_ref(),
+            since,
+            page_size,
+        };
+        let mut continuation: Option<String> = None;
+        let mut newest: Option<Cursor> = None;
+        loop {
+            let page = src_conn
+                .read_page(&req, continuation.as_deref())
+                .await
+                .map_err(EngineError::from_connector)?;
+            for row in &page.rows {
+                if let Some(m) = row.modified_on {
+                    let c = Cursor {
+                        modified_on: m,
+                        key: row.key.clone(),
+                    };
+                    if newest.as_ref().is_none_or(|n| &c > n) {
+                        newest = Some(c);
+                    }
+                }
+            }
+            let mut batch: Vec<Row> = Vec::with_capacity(self.options.batch_size);
+            for row in page.rows {
+                batch.push(row);
+                if batch.len() >= self.options.batch_size {
+                    self.process(pass, std::mem::take(&mut batch), false, pr)
+                        .await?;
+                }
+            }
+            if !batch.is_empty() {
+                self.process(pass, batch, false, pr).await?;
+            }
+            match page.next {
+                Some(n) => continuation = Some(n),
+                None => break,
+            }
+        }
+        // The watermark moves to the newest row seen (synced or not), capped at the run's start
+        // so rows changed while the run went on are read again next time; it never goes back.
+        let after = newest.map(|n| {
+            if n.modified_on > self.started {
+                Cursor {
+                    modified_on: self.started,
+                    key: String::new(),
+                }
+            } else {
+                n
+            }
+        });
+        if !self.dry_run {
+            if let Some(c) = &after {
+                self.store
+                    .advance_watermark(mapping, pass.dir, c, self.run)?;
+            }
+            let stored = self.store.watermark(mapping, pass.dir)?;
+            self.store.save_counts(
+                self.run,
+                mapping,
+                pass.dir,
+                &pr.counts,
+                before.as_ref(),
+                stored.as_ref(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Creates recorded as intended by a run that ended before coupling them: the row exists
+    /// (couple it) or it does not (forget the intent; the record is read again).
+    async fn reconcile_intents(
+        &self,
+        pass: &Pass<'a>,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        let intents = self.store.intents(mapping, pass.dir)?;
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let dst_conn = self.systems.get(pass.dst_system)?;
+        for chunk in intents.chunks(self.options.batch_size.max(1)) {
+            let keys: Vec<String> = chunk.iter().map(|i| i.dest_key.clone()).collect();
+            let found = dst_conn
+                .get(pass.dst, &keys)
+                .await
+                .map_err(EngineError::from_connector)?;
+            self.store.transaction(|s| {
+                for i in chunk {
+                    if let Some(row) = found.iter().find(|r| r.key == i.dest_key) {
+                        let (l, r) = match pass.dir.source() {
+                            Side::Left => (&i.source_key, &i.dest_key),
+                            Side::Right => (&i.dest_key, &i.source_key),
+                        };
+                        let mut c = s.coupling(mapping, pass.dir.source(), &i.source_key)?.unwrap_or_else(|| crate::state::Coupling::new(mapping, l, r));
+                        c.set_synced(pass.dir.dest(), row.modified_on);
+                        s.save_coupling(&c)?;
+                        s.log_event(self.run, mapping, pass.dir, "coupled", Some(&i.source_key), Some(&i.dest_key), "a create interrupted by the end of an earlier run was found and coupled")?;
+                        pr.counts.coupled += 1;
+                    }
+                    s.clear_intent(mapping, pass.dir, &i.source_key)?;
+                }
+                Ok::<(), EngineError>(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The directions a flow runs, left to right first.
+pub fn directions(flow: Flow) -> Vec<Direction> {
+    match flow {
+        Flow::LeftToRight => vec![Direction::LeftToRight],
+        Flow::RightToLeft => vec![Direction::RightToLeft],
+        Flow::Both => vec![Direction::LeftToRight, Direction::RightToLeft],
+    }
+}
+
+/// Counts of a pass, for callers that only need numbers.
+pub fn counts(report: &RunReport, mapping: &str, dir: Direction) -> Counts {
+    report
+        .pass(mapping, dir.as_str())
+        .map(|p| p.counts.clone())
+        .unwrap_or_default()
+}

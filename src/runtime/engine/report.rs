@@ -1,0 +1,232 @@
+//! What a run did, per table mapping and direction: counts, and (for dry runs) every change it
+//! would make with field-level before and after.
+
+use serde::Serialize;
+
+use crate::runtime::value::Value;
+use crate::state::Counts;
+
+/// The outcome of a run, as `syncmap run --json` prints it.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RunReport {
+    /// The run's id in the state store (none for a dry run, which records nothing).
+    pub run_id: Option<i64>,
+    /// `full`, `modified` or `record`.
+    pub mode: String,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// Per table mapping and direction, in the order they ran.
+    pub tables: Vec<PassReport>,
+}
+
+impl RunReport {
+    /// The counts of all passes added up.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for p in &self.tables {
+            t.add(&p.counts);
+        }
+        t
+    }
+
+    /// The pass of a table mapping and direction.
+    pub fn pass(&self, mapping: &str, direction: &str) -> Option<&PassReport> {
+        self.tables
+            .iter()
+            .find(|p| p.mapping == mapping && p.direction == direction)
+    }
+}
+
+/// One table mapping in one direction.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PassReport {
+    /// The table mapping.
+    pub mapping: String,
+    /// `left_to_right` or `right_to_left`.
+    pub direction: String,
+    /// `system.table` read.
+    pub source: String,
+    /// `system.table` written.
+    pub dest: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Changes made (dry run: that would be made), up to [`MAX_CHANGES`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// Changes beyond [`MAX_CHANGES`] that were counted but not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_not_listed: u64,
+    /// Per-record errors of this pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RecordFailure>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Changes listed per pass; the rest are only counted, so memory stays bounded.
+pub const MAX_CHANGES: usize = 1000;
+
+impl PassReport {
+    /// Adds a change to the list, or counts it when the list is full.
+    pub fn change(&mut self, c: Change) {
+        if self.changes.len() < MAX_CHANGES {
+            self.changes.push(c);
+        } else {
+            self.changes_not_listed += 1;
+        }
+    }
+}
+
+/// One change to a destination record.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    /// `insert`, `update`, `delete`, `couple`, `uncouple`, `conflict`.
+    pub kind: String,
+    /// The source record.
+    pub source_key: String,
+    /// The destination record (none for an insert whose key the system chooses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest_key: Option<String>,
+    /// Fields written, with the destination's value before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Why, for conflicts and deletions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A field's value before and after.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldChange {
+    /// The destination column.
+    pub column: String,
+    /// Its value before (none on insert).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// Its value after.
+    pub after: String,
+}
+
+impl FieldChange {
+    /// A change shown with each value's display form.
+    pub fn new(column: &str, before: Option<&Value>, after: &Value) -> Self {
+        FieldChange {
+            column: column.to_string(),
+            before: before.map(|v| v.to_string()),
+            after: after.to_string(),
+        }
+    }
+}
+
+/// A record that failed in a pass.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordFailure {
+    /// The source record.
+    pub source_key: String,
+    /// The destination record, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest_key: Option<String>,
+    /// What went wrong.
+    pub message: String,
+    /// Whether it is now skipped (failed twice the same way).
+    pub skipped: bool,
+}
+
+/// The report as a table for people.
+pub fn human(r: &RunReport) -> String {
+    let mut out = String::new();
+    let title = if r.dry_run {
+        "dry run (nothing written)".to_string()
+    } else {
+        format!("run {}", r.run_id.unwrap_or(0))
+    };
+    out.push_str(&format!("{title}: {} sync, {} ms\n", r.mode, r.duration_ms));
+    out.push_str(&format!(
+        "{:<14} {:<22} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>9} {:>7}\n",
+        "table",
+        "direction",
+        "inserted",
+        "modified",
+        "unchanged",
+        "skipped",
+        "failed",
+        "conflicts",
+        "deleted",
+        "uncoupled",
+        "coupled"
+    ));
+    for p in &r.tables {
+        let c = &p.counts;
+        out.push_str(&format!(
+            "{:<14} {:<22} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>9} {:>7}\n",
+            p.mapping,
+            format!(
+                "{} → {}",
+                p.source.split('.').next().unwrap_or(""),
+                p.dest.split('.').next().unwrap_or("")
+            ),
+            c.inserted,
+            c.modified,
+            c.unchanged,
+            c.skipped,
+            c.failed,
+            c.conflicts,
+            c.deleted,
+            c.uncoupled,
+            c.coupled
+        ));
+    }
+    for p in &r.tables {
+        for e in &p.errors {
+            out.push_str(&format!(
+                "  failed {} {} `{}`: {}{}\n",
+                p.mapping,
+                p.direction,
+                e.source_key,
+                e.message,
+                if e.skipped {
+                    " (skipped until `syncmap retry`)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if r.dry_run {
+        for p in &r.tables {
+            for c in &p.changes {
+                let target = c.dest_key.as_deref().unwrap_or("(new)");
+                out.push_str(&format!(
+                    "  would {} {} {} `{}` ← `{}`",
+                    c.kind, p.mapping, p.dest, target, c.source_key
+                ));
+                if let Some(n) = &c.note {
+                    out.push_str(&format!(" ({n})"));
+                }
+                out.push('\n');
+                for f in &c.fields {
+                    match &f.before {
+                        Some(b) => {
+                            out.push_str(&format!("      {}: {b} → {}\n", f.column, f.after))
+                        }
+                        None => out.push_str(&format!("      {}: {}\n", f.column, f.after)),
+                    }
+                }
+            }
+            if p.changes_not_listed > 0 {
+                out.push_str(&format!(
+                    "  … and {} more changes in {} {}\n",
+                    p.changes_not_listed, p.mapping, p.direction
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! The connectors of a run, one per system alias, chosen by the URL the profile gives: a
+//! `sqlite://` URL opens the SQLite connector whatever the system's kind (so the standard
+//! mappings run against local databases shaped like the real tables).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::engine::EngineError;
+use crate::connectors::sqlite::SqliteConnector;
+use crate::connectors::{
+    Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
+    WriteOutcome,
+};
+use crate::runtime::value::Value;
+
+/// A connector of any kind. An enum rather than a trait object, because the trait's methods are
+/// `async fn`s.
+pub enum AnyConnector {
+    /// A SQLite database file.
+    Sqlite(SqliteConnector),
+}
+
+impl AnyConnector {
+    /// Opens the connector a URL names; relative paths are taken from `base`.
+    pub fn open(
+        alias: &str,
+        kind: &str,
+        url: &str,
+        base: &Path,
+    ) -> Result<AnyConnector, ConnectorError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = base.join(path);
+            return SqliteConnector::open(&path).map(AnyConnector::Sqlite);
+        }
+        Err(ConnectorError::Fatal(format!(
+            "system `{alias}` ({kind}): unsupported URL `{url}`; this build connects to `sqlite://PATH` databases"
+        )))
+    }
+}
+
+impl Connector for AnyConnector {
+    fn capabilities(&self) -> Capabilities {
+        match self {
+            AnyConnector::Sqlite(c) => c.capabilities(),
+        }
+    }
+    async fn read_page(
+        &self,
+        req: &ReadRequest<'_>,
+        continuation: Option<&str>,
+    ) -> Result<Page, ConnectorError> {
+        match self {
+            AnyConnector::Sqlite(c) => c.read_page(req, continuation).await,
+        }
+    }
+    async fn get(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
+        match self {
+            AnyConnector::Sqlite(c) => c.get(table, keys).await,
+        }
+    }
+    async fn find(
+        &self,
+        table: TableRef<'_>,
+        equal: &[(String, Value)],
+        ignore_case: bool,
+    ) -> Result<Vec<Row>, ConnectorError> {
+        match self {
+            AnyConnector::Sqlite(c) => c.find(table, equal, ignore_case).await,
+        }
+    }
+    async fn write(
+        &self,
+        table: TableRef<'_>,
+        ops: &[WriteOp],
+    ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        match self {
+            AnyConnector::Sqlite(c) => c.write(table, ops).await,
+        }
+    }
+}
+
+/// The connectors of a run, by system alias.
+#[derive(Default)]
+pub struct Systems(pub BTreeMap<String, AnyConnector>);
+
+impl Systems {
+    /// The connector of a system.
+    pub fn get(&self, alias: &str) -> Result<&AnyConnector, EngineError> {
+        self.0.get(alias).ok_or_else(|| {
+            EngineError::Config(format!("the profile does not configure system `{alias}`"))
+        })
+    }
+}
