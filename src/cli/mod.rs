@@ -9,6 +9,7 @@ mod fmt;
 mod init;
 mod inputs;
 mod inspect;
+mod progress;
 mod records;
 mod run;
 mod runtime;
@@ -116,6 +117,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SchemaCommand {
+    /// Write the schema snapshot of a live system named in a profile (SQLite databases today).
+    Pull {
+        /// The system alias, as in the profile's `[systems.NAME]`.
+        system: String,
+        /// The profile.
+        #[arg(long, default_value = "syncmap.toml")]
+        profile: PathBuf,
+        /// Where to write the snapshot; standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Turn an OData CSDL $metadata document into a schema snapshot.
     Import {
         /// The CSDL XML file.
@@ -169,6 +181,14 @@ pub fn main() -> ExitCode {
         Command::Log(args) => inspect::log(args),
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
+        Command::Schema {
+            command:
+                SchemaCommand::Pull {
+                    system,
+                    profile,
+                    output,
+                },
+        } => schema::pull(&system, &profile, output.as_deref()),
         Command::Schema {
             command:
                 SchemaCommand::Import {

@@ -58,7 +58,11 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
         dry_run: args.dry_run,
         trigger: "manual".into(),
     };
+    let bar = super::progress::Bar::on_terminal();
     let mut engine = rt.engine()?;
+    if let Some(b) = &bar {
+        engine = engine.with_progress(b);
+    }
     let report = runtime::block_on(engine.run(&req))?.map_err(runtime::engine_error)?;
     if args.json {
         runtime::print_json(&report);

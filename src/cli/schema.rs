@@ -23,3 +23,37 @@ pub fn import(file: &Path, output: Option<&Path>, tables: &[String]) -> Result<E
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Introspects a system of a profile and writes its snapshot.
+pub fn pull(system: &str, profile: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
+    let p = syncmap::profile::Profile::load(profile).map_err(|e| CliError::Usage(e.to_string()))?;
+    let config = p.systems.get(system).ok_or_else(|| {
+        CliError::Usage(format!(
+            "profile `{}` has no [systems.{system}] section",
+            profile.display()
+        ))
+    })?;
+    let Some(path) = config.url.strip_prefix("sqlite://") else {
+        return Err(CliError::Usage(format!(
+            "`schema pull` reads SQLite systems (`sqlite://PATH`); `{}` is not one — import its `$metadata` with `schema import`",
+            config.url
+        )));
+    };
+    let path = p.base.join(path);
+    if !path.exists() {
+        return Err(CliError::Io(format!("`{}` does not exist", path.display())));
+    }
+    let conn = syncmap::connectors::sqlite::SqliteConnector::open(&path)
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    let schema = conn.introspect().map_err(|e| CliError::Io(e.to_string()))?;
+    let json = syncmap::schema::to_json(&schema);
+    match output {
+        Some(out) => {
+            std::fs::write(out, json)
+                .map_err(|e| CliError::Io(format!("cannot write `{}`: {e}", out.display())))?;
+            eprintln!("wrote {} ({} tables)", out.display(), schema.tables.len());
+        }
+        None => print!("{json}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

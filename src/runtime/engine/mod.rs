@@ -126,6 +126,16 @@ pub(crate) struct Pass<'a> {
     pub match_only: bool,
 }
 
+/// Told how a run advances, to show progress; the engine does not care how.
+pub trait Progress {
+    /// A pass of a table mapping starts.
+    fn pass(&self, mapping: &str, direction: &str);
+    /// Some source rows were read.
+    fn rows(&self, n: u64);
+    /// The pass ended.
+    fn pass_done(&self);
+}
+
 /// Runs a plan.
 pub struct Engine<'a> {
     pub(crate) plan: &'a Plan,
@@ -136,9 +146,16 @@ pub struct Engine<'a> {
     pub(crate) run: i64,
     pub(crate) dry_run: bool,
     pub(crate) started: Timestamp,
+    pub(crate) progress: Option<&'a dyn Progress>,
 }
 
 impl<'a> Engine<'a> {
+    /// Reports progress to `p` from now on.
+    pub fn with_progress(mut self, p: &'a dyn Progress) -> Self {
+        self.progress = Some(p);
+        self
+    }
+
     /// An engine over a plan, its systems and a state store.
     pub fn new(
         plan: &'a Plan,
@@ -163,6 +180,7 @@ impl<'a> Engine<'a> {
             run: 0,
             dry_run: false,
             started: Timestamp::now(),
+            progress: None,
         })
     }
 
@@ -237,7 +255,14 @@ impl<'a> Engine<'a> {
                     dest: format!("{}.{}", pass.dst_system, pass.dst.name),
                     ..PassReport::default()
                 };
-                self.run_pass(&pass, &mut pr).await?;
+                if let Some(p) = self.progress {
+                    p.pass(&t.name, dir.as_str());
+                }
+                let outcome = self.run_pass(&pass, &mut pr).await;
+                if let Some(p) = self.progress {
+                    p.pass_done();
+                }
+                outcome?;
                 report.tables.push(pr);
             }
         }

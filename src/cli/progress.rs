@@ -1,0 +1,44 @@
+//! Progress of a long run on a terminal: a spinner per pass with the rows read so far. Off when
+//! standard error is not a terminal, so logs and scripts stay clean.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use syncmap::runtime::engine::Progress;
+
+/// An indicatif spinner fed by the engine.
+pub struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    /// A spinner on standard error, or `None` when it is not a terminal.
+    pub fn on_terminal() -> Option<Bar> {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} {msg}: {pos} rows read ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        Some(Bar { bar })
+    }
+}
+
+impl Progress for Bar {
+    fn pass(&self, mapping: &str, direction: &str) {
+        self.bar.reset();
+        self.bar
+            .set_message(format!("{mapping} {}", direction.replace('_', " ")));
+        self.bar
+            .enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+
+    fn rows(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn pass_done(&self) {
+        self.bar.disable_steady_tick();
+        self.bar.finish_and_clear();
+    }
+}
