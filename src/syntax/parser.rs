@@ -46,7 +46,7 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
             let word = text
                 .get(span.start as usize..span.end as usize)
                 .unwrap_or("");
-            let help = keyword_typo(positives, word).or_else(|| help_for(positives));
+            let help = keyword_typo(positives, word).or_else(|| help_for(positives, &found));
             (format!("expected {expected}, found {found}"), help)
         }
         ErrorVariant::CustomError { message } => (message.clone(), None),
@@ -190,7 +190,10 @@ fn keyword_typo(positives: &[Rule], word: &str) -> Option<String> {
     crate::diagnostics::did_you_mean(word, KEYWORDS)
 }
 
-fn help_for(positives: &[Rule]) -> Option<String> {
+fn help_for(positives: &[Rule], found: &str) -> Option<String> {
+    if ["`->`", "`<-`", "`<->`"].contains(&found) && positives.contains(&Rule::rbrace) {
+        return Some("a line starting with `-` continues the expression of the line before; write a negative constant in parentheses, e.g. `(-1) -> creditlimit`".into());
+    }
     if positives.contains(&Rule::direction) {
         return Some("a field mapping is `left_column -> right_column` (or `<-`, `<->`)".into());
     }

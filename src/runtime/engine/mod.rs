@@ -348,6 +348,7 @@ impl<'a> Engine<'a> {
         // Failed records first, as the reference does: they are read by key whatever their
         // modified-on, so a fix on the other side (or a deployed mapping fix) lets them through.
         let failed = self.store.failed_not_skipped(mapping, pass.dir)?;
+        let retried: std::collections::HashSet<String> = failed.iter().cloned().collect();
         for chunk in failed.chunks(self.options.batch_size.max(1)) {
             let rows = src_conn
                 .get(pass.src, chunk)
@@ -394,6 +395,10 @@ impl<'a> Engine<'a> {
             }
             let mut batch: Vec<Row> = Vec::with_capacity(self.options.batch_size);
             for row in page.rows {
+                // A failed record retried above is not processed twice in one pass.
+                if retried.contains(&row.key) {
+                    continue;
+                }
                 batch.push(row);
                 if batch.len() >= self.options.batch_size {
                     self.process(pass, std::mem::take(&mut batch), false, pr)
