@@ -14,6 +14,20 @@ use crate::syntax::{self, ast};
 pub trait Loader {
     /// The text of the file at `path`.
     fn load(&self, path: &Path) -> std::io::Result<String>;
+
+    /// Parses the text of the `.map` file at `path`. The language server overrides this to
+    /// reuse the parse of a file whose text did not change since the last keystroke.
+    fn parse(&self, file: FileId, path: &Path, text: &str) -> syntax::Parsed {
+        let _ = path;
+        syntax::parse_recovering(file, text)
+    }
+
+    /// Reads the schema snapshot at `path`. The language server overrides this to reuse
+    /// snapshots whose text did not change since the last keystroke.
+    fn schema(&self, path: &Path, text: &str) -> Result<SystemSchema, SchemaError> {
+        let _ = path;
+        schema::load(text)
+    }
 }
 
 /// Reads from the file system.
@@ -179,7 +193,7 @@ pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnos
         };
         let id = project.sources.add(slash(&path), text);
         project.paths.insert(id, path.clone());
-        let parsed = syntax::parse_recovering(id, &project.sources.get(id).text);
+        let parsed = loader.parse(id, &path, &project.sources.get(id).text);
         if parsed.diagnostics.has_errors() {
             project.broken_files.insert(id);
         }
@@ -266,7 +280,7 @@ fn load_schema(
         }
     };
     let text = &project.sources.get(schema_id).text;
-    match schema::load(text) {
+    match loader.schema(&path, text) {
         Ok(schema) => Ok(LoadedSchema {
             schema,
             file: schema_id,

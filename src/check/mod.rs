@@ -21,6 +21,7 @@ use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 use types::Ty;
 
+pub use items::SYSTEM_KINDS;
 pub use tests::{Expected, TestCase};
 
 /// The checked project: everything the plan is built from.

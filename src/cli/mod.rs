@@ -9,6 +9,7 @@ mod fmt;
 mod init;
 mod inputs;
 mod inspect;
+mod lsp;
 mod progress;
 mod records;
 mod run;
@@ -108,6 +109,8 @@ enum Command {
     Errors(inspect::ErrorsArgs),
     /// Retry skipped records in the next run.
     Retry(records::RetryArgs),
+    /// Run the language server over standard input and output (for editors).
+    Lsp,
     /// Work with schema snapshots.
     Schema {
         #[command(subcommand)]
@@ -181,6 +184,7 @@ pub fn main() -> ExitCode {
         Command::Log(args) => inspect::log(args),
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
+        Command::Lsp => lsp::run(),
         Command::Schema {
             command:
                 SchemaCommand::Pull {

@@ -4,7 +4,7 @@
 
 mod schema;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -198,13 +198,70 @@ pub struct Failure {
     pub at: String,
 }
 
-/// A create that was about to be written: the key chosen for the new row.
+/// A write about to be made, recorded before it is sent: a run that ends between the write and
+/// the commit of its outcome leaves it behind, and the next run settles it from what the system
+/// then holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intent {
     /// The source record.
     pub source_key: String,
-    /// The key the destination row is created with.
+    /// The row written: the key the destination row is created with, the destination row
+    /// updated, or (for a propagated deletion) the source row deleted.
     pub dest_key: String,
+    /// What the write does.
+    pub kind: IntentKind,
+    /// The source row's modified-on when it was read for the write.
+    pub source_modified_on: Option<Timestamp>,
+    /// The values written, as a JSON object (`None` for deletions, and for intents recorded by
+    /// versions that did not keep them).
+    pub fields: Option<String>,
+    /// For an update, the values of the row's other columns as read before the write, which the
+    /// update leaves as they are (a JSON object).
+    pub kept: Option<String>,
+}
+
+impl Intent {
+    /// The intent of a create with a client key, with nothing else known (tests, old stores).
+    pub fn create(source_key: &str, dest_key: &str) -> Intent {
+        Intent {
+            source_key: source_key.into(),
+            dest_key: dest_key.into(),
+            kind: IntentKind::Create,
+            source_modified_on: None,
+            fields: None,
+            kept: None,
+        }
+    }
+}
+
+/// What an [`Intent`]'s write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentKind {
+    /// Creates the destination row with a key chosen beforehand.
+    Create,
+    /// Updates the coupled destination row.
+    Update,
+    /// Deletes the source row (its partner was deleted and the rule propagates deletions).
+    Delete,
+}
+
+impl IntentKind {
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntentKind::Create => "create",
+            IntentKind::Update => "update",
+            IntentKind::Delete => "delete",
+        }
+    }
+
+    fn parse(s: &str) -> IntentKind {
+        match s {
+            "update" => IntentKind::Update,
+            "delete" => IntentKind::Delete,
+            _ => IntentKind::Create,
+        }
+    }
 }
 
 /// Counts of one table mapping and direction in one run.
@@ -378,6 +435,8 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Statements run once per record are prepared once and reused; rusqlite keeps 16.
+        conn.set_prepared_statement_cache_capacity(64);
         let store = Store {
             conn,
             path: path.display().to_string(),
@@ -604,7 +663,8 @@ impl Store {
         );
         Ok(self
             .conn
-            .query_row(&sql, params![mapping, key], Self::coupling_from)
+            .prepare_cached(&sql)?
+            .query_row(params![mapping, key], Self::coupling_from)
             .optional()?)
     }
 
@@ -675,12 +735,13 @@ impl Store {
 
     /// Writes a coupling's timestamps, results and flag (inserting it if new).
     pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
-        self.conn.execute(
+        self.conn.prepare_cached(
             "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
                right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
                rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped",
+        )?.execute(
             params![
                 c.mapping, c.left_key, c.right_key, ts(c.left_synced), ts(c.right_synced), c.ltr_result, c.ltr_run,
                 c.rtl_result, c.rtl_run, c.skipped, now()
@@ -824,10 +885,11 @@ impl Store {
         dir: Direction,
         source_key: &str,
     ) -> Result<(), StateError> {
-        self.conn.execute(
-            "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            params![mapping, dir.as_str(), source_key],
-        )?;
+        self.conn
+            .prepare_cached(
+                "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            )?
+            .execute(params![mapping, dir.as_str(), source_key])?;
         Ok(())
     }
 
@@ -844,6 +906,45 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Source keys of the couplings never synced from `side`: pairs coupled by hand or by the
+    /// match rules. Their rows may be older than the watermark, so every run reads them by key
+    /// (as it does failed records) until they have synced.
+    pub fn never_synced(&self, mapping: &str, side: Side) -> Result<Vec<String>, StateError> {
+        let (key, synced) = match side {
+            Side::Left => ("left_key", "left_synced"),
+            Side::Right => ("right_key", "right_synced"),
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {key} FROM couplings WHERE mapping = ?1 AND {synced} IS NULL AND skipped = 0 ORDER BY {key}"
+        ))?;
+        let rows = stmt.query_map([mapping], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Which of these source records are skipped in a direction: one query for a batch of
+    /// records instead of one per record.
+    pub fn skipped_among(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        for chunk in source_keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT source_key FROM failures WHERE mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
+            ))?;
+            let args = [mapping, dir.as_str()]
+                .into_iter()
+                .chain(chunk.iter().map(String::as_str));
+            for key in stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))? {
+                out.insert(key?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether a record is skipped in a direction.
     pub fn is_skipped(
         &self,
@@ -853,11 +954,10 @@ impl Store {
     ) -> Result<bool, StateError> {
         let s: Option<bool> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT skipped FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-                params![mapping, dir.as_str(), source_key],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![mapping, dir.as_str(), source_key], |r| r.get(0))
             .optional()?;
         Ok(s.unwrap_or(false))
     }
@@ -964,9 +1064,9 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    // ───────────── create intents ─────────────
+    // ───────────── write intents ─────────────
 
-    /// Records the keys new rows are about to be created with, before the writes.
+    /// Records the writes a batch is about to make, before it makes them (in one transaction).
     pub fn add_intents(
         &self,
         mapping: &str,
@@ -975,33 +1075,55 @@ impl Store {
         run: i64,
     ) -> Result<(), StateError> {
         let at = now();
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run, at = excluded.at",
-        )?;
-        for i in intents {
-            stmt.execute(params![
-                mapping,
-                dir.as_str(),
-                i.source_key,
-                i.dest_key,
-                run,
-                at
-            ])?;
+        // One commit for the batch, unless the caller's transaction already holds them.
+        let tx = if self.conn.is_autocommit() {
+            Some(self.conn.unchecked_transaction()?)
+        } else {
+            None
+        };
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
+                   at = excluded.at, kind = excluded.kind, source_modified_on = excluded.source_modified_on, fields = excluded.fields,
+                   kept = excluded.kept",
+            )?;
+            for i in intents {
+                stmt.execute(params![
+                    mapping,
+                    dir.as_str(),
+                    i.source_key,
+                    i.dest_key,
+                    run,
+                    at,
+                    i.kind.as_str(),
+                    ts(i.source_modified_on),
+                    i.fields,
+                    i.kept
+                ])?;
+            }
+        }
+        if let Some(tx) = tx {
+            tx.commit()?;
         }
         Ok(())
     }
 
-    /// Creates that were intended but not confirmed (a run ended between the write and its
-    /// coupling): reconciled at the start of the next run.
+    /// Writes that were intended but not confirmed (a run ended between the write and the
+    /// commit of its outcome): settled at the start of the next run.
     pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT source_key, dest_key FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
+            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
         )?;
         let rows = stmt.query_map(params![mapping, dir.as_str()], |r| {
             Ok(Intent {
                 source_key: r.get(0)?,
                 dest_key: r.get(1)?,
+                kind: IntentKind::parse(&r.get::<_, String>(2)?),
+                source_modified_on: parse_ts(r.get(3)?),
+                fields: r.get(4)?,
+                kept: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1016,25 +1138,54 @@ impl Store {
     ) -> Result<Option<String>, StateError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT dest_key FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-                params![mapping, dir.as_str(), source_key],
-                |r| r.get(0),
-            )
+            .prepare_cached(
+                "SELECT dest_key FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3 AND kind = 'create'",
+            )?
+            .query_row(params![mapping, dir.as_str(), source_key], |r| r.get(0))
             .optional()?)
     }
 
-    /// Forgets an intent once its create is coupled (or known not to have happened).
+    /// The keys pending creates of these source records were to be made with (as
+    /// [`Store::intent`]), by source key: one query for a batch of records instead of one per
+    /// record.
+    pub fn create_intents_among(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_keys: &[String],
+    ) -> Result<HashMap<String, String>, StateError> {
+        let mut out = HashMap::new();
+        for chunk in source_keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT source_key, dest_key FROM intents WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
+            ))?;
+            let args = [mapping, dir.as_str()]
+                .into_iter()
+                .chain(chunk.iter().map(String::as_str));
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            for pair in rows {
+                let (source, dest) = pair?;
+                out.insert(source, dest);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets an intent once its write's outcome is committed (or known not to have happened).
     pub fn clear_intent(
         &self,
         mapping: &str,
         dir: Direction,
         source_key: &str,
     ) -> Result<(), StateError> {
-        self.conn.execute(
-            "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            params![mapping, dir.as_str(), source_key],
-        )?;
+        self.conn
+            .prepare_cached(
+                "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            )?
+            .execute(params![mapping, dir.as_str(), source_key])?;
         Ok(())
     }
 }

@@ -102,4 +102,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (mapping, direction, source_key)
     );
     "#,
+    // 2: the couplings never synced from a side (made by `couple` or `match`), which every run
+    //    syncs whatever their rows' modified-on, found without reading every coupling.
+    r#"
+    CREATE INDEX couplings_left_unsynced ON couplings(mapping, left_key) WHERE left_synced IS NULL;
+    CREATE INDEX couplings_right_unsynced ON couplings(mapping, right_key) WHERE right_synced IS NULL;
+    "#,
+    // 3: intents for every write, not only creates (a run killed between an update and its
+    //    coupling commit left the sync's own write looking like someone's change: a conflict or
+    //    an echo), with what was written, what an update leaves as it was, and the source's
+    //    modified-on, so the next run can tell the sync's own write from a change made after it.
+    r#"
+    ALTER TABLE intents ADD COLUMN kind TEXT NOT NULL DEFAULT 'create';
+    ALTER TABLE intents ADD COLUMN source_modified_on TEXT;
+    ALTER TABLE intents ADD COLUMN fields TEXT;
+    ALTER TABLE intents ADD COLUMN kept TEXT;
+    "#,
 ];

@@ -122,16 +122,8 @@ fn runs_keep_their_counts_and_interrupted_runs_are_closed() {
 fn intents_survive_until_cleared() {
     let s = Store::in_memory().unwrap();
     let dir = Direction::LeftToRight;
-    s.add_intents(
-        "m",
-        dir,
-        &[Intent {
-            source_key: "a".into(),
-            dest_key: "x".into(),
-        }],
-        1,
-    )
-    .unwrap();
+    s.add_intents("m", dir, &[Intent::create("a", "x")], 1)
+        .unwrap();
     assert_eq!(s.intent("m", dir, "a").unwrap().as_deref(), Some("x"));
     assert_eq!(s.intents("m", dir).unwrap().len(), 1);
     s.clear_intent("m", dir, "a").unwrap();

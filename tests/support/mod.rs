@@ -4,13 +4,18 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use syncmap::connectors::sqlite::SqliteConnector;
 use syncmap::connectors::{Connector, ReadRequest, Row, TableRef, WriteOp};
 use syncmap::plan::{self, Plan, Side};
 use syncmap::project::FsLoader;
-use syncmap::runtime::engine::{Engine, EngineError, Mode, Options, RunReport, RunRequest};
+use syncmap::runtime::engine::{
+    Engine, EngineError, Mode, Options, Progress, RunReport, RunRequest,
+};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::runtime::value::Value;
 use syncmap::schema::{self, SystemSchema};
@@ -139,14 +144,76 @@ impl World {
 
     /// Runs the plan and returns what the engine said.
     pub fn try_run(&self, req: &RunRequest) -> Result<RunReport, EngineError> {
+        self.run_with(Options::default(), req)
+    }
+
+    /// Runs the plan with these options.
+    pub fn run_with(&self, options: Options, req: &RunRequest) -> Result<RunReport, EngineError> {
+        self.with_engine(options, None, |e| tokio_block(e.run(req)))
+    }
+
+    /// Runs the plan, telling `progress` as passes start (a hook to change rows mid-run).
+    pub fn run_observed(&self, req: &RunRequest, progress: &dyn Progress) -> RunReport {
+        self.with_engine(Options::default(), Some(progress), |e| {
+            tokio_block(e.run(req))
+        })
+        .unwrap()
+    }
+
+    /// Gives `f` an engine over fresh connectors and the state store.
+    pub fn with_engine<T>(
+        &self,
+        options: Options,
+        progress: Option<&dyn Progress>,
+        f: impl FnOnce(&mut Engine<'_>) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
         let systems = self.systems();
         let store = self.store();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut engine = Engine::new(&self.plan, &systems, &store, Options::default())?;
-        rt.block_on(engine.run(req))
+        let mut engine = Engine::new(&self.plan, &systems, &store, options)?;
+        if let Some(p) = progress {
+            engine = engine.with_progress(p);
+        }
+        f(&mut engine)
+    }
+
+    /// Runs some table mappings.
+    pub fn run_tables(&self, mode: Mode, tables: &[&str]) -> RunReport {
+        self.try_run(&request(mode, tables, false)).unwrap()
+    }
+
+    /// `syncmap record`: syncs one record from one side.
+    pub fn sync_record(
+        &self,
+        table: &str,
+        side: Side,
+        key: &str,
+    ) -> Result<RunReport, EngineError> {
+        self.with_engine(Options::default(), None, |e| {
+            tokio_block(e.sync_record(table, side, key, false))
+        })
+    }
+
+    /// `syncmap couple`.
+    pub fn couple(&self, table: &str, left: &str, right: &str) -> Result<RunReport, EngineError> {
+        self.with_engine(Options::default(), None, |e| {
+            tokio_block(e.couple(table, left, right))
+        })
+    }
+
+    /// `syncmap uncouple` (one record, or all with `None`).
+    pub fn uncouple(
+        &self,
+        table: &str,
+        which: Option<(Side, &str)>,
+    ) -> Result<RunReport, EngineError> {
+        self.with_engine(Options::default(), None, |e| e.uncouple(table, which))
+    }
+
+    /// `syncmap match`.
+    pub fn match_table(&self, table: &str, dry_run: bool) -> Result<RunReport, EngineError> {
+        self.with_engine(Options::default(), None, |e| {
+            tokio_block(e.match_table(table, dry_run))
+        })
     }
 
     /// Runs every table mapping.
@@ -162,13 +229,7 @@ impl World {
 
     /// A dry run of every table mapping.
     pub fn dry_run(&self, mode: Mode) -> RunReport {
-        self.try_run(&RunRequest {
-            mode,
-            tables: vec![],
-            dry_run: true,
-            trigger: "manual".into(),
-        })
-        .unwrap()
+        self.try_run(&request(mode, &[], true)).unwrap()
     }
 
     fn info(&self, sys: &str, table: &str) -> plan::TableInfo {
@@ -209,12 +270,8 @@ impl World {
         }
     }
 
-    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
+    fn block<T>(&self, f: impl Future<Output = T>) -> T {
+        ready(f)
     }
 
     fn write(&self, sys: &str, table: &str, op: WriteOp) -> String {
@@ -399,5 +456,267 @@ impl World {
         customer("Contoso Ltd.", " ", "EUR", "ALICIATHOMBER", "Paris");
         customer("Fabrikam Inc.", " ", "USD", "", "Berlin");
         customer("Litware", "All", "EUR", "", "Rome");
+    }
+}
+
+/// Drives a future that never waits: the SQLite connector does its work inline, so its futures
+/// are ready on the first poll. Unlike a tokio runtime this also works inside a running engine
+/// (from a [`Progress`] hook).
+pub fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a SQLite connector call waited"),
+    }
+}
+
+/// Runs an engine future on a single-threaded tokio runtime, as the CLI does.
+pub fn tokio_block<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A run request.
+pub fn request(mode: Mode, tables: &[&str], dry_run: bool) -> RunRequest {
+    RunRequest {
+        mode,
+        tables: tables.iter().map(|t| t.to_string()).collect(),
+        dry_run,
+        trigger: "manual".into(),
+    }
+}
+
+/// Small pages and batches, so page and batch boundaries fall inside a test's few rows.
+pub fn small_pages(page_size: usize, batch_size: usize) -> Options {
+    Options {
+        page_size,
+        batch_size,
+        ..Options::default()
+    }
+}
+
+/// A date-time as the SQLite connector stores it.
+pub fn stamp(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Every row of every table of a database (hidden columns and metadata included), as text:
+/// two dumps are equal exactly when nothing in the file changed.
+pub type Dump = BTreeMap<String, Vec<String>>;
+
+fn dump_db(path: &Path) -> Dump {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = Dump::new();
+    for t in tables {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1"))
+            .unwrap();
+        let n = stmt.column_count();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect();
+                Ok(cells.join(" | "))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        out.insert(t, rows);
+    }
+    out
+}
+
+/// The outcome of one `syncmap` process.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Standard output parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// A [`Progress`] that calls a closure as each pass starts.
+pub struct OnPass<F: Fn(&str, &str)>(pub F);
+
+impl<F: Fn(&str, &str)> Progress for OnPass<F> {
+    fn pass(&self, mapping: &str, direction: &str) {
+        (self.0)(mapping, direction)
+    }
+    fn rows(&self, _n: u64) {}
+    fn pass_done(&self) {}
+}
+
+impl World {
+    /// Runs SQL on one of the databases (`bc`, `dv` or `state`) outside the connectors: to
+    /// set modified-on stamps by hand, add triggers that refuse rows, and the like.
+    pub fn sql(&self, db: &str, sql: &str) {
+        let conn = rusqlite::Connection::open(self.path().join(format!("{db}.db"))).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        conn.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{db}: {sql}: {e}"));
+    }
+
+    /// Sets a row's modified-on by hand (the connector stamps every write itself).
+    pub fn set_modified(&self, sys: &str, table: &str, key: &str, at: &str) {
+        let info = self.info(sys, table);
+        let m = info.modified_on.unwrap();
+        self.sql(
+            sys,
+            &format!(
+                "UPDATE \"{table}\" SET \"{m}\" = '{at}' WHERE \"{}\" = '{key}'",
+                info.key
+            ),
+        );
+    }
+
+    /// Sets every row's modified-on of a table by hand.
+    pub fn set_all_modified(&self, sys: &str, table: &str, at: &str) {
+        let m = self.info(sys, table).modified_on.unwrap();
+        self.sql(sys, &format!("UPDATE \"{table}\" SET \"{m}\" = '{at}'"));
+    }
+
+    /// A row's version (its ETag): it goes up on every write.
+    pub fn version(&self, sys: &str, table: &str, key: &str) -> i64 {
+        self.get(sys, table, key).etag.unwrap().parse().unwrap()
+    }
+
+    /// Everything in both systems' databases.
+    pub fn dump(&self) -> (Dump, Dump) {
+        (
+            dump_db(&self.path().join("bc.db")),
+            dump_db(&self.path().join("dv.db")),
+        )
+    }
+
+    /// Everything in the state store.
+    pub fn state_dump(&self) -> Dump {
+        let p = self.path().join("state.db");
+        if p.exists() {
+            dump_db(&p)
+        } else {
+            Dump::new()
+        }
+    }
+
+    /// Runs the real `syncmap` binary in the world's folder (which holds `syncmap.toml`,
+    /// `mappings/`, `bc.db` and `dv.db`).
+    pub fn cli(&self, args: &[&str]) -> CliRun {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_syncmap"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        CliRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The value of one column of one row.
+    pub fn field(&self, sys: &str, table: &str, key: &str, column: &str) -> Value {
+        self.get(sys, table, key)
+            .fields
+            .get(column)
+            .cloned()
+            .unwrap_or(Value::Absent)
+    }
+
+    /// The coupling of a record, if any.
+    pub fn coupling(
+        &self,
+        mapping: &str,
+        side: Side,
+        key: &str,
+    ) -> Option<syncmap::state::Coupling> {
+        self.store().coupling(mapping, side, key).unwrap()
+    }
+}
+
+/// A decimal value.
+pub fn dec(text: &str) -> Value {
+    Value::Decimal(text.parse().unwrap())
+}
+
+/// A long time ago: rows stamped with it look unchanged to a modified-only run.
+pub const LONG_AGO: &str = "2020-01-01T00:00:00.000000Z";
+
+impl World {
+    /// A Business Central customer that takes part (not blocked).
+    pub fn add_customer(&self, number: &str, name: &str, extra: &[(&str, Value)]) -> String {
+        let mut f = vec![
+            ("number", s(number)),
+            ("displayName", s(name)),
+            ("blocked", s(" ")),
+        ];
+        f.extend_from_slice(extra);
+        self.insert("bc", "customers", &f)
+    }
+
+    /// An active Dataverse customer account.
+    pub fn add_account(&self, name: &str, extra: &[(&str, Value)]) -> String {
+        let mut f = vec![
+            ("name", s(name)),
+            ("customertypecode", Value::Int(3)),
+            ("statecode", Value::Int(0)),
+        ];
+        f.extend_from_slice(extra);
+        self.insert("dv", "accounts", &f)
+    }
+
+    /// Stamps every row of both systems [`LONG_AGO`], as if the last run were long past: a
+    /// modified-only run then reads only rows changed afterwards (not the overlap it re-reads
+    /// behind its watermark).
+    pub fn age(&self) {
+        for sys in ["bc", "dv"] {
+            for t in &self.schemas[sys].tables {
+                if let Some(m) = &t.modified_on {
+                    self.sql(
+                        sys,
+                        &format!("UPDATE \"{}\" SET \"{m}\" = '{LONG_AGO}'", t.name),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl World {
+    /// Carries out many writes on one table in batches of 500, as the connector takes them (far
+    /// faster than one [`World::insert`] a row); returns the key of each row written.
+    pub fn write_many(&self, sys: &str, table: &str, ops: Vec<WriteOp>) -> Vec<String> {
+        let info = self.info(sys, table);
+        let t = TableRef {
+            name: table,
+            info: &info,
+        };
+        let mut keys = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(500) {
+            for out in ready(self.conns[sys].write(t, chunk)) {
+                keys.push(out.unwrap_or_else(|e| panic!("{sys}.{table}: {e}")).key);
+            }
+        }
+        keys
     }
 }

@@ -98,12 +98,13 @@ impl<'a> Engine<'a> {
                 .map(|r| (r.key.clone(), r))
                 .collect()
         };
+        // Skipped records and interrupted creates, asked for once per batch, not per record.
+        let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
+        let intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
         let mut claimed: HashSet<String> = HashSet::new();
         let mut work: Vec<(Row, Action)> = Vec::new();
         for row in kept {
-            if self.store.is_skipped(mapping, pass.dir, &row.key)?
-                || couplings.get(&row.key).is_some_and(|c| c.skipped)
-            {
+            if skipped.contains(&row.key) || couplings.get(&row.key).is_some_and(|c| c.skipped) {
                 pr.counts.skipped += 1;
                 continue;
             }
@@ -127,7 +128,11 @@ impl<'a> Engine<'a> {
                         pr.counts.skipped += 1;
                         continue;
                     }
-                    match self.find_partner(pass, &row, &mut claimed, pr).await? {
+                    let intent = intents.get(&row.key).cloned();
+                    match self
+                        .find_partner(pass, &row, intent, &mut claimed, pr)
+                        .await?
+                    {
                         Some(a) => a,
                         None => continue,
                     }
@@ -166,11 +171,13 @@ impl<'a> Engine<'a> {
         self.execute(pass, pending, pr).await
     }
 
-    /// An uncoupled row's partner: an interrupted create, a match, or a new row.
+    /// An uncoupled row's partner: an interrupted create (`intent`: the key it was made with),
+    /// a match, or a new row.
     async fn find_partner(
         &self,
         pass: &Pass<'a>,
         row: &Row,
+        intent: Option<String>,
         claimed: &mut HashSet<String>,
         pr: &mut PassReport,
     ) -> Result<Option<Action>, EngineError> {
@@ -185,7 +192,7 @@ impl<'a> Engine<'a> {
             };
             Coupling::new(mapping, l, r)
         };
-        if let Some(key) = self.store.intent(mapping, pass.dir, &row.key)? {
+        if let Some(key) = intent {
             let found = dst_conn
                 .get(pass.dst, std::slice::from_ref(&key))
                 .await
@@ -428,13 +435,15 @@ impl<'a> Engine<'a> {
                         (Some(t), Some(m)) => m > t,
                         _ => true,
                     };
-                if !src_changed {
+                // A forced record (synced by hand) is compared and written even when it did not
+                // change; it is only in conflict when it really changed too.
+                if !src_changed && !pass.force {
                     pr.counts.unchanged += 1;
                     return Ok(None);
                 }
                 let dst_changed = !new_coupling
                     && matches!((coupling.synced(d), dest.modified_on), (Some(t), Some(m)) if m > t);
-                if pass.table.flow == Flow::Both && dst_changed {
+                if pass.table.flow == Flow::Both && src_changed && dst_changed {
                     let differing: Vec<&str> = pass
                         .ops
                         .iter()
@@ -479,22 +488,23 @@ impl<'a> Engine<'a> {
             .map(|f| format!("`{f}`"))
             .collect::<Vec<_>>()
             .join(", ");
+        // `None`: the rule is `fail`. Every conflict is logged as an event of the run and listed
+        // in the report, whatever the rule (`fail` used to leave only the record's error).
         let (wins, how) = match pass.table.on_conflict {
             ConflictRule::Prefer(side) => (
-                side == s,
+                Some(side == s),
                 format!("prefer {}", pass.table.side(side).system),
             ),
-            ConflictRule::Newest => (row.modified_on >= dest.modified_on, "newest".to_string()),
-            ConflictRule::Fail => {
-                let msg = format!("both sides changed since the last sync and {fields} differ{}; resolve it by hand, then `syncmap retry`", if differing.len() == 1 { "s" } else { "" });
-                self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
-                return Ok(false);
-            }
+            ConflictRule::Newest => (
+                Some(row.modified_on >= dest.modified_on),
+                "newest".to_string(),
+            ),
+            ConflictRule::Fail => (None, "fail".to_string()),
         };
-        let outcome = if wins {
-            "this side's values are written"
-        } else {
-            "the other side's values win; this side is skipped"
+        let outcome = match wins {
+            Some(true) => "this side's values are written",
+            Some(false) => "the other side's values win; this side is skipped",
+            None => "the record fails until resolved by hand",
         };
         let note = format!("both sides changed; {fields} differ; rule {how}: {outcome}");
         if !self.dry_run {
@@ -515,10 +525,18 @@ impl<'a> Engine<'a> {
             fields: Vec::new(),
             note: Some(note),
         });
-        if !wins {
-            pr.counts.skipped += 1;
+        match wins {
+            Some(true) => Ok(true),
+            Some(false) => {
+                pr.counts.skipped += 1;
+                Ok(false)
+            }
+            None => {
+                let msg = format!("both sides changed since the last sync and {fields} differ{}; resolve it by hand, then `syncmap retry`", if differing.len() == 1 { "s" } else { "" });
+                self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+                Ok(false)
+            }
         }
-        Ok(wins)
     }
 
     /// The coupled partner is gone: the table's deletion rule decides.

@@ -49,7 +49,10 @@ impl<'a> Engine<'a> {
         report: &mut RunReport,
         outcome: Result<(), EngineError>,
     ) -> Result<(), EngineError> {
-        report.duration_ms = (Timestamp::now() - self.started).get_milliseconds().max(0) as u64;
+        report.duration_ms = Timestamp::now()
+            .duration_since(self.started)
+            .as_millis()
+            .max(0) as u64;
         if !self.dry_run {
             for p in &report.tables {
                 if let Some(dir) = Direction::parse(&p.direction) {
@@ -100,7 +103,10 @@ impl<'a> Engine<'a> {
         }
         let mut report = self.begin("record", &[table.to_string()], dry_run)?;
         let outcome = async {
-            let pass = self.pass(t, dir, Mode::Modified, true)?;
+            let mut pass = self.pass(t, dir, Mode::Modified, true)?;
+            // Synchronizing one record by hand pushes it even when it did not change (a fix of
+            // the destination by hand is undone); only differing fields are written.
+            pass.force = true;
             let conn = self.systems.get(pass.src_system)?;
             let rows = conn
                 .get(pass.src, &[key.to_string()])
@@ -113,6 +119,11 @@ impl<'a> Engine<'a> {
                 )));
             }
             let mut pr = Self::pass_report(&pass);
+            // Writes an interrupted run left unsettled first, as every run does: the record
+            // may be a row such a write created (not to be given a second partner).
+            if !self.dry_run {
+                self.reconcile_table(t, Mode::Modified, &mut pr).await?;
+            }
             self.process(&pass, rows, true, &mut pr).await?;
             report.tables.push(pr);
             Ok(())

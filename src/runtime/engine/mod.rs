@@ -11,13 +11,16 @@ pub mod report;
 
 pub use manual::{DirectionStatus, TableStatus};
 
+use std::collections::{HashMap, HashSet};
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::connectors::{Connector, ConnectorError, Cursor, ReadRequest, Row, TableRef};
 use crate::plan::{self, Flow, Plan, Side};
 use crate::runtime::eval::{Compiled, Context, EvalError, UserFunctions};
 use crate::runtime::systems::Systems;
-use crate::state::{Counts, Direction, StateError, Store};
+use crate::runtime::value::Value;
+use crate::state::{Counts, Coupling, Direction, Intent, IntentKind, StateError, Store};
 pub use report::{Change, FieldChange, PassReport, RecordFailure, RunReport};
 
 /// Why a run could not go on. Per-record problems are not errors: they are logged and the run
@@ -124,6 +127,9 @@ pub(crate) struct Pass<'a> {
     pub ignore_only_coupled: bool,
     /// Only couple uncoupled rows by the match rules; write nothing (match-based coupling).
     pub match_only: bool,
+    /// Coupled rows count as changed whatever their timestamps, so the partner is brought in
+    /// line (the reference's ForceModify when one record is synchronized by hand).
+    pub force: bool,
 }
 
 /// Told how a run advances, to show progress; the engine does not care how.
@@ -227,7 +233,10 @@ impl<'a> Engine<'a> {
             ..RunReport::default()
         };
         let outcome = self.run_tables(&tables, req.mode, &mut report).await;
-        report.duration_ms = (Timestamp::now() - self.started).get_milliseconds().max(0) as u64;
+        report.duration_ms = Timestamp::now()
+            .duration_since(self.started)
+            .as_millis()
+            .max(0) as u64;
         if !self.dry_run {
             match &outcome {
                 Ok(()) => self.store.finish_run(self.run, "succeeded", None)?,
@@ -245,6 +254,16 @@ impl<'a> Engine<'a> {
         mode: Mode,
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
+        // Writes interrupted in the table mappings this run leaves out are settled too (those
+        // it runs are, as each pass starts): their couplings serve this run's lookups, which
+        // would fail on a partner created but never coupled (twice the same way: skipped).
+        if !self.dry_run {
+            let run_now = |t: &plan::Table| tables.iter().any(|s| s.name == t.name);
+            for t in self.plan.tables.iter().filter(|t| !run_now(t)) {
+                self.reconcile_table(t, mode, &mut PassReport::default())
+                    .await?;
+            }
+        }
         for t in tables {
             for dir in directions(t.flow) {
                 let pass = self.pass(t, dir, mode, mode == Mode::Full)?;
@@ -323,6 +342,7 @@ impl<'a> Engine<'a> {
             mode,
             ignore_only_coupled,
             match_only: false,
+            force: false,
         })
     }
 
@@ -343,17 +363,31 @@ impl<'a> Engine<'a> {
         let src_conn = self.systems.get(pass.src_system)?;
         let mapping = &pass.table.name;
         if !self.dry_run {
-            self.reconcile_intents(pass, pr).await?;
+            self.reconcile_table(pass.table, pass.mode, pr).await?;
         }
         // Failed records first, as the reference does: they are read by key whatever their
         // modified-on, so a fix on the other side (or a deployed mapping fix) lets them through.
-        let failed = self.store.failed_not_skipped(mapping, pass.dir)?;
-        let retried: std::collections::HashSet<String> = failed.iter().cloned().collect();
+        let mut failed = self.store.failed_not_skipped(mapping, pass.dir)?;
+        let mut retried: std::collections::HashSet<String> = failed.iter().cloned().collect();
+        // So are pairs coupled by hand or by matching and never synced from this side: their
+        // rows may be older than the watermark, and a coupling promises the next run syncs it.
+        for key in self.store.never_synced(mapping, pass.dir.source())? {
+            if retried.insert(key.clone()) {
+                failed.push(key);
+            }
+        }
         for chunk in failed.chunks(self.options.batch_size.max(1)) {
             let rows = src_conn
                 .get(pass.src, chunk)
                 .await
                 .map_err(EngineError::from_connector)?;
+            // A failed record whose row is gone has nothing left to retry; its failure would
+            // otherwise stay listed (and be looked for) forever.
+            if !self.dry_run {
+                for key in chunk.iter().filter(|k| !rows.iter().any(|r| &r.key == *k)) {
+                    self.store.clear_failure(mapping, pass.dir, key)?;
+                }
+            }
             self.process(pass, rows, true, pr).await?;
         }
         let before = self.store.watermark(mapping, pass.dir)?;
@@ -443,45 +477,221 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Creates recorded as intended by a run that ended before coupling them: the row exists
-    /// (couple it) or it does not (forget the intent; the record is read again).
+    /// Settles the intents of every direction of a table mapping (see
+    /// [`Engine::reconcile_intents`]), the other direction's too: its interrupted writes left
+    /// rows on this pass's source side that it would otherwise take for new records (and create
+    /// partners for them: duplicates) or for changes made by someone (conflicts, echoes).
+    pub(crate) async fn reconcile_table(
+        &self,
+        t: &'a plan::Table,
+        mode: Mode,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        for dir in directions(t.flow) {
+            let pass = self.pass(t, dir, mode, false)?;
+            self.reconcile_intents(&pass, pr).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes recorded as intended by a run that ended before committing their outcome (it was
+    /// killed, or lost the state store), settled from what the systems now hold. What did not
+    /// happen is forgotten: the record is decided again. What happened is committed as the batch
+    /// would have: a created row is coupled, an updated pair's synced times move past the sync's
+    /// own write, a propagated deletion is uncoupled.
     async fn reconcile_intents(
         &self,
         pass: &Pass<'a>,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
-        let mapping = &pass.table.name;
-        let intents = self.store.intents(mapping, pass.dir)?;
+        let intents = self.store.intents(&pass.table.name, pass.dir)?;
         if intents.is_empty() {
             return Ok(());
         }
         let dst_conn = self.systems.get(pass.dst_system)?;
+        let src_conn = self.systems.get(pass.src_system)?;
         for chunk in intents.chunks(self.options.batch_size.max(1)) {
-            let keys: Vec<String> = chunk.iter().map(|i| i.dest_key.clone()).collect();
-            let found = dst_conn
-                .get(pass.dst, &keys)
-                .await
-                .map_err(EngineError::from_connector)?;
-            self.store.transaction(|s| {
+            let keys = |deletes: bool| -> Vec<String> {
+                chunk
+                    .iter()
+                    .filter(|i| (i.kind == IntentKind::Delete) == deletes)
+                    .map(|i| i.dest_key.clone())
+                    .collect()
+            };
+            let (dest_keys, deleted_keys) = (keys(false), keys(true));
+            let mut dest_rows: HashMap<String, Row> = HashMap::new();
+            if !dest_keys.is_empty() {
+                for r in dst_conn
+                    .get(pass.dst, &dest_keys)
+                    .await
+                    .map_err(EngineError::from_connector)?
+                {
+                    dest_rows.insert(r.key.clone(), r);
+                }
+            }
+            let mut still_there: HashSet<String> = HashSet::new();
+            if !deleted_keys.is_empty() {
+                for r in src_conn
+                    .get(pass.src, &deleted_keys)
+                    .await
+                    .map_err(EngineError::from_connector)?
+                {
+                    still_there.insert(r.key);
+                }
+            }
+            self.store.transaction(|st| {
                 for i in chunk {
-                    if let Some(row) = found.iter().find(|r| r.key == i.dest_key) {
-                        let (l, r) = match pass.dir.source() {
-                            Side::Left => (&i.source_key, &i.dest_key),
-                            Side::Right => (&i.dest_key, &i.source_key),
-                        };
-                        let mut c = s.coupling(mapping, pass.dir.source(), &i.source_key)?.unwrap_or_else(|| crate::state::Coupling::new(mapping, l, r));
-                        c.set_synced(pass.dir.dest(), row.modified_on);
-                        s.save_coupling(&c)?;
-                        s.log_event(self.run, mapping, pass.dir, "coupled", Some(&i.source_key), Some(&i.dest_key), "a create interrupted by the end of an earlier run was found and coupled")?;
-                        pr.counts.coupled += 1;
-                    }
-                    s.clear_intent(mapping, pass.dir, &i.source_key)?;
+                    let gone = !still_there.contains(&i.dest_key);
+                    self.settle(st, pass, i, dest_rows.get(&i.dest_key), gone, pr)?;
                 }
                 Ok::<(), EngineError>(())
             })?;
         }
         Ok(())
     }
+
+    /// Settles one intent and forgets it. `row` is the destination row it wrote to, if there is
+    /// one; `source_gone` whether its source row is gone (for a propagated deletion).
+    fn settle(
+        &self,
+        st: &Store,
+        pass: &Pass<'a>,
+        i: &Intent,
+        row: Option<&Row>,
+        source_gone: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        match (i.kind, row) {
+            (IntentKind::Create, Some(row)) => self.settle_create(st, pass, i, row, pr)?,
+            (IntentKind::Update, Some(row)) => match st.coupling(mapping, s, &i.source_key)? {
+                // The row still holds what the update wrote: it reached the system, and the row
+                // is in step with the source as it was then. Left stale, the coupling would make
+                // the next pass take the sync's own write for someone's change: a conflict if
+                // the source changed again (with rule `fail`, the record skipped for good). If
+                // the row's other columns changed since, that change is someone's: synced as of
+                // an instant before it, the row counts as changed after the sync.
+                Some(mut c) if c.key(d) == i.dest_key && holds(pass, i.fields.as_deref(), row) => {
+                    c.set_synced(s, i.source_modified_on);
+                    c.set_synced(d, synced_before(row, holds(pass, i.kept.as_deref(), row)));
+                    st.save_coupling(&c)?;
+                }
+                // A pair the match rules found in that batch, written to but not coupled:
+                // coupled as the batch would have.
+                None if holds(pass, i.fields.as_deref(), row) => {
+                    self.settle_create(st, pass, i, row, pr)?
+                }
+                // It did not, or the row changed again since: the pass decides anew.
+                _ => {}
+            },
+            (IntentKind::Delete, _) => {
+                let uncoupled = source_gone && st.uncouple(mapping, s, &i.source_key)?;
+                if uncoupled {
+                    st.log_event(
+                        self.run,
+                        mapping,
+                        pass.dir,
+                        "deletion",
+                        Some(&i.source_key),
+                        None,
+                        "a propagated deletion interrupted by the end of an earlier run had happened; uncoupled",
+                    )?;
+                    pr.counts.uncoupled += 1;
+                }
+            }
+            // Not written: forgotten, the record is read and decided again.
+            _ => {}
+        }
+        st.clear_intent(mapping, pass.dir, &i.source_key)?;
+        Ok(())
+    }
+
+    /// Couples a row an interrupted create made (or an interrupted update of a pair just
+    /// matched wrote to), as the batch would have.
+    fn settle_create(
+        &self,
+        st: &Store,
+        pass: &Pass<'a>,
+        i: &Intent,
+        row: &Row,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        if let Some(other) = st.coupling(mapping, d, &i.dest_key)? {
+            if other.key(s) != i.source_key {
+                let msg = format!("a write interrupted by the end of an earlier run had reached this row, but it is coupled to `{}` since; left alone", other.key(s));
+                st.log_event(
+                    self.run,
+                    mapping,
+                    pass.dir,
+                    "coupled",
+                    Some(&i.source_key),
+                    Some(&i.dest_key),
+                    &msg,
+                )?;
+            }
+            return Ok(());
+        }
+        // A restore's create replaces the coupling to the deleted partner.
+        st.uncouple(mapping, s, &i.source_key)?;
+        let mut c = match s {
+            Side::Left => Coupling::new(mapping, &i.source_key, &i.dest_key),
+            Side::Right => Coupling::new(mapping, &i.dest_key, &i.source_key),
+        };
+        c.set_synced(s, i.source_modified_on);
+        // A row changed since it was created (it no longer holds what the create wrote) counts
+        // as changed after the sync: synced as of an instant before its last change, its change
+        // is synced back (or meets a change of the source as a conflict) rather than being
+        // overwritten by the source's values as if it were the sync's own.
+        let untouched =
+            holds(pass, i.fields.as_deref(), row) && holds(pass, i.kept.as_deref(), row);
+        c.set_synced(d, synced_before(row, untouched));
+        c.set_result(pass.dir, true, self.run);
+        st.save_coupling(&c)?;
+        st.log_event(
+            self.run,
+            mapping,
+            pass.dir,
+            "coupled",
+            Some(&i.source_key),
+            Some(&i.dest_key),
+            "a write interrupted by the end of an earlier run had reached the row; coupled",
+        )?;
+        pr.counts.coupled += 1;
+        Ok(())
+    }
+}
+
+/// The synced time of a row the sync wrote: its modified-on when it is as the sync left it
+/// (`untouched`), else an instant before, so that its last change counts as made after the sync.
+fn synced_before(row: &Row, untouched: bool) -> Option<Timestamp> {
+    if untouched {
+        row.modified_on
+    } else {
+        row.modified_on
+            .and_then(|m| m.checked_sub(SignedDuration::from_micros(1)).ok())
+    }
+}
+
+/// Whether a destination row still holds the values an intent recorded (a JSON object; `true`
+/// when none were, as by older versions). A column not read back is no evidence either way.
+fn holds(pass: &Pass<'_>, values: Option<&str>, row: &Row) -> bool {
+    let Some(text) = values else {
+        return true;
+    };
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
+        return false;
+    };
+    fields.iter().all(|(k, json)| {
+        let ty = pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+        match (Value::from_json(json, ty), row.fields.get(k)) {
+            (Ok(want), Some(have)) if !have.is_absent() => want.same_as(have),
+            (Ok(_), _) => true,
+            (Err(_), _) => false,
+        }
+    })
 }
 
 /// The directions a flow runs, left to right first.

@@ -10,7 +10,7 @@ use crate::plan::Side;
 use crate::runtime::engine::report::{Change, FieldChange, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::runtime::value::Value;
-use crate::state::{Coupling, Intent};
+use crate::state::{Coupling, Intent, IntentKind};
 
 /// A write and the record it belongs to.
 struct Planned {
@@ -39,18 +39,52 @@ impl<'a> Engine<'a> {
             }
             return Ok(());
         }
-        // Intents first: a create that reaches the system but not the state store is found again
-        // by its key on the next run instead of being made twice.
+        // Intents first, for every write: a write that reaches the system but whose outcome
+        // does not reach the state store (the run is killed in between) is settled by the next
+        // run from what the system holds. A create is found again by its key instead of being
+        // made twice; an update is told apart from a change made after it, instead of being
+        // taken for one (a conflict, or an echo written back).
         let intents: Vec<Intent> = planned
             .iter()
-            .filter_map(|p| match (&p.pending.kind, &p.op) {
-                (PendingKind::Create { .. }, Some(WriteOp::Create { key: Some(k), .. })) => {
-                    Some(Intent {
-                        source_key: p.pending.row.key.clone(),
-                        dest_key: k.clone(),
-                    })
-                }
-                _ => None,
+            .filter_map(|p| {
+                let (kind, dest_key, fields) = match &p.op {
+                    Some(WriteOp::Create {
+                        key: Some(k),
+                        fields,
+                    }) => (IntentKind::Create, k, Some(fields)),
+                    Some(WriteOp::Update { key, fields, .. }) => {
+                        (IntentKind::Update, key, Some(fields))
+                    }
+                    Some(WriteOp::Delete { key, .. }) => (IntentKind::Delete, key, None),
+                    _ => return None,
+                };
+                let json = |values: &mut dyn Iterator<Item = (&String, &Value)>| {
+                    let map: serde_json::Map<String, serde_json::Value> =
+                        values.map(|(k, v)| (k.clone(), v.to_json())).collect();
+                    serde_json::Value::Object(map).to_string()
+                };
+                // What an update leaves as it was: the row's other columns, but its key and
+                // modified-on.
+                let kept = match (&p.pending.kind, fields) {
+                    (PendingKind::Update { dest, .. }, Some(written)) => {
+                        let info = pass.dst.info;
+                        Some(json(&mut dest.fields.iter().filter(|(k, v)| {
+                            !v.is_absent()
+                                && !written.contains_key(*k)
+                                && **k != info.key
+                                && info.modified_on.as_ref() != Some(*k)
+                        })))
+                    }
+                    _ => None,
+                };
+                Some(Intent {
+                    source_key: p.pending.row.key.clone(),
+                    dest_key: dest_key.clone(),
+                    kind,
+                    source_modified_on: p.pending.row.modified_on,
+                    fields: fields.map(|f| json(&mut f.iter())),
+                    kept,
+                })
             })
             .collect();
         if !intents.is_empty() {
@@ -217,11 +251,11 @@ impl<'a> Engine<'a> {
                 c.set_result(pass.dir, true, self.run);
                 if *new_coupling {
                     self.store.couple(&c)?;
-                    self.store.clear_intent(mapping, pass.dir, &row.key)?;
                     pr.counts.coupled += 1;
                 } else {
                     self.store.save_coupling(&c)?;
                 }
+                self.store.clear_intent(mapping, pass.dir, &row.key)?;
                 self.store.clear_failure(mapping, pass.dir, &row.key)?;
                 pr.counts.modified += 1;
                 let _ = dest;
@@ -255,6 +289,7 @@ impl<'a> Engine<'a> {
             }
             (PendingKind::DeleteSource { coupling }, Some(Ok(_))) => {
                 self.store.uncouple(mapping, s, &row.key)?;
+                self.store.clear_intent(mapping, pass.dir, &row.key)?;
                 self.store.clear_failure(mapping, pass.dir, &row.key)?;
                 self.store.log_event(
                     self.run,
@@ -272,17 +307,25 @@ impl<'a> Engine<'a> {
                 pr.counts.uncoupled += 1;
             }
             (kind, Some(Err(e))) => {
+                let refused_create = matches!(kind, PendingKind::Create { .. })
+                    && !matches!(e, ConnectorError::Transient(_));
+                let mut reason = e.to_string();
                 let dest_key = match kind {
                     PendingKind::Update { dest, .. } => Some(dest.key.clone()),
+                    // A refused create made no row: its key is drawn afresh on every attempt, so
+                    // it is left out of the message (and the error), or the same refusal would
+                    // read as a new error each time and the record would never be skipped.
+                    PendingKind::Create { key: Some(k), .. } if refused_create => {
+                        reason = reason.replace(k.as_str(), "(new)");
+                        None
+                    }
                     PendingKind::Create { key, .. } => key.clone(),
                     PendingKind::DeleteSource { coupling } => Some(coupling.key(d).to_string()),
                 };
-                if let PendingKind::Create { .. } = kind {
-                    // A refused create did not happen; a passing error may have: keep the intent
-                    // then, so the next run looks for the row before creating it again.
-                    if !matches!(e, ConnectorError::Transient(_)) {
-                        self.store.clear_intent(mapping, pass.dir, &row.key)?;
-                    }
+                // A refused write did not happen; a passing error may have: keep the intent
+                // then, so the next run looks at the row before deciding again.
+                if !matches!(e, ConnectorError::Transient(_)) {
+                    self.store.clear_intent(mapping, pass.dir, &row.key)?;
                 }
                 let what = match kind {
                     PendingKind::Create { .. } => "creating",
@@ -299,7 +342,7 @@ impl<'a> Engine<'a> {
                     pr,
                     &row.key,
                     dest_key.as_deref(),
-                    &format!("{what} the {table} row failed: {e}"),
+                    &format!("{what} the {table} row failed: {reason}"),
                 )?;
             }
             (_, None) => {}

@@ -1,0 +1,846 @@
+//! What may be written at the cursor, read from the tokens before it. Completion works on
+//! half-typed lines that do not parse, so this follows the grammar loosely: it finds the item
+//! around the cursor (an item keyword at the top level, or in the first column, as the parser's
+//! recovery does), then the clause within the item (a table mapping's lines, a test's steps), then
+//! the position within the clause.
+
+use crate::plan::Side;
+use crate::syntax::ast::Direction;
+
+use super::tokens::{self, Kind, Token};
+
+/// A table mapping's header as written: its name and the `system.table` of each side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The table mapping's name.
+    pub name: String,
+    /// The left side's system alias and table.
+    pub left: (String, String),
+    /// The right side's system alias and table.
+    pub right: (String, String),
+    /// The flow of records.
+    pub direction: Direction,
+}
+
+impl Header {
+    /// The side a system alias (or `left` / `right`) names, as the checker resolves it.
+    pub fn side_named(&self, name: &str) -> Option<Side> {
+        let (l, r) = (self.left.0.as_str(), self.right.0.as_str());
+        match name {
+            n if n == l && n != r => Some(Side::Left),
+            n if n == r && n != l => Some(Side::Right),
+            "left" => Some(Side::Left),
+            "right" => Some(Side::Right),
+            _ => None,
+        }
+    }
+
+    /// The system and table of a side.
+    pub fn side(&self, side: Side) -> (&str, &str) {
+        let (s, t) = match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        };
+        (s, t)
+    }
+}
+
+/// What completion should offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Context {
+    /// Nothing useful (a comment, a name being declared, a literal).
+    Nothing,
+    /// Top-level item keywords.
+    Items,
+    /// System kinds, after `system NAME:`.
+    Kinds,
+    /// System settings.
+    Settings,
+    /// Declared systems, in a table mapping's header.
+    Systems,
+    /// The tables of a system, after `system.`.
+    Tables {
+        /// The system alias.
+        system: String,
+    },
+    /// The columns of one side of a table mapping.
+    Columns {
+        /// The table mapping.
+        header: Header,
+        /// Whose columns.
+        side: Side,
+        /// Whether functions may be called here.
+        functions: bool,
+        /// Keywords that may also start here.
+        keywords: &'static [&'static str],
+    },
+    /// Columns of the tables of the table mapping a `via` goes through.
+    ViaColumns {
+        /// The table mapping named after `via`.
+        mapping: String,
+    },
+    /// The sides of a table mapping, by system alias.
+    Sides {
+        /// The table mapping.
+        header: Header,
+        /// Keywords that may also stand here.
+        keywords: &'static [&'static str],
+    },
+    /// Table mapping names.
+    Mappings {
+        /// The mapping being written, which cannot name itself.
+        exclude: Option<String>,
+        /// Keywords that may also stand here.
+        keywords: &'static [&'static str],
+    },
+    /// Value map names, after `using`.
+    ValueMaps,
+    /// Just these keywords.
+    Keywords(&'static [&'static str]),
+    /// A function body: its parameters, functions and expression keywords.
+    FunctionBody {
+        /// Parameter names and types.
+        params: Vec<(String, String)>,
+    },
+    /// Type names, in a function signature.
+    Types,
+    /// Option labels or enum members of a column, inside a string literal.
+    Labels {
+        /// The table mapping.
+        header: Header,
+        /// The column's side.
+        side: Side,
+        /// The column.
+        column: String,
+        /// The byte range of the string's contents, which a label replaces.
+        replace: (usize, usize),
+    },
+}
+
+/// Keywords that start a top-level item.
+pub const ITEMS: [&str; 7] = ["import", "system", "table", "map", "fn", "job", "test"];
+/// Keywords that start a table mapping's clauses other than field mappings.
+pub const CLAUSES: &[&str] = &["filter", "match", "create", "on", "only", "after"];
+/// Modifiers of a field mapping.
+pub const MODIFIERS: &[&str] = &[
+    "create only",
+    "update only",
+    "clear on failure",
+    "not null",
+    "truncate",
+];
+/// Keywords that may start an operand.
+pub const OPERAND: &[&str] = &["if", "not", "null", "true", "false"];
+
+/// The context at a byte offset. `lookup` finds table mappings declared elsewhere (tests name
+/// them).
+pub fn at(text: &str, offset: usize, lookup: &dyn Fn(&str) -> Option<Header>) -> Context {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let all = tokens::lex(text);
+    if let Some(t) = all.iter().find(|t| t.start < offset && offset <= t.end) {
+        match t.kind {
+            Kind::Comment if t.text.starts_with("//") || offset < t.end => return Context::Nothing,
+            Kind::Str if offset < t.end || !closed(t) => {
+                return string(text, &all, t, lookup).unwrap_or(Context::Nothing);
+            }
+            _ => {}
+        }
+    }
+    let word = word_start(text, offset);
+    let before: Vec<Token<'_>> = all
+        .iter()
+        .filter(|t| t.kind != Kind::Comment && t.end <= word)
+        .copied()
+        .collect();
+    let Some(item) = item_start(text, &before) else {
+        return Context::Items;
+    };
+    let it = &before[item..];
+    let finished = match it[0].text {
+        "import" => it.len() >= 2,
+        _ => it.len() > 1 && it.last().is_some_and(|t| t.is("}")) && depth(it) == 0,
+    };
+    if finished {
+        return Context::Items;
+    }
+    match it[0].text {
+        "table" => table(text, it, word),
+        "system" => system(it),
+        "fn" => function(it),
+        "job" => job(it),
+        "test" => test(it, lookup),
+        _ => Context::Nothing,
+    }
+}
+
+fn closed(t: &Token<'_>) -> bool {
+    t.text.len() >= 2 && t.text.ends_with('"') && !t.text.ends_with("\\\"")
+}
+
+/// Where the name the cursor is in (or just after) starts.
+fn word_start(text: &str, offset: usize) -> usize {
+    let before = &text[..offset];
+    let plain = before
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+        .last()
+        .map_or(offset, |(i, _)| i);
+    // Inside an unclosed backticked name, the name starts at the backtick.
+    let line = &before[before.rfind('\n').map_or(0, |n| n + 1)..];
+    if line.matches('`').count() % 2 == 1 {
+        return before.rfind('`').unwrap_or(plain);
+    }
+    plain
+}
+
+/// The index of the token that starts the item around the end of `toks`.
+fn item_start(text: &str, toks: &[Token<'_>]) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut item = None;
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind == Kind::Ident
+            && ITEMS.contains(&t.text)
+            && (depth == 0 || tokens::in_first_column(text, t))
+        {
+            depth = 0;
+            item = Some(i);
+        } else if t.is("{") {
+            depth += 1;
+        } else if t.is("}") {
+            depth = (depth - 1).max(0);
+        }
+    }
+    item
+}
+
+/// Braces opened and not closed in `toks`.
+fn depth(toks: &[Token<'_>]) -> i32 {
+    toks.iter().fold(0, |d, t| {
+        if t.is("{") {
+            d + 1
+        } else if t.is("}") {
+            d - 1
+        } else {
+            d
+        }
+    })
+}
+
+/// Whether a `[` is open at the end of `toks`.
+fn in_brackets(toks: &[Token<'_>]) -> bool {
+    toks.iter()
+        .rev()
+        .find(|t| t.is("[") || t.is("]"))
+        .is_some_and(|t| t.is("["))
+}
+
+/// `table NAME : a . b ARROW c . d` at the start of `toks`.
+pub fn header(toks: &[Token<'_>]) -> Option<Header> {
+    let [kw, name, colon, ls, dot1, lt, arrow, rs, dot2, rt, ..] = toks else {
+        return None;
+    };
+    let ok = kw.is("table")
+        && colon.is(":")
+        && dot1.is(".")
+        && dot2.is(".")
+        && arrow.is_arrow()
+        && [name, ls, lt, rs, rt].iter().all(|t| t.kind == Kind::Ident);
+    if !ok {
+        return None;
+    }
+    let direction = match arrow.text {
+        "<->" => Direction::Both,
+        "->" => Direction::ToRight,
+        _ => Direction::ToLeft,
+    };
+    let s = |t: &Token<'_>| t.name().unwrap_or_default().to_string();
+    Some(Header {
+        name: s(name),
+        left: (s(ls), s(lt)),
+        right: (s(rs), s(rt)),
+        direction,
+    })
+}
+
+/// Every table mapping header in a text.
+pub fn headers(text: &str) -> Vec<Header> {
+    let toks: Vec<Token<'_>> = tokens::lex(text)
+        .into_iter()
+        .filter(|t| t.kind != Kind::Comment)
+        .collect();
+    (0..toks.len())
+        .filter(|&i| toks[i].is("table"))
+        .filter_map(|i| header(&toks[i..]))
+        .collect()
+}
+
+fn table(text: &str, it: &[Token<'_>], cursor: usize) -> Context {
+    let Some(brace) = it.iter().position(|t| t.is("{")) else {
+        let n = it.len();
+        return match it.last() {
+            Some(t) if t.is(".") && n >= 2 && it[n - 2].kind == Kind::Ident => Context::Tables {
+                system: it[n - 2].name().unwrap_or_default().to_string(),
+            },
+            Some(t) if t.is(":") || t.is_arrow() => Context::Systems,
+            _ => Context::Nothing,
+        };
+    };
+    let Some(header) = header(&it[..brace]) else {
+        return Context::Nothing;
+    };
+    let body = &it[brace + 1..];
+    if depth(body) != 0 {
+        return Context::Nothing; // inside an inline value map's braces: literals only
+    }
+    let line = clause(text, body, cursor);
+    table_clause(header, line)
+}
+
+/// The tokens of the clause the cursor is in: those of its line, and of the lines before it
+/// when they end in the middle of an expression (after an operator, an arrow, a comma).
+fn clause<'t, 'a>(text: &str, body: &'t [Token<'a>], cursor: usize) -> &'t [Token<'a>] {
+    let line_start = |pos: usize| text[..pos].rfind('\n').map_or(0, |n| n + 1);
+    let from = |start: usize| {
+        body.iter()
+            .position(|t| t.start >= start)
+            .unwrap_or(body.len())
+    };
+    let mut first = from(line_start(cursor));
+    while first > 0 {
+        let prev = &body[first - 1];
+        let open = body[..first]
+            .iter()
+            .fold(0i32, |d, t| d + i32::from(t.is("(")) - i32::from(t.is(")")));
+        let continues = open > 0
+            || (prev.kind == Kind::Punct && !prev.is(")") && !prev.is("]") && !prev.is("}"))
+            || [
+                "and", "or", "not", "if", "then", "else", "via", "using", "filter", "match",
+            ]
+            .contains(&prev.text);
+        if !continues {
+            break;
+        }
+        let earlier = from(line_start(prev.start));
+        if earlier >= first {
+            break;
+        }
+        first = earlier;
+    }
+    &body[first..]
+}
+
+fn table_clause(header: Header, line: &[Token<'_>]) -> Context {
+    if line.is_empty() {
+        return Context::Columns {
+            header,
+            side: Side::Left,
+            functions: true,
+            keywords: CLAUSES,
+        };
+    }
+    let last = line[line.len() - 1];
+    let words: Vec<&str> = line.iter().map(|t| t.text).collect();
+    match words.as_slice() {
+        ["filter"] => Context::Sides {
+            header,
+            keywords: &[],
+        },
+        ["filter", side, ":", ..] => {
+            let Some(side) = header.side_named(side.trim_matches('`')) else {
+                return Context::Nothing;
+            };
+            if last.ends_operand() {
+                Context::Keywords(&["and", "or"])
+            } else {
+                Context::Columns {
+                    header,
+                    side,
+                    functions: true,
+                    keywords: OPERAND,
+                }
+            }
+        }
+        ["match", ..] => {
+            if in_brackets(line) {
+                Context::Keywords(&["case sensitive"])
+            } else if last.is("==") {
+                Context::Columns {
+                    header,
+                    side: Side::Right,
+                    functions: false,
+                    keywords: &[],
+                }
+            } else if last.is("match") || last.is("and") {
+                Context::Columns {
+                    header,
+                    side: Side::Left,
+                    functions: false,
+                    keywords: &[],
+                }
+            } else {
+                Context::Nothing
+            }
+        }
+        ["create", ":", ..] if !last.is("none") => Context::Sides {
+            header,
+            keywords: &["none"],
+        },
+        ["on"] => Context::Keywords(&["conflict", "delete"]),
+        ["on", "conflict", ":"] => Context::Keywords(&["prefer", "newest", "fail"]),
+        ["on", "conflict", ":", "prefer"] => Context::Sides {
+            header,
+            keywords: &[],
+        },
+        ["on", "delete", ":"] => Context::Keywords(&["uncouple", "restore", "propagate", "fail"]),
+        ["only"] => Context::Keywords(&["coupled"]),
+        ["only", "coupled", ":"] => Context::Keywords(&["true", "false"]),
+        ["after", ..] if last.is("after") || last.is(",") => Context::Mappings {
+            exclude: Some(header.name),
+            keywords: &[],
+        },
+        ["create" | "on" | "only" | "after", ..] => Context::Nothing,
+        _ => field(header, line),
+    }
+}
+
+fn field(header: Header, line: &[Token<'_>]) -> Context {
+    let n = line.len();
+    let last = line[n - 1];
+    if in_brackets(line) {
+        return Context::Keywords(MODIFIERS);
+    }
+    if last.is("via") {
+        return Context::Mappings {
+            exclude: Some(header.name),
+            keywords: &[],
+        };
+    }
+    if last.is(".") && n >= 3 && line[n - 3].is("via") {
+        return Context::ViaColumns {
+            mapping: line[n - 2].name().unwrap_or_default().to_string(),
+        };
+    }
+    if last.is("using") {
+        return Context::ValueMaps;
+    }
+    if line.iter().any(|t| t.is("via") || t.is("using")) {
+        return Context::Nothing;
+    }
+    let mut parens = 0i32;
+    let mut arrow = None;
+    for t in line {
+        parens += i32::from(t.is("(")) - i32::from(t.is(")"));
+        if parens == 0 && t.is_arrow() {
+            arrow = Some(*t);
+        }
+    }
+    if last.ends_operand() {
+        // After a whole source and destination, only a transform may follow.
+        return match arrow {
+            Some(_) => Context::Keywords(&["via", "using"]),
+            None => Context::Nothing,
+        };
+    }
+    match arrow {
+        Some(a) => Context::Columns {
+            header,
+            side: Side::Right,
+            // The right of `<-` is the source, an expression; of `->` and `<->`, a column.
+            functions: a.is("<-"),
+            keywords: &[],
+        },
+        None => Context::Columns {
+            header,
+            side: Side::Left,
+            functions: true,
+            keywords: &[],
+        },
+    }
+}
+
+fn system(it: &[Token<'_>]) -> Context {
+    let last = it[it.len() - 1];
+    if !it.iter().any(|t| t.is("{")) {
+        return if last.is(":") {
+            Context::Kinds
+        } else {
+            Context::Nothing
+        };
+    }
+    if last.is("{") || last.is(",") || last.kind == Kind::Str {
+        Context::Settings
+    } else {
+        Context::Nothing
+    }
+}
+
+fn function(it: &[Token<'_>]) -> Context {
+    let last = it[it.len() - 1];
+    let Some(brace) = it.iter().position(|t| t.is("{")) else {
+        return if last.is(":") || last.is("->") {
+            Context::Types
+        } else {
+            Context::Nothing
+        };
+    };
+    if last.ends_operand() {
+        return Context::Nothing;
+    }
+    let sig = &it[..brace];
+    let params = sig
+        .windows(3)
+        .filter(|w| w[0].kind == Kind::Ident && w[1].is(":") && w[2].kind == Kind::Ident)
+        .map(|w| {
+            let s = |t: &Token<'_>| t.name().unwrap_or_default().to_string();
+            (s(&w[0]), s(&w[2]))
+        })
+        .collect();
+    Context::FunctionBody { params }
+}
+
+const JOB_CLAUSES: &[&str] = &["every", "idle", "at"];
+
+fn job(it: &[Token<'_>]) -> Context {
+    let Some(brace) = it.iter().position(|t| t.is("{")) else {
+        return Context::Nothing;
+    };
+    let body = &it[brace + 1..];
+    let Some(last) = body.last() else {
+        return Context::Keywords(&["sync"]);
+    };
+    if last.is("sync") {
+        Context::Keywords(&["full", "modified"])
+    } else if last.is("full") || last.is("modified") || last.is(",") {
+        Context::Mappings {
+            exclude: None,
+            keywords: JOB_CLAUSES,
+        }
+    } else if (last.kind == Kind::Ident && !JOB_CLAUSES.contains(&last.text))
+        || last.kind == Kind::Number
+    {
+        Context::Keywords(JOB_CLAUSES)
+    } else {
+        Context::Nothing
+    }
+}
+
+fn test(it: &[Token<'_>], lookup: &dyn Fn(&str) -> Option<Header>) -> Context {
+    if it.len() == 1 {
+        return Context::Mappings {
+            exclude: None,
+            keywords: &[],
+        };
+    }
+    let Some(brace) = it.iter().position(|t| t.is("{")) else {
+        return Context::Nothing;
+    };
+    let header = it[1].name().and_then(lookup);
+    let body = &it[brace + 1..];
+    let mut depth = 0;
+    let mut record_side = None;
+    for (i, t) in body.iter().enumerate() {
+        if t.is("{") {
+            depth += 1;
+            if depth == 1 {
+                // `given SIDE {` or `expect SIDE [on update] {`
+                record_side = body[..i]
+                    .iter()
+                    .rposition(|t| t.is("given") || t.is("expect"))
+                    .and_then(|k| body.get(k + 1))
+                    .and_then(Token::name);
+            }
+        } else if t.is("}") {
+            depth -= 1;
+        }
+    }
+    let last = body.last();
+    if depth > 0 {
+        let (Some(header), Some(side)) = (header, record_side) else {
+            return Context::Nothing;
+        };
+        let Some(side) = header.side_named(side) else {
+            return Context::Nothing;
+        };
+        return match last {
+            Some(t) if t.is("{") || t.is(",") => Context::Columns {
+                header,
+                side,
+                functions: false,
+                keywords: &[],
+            },
+            _ => Context::Nothing,
+        };
+    }
+    if depth < 0 {
+        return Context::Nothing;
+    }
+    const STEPS: &[&str] = &["given", "couple", "expect"];
+    match last {
+        None => Context::Keywords(STEPS),
+        Some(t) if t.is("}") || t.is("filtered") || t.is("fails") || t.kind == Kind::Str => {
+            Context::Keywords(STEPS)
+        }
+        Some(t) if t.is("given") || t.is("expect") => match header {
+            Some(header) => Context::Sides {
+                header,
+                keywords: if t.is("expect") {
+                    &["filtered", "fails"]
+                } else {
+                    &[]
+                },
+            },
+            None => Context::Nothing,
+        },
+        Some(t) if t.is("couple") => Context::Mappings {
+            exclude: None,
+            keywords: &[],
+        },
+        _ => Context::Nothing,
+    }
+}
+
+/// Inside a string: the option labels or enum members of the column the string is compared
+/// with or written to, if any.
+fn string(
+    text: &str,
+    all: &[Token<'_>],
+    s: &Token<'_>,
+    lookup: &dyn Fn(&str) -> Option<Header>,
+) -> Option<Context> {
+    let replace = (
+        s.start + 1,
+        if closed(s) { s.end - 1 } else { s.end }.max(s.start + 1),
+    );
+    let before: Vec<Token<'_>> = all
+        .iter()
+        .filter(|t| t.kind != Kind::Comment && t.end <= s.start)
+        .copied()
+        .collect();
+    let after: Vec<Token<'_>> = all
+        .iter()
+        .filter(|t| t.kind != Kind::Comment && t.start >= s.end)
+        .take(2)
+        .copied()
+        .collect();
+    let it = &before[item_start(text, &before)?..];
+    let labels = |header: Header, side: Side, column: &str| Context::Labels {
+        header,
+        side,
+        column: column.to_string(),
+        replace,
+    };
+    let n = it.len();
+    match it[0].text {
+        "table" => {
+            let brace = it.iter().position(|t| t.is("{"))?;
+            let header = header(&it[..brace])?;
+            let line = clause(text, &it[brace + 1..], s.start);
+            let words: Vec<&str> = line.iter().map(|t| t.text).collect();
+            let compared = n >= 2
+                && (it[n - 1].is("==") || it[n - 1].is("!="))
+                && it[n - 2].kind == Kind::Ident;
+            if let ["filter", side, ":", ..] = words.as_slice() {
+                let side = header.side_named(side.trim_matches('`'))?;
+                return compared.then(|| labels(header, side, it[n - 2].name().unwrap_or("")));
+            }
+            let arrow = line.iter().find(|t| t.is_arrow());
+            if compared {
+                let side = if arrow.is_some() {
+                    Side::Right
+                } else {
+                    Side::Left
+                };
+                return Some(labels(header, side, it[n - 2].name().unwrap_or("")));
+            }
+            match (line, arrow, after.as_slice()) {
+                // `"Customer" -> customertypecode`
+                ([], None, [a, col, ..]) if a.is_arrow() && col.kind == Kind::Ident => {
+                    Some(labels(header, Side::Right, col.name().unwrap_or("")))
+                }
+                // `type <- "Person"`
+                ([col, a], Some(_), _) if col.kind == Kind::Ident && a.is_arrow() => {
+                    Some(labels(header, Side::Left, col.name().unwrap_or("")))
+                }
+                _ => None,
+            }
+        }
+        "test" => {
+            // `column: "…"` inside `given SIDE { … }` or `expect SIDE { … }`
+            if n < 2 || !it[n - 1].is(":") || it[n - 2].kind != Kind::Ident {
+                return None;
+            }
+            let header = it.get(1).and_then(Token::name).and_then(lookup)?;
+            let open = it.iter().rposition(|t| t.is("{"))?;
+            let kw = it[..open]
+                .iter()
+                .rposition(|t| t.is("given") || t.is("expect"))?;
+            let side = header.side_named(it.get(kw + 1)?.name()?)?;
+            Some(labels(header, side, it[n - 2].name().unwrap_or("")))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "table customers: bc.customers <-> dv.accounts {\n";
+
+    fn ctx(text: &str) -> Context {
+        let offset = text.find('|').unwrap();
+        let text = text.replace('|', "");
+        let headers = headers(&text);
+        at(&text, offset, &|n| {
+            headers.iter().find(|h| h.name == n).cloned()
+        })
+    }
+
+    fn columns(c: &Context) -> Option<(Side, bool)> {
+        match c {
+            Context::Columns {
+                side, functions, ..
+            } => Some((*side, *functions)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn field_sides_follow_the_arrow() {
+        assert_eq!(
+            columns(&ctx(&format!("{HEAD}    disp|"))),
+            Some((Side::Left, true))
+        );
+        assert_eq!(
+            columns(&ctx(&format!("{HEAD}    displayName <-> |\n}}"))),
+            Some((Side::Right, false))
+        );
+        assert_eq!(
+            columns(&ctx(&format!("{HEAD}    code <- upper(full|"))),
+            Some((Side::Right, true))
+        );
+        assert_eq!(
+            columns(&ctx(&format!("{HEAD}    filter dv: statecode == 0 and |"))),
+            Some((Side::Right, true))
+        );
+        assert_eq!(
+            columns(&ctx(&format!("{HEAD}    match number == |"))),
+            Some((Side::Right, false))
+        );
+    }
+
+    #[test]
+    fn names_after_keywords() {
+        assert_eq!(
+            ctx("table t: bc.|"),
+            Context::Tables {
+                system: "bc".into()
+            }
+        );
+        assert_eq!(ctx("table t: |"), Context::Systems);
+        assert_eq!(
+            ctx(&format!("{HEAD}    a -> b using |")),
+            Context::ValueMaps
+        );
+        assert!(matches!(
+            ctx(&format!("{HEAD}    a -> b via |")),
+            Context::Mappings { .. }
+        ));
+        assert!(matches!(
+            ctx(&format!("{HEAD}    after |")),
+            Context::Mappings { .. }
+        ));
+        assert_eq!(
+            ctx(&format!("{HEAD}    a -> b [trunc|")),
+            Context::Keywords(MODIFIERS)
+        );
+        assert_eq!(ctx(&format!("{HEAD}}}\n\n|")), Context::Items);
+        assert_eq!(ctx("// table |"), Context::Nothing);
+    }
+
+    #[test]
+    fn tests_complete_the_sides_columns() {
+        let text =
+            format!("{HEAD}}}\ntest customers {{\n    given bc {{ displayName: \"x\", | }}\n}}");
+        assert_eq!(columns(&ctx(&text)), Some((Side::Left, false)));
+        let text =
+            format!("{HEAD}}}\ntest customers {{\n    expect dv {{ statecode: \"Ac|\" }}\n}}");
+        assert!(matches!(
+            ctx(&text),
+            Context::Labels {
+                side: Side::Right,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn clauses_jobs_and_functions() {
+        let after_line = format!("{HEAD}    filter bc: blocked == \" \"\n    |");
+        assert_eq!(
+            columns(&ctx(&after_line)),
+            Some((Side::Left, true)),
+            "a new line starts a field mapping or a clause"
+        );
+        let continued = format!("{HEAD}    displayName <->\n        |");
+        assert_eq!(columns(&ctx(&continued)), Some((Side::Right, false)));
+        assert_eq!(
+            ctx(&format!("{HEAD}    on conflict: |")),
+            Context::Keywords(&["prefer", "newest", "fail"])
+        );
+        assert!(matches!(
+            ctx(&format!("{HEAD}    on conflict: prefer |")),
+            Context::Sides { .. }
+        ));
+        assert_eq!(
+            ctx("job j { sync |"),
+            Context::Keywords(&["full", "modified"])
+        );
+        assert!(matches!(
+            ctx("job j { sync full currencies, |"),
+            Context::Mappings { .. }
+        ));
+        assert_eq!(ctx("fn f(a: |"), Context::Types);
+        assert_eq!(
+            ctx("fn f(a: string, b: int) -> string { upper(|"),
+            Context::FunctionBody {
+                params: vec![("a".into(), "string".into()), ("b".into(), "int".into())]
+            }
+        );
+        assert_eq!(ctx("system s: |"), Context::Kinds);
+        assert_eq!(ctx("system s: sqlite { |"), Context::Settings);
+        let test = format!("{HEAD}}}\ntest customers {{\n    given bc {{ a: 1 }}\n    |");
+        assert_eq!(
+            ctx(&test),
+            Context::Keywords(&["given", "couple", "expect"])
+        );
+        let test = format!("{HEAD}}}\ntest customers {{\n    expect |");
+        assert!(matches!(ctx(&test), Context::Sides { .. }));
+        assert!(matches!(ctx("test |"), Context::Mappings { .. }));
+    }
+
+    #[test]
+    fn strings_compared_with_columns_complete_labels() {
+        let c = ctx(&format!("{HEAD}    filter dv: statecode == \"Act|\"\n}}"));
+        let Context::Labels {
+            column, replace, ..
+        } = c
+        else {
+            panic!("{c:?}")
+        };
+        assert_eq!(column, "statecode");
+        let text = format!("{HEAD}    filter dv: statecode == \"Act\"\n}}");
+        assert_eq!(&text[replace.0..replace.1], "Act");
+        assert!(matches!(
+            ctx(&format!("{HEAD}    \"Cust|\" -> customertypecode\n}}")),
+            Context::Labels {
+                side: Side::Right,
+                ..
+            }
+        ));
+    }
+}
