@@ -1,43 +1,67 @@
-//! Profiles (`syncmap.toml`): where each system and the state store live. Secrets never go in
-//! the file; they come from the environment.
+//! Profiles (`syncmap.toml`): where each system and the state store live, and how to
+//! authenticate. Secrets never go in the file: `*_env` settings name environment variables that
+//! are read when a connector needs them, and `${NAME}` in any string value is replaced by the
+//! environment variable `NAME` when the profile is loaded.
+//!
+//! A file holds one profile (top-level `[state]`, `[systems.NAME]`, `[run]`) or several named ones
+//! (`[profiles.NAME.state]`, `[profiles.NAME.systems.X]`, …), chosen with `--env NAME`.
+//!
+//! Nothing read from the environment is ever printed: `Debug` shows the file's text (`${NAME}`,
+//! not its value), errors name variables and never their values, and secrets come back wrapped
+//! in [`Secret`], whose `Debug` and `Display` print `***`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 
-/// A loaded profile.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The environment variable that selects a named profile when `--env` is not given.
+pub const ENV_VAR: &str = "SYNCMAP_ENV";
+
+/// The profile used when a file has `[profiles]` and none is selected.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// A loaded profile, with every `${NAME}` replaced.
+#[derive(Debug, Clone)]
 pub struct Profile {
+    /// The selected `[profiles.NAME]`, or `None` for a file with one unnamed profile.
+    pub name: Option<String>,
     /// Where the state store lives.
-    #[serde(default)]
     pub state: StateConfig,
     /// Connection details by system alias.
-    #[serde(default)]
     pub systems: BTreeMap<String, SystemConfig>,
     /// Tuning of runs.
-    #[serde(default)]
     pub run: RunConfig,
     /// The folder of the profile file: relative paths in it are taken from here.
-    #[serde(skip)]
     pub base: PathBuf,
 }
 
 /// `[state]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct StateConfig {
     /// `sqlite://PATH`.
-    #[serde(default = "default_state_url")]
     pub url: String,
+    /// The URL as written, for `Debug`.
+    written: String,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             url: default_state_url(),
+            written: default_state_url(),
         }
+    }
+}
+
+impl fmt::Debug for StateConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The text of the file, not the expanded URL: `${…}` may hold a password.
+        f.debug_struct("StateConfig")
+            .field("url", &self.written)
+            .finish()
     }
 }
 
@@ -46,11 +70,176 @@ fn default_state_url() -> String {
 }
 
 /// `[systems.NAME]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct SystemConfig {
+    /// The system alias (`NAME`), for messages.
+    pub name: String,
     /// `sqlite://PATH` or the service's base URL.
     pub url: String,
+    /// The company, for services that hold several (Business Central).
+    pub company: Option<String>,
+    /// How to authenticate.
+    pub auth: Auth,
+    /// The settings as written, for `Debug`.
+    written: Box<Written>,
+}
+
+/// A system's settings before `${…}` expansion.
+#[derive(Clone, Debug)]
+struct Written {
+    url: String,
+    company: Option<String>,
+    auth: Auth,
+}
+
+impl fmt::Debug for SystemConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The text of the file, not the expanded values: `${…}` may hold anything.
+        f.debug_struct("SystemConfig")
+            .field("name", &self.name)
+            .field("url", &self.written.url)
+            .field("company", &self.written.company)
+            .field("auth", &self.written.auth)
+            .finish()
+    }
+}
+
+/// How a system authenticates. Secrets are not here: only the names of the environment
+/// variables that hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No authentication (local databases, the sandbox).
+    None,
+    /// OAuth 2.0 client credentials (Business Central, Dataverse).
+    ClientCredentials {
+        /// The token endpoint.
+        token_url: String,
+        /// The application (client) id.
+        client_id: String,
+        /// The environment variable holding the client secret.
+        client_secret_env: String,
+        /// The scope asked for, if the service needs one.
+        scope: Option<String>,
+    },
+    /// A fixed bearer token.
+    Bearer {
+        /// The environment variable holding the token.
+        token_env: String,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The environment variable holding the password.
+        password_env: String,
+    },
+}
+
+impl Auth {
+    /// The `kind` as written in the profile.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Auth::None => "none",
+            Auth::ClientCredentials { .. } => "client_credentials",
+            Auth::Bearer { .. } => "bearer",
+            Auth::Basic { .. } => "basic",
+        }
+    }
+
+    /// The environment variable holding the secret, and what the secret is.
+    pub fn secret_env(&self) -> Option<(&str, &'static str)> {
+        match self {
+            Auth::None => None,
+            Auth::ClientCredentials {
+                client_secret_env, ..
+            } => Some((client_secret_env, "client secret")),
+            Auth::Bearer { token_env } => Some((token_env, "bearer token")),
+            Auth::Basic { password_env, .. } => Some((password_env, "password")),
+        }
+    }
+}
+
+/// A secret read from the environment. It prints as `***`; [`Secret::expose`] gives the value
+/// to the code that sends it, and nothing else should call it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Why a system's secret is not available.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    /// The variable is not set.
+    #[error(
+        "environment variable `{variable}` is not set; it holds the {what} of system `{system}`"
+    )]
+    Unset {
+        /// The variable's name.
+        variable: String,
+        /// What it holds.
+        what: &'static str,
+        /// The system alias.
+        system: String,
+    },
+    /// The variable is set but empty.
+    #[error(
+        "environment variable `{variable}` is empty; it holds the {what} of system `{system}`"
+    )]
+    Empty {
+        /// The variable's name.
+        variable: String,
+        /// What it holds.
+        what: &'static str,
+        /// The system alias.
+        system: String,
+    },
+}
+
+impl SystemConfig {
+    /// The system's secret (client secret, bearer token or password), read from the environment
+    /// now so a changed secret is picked up; `None` for `auth = { kind = "none" }`.
+    pub fn secret(&self) -> Result<Option<Secret>, SecretError> {
+        self.secret_from(&|name| std::env::var(name).ok())
+    }
+
+    fn secret_from(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, SecretError> {
+        let Some((variable, what)) = self.auth.secret_env() else {
+            return Ok(None);
+        };
+        match env(variable) {
+            None => Err(SecretError::Unset {
+                variable: variable.into(),
+                what,
+                system: self.name.clone(),
+            }),
+            Some(v) if v.is_empty() => Err(SecretError::Empty {
+                variable: variable.into(),
+                what,
+                system: self.name.clone(),
+            }),
+            Some(v) => Ok(Some(Secret(v))),
+        }
+    }
 }
 
 /// `[run]`.
@@ -100,30 +289,168 @@ pub enum ProfileError {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// A `${NAME}` names an environment variable that is not set.
+    #[error("profile `{path}` line {line}: environment variable `{variable}` is not set (used as `${{{variable}}}`)")]
+    MissingVariable {
+        /// The path.
+        path: String,
+        /// The line of the string using it, from 1.
+        line: usize,
+        /// The variable's name.
+        variable: String,
+    },
+}
+
+/// A problem found while parsing, before the file's path is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not a valid profile.
+    Invalid(String),
+    /// A `${NAME}` whose variable is not set, on this line.
+    MissingVariable {
+        /// The line, from 1.
+        line: usize,
+        /// The variable.
+        variable: String,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Invalid(m) => f.write_str(m),
+            ParseError::MissingVariable { line, variable } => write!(
+                f,
+                "line {line}: environment variable `{variable}` is not set"
+            ),
+        }
+    }
+}
+
+impl ParseError {
+    fn with_path(self, path: &Path) -> ProfileError {
+        let path = path.display().to_string();
+        match self {
+            ParseError::Invalid(message) => ProfileError::Invalid { path, message },
+            ParseError::MissingVariable { line, variable } => ProfileError::MissingVariable {
+                path,
+                line,
+                variable,
+            },
+        }
+    }
+}
+
+// ---- the file as written ---------------------------------------------------------------
+
+/// The whole file: one unnamed profile, or `[profiles.NAME]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    state: Option<RawState>,
+    systems: Option<BTreeMap<String, RawSystem>>,
+    run: Option<RunConfig>,
+    profiles: Option<BTreeMap<String, RawProfile>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    state: Option<RawState>,
+    #[serde(default)]
+    systems: BTreeMap<String, RawSystem>,
+    #[serde(default)]
+    run: RunConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    url: Spanned<String>,
+    company: Option<Spanned<String>>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    kind: Spanned<String>,
+    token_url: Option<Spanned<String>>,
+    client_id: Option<Spanned<String>>,
+    client_secret_env: Option<Spanned<String>>,
+    scope: Option<Spanned<String>>,
+    token_env: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
 }
 
 impl Profile {
-    /// Reads a profile file.
+    /// Reads a profile file; in a file with `[profiles]`, the one `$SYNCMAP_ENV` names, or
+    /// `default`.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        Self::load_env(path, None)
+    }
+
+    /// Reads a profile file, selecting `[profiles.NAME]` by `env`, else by `$SYNCMAP_ENV`, else
+    /// `default`. A file without `[profiles]` takes no name.
+    pub fn load_env(path: &Path, env: Option<&str>) -> Result<Profile, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        let mut p = Self::parse(&text).map_err(|message| ProfileError::Invalid {
-            path: path.display().to_string(),
-            message,
-        })?;
+        let from_env = std::env::var(ENV_VAR).ok().filter(|v| !v.is_empty());
+        let name = env.map(str::to_string).or(from_env);
+        let mut p = Self::parse_with(&text, name.as_deref(), &|n| std::env::var(n).ok())
+            .map_err(|e| e.with_path(path))?;
         p.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(p)
     }
 
-    /// Parses profile text.
+    /// Parses profile text, expanding `${NAME}` from the process environment.
     pub fn parse(text: &str) -> Result<Profile, String> {
-        let p: Profile = toml::from_str(text).map_err(|e| e.to_string())?;
-        if p.run.page_size == 0 || p.run.batch_size == 0 {
-            return Err("`run.page_size` and `run.batch_size` must be at least 1".into());
+        Self::parse_with(text, None, &|n| std::env::var(n).ok()).map_err(|e| e.to_string())
+    }
+
+    /// Parses profile text: selects the profile `name` (see [`Profile::load_env`]) and expands
+    /// `${NAME}` with `env`.
+    pub fn parse_with(
+        text: &str,
+        name: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Profile, ParseError> {
+        let doc: FileDoc = toml::from_str(text).map_err(|e| ParseError::Invalid(e.to_string()))?;
+        let (selected, raw) = select(doc, name)?;
+        let x = Expander { text, env };
+        let state = match raw.state.and_then(|s| s.url) {
+            Some(url) => StateConfig {
+                url: x.expand(&url)?,
+                written: url.into_inner(),
+            },
+            None => StateConfig::default(),
+        };
+        let mut systems = BTreeMap::new();
+        for (alias, s) in raw.systems {
+            let config = system(&x, &alias, s)?;
+            systems.insert(alias, config);
         }
-        Ok(p)
+        if raw.run.page_size == 0 || raw.run.batch_size == 0 {
+            return Err(ParseError::Invalid(
+                "`run.page_size` and `run.batch_size` must be at least 1".into(),
+            ));
+        }
+        Ok(Profile {
+            name: selected,
+            state,
+            systems,
+            run: raw.run,
+            base: PathBuf::new(),
+        })
     }
 
     /// The state store URL with a relative SQLite path taken from the profile's folder.
@@ -137,9 +464,237 @@ impl Profile {
     }
 }
 
+/// The profile a file and a name select.
+fn select(doc: FileDoc, name: Option<&str>) -> Result<(Option<String>, RawProfile), ParseError> {
+    let flat = doc.state.is_some() || doc.systems.is_some() || doc.run.is_some();
+    let Some(mut profiles) = doc.profiles else {
+        if let Some(n) = name {
+            return Err(ParseError::Invalid(format!(
+                "profile `{n}` was asked for (--env or ${ENV_VAR}), but the file has no [profiles.{n}] section"
+            )));
+        }
+        return Ok((
+            None,
+            RawProfile {
+                state: doc.state,
+                systems: doc.systems.unwrap_or_default(),
+                run: doc.run.unwrap_or_default(),
+            },
+        ));
+    };
+    // Top-level settings next to named profiles would leave it unclear which applies; a file
+    // is one or the other.
+    if flat {
+        return Err(ParseError::Invalid(
+            "a file with [profiles.NAME] sections keeps [state], [systems] and [run] inside each profile, not at the top level".into(),
+        ));
+    }
+    let known = profiles.keys().cloned().collect::<Vec<_>>().join(", ");
+    let wanted = name.unwrap_or(DEFAULT_PROFILE);
+    match profiles.remove(wanted) {
+        Some(p) => Ok((Some(wanted.to_string()), p)),
+        None if name.is_none() => Err(ParseError::Invalid(format!(
+            "the file has several profiles ({known}); choose one with --env NAME or ${ENV_VAR}"
+        ))),
+        None => Err(ParseError::Invalid(format!(
+            "no profile `{wanted}`; the file has: {known}"
+        ))),
+    }
+}
+
+/// Replaces `${NAME}` in the strings of one file.
+struct Expander<'a> {
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Expander<'_> {
+    /// The line of a value, from 1.
+    fn line(&self, s: &Spanned<String>) -> usize {
+        let start = s.span().start.min(self.text.len());
+        self.text
+            .get(..start)
+            .map_or(1, |before| before.matches('\n').count() + 1)
+    }
+
+    /// `s` with each `${NAME}` replaced by the variable and `$${` by `${`.
+    fn expand(&self, s: &Spanned<String>) -> Result<String, ParseError> {
+        let value = s.get_ref();
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value.as_str();
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i..];
+            if let Some(tail) = after.strip_prefix("$${") {
+                out.push_str("${");
+                rest = tail;
+            } else if let Some(tail) = after.strip_prefix("${") {
+                let Some(end) = tail.find('}') else {
+                    return Err(ParseError::Invalid(format!(
+                        "line {}: `${{` without a closing `}}` (write `$${{` for a literal `${{`)",
+                        self.line(s)
+                    )));
+                };
+                let var = &tail[..end];
+                if !is_env_name(var) {
+                    return Err(ParseError::Invalid(format!(
+                        "line {}: `${{{var}}}` is not an environment variable name (letters, digits and `_`)",
+                        self.line(s)
+                    )));
+                }
+                match (self.env)(var) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        return Err(ParseError::MissingVariable {
+                            line: self.line(s),
+                            variable: var.into(),
+                        })
+                    }
+                }
+                rest = &tail[end + 1..];
+            } else {
+                out.push('$');
+                rest = &after[1..];
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn opt(&self, s: &Option<Spanned<String>>) -> Result<Option<String>, ParseError> {
+        s.as_ref().map(|s| self.expand(s)).transpose()
+    }
+}
+
+/// A portable environment variable name: letters, digits and `_`, not starting with a digit.
+fn is_env_name(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn system(x: &Expander<'_>, alias: &str, s: RawSystem) -> Result<SystemConfig, ParseError> {
+    let url = x.expand(&s.url)?;
+    let company = x.opt(&s.company)?;
+    if company.as_deref() == Some("") {
+        return Err(ParseError::Invalid(format!(
+            "[systems.{alias}] `company` is empty; leave it out for services without companies"
+        )));
+    }
+    let (auth, written_auth) = match &s.auth {
+        None => (Auth::None, Auth::None),
+        Some(a) => (
+            auth(alias, a, &|v| x.opt(v), true)?,
+            // The settings as written, unexpanded, for `Debug`; their shape was just checked.
+            auth(
+                alias,
+                a,
+                &|v| Ok(v.as_ref().map(|v| v.get_ref().clone())),
+                false,
+            )
+            .unwrap_or(Auth::None),
+        ),
+    };
+    Ok(SystemConfig {
+        name: alias.into(),
+        url,
+        company,
+        auth,
+        written: Box::new(Written {
+            url: s.url.into_inner(),
+            company: s.company.map(Spanned::into_inner),
+            auth: written_auth,
+        }),
+    })
+}
+
+type Value<'a> = &'a dyn Fn(&Option<Spanned<String>>) -> Result<Option<String>, ParseError>;
+
+/// Checks `auth = { … }` and builds it, with `value` giving each setting's text;
+/// `check` checks the values too; the text as written (for `Debug`) is only shaped.
+fn auth(alias: &str, a: &RawAuth, value: Value<'_>, check: bool) -> Result<Auth, ParseError> {
+    let kind = a.kind.get_ref().as_str();
+    let all = [
+        ("token_url", &a.token_url),
+        ("client_id", &a.client_id),
+        ("client_secret_env", &a.client_secret_env),
+        ("scope", &a.scope),
+        ("token_env", &a.token_env),
+        ("username", &a.username),
+        ("password_env", &a.password_env),
+    ];
+    let (required, optional): (&[&str], &[&str]) = match kind {
+        "none" => (&[], &[]),
+        "client_credentials" => (&["token_url", "client_id", "client_secret_env"], &["scope"]),
+        "bearer" => (&["token_env"], &[]),
+        "basic" => (&["username", "password_env"], &[]),
+        other => {
+            return Err(ParseError::Invalid(format!(
+                "[systems.{alias}] auth: unknown kind `{other}`; expected client_credentials, bearer, basic or none"
+            )))
+        }
+    };
+    let mut got: BTreeMap<&str, String> = BTreeMap::new();
+    for (key, v) in all {
+        let given = v.is_some();
+        if given && !required.contains(&key) && !optional.contains(&key) {
+            return Err(ParseError::Invalid(format!(
+                "[systems.{alias}] auth: `{key}` does not belong to kind `{kind}`"
+            )));
+        }
+        if !given && required.contains(&key) {
+            return Err(ParseError::Invalid(format!(
+                "[systems.{alias}] auth: kind `{kind}` needs `{key}`"
+            )));
+        }
+        if let Some(text) = value(v)? {
+            if check && text.is_empty() {
+                return Err(ParseError::Invalid(format!(
+                    "[systems.{alias}] auth: `{key}` is empty"
+                )));
+            }
+            // A `*_env` holding something else than a variable name is most likely the secret
+            // itself pasted in: say so without repeating it.
+            if check && key.ends_with("_env") && !is_env_name(&text) {
+                return Err(ParseError::Invalid(format!(
+                    "[systems.{alias}] auth: `{key}` must name an environment variable (letters, digits and `_`); the secret itself never goes in the profile"
+                )));
+            }
+            got.insert(key, text);
+        }
+    }
+    // Every required key was checked above, so the defaults below are never used.
+    let mut take = |k: &str| got.remove(k).unwrap_or_default();
+    Ok(match kind {
+        "client_credentials" => Auth::ClientCredentials {
+            token_url: take("token_url"),
+            client_id: take("client_id"),
+            client_secret_env: take("client_secret_env"),
+            scope: Some(take("scope")).filter(|s| !s.is_empty()),
+        },
+        "bearer" => Auth::Bearer {
+            token_env: take("token_env"),
+        },
+        "basic" => Auth::Basic {
+            username: take("username"),
+            password_env: take("password_env"),
+        },
+        _ => Auth::None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |n| vars.get(n).cloned()
+    }
 
     #[test]
     fn parses_systems_state_and_defaults() {
@@ -148,12 +703,205 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.systems["bc"].url, "sqlite://bc.db");
+        assert_eq!(p.systems["bc"].auth, Auth::None);
         assert_eq!(p.run.batch_size, 200);
+        assert_eq!(p.name, None);
         let err = Profile::parse("[systems.bc]\nurl = 1\n").unwrap_err();
         assert!(err.contains("url"), "{err}");
         assert!(
             Profile::parse("[stat]\n").is_err(),
             "unknown sections are errors"
         );
+        assert_eq!(
+            Profile::parse("").unwrap().state.url,
+            "sqlite://.syncmap/state.db"
+        );
+    }
+
+    #[test]
+    fn expands_variables_and_escapes() {
+        let text = "[state]\nurl = \"sqlite://${DIR}/s.db\"\n\
+                    [systems.bc]\nurl = \"https://${HOST}/api?a=$${KEEP}&b=$x\"\ncompany = \"${CO}\"\n";
+        let env = env_of(&[("DIR", "/data"), ("HOST", "bc.example"), ("CO", "CRONUS")]);
+        let p = Profile::parse_with(text, None, &env).unwrap();
+        assert_eq!(p.state.url, "sqlite:///data/s.db");
+        assert_eq!(p.systems["bc"].url, "https://bc.example/api?a=${KEEP}&b=$x");
+        assert_eq!(p.systems["bc"].company.as_deref(), Some("CRONUS"));
+    }
+
+    #[test]
+    fn a_missing_variable_names_itself_and_its_line() {
+        let text =
+            "[state]\nurl = \"sqlite://s.db\"\n\n[systems.bc]\nurl = \"https://${BC_HOST}/x\"\n";
+        let err = Profile::parse_with(text, None, &env_of(&[])).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::MissingVariable {
+                line: 5,
+                variable: "BC_HOST".into()
+            }
+        );
+        let err = err.with_path(Path::new("conf/syncmap.toml")).to_string();
+        assert_eq!(
+            err,
+            "profile `conf/syncmap.toml` line 5: environment variable `BC_HOST` is not set (used as `${BC_HOST}`)"
+        );
+        let err = Profile::parse_with("[state]\nurl = \"${OPEN\"\n", None, &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("closing"), "{err}");
+        let err = Profile::parse_with("[state]\nurl = \"${A-B}\"\n", None, &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an environment variable name"), "{err}");
+    }
+
+    const NAMED: &str = r#"
+[profiles.default.systems.bc]
+url = "sqlite://dev-bc.db"
+
+[profiles.prod.state]
+url = "sqlite://prod-state.db"
+[profiles.prod.systems.bc]
+url = "https://api.businesscentral.dynamics.com/v2.0/${TENANT}/production/api/v2.0"
+company = "CRONUS USA, Inc."
+auth = { kind = "client_credentials", token_url = "https://login.example/${TENANT}/oauth2/v2.0/token", client_id = "app-id", client_secret_env = "BC_CLIENT_SECRET", scope = "https://api.businesscentral.dynamics.com/.default" }
+[profiles.prod.run]
+batch_size = 50
+"#;
+
+    #[test]
+    fn named_profiles_are_selected_by_name_or_default() {
+        // The default profile does not need TENANT: only the selected profile is expanded.
+        let p = Profile::parse_with(NAMED, None, &env_of(&[])).unwrap();
+        assert_eq!(p.name.as_deref(), Some("default"));
+        assert_eq!(p.systems["bc"].url, "sqlite://dev-bc.db");
+        assert_eq!(p.run.batch_size, 200);
+
+        let p = Profile::parse_with(NAMED, Some("prod"), &env_of(&[("TENANT", "t1")])).unwrap();
+        assert_eq!(p.name.as_deref(), Some("prod"));
+        assert_eq!(p.state.url, "sqlite://prod-state.db");
+        assert_eq!(p.run.batch_size, 50);
+        let bc = &p.systems["bc"];
+        assert_eq!(bc.company.as_deref(), Some("CRONUS USA, Inc."));
+        assert_eq!(
+            bc.auth,
+            Auth::ClientCredentials {
+                token_url: "https://login.example/t1/oauth2/v2.0/token".into(),
+                client_id: "app-id".into(),
+                client_secret_env: "BC_CLIENT_SECRET".into(),
+                scope: Some("https://api.businesscentral.dynamics.com/.default".into()),
+            }
+        );
+
+        let err = Profile::parse_with(NAMED, Some("test"), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "no profile `test`; the file has: default, prod");
+        let no_default = NAMED.replace("profiles.default", "profiles.dev");
+        let err = Profile::parse_with(&no_default, None, &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(dev, prod)") && err.contains("--env"),
+            "{err}"
+        );
+        let err = Profile::parse_with("[systems.bc]\nurl = \"x\"\n", Some("prod"), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no [profiles.prod]"), "{err}");
+        let mixed = format!("[run]\nbatch_size = 1\n{NAMED}");
+        assert!(Profile::parse_with(&mixed, None, &env_of(&[])).is_err());
+    }
+
+    fn auth_of(line: &str) -> Result<Auth, String> {
+        let text = format!("[systems.bc]\nurl = \"u\"\nauth = {{ {line} }}\n");
+        Profile::parse_with(&text, None, &env_of(&[]))
+            .map(|p| p.systems["bc"].auth.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn auth_kinds_are_validated() {
+        assert_eq!(
+            auth_of(r#"kind = "bearer", token_env = "TOKEN""#),
+            Ok(Auth::Bearer {
+                token_env: "TOKEN".into()
+            })
+        );
+        assert_eq!(
+            auth_of(r#"kind = "basic", username = "u", password_env = "PW""#),
+            Ok(Auth::Basic {
+                username: "u".into(),
+                password_env: "PW".into()
+            })
+        );
+        assert_eq!(auth_of(r#"kind = "none""#), Ok(Auth::None));
+        let err = auth_of(r#"kind = "oauth""#).unwrap_err();
+        assert!(err.contains("unknown kind `oauth`"), "{err}");
+        let err = auth_of(r#"kind = "basic", username = "u""#).unwrap_err();
+        assert!(err.contains("needs `password_env`"), "{err}");
+        let err = auth_of(r#"kind = "bearer", token_env = "T", username = "u""#).unwrap_err();
+        assert!(
+            err.contains("`username` does not belong to kind `bearer`"),
+            "{err}"
+        );
+        let err = auth_of(r#"kind = "bearer", token = "T""#).unwrap_err();
+        assert!(err.contains("token"), "unknown keys are errors: {err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_errors() {
+        const SECRET: &str = "s3cr3t-Value-9f1c";
+        let env = env_of(&[("BC_SECRET", SECRET), ("PW", SECRET)]);
+        // A secret put in a URL through `${…}` is expanded for use but never printed.
+        let text = "[state]\nurl = \"postgres://u:${PW}@db/state\"\n[systems.bc]\nurl = \"https://x/${PW}\"\n\
+                    auth = { kind = \"client_credentials\", token_url = \"t\", client_id = \"c\", client_secret_env = \"BC_SECRET\" }\n";
+        let p = Profile::parse_with(text, None, &env).unwrap();
+        assert!(p.state.url.contains(SECRET), "the expanded value is usable");
+        let debug = format!("{p:?} {:?} {:#?}", p.systems["bc"], p.state);
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(
+            debug.contains("${PW}"),
+            "Debug shows the file's text: {debug}"
+        );
+        assert!(
+            debug.contains("BC_SECRET"),
+            "Debug shows the variable's name: {debug}"
+        );
+
+        let secret = p.systems["bc"].secret_from(&env).unwrap().unwrap();
+        assert_eq!(secret.expose(), SECRET);
+        assert_eq!(format!("{secret:?} {secret}"), "*** ***");
+
+        // Every error, with the secret in the environment, mentions names only.
+        let mut errors: Vec<String> = Vec::new();
+        let unset = p.systems["bc"].secret_from(&env_of(&[])).unwrap_err();
+        assert!(
+            unset.to_string().contains("`BC_SECRET` is not set"),
+            "{unset}"
+        );
+        errors.push(unset.to_string());
+        let empty = p.systems["bc"]
+            .secret_from(&env_of(&[("BC_SECRET", "")]))
+            .unwrap_err();
+        errors.push(empty.to_string());
+        for bad in [
+            // The secret pasted where its variable's name goes.
+            "[systems.bc]\nurl = \"u\"\nauth = { kind = \"bearer\", token_env = \"${PW}\" }\n"
+                .to_string(),
+            format!("[systems.bc]\nurl = \"u\"\nauth = {{ kind = \"bearer\", token_env = \"{SECRET}\" }}\n"),
+            "[systems.bc]\nurl = \"${PW}\"\ncompany = \"${MISSING}\"\n".to_string(),
+            "[systems.bc]\nurl = \"${PW}\"\n[run]\npage_size = 0\n".to_string(),
+            "[state]\nurl = \"${PW}\"\n[systems.bc]\nurl = \"${PW}${NOPE\"\n".to_string(),
+        ] {
+            let e = Profile::parse_with(&bad, None, &env).unwrap_err();
+            errors.push(e.to_string());
+            errors.push(format!("{:?}", e.with_path(Path::new("p.toml"))));
+        }
+        for e in &errors {
+            assert!(!e.contains(SECRET), "{e}");
+        }
+        assert!(errors.iter().any(|e| e.contains("`MISSING` is not set")));
     }
 }

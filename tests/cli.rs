@@ -1479,3 +1479,331 @@ fn warnings_alone_exit_0() {
     assert!(r.stderr.contains("syncmap::W0004"), "{}", r.stderr);
     assert!(dir.path().join("plan.json").exists());
 }
+
+// ------------------------------------------------------------------------------------------
+// diff: what a change to the mappings does, from two plans.
+// ------------------------------------------------------------------------------------------
+
+/// Replaces `from` (which must be there) with `to` in a file.
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = read(path);
+    assert!(text.contains(from), "`{from}` not in {}", path.display());
+    write(path, &text.replacen(from, to, 1));
+}
+
+/// The standard mappings compiled to `old.json`, then changed and compiled to `new.json`: a
+/// field added and a filter narrowed in customers, currencies made two-way, vendors removed.
+fn changed_plans() -> tempfile::TempDir {
+    let dir = standard_project();
+    let r = run(dir.path(), &["compile", "mappings", "-o", "old.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let m = dir.path().join("mappings");
+    edit(
+        &m.join("customers.map"),
+        "    creditLimit      -> creditlimit\n",
+        "    creditLimit      -> creditlimit\n    number           -> accountnumber [create only]\n",
+    );
+    edit(
+        &m.join("customers.map"),
+        r#"filter dv: statecode == "Active" and customertypecode == "Customer""#,
+        r#"filter dv: statecode == "Active""#,
+    );
+    edit(
+        &m.join("currencies.map"),
+        "bc.currencies -> dv.transactioncurrencies",
+        "bc.currencies <-> dv.transactioncurrencies",
+    );
+    edit(
+        &m.join("currencies.map"),
+        "displayName -> currencyname",
+        "displayName <-> currencyname",
+    );
+    std::fs::remove_file(m.join("vendors.map")).unwrap_or_else(|e| panic!("remove: {e}"));
+    edit(
+        &m.join("jobs.map"),
+        "job vendors { sync modified vendors every 30m idle 12h }\n",
+        "",
+    );
+    edit(
+        &m.join("contacts.map"),
+        "after customers, vendors",
+        "after customers",
+    );
+    let r = run(dir.path(), &["compile", "mappings", "-o", "new.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    dir
+}
+
+#[test]
+fn diff_of_identical_plans_is_no_changes_exit_0() {
+    let dir = standard_project();
+    for out in ["a.json", "b.json"] {
+        let r = run(dir.path(), &["compile", "mappings", "-o", out]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let r = run(dir.path(), &["diff", "a.json", "b.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "no changes\n");
+    let r = run(dir.path(), &["diff", "a.json", "b.json", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let d = r.json();
+    assert_eq!(d["changed"], false);
+    assert_eq!(d["tables"], Value::Array(Vec::new()));
+}
+
+#[test]
+fn diff_summarises_tables_fields_filters_and_directions() {
+    let dir = changed_plans();
+    let r = run(dir.path(), &["diff", "old.json", "new.json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = &r.stdout;
+    for expected in [
+        "- table vendors: bc.vendors <-> dv.accounts (23 field operations)\n",
+        "~ table currencies: bc.currencies -> dv.transactioncurrencies → bc.currencies <-> dv.transactioncurrencies\n",
+        "    ~ flow: -> → <->\n",
+        "    ~ create: dv → dv, bc\n",
+        "    ~ field currencyname (->)\n        ~ two-way: false → true\n",
+        "    + pass bc <- dv: 1 field\n        + field displayName (<-): displayName <-> currencyname\n",
+        "~ table customers: bc.customers <-> dv.accounts\n",
+        "    ~ filter dv: statecode == 0 and customertypecode == 3 → statecode == 0\n",
+        "        ~ odata: statecode eq 0 and customertypecode eq 3 → statecode eq 0\n",
+        "    + field accountnumber (->): number -> accountnumber [create only]\n",
+        "~ table contacts: bc.contacts <-> dv.contacts\n",
+        "    - after: vendors\n",
+        "- job vendors: sync modified vendors every 30m idle 12h\n",
+        "- source vendors.map: sha256:",
+        "table mappings: 0 added, 3 changed, 1 removed; fields: 2 added, 1 changed, 0 removed\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // Unchanged mappings and fields do not appear, though every id after the new field shifted.
+    assert!(!out.contains("salespeople"), "{out}");
+    assert!(!out.contains("field creditlimit"), "{out}");
+    assert!(!out.contains("field owneridtype"), "{out}");
+
+    // The other way round is the mirror image.
+    let r = run(dir.path(), &["diff", "new.json", "old.json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("+ table vendors: bc.vendors <-> dv.accounts\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("    - pass bc <- dv: 1 field\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("    - field accountnumber (->): number -> accountnumber [create only]\n"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(dir.path(), &["diff", "old.json", "new.json", "--json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let d = r.json();
+    assert_eq!(d["changed"], true);
+    assert_eq!(d["counts"]["tables_removed"], 1);
+    let tables = d["tables"].as_array().expect("tables");
+    let customers = tables
+        .iter()
+        .find(|t| t["name"] == "customers")
+        .expect("customers changed");
+    assert_eq!(customers["change"], "changed");
+    let details = customers["details"].as_array().expect("details");
+    let filter = details
+        .iter()
+        .find(|e| e["kind"] == "filter")
+        .expect("a filter change");
+    assert_eq!(filter["name"], "dv");
+    assert_eq!(filter["new"], "statecode == 0");
+    let field = details
+        .iter()
+        .find(|e| e["kind"] == "field" && e["name"] == "accountnumber")
+        .expect("the new field");
+    assert_eq!(field["change"], "added");
+    assert_eq!(field["pass"], "left_to_right");
+    let vendors = tables
+        .iter()
+        .find(|t| t["name"] == "vendors")
+        .expect("vendors");
+    assert_eq!(vendors["change"], "removed");
+}
+
+#[test]
+fn diff_of_a_file_that_is_not_a_plan_is_exit_2() {
+    let dir = standard_project();
+    let r = run(dir.path(), &["compile", "mappings", "-o", "plan.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    write(&dir.path().join("bad.json"), "{\"tables\": []}");
+    let r = run(dir.path(), &["diff", "plan.json", "bad.json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("`bad.json` is not a syncmap plan"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+    let r = run(dir.path(), &["diff", "missing.json", "plan.json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot read `missing.json`"),
+        "{}",
+        r.stderr
+    );
+    let plan = read(&dir.path().join("plan.json"));
+    write(
+        &dir.path().join("v9.json"),
+        &plan.replacen("\"format_version\": 1", "\"format_version\": 9", 1),
+    );
+    let r = run(dir.path(), &["diff", "plan.json", "v9.json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("plan format 9"), "{}", r.stderr);
+}
+
+// ------------------------------------------------------------------------------------------
+// Profiles: `${ENV}` expansion, named profiles, secrets.
+// ------------------------------------------------------------------------------------------
+
+/// Runs `syncmap ARGS` in `dir` with these environment variables set (`Some`) or removed.
+fn run_env(dir: &Path, args: &[&str], vars: &[(&str, Option<&str>)]) -> Run {
+    let mut cmd = command(dir, args);
+    cmd.env_remove("SYNCMAP_ENV");
+    for (k, v) in vars {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const SECRET_VALUE: &str = "Zx9-secret-value-never-printed";
+
+const NAMED_PROFILES: &str = r#"[profiles.dev.state]
+url = "sqlite://${SYNCMAP_TEST_STATE_DIR}/state.db"
+[profiles.dev.systems.bc]
+url = "sqlite://bc.db"
+[profiles.dev.systems.dv]
+url = "sqlite://dv.db"
+
+[profiles.prod.systems.bc]
+url = "https://api.businesscentral.dynamics.com/v2.0/${SYNCMAP_TEST_TENANT}/production/api/v2.0"
+company = "CRONUS USA, Inc."
+auth = { kind = "client_credentials", token_url = "https://login.example/token", client_id = "app", client_secret_env = "SYNCMAP_TEST_BC_SECRET" }
+[profiles.prod.systems.dv]
+url = "sqlite://dv.db"
+"#;
+
+#[test]
+fn status_with_a_missing_profile_variable_is_exit_2_naming_it() {
+    let dir = standard_project();
+    write(&dir.path().join("syncmap.toml"), NAMED_PROFILES);
+    let secret = [("SYNCMAP_TEST_BC_SECRET", Some(SECRET_VALUE))];
+
+    let r = run_env(
+        dir.path(),
+        &["status", "--env", "prod"],
+        &[secret[0], ("SYNCMAP_TEST_TENANT", None)],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "error: profile `syncmap.toml` line 9: environment variable `SYNCMAP_TEST_TENANT` is not set (used as `${SYNCMAP_TEST_TENANT}`)\n"
+    );
+    assert!(!r.stdout.contains(SECRET_VALUE) && !r.stderr.contains(SECRET_VALUE));
+
+    // `SYNCMAP_ENV` selects the same way; the dev profile's own variable is not needed for prod.
+    let r = run_env(
+        dir.path(),
+        &["status"],
+        &[
+            ("SYNCMAP_ENV", Some("prod")),
+            ("SYNCMAP_TEST_STATE_DIR", None),
+            secret[0],
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("`SYNCMAP_TEST_TENANT` is not set"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(SECRET_VALUE), "{}", r.stderr);
+
+    // The dev profile runs once its variable is set, and only then.
+    let r = run_env(
+        dir.path(),
+        &["status", "--env", "dev"],
+        &[("SYNCMAP_TEST_STATE_DIR", None)],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("line 2: environment variable `SYNCMAP_TEST_STATE_DIR`"),
+        "{}",
+        r.stderr
+    );
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("create folder: {e}"));
+    let state_dir = state.display().to_string();
+    let r = run_env(
+        dir.path(),
+        &["status", "--env", "dev"],
+        &[("SYNCMAP_TEST_STATE_DIR", Some(&state_dir))],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("currencies"), "{}", r.stdout);
+    assert!(
+        state.join("state.db").exists(),
+        "the expanded state URL was used"
+    );
+
+    // No selection in a file of several profiles, or an unknown one: a usage error listing them.
+    let r = run_env(dir.path(), &["status"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("several profiles (dev, prod)"),
+        "{}",
+        r.stderr
+    );
+    let r = run_env(dir.path(), &["status", "--env", "staging"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("no profile `staging`; the file has: dev, prod"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_secret_pasted_into_the_profile_is_refused_without_being_printed() {
+    let dir = standard_project();
+    write(
+        &dir.path().join("syncmap.toml"),
+        &format!(
+            "[systems.bc]\nurl = \"sqlite://bc.db\"\nauth = {{ kind = \"bearer\", token_env = \"{SECRET_VALUE}\" }}\n[systems.dv]\nurl = \"sqlite://dv.db\"\n"
+        ),
+    );
+    let r = run_env(dir.path(), &["status"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("`token_env` must name an environment variable"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(SECRET_VALUE), "{}", r.stderr);
+}

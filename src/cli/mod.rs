@@ -4,6 +4,7 @@
 
 mod check;
 mod compile;
+mod diff;
 mod explain;
 mod fmt;
 mod init;
@@ -62,6 +63,9 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Summarise what changed between two plans: tables, fields, filters, directions, jobs.
+    /// Exit 0 when they agree, 1 when they differ, 2 when a file is not a plan.
+    Diff(diff::DiffArgs),
     /// Print .map files in canonical form.
     Fmt {
         /// Files or folders; `-` reads standard input and writes standard output.
@@ -127,6 +131,9 @@ enum SchemaCommand {
         /// The profile.
         #[arg(long, default_value = "syncmap.toml")]
         profile: PathBuf,
+        /// The named profile (`[profiles.NAME]`); `$SYNCMAP_ENV`, then `default`, when absent.
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
         /// Where to write the snapshot; standard output when absent.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -167,6 +174,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format } => check::run(&paths, format),
         Command::Compile { paths, output } => compile::run(&paths, output.as_deref()),
+        Command::Diff(args) => diff::run(args),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(code.as_deref()),
         Command::Test { paths } => test::run(&paths),
@@ -190,9 +198,10 @@ pub fn main() -> ExitCode {
                 SchemaCommand::Pull {
                     system,
                     profile,
+                    env,
                     output,
                 },
-        } => schema::pull(&system, &profile, output.as_deref()),
+        } => schema::pull(&system, &profile, env.as_deref(), output.as_deref()),
         Command::Schema {
             command:
                 SchemaCommand::Import {

@@ -36,6 +36,10 @@ pub struct Target {
     /// The profile: where the systems and the state store are.
     #[arg(long, default_value = "syncmap.toml")]
     pub profile: PathBuf,
+    /// The named profile (`[profiles.NAME]`) of a file that holds several; `$SYNCMAP_ENV`, then
+    /// `default`, when absent.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 /// Why a runtime command could not start; printed and turned into exit code 2 (or 1 when the
@@ -90,7 +94,8 @@ pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, Setup> {
 /// Opens everything a command needs.
 pub fn open(target: &Target) -> Result<Runtime, Setup> {
     let plan = load_plan(&target.plan)?;
-    let profile = Profile::load(&target.profile).map_err(|e| CliError::Usage(e.to_string()))?;
+    let profile = Profile::load_env(&target.profile, target.env.as_deref())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let store = Store::open(&profile.state_url()).map_err(|e| CliError::Io(e.to_string()))?;
     let mut systems = Systems::default();
     for (alias, system) in &plan.systems {

@@ -25,8 +25,14 @@ pub fn import(file: &Path, output: Option<&Path>, tables: &[String]) -> Result<E
 }
 
 /// Introspects a system of a profile and writes its snapshot.
-pub fn pull(system: &str, profile: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
-    let p = syncmap::profile::Profile::load(profile).map_err(|e| CliError::Usage(e.to_string()))?;
+pub fn pull(
+    system: &str,
+    profile: &Path,
+    env: Option<&str>,
+    output: Option<&Path>,
+) -> Result<ExitCode, CliError> {
+    let p = syncmap::profile::Profile::load_env(profile, env)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let config = p.systems.get(system).ok_or_else(|| {
         CliError::Usage(format!(
             "profile `{}` has no [systems.{system}] section",

@@ -32,8 +32,14 @@ impl AnyConnector {
             let path = base.join(path);
             return SqliteConnector::open(&path).map(AnyConnector::Sqlite);
         }
+        // Only the scheme is shown: a URL may hold an expanded `${…}` from the environment.
+        let scheme = url
+            .split("://")
+            .next()
+            .filter(|s| *s != url)
+            .unwrap_or("(none)");
         Err(ConnectorError::Fatal(format!(
-            "system `{alias}` ({kind}): unsupported URL `{url}`; this build connects to `sqlite://PATH` databases"
+            "system `{alias}` ({kind}): URLs with scheme `{scheme}` are not supported yet; this build connects to `sqlite://PATH` databases"
         )))
     }
 }
