@@ -1758,6 +1758,10 @@ fn status_with_a_missing_profile_variable_is_exit_2_naming_it() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("create folder: {e}"));
     let state_dir = state.display().to_string();
+    // The systems' databases must exist: a missing one is an error, not an empty system.
+    for db in ["bc.db", "dv.db"] {
+        std::fs::write(dir.path().join(db), b"").unwrap_or_else(|e| panic!("create {db}: {e}"));
+    }
     let r = run_env(
         dir.path(),
         &["status", "--env", "dev"],

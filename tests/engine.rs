@@ -2378,3 +2378,75 @@ fn a_failed_record_whose_row_is_deleted_is_no_longer_retried() {
         "nothing is left to retry"
     );
 }
+
+#[test]
+fn a_change_flowing_back_is_not_lost_when_the_other_side_changed_too() {
+    // Each side changes a field that flows only from it: both changes must arrive, in one run.
+    let w = World::with_mappings(
+        "table customers: bc.customers <-> dv.accounts {\n    displayName <-> name [truncate]\n    creditLimit  -> creditlimit\n    city         <- address1_city [truncate]\n}\n",
+    );
+    let key = w.insert(
+        "bc",
+        "customers",
+        &[
+            ("displayName", s("Oslo AS")),
+            ("city", s("Oslo")),
+            ("creditLimit", Value::Int(100)),
+        ],
+    );
+    w.run(Mode::Full);
+    let account = w.partner("customers", Side::Left, &key);
+    w.update("bc", "customers", &key, &[("creditLimit", Value::Int(900))]);
+    w.update(
+        "dv",
+        "accounts",
+        &account,
+        &[("address1_city", s("Bergen"))],
+    );
+    w.run(Mode::Modified);
+    assert_eq!(
+        w.get("dv", "accounts", &account).fields["creditlimit"],
+        Value::Decimal(900.into())
+    );
+    assert_eq!(
+        w.get("bc", "customers", &key).fields["city"],
+        s("Bergen"),
+        "the right-to-left change arrived"
+    );
+    let quiet = w.run(Mode::Modified).totals();
+    assert_eq!(
+        quiet.modified + quiet.inserted,
+        0,
+        "and nothing echoes afterwards"
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_state_store_is_refused_while_one_runs() {
+    let w = World::standard();
+    w.seed_standard();
+    let store = w.store();
+    let held = store.lock_runs().unwrap();
+    assert!(held.is_some(), "a file-backed store has a run lock");
+    let err = w
+        .try_run(&syncmap::runtime::engine::RunRequest {
+            mode: Mode::Full,
+            tables: vec![],
+            dry_run: false,
+            trigger: "manual".into(),
+        })
+        .expect_err("the second run is refused");
+    assert!(
+        err.to_string()
+            .contains("another syncmap run is using the state store"),
+        "{err}"
+    );
+    assert_eq!(
+        w.count("dv", "accounts"),
+        0,
+        "the refused run wrote nothing"
+    );
+    drop(held);
+    w.run(Mode::Full);
+    assert_eq!(w.count("dv", "accounts"), 2);
+}

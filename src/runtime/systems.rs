@@ -30,6 +30,14 @@ impl AnyConnector {
     ) -> Result<AnyConnector, ConnectorError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             let path = base.join(path);
+            // A mistyped path must not become an empty system that a full sync fills (or
+            // that makes every partner look deleted).
+            if !path.exists() {
+                return Err(ConnectorError::Fatal(format!(
+                    "system `{alias}`: the database `{}` does not exist",
+                    path.display()
+                )));
+            }
             return SqliteConnector::open(&path).map(AnyConnector::Sqlite);
         }
         // Only the scheme is shown: a URL may hold an expanded `${…}` from the environment.

@@ -19,6 +19,9 @@ pub enum StateError {
     /// SQLite reported a problem.
     #[error("state store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another process is running a sync with this store.
+    #[error("another syncmap run is using the state store at {0}; wait for it to finish (it holds {0}.lock)")]
+    Busy(String),
     /// The store was written by a newer syncmap.
     #[error("the state store at {path} has schema version {found}, newer than this syncmap understands ({supported}); use a newer syncmap")]
     TooNew {
@@ -30,7 +33,7 @@ pub enum StateError {
         supported: u32,
     },
     /// The URL names a store this build cannot open.
-    #[error("unsupported state store URL `{0}`: use `sqlite://PATH`")]
+    #[error("unsupported state store URL scheme `{0}`: use `sqlite://PATH`")]
     Url(String),
     /// A record would be coupled twice.
     #[error("{mapping}: {side} record `{key}` is already coupled to `{partner}`")]
@@ -414,7 +417,10 @@ impl Store {
         let path = if let Some(p) = url.strip_prefix("sqlite://") {
             PathBuf::from(p)
         } else if url.contains("://") {
-            return Err(StateError::Url(url.to_string()));
+            // Only the scheme: the rest may hold credentials expanded from the environment.
+            return Err(StateError::Url(
+                url.split("://").next().unwrap_or("").to_string(),
+            ));
         } else {
             PathBuf::from(url)
         };
@@ -458,12 +464,38 @@ impl Store {
             });
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as u32)?;
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Takes the exclusive run lock of this store (a lock on `<store>.lock`, released when the
+    /// returned file is dropped or the process dies), so two runs never sync with one store at
+    /// once. `Busy` when another process holds it.
+    pub fn lock_runs(&self) -> Result<Option<std::fs::File>, StateError> {
+        if self.path == ":memory:" {
+            return Ok(None);
+        }
+        let lock_path = format!("{}.lock", self.path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StateError::Io(format!("{lock_path}: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Busy(self.path.clone())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StateError::Io(format!("{lock_path}: {e}")))
+            }
+        }
     }
 
     /// The schema version of the store.
@@ -1077,7 +1109,10 @@ impl Store {
         let at = now();
         // One commit for the batch, unless the caller's transaction already holds them.
         let tx = if self.conn.is_autocommit() {
-            Some(self.conn.unchecked_transaction()?)
+            Some(rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?)
         } else {
             None
         };

@@ -30,6 +30,7 @@ impl<'a> Engine<'a> {
         self.dry_run = dry_run;
         self.started = Timestamp::now();
         if !dry_run {
+            self.lock = self.store.lock_runs()?;
             self.store.close_interrupted_runs()?;
             self.run = self
                 .store
@@ -45,7 +46,7 @@ impl<'a> Engine<'a> {
     }
 
     fn end(
-        &self,
+        &mut self,
         report: &mut RunReport,
         outcome: Result<(), EngineError>,
     ) -> Result<(), EngineError> {
@@ -67,6 +68,7 @@ impl<'a> Engine<'a> {
                     .finish_run(self.run, "failed", Some(&e.to_string()))?,
             }
         }
+        self.lock = None;
         outcome
     }
 
@@ -143,6 +145,9 @@ impl<'a> Engine<'a> {
         let t = self.table(table)?;
         let mut report = self.begin("couple", &[table.to_string()], false)?;
         let outcome = async {
+            // The keys as the systems spell them (GUIDs in lower case, say): a coupling stored
+            // with another spelling would not find its partner and would look deleted.
+            let mut found = Vec::new();
             for (side, key) in [(Side::Left, left_key), (Side::Right, right_key)] {
                 let dir = if side == Side::Left {
                     Direction::LeftToRight
@@ -158,17 +163,30 @@ impl<'a> Engine<'a> {
                     (pass.dst_system, pass.dst)
                 };
                 let conn = self.systems.get(system)?;
-                if conn
+                let rows = conn
                     .get(tref, &[key.to_string()])
                     .await
-                    .map_err(EngineError::from_connector)?
-                    .is_empty()
-                {
-                    return Err(EngineError::Request(format!(
-                        "{system}.{} has no row `{key}`",
-                        tref.name
-                    )));
+                    .map_err(EngineError::from_connector)?;
+                match rows.into_iter().next() {
+                    Some(row) => found.push(row.key),
+                    None => {
+                        return Err(EngineError::Request(format!(
+                            "{system}.{} has no row `{key}`",
+                            tref.name
+                        )))
+                    }
                 }
+            }
+            let (left_key, right_key) = (found[0].as_str(), found[1].as_str());
+            // A record skipped after failing (say, as an ambiguous match) is free again once
+            // coupled by hand.
+            for dir in directions(t.flow) {
+                let key = if dir.source() == Side::Left {
+                    left_key
+                } else {
+                    right_key
+                };
+                self.store.clear_failure(table, dir, key)?;
             }
             let c = Coupling::new(table, left_key, right_key);
             self.store.couple(&c)?;

@@ -153,6 +153,8 @@ pub struct Engine<'a> {
     pub(crate) dry_run: bool,
     pub(crate) started: Timestamp,
     pub(crate) progress: Option<&'a dyn Progress>,
+    /// The store's run lock while a run that writes is under way.
+    pub(crate) lock: Option<std::fs::File>,
 }
 
 impl<'a> Engine<'a> {
@@ -187,6 +189,7 @@ impl<'a> Engine<'a> {
             dry_run: false,
             started: Timestamp::now(),
             progress: None,
+            lock: None,
         })
     }
 
@@ -216,6 +219,8 @@ impl<'a> Engine<'a> {
         self.started = Timestamp::now();
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         if !self.dry_run {
+            // One run at a time per store: a second process waits for nothing and says so.
+            self.lock = self.store.lock_runs()?;
             self.store.close_interrupted_runs()?;
             self.run = self.store.begin_run(
                 req.mode.as_str(),
@@ -245,6 +250,7 @@ impl<'a> Engine<'a> {
                     .finish_run(self.run, "failed", Some(&e.to_string()))?,
             }
         }
+        self.lock = None;
         outcome.map(|()| report)
     }
 
@@ -416,6 +422,9 @@ impl<'a> Engine<'a> {
                 .read_page(&req, continuation.as_deref())
                 .await
                 .map_err(EngineError::from_connector)?;
+            if let Some(p) = self.progress {
+                p.rows(page.rows.len() as u64);
+            }
             for row in &page.rows {
                 if let Some(m) = row.modified_on {
                     let c = Cursor {

@@ -222,10 +222,14 @@ impl<'a> Engine<'a> {
                 },
                 None,
             ) => {
-                // Nothing differs: the pair is in step.
+                // Nothing differs: the pair is in step — unless the destination has a change of
+                // its own not synced yet (a field flowing only the other way): then its synced
+                // time stays, so the reverse pass still takes that change.
                 let mut c = coupling.clone();
                 c.set_synced(s, row.modified_on);
-                c.set_synced(d, dest.modified_on);
+                if !pending_change(pass, coupling, dest, *new_coupling) {
+                    c.set_synced(d, dest.modified_on);
+                }
                 c.set_result(pass.dir, true, self.run);
                 if *new_coupling {
                     self.store.couple(&c)?;
@@ -247,7 +251,15 @@ impl<'a> Engine<'a> {
             ) => {
                 let mut c = coupling.clone();
                 c.set_synced(s, row.modified_on);
-                c.set_synced(d, out.modified_on);
+                // Our write is synced; a change the destination had before it is not: stamp just
+                // before the write so the reverse pass (or the next run) still takes it.
+                let synced = if pending_change(pass, coupling, dest, *new_coupling) {
+                    out.modified_on
+                        .and_then(|m| m.checked_sub(jiff::SignedDuration::from_micros(1)).ok())
+                } else {
+                    out.modified_on
+                };
+                c.set_synced(d, synced);
                 c.set_result(pass.dir, true, self.run);
                 if *new_coupling {
                     self.store.couple(&c)?;
@@ -258,7 +270,6 @@ impl<'a> Engine<'a> {
                 self.store.clear_intent(mapping, pass.dir, &row.key)?;
                 self.store.clear_failure(mapping, pass.dir, &row.key)?;
                 pr.counts.modified += 1;
-                let _ = dest;
             }
             (PendingKind::Create { replaces, .. }, Some(Ok(out))) => {
                 if let Some(old) = replaces {
@@ -421,4 +432,17 @@ impl<'a> Engine<'a> {
             _ => {}
         }
     }
+}
+
+/// Whether the destination row changed since the pair was last synced (a change of its own the
+/// sync has not taken yet) in a mapping whose records also flow back.
+fn pending_change(
+    pass: &Pass<'_>,
+    coupling: &Coupling,
+    dest: &crate::connectors::Row,
+    new_coupling: bool,
+) -> bool {
+    !new_coupling
+        && pass.table.flow == crate::plan::Flow::Both
+        && matches!((coupling.synced(pass.dir.dest()), dest.modified_on), (Some(t), Some(m)) if m > t)
 }
