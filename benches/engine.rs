@@ -436,6 +436,7 @@ fn wide_rows(n: usize) -> Result<Vec<Row>> {
             modified_on: None,
             etag: None,
             fields: f,
+            invalid: None,
         });
     }
     Ok(rows)

@@ -2450,3 +2450,29 @@ fn a_second_run_on_the_same_state_store_is_refused_while_one_runs() {
     w.run(Mode::Full);
     assert_eq!(w.count("dv", "accounts"), 2);
 }
+
+#[test]
+fn a_row_with_an_unreadable_value_fails_alone_and_the_run_goes_on() {
+    let w = World::standard();
+    w.seed_standard();
+    let fabrikam = w.find("bc", "customers", "displayName", "Fabrikam Inc.");
+    w.sql(
+        "bc",
+        &format!("UPDATE customers SET creditLimit = 'lots' WHERE id = '{fabrikam}'"),
+    );
+    let r = w.run(Mode::Full);
+    let ltr = r.pass("customers", "left_to_right").unwrap();
+    assert_eq!(ltr.counts.failed, 1, "{r:#?}");
+    assert!(
+        ltr.errors[0].message.contains("creditLimit"),
+        "{:?}",
+        ltr.errors
+    );
+    assert_eq!(w.count("dv", "accounts"), 1, "Contoso still synced");
+    assert!(w
+        .store()
+        .errors(None, Some("customers"), 10)
+        .unwrap()
+        .iter()
+        .any(|e| e.source_key == fabrikam));
+}

@@ -23,6 +23,10 @@ pub struct Row {
     pub etag: Option<String>,
     /// Column values (the key and modified-on columns included).
     pub fields: BTreeMap<String, Value>,
+    /// Why some value of the row could not be read (those columns are absent from `fields`):
+    /// the runtime fails this record, with this reason, instead of syncing part of it or
+    /// stopping the run.
+    pub invalid: Option<String>,
 }
 
 impl eval::Row for Row {

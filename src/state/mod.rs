@@ -876,6 +876,20 @@ impl Store {
         dest_key: Option<&str>,
         message: &str,
     ) -> Result<bool, StateError> {
+        self.record_failure_as(run, mapping, dir, (source_key, dest_key), message, true)
+    }
+
+    /// Logs a failed record; `may_skip` false for passing problems (throttling, timeouts, a
+    /// locked database), which must not skip a record however often they repeat.
+    pub fn record_failure_as(
+        &self,
+        run: i64,
+        mapping: &str,
+        dir: Direction,
+        (source_key, dest_key): (&str, Option<&str>),
+        message: &str,
+        may_skip: bool,
+    ) -> Result<bool, StateError> {
         let at = now();
         self.conn.execute(
             "INSERT INTO record_errors (run, mapping, direction, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -889,7 +903,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        let skipped = previous.as_deref() == Some(message);
+        let skipped = may_skip && previous.as_deref() == Some(message);
         self.conn.execute(
             "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)
              ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, dest_key),

@@ -152,3 +152,19 @@ fn an_old_store_is_upgraded_and_a_newer_one_refused() {
         Err(StateError::Url(_))
     ));
 }
+
+#[test]
+fn passing_errors_never_skip_a_record() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::LeftToRight;
+    for run in 1..=3 {
+        let skipped = s
+            .record_failure_as(run, "m", dir, ("k", None), "database is locked", false)
+            .unwrap();
+        assert!(!skipped, "run {run}");
+    }
+    assert_eq!(
+        s.failed_not_skipped("m", dir).unwrap(),
+        vec!["k".to_string()]
+    );
+}

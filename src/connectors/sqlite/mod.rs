@@ -601,19 +601,25 @@ impl<'a> Shape<'a> {
     ) -> Result<Row, ConnectorError> {
         let fail = |e| sql_error(&format!("cannot read table `{}`", self.table), e);
         let mut fields = std::collections::BTreeMap::new();
+        let mut invalid: Vec<String> = Vec::new();
         for (i, c) in cols.iter().enumerate() {
             let raw = r.get_ref(i).map_err(fail)?;
-            let value = codec::decode(&c.ty, raw).map_err(|why| {
-                let key = fields
-                    .get(&self.key.name)
-                    .and_then(codec::key_text)
-                    .unwrap_or_default();
-                ConnectorError::Fatal(format!(
-                    "{} row `{key}`: column `{}` holds {why}",
-                    self.table, c.name
-                ))
-            })?;
-            fields.insert(c.name.clone(), value);
+            // A value the column cannot hold fails this one record (never read as null, which
+            // would clear the other system's value); the rest of the table still syncs.
+            match codec::decode(&c.ty, raw) {
+                Ok(value) => {
+                    fields.insert(c.name.clone(), value);
+                }
+                Err(why) if c.name != self.key.name => {
+                    invalid.push(format!("column `{}` of {} holds {why}", c.name, self.table));
+                }
+                Err(why) => {
+                    return Err(ConnectorError::Fatal(format!(
+                        "{}: a key in column `{}` holds {why}",
+                        self.table, c.name
+                    )))
+                }
+            }
         }
         let key = fields
             .get(&self.key.name)
@@ -638,6 +644,7 @@ impl<'a> Shape<'a> {
             key,
             modified_on,
             etag,
+            invalid: (!invalid.is_empty()).then(|| invalid.join("; ")),
             fields,
         })
     }

@@ -69,6 +69,10 @@ impl<'a> Engine<'a> {
         let ctx = self.context(&no_lookups);
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
+            if let Some(why) = &row.invalid {
+                self.fail(pass, pr, &row.key, None, &format!("cannot be read: {why}"))?;
+                continue;
+            }
             match pass.filter.as_ref().map(|f| f.eval_filter(&row, &ctx)) {
                 None | Some(Ok(true)) => kept.push(row),
                 Some(Ok(false)) => {
@@ -87,7 +91,7 @@ impl<'a> Engine<'a> {
         let couplings = self.store.couplings(mapping, s, &keys)?;
         let dst_conn = self.systems.get(pass.dst_system)?;
         let dest_keys: Vec<String> = couplings.values().map(|c| c.key(d).to_string()).collect();
-        let dest_rows: HashMap<String, Row> = if dest_keys.is_empty() {
+        let mut dest_rows: HashMap<String, Row> = if dest_keys.is_empty() {
             HashMap::new()
         } else {
             dst_conn
@@ -98,6 +102,22 @@ impl<'a> Engine<'a> {
                 .map(|r| (r.key.clone(), r))
                 .collect()
         };
+        // A partner missing from the batched read is asked for alone before a deletion rule
+        // acts on it: only a row the system says is gone counts as deleted.
+        for key in dest_keys
+            .iter()
+            .filter(|k| !dest_rows.contains_key(*k))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let again = dst_conn
+                .get(pass.dst, std::slice::from_ref(&key))
+                .await
+                .map_err(EngineError::from_connector)?;
+            if let Some(row) = again.into_iter().next() {
+                dest_rows.insert(key, row);
+            }
+        }
         // Skipped records and interrupted creates, asked for once per batch, not per record.
         let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
         let intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
@@ -614,16 +634,28 @@ impl<'a> Engine<'a> {
         dest_key: Option<&str>,
         message: &str,
     ) -> Result<(), EngineError> {
+        self.fail_as(pass, pr, (source_key, dest_key), message, true)
+    }
+
+    /// Logs a failed record; `may_skip` false for passing problems that must not skip it.
+    pub(crate) fn fail_as(
+        &self,
+        pass: &Pass<'a>,
+        pr: &mut PassReport,
+        (source_key, dest_key): (&str, Option<&str>),
+        message: &str,
+        may_skip: bool,
+    ) -> Result<(), EngineError> {
         let skipped = if self.dry_run {
             false
         } else {
-            let skipped = self.store.record_failure(
+            let skipped = self.store.record_failure_as(
                 self.run,
                 &pass.table.name,
                 pass.dir,
-                source_key,
-                dest_key,
+                (source_key, dest_key),
                 message,
+                may_skip,
             )?;
             if let Some(mut c) =
                 self.store

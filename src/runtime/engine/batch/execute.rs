@@ -348,12 +348,14 @@ impl<'a> Engine<'a> {
                 } else {
                     pass.dst.name
                 };
-                self.fail(
+                // A passing error (throttling, a timeout, a locked database) is retried by the
+                // next run however often it repeats; only lasting errors skip a record.
+                self.fail_as(
                     pass,
                     pr,
-                    &row.key,
-                    dest_key.as_deref(),
+                    (&row.key, dest_key.as_deref()),
                     &format!("{what} the {table} row failed: {reason}"),
+                    !matches!(e, ConnectorError::Transient(_)),
                 )?;
             }
             (_, None) => {}
