@@ -2476,3 +2476,22 @@ fn a_row_with_an_unreadable_value_fails_alone_and_the_run_goes_on() {
         .iter()
         .any(|e| e.source_key == fabrikam));
 }
+
+#[test]
+fn a_dry_run_from_the_command_line_creates_no_state_store() {
+    let w = World::standard();
+    w.seed_standard();
+    let state = w.path().join("state.db");
+    assert!(!state.exists());
+    let r = w.cli(&["run", "--mode", "full", "--dry-run", "--json"]);
+    // Exit 1 is allowed: lookups through couplings this very run would make fail in a dry run.
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["dry_run"], serde_json::json!(true));
+    assert!(!state.exists(), "a dry run must not create the state store");
+    assert_eq!(w.count("dv", "accounts"), 0);
+    // Commands that only read the state store do not need the systems' databases.
+    std::fs::remove_file(w.path().join("dv.db")).unwrap();
+    let r = w.cli(&["errors"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -17,7 +17,13 @@ pub struct StatusArgs {
 
 /// Per table mapping: couplings, skipped and failed records, watermarks, last run.
 pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: false,
+            dry_run: false,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };
@@ -76,7 +82,13 @@ pub struct LogArgs {
 
 /// Lists runs, or explains one.
 pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: false,
+            dry_run: false,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };
@@ -192,7 +204,13 @@ pub struct ErrorsArgs {
 
 /// The records that failed and are waiting for a retry, or skipped.
 pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: false,
+            dry_run: false,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };

@@ -50,7 +50,13 @@ pub struct RecordArgs {
 
 /// Couples (if needed) and syncs one record.
 pub fn record(args: RecordArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: true,
+            dry_run: args.dry_run,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };
@@ -141,7 +147,13 @@ pub fn uncouple(args: UncoupleArgs) -> Result<ExitCode, CliError> {
             ))
         }
     };
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: false,
+            dry_run: false,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };
@@ -179,7 +191,13 @@ pub struct MatchArgs {
 
 /// Match-based coupling of a whole table mapping.
 pub fn matching(args: MatchArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: true,
+            dry_run: args.dry_run,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };
@@ -200,7 +218,13 @@ pub struct RetryArgs {
 
 /// Un-skips records so the next run retries them.
 pub fn retry(args: RetryArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
+    let rt = match runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: false,
+            dry_run: false,
+        },
+    ) {
         Ok(rt) => rt,
         Err(s) => return runtime::setup_failed(s),
     };

@@ -93,12 +93,37 @@ pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, Setup> {
 
 /// Opens everything a command needs.
 pub fn open(target: &Target) -> Result<Runtime, Setup> {
+    open_with(
+        target,
+        Needs {
+            systems: true,
+            dry_run: false,
+        },
+    )
+}
+
+/// What a command needs opened.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Connectors to the systems (commands that only read the state store need none).
+    pub systems: bool,
+    /// A dry run: the state store is opened read-only and nothing is created.
+    pub dry_run: bool,
+}
+
+/// Opens what a command needs.
+pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, Setup> {
     let plan = load_plan(&target.plan)?;
     let profile = Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let store = Store::open(&profile.state_url()).map_err(|e| CliError::Io(e.to_string()))?;
+    let store = if needs.dry_run {
+        Store::open_read_only(&profile.state_url())
+    } else {
+        Store::open(&profile.state_url())
+    }
+    .map_err(|e| CliError::Io(e.to_string()))?;
     let mut systems = Systems::default();
-    for (alias, system) in &plan.systems {
+    for (alias, system) in plan.systems.iter().filter(|_| needs.systems) {
         let config = profile.systems.get(alias).ok_or_else(|| {
             CliError::Usage(format!(
                 "profile `{}` has no [systems.{alias}] section; the plan needs system `{alias}` ({})",

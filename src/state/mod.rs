@@ -414,7 +414,51 @@ fn now() -> String {
 impl Store {
     /// Opens (creating if needed) the store at a `sqlite://PATH` URL or a plain path.
     pub fn open(url: &str) -> Result<Store, StateError> {
-        let path = if let Some(p) = url.strip_prefix("sqlite://") {
+        let path = Self::path_of(url)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StateError::Io(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(&path)?;
+        Self::setup(conn, &path)
+    }
+
+    /// Opens a store for reading only, for dry runs: nothing is created, migrated or written.
+    /// A store that does not exist yet is an empty one in memory; a store of an older version
+    /// is refused (a real run upgrades it).
+    pub fn open_read_only(url: &str) -> Result<Store, StateError> {
+        let path = Self::path_of(url)?;
+        if !path.exists() {
+            return Self::in_memory();
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let store = Store {
+            conn,
+            path: path.display().to_string(),
+        };
+        let found = store.version()?;
+        let supported = schema::MIGRATIONS.len() as u32;
+        if found > supported {
+            return Err(StateError::TooNew {
+                path: store.path.clone(),
+                found,
+                supported,
+            });
+        }
+        if found < supported {
+            return Err(StateError::Io(format!(
+                "{} was written by an older syncmap and needs an upgrade, which a dry run does not make; run once without --dry-run",
+                store.path
+            )));
+        }
+        Ok(store)
+    }
+
+    fn path_of(url: &str) -> Result<PathBuf, StateError> {
+        Ok(if let Some(p) = url.strip_prefix("sqlite://") {
             PathBuf::from(p)
         } else if url.contains("://") {
             // Only the scheme: the rest may hold credentials expanded from the environment.
@@ -423,13 +467,7 @@ impl Store {
             ));
         } else {
             PathBuf::from(url)
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StateError::Io(format!("{}: {e}", dir.display())))?;
-        }
-        let conn = Connection::open(&path)?;
-        Self::setup(conn, &path)
+        })
     }
 
     /// A store that lives in memory (tests, dry runs without a store).
