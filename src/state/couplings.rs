@@ -1,0 +1,160 @@
+//! Couplings: which record is coupled to which, with their sync history.
+
+use super::*;
+
+impl Store {
+    fn coupling_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Coupling> {
+        Ok(Coupling {
+            mapping: r.get(0)?,
+            left_key: r.get(1)?,
+            right_key: r.get(2)?,
+            left_synced: parse_ts(r.get(3)?),
+            right_synced: parse_ts(r.get(4)?),
+            ltr_result: r.get(5)?,
+            ltr_run: r.get(6)?,
+            rtl_result: r.get(7)?,
+            rtl_run: r.get(8)?,
+            skipped: r.get(9)?,
+        })
+    }
+
+    const COUPLING_COLUMNS: &'static str =
+        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped";
+
+    /// The coupling of a record, if it has one.
+    pub fn coupling(
+        &self,
+        mapping: &str,
+        side: Side,
+        key: &str,
+    ) -> Result<Option<Coupling>, StateError> {
+        let col = if side == Side::Left {
+            "left_key"
+        } else {
+            "right_key"
+        };
+        let sql = format!(
+            "SELECT {} FROM couplings WHERE mapping = ?1 AND {col} = ?2",
+            Self::COUPLING_COLUMNS
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![mapping, key], Self::coupling_from)
+            .optional()?)
+    }
+
+    /// The couplings of many records of one side, by key.
+    pub fn couplings(
+        &self,
+        mapping: &str,
+        side: Side,
+        keys: &[String],
+    ) -> Result<HashMap<String, Coupling>, StateError> {
+        let col = if side == Side::Left {
+            "left_key"
+        } else {
+            "right_key"
+        };
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT {} FROM couplings WHERE mapping = ? AND {col} IN ({marks})",
+                Self::COUPLING_COLUMNS
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let args = std::iter::once(mapping.to_string()).chain(chunk.iter().cloned());
+            for c in stmt.query_map(rusqlite::params_from_iter(args), Self::coupling_from)? {
+                let c = c?;
+                out.insert(c.key(side).to_string(), c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every coupling of a table mapping, in left-key order, a page at a time.
+    pub fn couplings_page(
+        &self,
+        mapping: &str,
+        after_left_key: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Coupling>, StateError> {
+        let sql = format!(
+            "SELECT {} FROM couplings WHERE mapping = ?1 AND left_key > ?2 ORDER BY left_key LIMIT ?3",
+            Self::COUPLING_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![mapping, after_left_key.unwrap_or(""), limit as i64],
+            Self::coupling_from,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Couples two records; refuses when either is already coupled to another.
+    pub fn couple(&self, c: &Coupling) -> Result<(), StateError> {
+        for side in [Side::Left, Side::Right] {
+            if let Some(existing) = self.coupling(&c.mapping, side, c.key(side))? {
+                if existing.key(side.other()) != c.key(side.other()) {
+                    return Err(StateError::AlreadyCoupled {
+                        mapping: c.mapping.clone(),
+                        side: if side == Side::Left { "left" } else { "right" },
+                        key: c.key(side).to_string(),
+                        partner: existing.key(side.other()).to_string(),
+                    });
+                }
+            }
+        }
+        self.save_coupling(c)
+    }
+
+    /// Writes a coupling's timestamps, results and flag (inserting it if new).
+    pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
+        self.conn.prepare_cached(
+            "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
+               right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
+               rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped",
+        )?.execute(
+            params![
+                c.mapping, c.left_key, c.right_key, ts(c.left_synced), ts(c.right_synced), c.ltr_result, c.ltr_run,
+                c.rtl_result, c.rtl_run, c.skipped, now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the coupling of a record; true when there was one.
+    pub fn uncouple(&self, mapping: &str, side: Side, key: &str) -> Result<bool, StateError> {
+        let col = if side == Side::Left {
+            "left_key"
+        } else {
+            "right_key"
+        };
+        let n = self.conn.execute(
+            &format!("DELETE FROM couplings WHERE mapping = ?1 AND {col} = ?2"),
+            params![mapping, key],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Removes every coupling of a table mapping; returns how many.
+    pub fn uncouple_all(&self, mapping: &str) -> Result<usize, StateError> {
+        self.conn
+            .execute("DELETE FROM failures WHERE mapping = ?1", [mapping])?;
+        Ok(self
+            .conn
+            .execute("DELETE FROM couplings WHERE mapping = ?1", [mapping])?)
+    }
+
+    /// Number of couplings and of skipped couplings of a table mapping.
+    pub fn coupling_counts(&self, mapping: &str) -> Result<(u64, u64), StateError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(skipped), 0) FROM couplings WHERE mapping = ?1",
+            [mapping],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+}

@@ -1,0 +1,210 @@
+//! Failed records: tracked for retry, skipped after the same error twice, and logged.
+
+use super::*;
+
+impl Store {
+    /// Logs a failed record and tracks it for retry; a record failing twice in a row with the
+    /// same message is skipped. Returns whether it is now skipped.
+    #[allow(clippy::too_many_arguments)] // every part is stored
+    pub fn record_failure(
+        &self,
+        run: i64,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+        dest_key: Option<&str>,
+        message: &str,
+    ) -> Result<bool, StateError> {
+        self.record_failure_as(run, mapping, dir, (source_key, dest_key), message, true)
+    }
+
+    /// Logs a failed record; `may_skip` false for passing problems (throttling, timeouts, a
+    /// locked database), which must not skip a record however often they repeat.
+    pub fn record_failure_as(
+        &self,
+        run: i64,
+        mapping: &str,
+        dir: Direction,
+        (source_key, dest_key): (&str, Option<&str>),
+        message: &str,
+        may_skip: bool,
+    ) -> Result<bool, StateError> {
+        let at = now();
+        self.conn.execute(
+            "INSERT INTO record_errors (run, mapping, direction, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![run, mapping, dir.as_str(), source_key, dest_key, message, at],
+        )?;
+        let previous: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT message FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+                params![mapping, dir.as_str(), source_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let skipped = may_skip && previous.as_deref() == Some(message);
+        self.conn.execute(
+            "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)
+             ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, dest_key),
+               message = excluded.message, attempts = attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at",
+            params![mapping, dir.as_str(), source_key, dest_key, message, skipped, run, at],
+        )?;
+        if skipped {
+            let col = if dir.source() == Side::Left {
+                "left_key"
+            } else {
+                "right_key"
+            };
+            self.conn.execute(
+                &format!("UPDATE couplings SET skipped = 1 WHERE mapping = ?1 AND {col} = ?2"),
+                params![mapping, source_key],
+            )?;
+        }
+        Ok(skipped)
+    }
+
+    /// Clears the failure of a record that has now synced.
+    pub fn clear_failure(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+    ) -> Result<(), StateError> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            )?
+            .execute(params![mapping, dir.as_str(), source_key])?;
+        Ok(())
+    }
+
+    /// Source keys of records that failed and are not skipped: retried first by every run.
+    pub fn failed_not_skipped(
+        &self,
+        mapping: &str,
+        dir: Direction,
+    ) -> Result<Vec<String>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND skipped = 0 ORDER BY source_key",
+        )?;
+        let rows = stmt.query_map(params![mapping, dir.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Source keys of the couplings never synced from `side`: pairs coupled by hand or by the
+    /// match rules. Their rows may be older than the watermark, so every run reads them by key
+    /// (as it does failed records) until they have synced.
+    pub fn never_synced(&self, mapping: &str, side: Side) -> Result<Vec<String>, StateError> {
+        let (key, synced) = match side {
+            Side::Left => ("left_key", "left_synced"),
+            Side::Right => ("right_key", "right_synced"),
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {key} FROM couplings WHERE mapping = ?1 AND {synced} IS NULL AND skipped = 0 ORDER BY {key}"
+        ))?;
+        let rows = stmt.query_map([mapping], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Which of these source records are skipped in a direction: one query for a batch of
+    /// records instead of one per record.
+    pub fn skipped_among(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        for chunk in source_keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT source_key FROM failures WHERE mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
+            ))?;
+            let args = [mapping, dir.as_str()]
+                .into_iter()
+                .chain(chunk.iter().map(String::as_str));
+            for key in stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))? {
+                out.insert(key?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a record is skipped in a direction.
+    pub fn is_skipped(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+    ) -> Result<bool, StateError> {
+        let s: Option<bool> = self
+            .conn
+            .prepare_cached(
+                "SELECT skipped FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            )?
+            .query_row(params![mapping, dir.as_str(), source_key], |r| r.get(0))
+            .optional()?;
+        Ok(s.unwrap_or(false))
+    }
+
+    /// Every tracked failure, optionally of one table mapping.
+    pub fn failures(&self, mapping: Option<&str>) -> Result<Vec<Failure>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at FROM failures
+             WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
+        )?;
+        let rows = stmt.query_map([mapping], |r| {
+            let d: String = r.get(1)?;
+            Ok(Failure {
+                mapping: r.get(0)?,
+                direction: Direction::parse(&d).unwrap_or(Direction::LeftToRight),
+                source_key: r.get(2)?,
+                dest_key: r.get(3)?,
+                message: r.get(4)?,
+                attempts: r.get(5)?,
+                skipped: r.get(6)?,
+                at: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Un-skips failed records (all, or of one table mapping) so the next run retries them;
+    /// returns how many.
+    pub fn retry(&self, mapping: Option<&str>) -> Result<usize, StateError> {
+        let n = self.conn.execute(
+            "UPDATE failures SET skipped = 0, attempts = 0, message = '' WHERE skipped = 1 AND (?1 IS NULL OR mapping = ?1)",
+            [mapping],
+        )?;
+        self.conn.execute(
+            "UPDATE couplings SET skipped = 0 WHERE skipped = 1 AND (?1 IS NULL OR mapping = ?1)",
+            [mapping],
+        )?;
+        Ok(n)
+    }
+
+    /// The errors logged by one run, or the latest ones.
+    pub fn errors(
+        &self,
+        run: Option<i64>,
+        mapping: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordError>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT run, mapping, direction, source_key, dest_key, message, at FROM record_errors
+             WHERE (?1 IS NULL OR run = ?1) AND (?2 IS NULL OR mapping = ?2) ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![run, mapping, limit as i64], |r| {
+            Ok(RecordError {
+                run: r.get(0)?,
+                mapping: r.get(1)?,
+                direction: r.get(2)?,
+                source_key: r.get(3)?,
+                dest_key: r.get(4)?,
+                message: r.get(5)?,
+                at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,131 @@
+//! Write intents: what a batch is about to write, so a killed run can be settled.
+
+use super::*;
+
+impl Store {
+    /// Records the writes a batch is about to make, before it makes them (in one transaction).
+    pub fn add_intents(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        intents: &[Intent],
+        run: i64,
+    ) -> Result<(), StateError> {
+        let at = now();
+        // One commit for the batch, unless the caller's transaction already holds them.
+        let tx = if self.conn.is_autocommit() {
+            Some(rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?)
+        } else {
+            None
+        };
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
+                   at = excluded.at, kind = excluded.kind, source_modified_on = excluded.source_modified_on, fields = excluded.fields,
+                   kept = excluded.kept",
+            )?;
+            for i in intents {
+                stmt.execute(params![
+                    mapping,
+                    dir.as_str(),
+                    i.source_key,
+                    i.dest_key,
+                    run,
+                    at,
+                    i.kind.as_str(),
+                    ts(i.source_modified_on),
+                    i.fields,
+                    i.kept
+                ])?;
+            }
+        }
+        if let Some(tx) = tx {
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes that were intended but not confirmed (a run ended between the write and the
+    /// commit of its outcome): settled at the start of the next run.
+    pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
+        )?;
+        let rows = stmt.query_map(params![mapping, dir.as_str()], |r| {
+            Ok(Intent {
+                source_key: r.get(0)?,
+                dest_key: r.get(1)?,
+                kind: IntentKind::parse(&r.get::<_, String>(2)?),
+                source_modified_on: parse_ts(r.get(3)?),
+                fields: r.get(4)?,
+                kept: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The intended key for a source record, if a create is pending.
+    pub fn intent(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+    ) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dest_key FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3 AND kind = 'create'",
+            )?
+            .query_row(params![mapping, dir.as_str(), source_key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The keys pending creates of these source records were to be made with (as
+    /// [`Store::intent`]), by source key: one query for a batch of records instead of one per
+    /// record.
+    pub fn create_intents_among(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_keys: &[String],
+    ) -> Result<HashMap<String, String>, StateError> {
+        let mut out = HashMap::new();
+        for chunk in source_keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT source_key, dest_key FROM intents WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
+            ))?;
+            let args = [mapping, dir.as_str()]
+                .into_iter()
+                .chain(chunk.iter().map(String::as_str));
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            for pair in rows {
+                let (source, dest) = pair?;
+                out.insert(source, dest);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets an intent once its write's outcome is committed (or known not to have happened).
+    pub fn clear_intent(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+    ) -> Result<(), StateError> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            )?
+            .execute(params![mapping, dir.as_str(), source_key])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! Runs: their start, end, status and counts per table mapping and direction.
+
+use super::*;
+
+impl Store {
+    /// Records the start of a run and returns its id.
+    pub fn begin_run(
+        &self,
+        mode: &str,
+        trigger: &str,
+        digest: &str,
+        tables: &[String],
+        dry_run: bool,
+    ) -> Result<i64, StateError> {
+        let tables = serde_json::to_string(tables).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "INSERT INTO runs (started_at, mode, trigger, plan_digest, tables, dry_run, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
+            params![now(), mode, trigger, digest, tables, dry_run],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Stores the counts of one table mapping and direction of a run.
+    pub fn save_counts(
+        &self,
+        run: i64,
+        mapping: &str,
+        dir: Direction,
+        c: &Counts,
+        before: Option<&Cursor>,
+        after: Option<&Cursor>,
+    ) -> Result<(), StateError> {
+        let cur = |c: Option<&Cursor>| {
+            c.map(|c| format!("{}|{}", ts(Some(c.modified_on)).unwrap_or_default(), c.key))
+        };
+        self.conn.execute(
+            "INSERT INTO run_counts (run, mapping, direction, inserted, modified, unchanged, skipped, failed, conflicts, deleted, uncoupled, coupled, cursor_before, cursor_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (run, mapping, direction) DO UPDATE SET inserted = excluded.inserted, modified = excluded.modified,
+               unchanged = excluded.unchanged, skipped = excluded.skipped, failed = excluded.failed, conflicts = excluded.conflicts,
+               deleted = excluded.deleted, uncoupled = excluded.uncoupled, coupled = excluded.coupled,
+               cursor_before = excluded.cursor_before, cursor_after = excluded.cursor_after",
+            params![
+                run, mapping, dir.as_str(), c.inserted as i64, c.modified as i64, c.unchanged as i64, c.skipped as i64,
+                c.failed as i64, c.conflicts as i64, c.deleted as i64, c.uncoupled as i64, c.coupled as i64,
+                cur(before), cur(after)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records how a run ended.
+    pub fn finish_run(
+        &self,
+        run: i64,
+        status: &str,
+        message: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, status = ?3, message = ?4 WHERE id = ?1",
+            params![run, now(), status, message],
+        )?;
+        Ok(())
+    }
+
+    /// Marks runs left `running` by a process that died as interrupted.
+    pub fn close_interrupted_runs(&self) -> Result<usize, StateError> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?1), message = 'the process ended before the run finished' WHERE status = 'running'",
+            params![now()],
+        )?)
+    }
+
+    /// The most recent runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<Run>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM runs ORDER BY id DESC LIMIT ?1")?;
+        let ids: Vec<i64> = stmt
+            .query_map([limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.into_iter()
+            .filter_map(|id| self.run(id).transpose())
+            .collect()
+    }
+
+    /// One run with its counts.
+    pub fn run(&self, id: i64) -> Result<Option<Run>, StateError> {
+        let run = self
+            .conn
+            .query_row(
+                "SELECT id, started_at, finished_at, mode, trigger, plan_digest, tables, dry_run, status, message FROM runs WHERE id = ?1",
+                [id],
+                |r| {
+                    let tables: String = r.get(6)?;
+                    Ok(Run {
+                        id: r.get(0)?,
+                        started_at: r.get(1)?,
+                        finished_at: r.get(2)?,
+                        mode: r.get(3)?,
+                        trigger: r.get(4)?,
+                        plan_digest: r.get(5)?,
+                        tables: serde_json::from_str(&tables).unwrap_or_default(),
+                        dry_run: r.get(7)?,
+                        status: r.get(8)?,
+                        message: r.get(9)?,
+                        counts: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut run) = run else { return Ok(None) };
+        let mut stmt = self.conn.prepare(
+            "SELECT mapping, direction, inserted, modified, unchanged, skipped, failed, conflicts, deleted, uncoupled, coupled, cursor_before, cursor_after
+             FROM run_counts WHERE run = ?1 ORDER BY rowid",
+        )?;
+        run.counts = stmt
+            .query_map([id], |r| {
+                let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+                Ok(RunCounts {
+                    mapping: r.get(0)?,
+                    direction: r.get(1)?,
+                    counts: Counts {
+                        inserted: n(2)?,
+                        modified: n(3)?,
+                        unchanged: n(4)?,
+                        skipped: n(5)?,
+                        failed: n(6)?,
+                        conflicts: n(7)?,
+                        deleted: n(8)?,
+                        uncoupled: n(9)?,
+                        coupled: n(10)?,
+                    },
+                    cursor_before: r.get(11)?,
+                    cursor_after: r.get(12)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(run))
+    }
+}

@@ -1,0 +1,51 @@
+//! Watermarks of modified-only sync: per table mapping and direction, only forward.
+
+use super::*;
+
+impl Store {
+    /// The watermark of a table mapping and direction.
+    pub fn watermark(&self, mapping: &str, dir: Direction) -> Result<Option<Cursor>, StateError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT modified_on, key FROM watermarks WHERE mapping = ?1 AND direction = ?2",
+                params![mapping, dir.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(m, key)| {
+            m.parse()
+                .ok()
+                .map(|modified_on| Cursor { modified_on, key })
+        }))
+    }
+
+    /// Moves a watermark forward; a cursor at or before the stored one changes nothing.
+    pub fn advance_watermark(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        cursor: &Cursor,
+        run: i64,
+    ) -> Result<(), StateError> {
+        if self
+            .watermark(mapping, dir)?
+            .is_some_and(|old| &old >= cursor)
+        {
+            return Ok(());
+        }
+        self.conn.execute(
+            "INSERT INTO watermarks (mapping, direction, modified_on, key, run) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (mapping, direction) DO UPDATE SET modified_on = excluded.modified_on, key = excluded.key, run = excluded.run",
+            params![mapping, dir.as_str(), ts(Some(cursor.modified_on)), cursor.key, run],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the watermarks of a table mapping (the next modified-only run reads everything).
+    pub fn reset_watermarks(&self, mapping: &str) -> Result<(), StateError> {
+        self.conn
+            .execute("DELETE FROM watermarks WHERE mapping = ?1", [mapping])?;
+        Ok(())
+    }
+}
