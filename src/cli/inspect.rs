@@ -17,16 +17,13 @@ pub struct StatusArgs {
 
 /// Per table mapping: couplings, skipped and failed records, watermarks, last run.
 pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: false,
             dry_run: false,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let engine = rt.engine()?;
     let status = engine.status().map_err(runtime::engine_error)?;
     let last = rt.store.runs(1).map_err(|e| CliError::Io(e.to_string()))?;
@@ -82,16 +79,13 @@ pub struct LogArgs {
 
 /// Lists runs, or explains one.
 pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: false,
             dry_run: false,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let io = |e: syncmap::state::StateError| CliError::Io(e.to_string());
     let Some(id) = args.run else {
         let runs = rt.store.runs(args.limit).map_err(io)?;
@@ -204,16 +198,13 @@ pub struct ErrorsArgs {
 
 /// The records that failed and are waiting for a retry, or skipped.
 pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: false,
             dry_run: false,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let failures = rt
         .store
         .failures(args.table.as_deref())

@@ -160,6 +160,9 @@ pub enum CliError {
     /// The arguments do not make sense.
     #[error("{0}")]
     Usage(String),
+    /// The user's `.map` files have errors, already printed as diagnostics: exit 1.
+    #[error("the mappings have errors")]
+    Reported,
 }
 
 impl From<syncmap::project::LoadError> for CliError {
@@ -213,6 +216,7 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(CliError::Reported) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

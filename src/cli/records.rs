@@ -50,16 +50,13 @@ pub struct RecordArgs {
 
 /// Couples (if needed) and syncs one record.
 pub fn record(args: RecordArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: true,
             dry_run: args.dry_run,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let Some((side, key)) = args.which.side_key() else {
         return Err(CliError::Usage("give --left KEY or --right KEY".into()));
     };
@@ -100,10 +97,7 @@ pub struct CoupleArgs {
 
 /// Couples two records by hand.
 pub fn couple(args: CoupleArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open(&args.target) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    let rt = runtime::open(&args.target)?;
     let mut engine = rt.engine()?;
     let report = runtime::block_on(engine.couple(&args.table, &args.left_key, &args.right_key))?
         .map_err(runtime::engine_error)?;
@@ -147,16 +141,13 @@ pub fn uncouple(args: UncoupleArgs) -> Result<ExitCode, CliError> {
             ))
         }
     };
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: false,
             dry_run: false,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let mut engine = rt.engine()?;
     let report = engine
         .uncouple(&args.table, which)
@@ -191,16 +182,13 @@ pub struct MatchArgs {
 
 /// Match-based coupling of a whole table mapping.
 pub fn matching(args: MatchArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: true,
             dry_run: args.dry_run,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let mut engine = rt.engine()?;
     let report = runtime::block_on(engine.match_table(&args.table, args.dry_run))?
         .map_err(runtime::engine_error)?;
@@ -218,16 +206,13 @@ pub struct RetryArgs {
 
 /// Un-skips records so the next run retries them.
 pub fn retry(args: RetryArgs) -> Result<ExitCode, CliError> {
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: false,
             dry_run: false,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     if let Some(t) = &args.table {
         if rt.plan.table(t).is_none() {
             return Err(CliError::Usage(format!(

@@ -44,16 +44,13 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if !args.paths.is_empty() {
         args.target.plan = std::mem::take(&mut args.paths);
     }
-    let rt = match runtime::open_with(
+    let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
             systems: true,
             dry_run: args.dry_run,
         },
-    ) {
-        Ok(rt) => rt,
-        Err(s) => return runtime::setup_failed(s),
-    };
+    )?;
     let mode = match args.mode {
         ModeArg::Full => Mode::Full,
         ModeArg::Modified => Mode::Modified,

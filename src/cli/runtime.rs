@@ -2,7 +2,6 @@
 //! profile, the state store and a connector per system.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use syncmap::diagnostics::render;
 use syncmap::plan::Plan;
@@ -42,40 +41,14 @@ pub struct Target {
     pub env: Option<String>,
 }
 
-/// Why a runtime command could not start; printed and turned into exit code 2 (or 1 when the
-/// `.map` files have errors).
-pub enum Setup {
-    /// Diagnostics were printed; exit 1.
-    Diagnostics,
-    /// A usage, configuration or I/O problem.
-    Error(CliError),
-}
-
-impl From<CliError> for Setup {
-    fn from(e: CliError) -> Self {
-        Setup::Error(e)
-    }
-}
-
-/// Turns a setup failure into the command's result.
-pub fn setup_failed(s: Setup) -> Result<ExitCode, CliError> {
-    match s {
-        Setup::Diagnostics => Ok(ExitCode::from(1)),
-        Setup::Error(e) => Err(e),
-    }
-}
-
 /// Loads a plan file or compiles sources.
-pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, Setup> {
+pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, CliError> {
     if let [one] = paths {
         if one.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(one)
                 .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", one.display())))?;
             return serde_json::from_str(&text).map_err(|e| {
-                Setup::Error(CliError::Usage(format!(
-                    "`{}` is not a syncmap plan: {e}",
-                    one.display()
-                )))
+                CliError::Usage(format!("`{}` is not a syncmap plan: {e}", one.display()))
             });
         }
     }
@@ -86,13 +59,13 @@ pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, Setup> {
             "{}",
             render::human(&c.diagnostics, &c.project.sources, inputs::stderr_color())
         );
-        return Err(Setup::Diagnostics);
+        return Err(CliError::Reported);
     }
-    c.plan.ok_or(Setup::Diagnostics)
+    c.plan.ok_or(CliError::Reported)
 }
 
 /// Opens everything a command needs.
-pub fn open(target: &Target) -> Result<Runtime, Setup> {
+pub fn open(target: &Target) -> Result<Runtime, CliError> {
     open_with(
         target,
         Needs {
@@ -112,7 +85,7 @@ pub struct Needs {
 }
 
 /// Opens what a command needs.
-pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, Setup> {
+pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
     let plan = load_plan(&target.plan)?;
     let profile = Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;

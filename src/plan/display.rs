@@ -46,26 +46,6 @@ pub fn literal(l: &Literal) -> String {
     }
 }
 
-/// The operator as written in `.map` files.
-pub fn bin_op(op: BinOp) -> &'static str {
-    match op {
-        BinOp::Coalesce => "??",
-        BinOp::Or => "or",
-        BinOp::And => "and",
-        BinOp::Eq => "==",
-        BinOp::Ne => "!=",
-        BinOp::Lt => "<",
-        BinOp::Le => "<=",
-        BinOp::Gt => ">",
-        BinOp::Ge => ">=",
-        BinOp::Add | BinOp::Concat => "+",
-        BinOp::Sub => "-",
-        BinOp::Mul => "*",
-        BinOp::Div => "/",
-        BinOp::Rem => "%",
-    }
-}
-
 /// Binding strength, as in the language reference: higher binds tighter. `if`, value maps and
 /// lookups take everything to their right, so they rank below every operator.
 fn precedence(e: &Expr) -> u8 {
@@ -119,7 +99,7 @@ impl Printer<'_> {
                 format!(
                     "{} {} {}",
                     self.wrap(lhs, lmin),
-                    bin_op(*op),
+                    op.symbol(),
                     self.wrap(rhs, rmin)
                 )
             }

@@ -613,31 +613,12 @@ pub(crate) fn overflow(op: &str) -> EvalError {
     EvalError::Overflow { op: op.to_string() }
 }
 
-fn op_symbol(op: BinOp) -> &'static str {
-    match op {
-        BinOp::Coalesce => "??",
-        BinOp::Or => "or",
-        BinOp::And => "and",
-        BinOp::Eq => "==",
-        BinOp::Ne => "!=",
-        BinOp::Lt => "<",
-        BinOp::Le => "<=",
-        BinOp::Gt => ">",
-        BinOp::Ge => ">=",
-        BinOp::Add | BinOp::Concat => "+",
-        BinOp::Sub => "-",
-        BinOp::Mul => "*",
-        BinOp::Div => "/",
-        BinOp::Rem => "%",
-    }
-}
-
 /// The strict operators (everything but `??`, `and`, `or`) on evaluated operands.
 fn binary(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
     if l.is_absent() || r.is_absent() {
         return Ok(Value::Absent);
     }
-    let sym = op_symbol(op);
+    let sym = op.symbol();
     let operands = |l: &Value, r: &Value| EvalError::Operands {
         op: sym,
         left: l.type_name(),

@@ -68,6 +68,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The other direction.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::LeftToRight => Direction::RightToLeft,
+            Direction::RightToLeft => Direction::LeftToRight,
+        }
+    }
+
     /// The side read.
     pub fn source(self) -> Side {
         match self {
@@ -308,11 +316,6 @@ impl Counts {
         self.deleted += o.deleted;
         self.uncoupled += o.uncoupled;
         self.coupled += o.coupled;
-    }
-
-    /// Whether anything was written or coupled.
-    pub fn wrote(&self) -> bool {
-        self.inserted + self.modified + self.deleted + self.uncoupled + self.coupled > 0
     }
 }
 

@@ -156,7 +156,7 @@ impl<'a> Engine<'a> {
                 };
                 let pass = self
                     .pass(t, dir, Mode::Modified, true)
-                    .or_else(|_| self.pass(t, dir_of_other(dir), Mode::Modified, true))?;
+                    .or_else(|_| self.pass(t, dir.reverse(), Mode::Modified, true))?;
                 let (system, tref) = if pass.dir.source() == side {
                     (pass.src_system, pass.src)
                 } else {
@@ -351,13 +351,6 @@ impl<'a> Engine<'a> {
             });
         }
         Ok(out)
-    }
-}
-
-fn dir_of_other(d: Direction) -> Direction {
-    match d {
-        Direction::LeftToRight => Direction::RightToLeft,
-        Direction::RightToLeft => Direction::LeftToRight,
     }
 }
 

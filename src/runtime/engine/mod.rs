@@ -20,7 +20,7 @@ use crate::plan::{self, Flow, Plan, Side};
 use crate::runtime::eval::{Compiled, Context, EvalError, UserFunctions};
 use crate::runtime::systems::Systems;
 use crate::runtime::value::Value;
-use crate::state::{Counts, Coupling, Direction, Intent, IntentKind, StateError, Store};
+use crate::state::{Coupling, Direction, Intent, IntentKind, StateError, Store};
 pub use report::{Change, FieldChange, PassReport, RecordFailure, RunReport};
 
 /// Why a run could not go on. Per-record problems are not errors: they are logged and the run
@@ -710,12 +710,4 @@ pub fn directions(flow: Flow) -> Vec<Direction> {
         Flow::RightToLeft => vec![Direction::RightToLeft],
         Flow::Both => vec![Direction::LeftToRight, Direction::RightToLeft],
     }
-}
-
-/// Counts of a pass, for callers that only need numbers.
-pub fn counts(report: &RunReport, mapping: &str, dir: Direction) -> Counts {
-    report
-        .pass(mapping, dir.as_str())
-        .map(|p| p.counts.clone())
-        .unwrap_or_default()
 }
