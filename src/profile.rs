@@ -405,7 +405,9 @@ struct FileDoc {
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     state: Option<RawState>,
+    #[serde(default)]
     systems: BTreeMap<String, RawSystem>,
+    #[serde(default)]
     run: RunConfig,
 }
 
@@ -766,6 +768,45 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |n| vars.get(n).cloned()
+    }
+
+    #[test]
+    fn http_settings_have_defaults_and_are_checked() {
+        let p = Profile::parse_with(
+            "[systems.dv]\nurl = \"https://x.crm.dynamics.com/api/data/v9.2\"\n",
+            None,
+            &env_of(&[]),
+        )
+        .unwrap();
+        assert_eq!(p.systems["dv"].http, HttpSettings::default());
+        let p = Profile::parse_with(
+            "[systems.bc]\nurl = \"https://x/api/v2.0\"\nconcurrency = 8\nbatch_size = 1\ntimeout_secs = 5\nmax_retries = 0\napi = \"contoso/sync/v1.0\"\n",
+            None,
+            &env_of(&[]),
+        )
+        .unwrap();
+        let h = &p.systems["bc"].http;
+        assert_eq!(
+            (h.concurrency, h.batch_size, h.timeout_secs, h.max_retries),
+            (8, Some(1), 5, 0)
+        );
+        assert_eq!(h.api.as_deref(), Some("contoso/sync/v1.0"));
+        for bad in [
+            "concurrency = 0",
+            "batch_size = 0",
+            "api = \"contoso/v1.0\"",
+            "pagesize = 3",
+        ] {
+            let text = format!("[systems.bc]\nurl = \"https://x/api/v2.0\"\n{bad}\n");
+            let err = Profile::parse_with(&text, None, &env_of(&[])).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("at least 1")
+                    || err.contains("publisher/group/version")
+                    || err.contains("unknown field"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]
