@@ -41,6 +41,7 @@ pub mod connectors;
 pub mod diagnostics;
 pub mod functions;
 pub mod lsp;
+pub mod odata;
 pub mod plan;
 pub mod profile;
 pub mod project;

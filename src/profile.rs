@@ -80,8 +80,51 @@ pub struct SystemConfig {
     pub company: Option<String>,
     /// How to authenticate.
     pub auth: Auth,
+    /// How the HTTP connectors talk to the service.
+    pub http: HttpSettings,
     /// The settings as written, for `Debug`.
     written: Box<Written>,
+}
+
+/// How an HTTP connector talks to its service: `[systems.NAME]` settings besides `url`,
+/// `company` and `auth`. None of them is secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Requests in flight at once, at most.
+    pub concurrency: usize,
+    /// Writes per `$batch` request; the service's own limit when absent (Dataverse 1000,
+    /// Business Central 100); `1` sends one request per write.
+    pub batch_size: Option<usize>,
+    /// Seconds before a request is given up (and retried).
+    pub timeout_secs: u64,
+    /// Retries of a throttled or failed request before the record fails for this run.
+    pub max_retries: u32,
+    /// A Business Central custom API route, `publisher/group/version`, instead of API v2.0.
+    pub api: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            concurrency: default_concurrency(),
+            batch_size: None,
+            timeout_secs: default_timeout(),
+            max_retries: default_retries(),
+            api: None,
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+fn default_retries() -> u32 {
+    6
 }
 
 /// A system's settings before `${…}` expansion.
@@ -165,6 +208,11 @@ impl Auth {
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret the caller already holds (the demo's generated sandbox secret).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
     /// The secret's value.
     pub fn expose(&self) -> &str {
         &self.0
@@ -357,9 +405,7 @@ struct FileDoc {
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     state: Option<RawState>,
-    #[serde(default)]
     systems: BTreeMap<String, RawSystem>,
-    #[serde(default)]
     run: RunConfig,
 }
 
@@ -375,6 +421,11 @@ struct RawSystem {
     url: Spanned<String>,
     company: Option<Spanned<String>>,
     auth: Option<RawAuth>,
+    concurrency: Option<usize>,
+    batch_size: Option<usize>,
+    timeout_secs: Option<u64>,
+    max_retries: Option<u32>,
+    api: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -596,11 +647,32 @@ fn system(x: &Expander<'_>, alias: &str, s: RawSystem) -> Result<SystemConfig, P
             .unwrap_or(Auth::None),
         ),
     };
+    let defaults = HttpSettings::default();
+    let http = HttpSettings {
+        concurrency: s.concurrency.unwrap_or(defaults.concurrency),
+        batch_size: s.batch_size,
+        timeout_secs: s.timeout_secs.unwrap_or(defaults.timeout_secs),
+        max_retries: s.max_retries.unwrap_or(defaults.max_retries),
+        api: s.api.clone(),
+    };
+    if http.concurrency == 0 || http.batch_size == Some(0) || http.timeout_secs == 0 {
+        return Err(ParseError::Invalid(format!(
+            "[systems.{alias}] `concurrency`, `batch_size` and `timeout_secs` must be at least 1"
+        )));
+    }
+    if let Some(api) = &http.api {
+        if api.split('/').filter(|p| !p.is_empty()).count() != 3 {
+            return Err(ParseError::Invalid(format!(
+                "[systems.{alias}] `api = \"{api}\"`: a custom API route is `publisher/group/version`"
+            )));
+        }
+    }
     Ok(SystemConfig {
         name: alias.into(),
         url,
         company,
         auth,
+        http,
         written: Box::new(Written {
             url: s.url.into_inner(),
             company: s.company.map(Spanned::into_inner),

@@ -56,6 +56,18 @@ pub fn run(dir: &Path, force: bool) -> Result<ExitCode, CliError> {
             )));
         }
     }
+    write_defaults(dir)?;
+    eprintln!(
+        "wrote the standard mappings ({} files) to {}",
+        FILES.len(),
+        dir.display()
+    );
+    eprintln!("next: syncmap check {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the standard mappings into `dir`, overwriting what is there.
+pub fn write_defaults(dir: &Path) -> Result<(), CliError> {
     for (rel, text) in FILES {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
@@ -65,11 +77,5 @@ pub fn run(dir: &Path, force: bool) -> Result<ExitCode, CliError> {
         std::fs::write(&path, text)
             .map_err(|e| CliError::Io(format!("cannot write `{}`: {e}", path.display())))?;
     }
-    eprintln!(
-        "wrote the standard mappings ({} files) to {}",
-        FILES.len(),
-        dir.display()
-    );
-    eprintln!("next: syncmap check {}", dir.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -124,20 +124,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SchemaCommand {
-    /// Write the schema snapshot of a live system named in a profile (SQLite databases today).
-    Pull {
-        /// The system alias, as in the profile's `[systems.NAME]`.
-        system: String,
-        /// The profile.
-        #[arg(long, default_value = "syncmap.toml")]
-        profile: PathBuf,
-        /// The named profile (`[profiles.NAME]`); `$SYNCMAP_ENV`, then `default`, when absent.
-        #[arg(long, value_name = "NAME")]
-        env: Option<String>,
-        /// Where to write the snapshot; standard output when absent.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
+    /// Write the schema snapshot of a live system named in a profile: an OData service's
+    /// `$metadata` (the tables the mappings use) or a SQLite database's tables.
+    Pull(schema::PullArgs),
     /// Turn an OData CSDL $metadata document into a schema snapshot.
     Import {
         /// The CSDL XML file.
@@ -197,14 +186,8 @@ pub fn main() -> ExitCode {
         Command::Retry(args) => records::retry(args),
         Command::Lsp => lsp::run(),
         Command::Schema {
-            command:
-                SchemaCommand::Pull {
-                    system,
-                    profile,
-                    env,
-                    output,
-                },
-        } => schema::pull(&system, &profile, env.as_deref(), output.as_deref()),
+            command: SchemaCommand::Pull(args),
+        } => schema::pull(&args),
         Command::Schema {
             command:
                 SchemaCommand::Import {

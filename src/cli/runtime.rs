@@ -104,7 +104,7 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
                 system.kind
             ))
         })?;
-        let conn = AnyConnector::open(alias, &system.kind, &config.url, &profile.base)
+        let conn = AnyConnector::open(alias, system, config, &profile.base)
             .map_err(|e| CliError::Io(e.to_string()))?;
         systems.0.insert(alias.clone(), conn);
     }

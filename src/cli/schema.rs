@@ -1,7 +1,12 @@
-//! `syncmap schema import`: OData CSDL `$metadata` → schema snapshot.
+//! `syncmap schema import` (OData CSDL `$metadata` → schema snapshot) and `syncmap schema pull`
+//! (the same from a live system).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use syncmap::connectors::odata::flavor::Flavor;
+use syncmap::connectors::odata::ODataConnector;
+use syncmap::project::FsLoader;
 
 use super::CliError;
 
@@ -24,36 +29,78 @@ pub fn import(file: &Path, output: Option<&Path>, tables: &[String]) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Introspects a system of a profile and writes its snapshot.
-pub fn pull(
-    system: &str,
-    profile: &Path,
-    env: Option<&str>,
-    output: Option<&Path>,
-) -> Result<ExitCode, CliError> {
-    let p = syncmap::profile::Profile::load_env(profile, env)
+/// What `schema pull` is asked for.
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// The system alias, as in the profile's `[systems.NAME]`.
+    pub system: String,
+    /// The profile.
+    #[arg(long, default_value = "syncmap.toml")]
+    pub profile: PathBuf,
+    /// The named profile (`[profiles.NAME]`); `$SYNCMAP_ENV`, then `default`, when absent.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Where to write the snapshot; standard output when absent.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// The mappings whose tables of the system to keep (and whose `system` declaration gives
+    /// its kind).
+    #[arg(long = "plan", value_name = "PATH", num_args = 1.., default_value = "mappings")]
+    pub plan: Vec<PathBuf>,
+    /// The kind of service (`dataverse`, `business_central`, `odata`), when no mappings name
+    /// the system yet.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Keep only these entity sets (comma-separated) instead of those the mappings use.
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+}
+
+/// Writes the schema snapshot of a live system: a SQLite database's tables, or an OData
+/// service's `$metadata` for the tables the mappings use.
+pub fn pull(args: &PullArgs) -> Result<ExitCode, CliError> {
+    let system = args.system.as_str();
+    let p = syncmap::profile::Profile::load_env(&args.profile, args.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let config = p.systems.get(system).ok_or_else(|| {
         CliError::Usage(format!(
             "profile `{}` has no [systems.{system}] section",
-            profile.display()
+            args.profile.display()
         ))
     })?;
-    let Some(path) = config.url.strip_prefix("sqlite://") else {
-        return Err(CliError::Usage(format!(
-            "`schema pull` reads SQLite systems (`sqlite://PATH`); `{}` is not one — import its `$metadata` with `schema import`",
-            config.url
-        )));
+    let schema = if let Some(path) = config.url.strip_prefix("sqlite://") {
+        let path = p.base.join(path);
+        if !path.exists() {
+            return Err(CliError::Io(format!("`{}` does not exist", path.display())));
+        }
+        let conn = syncmap::connectors::sqlite::SqliteConnector::open(&path)
+            .map_err(|e| CliError::Io(e.to_string()))?;
+        conn.introspect().map_err(|e| CliError::Io(e.to_string()))?
+    } else {
+        let (kind, used) = kind_and_tables(args)?;
+        let flavor = Flavor::of_kind(&kind).ok_or_else(|| {
+            CliError::Usage(format!(
+                "system `{system}` is of kind `{kind}`; `schema pull` reads dataverse, business_central and odata services"
+            ))
+        })?;
+        let conn = ODataConnector::open(config, flavor, None)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let xml =
+            super::runtime::block_on(conn.metadata())?.map_err(|e| CliError::Io(e.to_string()))?;
+        let tables = if args.tables.is_empty() {
+            used
+        } else {
+            args.tables.clone()
+        };
+        let only = (!tables.is_empty()).then_some(tables.as_slice());
+        syncmap::schema::csdl::import(&xml, only).map_err(|e| {
+            CliError::Io(format!(
+                "system `{system}`: its $metadata cannot be read: {e}"
+            ))
+        })?
     };
-    let path = p.base.join(path);
-    if !path.exists() {
-        return Err(CliError::Io(format!("`{}` does not exist", path.display())));
-    }
-    let conn = syncmap::connectors::sqlite::SqliteConnector::open(&path)
-        .map_err(|e| CliError::Io(e.to_string()))?;
-    let schema = conn.introspect().map_err(|e| CliError::Io(e.to_string()))?;
     let json = syncmap::schema::to_json(&schema);
-    match output {
+    match &args.output {
         Some(out) => {
             std::fs::write(out, json)
                 .map_err(|e| CliError::Io(format!("cannot write `{}`: {e}", out.display())))?;
@@ -62,4 +109,25 @@ pub fn pull(
         None => print!("{json}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The system's kind and the tables the mappings use of it; `--kind` when the mappings do not
+/// compile yet (a first pull) or do not name the system.
+fn kind_and_tables(args: &PullArgs) -> Result<(String, Vec<String>), CliError> {
+    let from_plan = super::inputs::map_files(&args.plan)
+        .ok()
+        .and_then(|files| syncmap::compile(&files, &FsLoader).ok())
+        .and_then(|c| c.plan)
+        .and_then(|plan| plan.systems.get(&args.system).cloned());
+    match (&args.kind, from_plan) {
+        (Some(kind), plan) => Ok((
+            kind.clone(),
+            plan.map(|s| s.tables.keys().cloned().collect()).unwrap_or_default(),
+        )),
+        (None, Some(s)) => Ok((s.kind.clone(), s.tables.keys().cloned().collect())),
+        (None, None) => Err(CliError::Usage(format!(
+            "the mappings do not compile or do not name system `{}`; say which kind of service it is with --kind dataverse|business_central|odata",
+            args.system
+        ))),
+    }
 }

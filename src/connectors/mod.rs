@@ -2,6 +2,7 @@
 //! filter and a tie-safe modified-since cursor, reads by key, lookups by column, batched writes —
 //! and one module per system kind. The runtime picks the connector by the system's `kind`.
 
+pub mod odata;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

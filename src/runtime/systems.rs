@@ -1,16 +1,21 @@
 //! The connectors of a run, one per system alias, chosen by the URL the profile gives: a
 //! `sqlite://` URL opens the SQLite connector whatever the system's kind (so the standard
-//! mappings run against local databases shaped like the real tables).
+//! mappings run against local databases shaped like the real tables); an `https://` (or, for a
+//! local sandbox, `http://`) URL opens the HTTP connector of the system's kind.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::engine::EngineError;
+use crate::connectors::odata::flavor::Flavor;
+use crate::connectors::odata::ODataConnector;
 use crate::connectors::sqlite::SqliteConnector;
 use crate::connectors::{
     Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
     WriteOutcome,
 };
+use crate::plan;
+use crate::profile::SystemConfig;
 use crate::runtime::value::Value;
 
 /// A connector of any kind. An enum rather than a trait object, because the trait's methods are
@@ -18,27 +23,32 @@ use crate::runtime::value::Value;
 pub enum AnyConnector {
     /// A SQLite database file.
     Sqlite(SqliteConnector),
+    /// An OData v4 service: Dataverse, Business Central or another.
+    OData(Box<ODataConnector>),
 }
 
 impl AnyConnector {
-    /// Opens the connector a URL names; relative paths are taken from `base`.
+    /// Opens the connector of a plan's system as the profile configures it; relative SQLite
+    /// paths are taken from `base`.
     pub fn open(
         alias: &str,
-        kind: &str,
-        url: &str,
+        system: &plan::System,
+        config: &SystemConfig,
         base: &Path,
     ) -> Result<AnyConnector, ConnectorError> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            let path = base.join(path);
-            // A mistyped path must not become an empty system that a full sync fills (or
-            // that makes every partner look deleted).
-            if !path.exists() {
+        let url = config.url.as_str();
+        if url.starts_with("sqlite://") {
+            return AnyConnector::open_sqlite(alias, url, base);
+        }
+        if url.starts_with("https://") || url.starts_with("http://") {
+            let Some(flavor) = Flavor::of_kind(&system.kind) else {
                 return Err(ConnectorError::Fatal(format!(
-                    "system `{alias}`: the database `{}` does not exist",
-                    path.display()
+                    "system `{alias}` is of kind `{}`, which has no HTTP connector; use a `sqlite://PATH` URL",
+                    system.kind
                 )));
-            }
-            return SqliteConnector::open(&path).map(AnyConnector::Sqlite);
+            };
+            return ODataConnector::open(config, flavor, None)
+                .map(|c| AnyConnector::OData(Box::new(c)));
         }
         // Only the scheme is shown: a URL may hold an expanded `${…}` from the environment.
         let scheme = url
@@ -47,8 +57,29 @@ impl AnyConnector {
             .filter(|s| *s != url)
             .unwrap_or("(none)");
         Err(ConnectorError::Fatal(format!(
-            "system `{alias}` ({kind}): URLs with scheme `{scheme}` are not supported yet; this build connects to `sqlite://PATH` databases"
+            "system `{alias}` ({}): URLs with scheme `{scheme}` are not supported; use https:// for a service or sqlite://PATH for a database",
+            system.kind
         )))
+    }
+}
+
+impl AnyConnector {
+    /// Opens a `sqlite://PATH` database; a relative path is taken from `base`.
+    pub fn open_sqlite(
+        alias: &str,
+        url: &str,
+        base: &Path,
+    ) -> Result<AnyConnector, ConnectorError> {
+        let path = base.join(url.strip_prefix("sqlite://").unwrap_or(url));
+        // A mistyped path must not become an empty system that a full sync fills (or that
+        // makes every partner look deleted).
+        if !path.exists() {
+            return Err(ConnectorError::Fatal(format!(
+                "system `{alias}`: the database `{}` does not exist",
+                path.display()
+            )));
+        }
+        SqliteConnector::open(&path).map(AnyConnector::Sqlite)
     }
 }
 
@@ -56,6 +87,7 @@ impl Connector for AnyConnector {
     fn capabilities(&self) -> Capabilities {
         match self {
             AnyConnector::Sqlite(c) => c.capabilities(),
+            AnyConnector::OData(c) => c.capabilities(),
         }
     }
     async fn read_page(
@@ -65,11 +97,13 @@ impl Connector for AnyConnector {
     ) -> Result<Page, ConnectorError> {
         match self {
             AnyConnector::Sqlite(c) => c.read_page(req, continuation).await,
+            AnyConnector::OData(c) => c.read_page(req, continuation).await,
         }
     }
     async fn get(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
         match self {
             AnyConnector::Sqlite(c) => c.get(table, keys).await,
+            AnyConnector::OData(c) => c.get(table, keys).await,
         }
     }
     async fn find(
@@ -80,6 +114,7 @@ impl Connector for AnyConnector {
     ) -> Result<Vec<Row>, ConnectorError> {
         match self {
             AnyConnector::Sqlite(c) => c.find(table, equal, ignore_case).await,
+            AnyConnector::OData(c) => c.find(table, equal, ignore_case).await,
         }
     }
     async fn write(
@@ -89,6 +124,7 @@ impl Connector for AnyConnector {
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
         match self {
             AnyConnector::Sqlite(c) => c.write(table, ops).await,
+            AnyConnector::OData(c) => c.write(table, ops).await,
         }
     }
 }

@@ -121,13 +121,8 @@ impl World {
         for alias in ["bc", "dv"] {
             s.0.insert(
                 alias.into(),
-                AnyConnector::open(
-                    alias,
-                    "sqlite",
-                    &format!("sqlite://{alias}.db"),
-                    self.path(),
-                )
-                .unwrap(),
+                AnyConnector::open_sqlite(alias, &format!("sqlite://{alias}.db"), self.path())
+                    .unwrap(),
             );
         }
         s

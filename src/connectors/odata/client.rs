@@ -1,0 +1,351 @@
+//! Sending one OData request: the protocol headers, authentication, a bound on requests in
+//! flight, timeouts, and retries — throttling (429) and unavailability (503, 504, 408) wait as
+//! long as `Retry-After` says or back off exponentially; a refused token is fetched anew once.
+//! A request that may have changed data (a create without a client key) is not sent again after
+//! an answer that leaves unclear whether it ran.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
+
+use super::auth::Authenticator;
+use crate::connectors::ConnectorError;
+use crate::odata::error::ErrorBody;
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The absolute URL.
+    pub url: String,
+    /// Extra headers (`Prefer`, `If-Match`, a batch's `Content-Type`).
+    pub headers: Vec<(&'static str, String)>,
+    /// The body, if any; JSON unless a `Content-Type` header says otherwise.
+    pub body: Option<Vec<u8>>,
+    /// Whether sending it twice does no harm: reads, updates and deletes by key, creates with a
+    /// client key. Others are retried only after an answer that says they did not run.
+    pub idempotent: bool,
+}
+
+impl Request {
+    /// A GET.
+    pub fn get(url: String) -> Request {
+        Request {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: None,
+            idempotent: true,
+        }
+    }
+
+    /// With one more header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The service's error message: the OData error body's `code: message`, else the status.
+    pub fn error_message(&self) -> String {
+        match ErrorBody::parse(&self.body) {
+            Some(b) if b.error.code.is_empty() => b.error.message,
+            Some(b) => format!("{} ({})", b.error.message, b.error.code),
+            None => {
+                let text = String::from_utf8_lossy(&self.body);
+                let text = text.trim();
+                if text.is_empty() || text.len() > 300 {
+                    format!("HTTP {}", self.status)
+                } else {
+                    format!("HTTP {}: {text}", self.status)
+                }
+            }
+        }
+    }
+}
+
+/// Counters of a client's traffic, for the run report and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests sent (each attempt counts).
+    pub requests: AtomicU64,
+    /// Attempts that were repeated after a passing failure.
+    pub retries: AtomicU64,
+    /// Answers of 429 (throttled).
+    pub throttled: AtomicU64,
+    /// Milliseconds spent waiting before retries.
+    pub waited_ms: AtomicU64,
+}
+
+/// How long to wait before retry `attempt` (from 0) when the service does not say.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250).saturating_mul(1u32 << attempt.min(7));
+    // Up to a quarter more, so clients that failed together do not retry together.
+    let jitter = base.as_millis() as u64 * u64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 1024;
+    (base + Duration::from_millis(jitter)).min(Duration::from_secs(30))
+}
+
+/// `Retry-After` as seconds or an HTTP date, capped at five minutes.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        _ => {
+            let at = jiff::fmt::rfc2822::parse(text).ok()?.timestamp();
+            let secs = (at - jiff::Timestamp::now()).get_seconds().max(0);
+            Duration::from_secs(secs as u64)
+        }
+    };
+    Some(wait.min(Duration::from_secs(300)))
+}
+
+/// A reqwest error in words, without the query string of the URL (it may carry filter values).
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the answer broke off"
+    } else if e.is_request() {
+        "the request failed"
+    } else {
+        "failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {detail}")
+    }
+}
+
+/// Sends requests to one service.
+pub struct Client {
+    system: String,
+    http: reqwest::Client,
+    auth: Authenticator,
+    in_flight: Semaphore,
+    max_retries: u32,
+    /// Traffic counters.
+    pub stats: Stats,
+}
+
+impl Client {
+    /// A client for a system's service.
+    pub fn new(
+        system: &str,
+        auth: Authenticator,
+        concurrency: usize,
+        timeout: Duration,
+        max_retries: u32,
+    ) -> Result<Client, ConnectorError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(15)))
+            .pool_max_idle_per_host(concurrency.max(1))
+            .user_agent(concat!("syncmap/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ConnectorError::Fatal(format!(
+                    "system `{system}`: cannot set up HTTP: {}",
+                    describe_reqwest(&e)
+                ))
+            })?;
+        Ok(Client {
+            system: system.to_string(),
+            http,
+            auth,
+            in_flight: Semaphore::new(concurrency.max(1)),
+            max_retries,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The system's alias, for messages.
+    pub fn system(&self) -> &str {
+        &self.system
+    }
+
+    /// Sends a request, retrying passing failures; any answer the service gives on purpose
+    /// (including 4xx) comes back as `Ok` for the caller to read.
+    pub async fn send(&self, request: &Request) -> Result<Response, ConnectorError> {
+        let mut attempt = 0u32;
+        let mut token_renewed = false;
+        loop {
+            let outcome = {
+                let _permit = self.in_flight.acquire().await.map_err(|_| {
+                    ConnectorError::Fatal(format!("system `{}`: client closed", self.system))
+                })?;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.attempt(request).await
+            };
+            let wait = match outcome {
+                Ok(r) if r.status == StatusCode::UNAUTHORIZED && !token_renewed => {
+                    // A token can be revoked or expire early; one fresh token settles it.
+                    token_renewed = true;
+                    if self.auth.invalidate().await {
+                        continue;
+                    }
+                    return Err(self.refused(&r));
+                }
+                Ok(r)
+                    if r.status == StatusCode::UNAUTHORIZED
+                        || r.status == StatusCode::FORBIDDEN =>
+                {
+                    return Err(self.refused(&r));
+                }
+                Ok(r) if is_passing(r.status) => {
+                    if r.status == StatusCode::TOO_MANY_REQUESTS {
+                        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // A throttled or unavailable service did not run the request; a gateway
+                    // timeout leaves it unknown.
+                    let ran_maybe = matches!(r.status.as_u16(), 504 | 408);
+                    if attempt >= self.max_retries || (ran_maybe && !request.idempotent) {
+                        return Err(ConnectorError::Transient(format!(
+                            "{} after {} attempt(s): {}",
+                            self.system,
+                            attempt + 1,
+                            r.error_message()
+                        )));
+                    }
+                    retry_after(&r.headers).unwrap_or_else(|| backoff(attempt))
+                }
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    // The request may have reached the service before the connection broke.
+                    if attempt >= self.max_retries || !request.idempotent {
+                        return Err(ConnectorError::Transient(format!(
+                            "{}: {} {} {e}",
+                            self.system,
+                            request.method,
+                            without_query(&request.url)
+                        )));
+                    }
+                    backoff(attempt)
+                }
+            };
+            attempt += 1;
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .waited_ms
+                .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn refused(&self, r: &Response) -> ConnectorError {
+        ConnectorError::Fatal(format!(
+            "system `{}`: the service refused the credentials (HTTP {}): {}",
+            self.system,
+            r.status.as_u16(),
+            r.error_message()
+        ))
+    }
+
+    async fn attempt(&self, request: &Request) -> Result<Response, String> {
+        let mut builder = self
+            .http
+            .request(request.method.clone(), &request.url)
+            .header("OData-Version", "4.0")
+            .header("OData-MaxVersion", "4.0");
+        let named = |h: &str| {
+            request
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(h))
+        };
+        if !named("accept") {
+            builder = builder.header(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+        let typed = named("content-type");
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        if let Some(body) = &request.body {
+            if !typed {
+                builder = builder.header(CONTENT_TYPE, "application/json; charset=utf-8");
+            }
+            builder = builder.body(body.clone());
+        }
+        let builder = self
+            .auth
+            .apply(&self.http, builder)
+            .await
+            .map_err(|e| e.to_string())?;
+        let response = builder.send().await.map_err(|e| describe_reqwest(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| describe_reqwest(&e))?;
+        Ok(Response {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+}
+
+fn is_passing(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
+}
+
+/// A URL without its query string, for messages.
+pub fn without_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_caps_them() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("100000"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(300)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(0) >= Duration::from_millis(250));
+        assert!(backoff(0) < Duration::from_millis(320));
+        assert!(backoff(3) >= Duration::from_secs(2));
+        assert_eq!(backoff(30), Duration::from_secs(30));
+    }
+}

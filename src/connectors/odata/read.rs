@@ -1,0 +1,248 @@
+//! Reads: pages of a table in the order the engine's cursor needs, rows by key, rows by column
+//! values. The plan's `$filter` is sent as it is; a modified-since read asks for `ge` the cursor's
+//! instant and drops the rows at or before the cursor itself, so ties on the instant are neither
+//! lost nor read twice.
+
+use serde_json::Value as Json;
+
+use super::client::{without_query, Request};
+use super::flavor::Flavor;
+use super::rows;
+use super::ODataConnector;
+use crate::connectors::{ConnectorError, Cursor, Page, ReadRequest, Row, TableRef};
+use crate::odata::literal;
+use crate::runtime::value::Value;
+
+/// Keys asked for in one request (each adds a clause to the URL).
+const KEYS_PER_REQUEST: usize = 40;
+
+/// One page of a read.
+pub async fn page(
+    c: &ODataConnector,
+    req: &ReadRequest<'_>,
+    continuation: Option<&str>,
+) -> Result<Page, ConnectorError> {
+    let url = match continuation {
+        Some(next) => same_service(c, next)?,
+        None => {
+            let info = req.table.info;
+            let mut filters: Vec<String> = Vec::new();
+            if let Some(f) = req.filter.and_then(|f| f.odata.as_deref()) {
+                filters.push(format!("({f})"));
+            }
+            let mut order = vec![format!("{} asc", info.key)];
+            if let (Some(since), Some(m)) = (&req.since, &info.modified_on) {
+                let at = literal::value(&Value::DateTime(since.modified_on), "datetime")
+                    .unwrap_or_default();
+                filters.push(format!("{m} ge {at}"));
+                order.insert(0, format!("{m} asc"));
+                if let Some(user) = c.own_user().await? {
+                    // The sync's own writes are echoes; the integration user is who made them.
+                    filters.push(format!("_modifiedby_value ne {user}"));
+                }
+            }
+            let mut options = vec![("$select", select(c, req.table))];
+            let filter = filters.join(" and ");
+            if !filter.is_empty() {
+                options.push(("$filter", filter));
+            }
+            options.push(("$orderby", order.join(",")));
+            let options: Vec<(&str, &str)> =
+                options.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            format!(
+                "{}?{}",
+                c.collection(req.table.name).await?,
+                literal::query(&options)
+            )
+        }
+    };
+    let (mut rows, next) = fetch(c, req.table, &url, req.page_size).await?;
+    if let Some(since) = &req.since {
+        rows.retain(|r| match r.modified_on {
+            Some(m) => {
+                Cursor {
+                    modified_on: m,
+                    key: r.key.clone(),
+                } > *since
+            }
+            None => true,
+        });
+    }
+    Ok(Page { rows, next })
+}
+
+/// The rows with these keys.
+pub async fn by_keys(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    keys: &[String],
+) -> Result<Vec<Row>, ConnectorError> {
+    let ty = table
+        .info
+        .columns
+        .get(&table.info.key)
+        .map_or("guid", |c| c.ty.as_str());
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_REQUEST) {
+        let clauses: Vec<String> = chunk
+            .iter()
+            .filter_map(|k| literal::value(&Value::String(k.clone()), ty))
+            .map(|lit| format!("{} eq {lit}", table.info.key))
+            .collect();
+        out.extend(all_pages(c, table, &clauses.join(" or ")).await?);
+    }
+    Ok(out)
+}
+
+/// The rows whose columns equal these values.
+pub async fn find(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    equal: &[(String, Value)],
+    ignore_case: bool,
+) -> Result<Vec<Row>, ConnectorError> {
+    let mut clauses = Vec::with_capacity(equal.len());
+    for (column, value) in equal {
+        let info = table.info.columns.get(column);
+        let ty = info.map_or("string", |i| i.ty.as_str());
+        let name = c.endpoint.flavor.read_name(column, info);
+        let text = ignore_case && matches!(value, Value::String(_)) && ty == "string";
+        let value = match value {
+            Value::String(s) if text => Value::String(s.to_lowercase()),
+            other => other.clone(),
+        };
+        let Some(lit) = literal::value(&value, ty) else {
+            return Ok(Vec::new());
+        };
+        clauses.push(if text {
+            format!("tolower({name}) eq {lit}")
+        } else {
+            format!("{name} eq {lit}")
+        });
+    }
+    all_pages(c, table, &clauses.join(" and ")).await
+}
+
+/// Every row passing a filter, page after page.
+async fn all_pages(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    filter: &str,
+) -> Result<Vec<Row>, ConnectorError> {
+    let select = select(c, table);
+    let mut options = vec![("$select", select.as_str())];
+    if !filter.is_empty() {
+        options.push(("$filter", filter));
+    }
+    let mut url = format!(
+        "{}?{}",
+        c.collection(table.name).await?,
+        literal::query(&options)
+    );
+    let mut out = Vec::new();
+    loop {
+        let (rows, next) = fetch(c, table, &url, c.endpoint.flavor.max_page()).await?;
+        out.extend(rows);
+        match next {
+            Some(n) => url = same_service(c, &n)?,
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The `$select` of a table: its columns as the service names them.
+fn select(c: &ODataConnector, table: TableRef<'_>) -> String {
+    let flavor = c.endpoint.flavor;
+    let mut names: Vec<String> = table
+        .info
+        .columns
+        .iter()
+        .filter(|(name, _)| flavor.is_property(table.info, name))
+        .map(|(name, info)| flavor.read_name(name, Some(info)))
+        .collect();
+    if !table.info.columns.contains_key(&table.info.key) {
+        names.push(table.info.key.clone());
+    }
+    if let Some(m) = &table.info.modified_on {
+        if !table.info.columns.contains_key(m) {
+            names.push(m.clone());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names.join(",")
+}
+
+/// GETs one page and decodes its rows.
+async fn fetch(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    url: &str,
+    page_size: usize,
+) -> Result<(Vec<Row>, Option<String>), ConnectorError> {
+    let mut prefer = format!("odata.maxpagesize={page_size}");
+    if c.endpoint.flavor == Flavor::Dataverse {
+        prefer.push_str(",odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"");
+    }
+    let response = c
+        .client
+        .send(&Request::get(url.to_string()).header("Prefer", prefer))
+        .await?;
+    let system = &c.endpoint.system;
+    if !response.status.is_success() {
+        let message = format!(
+            "{system}: reading {} failed: {}",
+            table.name,
+            response.error_message()
+        );
+        return Err(match response.status.as_u16() {
+            // A filter or table the service does not know will not work on a retry either.
+            400 | 404 => ConnectorError::Fatal(message),
+            _ => ConnectorError::Transient(message),
+        });
+    }
+    let body: Json = serde_json::from_slice(&response.body).map_err(|e| {
+        ConnectorError::Transient(format!(
+            "{system}: GET {} answered with invalid JSON: {e}",
+            without_query(url)
+        ))
+    })?;
+    let Some(values) = body.get("value").and_then(Json::as_array) else {
+        return Err(ConnectorError::Fatal(format!(
+            "{system}: GET {} did not answer with a collection (`value`)",
+            without_query(url)
+        )));
+    };
+    let rows = values
+        .iter()
+        .filter_map(Json::as_object)
+        .map(|e| rows::decode(c.endpoint.flavor, table.info, e))
+        .collect();
+    let next = body
+        .get("@odata.nextLink")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    Ok((rows, next))
+}
+
+/// A next link, refused unless it points into the same service: the bearer token must not be
+/// sent anywhere else.
+fn same_service(c: &ODataConnector, link: &str) -> Result<String, ConnectorError> {
+    let origin = |u: &str| -> Option<String> {
+        let parsed = reqwest::Url::parse(u).ok()?;
+        Some(format!(
+            "{}://{}:{}",
+            parsed.scheme(),
+            parsed.host_str()?,
+            parsed.port_or_known_default()?
+        ))
+    };
+    match (origin(link), origin(&c.endpoint.url)) {
+        (Some(a), Some(b)) if a == b => Ok(link.to_string()),
+        _ => Err(ConnectorError::Fatal(format!(
+            "{}: the service's next-page link `{}` leaves the service",
+            c.endpoint.system,
+            without_query(link)
+        ))),
+    }
+}
