@@ -47,7 +47,12 @@ impl Tokens {
     /// Answers a token request.
     pub fn token(&self, req: &Req) -> Resp {
         if req.method != "POST" {
-            return entra_error(405, "invalid_request", "AADSTS900561", "The endpoint only accepts POST requests.");
+            return entra_error(
+                405,
+                "invalid_request",
+                "AADSTS900561",
+                "The endpoint only accepts POST requests.",
+            );
         }
         let form = String::from_utf8_lossy(&req.body);
         let field = |name: &str| {

@@ -56,7 +56,11 @@ pub(crate) fn error(status: u16, code: &str, message: &str) -> Resp {
 
 fn store_error(e: StoreError) -> Resp {
     match e {
-        StoreError::Duplicate => error(400, "Internal_EntityWithSameKeyExists", "The record already exists."),
+        StoreError::Duplicate => error(
+            400,
+            "Internal_EntityWithSameKeyExists",
+            "The record already exists.",
+        ),
         StoreError::NotFound => error(404, "BadRequest_NotFound", "The record does not exist."),
         StoreError::Invalid(m) => error(400, "BadRequest", &m),
         StoreError::Internal(m) => error(500, "Internal_ServerError", &m),
@@ -89,7 +93,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -104,7 +112,13 @@ fn base64(bytes: &[u8]) -> String {
 
 /// A row's ETag: opaque, changes with every write, `W/"JzE5Oz…Jyc="` like the real ones.
 pub(crate) fn etag(version: i64) -> String {
-    let digits = format!("{:019}", version.unsigned_abs().wrapping_mul(7_919).wrapping_add(1_000_000_007));
+    let digits = format!(
+        "{:019}",
+        version
+            .unsigned_abs()
+            .wrapping_mul(7_919)
+            .wrapping_add(1_000_000_007)
+    );
     let inner = format!("'{};{digits};00;'", digits.len());
     format!("W/\"{}\"", base64(inner.as_bytes()))
 }
@@ -204,11 +218,17 @@ impl Bc {
     /// Answers a request that passed the pipeline.
     pub fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
         let Some((root, rest)) = split_api(&req.path) else {
-            return error(404, "BadRequest_NotFound", &format!("No API is served at '{}'.", req.path));
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("No API is served at '{}'.", req.path),
+            );
         };
         match (req.method.as_str(), target(rest)) {
             ("GET", Some(Target::Root)) => self.service_document(req, &root),
-            ("GET", Some(Target::Metadata)) => super::metadata::business_central(&self.store.schema),
+            ("GET", Some(Target::Metadata)) => {
+                super::metadata::business_central(&self.store.schema)
+            }
             ("POST", Some(Target::Batch)) => super::batch::business_central(self, req, monitor),
             _ => {
                 let cap = monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1);
@@ -220,45 +240,96 @@ impl Bc {
 
     fn service_document(&self, req: &Req, root: &str) -> Resp {
         let mut sets = vec![json!({"name": "companies", "kind": "EntitySet", "url": "companies"})];
-        sets.extend(self.store.schema.tables.iter().map(|t| json!({"name": t.name, "kind": "EntitySet", "url": t.name})));
-        Resp::json(200, &json!({"@odata.context": format!("{}{root}/$metadata", req.origin), "value": sets}))
+        sets.extend(
+            self.store
+                .schema
+                .tables
+                .iter()
+                .map(|t| json!({"name": t.name, "kind": "EntitySet", "url": t.name})),
+        );
+        Resp::json(
+            200,
+            &json!({"@odata.context": format!("{}{root}/$metadata", req.origin), "value": sets}),
+        )
     }
 
     /// One data operation, inside the caller's transaction (a `$batch` runs its operations
     /// through here too).
     pub fn operation(&self, db: &mut Db, req: &Req, cap: usize) -> Resp {
         let Some((root, rest)) = split_api(&req.path) else {
-            return error(404, "BadRequest_NotFound", &format!("No API is served at '{}'.", req.path));
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("No API is served at '{}'.", req.path),
+            );
         };
         let Some(target) = target(rest) else {
-            return error(404, "BadRequest_NotFound", &format!("Resource not found for the segment '{rest}'."));
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("Resource not found for the segment '{rest}'."),
+            );
         };
         let (company, set, key) = match target {
-            Target::Companies(id) if req.method == "GET" => return self.list_companies(req, &root, id),
+            Target::Companies(id) if req.method == "GET" => {
+                return self.list_companies(req, &root, id)
+            }
             Target::Entity { company, set, key } => (company, set, key),
-            _ => return error(405, "BadRequest_MethodNotAllowed", &format!("'{}' is not allowed on '{rest}'.", req.method)),
+            _ => {
+                return error(
+                    405,
+                    "BadRequest_MethodNotAllowed",
+                    &format!("'{}' is not allowed on '{rest}'.", req.method),
+                )
+            }
         };
-        let Some(company) = guid_key(company).and_then(|id| self.companies.iter().find(|c| c.id == id)) else {
-            return error(404, "BadRequest_NotFound", &format!("The company '{company}' does not exist."));
+        let Some(company) =
+            guid_key(company).and_then(|id| self.companies.iter().find(|c| c.id == id))
+        else {
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("The company '{company}' does not exist."),
+            );
         };
         let Some(table) = self.store.table(set) else {
-            return error(404, "BadRequest_NotFound", &format!("Resource not found for the segment '{set}'."));
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("Resource not found for the segment '{set}'."),
+            );
         };
         let key = match key {
             None => None,
             Some(k) => match guid_key(k) {
                 Some(k) => Some(k),
-                None => return error(400, "BadRequest", &format!("Bad Request - Error in query syntax: the key '{k}' is not a GUID.")),
+                None => {
+                    return error(
+                        400,
+                        "BadRequest",
+                        &format!(
+                            "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
+                        ),
+                    )
+                }
             },
         };
-        let at = Place { root: &root, company: &company.id, table };
+        let at = Place {
+            root: &root,
+            company: &company.id,
+            table,
+        };
         match (req.method.as_str(), key) {
             ("GET", None) => self.list(db, req, &at, cap),
             ("GET", Some(k)) => self.get(db, req, &at, &k),
             ("POST", None) => self.create(db, req, &at),
             ("PATCH", Some(k)) => self.patch(db, req, &at, &k),
             ("DELETE", Some(k)) => self.delete(db, req, &at, &k),
-            (m, _) => error(405, "BadRequest_MethodNotAllowed", &format!("'{m}' is not allowed on '{rest}'.")),
+            (m, _) => error(
+                405,
+                "BadRequest_MethodNotAllowed",
+                &format!("'{m}' is not allowed on '{rest}'."),
+            ),
         }
     }
 
@@ -275,14 +346,20 @@ impl Bc {
                 ("name", Value::String(c.name.clone())),
                 ("displayName", Value::String(c.display_name.clone())),
                 ("businessProfileId", Value::String(String::new())),
-                ("systemCreatedAt", Value::String("2024-01-01T00:00:00Z".into())),
+                (
+                    "systemCreatedAt",
+                    Value::String("2024-01-01T00:00:00Z".into()),
+                ),
             ]
         };
         let one = |c: &Company| -> Result<Map<String, Json>, QueryError> {
             let f = fields(c);
             for s in q.select.iter().flatten() {
                 if !f.iter().any(|(n, _)| n == s) {
-                    return Err(QueryError::unknown_property(s, Some("Microsoft.NAV.company")));
+                    return Err(QueryError::unknown_property(
+                        s,
+                        Some("Microsoft.NAV.company"),
+                    ));
                 }
             }
             let mut out = Map::new();
@@ -295,12 +372,20 @@ impl Bc {
         };
         let context = format!("{}{root}/$metadata#companies", req.origin);
         if let Some(id) = id {
-            let Some(c) = guid_key(id).and_then(|id| self.companies.iter().find(|c| c.id == id)) else {
-                return error(404, "BadRequest_NotFound", &format!("The company '{id}' does not exist."));
+            let Some(c) = guid_key(id).and_then(|id| self.companies.iter().find(|c| c.id == id))
+            else {
+                return error(
+                    404,
+                    "BadRequest_NotFound",
+                    &format!("The company '{id}' does not exist."),
+                );
             };
             return match one(c) {
                 Ok(mut m) => {
-                    m.insert("@odata.context".into(), Json::String(format!("{context}/$entity")));
+                    m.insert(
+                        "@odata.context".into(),
+                        Json::String(format!("{context}/$entity")),
+                    );
                     Resp::json(200, &Json::Object(m))
                 }
                 Err(e) => query_error(e),
@@ -326,7 +411,12 @@ impl Bc {
     }
 
     /// A row as JSON.
-    fn represent(&self, t: &TableSchema, row: &Row, select: Option<&[String]>) -> Map<String, Json> {
+    fn represent(
+        &self,
+        t: &TableSchema,
+        row: &Row,
+        select: Option<&[String]>,
+    ) -> Map<String, Json> {
         let mut out = Map::new();
         out.insert("@odata.etag".into(), Json::String(etag(row.version)));
         for c in &t.columns {
@@ -360,21 +450,43 @@ impl Bc {
         let resolver = |name: &str| t.column(name).map(|c| c.name.clone());
         let listing = match collection::list(
             db,
-            &ListRequest { table: t, scope: at.company, query: &q, page_size: page, resolve: &resolver, type_name: &type_name },
+            &ListRequest {
+                table: t,
+                scope: at.company,
+                query: &q,
+                page_size: page,
+                resolve: &resolver,
+                type_name: &type_name,
+            },
         ) {
             Ok(l) => l,
             Err(ListError::Query(e)) => return query_error(e),
             Err(ListError::Store(e)) => return store_error(e),
         };
-        let rows: Vec<Json> = listing.rows.iter().map(|r| Json::Object(self.represent(t, r, q.select.as_deref()))).collect();
+        let rows: Vec<Json> = listing
+            .rows
+            .iter()
+            .map(|r| Json::Object(self.represent(t, r, q.select.as_deref())))
+            .collect();
         let mut body = Map::new();
-        body.insert("@odata.context".into(), Json::String(self.context(req, at, false)));
+        body.insert(
+            "@odata.context".into(),
+            Json::String(self.context(req, at, false)),
+        );
         if let Some(n) = listing.count {
             body.insert("@odata.count".into(), json!(n));
         }
         body.insert("value".into(), Json::Array(rows));
         if let Some(token) = &listing.next {
-            body.insert("@odata.nextLink".into(), Json::String(collection::next_link(&req.origin, &req.path, &req.query, token)));
+            body.insert(
+                "@odata.nextLink".into(),
+                Json::String(collection::next_link(
+                    &req.origin,
+                    &req.path,
+                    &req.query,
+                    token,
+                )),
+            );
         }
         let mut resp = Resp::json(200, &Json::Object(body));
         if let Some(p) = req.preference("odata.maxpagesize") {
@@ -390,13 +502,19 @@ impl Bc {
         };
         for s in q.select.iter().flatten() {
             if at.table.column(s).is_none() {
-                return query_error(QueryError::unknown_property(s, Some(&format!("{NAMESPACE}.{}", entity_name(at.table)))));
+                return query_error(QueryError::unknown_property(
+                    s,
+                    Some(&format!("{NAMESPACE}.{}", entity_name(at.table))),
+                ));
             }
         }
         match db.get(at.table, at.company, key) {
             Ok(Some(row)) => {
                 let mut body = self.represent(at.table, &row, q.select.as_deref());
-                body.insert("@odata.context".into(), Json::String(self.context(req, at, true)));
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, at, true)),
+                );
                 Resp::json(200, &Json::Object(body)).with_header("ETag", etag(row.version))
             }
             Ok(None) => not_found(at.table, key),
@@ -406,10 +524,19 @@ impl Bc {
 
     /// Reads a write's body into column values.
     fn fields(&self, t: &TableSchema, body: &[u8]) -> Result<BTreeMap<String, Value>, Resp> {
-        let json: Json = serde_json::from_slice(body)
-            .map_err(|e| error(400, "BadRequest", &format!("The request body is not valid JSON: {e}")))?;
+        let json: Json = serde_json::from_slice(body).map_err(|e| {
+            error(
+                400,
+                "BadRequest",
+                &format!("The request body is not valid JSON: {e}"),
+            )
+        })?;
         let Json::Object(obj) = json else {
-            return Err(error(400, "BadRequest", "The request body must be a JSON object."));
+            return Err(error(
+                400,
+                "BadRequest",
+                "The request body must be a JSON object.",
+            ));
         };
         let mut fields = BTreeMap::new();
         for (name, v) in &obj {
@@ -423,17 +550,31 @@ impl Bc {
                 )));
             };
             if c.read_only {
-                return Err(error(400, "BadRequest", &format!(
-                    "The property '{name}' is read-only and cannot be set on '{}'.", entity_name(t)
-                )));
+                return Err(error(
+                    400,
+                    "BadRequest",
+                    &format!(
+                        "The property '{name}' is read-only and cannot be set on '{}'.",
+                        entity_name(t)
+                    ),
+                ));
             }
-            fields.insert(name.clone(), values::read(c, v).map_err(|p| problem(c, v, p))?);
+            fields.insert(
+                name.clone(),
+                values::read(c, v).map_err(|p| problem(c, v, p))?,
+            );
         }
         Ok(fields)
     }
 
     /// Checks that the user-facing key (number or code) stays unique within the company.
-    fn unique(&self, db: &Db, at: &Place<'_>, key: Option<&str>, fields: &BTreeMap<String, Value>) -> Result<(), Resp> {
+    fn unique(
+        &self,
+        db: &Db,
+        at: &Place<'_>,
+        key: Option<&str>,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<(), Resp> {
         let Some(col) = user_key(at.table) else {
             return Ok(());
         };
@@ -441,9 +582,13 @@ impl Bc {
             return Ok(());
         };
         match db.find_key(at.table, at.company, col, v) {
-            Ok(Some(other)) if Some(other.as_str()) != key => Err(error(400, "Internal_EntityWithSameKeyExists", &format!(
-                "The record already exists. Identification fields and values: {col}='{s}'"
-            ))),
+            Ok(Some(other)) if Some(other.as_str()) != key => Err(error(
+                400,
+                "Internal_EntityWithSameKeyExists",
+                &format!(
+                    "The record already exists. Identification fields and values: {col}='{s}'"
+                ),
+            )),
             Ok(_) => Ok(()),
             Err(e) => Err(store_error(e)),
         }
@@ -456,19 +601,35 @@ impl Bc {
             Err(r) => return r,
         };
         if let Some((col, prefix, width)) = series(t) {
-            let blank = fields.get(col).is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()));
+            let blank = fields
+                .get(col)
+                .is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()));
             if blank {
                 match db.next_number(at.company, prefix) {
                     Ok(n) => {
-                        fields.insert(col.to_string(), Value::String(format!("{prefix}{n:0width$}")));
+                        fields.insert(
+                            col.to_string(),
+                            Value::String(format!("{prefix}{n:0width$}")),
+                        );
                     }
                     Err(e) => return store_error(e),
                 }
             }
         }
-        for c in t.columns.iter().filter(|c| c.required_on_create && c.name != t.key) {
-            if fields.get(&c.name).is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty())) {
-                return error(400, "Application_FieldValidationException", &format!("'{}' must have a value.", c.name));
+        for c in t
+            .columns
+            .iter()
+            .filter(|c| c.required_on_create && c.name != t.key)
+        {
+            if fields
+                .get(&c.name)
+                .is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()))
+            {
+                return error(
+                    400,
+                    "Application_FieldValidationException",
+                    &format!("'{}' must have a value.", c.name),
+                );
             }
         }
         if let Err(r) = self.unique(db, at, None, &fields) {
@@ -478,10 +639,19 @@ impl Bc {
         match db.insert(t, at.company, &key, &fields) {
             Ok(row) => {
                 let mut body = self.represent(t, &row, None);
-                body.insert("@odata.context".into(), Json::String(self.context(req, at, true)));
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, at, true)),
+                );
                 Resp::json(201, &Json::Object(body))
                     .with_header("ETag", etag(row.version))
-                    .with_header("Location", format!("{}{}/companies({})/{}({})", req.origin, at.root, at.company, t.name, row.key))
+                    .with_header(
+                        "Location",
+                        format!(
+                            "{}{}/companies({})/{}({})",
+                            req.origin, at.root, at.company, t.name, row.key
+                        ),
+                    )
             }
             Err(e) => store_error(e),
         }
@@ -498,7 +668,11 @@ impl Bc {
             Err(e) => return Err(store_error(e)),
         };
         if tag.trim() != "*" && etag_core(tag) != etag_core(&etag(row.version)) {
-            return Err(error(412, "Request_EntityChanged", "Another user has already changed the record."));
+            return Err(error(
+                412,
+                "Request_EntityChanged",
+                "Another user has already changed the record.",
+            ));
         }
         Ok(row)
     }
@@ -512,8 +686,15 @@ impl Bc {
             Err(r) => return r,
         };
         if let Some(col) = user_key(at.table) {
-            if fields.get(col).is_some_and(|v| v.to_text().is_none_or(|s| s.trim().is_empty())) {
-                return error(400, "Application_FieldValidationException", &format!("'{col}' must have a value."));
+            if fields
+                .get(col)
+                .is_some_and(|v| v.to_text().is_none_or(|s| s.trim().is_empty()))
+            {
+                return error(
+                    400,
+                    "Application_FieldValidationException",
+                    &format!("'{col}' must have a value."),
+                );
             }
         }
         if let Err(r) = self.unique(db, at, Some(key), &fields) {
@@ -522,7 +703,10 @@ impl Bc {
         match db.update(at.table, at.company, key, &fields) {
             Ok(row) => {
                 let mut body = self.represent(at.table, &row, None);
-                body.insert("@odata.context".into(), Json::String(self.context(req, at, true)));
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, at, true)),
+                );
                 Resp::json(200, &Json::Object(body)).with_header("ETag", etag(row.version))
             }
             Err(e) => store_error(e),

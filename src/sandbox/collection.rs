@@ -119,7 +119,11 @@ fn decode_token(
 /// Checks that every property the query names exists.
 fn check_properties(req: &ListRequest<'_>) -> Result<(), QueryError> {
     let q = req.query;
-    let mut names: Vec<&str> = q.filter.as_ref().map(|f| f.properties()).unwrap_or_default();
+    let mut names: Vec<&str> = q
+        .filter
+        .as_ref()
+        .map(|f| f.properties())
+        .unwrap_or_default();
     names.extend(q.orderby.iter().map(|(p, _)| p.as_str()));
     names.extend(q.select.iter().flatten().map(String::as_str));
     for name in names {
@@ -231,14 +235,20 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
     let count = if req.query.count {
         let mut n = 0;
         let mut failure = None;
-        db.scan(table, req.scope, &[(table.key.clone(), false)], None, |row| {
-            match passes(req, &row) {
-                Ok(true) => n += 1,
-                Ok(false) => {}
-                Err(e) => failure = Some(e),
-            }
-            Ok(failure.is_none())
-        })?;
+        db.scan(
+            table,
+            req.scope,
+            &[(table.key.clone(), false)],
+            None,
+            |row| {
+                match passes(req, &row) {
+                    Ok(true) => n += 1,
+                    Ok(false) => {}
+                    Err(e) => failure = Some(e),
+                }
+                Ok(failure.is_none())
+            },
+        )?;
         if let Some(e) = failure {
             return Err(e.into());
         }
@@ -253,7 +263,9 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
 pub(crate) fn next_link(origin: &str, path: &str, raw_query: &str, token: &str) -> String {
     let mut params: Vec<&str> = raw_query
         .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("$skiptoken=") && !p.starts_with("%24skiptoken="))
+        .filter(|p| {
+            !p.is_empty() && !p.starts_with("$skiptoken=") && !p.starts_with("%24skiptoken=")
+        })
         .collect();
     let skip = format!("$skiptoken={token}");
     params.push(&skip);

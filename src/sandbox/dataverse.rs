@@ -70,8 +70,7 @@ impl Annotations {
             list.split(',').map(str::trim).any(|p| {
                 p == "*"
                     || p == term
-                    || p
-                        .strip_suffix('*')
+                    || p.strip_suffix('*')
                         .is_some_and(|prefix| term.starts_with(prefix))
             })
         };
@@ -97,7 +96,10 @@ pub(crate) fn wire_name(c: &ColumnSchema) -> String {
 
 /// The column a property name of a query stands for.
 fn resolve(t: &TableSchema, name: &str) -> Option<String> {
-    if let Some(stem) = name.strip_prefix('_').and_then(|n| n.strip_suffix("_value")) {
+    if let Some(stem) = name
+        .strip_prefix('_')
+        .and_then(|n| n.strip_suffix("_value"))
+    {
         return t
             .column(stem)
             .filter(|c| matches!(c.ty, ColumnType::Lookup { .. }))
@@ -140,7 +142,10 @@ fn not_found(t: &TableSchema, key: &str) -> Resp {
     Resp::error(
         404,
         code::NOT_FOUND,
-        &format!("Entity '{}' With Id = {key} Does Not Exist", logical_name(t)),
+        &format!(
+            "Entity '{}' With Id = {key} Does Not Exist",
+            logical_name(t)
+        ),
     )
 }
 
@@ -160,7 +165,11 @@ impl Dv {
     /// Answers a request that passed the pipeline.
     pub fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
         let Some(rest) = req.path.strip_prefix(PREFIX) else {
-            return Resp::error(404, code::QUERY, &format!("Resource not found for the segment '{}'.", req.path));
+            return Resp::error(
+                404,
+                code::QUERY,
+                &format!("Resource not found for the segment '{}'.", req.path),
+            );
         };
         match (req.method.as_str(), rest.trim_start_matches('/')) {
             ("GET", "") => self.service_document(req),
@@ -213,13 +222,21 @@ impl Dv {
             return query_error(format!("Bad Request - Error in query syntax: '{rest}'."));
         };
         let Some(table) = self.store.table(set) else {
-            return Resp::error(404, code::QUERY, &format!("Resource not found for the segment '{set}'."));
+            return Resp::error(
+                404,
+                code::QUERY,
+                &format!("Resource not found for the segment '{set}'."),
+            );
         };
         let key = match key {
             None => None,
             Some(k) => match guid_key(k) {
                 Some(k) => Some(k),
-                None => return query_error(format!("Bad Request - Error in query syntax: the key '{k}' is not a GUID.")),
+                None => {
+                    return query_error(format!(
+                        "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
+                    ))
+                }
             },
         };
         match (req.method.as_str(), key) {
@@ -236,16 +253,33 @@ impl Dv {
         }
     }
 
-    fn context(&self, req: &Req, t: &TableSchema, select: Option<&[String]>, entity: bool) -> String {
-        let sel = select.map(|s| format!("({})", s.join(","))).unwrap_or_default();
+    fn context(
+        &self,
+        req: &Req,
+        t: &TableSchema,
+        select: Option<&[String]>,
+        entity: bool,
+    ) -> String {
+        let sel = select
+            .map(|s| format!("({})", s.join(",")))
+            .unwrap_or_default();
         let suffix = if entity { "/$entity" } else { "" };
         format!("{}{PREFIX}/$metadata#{}{sel}{suffix}", req.origin, t.name)
     }
 
     /// A row as JSON: the selected properties (the key always), lookups as `_x_value`.
-    fn represent(&self, t: &TableSchema, row: &Row, select: Option<&[String]>, a: Annotations) -> Map<String, Json> {
+    fn represent(
+        &self,
+        t: &TableSchema,
+        row: &Row,
+        select: Option<&[String]>,
+        a: Annotations,
+    ) -> Map<String, Json> {
         let mut out = Map::new();
-        out.insert("@odata.etag".into(), Json::String(format!("W/\"{}\"", row.version)));
+        out.insert(
+            "@odata.etag".into(),
+            Json::String(format!("W/\"{}\"", row.version)),
+        );
         for c in &t.columns {
             let wire = wire_name(c);
             if c.name != t.key && select.is_some_and(|s| !s.contains(&wire)) {
@@ -254,7 +288,10 @@ impl Dv {
             let v = row.get(&c.name);
             if a.formatted {
                 if let Some(label) = option_label(c, &v) {
-                    out.insert(format!("{wire}@OData.Community.Display.V1.FormattedValue"), Json::String(label));
+                    out.insert(
+                        format!("{wire}@OData.Community.Display.V1.FormattedValue"),
+                        Json::String(label),
+                    );
                 }
             }
             if let (ColumnType::Lookup { targets }, Value::String(_)) = (&c.ty, &v) {
@@ -268,7 +305,10 @@ impl Dv {
                             .map(|t| logical_name(t).to_string()),
                     };
                     if let Some(l) = logical {
-                        out.insert(format!("{wire}@Microsoft.Dynamics.CRM.lookuplogicalname"), Json::String(l));
+                        out.insert(
+                            format!("{wire}@Microsoft.Dynamics.CRM.lookuplogicalname"),
+                            Json::String(l),
+                        );
                     }
                 }
             }
@@ -319,7 +359,10 @@ impl Dv {
             .map(|r| Json::Object(self.represent(t, r, q.select.as_deref(), a)))
             .collect();
         let mut body = Map::new();
-        body.insert("@odata.context".into(), Json::String(self.context(req, t, q.select.as_deref(), false)));
+        body.insert(
+            "@odata.context".into(),
+            Json::String(self.context(req, t, q.select.as_deref(), false)),
+        );
         if let Some(n) = listing.count {
             body.insert("@odata.count".into(), json!(n));
         }
@@ -327,7 +370,12 @@ impl Dv {
         if let Some(token) = &listing.next {
             body.insert(
                 "@odata.nextLink".into(),
-                Json::String(collection::next_link(&req.origin, &req.path, &req.query, token)),
+                Json::String(collection::next_link(
+                    &req.origin,
+                    &req.path,
+                    &req.query,
+                    token,
+                )),
             );
         }
         let mut resp = Resp::json(200, &Json::Object(body));
@@ -347,11 +395,17 @@ impl Dv {
         }
         match db.get(t, "", key) {
             Ok(Some(row)) => {
-                if req.header("if-none-match").is_some_and(|e| etag_core(e) == row.version.to_string()) {
+                if req
+                    .header("if-none-match")
+                    .is_some_and(|e| etag_core(e) == row.version.to_string())
+                {
                     return Resp::empty(304);
                 }
                 let mut body = self.represent(t, &row, q.select.as_deref(), Annotations::of(req));
-                body.insert("@odata.context".into(), Json::String(self.context(req, t, q.select.as_deref(), true)));
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, t, q.select.as_deref(), true)),
+                );
                 Resp::json(200, &Json::Object(body))
             }
             Ok(None) => not_found(t, key),
@@ -385,17 +439,29 @@ impl Dv {
                 }
                 continue;
             }
-            let Some(c) = t.column(name).filter(|c| !matches!(c.ty, ColumnType::Lookup { .. })) else {
+            let Some(c) = t
+                .column(name)
+                .filter(|c| !matches!(c.ty, ColumnType::Lookup { .. }))
+            else {
                 return Err(payload_error(t, &format!(
                     "The property '{name}' does not exist on type '{NAMESPACE}.{entity}'. Make sure to only use property names that are defined by the type or mark the type as open type."
                 )));
             };
             if *name == t.key {
                 let k = v.as_str().and_then(guid_key).ok_or_else(|| {
-                    payload_error(t, &format!("Cannot convert the literal '{v}' to the expected type 'Edm.Guid'."))
+                    payload_error(
+                        t,
+                        &format!(
+                            "Cannot convert the literal '{v}' to the expected type 'Edm.Guid'."
+                        ),
+                    )
                 })?;
                 if key.is_some_and(|u| u != k) {
-                    return Err(Resp::error(400, code::PAYLOAD, "The key in the request body does not match the key in the URL."));
+                    return Err(Resp::error(
+                        400,
+                        code::PAYLOAD,
+                        "The key in the request body does not match the key in the URL.",
+                    ));
                 }
                 body_key = Some(k);
                 continue;
@@ -423,10 +489,15 @@ impl Dv {
         fields: &mut BTreeMap<String, Value>,
     ) -> Result<(), Resp> {
         let entity = logical_name(t);
-        let undeclared = || payload_error(t, &format!(
+        let undeclared = || {
+            payload_error(t, &format!(
             "An undeclared property '{nav}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values."
-        ));
-        let lookup = |name: &str| t.column(name).filter(|c| matches!(c.ty, ColumnType::Lookup { .. }));
+        ))
+        };
+        let lookup = |name: &str| {
+            t.column(name)
+                .filter(|c| matches!(c.ty, ColumnType::Lookup { .. }))
+        };
         // `parentcustomerid_account`: the lookup, restricted to one target entity.
         let (column, only) = match lookup(nav) {
             Some(c) => (c, None),
@@ -460,7 +531,12 @@ impl Dv {
             None => text,
         };
         let reference = reference.trim_start_matches('/');
-        let bad_reference = || payload_error(t, &format!("'{text}' is not a valid entity reference for '{nav}'."));
+        let bad_reference = || {
+            payload_error(
+                t,
+                &format!("'{text}' is not a valid entity reference for '{nav}'."),
+            )
+        };
         let (set, key) = split_key(reference).ok_or_else(bad_reference)?;
         let key = key.and_then(guid_key).ok_or_else(bad_reference)?;
         let target = self
@@ -473,9 +549,14 @@ impl Dv {
         match db.get(target, "", &key) {
             Ok(Some(_)) => {}
             Ok(None) => {
-                return Err(Resp::error(400, code::NOT_FOUND, &format!(
-                    "{} With Id = {key} Does Not Exist (bound by '{nav}' of {entity})", logical_name(target)
-                )))
+                return Err(Resp::error(
+                    400,
+                    code::NOT_FOUND,
+                    &format!(
+                        "{} With Id = {key} Does Not Exist (bound by '{nav}' of {entity})",
+                        logical_name(target)
+                    ),
+                ))
             }
             Err(e) => return Err(store_error(e)),
         }
@@ -488,7 +569,9 @@ impl Dv {
 
     /// Fills what the platform computes: full names, and who created and modified the row.
     fn derive(&self, t: &TableSchema, old: Option<&Row>, fields: &mut BTreeMap<String, Value>) {
-        if t.column("fullname").is_some() && t.column("firstname").is_some() && t.column("lastname").is_some()
+        if t.column("fullname").is_some()
+            && t.column("firstname").is_some()
+            && t.column("lastname").is_some()
             && (fields.contains_key("firstname") || fields.contains_key("lastname"))
         {
             let part = |name: &str| match fields.get(name) {
@@ -513,7 +596,11 @@ impl Dv {
 
     /// Checks that a create sets every column it must.
     fn required(&self, t: &TableSchema, fields: &BTreeMap<String, Value>) -> Result<(), Resp> {
-        for c in t.columns.iter().filter(|c| c.required_on_create && c.name != t.key) {
+        for c in t
+            .columns
+            .iter()
+            .filter(|c| c.required_on_create && c.name != t.key)
+        {
             if fields.get(&c.name).is_none_or(Value::is_missing) {
                 return Err(Resp::error(400, code::VALIDATION, &format!(
                     "A validation error occurred. The value of '{}' on record of type '{}' is required.",
@@ -534,7 +621,10 @@ impl Dv {
         if req.preference("return").as_deref() == Some("representation") {
             let select = parse_query(&req.query).ok().and_then(|q| q.select);
             let mut body = self.represent(t, row, select.as_deref(), Annotations::of(req));
-            body.insert("@odata.context".into(), Json::String(self.context(req, t, select.as_deref(), true)));
+            body.insert(
+                "@odata.context".into(),
+                Json::String(self.context(req, t, select.as_deref(), true)),
+            );
             Resp::json(if created { 201 } else { 200 }, &Json::Object(body))
                 .with_header("OData-EntityId", id)
                 .with_header("Preference-Applied", "return=representation")
@@ -543,7 +633,14 @@ impl Dv {
         }
     }
 
-    fn insert(&self, db: &mut Db, req: &Req, t: &TableSchema, key: String, mut fields: BTreeMap<String, Value>) -> Resp {
+    fn insert(
+        &self,
+        db: &mut Db,
+        req: &Req,
+        t: &TableSchema,
+        key: String,
+        mut fields: BTreeMap<String, Value>,
+    ) -> Resp {
         if let Err(r) = self.required(t, &fields) {
             return r;
         }

@@ -295,7 +295,10 @@ impl FaultsPatch {
     /// Applies the patch to a monitor; an error names a rate outside 0..=1.
     pub fn apply(self, m: &Monitor) -> Result<(), String> {
         let mut f = m.faults();
-        for (name, rate) in [("error_rate", self.error_rate), ("drop_rate", self.drop_rate)] {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("drop_rate", self.drop_rate),
+        ] {
             if let Some(r) = rate {
                 if !(0.0..=1.0).contains(&r) {
                     return Err(format!("{name} must be between 0 and 1, not {r}"));

@@ -89,8 +89,8 @@ pub enum Seed {
     /// application user, default team, base currency and company row.
     Empty,
     /// A small consistent world for the standard mappings: currencies, salespeople and users,
-    /// customers, vendors, accounts and contacts. Rows are only added where a table is empty, so
-    /// a `--data` folder keeps its edits across restarts.
+    /// customers, vendors, accounts and contacts. Seeded rows whose ids exist already are left
+    /// alone, so a `--data` folder keeps its edits across restarts.
     Demo,
 }
 

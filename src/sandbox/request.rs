@@ -115,10 +115,8 @@ impl Resp {
 
     /// An OData error: `{"error":{"code":…,"message":…}}`.
     pub fn error(status: u16, code: &str, message: &str) -> Resp {
-        Resp::json(
-            status,
-            &serde_json::json!({"error": {"code": code, "message": message}}),
-        )
+        let body = crate::odata::error::ErrorBody::new(code, message);
+        Resp::json(status, &serde_json::to_value(body).unwrap_or_default())
     }
 
     /// The same answer with one more header.

@@ -126,13 +126,11 @@ pub(crate) fn states(
     config: &SandboxConfig,
     tokens: Arc<Tokens>,
 ) -> Result<(Arc<ServiceState>, Arc<ServiceState>), SandboxError> {
-    let schema = |text: &str| {
-        crate::schema::load(text).map_err(|e| SandboxError::Schema(e.to_string()))
-    };
+    let schema =
+        |text: &str| crate::schema::load(text).map_err(|e| SandboxError::Schema(e.to_string()));
     if let Some(dir) = &config.data {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            SandboxError::Storage(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SandboxError::Storage(format!("cannot create {}: {e}", dir.display())))?;
     }
     let file = |name: &str| config.data.as_ref().map(|d| d.join(name));
     let bc_store = Store::open(file("business-central.db").as_deref(), schema(BC_SCHEMA)?)?;
@@ -167,7 +165,10 @@ impl Running {
         }
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -332,7 +333,8 @@ async fn read(request: Request<Body>) -> Result<Req, Resp> {
 /// An answer in axum's form.
 fn respond(resp: Resp) -> Response<Body> {
     let mut out = Response::new(Body::from(resp.body));
-    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *out.status_mut() =
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (n, v) in resp.headers {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(n), HeaderValue::try_from(v)) {
             out.headers_mut().append(n, v);
@@ -405,7 +407,10 @@ impl KillableStream {
 }
 
 fn broken() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "connection dropped by the sandbox")
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "connection dropped by the sandbox",
+    )
 }
 
 impl AsyncRead for KillableStream {

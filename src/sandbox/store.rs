@@ -103,8 +103,7 @@ impl Store {
             }
             None => Connection::open_in_memory().map_err(fail)?,
         };
-        ddl::create_tables(&mut conn, &schema)
-            .map_err(|e| SandboxError::Storage(e.to_string()))?;
+        ddl::create_tables(&mut conn, &schema).map_err(|e| SandboxError::Storage(e.to_string()))?;
         let mut version = 0;
         for t in &schema.tables {
             let has_scope: bool = conn
@@ -187,7 +186,10 @@ impl Db {
         f: impl FnOnce(&mut Db) -> T,
         keep: impl Fn(&T) -> bool,
     ) -> T {
-        let began = self.conn.execute_batch(&format!("SAVEPOINT {name}")).is_ok();
+        let began = self
+            .conn
+            .execute_batch(&format!("SAVEPOINT {name}"))
+            .is_ok();
         let out = f(self);
         if began {
             if keep(&out) {
@@ -236,7 +238,12 @@ impl Db {
     }
 
     /// The row with this key in this scope.
-    pub fn get(&self, table: &TableSchema, scope: &str, key: &str) -> Result<Option<Row>, StoreError> {
+    pub fn get(
+        &self,
+        table: &TableSchema,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<Row>, StoreError> {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} = ?1 AND {SCOPE} = ?2",
             Self::select_list(table),
@@ -245,7 +252,10 @@ impl Db {
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(internal)?;
         stmt.query_row(
-            [SqlValue::Text(key.to_ascii_lowercase()), SqlValue::Text(scope.into())],
+            [
+                SqlValue::Text(key.to_ascii_lowercase()),
+                SqlValue::Text(scope.into()),
+            ],
             |r| Ok(Self::decode(table, r)),
         )
         .optional()
@@ -393,7 +403,12 @@ impl Db {
     }
 
     /// Deletes a row; `false` when there was none.
-    pub fn delete(&mut self, table: &TableSchema, scope: &str, key: &str) -> Result<bool, StoreError> {
+    pub fn delete(
+        &mut self,
+        table: &TableSchema,
+        scope: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
         let sql = format!(
             "DELETE FROM {} WHERE {} = ?1 AND {SCOPE} = ?2",
             ident(&table.name),
@@ -431,11 +446,7 @@ impl Db {
                 marks.push(format!("?{}", args.len()));
             }
             let op = if desc { "<" } else { ">" };
-            condition = format!(
-                " AND ({}) {op} ({})",
-                cols.join(", "),
-                marks.join(", ")
-            );
+            condition = format!(" AND ({}) {op} ({})", cols.join(", "), marks.join(", "));
         }
         let order_sql: Vec<String> = cols.iter().map(|c| format!("{c} {dir}")).collect();
         let sql = format!(
@@ -483,16 +494,6 @@ impl Db {
             )
             .map(|_| ())
             .map_err(internal)
-    }
-
-    /// How many rows a table has in a scope.
-    pub fn count(&self, table: &TableSchema, scope: &str) -> Result<usize, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM {} WHERE {SCOPE} = ?1", ident(&table.name));
-        let n: i64 = self
-            .conn
-            .query_row(&sql, [scope], |r| r.get(0))
-            .map_err(internal)?;
-        Ok(usize::try_from(n).unwrap_or(0))
     }
 }
 

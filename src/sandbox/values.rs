@@ -7,15 +7,7 @@ use crate::schema::{ColumnSchema, ColumnType};
 
 use super::store::type_of;
 
-/// A value as JSON, for bodies and skiptokens.
-pub(crate) fn to_json(v: &Value) -> serde_json::Value {
-    v.to_json()
-}
-
-/// A JSON value read as a column of codec type `ty` (`string`, `option`, `guid`…).
-pub(crate) fn from_json(j: &serde_json::Value, ty: &str) -> Result<Value, String> {
-    Value::from_json(j, Some(ty)).map_err(|e| e.to_string())
-}
+pub(crate) use crate::odata::json::{from_json, to_json};
 
 /// Why a written value does not fit its column.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +64,12 @@ pub(crate) fn read(c: &ColumnSchema, j: &serde_json::Value) -> Result<Value, Pro
         };
     }
     match (&c.ty, &v) {
-        (ColumnType::String { max_length: Some(max) }, Value::String(s)) => {
+        (
+            ColumnType::String {
+                max_length: Some(max),
+            },
+            Value::String(s),
+        ) => {
             let len = s.chars().count();
             if len > usize::try_from(*max).unwrap_or(usize::MAX) {
                 return Err(Problem::TooLong { max: *max, len });
