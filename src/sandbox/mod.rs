@@ -1,6 +1,302 @@
 //! Local emulators of the Dataverse Web API and the Business Central API v2.0, so syncmap can be
-//! tried and tested without a cloud tenant. [`query`] is their OData query layer: it parses the
-//! query string of a collection request and evaluates `$filter` over rows the way a real OData
-//! v4 service does.
+//! tried and tested without a cloud tenant.
+//!
+//! [`Sandbox::start`] runs two HTTP services on loopback: Dataverse under `/api/data/v9.2` and
+//! Business Central under `/v2.0/{tenant}/{environment}/api/v2.0`. Their tables and columns come
+//! from the schema snapshots in `mappings/schemas/`, their rows live in SQLite (in memory or in
+//! two files), and they answer what the real services answer for what a connector does: OAuth2
+//! client-credentials tokens, collection reads with `$filter`/`$select`/`$orderby`/`$top` and
+//! server-driven paging, ETags and conditional writes, Dataverse lookups and binds, `$batch` in
+//! both formats, `$metadata`, throttling with `Retry-After`, and injected faults.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), syncmap::sandbox::SandboxError> {
+//! use syncmap::sandbox::{Sandbox, SandboxConfig, Seed};
+//! let sandbox = Sandbox::start(SandboxConfig { seed: Seed::Demo, ..SandboxConfig::default() }).await?;
+//! println!("{}", sandbox.profile_toml("SYNCMAP_SANDBOX_SECRET"));
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! [`query`] is their OData query layer: it parses the query string of a collection request and
+//! evaluates `$filter` over rows the way a real OData v4 service does.
 
+mod auth;
+mod batch;
+mod business_central;
+mod collection;
+mod dataverse;
+mod faults;
+mod metadata;
 pub mod query;
+mod request;
+mod seed;
+mod server;
+mod store;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use faults::{Control, ServiceStats, Stats};
+
+/// Everything [`Sandbox::start`] needs.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The address both services listen on; loopback unless the user asks otherwise.
+    pub bind: IpAddr,
+    /// The Business Central port; 0 picks any free port.
+    pub bc_port: u16,
+    /// The Dataverse port; 0 picks any free port.
+    pub dv_port: u16,
+    /// A folder for the two SQLite files (`business-central.db`, `dataverse.db`); `None` keeps
+    /// the data in memory.
+    pub data: Option<PathBuf>,
+    /// What the services hold at start.
+    pub seed: Seed,
+    /// Who may call the services.
+    pub auth: AuthConfig,
+    /// Page sizes, throttling and batch sizes.
+    pub limits: Limits,
+    /// Failures injected on purpose.
+    pub faults: Faults,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            bc_port: 0,
+            dv_port: 0,
+            data: None,
+            seed: Seed::Empty,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// The data the services start with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// Only what the services always have: the Business Central companies, and Dataverse's
+    /// application user, default team, base currency and company row.
+    Empty,
+    /// A small consistent world for the standard mappings: currencies, salespeople and users,
+    /// customers, vendors, accounts and contacts. Seeded rows whose ids exist already are left
+    /// alone, so a `--data` folder keeps its edits across restarts.
+    Demo,
+}
+
+/// OAuth2 client credentials the token endpoints accept.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Whether the API needs a bearer token at all.
+    pub required: bool,
+    /// The client id the token endpoints accept.
+    pub client_id: String,
+    /// The client secret they accept.
+    pub client_secret: String,
+    /// How long a token is valid.
+    pub token_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    /// Required, client `syncmap-sandbox`, a random secret (so a default sandbox cannot be
+    /// called by anyone who did not configure it), tokens valid one hour.
+    fn default() -> Self {
+        AuthConfig {
+            required: true,
+            client_id: "syncmap-sandbox".into(),
+            client_secret: uuid::Uuid::new_v4().simple().to_string(),
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Service limits, the real services' by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// The largest page the server returns; `None` means the service's own cap (Dataverse
+    /// 5000, Business Central 20000). `Prefer: odata.maxpagesize` asks for less, never more.
+    pub max_page: Option<usize>,
+    /// At most this many requests per sliding window and service; more are answered 429 with
+    /// `Retry-After`. A `$batch` counts as one. `None` never throttles.
+    pub requests_per_window: Option<(u32, Duration)>,
+    /// The most operations in a Dataverse `$batch` (the real limit is 1000).
+    pub dv_batch_max: usize,
+    /// The most operations in a Business Central `$batch` (the real limit is 100).
+    pub bc_batch_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_page: None,
+            requests_per_window: None,
+            dv_batch_max: 1000,
+            bc_batch_max: 100,
+        }
+    }
+}
+
+/// Failures injected into answers, to test how clients cope. Draws are deterministic for a
+/// seed and the order requests arrive in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// The fraction of requests answered 503 Service Unavailable.
+    pub error_rate: f64,
+    /// The fraction of requests whose connection is closed without an answer.
+    pub drop_rate: f64,
+    /// Added before every answer.
+    pub delay: Duration,
+    /// The seed of the draws.
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            error_rate: 0.0,
+            drop_rate: 0.0,
+            delay: Duration::ZERO,
+            seed: 0,
+        }
+    }
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The data folder or a database could not be used.
+    #[error("{0}")]
+    Storage(String),
+    /// An embedded schema snapshot is broken (a build problem, not a user's).
+    #[error("embedded schema snapshot: {0}")]
+    Schema(String),
+}
+
+/// The tenant and environment in the Business Central URLs the sandbox gives out; any tenant
+/// and environment are accepted.
+const BC_TENANT: &str = "sandbox-tenant";
+const BC_ENVIRONMENT: &str = "production";
+
+/// Two running services. Dropping it without [`Sandbox::shutdown`] stops them too, abruptly.
+#[derive(Debug)]
+pub struct Sandbox {
+    bc: server::Running,
+    dv: server::Running,
+    control: Control,
+    company: String,
+    auth: AuthConfig,
+}
+
+impl Sandbox {
+    /// Opens the stores, seeds them, binds both ports and starts serving.
+    pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let tokens = Arc::new(auth::Tokens::new(config.auth.clone()));
+        let (bc_state, dv_state) = server::states(&config, tokens)?;
+        let control = Control::new(bc_state.monitor.clone(), dv_state.monitor.clone());
+        let bc = server::serve(config.bind, config.bc_port, bc_state).await?;
+        let dv = server::serve(config.bind, config.dv_port, dv_state).await?;
+        Ok(Sandbox {
+            bc,
+            dv,
+            control,
+            company: seed::COMPANY_NAME.to_string(),
+            auth: config.auth,
+        })
+    }
+
+    /// The Business Central API root, with the companies under it:
+    /// `http://127.0.0.1:PORT/v2.0/sandbox-tenant/production/api/v2.0`.
+    pub fn bc_url(&self) -> String {
+        format!(
+            "http://{}/v2.0/{BC_TENANT}/{BC_ENVIRONMENT}/api/v2.0",
+            self.bc.addr
+        )
+    }
+
+    /// The Dataverse Web API root: `http://127.0.0.1:PORT/api/data/v9.2`.
+    pub fn dv_url(&self) -> String {
+        format!("http://{}/api/data/v9.2", self.dv.addr)
+    }
+
+    /// The token endpoint the Business Central server answers.
+    pub fn bc_token_url(&self) -> String {
+        format!("http://{}/{BC_TENANT}/oauth2/v2.0/token", self.bc.addr)
+    }
+
+    /// The token endpoint the Dataverse server answers.
+    pub fn dv_token_url(&self) -> String {
+        format!("http://{}/{BC_TENANT}/oauth2/v2.0/token", self.dv.addr)
+    }
+
+    /// The name of the company the sandbox seeds ("CRONUS USA, Inc.").
+    pub fn company_name(&self) -> &str {
+        &self.company
+    }
+
+    /// The client credentials the token endpoints accept.
+    pub fn auth(&self) -> &AuthConfig {
+        &self.auth
+    }
+
+    /// A handle to change limits and faults and read statistics while the services run.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// A `syncmap.toml` for this sandbox: both systems with their URLs, the company and
+    /// client-credentials auth whose secret is read from the variable `secret_env`, and the
+    /// default state store. Without required auth the systems get `kind = "none"`.
+    pub fn profile_toml(&self, secret_env: &str) -> String {
+        let auth = |token_url: String, scope: &str| {
+            if self.auth.required {
+                format!(
+                    "{{ kind = \"client_credentials\", token_url = \"{token_url}\", client_id = \"{}\", \
+                     client_secret_env = \"{secret_env}\", scope = \"{scope}\" }}",
+                    self.auth.client_id
+                )
+            } else {
+                "{ kind = \"none\" }".to_string()
+            }
+        };
+        let company = self.company.replace('\\', "\\\\").replace('"', "\\\"");
+        format!(
+            "[state]\nurl = \"sqlite://.syncmap/state.db\"\n\n\
+             [systems.bc]\nurl = \"{}\"\ncompany = \"{company}\"\nauth = {}\n\n\
+             [systems.dv]\nurl = \"{}\"\nauth = {}\n",
+            self.bc_url(),
+            auth(
+                self.bc_token_url(),
+                "https://api.businesscentral.dynamics.com/.default"
+            ),
+            self.dv_url(),
+            auth(
+                self.dv_token_url(),
+                &format!("http://{}/.default", self.dv.addr)
+            ),
+        )
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and closes the stores.
+    pub async fn shutdown(self) {
+        self.bc.stop().await;
+        self.dv.stop().await;
+    }
+}

@@ -340,7 +340,7 @@ pub fn parse_query(raw_query: &str) -> Result<Query, QueryError> {
 }
 
 /// Decodes one name or value of a query string: `+` is a space and `%XX` the byte `XX`.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -21,7 +21,7 @@ use crate::runtime::value::{parse_decimal, parse_timestamp, Value};
 /// Text of an instant as stored: UTC, microseconds, `Z`, fixed width for years 0 to 9999 (other
 /// years, which jiff allows down to -9999, fall back to jiff's RFC 3339 text). Sub-microsecond
 /// digits are dropped.
-pub(super) fn format_timestamp(t: Timestamp) -> String {
+pub(crate) fn format_timestamp(t: Timestamp) -> String {
     let dt = Offset::UTC.to_datetime(t);
     if !(0..=9999).contains(&dt.year()) {
         return t.to_string();
@@ -44,7 +44,7 @@ static LAST_STAMP: AtomicI64 = AtomicI64::new(i64::MIN);
 /// A modified-on stamp: now in UTC with microsecond precision, but always at least 1 µs after
 /// the previous stamp of this process (whatever the connector or file), so stamps never repeat
 /// within a process even when the clock is coarse or steps back.
-pub(super) fn next_stamp() -> Result<Timestamp, String> {
+pub(crate) fn next_stamp() -> Result<Timestamp, String> {
     let now = Timestamp::now().as_microsecond();
     let step = |last: i64| Some(now.max(last.saturating_add(1)));
     let last = match LAST_STAMP.fetch_update(Ordering::AcqRel, Ordering::Acquire, step) {
@@ -56,7 +56,7 @@ pub(super) fn next_stamp() -> Result<Timestamp, String> {
 
 /// A value as stored in a column of plan type `ty` (a `ColumnInfo::ty` string; any other
 /// string stores values by their own type). The error says why the value does not fit.
-pub(super) fn encode(ty: &str, v: &Value) -> Result<SqlValue, String> {
+pub(crate) fn encode(ty: &str, v: &Value) -> Result<SqlValue, String> {
     let wrong = |expected: &str| Err(format!("expected {expected}, got {}", describe(v)));
     Ok(match (ty, v) {
         (_, Value::Absent | Value::Null) => SqlValue::Null,
@@ -101,7 +101,7 @@ pub(super) fn decimal_text(d: Decimal) -> String {
 /// foreign writer may have used (an INTEGER in a decimal column, `'true'` in a bool column),
 /// strict about content: text that is not a valid value of the type is an error, never null,
 /// so bad data cannot clear a column of the other system.
-pub(super) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
+pub(crate) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
     let text = match raw {
         ValueRef::Null => return Ok(Value::Null),
         ValueRef::Text(bytes) => {

@@ -103,7 +103,7 @@ fn length_of(declared: &str) -> Option<u32> {
 }
 
 /// The plan's name (`ColumnInfo::ty`) of a column type.
-pub(super) fn type_name(ty: &ColumnType) -> &'static str {
+pub(crate) fn type_name(ty: &ColumnType) -> &'static str {
     match ty {
         ColumnType::String { .. } => "string",
         ColumnType::Int => "int",
@@ -120,7 +120,7 @@ pub(super) fn type_name(ty: &ColumnType) -> &'static str {
 
 /// Creates the tables of a snapshot that do not exist yet, their `(modified_on, key)` indexes
 /// and the metadata `introspect` reads, in one transaction.
-pub(super) fn create_tables(
+pub(crate) fn create_tables(
     conn: &mut Connection,
     schema: &SystemSchema,
 ) -> Result<(), ConnectorError> {

@@ -22,8 +22,9 @@
 //!   only the key, the modified-on column and the plan's columns (like `$select` in the OData
 //!   connectors); other columns of the table are not read.
 
-mod codec;
-mod ddl;
+// The sandbox stores its emulated tables with the same codec and DDL.
+pub(crate) mod codec;
+pub(crate) mod ddl;
 mod write;
 
 #[cfg(test)]
@@ -390,7 +391,7 @@ fn bad_continuation(text: Option<&str>) -> ConnectorError {
 }
 
 /// A SQL identifier, quoted so any name (spaces, quotes, keywords) is taken literally.
-pub(super) fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -1,0 +1,353 @@
+//! `$batch`, server side: Dataverse's multipart format with change sets, and Business
+//! Central's JSON format with atomicity groups.
+//!
+//! A batch holds the store for its whole run, inside one transaction: every operation runs in
+//! a savepoint of its own (undone alone when it fails), a change set or atomicity group in a
+//! savepoint around its operations (undone together), and the batch commits once at the end,
+//! which is what makes ingest through `$batch` fast. Operations go through the same handlers
+//! as requests sent alone; a batch counts as one request for throttling and faults.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::odata::batch::{self as multipart, HttpRequest, HttpResponse, Part};
+use crate::odata::json_batch::{BatchRequest, BatchResponse, Response as JsonResponse};
+
+use super::business_central::{self, split_api, Bc};
+use super::dataverse::{self, Dv, PREFIX};
+use super::faults::Monitor;
+use super::request::{Req, Resp};
+use super::store::Db;
+
+/// A batch operation's URL as a path and query: absolute URLs lose their origin; relative
+/// ones are taken from the service root `root`.
+fn locate(url: &str, root: &str) -> (String, String) {
+    let without_origin = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    };
+    let (path, query) = without_origin
+        .split_once('?')
+        .unwrap_or((without_origin, ""));
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{root}/{path}")
+    };
+    let path = super::query::percent_decode(&path.replace('+', "%2B"));
+    (path, query.to_string())
+}
+
+/// A sub-request in the handlers' form.
+fn sub_request(
+    outer: &Req,
+    method: &str,
+    url: &str,
+    root: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Req {
+    let (path, query) = locate(url, root);
+    Req {
+        method: method.to_ascii_uppercase(),
+        path,
+        query,
+        headers,
+        body,
+        origin: outer.origin.clone(),
+    }
+}
+
+fn to_http(r: Resp) -> HttpResponse {
+    HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    }
+}
+
+/// Dataverse: `POST /api/data/v9.2/$batch` with a multipart body.
+pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
+    let content_type = req.header("content-type").unwrap_or_default();
+    let parts = match multipart::decode_requests(content_type, &req.body) {
+        Ok(p) => p,
+        Err(e) => return Resp::error(400, "0x80048d19", &e.to_string()),
+    };
+    let operations: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Single(_) => 1,
+            Part::ChangeSet(ops) => ops.len(),
+        })
+        .sum();
+    monitor.count_batch(operations);
+    let max = monitor.limits().dv_batch_max;
+    if operations > max {
+        return Resp::error(
+            400,
+            "0x80048d19",
+            &format!("The batch holds {operations} requests; a batch may hold at most {max}."),
+        );
+    }
+    let continue_on_error = req.preference("odata.continue-on-error").is_some();
+    let cap = dataverse::page_cap(monitor);
+    let mut out: Vec<Part<HttpResponse>> = Vec::new();
+    let mut db = dv.store.lock();
+    db.transaction(
+        |db| {
+            for part in parts {
+                let ok = match part {
+                    Part::Single(op) => {
+                        let r = run_dv(dv, db, req, op, cap, &BTreeMap::new());
+                        let ok = r.ok();
+                        out.push(Part::Single(to_http(r)));
+                        ok
+                    }
+                    Part::ChangeSet(ops) => {
+                        let answers = db.savepoint(
+                            "changeset",
+                            |db| change_set(dv, db, req, ops, cap),
+                            |a| a.iter().all(Resp::ok),
+                        );
+                        if let Some(failed) = answers.iter().find(|r| !r.ok()) {
+                            // A failed change set answers with the failing response alone.
+                            out.push(Part::ChangeSet(vec![to_http(failed.clone())]));
+                            false
+                        } else {
+                            out.push(Part::ChangeSet(answers.into_iter().map(to_http).collect()));
+                            true
+                        }
+                    }
+                };
+                if !ok && !continue_on_error {
+                    break;
+                }
+            }
+        },
+        |_| true,
+    );
+    drop(db);
+    let boundary = multipart::new_boundary("batchresponse_");
+    Resp {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), multipart::content_type(&boundary)),
+            ("OData-Version".into(), "4.0".into()),
+        ],
+        body: multipart::encode_responses(&boundary, &out),
+    }
+}
+
+/// The operations of a change set, `$n` references resolved, until one fails.
+fn change_set(dv: &Dv, db: &mut Db, outer: &Req, ops: Vec<HttpRequest>, cap: usize) -> Vec<Resp> {
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut answers = Vec::new();
+    for op in ops {
+        let content_id = op.header("content-id").map(str::to_string);
+        let r = run_dv(dv, db, outer, op, cap, &ids);
+        let ok = r.ok();
+        if let (Some(id), Some(entity)) = (&content_id, r.header("odata-entityid")) {
+            ids.insert(id.clone(), entity.to_string());
+        }
+        let r = match content_id {
+            Some(id) => r.with_header("Content-ID", id),
+            None => r,
+        };
+        answers.push(r);
+        if !ok {
+            break;
+        }
+    }
+    answers
+}
+
+/// One Dataverse operation, in a savepoint, with `$n` replaced by the entity it created.
+fn run_dv(
+    dv: &Dv,
+    db: &mut Db,
+    outer: &Req,
+    op: HttpRequest,
+    cap: usize,
+    ids: &BTreeMap<String, String>,
+) -> Resp {
+    let mut url = op.url.clone();
+    let mut body = op.body.clone();
+    for (id, entity) in ids.iter().rev() {
+        let reference = format!("${id}");
+        if url == reference || url.starts_with(&format!("{reference}/")) {
+            url = url.replacen(&reference, entity, 1);
+        }
+        let quoted = format!("\"{reference}\"");
+        let text = String::from_utf8_lossy(&body);
+        if text.contains(&quoted) {
+            body = text.replace(&quoted, &format!("\"{entity}\"")).into_bytes();
+        }
+    }
+    let sub = sub_request(outer, &op.method, &url, PREFIX, op.headers, body);
+    if !sub.path.starts_with(PREFIX) {
+        return Resp::error(
+            400,
+            "0x80060888",
+            &format!("The batch operation URL '{url}' is not under {PREFIX}."),
+        );
+    }
+    if sub.path.ends_with("/$batch") {
+        return Resp::error(400, "0x80060888", "A batch cannot contain another batch.");
+    }
+    db.savepoint("op", |db| dv.operation(db, &sub, cap), Resp::ok)
+}
+
+/// Business Central: `POST …/api/v2.0/$batch` with a JSON body.
+pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
+    let batch: BatchRequest = match serde_json::from_slice(&req.body) {
+        Ok(b) => b,
+        Err(e) => {
+            return business_central::error(
+                400,
+                "BadRequest",
+                &format!("The batch body is not a JSON batch: {e}"),
+            )
+        }
+    };
+    monitor.count_batch(batch.requests.len());
+    let max = monitor.limits().bc_batch_max;
+    if batch.requests.len() > max {
+        return business_central::error(
+            400,
+            "BadRequest",
+            &format!(
+                "The batch holds {} operations; a batch may hold at most {max}.",
+                batch.requests.len()
+            ),
+        );
+    }
+    let root = split_api(&req.path)
+        .map(|(root, _)| root)
+        .unwrap_or_default();
+    let cap = monitor.limits().max_page.unwrap_or(20_000).max(1);
+    let mut responses: Vec<JsonResponse> = Vec::new();
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut done_groups: HashSet<String> = HashSet::new();
+    let mut db = bc.store.lock();
+    db.transaction(
+        |db| {
+            for (i, r) in batch.requests.iter().enumerate() {
+                match &r.atomicity_group {
+                    None => {
+                        let answer = run_bc(bc, db, req, &root, r, &failed, cap);
+                        if !answer.ok() {
+                            failed.insert(r.id.clone());
+                        }
+                        responses.push(json_response(&r.id, answer));
+                    }
+                    Some(g) if done_groups.contains(g) => {}
+                    Some(g) => {
+                        done_groups.insert(g.clone());
+                        let members: Vec<_> = batch.requests[i..]
+                            .iter()
+                            .filter(|m| m.atomicity_group.as_ref() == Some(g))
+                            .collect();
+                        let answers = db.savepoint(
+                            "atomicity",
+                            |db| {
+                                let mut answers = Vec::new();
+                                for m in &members {
+                                    let a = run_bc(bc, db, req, &root, m, &failed, cap);
+                                    let ok = a.ok();
+                                    answers.push(a);
+                                    if !ok {
+                                        break;
+                                    }
+                                }
+                                answers
+                            },
+                            |a| a.iter().all(Resp::ok),
+                        );
+                        let group_ok = answers.iter().all(Resp::ok);
+                        if !group_ok {
+                            failed.insert(g.clone());
+                        }
+                        for (k, m) in members.iter().enumerate() {
+                            let answer = match answers.get(k) {
+                                Some(a) if !group_ok && a.ok() => failed_dependency(&m.id),
+                                Some(a) => a.clone(),
+                                None => failed_dependency(&m.id),
+                            };
+                            if !group_ok {
+                                failed.insert(m.id.clone());
+                            }
+                            responses.push(json_response(&m.id, answer));
+                        }
+                    }
+                }
+            }
+        },
+        |_| true,
+    );
+    drop(db);
+    match serde_json::to_value(BatchResponse { responses }) {
+        Ok(body) => Resp::json(200, &body),
+        Err(e) => business_central::error(500, "Internal_ServerError", &e.to_string()),
+    }
+}
+
+/// The answer for an operation undone or skipped because another failed.
+fn failed_dependency(id: &str) -> Resp {
+    business_central::error(
+        424,
+        "BadRequest_FailedDependency",
+        &format!(
+            "The operation '{id}' was not applied because another operation it depends on failed."
+        ),
+    )
+}
+
+/// One Business Central operation, in a savepoint.
+fn run_bc(
+    bc: &Bc,
+    db: &mut Db,
+    outer: &Req,
+    root: &str,
+    r: &crate::odata::json_batch::Request,
+    failed: &HashSet<String>,
+    cap: usize,
+) -> Resp {
+    if r.depends_on.iter().any(|d| failed.contains(d)) {
+        return failed_dependency(&r.id);
+    }
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let body = match &r.body {
+        Some(b) => {
+            headers.push(("Content-Type".into(), "application/json".into()));
+            serde_json::to_vec(b).unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let sub = sub_request(outer, &r.method, &r.url, root, headers, body);
+    if sub.path.ends_with("/$batch") {
+        return business_central::error(400, "BadRequest", "A batch cannot contain another batch.");
+    }
+    db.savepoint("op", |db| bc.operation(db, &sub, cap), Resp::ok)
+}
+
+fn json_response(id: &str, r: Resp) -> JsonResponse {
+    let headers: BTreeMap<String, String> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("odata-version"))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect();
+    JsonResponse {
+        id: id.to_string(),
+        status: r.status,
+        headers,
+        body: if r.body.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(&r.body).ok()
+        },
+    }
+}

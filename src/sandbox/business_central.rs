@@ -1,0 +1,750 @@
+//! The Business Central API v2.0 emulator (`/v2.0/{tenant}/{environment}/api/v2.0/…`):
+//! companies, and under each the entity sets of the Business Central snapshot, with
+//! server-assigned ids, number series, opaque ETags that `PATCH` and `DELETE` must send back,
+//! `$batch` and `$metadata`. The same tables are also served under the custom API route
+//! `api/syncmap/sandbox/v1.0`, so custom-route settings can be tried.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::runtime::value::Value;
+use crate::schema::{ColumnSchema, TableSchema};
+
+use super::collection::{self, ListError, ListRequest, EVAL};
+use super::faults::Monitor;
+use super::query::{eval_filter_with, parse_query, QueryError};
+use super::request::{etag_core, guid_key, split_key, Req, Resp};
+use super::store::{Db, Row, Store, StoreError};
+use super::values::{self, Problem};
+
+/// The namespace of the entity types.
+pub(crate) const NAMESPACE: &str = "Microsoft.NAV";
+/// Business Central's largest page.
+const MAX_PAGE: usize = 20_000;
+/// The custom API route the sandbox also serves: publisher, group, version.
+pub(crate) const CUSTOM_ROUTE: [&str; 3] = ["syncmap", "sandbox", "v1.0"];
+
+/// One company.
+#[derive(Debug, Clone)]
+pub(crate) struct Company {
+    /// Its id (SystemId).
+    pub id: String,
+    /// Its name, which clients choose it by.
+    pub name: String,
+    /// Its display name.
+    pub display_name: String,
+}
+
+/// The Business Central service.
+#[derive(Debug)]
+pub(crate) struct Bc {
+    /// Its tables; a row's scope is its company id.
+    pub store: Store,
+    /// The companies.
+    pub companies: Vec<Company>,
+}
+
+/// An error the way Business Central writes it: the message ends with a correlation id.
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Resp {
+    Resp::error(
+        status,
+        code,
+        &format!("{message}  CorrelationId:  {}.", uuid::Uuid::new_v4()),
+    )
+}
+
+fn store_error(e: StoreError) -> Resp {
+    match e {
+        StoreError::Duplicate => error(
+            400,
+            "Internal_EntityWithSameKeyExists",
+            "The record already exists.",
+        ),
+        StoreError::NotFound => error(404, "BadRequest_NotFound", "The record does not exist."),
+        StoreError::Invalid(m) => error(400, "BadRequest", &m),
+        StoreError::Internal(m) => error(500, "Internal_ServerError", &m),
+    }
+}
+
+fn query_error(e: impl std::fmt::Display) -> Resp {
+    error(400, "BadRequest", &e.to_string())
+}
+
+/// The entity type's name (`customer`).
+fn entity_name(t: &TableSchema) -> &str {
+    t.entity_type.as_deref().unwrap_or(&t.name)
+}
+
+fn not_found(t: &TableSchema, key: &str) -> Resp {
+    let mut name = entity_name(t).to_string();
+    if let Some(first) = name.get(0..1) {
+        name.replace_range(0..1, &first.to_uppercase());
+    }
+    error(
+        404,
+        "BadRequest_NotFound",
+        &format!("The {name} does not exist. Identification fields and values: Id='{key}'"),
+    )
+}
+
+/// Standard base64, for ETags shaped like Business Central's.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A row's ETag: opaque, changes with every write, `W/"JzE5Oz…Jyc="` like the real ones.
+pub(crate) fn etag(version: i64) -> String {
+    let digits = format!(
+        "{:019}",
+        version
+            .unsigned_abs()
+            .wrapping_mul(7_919)
+            .wrapping_add(1_000_000_007)
+    );
+    let inner = format!("'{};{digits};00;'", digits.len());
+    format!("W/\"{}\"", base64(inner.as_bytes()))
+}
+
+/// The number series of a table: the column, prefix and digits (`C00010`).
+fn series(t: &TableSchema) -> Option<(&'static str, &'static str, usize)> {
+    match t.name.as_str() {
+        "customers" => Some(("number", "C", 5)),
+        "vendors" => Some(("number", "V", 5)),
+        "contacts" => Some(("number", "CT", 6)),
+        _ => None,
+    }
+}
+
+/// The column that identifies a row to users, unique within a company.
+fn user_key(t: &TableSchema) -> Option<&'static str> {
+    if t.column("number").is_some() {
+        Some("number")
+    } else if t.column("code").is_some() {
+        Some("code")
+    } else {
+        None
+    }
+}
+
+/// Where a request's path points under the API root.
+enum Target<'p> {
+    /// The service document.
+    Root,
+    Metadata,
+    Batch,
+    /// `companies` or `companies(id)`.
+    Companies(Option<&'p str>),
+    /// `companies(id)/set` or `companies(id)/set(key)`.
+    Entity {
+        company: &'p str,
+        set: &'p str,
+        key: Option<&'p str>,
+    },
+}
+
+/// The part of a path under `…/api/v2.0/` (or the custom route), and the API root path.
+pub(crate) fn split_api(path: &str) -> Option<(String, &str)> {
+    let trimmed = path.trim_start_matches('/');
+    let mut parts = trimmed.splitn(5, '/');
+    let (v, tenant, env, api) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if v != "v2.0" || api != "api" {
+        return None;
+    }
+    let rest = parts.next().unwrap_or("");
+    let root = format!("/v2.0/{tenant}/{env}/api");
+    if let Some(r) = rest.strip_prefix("v2.0") {
+        if r.is_empty() || r.starts_with('/') {
+            return Some((format!("{root}/v2.0"), r.trim_start_matches('/')));
+        }
+    }
+    let custom = CUSTOM_ROUTE.join("/");
+    if let Some(r) = rest.strip_prefix(custom.as_str()) {
+        if r.is_empty() || r.starts_with('/') {
+            return Some((format!("{root}/{custom}"), r.trim_start_matches('/')));
+        }
+    }
+    None
+}
+
+fn target(rest: &str) -> Option<Target<'_>> {
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    Some(match segments.as_slice() {
+        [] => Target::Root,
+        ["$metadata"] => Target::Metadata,
+        ["$batch"] => Target::Batch,
+        [c] => match split_key(c)? {
+            ("companies", id) => Target::Companies(id),
+            _ => return None,
+        },
+        [c, e] => match (split_key(c)?, split_key(e)?) {
+            (("companies", Some(company)), (set, key)) => Target::Entity { company, set, key },
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+impl Bc {
+    /// The service over these tables and companies.
+    pub fn new(store: Store, companies: Vec<Company>) -> Bc {
+        Bc { store, companies }
+    }
+
+    /// The route name of a request for statistics: method and entity set.
+    pub fn route(&self, req: &Req) -> String {
+        let rest = split_api(&req.path).map_or("", |(_, r)| r);
+        let last = rest.rsplit('/').next().unwrap_or("");
+        split_key(last).map_or(last, |(set, _)| set).to_string()
+    }
+
+    /// Answers a request that passed the pipeline.
+    pub fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
+        let Some((root, rest)) = split_api(&req.path) else {
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("No API is served at '{}'.", req.path),
+            );
+        };
+        match (req.method.as_str(), target(rest)) {
+            ("GET", Some(Target::Root)) => self.service_document(req, &root),
+            ("GET", Some(Target::Metadata)) => {
+                super::metadata::business_central(&self.store.schema)
+            }
+            ("POST", Some(Target::Batch)) => super::batch::business_central(self, req, monitor),
+            _ => {
+                let cap = monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1);
+                let mut db = self.store.lock();
+                db.transaction(|db| self.operation(db, req, cap), Resp::ok)
+            }
+        }
+    }
+
+    fn service_document(&self, req: &Req, root: &str) -> Resp {
+        let mut sets = vec![json!({"name": "companies", "kind": "EntitySet", "url": "companies"})];
+        sets.extend(
+            self.store
+                .schema
+                .tables
+                .iter()
+                .map(|t| json!({"name": t.name, "kind": "EntitySet", "url": t.name})),
+        );
+        Resp::json(
+            200,
+            &json!({"@odata.context": format!("{}{root}/$metadata", req.origin), "value": sets}),
+        )
+    }
+
+    /// One data operation, inside the caller's transaction (a `$batch` runs its operations
+    /// through here too).
+    pub fn operation(&self, db: &mut Db, req: &Req, cap: usize) -> Resp {
+        let Some((root, rest)) = split_api(&req.path) else {
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("No API is served at '{}'.", req.path),
+            );
+        };
+        let Some(target) = target(rest) else {
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("Resource not found for the segment '{rest}'."),
+            );
+        };
+        let (company, set, key) = match target {
+            Target::Companies(id) if req.method == "GET" => {
+                return self.list_companies(req, &root, id)
+            }
+            Target::Entity { company, set, key } => (company, set, key),
+            _ => {
+                return error(
+                    405,
+                    "BadRequest_MethodNotAllowed",
+                    &format!("'{}' is not allowed on '{rest}'.", req.method),
+                )
+            }
+        };
+        let Some(company) =
+            guid_key(company).and_then(|id| self.companies.iter().find(|c| c.id == id))
+        else {
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("The company '{company}' does not exist."),
+            );
+        };
+        let Some(table) = self.store.table(set) else {
+            return error(
+                404,
+                "BadRequest_NotFound",
+                &format!("Resource not found for the segment '{set}'."),
+            );
+        };
+        let key = match key {
+            None => None,
+            Some(k) => match guid_key(k) {
+                Some(k) => Some(k),
+                None => {
+                    return error(
+                        400,
+                        "BadRequest",
+                        &format!(
+                            "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
+                        ),
+                    )
+                }
+            },
+        };
+        let at = Place {
+            root: &root,
+            company: &company.id,
+            table,
+        };
+        match (req.method.as_str(), key) {
+            ("GET", None) => self.list(db, req, &at, cap),
+            ("GET", Some(k)) => self.get(db, req, &at, &k),
+            ("POST", None) => self.create(db, req, &at),
+            ("PATCH", Some(k)) => self.patch(db, req, &at, &k),
+            ("DELETE", Some(k)) => self.delete(db, req, &at, &k),
+            (m, _) => error(
+                405,
+                "BadRequest_MethodNotAllowed",
+                &format!("'{m}' is not allowed on '{rest}'."),
+            ),
+        }
+    }
+
+    fn list_companies(&self, req: &Req, root: &str, id: Option<&str>) -> Resp {
+        let q = match parse_query(&req.query) {
+            Ok(q) => q,
+            Err(e) => return query_error(e),
+        };
+        let fields = |c: &Company| -> Vec<(&'static str, Value)> {
+            vec![
+                ("id", Value::String(c.id.clone())),
+                ("systemVersion", Value::String("26.0.30643.32481".into())),
+                ("timestamp", Value::Int(1)),
+                ("name", Value::String(c.name.clone())),
+                ("displayName", Value::String(c.display_name.clone())),
+                ("businessProfileId", Value::String(String::new())),
+                (
+                    "systemCreatedAt",
+                    Value::String("2024-01-01T00:00:00Z".into()),
+                ),
+            ]
+        };
+        let one = |c: &Company| -> Result<Map<String, Json>, QueryError> {
+            let f = fields(c);
+            for s in q.select.iter().flatten() {
+                if !f.iter().any(|(n, _)| n == s) {
+                    return Err(QueryError::unknown_property(
+                        s,
+                        Some("Microsoft.NAV.company"),
+                    ));
+                }
+            }
+            let mut out = Map::new();
+            for (n, v) in &f {
+                if q.select.as_ref().is_none_or(|s| s.iter().any(|x| x == n)) {
+                    out.insert((*n).to_string(), values::to_json(v));
+                }
+            }
+            Ok(out)
+        };
+        let context = format!("{}{root}/$metadata#companies", req.origin);
+        if let Some(id) = id {
+            let Some(c) = guid_key(id).and_then(|id| self.companies.iter().find(|c| c.id == id))
+            else {
+                return error(
+                    404,
+                    "BadRequest_NotFound",
+                    &format!("The company '{id}' does not exist."),
+                );
+            };
+            return match one(c) {
+                Ok(mut m) => {
+                    m.insert(
+                        "@odata.context".into(),
+                        Json::String(format!("{context}/$entity")),
+                    );
+                    Resp::json(200, &Json::Object(m))
+                }
+                Err(e) => query_error(e),
+            };
+        }
+        let mut rows = Vec::new();
+        for c in &self.companies {
+            if let Some(f) = &q.filter {
+                let all = fields(c);
+                let lookup = |n: &str| all.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+                match eval_filter_with(f, &lookup, &EVAL) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => return query_error(e.in_type("Microsoft.NAV.company")),
+                }
+            }
+            match one(c) {
+                Ok(m) => rows.push(Json::Object(m)),
+                Err(e) => return query_error(e),
+            }
+        }
+        Resp::json(200, &json!({"@odata.context": context, "value": rows}))
+    }
+
+    /// A row as JSON.
+    fn represent(
+        &self,
+        t: &TableSchema,
+        row: &Row,
+        select: Option<&[String]>,
+    ) -> Map<String, Json> {
+        let mut out = Map::new();
+        out.insert("@odata.etag".into(), Json::String(etag(row.version)));
+        for c in &t.columns {
+            if select.is_some_and(|s| !s.contains(&c.name)) {
+                continue;
+            }
+            out.insert(c.name.clone(), values::to_json(&row.get(&c.name)));
+        }
+        out
+    }
+
+    fn context(&self, req: &Req, at: &Place<'_>, entity: bool) -> String {
+        format!(
+            "{}{}/$metadata#companies({})/{}{}",
+            req.origin,
+            at.root,
+            at.company,
+            at.table.name,
+            if entity { "/$entity" } else { "" }
+        )
+    }
+
+    fn list(&self, db: &Db, req: &Req, at: &Place<'_>, cap: usize) -> Resp {
+        let q = match parse_query(&req.query) {
+            Ok(q) => q,
+            Err(e) => return query_error(e),
+        };
+        let t = at.table;
+        let page = collection::page_size(req.preference("odata.maxpagesize"), cap);
+        let type_name = format!("{NAMESPACE}.{}", entity_name(t));
+        let resolver = |name: &str| t.column(name).map(|c| c.name.clone());
+        let listing = match collection::list(
+            db,
+            &ListRequest {
+                table: t,
+                scope: at.company,
+                query: &q,
+                page_size: page,
+                resolve: &resolver,
+                type_name: &type_name,
+            },
+        ) {
+            Ok(l) => l,
+            Err(ListError::Query(e)) => return query_error(e),
+            Err(ListError::Store(e)) => return store_error(e),
+        };
+        let rows: Vec<Json> = listing
+            .rows
+            .iter()
+            .map(|r| Json::Object(self.represent(t, r, q.select.as_deref())))
+            .collect();
+        let mut body = Map::new();
+        body.insert(
+            "@odata.context".into(),
+            Json::String(self.context(req, at, false)),
+        );
+        if let Some(n) = listing.count {
+            body.insert("@odata.count".into(), json!(n));
+        }
+        body.insert("value".into(), Json::Array(rows));
+        if let Some(token) = &listing.next {
+            body.insert(
+                "@odata.nextLink".into(),
+                Json::String(collection::next_link(
+                    &req.origin,
+                    &req.path,
+                    &req.query,
+                    token,
+                )),
+            );
+        }
+        let mut resp = Resp::json(200, &Json::Object(body));
+        if let Some(p) = req.preference("odata.maxpagesize") {
+            resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={p}"));
+        }
+        resp
+    }
+
+    fn get(&self, db: &Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {
+        let q = match parse_query(&req.query) {
+            Ok(q) => q,
+            Err(e) => return query_error(e),
+        };
+        for s in q.select.iter().flatten() {
+            if at.table.column(s).is_none() {
+                return query_error(QueryError::unknown_property(
+                    s,
+                    Some(&format!("{NAMESPACE}.{}", entity_name(at.table))),
+                ));
+            }
+        }
+        match db.get(at.table, at.company, key) {
+            Ok(Some(row)) => {
+                let mut body = self.represent(at.table, &row, q.select.as_deref());
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, at, true)),
+                );
+                Resp::json(200, &Json::Object(body)).with_header("ETag", etag(row.version))
+            }
+            Ok(None) => not_found(at.table, key),
+            Err(e) => store_error(e),
+        }
+    }
+
+    /// Reads a write's body into column values.
+    fn fields(&self, t: &TableSchema, body: &[u8]) -> Result<BTreeMap<String, Value>, Resp> {
+        let json: Json = serde_json::from_slice(body).map_err(|e| {
+            error(
+                400,
+                "BadRequest",
+                &format!("The request body is not valid JSON: {e}"),
+            )
+        })?;
+        let Json::Object(obj) = json else {
+            return Err(error(
+                400,
+                "BadRequest",
+                "The request body must be a JSON object.",
+            ));
+        };
+        let mut fields = BTreeMap::new();
+        for (name, v) in &obj {
+            if name.starts_with('@') || name.contains('@') {
+                continue;
+            }
+            let Some(c) = t.column(name) else {
+                return Err(error(400, "BadRequest_PropertyNotFound", &format!(
+                    "The property '{name}' does not exist on type '{NAMESPACE}.{}'. Make sure to only use property names that are defined by the type.",
+                    entity_name(t)
+                )));
+            };
+            if c.read_only {
+                return Err(error(
+                    400,
+                    "BadRequest",
+                    &format!(
+                        "The property '{name}' is read-only and cannot be set on '{}'.",
+                        entity_name(t)
+                    ),
+                ));
+            }
+            fields.insert(
+                name.clone(),
+                values::read(c, v).map_err(|p| problem(c, v, p))?,
+            );
+        }
+        Ok(fields)
+    }
+
+    /// Checks that the user-facing key (number or code) stays unique within the company.
+    fn unique(
+        &self,
+        db: &Db,
+        at: &Place<'_>,
+        key: Option<&str>,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<(), Resp> {
+        let Some(col) = user_key(at.table) else {
+            return Ok(());
+        };
+        let Some(v @ Value::String(s)) = fields.get(col) else {
+            return Ok(());
+        };
+        match db.find_key(at.table, at.company, col, v) {
+            Ok(Some(other)) if Some(other.as_str()) != key => Err(error(
+                400,
+                "Internal_EntityWithSameKeyExists",
+                &format!(
+                    "The record already exists. Identification fields and values: {col}='{s}'"
+                ),
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    fn create(&self, db: &mut Db, req: &Req, at: &Place<'_>) -> Resp {
+        let t = at.table;
+        let mut fields = match self.fields(t, &req.body) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        if let Some((col, prefix, width)) = series(t) {
+            let blank = fields
+                .get(col)
+                .is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()));
+            if blank {
+                match db.next_number(at.company, prefix) {
+                    Ok(n) => {
+                        fields.insert(
+                            col.to_string(),
+                            Value::String(format!("{prefix}{n:0width$}")),
+                        );
+                    }
+                    Err(e) => return store_error(e),
+                }
+            }
+        }
+        for c in t
+            .columns
+            .iter()
+            .filter(|c| c.required_on_create && c.name != t.key)
+        {
+            if fields
+                .get(&c.name)
+                .is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()))
+            {
+                return error(
+                    400,
+                    "Application_FieldValidationException",
+                    &format!("'{}' must have a value.", c.name),
+                );
+            }
+        }
+        if let Err(r) = self.unique(db, at, None, &fields) {
+            return r;
+        }
+        let key = uuid::Uuid::new_v4().to_string();
+        match db.insert(t, at.company, &key, &fields) {
+            Ok(row) => {
+                let mut body = self.represent(t, &row, None);
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, at, true)),
+                );
+                Resp::json(201, &Json::Object(body))
+                    .with_header("ETag", etag(row.version))
+                    .with_header(
+                        "Location",
+                        format!(
+                            "{}{}/companies({})/{}({})",
+                            req.origin, at.root, at.company, t.name, row.key
+                        ),
+                    )
+            }
+            Err(e) => store_error(e),
+        }
+    }
+
+    /// The row a `PATCH` or `DELETE` may change: it exists and `If-Match` matches.
+    fn precondition(&self, db: &Db, req: &Req, at: &Place<'_>, key: &str) -> Result<Row, Resp> {
+        let Some(tag) = req.header("if-match") else {
+            return Err(error(400, "BadRequest_InvalidToken", "Could not validate the client concurrency token required by the service. Please provide a valid token in the client request."));
+        };
+        let row = match db.get(at.table, at.company, key) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(not_found(at.table, key)),
+            Err(e) => return Err(store_error(e)),
+        };
+        if tag.trim() != "*" && etag_core(tag) != etag_core(&etag(row.version)) {
+            return Err(error(
+                412,
+                "Request_EntityChanged",
+                "Another user has already changed the record.",
+            ));
+        }
+        Ok(row)
+    }
+
+    fn patch(&self, db: &mut Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {
+        if let Err(r) = self.precondition(db, req, at, key) {
+            return r;
+        }
+        let fields = match self.fields(at.table, &req.body) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        if let Some(col) = user_key(at.table) {
+            if fields
+                .get(col)
+                .is_some_and(|v| v.to_text().is_none_or(|s| s.trim().is_empty()))
+            {
+                return error(
+                    400,
+                    "Application_FieldValidationException",
+                    &format!("'{col}' must have a value."),
+                );
+            }
+        }
+        if let Err(r) = self.unique(db, at, Some(key), &fields) {
+            return r;
+        }
+        match db.update(at.table, at.company, key, &fields) {
+            Ok(row) => {
+                let mut body = self.represent(at.table, &row, None);
+                body.insert(
+                    "@odata.context".into(),
+                    Json::String(self.context(req, at, true)),
+                );
+                Resp::json(200, &Json::Object(body)).with_header("ETag", etag(row.version))
+            }
+            Err(e) => store_error(e),
+        }
+    }
+
+    fn delete(&self, db: &mut Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {
+        if let Err(r) = self.precondition(db, req, at, key) {
+            return r;
+        }
+        match db.delete(at.table, at.company, key) {
+            Ok(_) => Resp::empty(204),
+            Err(e) => store_error(e),
+        }
+    }
+}
+
+/// Where an entity operation works: the API root, the company and the table.
+struct Place<'a> {
+    root: &'a str,
+    company: &'a str,
+    table: &'a TableSchema,
+}
+
+/// A value problem in Business Central's words.
+fn problem(c: &ColumnSchema, v: &Json, p: Problem) -> Resp {
+    match p {
+        Problem::Type(edm) => error(400, "BadRequest", &format!(
+            "Cannot convert a primitive value to the expected type '{edm}' for '{}': {v}.", c.name
+        )),
+        Problem::Null => error(400, "BadRequest", &format!("'{}' cannot be null.", c.name)),
+        Problem::TooLong { max, len } => error(400, "Application_StringExceededLength", &format!(
+            "The length of the string is {len}, but it must be less than or equal to {max} characters. Value: {}",
+            v.as_str().unwrap_or_default()
+        )),
+        Problem::NotAnOption(i) => error(400, "BadRequest", &format!("{i} is not a valid value of '{}'.", c.name)),
+        Problem::NotAMember(s) => error(400, "BadRequest", &format!(
+            "Cannot convert the literal '{s}' to the expected type of '{}'.", c.name
+        )),
+    }
+}

@@ -1,0 +1,289 @@
+//! What both services do for a collection `GET`: `$filter`, `$orderby`, `$top`, `$count` and
+//! server-driven paging with `$skiptoken`.
+//!
+//! Paging is by keyset, never by offset: the skiptoken carries the sort values of the last row
+//! sent (and the key, which ends every order as a tie-breaker), and the next page starts after
+//! that position. A row that is not modified is therefore seen exactly once, whatever is
+//! inserted or deleted between pages. Orders over the key and the modified-on column (what
+//! incremental readers use) run as an indexed SQL scan that stops once the page is full; any
+//! other order reads the matching rows and sorts them with `$orderby`'s comparison.
+
+use std::cmp::Ordering;
+
+use crate::runtime::value::Value;
+use crate::schema::TableSchema;
+
+use super::query::{compare_for_orderby, eval_filter_with, EvalOptions, Query, QueryError};
+use super::store::{type_of, Db, Row, StoreError};
+use super::values::{from_json, to_json};
+
+/// Both services compare text as their SQL Server collations do: without regard to case.
+pub(crate) const EVAL: EvalOptions = EvalOptions { ignore_case: true };
+
+/// One collection read.
+pub(crate) struct ListRequest<'a> {
+    /// The table.
+    pub table: &'a TableSchema,
+    /// The company (empty for Dataverse).
+    pub scope: &'a str,
+    /// The query options.
+    pub query: &'a Query,
+    /// Rows per page, already capped by the service.
+    pub page_size: usize,
+    /// The column a property name of the request stands for (`_ownerid_value` → `ownerid`);
+    /// `None` for names the entity type does not have.
+    pub resolve: &'a dyn Fn(&str) -> Option<String>,
+    /// The qualified entity type, for error messages.
+    pub type_name: &'a str,
+}
+
+/// One page.
+pub(crate) struct Listing {
+    /// The rows of the page.
+    pub rows: Vec<Row>,
+    /// The `$skiptoken` of the next page, when there is one.
+    pub next: Option<String>,
+    /// The number of matching rows, with `$count=true`.
+    pub count: Option<usize>,
+}
+
+/// Why a read failed.
+#[derive(Debug)]
+pub(crate) enum ListError {
+    /// A query the service refuses (400).
+    Query(QueryError),
+    /// The store failed (500).
+    Store(StoreError),
+}
+
+impl From<StoreError> for ListError {
+    fn from(e: StoreError) -> Self {
+        ListError::Store(e)
+    }
+}
+
+impl From<QueryError> for ListError {
+    fn from(e: QueryError) -> Self {
+        ListError::Query(e)
+    }
+}
+
+/// The skiptoken's content: the last row's sort values and how many rows went before.
+fn encode_token(values: &[Value], sent: usize) -> String {
+    let json = serde_json::json!({
+        "v": values.iter().map(to_json).collect::<Vec<_>>(),
+        "n": sent,
+    });
+    json.to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_token(
+    token: &str,
+    table: &TableSchema,
+    order: &[(String, bool)],
+) -> Result<(Vec<Value>, usize), QueryError> {
+    let bad = || QueryError::Syntax {
+        position: 0,
+        text: token.to_string(),
+    };
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes.ok_or_else(bad)?).map_err(|_| bad())?;
+    let values = json.get("v").and_then(|v| v.as_array()).ok_or_else(bad)?;
+    let sent = json
+        .get("n")
+        .and_then(|n| n.as_u64())
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(bad)?;
+    if values.len() != order.len() {
+        return Err(bad());
+    }
+    let mut out = Vec::new();
+    for ((name, _), v) in order.iter().zip(values) {
+        let c = table.column(name).ok_or_else(bad)?;
+        out.push(from_json(v, type_of(c)).map_err(|_| bad())?);
+    }
+    Ok((out, sent))
+}
+
+/// Checks that every property the query names exists.
+fn check_properties(req: &ListRequest<'_>) -> Result<(), QueryError> {
+    let q = req.query;
+    let mut names: Vec<&str> = q
+        .filter
+        .as_ref()
+        .map(|f| f.properties())
+        .unwrap_or_default();
+    names.extend(q.orderby.iter().map(|(p, _)| p.as_str()));
+    names.extend(q.select.iter().flatten().map(String::as_str));
+    for name in names {
+        if (req.resolve)(name).is_none() {
+            return Err(QueryError::unknown_property(name, Some(req.type_name)));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a row passes the request's filter.
+fn passes(req: &ListRequest<'_>, row: &Row) -> Result<bool, QueryError> {
+    match &req.query.filter {
+        None => Ok(true),
+        Some(f) => {
+            let lookup = |name: &str| (req.resolve)(name).map(|c| row.get(&c));
+            eval_filter_with(f, &lookup, &EVAL).map_err(|e| e.in_type(req.type_name))
+        }
+    }
+}
+
+/// How two rows compare in the order (columns with `true` for descending).
+fn compare(a: &[Value], b: &[Value], order: &[(String, bool)]) -> Ordering {
+    for ((x, y), (_, desc)) in a.iter().zip(b).zip(order) {
+        let o = compare_for_orderby(x, y, &EVAL);
+        let o = if *desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Reads one page.
+pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError> {
+    check_properties(req)?;
+    let table = req.table;
+    let mut order: Vec<(String, bool)> = Vec::new();
+    for (p, desc) in &req.query.orderby {
+        let col = (req.resolve)(p).unwrap_or_default();
+        if !order.iter().any(|(c, _)| *c == col) {
+            order.push((col, *desc));
+        }
+    }
+    if !order.iter().any(|(c, _)| *c == table.key) {
+        let desc = order.first().is_some_and(|(_, d)| *d);
+        order.push((table.key.clone(), desc));
+    }
+    let (after, sent) = match &req.query.skiptoken {
+        Some(t) => {
+            let (v, n) = decode_token(t, table, &order)?;
+            (Some(v), n)
+        }
+        None => (None, 0),
+    };
+    let remaining = req.query.top.map(|t| t.saturating_sub(sent));
+    let limit = remaining.map_or(req.page_size, |r| r.min(req.page_size));
+    let values_of = |row: &Row| order.iter().map(|(c, _)| row.get(c)).collect::<Vec<_>>();
+
+    // Columns that are never null and ordered by SQL as by `$orderby` can be scanned in order.
+    let direction = order.first().is_some_and(|(_, d)| *d);
+    let indexed = order.iter().all(|(c, d)| {
+        *d == direction && (*c == table.key || table.modified_on.as_deref() == Some(c.as_str()))
+    });
+    let mut rows: Vec<Row> = Vec::new();
+    let mut failure: Option<QueryError> = None;
+    if limit > 0 && indexed {
+        db.scan(table, req.scope, &order, after.as_deref(), |row| {
+            match passes(req, &row) {
+                Ok(true) => rows.push(row),
+                Ok(false) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    return Ok(false);
+                }
+            }
+            Ok(rows.len() <= limit)
+        })?;
+    } else if limit > 0 {
+        let key_order = [(table.key.clone(), false)];
+        db.scan(table, req.scope, &key_order, None, |row| {
+            match passes(req, &row) {
+                Ok(true) => rows.push(row),
+                Ok(false) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        rows.sort_by(|a, b| compare(&values_of(a), &values_of(b), &order));
+        if let Some(after) = &after {
+            rows.retain(|r| compare(&values_of(r), after, &order) == Ordering::Greater);
+        }
+        rows.truncate(limit + 1);
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let more = rows.len() > limit && remaining.is_none_or(|r| r > limit);
+    rows.truncate(limit);
+    let next = if more {
+        rows.last()
+            .map(|last| encode_token(&values_of(last), sent + rows.len()))
+    } else {
+        None
+    };
+    let count = if req.query.count {
+        let mut n = 0;
+        let mut failure = None;
+        db.scan(
+            table,
+            req.scope,
+            &[(table.key.clone(), false)],
+            None,
+            |row| {
+                match passes(req, &row) {
+                    Ok(true) => n += 1,
+                    Ok(false) => {}
+                    Err(e) => failure = Some(e),
+                }
+                Ok(failure.is_none())
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        Some(n)
+    } else {
+        None
+    };
+    Ok(Listing { rows, next, count })
+}
+
+/// The URL of the next page: the request's own URL with `$skiptoken` replaced.
+pub(crate) fn next_link(origin: &str, path: &str, raw_query: &str, token: &str) -> String {
+    let mut params: Vec<&str> = raw_query
+        .split('&')
+        .filter(|p| {
+            !p.is_empty() && !p.starts_with("$skiptoken=") && !p.starts_with("%24skiptoken=")
+        })
+        .collect();
+    let skip = format!("$skiptoken={token}");
+    params.push(&skip);
+    let encoded_path: String = path
+        .chars()
+        .map(|c| match c {
+            ' ' => "%20".to_string(),
+            '\'' => "%27".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("{origin}{encoded_path}?{}", params.join("&"))
+}
+
+/// The page size of a request: `Prefer: odata.maxpagesize` capped by the service's maximum.
+pub(crate) fn page_size(preference: Option<String>, cap: usize) -> usize {
+    preference
+        .and_then(|p| p.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .map_or(cap, |n| n.min(cap))
+}

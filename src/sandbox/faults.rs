@@ -1,0 +1,360 @@
+//! Throttling, injected faults and statistics, per service, and the [`Control`] handle that
+//! changes them while the services run.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Faults, Limits};
+
+/// What one service counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStats {
+    /// API requests received (a `$batch` is one), token requests and control calls excluded.
+    pub requests: u64,
+    /// Requests by HTTP method.
+    pub by_method: BTreeMap<String, u64>,
+    /// `$batch` requests.
+    pub batches: u64,
+    /// Operations inside `$batch` requests.
+    pub batch_operations: u64,
+    /// Requests answered 429.
+    pub throttled: u64,
+    /// Requests answered 503 or dropped on purpose.
+    pub faults_injected: u64,
+    /// Of those, connections closed without an answer.
+    pub dropped: u64,
+    /// Requests refused 401 for want of a valid token.
+    pub unauthorized: u64,
+    /// Requests by route: method and entity set (`GET accounts`, `PATCH customers`, `POST $batch`).
+    pub routes: BTreeMap<String, u64>,
+}
+
+/// What both services counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// API requests of both services.
+    pub requests: u64,
+    /// `$batch` requests.
+    pub batches: u64,
+    /// Operations inside them.
+    pub batch_operations: u64,
+    /// Requests answered 429.
+    pub throttled: u64,
+    /// Requests answered 503 or dropped on purpose.
+    pub faults_injected: u64,
+    /// Requests refused 401.
+    pub unauthorized: u64,
+    /// Business Central's own counts.
+    pub bc: ServiceStats,
+    /// Dataverse's own counts.
+    pub dv: ServiceStats,
+}
+
+/// What the fault draw decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Answer normally.
+    None,
+    /// Answer 503.
+    Unavailable,
+    /// Close the connection without answering.
+    Drop,
+}
+
+#[derive(Debug)]
+struct FaultState {
+    faults: Faults,
+    rng: u64,
+}
+
+/// One service's limits, faults, throttling window and counters.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    limits: Mutex<Limits>,
+    faults: Mutex<FaultState>,
+    window: Mutex<VecDeque<Instant>>,
+    stats: Mutex<ServiceStats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// splitmix64: small, fast, and the same sequence for the same seed everywhere.
+fn next_random(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    // The top 53 bits as a fraction in [0, 1).
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Monitor {
+    /// A monitor with these settings and zero counts.
+    pub fn new(limits: Limits, faults: Faults) -> Monitor {
+        Monitor {
+            limits: Mutex::new(limits),
+            faults: Mutex::new(FaultState {
+                rng: faults.seed,
+                faults,
+            }),
+            window: Mutex::new(VecDeque::new()),
+            stats: Mutex::new(ServiceStats::default()),
+        }
+    }
+
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        lock(&self.limits).clone()
+    }
+
+    /// Counts an API request.
+    pub fn count(&self, method: &str, route: &str) {
+        let mut s = lock(&self.stats);
+        s.requests += 1;
+        *s.by_method.entry(method.to_string()).or_default() += 1;
+        *s.routes.entry(format!("{method} {route}")).or_default() += 1;
+    }
+
+    /// Counts a `$batch` and its operations.
+    pub fn count_batch(&self, operations: usize) {
+        let mut s = lock(&self.stats);
+        s.batches += 1;
+        s.batch_operations += u64::try_from(operations).unwrap_or(u64::MAX);
+    }
+
+    /// Counts a 401.
+    pub fn count_unauthorized(&self) {
+        lock(&self.stats).unauthorized += 1;
+    }
+
+    /// The delay to add and the fault to inject for the next request.
+    pub fn draw(&self) -> (Duration, Fault) {
+        let mut f = lock(&self.faults);
+        let delay = f.faults.delay;
+        let (drop, error) = (f.faults.drop_rate, f.faults.error_rate);
+        if drop <= 0.0 && error <= 0.0 {
+            return (delay, Fault::None);
+        }
+        let u = next_random(&mut f.rng);
+        drop_guard(f);
+        let fault = if u < drop {
+            Fault::Drop
+        } else if u < drop + error {
+            Fault::Unavailable
+        } else {
+            Fault::None
+        };
+        if fault != Fault::None {
+            let mut s = lock(&self.stats);
+            s.faults_injected += 1;
+            if fault == Fault::Drop {
+                s.dropped += 1;
+            }
+        }
+        (delay, fault)
+    }
+
+    /// `Some(seconds to wait)` when the request exceeds the window's allowance (and is counted
+    /// as throttled), `None` when it may go on (and is counted in the window).
+    pub fn throttle(&self) -> Option<u64> {
+        let Some((max, window)) = lock(&self.limits).requests_per_window else {
+            return None;
+        };
+        let now = Instant::now();
+        let mut w = lock(&self.window);
+        while w.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            w.pop_front();
+        }
+        if w.len() < usize::try_from(max).unwrap_or(usize::MAX) {
+            w.push_back(now);
+            return None;
+        }
+        drop_guard(w);
+        lock(&self.stats).throttled += 1;
+        let oldest = lock(&self.window).front().copied().unwrap_or(now);
+        let wait = window.saturating_sub(now.duration_since(oldest));
+        // Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite a busy loop.
+        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1))
+    }
+
+    /// Replaces the faults; the draws restart from their seed.
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.faults) = FaultState {
+            rng: faults.seed,
+            faults,
+        };
+    }
+
+    /// Replaces the limits; the throttling window starts empty.
+    pub fn set_limits(&self, limits: Limits) {
+        *lock(&self.limits) = limits;
+        lock(&self.window).clear();
+    }
+
+    /// The current faults.
+    pub fn faults(&self) -> Faults {
+        lock(&self.faults).faults.clone()
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> ServiceStats {
+        lock(&self.stats).clone()
+    }
+
+    /// Sets every count to zero.
+    pub fn reset_stats(&self) {
+        *lock(&self.stats) = ServiceStats::default();
+    }
+}
+
+/// Releases a guard early, naming why at the call site.
+fn drop_guard<T>(guard: T) {
+    drop(guard);
+}
+
+/// Changes limits and faults of both services at run time and reads their statistics. Cheap
+/// to clone; every clone controls the same services.
+#[derive(Debug, Clone)]
+pub struct Control {
+    bc: Arc<Monitor>,
+    dv: Arc<Monitor>,
+}
+
+impl Control {
+    pub(crate) fn new(bc: Arc<Monitor>, dv: Arc<Monitor>) -> Control {
+        Control { bc, dv }
+    }
+
+    /// Injects these faults into both services (the draws restart from the seed).
+    pub fn set_faults(&self, faults: Faults) {
+        self.bc.set_faults(faults.clone());
+        self.dv.set_faults(faults);
+    }
+
+    /// Applies these limits to both services.
+    pub fn set_limits(&self, limits: Limits) {
+        self.bc.set_limits(limits.clone());
+        self.dv.set_limits(limits);
+    }
+
+    /// The counts of both services, with totals.
+    pub fn stats(&self) -> Stats {
+        let (bc, dv) = (self.bc.stats(), self.dv.stats());
+        Stats {
+            requests: bc.requests + dv.requests,
+            batches: bc.batches + dv.batches,
+            batch_operations: bc.batch_operations + dv.batch_operations,
+            throttled: bc.throttled + dv.throttled,
+            faults_injected: bc.faults_injected + dv.faults_injected,
+            unauthorized: bc.unauthorized + dv.unauthorized,
+            bc,
+            dv,
+        }
+    }
+
+    /// Sets every count of both services to zero.
+    pub fn reset_stats(&self) {
+        self.bc.reset_stats();
+        self.dv.reset_stats();
+    }
+}
+
+/// The JSON of `PUT /_sandbox/faults`: every field optional, missing ones keep their value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultsPatch {
+    error_rate: Option<f64>,
+    drop_rate: Option<f64>,
+    delay_ms: Option<u64>,
+    seed: Option<u64>,
+    /// `[requests, seconds]` to throttle, or `null` to stop.
+    #[serde(default, with = "double_option")]
+    throttle: Option<Option<(u32, u64)>>,
+}
+
+/// Tells a field set to `null` from one left out.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+impl FaultsPatch {
+    /// Applies the patch to a monitor; an error names a rate outside 0..=1.
+    pub fn apply(self, m: &Monitor) -> Result<(), String> {
+        let mut f = m.faults();
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("drop_rate", self.drop_rate),
+        ] {
+            if let Some(r) = rate {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(format!("{name} must be between 0 and 1, not {r}"));
+                }
+            }
+        }
+        f.error_rate = self.error_rate.unwrap_or(f.error_rate);
+        f.drop_rate = self.drop_rate.unwrap_or(f.drop_rate);
+        f.delay = self.delay_ms.map_or(f.delay, Duration::from_millis);
+        f.seed = self.seed.unwrap_or(f.seed);
+        m.set_faults(f);
+        if let Some(throttle) = self.throttle {
+            let mut l = m.limits();
+            l.requests_per_window = throttle.map(|(n, s)| (n, Duration::from_secs(s)));
+            m.set_limits(l);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_are_deterministic_and_near_the_rate() {
+        let faults = Faults {
+            error_rate: 0.2,
+            drop_rate: 0.1,
+            seed: 42,
+            ..Faults::default()
+        };
+        let run = || {
+            let m = Monitor::new(Limits::default(), faults.clone());
+            (0..1000).map(|_| m.draw().1).collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        let errors = a.iter().filter(|f| **f == Fault::Unavailable).count();
+        let drops = a.iter().filter(|f| **f == Fault::Drop).count();
+        assert!((150..250).contains(&errors), "{errors}");
+        assert!((60..140).contains(&drops), "{drops}");
+    }
+
+    #[test]
+    fn the_window_throttles_and_says_how_long_to_wait() {
+        let limits = Limits {
+            requests_per_window: Some((2, Duration::from_secs(10))),
+            ..Limits::default()
+        };
+        let m = Monitor::new(limits, Faults::default());
+        assert_eq!(m.throttle(), None);
+        assert_eq!(m.throttle(), None);
+        let wait = m.throttle().unwrap();
+        assert!((9..=10).contains(&wait), "{wait}");
+        assert_eq!(m.stats().throttled, 1);
+    }
+}

@@ -1,0 +1,448 @@
+//! Starting and stopping the two services: the listener, the axum router, and the pipeline
+//! every request goes through — statistics, injected delay and faults, the bearer token,
+//! throttling — before the service's own handler.
+//!
+//! Routing is done by the services themselves from the path, not by axum's router: OData
+//! paths put keys in parentheses inside segments (`companies(…)/customers(…)`), and `$batch`
+//! parts must reach the same handlers as requests sent alone.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::serve::IncomingStream;
+use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::auth::{Check, Tokens};
+use super::business_central::Bc;
+use super::dataverse::Dv;
+use super::faults::{Fault, FaultsPatch, Monitor};
+use super::query::percent_decode;
+use super::request::{Req, Resp};
+use super::store::Store;
+use super::{seed, SandboxConfig, SandboxError};
+
+/// The largest request body read (a `$batch` of 1000 large records fits easily).
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// Schema snapshots embedded so the binary works anywhere.
+const BC_SCHEMA: &str = include_str!("../../mappings/schemas/business-central.json");
+const DV_SCHEMA: &str = include_str!("../../mappings/schemas/dataverse.json");
+
+/// One service's handlers.
+#[derive(Debug)]
+pub(crate) enum Api {
+    /// Business Central.
+    Bc(Bc),
+    /// Dataverse.
+    Dv(Dv),
+}
+
+impl Api {
+    fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
+        match self {
+            Api::Bc(bc) => bc.handle(req, monitor),
+            Api::Dv(dv) => dv.handle(req, monitor),
+        }
+    }
+
+    fn route(&self, req: &Req) -> String {
+        match self {
+            Api::Bc(bc) => bc.route(req),
+            Api::Dv(dv) => dv.route(req),
+        }
+    }
+
+    fn error(&self, status: u16, code: &str, message: &str) -> Resp {
+        match self {
+            Api::Bc(_) => super::business_central::error(status, code, message),
+            Api::Dv(_) => Resp::error(status, code, message),
+        }
+    }
+
+    fn throttled(&self, retry_after: u64, monitor: &Monitor) -> Resp {
+        let (n, window) = monitor
+            .limits()
+            .requests_per_window
+            .unwrap_or((0, Duration::ZERO));
+        let resp = match self {
+            Api::Dv(_) => Resp::error(
+                429,
+                "0x80072322",
+                &format!(
+                    "Number of requests exceeded the limit of {n} over time window of {} seconds.",
+                    window.as_secs()
+                ),
+            ),
+            Api::Bc(_) => super::business_central::error(
+                429,
+                "Application_TooManyRequests",
+                &format!(
+                    "The request exceeded the limit of {n} requests in {} seconds; retry after {retry_after} seconds.",
+                    window.as_secs()
+                ),
+            ),
+        };
+        resp.with_header("Retry-After", retry_after.to_string())
+    }
+
+    fn unauthorized(&self, why: &str) -> Resp {
+        let resp = match self {
+            Api::Dv(_) => Resp::error(401, "0x80072560", why),
+            Api::Bc(_) => super::business_central::error(
+                401,
+                "Authentication_InvalidCredentials",
+                &format!("The server has rejected the client credentials. {why}"),
+            ),
+        };
+        resp.with_header(
+            "WWW-Authenticate",
+            "Bearer authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\"",
+        )
+    }
+}
+
+/// Everything one server needs.
+#[derive(Debug)]
+pub(crate) struct ServiceState {
+    pub api: Api,
+    pub monitor: Arc<Monitor>,
+    pub tokens: Arc<Tokens>,
+}
+
+/// Opens, creates and seeds both stores and builds both services' states.
+pub(crate) fn states(
+    config: &SandboxConfig,
+    tokens: Arc<Tokens>,
+) -> Result<(Arc<ServiceState>, Arc<ServiceState>), SandboxError> {
+    let schema =
+        |text: &str| crate::schema::load(text).map_err(|e| SandboxError::Schema(e.to_string()));
+    if let Some(dir) = &config.data {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SandboxError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let file = |name: &str| config.data.as_ref().map(|d| d.join(name));
+    let bc_store = Store::open(file("business-central.db").as_deref(), schema(BC_SCHEMA)?)?;
+    let dv_store = Store::open(file("dataverse.db").as_deref(), schema(DV_SCHEMA)?)?;
+    let bc = Bc::new(bc_store, seed::companies());
+    let dv = Dv::new(dv_store, seed::app_user());
+    seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;
+    let state = |api| {
+        Arc::new(ServiceState {
+            api,
+            monitor: Arc::new(Monitor::new(config.limits.clone(), config.faults.clone())),
+            tokens: tokens.clone(),
+        })
+    };
+    Ok((state(Api::Bc(bc)), state(Api::Dv(dv))))
+}
+
+/// A running server.
+#[derive(Debug)]
+pub(crate) struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (for up to five seconds).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Binds the port and starts serving.
+pub(crate) async fn serve(
+    ip: IpAddr,
+    port: u16,
+    state: Arc<ServiceState>,
+) -> Result<Running, SandboxError> {
+    let addr = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SandboxError::Bind { addr, source })?;
+    let app = Router::new().fallback(handle).with_state(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<Conn>();
+        let _ = axum::serve(Droppable(listener), service)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    })
+}
+
+/// The per-request pipeline.
+async fn handle(
+    State(state): State<Arc<ServiceState>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let req = match read(request).await {
+        Ok(req) => req,
+        Err(resp) => return respond(resp),
+    };
+    if let Some(rest) = req.path.strip_prefix("/_sandbox/") {
+        return respond(control(&state, rest, &req));
+    }
+    if Tokens::is_token_path(&req.path) {
+        return respond(state.tokens.token(&req));
+    }
+    let monitor = &state.monitor;
+    monitor.count(&req.method, &state.api.route(&req));
+    let (delay, fault) = monitor.draw();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match fault {
+        Fault::Drop => {
+            // The connection refuses every write from now on, so hyper closes it without a
+            // byte of this answer reaching the client.
+            conn.kill.store(true, Ordering::SeqCst);
+            return respond(Resp::empty(503));
+        }
+        Fault::Unavailable => {
+            return respond(state.api.error(
+                503,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable (a fault injected by the sandbox).",
+            ))
+        }
+        Fault::None => {}
+    }
+    if let Check::Rejected(why) = state.tokens.check(&req) {
+        monitor.count_unauthorized();
+        return respond(state.api.unauthorized(why));
+    }
+    if let Some(wait) = monitor.throttle() {
+        return respond(state.api.throttled(wait, monitor));
+    }
+    respond(state.api.handle(&req, monitor))
+}
+
+/// `/_sandbox/stats` (GET, DELETE resets) and `/_sandbox/faults` (GET, PUT).
+fn control(state: &ServiceState, rest: &str, req: &Req) -> Resp {
+    match (req.method.as_str(), rest) {
+        ("GET", "stats") => match serde_json::to_value(state.monitor.stats()) {
+            Ok(v) => Resp::json(200, &v),
+            Err(e) => Resp::error(500, "Internal", &e.to_string()),
+        },
+        ("DELETE", "stats") => {
+            state.monitor.reset_stats();
+            Resp::empty(204)
+        }
+        ("GET", "faults") => {
+            let f = state.monitor.faults();
+            let l = state.monitor.limits();
+            Resp::json(
+                200,
+                &serde_json::json!({
+                    "error_rate": f.error_rate,
+                    "drop_rate": f.drop_rate,
+                    "delay_ms": u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX),
+                    "seed": f.seed,
+                    "throttle": l.requests_per_window.map(|(n, w)| (n, w.as_secs())),
+                }),
+            )
+        }
+        ("PUT", "faults") => match serde_json::from_slice::<FaultsPatch>(&req.body) {
+            Ok(patch) => match patch.apply(&state.monitor) {
+                Ok(()) => Resp::empty(204),
+                Err(e) => Resp::error(400, "BadRequest", &e),
+            },
+            Err(e) => Resp::error(400, "BadRequest", &e.to_string()),
+        },
+        _ => Resp::error(404, "NotFound", "unknown sandbox control endpoint"),
+    }
+}
+
+/// Reads a request into the handlers' form.
+async fn read(request: Request<Body>) -> Result<Req, Resp> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|e| Resp::error(413, "RequestEntityTooLarge", &e.to_string()))?;
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    Ok(Req {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        // `+` is literal in a path; only the query uses it for spaces.
+        path: percent_decode(&parts.uri.path().replace('+', "%2B")),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers,
+        body: body.to_vec(),
+        origin: format!("http://{host}"),
+    })
+}
+
+/// An answer in axum's form.
+fn respond(resp: Resp) -> Response<Body> {
+    let mut out = Response::new(Body::from(resp.body));
+    *out.status_mut() =
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (n, v) in resp.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(n), HeaderValue::try_from(v)) {
+            out.headers_mut().append(n, v);
+        }
+    }
+    out
+}
+
+/// What a handler knows of its connection: the peer, and the switch that kills it.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    #[allow(dead_code)] // kept for debugging output
+    peer: SocketAddr,
+    kill: Arc<AtomicBool>,
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, Droppable>> for Conn {
+    fn connect_info(stream: IncomingStream<'_, Droppable>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// A TCP listener whose connections can be killed by their handler.
+pub(crate) struct Droppable(TcpListener);
+
+impl axum::serve::Listener for Droppable {
+    type Io = KillableStream;
+    type Addr = Conn;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, peer)) => {
+                    // Small requests and answers: Nagle's algorithm would hold them back for
+                    // the peer's delayed ACK.
+                    let _ = stream.set_nodelay(true);
+                    let kill = Arc::new(AtomicBool::new(false));
+                    return (
+                        KillableStream {
+                            stream,
+                            kill: kill.clone(),
+                        },
+                        Conn { peer, kill },
+                    );
+                }
+                // Out of file descriptors and the like: wait rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(Conn {
+            peer: self.0.local_addr()?,
+            kill: Arc::new(AtomicBool::new(false)),
+        })
+    }
+}
+
+/// A TCP stream that fails every write once killed.
+pub(crate) struct KillableStream {
+    stream: TcpStream,
+    kill: Arc<AtomicBool>,
+}
+
+impl KillableStream {
+    fn killed(&self) -> bool {
+        self.kill.load(Ordering::SeqCst)
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "connection dropped by the sandbox",
+    )
+}
+
+impl AsyncRead for KillableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for KillableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.killed() {
+            return Poll::Ready(Err(broken()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.killed() {
+            return Poll::Ready(Err(broken()));
+        }
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
