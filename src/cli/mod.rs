@@ -4,6 +4,7 @@
 
 mod check;
 mod compile;
+mod demo;
 mod diff;
 mod explain;
 mod fmt;
@@ -97,6 +98,9 @@ enum Command {
     },
     /// Run a plan: a full or modified-only sync, or a dry run.
     Run(run::RunArgs),
+    /// Try it all on local sandboxes: start both, seed them, run the standard mappings, change
+    /// records on both sides (a conflict and a deletion among them), sync again, and report.
+    Demo(demo::DemoArgs),
     /// Couple (if needed) and sync one record.
     Record(records::RecordArgs),
     /// Couple two records by hand.
@@ -176,6 +180,7 @@ pub fn main() -> ExitCode {
             force,
         } => init::run(&dir, force),
         Command::Run(args) => run::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Record(args) => records::record(args),
         Command::Couple(args) => records::couple(args),
         Command::Uncouple(args) => records::uncouple(args),

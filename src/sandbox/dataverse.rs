@@ -567,8 +567,34 @@ impl Dv {
         Ok(())
     }
 
+    /// Whom a write is made by: the user an `MSCRMCallerID` header impersonates (as Dataverse
+    /// lets an application act for a person), else the application user itself.
+    fn caller(&self, db: &mut Db, req: &Req) -> Result<String, Resp> {
+        let Some(id) = req.header("mscrmcallerid") else {
+            return Ok(self.app_user.id.clone());
+        };
+        let users = self.store.table("systemusers");
+        let found = match (guid_key(id), users) {
+            (Some(key), Some(users)) => db.get(users, "", &key).ok().flatten().map(|_| key),
+            _ => None,
+        };
+        found.ok_or_else(|| {
+            Resp::error(
+                400,
+                code::NOT_FOUND,
+                &format!("systemuser With Id = {id} Does Not Exist (MSCRMCallerID)"),
+            )
+        })
+    }
+
     /// Fills what the platform computes: full names, and who created and modified the row.
-    fn derive(&self, t: &TableSchema, old: Option<&Row>, fields: &mut BTreeMap<String, Value>) {
+    fn derive(
+        &self,
+        t: &TableSchema,
+        old: Option<&Row>,
+        caller: &str,
+        fields: &mut BTreeMap<String, Value>,
+    ) {
         if t.column("fullname").is_some()
             && t.column("firstname").is_some()
             && t.column("lastname").is_some()
@@ -585,7 +611,7 @@ impl Dv {
                 .collect();
             fields.insert("fullname".into(), Value::String(full.join(" ")));
         }
-        let me = Value::String(self.app_user.id.clone());
+        let me = Value::String(caller.to_string());
         if old.is_none() && t.column("createdby").is_some() {
             fields.insert("createdby".into(), me.clone());
         }
@@ -644,7 +670,11 @@ impl Dv {
         if let Err(r) = self.required(t, &fields) {
             return r;
         }
-        self.derive(t, None, &mut fields);
+        let caller = match self.caller(db, req) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        self.derive(t, None, &caller, &mut fields);
         match db.insert(t, "", &key, &fields) {
             Ok(row) => self.written(req, t, &row, true),
             Err(e) => store_error(e),
@@ -684,7 +714,11 @@ impl Dv {
         match existing {
             None => self.insert(db, req, t, key.to_string(), fields),
             Some(old) => {
-                self.derive(t, Some(&old), &mut fields);
+                let caller = match self.caller(db, req) {
+                    Ok(c) => c,
+                    Err(r) => return r,
+                };
+                self.derive(t, Some(&old), &caller, &mut fields);
                 match db.update(t, "", key, &fields) {
                     Ok(row) => self.written(req, t, &row, false),
                     Err(e) => store_error(e),

@@ -28,6 +28,7 @@ mod collection;
 mod dataverse;
 mod faults;
 mod metadata;
+pub mod person;
 pub mod query;
 mod request;
 mod seed;
@@ -244,6 +245,12 @@ impl Sandbox {
     /// The token endpoint the Dataverse server answers.
     pub fn dv_token_url(&self) -> String {
         format!("http://{}/{BC_TENANT}/oauth2/v2.0/token", self.dv.addr)
+    }
+
+    /// The Dataverse user a person's changes are made by (named in `MSCRMCallerID`); the
+    /// application user's own writes are the sync's echoes.
+    pub fn person_user_id(&self) -> String {
+        seed::person_user()
     }
 
     /// The name of the company the sandbox seeds ("CRONUS USA, Inc.").

@@ -57,6 +57,13 @@ pub(crate) fn app_user() -> AppUser {
     }
 }
 
+/// An ordinary Dataverse user, present in every seed, whom `MSCRMCallerID` can name so a change
+/// is made by a person rather than the application user. Not licensed, so the salespeople
+/// mapping (licensed users only) leaves them out.
+pub(crate) fn person_user() -> String {
+    id(0x5e, 2)
+}
+
 /// Inserts a row unless its key exists.
 fn put(
     db: &mut Db,
@@ -69,8 +76,10 @@ fn put(
     let t = store
         .table(table)
         .ok_or_else(|| format!("the schema has no table `{table}`"))?;
+    // Not every table records who created it (transaction currencies only keep `modifiedby`).
     let map: BTreeMap<String, Value> = fields
         .iter()
+        .filter(|(n, _)| !matches!(*n, "createdby" | "modifiedby") || t.column(n).is_some())
         .map(|(n, v)| ((*n).to_string(), v.clone()))
         .collect();
     match db.insert(t, scope, key, &map) {
@@ -132,6 +141,23 @@ fn seed_dv(dv: &Dv, seed: Seed) -> Result<(), String> {
                     ("isintegrationuser", Value::Bool(true)),
                     ("accessmode", Value::Int(4)),
                 ],
+            )?;
+            put(
+                db,
+                store,
+                "systemusers",
+                "",
+                &person_user(),
+                &by_me(vec![
+                    ("firstname", s("Sandbox")),
+                    ("lastname", s("Person")),
+                    ("fullname", s("Sandbox Person")),
+                    ("internalemailaddress", s("person@contoso.example")),
+                    ("isdisabled", Value::Bool(false)),
+                    ("islicensed", Value::Bool(false)),
+                    ("isintegrationuser", Value::Bool(false)),
+                    ("accessmode", Value::Int(0)),
+                ]),
             )?;
             put(
                 db,
@@ -337,9 +363,14 @@ fn seed_bc(bc: &Bc, seed: Seed) -> Result<(), String> {
                     &[
                         ("code", s(code)),
                         ("displayName", s(name)),
+                        // The same address as their Dataverse user, so the salespeople
+                        // mapping's match rule couples them on the first full sync.
                         (
                             "email",
-                            s(&format!("{}@cronus.example", code.to_lowercase())),
+                            s(&format!(
+                                "{}@contoso.example",
+                                name.split(' ').next().unwrap_or(code).to_lowercase()
+                            )),
                         ),
                         ("blocked", Value::Bool(false)),
                         ("privacyBlocked", Value::Bool(false)),

@@ -1,0 +1,182 @@
+//! A person at the keyboard of the sandboxed systems: reads and changes records through the
+//! services' own APIs, as someone using Business Central or a Dataverse app would. The demo,
+//! the tests and the benchmarks use it to change data between sync runs. Dataverse changes are
+//! made in the name of an ordinary user (`MSCRMCallerID` impersonation), so the sync does not
+//! take them for its own.
+
+use serde_json::Value as Json;
+
+use super::Sandbox;
+
+/// Which of the two services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Business Central (tables of the seeded company).
+    BusinessCentral,
+    /// Dataverse.
+    Dataverse,
+}
+
+/// A client of both sandboxed services.
+pub struct Person<'a> {
+    sandbox: &'a Sandbox,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl<'a> Person<'a> {
+    /// A person who signs in with the sandbox's client secret.
+    pub fn new(sandbox: &'a Sandbox, secret: &str) -> Person<'a> {
+        Person {
+            sandbox,
+            secret: secret.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn token(&self, service: Service) -> Result<String, String> {
+        let url = match service {
+            Service::BusinessCentral => self.sandbox.bc_token_url(),
+            Service::Dataverse => self.sandbox.dv_token_url(),
+        };
+        let auth = self.sandbox.auth();
+        let r: Json = self
+            .http
+            .post(&url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", auth.client_id.as_str()),
+                ("client_secret", self.secret.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        r["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no token: {r}"))
+    }
+
+    /// The URL tables of a service hang under.
+    async fn root(&self, service: Service, token: &str) -> Result<String, String> {
+        match service {
+            Service::Dataverse => Ok(self.sandbox.dv_url()),
+            Service::BusinessCentral => {
+                let companies: Json = self
+                    .http
+                    .get(format!("{}/companies", self.sandbox.bc_url()))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let id = companies["value"]
+                    .as_array()
+                    .and_then(|v| v.iter().find(|c| c["name"] == self.sandbox.company_name()))
+                    .and_then(|c| c["id"].as_str())
+                    .ok_or("the sandbox has no such company")?;
+                Ok(format!("{}/companies({id})", self.sandbox.bc_url()))
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        service: Service,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Json, String> {
+        let token = self.token(service).await?;
+        let url = format!("{}/{path}", self.root(service, &token).await?);
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&token)
+            .header("Prefer", "return=representation");
+        if method != reqwest::Method::POST && method != reqwest::Method::GET {
+            req = req.header("If-Match", "*");
+        }
+        if service == Service::Dataverse {
+            req = req.header("MSCRMCallerID", self.sandbox.person_user_id());
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{method} {path}: {status} {text}"));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
+    }
+
+    /// Every row of a table.
+    pub async fn rows(&self, service: Service, table: &str) -> Result<Vec<Json>, String> {
+        let token = self.token(service).await?;
+        let mut url = format!("{}/{table}", self.root(service, &token).await?);
+        let mut out = Vec::new();
+        loop {
+            let page: Json = self
+                .http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let rows = page["value"]
+                .as_array()
+                .ok_or_else(|| format!("GET {table}: {page}"))?;
+            out.extend(rows.iter().cloned());
+            match page["@odata.nextLink"].as_str() {
+                Some(n) => url = n.to_string(),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Changes some fields of a row.
+    pub async fn patch(
+        &self,
+        service: Service,
+        table: &str,
+        key: &str,
+        body: Json,
+    ) -> Result<(), String> {
+        self.send(
+            service,
+            reqwest::Method::PATCH,
+            &format!("{table}({key})"),
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Creates a row; the row as the service stored it.
+    pub async fn create(&self, service: Service, table: &str, body: Json) -> Result<Json, String> {
+        self.send(service, reqwest::Method::POST, table, Some(&body))
+            .await
+    }
+
+    /// Deletes a row.
+    pub async fn delete(&self, service: Service, table: &str, key: &str) -> Result<(), String> {
+        self.send(
+            service,
+            reqwest::Method::DELETE,
+            &format!("{table}({key})"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}

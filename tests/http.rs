@@ -1,0 +1,929 @@
+//! The HTTP connectors over loopback: each test starts the Dataverse and Business Central
+//! sandboxes in this process and drives the real `syncmap` binary against them with the
+//! standard mappings, then looks at both systems through their APIs.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value as Json};
+use syncmap::connectors::odata::flavor::Flavor;
+use syncmap::connectors::odata::ODataConnector;
+use syncmap::connectors::{Connector, ConnectorError, TableRef, WriteOp};
+use syncmap::plan::Plan;
+use syncmap::profile::{Profile, Secret};
+use syncmap::runtime::value::Value;
+use syncmap::sandbox::{AuthConfig, Faults, Sandbox, SandboxConfig, Seed};
+
+/// The variable the profiles name for the client secret.
+const SECRET_ENV: &str = "SYNCMAP_TEST_SECRET";
+
+/// A secret no output may contain.
+fn secret() -> String {
+    format!("s3cr3t-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Both sandboxes, a folder with a profile for them, and a runtime serving them while the test
+/// thread waits on the binary.
+struct Env {
+    rt: tokio::runtime::Runtime,
+    sandbox: Option<Sandbox>,
+    dir: tempfile::TempDir,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl Env {
+    fn start(seed: Seed, tune: impl FnOnce(&mut SandboxConfig)) -> Env {
+        Env::start_with_profile(seed, tune, "")
+    }
+
+    fn start_with_profile(seed: Seed, tune: impl FnOnce(&mut SandboxConfig), extra: &str) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let secret = secret();
+        let mut config = SandboxConfig {
+            seed,
+            auth: AuthConfig {
+                client_secret: secret.clone(),
+                ..AuthConfig::default()
+            },
+            ..SandboxConfig::default()
+        };
+        tune(&mut config);
+        let sandbox = rt.block_on(Sandbox::start(config)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let profile = format!("{}{extra}", sandbox.profile_toml(SECRET_ENV));
+        std::fs::write(dir.path().join("syncmap.toml"), profile).unwrap();
+        Env {
+            rt,
+            sandbox: Some(sandbox),
+            dir,
+            secret,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().unwrap()
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `syncmap ARGS --plan mappings --profile syncmap.toml`.
+    fn syncmap(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
+            .args(args)
+            .arg("--plan")
+            .arg(repo().join("mappings"))
+            .arg("--profile")
+            .arg(self.path().join("syncmap.toml"))
+            .env(SECRET_ENV, &self.secret)
+            .env_remove("SYNCMAP_ENV")
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains(&self.secret),
+            "the secret appeared in the output of {args:?}"
+        );
+        out
+    }
+
+    /// `syncmap run … --json`, which must succeed; its report.
+    fn run(&self, args: &[&str]) -> Json {
+        let mut all = vec!["run", "--json"];
+        all.extend_from_slice(args);
+        let out = self.syncmap(&all);
+        assert!(
+            out.status.success(),
+            "syncmap {all:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    async fn token(&self, url: &str) -> String {
+        let a = self.sandbox().auth();
+        let r: Json = self
+            .http
+            .post(url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", a.client_id.as_str()),
+                ("client_secret", self.secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Every row of a table of a service, following next links.
+    fn rows(&self, dv: bool, table: &str) -> Vec<Json> {
+        self.rt.block_on(async {
+            let s = self.sandbox();
+            let (token, mut url) = if dv {
+                (
+                    self.token(&s.dv_token_url()).await,
+                    format!("{}/{table}", s.dv_url()),
+                )
+            } else {
+                let token = self.token(&s.bc_token_url()).await;
+                (token, format!("{}/{table}", self.bc_company_url().await))
+            };
+            let mut out = Vec::new();
+            loop {
+                let page: Json = self
+                    .http
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                out.extend(page["value"].as_array().unwrap().iter().cloned());
+                match page["@odata.nextLink"].as_str() {
+                    Some(n) => url = n.to_string(),
+                    None => return out,
+                }
+            }
+        })
+    }
+
+    async fn bc_company_url(&self) -> String {
+        let s = self.sandbox();
+        let token = self.token(&s.bc_token_url()).await;
+        let companies: Json = self
+            .http
+            .get(format!("{}/companies", s.bc_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = companies["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == s.company_name())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        format!("{}/companies({id})", s.bc_url())
+    }
+
+    /// Changes a row the way a person would (Dataverse: as another user, through impersonation,
+    /// so the sync does not take it for its own echo).
+    fn patch(&self, dv: bool, table: &str, key: &str, body: Json) {
+        self.rt.block_on(async {
+            let s = self.sandbox();
+            let (token, url) = if dv {
+                (
+                    self.token(&s.dv_token_url()).await,
+                    format!("{}/{table}({key})", s.dv_url()),
+                )
+            } else {
+                (
+                    self.token(&s.bc_token_url()).await,
+                    format!("{}/{table}({key})", self.bc_company_url().await),
+                )
+            };
+            let mut req = self
+                .http
+                .patch(&url)
+                .bearer_auth(&token)
+                .header("If-Match", "*")
+                .json(&body);
+            if dv {
+                req = req.header("MSCRMCallerID", s.person_user_id());
+            }
+            let r = req.send().await.unwrap();
+            assert!(r.status().is_success(), "PATCH {url}: {}", r.status());
+        })
+    }
+
+    fn delete(&self, dv: bool, table: &str, key: &str) {
+        self.rt.block_on(async {
+            let s = self.sandbox();
+            let (token, url) = if dv {
+                (
+                    self.token(&s.dv_token_url()).await,
+                    format!("{}/{table}({key})", s.dv_url()),
+                )
+            } else {
+                (
+                    self.token(&s.bc_token_url()).await,
+                    format!("{}/{table}({key})", self.bc_company_url().await),
+                )
+            };
+            let r = self
+                .http
+                .delete(&url)
+                .bearer_auth(&token)
+                .header("If-Match", "*")
+                .header("MSCRMCallerID", s.person_user_id())
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "DELETE {url}: {}", r.status());
+        })
+    }
+
+    fn plan(&self) -> Plan {
+        let files = vec![repo().join("mappings")];
+        let files = syncmap_files(&files);
+        syncmap::compile(&files, &syncmap::project::FsLoader)
+            .unwrap()
+            .plan
+            .unwrap()
+    }
+
+    fn profile(&self) -> Profile {
+        Profile::load(&self.path().join("syncmap.toml")).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+fn syncmap_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        for e in std::fs::read_dir(p).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "map") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The counts of one pass of a run report.
+fn counts(report: &Json, mapping: &str, direction: &str) -> Json {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["mapping"] == mapping && p["direction"] == direction)
+        .cloned()
+        .unwrap_or_else(|| panic!("no pass {mapping} {direction} in {report}"))
+}
+
+fn n(v: &Json, field: &str) -> u64 {
+    v[field].as_u64().unwrap_or(0)
+}
+
+fn text(v: &Json, field: &str) -> String {
+    v[field].as_str().unwrap_or_default().to_string()
+}
+
+/// What the standard mappings promise after a full sync, checked in both systems: every
+/// unblocked customer has a customer account of its name and back, every currency a
+/// transaction currency, every enabled licensed user a salesperson.
+fn assert_in_step(env: &Env) {
+    let accounts = env.rows(true, "accounts");
+    let customers = env.rows(false, "customers");
+    let customer_accounts: BTreeSet<String> = accounts
+        .iter()
+        .filter(|a| a["customertypecode"] == 3 && a["statecode"] == 0)
+        .map(|a| text(a, "name"))
+        .collect();
+    let open_customers: BTreeSet<String> = customers
+        .iter()
+        .filter(|c| c["blocked"] == " ")
+        .map(|c| text(c, "displayName"))
+        .collect();
+    assert!(!open_customers.is_empty());
+    assert_eq!(customer_accounts, open_customers);
+    let currencies: BTreeSet<String> = env
+        .rows(false, "currencies")
+        .iter()
+        .map(|c| text(c, "code"))
+        .collect();
+    let transaction: BTreeSet<String> = env
+        .rows(true, "transactioncurrencies")
+        .iter()
+        .map(|c| text(c, "isocurrencycode"))
+        .collect();
+    assert!(
+        currencies.is_subset(&transaction),
+        "{currencies:?} ⊄ {transaction:?}"
+    );
+    let users: BTreeSet<String> = env
+        .rows(true, "systemusers")
+        .iter()
+        .filter(|u| {
+            u["isdisabled"] == false && u["islicensed"] == true && u["isintegrationuser"] == false
+        })
+        .map(|u| text(u, "fullname"))
+        .collect();
+    let salespeople: BTreeSet<String> = env
+        .rows(false, "salespeoplePurchasers")
+        .iter()
+        .map(|s| text(s, "displayName"))
+        .collect();
+    assert!(!users.is_empty());
+    assert!(users.is_subset(&salespeople), "{users:?} ⊄ {salespeople:?}");
+}
+
+#[test]
+fn the_standard_mappings_sync_both_ways_in_every_mode() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let first = env.run(&["--mode", "full"]);
+    assert!(n(&counts(&first, "customers", "left_to_right"), "inserted") > 0);
+    assert!(n(&counts(&first, "salespeople", "right_to_left"), "inserted") > 0);
+    assert!(n(&counts(&first, "currencies", "left_to_right"), "inserted") > 0);
+    assert_in_step(&env);
+
+    // A second full sync finds nothing to do.
+    let again = env.run(&["--mode", "full"]);
+    for p in again["tables"].as_array().unwrap() {
+        assert_eq!(
+            n(p, "inserted") + n(p, "modified") + n(p, "failed"),
+            0,
+            "{p}"
+        );
+    }
+
+    // A change on each side flows to the other on a modified-only run.
+    let customer = env
+        .rows(false, "customers")
+        .into_iter()
+        .find(|c| c["blocked"] == " ")
+        .unwrap();
+    env.patch(
+        false,
+        "customers",
+        customer["id"].as_str().unwrap(),
+        json!({ "phoneNumber": "+1 555 0100" }),
+    );
+    let account = env
+        .rows(true, "accounts")
+        .into_iter()
+        .find(|a| a["customertypecode"] == 3 && a["name"] != customer["displayName"])
+        .unwrap();
+    env.patch(
+        true,
+        "accounts",
+        account["accountid"].as_str().unwrap(),
+        json!({ "name": "Renamed in Dataverse" }),
+    );
+    let modified = env.run(&["--mode", "modified"]);
+    assert_eq!(
+        n(&counts(&modified, "customers", "left_to_right"), "modified"),
+        1
+    );
+    assert_eq!(
+        n(&counts(&modified, "customers", "right_to_left"), "modified"),
+        1
+    );
+    assert!(env
+        .rows(true, "accounts")
+        .iter()
+        .any(|a| a["name"] == customer["displayName"] && a["telephone1"] == "+1 555 0100"));
+    assert!(env
+        .rows(false, "customers")
+        .iter()
+        .any(|c| c["displayName"] == "Renamed in Dataverse"));
+
+    // One table only; a dry run writes nothing.
+    let before = env.sandbox().control().stats();
+    let dry = env.run(&["--mode", "full", "--table", "customers", "--dry-run"]);
+    assert!(dry["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["mapping"] == "customers"));
+    let after = env.sandbox().control().stats();
+    for method in ["POST", "PATCH", "DELETE"] {
+        assert_eq!(
+            before.dv.by_method.get(method),
+            after.dv.by_method.get(method),
+            "a dry run sent {method} to Dataverse"
+        );
+    }
+
+    // One record, by its Business Central key.
+    env.patch(
+        false,
+        "customers",
+        customer["id"].as_str().unwrap(),
+        json!({ "city": "Springfield" }),
+    );
+    let out = env.syncmap(&[
+        "record",
+        "customers",
+        "--left",
+        customer["id"].as_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env
+        .rows(true, "accounts")
+        .iter()
+        .any(|a| a["name"] == customer["displayName"] && a["address1_city"] == "Springfield"));
+
+    // Both sides changed: the customers mapping's rule is `on conflict: fail`.
+    let id = customer["id"].as_str().unwrap();
+    let partner = env
+        .rows(true, "accounts")
+        .into_iter()
+        .find(|a| a["name"] == customer["displayName"])
+        .unwrap();
+    env.patch(
+        false,
+        "customers",
+        id,
+        json!({ "phoneNumber": "+1 555 0199" }),
+    );
+    env.patch(
+        true,
+        "accounts",
+        partner["accountid"].as_str().unwrap(),
+        json!({ "telephone1": "+33 1 00 00 00 00" }),
+    );
+    let out = env.syncmap(&["run", "--json", "--mode", "modified"]);
+    let conflicted: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let conflicts: u64 = conflicted["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["mapping"] == "customers")
+        .map(|p| n(p, "conflicts"))
+        .sum();
+    assert!(conflicts >= 1, "{conflicted}");
+
+    // A contact deleted in Dataverse: the contacts mapping's rule is `fail` until someone
+    // decides; uncoupling it by hand settles it.
+    let contact = env
+        .rows(true, "contacts")
+        .into_iter()
+        .find(|c| !c["_parentcustomerid_value"].is_null())
+        .unwrap();
+    let gone = contact["contactid"].as_str().unwrap().to_string();
+    env.delete(true, "contacts", &gone);
+    let out = env.syncmap(&["run", "--json", "--mode", "modified", "--table", "contacts"]);
+    assert!(!out.status.success());
+    let after_delete: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let pass = counts(&after_delete, "contacts", "left_to_right");
+    assert_eq!(n(&pass, "failed"), 1, "{after_delete}");
+    assert!(pass["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("was deleted"));
+    let out = env.syncmap(&["uncouple", "contacts", "--right", &gone]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settled = env.run(&["--mode", "modified", "--table", "contacts"]);
+    assert_eq!(
+        n(&counts(&settled, "contacts", "left_to_right"), "failed"),
+        0,
+        "{settled}"
+    );
+}
+
+#[test]
+fn reads_page_through_many_small_pages_without_losing_rows() {
+    let env = Env::start_with_profile(
+        Seed::Demo,
+        |c| c.limits.max_page = Some(2),
+        "\n[run]\npage_size = 3\n",
+    );
+    env.run(&["--mode", "full"]);
+    assert_in_step(&env);
+    let stats = env.sandbox().control().stats();
+    let customers = env.rows(false, "customers").len() as u64;
+    assert!(
+        stats.bc.routes.get("GET customers").copied().unwrap_or(0) >= customers / 2,
+        "{:?}",
+        stats.bc.routes
+    );
+}
+
+/// `n` new customers in Business Central, through its API.
+fn add_customers(env: &Env, n: usize) {
+    env.rt.block_on(async {
+        let s = env.sandbox();
+        let token = env.token(&s.bc_token_url()).await;
+        let url = format!("{}/customers", env.bc_company_url().await);
+        for i in 0..n {
+            let r = env
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({ "displayName": format!("Bulk customer {i:04}"), "blocked": " " }))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    });
+}
+
+#[test]
+fn writes_are_split_into_batches_at_the_limit() {
+    let env = Env::start_with_profile(
+        Seed::Empty,
+        |c| c.limits.dv_batch_max = 40,
+        "\n[run]\nbatch_size = 200\n",
+    );
+    // The profile says 40 per batch for Dataverse, as the service allows.
+    let profile = std::fs::read_to_string(env.path().join("syncmap.toml")).unwrap();
+    let profile = profile.replace("[systems.dv]\n", "[systems.dv]\nbatch_size = 40\n");
+    std::fs::write(env.path().join("syncmap.toml"), profile).unwrap();
+    add_customers(&env, 130);
+    env.sandbox().control().reset_stats();
+    let report = env.run(&["--mode", "full", "--table", "customers"]);
+    assert_eq!(
+        n(&counts(&report, "customers", "left_to_right"), "inserted"),
+        130
+    );
+    let stats = env.sandbox().control().stats();
+    assert!(stats.dv.batches >= 4, "{:?}", stats.dv);
+    assert_eq!(stats.dv.batch_operations, 130);
+    assert_eq!(
+        env.rows(true, "accounts")
+            .iter()
+            .filter(|a| text(a, "name").starts_with("Bulk customer"))
+            .count(),
+        130
+    );
+}
+
+#[test]
+fn a_batch_over_the_service_limit_fails_the_run_clearly() {
+    let env = Env::start(Seed::Empty, |c| c.limits.dv_batch_max = 10);
+    // Four batches in flight of 15 each: over the service's 10.
+    add_customers(&env, 60);
+    let out = env.syncmap(&["run", "--mode", "full", "--table", "customers"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("$batch"), "{err}");
+}
+
+#[test]
+fn throttling_is_waited_out_as_retry_after_says() {
+    let env = Env::start(Seed::Demo, |c| {
+        c.limits.requests_per_window = Some((15, Duration::from_secs(1)))
+    });
+    let started = Instant::now();
+    env.run(&["--mode", "full"]);
+    assert!(env.sandbox().control().stats().throttled > 0);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_in_step(&env);
+}
+
+/// What a person would compare after a sync: names and key fields, not ids or timestamps.
+fn world(env: &Env) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in env.rows(true, "accounts") {
+        out.push(format!(
+            "account {} {} {} {}",
+            text(&a, "name"),
+            a["customertypecode"],
+            text(&a, "address1_city"),
+            text(&a, "telephone1")
+        ));
+    }
+    for c in env.rows(false, "customers") {
+        out.push(format!(
+            "customer {} {} {}",
+            text(&c, "displayName"),
+            text(&c, "city"),
+            text(&c, "phoneNumber")
+        ));
+    }
+    for c in env.rows(true, "contacts") {
+        out.push(format!(
+            "contact {} {}",
+            text(&c, "fullname"),
+            text(&c, "emailaddress1")
+        ));
+    }
+    for c in env.rows(false, "contacts") {
+        out.push(format!(
+            "bc-contact {} {}",
+            text(&c, "displayName"),
+            text(&c, "email")
+        ));
+    }
+    for s in env.rows(false, "salespeoplePurchasers") {
+        out.push(format!(
+            "salesperson {} {}",
+            text(&s, "code"),
+            text(&s, "displayName")
+        ));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn injected_faults_end_in_the_same_state_as_a_clean_run() {
+    let clean = Env::start(Seed::Demo, |_| {});
+    clean.run(&["--mode", "full"]);
+    let faulty = Env::start(Seed::Demo, |c| {
+        c.faults = Faults {
+            error_rate: 0.15,
+            drop_rate: 0.05,
+            delay: Duration::from_millis(2),
+            seed: 7,
+        }
+    });
+    // Faults beyond the retries fail records for this run; later runs retry them.
+    let mut clean_run = false;
+    for _ in 0..8 {
+        let out = faulty.syncmap(&["run", "--json", "--mode", "full"]);
+        if out.status.success() {
+            let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+            if r["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| n(p, "failed") == 0)
+            {
+                clean_run = true;
+                break;
+            }
+        }
+    }
+    assert!(clean_run, "no run got through the faults");
+    assert!(faulty.sandbox().control().stats().faults_injected > 0);
+    faulty.sandbox().control().set_faults(Faults::default());
+    assert_eq!(world(&faulty), world(&clean));
+}
+
+/// A connector of the test's profile, outside the binary.
+fn connector(env: &Env, alias: &str) -> (ODataConnector, Plan) {
+    let plan = env.plan();
+    let profile = env.profile();
+    let kind = &plan.systems[alias].kind;
+    let c = ODataConnector::open(
+        &profile.systems[alias],
+        Flavor::of_kind(kind).unwrap(),
+        Some(Secret::new(env.secret.clone())),
+    )
+    .unwrap();
+    (c, plan)
+}
+
+#[test]
+fn a_stale_etag_is_refused_and_the_newer_change_kept() {
+    let env = Env::start(Seed::Demo, |_| {});
+    for (alias, table, column) in [
+        ("bc", "customers", "phoneNumber"),
+        ("dv", "accounts", "telephone1"),
+    ] {
+        let (c, plan) = connector(&env, alias);
+        let info = &plan.systems[alias].tables[table];
+        let t = TableRef { name: table, info };
+        let rows = env.rows(alias == "dv", table);
+        let key = text(&rows[0], &info.key);
+        let read = env
+            .rt
+            .block_on(c.get(t, std::slice::from_ref(&key)))
+            .unwrap();
+        let old_etag = read[0].etag.clone();
+        assert!(old_etag.is_some());
+        env.patch(
+            alias == "dv",
+            table,
+            &key,
+            json!({ column: "changed by a person" }),
+        );
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert(
+            column.to_string(),
+            Value::String("written by the sync".into()),
+        );
+        let outcome = env.rt.block_on(c.write(
+            t,
+            &[WriteOp::Update {
+                key: key.clone(),
+                etag: old_etag,
+                fields,
+            }],
+        ));
+        assert!(
+            matches!(outcome[0], Err(ConnectorError::Conflict { .. })),
+            "{alias}: {outcome:?}"
+        );
+        let now = env.rt.block_on(c.get(t, &[key])).unwrap();
+        assert_eq!(
+            now[0].fields[column],
+            Value::String("changed by a person".into())
+        );
+    }
+}
+
+#[test]
+fn a_token_that_expires_during_a_run_is_renewed() {
+    let env = Env::start_with_profile(
+        Seed::Demo,
+        |c| {
+            c.auth.token_ttl = Duration::from_secs(1);
+            c.faults.delay = Duration::from_millis(40);
+        },
+        "\n[run]\npage_size = 2\nbatch_size = 2\n",
+    );
+    let started = Instant::now();
+    env.run(&["--mode", "full"]);
+    // The run outlived several tokens.
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_in_step(&env);
+}
+
+#[test]
+fn wrong_credentials_fail_clearly_and_never_show_the_secret() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
+        .args(["run", "--mode", "full", "--plan"])
+        .arg(repo().join("mappings"))
+        .arg("--profile")
+        .arg(env.path().join("syncmap.toml"))
+        .env(SECRET_ENV, "not-the-secret-0123456789")
+        .current_dir(env.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the client credentials"), "{err}");
+    assert!(!err.contains("not-the-secret-0123456789"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
+        .args(["run", "--plan"])
+        .arg(repo().join("mappings"))
+        .arg("--profile")
+        .arg(env.path().join("syncmap.toml"))
+        .env_remove(SECRET_ENV)
+        .current_dir(env.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(SECRET_ENV), "{err}");
+}
+
+#[test]
+fn no_secret_reaches_outputs_logs_or_the_state_store() {
+    let env = Env::start(Seed::Demo, |_| {});
+    env.run(&["--mode", "full"]);
+    for args in [
+        &["status"][..],
+        &["log"][..],
+        &["errors"][..],
+        &["run", "--dry-run", "--mode", "full"][..],
+    ] {
+        // `syncmap` asserts the secret is absent from what each command prints.
+        let out = env.syncmap(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut stored = Vec::new();
+    for e in walk(env.path()) {
+        stored.extend(std::fs::read(e).unwrap());
+    }
+    assert!(!stored.is_empty());
+    let needle = env.secret.as_bytes();
+    assert!(
+        !stored.windows(needle.len()).any(|w| w == needle),
+        "the secret was written to a file"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn schema_pull_reads_the_live_metadata_of_the_tables_the_mappings_use() {
+    let env = Env::start(Seed::Empty, |_| {});
+    let plan = env.plan();
+    for alias in ["bc", "dv"] {
+        let out_file = env.path().join(format!("{alias}.json"));
+        let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
+            .args(["schema", "pull", alias, "--plan"])
+            .arg(repo().join("mappings"))
+            .arg("--profile")
+            .arg(env.path().join("syncmap.toml"))
+            .arg("-o")
+            .arg(&out_file)
+            .env(SECRET_ENV, &env.secret)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pulled: Json =
+            serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+        let names: BTreeSet<String> = pulled["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| text(t, "name"))
+            .collect();
+        let used: BTreeSet<String> = plan.systems[alias].tables.keys().cloned().collect();
+        assert_eq!(names, used, "{alias}");
+        for t in pulled["tables"].as_array().unwrap() {
+            let info = &plan.systems[alias].tables[&text(t, "name")];
+            assert_eq!(text(t, "key"), info.key);
+            assert_eq!(t["modified_on"].as_str(), info.modified_on.as_deref());
+        }
+    }
+}
+
+#[test]
+fn the_demo_syncs_seeds_and_shows_a_conflict_and_a_deletion() {
+    let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
+        .args(["demo", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let full = r["full"]["tables"].as_array().unwrap();
+    assert!(
+        full.iter().map(|p| n(p, "inserted")).sum::<u64>() > 10,
+        "{r}"
+    );
+    let modified = r["modified"]["tables"].as_array().unwrap();
+    assert!(
+        modified.iter().map(|p| n(p, "modified")).sum::<u64>() >= 2,
+        "{r}"
+    );
+    assert!(
+        modified.iter().map(|p| n(p, "conflicts")).sum::<u64>() >= 1,
+        "{r}"
+    );
+    let deletion = modified
+        .iter()
+        .flat_map(|p| p["errors"].as_array().cloned().unwrap_or_default())
+        .any(|e| {
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("was deleted")
+        });
+    assert!(deletion, "{r}");
+    assert!(r["changes"].as_array().unwrap().len() >= 4);
+}
