@@ -69,8 +69,10 @@ fn put(
     let t = store
         .table(table)
         .ok_or_else(|| format!("the schema has no table `{table}`"))?;
+    // Stamps like `createdby` are added to every row; tables without the column skip them.
     let map: BTreeMap<String, Value> = fields
         .iter()
+        .filter(|(n, _)| t.column(n).is_some())
         .map(|(n, v)| ((*n).to_string(), v.clone()))
         .collect();
     match db.insert(t, scope, key, &map) {
