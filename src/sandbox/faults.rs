@@ -163,9 +163,7 @@ impl Monitor {
     /// `Some(seconds to wait)` when the request exceeds the window's allowance (and is counted
     /// as throttled), `None` when it may go on (and is counted in the window).
     pub fn throttle(&self) -> Option<u64> {
-        let Some((max, window)) = lock(&self.limits).requests_per_window else {
-            return None;
-        };
+        let (max, window) = lock(&self.limits).requests_per_window?;
         let now = Instant::now();
         let mut w = lock(&self.window);
         while w.front().is_some_and(|t| now.duration_since(*t) >= window) {

@@ -75,15 +75,15 @@ pub(crate) fn read(c: &ColumnSchema, j: &serde_json::Value) -> Result<Value, Pro
                 return Err(Problem::TooLong { max: *max, len });
             }
         }
-        (ColumnType::Option { options }, Value::Int(i)) => {
-            if !options.is_empty() && !options.iter().any(|o| o.value == *i) {
-                return Err(Problem::NotAnOption(*i));
-            }
+        (ColumnType::Option { options }, Value::Int(i))
+            if !options.is_empty() && !options.iter().any(|o| o.value == *i) =>
+        {
+            return Err(Problem::NotAnOption(*i));
         }
-        (ColumnType::Enum { members }, Value::String(s)) => {
-            if !members.is_empty() && !members.contains(s) {
-                return Err(Problem::NotAMember(s.clone()));
-            }
+        (ColumnType::Enum { members }, Value::String(s))
+            if !members.is_empty() && !members.contains(s) =>
+        {
+            return Err(Problem::NotAMember(s.clone()));
         }
         (ColumnType::Guid | ColumnType::Lookup { .. }, Value::String(s)) => {
             if uuid::Uuid::parse_str(s).is_err() {
