@@ -16,6 +16,7 @@ mod progress;
 mod records;
 mod run;
 mod runtime;
+mod sandbox;
 mod schema;
 mod test;
 
@@ -119,6 +120,8 @@ enum Command {
     Retry(records::RetryArgs),
     /// Run the language server over standard input and output (for editors).
     Lsp,
+    /// Run local emulators of the Business Central and Dataverse APIs until Ctrl-C.
+    Sandbox(sandbox::SandboxArgs),
     /// Work with schema snapshots.
     Schema {
         #[command(subcommand)]
@@ -190,6 +193,7 @@ pub fn main() -> ExitCode {
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
         Command::Lsp => lsp::run(),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Schema {
             command: SchemaCommand::Pull(args),
         } => schema::pull(&args),

@@ -379,8 +379,9 @@ impl Dv {
             );
         }
         let mut resp = Resp::json(200, &Json::Object(body));
-        if let Some(p) = req.preference("odata.maxpagesize") {
-            resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={p}"));
+        if req.preference("odata.maxpagesize").is_some() {
+            // The size applied, which is less than asked for beyond the cap.
+            resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={page}"));
         }
         resp
     }

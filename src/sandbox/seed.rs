@@ -76,10 +76,10 @@ fn put(
     let t = store
         .table(table)
         .ok_or_else(|| format!("the schema has no table `{table}`"))?;
-    // Not every table records who created it (transaction currencies only keep `modifiedby`).
+    // Stamps like `createdby` are added to every row; tables without the column skip them.
     let map: BTreeMap<String, Value> = fields
         .iter()
-        .filter(|(n, _)| !matches!(*n, "createdby" | "modifiedby") || t.column(n).is_some())
+        .filter(|(n, _)| t.column(n).is_some())
         .map(|(n, v)| ((*n).to_string(), v.clone()))
         .collect();
     match db.insert(t, scope, key, &map) {

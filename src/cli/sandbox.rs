@@ -1,0 +1,189 @@
+//! `syncmap sandbox`: local emulators of Business Central and Dataverse, until Ctrl-C.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use syncmap::sandbox::{AuthConfig, Faults, Limits, Sandbox, SandboxConfig, Seed};
+
+use super::CliError;
+
+/// What the services start with.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SeedArg {
+    /// A small world for the standard mappings.
+    Demo,
+    /// Only the companies and Dataverse's own rows.
+    Empty,
+}
+
+/// `syncmap sandbox`.
+#[derive(clap::Args, Debug)]
+pub struct SandboxArgs {
+    /// The address to listen on; loopback unless you mean to share the sandbox.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// The Business Central port (0 picks a free one).
+    #[arg(long, default_value_t = 8081)]
+    bc_port: u16,
+    /// The Dataverse port (0 picks a free one).
+    #[arg(long, default_value_t = 8082)]
+    dv_port: u16,
+    /// Keep the data in this folder (two SQLite files) instead of in memory.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// What the services start with.
+    #[arg(long, value_enum, default_value = "demo")]
+    seed: SeedArg,
+    /// Accept requests without a token.
+    #[arg(long)]
+    no_auth: bool,
+    /// The environment variable holding the client secret the token endpoints accept.
+    #[arg(long, value_name = "VAR", default_value = "SYNCMAP_SANDBOX_SECRET")]
+    client_secret_env: String,
+    /// Make up a client secret and print it once (when the variable is not set).
+    #[arg(long)]
+    generate_secret: bool,
+    /// How long tokens are valid, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    token_ttl: u64,
+    /// Answer 429 beyond N requests per SECS seconds, per service (`6000/300` is the real limit).
+    #[arg(long, value_name = "N/SECS", value_parser = parse_throttle)]
+    throttle: Option<(u32, Duration)>,
+    /// The fraction of requests answered 503.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    fail_rate: f64,
+    /// The fraction of requests whose connection is closed without an answer.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    drop_rate: f64,
+    /// Milliseconds added to every answer.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    delay: u64,
+}
+
+fn parse_throttle(s: &str) -> Result<(u32, Duration), String> {
+    let (n, secs) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not N/SECS, such as 6000/300"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a number of requests"))?;
+    let secs: u64 = secs
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{secs}` is not a number of seconds"))?;
+    if n == 0 || secs == 0 {
+        return Err("both numbers must be at least 1".into());
+    }
+    Ok((n, Duration::from_secs(secs)))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not between 0 and 1"))
+    }
+}
+
+/// Runs the sandbox until SIGINT or SIGTERM.
+pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
+    let var = args.client_secret_env.clone();
+    if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || var.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--client-secret-env must name an environment variable (letters, digits, `_`), not `{var}`"
+        )));
+    }
+    let from_env = std::env::var(&var).ok().filter(|s| !s.is_empty());
+    let mut auth = AuthConfig {
+        required: !args.no_auth,
+        token_ttl: Duration::from_secs(args.token_ttl.max(1)),
+        ..AuthConfig::default()
+    };
+    let mut generated = false;
+    match from_env {
+        Some(secret) => auth.client_secret = secret,
+        None if args.no_auth => {}
+        None if args.generate_secret => generated = true,
+        None => {
+            return Err(CliError::Usage(format!(
+                "the client secret is read from ${var}, which is not set: set it, pass \
+                 --generate-secret to have one made up and printed, or --no-auth"
+            )))
+        }
+    }
+    let config = SandboxConfig {
+        bind: args.bind,
+        bc_port: args.bc_port,
+        dv_port: args.dv_port,
+        data: args.data,
+        seed: match args.seed {
+            SeedArg::Demo => Seed::Demo,
+            SeedArg::Empty => Seed::Empty,
+        },
+        auth,
+        limits: Limits {
+            requests_per_window: args.throttle,
+            ..Limits::default()
+        },
+        faults: Faults {
+            error_rate: args.fail_rate,
+            drop_rate: args.drop_rate,
+            delay: Duration::from_millis(args.delay),
+            seed: 0,
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let sandbox = Sandbox::start(config)
+            .await
+            .map_err(|e| CliError::Io(e.to_string()))?;
+        println!("Business Central: {}", sandbox.bc_url());
+        println!("Dataverse:        {}", sandbox.dv_url());
+        println!("Company:          {}", sandbox.company_name());
+        if generated {
+            println!();
+            println!("Generated client secret (shown once; export it for syncmap):");
+            println!("    export {var}={}", sandbox.auth().client_secret);
+        }
+        println!();
+        println!("# syncmap.toml");
+        print!("{}", sandbox.profile_toml(&var));
+        println!();
+        println!("Press Ctrl-C to stop.");
+        wait_for_signal().await;
+        eprintln!("stopping…");
+        sandbox.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
