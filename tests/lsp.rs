@@ -454,12 +454,12 @@ fn hover_explains_columns_functions_and_table_mappings() {
     let text = c.open("mappings/salespeople.map");
     c.diagnostics("mappings/salespeople.map");
 
-    // `    code        <- upper(left(replace(fullname, " ", ""), 20)) [create only]`
-    let line = line_of(&text, 10);
+    // Line 12: `    code        <- upper(left(replace(fullname, " ", ""), 20)) [create only]`
+    let line = line_of(&text, 12);
     assert_eq!(&line[19..24], "upper");
     let upper = c.request(
         "textDocument/hover",
-        c.at("mappings/salespeople.map", 10, 20),
+        c.at("mappings/salespeople.map", 12, 20),
     );
     assert_eq!(
         upper,
@@ -468,14 +468,14 @@ fn hover_explains_columns_functions_and_table_mappings() {
                 "kind": "markdown",
                 "value": "```syncmap\nupper(text: string) -> string\n```\nThe text in upper case. Null gives null.",
             },
-            "range": range(10, 19, 10, 24),
+            "range": range(12, 19, 12, 24),
         })
     );
 
     assert_eq!(&line[38..46], "fullname");
     let fullname = c.request(
         "textDocument/hover",
-        c.at("mappings/salespeople.map", 10, 40),
+        c.at("mappings/salespeople.map", 12, 40),
     );
     assert_eq!(
         fullname,
@@ -484,7 +484,7 @@ fn hover_explains_columns_functions_and_table_mappings() {
                 "kind": "markdown",
                 "value": "```syncmap\ndv.systemusers.fullname: string(200)\n```\nmax length 200 · nullable · read-only\n\nFirst and last name combined (primary name).",
             },
-            "range": range(10, 38, 10, 46),
+            "range": range(12, 38, 12, 46),
         })
     );
 
