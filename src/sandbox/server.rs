@@ -158,14 +158,15 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (for up to five seconds).
+    /// Stops accepting, lets requests in flight finish (for up to a second: the sandbox's
+    /// requests are short, and clients that keep idle connections open must not hold it up).
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
+            if tokio::time::timeout(Duration::from_secs(1), task)
                 .await
                 .is_err()
             {

@@ -124,6 +124,20 @@ impl Store {
                 ))
                 .map_err(fail)?;
             }
+            // Business Central numbers and codes are looked up on every create (they are
+            // unique within a company); without an index ingest would slow with table size.
+            for col in ["number", "code"]
+                .into_iter()
+                .filter(|c| t.column(c).is_some())
+            {
+                conn.execute_batch(&format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {})",
+                    ident(&format!("_sandbox_{}_{col}", t.name)),
+                    ident(&t.name),
+                    ident(col)
+                ))
+                .map_err(fail)?;
+            }
             let max: Option<i64> = conn
                 .query_row(
                     &format!("SELECT MAX({VERSION}) FROM {}", ident(&t.name)),
