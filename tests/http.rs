@@ -16,6 +16,7 @@ use syncmap::connectors::{Connector, ConnectorError, TableRef, WriteOp};
 use syncmap::plan::Plan;
 use syncmap::profile::{Profile, Secret};
 use syncmap::runtime::value::Value;
+use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Faults, Sandbox, SandboxConfig, Seed};
 
 /// The variable the profiles name for the client secret.
@@ -37,7 +38,6 @@ struct Env {
     sandbox: Option<Sandbox>,
     dir: tempfile::TempDir,
     secret: String,
-    http: reqwest::Client,
 }
 
 impl Env {
@@ -70,7 +70,6 @@ impl Env {
             sandbox: Some(sandbox),
             dir,
             secret,
-            http: reqwest::Client::new(),
         }
     }
 
@@ -121,139 +120,37 @@ impl Env {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    async fn token(&self, url: &str) -> String {
-        let a = self.sandbox().auth();
-        let r: Json = self
-            .http
-            .post(url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", a.client_id.as_str()),
-                ("client_secret", self.secret.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_string()
+    /// Someone using the systems' own apps (Dataverse changes made as an ordinary user).
+    fn person(&self) -> Person<'_> {
+        Person::new(self.sandbox(), &self.secret)
+    }
+
+    fn service(dv: bool) -> Service {
+        if dv {
+            Service::Dataverse
+        } else {
+            Service::BusinessCentral
+        }
     }
 
     /// Every row of a table of a service, following next links.
     fn rows(&self, dv: bool, table: &str) -> Vec<Json> {
-        self.rt.block_on(async {
-            let s = self.sandbox();
-            let (token, mut url) = if dv {
-                (
-                    self.token(&s.dv_token_url()).await,
-                    format!("{}/{table}", s.dv_url()),
-                )
-            } else {
-                let token = self.token(&s.bc_token_url()).await;
-                (token, format!("{}/{table}", self.bc_company_url().await))
-            };
-            let mut out = Vec::new();
-            loop {
-                let page: Json = self
-                    .http
-                    .get(&url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                out.extend(page["value"].as_array().unwrap().iter().cloned());
-                match page["@odata.nextLink"].as_str() {
-                    Some(n) => url = n.to_string(),
-                    None => return out,
-                }
-            }
-        })
+        self.rt
+            .block_on(self.person().rows(Env::service(dv), table))
+            .unwrap()
     }
 
-    async fn bc_company_url(&self) -> String {
-        let s = self.sandbox();
-        let token = self.token(&s.bc_token_url()).await;
-        let companies: Json = self
-            .http
-            .get(format!("{}/companies", s.bc_url()))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = companies["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == s.company_name())
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        format!("{}/companies({id})", s.bc_url())
-    }
-
-    /// Changes a row the way a person would (Dataverse: as another user, through impersonation,
-    /// so the sync does not take it for its own echo).
+    /// Changes a row the way a person would.
     fn patch(&self, dv: bool, table: &str, key: &str, body: Json) {
-        self.rt.block_on(async {
-            let s = self.sandbox();
-            let (token, url) = if dv {
-                (
-                    self.token(&s.dv_token_url()).await,
-                    format!("{}/{table}({key})", s.dv_url()),
-                )
-            } else {
-                (
-                    self.token(&s.bc_token_url()).await,
-                    format!("{}/{table}({key})", self.bc_company_url().await),
-                )
-            };
-            let mut req = self
-                .http
-                .patch(&url)
-                .bearer_auth(&token)
-                .header("If-Match", "*")
-                .json(&body);
-            if dv {
-                req = req.header("MSCRMCallerID", s.person_user_id());
-            }
-            let r = req.send().await.unwrap();
-            assert!(r.status().is_success(), "PATCH {url}: {}", r.status());
-        })
+        self.rt
+            .block_on(self.person().patch(Env::service(dv), table, key, body))
+            .unwrap();
     }
 
     fn delete(&self, dv: bool, table: &str, key: &str) {
-        self.rt.block_on(async {
-            let s = self.sandbox();
-            let (token, url) = if dv {
-                (
-                    self.token(&s.dv_token_url()).await,
-                    format!("{}/{table}({key})", s.dv_url()),
-                )
-            } else {
-                (
-                    self.token(&s.bc_token_url()).await,
-                    format!("{}/{table}({key})", self.bc_company_url().await),
-                )
-            };
-            let r = self
-                .http
-                .delete(&url)
-                .bearer_auth(&token)
-                .header("If-Match", "*")
-                .header("MSCRMCallerID", s.person_user_id())
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "DELETE {url}: {}", r.status());
-        })
+        self.rt
+            .block_on(self.person().delete(Env::service(dv), table, key))
+            .unwrap();
     }
 
     fn plan(&self) -> Plan {
@@ -543,19 +440,13 @@ fn reads_page_through_many_small_pages_without_losing_rows() {
 /// `n` new customers in Business Central, through its API.
 fn add_customers(env: &Env, n: usize) {
     env.rt.block_on(async {
-        let s = env.sandbox();
-        let token = env.token(&s.bc_token_url()).await;
-        let url = format!("{}/customers", env.bc_company_url().await);
+        let person = env.person();
         for i in 0..n {
-            let r = env
-                .http
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&json!({ "displayName": format!("Bulk customer {i:04}"), "blocked": " " }))
-                .send()
+            let body = json!({ "displayName": format!("Bulk customer {i:04}"), "blocked": " " });
+            person
+                .create(Service::BusinessCentral, "customers", body)
                 .await
                 .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
         }
     });
 }

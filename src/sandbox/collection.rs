@@ -13,7 +13,10 @@ use std::cmp::Ordering;
 use crate::runtime::value::Value;
 use crate::schema::TableSchema;
 
-use super::query::{compare_for_orderby, eval_filter_with, EvalOptions, Query, QueryError};
+use super::query::{
+    compare_for_orderby, eval_filter_with, CompareOp, EvalOptions, FilterExpr, Literal, Query,
+    QueryError,
+};
 use super::store::{type_of, Db, Row, StoreError};
 use super::values::{from_json, to_json};
 
@@ -157,6 +160,36 @@ fn compare(a: &[Value], b: &[Value], order: &[(String, bool)]) -> Ordering {
     Ordering::Equal
 }
 
+/// The keys a filter limits rows to, when it names them (`id eq A or id eq B`, `id in (…)`,
+/// possibly with other conditions `and`-ed): those rows are fetched by key, as a real service
+/// seeks its primary key index, instead of scanning the table.
+fn pinned_keys(f: &FilterExpr, req: &ListRequest<'_>) -> Option<Vec<String>> {
+    let is_key = |e: &FilterExpr| matches!(e, FilterExpr::Property(p) if (req.resolve)(p).as_deref() == Some(req.table.key.as_str()));
+    let text = |l: &Literal| match l {
+        Literal::String(s) | Literal::Guid(s) => Some(s.to_ascii_lowercase()),
+        Literal::Int(i) => Some(i.to_string()),
+        _ => None,
+    };
+    match f {
+        FilterExpr::Compare(CompareOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (k, FilterExpr::Literal(l)) | (FilterExpr::Literal(l), k) if is_key(k) => {
+                text(l).map(|t| vec![t])
+            }
+            _ => None,
+        },
+        FilterExpr::In(k, lits) if is_key(k) => lits.iter().map(text).collect(),
+        FilterExpr::Or(items) => {
+            let mut keys = Vec::new();
+            for item in items {
+                keys.extend(pinned_keys(item, req)?);
+            }
+            Some(keys)
+        }
+        FilterExpr::And(items) => items.iter().find_map(|i| pinned_keys(i, req)),
+        _ => None,
+    }
+}
+
 /// Reads one page.
 pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError> {
     check_properties(req)?;
@@ -190,7 +223,23 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
     });
     let mut rows: Vec<Row> = Vec::new();
     let mut failure: Option<QueryError> = None;
-    if limit > 0 && indexed {
+    let pinned = req.query.filter.as_ref().and_then(|f| pinned_keys(f, req));
+    if let (true, Some(mut keys)) = (limit > 0, pinned) {
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            if let Some(row) = db.get(table, req.scope, &key)? {
+                if passes(req, &row)? {
+                    rows.push(row);
+                }
+            }
+        }
+        rows.sort_by(|a, b| compare(&values_of(a), &values_of(b), &order));
+        if let Some(after) = &after {
+            rows.retain(|r| compare(&values_of(r), after, &order) == Ordering::Greater);
+        }
+        rows.truncate(limit + 1);
+    } else if limit > 0 && indexed {
         db.scan(table, req.scope, &order, after.as_deref(), |row| {
             match passes(req, &row) {
                 Ok(true) => rows.push(row),

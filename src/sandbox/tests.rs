@@ -942,3 +942,50 @@ async fn the_demo_world_passes_the_standard_filters() {
 }
 
 const COMPANY: &str = seed::COMPANY_NAME;
+
+#[tokio::test]
+async fn key_filters_seek_the_rows_they_name_and_keep_other_conditions() {
+    let h = start(Seed::Demo).await;
+    let (all, _) = h.all(&h.bc("customers"), 100).await;
+    let ids: Vec<String> = all
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() >= 4);
+    let blocked: Vec<&Json> = all.iter().filter(|c| c["blocked"] != " ").collect();
+    assert!(!blocked.is_empty());
+    // Two named customers, in key order, paged one at a time; an unknown key names nothing.
+    let filter = format!(
+        "id eq {} or id eq {} or id eq 00000000-0000-0000-0000-00000000dead",
+        ids[2], ids[0]
+    );
+    let (two, pages) = h
+        .all(
+            &h.bc(&format!("customers?$filter={}", filter.replace(' ', "%20"))),
+            1,
+        )
+        .await;
+    let got: Vec<&str> = two.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let mut want = vec![ids[0].as_str(), ids[2].as_str()];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(pages, 2);
+    // A key list `and` another condition keeps only the rows passing both.
+    let blocked_id = blocked[0]["id"].as_str().unwrap();
+    let filter = format!(
+        "(id eq {blocked_id} or id eq {}) and blocked eq ' '",
+        ids[0]
+    );
+    let (open, _) = h
+        .all(
+            &h.bc(&format!("customers?$filter={}", filter.replace(' ', "%20"))),
+            100,
+        )
+        .await;
+    let open_ids: Vec<&str> = open.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let expected: Vec<&str> = [ids[0].as_str()]
+        .into_iter()
+        .filter(|id| *id != blocked_id)
+        .collect();
+    assert_eq!(open_ids, expected);
+}
