@@ -1,0 +1,1 @@
+//! Tests of `syncmap doctor` (written with the feature).

@@ -1,0 +1,9 @@
+//! Running syncmap in production: the scheduler with its logs and metrics, the HTML report, and
+//! `doctor` with the CI workflow — each through the real binary, against the sandboxes where a
+//! system is needed. One test binary; one module per concern.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod doctor;
+mod report;
+mod schedule;

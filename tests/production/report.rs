@@ -1,0 +1,1 @@
+//! Tests of `syncmap report` (written with the feature).

@@ -1,0 +1,1 @@
+//! Tests of `syncmap schedule` (written with the feature).
