@@ -83,10 +83,15 @@ impl Env {
 
     /// Runs `syncmap ARGS --plan mappings --profile syncmap.toml`.
     fn syncmap(&self, args: &[&str]) -> Output {
+        self.syncmap_with(&repo().join("mappings"), args)
+    }
+
+    /// Runs `syncmap ARGS --plan PLAN --profile syncmap.toml`.
+    fn syncmap_with(&self, plan: &Path, args: &[&str]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
             .args(args)
             .arg("--plan")
-            .arg(repo().join("mappings"))
+            .arg(plan)
             .arg("--profile")
             .arg(self.path().join("syncmap.toml"))
             .env(SECRET_ENV, &self.secret)
@@ -817,4 +822,114 @@ fn the_demo_syncs_seeds_and_shows_a_conflict_and_a_deletion() {
         });
     assert!(deletion, "{r}");
     assert!(r["changes"].as_array().unwrap().len() >= 4);
+}
+
+/// Adds settings to a system's section of the test's profile.
+fn configure(env: &Env, system: &str, lines: &str) {
+    let path = env.path().join("syncmap.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let header = format!("[systems.{system}]\n");
+    assert!(text.contains(&header));
+    std::fs::write(&path, text.replace(&header, &format!("{header}{lines}\n"))).unwrap();
+}
+
+#[test]
+fn business_central_is_reached_through_a_custom_api_route_when_configured() {
+    let env = Env::start(Seed::Demo, |_| {});
+    configure(&env, "bc", "api = \"syncmap/sandbox/v1.0\"");
+    env.run(&["--mode", "full"]);
+    assert_in_step(&env);
+
+    // The route is really used: one the service does not have fails the run.
+    let wrong = Env::start(Seed::Demo, |_| {});
+    configure(&wrong, "bc", "api = \"contoso/nothing/v9.9\"");
+    let out = wrong.syncmap(&["run", "--mode", "full"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("companies"), "{err}");
+}
+
+#[test]
+fn any_odata_service_is_read_with_the_key_and_modified_on_of_its_snapshot() {
+    let env = Env::start(Seed::Demo, |_| {});
+    // Business Central read as a plain OData v4 service: its company is part of the URL.
+    let plan = env.path().join("generic");
+    std::fs::create_dir_all(plan.join("schemas")).unwrap();
+    for f in [
+        "schemas/business-central.json",
+        "schemas/dataverse.json",
+        "currencies.map",
+    ] {
+        std::fs::copy(repo().join("mappings").join(f), plan.join(f)).unwrap();
+    }
+    std::fs::write(
+        plan.join("systems.map"),
+        "system bc: odata { schema = \"schemas/business-central.json\" }\n\
+         system dv: dataverse { schema = \"schemas/dataverse.json\" }\n",
+    )
+    .unwrap();
+    let company = env.rt.block_on(async {
+        let s = env.sandbox();
+        let http = reqwest::Client::new();
+        let token: Json = http
+            .post(s.bc_token_url())
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", s.auth().client_id.as_str()),
+                ("client_secret", env.secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let companies: Json = http
+            .get(format!("{}/companies", s.bc_url()))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        companies["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == s.company_name())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let path = env.path().join("syncmap.toml");
+    let profile = std::fs::read_to_string(&path).unwrap();
+    let bc_url = env.sandbox().bc_url();
+    let profile = profile
+        .replace(
+            &format!("url = \"{bc_url}\""),
+            &format!("url = \"{bc_url}/companies({company})\""),
+        )
+        .replace("company = \"CRONUS USA, Inc.\"\n", "");
+    std::fs::write(&path, profile).unwrap();
+
+    let out = env.syncmap_with(&plan, &["run", "--json", "--mode", "full"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let codes: BTreeSet<String> = env
+        .rows(false, "currencies")
+        .iter()
+        .map(|c| text(c, "code"))
+        .collect();
+    let iso: BTreeSet<String> = env
+        .rows(true, "transactioncurrencies")
+        .iter()
+        .map(|c| text(c, "isocurrencycode"))
+        .collect();
+    assert!(codes.len() >= 3);
+    assert!(codes.is_subset(&iso), "{codes:?} ⊄ {iso:?}");
 }
