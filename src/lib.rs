@@ -44,6 +44,7 @@ pub mod lsp;
 pub mod odata;
 pub mod plan;
 pub mod profile;
+pub mod report;
 pub mod project;
 pub mod runtime;
 pub mod sandbox;
