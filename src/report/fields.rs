@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use super::words::Labels;
 use crate::plan::display;
-use crate::plan::{Expr, FieldOp, Flow, Phase, Table};
+use crate::plan::{Expr, FieldOp, Flow, Literal, Phase, Table};
 
 /// One field line of a table mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +25,10 @@ pub struct FieldLine {
     pub lookup: Option<String>,
 }
 
-/// The field lines of a table mapping, in source order.
-pub fn lines(table: &Table) -> Vec<FieldLine> {
+/// The field lines of a table mapping, in source order. `labels` are the option-set labels of
+/// the left and the right table: a constant written to an option column reads as its label,
+/// as the mappings write it (`"Customer" -> customertypecode`, not `3`).
+pub fn lines(table: &Table, labels: [&Labels; 2]) -> Vec<FieldLine> {
     // Ids are `table#n`; n orders the lines as written.
     let mut by_id: BTreeMap<u64, (Option<&FieldOp>, Option<&FieldOp>)> = BTreeMap::new();
     let order = |op: &FieldOp| -> u64 {
@@ -43,22 +46,37 @@ pub fn lines(table: &Table) -> Vec<FieldLine> {
     }
     by_id
         .into_values()
-        .filter_map(|(ltr, rtl)| line(table, ltr, rtl))
+        .filter_map(|(ltr, rtl)| line(table, labels, ltr, rtl))
         .collect()
 }
 
-fn line(table: &Table, ltr: Option<&FieldOp>, rtl: Option<&FieldOp>) -> Option<FieldLine> {
+/// The source side of a one-way operation as text, a constant option value as its label.
+fn source(op: &FieldOp, dest_labels: &Labels) -> String {
+    if let Expr::Lit(Literal::Int(n)) = &op.value {
+        if let Some(label) = dest_labels.get(&op.target).and_then(|l| l.get(n)) {
+            return display::literal(&Literal::String(label.clone()));
+        }
+    }
+    display::field_value(&op.value).0
+}
+
+fn line(
+    table: &Table,
+    [left_labels, right_labels]: [&Labels; 2],
+    ltr: Option<&FieldOp>,
+    rtl: Option<&FieldOp>,
+) -> Option<FieldLine> {
     let (left, right, flow, main) = match (ltr, rtl) {
         (Some(l), Some(r)) => (r.target.clone(), l.target.clone(), Flow::Both, l),
         (Some(l), None) => (
-            display::field_value(&l.value).0,
+            source(l, right_labels),
             l.target.clone(),
             Flow::LeftToRight,
             l,
         ),
         (None, Some(r)) => (
             r.target.clone(),
-            display::field_value(&r.value).0,
+            source(r, left_labels),
             Flow::RightToLeft,
             r,
         ),

@@ -248,15 +248,20 @@ fn table_view(
     order: usize,
     t: &Table,
 ) -> TableView {
-    let fields = fields::lines(t);
+    let left_labels = labels(schemas, &t.left.system, &t.left.table);
+    let right_labels = labels(schemas, &t.right.system, &t.right.table);
+    let fields = fields::lines(t, [&left_labels, &right_labels]);
     let side = |s: Side| {
         let ts = t.side(s);
-        let labels = labels(schemas, &ts.system, &ts.table);
+        let labels = match s {
+            Side::Left => &left_labels,
+            Side::Right => &right_labels,
+        };
         SideView {
             system: ts.system.clone(),
             table: ts.table.clone(),
             filter: ts.filter.as_ref().map(|f| FilterView {
-                words: words::condition(&f.expr, &labels),
+                words: words::condition(&f.expr, labels),
                 expr: display::expr(&f.expr, &[]),
                 odata: f.odata.clone(),
                 residual: f.residual.as_ref().map(|r| display::expr(r, &[])),
@@ -314,10 +319,14 @@ fn table_view(
         } else {
             "matched or created by every run".into()
         },
-        on_conflict: match t.on_conflict {
-            ConflictRule::Prefer(s) => format!("{}'s values win", system_of(s)),
-            ConflictRule::Newest => "the side changed last wins".into(),
-            ConflictRule::Fail => {
+        on_conflict: match (t.flow, t.on_conflict) {
+            // A conflict needs both sides written to: one-way rules never apply.
+            (Flow::LeftToRight | Flow::RightToLeft, _) => {
+                "cannot happen: records flow one way".into()
+            }
+            (Flow::Both, ConflictRule::Prefer(s)) => format!("{}'s values win", system_of(s)),
+            (Flow::Both, ConflictRule::Newest) => "the side changed last wins".into(),
+            (Flow::Both, ConflictRule::Fail) => {
                 "nothing is written; the record is logged as failed and retried".into()
             }
         },

@@ -112,12 +112,14 @@ fn when(stored: &str) -> String {
     }
 }
 
-/// The time between two stored times: `0.4 s`, `12.0 s`, `3 min 5 s`, `2 h 10 min`.
+/// The time between two stored times: `420 ms`, `12.0 s`, `3 min 5 s`, `2 h 10 min`.
 fn duration(start: &str, end: &str) -> Option<String> {
     let (a, b) = (start.parse::<Timestamp>().ok()?, end.parse::<Timestamp>().ok()?);
     let ms = b.duration_since(a).as_millis().max(0);
     let secs = (ms / 1000) as u64;
-    Some(if secs < 60 {
+    Some(if secs < 1 {
+        format!("{ms} ms")
+    } else if secs < 60 {
         format!("{}.{} s", secs, (ms % 1000) / 100)
     } else if secs < 3600 {
         format!("{} min {} s", secs / 60, secs % 60)
@@ -135,11 +137,15 @@ mod tests {
         let d = |a, b| duration(a, b);
         assert_eq!(
             d("2025-01-01T10:00:00.000000Z", "2025-01-01T10:00:00.420000Z").as_deref(),
-            Some("0.4 s")
+            Some("420 ms")
         );
         assert_eq!(
             d("2025-01-01T10:00:00Z", "2025-01-01T10:03:05Z").as_deref(),
             Some("3 min 5 s")
+        );
+        assert_eq!(
+            d("2025-01-01T10:00:00Z", "2025-01-01T10:00:12.250Z").as_deref(),
+            Some("12.2 s")
         );
         assert_eq!(
             d("2025-01-01T10:00:00Z", "2025-01-01T12:10:30Z").as_deref(),

@@ -124,7 +124,8 @@ fn fields_are_shown_once_with_their_arrow_and_modifiers() {
     let Some(customers) = plan.table("customers") else {
         panic!("customers")
     };
-    let lines = fields::lines(customers);
+    let none = words::Labels::new();
+    let lines = fields::lines(customers, [&none, &none]);
     let find = |right: &str| {
         lines
             .iter()
@@ -177,4 +178,6 @@ fn filters_read_with_option_labels_from_the_schemas() {
         Some("statecode is Active and customertypecode is Customer")
     );
     assert_eq!(customers.right.shared_with, ["vendors"]);
+    let kind = customers.fields.iter().find(|f| f.right == "customertypecode");
+    assert_eq!(kind.map(|f| f.left.as_str()), Some("\"Customer\""));
 }
