@@ -32,6 +32,9 @@ const BOX_TITLE: usize = ((BOX_W - 2 * PAD) / 9) as usize;
 const MID_MONO: usize = ((MID_R - MID_L - 2 * PAD) as f32 / 7.2) as usize;
 const MID_TITLE: usize = ((MID_R - MID_L - 2 * PAD) / 9) as usize;
 
+/// Ends each element's line: the drawing reads (and diffs) one shape or text per line.
+const NL: char = '\n';
+
 const STYLE: &str = "
 text{white-space:pre}
 .d-col{fill:#f6f8fb;stroke:#d5dce6}
@@ -70,7 +73,7 @@ pub fn svg(report: &Report) -> String {
         let row = row(t, y, &mut texts);
         let _ = write!(
             shapes,
-            r#"<rect class="d-box-l" x="{LEFT_X}" y="{y}" width="{BOX_W}" height="{h}" rx="6"/><rect class="d-box-r" x="{RIGHT_X}" y="{y}" width="{BOX_W}" height="{h}" rx="6"/>"#,
+            r#"<rect class="d-box-l" x="{LEFT_X}" y="{y}" width="{BOX_W}" height="{h}" rx="6"/><rect class="d-box-r" x="{RIGHT_X}" y="{y}" width="{BOX_W}" height="{h}" rx="6"/>{NL}"#,
             h = row.height
         );
         let markers = match t.flow {
@@ -80,7 +83,7 @@ pub fn svg(report: &Report) -> String {
         };
         let _ = write!(
             shapes,
-            r#"<path class="flow" data-mapping="{name}" data-flow="{flow}" d="M {x1} {ay} H {x2}"{markers}/>"#,
+            r#"<path class="flow" data-mapping="{name}" data-flow="{flow}" d="M {x1} {ay} H {x2}"{markers}/>{NL}"#,
             name = esc(&t.name),
             flow = super::arrow(t.flow),
             x1 = MID_L + 4,
@@ -104,7 +107,7 @@ pub fn svg(report: &Report) -> String {
             let cx = x.saturating_sub(8 + 12 * span);
             let _ = write!(
                 deps,
-                r#"<path class="dep" data-from="{from}" data-to="{to}" d="M {x} {yj} C {cx} {yj} {cx} {yi} {x} {yi}" marker-end="url(#d-dep)"/>"#,
+                r#"<path class="dep" data-from="{from}" data-to="{to}" d="M {x} {yj} C {cx} {yj} {cx} {yi} {x} {yi}" marker-end="url(#d-dep)"/>{NL}"#,
                 from = esc(d),
                 to = esc(&t.name),
             );
@@ -114,7 +117,7 @@ pub fn svg(report: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="Diagram of the table mappings"><style>{STYLE}</style><defs><marker id="d-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#1f2937"/></marker><marker id="d-dep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#9ca3af"/></marker></defs>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="Diagram of the table mappings"><style>{STYLE}</style><defs><marker id="d-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#1f2937"/></marker><marker id="d-dep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#9ca3af"/></marker></defs>{NL}"##
     );
     header(report, height, &mut out);
     out.push_str(&deps);
@@ -127,14 +130,14 @@ pub fn svg(report: &Report) -> String {
             .map_or(0, |t| t.order);
         let _ = write!(
             out,
-            r#"<circle class="d-badge" cx="{BADGE_X}" cy="{ay}" r="{BADGE_R}"/><text class="d-num" x="{BADGE_X}" y="{ty}" text-anchor="middle">{order}</text>"#,
+            r#"<circle class="d-badge" cx="{BADGE_X}" cy="{ay}" r="{BADGE_R}"/><text class="d-num" x="{BADGE_X}" y="{ty}" text-anchor="middle">{order}</text>{NL}"#,
             ty = ay + 5
         );
     }
     for t in &texts {
         let _ = write!(
             out,
-            r#"<text class="{}" x="{}" y="{}" text-anchor="{}">{}</text>"#,
+            r#"<text class="{}" x="{}" y="{}" text-anchor="{}">{}</text>{NL}"#,
             t.class,
             t.x,
             t.y,
@@ -164,7 +167,7 @@ fn header(report: &Report, height: u32, out: &mut String) {
         let mid = x + BOX_W / 2;
         let _ = write!(
             out,
-            r#"<rect class="d-col" x="{cx}" y="4" width="{cw}" height="{ch}" rx="10"/><text class="d-sys" x="{mid}" y="30" text-anchor="middle">{name}</text><text class="d-kind" x="{mid}" y="50" text-anchor="middle">{alias}</text>"#,
+            r#"<rect class="d-col" x="{cx}" y="4" width="{cw}" height="{ch}" rx="10"/><text class="d-sys" x="{mid}" y="30" text-anchor="middle">{name}</text><text class="d-kind" x="{mid}" y="50" text-anchor="middle">{alias}</text>{NL}"#,
             cx = x - 10,
             cw = BOX_W + 20,
             ch = height - 8,

@@ -132,9 +132,7 @@ fn modifiers(ops: &[(&FieldOp, &str)]) -> Vec<String> {
     match cuts.as_slice() {
         [] => {}
         [(n, _)] => add(&format!("truncate to {n}")),
-        [(a, _), rest @ ..] if rest.iter().all(|(n, _)| n == a) => {
-            add(&format!("truncate to {a}"))
-        }
+        [(a, _), rest @ ..] if rest.iter().all(|(n, _)| n == a) => add(&format!("truncate to {a}")),
         many => {
             let each: Vec<String> = many
                 .iter()

@@ -117,7 +117,10 @@ fn mapping(t: &TableView, out: &mut String) {
                 .iter()
                 .map(|m| format!("<code>{}</code>", e(m)))
                 .collect();
-            format!("first rule finding exactly one record: {}", rules.join(", then "))
+            format!(
+                "first rule finding exactly one record: {}",
+                rules.join(", then ")
+            )
         },
     );
     fact("New records", e(&format!("created {}", t.create)));

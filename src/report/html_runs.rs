@@ -130,7 +130,11 @@ fn run(r: &RunView, out: &mut String) {
     }
     counts(&r.counts, out);
     records("Record errors", &r.errors, out);
-    records("Decisions (conflicts, deletions, couplings)", &r.events, out);
+    records(
+        "Decisions (conflicts, deletions, couplings)",
+        &r.events,
+        out,
+    );
     if r.left_out > 0 {
         let _ = writeln!(
             out,

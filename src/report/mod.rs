@@ -347,11 +347,7 @@ fn table_view(
 }
 
 /// The option-set labels of one table's columns, from its system's schema snapshot.
-fn labels(
-    schemas: &BTreeMap<String, SystemSchema>,
-    system: &str,
-    table: &str,
-) -> words::Labels {
+fn labels(schemas: &BTreeMap<String, SystemSchema>, system: &str, table: &str) -> words::Labels {
     let Some(t) = schemas.get(system).and_then(|s| s.table(table)) else {
         return words::Labels::new();
     };

@@ -17,6 +17,9 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
         .into_iter()
         .filter(|f| f.skipped)
         .collect();
+    // Records already shown as skipped: only their latest error is (runs and errors come latest
+    // first), so an earlier run's error of the same record still reads as the error it was then.
+    let mut marked: Vec<(String, String, String)> = Vec::new();
     let mut out = Vec::new();
     for run in store.runs(limit)? {
         // One more than shown, to know whether some were left out.
@@ -34,12 +37,17 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
             .map(|e| {
                 // A record error whose record is now skipped (it failed twice the same way)
                 // is the one a person must act on: say so.
-                let now_skipped = skipped.iter().any(|f| {
-                    f.mapping == e.mapping
-                        && f.direction.as_str() == e.direction
-                        && f.source_key == e.source_key
-                        && f.message == e.message
-                });
+                let id = (e.mapping.clone(), e.direction.clone(), e.source_key.clone());
+                let now_skipped = !marked.contains(&id)
+                    && skipped.iter().any(|f| {
+                        f.mapping == e.mapping
+                            && f.direction.as_str() == e.direction
+                            && f.source_key == e.source_key
+                            && f.message == e.message
+                    });
+                if now_skipped {
+                    marked.push(id);
+                }
                 RecordView {
                     direction: direction(plan, &e.mapping, &e.direction),
                     mapping: e.mapping,
@@ -114,7 +122,10 @@ fn when(stored: &str) -> String {
 
 /// The time between two stored times: `420 ms`, `12.0 s`, `3 min 5 s`, `2 h 10 min`.
 fn duration(start: &str, end: &str) -> Option<String> {
-    let (a, b) = (start.parse::<Timestamp>().ok()?, end.parse::<Timestamp>().ok()?);
+    let (a, b) = (
+        start.parse::<Timestamp>().ok()?,
+        end.parse::<Timestamp>().ok()?,
+    );
     let ms = b.duration_since(a).as_millis().max(0);
     let secs = (ms / 1000) as u64;
     Some(if secs < 1 {
@@ -152,6 +163,9 @@ mod tests {
             Some("2 h 10 min")
         );
         assert_eq!(d("never", "2025-01-01T12:10:30Z"), None);
-        assert_eq!(when("2025-01-01T10:00:00.123456Z"), "2025-01-01 10:00:00 UTC");
+        assert_eq!(
+            when("2025-01-01T10:00:00.123456Z"),
+            "2025-01-01 10:00:00 UTC"
+        );
     }
 }

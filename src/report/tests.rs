@@ -18,7 +18,8 @@ fn standard_plan() -> Plan {
         .collect();
     files.sort();
     let c = crate::compile(&files, &FsLoader).ok();
-    c.and_then(|c| c.plan).unwrap_or_else(|| panic!("the standard mappings compile"))
+    c.and_then(|c| c.plan)
+        .unwrap_or_else(|| panic!("the standard mappings compile"))
 }
 
 fn page_of(plan: &Plan, store: Option<&Store>) -> String {
@@ -102,7 +103,9 @@ fn names_and_literals_cannot_inject_markup() {
         expr: Expr::Bin {
             op: BinOp::Eq,
             lhs: Box::new(Expr::Col("code".into())),
-            rhs: Box::new(Expr::Lit(Literal::String("</text></svg><img src=x>".into()))),
+            rhs: Box::new(Expr::Lit(Literal::String(
+                "</text></svg><img src=x>".into(),
+            ))),
         },
         odata: Some("code eq '</code><b>'".into()),
         residual: None,
@@ -178,6 +181,9 @@ fn filters_read_with_option_labels_from_the_schemas() {
         Some("statecode is Active and customertypecode is Customer")
     );
     assert_eq!(customers.right.shared_with, ["vendors"]);
-    let kind = customers.fields.iter().find(|f| f.right == "customertypecode");
+    let kind = customers
+        .fields
+        .iter()
+        .find(|f| f.right == "customertypecode");
     assert_eq!(kind.map(|f| f.left.as_str()), Some("\"Customer\""));
 }

@@ -64,13 +64,7 @@ impl Words<'_> {
             BinOp::Ge => "is at least",
             // Arithmetic or text operators over a column and a constant are not a condition on
             // their own; print them as written.
-            _ => {
-                return format!(
-                    "{column_text} {} {}",
-                    op.symbol(),
-                    display::literal(value)
-                )
-            }
+            _ => return format!("{column_text} {} {}", op.symbol(), display::literal(value)),
         };
         format!("{column_text} {verb} {}", self.value(column, value))
     }
@@ -104,8 +98,7 @@ mod tests {
 
     #[test]
     fn comparisons_read_as_words_with_option_labels() {
-        let labels: Labels =
-            [("statecode".to_string(), [(0, "Active".to_string())].into())].into();
+        let labels: Labels = [("statecode".to_string(), [(0, "Active".to_string())].into())].into();
         let e = bin(
             BinOp::And,
             bin(BinOp::Eq, col("statecode"), lit(Literal::Int(0))),
@@ -134,7 +127,10 @@ mod tests {
             ),
             Box::new(Expr::Call {
                 func: "contains".into(),
-                args: vec![Expr::Col("c".into()), Expr::Lit(Literal::String("y".into()))],
+                args: vec![
+                    Expr::Col("c".into()),
+                    Expr::Lit(Literal::String("y".into())),
+                ],
             }),
         );
         assert_eq!(
