@@ -93,25 +93,40 @@ pub fn svg(report: &Report) -> String {
         badges.push((t.name.clone(), row.arrow_y));
         y += row.height + ROW_GAP;
     }
-    // Curves from each table mapping to the ones it waits for, which are drawn above it.
-    for (i, t) in report.tables.iter().enumerate() {
-        let Some(&(_, yi)) = badges.get(i) else {
-            continue;
-        };
-        for d in &t.depends_on {
-            let Some((j, &(_, yj))) = badges.iter().enumerate().find(|(_, (n, _))| n == d) else {
-                continue;
-            };
-            let span = i.abs_diff(j).min(5) as u32;
-            let x = BADGE_X - BADGE_R;
-            let cx = x.saturating_sub(8 + 12 * span);
-            let _ = write!(
-                deps,
-                r#"<path class="dep" data-from="{from}" data-to="{to}" d="M {x} {yj} C {cx} {yj} {cx} {yi} {x} {yi}" marker-end="url(#d-dep)"/>{NL}"#,
-                from = esc(d),
-                to = esc(&t.name),
-            );
-        }
+    // Curves from each table mapping to the ones it waits for, which are drawn above it. The
+    // ends of the curves meeting at one badge are spread a few pixels apart, so that each
+    // arrowhead stays visible.
+    let edges: Vec<(usize, usize)> = report
+        .tables
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.depends_on
+                .iter()
+                .filter_map(|d| badges.iter().position(|(n, _)| n == d))
+                .map(move |j| (j, i))
+        })
+        .collect();
+    let spread = |badge: usize, nth: usize, of: usize| -> u32 {
+        let y = badges.get(badge).map_or(0, |b| b.1);
+        (y + 4 * nth as u32 + 2).saturating_sub(2 * of as u32)
+    };
+    for (k, &(j, i)) in edges.iter().enumerate() {
+        let out_of_j: Vec<usize> = (0..edges.len()).filter(|&e| edges[e].0 == j).collect();
+        let into_i: Vec<usize> = (0..edges.len()).filter(|&e| edges[e].1 == i).collect();
+        let nth = |list: &[usize]| list.iter().position(|&e| e == k).unwrap_or(0);
+        let yj = spread(j, nth(&out_of_j), out_of_j.len());
+        let yi = spread(i, nth(&into_i), into_i.len());
+        let span = i.abs_diff(j).min(5) as u32;
+        let x = BADGE_X - BADGE_R;
+        let cx = x.saturating_sub(8 + 12 * span);
+        let name = |n: usize| report.tables.get(n).map_or("", |t| t.name.as_str());
+        let _ = write!(
+            deps,
+            r#"<path class="dep" data-from="{from}" data-to="{to}" d="M {x} {yj} C {cx} {yj} {cx} {yi} {x} {yi}" marker-end="url(#d-dep)"/>{NL}"#,
+            from = esc(name(j)),
+            to = esc(name(i)),
+        );
     }
     let height = y + 10;
     let mut out = String::new();
