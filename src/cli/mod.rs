@@ -14,6 +14,7 @@ mod inspect;
 mod lsp;
 mod progress;
 mod records;
+mod report;
 mod run;
 mod runtime;
 mod sandbox;
@@ -118,6 +119,8 @@ enum Command {
     Errors(inspect::ErrorsArgs),
     /// Retry skipped records in the next run.
     Retry(records::RetryArgs),
+    /// Write the mappings and their recent runs as one self-contained HTML page.
+    Report(report::ReportArgs),
     /// Run the language server over standard input and output (for editors).
     Lsp,
     /// Run local emulators of the Business Central and Dataverse APIs until Ctrl-C.
@@ -192,6 +195,7 @@ pub fn main() -> ExitCode {
         Command::Log(args) => inspect::log(args),
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
+        Command::Report(args) => report::run(args),
         Command::Lsp => lsp::run(),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Schema {
