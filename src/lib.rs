@@ -47,6 +47,7 @@ pub mod profile;
 pub mod project;
 pub mod runtime;
 pub mod sandbox;
+pub mod schedule;
 pub mod schema;
 pub mod source;
 pub mod state;
