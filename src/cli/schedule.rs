@@ -136,11 +136,11 @@ fn listen_for_signals(stop: Stop) -> Result<(), CliError> {
                     _ = int.recv() => "SIGINT",
                 };
                 if stop.requested() {
-                    tracing::warn!(signal = name, "second signal: stopping now");
+                    tracing::warn!(signal = %name, "second signal: stopping now");
                     std::process::exit(130);
                 }
                 tracing::info!(
-                    signal = name,
+                    signal = %name,
                     "stopping: finishing the batch in flight and recording the run"
                 );
                 stop.request();

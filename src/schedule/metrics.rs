@@ -185,15 +185,15 @@ impl Collector for HttpCollector {
         let counts: [(&str, &str, Count); 3] = [
             (
                 "http_requests",
-                "HTTP requests sent, each attempt counted",
+                "HTTP requests sent, each attempt counted.",
                 |s| &s.requests,
             ),
             (
                 "http_retries",
-                "HTTP requests repeated after a throttled, unavailable or broken answer",
+                "HTTP requests repeated after a throttled, unavailable or broken answer.",
                 |s| &s.retries,
             ),
-            ("http_throttled", "HTTP answers of 429 (throttled)", |s| {
+            ("http_throttled", "HTTP answers of 429 (throttled).", |s| {
                 &s.throttled
             }),
         ];
@@ -208,7 +208,7 @@ impl Collector for HttpCollector {
         let kind = ConstCounter::new(0f64).metric_type();
         let mut metric = encoder.encode_descriptor(
             "http_throttled_wait_seconds",
-            "Seconds spent waiting after throttled answers before retrying",
+            "Seconds spent waiting after throttled answers before retrying.",
             None,
             kind,
         )?;

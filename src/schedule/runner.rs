@@ -220,7 +220,7 @@ impl<'a> Scheduler<'a> {
             dry_run: false,
             trigger: TRIGGER.into(),
         };
-        tracing::info!(job = %name, mode = mode.as_str(), tables = %job.tables.join(","), "job started");
+        tracing::info!(job = %name, mode = %mode.as_str(), tables = %job.tables.join(","), "job started");
         let mut engine = Engine::new(self.plan, self.systems, self.store, self.options.clone())?
             .with_cancel(self.stop.flag());
         let result = engine.run(&req).await;
@@ -269,12 +269,12 @@ impl<'a> Scheduler<'a> {
         match due {
             Some(due) => tracing::info!(
                 job = %j.name,
-                reason = reason.as_str(),
+                reason = %reason.as_str(),
                 wait_seconds = wait,
                 next_due = %due,
                 "job scheduled"
             ),
-            None => tracing::info!(job = %j.name, reason = reason.as_str(), "job not due again"),
+            None => tracing::info!(job = %j.name, reason = %reason.as_str(), "job not due again"),
         }
         self.health.job(&j.name, due, wait);
         if let Some(m) = &self.metrics {

@@ -49,15 +49,15 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The word logged.
+    /// The word logged (`reason` of the `job scheduled` event).
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Start => "start",
-            Reason::Changed => "changes seen",
-            Reason::Idle => "nothing to do",
-            Reason::Failed => "run failed",
-            Reason::Busy => "store busy",
-            Reason::Done => "runs once",
+            Reason::Changed => "changed",
+            Reason::Idle => "idle",
+            Reason::Failed => "failed",
+            Reason::Busy => "busy",
+            Reason::Done => "done",
         }
     }
 }

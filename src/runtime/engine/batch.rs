@@ -670,11 +670,11 @@ impl<'a> Engine<'a> {
         tracing::warn!(
             run = self.run,
             table = %pass.table.name,
-            direction = pass.dir.as_str(),
-            key = source_key,
+            direction = %pass.dir.as_str(),
+            key = %source_key,
             dest_key,
             skipped,
-            error = message,
+            error = %message,
             "record failed"
         );
         pr.counts.failed += 1;

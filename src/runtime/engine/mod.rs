@@ -252,7 +252,7 @@ impl<'a> Engine<'a> {
         }
         tracing::info!(
             run = self.run,
-            mode = req.mode.as_str(),
+            mode = %req.mode.as_str(),
             trigger = %req.trigger,
             tables = %names.join(","),
             dry_run = self.dry_run,
@@ -759,11 +759,12 @@ fn log_pass(run: i64, pr: &PassReport, completed: bool) {
 /// Logs how a run ended, with its counts added up.
 fn log_run_end(run: i64, status: &str, report: &RunReport, error: Option<&EngineError>) {
     let c = report.totals();
-    let tables: Vec<&str> = report.tables.iter().map(|p| p.mapping.as_str()).collect();
+    let mut tables: Vec<&str> = report.tables.iter().map(|p| p.mapping.as_str()).collect();
+    tables.dedup();
     match error {
         None => tracing::info!(
             run,
-            status,
+            status = %status,
             mode = %report.mode,
             duration_ms = report.duration_ms,
             inserted = c.inserted,
@@ -773,12 +774,12 @@ fn log_run_end(run: i64, status: &str, report: &RunReport, error: Option<&Engine
             failed = c.failed,
             conflicts = c.conflicts,
             deleted = c.deleted,
-            passes = %tables.join(","),
+            tables = %tables.join(","),
             "run finished"
         ),
         Some(e) => tracing::error!(
             run,
-            status,
+            status = %status,
             mode = %report.mode,
             duration_ms = report.duration_ms,
             error = %e,
