@@ -1,8 +1,8 @@
 //! Structured logs on standard error, so standard output stays the command's own (a `--json`
 //! report stays parseable): lines for people by default, one JSON object per line with
 //! `--log-format json`. `SYNCMAP_LOG` filters them (`info`, `syncmap=debug`, …); without it
-//! `schedule` logs at `info` (its log is its output) and every other command only warnings
-//! and errors, so a one-off run prints its report and nothing else.
+//! `schedule` logs at `info` (its log is its output) and every other command not at all: it
+//! reports in its own output, so a one-off run prints its report and nothing else.
 
 use std::io::IsTerminal;
 

@@ -179,9 +179,11 @@ impl From<syncmap::project::LoadError> for CliError {
 /// Parses arguments, runs the command, and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A service's log is its output; a one-off command reports in its own output, so its log
+    // is there only when asked for (`SYNCMAP_LOG=info syncmap run …`).
     let level = match cli.command {
         Command::Schedule(_) => "info",
-        _ => "warn",
+        _ => "off",
     };
     logging::init(cli.log_format, level);
     let result = match cli.command {

@@ -523,3 +523,57 @@ fn sigterm_mid_run_finishes_the_batch_records_the_run_interrupted_and_the_next_r
         assert_eq!(n, 1, "customer {name} has {n} accounts");
     }
 }
+
+#[test]
+fn throttled_requests_are_logged_with_their_wait_and_counted_per_system() {
+    let env = Env::start(
+        |c| c.limits.requests_per_window = Some((3, Duration::from_secs(1))),
+        "",
+        "job currencies { sync full currencies every 1h }\n",
+    );
+    let mut s = env.schedule("schedule", &["--metrics", "127.0.0.1:0"]);
+    let (_, serving) = s.wait_for("the metrics address", 0, |e| {
+        is(e, "serving /metrics and /healthz")
+    });
+    let addr = serving["addr"].as_str().unwrap().to_string();
+    let (_, retry) = s.wait_for("a throttled retry", 0, |e| {
+        is(e, "retrying request") && e["status"] == 429
+    });
+    assert!(retry["attempt"].as_u64().unwrap() >= 1, "{retry}");
+    // The sandbox asks for a second at least (`Retry-After: 1`).
+    assert!(retry["wait_ms"].as_u64().unwrap() >= 1000, "{retry}");
+    let url = retry["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && !url.contains('?'),
+        "{retry}"
+    );
+    s.wait_for("the run's end", 0, |e| is(e, "run finished"));
+
+    let (_, page) = env.get(&addr, "/metrics");
+    let throttled: f64 = ["bc", "dv"]
+        .iter()
+        .map(|sys| {
+            sample(
+                &page,
+                &format!("syncmap_http_throttled_total{{system=\"{sys}\"}}"),
+            )
+        })
+        .sum();
+    assert!(throttled >= 1.0, "{page}");
+    let waited: f64 = ["bc", "dv"]
+        .iter()
+        .map(|sys| {
+            sample(
+                &page,
+                &format!("syncmap_http_throttled_wait_seconds_total{{system=\"{sys}\"}}"),
+            )
+        })
+        .sum();
+    assert!(waited >= 1.0, "{page}");
+    assert!(
+        sample(&page, "syncmap_http_retries_total{system=\"bc\"}")
+            + sample(&page, "syncmap_http_retries_total{system=\"dv\"}")
+            >= throttled
+    );
+    assert_eq!(s.terminate().code(), Some(0));
+}
