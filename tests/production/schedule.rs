@@ -5,11 +5,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
+use syncmap::runtime::engine::{Engine, Mode, Progress};
 use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Faults, Sandbox, SandboxConfig, Seed};
+use syncmap::state::Direction;
+
+/// Two SQLite systems shaped like the standard tables, for the engine's stop without timing.
+#[path = "../support/mod.rs"]
+mod support;
 
 /// The variable the profiles name for the client secret.
 const SECRET_ENV: &str = "SYNCMAP_TEST_SECRET";
@@ -576,4 +584,109 @@ fn throttled_requests_are_logged_with_their_wait_and_counted_per_system() {
             >= throttled
     );
     assert_eq!(s.terminate().code(), Some(0));
+}
+
+/// Asks the engine to stop as soon as a given pass has read its first page: the batch it is
+/// then working on is the one in flight.
+struct StopIn {
+    mapping: &'static str,
+    direction: &'static str,
+    armed: AtomicBool,
+    stop: Arc<AtomicBool>,
+}
+
+impl Progress for StopIn {
+    fn pass(&self, mapping: &str, direction: &str) {
+        let it = mapping == self.mapping && direction == self.direction;
+        self.armed.store(it, Ordering::SeqCst);
+    }
+    fn rows(&self, _: u64) {
+        if self.armed.load(Ordering::SeqCst) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+    fn pass_done(&self) {}
+}
+
+#[test]
+fn a_stopped_engine_finishes_its_batch_keeps_the_cut_pass_watermark_and_the_next_run_completes() {
+    let w = support::World::standard();
+    w.seed_standard();
+    for n in 0..5 {
+        w.insert(
+            "bc",
+            "customers",
+            &[
+                ("number", support::s(&format!("C-X{n}"))),
+                ("displayName", support::s(&format!("Extra {n}"))),
+                ("blocked", support::s(" ")),
+            ],
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let hook = StopIn {
+        mapping: "customers",
+        direction: "left_to_right",
+        armed: AtomicBool::new(false),
+        stop: stop.clone(),
+    };
+    let systems = w.systems();
+    let store = w.store();
+    let mut engine = Engine::new(&w.plan, &systems, &store, support::small_pages(100, 1))
+        .unwrap()
+        .with_progress(&hook)
+        .with_cancel(stop.clone());
+    let report =
+        support::tokio_block(engine.run(&support::request(Mode::Full, &[], false))).unwrap();
+    assert!(report.interrupted);
+    // Passes before the cut ran whole; the cut one wrote its one-row batch in flight and no
+    // more; none after it started.
+    let cut = report.pass("customers", "left_to_right").unwrap();
+    assert_eq!(cut.counts.inserted, 1, "{report:?}");
+    assert!(report.pass("currencies", "left_to_right").is_some());
+    assert!(report.pass("customers", "right_to_left").is_none());
+    assert!(report.pass("vendors", "left_to_right").is_none());
+    let run = store.run(report.run_id.unwrap()).unwrap().unwrap();
+    assert_eq!(run.status, "interrupted");
+    assert!(run.message.is_some());
+    let saved = run
+        .counts
+        .iter()
+        .find(|c| c.mapping == "customers" && c.direction == "left_to_right")
+        .expect("the cut pass's counts are saved");
+    assert_eq!(saved.counts.inserted, 1);
+    assert!(store
+        .watermark("currencies", Direction::LeftToRight)
+        .unwrap()
+        .is_some());
+    assert!(store
+        .watermark("customers", Direction::LeftToRight)
+        .unwrap()
+        .is_none());
+    assert_eq!(w.count("dv", "accounts"), 1);
+    drop(engine);
+
+    // Without a stop, the next run does the rest: every open customer once in Dataverse.
+    let next = w.run(Mode::Full);
+    assert!(!next.interrupted);
+    assert_eq!(
+        next.pass("customers", "left_to_right")
+            .unwrap()
+            .counts
+            .inserted,
+        6,
+        "{next:?}"
+    );
+    assert_eq!(w.count("dv", "accounts"), 7);
+
+    // A stop asked before a run starts leaves every pass to the next run.
+    stop.store(true, Ordering::SeqCst);
+    let mut engine = Engine::new(&w.plan, &systems, &store, support::small_pages(100, 1))
+        .unwrap()
+        .with_cancel(stop);
+    let report =
+        support::tokio_block(engine.run(&support::request(Mode::Full, &[], false))).unwrap();
+    assert!(report.interrupted && report.tables.is_empty(), "{report:?}");
+    let run = store.run(report.run_id.unwrap()).unwrap().unwrap();
+    assert_eq!(run.status, "interrupted");
 }
