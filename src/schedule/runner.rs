@@ -17,6 +17,9 @@ use crate::state::{StateError, Store};
 /// The trigger recorded with the scheduler's runs.
 pub const TRIGGER: &str = "schedule";
 
+/// How many recent runs are read for each table mapping's last success at start.
+const RUNS_LOOKED_AT: usize = 500;
+
 /// Why the scheduler cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
@@ -168,6 +171,7 @@ impl<'a> Scheduler<'a> {
 
     async fn run_loop(&mut self, once: bool) -> Result<Summary, ScheduleError> {
         let mut summary = Summary::default();
+        self.seed_last_success()?;
         for i in 0..self.jobs.len() {
             self.announce(i, Reason::Start);
         }
@@ -259,6 +263,31 @@ impl<'a> Scheduler<'a> {
         let reason = self.jobs[i].timer.after(outcome, finished, &self.tz);
         self.announce(i, reason);
         Ok(true)
+    }
+
+    /// Sets each table mapping's last success from the runs the store remembers, so the gauge
+    /// does not start empty (and alerts on its age do not reset) when the scheduler restarts.
+    fn seed_last_success(&self) -> Result<(), ScheduleError> {
+        let Some(m) = &self.metrics else {
+            return Ok(());
+        };
+        let mut seen = std::collections::HashSet::new();
+        // Newest first: the first success met for a table is its last.
+        for run in self.store.runs(RUNS_LOOKED_AT)? {
+            let finished = run
+                .finished_at
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            let Some(at) = finished.filter(|_| run.status == "succeeded" && !run.dry_run) else {
+                continue;
+            };
+            for table in run.tables {
+                if seen.insert(table.clone()) {
+                    m.table_succeeded(&table, at.as_second());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Logs (and shows in metrics and health) when a job is next due, and why.

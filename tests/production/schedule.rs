@@ -398,6 +398,13 @@ fn a_scheduler_keeps_both_sides_in_step_backs_off_when_idle_serves_metrics_and_s
         "syncmap_table_last_success_timestamp_seconds{table=\"customers\"}",
     );
     assert!(success > 1.7e9, "{success}");
+    // Vendors were synced only by the full sync before the scheduler started: their last
+    // success comes from the store's runs.
+    let vendors = sample(
+        &page,
+        "syncmap_table_last_success_timestamp_seconds{table=\"vendors\"}",
+    );
+    assert!(vendors > 1.7e9 && vendors <= success, "{vendors}");
 
     let (status, body) = env.get(&addr, "/healthz");
     assert_eq!(status, 200, "{body}");
