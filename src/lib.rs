@@ -48,6 +48,7 @@ pub mod project;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;
+pub mod schedule;
 pub mod schema;
 pub mod source;
 pub mod state;

@@ -11,6 +11,7 @@ mod fmt;
 mod init;
 mod inputs;
 mod inspect;
+mod logging;
 mod lsp;
 mod progress;
 mod records;
@@ -18,6 +19,7 @@ mod report;
 mod run;
 mod runtime;
 mod sandbox;
+mod schedule;
 mod schema;
 mod test;
 
@@ -35,6 +37,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on standard error look: `human` or `json` (one object per line). Filter
+    /// them with `SYNCMAP_LOG` (e.g. `debug`, `syncmap=info`).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    log_format: logging::LogFormat,
 }
 
 /// Output formats of `check`.
@@ -100,6 +106,9 @@ enum Command {
     },
     /// Run a plan: a full or modified-only sync, or a dry run.
     Run(run::RunArgs),
+    /// Run the plan's jobs until SIGINT or SIGTERM (which finish the batch in flight), serving
+    /// /metrics and /healthz; `--once` runs each job once and exits.
+    Schedule(schedule::ScheduleArgs),
     /// Try it all on local sandboxes: start both, seed them, run the standard mappings, change
     /// records on both sides (a conflict and a deletion among them), sync again, and report.
     Demo(demo::DemoArgs),
@@ -173,6 +182,13 @@ impl From<syncmap::project::LoadError> for CliError {
 /// Parses arguments, runs the command, and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A service's log is its output; a one-off command reports in its own output, so its log
+    // is there only when asked for (`SYNCMAP_LOG=info syncmap run …`).
+    let level = match cli.command {
+        Command::Schedule(_) => "info",
+        _ => "off",
+    };
+    logging::init(cli.log_format, level);
     let result = match cli.command {
         Command::Check { paths, format } => check::run(&paths, format),
         Command::Compile { paths, output } => compile::run(&paths, output.as_deref()),
@@ -186,6 +202,7 @@ pub fn main() -> ExitCode {
             force,
         } => init::run(&dir, force),
         Command::Run(args) => run::run(args),
+        Command::Schedule(args) => schedule::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Record(args) => records::record(args),
         Command::Couple(args) => records::couple(args),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::engine::EngineError;
+use crate::connectors::odata::client::Stats;
 use crate::connectors::odata::flavor::Flavor;
 use crate::connectors::odata::ODataConnector;
 use crate::connectors::sqlite::SqliteConnector;
@@ -64,6 +65,15 @@ impl AnyConnector {
 }
 
 impl AnyConnector {
+    /// The traffic counters of an HTTP connector (none for a database file), shared so that
+    /// metrics read them while requests go on.
+    pub fn http_stats(&self) -> Option<std::sync::Arc<Stats>> {
+        match self {
+            AnyConnector::Sqlite(_) => None,
+            AnyConnector::OData(c) => Some(c.client().stats.clone()),
+        }
+    }
+
     /// Opens a `sqlite://PATH` database; a relative path is taken from `base`.
     pub fn open_sqlite(
         alias: &str,

@@ -25,6 +25,9 @@ pub enum StateError {
     /// SQLite reported a problem.
     #[error("state store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another `syncmap schedule` is running with this store.
+    #[error("another `syncmap schedule` is running with the state store at {0} (it holds {0}.schedule.lock); stop it first, or give this one another state store")]
+    SchedulerBusy(String),
     /// Another process is running a sync with this store.
     #[error("another syncmap run is using the state store at {0}; wait for it to finish (it holds {0}.lock)")]
     Busy(String),
@@ -526,10 +529,26 @@ impl Store {
     /// returned file is dropped or the process dies), so two runs never sync with one store at
     /// once. `Busy` when another process holds it.
     pub fn lock_runs(&self) -> Result<Option<std::fs::File>, StateError> {
+        self.lock_file("lock", StateError::Busy)
+    }
+
+    /// Takes the scheduler lock of this store (`<store>.schedule.lock`), held for as long as a
+    /// scheduler runs, so a second one refuses to start rather than doubling every job. It is
+    /// not the run lock: one-off runs still go between the scheduler's runs.
+    /// `SchedulerBusy` when another process holds it.
+    pub fn lock_scheduler(&self) -> Result<Option<std::fs::File>, StateError> {
+        self.lock_file("schedule.lock", StateError::SchedulerBusy)
+    }
+
+    fn lock_file(
+        &self,
+        suffix: &str,
+        busy: fn(String) -> StateError,
+    ) -> Result<Option<std::fs::File>, StateError> {
         if self.path == ":memory:" {
             return Ok(None);
         }
-        let lock_path = format!("{}.lock", self.path);
+        let lock_path = format!("{}.{suffix}", self.path);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -538,7 +557,7 @@ impl Store {
             .map_err(|e| StateError::Io(format!("{lock_path}: {e}")))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Busy(self.path.clone())),
+            Err(std::fs::TryLockError::WouldBlock) => Err(busy(self.path.clone())),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(StateError::Io(format!("{lock_path}: {e}")))
             }

@@ -5,6 +5,7 @@
 //! an answer that leaves unclear whether it ran.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
@@ -96,6 +97,8 @@ pub struct Stats {
     pub throttled: AtomicU64,
     /// Milliseconds spent waiting before retries.
     pub waited_ms: AtomicU64,
+    /// Of those, milliseconds spent waiting after a 429 (throttled) answer.
+    pub throttled_ms: AtomicU64,
 }
 
 /// How long to wait before retry `attempt` (from 0) when the service does not say.
@@ -153,8 +156,8 @@ pub struct Client {
     auth: Authenticator,
     in_flight: Semaphore,
     max_retries: u32,
-    /// Traffic counters.
-    pub stats: Stats,
+    /// Traffic counters, shared so metrics can read them while requests go on.
+    pub stats: Arc<Stats>,
 }
 
 impl Client {
@@ -184,7 +187,7 @@ impl Client {
             auth,
             in_flight: Semaphore::new(concurrency.max(1)),
             max_retries,
-            stats: Stats::default(),
+            stats: Arc::new(Stats::default()),
         })
     }
 
@@ -206,6 +209,8 @@ impl Client {
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 self.attempt(request).await
             };
+            // The status that makes the request wait (none for a broken connection).
+            let mut status = None;
             let wait = match outcome {
                 Ok(r) if r.status == StatusCode::UNAUTHORIZED && !token_renewed => {
                     // A token can be revoked or expire early; one fresh token settles it.
@@ -236,6 +241,7 @@ impl Client {
                             r.error_message()
                         )));
                     }
+                    status = Some(r.status.as_u16());
                     retry_after(&r.headers).unwrap_or_else(|| backoff(attempt))
                 }
                 Ok(r) => return Ok(r),
@@ -253,10 +259,24 @@ impl Client {
                 }
             };
             attempt += 1;
+            let wait_ms = wait.as_millis() as u64;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .waited_ms
-                .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            self.stats.waited_ms.fetch_add(wait_ms, Ordering::Relaxed);
+            if status == Some(429) {
+                self.stats
+                    .throttled_ms
+                    .fetch_add(wait_ms, Ordering::Relaxed);
+            }
+            // The path only: a query string may carry filter values.
+            tracing::info!(
+                system = %self.system,
+                method = %request.method,
+                url = without_query(&request.url),
+                attempt,
+                status,
+                wait_ms,
+                "retrying request"
+            );
             tokio::time::sleep(wait).await;
         }
     }

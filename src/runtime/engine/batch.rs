@@ -667,6 +667,16 @@ impl<'a> Engine<'a> {
             }
             skipped
         };
+        tracing::warn!(
+            run = self.run,
+            table = %pass.table.name,
+            direction = %pass.dir.as_str(),
+            key = %source_key,
+            dest_key,
+            skipped,
+            error = %message,
+            "record failed"
+        );
         pr.counts.failed += 1;
         if pr.errors.len() < super::report::MAX_CHANGES {
             pr.errors.push(RecordFailure {

@@ -12,6 +12,8 @@ pub mod report;
 pub use manual::{DirectionStatus, TableStatus};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -155,6 +157,8 @@ pub struct Engine<'a> {
     pub(crate) progress: Option<&'a dyn Progress>,
     /// The store's run lock while a run that writes is under way.
     pub(crate) lock: Option<std::fs::File>,
+    /// Set from outside (a signal) to stop the run after the batch in flight.
+    pub(crate) cancel: Option<Arc<AtomicBool>>,
 }
 
 impl<'a> Engine<'a> {
@@ -162,6 +166,21 @@ impl<'a> Engine<'a> {
     pub fn with_progress(mut self, p: &'a dyn Progress) -> Self {
         self.progress = Some(p);
         self
+    }
+
+    /// Stops runs once `flag` is set: the batch in flight finishes and is committed, no further
+    /// batch or pass starts, the cut pass keeps its watermark, and the run is recorded
+    /// `interrupted` with its counts. Checked between batches and pages, so it costs nothing.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Whether the run was asked to stop.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     /// An engine over a plan, its systems and a state store.
@@ -190,6 +209,7 @@ impl<'a> Engine<'a> {
             started: Timestamp::now(),
             progress: None,
             lock: None,
+            cancel: None,
         })
     }
 
@@ -230,6 +250,14 @@ impl<'a> Engine<'a> {
                 false,
             )?;
         }
+        tracing::info!(
+            run = self.run,
+            mode = %req.mode.as_str(),
+            trigger = %req.trigger,
+            tables = %names.join(","),
+            dry_run = self.dry_run,
+            "run started"
+        );
         let mut report = RunReport {
             run_id: (!self.dry_run).then_some(self.run),
             mode: req.mode.as_str().into(),
@@ -242,14 +270,25 @@ impl<'a> Engine<'a> {
             .duration_since(self.started)
             .as_millis()
             .max(0) as u64;
+        let status = match &outcome {
+            Ok(()) if report.interrupted => "interrupted",
+            Ok(()) => "succeeded",
+            Err(_) => "failed",
+        };
         if !self.dry_run {
             match &outcome {
-                Ok(()) => self.store.finish_run(self.run, "succeeded", None)?,
+                Ok(()) if report.interrupted => self.store.finish_run(
+                    self.run,
+                    status,
+                    Some("stopped before the run finished; the next run goes on from the last watermarks"),
+                )?,
+                Ok(()) => self.store.finish_run(self.run, status, None)?,
                 Err(e) => self
                     .store
-                    .finish_run(self.run, "failed", Some(&e.to_string()))?,
+                    .finish_run(self.run, status, Some(&e.to_string()))?,
             }
         }
+        log_run_end(self.run, status, &report, outcome.as_ref().err());
         self.lock = None;
         outcome.map(|()| report)
     }
@@ -272,6 +311,11 @@ impl<'a> Engine<'a> {
         }
         for t in tables {
             for dir in directions(t.flow) {
+                // A pass not started is left whole to the next run.
+                if self.cancelled() {
+                    report.interrupted = true;
+                    return Ok(());
+                }
                 let pass = self.pass(t, dir, mode, mode == Mode::Full)?;
                 let mut pr = PassReport {
                     mapping: t.name.clone(),
@@ -287,8 +331,13 @@ impl<'a> Engine<'a> {
                 if let Some(p) = self.progress {
                     p.pass_done();
                 }
-                outcome?;
+                let completed = outcome?;
+                log_pass(self.run, &pr, completed);
                 report.tables.push(pr);
+                if !completed {
+                    report.interrupted = true;
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -365,7 +414,10 @@ impl<'a> Engine<'a> {
 
     /// One pass: retry failed records, reconcile interrupted creates, then read the source (all
     /// of it, or what changed since the watermark) page by page, and move the watermark.
-    async fn run_pass(&self, pass: &Pass<'a>, pr: &mut PassReport) -> Result<(), EngineError> {
+    /// `false` when cancellation cut it short after a batch: its batches are committed, its
+    /// counts saved, and its watermark left where it was (rows past the cut were not processed,
+    /// and in a full sync rows come in key order, so no cursor covers exactly those that were).
+    async fn run_pass(&self, pass: &Pass<'a>, pr: &mut PassReport) -> Result<bool, EngineError> {
         let src_conn = self.systems.get(pass.src_system)?;
         let mapping = &pass.table.name;
         if !self.dry_run {
@@ -382,7 +434,12 @@ impl<'a> Engine<'a> {
                 failed.push(key);
             }
         }
+        let mut completed = true;
         for chunk in failed.chunks(self.options.batch_size.max(1)) {
+            if self.cancelled() {
+                completed = false;
+                break;
+            }
             let rows = src_conn
                 .get(pass.src, chunk)
                 .await
@@ -417,7 +474,7 @@ impl<'a> Engine<'a> {
         };
         let mut continuation: Option<String> = None;
         let mut newest: Option<Cursor> = None;
-        loop {
+        'pages: while completed {
             let page = src_conn
                 .read_page(&req, continuation.as_deref())
                 .await
@@ -446,12 +503,17 @@ impl<'a> Engine<'a> {
                 if batch.len() >= self.options.batch_size {
                     self.process(pass, std::mem::take(&mut batch), false, pr)
                         .await?;
+                    if self.cancelled() {
+                        completed = false;
+                        break 'pages;
+                    }
                 }
             }
             if !batch.is_empty() {
                 self.process(pass, batch, false, pr).await?;
             }
             match page.next {
+                Some(_) if self.cancelled() => completed = false,
                 Some(n) => continuation = Some(n),
                 None => break,
             }
@@ -469,7 +531,7 @@ impl<'a> Engine<'a> {
             }
         });
         if !self.dry_run {
-            if let Some(c) = &after {
+            if let Some(c) = after.as_ref().filter(|_| completed) {
                 self.store
                     .advance_watermark(mapping, pass.dir, c, self.run)?;
             }
@@ -483,7 +545,7 @@ impl<'a> Engine<'a> {
                 stored.as_ref(),
             )?;
         }
-        Ok(())
+        Ok(completed)
     }
 
     /// Settles the intents of every direction of a table mapping (see
@@ -670,6 +732,59 @@ impl<'a> Engine<'a> {
         )?;
         pr.counts.coupled += 1;
         Ok(())
+    }
+}
+
+/// Logs a pass's counts.
+fn log_pass(run: i64, pr: &PassReport, completed: bool) {
+    let c = &pr.counts;
+    tracing::info!(
+        run,
+        table = %pr.mapping,
+        direction = %pr.direction,
+        inserted = c.inserted,
+        modified = c.modified,
+        unchanged = c.unchanged,
+        skipped = c.skipped,
+        failed = c.failed,
+        conflicts = c.conflicts,
+        deleted = c.deleted,
+        coupled = c.coupled,
+        uncoupled = c.uncoupled,
+        completed,
+        "pass finished"
+    );
+}
+
+/// Logs how a run ended, with its counts added up.
+fn log_run_end(run: i64, status: &str, report: &RunReport, error: Option<&EngineError>) {
+    let c = report.totals();
+    let mut tables: Vec<&str> = report.tables.iter().map(|p| p.mapping.as_str()).collect();
+    tables.dedup();
+    match error {
+        None => tracing::info!(
+            run,
+            status = %status,
+            mode = %report.mode,
+            duration_ms = report.duration_ms,
+            inserted = c.inserted,
+            modified = c.modified,
+            unchanged = c.unchanged,
+            skipped = c.skipped,
+            failed = c.failed,
+            conflicts = c.conflicts,
+            deleted = c.deleted,
+            tables = %tables.join(","),
+            "run finished"
+        ),
+        Some(e) => tracing::error!(
+            run,
+            status = %status,
+            mode = %report.mode,
+            duration_ms = report.duration_ms,
+            error = %e,
+            "run failed"
+        ),
     }
 }
 

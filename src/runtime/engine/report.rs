@@ -19,6 +19,10 @@ pub struct RunReport {
     pub started_at: String,
     /// How long it took.
     pub duration_ms: u64,
+    /// Whether it was stopped (by a signal) before every pass finished; the passes cut short
+    /// or not started are left to the next run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Per table mapping and direction, in the order they ran.
     pub tables: Vec<PassReport>,
 }

@@ -1,0 +1,161 @@
+//! `syncmap schedule`: runs the plan's jobs until SIGINT or SIGTERM, serving `/metrics` and
+//! `/healthz`; `--once` runs every job once and exits (for cron).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use syncmap::schedule::server::Server;
+use syncmap::schedule::{Health, Metrics, Scheduler, Stop, Summary};
+
+use super::runtime::{self, Target};
+use super::CliError;
+
+/// Where metrics are served unless told otherwise (the port Prometheus exporters commonly
+/// take for applications).
+const DEFAULT_METRICS: &str = "127.0.0.1:9464";
+
+/// `syncmap schedule`.
+#[derive(clap::Args, Debug)]
+pub struct ScheduleArgs {
+    /// A plan file, or `.map` files and folders compiled on the fly (the same as `--plan`).
+    paths: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    target: Target,
+    /// Where to serve `/metrics` and `/healthz` (`HOST:PORT`; port 0 picks one), or `off`.
+    /// 127.0.0.1:9464 by default; off by default with `--once`.
+    #[arg(long, value_name = "ADDR|off")]
+    metrics: Option<String>,
+    /// Run every job once, in dependency order, and exit: 0 when all went well, 1 when records
+    /// failed, 2 when a run failed.
+    #[arg(long)]
+    once: bool,
+}
+
+/// Runs the scheduler until stopped.
+pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
+    if !args.paths.is_empty() {
+        args.target.plan = std::mem::take(&mut args.paths);
+    }
+    let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
+    let rt = runtime::open(&args.target)?;
+    // Held until the process ends: a second scheduler on this store refuses to start.
+    let _scheduler_lock = rt
+        .store
+        .lock_scheduler()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    // Several threads: the endpoint answers on a worker while the loop (whose state store is
+    // not shared between threads) runs on this one.
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
+    let once = args.once;
+    let summary = tokio.block_on(async {
+        let stop = Stop::default();
+        listen_for_signals(stop.clone())?;
+        let health = Arc::new(Health::default());
+        let stats = rt
+            .systems
+            .0
+            .iter()
+            .filter_map(|(alias, c)| c.http_stats().map(|s| (alias.clone(), s)))
+            .collect();
+        let metrics = Arc::new(Metrics::new(stats));
+        let server = match metrics_addr {
+            Some(addr) => {
+                let s = Server::start(addr, metrics.clone(), health.clone())
+                    .await
+                    .map_err(|e| {
+                        CliError::Io(format!(
+                            "cannot serve metrics on {addr}: {e}; choose another address with --metrics ADDR, or --metrics off"
+                        ))
+                    })?;
+                tracing::info!(addr = %s.addr, "serving /metrics and /healthz");
+                Some(s)
+            }
+            None => None,
+        };
+        let scheduler = Scheduler::new(&rt.plan, &rt.systems, &rt.store, rt.options.clone(), stop);
+        let outcome = match scheduler {
+            Ok(s) => s.with_health(health).with_metrics(metrics).run(once).await,
+            Err(e) => Err(e),
+        };
+        if let Some(s) = server {
+            s.stop().await;
+        }
+        outcome.map_err(|e| CliError::Io(e.to_string()))
+    })?;
+    Ok(exit_code(&summary, once))
+}
+
+/// The address to serve metrics on, if any.
+fn metrics_addr(arg: Option<&str>, once: bool) -> Result<Option<SocketAddr>, CliError> {
+    let text = match arg {
+        Some(a) if a.eq_ignore_ascii_case("off") => return Ok(None),
+        Some(a) => a,
+        None if once => return Ok(None),
+        None => DEFAULT_METRICS,
+    };
+    text.parse().map(Some).map_err(|_| {
+        CliError::Usage(format!(
+            "--metrics `{text}` is not an address like 127.0.0.1:9464 (or `off`)"
+        ))
+    })
+}
+
+/// Stopped by a signal: 0, the work in flight being saved. Otherwise (`--once`, or no job due
+/// again) as `run`: 1 when records failed, 2 when a run failed.
+fn exit_code(s: &Summary, once: bool) -> ExitCode {
+    if s.stopped && !once {
+        ExitCode::SUCCESS
+    } else if s.failed_runs > 0 {
+        ExitCode::from(2)
+    } else if s.failed_records > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The first SIGINT or SIGTERM asks the scheduler to stop after the batch in flight; a second
+/// one ends the process at once (the state store's durability makes that safe, if slower to
+/// resume). The handlers are installed before this returns, so no early signal is lost.
+fn listen_for_signals(stop: Stop) -> Result<(), CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let io = |e: std::io::Error| CliError::Io(format!("cannot listen for signals: {e}"));
+        let mut term = signal(SignalKind::terminate()).map_err(io)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                if stop.requested() {
+                    tracing::warn!(signal = %name, "second signal: stopping now");
+                    std::process::exit(130);
+                }
+                tracing::info!(
+                    signal = %name,
+                    "stopping: finishing the batch in flight and recording the run"
+                );
+                stop.request();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if stop.requested() {
+                std::process::exit(130);
+            }
+            tracing::info!("stopping: finishing the batch in flight and recording the run");
+            stop.request();
+        }
+    });
+    Ok(())
+}

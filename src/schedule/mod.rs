@@ -1,0 +1,66 @@
+//! `syncmap schedule`: runs a plan's jobs until stopped, as the reference's job queue does.
+//!
+//! [`timing`] decides when each job is due (intervals, idle backoff, times of day) as pure
+//! functions of a clock; [`runner`] is the loop that runs due jobs one at a time through the
+//! engine and stops between batches when asked; [`metrics`] and [`server`] expose what it does
+//! over HTTP (`/metrics`, `/healthz`).
+//!
+//! Jobs run one after another, never side by side: runs of one state store are serialised by
+//! its run lock anyway, and so no table is ever synced by two jobs at once.
+
+pub mod health;
+pub mod metrics;
+pub mod runner;
+pub mod server;
+pub mod timing;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+pub use health::Health;
+pub use metrics::Metrics;
+pub use runner::{ScheduleError, Scheduler, Summary};
+
+/// A request to stop, shared by whoever asks (a signal handler) and the loop and engine that
+/// heed it.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl Stop {
+    /// Asks everything holding this to stop: the engine after its batch in flight, the loop
+    /// before starting another run, a wait at once.
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        // A permit is kept if nobody waits yet, so a request just before a wait is not lost.
+        self.wake.notify_one();
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// The flag the engine checks between batches.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.flag.clone()
+    }
+
+    /// Waits until `deadline`, or less if a stop is asked for.
+    pub async fn sleep_until(&self, deadline: Timestamp) {
+        if self.requested() {
+            return;
+        }
+        let left = deadline.duration_since(Timestamp::now());
+        let left = std::time::Duration::try_from(left).unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(left) => {}
+            _ = self.wake.notified() => {}
+        }
+    }
+}

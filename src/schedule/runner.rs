@@ -1,0 +1,320 @@
+//! The scheduler loop: sleeps until the next job is due, runs it through the engine (trigger
+//! `schedule`), tells its timer how the run went, and repeats until asked to stop. One job runs
+//! at a time; jobs due together run in the plan's dependency order.
+
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+use super::timing::{BadTime, Outcome, Reason, Timer};
+use super::{Health, Metrics, Stop};
+use crate::plan::{self, Plan, SyncMode};
+use crate::runtime::engine::{Engine, EngineError, Mode, Options, RunReport, RunRequest};
+use crate::runtime::systems::Systems;
+use crate::state::{StateError, Store};
+
+/// The trigger recorded with the scheduler's runs.
+pub const TRIGGER: &str = "schedule";
+
+/// How many recent runs are read for each table mapping's last success at start.
+const RUNS_LOOKED_AT: usize = 500;
+
+/// Why the scheduler cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// There is nothing to schedule.
+    #[error("the plan has no jobs: add one to the mappings, e.g. `job customers {{ sync modified customers every 30m idle 12h }}` (docs/language.md, Jobs)")]
+    NoJobs,
+    /// A job's time of day cannot be read.
+    #[error("job `{job}`: {source}")]
+    Time {
+        /// The job.
+        job: String,
+        /// What is wrong.
+        source: BadTime,
+    },
+    /// A job names a table mapping the plan lacks.
+    #[error("job `{job}` names table mapping `{table}`, which the plan does not have")]
+    UnknownTable {
+        /// The job.
+        job: String,
+        /// The table mapping.
+        table: String,
+    },
+    /// The engine cannot be set up for the plan.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The state store failed outside a run.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// What the scheduler did, when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Runs made (recorded in the store).
+    pub runs: u64,
+    /// Runs that failed (a system or the store could not be used).
+    pub failed_runs: u64,
+    /// Records that failed, over all runs.
+    pub failed_records: u64,
+    /// Whether it ended because a stop was asked for.
+    pub stopped: bool,
+}
+
+struct Scheduled {
+    name: String,
+    job: plan::Job,
+    timer: Timer,
+    /// The position of its first table in the plan (dependency) order.
+    order: usize,
+}
+
+/// Runs a plan's jobs.
+pub struct Scheduler<'a> {
+    plan: &'a Plan,
+    systems: &'a Systems,
+    store: &'a Store,
+    options: Options,
+    jobs: Vec<Scheduled>,
+    tz: TimeZone,
+    stop: Stop,
+    health: Arc<Health>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl<'a> Scheduler<'a> {
+    /// A scheduler of the plan's jobs, starting now in the local time zone.
+    pub fn new(
+        plan: &'a Plan,
+        systems: &'a Systems,
+        store: &'a Store,
+        options: Options,
+        stop: Stop,
+    ) -> Result<Scheduler<'a>, ScheduleError> {
+        Scheduler::starting(plan, systems, store, options, stop, TimeZone::system())
+    }
+
+    /// A scheduler whose times of day are in `tz`.
+    pub fn starting(
+        plan: &'a Plan,
+        systems: &'a Systems,
+        store: &'a Store,
+        options: Options,
+        stop: Stop,
+        tz: TimeZone,
+    ) -> Result<Scheduler<'a>, ScheduleError> {
+        if plan.jobs.is_empty() {
+            return Err(ScheduleError::NoJobs);
+        }
+        let now = Timestamp::now();
+        let mut jobs = Vec::new();
+        for (name, job) in &plan.jobs {
+            let mut order = usize::MAX;
+            for table in &job.tables {
+                let pos = plan
+                    .tables
+                    .iter()
+                    .position(|t| &t.name == table)
+                    .ok_or_else(|| ScheduleError::UnknownTable {
+                        job: name.clone(),
+                        table: table.clone(),
+                    })?;
+                order = order.min(pos);
+            }
+            let timer = Timer::new(job, now, &tz).map_err(|source| ScheduleError::Time {
+                job: name.clone(),
+                source,
+            })?;
+            jobs.push(Scheduled {
+                name: name.clone(),
+                job: job.clone(),
+                timer,
+                order,
+            });
+        }
+        jobs.sort_by_key(|j| j.order);
+        Ok(Scheduler {
+            plan,
+            systems,
+            store,
+            options,
+            jobs,
+            tz,
+            stop,
+            health: Arc::new(Health::default()),
+            metrics: None,
+        })
+    }
+
+    /// Reports to this health state.
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Counts runs and records in these metrics.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Runs due jobs until a stop is asked for (or no job is ever due again); with `once`,
+    /// runs every job once, in dependency order, and returns.
+    pub async fn run(&mut self, once: bool) -> Result<Summary, ScheduleError> {
+        self.health.set_alive(true);
+        let outcome = self.run_loop(once).await;
+        self.health.set_alive(false);
+        outcome
+    }
+
+    async fn run_loop(&mut self, once: bool) -> Result<Summary, ScheduleError> {
+        let mut summary = Summary::default();
+        self.seed_last_success()?;
+        for i in 0..self.jobs.len() {
+            self.announce(i, Reason::Start);
+        }
+        if once {
+            for i in 0..self.jobs.len() {
+                if self.stop.requested() || !self.run_job(i, &mut summary).await? {
+                    summary.stopped = true;
+                    break;
+                }
+            }
+            return Ok(summary);
+        }
+        loop {
+            if self.stop.requested() {
+                summary.stopped = true;
+                return Ok(summary);
+            }
+            // The earliest due; among jobs due together, the plan's dependency order.
+            let next = self
+                .jobs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, j)| j.timer.due().map(|d| (d, j.order, i)))
+                .min();
+            let Some((due, _, i)) = next else {
+                tracing::info!("no job is due again; the scheduler ends");
+                return Ok(summary);
+            };
+            if due > Timestamp::now() {
+                self.stop.sleep_until(due).await;
+                continue;
+            }
+            if !self.run_job(i, &mut summary).await? {
+                summary.stopped = true;
+                return Ok(summary);
+            }
+        }
+    }
+
+    /// Runs one job and moves its timer; `false` when the run was stopped part-way.
+    async fn run_job(&mut self, i: usize, summary: &mut Summary) -> Result<bool, ScheduleError> {
+        let (name, job) = (self.jobs[i].name.clone(), self.jobs[i].job.clone());
+        let mode = match job.mode {
+            SyncMode::Full => Mode::Full,
+            SyncMode::Modified => Mode::Modified,
+        };
+        let req = RunRequest {
+            mode,
+            tables: job.tables.clone(),
+            dry_run: false,
+            trigger: TRIGGER.into(),
+        };
+        tracing::info!(job = %name, mode = %mode.as_str(), tables = %job.tables.join(","), "job started");
+        let mut engine = Engine::new(self.plan, self.systems, self.store, self.options.clone())?
+            .with_cancel(self.stop.flag());
+        let result = engine.run(&req).await;
+        let finished = Timestamp::now();
+        let (outcome, status, report) = match result {
+            Ok(r) if r.interrupted => (None, "interrupted", r),
+            Ok(r) if changed(&r) => (Some(Outcome::Changed), "succeeded", r),
+            Ok(r) => (Some(Outcome::Idle), "succeeded", r),
+            Err(EngineError::State(StateError::Busy(_))) => {
+                // Not a run (none was recorded): someone else is syncing with the store.
+                tracing::warn!(job = %name, "another syncmap run holds the state store; trying again shortly");
+                let reason = self.jobs[i].timer.after(Outcome::Busy, finished, &self.tz);
+                self.announce(i, reason);
+                return Ok(true);
+            }
+            Err(e) => {
+                tracing::error!(job = %name, error = %e, "job failed");
+                let report = RunReport {
+                    mode: mode.as_str().into(),
+                    ..RunReport::default()
+                };
+                (Some(Outcome::Failed), "failed", report)
+            }
+        };
+        summary.runs += 1;
+        summary.failed_runs += u64::from(status == "failed");
+        summary.failed_records += report.totals().failed;
+        if let Some(m) = &self.metrics {
+            m.run(&report, TRIGGER, status, finished.as_second());
+        }
+        self.health.run(&name, report.run_id, status, finished);
+        let Some(outcome) = outcome else {
+            tracing::info!(job = %name, run = report.run_id, "job stopped after the batch in flight");
+            return Ok(false);
+        };
+        let reason = self.jobs[i].timer.after(outcome, finished, &self.tz);
+        self.announce(i, reason);
+        Ok(true)
+    }
+
+    /// Sets each table mapping's last success from the runs the store remembers, so the gauge
+    /// does not start empty (and alerts on its age do not reset) when the scheduler restarts.
+    fn seed_last_success(&self) -> Result<(), ScheduleError> {
+        let Some(m) = &self.metrics else {
+            return Ok(());
+        };
+        let mut seen = std::collections::HashSet::new();
+        // Newest first: the first success met for a table is its last.
+        for run in self.store.runs(RUNS_LOOKED_AT)? {
+            let finished = run
+                .finished_at
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            let Some(at) = finished.filter(|_| run.status == "succeeded" && !run.dry_run) else {
+                continue;
+            };
+            for table in run.tables {
+                if seen.insert(table.clone()) {
+                    m.table_succeeded(&table, at.as_second());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs (and shows in metrics and health) when a job is next due, and why.
+    fn announce(&self, i: usize, reason: Reason) {
+        let j = &self.jobs[i];
+        let due = j.timer.due();
+        let wait = j.timer.wait().map(|w| w.as_secs());
+        match due {
+            Some(due) => tracing::info!(
+                job = %j.name,
+                reason = %reason.as_str(),
+                wait_seconds = wait,
+                next_due = %due,
+                "job scheduled"
+            ),
+            None => tracing::info!(job = %j.name, reason = %reason.as_str(), "job not due again"),
+        }
+        self.health.job(&j.name, due, wait);
+        if let Some(m) = &self.metrics {
+            m.job(&j.name, wait, due.map(|d| d.as_second()));
+        }
+    }
+}
+
+/// Whether a run saw something to do: wrote, coupled, deleted, failed or met a conflict.
+/// Rows read and found unchanged, or left alone, are nothing to do.
+fn changed(r: &RunReport) -> bool {
+    let c = r.totals();
+    c.inserted + c.modified + c.deleted + c.coupled + c.uncoupled + c.conflicts + c.failed > 0
+}
