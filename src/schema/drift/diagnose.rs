@@ -20,6 +20,8 @@ pub struct Context<'a> {
     pub snapshot: FileId,
     /// The parsed `.map` files of the plan; empty for a plan file.
     pub maps: &'a [MapFile],
+    /// Whether `snapshot` is the plan file standing in for a snapshot that could not be read.
+    pub snapshot_is_plan: bool,
 }
 
 /// One diagnostic per finding.
@@ -39,13 +41,20 @@ fn diagnostic(f: &Finding, cx: &Context<'_>) -> Diagnostic {
         Some(c) => format!("`{c}` of `{sys}.{t}`"),
         None => format!("table `{sys}.{t}`"),
     };
-    let pull = format!("`syncmap schema pull {sys} -o <snapshot>` refreshes the snapshot; then `syncmap check` shows which mappings to change");
+    let file = cx.sources.get(cx.snapshot).name.as_str();
+    let to = if file.ends_with(".json") && !cx.snapshot_is_plan {
+        file
+    } else {
+        "<snapshot>"
+    };
+    let refresh = format!("refresh the snapshot with `syncmap schema pull {sys} -o {to}`");
+    let pull = format!("{refresh} and run `syncmap check`");
     let (message, label, snap_label, help) = match &f.kind {
         DriftKind::TableMissing => (
             format!("{what} does not exist in the live system"),
             "not in the live system".to_string(),
             "the snapshot describes it".to_string(),
-            format!("check the profile points at the right environment and company; if the table was removed or renamed, {pull}"),
+            format!("check that the profile points at the right environment and company; if the table was removed or renamed, {pull}"),
         ),
         DriftKind::ColumnMissing => (
             format!("{what} does not exist in the live system"),
@@ -57,13 +66,13 @@ fn diagnostic(f: &Finding, cx: &Context<'_>) -> Diagnostic {
             format!("{what} is `{live}` in the live system, but `{snapshot}` in the snapshot"),
             format!("`{live}` in the live system"),
             format!("`{snapshot}` in the snapshot"),
-            format!("values would be read and written as `{snapshot}`; {pull}"),
+            format!("values would be read and written as `{snapshot}`: {pull}"),
         ),
         DriftKind::BecameReadOnly => (
             format!("{what} is read-only in the live system, and the plan writes it"),
             "written here, refused by the live system".to_string(),
             "writable in the snapshot".to_string(),
-            format!("every write of `{col}` would fail; read it one way only, or {pull}"),
+            format!("every write of `{col}` would fail: read it one way only, or {pull}"),
         ),
         DriftKind::MaxLengthShorter { snapshot, live } => (
             format!(
@@ -72,13 +81,13 @@ fn diagnostic(f: &Finding, cx: &Context<'_>) -> Diagnostic {
             ),
             format!("at most {live} characters live"),
             "the snapshot's maximum length".to_string(),
-            format!("longer values would be refused; add `[truncate]` where `{col}` is written, or {pull}"),
+            format!("longer values would be refused: {refresh}, so that `[truncate]` cuts at the live length"),
         ),
         DriftKind::ValueMissing { value } => (
             format!("{what} no longer has `{value}` in the live system"),
             format!("`{value}` is gone"),
             format!("the snapshot lists `{value}`"),
-            format!("records with `{value}` would fail to sync; {pull}"),
+            format!("records with `{value}` would fail to sync: {pull}"),
         ),
     };
     let snap_span = snapshot_span(&cx.sources.get(cx.snapshot).text, t, f.column.as_deref());
@@ -128,28 +137,28 @@ fn names(text: &str) -> Vec<(Span, &str)> {
     out
 }
 
-/// The span of a table's name in a snapshot (the first `"name"` entry followed by a `"key"`
-/// before its columns), or of a column's name after it; the start of the text when neither is
-/// found (a plan file).
+/// The span of a table's name in a snapshot (a `"name"` entry followed by `"key"` and
+/// `"columns"` before the next `"name"`), or of a column's name among its columns; the start of
+/// the text when neither is found (a plan file).
 fn snapshot_span(text: &str, table: &str, column: Option<&str>) -> Span {
     let entries = names(text);
-    let is_table = |span: &Span| {
-        let rest = &text[span.end as usize..];
-        let key = rest.find("\"key\"");
-        let columns = rest.find("\"columns\"");
-        matches!((key, columns), (Some(k), Some(c)) if k < c)
+    let is_table = |i: usize| {
+        let end = entries
+            .get(i + 1)
+            .map_or(text.len(), |(s, _)| s.start as usize);
+        let between = &text[entries[i].0.end as usize..end];
+        between.contains("\"key\"") && between.contains("\"columns\"")
     };
-    let Some(pos) = entries.iter().position(|(s, n)| *n == table && is_table(s)) else {
+    let Some(pos) = (0..entries.len()).find(|i| entries[*i].1 == table && is_table(*i)) else {
         return Span::new(0, 0);
     };
     let Some(column) = column else {
         return entries[pos].0;
     };
-    entries[pos + 1..]
-        .iter()
-        .take_while(|(s, _)| !is_table(s))
-        .find(|(_, n)| *n == column)
-        .map_or(entries[pos].0, |(s, _)| *s)
+    (pos + 1..entries.len())
+        .take_while(|i| !is_table(*i))
+        .find(|i| entries[*i].1 == column)
+        .map_or(entries[pos].0, |i| entries[i].0)
 }
 
 /// The table mapping declared with this name, in any file.
@@ -243,7 +252,7 @@ mod tests {
     fn finds_a_column_under_its_own_table_not_a_namesake_elsewhere() {
         let text = r#"{
   "tables": [
-    { "name": "a", "key": "id", "columns": [ { "name": "name", "type": "string" } ] },
+    { "name": "a", "key": "id", "columns": [ { "name": "name", "type": "string" }, { "name": "x", "type": "int" } ] },
     { "name": "b", "key": "id", "columns": [ { "name": "id", "type": "int" }, { "name": "name", "type": "string" } ] }
   ]
 }"#;
@@ -254,5 +263,10 @@ mod tests {
         let t = snapshot_span(text, "b", None);
         assert_eq!(&text[t.start as usize..t.end as usize], "\"b\"");
         assert_eq!(snapshot_span(text, "zz", None), Span::new(0, 0));
+        let x = snapshot_span(text, "a", Some("x"));
+        assert_eq!(&text[x.start as usize..x.end as usize], "\"x\"");
+        // A column the table lacks points at the table.
+        let a = snapshot_span(text, "a", Some("id"));
+        assert_eq!(&text[a.start as usize..a.end as usize], "\"a\"");
     }
 }
