@@ -6,6 +6,7 @@ mod check;
 mod compile;
 mod demo;
 mod diff;
+mod doctor;
 mod explain;
 mod fmt;
 mod init;
@@ -118,6 +119,9 @@ enum Command {
     Errors(inspect::ErrorsArgs),
     /// Retry skipped records in the next run.
     Retry(records::RetryArgs),
+    /// Check that a plan can run: profile, secrets, connections, credentials, company, tables,
+    /// and drift of the live schemas from the snapshots. Exit 0 when all pass, 1 when one fails.
+    Doctor(doctor::DoctorArgs),
     /// Run the language server over standard input and output (for editors).
     Lsp,
     /// Run local emulators of the Business Central and Dataverse APIs until Ctrl-C.
@@ -192,6 +196,7 @@ pub fn main() -> ExitCode {
         Command::Log(args) => inspect::log(args),
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Lsp => lsp::run(),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Schema {

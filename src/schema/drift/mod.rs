@@ -57,6 +57,56 @@ pub fn used_by(plan: &Plan, system: &str) -> Vec<UsedTable> {
     used.into_values().collect()
 }
 
+/// What a plan file itself records of a system's tables, as a snapshot: the tables and columns
+/// it uses with their types and maximum lengths (no option values, enum members or read-only
+/// marks). The stand-in when the snapshot the plan was compiled from cannot be read.
+pub fn snapshot_of_plan(system: &crate::plan::System) -> SystemSchema {
+    use super::{ColumnSchema, TableSchema, SCHEMA_FORMAT_VERSION};
+    let column = |name: &str, c: &crate::plan::ColumnInfo| ColumnSchema {
+        name: name.to_string(),
+        ty: match c.ty.as_str() {
+            "int" => ColumnType::Int,
+            "decimal" => ColumnType::Decimal,
+            "bool" => ColumnType::Bool,
+            "date" => ColumnType::Date,
+            "datetime" => ColumnType::Datetime,
+            "guid" => ColumnType::Guid,
+            "option" => ColumnType::Option {
+                options: Vec::new(),
+            },
+            "enum" => ColumnType::Enum {
+                members: Vec::new(),
+            },
+            "lookup" => ColumnType::Lookup {
+                targets: c.targets.clone(),
+            },
+            _ => ColumnType::String {
+                max_length: c.max_length,
+            },
+        },
+        nullable: true,
+        read_only: false,
+        required_on_create: false,
+        default: None,
+        description: None,
+    };
+    SystemSchema {
+        format_version: SCHEMA_FORMAT_VERSION,
+        source: Some("the plan file".into()),
+        tables: system
+            .tables
+            .iter()
+            .map(|(name, t)| TableSchema {
+                name: name.clone(),
+                entity_type: t.entity_type.clone(),
+                key: t.key.clone(),
+                modified_on: t.modified_on.clone(),
+                columns: t.columns.iter().map(|(n, c)| column(n, c)).collect(),
+            })
+            .collect(),
+    }
+}
+
 /// One difference between the snapshot and the live system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
