@@ -5,6 +5,7 @@
 //! record.
 
 mod batch;
+mod history;
 mod lookups;
 mod manual;
 pub mod report;
@@ -99,6 +100,9 @@ pub struct Options {
     pub batch_size: usize,
     /// How far before the watermark modified-only reads start, against clock precision.
     pub overlap: SignedDuration,
+    /// How many runs' write logs the state store keeps (the newest; older ones are pruned as
+    /// a run starts).
+    pub history_runs: usize,
 }
 
 impl Default for Options {
@@ -107,6 +111,7 @@ impl Default for Options {
             page_size: 1000,
             batch_size: 200,
             overlap: SignedDuration::from_millis(999),
+            history_runs: 50,
         }
     }
 }
@@ -155,6 +160,8 @@ pub struct Engine<'a> {
     pub(crate) progress: Option<&'a dyn Progress>,
     /// The store's run lock while a run that writes is under way.
     pub(crate) lock: Option<std::fs::File>,
+    /// Records left alone since the last commit, logged with the next one.
+    pub(crate) skips: std::cell::RefCell<Vec<history::Skip>>,
 }
 
 impl<'a> Engine<'a> {
@@ -190,6 +197,7 @@ impl<'a> Engine<'a> {
             started: Timestamp::now(),
             progress: None,
             lock: None,
+            skips: std::cell::RefCell::default(),
         })
     }
 
@@ -229,6 +237,7 @@ impl<'a> Engine<'a> {
                 &names,
                 false,
             )?;
+            self.prune_history()?;
         }
         let mut report = RunReport {
             run_id: (!self.dry_run).then_some(self.run),
@@ -469,6 +478,7 @@ impl<'a> Engine<'a> {
             }
         });
         if !self.dry_run {
+            self.flush_skips_now()?;
             if let Some(c) = &after {
                 self.store
                     .advance_watermark(mapping, pass.dir, c, self.run)?;
