@@ -241,11 +241,12 @@ fn explain(
     for c in &run.counts {
         let n = &c.counts;
         println!(
-            "  {} {} ({}): {} inserted, {} modified, {} unchanged, {} skipped, {} failed, {} conflicts, {} deleted, {} uncoupled, {} coupled",
-            c.mapping, c.direction, route(plan, &c.mapping, &c.direction), n.inserted, n.modified, n.unchanged, n.skipped, n.failed, n.conflicts, n.deleted, n.uncoupled, n.coupled
+            "  {} {}: {} inserted, {} modified, {} unchanged, {} skipped, {} failed, {} conflicts, {} deleted, {} uncoupled, {} coupled",
+            c.mapping, c.direction, n.inserted, n.modified, n.unchanged, n.skipped, n.failed, n.conflicts, n.deleted, n.uncoupled, n.coupled
         );
         println!(
-            "    watermark {} → {}",
+            "    {}, watermark {} → {}",
+            route(plan, &c.mapping, &c.direction),
             c.cursor_before.as_deref().unwrap_or("-"),
             c.cursor_after.as_deref().unwrap_or("-")
         );
@@ -281,16 +282,9 @@ fn explain(
         println!("\nskipped and failed");
     }
     for ((mapping, direction), ws) in by_pass(&skipped) {
-        println!(
-            "  {mapping} {direction} ({})",
-            route(plan, &mapping, &direction)
-        );
         for w in ws.iter().take(SHOWN_PER_PASS) {
-            println!(
-                "    skipped   {}: {}",
-                w.source_key,
-                w.reason.as_deref().unwrap_or("-")
-            );
+            let why = w.reason.as_deref().unwrap_or("-");
+            println!("  skipped {mapping} {direction} `{}`: {why}", w.source_key);
         }
         cut |= more(ws.len());
     }
@@ -302,12 +296,16 @@ fn explain(
             .push(e);
     }
     for ((mapping, direction), es) in &failed {
-        println!(
-            "  {mapping} {direction} ({})",
-            route(plan, mapping, direction)
-        );
         for e in es.iter().take(SHOWN_PER_PASS) {
-            println!("    failed    {}: {}", e.source_key, e.message);
+            let to = e
+                .dest_key
+                .as_deref()
+                .map(|k| format!(" → `{k}`"))
+                .unwrap_or_default();
+            println!(
+                "  failed {mapping} {direction} `{}`{to}: {}",
+                e.source_key, e.message
+            );
         }
         cut |= more(es.len());
     }
