@@ -656,3 +656,47 @@ fn the_ci_example_runs_green_on_this_repository() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("every table mapping is new"), "{text}");
 }
+
+#[test]
+fn doctor_checks_sqlite_systems_against_their_databases() {
+    let w = world::World::standard();
+    let out = w.cli(&["doctor", "mappings"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        line(&out.stdout, "dv", "connection").contains("dv.db` opens"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line(&out.stdout, "bc", "schema").contains("no drift"),
+        "{}",
+        out.stdout
+    );
+    // No secret, authentication or company for a database.
+    assert!(!out.stdout.contains("secret"), "{}", out.stdout);
+
+    w.sql("dv", "ALTER TABLE accounts DROP COLUMN telephone1;");
+    let out = w.cli(&["doctor", "mappings", "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let j = out.json();
+    let diags = j["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0]["code"], "E0602");
+    assert!(diags[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`telephone1` of `dv.accounts`"));
+    assert!(diags[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("customers.map"));
+
+    std::fs::remove_file(w.path().join("bc.db")).unwrap();
+    let out = w.cli(&["doctor", "mappings"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let conn = line(&out.stdout, "bc", "connection");
+    assert!(
+        conn.contains("FAIL") && conn.contains("does not exist"),
+        "{conn}"
+    );
+}

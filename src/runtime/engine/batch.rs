@@ -304,15 +304,15 @@ impl<'a> Engine<'a> {
         } else {
             "no match rule finds an uncoupled partner"
         };
-        self.skip(
-            pass,
-            pr,
-            (&row.key, None),
+        let why = if pass.match_only {
+            format!("not coupled: {how}")
+        } else {
             format!(
                 "not coupled: {how}, and the table mapping does not create {} rows",
                 pass.dst.name
-            ),
-        );
+            )
+        };
+        self.skip(pass, pr, (&row.key, None), why);
         Ok(None)
     }
 
