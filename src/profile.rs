@@ -300,6 +300,10 @@ pub struct RunConfig {
     /// Rows processed (and written) per batch.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// How many runs' write logs (`syncmap log --run ID`) the state store keeps: the newest;
+    /// older ones are pruned as a run starts. Runs and their counts are kept regardless.
+    #[serde(default = "default_history_runs")]
+    pub history_runs: usize,
 }
 
 impl Default for RunConfig {
@@ -307,8 +311,13 @@ impl Default for RunConfig {
         RunConfig {
             page_size: default_page(),
             batch_size: default_batch(),
+            history_runs: default_history_runs(),
         }
     }
+}
+
+fn default_history_runs() -> usize {
+    50
 }
 
 fn default_page() -> usize {

@@ -1,6 +1,8 @@
 //! The language corpus: every `tests/cases/ok/*.map` compiles and its plan is snapshotted; every
 //! `tests/cases/err/*.map` fails and its rendered diagnostics are snapshotted under its source.
-//! Adding a case is adding a file. Also checks that every diagnostic code has a case, and that
+//! Adding a case is adding a file. A case with a folder `NAME.live/` beside it holds the live
+//! schemas of some of its systems (`ALIAS.json`): the drift `syncmap doctor` would report against
+//! them is rendered with the diagnostics (the `E06xx` and `W06xx` codes). Also checks that every diagnostic code has a case, and that
 //! every example in `docs/language.md` behaves as the document says.
 
 // Test helpers may panic on broken fixtures: that is a test failure with a clear message.
@@ -25,10 +27,35 @@ fn relative(path: &Path) -> PathBuf {
 
 /// Diagnostics plus the failures of inline tests, rendered without colour at a fixed width.
 fn rendered(c: &mut syncmap::Compilation) -> String {
+    rendered_with_live(c, None)
+}
+
+/// [`rendered`], plus the drift against the live schemas in `live` (`ALIAS.json` files).
+fn rendered_with_live(c: &mut syncmap::Compilation, live: Option<&Path>) -> String {
     if let (Some(model), Some(plan)) = (&c.model, &c.plan) {
         let results = syncmap::testing::run_all(model, plan);
         c.diagnostics
             .extend(syncmap::testing::diagnostics(&results));
+        for (alias, loaded) in live.map(|_| &c.project.schemas).into_iter().flatten() {
+            let Some(dir) = live else { continue };
+            let Ok(text) = std::fs::read_to_string(dir.join(format!("{alias}.json"))) else {
+                continue;
+            };
+            let live_schema = syncmap::schema::load(&text).unwrap();
+            let used = syncmap::schema::drift::used_by(plan, alias);
+            let findings = syncmap::schema::drift::compare(&loaded.schema, &live_schema, &used);
+            let cx = syncmap::schema::drift::diagnose::Context {
+                system: alias,
+                sources: &c.project.sources,
+                snapshot: loaded.file,
+                maps: &c.project.files,
+                snapshot_is_plan: false,
+            };
+            c.diagnostics
+                .extend(syncmap::schema::drift::diagnose::diagnostics(
+                    &findings, &cx,
+                ));
+        }
         c.diagnostics.sort();
     }
     render::human(&c.diagnostics, &c.project.sources, false)
@@ -64,7 +91,8 @@ fn err_cases_render_the_snapshotted_diagnostics() {
         let rel = relative(path);
         let source = std::fs::read_to_string(path).unwrap_or_default();
         let mut c = compile(&rel);
-        let text = rendered(&mut c);
+        let live = rel.with_extension("live");
+        let text = rendered_with_live(&mut c, live.is_dir().then_some(live.as_path()));
         let code = rel
             .file_stem()
             .and_then(|s| s.to_str())

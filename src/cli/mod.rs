@@ -6,6 +6,7 @@ mod check;
 mod compile;
 mod demo;
 mod diff;
+mod doctor;
 mod explain;
 mod fmt;
 mod init;
@@ -130,6 +131,9 @@ enum Command {
     Retry(records::RetryArgs),
     /// Write the mappings and their recent runs as one self-contained HTML page.
     Report(report::ReportArgs),
+    /// Check that a plan can run: profile, secrets, connections, credentials, company, tables,
+    /// and drift of the live schemas from the snapshots. Exit 0 when all pass, 1 when one fails.
+    Doctor(doctor::DoctorArgs),
     /// Run the language server over standard input and output (for editors).
     Lsp,
     /// Run local emulators of the Business Central and Dataverse APIs until Ctrl-C.
@@ -213,6 +217,7 @@ pub fn main() -> ExitCode {
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
         Command::Report(args) => report::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Lsp => lsp::run(),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Schema {

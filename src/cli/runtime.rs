@@ -111,6 +111,7 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
     let options = Options {
         page_size: profile.run.page_size,
         batch_size: profile.run.batch_size,
+        history_runs: profile.run.history_runs,
         ..Options::default()
     };
     Ok(Runtime {

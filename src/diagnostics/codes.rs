@@ -17,7 +17,8 @@ pub enum Severity {
 macro_rules! codes {
     ($($code:ident, $sev:ident, $title:literal;)*) => {
         /// A stable diagnostic code (`E01xx` syntax, `E02xx` names, `E03xx` types and mappings,
-        /// `E05xx` evaluation, `W0xxx` warnings).
+        /// `E05xx` evaluation, `E06xx` drift between a snapshot and the live system, `W0xxx`
+        /// warnings).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code { $(
             #[doc = $title]
@@ -86,11 +87,17 @@ codes! {
     E0314, Error, "modifier not allowed here";
     E0315, Error, "invalid test";
     E0501, Error, "test expectation not met";
+    E0601, Error, "table missing in the live system";
+    E0602, Error, "column missing in the live system";
+    E0603, Error, "column type differs in the live system";
+    E0604, Error, "column written by the plan is read-only in the live system";
     W0001, Warning, "value may be truncated";
     W0002, Warning, "value map does not cover every value";
     W0003, Warning, "setting has no effect";
     W0004, Warning, "required column never set on create";
     W0005, Warning, "unused definition";
+    W0601, Warning, "maximum length is shorter in the live system";
+    W0602, Warning, "option value, enum member or lookup target missing in the live system";
 }
 
 impl Code {

@@ -15,7 +15,7 @@ pub mod convert;
 mod definition;
 pub mod documents;
 mod hover;
-mod locate;
+pub(crate) mod locate;
 pub mod server;
 mod symbols;
 mod tokens;

@@ -2,6 +2,7 @@
 //! imported from OData CSDL `$metadata`. Loading works on text; reading files is the caller's.
 
 pub mod csdl;
+pub mod drift;
 mod model;
 
 pub use model::*;

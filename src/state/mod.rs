@@ -5,6 +5,7 @@
 mod couplings;
 mod events;
 mod failures;
+mod history;
 mod intents;
 mod runs;
 mod schema;
@@ -18,6 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::connectors::Cursor;
 use crate::plan::Side;
+
+pub use history::{RunFilter, RunWrite, WriteAction};
 
 /// Why the state store could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +348,8 @@ pub struct Run {
     pub status: String,
     /// Why it failed, if it did.
     pub message: Option<String>,
+    /// How long it took (finished minus started), once it ended.
+    pub duration_ms: Option<u64>,
     /// Counts per table mapping and direction.
     pub counts: Vec<RunCounts>,
 }

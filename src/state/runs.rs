@@ -93,10 +93,13 @@ impl Store {
                 [id],
                 |r| {
                     let tables: String = r.get(6)?;
+                    let started_at: String = r.get(1)?;
+                    let finished_at: Option<String> = r.get(2)?;
                     Ok(Run {
                         id: r.get(0)?,
-                        started_at: r.get(1)?,
-                        finished_at: r.get(2)?,
+                        duration_ms: duration_ms(&started_at, finished_at.as_deref()),
+                        started_at,
+                        finished_at,
                         mode: r.get(3)?,
                         trigger: r.get(4)?,
                         plan_digest: r.get(5)?,
@@ -138,4 +141,12 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(Some(run))
     }
+}
+
+/// Milliseconds from start to finish, when both are readable instants.
+fn duration_ms(started: &str, finished: Option<&str>) -> Option<u64> {
+    let start: Timestamp = started.parse().ok()?;
+    let end: Timestamp = finished?.parse().ok()?;
+    let ms = end.duration_since(start).as_millis();
+    Some(ms.max(0) as u64)
 }

@@ -118,4 +118,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE intents ADD COLUMN fields TEXT;
     ALTER TABLE intents ADD COLUMN kept TEXT;
     "#,
+    // 4: what each run wrote where — one row per record inserted, modified, deleted, coupled,
+    //    uncoupled or skipped (failures stay in `record_errors`) — written in the transaction
+    //    that commits the batch's couplings, so it never claims a write the store does not
+    //    know of. Only the last runs' rows are kept (`[run] history_runs`).
+    r#"
+    CREATE TABLE run_writes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        action TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT,
+        reason TEXT
+    );
+    CREATE INDEX run_writes_by_run ON run_writes(run, mapping, direction);
+    CREATE INDEX runs_by_start ON runs(started_at);
+    "#,
 ];

@@ -168,3 +168,76 @@ fn passing_errors_never_skip_a_record() {
         vec!["k".to_string()]
     );
 }
+
+#[test]
+fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter() {
+    let s = Store::in_memory().unwrap();
+    let mut ids = Vec::new();
+    for (i, trigger) in ["manual", "schedule", "manual"].iter().enumerate() {
+        let table = if i == 1 { "vendors" } else { "customers" };
+        let id = s
+            .begin_run("full", trigger, "sha256:x", &[table.to_string()], false)
+            .unwrap();
+        s.log_write(
+            id,
+            table,
+            Direction::LeftToRight,
+            WriteAction::Inserted,
+            &format!("L{i}"),
+            Some("R"),
+            None,
+        )
+        .unwrap();
+        s.finish_run(id, if i == 2 { "failed" } else { "succeeded" }, None)
+            .unwrap();
+        ids.push(id);
+    }
+    let run = s.run(ids[0]).unwrap().unwrap();
+    assert!(run.duration_ms.is_some());
+    let only = |f: RunFilter| -> Vec<i64> {
+        s.runs_where(&RunFilter { limit: 10, ..f })
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    assert_eq!(only(RunFilter::default()), vec![ids[2], ids[1], ids[0]]);
+    let table = Some("customers".to_string());
+    assert_eq!(
+        only(RunFilter {
+            table,
+            ..RunFilter::default()
+        }),
+        vec![ids[2], ids[0]]
+    );
+    let trigger = Some("schedule".to_string());
+    assert_eq!(
+        only(RunFilter {
+            trigger,
+            ..RunFilter::default()
+        }),
+        vec![ids[1]]
+    );
+    let status = Some("failed".to_string());
+    assert_eq!(
+        only(RunFilter {
+            status,
+            ..RunFilter::default()
+        }),
+        vec![ids[2]]
+    );
+    let since = Some(Timestamp::now() + jiff::SignedDuration::from_hours(1));
+    assert!(only(RunFilter {
+        since,
+        ..RunFilter::default()
+    })
+    .is_empty());
+
+    // Keeping two runs drops the oldest run's log, not the run.
+    assert_eq!(s.prune_run_writes(2).unwrap(), 1);
+    assert!(s.run_writes(ids[0]).unwrap().is_empty());
+    assert_eq!(s.run_writes(ids[1]).unwrap().len(), 1);
+    assert!(s.run(ids[0]).unwrap().is_some());
+    assert_eq!(s.prune_run_writes(10).unwrap(), 0);
+    assert_eq!(s.prune_run_writes(0).unwrap(), 2);
+}

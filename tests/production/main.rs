@@ -4,6 +4,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod doctor;
 mod report;
 mod schedule;

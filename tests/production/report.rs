@@ -2,8 +2,7 @@
 //! few real runs (made by the `syncmap` binary against SQLite systems), snapshotted with what
 //! varies redacted, and rendered by a real headless browser (Debian's `chromium`).
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -16,8 +16,7 @@ use syncmap::sandbox::{AuthConfig, Faults, Sandbox, SandboxConfig, Seed};
 use syncmap::state::Direction;
 
 /// Two SQLite systems shaped like the standard tables, for the engine's stop without timing.
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
 /// The variable the profiles name for the client secret.
 const SECRET_ENV: &str = "SYNCMAP_TEST_SECRET";

@@ -196,6 +196,15 @@ impl Client {
         &self.system
     }
 
+    /// Obtains the credentials' token now (from the token endpoint, for client credentials)
+    /// without sending a request, so that `syncmap doctor` can tell a refused secret from a
+    /// service that refuses the token.
+    pub async fn authorize(&self) -> Result<(), ConnectorError> {
+        // A request built but never sent: only its `Authorization` header is wanted.
+        let unsent = self.http.get("http://localhost/");
+        self.auth.apply(&self.http, unsent).await.map(|_| ())
+    }
+
     /// Sends a request, retrying passing failures; any answer the service gives on purpose
     /// (including 4xx) comes back as `Ok` for the caller to read.
     pub async fn send(&self, request: &Request) -> Result<Response, ConnectorError> {

@@ -125,7 +125,13 @@ impl<'a> Engine<'a> {
         let mut work: Vec<(Row, Action)> = Vec::new();
         for row in kept {
             if skipped.contains(&row.key) || couplings.get(&row.key).is_some_and(|c| c.skipped) {
-                pr.counts.skipped += 1;
+                let partner = couplings.get(&row.key).map(|c| c.key(d));
+                self.skip(
+                    pass,
+                    pr,
+                    (&row.key, partner),
+                    "skipped after failing twice with the same error (`syncmap errors`); `syncmap retry` syncs it again",
+                );
                 continue;
             }
             let action = match couplings.get(&row.key) {
@@ -145,7 +151,12 @@ impl<'a> Engine<'a> {
                         && pass.table.only_coupled
                         && !pass.ignore_only_coupled;
                     if only_coupled && !retry {
-                        pr.counts.skipped += 1;
+                        self.skip(
+                            pass,
+                            pr,
+                            (&row.key, None),
+                            "not coupled; a modified-only run syncs coupled records only (`only coupled`): a full sync couples it",
+                        );
                         continue;
                     }
                     let intent = intents.get(&row.key).cloned();
@@ -288,7 +299,20 @@ impl<'a> Engine<'a> {
                 replaces: None,
             }));
         }
-        pr.counts.skipped += 1;
+        let how = if pass.table.match_rules.is_empty() {
+            "there are no match rules"
+        } else {
+            "no match rule finds an uncoupled partner"
+        };
+        let why = if pass.match_only {
+            format!("not coupled: {how}")
+        } else {
+            format!(
+                "not coupled: {how}, and the table mapping does not create {} rows",
+                pass.dst.name
+            )
+        };
+        self.skip(pass, pr, (&row.key, None), why);
         Ok(None)
     }
 
@@ -543,12 +567,17 @@ impl<'a> Engine<'a> {
             source_key: row.key.clone(),
             dest_key: Some(dest.key.clone()),
             fields: Vec::new(),
-            note: Some(note),
+            note: Some(note.clone()),
         });
         match wins {
             Some(true) => Ok(true),
             Some(false) => {
-                pr.counts.skipped += 1;
+                self.skip(
+                    pass,
+                    pr,
+                    (&row.key, Some(&dest.key)),
+                    format!("conflict: {note}"),
+                );
                 Ok(false)
             }
             None => {
@@ -587,6 +616,13 @@ impl<'a> Engine<'a> {
                 if !self.dry_run {
                     self.store.transaction(|st| {
                         st.uncouple(mapping, pass.dir.source(), &row.key)?;
+                        self.log_write(
+                            st,
+                            pass,
+                            crate::state::WriteAction::Uncoupled,
+                            (&row.key, Some(&gone)),
+                            Some(&msg),
+                        )?;
                         st.log_event(
                             self.run,
                             mapping,

@@ -35,6 +35,7 @@ impl<'a> Engine<'a> {
             self.run = self
                 .store
                 .begin_run(mode, "manual", &self.plan.digest, tables, false)?;
+            self.prune_history()?;
         }
         Ok(RunReport {
             run_id: (!dry_run).then_some(self.run),
@@ -55,6 +56,7 @@ impl<'a> Engine<'a> {
             .as_millis()
             .max(0) as u64;
         if !self.dry_run {
+            self.flush_skips_now()?;
             for p in &report.tables {
                 if let Some(dir) = Direction::parse(&p.direction) {
                     self.store

@@ -5,6 +5,7 @@
 //! record.
 
 mod batch;
+mod history;
 mod lookups;
 mod manual;
 pub mod report;
@@ -101,6 +102,9 @@ pub struct Options {
     pub batch_size: usize,
     /// How far before the watermark modified-only reads start, against clock precision.
     pub overlap: SignedDuration,
+    /// How many runs' write logs the state store keeps (the newest; older ones are pruned as
+    /// a run starts).
+    pub history_runs: usize,
 }
 
 impl Default for Options {
@@ -109,6 +113,7 @@ impl Default for Options {
             page_size: 1000,
             batch_size: 200,
             overlap: SignedDuration::from_millis(999),
+            history_runs: 50,
         }
     }
 }
@@ -159,6 +164,8 @@ pub struct Engine<'a> {
     pub(crate) lock: Option<std::fs::File>,
     /// Set from outside (a signal) to stop the run after the batch in flight.
     pub(crate) cancel: Option<Arc<AtomicBool>>,
+    /// Records left alone since the last commit, logged with the next one.
+    pub(crate) skips: std::cell::RefCell<Vec<history::Skip>>,
 }
 
 impl<'a> Engine<'a> {
@@ -210,6 +217,7 @@ impl<'a> Engine<'a> {
             progress: None,
             lock: None,
             cancel: None,
+            skips: std::cell::RefCell::default(),
         })
     }
 
@@ -249,6 +257,7 @@ impl<'a> Engine<'a> {
                 &names,
                 false,
             )?;
+            self.prune_history()?;
         }
         tracing::info!(
             run = self.run,
@@ -531,6 +540,7 @@ impl<'a> Engine<'a> {
             }
         });
         if !self.dry_run {
+            self.flush_skips_now()?;
             if let Some(c) = after.as_ref().filter(|_| completed) {
                 self.store
                     .advance_watermark(mapping, pass.dir, c, self.run)?;

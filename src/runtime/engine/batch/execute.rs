@@ -10,7 +10,7 @@ use crate::plan::Side;
 use crate::runtime::engine::report::{Change, FieldChange, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::runtime::value::Value;
-use crate::state::{Coupling, Intent, IntentKind};
+use crate::state::{Coupling, Intent, IntentKind, WriteAction};
 
 /// A write and the record it belongs to.
 struct Planned {
@@ -92,10 +92,14 @@ impl<'a> Engine<'a> {
                 .add_intents(&pass.table.name, pass.dir, &intents, self.run)?;
         }
         let results = self.write_all(pass, &planned).await?;
-        self.store.transaction(|_| {
+        // The write log commits with the couplings: after a crash it lists exactly the writes
+        // the store knows of (a write whose outcome was lost is settled, and not logged, by the
+        // next run).
+        self.store.transaction(|st| {
             for (p, result) in planned.iter().zip(results) {
                 self.record_outcome(pass, p, result, pr)?;
             }
+            self.flush_skips(st)?;
             Ok(())
         })
     }
@@ -234,6 +238,9 @@ impl<'a> Engine<'a> {
                 if *new_coupling {
                     self.store.couple(&c)?;
                     self.store.clear_intent(mapping, pass.dir, &row.key)?;
+                    let why = "matched an equal partner; nothing to write";
+                    let keys = (row.key.as_str(), Some(dest.key.as_str()));
+                    self.log_write(self.store, pass, WriteAction::Coupled, keys, Some(why))?;
                     pr.counts.coupled += 1;
                 } else {
                     self.store.save_coupling(&c)?;
@@ -269,6 +276,9 @@ impl<'a> Engine<'a> {
                 }
                 self.store.clear_intent(mapping, pass.dir, &row.key)?;
                 self.store.clear_failure(mapping, pass.dir, &row.key)?;
+                let why = new_coupling.then_some("matched, then brought up to date");
+                let keys = (row.key.as_str(), Some(dest.key.as_str()));
+                self.log_write(self.store, pass, WriteAction::Modified, keys, why)?;
                 pr.counts.modified += 1;
             }
             (PendingKind::Create { replaces, .. }, Some(Ok(out))) => {
@@ -295,6 +305,17 @@ impl<'a> Engine<'a> {
                 self.store.couple(&c)?;
                 self.store.clear_intent(mapping, pass.dir, &row.key)?;
                 self.store.clear_failure(mapping, pass.dir, &row.key)?;
+                let why = replaces
+                    .as_ref()
+                    .map(|old| format!("restores its deleted partner `{}`", old.key(d)));
+                let keys = (row.key.as_str(), Some(out.key.as_str()));
+                self.log_write(
+                    self.store,
+                    pass,
+                    WriteAction::Inserted,
+                    keys,
+                    why.as_deref(),
+                )?;
                 pr.counts.inserted += 1;
                 pr.counts.coupled += 1;
             }
@@ -314,6 +335,14 @@ impl<'a> Engine<'a> {
                         pass.dst.name
                     ),
                 )?;
+                let why = format!(
+                    "its partner `{}` in {} was deleted; the deletion was propagated to {}",
+                    coupling.key(d),
+                    pass.dst.name,
+                    pass.src.name
+                );
+                let keys = (row.key.as_str(), Some(coupling.key(d)));
+                self.log_write(self.store, pass, WriteAction::Deleted, keys, Some(&why))?;
                 pr.counts.deleted += 1;
                 pr.counts.uncoupled += 1;
             }

@@ -1,0 +1,168 @@
+//! `syncmap doctor`: is everything in place to run this plan? For each system the plan uses it
+//! checks, one step after the other, the profile's section and secret, the connection, the
+//! credentials, the company, the tables, and how far the live schema drifted from the snapshot
+//! the plan was compiled against. Exit 0 when every check passed (drift warnings allowed), 1
+//! when one failed, 2 when the plan or profile cannot be read at all.
+
+mod checks;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use syncmap::diagnostics::Diagnostics;
+use syncmap::plan::Plan;
+use syncmap::profile::Profile;
+use syncmap::project::{FsLoader, MapFile};
+use syncmap::source::SourceMap;
+
+use super::{inputs, runtime, CliError, Format};
+
+/// `syncmap doctor`.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// A plan file (`plan.json`), or `.map` files and folders compiled on the fly; `mappings/`
+    /// when absent.
+    #[arg(value_name = "PLAN|PATH")]
+    paths: Vec<PathBuf>,
+    /// The profile: where the systems are and how to authenticate.
+    #[arg(long, default_value = "syncmap.toml")]
+    profile: PathBuf,
+    /// The named profile (`[profiles.NAME]`); `$SYNCMAP_ENV`, then `default`, when absent.
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
+    /// How to print the checks and the drift diagnostics.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+/// The plan and what it was compiled from: the sources that drift diagnostics point into.
+pub struct Inputs {
+    /// The plan.
+    pub plan: Plan,
+    /// The `.map` files and snapshots (compiled), or the plan file and the snapshots found
+    /// beside it.
+    pub sources: SourceMap,
+    /// The parsed `.map` files; empty for a plan file.
+    pub maps: Vec<MapFile>,
+    /// Per system: the snapshot and its source, or the plan file standing in for it.
+    pub snapshots: std::collections::BTreeMap<String, checks::Snapshot>,
+    /// The profile's file name, for messages.
+    pub profile_name: String,
+}
+
+/// Runs every check and prints them.
+pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("mappings")]
+    } else {
+        args.paths.clone()
+    };
+    let mut inputs = load(&paths)?;
+    inputs.profile_name = args.profile.display().to_string();
+    let profile = Profile::load_env(&args.profile, args.env.as_deref())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let reports = runtime::block_on(checks::all(&inputs, &profile))?;
+    let mut diagnostics = Diagnostics::new();
+    for r in &reports {
+        diagnostics.extend(r.drift.clone());
+    }
+    diagnostics.sort();
+    let failed = reports
+        .iter()
+        .flat_map(|r| &r.checks)
+        .any(|c| c.status == checks::Status::Failed);
+    match args.format {
+        Format::Human => print!("{}", output::human(&reports, &diagnostics, &inputs.sources)),
+        Format::Json => runtime::print_json(&output::json(&reports, &diagnostics, &inputs.sources)),
+        Format::Sarif => {
+            runtime::print_json(&output::sarif(&reports, &diagnostics, &inputs.sources))
+        }
+    }
+    Ok(if failed || diagnostics.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reads a plan file (with the snapshots beside it, when its paths lead to them) or compiles
+/// `.map` files; mappings with errors are reported as `check` reports them (exit 1).
+fn load(paths: &[PathBuf]) -> Result<Inputs, CliError> {
+    if let [one] = paths {
+        if one.extension().is_some_and(|e| e == "json") {
+            return load_plan_file(one);
+        }
+    }
+    let files = inputs::map_files(paths)?;
+    let c = syncmap::compile(&files, &FsLoader)?;
+    let Some(plan) = c.plan.filter(|_| !c.diagnostics.has_errors()) else {
+        eprint!(
+            "{}",
+            syncmap::diagnostics::render::human(
+                &c.diagnostics,
+                &c.project.sources,
+                inputs::stderr_color()
+            )
+        );
+        return Err(CliError::Reported);
+    };
+    let snapshots = c
+        .project
+        .schemas
+        .iter()
+        .map(|(alias, s)| {
+            let snapshot = checks::Snapshot {
+                schema: s.schema.clone(),
+                file: s.file,
+                is_plan: false,
+            };
+            (alias.clone(), snapshot)
+        })
+        .collect();
+    Ok(Inputs {
+        plan,
+        sources: c.project.sources,
+        maps: c.project.files,
+        snapshots,
+        profile_name: String::new(),
+    })
+}
+
+fn load_plan_file(path: &Path) -> Result<Inputs, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", path.display())))?;
+    let plan: Plan = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("`{}` is not a syncmap plan: {e}", path.display())))?;
+    let mut sources = SourceMap::new();
+    let plan_file = sources.add(path.display().to_string(), text);
+    let base = path.parent().unwrap_or(Path::new(""));
+    let mut snapshots = std::collections::BTreeMap::new();
+    for (alias, system) in &plan.systems {
+        // The plan names each snapshot relative to the folder it was compiled in; a plan kept
+        // beside its mappings finds them, another falls back to what the plan records.
+        let found = std::fs::read_to_string(base.join(&system.schema))
+            .ok()
+            .and_then(|t| syncmap::schema::load(&t).ok().map(|s| (t, s)));
+        let snapshot = match found {
+            Some((text, schema)) => checks::Snapshot {
+                schema,
+                file: sources.add(system.schema.clone(), text),
+                is_plan: false,
+            },
+            None => checks::Snapshot {
+                schema: syncmap::schema::drift::snapshot_of_plan(system),
+                file: plan_file,
+                is_plan: true,
+            },
+        };
+        snapshots.insert(alias.clone(), snapshot);
+    }
+    Ok(Inputs {
+        plan,
+        sources,
+        maps: Vec::new(),
+        snapshots,
+        profile_name: String::new(),
+    })
+}

@@ -1,0 +1,414 @@
+//! The checks of one system, in order; the first that fails makes the later ones that need it
+//! skipped, so each failure is reported once, where it starts.
+
+use syncmap::connectors::odata::flavor::Flavor;
+use syncmap::connectors::odata::ODataConnector;
+use syncmap::connectors::sqlite::SqliteConnector;
+use syncmap::diagnostics::Diagnostics;
+use syncmap::profile::{Auth, Profile, SystemConfig};
+use syncmap::schema::drift::{self, diagnose, UsedTable};
+use syncmap::schema::SystemSchema;
+use syncmap::source::FileId;
+
+use super::Inputs;
+
+/// The snapshot a plan was compiled against, and where its text is.
+pub struct Snapshot {
+    /// The snapshot.
+    pub schema: SystemSchema,
+    /// Its text in the sources (or the plan file's).
+    pub file: FileId,
+    /// Whether `file` is the plan file standing in for a snapshot that was not found.
+    pub is_plan: bool,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It passed.
+    Passed,
+    /// It failed: the system cannot be used as it is.
+    Failed,
+    /// It was not made, because an earlier one failed.
+    Skipped,
+}
+
+/// One check of one system.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    /// `profile`, `secret`, `connection`, `authentication`, `company`, `tables`, `schema`.
+    pub check: &'static str,
+    /// How it ended.
+    pub status: Status,
+    /// What was found, or what is wrong and what to do.
+    pub message: String,
+}
+
+/// Every check of one system.
+pub struct SystemReport {
+    /// The alias.
+    pub system: String,
+    /// Its kind, as the plan declares it.
+    pub kind: String,
+    /// Where it is (the URL without query, or the database path); none without a profile
+    /// section.
+    pub location: Option<String>,
+    /// The checks, in the order made.
+    pub checks: Vec<Check>,
+    /// The drift from the snapshot, as diagnostics.
+    pub drift: Diagnostics,
+    /// The checks this kind of system gets, in order.
+    planned: Vec<&'static str>,
+}
+
+impl SystemReport {
+    fn pass(&mut self, check: &'static str, message: impl Into<String>) {
+        self.push(check, Status::Passed, message.into());
+    }
+
+    fn fail(&mut self, check: &'static str, message: impl Into<String>) {
+        self.push(check, Status::Failed, message.into());
+    }
+
+    fn push(&mut self, check: &'static str, status: Status, message: String) {
+        self.checks.push(Check {
+            check,
+            status,
+            message,
+        });
+    }
+
+    /// Marks the planned checks not made after a failure as skipped.
+    fn skip_rest(&mut self) {
+        let failed = self
+            .checks
+            .last()
+            .map_or("an earlier check", |c| c.check)
+            .to_string();
+        let rest: Vec<&'static str> = self
+            .planned
+            .iter()
+            .filter(|p| !self.checks.iter().any(|c| c.check == **p))
+            .copied()
+            .collect();
+        for check in rest {
+            self.push(
+                check,
+                Status::Skipped,
+                format!("not checked: `{failed}` failed"),
+            );
+        }
+    }
+}
+
+/// The checks of every system the plan uses, in alias order.
+pub async fn all(inputs: &Inputs, profile: &Profile) -> Vec<SystemReport> {
+    let mut out = Vec::new();
+    for (alias, system) in &inputs.plan.systems {
+        let config = profile.systems.get(alias);
+        let is_sqlite = config.is_none_or(|c| c.url.starts_with("sqlite://"));
+        let planned = match (is_sqlite, system.kind.as_str()) {
+            (true, _) => vec!["profile", "connection", "tables", "schema"],
+            (false, "business_central") => vec![
+                "profile",
+                "secret",
+                "connection",
+                "authentication",
+                "company",
+                "tables",
+                "schema",
+            ],
+            (false, _) => vec![
+                "profile",
+                "secret",
+                "connection",
+                "authentication",
+                "tables",
+                "schema",
+            ],
+        };
+        let mut r = SystemReport {
+            system: alias.clone(),
+            kind: system.kind.clone(),
+            location: None,
+            checks: Vec::new(),
+            drift: Diagnostics::new(),
+            planned,
+        };
+        let Some(config) = config else {
+            r.fail(
+                "profile",
+                format!(
+                    "`{}` has no [systems.{alias}] section; the plan needs system `{alias}` ({})",
+                    inputs.profile_name, system.kind
+                ),
+            );
+            r.skip_rest();
+            out.push(r);
+            continue;
+        };
+        r.pass(
+            "profile",
+            format!("[systems.{alias}] is in `{}`", inputs.profile_name),
+        );
+        let used = drift::used_by(&inputs.plan, alias);
+        if let Some(path) = config.url.strip_prefix("sqlite://") {
+            sqlite(&mut r, &profile.base.join(path), inputs, &used);
+        } else {
+            r.location = Some(without_query(&config.url));
+            service(&mut r, config, inputs, &used).await;
+        }
+        out.push(r);
+    }
+    out
+}
+
+fn without_query(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_string()
+}
+
+/// A SQLite system: the database opens, has the tables, and matches the snapshot.
+fn sqlite(r: &mut SystemReport, path: &std::path::Path, inputs: &Inputs, used: &[UsedTable]) {
+    r.location = Some(path.display().to_string());
+    if !path.exists() {
+        r.fail(
+            "connection",
+            format!("the database `{}` does not exist: check `url` in the profile (relative paths start at the profile's folder)", path.display()),
+        );
+        r.skip_rest();
+        return;
+    }
+    let live = SqliteConnector::open(path).and_then(|c| c.introspect());
+    let live = match live {
+        Ok(s) => s,
+        Err(e) => {
+            r.fail(
+                "connection",
+                format!("the database `{}` cannot be read: {e}", path.display()),
+            );
+            r.skip_rest();
+            return;
+        }
+    };
+    r.pass(
+        "connection",
+        format!("the database `{}` opens", path.display()),
+    );
+    let missing: Vec<&str> = used
+        .iter()
+        .filter(|t| live.table(&t.name).is_none())
+        .map(|t| t.name.as_str())
+        .collect();
+    tables(r, used, &missing);
+    schema(r, inputs, used, &live);
+}
+
+/// A service: secret, connection, credentials, company, tables, `$metadata`.
+async fn service(r: &mut SystemReport, config: &SystemConfig, inputs: &Inputs, used: &[UsedTable]) {
+    let alias = r.system.clone();
+    let secret = match config.secret() {
+        Ok(s) => {
+            match config.auth.secret_env() {
+                Some((var, what)) => r.pass("secret", format!("`{var}` is set (the {what})")),
+                None => r.pass("secret", "none needed: `auth` is of kind `none`"),
+            }
+            s
+        }
+        Err(e) => {
+            r.fail(
+                "secret",
+                format!("{e}; set it in the environment that runs syncmap"),
+            );
+            r.skip_rest();
+            return;
+        }
+    };
+    let Some(flavor) = Flavor::of_kind(&r.kind) else {
+        r.fail(
+            "connection",
+            format!("system `{alias}` is of kind `{}`, which has no HTTP connector; use a `sqlite://PATH` URL", r.kind),
+        );
+        r.skip_rest();
+        return;
+    };
+    let conn = match ODataConnector::open(config, flavor, secret) {
+        Ok(c) => c,
+        Err(e) => {
+            r.fail("connection", e.to_string());
+            r.skip_rest();
+            return;
+        }
+    };
+    match conn.reachable().await {
+        Ok(status) => r.pass(
+            "connection",
+            format!("the service answers (HTTP {status} without credentials)"),
+        ),
+        Err(why) => {
+            r.fail("connection", why);
+            r.skip_rest();
+            return;
+        }
+    }
+    if !authentication(r, &conn, &config.auth).await {
+        r.skip_rest();
+        return;
+    }
+    if flavor == Flavor::BusinessCentral {
+        match conn.company().await {
+            Ok(_) => r.pass(
+                "company",
+                format!("`{}` found", config.company.as_deref().unwrap_or_default()),
+            ),
+            Err(e) => {
+                r.fail(
+                    "company",
+                    format!("{e}; set `company` in [systems.{alias}] to one of them"),
+                );
+                r.skip_rest();
+                return;
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for t in used {
+        let key = inputs
+            .plan
+            .systems
+            .get(&alias)
+            .and_then(|s| s.tables.get(&t.name))
+            .map_or("id", |i| i.key.as_str());
+        match conn.table_answers(&t.name, key).await {
+            Ok(true) => {}
+            Ok(false) => missing.push(t.name.as_str()),
+            Err(e) => {
+                r.fail("tables", format!("`{}`: {e}", t.name));
+                r.skip_rest();
+                return;
+            }
+        }
+    }
+    tables(r, used, &missing);
+    let live = match conn.metadata().await {
+        Ok(xml) => syncmap::schema::csdl::import(&xml, None).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match live {
+        Ok(live) => schema(r, inputs, used, &live),
+        Err(e) => r.fail(
+            "schema",
+            format!("the service's $metadata cannot be read: {e}"),
+        ),
+    }
+}
+
+/// The token and the service's acceptance of it; true when both are fine.
+async fn authentication(r: &mut SystemReport, conn: &ODataConnector, auth: &Auth) -> bool {
+    if let Err(e) = conn.authorize().await {
+        let hint = match auth.secret_env() {
+            Some((var, what)) => format!("check that `{var}` holds the current {what}, and the client id and token URL in the profile"),
+            None => "check the profile's `auth`".to_string(),
+        };
+        r.fail("authentication", format!("no token: {e}; {hint}"));
+        return false;
+    }
+    if let Err(e) = conn.accepts_credentials().await {
+        let text = e.to_string();
+        let hint = if text.contains("HTTP 401") {
+            "; the service does not accept the token (401): check the `scope` of the profile's `auth` and that the application is registered as a user of the service"
+        } else if text.contains("HTTP 403") {
+            "; the service knows the application but does not let it in (403): give its user a role with access"
+        } else {
+            ""
+        };
+        r.fail("authentication", format!("{text}{hint}"));
+        return false;
+    }
+    let how = match auth {
+        Auth::ClientCredentials { .. } => "a token was obtained and the service accepts it",
+        Auth::None => "no credentials needed: the service accepts requests without them",
+        _ => "the service accepts the credentials",
+    };
+    r.pass("authentication", how);
+    true
+}
+
+fn tables(r: &mut SystemReport, used: &[UsedTable], missing: &[&str]) {
+    if missing.is_empty() {
+        let names: Vec<&str> = used.iter().map(|t| t.name.as_str()).collect();
+        r.pass(
+            "tables",
+            format!(
+                "{} table{} found: {}",
+                names.len(),
+                plural(names.len()),
+                names.join(", ")
+            ),
+        );
+    } else {
+        r.fail(
+            "tables",
+            format!(
+                "not found in the live system: {} (see E0601 below)",
+                missing.join(", ")
+            ),
+        );
+    }
+}
+
+/// Compares the live schema with the snapshot; failed when there is an error.
+fn schema(r: &mut SystemReport, inputs: &Inputs, used: &[UsedTable], live: &SystemSchema) {
+    let Some(snapshot) = inputs.snapshots.get(&r.system) else {
+        r.fail("schema", "the plan names no snapshot of this system");
+        return;
+    };
+    let findings = drift::compare(&snapshot.schema, live, used);
+    let cx = diagnose::Context {
+        system: &r.system,
+        sources: &inputs.sources,
+        snapshot: snapshot.file,
+        maps: &inputs.maps,
+        snapshot_is_plan: snapshot.is_plan,
+    };
+    r.drift = diagnose::diagnostics(&findings, &cx);
+    let against = inputs.sources.get(snapshot.file).name.clone();
+    let columns: usize = used.iter().map(|t| t.columns.len()).sum();
+    let (errors, warnings) = (r.drift.error_count(), r.drift.warning_count());
+    let counted = |n: usize, what: &str| format!("{n} {what}{}", plural(n));
+    if errors > 0 {
+        r.fail(
+            "schema",
+            format!(
+                "the live schema differs from `{against}`: {} and {} (below)",
+                counted(errors, "error"),
+                counted(warnings, "warning")
+            ),
+        );
+    } else if warnings > 0 {
+        r.pass(
+            "schema",
+            format!(
+                "{} of drift from `{against}` (below), nothing that stops a run",
+                counted(warnings, "warning")
+            ),
+        );
+    } else {
+        r.pass(
+            "schema",
+            format!(
+                "no drift from `{against}` in the {} and {} the plan uses",
+                counted(used.len(), "table"),
+                counted(columns, "column")
+            ),
+        );
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,110 @@
+//! What `syncmap doctor` asks a service, one step at a time, so that each failure is told apart
+//! from the others: does anything answer at the URL, does the token endpoint give a token, does
+//! the service accept it, is the company there, does each table answer a read.
+
+use std::time::Duration;
+
+use super::client::{self, Request};
+use super::flavor::Flavor;
+use super::ODataConnector;
+use crate::connectors::ConnectorError;
+
+impl ODataConnector {
+    /// Whether anything answers at the service URL: a GET without credentials, whose status
+    /// (401 included) is returned. The error explains a connection that failed: a host name
+    /// that does not resolve, nothing listening, no answer in time, a TLS problem.
+    pub async fn reachable(&self) -> Result<u16, String> {
+        let timeout = Duration::from_secs(self.endpoint.http.timeout_secs.clamp(1, 30));
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| client::describe_reqwest(&e))?;
+        let url = &self.endpoint.url;
+        match http.get(url).send().await {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(e) => Err(explain_connection(&e, url, timeout)),
+        }
+    }
+
+    /// Obtains a token from the token endpoint (client credentials), or does nothing for a
+    /// fixed token, basic authentication or none.
+    pub async fn authorize(&self) -> Result<(), ConnectorError> {
+        self.client.authorize().await
+    }
+
+    /// Whether the service accepts the credentials: Dataverse's `WhoAmI`, Business Central's
+    /// list of companies, another service's root. A 401 or 403 is an error naming the status.
+    pub async fn accepts_credentials(&self) -> Result<(), ConnectorError> {
+        let url = match self.endpoint.flavor {
+            Flavor::Dataverse => format!("{}/WhoAmI", self.endpoint.url),
+            Flavor::BusinessCentral => format!("{}/companies", self.endpoint.url),
+            _ => self.endpoint.url.clone(),
+        };
+        self.get_json(&url).await.map(|_| ())
+    }
+
+    /// The URL of the company the profile names (Business Central), or `None` for a service
+    /// without companies. The error lists the companies the service has.
+    pub async fn company(&self) -> Result<Option<String>, ConnectorError> {
+        if self.endpoint.flavor != Flavor::BusinessCentral {
+            return Ok(None);
+        }
+        self.scope().await.map(|s| Some(s.to_string()))
+    }
+
+    /// Whether a table (entity set) answers a read of one row's key: `false` when the service
+    /// says it does not know the table (404).
+    pub async fn table_answers(&self, table: &str, key: &str) -> Result<bool, ConnectorError> {
+        let url = format!("{}?$top=1&$select={key}", self.collection(table).await?);
+        let response = self.client.send(&Request::get(url.clone())).await?;
+        match response.status.as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(ConnectorError::Fatal(format!(
+                "{}: GET {} failed: {}",
+                self.endpoint.system,
+                client::without_query(&url),
+                response.error_message()
+            ))),
+        }
+    }
+}
+
+/// A failed connection in words a person can act on.
+fn explain_connection(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    let lower = chain.to_lowercase();
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| {
+                format!(
+                    "{h}{}",
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
+        })
+        .unwrap_or_else(|| client::without_query(url).to_string());
+    let why = if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
+        format!("the host name in `{host}` cannot be resolved (DNS): check the URL's spelling and the network's name service")
+    } else if lower.contains("refused") {
+        format!("nothing accepts connections at `{host}`: is the service running, and is the port right?")
+    } else if e.is_timeout() {
+        format!(
+            "`{host}` did not answer within {} s: a firewall, a proxy or an overloaded service",
+            timeout.as_secs()
+        )
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        format!("the TLS connection to `{host}` failed: the certificate is not trusted or does not match the host name")
+    } else {
+        format!("cannot connect to `{host}`")
+    };
+    format!("{why} ({})", client::describe_reqwest(e))
+}

@@ -1,0 +1,147 @@
+//! Run history: what each run wrote where, the filters of `syncmap log`, and the bound on how
+//! many runs' write logs are kept.
+
+use super::*;
+
+/// What a run did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteAction {
+    /// The destination row was created (and coupled).
+    Inserted,
+    /// The destination row was updated.
+    Modified,
+    /// A row was deleted (a propagated deletion: the source row, whose partner is gone).
+    Deleted,
+    /// A pair was coupled without a write (the match rules found an equal partner).
+    Coupled,
+    /// A coupling was removed (the partner was deleted and the rule uncouples).
+    Uncoupled,
+    /// The record was left alone, for the logged reason.
+    Skipped,
+}
+
+impl WriteAction {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteAction::Inserted => "inserted",
+            WriteAction::Modified => "modified",
+            WriteAction::Deleted => "deleted",
+            WriteAction::Coupled => "coupled",
+            WriteAction::Uncoupled => "uncoupled",
+            WriteAction::Skipped => "skipped",
+        }
+    }
+}
+
+/// One record a run wrote (or coupled, uncoupled, skipped).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunWrite {
+    /// The table mapping.
+    pub mapping: String,
+    /// The direction of the pass.
+    pub direction: String,
+    /// `inserted`, `modified`, `deleted`, `coupled`, `uncoupled` or `skipped`.
+    pub action: String,
+    /// The source record's key.
+    pub source_key: String,
+    /// The destination record's key, when there is one.
+    pub dest_key: Option<String>,
+    /// Why: for skipped records, restores and deletions.
+    pub reason: Option<String>,
+}
+
+/// Which runs `syncmap log` lists.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only runs that covered this table mapping.
+    pub table: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<String>,
+    /// Only runs with this trigger.
+    pub trigger: Option<String>,
+    /// Only runs started at or after this instant.
+    pub since: Option<Timestamp>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+impl Store {
+    /// Logs what a run did to one record. Called inside the batch's transaction, so the log
+    /// and the couplings commit together.
+    #[allow(clippy::too_many_arguments)] // every part is stored
+    pub fn log_write(
+        &self,
+        run: i64,
+        mapping: &str,
+        dir: Direction,
+        action: WriteAction,
+        source_key: &str,
+        dest_key: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                run,
+                mapping,
+                dir.as_str(),
+                action.as_str(),
+                source_key,
+                dest_key,
+                reason
+            ])?;
+        Ok(())
+    }
+
+    /// Everything a run wrote, in the order it was logged.
+    pub fn run_writes(&self, run: i64) -> Result<Vec<RunWrite>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT mapping, direction, action, source_key, dest_key, reason FROM run_writes WHERE run = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([run], |r| {
+            Ok(RunWrite {
+                mapping: r.get(0)?,
+                direction: r.get(1)?,
+                action: r.get(2)?,
+                source_key: r.get(3)?,
+                dest_key: r.get(4)?,
+                reason: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Drops the write logs of all but the newest `keep` runs (the runs themselves, with their
+    /// counts, stay); returns how many rows went. `keep` 0 keeps none.
+    pub fn prune_run_writes(&self, keep: usize) -> Result<usize, StateError> {
+        Ok(self.conn.execute(
+            "DELETE FROM run_writes WHERE run < COALESCE(
+                (SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?1 - 1), -1) OR ?1 = 0",
+            [keep as i64],
+        )?)
+    }
+
+    /// The runs a filter selects, newest first.
+    pub fn runs_where(&self, f: &RunFilter) -> Result<Vec<Run>, StateError> {
+        let since = ts(f.since);
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR trigger = ?2)
+               AND (?3 IS NULL OR started_at >= ?3)
+               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(runs.tables) WHERE value = ?4))
+             ORDER BY id DESC LIMIT ?5",
+        )?;
+        let ids: Vec<i64> = stmt
+            .query_map(
+                params![f.status, f.trigger, since, f.table, f.limit as i64],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        ids.into_iter()
+            .filter_map(|id| self.run(id).transpose())
+            .collect()
+    }
+}
