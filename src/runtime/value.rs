@@ -52,9 +52,13 @@ impl Value {
     }
 
     /// Equality as a sync sees it: numbers by value (`5000` equals `5000.00`), a date equals the
-    /// midnight-UTC date-time of that day, text exactly. Used to decide whether a field changed.
+    /// midnight-UTC date-time of that day, text exactly, and empty text the same as null —
+    /// Business Central has no null text (a blank Code is `""`) and Dataverse stores an empty
+    /// string as null, so telling them apart would rewrite the same blank on every run and
+    /// report it as a conflict. Used to decide whether a field changed.
     pub fn same_as(&self, other: &Value) -> bool {
         match (self, other) {
+            (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.is_empty(),
             (Value::Int(a), Value::Decimal(b)) | (Value::Decimal(b), Value::Int(a)) => {
                 Decimal::from(*a) == *b
             }
@@ -290,6 +294,15 @@ fn compact_json(json: &serde_json::Value) -> String {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blank_is_the_same_as_null_to_a_sync_but_not_to_the_language() {
+        let blank = Value::String(String::new());
+        assert!(blank.same_as(&Value::Null));
+        assert!(Value::Null.same_as(&blank));
+        assert!(!Value::String(" ".into()).same_as(&Value::Null));
+        assert_ne!(blank, Value::Null);
+    }
     use serde_json::json;
 
     fn dec(s: &str) -> Decimal {
