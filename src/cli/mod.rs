@@ -22,6 +22,7 @@ mod runtime;
 mod sandbox;
 mod schedule;
 mod schema;
+mod signals;
 mod test;
 
 use std::path::PathBuf;

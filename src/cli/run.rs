@@ -66,7 +66,16 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(b) = &bar {
         engine = engine.with_progress(b);
     }
-    let report = runtime::block_on(engine.run(&req))?.map_err(runtime::engine_error)?;
+    // Ctrl-C or SIGTERM: the batch in flight is finished and the run recorded as interrupted.
+    let stop = syncmap::schedule::Stop::default();
+    engine = engine.with_cancel(stop.flag());
+    let report = runtime::block_on(async {
+        super::signals::stop_on_signals(
+            stop,
+            "stopping: finishing the batch in flight and recording the run",
+        )?;
+        engine.run(&req).await.map_err(runtime::engine_error)
+    })??;
     if args.json {
         runtime::print_json(&report);
     } else {

@@ -158,32 +158,11 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
         print!("{}", sandbox.profile_toml(&var));
         println!();
         println!("Press Ctrl-C to stop.");
-        wait_for_signal().await;
+        let stop = syncmap::schedule::Stop::default();
+        super::signals::stop_on_signals(stop.clone(), "stopping the sandbox")?;
+        stop.wait().await;
         eprintln!("stopping…");
         sandbox.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

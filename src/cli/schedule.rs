@@ -54,7 +54,7 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     let once = args.once;
     let summary = tokio.block_on(async {
         let stop = Stop::default();
-        listen_for_signals(stop.clone())?;
+        super::signals::stop_on_signals(stop.clone(), "stopping: finishing the batch in flight and recording the run")?;
         let health = Arc::new(Health::default());
         let stats = rt
             .systems
@@ -117,45 +117,4 @@ fn exit_code(s: &Summary, once: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// The first SIGINT or SIGTERM asks the scheduler to stop after the batch in flight; a second
-/// one ends the process at once (the state store's durability makes that safe, if slower to
-/// resume). The handlers are installed before this returns, so no early signal is lost.
-fn listen_for_signals(stop: Stop) -> Result<(), CliError> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let io = |e: std::io::Error| CliError::Io(format!("cannot listen for signals: {e}"));
-        let mut term = signal(SignalKind::terminate()).map_err(io)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
-        tokio::spawn(async move {
-            loop {
-                let name = tokio::select! {
-                    _ = term.recv() => "SIGTERM",
-                    _ = int.recv() => "SIGINT",
-                };
-                if stop.requested() {
-                    tracing::warn!(signal = %name, "second signal: stopping now");
-                    std::process::exit(130);
-                }
-                tracing::info!(
-                    signal = %name,
-                    "stopping: finishing the batch in flight and recording the run"
-                );
-                stop.request();
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if stop.requested() {
-                std::process::exit(130);
-            }
-            tracing::info!("stopping: finishing the batch in flight and recording the run");
-            stop.request();
-        }
-    });
-    Ok(())
 }

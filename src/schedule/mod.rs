@@ -51,6 +51,13 @@ impl Stop {
         self.flag.clone()
     }
 
+    /// Waits until a stop is asked for.
+    pub async fn wait(&self) {
+        while !self.requested() {
+            self.wake.notified().await;
+        }
+    }
+
     /// Waits until `deadline`, or less if a stop is asked for.
     pub async fn sleep_until(&self, deadline: Timestamp) {
         if self.requested() {

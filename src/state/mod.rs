@@ -22,6 +22,9 @@ use crate::plan::Side;
 
 pub use history::{RunFilter, RunWrite, WriteAction};
 
+/// How long taking a lock retries before it reports the store busy.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why the state store could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -560,11 +563,22 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(|e| StateError::Io(format!("{lock_path}: {e}")))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(busy(self.path.clone())),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(StateError::Io(format!("{lock_path}: {e}")))
+        // A lock just released can still look held for a moment: a process this one starts
+        // holds a copy of the descriptor until it executes its program. A short grace period
+        // tells that apart from another run really holding it.
+        let mut waited = std::time::Duration::ZERO;
+        let step = std::time::Duration::from_millis(50);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(file)),
+                Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(busy(self.path.clone())),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StateError::Io(format!("{lock_path}: {e}")))
+                }
             }
         }
     }

@@ -618,6 +618,13 @@ impl Progress for StopIn {
 fn a_stopped_engine_finishes_its_batch_keeps_the_cut_pass_watermark_and_the_next_run_completes() {
     let w = support::World::standard();
     w.seed_standard();
+    // Keys are random, so the blocked customer could come first and be the one row the cut
+    // pass reads before stopping (filtered, so nothing inserted): only open customers here.
+    for row in w.rows("bc", "customers") {
+        if row.fields.get("blocked") != Some(&support::s(" ")) {
+            w.delete("bc", "customers", &row.key);
+        }
+    }
     for n in 0..5 {
         w.insert(
             "bc",

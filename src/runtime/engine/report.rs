@@ -152,6 +152,11 @@ pub fn human(r: &RunReport) -> String {
         format!("run {}", r.run_id.unwrap_or(0))
     };
     out.push_str(&format!("{title}: {} sync, {} ms\n", r.mode, r.duration_ms));
+    if r.interrupted {
+        out.push_str(
+            "interrupted: stopped after the batch in flight; the next run goes on from there\n",
+        );
+    }
     out.push_str(&format!(
         "{:<14} {:<22} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>9} {:>7}\n",
         "table",
