@@ -461,7 +461,19 @@ impl Profile {
 
     /// Reads a profile file, selecting `[profiles.NAME]` by `env`, else by `$SYNCMAP_ENV`, else
     /// `default`. A file without `[profiles]` takes no name.
+    ///
+    /// `--profile prod`, a bare name that is no file, selects `[profiles.prod]` of the
+    /// `syncmap.toml` in the current folder (when `env` names none).
     pub fn load_env(path: &Path, env: Option<&str>) -> Result<Profile, ProfileError> {
+        let named = path
+            .to_str()
+            .filter(|n| env.is_none() && !path.exists() && is_profile_name(n))
+            .map(str::to_string);
+        let default_file = Path::new("syncmap.toml");
+        let (path, env) = match &named {
+            Some(name) if default_file.exists() => (default_file, Some(name.as_str())),
+            _ => (path, env),
+        };
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
             path: path.display().to_string(),
             source,
@@ -626,6 +638,13 @@ impl Expander<'_> {
     fn opt(&self, s: &Option<Spanned<String>>) -> Result<Option<String>, ParseError> {
         s.as_ref().map(|s| self.expand(s)).transpose()
     }
+}
+
+/// A profile name given where a file was expected: letters, digits, `-` and `_` only.
+fn is_profile_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A portable environment variable name: letters, digits and `_`, not starting with a digit.

@@ -1811,3 +1811,29 @@ fn a_secret_pasted_into_the_profile_is_refused_without_being_printed() {
     );
     assert!(!r.stderr.contains(SECRET_VALUE), "{}", r.stderr);
 }
+
+#[test]
+fn a_profile_name_selects_that_profile_of_syncmap_toml() {
+    let dir = standard_project();
+    write(&dir.path().join("syncmap.toml"), NAMED_PROFILES);
+    // `--profile prod` is `--env prod` of ./syncmap.toml: prod's own variable is needed.
+    let r = run_env(
+        dir.path(),
+        &["status", "--profile", "prod"],
+        &[
+            ("SYNCMAP_TEST_BC_SECRET", Some(SECRET_VALUE)),
+            ("SYNCMAP_TEST_TENANT", None),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("`SYNCMAP_TEST_TENANT` is not set"),
+        "{}",
+        r.stderr
+    );
+    // A name the file does not have is named in the error with those it has.
+    let r = run_env(dir.path(), &["status", "--profile", "staging"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("no profile `staging`"), "{}", r.stderr);
+    assert!(r.stderr.contains("dev, prod"), "{}", r.stderr);
+}
