@@ -468,32 +468,7 @@ impl Bc {
             .iter()
             .map(|r| Json::Object(self.represent(t, r, q.select.as_deref())))
             .collect();
-        let mut body = Map::new();
-        body.insert(
-            "@odata.context".into(),
-            Json::String(self.context(req, at, false)),
-        );
-        if let Some(n) = listing.count {
-            body.insert("@odata.count".into(), json!(n));
-        }
-        body.insert("value".into(), Json::Array(rows));
-        if let Some(token) = &listing.next {
-            body.insert(
-                "@odata.nextLink".into(),
-                Json::String(collection::next_link(
-                    &req.origin,
-                    &req.path,
-                    &req.query,
-                    token,
-                )),
-            );
-        }
-        let mut resp = Resp::json(200, &Json::Object(body));
-        if req.preference("odata.maxpagesize").is_some() {
-            // The size applied, which is less than asked for beyond the cap.
-            resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={page}"));
-        }
-        resp
+        collection::page_response(req, self.context(req, at, false), &listing, rows, page)
     }
 
     fn get(&self, db: &Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {

@@ -10,6 +10,8 @@
 
 use std::cmp::Ordering;
 
+use serde_json::{json, Map, Value as Json};
+
 use crate::runtime::value::Value;
 use crate::schema::TableSchema;
 
@@ -17,6 +19,7 @@ use super::query::{
     compare_for_orderby, eval_filter_with, CompareOp, EvalOptions, FilterExpr, Literal, Query,
     QueryError,
 };
+use super::request::{Req, Resp};
 use super::store::{type_of, Db, Row, StoreError};
 use super::values::{from_json, to_json};
 
@@ -306,6 +309,35 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
         None
     };
     Ok(Listing { rows, next, count })
+}
+
+/// The answer to a collection `GET`: the page's rows (as the service represents them) under
+/// `value`, the count when asked for, the next page's link, and the page size applied.
+pub(crate) fn page_response(
+    req: &Req,
+    context: String,
+    listing: &Listing,
+    rows: Vec<Json>,
+    page: usize,
+) -> Resp {
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), Json::String(context));
+    if let Some(n) = listing.count {
+        body.insert("@odata.count".into(), json!(n));
+    }
+    body.insert("value".into(), Json::Array(rows));
+    if let Some(token) = &listing.next {
+        body.insert(
+            "@odata.nextLink".into(),
+            Json::String(next_link(&req.origin, &req.path, &req.query, token)),
+        );
+    }
+    let mut resp = Resp::json(200, &Json::Object(body));
+    if req.preference("odata.maxpagesize").is_some() {
+        // The size applied, which is less than asked for beyond the cap.
+        resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={page}"));
+    }
+    resp
 }
 
 /// The URL of the next page: the request's own URL with `$skiptoken` replaced.
