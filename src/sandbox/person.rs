@@ -60,21 +60,26 @@ impl<'a> Person<'a> {
             .ok_or_else(|| format!("no token: {r}"))
     }
 
+    async fn get_json(&self, url: &str, token: &str) -> Result<Json, String> {
+        self.http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The URL tables of a service hang under.
     async fn root(&self, service: Service, token: &str) -> Result<String, String> {
         match service {
             Service::Dataverse => Ok(self.sandbox.dv_url()),
             Service::BusinessCentral => {
-                let companies: Json = self
-                    .http
-                    .get(format!("{}/companies", self.sandbox.bc_url()))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let companies = self
+                    .get_json(&format!("{}/companies", self.sandbox.bc_url()), token)
+                    .await?;
                 let id = companies["value"]
                     .as_array()
                     .and_then(|v| v.iter().find(|c| c["name"] == self.sandbox.company_name()))
@@ -123,16 +128,7 @@ impl<'a> Person<'a> {
         let mut url = format!("{}/{table}", self.root(service, &token).await?);
         let mut out = Vec::new();
         loop {
-            let page: Json = self
-                .http
-                .get(&url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let page = self.get_json(&url, &token).await?;
             let rows = page["value"]
                 .as_array()
                 .ok_or_else(|| format!("GET {table}: {page}"))?;
