@@ -358,7 +358,13 @@ impl Dv {
             .iter()
             .map(|r| Json::Object(self.represent(t, r, q.select.as_deref(), a)))
             .collect();
-        collection::page_response(req, self.context(req, t, q.select.as_deref(), false), &listing, rows, page)
+        collection::page_response(
+            req,
+            self.context(req, t, q.select.as_deref(), false),
+            &listing,
+            rows,
+            page,
+        )
     }
 
     fn get(&self, db: &Db, req: &Req, t: &TableSchema, key: &str) -> Resp {
