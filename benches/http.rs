@@ -291,10 +291,9 @@ async fn sync(n: usize, batch_size: Option<usize>) -> Result<Measured> {
     let started = Instant::now();
     let report = Engine::new(&plan, &systems, &store, options)?
         .run(&RunRequest {
-            mode: Mode::Full,
             tables: vec!["customers".into()],
-            dry_run: false,
             trigger: "bench".into(),
+            ..RunRequest::new(Mode::Full)
         })
         .await?;
     let time = started.elapsed();

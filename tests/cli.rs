@@ -1501,7 +1501,7 @@ fn changed_plans() -> tempfile::TempDir {
     edit(
         &m.join("customers.map"),
         "    creditLimit      -> creditlimit\n",
-        "    creditLimit      -> creditlimit\n    number           -> accountnumber [create only]\n",
+        "    creditLimit      -> creditlimit\n    \"Accounts\"       -> address1_primarycontactname [create only]\n",
     );
     edit(
         &m.join("customers.map"),
@@ -1558,7 +1558,7 @@ fn diff_summarises_tables_fields_filters_and_directions() {
     assert_eq!(r.code, 1, "{r:?}");
     let out = &r.stdout;
     for expected in [
-        "- table vendors: bc.vendors <-> dv.accounts (23 field operations)\n",
+        "- table vendors: bc.vendors <-> dv.accounts (24 field operations)\n",
         "~ table currencies: bc.currencies -> dv.transactioncurrencies → bc.currencies <-> dv.transactioncurrencies\n",
         "    ~ flow: -> → <->\n",
         "    ~ create: dv → dv, bc\n",
@@ -1567,7 +1567,7 @@ fn diff_summarises_tables_fields_filters_and_directions() {
         "~ table customers: bc.customers <-> dv.accounts\n",
         "    ~ filter dv: statecode == 0 and customertypecode == 3 → statecode == 0\n",
         "        ~ odata: statecode eq 0 and customertypecode eq 3 → statecode eq 0\n",
-        "    + field accountnumber (->): number -> accountnumber [create only]\n",
+        "    + field address1_primarycontactname (->): \"Accounts\" -> address1_primarycontactname [create only]\n",
         "~ table contacts: bc.contacts <-> dv.contacts\n",
         "    - after: vendors\n",
         "- job vendors: sync modified vendors every 30m idle 12h\n",
@@ -1597,7 +1597,7 @@ fn diff_summarises_tables_fields_filters_and_directions() {
     );
     assert!(
         r.stdout
-            .contains("    - field accountnumber (->): number -> accountnumber [create only]\n"),
+            .contains("    - field address1_primarycontactname (->): \"Accounts\" -> address1_primarycontactname [create only]\n"),
         "{}",
         r.stdout
     );
@@ -1622,7 +1622,7 @@ fn diff_summarises_tables_fields_filters_and_directions() {
     assert_eq!(filter["new"], "statecode == 0");
     let field = details
         .iter()
-        .find(|e| e["kind"] == "field" && e["name"] == "accountnumber")
+        .find(|e| e["kind"] == "field" && e["name"] == "address1_primarycontactname")
         .expect("the new field");
     assert_eq!(field["change"], "added");
     assert_eq!(field["pass"], "left_to_right");

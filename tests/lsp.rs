@@ -252,6 +252,13 @@ fn line_of(text: &str, line: usize) -> &str {
     text.lines().nth(line).unwrap()
 }
 
+/// The first line (0-based) holding `needle`, so tests do not break when lines move.
+fn line_with(text: &str, needle: &str) -> u32 {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line holds {needle:?}")) as u32
+}
+
 #[test]
 fn a_standard_mapping_opens_without_diagnostics() {
     let mut c = Client::start();
@@ -267,13 +274,14 @@ fn a_misspelt_column_is_reported_as_you_type_and_cleared_when_fixed() {
     let text = c.open("mappings/customers.map");
     assert_eq!(c.diagnostics("mappings/customers.map"), json!([]));
 
-    // Line 22 (0-based 21): `    phoneNumber     <-> telephone1 [truncate]`; delete the `1`.
-    assert_eq!(&line_of(&text, 21)[24..34], "telephone1");
-    c.edit("mappings/customers.map", 2, range(21, 33, 21, 34), "");
+    // `    phoneNumber     <-> telephone1 [truncate]`; delete the `1`.
+    let l = line_with(&text, "phoneNumber     <-> telephone1");
+    assert_eq!(&line_of(&text, l as usize)[24..34], "telephone1");
+    c.edit("mappings/customers.map", 2, range(l, 33, l, 34), "");
     assert_eq!(
         c.diagnostics("mappings/customers.map"),
         json!([{
-            "range": range(21, 24, 21, 33),
+            "range": range(l, 24, l, 33),
             "severity": 1,
             "code": "E0203",
             "source": "syncmap",
@@ -282,7 +290,7 @@ fn a_misspelt_column_is_reported_as_you_type_and_cleared_when_fixed() {
     );
 
     // Typing it back clears the diagnostic.
-    c.edit("mappings/customers.map", 3, range(21, 33, 21, 33), "1");
+    c.edit("mappings/customers.map", 3, range(l, 33, l, 33), "1");
     assert_eq!(c.diagnostics("mappings/customers.map"), json!([]));
     c.shutdown();
 }
@@ -367,10 +375,11 @@ fn completion_in_a_field_mapping_lists_the_columns_of_the_side() {
 
     // Right of `<->` in `    phoneNumber     <-> telephone1 [truncate]`: Dataverse account
     // columns only (the destination of a two-way field is a column).
-    assert_eq!(&line_of(&text, 21)[24..27], "tel");
+    let l = line_with(&text, "phoneNumber     <-> telephone1");
+    assert_eq!(&line_of(&text, l as usize)[24..27], "tel");
     let right = c.request(
         "textDocument/completion",
-        c.at("mappings/customers.map", 21, 27),
+        c.at("mappings/customers.map", l, 27),
     );
     insta::assert_snapshot!("right_of_two_way_arrow", labels(&right).join("\n"));
     let telephone = right
@@ -389,7 +398,7 @@ fn completion_in_a_field_mapping_lists_the_columns_of_the_side() {
     // keywords that start other clauses.
     let left = c.request(
         "textDocument/completion",
-        c.at("mappings/customers.map", 21, 6),
+        c.at("mappings/customers.map", l, 6),
     );
     insta::assert_snapshot!("start_of_field_line", labels(&left).join("\n"));
     let blocked = left
@@ -529,10 +538,11 @@ fn definition_of_a_via_table_and_of_an_import() {
     c.diagnostics("mappings/customers.map");
 
     // `    currencyCode    <-> transactioncurrencyid via currencies.code [clear on failure]`
-    assert_eq!(&line_of(&text, 22)[50..60], "currencies");
+    let l = line_with(&text, "currencyCode    <-> transactioncurrencyid via");
+    assert_eq!(&line_of(&text, l as usize)[50..60], "currencies");
     let via = c.request(
         "textDocument/definition",
-        c.at("mappings/customers.map", 22, 52),
+        c.at("mappings/customers.map", l, 52),
     );
     // `table currencies: …` is line 4 of currencies.map.
     assert_eq!(

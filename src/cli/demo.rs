@@ -118,10 +118,8 @@ async fn demo(dir: &Path, quiet: bool) -> Result<DemoReport, CliError> {
     .map_err(|e| CliError::Io(e.to_string()))?;
     let run = |mode: Mode| {
         let req = RunRequest {
-            mode,
-            tables: Vec::new(),
-            dry_run: false,
             trigger: "demo".into(),
+            ..RunRequest::new(mode)
         };
         let (plan, systems, store) = (&plan, &systems, &store);
         async move {

@@ -58,7 +58,11 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     match last.first() {
         Some(r) => println!(
             "last run: {} ({} {}, {}, started {})",
-            r.id, r.mode, r.trigger, r.status, r.started_at
+            r.id,
+            r.mode,
+            r.trigger,
+            syncmap::runtime::engine::status_words(&r.status),
+            r.started_at
         ),
         None => println!("no run yet"),
     }

@@ -36,10 +36,17 @@ pub struct RunArgs {
     /// Print the outcome as one JSON document.
     #[arg(long)]
     json: bool,
+    /// Create partners in populated tables this state store has no couplings for even where
+    /// no match rule can find the rows already there. Without it, such a run stops rather than
+    /// risk copying every record a second time (a new, deleted or replaced state store).
+    #[arg(long)]
+    create_without_match: bool,
 }
 
-/// Runs the sync; exit 0 when every record synced, 1 when some failed (they are logged and
-/// retried by the next run), 2 when the run could not start or was stopped by a system error.
+/// Runs the sync; exit 0 when every record synced, 1 when the run completed with failures (the
+/// records that failed are logged and retried by the next run), 2 when the run could not start
+/// or was stopped by a system error, 130 or 143 when SIGINT or SIGTERM stopped it (after its
+/// batch in flight; the run is recorded `interrupted`).
 pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if !args.paths.is_empty() {
         args.target.plan = std::mem::take(&mut args.paths);
@@ -56,10 +63,10 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
         ModeArg::Modified => Mode::Modified,
     };
     let req = RunRequest {
-        mode,
         tables: args.tables,
         dry_run: args.dry_run,
-        trigger: "manual".into(),
+        create_without_match: args.create_without_match,
+        ..RunRequest::new(mode)
     };
     let bar = super::progress::Bar::on_terminal();
     let mut engine = rt.engine()?;
@@ -71,8 +78,9 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
     engine = engine.with_cancel(stop.flag());
     let report = runtime::block_on(async {
         super::signals::stop_on_signals(
-            stop,
+            stop.clone(),
             "stopping: finishing the batch in flight and recording the run",
+            Some("stopping after the batch in flight — press Ctrl-C again to abort"),
         )?;
         engine.run(&req).await.map_err(runtime::engine_error)
     })??;
@@ -81,9 +89,15 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
     } else {
         print!("{}", report::human(&report));
     }
-    Ok(if report.totals().failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_code(&report, stop.signal()))
+}
+
+/// The exit code of a run that went through: 128 + the signal that stopped it, 1 when some
+/// records failed, else 0.
+pub fn exit_code(report: &report::RunReport, signal: Option<i32>) -> ExitCode {
+    match signal {
+        Some(s) if report.interrupted => ExitCode::from(super::signals::exit_code(s)),
+        _ if report.interrupted || report.totals().failed > 0 => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
 }

@@ -55,9 +55,14 @@ pub struct SandboxArgs {
     /// The fraction of requests answered 503.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     fail_rate: f64,
-    /// The fraction of requests whose connection is closed without an answer.
+    /// The fraction of requests whose connection is closed without an answer, before they are
+    /// processed.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     drop_rate: f64,
+    /// The fraction of requests that write whose answer is lost after they were processed
+    /// (committed): the client cannot tell whether the write happened.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    lost_answer_rate: f64,
     /// Milliseconds added to every answer.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay: u64,
@@ -133,6 +138,7 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
         faults: Faults {
             error_rate: args.fail_rate,
             drop_rate: args.drop_rate,
+            lost_answer_rate: args.lost_answer_rate,
             delay: Duration::from_millis(args.delay),
             seed: 0,
         },
@@ -159,7 +165,7 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
         println!();
         println!("Press Ctrl-C to stop.");
         let stop = syncmap::schedule::Stop::default();
-        super::signals::stop_on_signals(stop.clone(), "stopping the sandbox")?;
+        super::signals::stop_on_signals(stop.clone(), "stopping the sandbox", None)?;
         stop.wait().await;
         eprintln!("stopping…");
         sandbox.shutdown().await;

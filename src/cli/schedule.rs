@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use syncmap::schedule::server::Server;
 use syncmap::schedule::{Health, Metrics, Scheduler, Stop, Summary};
+use syncmap::state::LeaseKind;
 
 use super::runtime::{self, Target};
 use super::CliError;
@@ -40,9 +41,9 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
     let rt = runtime::open(&args.target)?;
     // Held until the process ends: a second scheduler on this store refuses to start.
-    let _scheduler_lock = rt
+    let scheduler_lease = rt
         .store
-        .lock_scheduler()
+        .take_lease(LeaseKind::Scheduler)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     // Several threads: the endpoint answers on a worker while the loop (whose state store is
     // not shared between threads) runs on this one.
@@ -54,7 +55,14 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     let once = args.once;
     let summary = tokio.block_on(async {
         let stop = Stop::default();
-        super::signals::stop_on_signals(stop.clone(), "stopping: finishing the batch in flight and recording the run")?;
+        super::signals::stop_on_signals(
+            stop.clone(),
+            "stopping: finishing the batch in flight and recording the run",
+            None,
+        )?;
+        if let Some(lost) = scheduler_lease.as_ref().map(|l| l.lost_flag()) {
+            watch_lease(lost, stop.clone());
+        }
         let health = Arc::new(Health::default());
         let stats = rt
             .systems
@@ -117,4 +125,20 @@ fn exit_code(s: &Summary, once: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Stops the scheduler if another process takes its lease over (this one stopped renewing it,
+/// say after the machine slept past the lease's expiry): two schedulers must not run one store.
+fn watch_lease(lost: std::sync::Arc<std::sync::atomic::AtomicBool>, stop: Stop) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(syncmap::state::lease::HEARTBEAT);
+        loop {
+            tick.tick().await;
+            if lost.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!("the scheduler lease was taken over by another process; stopping");
+                stop.request();
+                return;
+            }
+        }
+    });
 }

@@ -148,6 +148,29 @@ pub enum ConnectorError {
     Fatal(String),
 }
 
+/// Whether a row holds a lookup's values (text compared without case when asked), as a
+/// system's `find` would have it: for connectors that fetch several lookups at once and must
+/// tell which rows answer which.
+pub fn row_matches(row: &Row, equal: &[(String, Value)], ignore_case: bool) -> bool {
+    equal.iter().all(|(column, want)| {
+        let have = row.fields.get(column).unwrap_or(&Value::Absent);
+        match (want, have) {
+            (Value::String(a), Value::String(b)) if ignore_case => {
+                a.to_lowercase() == b.to_lowercase()
+            }
+            (Value::String(a), Value::String(b)) => {
+                a == b || a.eq_ignore_ascii_case(b) && is_guid(a)
+            }
+            _ => want.same_as(have),
+        }
+    })
+}
+
+/// GUIDs compare without case whatever the lookup asks: services print them as they like.
+fn is_guid(s: &str) -> bool {
+    s.len() == 36 && uuid::Uuid::parse_str(s).is_ok()
+}
+
 /// What a connector can do, so the runtime sizes batches and creates safely.
 #[derive(Debug, Clone, Copy)]
 pub struct Capabilities {
@@ -179,6 +202,21 @@ pub trait Connector {
         equal: &[(String, Value)],
         ignore_case: bool,
     ) -> Result<Vec<Row>, ConnectorError>;
+    /// The rows of each of several lookups at once (as [`Connector::find`], one answer per
+    /// lookup, in order). Connectors that can send them together do (one `$filter` of
+    /// alternatives), so matching a batch of records costs a request or two, not one per record.
+    async fn find_many(
+        &self,
+        table: TableRef<'_>,
+        lookups: &[Vec<(String, Value)>],
+        ignore_case: bool,
+    ) -> Result<Vec<Vec<Row>>, ConnectorError> {
+        let mut out = Vec::with_capacity(lookups.len());
+        for equal in lookups {
+            out.push(self.find(table, equal, ignore_case).await?);
+        }
+        Ok(out)
+    }
     /// Carries out writes in order; one result per write, so one bad row does not stop the rest.
     async fn write(
         &self,

@@ -99,7 +99,7 @@ fn status(s: &str) -> String {
     format!(
         "<span class=\"tag status-{}\">{}</span>",
         e(&s.replace(|c: char| !c.is_ascii_alphanumeric(), "-")),
-        e(s)
+        e(&crate::runtime::engine::status_words(s))
     )
 }
 

@@ -138,7 +138,7 @@ pub struct RunView {
     pub mode: String,
     /// `manual` or `schedule`.
     pub trigger: String,
-    /// `succeeded`, `failed`, `interrupted`, `running`.
+    /// `succeeded`, `completed_with_failures`, `failed`, `interrupted`, `running`.
     pub status: String,
     /// Whether it wrote nothing by design.
     pub dry_run: bool,

@@ -127,6 +127,17 @@ impl Connector for AnyConnector {
             AnyConnector::OData(c) => c.find(table, equal, ignore_case).await,
         }
     }
+    async fn find_many(
+        &self,
+        table: TableRef<'_>,
+        lookups: &[Vec<(String, Value)>],
+        ignore_case: bool,
+    ) -> Result<Vec<Vec<Row>>, ConnectorError> {
+        match self {
+            AnyConnector::Sqlite(c) => c.find_many(table, lookups, ignore_case).await,
+            AnyConnector::OData(c) => c.find_many(table, lookups, ignore_case).await,
+        }
+    }
     async fn write(
         &self,
         table: TableRef<'_>,

@@ -80,6 +80,13 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
         })
         .sum();
     monitor.count_batch(operations);
+    let writes: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Single(op) => usize::from(op.method != "GET"),
+            Part::ChangeSet(ops) => ops.iter().filter(|op| op.method != "GET").count(),
+        })
+        .sum();
     let max = monitor.limits().dv_batch_max;
     if operations > max {
         return Resp::error(
@@ -126,6 +133,7 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
         |_| true,
     );
     drop(db);
+    monitor.count_writes(writes);
     let boundary = multipart::new_boundary("batchresponse_");
     Resp {
         status: 200,
@@ -284,6 +292,7 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
         |_| true,
     );
     drop(db);
+    monitor.count_writes(batch.requests.iter().filter(|r| r.method != "GET").count());
     match serde_json::to_value(BatchResponse { responses }) {
         Ok(body) => Resp::json(200, &body),
         Err(e) => business_central::error(500, "Internal_ServerError", &e.to_string()),

@@ -233,7 +233,11 @@ impl Bc {
             _ => {
                 let cap = monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1);
                 let mut db = self.store.lock();
-                db.transaction(|db| self.operation(db, req, cap), Resp::ok)
+                let answer = db.transaction(|db| self.operation(db, req, cap), Resp::ok);
+                if req.method != "GET" {
+                    monitor.count_writes(1);
+                }
+                answer
             }
         }
     }

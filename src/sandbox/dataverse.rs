@@ -187,7 +187,11 @@ impl Dv {
             _ => {
                 let cap = page_cap(monitor);
                 let mut db = self.store.lock();
-                db.transaction(|db| self.operation(db, req, cap), Resp::ok)
+                let answer = db.transaction(|db| self.operation(db, req, cap), Resp::ok);
+                if req.method != "GET" {
+                    monitor.count_writes(1);
+                }
+                answer
             }
         }
     }

@@ -26,6 +26,10 @@ pub struct ServiceStats {
     pub faults_injected: u64,
     /// Of those, connections closed without an answer.
     pub dropped: u64,
+    /// Requests that wrote, were processed, and whose answer was then lost on purpose.
+    pub answers_lost: u64,
+    /// Write operations processed (each operation of a `$batch` counts), whatever their answer.
+    pub writes: u64,
     /// Requests refused 401 for want of a valid token.
     pub unauthorized: u64,
     /// Requests by route: method and entity set (`GET accounts`, `PATCH customers`, `POST $batch`).
@@ -45,6 +49,10 @@ pub struct Stats {
     pub throttled: u64,
     /// Requests answered 503 or dropped on purpose.
     pub faults_injected: u64,
+    /// Requests processed whose answer was then lost on purpose.
+    pub answers_lost: u64,
+    /// Write operations processed by both services.
+    pub writes: u64,
     /// Requests refused 401.
     pub unauthorized: u64,
     /// Business Central's own counts.
@@ -77,6 +85,37 @@ pub(crate) struct Monitor {
     faults: Mutex<FaultState>,
     window: Mutex<VecDeque<Instant>>,
     stats: Mutex<ServiceStats>,
+    /// Write operations of both services, for tests to wait on.
+    writes: Arc<Writes>,
+}
+
+/// Write operations processed by both services, and a wake-up for whoever waits for a number
+/// of them (a test that must act while a client is in the middle of its writes).
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    count: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl Writes {
+    fn add(&self, n: u64) {
+        self.count.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn get(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn reach(&self, n: u64) {
+        loop {
+            let changed = self.changed.notified();
+            if self.get() >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,7 +135,13 @@ fn next_random(state: &mut u64) -> f64 {
 
 impl Monitor {
     /// A monitor with these settings and zero counts.
+    #[cfg(test)]
     pub fn new(limits: Limits, faults: Faults) -> Monitor {
+        Monitor::sharing(limits, faults, Arc::default())
+    }
+
+    /// A monitor that adds the writes it sees to `writes`, shared with the other service's.
+    pub fn sharing(limits: Limits, faults: Faults, writes: Arc<Writes>) -> Monitor {
         Monitor {
             limits: Mutex::new(limits),
             faults: Mutex::new(FaultState {
@@ -105,7 +150,30 @@ impl Monitor {
             }),
             window: Mutex::new(VecDeque::new()),
             stats: Mutex::new(ServiceStats::default()),
+            writes,
         }
+    }
+
+    /// Counts write operations processed (committed or refused).
+    pub fn count_writes(&self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        lock(&self.stats).writes += n;
+        self.writes.add(n);
+    }
+
+    /// Whether the answer to a request that wrote is to be lost (drawn after it was processed).
+    pub fn lose_answer(&self) -> bool {
+        let mut f = lock(&self.faults);
+        let rate = f.faults.lost_answer_rate;
+        if rate <= 0.0 {
+            return false;
+        }
+        let lost = next_random(&mut f.rng) < rate;
+        drop_guard(f);
+        if lost {
+            lock(&self.stats).answers_lost += 1;
+        }
+        lost
     }
 
     /// The current limits.
@@ -229,6 +297,18 @@ impl Control {
         Control { bc, dv }
     }
 
+    /// Waits until both services together have processed `n` write operations since they
+    /// started (each operation of a `$batch` counts): an event to act on while a client is in
+    /// the middle of its writes, instead of guessing with a sleep.
+    pub async fn writes_reach(&self, n: u64) {
+        self.bc.writes.reach(n).await;
+    }
+
+    /// Write operations both services processed since they started (not reset with the stats).
+    pub fn writes(&self) -> u64 {
+        self.bc.writes.get()
+    }
+
     /// Injects these faults into both services (the draws restart from the seed).
     pub fn set_faults(&self, faults: Faults) {
         self.bc.set_faults(faults.clone());
@@ -250,6 +330,8 @@ impl Control {
             batch_operations: bc.batch_operations + dv.batch_operations,
             throttled: bc.throttled + dv.throttled,
             faults_injected: bc.faults_injected + dv.faults_injected,
+            answers_lost: bc.answers_lost + dv.answers_lost,
+            writes: bc.writes + dv.writes,
             unauthorized: bc.unauthorized + dv.unauthorized,
             bc,
             dv,
@@ -269,6 +351,7 @@ impl Control {
 pub(crate) struct FaultsPatch {
     error_rate: Option<f64>,
     drop_rate: Option<f64>,
+    lost_answer_rate: Option<f64>,
     delay_ms: Option<u64>,
     seed: Option<u64>,
     /// `[requests, seconds]` to throttle, or `null` to stop.
@@ -296,6 +379,7 @@ impl FaultsPatch {
         for (name, rate) in [
             ("error_rate", self.error_rate),
             ("drop_rate", self.drop_rate),
+            ("lost_answer_rate", self.lost_answer_rate),
         ] {
             if let Some(r) = rate {
                 if !(0.0..=1.0).contains(&r) {
@@ -305,6 +389,7 @@ impl FaultsPatch {
         }
         f.error_rate = self.error_rate.unwrap_or(f.error_rate);
         f.drop_rate = self.drop_rate.unwrap_or(f.drop_rate);
+        f.lost_answer_rate = self.lost_answer_rate.unwrap_or(f.lost_answer_rate);
         f.delay = self.delay_ms.map_or(f.delay, Duration::from_millis);
         f.seed = self.seed.unwrap_or(f.seed);
         m.set_faults(f);

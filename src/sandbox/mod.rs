@@ -153,8 +153,14 @@ impl Default for Limits {
 pub struct Faults {
     /// The fraction of requests answered 503 Service Unavailable.
     pub error_rate: f64,
-    /// The fraction of requests whose connection is closed without an answer.
+    /// The fraction of requests whose connection is closed without an answer, before they are
+    /// processed.
     pub drop_rate: f64,
+    /// The fraction of requests that write (`POST`, `PATCH`, `DELETE`, `$batch`) that are
+    /// processed — committed — and whose answer is then lost: the connection closes before a
+    /// byte of it reaches the client, as when a connection drops or a client times out after
+    /// the service did the work.
+    pub lost_answer_rate: f64,
     /// Added before every answer.
     pub delay: Duration,
     /// The seed of the draws.
@@ -166,6 +172,7 @@ impl Default for Faults {
         Faults {
             error_rate: 0.0,
             drop_rate: 0.0,
+            lost_answer_rate: 0.0,
             delay: Duration::ZERO,
             seed: 0,
         }

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::auth::{Check, Tokens};
 use super::business_central::Bc;
 use super::dataverse::Dv;
-use super::faults::{Fault, FaultsPatch, Monitor};
+use super::faults::{Fault, FaultsPatch, Monitor, Writes};
 use super::query::percent_decode;
 use super::request::{Req, Resp};
 use super::store::Store;
@@ -138,10 +138,15 @@ pub(crate) fn states(
     let bc = Bc::new(bc_store, seed::companies());
     let dv = Dv::new(dv_store, seed::app_user());
     seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;
+    let writes = Arc::new(Writes::default());
     let state = |api| {
         Arc::new(ServiceState {
             api,
-            monitor: Arc::new(Monitor::new(config.limits.clone(), config.faults.clone())),
+            monitor: Arc::new(Monitor::sharing(
+                config.limits.clone(),
+                config.faults.clone(),
+                writes.clone(),
+            )),
             tokens: tokens.clone(),
         })
     };
@@ -259,7 +264,13 @@ async fn handle(
     if let Some(wait) = monitor.throttle() {
         return respond(state.api.throttled(wait, monitor));
     }
-    respond(state.api.handle(&req, monitor))
+    let answer = state.api.handle(&req, monitor);
+    if req.method != "GET" && monitor.lose_answer() {
+        // Processed and committed; the answer never arrives.
+        conn.kill.store(true, Ordering::SeqCst);
+        return respond(Resp::empty(503));
+    }
+    respond(answer)
 }
 
 /// `/_sandbox/stats` (GET, DELETE resets) and `/_sandbox/faults` (GET, PUT).
@@ -281,6 +292,7 @@ fn control(state: &ServiceState, rest: &str, req: &Req) -> Resp {
                 &serde_json::json!({
                     "error_rate": f.error_rate,
                     "drop_rate": f.drop_rate,
+                    "lost_answer_rate": f.lost_answer_rate,
                     "delay_ms": u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX),
                     "seed": f.seed,
                     "throttle": l.requests_per_window.map(|(n, w)| (n, w.as_secs())),

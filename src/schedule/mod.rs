@@ -30,9 +30,22 @@ pub use runner::{ScheduleError, Scheduler, Summary};
 pub struct Stop {
     flag: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    /// The number of the signal that asked, 0 when none did.
+    signal: Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl Stop {
+    /// Asks to stop on behalf of a signal (SIGINT 2, SIGTERM 15), remembered for the exit code.
+    pub fn request_by(&self, signal: i32) {
+        self.signal.store(signal, Ordering::SeqCst);
+        self.request();
+    }
+
+    /// The signal that asked to stop, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.signal.load(Ordering::SeqCst)).filter(|s| *s != 0)
+    }
+
     /// Asks everything holding this to stop: the engine after its batch in flight, the loop
     /// before starting another run, a wait at once.
     pub fn request(&self) {

@@ -10,7 +10,9 @@ use jiff::Timestamp;
 use super::timing::{BadTime, Outcome, Reason, Timer};
 use super::{Health, Metrics, Stop};
 use crate::plan::{self, Plan, SyncMode};
-use crate::runtime::engine::{Engine, EngineError, Mode, Options, RunReport, RunRequest};
+use crate::runtime::engine::{
+    Engine, EngineError, Mode, Options, RunReport, RunRequest, RunStatus,
+};
 use crate::runtime::systems::Systems;
 use crate::state::{StateError, Store};
 
@@ -219,10 +221,9 @@ impl<'a> Scheduler<'a> {
             SyncMode::Modified => Mode::Modified,
         };
         let req = RunRequest {
-            mode,
             tables: job.tables.clone(),
-            dry_run: false,
             trigger: TRIGGER.into(),
+            ..RunRequest::new(mode)
         };
         tracing::info!(job = %name, mode = %mode.as_str(), tables = %job.tables.join(","), "job started");
         let mut engine = Engine::new(self.plan, self.systems, self.store, self.options.clone())?
@@ -231,9 +232,9 @@ impl<'a> Scheduler<'a> {
         let finished = Timestamp::now();
         let (outcome, status, report) = match result {
             Ok(r) if r.interrupted => (None, "interrupted", r),
-            Ok(r) if changed(&r) => (Some(Outcome::Changed), "succeeded", r),
-            Ok(r) => (Some(Outcome::Idle), "succeeded", r),
-            Err(EngineError::State(StateError::Busy(_))) => {
+            Ok(r) if changed(&r) => (Some(Outcome::Changed), status_of(&r), r),
+            Ok(r) => (Some(Outcome::Idle), status_of(&r), r),
+            Err(EngineError::State(StateError::Busy { .. })) => {
                 // Not a run (none was recorded): someone else is syncing with the store.
                 tracing::warn!(job = %name, "another syncmap run holds the state store; trying again shortly");
                 let reason = self.jobs[i].timer.after(Outcome::Busy, finished, &self.tz);
@@ -317,4 +318,9 @@ impl<'a> Scheduler<'a> {
 fn changed(r: &RunReport) -> bool {
     let c = r.totals();
     c.inserted + c.modified + c.deleted + c.coupled + c.uncoupled + c.conflicts + c.failed > 0
+}
+
+/// How a run that went through ended: `succeeded`, or `completed_with_failures`.
+fn status_of(r: &RunReport) -> &'static str {
+    RunStatus::of(r, &Ok(())).as_str()
 }

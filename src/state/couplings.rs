@@ -15,11 +15,13 @@ impl Store {
             rtl_result: r.get(7)?,
             rtl_run: r.get(8)?,
             skipped: r.get(9)?,
+            left_version: r.get(10)?,
+            right_version: r.get(11)?,
         })
     }
 
     const COUPLING_COLUMNS: &'static str =
-        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped";
+        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, left_version, right_version";
 
     /// The coupling of a record, if it has one.
     pub fn coupling(
@@ -112,15 +114,16 @@ impl Store {
     /// Writes a coupling's timestamps, results and flag (inserting it if new).
     pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
         self.conn.prepare_cached(
-            "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
                right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
-               rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped",
+               rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped,
+               left_version = excluded.left_version, right_version = excluded.right_version",
         )?.execute(
             params![
                 c.mapping, c.left_key, c.right_key, ts(c.left_synced), ts(c.right_synced), c.ltr_result, c.ltr_run,
-                c.rtl_result, c.rtl_run, c.skipped, now()
+                c.rtl_result, c.rtl_run, c.skipped, now(), c.left_version, c.right_version
             ],
         )?;
         Ok(())

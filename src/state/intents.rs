@@ -23,11 +23,11 @@ impl Store {
         };
         {
             let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
                    at = excluded.at, kind = excluded.kind, source_modified_on = excluded.source_modified_on, fields = excluded.fields,
-                   kept = excluded.kept",
+                   kept = excluded.kept, source_version = excluded.source_version, note = excluded.note",
             )?;
             for i in intents {
                 stmt.execute(params![
@@ -40,7 +40,9 @@ impl Store {
                     i.kind.as_str(),
                     ts(i.source_modified_on),
                     i.fields,
-                    i.kept
+                    i.kept,
+                    i.source_version,
+                    i.note
                 ])?;
             }
         }
@@ -54,7 +56,7 @@ impl Store {
     /// commit of its outcome): settled at the start of the next run.
     pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
+            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
         )?;
         let rows = stmt.query_map(params![mapping, dir.as_str()], |r| {
             Ok(Intent {
@@ -64,54 +66,66 @@ impl Store {
                 source_modified_on: parse_ts(r.get(3)?),
                 fields: r.get(4)?,
                 kept: r.get(5)?,
+                source_version: r.get(6)?,
+                note: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The intended key for a source record, if a create is pending.
-    pub fn intent(
-        &self,
-        mapping: &str,
-        dir: Direction,
-        source_key: &str,
-    ) -> Result<Option<String>, StateError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT dest_key FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3 AND kind = 'create'",
-            )?
-            .query_row(params![mapping, dir.as_str(), source_key], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// The keys pending creates of these source records were to be made with (as
-    /// [`Store::intent`]), by source key: one query for a batch of records instead of one per
-    /// record.
+    /// The open creates of these source records, by source key: one query for a batch of
+    /// records instead of one per record.
     pub fn create_intents_among(
         &self,
         mapping: &str,
         dir: Direction,
         source_keys: &[String],
-    ) -> Result<HashMap<String, String>, StateError> {
+    ) -> Result<HashMap<String, Intent>, StateError> {
         let mut out = HashMap::new();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
             let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT source_key, dest_key FROM intents WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
+                "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
+                 WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
             ))?;
             let args = [mapping, dir.as_str()]
                 .into_iter()
                 .chain(chunk.iter().map(String::as_str));
             let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok(Intent {
+                    source_key: r.get(0)?,
+                    dest_key: r.get(1)?,
+                    kind: IntentKind::Create,
+                    source_modified_on: parse_ts(r.get(2)?),
+                    fields: r.get(3)?,
+                    source_version: r.get(4)?,
+                    note: r.get(5)?,
+                    kept: None,
+                })
             })?;
-            for pair in rows {
-                let (source, dest) = pair?;
-                out.insert(source, dest);
+            for intent in rows {
+                let intent = intent?;
+                out.insert(intent.source_key.clone(), intent);
             }
         }
         Ok(out)
+    }
+
+    /// Marks an open create that cannot be settled, with why; it stays open (and its record
+    /// failing) until its source is coupled by hand.
+    pub fn note_intent(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+        note: &str,
+    ) -> Result<(), StateError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE intents SET note = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            )?
+            .execute(params![mapping, dir.as_str(), source_key, note])?;
+        Ok(())
     }
 
     /// Forgets an intent once its write's outcome is committed (or known not to have happened).

@@ -7,6 +7,7 @@ mod events;
 mod failures;
 mod history;
 mod intents;
+pub mod lease;
 mod runs;
 mod schema;
 mod watermarks;
@@ -21,6 +22,7 @@ use crate::connectors::Cursor;
 use crate::plan::Side;
 
 pub use history::{RunFilter, RunWrite, WriteAction};
+pub use lease::{Fence, Holder, Lease, LeaseKind};
 
 /// How long taking a lock retries before it reports the store busy.
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -32,11 +34,24 @@ pub enum StateError {
     #[error("state store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// Another `syncmap schedule` is running with this store.
-    #[error("another `syncmap schedule` is running with the state store at {0} (it holds {0}.schedule.lock); stop it first, or give this one another state store")]
-    SchedulerBusy(String),
+    #[error("another `syncmap schedule` is running with the state store at {path}{}; stop it first, or give this one another state store", holder_text(.holder))]
+    SchedulerBusy {
+        /// Where the store is.
+        path: String,
+        /// Who holds the scheduler lease, when the store says.
+        holder: Option<Holder>,
+    },
     /// Another process is running a sync with this store.
-    #[error("another syncmap run is using the state store at {0}; wait for it to finish (it holds {0}.lock)")]
-    Busy(String),
+    #[error("another syncmap run is using the state store at {path}{}; wait for it to finish", holder_text(.holder))]
+    Busy {
+        /// Where the store is.
+        path: String,
+        /// Who holds the run lease, when the store says.
+        holder: Option<Holder>,
+    },
+    /// Another process took over this run's lease (this one stopped renewing it for too long).
+    #[error("this run lost its lease of the state store at {0} to another process and stopped; nothing more was written")]
+    LeaseLost(String),
     /// The store was written by a newer syncmap.
     #[error("the state store at {path} has schema version {found}, newer than this syncmap understands ({supported}); use a newer syncmap")]
     TooNew {
@@ -65,6 +80,10 @@ pub enum StateError {
     /// A file or folder could not be created.
     #[error("state store: cannot create {0}")]
     Io(String),
+}
+
+fn holder_text(h: &Option<Holder>) -> String {
+    h.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
 /// Which way a pass writes.
@@ -129,6 +148,12 @@ pub struct Coupling {
     pub left_synced: Option<Timestamp>,
     /// The right record's modified-on when last synced.
     pub right_synced: Option<Timestamp>,
+    /// The left record's version (ETag) when last synced: what the sync's own write left, or
+    /// the row as read when it needed no write. `None` when unknown, or when the row holds a
+    /// change not synced yet.
+    pub left_version: Option<String>,
+    /// The right record's version when last synced.
+    pub right_version: Option<String>,
     /// The last result left to right (`success` / `failure`).
     pub ltr_result: Option<String>,
     /// The run that last synced left to right.
@@ -150,6 +175,8 @@ impl Coupling {
             right_key: right_key.into(),
             left_synced: None,
             right_synced: None,
+            left_version: None,
+            right_version: None,
             ltr_result: None,
             ltr_run: None,
             rtl_result: None,
@@ -171,6 +198,64 @@ impl Coupling {
         match side {
             Side::Left => self.left_synced,
             Side::Right => self.right_synced,
+        }
+    }
+
+    /// One side's version when last synced.
+    pub fn version(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Left => self.left_version.as_deref(),
+            Side::Right => self.right_version.as_deref(),
+        }
+    }
+
+    /// Records one side's version as the sync left it; `None` forgets it, so the row's next read
+    /// counts as a change (by its modified-on) — for a row holding a change not synced yet.
+    pub fn set_version(&mut self, side: Side, v: Option<&str>) {
+        let slot = match side {
+            Side::Left => &mut self.left_version,
+            Side::Right => &mut self.right_version,
+        };
+        *slot = v.map(str::to_string);
+    }
+
+    /// Records that one side was synced as the row stands: its modified-on and its version.
+    pub fn set_in_step(
+        &mut self,
+        side: Side,
+        modified_on: Option<Timestamp>,
+        version: Option<&str>,
+    ) {
+        self.set_synced(side, modified_on);
+        self.set_version(side, version);
+    }
+
+    /// Records that one side holds a change the sync has not taken yet (someone's, or a value
+    /// the system computed when the sync wrote): synced as of an instant before `modified_on`,
+    /// with no version, so the row's next read counts as changed.
+    pub fn set_pending(&mut self, side: Side, modified_on: Option<Timestamp>) {
+        self.set_synced(
+            side,
+            modified_on.and_then(|m| m.checked_sub(jiff::SignedDuration::from_micros(1)).ok()),
+        );
+        self.set_version(side, None);
+    }
+
+    /// Whether a side's row changed since the pair was last synced: by its version when both
+    /// the coupling and the row have one (exact, whatever the clock's precision), else by its
+    /// modified-on. `None` when neither tells.
+    pub fn changed(
+        &self,
+        side: Side,
+        version: Option<&str>,
+        modified_on: Option<Timestamp>,
+    ) -> Option<bool> {
+        match (self.version(side), version) {
+            (Some(ours), Some(theirs)) => Some(ours != theirs),
+            _ => match (self.synced(side), modified_on) {
+                (Some(t), Some(m)) => Some(m > t),
+                _ => None,
+            },
         }
     }
 
@@ -225,25 +310,31 @@ pub struct Failure {
 }
 
 /// A write about to be made, recorded before it is sent: a run that ends between the write and
-/// the commit of its outcome leaves it behind, and the next run settles it from what the system
-/// then holds.
-#[derive(Debug, Clone, PartialEq)]
+/// the commit of its outcome (or gets no answer to it) leaves it behind, and it is settled from
+/// what the system then holds.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Intent {
     /// The source record.
     pub source_key: String,
-    /// The row written: the key the destination row is created with, the destination row
+    /// The row written: the key the destination row is created with (empty when the system
+    /// chooses the key: the row is then found again by the values written), the destination row
     /// updated, or (for a propagated deletion) the source row deleted.
     pub dest_key: String,
     /// What the write does.
     pub kind: IntentKind,
     /// The source row's modified-on when it was read for the write.
     pub source_modified_on: Option<Timestamp>,
+    /// The source row's version when it was read for the write.
+    pub source_version: Option<String>,
     /// The values written, as a JSON object (`None` for deletions, and for intents recorded by
     /// versions that did not keep them).
     pub fields: Option<String>,
     /// For an update, the values of the row's other columns as read before the write, which the
     /// update leaves as they are (a JSON object).
     pub kept: Option<String>,
+    /// Why it could not be settled (a create whose row cannot be told apart from others), for
+    /// the record's failure; `None` while it is simply open.
+    pub note: Option<String>,
 }
 
 impl Intent {
@@ -252,18 +343,21 @@ impl Intent {
         Intent {
             source_key: source_key.into(),
             dest_key: dest_key.into(),
-            kind: IntentKind::Create,
-            source_modified_on: None,
-            fields: None,
-            kept: None,
+            ..Intent::default()
         }
+    }
+
+    /// Whether the system chooses the key of the row this create makes.
+    pub fn keyless(&self) -> bool {
+        self.kind == IntentKind::Create && self.dest_key.is_empty()
     }
 }
 
 /// What an [`Intent`]'s write does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IntentKind {
-    /// Creates the destination row with a key chosen beforehand.
+    /// Creates the destination row (with a key chosen beforehand where the system takes one).
+    #[default]
     Create,
     /// Updates the coupled destination row.
     Update,
@@ -347,7 +441,7 @@ pub struct Run {
     pub tables: Vec<String>,
     /// Whether it wrote nothing by design.
     pub dry_run: bool,
-    /// `running`, `succeeded`, `failed` or `interrupted`.
+    /// `running`, `succeeded`, `completed_with_failures`, `failed` or `interrupted`.
     pub status: String,
     /// Why it failed, if it did.
     pub message: Option<String>,
@@ -415,6 +509,8 @@ pub struct Event {
 pub struct Store {
     conn: Connection,
     path: String,
+    /// The lease the transactions of this store check they still hold (see [`Store::set_fence`]).
+    fence: std::cell::RefCell<Option<Fence>>,
 }
 
 fn ts(t: Option<Timestamp>) -> Option<String> {
@@ -458,6 +554,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.display().to_string(),
+            fence: Default::default(),
         };
         let found = store.version()?;
         let supported = schema::MIGRATIONS.len() as u32;
@@ -498,12 +595,16 @@ impl Store {
     fn setup(conn: Connection, path: &Path) -> Result<Store, StateError> {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A commit is on disk when it returns, power loss included: the couplings of writes
+        // already made to the systems must not roll back (WAL's NORMAL survives a crash of the
+        // process, not of the machine).
+        conn.pragma_update(None, "synchronous", "FULL")?;
         // Statements run once per record are prepared once and reused; rusqlite keeps 16.
         conn.set_prepared_statement_cache_capacity(64);
         let store = Store {
             conn,
             path: path.display().to_string(),
+            fence: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -533,56 +634,6 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the exclusive run lock of this store (a lock on `<store>.lock`, released when the
-    /// returned file is dropped or the process dies), so two runs never sync with one store at
-    /// once. `Busy` when another process holds it.
-    pub fn lock_runs(&self) -> Result<Option<std::fs::File>, StateError> {
-        self.lock_file("lock", StateError::Busy)
-    }
-
-    /// Takes the scheduler lock of this store (`<store>.schedule.lock`), held for as long as a
-    /// scheduler runs, so a second one refuses to start rather than doubling every job. It is
-    /// not the run lock: one-off runs still go between the scheduler's runs.
-    /// `SchedulerBusy` when another process holds it.
-    pub fn lock_scheduler(&self) -> Result<Option<std::fs::File>, StateError> {
-        self.lock_file("schedule.lock", StateError::SchedulerBusy)
-    }
-
-    fn lock_file(
-        &self,
-        suffix: &str,
-        busy: fn(String) -> StateError,
-    ) -> Result<Option<std::fs::File>, StateError> {
-        if self.path == ":memory:" {
-            return Ok(None);
-        }
-        let lock_path = format!("{}.{suffix}", self.path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StateError::Io(format!("{lock_path}: {e}")))?;
-        // A lock just released can still look held for a moment: a process this one starts
-        // holds a copy of the descriptor until it executes its program. A short grace period
-        // tells that apart from another run really holding it.
-        let mut waited = std::time::Duration::ZERO;
-        let step = std::time::Duration::from_millis(50);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Some(file)),
-                Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
-                    std::thread::sleep(step);
-                    waited += step;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => return Err(busy(self.path.clone())),
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(StateError::Io(format!("{lock_path}: {e}")))
-                }
-            }
-        }
-    }
-
     /// The schema version of the store.
     pub fn version(&self) -> Result<u32, StateError> {
         Ok(self
@@ -590,15 +641,21 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    /// Runs `f` in one transaction: all of its changes or none (an error rolls back).
+    /// Runs `f` in one transaction: all of its changes or none (an error rolls back). The
+    /// transaction takes the write lock at once (another connection, such as a lease's
+    /// heartbeat, may write between a read and a write otherwise), and first checks that the
+    /// fence set by [`Store::set_fence`] still holds its lease: a run that lost it commits
+    /// nothing more.
     pub fn transaction<T, E: From<StateError>>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| E::from(e.into()))?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| E::from(e.into()))?;
+        self.check_fence().map_err(E::from)?;
         let out = f(self)?;
         tx.commit().map_err(|e| E::from(e.into()))?;
         Ok(out)

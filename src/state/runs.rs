@@ -20,7 +20,8 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Stores the counts of one table mapping and direction of a run.
+    /// Stores the counts of one table mapping and direction of a run (cursors given as `None`
+    /// keep those stored).
     pub fn save_counts(
         &self,
         run: i64,
@@ -39,7 +40,8 @@ impl Store {
              ON CONFLICT (run, mapping, direction) DO UPDATE SET inserted = excluded.inserted, modified = excluded.modified,
                unchanged = excluded.unchanged, skipped = excluded.skipped, failed = excluded.failed, conflicts = excluded.conflicts,
                deleted = excluded.deleted, uncoupled = excluded.uncoupled, coupled = excluded.coupled,
-               cursor_before = excluded.cursor_before, cursor_after = excluded.cursor_after",
+               cursor_before = COALESCE(excluded.cursor_before, cursor_before),
+               cursor_after = COALESCE(excluded.cursor_after, cursor_after)",
             params![
                 run, mapping, dir.as_str(), c.inserted as i64, c.modified as i64, c.unchanged as i64, c.skipped as i64,
                 c.failed as i64, c.conflicts as i64, c.deleted as i64, c.uncoupled as i64, c.coupled as i64,

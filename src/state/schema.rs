@@ -136,4 +136,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX run_writes_by_run ON run_writes(run, mapping, direction);
     CREATE INDEX runs_by_start ON runs(started_at);
     "#,
+    // 5: echoes told from what the sync itself wrote (each side's version, the ETag its last
+    //    sync left, beside the modified-on), creates into systems that choose the key (an
+    //    intent with no key yet, found again by the values it wrote; `note` says why one could
+    //    not be settled), and leases: who may write the store, renewed by a heartbeat and
+    //    fenced by a token, instead of a lock file whose deletion let a second run in.
+    r#"
+    ALTER TABLE couplings ADD COLUMN left_version TEXT;
+    ALTER TABLE couplings ADD COLUMN right_version TEXT;
+    ALTER TABLE intents ADD COLUMN source_version TEXT;
+    ALTER TABLE intents ADD COLUMN note TEXT;
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT,
+        token INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        lock_id TEXT
+    );
+    "#,
 ];

@@ -124,7 +124,8 @@ fn intents_survive_until_cleared() {
     let dir = Direction::LeftToRight;
     s.add_intents("m", dir, &[Intent::create("a", "x")], 1)
         .unwrap();
-    assert_eq!(s.intent("m", dir, "a").unwrap().as_deref(), Some("x"));
+    let open = s.create_intents_among("m", dir, &["a".into()]).unwrap();
+    assert_eq!(open["a"].dest_key, "x");
     assert_eq!(s.intents("m", dir).unwrap().len(), 1);
     s.clear_intent("m", dir, "a").unwrap();
     assert!(s.intents("m", dir).unwrap().is_empty());

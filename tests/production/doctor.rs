@@ -310,7 +310,7 @@ fn doctor_reports_schema_drift_as_diagnostics_with_codes() {
     let missing = diags.iter().find(|d| d["code"] == "E0602").unwrap();
     // Labelled where the mappings write the column, with the snapshot entry beside it.
     assert_eq!(missing["file"], "mappings/customers.map");
-    assert_eq!(missing["line"], 14);
+    assert_eq!(missing["line"], 19);
     assert_eq!(
         missing["related"][0]["file"],
         "mappings/schemas/dataverse.json"
@@ -396,7 +396,12 @@ fn log_explains_what_a_run_wrote_where_and_why_records_failed_or_were_skipped() 
     let w = world::World::with_mappings(CUSTOMERS);
     let good = w.add_customer("C-1", "Good", &[]);
     let nameless = w.add_account("x", &[("name", Value::Null)]);
+    // Both sides hold rows and the mapping has no match rule: only asked to, a run creates
+    // partners for them (they are not copies of each other).
     let out = w.cli(&["run", "--mode", "full", "--json"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--create-without-match"), "{out:?}");
+    let out = w.cli(&["run", "--mode", "full", "--json", "--create-without-match"]);
     assert_eq!(out.code, 1, "a record failed: {out:?}");
     let first = out.json()["run_id"].as_i64().unwrap();
     let partner = w.partner("customers", Side::Left, &good);
@@ -404,7 +409,7 @@ fn log_explains_what_a_run_wrote_where_and_why_records_failed_or_were_skipped() 
     let text = log(&w, &["--run", &first.to_string()]).stdout;
     assert!(
         text.contains(&format!(
-            "run {first}: full sync (manual), succeeded, took "
+            "run {first}: full sync (manual), completed with failures, took "
         )),
         "{text}"
     );

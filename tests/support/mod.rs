@@ -213,13 +213,7 @@ impl World {
 
     /// Runs every table mapping.
     pub fn run(&self, mode: Mode) -> RunReport {
-        self.try_run(&RunRequest {
-            mode,
-            tables: vec![],
-            dry_run: false,
-            trigger: "manual".into(),
-        })
-        .unwrap()
+        self.try_run(&RunRequest::new(mode)).unwrap()
     }
 
     /// A dry run of every table mapping.
@@ -477,10 +471,9 @@ pub fn tokio_block<F: Future>(f: F) -> F::Output {
 /// A run request.
 pub fn request(mode: Mode, tables: &[&str], dry_run: bool) -> RunRequest {
     RunRequest {
-        mode,
         tables: tables.iter().map(|t| t.to_string()).collect(),
         dry_run,
-        trigger: "manual".into(),
+        ..RunRequest::new(mode)
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use jiff::{SignedDuration, Timestamp};
 use syncmap::plan::Plan;
+use syncmap::runtime::engine::status_words;
 use syncmap::state::{Counts, Run, RunFilter, RunWrite, StateError};
 
 use super::super::runtime::{self, Target};
@@ -17,8 +18,10 @@ const SHOWN_PER_PASS: usize = 50;
 /// A run's status, to filter by.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum StatusFilter {
-    /// Ended with every pass done.
+    /// Ended with every pass done and every record synced.
     Succeeded,
+    /// Ended with every pass done, but some records failed (retried by the next run).
+    CompletedWithFailures,
     /// Stopped by an error.
     Failed,
     /// The process ended before the run did.
@@ -87,7 +90,16 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
     }
     let filter = RunFilter {
         table: args.table.clone(),
-        status: args.status.map(|s| format!("{s:?}").to_lowercase()),
+        status: args.status.map(|s| {
+            match s {
+                StatusFilter::Succeeded => "succeeded",
+                StatusFilter::CompletedWithFailures => "completed_with_failures",
+                StatusFilter::Failed => "failed",
+                StatusFilter::Interrupted => "interrupted",
+                StatusFilter::Running => "running",
+            }
+            .to_string()
+        }),
         trigger: args.trigger.map(|t| format!("{t:?}").to_lowercase()),
         since,
         limit: args.limit,
@@ -102,7 +114,7 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>5}  {:<27} {:>9}  {:<9} {:<8} {:<11} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9}",
+        "{:>5}  {:<27} {:>9}  {:<9} {:<8} {:<23} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9}",
         "run",
         "started",
         "duration",
@@ -122,13 +134,13 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
             t.add(&c.counts);
         }
         println!(
-            "{:>5}  {:<27} {:>9}  {:<9} {:<8} {:<11} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9}",
+            "{:>5}  {:<27} {:>9}  {:<9} {:<8} {:<23} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9}",
             r.id,
             r.started_at,
             duration(r),
             r.mode,
             r.trigger,
-            r.status,
+            status_words(&r.status),
             t.inserted,
             t.modified,
             t.unchanged,
@@ -225,7 +237,7 @@ fn explain(
         run.id,
         run.mode,
         run.trigger,
-        run.status,
+        status_words(&run.status),
         duration(&run)
     );
     println!(

@@ -88,8 +88,6 @@ pub struct ODataConnector {
     client: Client,
     /// `…/companies(id)` for Business Central, else the service root; found on first use.
     scope: OnceCell<String>,
-    /// The Dataverse user the connector writes as, whose writes are its own echoes.
-    own_user: OnceCell<Option<String>>,
 }
 
 impl ODataConnector {
@@ -109,7 +107,6 @@ impl ODataConnector {
             endpoint,
             client,
             scope: OnceCell::new(),
-            own_user: OnceCell::new(),
         })
     }
 
@@ -182,26 +179,6 @@ impl ODataConnector {
                 )))
             }
         }
-    }
-
-    /// The Dataverse user this connector's requests run as (`WhoAmI`), whose writes a
-    /// modified-only read leaves out as the sync's own echoes.
-    async fn own_user(&self) -> Result<Option<&str>, ConnectorError> {
-        self.own_user
-            .get_or_try_init(|| async {
-                if self.endpoint.flavor != Flavor::Dataverse {
-                    return Ok(None);
-                }
-                let body = self
-                    .get_json(&format!("{}/WhoAmI", self.endpoint.url))
-                    .await?;
-                Ok(body
-                    .get("UserId")
-                    .and_then(Json::as_str)
-                    .map(str::to_lowercase))
-            })
-            .await
-            .map(Option::as_deref)
     }
 
     /// The collection URL of a table.
@@ -280,6 +257,15 @@ impl Connector for ODataConnector {
         ignore_case: bool,
     ) -> Result<Vec<Row>, ConnectorError> {
         read::find(self, table, equal, ignore_case).await
+    }
+
+    async fn find_many(
+        &self,
+        table: TableRef<'_>,
+        lookups: &[Vec<(String, Value)>],
+        ignore_case: bool,
+    ) -> Result<Vec<Vec<Row>>, ConnectorError> {
+        read::find_many(self, table, lookups, ignore_case).await
     }
 
     async fn write(

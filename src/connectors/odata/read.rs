@@ -9,12 +9,14 @@ use super::client::{without_query, Request};
 use super::flavor::Flavor;
 use super::rows;
 use super::ODataConnector;
-use crate::connectors::{ConnectorError, Cursor, Page, ReadRequest, Row, TableRef};
+use crate::connectors::{row_matches, ConnectorError, Cursor, Page, ReadRequest, Row, TableRef};
 use crate::odata::literal;
 use crate::runtime::value::Value;
 
 /// Keys asked for in one request (each adds a clause to the URL).
 const KEYS_PER_REQUEST: usize = 40;
+/// Lookups asked for in one request (each adds a few clauses to the URL).
+const LOOKUPS_PER_REQUEST: usize = 20;
 
 /// One page of a read.
 pub async fn page(
@@ -34,12 +36,11 @@ pub async fn page(
             if let (Some(since), Some(m)) = (&req.since, &info.modified_on) {
                 let at = literal::value(&Value::DateTime(since.modified_on), "datetime")
                     .unwrap_or_default();
+                // Every changed row is read, the sync's own writes too: the engine tells its
+                // echoes by the versions it recorded, so a row someone changed before the sync
+                // wrote to it is never hidden (as a `_modifiedby_value ne` filter would hide it).
                 filters.push(format!("{m} ge {at}"));
                 order.insert(0, format!("{m} asc"));
-                if let Some(user) = c.own_user().await? {
-                    // The sync's own writes are echoes; the integration user is who made them.
-                    filters.push(format!("_modifiedby_value ne {user}"));
-                }
             }
             let mut options = vec![("$select", select(c, req.table))];
             let filter = filters.join(" and ");
@@ -101,6 +102,51 @@ pub async fn find(
     equal: &[(String, Value)],
     ignore_case: bool,
 ) -> Result<Vec<Row>, ConnectorError> {
+    match lookup_filter(c, table, equal, ignore_case) {
+        Some(filter) => all_pages(c, table, &filter).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The rows of several lookups: their filters joined by `or`, [`LOOKUPS_PER_REQUEST`] at a
+/// time, and each row handed to the lookups it answers.
+pub async fn find_many(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    lookups: &[Vec<(String, Value)>],
+    ignore_case: bool,
+) -> Result<Vec<Vec<Row>>, ConnectorError> {
+    let mut out: Vec<Vec<Row>> = vec![Vec::new(); lookups.len()];
+    let filters: Vec<(usize, String)> = lookups
+        .iter()
+        .enumerate()
+        .filter_map(|(i, equal)| Some((i, lookup_filter(c, table, equal, ignore_case)?)))
+        .collect();
+    for chunk in filters.chunks(LOOKUPS_PER_REQUEST) {
+        let filter = chunk
+            .iter()
+            .map(|(_, f)| format!("({f})"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        for row in all_pages(c, table, &filter).await? {
+            for (i, _) in chunk {
+                if row_matches(&row, &lookups[*i], ignore_case) {
+                    out[*i].push(row.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `$filter` of one lookup; `None` when a value cannot be written as a literal of its
+/// column (no row can hold it).
+fn lookup_filter(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    equal: &[(String, Value)],
+    ignore_case: bool,
+) -> Option<String> {
     let mut clauses = Vec::with_capacity(equal.len());
     for (column, value) in equal {
         let info = table.info.columns.get(column);
@@ -111,16 +157,14 @@ pub async fn find(
             Value::String(s) if text => Value::String(s.to_lowercase()),
             other => other.clone(),
         };
-        let Some(lit) = literal::value(&value, ty) else {
-            return Ok(Vec::new());
-        };
+        let lit = literal::value(&value, ty)?;
         clauses.push(if text {
             format!("tolower({name}) eq {lit}")
         } else {
             format!("{name} eq {lit}")
         });
     }
-    all_pages(c, table, &clauses.join(" and ")).await
+    (!clauses.is_empty()).then(|| clauses.join(" and "))
 }
 
 /// Every row passing a filter, page after page.

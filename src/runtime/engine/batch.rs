@@ -2,7 +2,7 @@
 //! transform it, decide between unchanged, update, create, conflict and deletion handling, write
 //! the batch, and commit the couplings of what was written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::lookups::{Collector, Resolver};
 use super::report::{Change, PassReport, RecordFailure};
@@ -14,7 +14,7 @@ use crate::runtime::value::Value;
 use crate::state::Coupling;
 
 /// What to do with one source row.
-enum Action {
+pub(crate) enum Action {
     /// Bring an existing destination row up to date.
     Update {
         coupling: Coupling,
@@ -118,11 +118,11 @@ impl<'a> Engine<'a> {
                 dest_rows.insert(key, row);
             }
         }
-        // Skipped records and interrupted creates, asked for once per batch, not per record.
+        // Skipped records and open creates, asked for once per batch, not per record.
         let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
-        let intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
-        let mut claimed: HashSet<String> = HashSet::new();
+        let mut intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
         let mut work: Vec<(Row, Action)> = Vec::new();
+        let mut uncoupled = Vec::new();
         for row in kept {
             if skipped.contains(&row.key) || couplings.get(&row.key).is_some_and(|c| c.skipped) {
                 let partner = couplings.get(&row.key).map(|c| c.key(d));
@@ -134,23 +134,27 @@ impl<'a> Engine<'a> {
                 );
                 continue;
             }
-            let action = match couplings.get(&row.key) {
-                Some(_) if pass.match_only => continue,
-                Some(c) => match dest_rows.get(c.key(d)) {
-                    Some(dest) => Action::Update {
-                        coupling: c.clone(),
-                        dest: dest.clone(),
-                        new_coupling: false,
-                    },
-                    None => Action::PartnerDeleted {
-                        coupling: c.clone(),
-                    },
-                },
+            match couplings.get(&row.key) {
+                Some(_) if pass.match_only => {}
+                Some(c) => {
+                    let action = match dest_rows.get(c.key(d)) {
+                        Some(dest) => Action::Update {
+                            coupling: c.clone(),
+                            dest: dest.clone(),
+                            new_coupling: false,
+                        },
+                        None => Action::PartnerDeleted {
+                            coupling: c.clone(),
+                        },
+                    };
+                    work.push((row, action));
+                }
                 None => {
                     let only_coupled = pass.mode == Mode::Modified
                         && pass.table.only_coupled
                         && !pass.ignore_only_coupled;
                     if only_coupled && !retry {
+                        pr.not_coupled += 1;
                         self.skip(
                             pass,
                             pr,
@@ -159,18 +163,12 @@ impl<'a> Engine<'a> {
                         );
                         continue;
                     }
-                    let intent = intents.get(&row.key).cloned();
-                    match self
-                        .find_partner(pass, &row, intent, &mut claimed, pr)
-                        .await?
-                    {
-                        Some(a) => a,
-                        None => continue,
-                    }
+                    let intent = intents.remove(&row.key);
+                    uncoupled.push((row, intent));
                 }
-            };
-            work.push((row, action));
+            }
         }
+        work.extend(self.find_partners(pass, uncoupled, pr).await?);
         if pass.match_only {
             return self.couple_matches(pass, work, pr);
         }
@@ -200,172 +198,6 @@ impl<'a> Engine<'a> {
             }
         }
         self.execute(pass, pending, pr).await
-    }
-
-    /// An uncoupled row's partner: an interrupted create (`intent`: the key it was made with),
-    /// a match, or a new row.
-    async fn find_partner(
-        &self,
-        pass: &Pass<'a>,
-        row: &Row,
-        intent: Option<String>,
-        claimed: &mut HashSet<String>,
-        pr: &mut PassReport,
-    ) -> Result<Option<Action>, EngineError> {
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
-        let mapping = pass.table.name.as_str();
-        let dst_conn = self.systems.get(pass.dst_system)?;
-        let new_coupling = |dest: &Row| {
-            let (l, r) = if s == crate::plan::Side::Left {
-                (&row.key, &dest.key)
-            } else {
-                (&dest.key, &row.key)
-            };
-            Coupling::new(mapping, l, r)
-        };
-        if let Some(key) = intent {
-            let found = dst_conn
-                .get(pass.dst, std::slice::from_ref(&key))
-                .await
-                .map_err(EngineError::from_connector)?;
-            return Ok(Some(match found.into_iter().next() {
-                Some(dest) => Action::Update {
-                    coupling: new_coupling(&dest),
-                    dest,
-                    new_coupling: true,
-                },
-                None => Action::Create {
-                    key: Some(key),
-                    replaces: None,
-                },
-            }));
-        }
-        for rule in &pass.table.match_rules {
-            let mut equal = Vec::new();
-            for term in &rule.terms {
-                let (src_col, dst_col) = if s == crate::plan::Side::Left {
-                    (&term.left, &term.right)
-                } else {
-                    (&term.right, &term.left)
-                };
-                let v = crate::runtime::eval::Row::get(row, src_col);
-                if v.is_missing() {
-                    equal.clear();
-                    break;
-                }
-                equal.push((dst_col.clone(), v));
-            }
-            if equal.is_empty() {
-                continue;
-            }
-            let candidates = dst_conn
-                .find(pass.dst, &equal, !rule.case_sensitive)
-                .await
-                .map_err(EngineError::from_connector)?;
-            let mut free = Vec::new();
-            for c in candidates {
-                if claimed.contains(&c.key) || self.store.coupling(mapping, d, &c.key)?.is_some() {
-                    continue;
-                }
-                if let Some(f) = &pass.dst_filter {
-                    let no = NoLookups;
-                    if !f.eval_filter(&c, &self.context(&no)).unwrap_or(false) {
-                        continue;
-                    }
-                }
-                free.push(c);
-            }
-            match free.len() {
-                0 => continue,
-                1 => {
-                    let dest = free.remove(0);
-                    claimed.insert(dest.key.clone());
-                    return Ok(Some(Action::Update {
-                        coupling: new_coupling(&dest),
-                        dest,
-                        new_coupling: true,
-                    }));
-                }
-                n => {
-                    let msg = format!("match rule {} finds {n} uncoupled `{}` rows; couple one by hand with `syncmap couple`", rule.priority, pass.dst.name);
-                    self.fail(pass, pr, &row.key, None, &msg)?;
-                    return Ok(None);
-                }
-            }
-        }
-        if pass.table.create.contains(&d) && !pass.match_only {
-            return Ok(Some(Action::Create {
-                key: self.client_key(pass),
-                replaces: None,
-            }));
-        }
-        let how = if pass.table.match_rules.is_empty() {
-            "there are no match rules"
-        } else {
-            "no match rule finds an uncoupled partner"
-        };
-        let why = if pass.match_only {
-            format!("not coupled: {how}")
-        } else {
-            format!(
-                "not coupled: {how}, and the table mapping does not create {} rows",
-                pass.dst.name
-            )
-        };
-        self.skip(pass, pr, (&row.key, None), why);
-        Ok(None)
-    }
-
-    /// Match-based coupling: couples what matched, writes nothing.
-    fn couple_matches(
-        &self,
-        pass: &Pass<'a>,
-        work: Vec<(Row, Action)>,
-        pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        for (row, action) in work {
-            if let Action::Update {
-                coupling,
-                dest,
-                new_coupling: true,
-            } = action
-            {
-                if !self.dry_run {
-                    self.store.couple(&coupling)?;
-                    self.store.log_event(
-                        self.run,
-                        &pass.table.name,
-                        pass.dir,
-                        "coupled",
-                        Some(&row.key),
-                        Some(&dest.key),
-                        "coupled by the match rules",
-                    )?;
-                }
-                pr.counts.coupled += 1;
-                pr.change(Change {
-                    kind: "couple".into(),
-                    source_key: row.key,
-                    dest_key: Some(dest.key),
-                    fields: Vec::new(),
-                    note: Some("matched".into()),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// A fresh key for a create, when the destination takes client keys on a text key column.
-    fn client_key(&self, pass: &Pass<'a>) -> Option<String> {
-        let caps = self.systems.get(pass.dst_system).ok()?.capabilities();
-        let ty = pass
-            .dst
-            .info
-            .columns
-            .get(&pass.dst.info.key)
-            .map(|c| c.ty.as_str());
-        (caps.client_keys && matches!(ty, Some("guid" | "string") | None))
-            .then(|| uuid::Uuid::new_v4().to_string())
     }
 
     /// The destination values of a row for a phase; `Err` names the field that failed.
@@ -475,10 +307,9 @@ impl<'a> Engine<'a> {
                 };
                 let src_changed = new_coupling
                     || failed_before
-                    || match (coupling.synced(s), row.modified_on) {
-                        (Some(t), Some(m)) => m > t,
-                        _ => true,
-                    };
+                    || coupling
+                        .changed(s, row.etag.as_deref(), row.modified_on)
+                        .unwrap_or(true);
                 // A forced record (synced by hand) is compared and written even when it did not
                 // change; it is only in conflict when it really changed too.
                 if !src_changed && !pass.force {
@@ -486,7 +317,9 @@ impl<'a> Engine<'a> {
                     return Ok(None);
                 }
                 let dst_changed = !new_coupling
-                    && matches!((coupling.synced(d), dest.modified_on), (Some(t), Some(m)) if m > t);
+                    && coupling
+                        .changed(d, dest.etag.as_deref(), dest.modified_on)
+                        .unwrap_or(false);
                 if pass.table.flow == Flow::Both && src_changed && dst_changed {
                     let differing: Vec<&str> = pass
                         .ops

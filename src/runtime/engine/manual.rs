@@ -1,8 +1,6 @@
 //! The manual modes of the reference: synchronize one record (coupling it first if needed),
 //! couple two records by hand, uncouple, and match-based coupling of a whole table mapping.
 
-use jiff::Timestamp;
-
 use super::report::{PassReport, RunReport};
 use super::{directions, Engine, EngineError, Mode};
 use crate::connectors::{Connector, Cursor};
@@ -21,57 +19,22 @@ impl<'a> Engine<'a> {
         })
     }
 
-    fn begin(
-        &mut self,
-        mode: &str,
-        tables: &[String],
-        dry_run: bool,
-    ) -> Result<RunReport, EngineError> {
-        self.dry_run = dry_run;
-        self.started = Timestamp::now();
-        if !dry_run {
-            self.lock = self.store.lock_runs()?;
-            self.store.close_interrupted_runs()?;
-            self.run = self
-                .store
-                .begin_run(mode, "manual", &self.plan.digest, tables, false)?;
-            self.prune_history()?;
-        }
-        Ok(RunReport {
-            run_id: (!dry_run).then_some(self.run),
-            mode: mode.into(),
-            dry_run,
-            started_at: self.started.to_string(),
-            ..RunReport::default()
-        })
-    }
-
+    /// Ends a manual run: its passes' counts are saved (they move no watermark), then the run is
+    /// finished as every run is.
     fn end(
         &mut self,
         report: &mut RunReport,
         outcome: Result<(), EngineError>,
     ) -> Result<(), EngineError> {
-        report.duration_ms = Timestamp::now()
-            .duration_since(self.started)
-            .as_millis()
-            .max(0) as u64;
         if !self.dry_run {
-            self.flush_skips_now()?;
             for p in &report.tables {
                 if let Some(dir) = Direction::parse(&p.direction) {
                     self.store
                         .save_counts(self.run, &p.mapping, dir, &p.counts, None, None)?;
                 }
             }
-            match &outcome {
-                Ok(()) => self.store.finish_run(self.run, "succeeded", None)?,
-                Err(e) => self
-                    .store
-                    .finish_run(self.run, "failed", Some(&e.to_string()))?,
-            }
         }
-        self.lock = None;
-        outcome
+        self.finish(report, outcome)
     }
 
     fn pass_report(pass: &super::Pass<'_>) -> PassReport {
@@ -105,7 +68,7 @@ impl<'a> Engine<'a> {
                 t.side(side).system
             )));
         }
-        let mut report = self.begin("record", &[table.to_string()], dry_run)?;
+        let mut report = self.begin("record", "manual", &[table.to_string()], dry_run)?;
         let outcome = async {
             let mut pass = self.pass(t, dir, Mode::Modified, true)?;
             // Synchronizing one record by hand pushes it even when it did not change (a fix of
@@ -145,7 +108,7 @@ impl<'a> Engine<'a> {
         right_key: &str,
     ) -> Result<RunReport, EngineError> {
         let t = self.table(table)?;
-        let mut report = self.begin("couple", &[table.to_string()], false)?;
+        let mut report = self.begin("couple", "manual", &[table.to_string()], false)?;
         let outcome = async {
             // The keys as the systems spell them (GUIDs in lower case, say): a coupling stored
             // with another spelling would not find its partner and would look deleted.
@@ -189,6 +152,9 @@ impl<'a> Engine<'a> {
                     right_key
                 };
                 self.store.clear_failure(table, dir, key)?;
+                // A create left open because its row could not be told apart is settled by
+                // this coupling.
+                self.store.clear_intent(table, dir, key)?;
             }
             let c = Coupling::new(table, left_key, right_key);
             self.store.couple(&c)?;
@@ -223,7 +189,7 @@ impl<'a> Engine<'a> {
     ) -> Result<RunReport, EngineError> {
         let t = self.table(table)?;
         let dir = directions(t.flow)[0];
-        let mut report = self.begin("uncouple", &[table.to_string()], false)?;
+        let mut report = self.begin("uncouple", "manual", &[table.to_string()], false)?;
         let outcome = (|| {
             let n = match which {
                 Some((side, key)) => {
@@ -281,7 +247,7 @@ impl<'a> Engine<'a> {
                 "`{table}` has no `match` rules"
             )));
         }
-        let mut report = self.begin("match", &[table.to_string()], dry_run)?;
+        let mut report = self.begin("match", "manual", &[table.to_string()], dry_run)?;
         let outcome = async {
             let dir = directions(t.flow)[0];
             let mut pass = self.pass(t, dir, Mode::Full, true)?;

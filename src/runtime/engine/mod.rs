@@ -6,24 +6,27 @@
 
 mod batch;
 mod history;
+mod lifecycle;
 mod lookups;
 mod manual;
+mod matching;
+mod passes;
 pub mod report;
+mod settle;
 
+pub use lifecycle::{status_words, RunStatus};
 pub use manual::{DirectionStatus, TableStatus};
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::connectors::{Connector, ConnectorError, Cursor, ReadRequest, Row, TableRef};
+use crate::connectors::{ConnectorError, TableRef};
 use crate::plan::{self, Flow, Plan, Side};
 use crate::runtime::eval::{Compiled, Context, EvalError, UserFunctions};
 use crate::runtime::systems::Systems;
-use crate::runtime::value::Value;
-use crate::state::{Coupling, Direction, Intent, IntentKind, StateError, Store};
+use crate::state::{Direction, Lease, StateError, Store};
 pub use report::{Change, FieldChange, PassReport, RecordFailure, RunReport};
 
 /// Why a run could not go on. Per-record problems are not errors: they are logged and the run
@@ -45,6 +48,10 @@ pub enum EngineError {
     /// A request names a table or record that does not exist.
     #[error("{0}")]
     Request(String),
+    /// A full sync would create records in a populated table it has no couplings for, with no
+    /// match rule to find the rows that are already there.
+    #[error("{0}")]
+    WouldDuplicate(String),
 }
 
 impl EngineError {
@@ -91,6 +98,23 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// `manual` or `schedule`.
     pub trigger: String,
+    /// Create partners in populated tables the state store has no couplings for even where no
+    /// match rule can find the rows already there (by default such a run stops rather than
+    /// duplicate them).
+    pub create_without_match: bool,
+}
+
+impl RunRequest {
+    /// A request of a mode, every table mapping, written for real, by hand.
+    pub fn new(mode: Mode) -> RunRequest {
+        RunRequest {
+            mode,
+            tables: Vec::new(),
+            dry_run: false,
+            trigger: "manual".into(),
+            create_without_match: false,
+        }
+    }
 }
 
 /// Tuning.
@@ -137,6 +161,8 @@ pub(crate) struct Pass<'a> {
     /// Coupled rows count as changed whatever their timestamps, so the partner is brought in
     /// line (the reference's ForceModify when one record is synchronized by hand).
     pub force: bool,
+    /// Whether the guard against duplicating a populated table was checked in this pass.
+    pub guarded: std::cell::Cell<bool>,
 }
 
 /// Told how a run advances, to show progress; the engine does not care how.
@@ -160,12 +186,17 @@ pub struct Engine<'a> {
     pub(crate) dry_run: bool,
     pub(crate) started: Timestamp,
     pub(crate) progress: Option<&'a dyn Progress>,
-    /// The store's run lock while a run that writes is under way.
-    pub(crate) lock: Option<std::fs::File>,
+    /// The store's run lease while a run that writes is under way.
+    pub(crate) lease: Option<Lease>,
+    /// See [`RunRequest::create_without_match`].
+    pub(crate) create_without_match: bool,
     /// Set from outside (a signal) to stop the run after the batch in flight.
     pub(crate) cancel: Option<Arc<AtomicBool>>,
     /// Records left alone since the last commit, logged with the next one.
     pub(crate) skips: std::cell::RefCell<Vec<history::Skip>>,
+    /// Rows the last pass of a two-way table mapping created that hold values of their own
+    /// flowing back (see [`Engine::follow_up`]): table mapping and key on the left side.
+    pub(crate) created_back: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl<'a> Engine<'a> {
@@ -183,11 +214,12 @@ impl<'a> Engine<'a> {
         self
     }
 
-    /// Whether the run was asked to stop.
+    /// Whether the run was asked to stop, or lost its lease of the store to another process.
     pub(crate) fn cancelled(&self) -> bool {
         self.cancel
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
+            || self.lease.as_ref().is_some_and(Lease::lost)
     }
 
     /// An engine over a plan, its systems and a state store.
@@ -215,9 +247,11 @@ impl<'a> Engine<'a> {
             dry_run: false,
             started: Timestamp::now(),
             progress: None,
-            lock: None,
+            lease: None,
+            create_without_match: false,
             cancel: None,
             skips: std::cell::RefCell::default(),
+            created_back: std::cell::RefCell::default(),
         })
     }
 
@@ -243,22 +277,9 @@ impl<'a> Engine<'a> {
     /// Runs a full or modified-only sync.
     pub async fn run(&mut self, req: &RunRequest) -> Result<RunReport, EngineError> {
         let tables = self.selected(&req.tables)?;
-        self.dry_run = req.dry_run;
-        self.started = Timestamp::now();
+        self.create_without_match = req.create_without_match;
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
-        if !self.dry_run {
-            // One run at a time per store: a second process waits for nothing and says so.
-            self.lock = self.store.lock_runs()?;
-            self.store.close_interrupted_runs()?;
-            self.run = self.store.begin_run(
-                req.mode.as_str(),
-                &req.trigger,
-                &self.plan.digest,
-                &names,
-                false,
-            )?;
-            self.prune_history()?;
-        }
+        let mut report = self.begin(req.mode.as_str(), &req.trigger, &names, req.dry_run)?;
         tracing::info!(
             run = self.run,
             mode = %req.mode.as_str(),
@@ -267,39 +288,9 @@ impl<'a> Engine<'a> {
             dry_run = self.dry_run,
             "run started"
         );
-        let mut report = RunReport {
-            run_id: (!self.dry_run).then_some(self.run),
-            mode: req.mode.as_str().into(),
-            dry_run: self.dry_run,
-            started_at: self.started.to_string(),
-            ..RunReport::default()
-        };
         let outcome = self.run_tables(&tables, req.mode, &mut report).await;
-        report.duration_ms = Timestamp::now()
-            .duration_since(self.started)
-            .as_millis()
-            .max(0) as u64;
-        let status = match &outcome {
-            Ok(()) if report.interrupted => "interrupted",
-            Ok(()) => "succeeded",
-            Err(_) => "failed",
-        };
-        if !self.dry_run {
-            match &outcome {
-                Ok(()) if report.interrupted => self.store.finish_run(
-                    self.run,
-                    status,
-                    Some("stopped before the run finished; the next run goes on from the last watermarks"),
-                )?,
-                Ok(()) => self.store.finish_run(self.run, status, None)?,
-                Err(e) => self
-                    .store
-                    .finish_run(self.run, status, Some(&e.to_string()))?,
-            }
-        }
-        log_run_end(self.run, status, &report, outcome.as_ref().err());
-        self.lock = None;
-        outcome.map(|()| report)
+        self.finish(&mut report, outcome)?;
+        Ok(report)
     }
 
     async fn run_tables(
@@ -348,6 +339,7 @@ impl<'a> Engine<'a> {
                     return Ok(());
                 }
             }
+            self.follow_up(t, mode, report).await?;
         }
         Ok(())
     }
@@ -407,6 +399,7 @@ impl<'a> Engine<'a> {
             ignore_only_coupled,
             match_only: false,
             force: false,
+            guarded: std::cell::Cell::new(false),
         })
     }
 
@@ -419,329 +412,6 @@ impl<'a> Engine<'a> {
             lookups,
             now: self.started,
         }
-    }
-
-    /// One pass: retry failed records, reconcile interrupted creates, then read the source (all
-    /// of it, or what changed since the watermark) page by page, and move the watermark.
-    /// `false` when cancellation cut it short after a batch: its batches are committed, its
-    /// counts saved, and its watermark left where it was (rows past the cut were not processed,
-    /// and in a full sync rows come in key order, so no cursor covers exactly those that were).
-    async fn run_pass(&self, pass: &Pass<'a>, pr: &mut PassReport) -> Result<bool, EngineError> {
-        let src_conn = self.systems.get(pass.src_system)?;
-        let mapping = &pass.table.name;
-        if !self.dry_run {
-            self.reconcile_table(pass.table, pass.mode, pr).await?;
-        }
-        // Failed records first, as the reference does: they are read by key whatever their
-        // modified-on, so a fix on the other side (or a deployed mapping fix) lets them through.
-        let mut failed = self.store.failed_not_skipped(mapping, pass.dir)?;
-        let mut retried: std::collections::HashSet<String> = failed.iter().cloned().collect();
-        // So are pairs coupled by hand or by matching and never synced from this side: their
-        // rows may be older than the watermark, and a coupling promises the next run syncs it.
-        for key in self.store.never_synced(mapping, pass.dir.source())? {
-            if retried.insert(key.clone()) {
-                failed.push(key);
-            }
-        }
-        let mut completed = true;
-        for chunk in failed.chunks(self.options.batch_size.max(1)) {
-            if self.cancelled() {
-                completed = false;
-                break;
-            }
-            let rows = src_conn
-                .get(pass.src, chunk)
-                .await
-                .map_err(EngineError::from_connector)?;
-            // A failed record whose row is gone has nothing left to retry; its failure would
-            // otherwise stay listed (and be looked for) forever.
-            if !self.dry_run {
-                for key in chunk.iter().filter(|k| !rows.iter().any(|r| &r.key == *k)) {
-                    self.store.clear_failure(mapping, pass.dir, key)?;
-                }
-            }
-            self.process(pass, rows, true, pr).await?;
-        }
-        let before = self.store.watermark(mapping, pass.dir)?;
-        let since = match pass.mode {
-            Mode::Modified => before.as_ref().map(|c| Cursor {
-                modified_on: c.modified_on - self.options.overlap,
-                key: String::new(),
-            }),
-            Mode::Full => None,
-        };
-        let page_size = self
-            .options
-            .page_size
-            .min(src_conn.capabilities().max_page)
-            .max(1);
-        let req = ReadRequest {
-            table: pass.src,
-            filter: pass.table.side(pass.dir.source()).filter.as_ref(),
-            since,
-            page_size,
-        };
-        let mut continuation: Option<String> = None;
-        let mut newest: Option<Cursor> = None;
-        'pages: while completed {
-            let page = src_conn
-                .read_page(&req, continuation.as_deref())
-                .await
-                .map_err(EngineError::from_connector)?;
-            if let Some(p) = self.progress {
-                p.rows(page.rows.len() as u64);
-            }
-            for row in &page.rows {
-                if let Some(m) = row.modified_on {
-                    let c = Cursor {
-                        modified_on: m,
-                        key: row.key.clone(),
-                    };
-                    if newest.as_ref().is_none_or(|n| &c > n) {
-                        newest = Some(c);
-                    }
-                }
-            }
-            let mut batch: Vec<Row> = Vec::with_capacity(self.options.batch_size);
-            for row in page.rows {
-                // A failed record retried above is not processed twice in one pass.
-                if retried.contains(&row.key) {
-                    continue;
-                }
-                batch.push(row);
-                if batch.len() >= self.options.batch_size {
-                    self.process(pass, std::mem::take(&mut batch), false, pr)
-                        .await?;
-                    if self.cancelled() {
-                        completed = false;
-                        break 'pages;
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                self.process(pass, batch, false, pr).await?;
-            }
-            match page.next {
-                Some(_) if self.cancelled() => completed = false,
-                Some(n) => continuation = Some(n),
-                None => break,
-            }
-        }
-        // The watermark moves to the newest row seen (synced or not), capped at the run's start
-        // so rows changed while the run went on are read again next time; it never goes back.
-        let after = newest.map(|n| {
-            if n.modified_on > self.started {
-                Cursor {
-                    modified_on: self.started,
-                    key: String::new(),
-                }
-            } else {
-                n
-            }
-        });
-        if !self.dry_run {
-            self.flush_skips_now()?;
-            if let Some(c) = after.as_ref().filter(|_| completed) {
-                self.store
-                    .advance_watermark(mapping, pass.dir, c, self.run)?;
-            }
-            let stored = self.store.watermark(mapping, pass.dir)?;
-            self.store.save_counts(
-                self.run,
-                mapping,
-                pass.dir,
-                &pr.counts,
-                before.as_ref(),
-                stored.as_ref(),
-            )?;
-        }
-        Ok(completed)
-    }
-
-    /// Settles the intents of every direction of a table mapping (see
-    /// [`Engine::reconcile_intents`]), the other direction's too: its interrupted writes left
-    /// rows on this pass's source side that it would otherwise take for new records (and create
-    /// partners for them: duplicates) or for changes made by someone (conflicts, echoes).
-    pub(crate) async fn reconcile_table(
-        &self,
-        t: &'a plan::Table,
-        mode: Mode,
-        pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        for dir in directions(t.flow) {
-            let pass = self.pass(t, dir, mode, false)?;
-            self.reconcile_intents(&pass, pr).await?;
-        }
-        Ok(())
-    }
-
-    /// Writes recorded as intended by a run that ended before committing their outcome (it was
-    /// killed, or lost the state store), settled from what the systems now hold. What did not
-    /// happen is forgotten: the record is decided again. What happened is committed as the batch
-    /// would have: a created row is coupled, an updated pair's synced times move past the sync's
-    /// own write, a propagated deletion is uncoupled.
-    async fn reconcile_intents(
-        &self,
-        pass: &Pass<'a>,
-        pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        let intents = self.store.intents(&pass.table.name, pass.dir)?;
-        if intents.is_empty() {
-            return Ok(());
-        }
-        let dst_conn = self.systems.get(pass.dst_system)?;
-        let src_conn = self.systems.get(pass.src_system)?;
-        for chunk in intents.chunks(self.options.batch_size.max(1)) {
-            let keys = |deletes: bool| -> Vec<String> {
-                chunk
-                    .iter()
-                    .filter(|i| (i.kind == IntentKind::Delete) == deletes)
-                    .map(|i| i.dest_key.clone())
-                    .collect()
-            };
-            let (dest_keys, deleted_keys) = (keys(false), keys(true));
-            let mut dest_rows: HashMap<String, Row> = HashMap::new();
-            if !dest_keys.is_empty() {
-                for r in dst_conn
-                    .get(pass.dst, &dest_keys)
-                    .await
-                    .map_err(EngineError::from_connector)?
-                {
-                    dest_rows.insert(r.key.clone(), r);
-                }
-            }
-            let mut still_there: HashSet<String> = HashSet::new();
-            if !deleted_keys.is_empty() {
-                for r in src_conn
-                    .get(pass.src, &deleted_keys)
-                    .await
-                    .map_err(EngineError::from_connector)?
-                {
-                    still_there.insert(r.key);
-                }
-            }
-            self.store.transaction(|st| {
-                for i in chunk {
-                    let gone = !still_there.contains(&i.dest_key);
-                    self.settle(st, pass, i, dest_rows.get(&i.dest_key), gone, pr)?;
-                }
-                Ok::<(), EngineError>(())
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Settles one intent and forgets it. `row` is the destination row it wrote to, if there is
-    /// one; `source_gone` whether its source row is gone (for a propagated deletion).
-    fn settle(
-        &self,
-        st: &Store,
-        pass: &Pass<'a>,
-        i: &Intent,
-        row: Option<&Row>,
-        source_gone: bool,
-        pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        let mapping = &pass.table.name;
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
-        match (i.kind, row) {
-            (IntentKind::Create, Some(row)) => self.settle_create(st, pass, i, row, pr)?,
-            (IntentKind::Update, Some(row)) => match st.coupling(mapping, s, &i.source_key)? {
-                // The row still holds what the update wrote: it reached the system, and the row
-                // is in step with the source as it was then. Left stale, the coupling would make
-                // the next pass take the sync's own write for someone's change: a conflict if
-                // the source changed again (with rule `fail`, the record skipped for good). If
-                // the row's other columns changed since, that change is someone's: synced as of
-                // an instant before it, the row counts as changed after the sync.
-                Some(mut c) if c.key(d) == i.dest_key && holds(pass, i.fields.as_deref(), row) => {
-                    c.set_synced(s, i.source_modified_on);
-                    c.set_synced(d, synced_before(row, holds(pass, i.kept.as_deref(), row)));
-                    st.save_coupling(&c)?;
-                }
-                // A pair the match rules found in that batch, written to but not coupled:
-                // coupled as the batch would have.
-                None if holds(pass, i.fields.as_deref(), row) => {
-                    self.settle_create(st, pass, i, row, pr)?
-                }
-                // It did not, or the row changed again since: the pass decides anew.
-                _ => {}
-            },
-            (IntentKind::Delete, _) => {
-                let uncoupled = source_gone && st.uncouple(mapping, s, &i.source_key)?;
-                if uncoupled {
-                    st.log_event(
-                        self.run,
-                        mapping,
-                        pass.dir,
-                        "deletion",
-                        Some(&i.source_key),
-                        None,
-                        "a propagated deletion interrupted by the end of an earlier run had happened; uncoupled",
-                    )?;
-                    pr.counts.uncoupled += 1;
-                }
-            }
-            // Not written: forgotten, the record is read and decided again.
-            _ => {}
-        }
-        st.clear_intent(mapping, pass.dir, &i.source_key)?;
-        Ok(())
-    }
-
-    /// Couples a row an interrupted create made (or an interrupted update of a pair just
-    /// matched wrote to), as the batch would have.
-    fn settle_create(
-        &self,
-        st: &Store,
-        pass: &Pass<'a>,
-        i: &Intent,
-        row: &Row,
-        pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        let mapping = &pass.table.name;
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
-        if let Some(other) = st.coupling(mapping, d, &i.dest_key)? {
-            if other.key(s) != i.source_key {
-                let msg = format!("a write interrupted by the end of an earlier run had reached this row, but it is coupled to `{}` since; left alone", other.key(s));
-                st.log_event(
-                    self.run,
-                    mapping,
-                    pass.dir,
-                    "coupled",
-                    Some(&i.source_key),
-                    Some(&i.dest_key),
-                    &msg,
-                )?;
-            }
-            return Ok(());
-        }
-        // A restore's create replaces the coupling to the deleted partner.
-        st.uncouple(mapping, s, &i.source_key)?;
-        let mut c = match s {
-            Side::Left => Coupling::new(mapping, &i.source_key, &i.dest_key),
-            Side::Right => Coupling::new(mapping, &i.dest_key, &i.source_key),
-        };
-        c.set_synced(s, i.source_modified_on);
-        // A row changed since it was created (it no longer holds what the create wrote) counts
-        // as changed after the sync: synced as of an instant before its last change, its change
-        // is synced back (or meets a change of the source as a conflict) rather than being
-        // overwritten by the source's values as if it were the sync's own.
-        let untouched =
-            holds(pass, i.fields.as_deref(), row) && holds(pass, i.kept.as_deref(), row);
-        c.set_synced(d, synced_before(row, untouched));
-        c.set_result(pass.dir, true, self.run);
-        st.save_coupling(&c)?;
-        st.log_event(
-            self.run,
-            mapping,
-            pass.dir,
-            "coupled",
-            Some(&i.source_key),
-            Some(&i.dest_key),
-            "a write interrupted by the end of an earlier run had reached the row; coupled",
-        )?;
-        pr.counts.coupled += 1;
-        Ok(())
     }
 }
 
@@ -796,36 +466,6 @@ fn log_run_end(run: i64, status: &str, report: &RunReport, error: Option<&Engine
             "run failed"
         ),
     }
-}
-
-/// The synced time of a row the sync wrote: its modified-on when it is as the sync left it
-/// (`untouched`), else an instant before, so that its last change counts as made after the sync.
-fn synced_before(row: &Row, untouched: bool) -> Option<Timestamp> {
-    if untouched {
-        row.modified_on
-    } else {
-        row.modified_on
-            .and_then(|m| m.checked_sub(SignedDuration::from_micros(1)).ok())
-    }
-}
-
-/// Whether a destination row still holds the values an intent recorded (a JSON object; `true`
-/// when none were, as by older versions). A column not read back is no evidence either way.
-fn holds(pass: &Pass<'_>, values: Option<&str>, row: &Row) -> bool {
-    let Some(text) = values else {
-        return true;
-    };
-    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
-        return false;
-    };
-    fields.iter().all(|(k, json)| {
-        let ty = pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
-        match (Value::from_json(json, ty), row.fields.get(k)) {
-            (Ok(want), Some(have)) if !have.is_absent() => want.same_as(have),
-            (Ok(_), _) => true,
-            (Err(_), _) => false,
-        }
-    })
 }
 
 /// The directions a flow runs, left to right first.

@@ -19,6 +19,12 @@ pub struct RunReport {
     pub started_at: String,
     /// How long it took.
     pub duration_ms: u64,
+    /// How it ended: `succeeded`, `completed_with_failures` (some records failed; they are
+    /// retried by the next run), `interrupted` or `failed`.
+    pub status: String,
+    /// What the run left undone that a person may expect done, and how to do it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
     /// Whether it was stopped (by a signal) before every pass finished; the passes cut short
     /// or not started are left to the next run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -59,6 +65,10 @@ pub struct PassReport {
     /// What happened.
     #[serde(flatten)]
     pub counts: Counts,
+    /// Of the skipped, records left alone because they are not coupled and the run syncs
+    /// coupled records only (a modified-only run of a mapping with `only coupled`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_coupled: u64,
     /// Changes made (dry run: that would be made), up to [`MAX_CHANGES`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
@@ -151,7 +161,11 @@ pub fn human(r: &RunReport) -> String {
     } else {
         format!("run {}", r.run_id.unwrap_or(0))
     };
-    out.push_str(&format!("{title}: {} sync, {} ms\n", r.mode, r.duration_ms));
+    out.push_str(&format!("{title}: {} sync, {} ms", r.mode, r.duration_ms));
+    if !r.dry_run && !r.status.is_empty() {
+        out.push_str(&format!(", {}", super::lifecycle::status_words(&r.status)));
+    }
+    out.push('\n');
     if r.interrupted {
         out.push_str(
             "interrupted: stopped after the batch in flight; the next run goes on from there\n",
@@ -207,6 +221,9 @@ pub fn human(r: &RunReport) -> String {
                 }
             ));
         }
+    }
+    for h in &r.hints {
+        out.push_str(&format!("hint: {h}\n"));
     }
     if r.dry_run {
         for p in &r.tables {

@@ -1,16 +1,31 @@
-//! Carrying out a batch: diff against the destination, record create intents, write in batches
-//! the system accepts, then commit couplings and results in one transaction per batch. A dry run
-//! stops before the writes and reports what they would have been.
+//! Carrying out a batch: diff against the destination, record an intent for every write, write
+//! in batches the system accepts, settle the writes whose answer was lost (from what the system
+//! holds), then commit couplings and results in one transaction per batch. A dry run stops
+//! before the writes and reports what they would have been.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Pending, PendingKind};
-use crate::connectors::{Connector, ConnectorError, WriteOp, WriteOutcome};
+use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
 use crate::plan::Side;
 use crate::runtime::engine::report::{Change, FieldChange, PassReport};
+use crate::runtime::engine::settle::Found;
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::runtime::value::Value;
 use crate::state::{Coupling, Intent, IntentKind, WriteAction};
+
+/// How one write ended.
+enum Outcome {
+    /// Nothing needed writing.
+    Nothing,
+    /// It went through: what the system answered, or (when the answer was lost) what the row
+    /// holds now; `untouched` whether the row holds only what the write left.
+    Done { out: WriteOutcome, untouched: bool },
+    /// It failed, or its answer was lost and the system shows it did not happen.
+    Failed(ConnectorError),
+    /// A create whose answer was lost, whose row cannot be told apart from others: why.
+    Undecided(String),
+}
 
 /// A write and the record it belongs to.
 struct Planned {
@@ -40,68 +55,93 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         // Intents first, for every write: a write that reaches the system but whose outcome
-        // does not reach the state store (the run is killed in between) is settled by the next
-        // run from what the system holds. A create is found again by its key instead of being
-        // made twice; an update is told apart from a change made after it, instead of being
-        // taken for one (a conflict, or an echo written back).
-        let intents: Vec<Intent> = planned
-            .iter()
-            .filter_map(|p| {
-                let (kind, dest_key, fields) = match &p.op {
-                    Some(WriteOp::Create {
-                        key: Some(k),
-                        fields,
-                    }) => (IntentKind::Create, k, Some(fields)),
-                    Some(WriteOp::Update { key, fields, .. }) => {
-                        (IntentKind::Update, key, Some(fields))
-                    }
-                    Some(WriteOp::Delete { key, .. }) => (IntentKind::Delete, key, None),
-                    _ => return None,
-                };
-                let json = |values: &mut dyn Iterator<Item = (&String, &Value)>| {
-                    let map: serde_json::Map<String, serde_json::Value> =
-                        values.map(|(k, v)| (k.clone(), v.to_json())).collect();
-                    serde_json::Value::Object(map).to_string()
-                };
-                // What an update leaves as it was: the row's other columns, but its key and
-                // modified-on.
-                let kept = match (&p.pending.kind, fields) {
-                    (PendingKind::Update { dest, .. }, Some(written)) => {
-                        let info = pass.dst.info;
-                        Some(json(&mut dest.fields.iter().filter(|(k, v)| {
-                            !v.is_absent()
-                                && !written.contains_key(*k)
-                                && **k != info.key
-                                && info.modified_on.as_ref() != Some(*k)
-                        })))
-                    }
-                    _ => None,
-                };
-                Some(Intent {
-                    source_key: p.pending.row.key.clone(),
-                    dest_key: dest_key.clone(),
-                    kind,
-                    source_modified_on: p.pending.row.modified_on,
-                    fields: fields.map(|f| json(&mut f.iter())),
-                    kept,
-                })
-            })
-            .collect();
-        if !intents.is_empty() {
+        // does not reach the state store (the run is killed in between, or the answer is lost)
+        // is settled from what the system holds. A create is found again (by its key, or by the
+        // values it wrote where the system chooses the key) instead of being made twice; an
+        // update is told apart from a change made after it, instead of being taken for one (a
+        // conflict, or an echo written back).
+        let intents: Vec<Option<Intent>> = planned.iter().map(|p| intent_of(pass, p)).collect();
+        let recorded: Vec<Intent> = intents.iter().flatten().cloned().collect();
+        if !recorded.is_empty() {
             self.store
-                .add_intents(&pass.table.name, pass.dir, &intents, self.run)?;
+                .add_intents(&pass.table.name, pass.dir, &recorded, self.run)?;
         }
         let results = self.write_all(pass, &planned).await?;
+        let outcomes = self
+            .settle_unsure(pass, &planned, &intents, results)
+            .await?;
         // The write log commits with the couplings: after a crash it lists exactly the writes
         // the store knows of (a write whose outcome was lost is settled, and not logged, by the
         // next run).
         self.store.transaction(|st| {
-            for (p, result) in planned.iter().zip(results) {
-                self.record_outcome(pass, p, result, pr)?;
+            for (p, outcome) in planned.iter().zip(outcomes) {
+                self.record_outcome(pass, p, outcome, pr)?;
             }
             self.flush_skips(st)?;
             Ok(())
         })
+    }
+
+    /// Writes that may have happened although no success came back (a lost answer, a timeout,
+    /// a resent update refused as "changed since", a resent deletion finding nothing) are
+    /// looked up at once: what happened is taken as done, so neither this pass nor the reverse
+    /// one meets its row as a stranger (and makes it a second partner).
+    async fn settle_unsure(
+        &self,
+        pass: &Pass<'a>,
+        planned: &[Planned],
+        intents: &[Option<Intent>],
+        results: Vec<Option<Result<WriteOutcome, ConnectorError>>>,
+    ) -> Result<Vec<Outcome>, EngineError> {
+        let unsure: Vec<usize> = (0..planned.len())
+            .filter(|i| intents[*i].is_some() && may_have_happened(&planned[*i].op, &results[*i]))
+            .collect();
+        let mut found: HashMap<usize, Found> = HashMap::new();
+        if !unsure.is_empty() {
+            let list: Vec<Intent> = unsure.iter().filter_map(|i| intents[*i].clone()).collect();
+            let looked = self.look(pass, &list).await?;
+            found.extend(unsure.iter().copied().zip(looked));
+        }
+        Ok(results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match (r, found.remove(&i)) {
+                (None, _) => Outcome::Nothing,
+                (Some(Ok(out)), _) => Outcome::Done {
+                    out,
+                    untouched: true,
+                },
+                (Some(Err(_)), Some(Found::Written { row, untouched })) => {
+                    tracing::info!(
+                        run = self.run,
+                        table = %pass.table.name,
+                        key = %planned[i].pending.row.key,
+                        "a write whose answer was lost had happened"
+                    );
+                    let key = intents[i]
+                        .as_ref()
+                        .map(|t| t.dest_key.clone())
+                        .unwrap_or_default();
+                    Outcome::Done {
+                        out: match row {
+                            Some(r) => WriteOutcome {
+                                key: r.key,
+                                modified_on: r.modified_on,
+                                etag: r.etag,
+                            },
+                            None => WriteOutcome {
+                                key,
+                                modified_on: None,
+                                etag: None,
+                            },
+                        },
+                        untouched,
+                    }
+                }
+                (Some(Err(_)), Some(Found::Undecided(why))) => Outcome::Undecided(why),
+                (Some(Err(e)), _) => Outcome::Failed(e),
+            })
+            .collect())
     }
 
     /// Turns a decision into a write; an update with nothing to change needs none.
@@ -206,190 +246,263 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Commits what one write did: couplings, timestamps, results, failures and counts.
+    /// Commits what one write did: couplings, versions, results, failures and counts.
     fn record_outcome(
         &self,
         pass: &Pass<'a>,
         p: &Planned,
-        result: Option<Result<WriteOutcome, ConnectorError>>,
+        outcome: Outcome,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
-        let mapping = pass.table.name.as_str();
         let row = &p.pending.row;
-        match (&p.pending.kind, result) {
+        match (&p.pending.kind, outcome) {
             (
                 PendingKind::Update {
                     coupling,
                     dest,
                     new_coupling,
                 },
-                None,
-            ) => {
-                // Nothing differs: the pair is in step — unless the destination has a change of
-                // its own not synced yet (a field flowing only the other way): then its synced
-                // time stays, so the reverse pass still takes that change.
-                let mut c = coupling.clone();
-                c.set_synced(s, row.modified_on);
-                if !pending_change(pass, coupling, dest, *new_coupling) {
-                    c.set_synced(d, dest.modified_on);
-                }
-                c.set_result(pass.dir, true, self.run);
-                if *new_coupling {
-                    self.store.couple(&c)?;
-                    self.store.clear_intent(mapping, pass.dir, &row.key)?;
-                    let why = "matched an equal partner; nothing to write";
-                    let keys = (row.key.as_str(), Some(dest.key.as_str()));
-                    self.log_write(self.store, pass, WriteAction::Coupled, keys, Some(why))?;
-                    pr.counts.coupled += 1;
-                } else {
-                    self.store.save_coupling(&c)?;
-                }
-                self.store.clear_failure(mapping, pass.dir, &row.key)?;
-                pr.counts.unchanged += 1;
-            }
+                Outcome::Nothing,
+            ) => self.record_in_step(pass, row, coupling, dest, *new_coupling, pr),
             (
                 PendingKind::Update {
                     coupling,
                     new_coupling,
                     dest,
                 },
-                Some(Ok(out)),
+                Outcome::Done { out, untouched },
             ) => {
+                let (s, d) = (pass.dir.source(), pass.dir.dest());
                 let mut c = coupling.clone();
-                c.set_synced(s, row.modified_on);
-                // Our write is synced; a change the destination had before it is not: stamp just
-                // before the write so the reverse pass (or the next run) still takes it.
-                let synced = if pending_change(pass, coupling, dest, *new_coupling) {
-                    out.modified_on
-                        .and_then(|m| m.checked_sub(jiff::SignedDuration::from_micros(1)).ok())
+                c.set_in_step(s, row.modified_on, row.etag.as_deref());
+                // Our write is synced; a change the destination had before it (or got since) is
+                // not: it stays pending, so the reverse pass (or the next run) still takes it.
+                if pending_change(pass, coupling, dest, *new_coupling) || !untouched {
+                    c.set_pending(d, out.modified_on);
                 } else {
-                    out.modified_on
-                };
-                c.set_synced(d, synced);
-                c.set_result(pass.dir, true, self.run);
-                if *new_coupling {
-                    self.store.couple(&c)?;
-                    pr.counts.coupled += 1;
-                } else {
-                    self.store.save_coupling(&c)?;
+                    c.set_in_step(d, out.modified_on, out.etag.as_deref());
                 }
-                self.store.clear_intent(mapping, pass.dir, &row.key)?;
-                self.store.clear_failure(mapping, pass.dir, &row.key)?;
+                self.commit_coupling(pass, &mut c, *new_coupling, pr)?;
                 let why = new_coupling.then_some("matched, then brought up to date");
                 let keys = (row.key.as_str(), Some(dest.key.as_str()));
                 self.log_write(self.store, pass, WriteAction::Modified, keys, why)?;
                 pr.counts.modified += 1;
+                Ok(())
             }
-            (PendingKind::Create { replaces, .. }, Some(Ok(out))) => {
-                if let Some(old) = replaces {
-                    self.store.uncouple(mapping, s, old.key(s))?;
-                    self.store.log_event(
-                        self.run,
-                        mapping,
-                        pass.dir,
-                        "deletion",
-                        Some(&row.key),
-                        Some(&out.key),
-                        &format!(
-                            "its coupled row `{}` was deleted; restored as `{}`",
-                            old.key(d),
-                            out.key
-                        ),
-                    )?;
-                }
-                let mut c = self.new_coupling(pass, &row.key, &out.key);
-                c.set_synced(s, row.modified_on);
-                c.set_synced(d, out.modified_on);
-                c.set_result(pass.dir, true, self.run);
-                self.store.couple(&c)?;
-                self.store.clear_intent(mapping, pass.dir, &row.key)?;
-                self.store.clear_failure(mapping, pass.dir, &row.key)?;
-                let why = replaces
-                    .as_ref()
-                    .map(|old| format!("restores its deleted partner `{}`", old.key(d)));
-                let keys = (row.key.as_str(), Some(out.key.as_str()));
-                self.log_write(
-                    self.store,
-                    pass,
-                    WriteAction::Inserted,
-                    keys,
-                    why.as_deref(),
-                )?;
-                pr.counts.inserted += 1;
-                pr.counts.coupled += 1;
+            (PendingKind::Create { replaces, .. }, Outcome::Done { out, untouched }) => {
+                self.record_created(pass, row, replaces.as_ref(), &out, untouched, pr)
             }
-            (PendingKind::DeleteSource { coupling }, Some(Ok(_))) => {
-                self.store.uncouple(mapping, s, &row.key)?;
-                self.store.clear_intent(mapping, pass.dir, &row.key)?;
-                self.store.clear_failure(mapping, pass.dir, &row.key)?;
-                self.store.log_event(
-                    self.run,
-                    mapping,
-                    pass.dir,
-                    "deletion",
-                    Some(&row.key),
-                    Some(coupling.key(d)),
-                    &format!(
-                        "its coupled {} row was deleted; the deletion was propagated",
-                        pass.dst.name
-                    ),
-                )?;
-                let why = format!(
-                    "its partner `{}` in {} was deleted; the deletion was propagated to {}",
-                    coupling.key(d),
-                    pass.dst.name,
-                    pass.src.name
-                );
-                let keys = (row.key.as_str(), Some(coupling.key(d)));
-                self.log_write(self.store, pass, WriteAction::Deleted, keys, Some(&why))?;
-                pr.counts.deleted += 1;
-                pr.counts.uncoupled += 1;
+            (PendingKind::DeleteSource { coupling }, Outcome::Done { .. }) => {
+                self.record_deleted(pass, row, coupling, pr)
             }
-            (kind, Some(Err(e))) => {
-                let refused_create = matches!(kind, PendingKind::Create { .. })
-                    && !matches!(e, ConnectorError::Transient(_));
-                let mut reason = e.to_string();
-                let dest_key = match kind {
-                    PendingKind::Update { dest, .. } => Some(dest.key.clone()),
-                    // A refused create made no row: its key is drawn afresh on every attempt, so
-                    // it is left out of the message (and the error), or the same refusal would
-                    // read as a new error each time and the record would never be skipped.
-                    PendingKind::Create { key: Some(k), .. } if refused_create => {
-                        reason = reason.replace(k.as_str(), "(new)");
-                        None
-                    }
-                    PendingKind::Create { key, .. } => key.clone(),
-                    PendingKind::DeleteSource { coupling } => Some(coupling.key(d).to_string()),
+            (kind, Outcome::Undecided(why)) => {
+                // The intent stays open, with why, until the record is coupled by hand.
+                self.store
+                    .note_intent(&pass.table.name, pass.dir, &row.key, &why)?;
+                let dest = match kind {
+                    PendingKind::Update { dest, .. } => Some(dest.key.as_str()),
+                    _ => None,
                 };
-                // A refused write did not happen; a passing error may have: keep the intent
-                // then, so the next run looks at the row before deciding again.
-                if !matches!(e, ConnectorError::Transient(_)) {
-                    self.store.clear_intent(mapping, pass.dir, &row.key)?;
-                }
-                let what = match kind {
-                    PendingKind::Create { .. } => "creating",
-                    PendingKind::Update { .. } => "updating",
-                    PendingKind::DeleteSource { .. } => "deleting",
-                };
-                let table = if matches!(kind, PendingKind::DeleteSource { .. }) {
-                    pass.src.name
-                } else {
-                    pass.dst.name
-                };
-                // A passing error (throttling, a timeout, a locked database) is retried by the
-                // next run however often it repeats; only lasting errors skip a record.
-                self.fail_as(
-                    pass,
-                    pr,
-                    (&row.key, dest_key.as_deref()),
-                    &format!("{what} the {table} row failed: {reason}"),
-                    !matches!(e, ConnectorError::Transient(_)),
-                )?;
+                self.fail(pass, pr, &row.key, dest, &why)
             }
-            (_, None) => {}
+            (kind, Outcome::Failed(e)) => self.record_failed(pass, row, kind, &e, pr),
+            (_, Outcome::Nothing) => Ok(()),
         }
+    }
+
+    /// Nothing differed: the pair is in step — unless the destination has a change of its own
+    /// not synced yet (a field flowing only the other way): then its version stays, so the
+    /// reverse pass still takes that change.
+    fn record_in_step(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        coupling: &Coupling,
+        dest: &Row,
+        new_coupling: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let mut c = coupling.clone();
+        c.set_in_step(s, row.modified_on, row.etag.as_deref());
+        if !pending_change(pass, coupling, dest, new_coupling) {
+            c.set_in_step(d, dest.modified_on, dest.etag.as_deref());
+        }
+        self.commit_coupling(pass, &mut c, new_coupling, pr)?;
+        if new_coupling {
+            let why = "matched an equal partner; nothing to write";
+            let keys = (row.key.as_str(), Some(dest.key.as_str()));
+            self.log_write(self.store, pass, WriteAction::Coupled, keys, Some(why))?;
+        }
+        pr.counts.unchanged += 1;
         Ok(())
+    }
+
+    /// Saves a pair synced in this pass (coupling it when new) and clears its intent and failure.
+    fn commit_coupling(
+        &self,
+        pass: &Pass<'a>,
+        c: &mut Coupling,
+        new_coupling: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = pass.table.name.as_str();
+        let source_key = c.key(pass.dir.source()).to_string();
+        c.set_result(pass.dir, true, self.run);
+        if new_coupling {
+            self.store.couple(c)?;
+            pr.counts.coupled += 1;
+        } else {
+            self.store.save_coupling(c)?;
+        }
+        self.store.clear_intent(mapping, pass.dir, &source_key)?;
+        self.store.clear_failure(mapping, pass.dir, &source_key)?;
+        Ok(())
+    }
+
+    fn record_created(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        replaces: Option<&Coupling>,
+        out: &WriteOutcome,
+        untouched: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let mapping = pass.table.name.as_str();
+        if let Some(old) = replaces {
+            self.store.uncouple(mapping, s, old.key(s))?;
+            self.store.log_event(
+                self.run,
+                mapping,
+                pass.dir,
+                "deletion",
+                Some(&row.key),
+                Some(&out.key),
+                &format!(
+                    "its coupled row `{}` was deleted; restored as `{}`",
+                    old.key(d),
+                    out.key
+                ),
+            )?;
+        }
+        let mut c = self.new_coupling(pass, &row.key, &out.key);
+        c.set_in_step(s, row.modified_on, row.etag.as_deref());
+        // A new row holding values its system computed that flow back (`x <- y`, `y` set by
+        // the service) is read by the reverse pass as changed, so those values arrive.
+        let flows_back = self.flows_back(pass);
+        if untouched && !flows_back {
+            c.set_in_step(d, out.modified_on, out.etag.as_deref());
+        } else {
+            c.set_pending(d, out.modified_on);
+        }
+        if flows_back && pass.dir == crate::state::Direction::RightToLeft && !pass.force {
+            self.created_back
+                .borrow_mut()
+                .push((mapping.to_string(), out.key.clone()));
+        }
+        self.commit_coupling(pass, &mut c, true, pr)?;
+        let why = replaces.map(|old| format!("restores its deleted partner `{}`", old.key(d)));
+        let keys = (row.key.as_str(), Some(out.key.as_str()));
+        self.log_write(
+            self.store,
+            pass,
+            WriteAction::Inserted,
+            keys,
+            why.as_deref(),
+        )?;
+        pr.counts.inserted += 1;
+        Ok(())
+    }
+
+    fn record_deleted(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        coupling: &Coupling,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let mapping = pass.table.name.as_str();
+        self.store.uncouple(mapping, s, &row.key)?;
+        self.store.clear_intent(mapping, pass.dir, &row.key)?;
+        self.store.clear_failure(mapping, pass.dir, &row.key)?;
+        self.store.log_event(
+            self.run,
+            mapping,
+            pass.dir,
+            "deletion",
+            Some(&row.key),
+            Some(coupling.key(d)),
+            &format!(
+                "its coupled {} row was deleted; the deletion was propagated",
+                pass.dst.name
+            ),
+        )?;
+        let why = format!(
+            "its partner `{}` in {} was deleted; the deletion was propagated to {}",
+            coupling.key(d),
+            pass.dst.name,
+            pass.src.name
+        );
+        let keys = (row.key.as_str(), Some(coupling.key(d)));
+        self.log_write(self.store, pass, WriteAction::Deleted, keys, Some(&why))?;
+        pr.counts.deleted += 1;
+        pr.counts.uncoupled += 1;
+        Ok(())
+    }
+
+    fn record_failed(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        kind: &PendingKind,
+        e: &ConnectorError,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let d = pass.dir.dest();
+        let passing = matches!(e, ConnectorError::Transient(_));
+        let refused_create = matches!(kind, PendingKind::Create { .. }) && !passing;
+        let mut reason = e.to_string();
+        let dest_key = match kind {
+            PendingKind::Update { dest, .. } => Some(dest.key.clone()),
+            // A refused create made no row: its key is drawn afresh on every attempt, so it is
+            // left out of the message (and the error), or the same refusal would read as a new
+            // error each time and the record would never be skipped.
+            PendingKind::Create { key: Some(k), .. } if refused_create => {
+                reason = reason.replace(k.as_str(), "(new)");
+                None
+            }
+            PendingKind::Create { key, .. } => key.clone(),
+            PendingKind::DeleteSource { coupling } => Some(coupling.key(d).to_string()),
+        };
+        // A refused write did not happen; a passing error may have (the system may still be
+        // working on it): keep the intent then, so the next run looks at the row again before
+        // deciding.
+        if !passing {
+            self.store
+                .clear_intent(&pass.table.name, pass.dir, &row.key)?;
+        }
+        let what = match kind {
+            PendingKind::Create { .. } => "creating",
+            PendingKind::Update { .. } => "updating",
+            PendingKind::DeleteSource { .. } => "deleting",
+        };
+        let table = if matches!(kind, PendingKind::DeleteSource { .. }) {
+            pass.src.name
+        } else {
+            pass.dst.name
+        };
+        // A passing error (throttling, a timeout, a locked database) is retried by the next run
+        // however often it repeats; only lasting errors skip a record.
+        self.fail_as(
+            pass,
+            pr,
+            (&row.key, dest_key.as_deref()),
+            &format!("{what} the {table} row failed: {reason}"),
+            !passing,
+        )
     }
 
     /// Lists what a dry run would do, with the destination's values before.
@@ -467,13 +580,72 @@ impl<'a> Engine<'a> {
 
 /// Whether the destination row changed since the pair was last synced (a change of its own the
 /// sync has not taken yet) in a mapping whose records also flow back.
-fn pending_change(
-    pass: &Pass<'_>,
-    coupling: &Coupling,
-    dest: &crate::connectors::Row,
-    new_coupling: bool,
-) -> bool {
+fn pending_change(pass: &Pass<'_>, coupling: &Coupling, dest: &Row, new_coupling: bool) -> bool {
     !new_coupling
         && pass.table.flow == crate::plan::Flow::Both
-        && matches!((coupling.synced(pass.dir.dest()), dest.modified_on), (Some(t), Some(m)) if m > t)
+        && coupling
+            .changed(pass.dir.dest(), dest.etag.as_deref(), dest.modified_on)
+            .unwrap_or(false)
+}
+
+/// Whether a write may have happened although no success came back: an answer lost (a passing
+/// error), or a resent request meeting its own first attempt's effect (an update refused as
+/// changed since, a deletion finding nothing).
+fn may_have_happened(
+    op: &Option<WriteOp>,
+    result: &Option<Result<WriteOutcome, ConnectorError>>,
+) -> bool {
+    matches!(
+        (op, result),
+        (Some(_), Some(Err(ConnectorError::Transient(_))))
+            | (
+                Some(WriteOp::Update { .. }),
+                Some(Err(ConnectorError::Conflict { .. }))
+            )
+            | (
+                Some(WriteOp::Delete { .. }),
+                Some(Err(ConnectorError::NotFound { .. }))
+            )
+    )
+}
+
+/// The intent of a planned write: what it writes and where, and what it found there.
+fn intent_of(pass: &Pass<'_>, p: &Planned) -> Option<Intent> {
+    let json = |values: &mut dyn Iterator<Item = (&String, &Value)>| {
+        let map: serde_json::Map<String, serde_json::Value> =
+            values.map(|(k, v)| (k.clone(), v.to_json())).collect();
+        serde_json::Value::Object(map).to_string()
+    };
+    let (kind, dest_key, fields) = match p.op.as_ref()? {
+        WriteOp::Create { key, fields } => (
+            IntentKind::Create,
+            key.clone().unwrap_or_default(),
+            Some(fields),
+        ),
+        WriteOp::Update { key, fields, .. } => (IntentKind::Update, key.clone(), Some(fields)),
+        WriteOp::Delete { key, .. } => (IntentKind::Delete, key.clone(), None),
+    };
+    // What an update leaves as it was: the row's other columns, but its key and modified-on.
+    let kept = match (&p.pending.kind, fields) {
+        (PendingKind::Update { dest, .. }, Some(written)) => {
+            let info = pass.dst.info;
+            Some(json(&mut dest.fields.iter().filter(|(k, v)| {
+                !v.is_absent()
+                    && !written.contains_key(*k)
+                    && **k != info.key
+                    && info.modified_on.as_ref() != Some(*k)
+            })))
+        }
+        _ => None,
+    };
+    Some(Intent {
+        source_key: p.pending.row.key.clone(),
+        dest_key,
+        kind,
+        source_modified_on: p.pending.row.modified_on,
+        source_version: p.pending.row.etag.clone(),
+        fields: fields.map(|f| json(&mut f.iter())),
+        kept,
+        note: None,
+    })
 }

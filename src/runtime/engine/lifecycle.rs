@@ -1,0 +1,158 @@
+//! The life of a run, the same for every mode (full, modified-only, one record, couple,
+//! uncouple, match): take the store's run lease, close the runs a dead process left `running`,
+//! record the start, prune old history; at the end record how it went, with one status
+//! everywhere (exit code, `syncmap log`, `status`, the report), and let the lease go.
+
+use jiff::Timestamp;
+
+use super::report::RunReport;
+use super::{log_run_end, Engine, EngineError};
+use crate::state::LeaseKind;
+
+/// How a run ended, as stored and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every record synced.
+    Succeeded,
+    /// The run went through, but some records failed (logged, retried by the next run).
+    CompletedWithFailures,
+    /// Stopped (a signal, a lost lease) after its batch in flight; the next run goes on.
+    Interrupted,
+    /// A system or the store could not be used; the run stopped.
+    Failed,
+}
+
+impl RunStatus {
+    /// The name stored with the run.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::CompletedWithFailures => "completed_with_failures",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// How a run with this report and outcome ended.
+    pub fn of(report: &RunReport, outcome: &Result<(), EngineError>) -> RunStatus {
+        match outcome {
+            Err(_) => RunStatus::Failed,
+            Ok(()) if report.interrupted => RunStatus::Interrupted,
+            Ok(()) if report.totals().failed > 0 => RunStatus::CompletedWithFailures,
+            Ok(()) => RunStatus::Succeeded,
+        }
+    }
+}
+
+/// The words people read for a stored status (`completed_with_failures` → "completed with
+/// failures").
+pub fn status_words(status: &str) -> String {
+    status.replace('_', " ")
+}
+
+impl Engine<'_> {
+    /// Starts a run: outside dry runs, takes the run lease (refused while another process holds
+    /// it), fences the store's transactions with it and records the run.
+    pub(crate) fn begin(
+        &mut self,
+        mode: &str,
+        trigger: &str,
+        tables: &[String],
+        dry_run: bool,
+    ) -> Result<RunReport, EngineError> {
+        self.dry_run = dry_run;
+        self.started = Timestamp::now();
+        if !dry_run {
+            let lease = self.store.take_lease(LeaseKind::Run)?;
+            self.store.set_fence(lease.as_ref().map(|l| l.fence()));
+            self.lease = lease;
+            self.store.close_interrupted_runs()?;
+            self.run = self
+                .store
+                .begin_run(mode, trigger, &self.plan.digest, tables, false)?;
+            self.prune_history()?;
+        }
+        Ok(RunReport {
+            run_id: (!dry_run).then_some(self.run),
+            mode: mode.into(),
+            dry_run,
+            started_at: self.started.to_string(),
+            ..RunReport::default()
+        })
+    }
+
+    /// Ends a run: records its status and message, logs how it went and lets the lease go.
+    /// Returns the run's own outcome (an error of the run wins over one of recording it).
+    pub(crate) fn finish(
+        &mut self,
+        report: &mut RunReport,
+        outcome: Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        report.duration_ms = Timestamp::now()
+            .duration_since(self.started)
+            .as_millis()
+            .max(0) as u64;
+        let status = RunStatus::of(report, &outcome);
+        report.status = status.as_str().to_string();
+        report.hints = hints(report);
+        let recorded = if self.dry_run {
+            Ok(())
+        } else {
+            self.record_end(report, status, outcome.as_ref().err())
+        };
+        log_run_end(self.run, status.as_str(), report, outcome.as_ref().err());
+        self.store.set_fence(None);
+        self.lease = None;
+        outcome.and(recorded)
+    }
+
+    fn record_end(
+        &self,
+        report: &RunReport,
+        status: RunStatus,
+        error: Option<&EngineError>,
+    ) -> Result<(), EngineError> {
+        // The run's end is recorded even when its last skips cannot be (a lost lease, say).
+        let flushed = self.flush_skips_now();
+        let failed = report.totals().failed;
+        let message = match status {
+            RunStatus::Failed => error.map(ToString::to_string),
+            RunStatus::Interrupted => Some(
+                "stopped before the run finished; the next run goes on from the last watermarks"
+                    .to_string(),
+            ),
+            RunStatus::CompletedWithFailures => Some(format!(
+                "{failed} record{} failed; the next run retries {} (`syncmap errors` lists {})",
+                if failed == 1 { "" } else { "s" },
+                if failed == 1 { "it" } else { "them" },
+                if failed == 1 { "it" } else { "them" },
+            )),
+            RunStatus::Succeeded => None,
+        };
+        self.store
+            .finish_run(self.run, status.as_str(), message.as_deref())?;
+        Ok(flushed?)
+    }
+}
+
+/// What a person should know about a run that did less than they may expect.
+fn hints(report: &RunReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let left: u64 = report.tables.iter().map(|p| p.not_coupled).sum();
+    if left > 0 {
+        let tables: std::collections::BTreeSet<&str> = report
+            .tables
+            .iter()
+            .filter(|p| p.not_coupled > 0)
+            .map(|p| p.mapping.as_str())
+            .collect();
+        out.push(format!(
+            "{left} record{} of {} {} not coupled and {} left alone: a modified-only run syncs coupled records only (`only coupled`); `syncmap run --mode full` couples them, by the match rules or by creating their partners",
+            if left == 1 { "" } else { "s" },
+            tables.into_iter().collect::<Vec<_>>().join(", "),
+            if left == 1 { "is" } else { "are" },
+            if left == 1 { "was" } else { "were" },
+        ));
+    }
+    out
+}

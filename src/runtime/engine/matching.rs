@@ -1,0 +1,330 @@
+//! Finding the partner of uncoupled rows: a create an earlier run left open, the match rules in
+//! priority order (asked for a whole batch at once), or a new row — unless creating would fill a
+//! populated table the store knows nothing of with copies of what is already there.
+
+use std::collections::HashSet;
+
+use super::batch::Action;
+use super::report::{Change, PassReport};
+use super::{Engine, EngineError, Pass};
+use crate::connectors::{Connector, ReadRequest, Row};
+use crate::plan::{MatchRule, Side};
+use crate::runtime::eval::NoLookups;
+use crate::runtime::value::Value;
+use crate::state::{Coupling, Intent};
+
+/// Pages of the destination read to see whether it holds rows at all (its filter may not be
+/// pushed down whole).
+const GUARD_PAGES: usize = 5;
+
+impl<'a> Engine<'a> {
+    /// The partner of each uncoupled row, or what happens to the row: an open create of an
+    /// earlier run (`intent`), a match, a new row; rows left alone are counted and logged.
+    pub(crate) async fn find_partners(
+        &self,
+        pass: &Pass<'a>,
+        rows: Vec<(Row, Option<Intent>)>,
+        pr: &mut PassReport,
+    ) -> Result<Vec<(Row, Action)>, EngineError> {
+        let mut out = Vec::new();
+        let mut open = Vec::new();
+        let mut keyed = Vec::new();
+        for (row, intent) in rows {
+            match intent {
+                Some(i) if i.note.is_some() => {
+                    let why = i.note.unwrap_or_default();
+                    self.fail(pass, pr, &row.key, None, &why)?;
+                }
+                Some(i) if !i.keyless() => keyed.push((row, i.dest_key)),
+                _ => open.push(row),
+            }
+        }
+        self.resume_creates(pass, keyed, &mut out).await?;
+        let mut claimed: HashSet<String> = HashSet::new();
+        for rule in &pass.table.match_rules {
+            if open.is_empty() {
+                break;
+            }
+            open = self
+                .match_rule(pass, rule, open, &mut claimed, &mut out, pr)
+                .await?;
+        }
+        let d = pass.dir.dest();
+        for row in open {
+            if pass.table.create.contains(&d) && !pass.match_only {
+                self.guard_creates(pass).await?;
+                out.push((
+                    row,
+                    Action::Create {
+                        key: self.client_key(pass),
+                        replaces: None,
+                    },
+                ));
+                continue;
+            }
+            let how = if pass.table.match_rules.is_empty() {
+                "there are no match rules"
+            } else {
+                "no match rule finds an uncoupled partner"
+            };
+            let why = if pass.match_only {
+                format!("not coupled: {how}")
+            } else {
+                format!(
+                    "not coupled: {how}, and the table mapping does not create {} rows",
+                    pass.dst.name
+                )
+            };
+            self.skip(pass, pr, (&row.key, None), why);
+        }
+        Ok(out)
+    }
+
+    /// Creates with a key of ours that an earlier run left open (only a dry run meets them: a
+    /// run settles them as its passes start): the row is there, or made with the same key.
+    async fn resume_creates(
+        &self,
+        pass: &Pass<'a>,
+        keyed: Vec<(Row, String)>,
+        out: &mut Vec<(Row, Action)>,
+    ) -> Result<(), EngineError> {
+        if keyed.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = keyed.iter().map(|(_, k)| k.clone()).collect();
+        let found = self
+            .systems
+            .get(pass.dst_system)?
+            .get(pass.dst, &keys)
+            .await
+            .map_err(EngineError::from_connector)?;
+        for (row, key) in keyed {
+            match found.iter().find(|r| r.key == key) {
+                Some(dest) => out.push((
+                    row.clone(),
+                    Action::Update {
+                        coupling: self.coupling_of(pass, &row, dest),
+                        dest: dest.clone(),
+                        new_coupling: true,
+                    },
+                )),
+                None => out.push((
+                    row,
+                    Action::Create {
+                        key: Some(key),
+                        replaces: None,
+                    },
+                )),
+            }
+        }
+        Ok(())
+    }
+
+    /// One match rule over the rows still open, asked of the destination in one go; returns the
+    /// rows it found no partner for.
+    async fn match_rule(
+        &self,
+        pass: &Pass<'a>,
+        rule: &MatchRule,
+        open: Vec<Row>,
+        claimed: &mut HashSet<String>,
+        out: &mut Vec<(Row, Action)>,
+        pr: &mut PassReport,
+    ) -> Result<Vec<Row>, EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let lookup = |row: &Row| -> Option<Vec<(String, Value)>> {
+            rule.terms
+                .iter()
+                .map(|t| {
+                    let (src, dst) = if s == Side::Left {
+                        (&t.left, &t.right)
+                    } else {
+                        (&t.right, &t.left)
+                    };
+                    let v = crate::runtime::eval::Row::get(row, src);
+                    (!v.is_missing()).then(|| (dst.clone(), v))
+                })
+                .collect()
+        };
+        let lookups: Vec<Option<Vec<(String, Value)>>> = open.iter().map(lookup).collect();
+        let asked: Vec<Vec<(String, Value)>> = lookups.iter().flatten().cloned().collect();
+        if asked.is_empty() {
+            return Ok(open);
+        }
+        let mut answers = self
+            .systems
+            .get(pass.dst_system)?
+            .find_many(pass.dst, &asked, !rule.case_sensitive)
+            .await
+            .map_err(EngineError::from_connector)?
+            .into_iter();
+        let keys: Vec<String> = asked_keys(&answers);
+        let coupled = self.store.couplings(&pass.table.name, d, &keys)?;
+        let no = NoLookups;
+        let ctx = self.context(&no);
+        let mut still = Vec::new();
+        for (row, asked) in open.into_iter().zip(lookups) {
+            if asked.is_none() {
+                still.push(row);
+                continue;
+            }
+            let candidates = answers.next().unwrap_or_default();
+            let mut free: Vec<Row> = candidates
+                .into_iter()
+                .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
+                .filter(|c| {
+                    pass.dst_filter
+                        .as_ref()
+                        .is_none_or(|f| f.eval_filter(c, &ctx).unwrap_or(false))
+                })
+                .collect();
+            match free.len() {
+                0 => still.push(row),
+                1 => {
+                    let dest = free.remove(0);
+                    claimed.insert(dest.key.clone());
+                    let coupling = self.coupling_of(pass, &row, &dest);
+                    out.push((
+                        row,
+                        Action::Update {
+                            coupling,
+                            dest,
+                            new_coupling: true,
+                        },
+                    ));
+                }
+                n => {
+                    let msg = format!("match rule {} finds {n} uncoupled `{}` rows; couple one by hand with `syncmap couple`", rule.priority, pass.dst.name);
+                    self.fail(pass, pr, &row.key, None, &msg)?;
+                }
+            }
+        }
+        Ok(still)
+    }
+
+    /// A coupling of a source row and a destination row, each on its side.
+    fn coupling_of(&self, pass: &Pass<'a>, row: &Row, dest: &Row) -> Coupling {
+        match pass.dir.source() {
+            Side::Left => Coupling::new(&pass.table.name, &row.key, &dest.key),
+            Side::Right => Coupling::new(&pass.table.name, &dest.key, &row.key),
+        }
+    }
+
+    /// Refuses to create partners in a destination that already holds rows when the store has
+    /// no coupling of the table mapping and no match rule could find those rows: a new,
+    /// deleted or replaced state store would otherwise copy every record a second time. Checked
+    /// once per pass, at its first create; a run asked to create anyway
+    /// (`--create-without-match`), or syncing one record by hand, is not stopped.
+    async fn guard_creates(&self, pass: &Pass<'a>) -> Result<(), EngineError> {
+        if pass.guarded.replace(true)
+            || self.create_without_match
+            || pass.force
+            || !pass.table.match_rules.is_empty()
+            || self.store.coupling_counts(&pass.table.name)?.0 > 0
+            || !self.holds_rows(pass).await?
+        {
+            return Ok(());
+        }
+        let t = pass.table;
+        Err(EngineError::WouldDuplicate(format!(
+            "`{}`: the state store holds no couplings for this table mapping, but {}.{} already has rows. Creating a partner for every {}.{} row without looking for one that is already there would duplicate records (this happens with a new, deleted or replaced state store). Add a match rule to `{}` (`match <left column> == <right column>`, docs/language.md) so the rows already there are coupled, or run again with `--create-without-match` if they are not copies of these records",
+            t.name, pass.dst_system, pass.dst.name, pass.src_system, pass.src.name, t.name
+        )))
+    }
+
+    /// Whether the destination holds a row passing its side's filter.
+    async fn holds_rows(&self, pass: &Pass<'a>) -> Result<bool, EngineError> {
+        let conn = self.systems.get(pass.dst_system)?;
+        let req = ReadRequest {
+            table: pass.dst,
+            filter: pass.table.side(pass.dir.dest()).filter.as_ref(),
+            since: None,
+            page_size: 50,
+        };
+        let no = NoLookups;
+        let ctx = self.context(&no);
+        let mut continuation: Option<String> = None;
+        for _ in 0..GUARD_PAGES {
+            let page = conn
+                .read_page(&req, continuation.as_deref())
+                .await
+                .map_err(EngineError::from_connector)?;
+            let passes = |r: &Row| {
+                pass.dst_filter
+                    .as_ref()
+                    .is_none_or(|f| f.eval_filter(r, &ctx).unwrap_or(false))
+            };
+            if page.rows.iter().any(passes) {
+                return Ok(true);
+            }
+            match page.next {
+                Some(n) => continuation = Some(n),
+                None => return Ok(false),
+            }
+        }
+        // Pages of rows its filter leaves out: it holds rows, but maybe none of this mapping's.
+        Ok(true)
+    }
+
+    /// Match-based coupling: couples what matched, writes nothing.
+    pub(crate) fn couple_matches(
+        &self,
+        pass: &Pass<'a>,
+        work: Vec<(Row, Action)>,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        for (row, action) in work {
+            if let Action::Update {
+                coupling,
+                dest,
+                new_coupling: true,
+            } = action
+            {
+                if !self.dry_run {
+                    self.store.couple(&coupling)?;
+                    self.store.log_event(
+                        self.run,
+                        &pass.table.name,
+                        pass.dir,
+                        "coupled",
+                        Some(&row.key),
+                        Some(&dest.key),
+                        "coupled by the match rules",
+                    )?;
+                }
+                pr.counts.coupled += 1;
+                pr.change(Change {
+                    kind: "couple".into(),
+                    source_key: row.key,
+                    dest_key: Some(dest.key),
+                    fields: Vec::new(),
+                    note: Some("matched".into()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh key for a create, when the destination takes client keys on a text key column.
+    pub(crate) fn client_key(&self, pass: &Pass<'a>) -> Option<String> {
+        let caps = self.systems.get(pass.dst_system).ok()?.capabilities();
+        let ty = pass
+            .dst
+            .info
+            .columns
+            .get(&pass.dst.info.key)
+            .map(|c| c.ty.as_str());
+        (caps.client_keys && matches!(ty, Some("guid" | "string") | None))
+            .then(|| uuid::Uuid::new_v4().to_string())
+    }
+}
+
+/// The keys of every row a lookup found (to ask the store which are coupled, in one go).
+fn asked_keys(answers: &std::vec::IntoIter<Vec<Row>>) -> Vec<String> {
+    answers
+        .as_slice()
+        .iter()
+        .flatten()
+        .map(|r| r.key.clone())
+        .collect()
+}

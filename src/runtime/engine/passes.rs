@@ -1,0 +1,223 @@
+//! One pass of a table mapping in one direction: settle what earlier runs left open, retry the
+//! records that failed, then read the source page by page (all of it, or what changed since the
+//! watermark), process it in batches and move the watermark.
+
+use std::collections::HashSet;
+
+use super::report::{PassReport, RunReport};
+use super::{Engine, EngineError, Mode, Pass};
+use crate::connectors::{Connector, Cursor, ReadRequest, Row};
+use crate::plan;
+use crate::state::Direction;
+
+impl<'a> Engine<'a> {
+    /// Runs one pass. `false` when cancellation cut it short after a batch: its batches are
+    /// committed, its counts saved, and its watermark left where it was (rows past the cut were
+    /// not processed, and in a full sync rows come in key order, so no cursor covers exactly
+    /// those that were).
+    pub(crate) async fn run_pass(
+        &self,
+        pass: &Pass<'a>,
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let mapping = &pass.table.name;
+        if !self.dry_run {
+            self.reconcile_table(pass.table, pass.mode, pr).await?;
+        }
+        let (completed, retried) = self.retry_failed(pass, pr).await?;
+        let before = self.store.watermark(mapping, pass.dir)?;
+        let since = match pass.mode {
+            Mode::Modified => before.as_ref().map(|c| Cursor {
+                modified_on: c.modified_on - self.options.overlap,
+                key: String::new(),
+            }),
+            Mode::Full => None,
+        };
+        let (completed, newest) = if completed {
+            self.read_source(pass, since, &retried, pr).await?
+        } else {
+            (false, None)
+        };
+        // The watermark moves to the newest row seen (synced or not), capped at the run's start
+        // so rows changed while the run went on are read again next time; it never goes back.
+        let after = newest.map(|n| {
+            if n.modified_on > self.started {
+                Cursor {
+                    modified_on: self.started,
+                    key: String::new(),
+                }
+            } else {
+                n
+            }
+        });
+        if !self.dry_run {
+            self.flush_skips_now()?;
+            if let Some(c) = after.as_ref().filter(|_| completed) {
+                self.store
+                    .advance_watermark(mapping, pass.dir, c, self.run)?;
+            }
+            let stored = self.store.watermark(mapping, pass.dir)?;
+            self.store.save_counts(
+                self.run,
+                mapping,
+                pass.dir,
+                &pr.counts,
+                before.as_ref(),
+                stored.as_ref(),
+            )?;
+        }
+        Ok(completed)
+    }
+
+    /// Failed records first, as the reference does: they are read by key whatever their
+    /// modified-on, so a fix on the other side (or a deployed mapping fix) lets them through. So
+    /// are pairs coupled by hand or by matching and never synced from this side: their rows may
+    /// be older than the watermark, and a coupling promises the next run syncs it. Returns
+    /// whether the pass may go on (not cancelled) and the keys retried.
+    async fn retry_failed(
+        &self,
+        pass: &Pass<'a>,
+        pr: &mut PassReport,
+    ) -> Result<(bool, HashSet<String>), EngineError> {
+        let src_conn = self.systems.get(pass.src_system)?;
+        let mapping = &pass.table.name;
+        let mut failed = self.store.failed_not_skipped(mapping, pass.dir)?;
+        let mut retried: HashSet<String> = failed.iter().cloned().collect();
+        for key in self.store.never_synced(mapping, pass.dir.source())? {
+            if retried.insert(key.clone()) {
+                failed.push(key);
+            }
+        }
+        for chunk in failed.chunks(self.options.batch_size.max(1)) {
+            if self.cancelled() {
+                return Ok((false, retried));
+            }
+            let rows = src_conn
+                .get(pass.src, chunk)
+                .await
+                .map_err(EngineError::from_connector)?;
+            // A failed record whose row is gone has nothing left to retry; its failure would
+            // otherwise stay listed (and be looked for) forever.
+            if !self.dry_run {
+                for key in chunk.iter().filter(|k| !rows.iter().any(|r| &r.key == *k)) {
+                    self.store.clear_failure(mapping, pass.dir, key)?;
+                }
+            }
+            self.process(pass, rows, true, pr).await?;
+        }
+        Ok((true, retried))
+    }
+
+    /// Reads the source page by page and processes it in batches; returns whether it read to
+    /// the end (not cancelled) and the newest `(modified_on, key)` seen.
+    async fn read_source(
+        &self,
+        pass: &Pass<'a>,
+        since: Option<Cursor>,
+        retried: &HashSet<String>,
+        pr: &mut PassReport,
+    ) -> Result<(bool, Option<Cursor>), EngineError> {
+        let src_conn = self.systems.get(pass.src_system)?;
+        let page_size = self
+            .options
+            .page_size
+            .min(src_conn.capabilities().max_page)
+            .max(1);
+        let req = ReadRequest {
+            table: pass.src,
+            filter: pass.table.side(pass.dir.source()).filter.as_ref(),
+            since,
+            page_size,
+        };
+        let mut continuation: Option<String> = None;
+        let mut newest: Option<Cursor> = None;
+        loop {
+            let page = src_conn
+                .read_page(&req, continuation.as_deref())
+                .await
+                .map_err(EngineError::from_connector)?;
+            if let Some(p) = self.progress {
+                p.rows(page.rows.len() as u64);
+            }
+            for row in &page.rows {
+                if let Some(m) = row.modified_on {
+                    let c = Cursor {
+                        modified_on: m,
+                        key: row.key.clone(),
+                    };
+                    if newest.as_ref().is_none_or(|n| &c > n) {
+                        newest = Some(c);
+                    }
+                }
+            }
+            // A failed record retried above is not processed twice in one pass.
+            let rows: Vec<Row> = page
+                .rows
+                .into_iter()
+                .filter(|r| !retried.contains(&r.key))
+                .collect();
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let batch: Vec<Row> = rows.by_ref().take(self.options.batch_size.max(1)).collect();
+                let last = rows.peek().is_none();
+                self.process(pass, batch, false, pr).await?;
+                if self.cancelled() && !(last && page.next.is_none()) {
+                    return Ok((false, newest));
+                }
+            }
+            match page.next {
+                Some(n) => continuation = Some(n),
+                None => return Ok((true, newest)),
+            }
+        }
+    }
+
+    /// The rows the right-to-left pass of a two-way table mapping just created, when they hold
+    /// values their system set that flow back (`number -> accountnumber`, and Business Central
+    /// chose the number): the left-to-right pass already ran, so they are brought back through it
+    /// now, by key, instead of waiting for the next run.
+    pub(crate) async fn follow_up(
+        &self,
+        t: &'a plan::Table,
+        mode: Mode,
+        report: &mut RunReport,
+    ) -> Result<(), EngineError> {
+        let keys: Vec<String> = {
+            let mut all = self.created_back.borrow_mut();
+            let (ours, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|(m, _)| *m == t.name);
+            *all = others;
+            ours.into_iter().map(|(_, k)| k).collect()
+        };
+        if keys.is_empty() || self.cancelled() {
+            return Ok(());
+        }
+        let dir = Direction::LeftToRight;
+        let pass = self.pass(t, dir, mode, true)?;
+        let conn = self.systems.get(pass.src_system)?;
+        let mut pr = PassReport::default();
+        for chunk in keys.chunks(self.options.batch_size.max(1)) {
+            let rows = conn
+                .get(pass.src, chunk)
+                .await
+                .map_err(EngineError::from_connector)?;
+            self.process(&pass, rows, false, &mut pr).await?;
+        }
+        let Some(first) = report
+            .tables
+            .iter_mut()
+            .find(|p| p.mapping == t.name && p.direction == dir.as_str())
+        else {
+            return Ok(());
+        };
+        first.counts.add(&pr.counts);
+        first.errors.extend(pr.errors);
+        if !self.dry_run {
+            self.flush_skips_now()?;
+            self.store
+                .save_counts(self.run, &t.name, dir, &first.counts, None, None)?;
+        }
+        Ok(())
+    }
+}

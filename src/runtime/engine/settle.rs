@@ -1,0 +1,460 @@
+//! Writes whose outcome the store does not know: the run that made them ended before committing
+//! it (killed, or the store lost), or no answer came back (a dropped connection, a timeout, a
+//! resent request answered "already changed"). Every write is recorded as an intent before it is
+//! sent; here an intent is settled from what the systems hold. A create whose key the system
+//! chose is found again by the values it wrote, among the rows no record is coupled to.
+//!
+//! What did not happen is forgotten and the record decided again. What happened is committed as
+//! the batch would have: a created row is coupled, an updated pair's versions move past the
+//! sync's own write, a propagated deletion is uncoupled. A create that cannot be told apart
+//! from other rows holding the same values is not guessed at: its record fails with why, until
+//! someone couples it by hand.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::report::PassReport;
+use super::{directions, Engine, EngineError, Mode, Pass};
+use crate::connectors::{Connector, Row};
+use crate::plan::{self, Side};
+use crate::runtime::value::Value;
+use crate::state::{Coupling, Intent, IntentKind, Store};
+
+/// Columns a lookup for a created row filters on; the rest are compared once rows come back.
+const IDENTITY_COLUMNS: usize = 2;
+
+/// What the systems hold of an intent's write.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// The write happened. `row` is the row written as it is now (none for a deletion);
+    /// `untouched` whether it holds only what the write left (nobody changed it since).
+    Written { row: Option<Row>, untouched: bool },
+    /// It did not happen (or what it wrote was changed since): the record is decided again.
+    NotWritten,
+    /// A create whose row cannot be told apart from other uncoupled rows holding the same
+    /// values: why, for its record's failure.
+    Undecided(String),
+}
+
+impl<'a> Engine<'a> {
+    /// Settles the intents of every direction of a table mapping, the other direction's too:
+    /// its interrupted writes left rows on this pass's source side that it would otherwise take
+    /// for new records (and create partners for them: duplicates) or for changes made by
+    /// someone (conflicts, echoes).
+    pub(crate) async fn reconcile_table(
+        &self,
+        t: &'a plan::Table,
+        mode: Mode,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        for dir in directions(t.flow) {
+            let pass = self.pass(t, dir, mode, false)?;
+            let intents = self.store.intents(&t.name, dir)?;
+            for chunk in intents.chunks(self.options.batch_size.max(1)) {
+                let found = self.look(&pass, chunk).await?;
+                self.store.transaction(|st| {
+                    for (i, f) in chunk.iter().zip(found) {
+                        self.settle(st, &pass, i, f, pr)?;
+                    }
+                    Ok::<(), EngineError>(())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the systems hold of each intent's write, in order.
+    pub(crate) async fn look(
+        &self,
+        pass: &Pass<'a>,
+        intents: &[Intent],
+    ) -> Result<Vec<Found>, EngineError> {
+        let dst = self.systems.get(pass.dst_system)?;
+        let src = self.systems.get(pass.src_system)?;
+        let keys = |pick: &dyn Fn(&Intent) -> bool| -> Vec<String> {
+            intents
+                .iter()
+                .filter(|i| pick(i))
+                .map(|i| i.dest_key.clone())
+                .collect()
+        };
+        let dest_keys = keys(&|i| i.kind != IntentKind::Delete && !i.keyless());
+        let deleted_keys = keys(&|i| i.kind == IntentKind::Delete);
+        let by_key = |rows: Vec<Row>| -> HashMap<String, Row> {
+            rows.into_iter().map(|r| (r.key.clone(), r)).collect()
+        };
+        let dest_rows = if dest_keys.is_empty() {
+            HashMap::new()
+        } else {
+            by_key(
+                dst.get(pass.dst, &dest_keys)
+                    .await
+                    .map_err(EngineError::from_connector)?,
+            )
+        };
+        let still_there = if deleted_keys.is_empty() {
+            HashMap::new()
+        } else {
+            by_key(
+                src.get(pass.src, &deleted_keys)
+                    .await
+                    .map_err(EngineError::from_connector)?,
+            )
+        };
+        let keyless: Vec<&Intent> = intents.iter().filter(|i| i.keyless()).collect();
+        let mut created = self.find_created(pass, &keyless).await?.into_iter();
+        let mut out = Vec::with_capacity(intents.len());
+        for i in intents {
+            out.push(match i.kind {
+                _ if i.keyless() => created.next().unwrap_or(Found::NotWritten),
+                IntentKind::Delete if still_there.contains_key(&i.dest_key) => Found::NotWritten,
+                IntentKind::Delete => Found::Written {
+                    row: None,
+                    untouched: true,
+                },
+                IntentKind::Create => match dest_rows.get(&i.dest_key) {
+                    Some(row) => Found::Written {
+                        row: Some(row.clone()),
+                        untouched: holds(pass, i.fields.as_deref(), row),
+                    },
+                    None => Found::NotWritten,
+                },
+                // An update happened if the row still holds what it wrote; if it does not, it
+                // did not happen or was overwritten since: either way the pass decides anew.
+                IntentKind::Update => match dest_rows.get(&i.dest_key) {
+                    Some(row) if holds(pass, i.fields.as_deref(), row) => Found::Written {
+                        row: Some(row.clone()),
+                        untouched: holds(pass, i.kept.as_deref(), row),
+                    },
+                    _ => Found::NotWritten,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// The rows creates made where the system chose the key: for each intent, the rows holding
+    /// every value it wrote that no record of the table mapping is coupled to. One such row is
+    /// the one it made (or one just like it, which is as good a partner); none means the create
+    /// did not happen; several are told apart only when as many intents wrote the same values.
+    async fn find_created(
+        &self,
+        pass: &Pass<'a>,
+        intents: &[&Intent],
+    ) -> Result<Vec<Found>, EngineError> {
+        if intents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = pass.dir.dest();
+        let written: Vec<BTreeMap<String, Value>> = intents
+            .iter()
+            .map(|i| values(pass, i.fields.as_deref()))
+            .collect();
+        let lookups: Vec<Vec<(String, Value)>> =
+            written.iter().map(|v| identity(pass, v)).collect();
+        let searchable: Vec<usize> = (0..intents.len())
+            .filter(|i| !lookups[*i].is_empty())
+            .collect();
+        let asked: Vec<Vec<(String, Value)>> =
+            searchable.iter().map(|i| lookups[*i].clone()).collect();
+        let answers = self
+            .systems
+            .get(pass.dst_system)?
+            .find_many(pass.dst, &asked, false)
+            .await
+            .map_err(EngineError::from_connector)?;
+        let mut rows: Vec<Vec<Row>> = vec![Vec::new(); intents.len()];
+        for (i, found) in searchable.iter().zip(answers) {
+            rows[*i] = found;
+        }
+        let keys: Vec<String> = rows.iter().flatten().map(|r| r.key.clone()).collect();
+        let coupled = self.store.couplings(&pass.table.name, d, &keys)?;
+        let mut claimed: HashSet<String> = HashSet::new();
+        let mut out = Vec::with_capacity(intents.len());
+        for (n, intent) in intents.iter().enumerate() {
+            if lookups[n].is_empty() {
+                out.push(Found::Undecided(format!(
+                    "a create into {} whose answer was lost wrote no value to look its row up by; if the row was made, couple it by hand (`syncmap couple`), else `syncmap uncouple`",
+                    pass.dst.name
+                )));
+                continue;
+            }
+            let free: Vec<&Row> = rows[n]
+                .iter()
+                .filter(|r| !coupled.contains_key(&r.key) && !claimed.contains(&r.key))
+                .filter(|r| written[n].iter().all(|(k, v)| same_or_unread(r, k, v)))
+                .collect();
+            // Intents still to settle that wrote exactly these values: as many rows as they are
+            // is what they made; more rows than that cannot be told apart.
+            let alike = intents[n..]
+                .iter()
+                .filter(|j| j.fields == intent.fields)
+                .count();
+            out.push(match free.first() {
+                None => Found::NotWritten,
+                Some(row) if free.len() <= alike => {
+                    claimed.insert(row.key.clone());
+                    Found::Written {
+                        row: Some((*row).clone()),
+                        untouched: true,
+                    }
+                }
+                Some(_) => {
+                    let keys: Vec<&str> = free.iter().map(|r| r.key.as_str()).collect();
+                    Found::Undecided(format!(
+                        "a create into {} whose answer was lost cannot be told apart: {} uncoupled rows hold the values it wrote ({}); couple the right one by hand with `syncmap couple`",
+                        pass.dst.name,
+                        keys.len(),
+                        keys.join(", ")
+                    ))
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Settles one intent from what was found, and forgets it (unless it cannot be decided).
+    fn settle(
+        &self,
+        st: &Store,
+        pass: &Pass<'a>,
+        i: &Intent,
+        found: Found,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        match (i.kind, found) {
+            (_, Found::Undecided(why)) => {
+                st.note_intent(mapping, pass.dir, &i.source_key, &why)?;
+                return Ok(());
+            }
+            (
+                IntentKind::Create,
+                Found::Written {
+                    row: Some(row),
+                    untouched,
+                },
+            ) => self.settle_create(st, pass, i, &row, untouched, pr)?,
+            (
+                IntentKind::Update,
+                Found::Written {
+                    row: Some(row),
+                    untouched,
+                },
+            ) => {
+                match st.coupling(mapping, s, &i.source_key)? {
+                    // The row holds what the update wrote: it reached the system, and the pair
+                    // is in step with the source as it was then. Left stale, the coupling would
+                    // make the next pass take the sync's own write for someone's change: a
+                    // conflict if the source changed again (with rule `fail`, the record skipped
+                    // for good). If the row's other columns changed since, that change is
+                    // someone's: it stays pending, to be synced back.
+                    Some(mut c) if c.key(d) == row.key => {
+                        c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
+                        in_step_or_pending(&mut c, d, &row, untouched);
+                        st.save_coupling(&c)?;
+                    }
+                    // A pair the match rules found in that batch, written to but not coupled:
+                    // coupled as the batch would have.
+                    None => self.settle_create(st, pass, i, &row, untouched, pr)?,
+                    _ => {}
+                }
+            }
+            (IntentKind::Delete, Found::Written { .. })
+                if st.uncouple(mapping, s, &i.source_key)? =>
+            {
+                st.log_event(
+                    self.run,
+                    mapping,
+                    pass.dir,
+                    "deletion",
+                    Some(&i.source_key),
+                    None,
+                    "a propagated deletion whose outcome was not recorded had happened; uncoupled",
+                )?;
+                pr.counts.uncoupled += 1;
+            }
+            // Not written: forgotten, the record is read and decided again.
+            _ => {}
+        }
+        st.clear_intent(mapping, pass.dir, &i.source_key)?;
+        Ok(())
+    }
+
+    /// Couples a row a create made (or an update of a pair just matched wrote to), as the batch
+    /// would have.
+    fn settle_create(
+        &self,
+        st: &Store,
+        pass: &Pass<'a>,
+        i: &Intent,
+        row: &Row,
+        untouched: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        if let Some(other) = st.coupling(mapping, d, &row.key)? {
+            if other.key(s) != i.source_key {
+                let msg = format!("a write whose outcome was not recorded had reached this row, but it is coupled to `{}` since; left alone", other.key(s));
+                st.log_event(
+                    self.run,
+                    mapping,
+                    pass.dir,
+                    "coupled",
+                    Some(&i.source_key),
+                    Some(&row.key),
+                    &msg,
+                )?;
+            }
+            return Ok(());
+        }
+        // A restore's create replaces the coupling to the deleted partner.
+        st.uncouple(mapping, s, &i.source_key)?;
+        let mut c = match s {
+            Side::Left => Coupling::new(mapping, &i.source_key, &row.key),
+            Side::Right => Coupling::new(mapping, &row.key, &i.source_key),
+        };
+        c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
+        // A row changed since it was created (it no longer holds what the create wrote), or one
+        // holding values computed by its system that flow back, counts as changed after the
+        // sync: its change is synced back (or meets a change of the source as a conflict)
+        // rather than being overwritten by the source's values as if it were the sync's own.
+        let flows_back = self.flows_back(pass);
+        let untouched = untouched && !flows_back;
+        in_step_or_pending(
+            &mut c,
+            d,
+            row,
+            untouched && holds(pass, i.kept.as_deref(), row),
+        );
+        if flows_back && pass.dir == crate::state::Direction::RightToLeft {
+            self.created_back
+                .borrow_mut()
+                .push((mapping.clone(), row.key.clone()));
+        }
+        c.set_result(pass.dir, true, self.run);
+        st.save_coupling(&c)?;
+        st.log_event(
+            self.run,
+            mapping,
+            pass.dir,
+            "coupled",
+            Some(&i.source_key),
+            Some(&row.key),
+            "a write whose outcome was not recorded had reached the row; coupled",
+        )?;
+        pr.counts.coupled += 1;
+        Ok(())
+    }
+
+    /// Whether a row this pass creates holds values of its own that flow back the other way
+    /// (`x <- y` where the system sets `y`): the reverse pass must then read it as changed.
+    pub(crate) fn flows_back(&self, pass: &Pass<'a>) -> bool {
+        pass.table.flow == plan::Flow::Both
+            && pass
+                .table
+                .pass_to(pass.dir.source())
+                .is_some_and(|back| back.ops.iter().any(|op| !op.two_way))
+    }
+}
+
+/// Records a written row's side as in step (its version is the sync's own), or as holding a
+/// change not synced yet.
+pub(crate) fn in_step_or_pending(c: &mut Coupling, side: Side, row: &Row, untouched: bool) {
+    if untouched {
+        c.set_in_step(side, row.modified_on, row.etag.as_deref());
+    } else {
+        c.set_pending(side, row.modified_on);
+    }
+}
+
+/// The values an intent recorded, typed by the destination's columns.
+fn values(pass: &Pass<'_>, text: Option<&str>) -> BTreeMap<String, Value> {
+    let Some(Ok(serde_json::Value::Object(fields))) =
+        text.map(serde_json::from_str::<serde_json::Value>)
+    else {
+        return BTreeMap::new();
+    };
+    fields
+        .iter()
+        .filter_map(|(k, json)| {
+            let ty = pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+            Some((k.clone(), Value::from_json(json, ty).ok()?))
+        })
+        .collect()
+}
+
+/// The columns a lookup for a created row filters on: the match rules' columns it wrote, else
+/// its longest text values (the most telling), else other plain values.
+fn identity(pass: &Pass<'_>, written: &BTreeMap<String, Value>) -> Vec<(String, Value)> {
+    let d = pass.dir.dest();
+    let ty = |k: &str| pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+    let usable = |(k, v): (&String, &Value)| -> bool {
+        match v {
+            Value::String(s) => {
+                !s.is_empty() && matches!(ty(k), Some("string" | "guid" | "lookup"))
+            }
+            Value::Int(_) | Value::Bool(_) => matches!(ty(k), Some("int" | "bool" | "option")),
+            _ => false,
+        }
+    };
+    let rule_columns: Vec<(String, Value)> = pass
+        .table
+        .match_rules
+        .iter()
+        .flat_map(|r| &r.terms)
+        .map(|t| if d == Side::Left { &t.left } else { &t.right })
+        .filter_map(|c| written.get_key_value(c))
+        .filter(|kv| usable(*kv))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !rule_columns.is_empty() {
+        return rule_columns;
+    }
+    let mut texts: Vec<(&String, &Value)> = written
+        .iter()
+        .filter(|kv| usable(*kv) && matches!(kv.1, Value::String(_)))
+        .collect();
+    texts.sort_by_key(|(k, v)| (std::cmp::Reverse(v.to_string().len()), (*k).clone()));
+    let mut out: Vec<(String, Value)> = texts
+        .into_iter()
+        .take(IDENTITY_COLUMNS)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if out.is_empty() {
+        out = written
+            .iter()
+            .filter(|kv| usable(*kv))
+            .take(IDENTITY_COLUMNS)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    }
+    out
+}
+
+/// Whether a row holds a value, or does not show the column (no evidence either way).
+fn same_or_unread(row: &Row, column: &str, want: &Value) -> bool {
+    match row.fields.get(column) {
+        Some(have) if !have.is_absent() => want.same_as(have),
+        _ => true,
+    }
+}
+
+/// Whether a destination row still holds the values an intent recorded (a JSON object; `true`
+/// when none were, as by older versions). A column not read back is no evidence either way.
+pub(crate) fn holds(pass: &Pass<'_>, values: Option<&str>, row: &Row) -> bool {
+    let Some(text) = values else {
+        return true;
+    };
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
+        return false;
+    };
+    fields.iter().all(|(k, json)| {
+        let ty = pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+        match Value::from_json(json, ty) {
+            Ok(want) => same_or_unread(row, k, &want),
+            Err(_) => false,
+        }
+    })
+}
