@@ -675,6 +675,13 @@ impl SyncWorld {
 
     /// Runs `syncmap run --mode MODE` in its own process and measures it.
     fn run(&self, mode: &str) -> Result<RunOutcome> {
+        self.run_as(mode, false)
+    }
+
+    /// Runs as [`SyncWorld::run`]; `relaxed` with the state store's commits durable against a
+    /// crash of the process only (`synchronous=NORMAL`), the baseline of what power-loss
+    /// durability costs.
+    fn run_as(&self, mode: &str, relaxed: bool) -> Result<RunOutcome> {
         let exe = env!("CARGO_BIN_EXE_syncmap");
         let dir = self.dir.path();
         let args = [
@@ -704,6 +711,9 @@ impl SyncWorld {
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if relaxed {
+            cmd.env(syncmap::state::RELAXED_FOR_BENCHMARKS, "1");
+        }
         let start = Instant::now();
         let mut child = cmd.spawn()?;
         // Without /usr/bin/time, the high-water mark is read while the process runs.
@@ -835,6 +845,9 @@ struct SizeResult {
     modified_ten: Vec<RunOutcome>,
     modified_none: RunOutcome,
     disk_mib: f64,
+    /// The first full sync again, into a fresh world, with the store's commits durable against
+    /// a crash of the process only: the baseline of `full`.
+    full_relaxed: RunOutcome,
 }
 
 fn expect_count(run: &RunOutcome, what: &str, count: &str, n: u64) -> Result<()> {
@@ -888,6 +901,11 @@ fn measure_size(n: u64, bench: bool) -> Result<SizeResult> {
         let kept = w.dir.keep();
         eprintln!("sync: {n} rows: kept in {}", kept.display());
     }
+    eprintln!("sync: {n} rows: full sync with synchronous=NORMAL (the baseline) …");
+    let mut relaxed = SyncWorld::new()?;
+    relaxed.fill(n)?;
+    let full_relaxed = relaxed.run_as("full", true)?;
+    expect_count(&full_relaxed, "full sync (NORMAL)", "inserted", n)?;
     Ok(SizeResult {
         rows: n,
         fill,
@@ -897,6 +915,7 @@ fn measure_size(n: u64, bench: bool) -> Result<SizeResult> {
         modified_ten,
         modified_none,
         disk_mib: disk as f64 / 1024.0 / 1024.0,
+        full_relaxed,
     })
 }
 
@@ -984,6 +1003,22 @@ fn sync_tables(sizes: &[u64], bench: bool) -> Result<String> {
             secs(r.modified_none.wall),
             secs(r.first_modified.wall),
             thousands(rows_read(&r.first_modified)),
+        ));
+    }
+    out.push_str(
+        "\n| source rows | full sync, store `synchronous=FULL` (the default): wall | CPU \
+         | same with `synchronous=NORMAL` (baseline): wall | CPU | FULL ÷ NORMAL |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for r in &results {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.2} |\n",
+            thousands(r.rows),
+            secs(r.full.wall),
+            cpu(&r.full),
+            secs(r.full_relaxed.wall),
+            cpu(&r.full_relaxed),
+            r.full.wall.as_secs_f64() / r.full_relaxed.wall.as_secs_f64(),
         ));
     }
     Ok(out)

@@ -1,7 +1,8 @@
 //! `syncmap doctor`: is everything in place to run this plan? For each system the plan uses it
 //! checks, one step after the other, the profile's section and secret, the connection, the
 //! credentials, the company, the tables, and how far the live schema drifted from the snapshot
-//! the plan was compiled against. Exit 0 when every check passed (drift warnings allowed), 1
+//! the plan was compiled against; then the state store, and for each table mapping whether a
+//! first full sync would couple the rows already there or stop rather than copy them. Exit 0 when every check passed (drift warnings allowed), 1
 //! when one failed, 2 when the plan or profile cannot be read at all.
 
 mod checks;
@@ -62,7 +63,12 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     inputs.profile_name = args.profile.display().to_string();
     let profile = Profile::load_env(&args.profile, args.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let reports = runtime::block_on(checks::all(&inputs, &profile))?;
+    let reports = runtime::block_on(async {
+        let mut reports = checks::all(&inputs, &profile).await;
+        let state = checks::state(&inputs, &profile, &reports).await;
+        reports.push(state);
+        reports
+    })?;
     let mut diagnostics = Diagnostics::new();
     for r in &reports {
         diagnostics.extend(r.drift.clone());

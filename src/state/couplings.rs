@@ -17,11 +17,12 @@ impl Store {
             skipped: r.get(9)?,
             left_version: r.get(10)?,
             right_version: r.get(11)?,
+            follow_up: r.get::<_, Option<String>>(12)?.as_deref().and_then(side_of),
         })
     }
 
     const COUPLING_COLUMNS: &'static str =
-        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, left_version, right_version";
+        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, left_version, right_version, follow_up";
 
     /// The coupling of a record, if it has one.
     pub fn coupling(
@@ -114,16 +115,18 @@ impl Store {
     /// Writes a coupling's timestamps, results and flag (inserting it if new).
     pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
         self.conn.prepare_cached(
-            "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+            "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
                right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
                rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped,
-               left_version = excluded.left_version, right_version = excluded.right_version",
+               left_version = excluded.left_version, right_version = excluded.right_version,
+               follow_up = excluded.follow_up",
         )?.execute(
             params![
                 c.mapping, c.left_key, c.right_key, ts(c.left_synced), ts(c.right_synced), c.ltr_result, c.ltr_run,
-                c.rtl_result, c.rtl_run, c.skipped, now(), c.left_version, c.right_version
+                c.rtl_result, c.rtl_run, c.skipped, now(), c.left_version, c.right_version,
+                c.follow_up.map(side_name)
             ],
         )?;
         Ok(())
@@ -152,6 +155,21 @@ impl Store {
             .execute("DELETE FROM couplings WHERE mapping = ?1", [mapping])?)
     }
 
+    /// The keys, on `side`, of the rows the sync created there whose system-set values have
+    /// not flowed back yet (see [`Coupling::follow_up`]).
+    pub fn follow_ups(&self, mapping: &str, side: Side) -> Result<Vec<String>, StateError> {
+        let col = if side == Side::Left {
+            "left_key"
+        } else {
+            "right_key"
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {col} FROM couplings WHERE mapping = ?1 AND follow_up = ?2 ORDER BY {col}"
+        ))?;
+        let rows = stmt.query_map(params![mapping, side_name(side)], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Number of couplings and of skipped couplings of a table mapping.
     pub fn coupling_counts(&self, mapping: &str) -> Result<(u64, u64), StateError> {
         Ok(self.conn.query_row(
@@ -159,5 +177,20 @@ impl Store {
             [mapping],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Left => "left",
+        Side::Right => "right",
+    }
+}
+
+fn side_of(name: &str) -> Option<Side> {
+    match name {
+        "left" => Some(Side::Left),
+        "right" => Some(Side::Right),
+        _ => None,
     }
 }

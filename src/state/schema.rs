@@ -137,13 +137,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_by_start ON runs(started_at);
     "#,
     // 5: echoes told from what the sync itself wrote (each side's version, the ETag its last
-    //    sync left, beside the modified-on), creates into systems that choose the key (an
+    //    sync left, beside the modified-on), rows the sync created whose system-set values
+    //    still flow back (`follow_up`), creates into systems that choose the key (an
     //    intent with no key yet, found again by the values it wrote; `note` says why one could
     //    not be settled), and leases: who may write the store, renewed by a heartbeat and
     //    fenced by a token, instead of a lock file whose deletion let a second run in.
     r#"
     ALTER TABLE couplings ADD COLUMN left_version TEXT;
     ALTER TABLE couplings ADD COLUMN right_version TEXT;
+    ALTER TABLE couplings ADD COLUMN follow_up TEXT;
+    CREATE INDEX couplings_follow_up ON couplings(mapping, follow_up) WHERE follow_up IS NOT NULL;
     ALTER TABLE intents ADD COLUMN source_version TEXT;
     ALTER TABLE intents ADD COLUMN note TEXT;
     CREATE TABLE leases (

@@ -94,8 +94,21 @@ fn doctor_passes_every_check_against_healthy_sandboxes() {
     assert!(line(&out.stdout, "bc", "company").contains("CRONUS USA, Inc."));
     assert!(line(&out.stdout, "dv", "tables").contains("accounts"));
     assert!(line(&out.stdout, "dv", "schema").contains("no drift"));
+    // The state store: not created yet, and both systems hold rows the match rules couple.
+    assert!(line(&out.stdout, "state", "store").contains("opens"));
+    let customers = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("couplings") && l.contains("customers:"))
+        .unwrap();
     assert!(
-        out.stdout.contains("all 13 checks passed"),
+        customers.trim_start().starts_with("ok")
+            && customers.contains("dv.accounts and bc.customers already hold rows")
+            && customers.contains("number == accountnumber"),
+        "{customers}"
+    );
+    assert!(
+        out.stdout.contains("all 19 checks passed"),
         "{}",
         out.stdout
     );
@@ -120,6 +133,68 @@ fn doctor_passes_every_check_against_healthy_sandboxes() {
     assert_eq!(out.code, 0, "{}", out.all());
     let schema = line(&out.stdout, "dv", "schema");
     assert!(schema.contains("no drift from `plan.json`"), "{schema}");
+}
+
+#[test]
+fn doctor_says_when_a_first_full_sync_would_stop_rather_than_copy_a_populated_table() {
+    let env = Env::start();
+    let maps = env.path().join("maps");
+    std::fs::create_dir_all(maps.join("schemas")).unwrap();
+    for entry in std::fs::read_dir(repo().join("mappings")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, maps.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for f in ["business-central.json", "dataverse.json"] {
+        std::fs::copy(
+            repo().join("mappings/schemas").join(f),
+            maps.join("schemas").join(f),
+        )
+        .unwrap();
+    }
+    let customers = maps.join("customers.map");
+    let text = std::fs::read_to_string(&customers).unwrap();
+    std::fs::write(
+        &customers,
+        text.replace("    match number == accountnumber\n", ""),
+    )
+    .unwrap();
+    let out = env.run(&["doctor", "maps"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let failed = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("couplings") && l.contains("customers:"))
+        .unwrap();
+    assert!(failed.trim_start().starts_with("FAIL"), "{failed}");
+    for needle in [
+        "no match rule",
+        "stops rather than copy",
+        "--create-without-match",
+    ] {
+        assert!(failed.contains(needle), "{needle:?} missing: {failed}");
+    }
+    // After a first sync the store knows the pairs, and the check passes.
+    let synced = env.run(&[
+        "run",
+        "--plan",
+        "maps",
+        "--mode",
+        "full",
+        "--create-without-match",
+    ]);
+    assert!(matches!(synced.code, 0 | 1), "{}", synced.all());
+    let out = env.run(&["doctor", "maps"]);
+    let coupled = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("couplings") && l.contains("customers:"))
+        .unwrap();
+    assert!(
+        coupled.trim_start().starts_with("ok") && coupled.contains("coupled pairs"),
+        "{coupled}"
+    );
 }
 
 #[test]

@@ -21,6 +21,8 @@ use syncmap::runtime::value::Value;
 use syncmap::schema::{self, SystemSchema};
 use syncmap::state::Store;
 
+pub mod wire;
+
 /// A text value.
 pub fn s(text: &str) -> Value {
     Value::String(text.to_string())
@@ -707,4 +709,60 @@ impl World {
         }
         keys
     }
+}
+
+/// xorshift64*: small, seedable, good enough to pick rows, kill points and sleep times.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (0 is taken as 1).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// The seed of a test's random choices: `SYNCMAP_KILL_SEED` to replay one, else drawn afresh.
+pub fn kill_seed() -> u64 {
+    std::env::var("SYNCMAP_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
+}
+
+/// A number from the environment, or a default (how big a test is: CI runs the default).
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }

@@ -1,14 +1,19 @@
 //! The checks of one system, in order; the first that fails makes the later ones that need it
 //! skipped, so each failure is reported once, where it starts.
 
+use std::collections::BTreeSet;
+
 use syncmap::connectors::odata::flavor::Flavor;
 use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::sqlite::SqliteConnector;
 use syncmap::diagnostics::Diagnostics;
 use syncmap::profile::{Auth, Profile, SystemConfig};
+use syncmap::runtime::engine::{Engine, Options, Outlook};
+use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::schema::drift::{self, diagnose, UsedTable};
 use syncmap::schema::SystemSchema;
 use syncmap::source::FileId;
+use syncmap::state::Store;
 
 use super::Inputs;
 
@@ -410,5 +415,111 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// The state store's part: it opens (read-only: doctor changes nothing), and for each table
+/// mapping, its couplings — or, with none, whether a first full sync would meet populated tables
+/// and couple them by match rules, or stop rather than copy every record.
+pub async fn state(inputs: &Inputs, profile: &Profile, systems: &[SystemReport]) -> SystemReport {
+    let url = profile.state_url();
+    let mut r = SystemReport {
+        system: "state".into(),
+        kind: "state store".into(),
+        location: Some(url.clone()),
+        checks: Vec::new(),
+        drift: Diagnostics::new(),
+        planned: vec!["store", "couplings"],
+    };
+    let store = match Store::open_read_only(&url) {
+        Ok(s) => s,
+        Err(e) => {
+            r.fail("store", e.to_string());
+            r.skip_rest();
+            return r;
+        }
+    };
+    r.pass("store", "opens (a store not created yet is empty)");
+    let usable: BTreeSet<&str> = systems
+        .iter()
+        .filter(|s| s.checks.iter().all(|c| c.status == Status::Passed))
+        .map(|s| s.system.as_str())
+        .collect();
+    let mut conns = Systems::default();
+    for (alias, system) in inputs.plan.systems.iter() {
+        let config = profile.systems.get(alias);
+        if let Some(c) = config
+            .filter(|_| usable.contains(alias.as_str()))
+            .and_then(|c| AnyConnector::open(alias, system, c, &profile.base).ok())
+        {
+            conns.0.insert(alias.clone(), c);
+        }
+    }
+    let Ok(engine) = Engine::new(&inputs.plan, &conns, &store, Options::default()) else {
+        r.fail("couplings", "the plan cannot be run by this syncmap");
+        return r;
+    };
+    for t in &inputs.plan.tables {
+        let reachable = [&t.left.system, &t.right.system]
+            .iter()
+            .all(|s| conns.0.contains_key(s.as_str()));
+        if !reachable {
+            r.push(
+                "couplings",
+                Status::Skipped,
+                format!(
+                    "{}: not checked: a system it syncs failed its checks",
+                    t.name
+                ),
+            );
+            continue;
+        }
+        match engine.first_sync_outlook(t).await {
+            Ok(o) => outlook(&mut r, t, o),
+            Err(e) => r.fail("couplings", format!("{}: {e}", t.name)),
+        }
+    }
+    r
+}
+
+fn outlook(r: &mut SystemReport, t: &syncmap::plan::Table, o: Outlook) {
+    let rules = || {
+        t.match_rules
+            .iter()
+            .map(|m| {
+                m.terms
+                    .iter()
+                    .map(|x| format!("{} == {}", x.left, x.right))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            })
+            .collect::<Vec<_>>()
+            .join("; then ")
+    };
+    match o {
+        Outlook::Coupled(n) => r.pass("couplings", format!("{}: {n} coupled pair{}", t.name, plural(n as usize))),
+        Outlook::Empty => r.pass(
+            "couplings",
+            format!("{}: none yet; a full sync creates the records where they are missing", t.name),
+        ),
+        Outlook::Matched(into) => r.pass(
+            "couplings",
+            format!(
+                "{}: none yet, and {} already hold{} rows: a full sync couples them by the match rules ({}) before creating any",
+                t.name,
+                into.join(" and "),
+                if into.len() == 1 { "s" } else { "" },
+                rules()
+            ),
+        ),
+        Outlook::WouldDuplicate(into) => r.fail(
+            "couplings",
+            format!(
+                "{}: none yet, {} already hold{} rows, and no match rule could find them: a full sync stops rather than copy every record a second time. Add a match rule (`match <left column> == <right column>`), or run with `--create-without-match` if those rows are not copies",
+                t.name,
+                into.join(" and "),
+                if into.len() == 1 { "s" } else { "" },
+            ),
+        ),
     }
 }

@@ -224,7 +224,10 @@ impl<'a> Engine<'a> {
                 Err(_) if op.clear_on_failure => Value::Null,
                 Err(e) => return Err(format!("`{}` ({}): {e}", op.target, op.origin)),
             };
-            if value.is_absent() || (op.not_null && matches!(value, Value::Null)) {
+            // A follow-up brings back only what the system set: an empty column of a row the
+            // sync just created must not clear the value its source holds.
+            let null = matches!(value, Value::Null);
+            if value.is_absent() || (null && (op.not_null || pass.back_only)) {
                 continue;
             }
             let value = match (value, op.truncate) {
@@ -297,6 +300,18 @@ impl<'a> Engine<'a> {
                         return Ok(None);
                     }
                 };
+                if pass.outside_filter.borrow_mut().remove(&row.key)
+                    && !fields
+                        .iter()
+                        .all(|(k, v)| dest.fields.get(k).is_some_and(|d| d.same_as(v)))
+                {
+                    let msg = format!(
+                        "a match rule finds {} row `{}`, which is outside the table mapping's filter of that side and holds other values; couple it by hand with `syncmap couple` if it is this record's partner",
+                        pass.dst.name, dest.key
+                    );
+                    self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+                    return Ok(None);
+                }
                 let failed_before = match pass.dir {
                     crate::state::Direction::LeftToRight => {
                         coupling.ltr_result.as_deref() == Some("failure")

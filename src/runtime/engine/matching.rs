@@ -169,15 +169,23 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let candidates = answers.next().unwrap_or_default();
-            let mut free: Vec<Row> = candidates
+            let (mut free, outside): (Vec<Row>, Vec<Row>) = candidates
                 .into_iter()
                 .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
-                .filter(|c| {
+                .partition(|c| {
                     pass.dst_filter
                         .as_ref()
                         .is_none_or(|f| f.eval_filter(c, &ctx).unwrap_or(false))
-                })
-                .collect();
+                });
+            // A row outside the destination's filter is the same record all the same when it
+            // already holds what this record would write (a copy the sync made earlier, whose
+            // values put it outside the filter — a contact whose company is not synced): taken
+            // then, checked once the values are computed, rather than copied a second time.
+            // Matching alone (`syncmap match`) computes no values, so it keeps to the filter.
+            if free.is_empty() && outside.len() == 1 && !pass.match_only {
+                free = outside;
+                pass.outside_filter.borrow_mut().insert(row.key.clone());
+            }
             match free.len() {
                 0 => still.push(row),
                 1 => {
@@ -230,6 +238,34 @@ impl<'a> Engine<'a> {
             "`{}`: the state store holds no couplings for this table mapping, but {}.{} already has rows. Creating a partner for every {}.{} row without looking for one that is already there would duplicate records (this happens with a new, deleted or replaced state store). Add a match rule to `{}` (`match <left column> == <right column>`, docs/language.md) so the rows already there are coupled, or run again with `--create-without-match` if they are not copies of these records",
             t.name, pass.dst_system, pass.dst.name, pass.src_system, pass.src.name, t.name
         )))
+    }
+
+    /// What a first full sync of a table mapping would meet, for `syncmap doctor`: its
+    /// couplings, or (with none) which destinations it would create into that already hold rows
+    /// and whether match rules would couple those.
+    pub async fn first_sync_outlook(
+        &self,
+        t: &'a crate::plan::Table,
+    ) -> Result<Outlook, EngineError> {
+        let (coupled, _) = self.store.coupling_counts(&t.name)?;
+        if coupled > 0 {
+            return Ok(Outlook::Coupled(coupled));
+        }
+        let mut populated = Vec::new();
+        for dir in super::directions(t.flow) {
+            if !t.create.contains(&dir.dest()) {
+                continue;
+            }
+            let pass = self.pass(t, dir, super::Mode::Full, true)?;
+            if self.holds_rows(&pass).await? {
+                populated.push(format!("{}.{}", pass.dst_system, pass.dst.name));
+            }
+        }
+        Ok(match (populated.is_empty(), t.match_rules.is_empty()) {
+            (true, _) => Outlook::Empty,
+            (false, false) => Outlook::Matched(populated),
+            (false, true) => Outlook::WouldDuplicate(populated),
+        })
     }
 
     /// Whether the destination holds a row passing its side's filter.
@@ -317,6 +353,21 @@ impl<'a> Engine<'a> {
         (caps.client_keys && matches!(ty, Some("guid" | "string") | None))
             .then(|| uuid::Uuid::new_v4().to_string())
     }
+}
+
+/// What a first full sync of a table mapping would meet (see
+/// [`Engine::first_sync_outlook`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outlook {
+    /// The store has this many couplings of it: it was synced before.
+    Coupled(u64),
+    /// No couplings, and no destination it creates into holds rows: a full sync creates them.
+    Empty,
+    /// No couplings, these destinations hold rows, and match rules will couple them.
+    Matched(Vec<String>),
+    /// No couplings, these destinations hold rows, and no match rule could find them: a full
+    /// sync stops rather than copy every record (unless told `--create-without-match`).
+    WouldDuplicate(Vec<String>),
 }
 
 /// The keys of every row a lookup found (to ask the store which are coupled, in one go).

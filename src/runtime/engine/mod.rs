@@ -16,6 +16,7 @@ mod settle;
 
 pub use lifecycle::{status_words, RunStatus};
 pub use manual::{DirectionStatus, TableStatus};
+pub use matching::Outlook;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -161,8 +162,14 @@ pub(crate) struct Pass<'a> {
     /// Coupled rows count as changed whatever their timestamps, so the partner is brought in
     /// line (the reference's ForceModify when one record is synchronized by hand).
     pub force: bool,
+    /// Only the one-way fields run: the pass brings back the values a system set on rows the
+    /// sync created there (see [`Engine::follow_up`]).
+    pub back_only: bool,
     /// Whether the guard against duplicating a populated table was checked in this pass.
     pub guarded: std::cell::Cell<bool>,
+    /// Source rows matched to a destination row outside the destination's filter: taken as
+    /// partners only if that row already holds every value the pass would write.
+    pub outside_filter: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 /// Told how a run advances, to show progress; the engine does not care how.
@@ -194,9 +201,6 @@ pub struct Engine<'a> {
     pub(crate) cancel: Option<Arc<AtomicBool>>,
     /// Records left alone since the last commit, logged with the next one.
     pub(crate) skips: std::cell::RefCell<Vec<history::Skip>>,
-    /// Rows the last pass of a two-way table mapping created that hold values of their own
-    /// flowing back (see [`Engine::follow_up`]): table mapping and key on the left side.
-    pub(crate) created_back: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl<'a> Engine<'a> {
@@ -251,7 +255,6 @@ impl<'a> Engine<'a> {
             create_without_match: false,
             cancel: None,
             skips: std::cell::RefCell::default(),
-            created_back: std::cell::RefCell::default(),
         })
     }
 
@@ -399,7 +402,9 @@ impl<'a> Engine<'a> {
             ignore_only_coupled,
             match_only: false,
             force: false,
+            back_only: false,
             guarded: std::cell::Cell::new(false),
+            outside_filter: std::cell::RefCell::default(),
         })
     }
 

@@ -172,52 +172,69 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The rows the right-to-left pass of a two-way table mapping just created, when they hold
-    /// values their system set that flow back (`number -> accountnumber`, and Business Central
-    /// chose the number): the left-to-right pass already ran, so they are brought back through it
-    /// now, by key, instead of waiting for the next run.
+    /// Rows the sync created whose system set values that flow back through the other
+    /// direction's one-way fields (`number -> accountnumber`, where Business Central chose the
+    /// number of a customer made from an account): the other direction sees them unchanged, so
+    /// after both passes they go through it by key, with its one-way fields only — the two-way
+    /// ones were just written from the other side, and writing them back could undo a value the
+    /// create could not carry (a company link cleared on failure). Rows a killed run created
+    /// are followed up by the next run.
     pub(crate) async fn follow_up(
         &self,
         t: &'a plan::Table,
         mode: Mode,
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
-        let keys: Vec<String> = {
-            let mut all = self.created_back.borrow_mut();
-            let (ours, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *all)
-                .into_iter()
-                .partition(|(m, _)| *m == t.name);
-            *all = others;
-            ours.into_iter().map(|(_, k)| k).collect()
-        };
-        if keys.is_empty() || self.cancelled() {
+        if t.flow != plan::Flow::Both || self.dry_run {
             return Ok(());
         }
-        let dir = Direction::LeftToRight;
-        let pass = self.pass(t, dir, mode, true)?;
-        let conn = self.systems.get(pass.src_system)?;
-        let mut pr = PassReport::default();
-        for chunk in keys.chunks(self.options.batch_size.max(1)) {
-            let rows = conn
-                .get(pass.src, chunk)
-                .await
-                .map_err(EngineError::from_connector)?;
-            self.process(&pass, rows, false, &mut pr).await?;
+        for created in super::directions(t.flow) {
+            if self.cancelled() {
+                return Ok(());
+            }
+            let dir = created.reverse();
+            let keys = self.store.follow_ups(&t.name, dir.source())?;
+            if keys.is_empty() {
+                continue;
+            }
+            let mut pass = self.pass(t, dir, mode, true)?;
+            pass.back_only = true;
+            pass.force = true;
+            pass.ops.retain(|(op, _)| !op.two_way);
+            let conn = self.systems.get(pass.src_system)?;
+            let mut pr = PassReport::default();
+            for chunk in keys.chunks(self.options.batch_size.max(1)) {
+                let rows = conn
+                    .get(pass.src, chunk)
+                    .await
+                    .map_err(EngineError::from_connector)?;
+                self.process(&pass, rows, true, &mut pr).await?;
+            }
+            self.flush_skips_now()?;
+            self.add_to_pass(report, &t.name, dir, pr)?;
         }
-        let Some(first) = report
+        Ok(())
+    }
+
+    /// Adds what a follow-up did to its direction's pass in the report and the store.
+    fn add_to_pass(
+        &self,
+        report: &mut RunReport,
+        mapping: &str,
+        dir: Direction,
+        pr: PassReport,
+    ) -> Result<(), EngineError> {
+        let Some(p) = report
             .tables
             .iter_mut()
-            .find(|p| p.mapping == t.name && p.direction == dir.as_str())
+            .find(|p| p.mapping == mapping && p.direction == dir.as_str())
         else {
             return Ok(());
         };
-        first.counts.add(&pr.counts);
-        first.errors.extend(pr.errors);
-        if !self.dry_run {
-            self.flush_skips_now()?;
-            self.store
-                .save_counts(self.run, &t.name, dir, &first.counts, None, None)?;
-        }
+        p.counts.add(&pr.counts);
+        p.errors.extend(pr.errors);
+        self.store
+            .save_counts(self.run, mapping, dir, &p.counts, None, None)?;
         Ok(())
     }
 }

@@ -316,22 +316,18 @@ impl<'a> Engine<'a> {
             Side::Right => Coupling::new(mapping, &row.key, &i.source_key),
         };
         c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
-        // A row changed since it was created (it no longer holds what the create wrote), or one
-        // holding values computed by its system that flow back, counts as changed after the
-        // sync: its change is synced back (or meets a change of the source as a conflict)
-        // rather than being overwritten by the source's values as if it were the sync's own.
-        let flows_back = self.flows_back(pass);
-        let untouched = untouched && !flows_back;
+        // A row changed since it was created (it no longer holds what the create wrote) counts
+        // as changed after the sync: its change is synced back (or meets a change of the source
+        // as a conflict) rather than being overwritten by the source's values as if it were the
+        // sync's own.
         in_step_or_pending(
             &mut c,
             d,
             row,
             untouched && holds(pass, i.kept.as_deref(), row),
         );
-        if flows_back && pass.dir == crate::state::Direction::RightToLeft {
-            self.created_back
-                .borrow_mut()
-                .push((mapping.clone(), row.key.clone()));
+        if self.flows_back(pass) {
+            c.follow_up = Some(d);
         }
         c.set_result(pass.dir, true, self.run);
         st.save_coupling(&c)?;
@@ -348,8 +344,9 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Whether a row this pass creates holds values of its own that flow back the other way
-    /// (`x <- y` where the system sets `y`): the reverse pass must then read it as changed.
+    /// Whether a row this pass creates may hold values of its own that flow back the other way
+    /// (`x <- y` where the system sets `y`): it is then followed up (see
+    /// [`Engine::follow_up`]).
     pub(crate) fn flows_back(&self, pass: &Pass<'a>) -> bool {
         pass.table.flow == plan::Flow::Both
             && pass

@@ -349,6 +349,9 @@ impl<'a> Engine<'a> {
         let mapping = pass.table.name.as_str();
         let source_key = c.key(pass.dir.source()).to_string();
         c.set_result(pass.dir, true, self.run);
+        if pass.back_only {
+            c.follow_up = None;
+        }
         if new_coupling {
             self.store.couple(c)?;
             pr.counts.coupled += 1;
@@ -389,18 +392,15 @@ impl<'a> Engine<'a> {
         }
         let mut c = self.new_coupling(pass, &row.key, &out.key);
         c.set_in_step(s, row.modified_on, row.etag.as_deref());
-        // A new row holding values its system computed that flow back (`x <- y`, `y` set by
-        // the service) is read by the reverse pass as changed, so those values arrive.
-        let flows_back = self.flows_back(pass);
-        if untouched && !flows_back {
+        if untouched {
             c.set_in_step(d, out.modified_on, out.etag.as_deref());
         } else {
             c.set_pending(d, out.modified_on);
         }
-        if flows_back && pass.dir == crate::state::Direction::RightToLeft && !pass.force {
-            self.created_back
-                .borrow_mut()
-                .push((mapping.to_string(), out.key.clone()));
+        // A new row may hold values its system set that flow back (`x <- y`, `y` set by the
+        // service): the other direction's one-way fields follow it up.
+        if self.flows_back(pass) {
+            c.follow_up = Some(d);
         }
         self.commit_coupling(pass, &mut c, true, pr)?;
         let why = replaces.map(|old| format!("restores its deleted partner `{}`", old.key(d)));

@@ -9,19 +9,13 @@
 //! The random choices come from a seeded generator that is printed; set `SYNCMAP_KILL_SEED` to
 //! replay a failure (kill timings still vary with the machine's speed, the choices do not).
 
-// Test helpers may panic on broken fixtures: that is a test failure with a clear message.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-#![cfg(unix)]
-
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 use syncmap::connectors::{Row, WriteOp};
 use syncmap::runtime::value::Value;
 
@@ -33,36 +27,6 @@ const HOT: usize = 100;
 const MIN_LANDED: usize = 60;
 /// Rounds (one process each) before the test gives up on landing enough kills.
 const MAX_ROUNDS: usize = 250;
-
-/// xorshift64*: small, seedable, good enough to pick rows and sleep times.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const CURRENCIES: [(&str, &str, &str); 3] = [
     ("EUR", "Euro", "€"),
@@ -718,15 +682,7 @@ struct Tally {
 #[test]
 fn runs_killed_at_random_moments_resume_without_duplicates_or_losses() {
     let started = Instant::now();
-    let seed = std::env::var("SYNCMAP_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let seed = kill_seed();
     println!("durability seed: {seed} (replay the choices with SYNCMAP_KILL_SEED={seed})");
     let w = World::standard();
     // Small pages and batches: many commit points, so kills fall between them.

@@ -1,8 +1,14 @@
 //! The HTTP connectors over loopback: each test starts the Dataverse and Business Central
 //! sandboxes in this process and drives the real `syncmap` binary against them with the
-//! standard mappings, then looks at both systems through their APIs.
+//! standard mappings, then looks at both systems through their APIs. `guarantees` shows what
+//! syncmap promises (no lost change, no second writer, no copied table, honest exits) there.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod guarantees;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -935,53 +941,4 @@ fn any_odata_service_is_read_with_the_key_and_modified_on_of_its_snapshot() {
         .collect();
     assert!(codes.len() >= 3);
     assert!(codes.is_subset(&iso), "{codes:?} ⊄ {iso:?}");
-}
-
-#[test]
-fn sigterm_stops_a_run_after_its_batch_and_records_it_interrupted() {
-    let env = Env::start_with_profile(
-        Seed::Demo,
-        |c| c.faults.delay = Duration::from_millis(150),
-        "\n[run]\npage_size = 1\nbatch_size = 1\n",
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_syncmap"))
-        .args(["run", "--json", "--mode", "full", "--plan"])
-        .arg(repo().join("mappings"))
-        .arg("--profile")
-        .arg(env.path().join("syncmap.toml"))
-        .env(SECRET_ENV, &env.secret)
-        .current_dir(env.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let report: Json = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["interrupted"], true, "{report}");
-    let done: u64 = report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| n(p, "inserted") + n(p, "modified"))
-        .sum();
-    assert!(done > 0, "{report}");
-    let log = env.syncmap(&["log", "--json"]);
-    let runs: Json = serde_json::from_slice(&log.stdout).unwrap();
-    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
-    // The next run finishes the job.
-    env.sandbox().control().set_faults(Faults::default());
-    std::fs::write(
-        env.path().join("syncmap.toml"),
-        std::fs::read_to_string(env.path().join("syncmap.toml"))
-            .unwrap()
-            .replace("page_size = 1\nbatch_size = 1\n", ""),
-    )
-    .unwrap();
-    env.run(&["--mode", "full"]);
-    assert_in_step(&env);
 }
