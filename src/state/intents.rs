@@ -21,13 +21,16 @@ impl Store {
         } else {
             None
         };
+        // The writes follow these intents: a run whose lease was taken over must not send them.
+        self.check_fence()?;
         {
             let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note, dest_pending)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
                    at = excluded.at, kind = excluded.kind, source_modified_on = excluded.source_modified_on, fields = excluded.fields,
-                   kept = excluded.kept, source_version = excluded.source_version, note = excluded.note",
+                   kept = excluded.kept, source_version = excluded.source_version, note = excluded.note,
+                   dest_pending = excluded.dest_pending",
             )?;
             for i in intents {
                 stmt.execute(params![
@@ -42,7 +45,8 @@ impl Store {
                     i.fields,
                     i.kept,
                     i.source_version,
-                    i.note
+                    i.note,
+                    i.dest_pending
                 ])?;
             }
         }
@@ -56,7 +60,7 @@ impl Store {
     /// commit of its outcome): settled at the start of the next run.
     pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
+            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note, dest_pending FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
         )?;
         let rows = stmt.query_map(params![mapping, dir.as_str()], |r| {
             Ok(Intent {
@@ -68,6 +72,7 @@ impl Store {
                 kept: r.get(5)?,
                 source_version: r.get(6)?,
                 note: r.get(7)?,
+                dest_pending: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -101,6 +106,7 @@ impl Store {
                     source_version: r.get(4)?,
                     note: r.get(5)?,
                     kept: None,
+                    dest_pending: false,
                 })
             })?;
             for intent in rows {

@@ -170,8 +170,9 @@ impl Store {
         let token = self.transaction(|st| {
             let row = st.lease_row(kind)?;
             if let Some(r) = row.as_ref().filter(|r| r.holder.is_some()) {
-                // Holding the lock on the file the row names means its holder is gone.
-                let gone = lock_id.is_some() && r.lock_id == lock_id;
+                // Holding the lock on the file the row names means its holder is gone — when
+                // it ran on this machine (a lock on a shared disk may be local to each host).
+                let gone = lock_id.is_some() && r.lock_id == lock_id && r.host == host_name();
                 let expired = r
                     .heartbeat
                     .parse::<Timestamp>()

@@ -244,10 +244,17 @@ impl Coupling {
     /// the system computed when the sync wrote): synced as of an instant before `modified_on`,
     /// with no version, so the row's next read counts as changed.
     pub fn set_pending(&mut self, side: Side, modified_on: Option<Timestamp>) {
-        self.set_synced(
-            side,
-            modified_on.and_then(|m| m.checked_sub(jiff::SignedDuration::from_micros(1)).ok()),
-        );
+        // Back before the row's modified-on even if the last sync was stamped with the same
+        // instant (a service counting whole seconds): the change must read as later.
+        if let Some(before) =
+            modified_on.and_then(|m| m.checked_sub(jiff::SignedDuration::from_micros(1)).ok())
+        {
+            let slot = match side {
+                Side::Left => &mut self.left_synced,
+                Side::Right => &mut self.right_synced,
+            };
+            *slot = Some(slot.map_or(before, |old| old.min(before)));
+        }
         self.set_version(side, None);
     }
 
@@ -345,6 +352,9 @@ pub struct Intent {
     /// Why it could not be settled (a create whose row cannot be told apart from others), for
     /// the record's failure; `None` while it is simply open.
     pub note: Option<String>,
+    /// For an update, whether the destination row held a change of its own not synced yet
+    /// (which the update leaves pending, to flow back).
+    pub dest_pending: bool,
 }
 
 impl Intent {
@@ -654,6 +664,19 @@ impl Store {
         Ok(self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Runs `f` in a fenced transaction of its own (see [`Store::transaction`]), or inside the
+    /// transaction already open: for the store writes a run makes outside its batch commits.
+    pub fn fenced<T, E: From<StateError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if self.conn.is_autocommit() {
+            self.transaction(f)
+        } else {
+            f(self)
+        }
     }
 
     /// Runs `f` in one transaction: all of its changes or none (an error rolls back). The

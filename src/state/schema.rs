@@ -149,6 +149,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX couplings_follow_up ON couplings(mapping, follow_up) WHERE follow_up IS NOT NULL;
     ALTER TABLE intents ADD COLUMN source_version TEXT;
     ALTER TABLE intents ADD COLUMN note TEXT;
+    ALTER TABLE intents ADD COLUMN dest_pending INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE leases (
         name TEXT PRIMARY KEY,
         holder TEXT,

@@ -12,7 +12,7 @@ mod guarantees;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
@@ -22,28 +22,26 @@ use syncmap::connectors::{Connector, ConnectorError, TableRef, WriteOp};
 use syncmap::plan::Plan;
 use syncmap::profile::{Profile, Secret};
 use syncmap::runtime::value::Value;
-use syncmap::sandbox::person::{Person, Service};
-use syncmap::sandbox::{AuthConfig, Faults, Limits, Sandbox, SandboxConfig, Seed};
+use syncmap::sandbox::person::Service;
+use syncmap::sandbox::{Faults, Limits, SandboxConfig, Seed};
 
-/// The variable the profiles name for the client secret.
-const SECRET_ENV: &str = "SYNCMAP_TEST_SECRET";
-
-/// A secret no output may contain.
-fn secret() -> String {
-    format!("s3cr3t-{}", uuid::Uuid::new_v4().simple())
-}
+use support::wire::{Wire, SECRET_ENV};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Both sandboxes, a folder with a profile for them, and a runtime serving them while the test
-/// thread waits on the binary.
-struct Env {
-    rt: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
-    dir: tempfile::TempDir,
-    secret: String,
+/// Both sandboxes, a folder with a profile for them and the standard mappings, and a runtime
+/// serving them while the test thread waits on the binary (see [`Wire`]), with the shorthands
+/// these tests use.
+struct Env(Wire);
+
+impl std::ops::Deref for Env {
+    type Target = Wire;
+
+    fn deref(&self) -> &Wire {
+        &self.0
+    }
 }
 
 impl Env {
@@ -52,69 +50,12 @@ impl Env {
     }
 
     fn start_with_profile(seed: Seed, tune: impl FnOnce(&mut SandboxConfig), extra: &str) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let secret = secret();
-        let mut config = SandboxConfig {
-            seed,
-            auth: AuthConfig {
-                client_secret: secret.clone(),
-                ..AuthConfig::default()
-            },
-            ..SandboxConfig::default()
-        };
-        tune(&mut config);
-        let sandbox = rt.block_on(Sandbox::start(config)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let profile = format!("{}{extra}", sandbox.profile_toml(SECRET_ENV));
-        std::fs::write(dir.path().join("syncmap.toml"), profile).unwrap();
-        Env {
-            rt,
-            sandbox: Some(sandbox),
-            dir,
-            secret,
-        }
-    }
-
-    fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().unwrap()
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Runs `syncmap ARGS --plan mappings --profile syncmap.toml`.
-    fn syncmap(&self, args: &[&str]) -> Output {
-        self.syncmap_with(&repo().join("mappings"), args)
-    }
-
-    /// Runs `syncmap ARGS --plan PLAN --profile syncmap.toml`.
-    fn syncmap_with(&self, plan: &Path, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_syncmap"))
-            .args(args)
-            .arg("--plan")
-            .arg(plan)
-            .arg("--profile")
-            .arg(self.path().join("syncmap.toml"))
-            .env(SECRET_ENV, &self.secret)
-            .env_remove("SYNCMAP_ENV")
-            .current_dir(self.path())
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !all.contains(&self.secret),
-            "the secret appeared in the output of {args:?}"
-        );
-        out
+        let w = Wire::start(|c| {
+            c.seed = seed;
+            tune(c);
+        });
+        w.write_profile(extra);
+        Env(w)
     }
 
     /// `syncmap run … --json`, which must succeed; its report.
@@ -131,11 +72,6 @@ impl Env {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    /// Someone using the systems' own apps (Dataverse changes made as an ordinary user).
-    fn person(&self) -> Person<'_> {
-        Person::new(self.sandbox(), &self.secret)
-    }
-
     fn service(dv: bool) -> Service {
         if dv {
             Service::Dataverse
@@ -146,16 +82,12 @@ impl Env {
 
     /// Every row of a table of a service, following next links.
     fn rows(&self, dv: bool, table: &str) -> Vec<Json> {
-        self.rt
-            .block_on(self.person().rows(Env::service(dv), table))
-            .unwrap()
+        self.0.rows(Env::service(dv), table)
     }
 
     /// Changes a row the way a person would.
     fn patch(&self, dv: bool, table: &str, key: &str, body: Json) {
-        self.rt
-            .block_on(self.person().patch(Env::service(dv), table, key, body))
-            .unwrap();
+        self.0.patch(Env::service(dv), table, key, body);
     }
 
     fn delete(&self, dv: bool, table: &str, key: &str) {
@@ -175,14 +107,6 @@ impl Env {
 
     fn profile(&self) -> Profile {
         Profile::load(&self.path().join("syncmap.toml")).unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(s) = self.sandbox.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 

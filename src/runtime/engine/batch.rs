@@ -76,7 +76,14 @@ impl<'a> Engine<'a> {
             match pass.filter.as_ref().map(|f| f.eval_filter(&row, &ctx)) {
                 None | Some(Ok(true)) => kept.push(row),
                 Some(Ok(false)) => {
-                    if retry && !self.dry_run {
+                    if pass.back_only && !self.dry_run {
+                        // A created row outside its side's filter takes no part: nothing to
+                        // follow up.
+                        if let Some(mut c) = self.store.coupling(mapping, s, &row.key)? {
+                            c.follow_up = None;
+                            self.store.save_coupling(&c)?;
+                        }
+                    } else if retry && !self.dry_run {
                         // It no longer takes part, so there is nothing left to retry.
                         self.store.clear_failure(mapping, pass.dir, &row.key)?;
                     }
@@ -143,6 +150,9 @@ impl<'a> Engine<'a> {
                             dest: dest.clone(),
                             new_coupling: false,
                         },
+                        // A follow-up only brings values back; a deleted partner is the
+                        // other pass's to handle by its rule.
+                        None if pass.back_only => continue,
                         None => Action::PartnerDeleted {
                             coupling: c.clone(),
                         },
@@ -533,23 +543,22 @@ impl<'a> Engine<'a> {
         let skipped = if self.dry_run {
             false
         } else {
-            let skipped = self.store.record_failure_as(
-                self.run,
-                &pass.table.name,
-                pass.dir,
-                (source_key, dest_key),
-                message,
-                may_skip,
-            )?;
-            if let Some(mut c) =
-                self.store
-                    .coupling(&pass.table.name, pass.dir.source(), source_key)?
-            {
-                c.set_result(pass.dir, false, self.run);
-                c.skipped = c.skipped || skipped;
-                self.store.save_coupling(&c)?;
-            }
-            skipped
+            self.store.fenced(|st| {
+                let skipped = st.record_failure_as(
+                    self.run,
+                    &pass.table.name,
+                    pass.dir,
+                    (source_key, dest_key),
+                    message,
+                    may_skip,
+                )?;
+                if let Some(mut c) = st.coupling(&pass.table.name, pass.dir.source(), source_key)? {
+                    c.set_result(pass.dir, false, self.run);
+                    c.skipped = c.skipped || skipped;
+                    st.save_coupling(&c)?;
+                }
+                Ok::<bool, EngineError>(skipped)
+            })?
         };
         tracing::warn!(
             run = self.run,

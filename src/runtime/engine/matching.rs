@@ -317,16 +317,18 @@ impl<'a> Engine<'a> {
             } = action
             {
                 if !self.dry_run {
-                    self.store.couple(&coupling)?;
-                    self.store.log_event(
-                        self.run,
-                        &pass.table.name,
-                        pass.dir,
-                        "coupled",
-                        Some(&row.key),
-                        Some(&dest.key),
-                        "coupled by the match rules",
-                    )?;
+                    self.store.transaction(|st| {
+                        st.couple(&coupling)?;
+                        st.log_event(
+                            self.run,
+                            &pass.table.name,
+                            pass.dir,
+                            "coupled",
+                            Some(&row.key),
+                            Some(&dest.key),
+                            "coupled by the match rules",
+                        )
+                    })?;
                 }
                 pr.counts.coupled += 1;
                 pr.change(Change {

@@ -52,19 +52,21 @@ impl<'a> Engine<'a> {
         });
         if !self.dry_run {
             self.flush_skips_now()?;
-            if let Some(c) = after.as_ref().filter(|_| completed) {
-                self.store
-                    .advance_watermark(mapping, pass.dir, c, self.run)?;
-            }
-            let stored = self.store.watermark(mapping, pass.dir)?;
-            self.store.save_counts(
-                self.run,
-                mapping,
-                pass.dir,
-                &pr.counts,
-                before.as_ref(),
-                stored.as_ref(),
-            )?;
+            self.store.transaction(|st| {
+                if let Some(c) = after.as_ref().filter(|_| completed) {
+                    st.advance_watermark(mapping, pass.dir, c, self.run)?;
+                }
+                let stored = st.watermark(mapping, pass.dir)?;
+                st.save_counts(
+                    self.run,
+                    mapping,
+                    pass.dir,
+                    &pr.counts,
+                    before.as_ref(),
+                    stored.as_ref(),
+                )?;
+                Ok::<(), EngineError>(())
+            })?;
         }
         Ok(completed)
     }
@@ -208,7 +210,7 @@ impl<'a> Engine<'a> {
                     .get(pass.src, chunk)
                     .await
                     .map_err(EngineError::from_connector)?;
-                self.process(&pass, rows, true, &mut pr).await?;
+                self.process(&pass, rows, false, &mut pr).await?;
             }
             self.flush_skips_now()?;
             self.add_to_pass(report, &t.name, dir, pr)?;

@@ -50,7 +50,7 @@ impl<'a> Engine<'a> {
             let pass = self.pass(t, dir, mode, false)?;
             let intents = self.store.intents(&t.name, dir)?;
             for chunk in intents.chunks(self.options.batch_size.max(1)) {
-                let found = self.look(&pass, chunk).await?;
+                let found = self.look(&pass, chunk, &HashSet::new()).await?;
                 self.store.transaction(|st| {
                     for (i, f) in chunk.iter().zip(found) {
                         self.settle(st, &pass, i, f, pr)?;
@@ -67,6 +67,7 @@ impl<'a> Engine<'a> {
         &self,
         pass: &Pass<'a>,
         intents: &[Intent],
+        taken: &HashSet<String>,
     ) -> Result<Vec<Found>, EngineError> {
         let dst = self.systems.get(pass.dst_system)?;
         let src = self.systems.get(pass.src_system)?;
@@ -79,29 +80,10 @@ impl<'a> Engine<'a> {
         };
         let dest_keys = keys(&|i| i.kind != IntentKind::Delete && !i.keyless());
         let deleted_keys = keys(&|i| i.kind == IntentKind::Delete);
-        let by_key = |rows: Vec<Row>| -> HashMap<String, Row> {
-            rows.into_iter().map(|r| (r.key.clone(), r)).collect()
-        };
-        let dest_rows = if dest_keys.is_empty() {
-            HashMap::new()
-        } else {
-            by_key(
-                dst.get(pass.dst, &dest_keys)
-                    .await
-                    .map_err(EngineError::from_connector)?,
-            )
-        };
-        let still_there = if deleted_keys.is_empty() {
-            HashMap::new()
-        } else {
-            by_key(
-                src.get(pass.src, &deleted_keys)
-                    .await
-                    .map_err(EngineError::from_connector)?,
-            )
-        };
+        let dest_rows = rows_by_key(dst, pass.dst, &dest_keys).await?;
+        let still_there = rows_by_key(src, pass.src, &deleted_keys).await?;
         let keyless: Vec<&Intent> = intents.iter().filter(|i| i.keyless()).collect();
-        let mut created = self.find_created(pass, &keyless).await?.into_iter();
+        let mut created = self.find_created(pass, &keyless, taken).await?.into_iter();
         let mut out = Vec::with_capacity(intents.len());
         for i in intents {
             out.push(match i.kind {
@@ -133,83 +115,105 @@ impl<'a> Engine<'a> {
     }
 
     /// The rows creates made where the system chose the key: for each intent, the rows holding
-    /// every value it wrote that no record of the table mapping is coupled to. One such row is
-    /// the one it made (or one just like it, which is as good a partner); none means the create
-    /// did not happen; several are told apart only when as many intents wrote the same values.
+    /// every value it wrote that no record of the table mapping is coupled to (nor `taken` by a
+    /// write of the same batch). One such row is the one it made (or one just like it, which is
+    /// as good a partner); several are told apart only when as many intents wrote the same
+    /// values. None, while rows share the values it was looked up by but differ elsewhere (its
+    /// system may have changed a value as it stored it, or someone since), cannot be decided
+    /// either: only when nothing like it is there did the create not happen.
     async fn find_created(
         &self,
         pass: &Pass<'a>,
         intents: &[&Intent],
+        taken: &HashSet<String>,
     ) -> Result<Vec<Found>, EngineError> {
         if intents.is_empty() {
             return Ok(Vec::new());
         }
-        let d = pass.dir.dest();
         let written: Vec<BTreeMap<String, Value>> = intents
             .iter()
             .map(|i| values(pass, i.fields.as_deref()))
             .collect();
-        let lookups: Vec<Vec<(String, Value)>> =
-            written.iter().map(|v| identity(pass, v)).collect();
-        let searchable: Vec<usize> = (0..intents.len())
-            .filter(|i| !lookups[*i].is_empty())
-            .collect();
-        let asked: Vec<Vec<(String, Value)>> =
-            searchable.iter().map(|i| lookups[*i].clone()).collect();
-        let answers = self
-            .systems
-            .get(pass.dst_system)?
-            .find_many(pass.dst, &asked, false)
-            .await
-            .map_err(EngineError::from_connector)?;
-        let mut rows: Vec<Vec<Row>> = vec![Vec::new(); intents.len()];
-        for (i, found) in searchable.iter().zip(answers) {
-            rows[*i] = found;
-        }
-        let keys: Vec<String> = rows.iter().flatten().map(|r| r.key.clone()).collect();
-        let coupled = self.store.couplings(&pass.table.name, d, &keys)?;
+        let rows = self.look_alikes(pass, &written, taken).await?;
         let mut claimed: HashSet<String> = HashSet::new();
         let mut out = Vec::with_capacity(intents.len());
         for (n, intent) in intents.iter().enumerate() {
-            if lookups[n].is_empty() {
+            let Some(candidates) = &rows[n] else {
                 out.push(Found::Undecided(format!(
-                    "a create into {} whose answer was lost wrote no value to look its row up by; if the row was made, couple it by hand (`syncmap couple`), else `syncmap uncouple`",
+                    "a create into {} whose answer was lost wrote no value to look its row up by; couple the record by hand with `syncmap couple` if the row was made",
                     pass.dst.name
                 )));
                 continue;
-            }
-            let free: Vec<&Row> = rows[n]
+            };
+            let free: Vec<&Row> = candidates
                 .iter()
-                .filter(|r| !coupled.contains_key(&r.key) && !claimed.contains(&r.key))
-                .filter(|r| written[n].iter().all(|(k, v)| same_or_unread(r, k, v)))
+                .filter(|r| !claimed.contains(&r.key))
                 .collect();
+            let (exact, similar): (Vec<&Row>, Vec<&Row>) = free
+                .into_iter()
+                .partition(|r| written[n].iter().all(|(k, v)| same_text_or_unread(r, k, v)));
             // Intents still to settle that wrote exactly these values: as many rows as they are
             // is what they made; more rows than that cannot be told apart.
             let alike = intents[n..]
                 .iter()
                 .filter(|j| j.fields == intent.fields)
                 .count();
-            out.push(match free.first() {
-                None => Found::NotWritten,
-                Some(row) if free.len() <= alike => {
+            out.push(match (exact.first(), similar.is_empty()) {
+                (None, true) => Found::NotWritten,
+                (Some(row), _) if exact.len() <= alike => {
                     claimed.insert(row.key.clone());
                     Found::Written {
                         row: Some((*row).clone()),
                         untouched: true,
                     }
                 }
-                Some(_) => {
-                    let keys: Vec<&str> = free.iter().map(|r| r.key.as_str()).collect();
-                    Found::Undecided(format!(
-                        "a create into {} whose answer was lost cannot be told apart: {} uncoupled rows hold the values it wrote ({}); couple the right one by hand with `syncmap couple`",
-                        pass.dst.name,
-                        keys.len(),
-                        keys.join(", ")
-                    ))
-                }
+                _ => Found::Undecided(undecided(pass, &exact, &similar)),
             });
         }
         Ok(out)
+    }
+
+    /// For each set of written values, the uncoupled rows sharing the values it is looked up
+    /// by (`None` when it has none to look up by), asked of the system in one go.
+    async fn look_alikes(
+        &self,
+        pass: &Pass<'a>,
+        written: &[BTreeMap<String, Value>],
+        taken: &HashSet<String>,
+    ) -> Result<Vec<Option<Vec<Row>>>, EngineError> {
+        let lookups: Vec<Vec<(String, Value)>> =
+            written.iter().map(|v| identity(pass, v)).collect();
+        let asked: Vec<Vec<(String, Value)>> =
+            lookups.iter().filter(|l| !l.is_empty()).cloned().collect();
+        let mut answers = self
+            .systems
+            .get(pass.dst_system)?
+            .find_many(pass.dst, &asked, true)
+            .await
+            .map_err(EngineError::from_connector)?
+            .into_iter();
+        let keys: Vec<String> = answers
+            .as_slice()
+            .iter()
+            .flatten()
+            .map(|r| r.key.clone())
+            .collect();
+        let coupled = self
+            .store
+            .couplings(&pass.table.name, pass.dir.dest(), &keys)?;
+        Ok(lookups
+            .iter()
+            .map(|l| {
+                (!l.is_empty()).then(|| {
+                    answers
+                        .next()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|r| !coupled.contains_key(&r.key) && !taken.contains(&r.key))
+                        .collect()
+                })
+            })
+            .collect())
     }
 
     /// Settles one intent from what was found, and forgets it (unless it cannot be decided).
@@ -251,7 +255,7 @@ impl<'a> Engine<'a> {
                     // someone's: it stays pending, to be synced back.
                     Some(mut c) if c.key(d) == row.key => {
                         c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
-                        in_step_or_pending(&mut c, d, &row, untouched);
+                        in_step_or_pending(&mut c, d, &row, untouched && !i.dest_pending);
                         st.save_coupling(&c)?;
                     }
                     // A pair the match rules found in that batch, written to but not coupled:
@@ -331,6 +335,7 @@ impl<'a> Engine<'a> {
         }
         c.set_result(pass.dir, true, self.run);
         st.save_coupling(&c)?;
+        st.clear_failure(mapping, pass.dir, &i.source_key)?;
         st.log_event(
             self.run,
             mapping,
@@ -354,6 +359,22 @@ impl<'a> Engine<'a> {
                 .pass_to(pass.dir.source())
                 .is_some_and(|back| back.ops.iter().any(|op| !op.two_way))
     }
+}
+
+/// The rows of a table with these keys, by key (no request for no key).
+async fn rows_by_key(
+    conn: &crate::runtime::systems::AnyConnector,
+    table: crate::connectors::TableRef<'_>,
+    keys: &[String],
+) -> Result<HashMap<String, Row>, EngineError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = conn
+        .get(table, keys)
+        .await
+        .map_err(EngineError::from_connector)?;
+    Ok(rows.into_iter().map(|r| (r.key.clone(), r)).collect())
 }
 
 /// Records a written row's side as in step (its version is the sync's own), or as holding a
@@ -428,6 +449,41 @@ fn identity(pass: &Pass<'_>, written: &BTreeMap<String, Value>) -> Vec<(String, 
             .collect();
     }
     out
+}
+
+/// Why a create whose answer was lost cannot be settled: the rows it could have made.
+fn undecided(pass: &Pass<'_>, exact: &[&Row], similar: &[&Row]) -> String {
+    let keys = |rows: &[&Row]| {
+        rows.iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if exact.is_empty() {
+        format!(
+            "a create into {} whose answer was lost cannot be settled: uncoupled rows look like it but hold other values ({}); if one is this record's partner, couple it by hand with `syncmap couple`, else change or remove it and run again",
+            pass.dst.name,
+            keys(similar)
+        )
+    } else {
+        format!(
+            "a create into {} whose answer was lost cannot be told apart: {} uncoupled rows hold the values it wrote ({}); couple the right one by hand with `syncmap couple`",
+            pass.dst.name,
+            exact.len(),
+            keys(exact)
+        )
+    }
+}
+
+/// As [`same_or_unread`], with text compared without case or surrounding blanks: a service may
+/// store a code in capitals, or trim what it is given.
+fn same_text_or_unread(row: &Row, column: &str, want: &Value) -> bool {
+    match (want, row.fields.get(column)) {
+        (Value::String(a), Some(Value::String(b))) => {
+            a.trim().to_lowercase() == b.trim().to_lowercase()
+        }
+        _ => same_or_unread(row, column, want),
+    }
 }
 
 /// Whether a row holds a value, or does not show the column (no evidence either way).

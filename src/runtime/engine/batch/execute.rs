@@ -99,7 +99,17 @@ impl<'a> Engine<'a> {
         let mut found: HashMap<usize, Found> = HashMap::new();
         if !unsure.is_empty() {
             let list: Vec<Intent> = unsure.iter().filter_map(|i| intents[*i].clone()).collect();
-            let looked = self.look(pass, &list).await?;
+            // Rows this batch made or matched are some other record's, though not coupled yet.
+            let taken: std::collections::HashSet<String> = planned
+                .iter()
+                .zip(&results)
+                .filter_map(|(p, r)| match (&p.pending.kind, r) {
+                    (_, Some(Ok(out))) => Some(out.key.clone()),
+                    (PendingKind::Update { dest, .. }, _) => Some(dest.key.clone()),
+                    _ => None,
+                })
+                .collect();
+            let looked = self.look(pass, &list, &taken).await?;
             found.extend(unsure.iter().copied().zip(looked));
         }
         Ok(results
@@ -256,6 +266,9 @@ impl<'a> Engine<'a> {
     ) -> Result<(), EngineError> {
         let row = &p.pending.row;
         match (&p.pending.kind, outcome) {
+            (PendingKind::Update { coupling, dest, .. }, done) if pass.back_only => {
+                self.record_followed_up(pass, row, coupling, dest, done, pr)
+            }
             (
                 PendingKind::Update {
                     coupling,
@@ -310,6 +323,54 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A follow-up (see [`Engine::follow_up`]) touches only what it wrote: the destination's
+    /// version when it wrote the values its source's system set, and the mark. The source's own
+    /// state — a change not synced yet, a failure, a result — is the other pass's business.
+    fn record_followed_up(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        coupling: &Coupling,
+        dest: &Row,
+        outcome: Outcome,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let d = pass.dir.dest();
+        let mut c = coupling.clone();
+        match outcome {
+            Outcome::Nothing => {}
+            Outcome::Done { out, untouched } => {
+                let dest_changed = c
+                    .changed(d, dest.etag.as_deref(), dest.modified_on)
+                    .unwrap_or(false);
+                if dest_changed || !untouched {
+                    c.set_pending(d, out.modified_on);
+                } else {
+                    c.set_in_step(d, out.modified_on, out.etag.as_deref());
+                }
+                let keys = (row.key.as_str(), Some(dest.key.as_str()));
+                let why = "values its system set on the row the sync created flowed back";
+                self.log_write(self.store, pass, WriteAction::Modified, keys, Some(why))?;
+                pr.counts.modified += 1;
+            }
+            Outcome::Failed(e) => {
+                let kind = PendingKind::Update {
+                    coupling: coupling.clone(),
+                    dest: dest.clone(),
+                    new_coupling: false,
+                };
+                // The mark stays: the next run follows the row up again.
+                return self.record_failed(pass, row, &kind, &e, pr);
+            }
+            Outcome::Undecided(_) => return Ok(()),
+        }
+        c.follow_up = None;
+        self.store.save_coupling(&c)?;
+        self.store
+            .clear_intent(&pass.table.name, pass.dir, &row.key)?;
+        Ok(())
+    }
+
     /// Nothing differed: the pair is in step — unless the destination has a change of its own
     /// not synced yet (a field flowing only the other way): then its version stays, so the
     /// reverse pass still takes that change.
@@ -349,9 +410,6 @@ impl<'a> Engine<'a> {
         let mapping = pass.table.name.as_str();
         let source_key = c.key(pass.dir.source()).to_string();
         c.set_result(pass.dir, true, self.run);
-        if pass.back_only {
-            c.follow_up = None;
-        }
         if new_coupling {
             self.store.couple(c)?;
             pr.counts.coupled += 1;
@@ -625,6 +683,14 @@ fn intent_of(pass: &Pass<'_>, p: &Planned) -> Option<Intent> {
         WriteOp::Update { key, fields, .. } => (IntentKind::Update, key.clone(), Some(fields)),
         WriteOp::Delete { key, .. } => (IntentKind::Delete, key.clone(), None),
     };
+    let dest_pending = match &p.pending.kind {
+        PendingKind::Update {
+            coupling,
+            dest,
+            new_coupling,
+        } => pending_change(pass, coupling, dest, *new_coupling),
+        _ => false,
+    };
     // What an update leaves as it was: the row's other columns, but its key and modified-on.
     let kept = match (&p.pending.kind, fields) {
         (PendingKind::Update { dest, .. }, Some(written)) => {
@@ -647,5 +713,6 @@ fn intent_of(pass: &Pass<'_>, p: &Planned) -> Option<Intent> {
         fields: fields.map(|f| json(&mut f.iter())),
         kept,
         note: None,
+        dest_pending,
     })
 }
