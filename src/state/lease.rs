@@ -167,39 +167,7 @@ impl Store {
         };
         let lock_id = file_identity(&file);
         let holder = uuid::Uuid::new_v4().to_string();
-        let token = self.transaction(|st| {
-            let row = st.lease_row(kind)?;
-            if let Some(r) = row.as_ref().filter(|r| r.holder.is_some()) {
-                // Holding the lock on the file the row names means its holder is gone — when
-                // it ran on this machine (a lock on a shared disk may be local to each host).
-                let gone = lock_id.is_some() && r.lock_id == lock_id && r.host == host_name();
-                let expired = r
-                    .heartbeat
-                    .parse::<Timestamp>()
-                    .is_ok_and(|t| Timestamp::now().duration_since(t) > EXPIRY);
-                if !gone && !expired {
-                    return Err(busy(Some(r.into())));
-                }
-                tracing::warn!(
-                    lease = kind.name(),
-                    pid = r.pid,
-                    host = %r.host,
-                    why = if gone { "process_gone" } else { "expired" },
-                    "lease taken over"
-                );
-            }
-            let token = row.map_or(1, |r| r.token + 1);
-            let at = now();
-            st.conn.execute(
-                "INSERT INTO leases (name, holder, token, pid, host, acquired_at, heartbeat_at, lock_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, pid = excluded.pid,
-                   host = excluded.host, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
-                   lock_id = excluded.lock_id",
-                params![kind.name(), holder, token, std::process::id(), host_name(), at, lock_id],
-            )?;
-            Ok(token)
-        })?;
+        let token = self.transaction(|st| st.claim(kind, &holder, lock_id.as_deref(), &busy))?;
         let fence = Fence {
             name: kind.name(),
             holder,
@@ -221,6 +189,49 @@ impl Store {
             heartbeat: Some(heartbeat),
             _lock: file,
         }))
+    }
+
+    /// Writes this holder into the lease's row (inside the caller's transaction) and returns its
+    /// fencing token; `busy` when a live holder has it. A holder is gone when this process holds
+    /// the lock on the very file its row names, on the same machine, or when its heartbeat is
+    /// older than [`EXPIRY`] (measured by this machine's clock: hosts sharing a store keep their
+    /// clocks in step).
+    fn claim(
+        &self,
+        kind: LeaseKind,
+        holder: &str,
+        lock_id: Option<&str>,
+        busy: &dyn Fn(Option<Holder>) -> StateError,
+    ) -> Result<i64, StateError> {
+        let row = self.lease_row(kind)?;
+        if let Some(r) = row.as_ref().filter(|r| r.holder.is_some()) {
+            let gone =
+                lock_id.is_some() && r.lock_id.as_deref() == lock_id && r.host == host_name();
+            let expired = r
+                .heartbeat
+                .parse::<Timestamp>()
+                .is_ok_and(|t| Timestamp::now().duration_since(t) > EXPIRY);
+            if !gone && !expired {
+                return Err(busy(Some(r.into())));
+            }
+            tracing::warn!(
+                lease = kind.name(),
+                pid = r.pid,
+                host = %r.host,
+                why = if gone { "process_gone" } else { "expired" },
+                "lease taken over"
+            );
+        }
+        let token = row.map_or(1, |r| r.token + 1);
+        self.conn.execute(
+            "INSERT INTO leases (name, holder, token, pid, host, acquired_at, heartbeat_at, lock_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, pid = excluded.pid,
+               host = excluded.host, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
+               lock_id = excluded.lock_id",
+            params![kind.name(), holder, token, std::process::id(), host_name(), now(), lock_id],
+        )?;
+        Ok(token)
     }
 
     /// Who holds a lease now, if anyone does (and has renewed it lately).

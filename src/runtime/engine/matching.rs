@@ -131,21 +131,8 @@ impl<'a> Engine<'a> {
         out: &mut Vec<(Row, Action)>,
         pr: &mut PassReport,
     ) -> Result<Vec<Row>, EngineError> {
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
-        let lookup = |row: &Row| -> Option<Vec<(String, Value)>> {
-            rule.terms
-                .iter()
-                .map(|t| {
-                    let (src, dst) = if s == Side::Left {
-                        (&t.left, &t.right)
-                    } else {
-                        (&t.right, &t.left)
-                    };
-                    let v = crate::runtime::eval::Row::get(row, src);
-                    (!v.is_missing()).then(|| (dst.clone(), v))
-                })
-                .collect()
-        };
+        let d = pass.dir.dest();
+        let lookup = |row: &Row| rule_lookup(rule, pass.dir.source(), row);
         let lookups: Vec<Option<Vec<(String, Value)>>> = open.iter().map(lookup).collect();
         let asked: Vec<Vec<(String, Value)>> = lookups.iter().flatten().cloned().collect();
         if asked.is_empty() {
@@ -160,8 +147,6 @@ impl<'a> Engine<'a> {
             .into_iter();
         let keys: Vec<String> = asked_keys(&answers);
         let coupled = self.store.couplings(&pass.table.name, d, &keys)?;
-        let no = NoLookups;
-        let ctx = self.context(&no);
         let mut still = Vec::new();
         for (row, asked) in open.into_iter().zip(lookups) {
             if asked.is_none() {
@@ -169,23 +154,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let candidates = answers.next().unwrap_or_default();
-            let (mut free, outside): (Vec<Row>, Vec<Row>) = candidates
-                .into_iter()
-                .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
-                .partition(|c| {
-                    pass.dst_filter
-                        .as_ref()
-                        .is_none_or(|f| f.eval_filter(c, &ctx).unwrap_or(false))
-                });
-            // A row outside the destination's filter is the same record all the same when it
-            // already holds what this record would write (a copy the sync made earlier, whose
-            // values put it outside the filter — a contact whose company is not synced): taken
-            // then, checked once the values are computed, rather than copied a second time.
-            // Matching alone (`syncmap match`) computes no values, so it keeps to the filter.
-            if free.is_empty() && outside.len() == 1 && !pass.match_only {
-                free = outside;
-                pass.outside_filter.borrow_mut().insert(row.key.clone());
-            }
+            let mut free = self.free_candidates(pass, &row, candidates, claimed, &coupled);
             match free.len() {
                 0 => still.push(row),
                 1 => {
@@ -208,6 +177,38 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(still)
+    }
+
+    /// The candidates a match rule found for a row that are free to be its partner: not coupled,
+    /// not claimed by another row of the batch, passing the destination's filter. A row outside
+    /// that filter is the same record all the same when it already holds what this record would
+    /// write (a copy the sync made earlier, whose values put it outside the filter — a contact
+    /// whose company is not synced): taken then, when it is the only one, and checked once the
+    /// values are computed, rather than copied a second time. Matching alone (`syncmap match`)
+    /// computes no values, so it keeps to the filter.
+    fn free_candidates(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        candidates: Vec<Row>,
+        claimed: &HashSet<String>,
+        coupled: &std::collections::HashMap<String, Coupling>,
+    ) -> Vec<Row> {
+        let no = NoLookups;
+        let ctx = self.context(&no);
+        let (free, outside): (Vec<Row>, Vec<Row>) = candidates
+            .into_iter()
+            .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
+            .partition(|c| {
+                pass.dst_filter
+                    .as_ref()
+                    .is_none_or(|f| f.eval_filter(c, &ctx).unwrap_or(false))
+            });
+        if free.is_empty() && outside.len() == 1 && !pass.match_only {
+            pass.outside_filter.borrow_mut().insert(row.key.clone());
+            return outside;
+        }
+        free
     }
 
     /// A coupling of a source row and a destination row, each on its side.
@@ -370,6 +371,23 @@ pub enum Outlook {
     /// No couplings, these destinations hold rows, and no match rule could find them: a full
     /// sync stops rather than copy every record (unless told `--create-without-match`).
     WouldDuplicate(Vec<String>),
+}
+
+/// What a match rule looks a row's partner up by: the destination columns and the row's values;
+/// `None` when the row lacks one of the values.
+fn rule_lookup(rule: &MatchRule, source: Side, row: &Row) -> Option<Vec<(String, Value)>> {
+    rule.terms
+        .iter()
+        .map(|t| {
+            let (src, dst) = if source == Side::Left {
+                (&t.left, &t.right)
+            } else {
+                (&t.right, &t.left)
+            };
+            let v = crate::runtime::eval::Row::get(row, src);
+            (!v.is_missing()).then(|| (dst.clone(), v))
+        })
+        .collect()
 }
 
 /// The keys of every row a lookup found (to ask the store which are coupled, in one go).
