@@ -31,6 +31,18 @@ use super::SandboxError;
 const SCOPE: &str = "_scope";
 /// The hidden row-version column the connector's DDL adds.
 const VERSION: &str = "_version";
+/// Text columns clients look rows up by, indexed without case where a table has them.
+const LOOKED_UP: [&str; 9] = [
+    "number",
+    "code",
+    "email",
+    "displayName",
+    "accountnumber",
+    "emailaddress1",
+    "internalemailaddress",
+    "isocurrencycode",
+    "name",
+];
 
 /// One row as stored: its key, version and every column (null where empty).
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +133,18 @@ impl Store {
                 conn.execute_batch(&format!(
                     "ALTER TABLE {} ADD COLUMN {SCOPE} TEXT NOT NULL DEFAULT ''",
                     ident(&t.name)
+                ))
+                .map_err(fail)?;
+            }
+            // Columns clients look rows up by (match rules, a create found again by what it
+            // wrote) are compared as the services' collations do, without case: a real service
+            // seeks them by index rather than reading the table for every lookup.
+            for col in LOOKED_UP.iter().filter(|c| t.column(c).is_some()) {
+                conn.execute_batch(&format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {} COLLATE NOCASE)",
+                    ident(&format!("_sandbox_{}_{col}_nocase", t.name)),
+                    ident(&t.name),
+                    ident(col)
                 ))
                 .map_err(fail)?;
             }
@@ -275,6 +299,37 @@ impl Db {
         .optional()
         .map_err(internal)?
         .transpose()
+    }
+
+    /// The rows of a scope whose text `column` equals one of `values` without regard to ASCII
+    /// case (a superset of what a case-insensitive filter keeps, when the values are ASCII).
+    pub fn rows_with_text(
+        &self,
+        table: &TableSchema,
+        scope: &str,
+        column: &str,
+        values: &[String],
+    ) -> Result<Vec<Row>, StoreError> {
+        if table.column(column).is_none() || values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..values.len()).map(|i| format!("?{}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {SCOPE} = ?1 AND {} COLLATE NOCASE IN ({})",
+            Self::select_list(table),
+            ident(&table.name),
+            ident(column),
+            marks.join(", ")
+        );
+        let args = std::iter::once(SqlValue::Text(scope.into()))
+            .chain(values.iter().map(|v| SqlValue::Text(v.clone())));
+        let mut stmt = self.conn.prepare(&sql).map_err(internal)?;
+        let mut rows = stmt.query(params_from_iter(args)).map_err(internal)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(internal)? {
+            out.push(Self::decode(table, r)?);
+        }
+        Ok(out)
     }
 
     /// The key of a row whose `column` equals `value` (for uniqueness checks and binds).

@@ -15,8 +15,9 @@ use crate::runtime::value::Value;
 
 /// Keys asked for in one request (each adds a clause to the URL).
 const KEYS_PER_REQUEST: usize = 40;
-/// Lookups asked for in one request (each adds a few clauses to the URL).
-const LOOKUPS_PER_REQUEST: usize = 20;
+/// The longest `$filter` of lookups sent in one request: URLs stay under the 2,048 characters of
+/// query string that some gateways (IIS by default) accept.
+const LOOKUP_FILTER_CHARS: usize = 1500;
 
 /// One page of a read.
 pub async fn page(
@@ -108,8 +109,8 @@ pub async fn find(
     }
 }
 
-/// The rows of several lookups: their filters joined by `or`, [`LOOKUPS_PER_REQUEST`] at a
-/// time, and each row handed to the lookups it answers.
+/// The rows of several lookups: their filters joined by `or`, as many in a request as fit in
+/// [`LOOKUP_FILTER_CHARS`], and each row handed to the lookups it answers.
 pub async fn find_many(
     c: &ODataConnector,
     table: TableRef<'_>,
@@ -122,7 +123,7 @@ pub async fn find_many(
         .enumerate()
         .filter_map(|(i, equal)| Some((i, lookup_filter(c, table, equal, ignore_case)?)))
         .collect();
-    for chunk in filters.chunks(LOOKUPS_PER_REQUEST) {
+    for chunk in by_length(&filters) {
         let filter = chunk
             .iter()
             .map(|(_, f)| format!("({f})"))
@@ -139,6 +140,25 @@ pub async fn find_many(
     Ok(out)
 }
 
+/// Consecutive groups of lookup filters whose `or` stays within [`LOOKUP_FILTER_CHARS`] (a
+/// filter longer on its own goes alone).
+fn by_length(filters: &[(usize, String)]) -> Vec<&[(usize, String)]> {
+    let mut out = Vec::new();
+    let (mut start, mut len) = (0, 0);
+    for (i, (_, f)) in filters.iter().enumerate() {
+        let add = f.len() + 6;
+        if i > start && len + add > LOOKUP_FILTER_CHARS {
+            out.push(&filters[start..i]);
+            (start, len) = (i, 0);
+        }
+        len += add;
+    }
+    if start < filters.len() {
+        out.push(&filters[start..]);
+    }
+    out
+}
+
 /// The `$filter` of one lookup; `None` when a value cannot be written as a literal of its
 /// column (no row can hold it).
 fn lookup_filter(
@@ -152,7 +172,13 @@ fn lookup_filter(
         let info = table.info.columns.get(column);
         let ty = info.map_or("string", |i| i.ty.as_str());
         let name = c.endpoint.flavor.read_name(column, info);
-        let text = ignore_case && matches!(value, Value::String(_)) && ty == "string";
+        // Dataverse and Business Central compare text without case already (their SQL Server
+        // collations), and seek an indexed column only when it is compared as it is: `tolower`
+        // would make them read the table. Other services are asked to fold case.
+        let text = ignore_case
+            && matches!(value, Value::String(_))
+            && ty == "string"
+            && c.endpoint.flavor == Flavor::Generic;
         let value = match value {
             Value::String(s) if text => Value::String(s.to_lowercase()),
             other => other.clone(),
@@ -288,5 +314,22 @@ fn same_service(c: &ODataConnector, link: &str) -> Result<String, ConnectorError
             c.endpoint.system,
             without_query(link)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_are_grouped_within_the_filter_length() {
+        let filters: Vec<(usize, String)> = (0..100).map(|i| (i, "x".repeat(94))).collect();
+        let groups = by_length(&filters);
+        let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, [15, 15, 15, 15, 15, 15, 10]);
+        // A filter too long on its own still goes, alone.
+        let long = vec![(0, "y".repeat(5000)), (1, "z".into())];
+        assert_eq!(by_length(&long).len(), 2);
+        assert!(by_length(&[]).is_empty());
     }
 }

@@ -41,7 +41,12 @@ impl<'a> Engine<'a> {
         }
         self.resume_creates(pass, keyed, &mut out).await?;
         let mut claimed: HashSet<String> = HashSet::new();
-        for rule in &pass.table.match_rules {
+        let rules = if open.is_empty() || !self.dest_has_rows(pass).await? {
+            &[][..]
+        } else {
+            &pass.table.match_rules[..]
+        };
+        for rule in rules {
             if open.is_empty() {
                 break;
             }
@@ -267,6 +272,28 @@ impl<'a> Engine<'a> {
             (false, false) => Outlook::Matched(populated),
             (false, true) => Outlook::WouldDuplicate(populated),
         })
+    }
+
+    /// Whether the destination table holds any row, filter or not (asked once per pass).
+    async fn dest_has_rows(&self, pass: &Pass<'a>) -> Result<bool, EngineError> {
+        if let Some(known) = pass.dest_has_rows.get() {
+            return Ok(known);
+        }
+        let req = ReadRequest {
+            table: pass.dst,
+            filter: None,
+            since: None,
+            page_size: 1,
+        };
+        let page = self
+            .systems
+            .get(pass.dst_system)?
+            .read_page(&req, None)
+            .await
+            .map_err(EngineError::from_connector)?;
+        let known = !page.rows.is_empty();
+        pass.dest_has_rows.set(Some(known));
+        Ok(known)
     }
 
     /// Whether the destination holds a row passing its side's filter.

@@ -167,6 +167,9 @@ pub(crate) struct Pass<'a> {
     pub back_only: bool,
     /// Whether the guard against duplicating a populated table was checked in this pass.
     pub guarded: std::cell::Cell<bool>,
+    /// Whether the destination holds any row at all, once asked: match rules are not asked of
+    /// an empty table (a first load would otherwise spend a request per batch and rule).
+    pub dest_has_rows: std::cell::Cell<Option<bool>>,
     /// Source rows matched to a destination row outside the destination's filter: taken as
     /// partners only if that row already holds every value the pass would write.
     pub outside_filter: std::cell::RefCell<std::collections::HashSet<String>>,
@@ -404,6 +407,7 @@ impl<'a> Engine<'a> {
             force: false,
             back_only: false,
             guarded: std::cell::Cell::new(false),
+            dest_has_rows: std::cell::Cell::new(None),
             outside_filter: std::cell::RefCell::default(),
         })
     }
