@@ -20,7 +20,7 @@ use super::query::{
     QueryError,
 };
 use super::request::{Req, Resp};
-use super::store::{type_of, Db, Row, StoreError};
+use super::store::{is_looked_up, type_of, Db, Row, StoreError};
 use super::values::{from_json, to_json};
 
 /// Both services compare text as their SQL Server collations do: without regard to case.
@@ -193,13 +193,14 @@ fn pinned_keys(f: &FilterExpr, req: &ListRequest<'_>) -> Option<Vec<String>> {
     }
 }
 
-/// The text values a filter limits one column to (`accountnumber eq 'A' or accountnumber eq
-/// 'B'`, possibly with other conditions `and`-ed), when they are ASCII: those rows are sought
-/// through the column's index, as a real service would, instead of reading the table. Other
-/// conditions still apply to what is found.
+/// The text values a filter limits one indexed lookup column to (`accountnumber eq 'A' or
+/// accountnumber eq 'B'`, possibly with other conditions `and`-ed), when they are ASCII: those
+/// rows are sought through the column's index, as a real service would, instead of reading the
+/// table. Other conditions still apply to what is found. Columns that are not lookup columns
+/// (`blocked eq ' '`, true of most rows) are read in key order and paged as usual.
 fn pinned_texts(f: &FilterExpr, req: &ListRequest<'_>) -> Option<(String, Vec<String>)> {
     let column = |e: &FilterExpr| match e {
-        FilterExpr::Property(p) => (req.resolve)(p).filter(|c| *c != req.table.key),
+        FilterExpr::Property(p) => (req.resolve)(p).filter(|c| is_looked_up(c)),
         _ => None,
     };
     let text = |l: &Literal| match l {

@@ -31,6 +31,11 @@ use super::SandboxError;
 const SCOPE: &str = "_scope";
 /// The hidden row-version column the connector's DDL adds.
 const VERSION: &str = "_version";
+/// Whether a column is one clients look rows up by (indexed without case).
+pub(crate) fn is_looked_up(column: &str) -> bool {
+    LOOKED_UP.contains(&column)
+}
+
 /// Text columns clients look rows up by, indexed without case where a table has them.
 const LOOKED_UP: [&str; 9] = [
     "number",
