@@ -3,111 +3,48 @@
 //! while a person changes records on both sides; its JSON logs, `/metrics`, `/healthz`, exit
 //! codes and the runs it recorded (`syncmap log --json`) are what is checked.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 use syncmap::runtime::engine::{Engine, Mode, Progress};
-use syncmap::sandbox::person::{Person, Service};
-use syncmap::sandbox::{AuthConfig, Faults, Sandbox, SandboxConfig, Seed};
+use syncmap::sandbox::person::Service;
+use syncmap::sandbox::{Faults, SandboxConfig, Seed};
 use syncmap::state::Direction;
 
 /// Two SQLite systems shaped like the standard tables, for the engine's stop without timing.
 use crate::support;
-
-/// The variable the profiles name for the client secret.
-const SECRET_ENV: &str = "SYNCMAP_TEST_SECRET";
+use crate::support::wire::Wire;
 
 /// How long anything awaited may take before the test fails (generous: three builds may share
 /// the machine's two cores).
 const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Both sandboxes, a folder with a profile for them and the standard mappings in `maps/` with
-/// the test's jobs, and a runtime serving the sandboxes while the test thread waits.
-struct Env {
-    rt: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
-    dir: tempfile::TempDir,
-    secret: String,
+/// the test's jobs (see [`Wire`]).
+struct Env(Wire);
+
+impl std::ops::Deref for Env {
+    type Target = Wire;
+
+    fn deref(&self) -> &Wire {
+        &self.0
+    }
 }
 
 impl Env {
     /// `run` is added to the profile (a `[run]` section); `jobs` replaces `maps/jobs.map`.
     fn start(tune: impl FnOnce(&mut SandboxConfig), run: &str, jobs: &str) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let secret = format!("s3cr3t-{}", uuid::Uuid::new_v4().simple());
-        let mut config = SandboxConfig {
-            seed: Seed::Demo,
-            auth: AuthConfig {
-                client_secret: secret.clone(),
-                ..AuthConfig::default()
-            },
-            ..SandboxConfig::default()
-        };
-        tune(&mut config);
-        let sandbox = rt.block_on(Sandbox::start(config)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let profile = format!("{}\n{run}", sandbox.profile_toml(SECRET_ENV));
-        std::fs::write(dir.path().join("syncmap.toml"), profile).unwrap();
-        let env = Env {
-            rt,
-            sandbox: Some(sandbox),
-            dir,
-            secret,
-        };
-        let init = env.bare(&["init", "--defaults", "maps"]);
-        assert!(init.status.success(), "{}", text(&init.stderr));
-        std::fs::write(env.maps().join("jobs.map"), jobs).unwrap();
-        env
-    }
-
-    fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().unwrap()
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn maps(&self) -> PathBuf {
-        self.path().join("maps")
-    }
-
-    /// The binary, in the test folder, with the secret in its environment.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_syncmap"));
-        c.args(args)
-            .env(SECRET_ENV, &self.secret)
-            .env_remove("SYNCMAP_ENV")
-            .env_remove("SYNCMAP_LOG")
-            .current_dir(self.path());
-        c
-    }
-
-    fn bare(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// `syncmap ARGS --plan maps --profile syncmap.toml`; no output may hold the secret.
-    fn syncmap(&self, args: &[&str]) -> Output {
-        let out = self
-            .command(args)
-            .args(["--plan", "maps", "--profile", "syncmap.toml"])
-            .output()
-            .unwrap();
-        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        assert!(
-            !all.contains(&self.secret),
-            "the secret appeared in {args:?}"
-        );
-        out
+        let w = Wire::start(|c| {
+            c.seed = Seed::Demo;
+            tune(c);
+        });
+        w.write_profile(run);
+        std::fs::write(w.maps().join("jobs.map"), jobs).unwrap();
+        Env(w)
     }
 
     /// Starts `syncmap schedule ARGS` with JSON logs going to `NAME.log`.
@@ -146,36 +83,12 @@ impl Env {
         serde_json::from_slice::<Json>(&out.stdout).unwrap()["run"].clone()
     }
 
-    fn person(&self) -> Person<'_> {
-        Person::new(self.sandbox(), &self.secret)
-    }
-
-    fn rows(&self, service: Service, table: &str) -> Vec<Json> {
-        self.rt
-            .block_on(self.person().rows(service, table))
-            .unwrap()
-    }
-
-    fn patch(&self, service: Service, table: &str, key: &str, body: Json) {
-        self.rt
-            .block_on(self.person().patch(service, table, key, body))
-            .unwrap();
-    }
-
     /// `GET http://ADDR/PATH`: status and body.
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
         self.rt.block_on(async {
             let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
         })
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(s) = self.sandbox.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 
