@@ -136,7 +136,7 @@ fn coupled(w: &Wire) -> usize {
 fn run_to_the_end(w: &Wire) -> usize {
     for n in 1..=10 {
         let r = w.run(&["--mode", "full", "--table", "customers"]);
-        if totals(&r)["failed"] == 0 {
+        if totals(&r).failed == 0 {
             return n;
         }
     }
@@ -279,7 +279,7 @@ fn check(w: &Wire, from: From, names: &BTreeMap<String, usize>, tally: &Tally) {
     );
     let after = totals(&w.run(&["--mode", "modified", "--table", "customers"]));
     assert_eq!(
-        (after["inserted"], after["modified"], after["failed"]),
+        (after.inserted, after.modified, after.failed),
         (0, 0, 0),
         "a modified-only run afterwards writes nothing ({from:?}): {after:?}"
     );

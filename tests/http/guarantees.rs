@@ -111,7 +111,7 @@ fn a_persons_change_to_a_row_the_sync_also_writes_is_read_and_synced_back() {
     // The left-to-right pass writes the credit limit to that same account; the right-to-left
     // pass must still see the person's change, although the account's last writer is the sync.
     let r = w.run_with(&plan, &["--mode", "modified"]);
-    assert_eq!(totals(&r)["failed"], 0, "{r}");
+    assert_eq!(totals(&r).failed, 0, "{r}");
     let account_now = w
         .rows(Service::Dataverse, "accounts")
         .into_iter()
@@ -133,7 +133,7 @@ fn a_persons_change_to_a_row_the_sync_also_writes_is_read_and_synced_back() {
     );
     // And the sync's own writes do not come back as changes.
     let quiet = totals(&w.run_with(&plan, &["--mode", "modified"]));
-    assert_eq!(quiet["inserted"] + quiet["modified"], 0, "{quiet:?}");
+    assert_eq!(quiet.inserted + quiet.modified, 0, "{quiet:?}");
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn new_store(w: &Wire) {
 fn a_new_state_store_against_two_synced_systems_couples_what_is_there_and_creates_nothing() {
     let w = Wire::start(|c| c.seed = Seed::Demo);
     let r = w.run(&["--mode", "full"]);
-    assert_eq!(totals(&r)["failed"], 0, "{r}");
+    assert_eq!(totals(&r).failed, 0, "{r}");
     let before = world(&w);
     let coupled = couplings(&w);
     assert!(coupled > 20, "{coupled}");
@@ -238,12 +238,12 @@ fn a_new_state_store_against_two_synced_systems_couples_what_is_there_and_create
     new_store(&w);
     let r = w.run(&["--mode", "full"]);
     let t = totals(&r);
-    assert_eq!((t["inserted"], t["failed"]), (0, 0), "{r}");
-    assert_eq!(t["coupled"], coupled as u64, "every pair is coupled again");
+    assert_eq!((t.inserted, t.failed), (0, 0), "{r}");
+    assert_eq!(t.coupled, coupled as u64, "every pair is coupled again");
     assert_eq!(world(&w), before, "no row added or lost on either side");
     assert_eq!(couplings(&w), coupled);
     let quiet = totals(&w.run(&["--mode", "modified"]));
-    assert_eq!(quiet["inserted"] + quiet["modified"], 0, "{quiet:?}");
+    assert_eq!(quiet.inserted + quiet.modified, 0, "{quiet:?}");
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn sigint_and_sigterm_stop_after_the_batch_in_flight_with_exits_130_and_143() {
         );
         assert_eq!(report["interrupted"], true, "{report}");
         assert_eq!(report["status"], "interrupted", "{report}");
-        assert!(totals(&report)["inserted"] > 0, "{report}");
+        assert!(totals(&report).inserted > 0, "{report}");
         let log = w.syncmap(&["log", "--json"]);
         let runs: Json = serde_json::from_slice(&log.stdout).unwrap();
         assert_eq!(runs[0]["status"], "interrupted", "{runs}");

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use serde_json::Value as Json;
 use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Sandbox, SandboxConfig, Seed};
+use syncmap::state::Counts;
 
 /// The variable the profiles name for the client secret.
 pub const SECRET_ENV: &str = "SYNCMAP_TEST_SECRET";
@@ -242,23 +243,11 @@ pub fn field(row: &Json, name: &str) -> String {
     row[name].as_str().unwrap_or_default().to_string()
 }
 
-/// Totals of a run report's counts over its passes.
-pub fn totals(report: &Json) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
+/// Totals of a run report's counts over its passes, read as the engine's own `Counts`.
+pub fn totals(report: &Json) -> Counts {
+    let mut out = Counts::default();
     for p in report["tables"].as_array().into_iter().flatten() {
-        for k in [
-            "inserted",
-            "modified",
-            "unchanged",
-            "skipped",
-            "failed",
-            "conflicts",
-            "deleted",
-            "coupled",
-            "uncoupled",
-        ] {
-            *out.entry(k.to_string()).or_insert(0) += p[k].as_u64().unwrap_or(0);
-        }
+        out.add(&serde_json::from_value(p.clone()).unwrap());
     }
     out
 }
