@@ -410,13 +410,11 @@ impl<'a> Engine<'a> {
         };
         let note = format!("both sides changed; {fields} differ; rule {how}: {outcome}");
         if !self.dry_run {
-            self.store.log_event(
-                self.run,
-                &pass.table.name,
-                pass.dir,
+            self.event(
+                self.store,
+                pass,
                 "conflict",
-                Some(&row.key),
-                Some(&dest.key),
+                (Some(&row.key), Some(&dest.key)),
                 &note,
             )?;
         }
@@ -481,15 +479,7 @@ impl<'a> Engine<'a> {
                             (&row.key, Some(&gone)),
                             Some(&msg),
                         )?;
-                        st.log_event(
-                            self.run,
-                            mapping,
-                            pass.dir,
-                            "deletion",
-                            Some(&row.key),
-                            Some(&gone),
-                            &msg,
-                        )?;
+                        self.event(st, pass, "deletion", (Some(&row.key), Some(&gone)), &msg)?;
                         Ok::<(), EngineError>(())
                     })?;
                 }

@@ -30,6 +30,27 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Records a decision of the pass (a conflict, a deletion, a coupling) as an event of the
+    /// run, for `syncmap log --run` and the report.
+    pub(crate) fn event(
+        &self,
+        st: &Store,
+        pass: &Pass<'_>,
+        kind: &str,
+        (source_key, dest_key): (Option<&str>, Option<&str>),
+        message: &str,
+    ) -> Result<(), StateError> {
+        st.log_event(
+            self.run,
+            &pass.table.name,
+            pass.dir,
+            kind,
+            source_key,
+            dest_key,
+            message,
+        )
+    }
+
     /// Logs a record the pass wrote, coupled or uncoupled (inside the batch's transaction).
     pub(crate) fn log_write(
         &self,

@@ -108,7 +108,7 @@ impl<'a> Engine<'a> {
                 Some(dest) => out.push((
                     row.clone(),
                     Action::Update {
-                        coupling: self.coupling_of(pass, &row, dest),
+                        coupling: pass.coupling(&row.key, &dest.key),
                         dest: dest.clone(),
                         new_coupling: true,
                     },
@@ -165,7 +165,7 @@ impl<'a> Engine<'a> {
                 1 => {
                     let dest = free.remove(0);
                     claimed.insert(dest.key.clone());
-                    let coupling = self.coupling_of(pass, &row, &dest);
+                    let coupling = pass.coupling(&row.key, &dest.key);
                     out.push((
                         row,
                         Action::Update {
@@ -214,14 +214,6 @@ impl<'a> Engine<'a> {
             return outside;
         }
         free
-    }
-
-    /// A coupling of a source row and a destination row, each on its side.
-    fn coupling_of(&self, pass: &Pass<'a>, row: &Row, dest: &Row) -> Coupling {
-        match pass.dir.source() {
-            Side::Left => Coupling::new(&pass.table.name, &row.key, &dest.key),
-            Side::Right => Coupling::new(&pass.table.name, &dest.key, &row.key),
-        }
     }
 
     /// Refuses to create partners in a destination that already holds rows when the store has
@@ -347,13 +339,11 @@ impl<'a> Engine<'a> {
                 if !self.dry_run {
                     self.store.transaction(|st| {
                         st.couple(&coupling)?;
-                        st.log_event(
-                            self.run,
-                            &pass.table.name,
-                            pass.dir,
+                        self.event(
+                            st,
+                            pass,
                             "coupled",
-                            Some(&row.key),
-                            Some(&dest.key),
+                            (Some(&row.key), Some(&dest.key)),
                             "coupled by the match rules",
                         )
                     })?;

@@ -175,6 +175,28 @@ pub(crate) struct Pass<'a> {
     pub outside_filter: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
+impl Pass<'_> {
+    /// A new coupling of a source record and a destination record, each on its side.
+    pub(crate) fn coupling(&self, source_key: &str, dest_key: &str) -> crate::state::Coupling {
+        let name = &self.table.name;
+        match self.dir.source() {
+            Side::Left => crate::state::Coupling::new(name, source_key, dest_key),
+            Side::Right => crate::state::Coupling::new(name, dest_key, source_key),
+        }
+    }
+
+    /// Whether a row this pass creates may hold values of its own that flow back the other way
+    /// (`x <- y` where the system sets `y`): it is then followed up (see
+    /// [`Engine::follow_up`]).
+    pub(crate) fn flows_back(&self) -> bool {
+        self.table.flow == Flow::Both
+            && self
+                .table
+                .pass_to(self.dir.source())
+                .is_some_and(|back| back.ops.iter().any(|op| !op.two_way))
+    }
+}
+
 /// Told how a run advances, to show progress; the engine does not care how.
 pub trait Progress {
     /// A pass of a table mapping starts.

@@ -267,13 +267,11 @@ impl<'a> Engine<'a> {
             (IntentKind::Delete, Found::Written { .. })
                 if st.uncouple(mapping, s, &i.source_key)? =>
             {
-                st.log_event(
-                    self.run,
-                    mapping,
-                    pass.dir,
+                self.event(
+                    st,
+                    pass,
                     "deletion",
-                    Some(&i.source_key),
-                    None,
+                    (Some(&i.source_key), None),
                     "a propagated deletion whose outcome was not recorded had happened; uncoupled",
                 )?;
                 pr.counts.uncoupled += 1;
@@ -301,13 +299,11 @@ impl<'a> Engine<'a> {
         if let Some(other) = st.coupling(mapping, d, &row.key)? {
             if other.key(s) != i.source_key {
                 let msg = format!("a write whose outcome was not recorded had reached this row, but it is coupled to `{}` since; left alone", other.key(s));
-                st.log_event(
-                    self.run,
-                    mapping,
-                    pass.dir,
+                self.event(
+                    st,
+                    pass,
                     "coupled",
-                    Some(&i.source_key),
-                    Some(&row.key),
+                    (Some(&i.source_key), Some(&row.key)),
                     &msg,
                 )?;
             }
@@ -315,10 +311,7 @@ impl<'a> Engine<'a> {
         }
         // A restore's create replaces the coupling to the deleted partner.
         st.uncouple(mapping, s, &i.source_key)?;
-        let mut c = match s {
-            Side::Left => Coupling::new(mapping, &i.source_key, &row.key),
-            Side::Right => Coupling::new(mapping, &row.key, &i.source_key),
-        };
+        let mut c = pass.coupling(&i.source_key, &row.key);
         c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
         // A row changed since it was created (it no longer holds what the create wrote) counts
         // as changed after the sync: its change is synced back (or meets a change of the source
@@ -330,34 +323,21 @@ impl<'a> Engine<'a> {
             row,
             untouched && holds(pass, i.kept.as_deref(), row),
         );
-        if self.flows_back(pass) {
+        if pass.flows_back() {
             c.follow_up = Some(d);
         }
         c.set_result(pass.dir, true, self.run);
         st.save_coupling(&c)?;
         st.clear_failure(mapping, pass.dir, &i.source_key)?;
-        st.log_event(
-            self.run,
-            mapping,
-            pass.dir,
+        self.event(
+            st,
+            pass,
             "coupled",
-            Some(&i.source_key),
-            Some(&row.key),
+            (Some(&i.source_key), Some(&row.key)),
             "a write whose outcome was not recorded had reached the row; coupled",
         )?;
         pr.counts.coupled += 1;
         Ok(())
-    }
-
-    /// Whether a row this pass creates may hold values of its own that flow back the other way
-    /// (`x <- y` where the system sets `y`): it is then followed up (see
-    /// [`Engine::follow_up`]).
-    pub(crate) fn flows_back(&self, pass: &Pass<'a>) -> bool {
-        pass.table.flow == plan::Flow::Both
-            && pass
-                .table
-                .pass_to(pass.dir.source())
-                .is_some_and(|back| back.ops.iter().any(|op| !op.two_way))
     }
 }
 

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{Pending, PendingKind};
 use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
-use crate::plan::Side;
 use crate::runtime::engine::report::{Change, FieldChange, PassReport};
 use crate::runtime::engine::settle::Found;
 use crate::runtime::engine::{Engine, EngineError, Pass};
@@ -249,13 +248,6 @@ impl<'a> Engine<'a> {
         Ok(results)
     }
 
-    fn new_coupling(&self, pass: &Pass<'a>, source_key: &str, dest_key: &str) -> Coupling {
-        match pass.dir.source() {
-            Side::Left => Coupling::new(&pass.table.name, source_key, dest_key),
-            Side::Right => Coupling::new(&pass.table.name, dest_key, source_key),
-        }
-    }
-
     /// Commits what one write did: couplings, versions, results, failures and counts.
     fn record_outcome(
         &self,
@@ -434,13 +426,11 @@ impl<'a> Engine<'a> {
         let mapping = pass.table.name.as_str();
         if let Some(old) = replaces {
             self.store.uncouple(mapping, s, old.key(s))?;
-            self.store.log_event(
-                self.run,
-                mapping,
-                pass.dir,
+            self.event(
+                self.store,
+                pass,
                 "deletion",
-                Some(&row.key),
-                Some(&out.key),
+                (Some(&row.key), Some(&out.key)),
                 &format!(
                     "its coupled row `{}` was deleted; restored as `{}`",
                     old.key(d),
@@ -448,7 +438,7 @@ impl<'a> Engine<'a> {
                 ),
             )?;
         }
-        let mut c = self.new_coupling(pass, &row.key, &out.key);
+        let mut c = pass.coupling(&row.key, &out.key);
         c.set_in_step(s, row.modified_on, row.etag.as_deref());
         if untouched {
             c.set_in_step(d, out.modified_on, out.etag.as_deref());
@@ -457,7 +447,7 @@ impl<'a> Engine<'a> {
         }
         // A new row may hold values its system set that flow back (`x <- y`, `y` set by the
         // service): the other direction's one-way fields follow it up.
-        if self.flows_back(pass) {
+        if pass.flows_back() {
             c.follow_up = Some(d);
         }
         self.commit_coupling(pass, &mut c, true, pr)?;
@@ -486,13 +476,11 @@ impl<'a> Engine<'a> {
         self.store.uncouple(mapping, s, &row.key)?;
         self.store.clear_intent(mapping, pass.dir, &row.key)?;
         self.store.clear_failure(mapping, pass.dir, &row.key)?;
-        self.store.log_event(
-            self.run,
-            mapping,
-            pass.dir,
+        self.event(
+            self.store,
+            pass,
             "deletion",
-            Some(&row.key),
-            Some(coupling.key(d)),
+            (Some(&row.key), Some(coupling.key(d))),
             &format!(
                 "its coupled {} row was deleted; the deletion was propagated",
                 pass.dst.name
