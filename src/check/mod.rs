@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::plan;
 use crate::project::Project;
-use crate::schema::TableSchema;
+use crate::schema::{ColumnType, TableSchema};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 use types::Ty;
@@ -181,6 +181,14 @@ impl<'p> Checker<'p> {
                 Ty::String { max } => max,
                 _ => None,
             },
+            precision: match col.ty {
+                ColumnType::Decimal { precision, .. } => precision,
+                _ => None,
+            },
+            scale: match col.ty {
+                ColumnType::Decimal { scale, .. } => scale,
+                _ => None,
+            },
         };
         self.used
             .entry((system.to_string(), table.name.clone()))
@@ -217,7 +225,7 @@ impl<'p> Checker<'p> {
                         columns.entry(extra.clone()).or_insert(plan::ColumnInfo {
                             ty: ty.plan_name().into(),
                             targets: Vec::new(),
-                            max_length: None,
+                            ..Default::default()
                         });
                     }
                 }

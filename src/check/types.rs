@@ -44,7 +44,7 @@ impl Ty {
         match t {
             ColumnType::String { max_length } => Ty::String { max: *max_length },
             ColumnType::Int => Ty::Int,
-            ColumnType::Decimal => Ty::Decimal,
+            ColumnType::Decimal { .. } => Ty::Decimal,
             ColumnType::Bool => Ty::Bool,
             ColumnType::Date => Ty::Date,
             ColumnType::Datetime => Ty::DateTime,

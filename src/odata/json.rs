@@ -7,14 +7,10 @@
 //! liberties taken are the ones OData itself allows: numbers sent as strings (the
 //! `IEEE754Compatible=true` format parameter) and date-times with any offset.
 //!
-//! Decimals: serde_json is built without `arbitrary_precision`, so a JSON number is an `f64`
-//! or an integer by the time it reaches this module. Reading parses the number's shortest
-//! text, which is exact for every decimal with up to 15 significant digits (`0.1` reads as
-//! exactly `0.1`, `12.50` as `12.5`: the scale a service wrote is not kept, the value is).
-//! Writing emits the decimal's own digits whenever they survive as a JSON number (integers
-//! in `i64`/`u64` range exactly, fractions when the `f64` nearest to the text prints back
-//! to the same value); beyond that the nearest `f64` is sent, which is what any JSON client
-//! without arbitrary precision sends and what Dataverse and Business Central parse.
+//! Decimals never pass through a binary float: serde_json is built with
+//! `arbitrary_precision`, so a JSON number keeps the digits the service wrote and reading
+//! parses them exactly (`12.50` reads as `12.50`, scale kept; 28 significant digits survive).
+//! Writing emits the decimal's own digits, normalized (`12.50` is sent as `12.5`).
 
 use std::str::FromStr;
 
@@ -32,15 +28,6 @@ pub fn to_json(v: &Value) -> J {
     // The runtime's own JSON already spells every type the way OData JSON does (decimals
     // through their normalized text); the tests below pin that down for the wire.
     v.to_json()
-}
-
-/// Whether [`to_json`] sends a decimal exactly, for callers that would rather refuse a lossy
-/// write (or switch to `IEEE754Compatible` strings) than round.
-pub fn decimal_is_exact(d: &rust_decimal::Decimal) -> bool {
-    match to_json(&Value::Decimal(*d)) {
-        J::Number(n) => parse_decimal(&n.to_string()).is_some_and(|back| back == *d),
-        _ => true,
-    }
 }
 
 /// A runtime value from OData JSON for a column of plan type `ty`.
@@ -200,12 +187,22 @@ mod tests {
             to_json(&Value::Decimal(dec("18446744073709551615"))).to_string(),
             "18446744073709551615"
         );
-        assert!(decimal_is_exact(&dec("0.1")));
-        assert!(!decimal_is_exact(&dec("79228162514264337593543950335")));
-        // 20 significant digits do not fit an f64: the nearest one is sent.
-        let lossy = dec("1234567890.1234567891");
-        assert!(!decimal_is_exact(&lossy));
-        assert_eq!(to_json(&Value::Decimal(lossy)), json!(1234567890.1234568));
+        // Beyond what an f64 holds: every digit goes out, and comes back.
+        for text in [
+            "12345678901234.5678",
+            "-98765432109876.5432",
+            "1234567890.1234567891",
+            "79228162514264337593543950335",
+            "-0.0000000000000000000000000001",
+        ] {
+            let sent = to_json(&Value::Decimal(dec(text)));
+            assert_eq!(sent.to_string(), text);
+            let body: J = serde_json::from_str(&format!("{{\"amount\": {text}}}")).unwrap();
+            assert_eq!(
+                from_json(&body["amount"], "decimal").unwrap().to_text(),
+                Some(text.to_string())
+            );
+        }
     }
 
     #[test]
@@ -258,12 +255,13 @@ mod tests {
         );
         // Numbers parsed from JSON text, as a connector receives them.
         let body: J = serde_json::from_str(r#"{"a": 12.50, "b": 0.1, "c": 7}"#).unwrap();
+        // The scale the service wrote is kept.
         assert_eq!(
             from_json(&body["a"], "decimal")
                 .unwrap()
                 .to_text()
                 .as_deref(),
-            Some("12.5")
+            Some("12.50")
         );
         assert_eq!(
             from_json(&body["b"], "decimal").unwrap(),

@@ -71,7 +71,7 @@ pub struct TableInfo {
 }
 
 /// A column the plan uses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ColumnInfo {
     /// `string`, `int`, `decimal`, `bool`, `date`, `datetime`, `guid`, `option`, `enum`, `lookup`.
     #[serde(rename = "type")]
@@ -82,6 +82,12 @@ pub struct ColumnInfo {
     /// For strings, the maximum length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u32>,
+    /// For decimals, the most significant digits the column holds, when stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u32>,
+    /// For decimals, the most digits after the point the column holds, when fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
 }
 
 /// One side of a table mapping.

@@ -168,7 +168,7 @@ mod tests {
         ColumnInfo {
             ty: ty.into(),
             targets: vec![],
-            max_length: None,
+            ..Default::default()
         }
     }
 

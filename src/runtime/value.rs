@@ -196,9 +196,8 @@ impl Value {
 
     /// The value as JSON for a connector to send.
     ///
-    /// Decimals become JSON numbers read from their normalized text. Without serde_json's
-    /// `arbitrary_precision` a number is an `f64`, so decimals with more than about 15
-    /// significant digits come out as the nearest binary value. Dates are `YYYY-MM-DD` and
+    /// Decimals become JSON numbers holding their normalized digits exactly (serde_json keeps
+    /// a number's text: `arbitrary_precision`). Dates are `YYYY-MM-DD` and
     /// date-times RFC 3339 in UTC. `Absent` gives JSON `null` too; writers should skip absent
     /// fields ([`Value::is_absent`]) rather than send them.
     pub fn to_json(&self) -> serde_json::Value {

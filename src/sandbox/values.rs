@@ -34,7 +34,7 @@ pub(crate) fn edm_type(c: &ColumnSchema) -> &'static str {
     match &c.ty {
         ColumnType::String { .. } | ColumnType::Enum { .. } => "Edm.String",
         ColumnType::Int | ColumnType::Option { .. } => "Edm.Int32",
-        ColumnType::Decimal => "Edm.Decimal",
+        ColumnType::Decimal { .. } => "Edm.Decimal",
         ColumnType::Bool => "Edm.Boolean",
         ColumnType::Date => "Edm.Date",
         ColumnType::Datetime => "Edm.DateTimeOffset",
@@ -48,7 +48,9 @@ pub(crate) fn read(c: &ColumnSchema, j: &serde_json::Value) -> Result<Value, Pro
     // Strict types: JSON text is not a number, a number is not text (services reject both).
     let shape_ok = match (&c.ty, j) {
         (_, serde_json::Value::Null) => true,
-        (ColumnType::Int | ColumnType::Option { .. } | ColumnType::Decimal, v) => v.is_number(),
+        (ColumnType::Int | ColumnType::Option { .. } | ColumnType::Decimal { .. }, v) => {
+            v.is_number()
+        }
         (ColumnType::Bool, v) => v.is_boolean(),
         (_, v) => v.is_string(),
     };

@@ -655,7 +655,7 @@ fn primitive(ty: &str, max_length: Option<u32>) -> Option<ColumnType> {
     Some(match ty {
         "Edm.String" => ColumnType::String { max_length },
         "Edm.Int16" | "Edm.Int32" | "Edm.Int64" | "Edm.Byte" | "Edm.SByte" => ColumnType::Int,
-        "Edm.Decimal" | "Edm.Double" | "Edm.Single" => ColumnType::Decimal,
+        "Edm.Decimal" | "Edm.Double" | "Edm.Single" => ColumnType::DECIMAL,
         "Edm.Boolean" => ColumnType::Bool,
         "Edm.Date" => ColumnType::Date,
         "Edm.DateTimeOffset" => ColumnType::Datetime,
@@ -866,7 +866,7 @@ mod tests {
             assert_eq!(ty(int), ColumnType::Int, "{int}");
         }
         for decimal in ["price", "ratio", "share"] {
-            assert_eq!(ty(decimal), ColumnType::Decimal, "{decimal}");
+            assert_eq!(ty(decimal), ColumnType::DECIMAL, "{decimal}");
         }
         assert_eq!(ty("active"), ColumnType::Bool);
         assert_eq!(ty("born"), ColumnType::Date);
@@ -1234,7 +1234,7 @@ mod tests {
                 max_length: Some(20)
             }
         );
-        assert_eq!(column(items, "price").ty, ColumnType::Decimal);
+        assert_eq!(column(items, "price").ty, ColumnType::DECIMAL);
     }
 
     /// Three sets, the middle one unusable (composite key).
@@ -1695,7 +1695,7 @@ mod tests {
         match ty {
             ColumnType::String { .. } => "string".into(),
             ColumnType::Int | ColumnType::Option { .. } => "int".into(),
-            ColumnType::Decimal => "decimal".into(),
+            ColumnType::Decimal { .. } => "decimal".into(),
             ColumnType::Bool => "bool".into(),
             ColumnType::Date => "date".into(),
             ColumnType::Datetime => "datetime".into(),

@@ -101,8 +101,17 @@ pub enum ColumnType {
     },
     /// A whole number.
     Int,
-    /// A decimal number (money, rates).
-    Decimal,
+    /// A decimal number (money, rates), exact. OData's facets: `precision` is the most
+    /// significant digits a value may have, `scale` the most digits after the point (absent:
+    /// unknown, or variable).
+    Decimal {
+        /// Total significant digits, when the system states a limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        precision: Option<u32>,
+        /// Digits after the decimal point, when fixed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scale: Option<u32>,
+    },
     /// True or false.
     Bool,
     /// A calendar date.
@@ -126,6 +135,14 @@ pub enum ColumnType {
         /// Target table names, the default first.
         targets: Vec<String>,
     },
+}
+
+impl ColumnType {
+    /// A decimal column without stated precision or scale.
+    pub const DECIMAL: ColumnType = ColumnType::Decimal {
+        precision: None,
+        scale: None,
+    };
 }
 
 /// One value of an option set.

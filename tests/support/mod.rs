@@ -231,10 +231,14 @@ impl World {
             .columns
             .iter()
             .map(|c| {
+                let (precision, scale) = match &c.ty {
+                    schema::ColumnType::Decimal { precision, scale } => (*precision, *scale),
+                    _ => (None, None),
+                };
                 let (ty, targets, max_length) = match &c.ty {
                     schema::ColumnType::String { max_length } => ("string", vec![], *max_length),
                     schema::ColumnType::Int => ("int", vec![], None),
-                    schema::ColumnType::Decimal => ("decimal", vec![], None),
+                    schema::ColumnType::Decimal { .. } => ("decimal", vec![], None),
                     schema::ColumnType::Bool => ("bool", vec![], None),
                     schema::ColumnType::Date => ("date", vec![], None),
                     schema::ColumnType::Datetime => ("datetime", vec![], None),
@@ -249,6 +253,8 @@ impl World {
                         ty: ty.into(),
                         targets,
                         max_length,
+                        precision,
+                        scale,
                     },
                 )
             })

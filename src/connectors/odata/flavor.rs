@@ -140,7 +140,7 @@ mod tests {
         ColumnInfo {
             ty: "lookup".into(),
             targets: targets.iter().map(|t| t.to_string()).collect(),
-            max_length: None,
+            ..Default::default()
         }
     }
 

@@ -142,7 +142,7 @@ mod tests {
         ColumnInfo {
             ty: ty.into(),
             targets: targets.iter().map(|t| t.to_string()).collect(),
-            max_length: None,
+            ..Default::default()
         }
     }
 

@@ -46,7 +46,11 @@ pub(super) fn declared_type(ty: &ColumnType) -> String {
         } => format!("VARCHAR({n})"),
         ColumnType::String { max_length: None } => "TEXT".into(),
         ColumnType::Int => "INTEGER".into(),
-        ColumnType::Decimal => "DECIMAL TEXT".into(),
+        ColumnType::Decimal {
+            precision: Some(p),
+            scale,
+        } => format!("DECIMAL({p},{}) TEXT", scale.unwrap_or(0)),
+        ColumnType::Decimal { .. } => "DECIMAL TEXT".into(),
         ColumnType::Bool => "BOOLEAN".into(),
         ColumnType::Date => "DATE TEXT".into(),
         ColumnType::Datetime => "DATETIME TEXT".into(),
@@ -77,9 +81,8 @@ pub(super) fn inferred_type(declared: &str) -> ColumnType {
             return ColumnType::Datetime
         }
         "DATE" => return ColumnType::Date,
-        "DECIMAL" | "NUMERIC" | "NUMBER" | "MONEY" | "REAL" | "FLOAT" | "DOUBLE" => {
-            return ColumnType::Decimal
-        }
+        "DECIMAL" | "NUMERIC" | "NUMBER" => return decimal_of(&upper),
+        "MONEY" | "REAL" | "FLOAT" | "DOUBLE" => return ColumnType::DECIMAL,
         _ => {}
     }
     if upper.contains("INT") {
@@ -89,7 +92,7 @@ pub(super) fn inferred_type(declared: &str) -> ColumnType {
             max_length: length_of(&upper),
         }
     } else if ["REAL", "FLOA", "DOUB"].iter().any(|s| upper.contains(s)) {
-        ColumnType::Decimal
+        ColumnType::DECIMAL
     } else {
         ColumnType::String { max_length: None }
     }
@@ -97,9 +100,33 @@ pub(super) fn inferred_type(declared: &str) -> ColumnType {
 
 /// `n` of a declared type like `VARCHAR(n)`.
 fn length_of(declared: &str) -> Option<u32> {
-    let open = declared.find('(')?;
-    let close = open + declared[open..].find(')')?;
-    declared[open + 1..close].trim().parse().ok()
+    arguments(declared).first().and_then(|n| n.parse().ok())
+}
+
+/// The precision and scale of `DECIMAL(p,s)` (SQL's scale defaults to 0 when only `p` is
+/// given); a plain `DECIMAL` states neither.
+fn decimal_of(declared: &str) -> ColumnType {
+    let args = arguments(declared);
+    let precision = args.first().and_then(|p| p.parse().ok());
+    let scale = match args.get(1) {
+        Some(s) => s.parse().ok(),
+        None => precision.map(|_| 0),
+    };
+    ColumnType::Decimal { precision, scale }
+}
+
+/// The comma-separated arguments of the first parenthesis of a declared type, trimmed.
+fn arguments(declared: &str) -> Vec<&str> {
+    let Some(open) = declared.find('(') else {
+        return Vec::new();
+    };
+    let Some(close) = declared[open..].find(')') else {
+        return Vec::new();
+    };
+    declared[open + 1..open + close]
+        .split(',')
+        .map(str::trim)
+        .collect()
 }
 
 /// The plan's name (`ColumnInfo::ty`) of a column type.
@@ -107,7 +134,7 @@ pub(crate) fn type_name(ty: &ColumnType) -> &'static str {
     match ty {
         ColumnType::String { .. } => "string",
         ColumnType::Int => "int",
-        ColumnType::Decimal => "decimal",
+        ColumnType::Decimal { .. } => "decimal",
         ColumnType::Bool => "bool",
         ColumnType::Date => "date",
         ColumnType::Datetime => "datetime",

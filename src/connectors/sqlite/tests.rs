@@ -84,7 +84,7 @@ fn info_of(t: &TableSchema) -> TableInfo {
                 let info = ColumnInfo {
                     ty: ddl::type_name(&c.ty).to_string(),
                     targets: vec![],
-                    max_length: None,
+                    ..Default::default()
                 };
                 (c.name.clone(), info)
             })
@@ -961,7 +961,7 @@ fn introspect_reads_tables_it_did_not_create() {
           {"name": "full_name", "type": "string", "max_length": 80, "nullable": false},
           {"name": "bio", "type": "string"},
           {"name": "score", "type": "decimal"},
-          {"name": "price", "type": "decimal"},
+          {"name": "price", "type": "decimal", "precision": 10, "scale": 2},
           {"name": "vip", "type": "bool"},
           {"name": "birthday", "type": "date"},
           {"name": "modifiedon", "type": "datetime"},
@@ -988,7 +988,11 @@ fn declared_types_map_both_ways() {
             max_length: Some(20),
         },
         ColumnType::Int,
-        ColumnType::Decimal,
+        ColumnType::DECIMAL,
+        ColumnType::Decimal {
+            precision: Some(19),
+            scale: Some(4),
+        },
         ColumnType::Bool,
         ColumnType::Date,
         ColumnType::Datetime,
@@ -1007,7 +1011,14 @@ fn declared_types_map_both_ways() {
             max_length: Some(12)
         }
     );
-    assert_eq!(ddl::inferred_type("double precision"), ColumnType::Decimal);
+    assert_eq!(ddl::inferred_type("double precision"), ColumnType::DECIMAL);
+    assert_eq!(
+        ddl::inferred_type("numeric(10)"),
+        ColumnType::Decimal {
+            precision: Some(10),
+            scale: Some(0)
+        }
+    );
     assert_eq!(
         ddl::inferred_type("timestamp with time zone"),
         ColumnType::Datetime
@@ -1155,7 +1166,7 @@ fn misconfigured_tables_are_fatal() {
         ColumnInfo {
             ty: "string".into(),
             targets: vec![],
-            max_length: None,
+            ..Default::default()
         },
     );
     let ghost = TableRef {

@@ -304,7 +304,7 @@ fn plan_translator_output_round_trips() {
     let info = |ty: &str| ColumnInfo {
         ty: ty.into(),
         targets: vec![],
-        max_length: None,
+        ..Default::default()
     };
     let columns: BTreeMap<String, ColumnInfo> = [
         ("name", "string"),

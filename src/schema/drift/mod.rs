@@ -66,7 +66,10 @@ pub fn snapshot_of_plan(system: &crate::plan::System) -> SystemSchema {
         name: name.to_string(),
         ty: match c.ty.as_str() {
             "int" => ColumnType::Int,
-            "decimal" => ColumnType::Decimal,
+            "decimal" => ColumnType::Decimal {
+                precision: c.precision,
+                scale: c.scale,
+            },
             "bool" => ColumnType::Bool,
             "date" => ColumnType::Date,
             "datetime" => ColumnType::Datetime,
@@ -167,7 +170,7 @@ pub fn type_name(ty: &ColumnType) -> &'static str {
     match ty {
         ColumnType::String { .. } => "string",
         ColumnType::Int => "int",
-        ColumnType::Decimal => "decimal",
+        ColumnType::Decimal { .. } => "decimal",
         ColumnType::Bool => "bool",
         ColumnType::Date => "date",
         ColumnType::Datetime => "datetime",

@@ -69,7 +69,7 @@ fn missing_columns_and_changed_types_are_errors() {
     let s = schema(vec![
         col("id", ColumnType::Guid),
         col("name", text(None)),
-        col("credit", ColumnType::Decimal),
+        col("credit", ColumnType::DECIMAL),
     ]);
     let live = schema(vec![col("id", ColumnType::Guid), col("credit", text(None))]);
     let found = compare(
