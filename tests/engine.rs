@@ -2497,3 +2497,44 @@ fn a_dry_run_from_the_command_line_creates_no_state_store() {
     let r = w.cli(&["errors"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn a_decimal_the_destination_column_cannot_hold_fails_the_record_with_the_column_named() {
+    let w = World::standard();
+    w.seed_standard();
+    let fabrikam = w.find("bc", "customers", "displayName", "Fabrikam Inc.");
+    let contoso = w.find("bc", "customers", "displayName", "Contoso Ltd.");
+    // Dataverse's creditlimit is decimal(19,4): five digits after the point do not fit, and
+    // neither do sixteen before it; 14 + 4 digits of an amount do.
+    w.update(
+        "bc",
+        "customers",
+        &fabrikam,
+        &[("creditLimit", dec("1.23456"))],
+    );
+    w.update(
+        "bc",
+        "customers",
+        &contoso,
+        &[("creditLimit", dec("-12345678901234.5678"))],
+    );
+    let r = w.run(Mode::Full);
+    let ltr = r.pass("customers", "left_to_right").unwrap();
+    assert_eq!(ltr.counts.failed, 1, "{r:#?}");
+    let message = &ltr.errors[0].message;
+    assert!(message.starts_with("`creditlimit` ("), "{message}");
+    assert!(
+        message.ends_with("): 1.23456 has 5 digits after the point, but the column holds 4"),
+        "{message}"
+    );
+    assert_eq!(
+        w.count("dv", "accounts"),
+        1,
+        "the amount that fits is synced"
+    );
+    let synced = w.find("dv", "accounts", "name", "Contoso Ltd.");
+    assert_eq!(
+        w.get("dv", "accounts", &synced).fields["creditlimit"],
+        dec("-12345678901234.5678")
+    );
+}

@@ -369,6 +369,9 @@ impl<'p> Checker<'p> {
         if !mods.truncate && f.transform.is_none() {
             self.truncation(file, src_e, &src_typed.ty, &dst_ty, target);
         }
+        if f.transform.is_none() {
+            self.decimal_fit(file, sides, src_e, src, dst, target);
+        }
         let phase = if mods.create_only {
             Phase::Create
         } else if mods.update_only {

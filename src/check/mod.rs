@@ -5,6 +5,7 @@
 
 mod deps;
 mod expr;
+mod facets;
 mod field;
 mod items;
 mod table;

@@ -96,6 +96,7 @@ codes! {
     W0003, Warning, "setting has no effect";
     W0004, Warning, "required column never set on create";
     W0005, Warning, "unused definition";
+    W0006, Warning, "value may not fit a decimal column";
     W0601, Warning, "maximum length is shorter in the live system";
     W0602, Warning, "option value, enum member or lookup target missing in the live system";
 }

@@ -3,6 +3,7 @@
 
 pub mod csdl;
 pub mod drift;
+pub mod facets;
 mod model;
 
 pub use model::*;

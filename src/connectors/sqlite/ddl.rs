@@ -46,10 +46,11 @@ pub(super) fn declared_type(ty: &ColumnType) -> String {
         } => format!("VARCHAR({n})"),
         ColumnType::String { max_length: None } => "TEXT".into(),
         ColumnType::Int => "INTEGER".into(),
+        // SQL reads `DECIMAL(p)` as scale 0, so a variable scale states no facets at all.
         ColumnType::Decimal {
             precision: Some(p),
-            scale,
-        } => format!("DECIMAL({p},{}) TEXT", scale.unwrap_or(0)),
+            scale: Some(s),
+        } => format!("DECIMAL TEXT({p},{s})"),
         ColumnType::Decimal { .. } => "DECIMAL TEXT".into(),
         ColumnType::Bool => "BOOLEAN".into(),
         ColumnType::Date => "DATE TEXT".into(),

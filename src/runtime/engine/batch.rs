@@ -11,6 +11,7 @@ use crate::connectors::{Connector, Row};
 use crate::plan::{ConflictRule, DeleteRule, Flow, Phase};
 use crate::runtime::eval::{Lookups, NoLookups};
 use crate::runtime::value::Value;
+use crate::schema::facets::decimal_misfit;
 use crate::state::Coupling;
 
 /// What to do with one source row.
@@ -246,14 +247,21 @@ impl<'a> Engine<'a> {
                 }
                 (v, _) => v,
             };
-            let ty = pass
-                .dst
-                .info
-                .columns
-                .get(&op.target)
-                .map(|c| c.ty.as_str())
-                .unwrap_or("");
-            out.insert(op.target.clone(), value.coerce_to(ty));
+            let column = pass.dst.info.columns.get(&op.target);
+            let value = value.coerce_to(column.map_or("", |c| c.ty.as_str()));
+            // The service would reject (or silently round) digits its column cannot hold.
+            if let (Value::Decimal(d), Some(c)) = (&value, column) {
+                if let Some(excess) = decimal_misfit(*d, c.precision, c.scale) {
+                    return Err(format!(
+                        "`{}` ({}): {d} has {}, but the column holds {}",
+                        op.target,
+                        op.origin,
+                        excess.have(),
+                        excess.holds()
+                    ));
+                }
+            }
+            out.insert(op.target.clone(), value);
         }
         Ok(out)
     }
