@@ -465,6 +465,7 @@ fn interpreter_criterion(c: &mut Criterion) -> Result<()> {
         functions: &functions,
         lookups: &NoLookups,
         now: jiff::Timestamp::now(),
+        zone: jiff::tz::TimeZone::UTC,
     };
     // Every field of every row evaluates without error.
     evaluate_all(&ops, &rows, &ctx)?;
@@ -487,6 +488,7 @@ fn interpreter_table() -> Result<String> {
         functions: &functions,
         lookups: &NoLookups,
         now: jiff::Timestamp::now(),
+        zone: jiff::tz::TimeZone::UTC,
     };
     let mut rates = Vec::new();
     for _ in 0..7 {

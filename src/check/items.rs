@@ -84,6 +84,25 @@ impl<'p> Checker<'p> {
         }
     }
 
+    /// E0214 unless a `time_zone` setting names a zone of the IANA database (or `UTC`).
+    fn time_zone_setting(&mut self, file: FileId, setting: &ast::Setting) {
+        let name = &setting.value.value;
+        if let Err(e) = jiff::tz::TimeZone::get(name) {
+            self.push(
+                Diagnostic::new(
+                    Code::E0214,
+                    file,
+                    setting.value.span,
+                    format!("unknown time zone `{name}`"),
+                )
+                .label(e.to_string())
+                .help(
+                    "name an IANA time zone, such as `Europe/Berlin`, `America/New_York` or `UTC`",
+                ),
+            );
+        }
+    }
+
     fn declare(&mut self, file: FileId, item: &'p ast::Item) {
         match item {
             ast::Item::System(s) => {
@@ -107,7 +126,9 @@ impl<'p> Checker<'p> {
                     );
                 }
                 for setting in &s.settings {
-                    if setting.key.name != "schema" {
+                    if setting.key.name == "time_zone" {
+                        self.time_zone_setting(file, setting);
+                    } else if setting.key.name != "schema" {
                         self.push(
                             Diagnostic::new(
                                 Code::W0003,
@@ -116,7 +137,7 @@ impl<'p> Checker<'p> {
                                 format!("setting `{}` has no effect", setting.key.name),
                             )
                             .label("unknown setting")
-                            .help("a system declares only its `schema`; connection details belong in the profile (syncmap.toml)"),
+                            .help("a system declares its `schema` and `time_zone`; connection details belong in the profile (syncmap.toml)"),
                         );
                     }
                 }

@@ -245,6 +245,12 @@ impl<'p> Checker<'p> {
                 plan::System {
                     kind: decl.node.kind.name.clone(),
                     schema: self.project.relative_name(loaded.file),
+                    time_zone: decl
+                        .node
+                        .settings
+                        .iter()
+                        .find(|s| s.key.name == "time_zone")
+                        .map(|s| s.value.value.clone()),
                     tables,
                 },
             );

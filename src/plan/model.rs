@@ -33,6 +33,20 @@ impl Plan {
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
     }
+
+    /// The time zones the systems declare, by alias (systems without one are left out: UTC).
+    /// The error names a zone this machine's time zone database does not know.
+    pub fn time_zones(&self) -> Result<BTreeMap<String, jiff::tz::TimeZone>, String> {
+        let mut out = BTreeMap::new();
+        for (alias, s) in &self.systems {
+            if let Some(name) = &s.time_zone {
+                let zone = jiff::tz::TimeZone::get(name)
+                    .map_err(|e| format!("system `{alias}`: time zone `{name}`: {e}"))?;
+                out.insert(alias.clone(), zone);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A source file and its digest.
@@ -51,6 +65,9 @@ pub struct System {
     pub kind: String,
     /// Relative path of the schema snapshot.
     pub schema: String,
+    /// The IANA time zone the system's dates are days in (`Europe/Berlin`); UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// Tables the plan reads or writes, by name.
     pub tables: BTreeMap<String, TableInfo>,
 }

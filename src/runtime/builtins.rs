@@ -9,7 +9,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::functions;
-use crate::runtime::eval::{overflow, type_err, utc_date, EvalError};
+use crate::runtime::eval::{overflow, type_err, EvalError};
 use crate::runtime::value::{parse_decimal, Value};
 
 /// A built-in function, resolved from its name.
@@ -140,7 +140,14 @@ pub(crate) fn resolve(name: &str, argc: usize) -> Result<Func, EvalError> {
 /// Applies `f` to evaluated arguments (as many as [`resolve`] allowed).
 ///
 /// Absent and null arguments propagate (absent first) except for `concat` and `is_null`.
-pub(crate) fn call(f: Func, args: &[Value], now: Timestamp) -> Result<Value, EvalError> {
+/// `now` is the run's start; `zone` gives date-times their calendar day (`today()`, `year`,
+/// `format_date`).
+pub(crate) fn call(
+    f: Func,
+    args: &[Value],
+    now: Timestamp,
+    zone: &TimeZone,
+) -> Result<Value, EvalError> {
     let strict = !matches!(
         f,
         Func::Concat | Func::IsNull | Func::Now | Func::Today | Func::Label
@@ -175,7 +182,7 @@ pub(crate) fn call(f: Func, args: &[Value], now: Timestamp) -> Result<Value, Eva
         Func::Day | Func::Month | Func::Year => {
             let d = match arg(0) {
                 Value::Date(d) => *d,
-                Value::DateTime(t) => utc_date(*t),
+                Value::DateTime(t) => t.to_zoned(zone.clone()).date(),
                 other => return Err(type_err(&f.what(), "a date or date-time", other)),
             };
             let n = match f {
@@ -185,7 +192,7 @@ pub(crate) fn call(f: Func, args: &[Value], now: Timestamp) -> Result<Value, Eva
             };
             Ok(Value::Int(n))
         }
-        Func::FormatDate => format_date(arg(0), text(1)?),
+        Func::FormatDate => format_date(arg(0), text(1)?, zone),
         Func::ParseDate => {
             let (t, fmt) = (text(0)?, text(1)?);
             Date::strptime(fmt, t)
@@ -262,7 +269,7 @@ pub(crate) fn call(f: Func, args: &[Value], now: Timestamp) -> Result<Value, Eva
         Func::Concat => s(args.iter().filter_map(Value::to_text).collect()),
         Func::IsNull => Ok(Value::Bool(arg(0).is_missing())),
         Func::Now => Ok(Value::DateTime(now)),
-        Func::Today => Ok(Value::Date(utc_date(now))),
+        Func::Today => Ok(Value::Date(now.to_zoned(zone.clone()).date())),
         Func::Label => Err(EvalError::LabelAtRuntime),
     }
 }
@@ -343,10 +350,10 @@ fn add_days(v: &Value, days: i64) -> Result<Value, EvalError> {
     }
 }
 
-fn format_date(v: &Value, fmt: &str) -> Result<Value, EvalError> {
+fn format_date(v: &Value, fmt: &str, zone: &TimeZone) -> Result<Value, EvalError> {
     let formatted = match v {
         Value::Date(d) => strtime::format(fmt, *d),
-        Value::DateTime(t) => strtime::format(fmt, &t.to_zoned(TimeZone::UTC)),
+        Value::DateTime(t) => strtime::format(fmt, &t.to_zoned(zone.clone())),
         other => return Err(type_err("`format_date`", "a date or date-time", other)),
     };
     formatted
@@ -441,7 +448,7 @@ mod tests {
         Timestamp::from_str("2024-06-01T22:30:00Z").unwrap()
     }
     fn run(name: &str, args: &[Value]) -> Result<Value, EvalError> {
-        call(resolve(name, args.len())?, args, now())
+        call(resolve(name, args.len())?, args, now(), &TimeZone::UTC)
     }
     fn ok(name: &str, args: &[Value]) -> Value {
         run(name, args).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -774,12 +781,40 @@ mod tests {
     }
 
     #[test]
+    fn days_of_instants_are_the_destinations_days() {
+        // 22:30 UTC is already the next day in Berlin, and still the same one in New York.
+        let in_zone = |name: &str, zone: &str, args: &[Value]| {
+            let tz = TimeZone::get(zone).unwrap();
+            call(resolve(name, args.len()).unwrap(), args, now(), &tz).unwrap()
+        };
+        assert_eq!(in_zone("today", "Europe/Berlin", &[]), date("2024-06-02"));
+        assert_eq!(
+            in_zone("today", "America/New_York", &[]),
+            date("2024-06-01")
+        );
+        let new_year = dt("2024-12-31T23:30:00Z");
+        assert_eq!(
+            in_zone("year", "Europe/Berlin", std::slice::from_ref(&new_year)),
+            i(2025)
+        );
+        assert_eq!(in_zone("year", "UTC", std::slice::from_ref(&new_year)), i(2024));
+        assert_eq!(
+            in_zone(
+                "format_date",
+                "Europe/Berlin",
+                &[new_year, s("%d.%m. %H:%M")]
+            ),
+            s("01.01. 00:30")
+        );
+    }
+
+    #[test]
     fn resolution() {
         assert_eq!(resolve("upper", 1), Ok(Func::Upper));
         assert_eq!(resolve("concat", 5), Ok(Func::Concat));
         assert_eq!(resolve("label", 1), Err(EvalError::LabelAtRuntime));
         assert_eq!(
-            call(Func::Label, &[i(3)], now()),
+            call(Func::Label, &[i(3)], now(), &TimeZone::UTC),
             Err(EvalError::LabelAtRuntime)
         );
         assert_eq!(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
 use jiff::civil::Date;
-use jiff::tz::Offset;
+use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
@@ -267,6 +267,9 @@ pub struct Context<'a> {
     pub lookups: &'a dyn Lookups,
     /// What `now()` returns: the start of the run, so all records of it agree.
     pub now: Timestamp,
+    /// The time zone that gives date-times their calendar day: the destination system's, where
+    /// the value will be read (`today()`, `year(…)`, `format_date(…)` of a date-time).
+    pub zone: TimeZone,
 }
 
 /// An expression prepared for evaluating over many rows: literals parsed, built-in names and
@@ -464,21 +467,24 @@ fn eval_node(node: &Node, env: &Env<'_, '_>) -> Result<Value, EvalError> {
             available: env.params.len(),
         }),
         Node::Call(f, args) => {
-            let now = env.ctx.now;
+            let (now, zone) = (env.ctx.now, &env.ctx.zone);
             match args.as_slice() {
-                [] => builtins::call(*f, &[], now),
-                [a] => builtins::call(*f, &[eval_node(a, env)?], now),
-                [a, b] => builtins::call(*f, &[eval_node(a, env)?, eval_node(b, env)?], now),
+                [] => builtins::call(*f, &[], now, zone),
+                [a] => builtins::call(*f, &[eval_node(a, env)?], now, zone),
+                [a, b] => {
+                    let vals = [eval_node(a, env)?, eval_node(b, env)?];
+                    builtins::call(*f, &vals, now, zone)
+                }
                 [a, b, c] => {
                     let vals = [eval_node(a, env)?, eval_node(b, env)?, eval_node(c, env)?];
-                    builtins::call(*f, &vals, now)
+                    builtins::call(*f, &vals, now, zone)
                 }
                 _ => {
                     let vals = args
                         .iter()
                         .map(|a| eval_node(a, env))
                         .collect::<Result<Vec<_>, _>>()?;
-                    builtins::call(*f, &vals, now)
+                    builtins::call(*f, &vals, now, zone)
                 }
             }
         }
@@ -778,6 +784,7 @@ mod tests {
             functions: &functions,
             lookups: &NoLookups,
             now: now(),
+            zone: TimeZone::UTC,
         };
         eval(e, &row(), &ctx)
     }
@@ -1147,6 +1154,7 @@ mod tests {
             functions: &functions,
             lookups: &pairs,
             now: now(),
+            zone: TimeZone::UTC,
         };
         let r = row();
         let go = |arg: Expr| eval(&lookup_expr(arg), &r, &ctx);
@@ -1162,6 +1170,7 @@ mod tests {
             functions: &functions,
             lookups: &NoLookups,
             now: now(),
+            zone: TimeZone::UTC,
         };
         assert_eq!(eval(&lookup_expr(null()), &r, &none).unwrap(), Value::Null);
         assert_eq!(
@@ -1235,6 +1244,7 @@ mod tests {
             functions: &functions,
             lookups: &NoLookups,
             now: now(),
+            zone: TimeZone::UTC,
         };
         let r = row();
         let go = |e: Expr| eval(&e, &r, &ctx);
@@ -1318,6 +1328,7 @@ mod tests {
             functions: &functions,
             lookups: &NoLookups,
             now: now(),
+            zone: TimeZone::UTC,
         };
         let r = row();
         let f = |e: Expr| eval_filter(&e, &r, &ctx);

@@ -4,5 +4,6 @@
 mod builtins;
 pub mod engine;
 pub mod eval;
+pub mod shape;
 pub mod systems;
 pub mod value;

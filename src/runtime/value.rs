@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use jiff::civil::Date;
-use jiff::tz::Offset;
+use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
@@ -70,18 +70,26 @@ impl Value {
         }
     }
 
-    /// The value in the representation a column of type `ty` stores (`int` into a `decimal`
-    /// column becomes a decimal, a date into a `datetime` column becomes midnight UTC, a
-    /// date-time into a `date` column its UTC date). Anything else is returned as is; the
-    /// connector rejects what the column cannot hold.
+    /// The value in the representation a column of type `ty` stores, with dates and
+    /// date-times taken in UTC; see [`Value::coerce_between`].
     pub fn coerce_to(self, ty: &str) -> Value {
+        self.coerce_between(ty, &TimeZone::UTC, &TimeZone::UTC)
+    }
+
+    /// The value in the representation a column of type `ty` stores: `int` into a `decimal`
+    /// column becomes a decimal; a date into a `datetime` column becomes the first instant of
+    /// that day in `from`, the zone of the system the date comes from; a date-time into a
+    /// `date` column becomes its day in `to`, the zone of the system that will hold the date.
+    /// Anything else is returned as is; the connector rejects what the column cannot hold.
+    pub fn coerce_between(self, ty: &str, from: &TimeZone, to: &TimeZone) -> Value {
         match (self, ty) {
             (Value::Int(n), "decimal") => Value::Decimal(Decimal::from(n)),
-            (Value::Date(d), "datetime") => match d.to_zoned(jiff::tz::TimeZone::UTC) {
+            // A day that starts inside a DST gap starts at the gap's end, as jiff resolves it.
+            (Value::Date(d), "datetime") => match d.to_zoned(from.clone()) {
                 Ok(z) => Value::DateTime(z.timestamp()),
                 Err(_) => Value::Date(d),
             },
-            (Value::DateTime(t), "date") => Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+            (Value::DateTime(t), "date") => Value::Date(t.to_zoned(to.clone()).date()),
             (Value::String(s), "guid" | "lookup") if s.len() == 36 => {
                 Value::String(s.to_lowercase())
             }
@@ -523,6 +531,29 @@ mod tests {
         );
         assert!(
             Value::Null.is_missing() && Value::Absent.is_missing() && !Value::Int(0).is_missing()
+        );
+    }
+
+    #[test]
+    fn dates_and_instants_cross_time_zones_where_they_are_days() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let new_york = TimeZone::get("America/New_York").unwrap();
+        let day = |s: &str| Value::Date(Date::from_str(s).unwrap());
+        let instant = |s: &str| Value::DateTime(Timestamp::from_str(s).unwrap());
+        let into_datetime = |d: &str| day(d).coerce_between("datetime", &berlin, &new_york);
+        let into_date = |t: &str| instant(t).coerce_between("date", &berlin, &new_york);
+        // A date is the first instant of the day where it comes from, across DST and leap days.
+        assert_eq!(into_datetime("2024-02-29"), instant("2024-02-28T23:00:00Z"));
+        assert_eq!(into_datetime("2024-03-31"), instant("2024-03-30T23:00:00Z"));
+        assert_eq!(into_datetime("2024-04-01"), instant("2024-03-31T22:00:00Z"));
+        // An instant is its day where it goes to.
+        assert_eq!(into_date("2024-03-31T03:30:00Z"), day("2024-03-30"));
+        assert_eq!(into_date("2024-03-31T04:00:00Z"), day("2024-03-31"));
+        assert_eq!(into_date("2024-03-01T04:59:59Z"), day("2024-02-29"));
+        // Without zones, UTC.
+        assert_eq!(
+            instant("2024-03-31T03:30:00Z").coerce_to("date"),
+            day("2024-03-31")
         );
     }
 }

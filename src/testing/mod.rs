@@ -8,7 +8,9 @@ use crate::check::{Expected, Model, TestCase};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::plan::{self, Literal, Phase, Plan, Side};
 use crate::runtime::eval::{eval, eval_filter, Context, EvalError, Lookups, UserFunctions};
+use crate::runtime::shape::{self, Zones};
 use crate::runtime::value::Value;
+use jiff::tz::TimeZone;
 
 /// What a test run found.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,10 +149,26 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
         Ok(f) => f,
         Err(e) => return Actual::Failed(e.to_string()),
     };
+    let declared = match plan.time_zones() {
+        Ok(z) => z,
+        Err(e) => return Actual::Failed(e),
+    };
+    let zone = |side: Side| {
+        declared
+            .get(&table.side(side).system)
+            .cloned()
+            .unwrap_or(TimeZone::UTC)
+    };
+    let dest = table.side(case.source.other());
+    let zones = Zones {
+        from: zone(case.source),
+        to: zone(case.source.other()),
+    };
     let ctx = Context {
         functions: &functions,
         lookups: &lookups,
         now: jiff::Timestamp::now(),
+        zone: zones.to.clone(),
     };
     if let Some(filter) = &table.side(case.source).filter {
         match eval_filter(&filter.expr, &row, &ctx) {
@@ -189,11 +207,15 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
         if matches!(value, Value::Absent) || (op.not_null && matches!(value, Value::Null)) {
             continue;
         }
-        let value = match (value, op.truncate) {
-            (Value::String(s), Some(max)) => Value::String(s.chars().take(max as usize).collect()),
-            (v, _) => v,
+        let column = plan
+            .systems
+            .get(&dest.system)
+            .and_then(|s| s.tables.get(&dest.table))
+            .and_then(|t| t.columns.get(&op.target));
+        match shape::for_column(value, op, column, &zones) {
+            Ok(v) => out.insert(op.target.clone(), v),
+            Err(e) => return Actual::Failed(format!("`{}`: {e}", op.target)),
         };
-        out.insert(op.target.clone(), value);
     }
     Actual::Written(out)
 }

@@ -10,8 +10,8 @@ use super::{Engine, EngineError, Mode, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::{ConflictRule, DeleteRule, Flow, Phase};
 use crate::runtime::eval::{Lookups, NoLookups};
+use crate::runtime::shape::{self, Zones};
 use crate::runtime::value::Value;
-use crate::schema::facets::decimal_misfit;
 use crate::state::Coupling;
 
 /// What to do with one source row.
@@ -67,7 +67,7 @@ impl<'a> Engine<'a> {
         let (s, d) = (pass.dir.source(), pass.dir.dest());
         let mapping = pass.table.name.as_str();
         let no_lookups = NoLookups;
-        let ctx = self.context(&no_lookups);
+        let ctx = self.context(pass, &no_lookups);
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
             if let Some(why) = &row.invalid {
@@ -186,7 +186,7 @@ impl<'a> Engine<'a> {
         // Lookups are fetched for the whole batch at once, then the rows are transformed.
         let collector = Collector::default();
         {
-            let cctx = self.context(&collector);
+            let cctx = self.context(pass, &collector);
             for (row, _) in &work {
                 for (_, compiled) in &pass.ops {
                     let _ = compiled.eval(row, &cctx);
@@ -219,7 +219,11 @@ impl<'a> Engine<'a> {
         create: bool,
         lookups: &dyn Lookups,
     ) -> Result<BTreeMap<String, Value>, String> {
-        let ctx = self.context(lookups);
+        let ctx = self.context(pass, lookups);
+        let zones = Zones {
+            from: self.zone(pass.src_system),
+            to: ctx.zone.clone(),
+        };
         let mut out = BTreeMap::new();
         for (op, compiled) in &pass.ops {
             let applies = match op.phase {
@@ -241,26 +245,9 @@ impl<'a> Engine<'a> {
             if value.is_absent() || (null && (op.not_null || pass.back_only)) {
                 continue;
             }
-            let value = match (value, op.truncate) {
-                (Value::String(t), Some(max)) if t.chars().count() > max as usize => {
-                    Value::String(t.chars().take(max as usize).collect())
-                }
-                (v, _) => v,
-            };
             let column = pass.dst.info.columns.get(&op.target);
-            let value = value.coerce_to(column.map_or("", |c| c.ty.as_str()));
-            // The service would reject (or silently round) digits its column cannot hold.
-            if let (Value::Decimal(d), Some(c)) = (&value, column) {
-                if let Some(excess) = decimal_misfit(*d, c.precision, c.scale) {
-                    return Err(format!(
-                        "`{}` ({}): {d} has {}, but the column holds {}",
-                        op.target,
-                        op.origin,
-                        excess.have(),
-                        excess.holds()
-                    ));
-                }
-            }
+            let value = shape::for_column(value, op, column, &zones)
+                .map_err(|e| format!("`{}` ({}): {e}", op.target, op.origin))?;
             out.insert(op.target.clone(), value);
         }
         Ok(out)

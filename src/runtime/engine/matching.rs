@@ -200,7 +200,7 @@ impl<'a> Engine<'a> {
         coupled: &std::collections::HashMap<String, Coupling>,
     ) -> Vec<Row> {
         let no = NoLookups;
-        let ctx = self.context(&no);
+        let ctx = self.context(pass, &no);
         let (free, outside): (Vec<Row>, Vec<Row>) = candidates
             .into_iter()
             .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
@@ -298,7 +298,7 @@ impl<'a> Engine<'a> {
             page_size: 50,
         };
         let no = NoLookups;
-        let ctx = self.context(&no);
+        let ctx = self.context(pass, &no);
         let mut continuation: Option<String> = None;
         for _ in 0..GUARD_PAGES {
             let page = conn

@@ -18,9 +18,11 @@ pub use lifecycle::{status_words, RunStatus};
 pub use manual::{DirectionStatus, TableStatus};
 pub use matching::Outlook;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::connectors::{ConnectorError, TableRef};
@@ -226,6 +228,8 @@ pub struct Engine<'a> {
     pub(crate) cancel: Option<Arc<AtomicBool>>,
     /// Records left alone since the last commit, logged with the next one.
     pub(crate) skips: std::cell::RefCell<Vec<history::Skip>>,
+    /// The time zones the systems declare, by alias.
+    pub(crate) zones: BTreeMap<String, TimeZone>,
 }
 
 impl<'a> Engine<'a> {
@@ -266,8 +270,10 @@ impl<'a> Engine<'a> {
             )));
         }
         let functions = UserFunctions::new(&plan.functions)?;
+        let zones = plan.time_zones().map_err(EngineError::Plan)?;
         Ok(Engine {
             plan,
+            zones,
             systems,
             store,
             functions,
@@ -434,15 +440,23 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// The evaluation context of a pass: date-times become days in its destination's zone.
     pub(crate) fn context<'c>(
         &'c self,
+        pass: &Pass<'_>,
         lookups: &'c dyn crate::runtime::eval::Lookups,
     ) -> Context<'c> {
         Context {
             functions: &self.functions,
             lookups,
             now: self.started,
+            zone: self.zone(pass.dst_system),
         }
+    }
+
+    /// A system's time zone (UTC unless its declaration names one).
+    pub(crate) fn zone(&self, system: &str) -> TimeZone {
+        self.zones.get(system).cloned().unwrap_or(TimeZone::UTC)
     }
 }
 
