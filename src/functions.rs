@@ -123,7 +123,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "to_int", params: &[("value", Any)], variadic: false, returns: Returns::Int, doc: "The value as a whole number, decimals truncated toward zero; text that is not a number fails the field. Null gives null." },
     Builtin { name: "to_number", params: &[("value", Any)], variadic: false, returns: Returns::Decimal, doc: "The same as `to_decimal`." },
     Builtin { name: "to_string", params: &[("value", Any)], variadic: false, returns: Returns::Text, doc: "The value as text (dates as ISO 8601, decimals as written). Null gives null." },
-    Builtin { name: "today", params: &[], variadic: false, returns: Returns::Date, doc: "The UTC date of `now()`." },
+    Builtin { name: "today", params: &[], variadic: false, returns: Returns::Date, doc: "The date of `now()` in the destination system's time zone (UTC unless its declaration names one)." },
     Builtin { name: "trim", params: &[("text", Text)], variadic: false, returns: Returns::Text, doc: "The text without leading and trailing white space. Null gives null." },
     Builtin { name: "trim_end", params: &[("text", Text)], variadic: false, returns: Returns::Text, doc: "The text without trailing white space. Null gives null." },
     Builtin { name: "trim_start", params: &[("text", Text)], variadic: false, returns: Returns::Text, doc: "The text without leading white space. Null gives null." },
