@@ -15,8 +15,10 @@ pub fn import(file: &Path, output: Option<&Path>, tables: &[String]) -> Result<E
     let xml = std::fs::read_to_string(file)
         .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", file.display())))?;
     let only = (!tables.is_empty()).then_some(tables);
-    let schema = syncmap::schema::csdl::import(&xml, only)
+    let imported = syncmap::schema::csdl::import_noting_skipped(&xml, only)
         .map_err(|e| CliError::Usage(format!("cannot import `{}`: {e}", file.display())))?;
+    note_skipped(&imported.skipped);
+    let schema = imported.schema;
     let json = syncmap::schema::to_json(&schema);
     match output {
         Some(path) => {
@@ -27,6 +29,15 @@ pub fn import(file: &Path, output: Option<&Path>, tables: &[String]) -> Result<E
         None => print!("{json}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which entity sets an import left out and why, so that a table missing from the
+/// snapshot is not a mystery; the snapshot itself is still written.
+fn note_skipped(skipped: &[syncmap::schema::csdl::Skipped]) {
+    for s in skipped {
+        // Every reason names the set first: `entity set `x` has a key of several …`.
+        eprintln!("note: left out of the snapshot: {}", s.reason);
+    }
 }
 
 /// What `schema pull` is asked for.
@@ -93,11 +104,13 @@ pub fn pull(args: &PullArgs) -> Result<ExitCode, CliError> {
             args.tables.clone()
         };
         let only = (!tables.is_empty()).then_some(tables.as_slice());
-        syncmap::schema::csdl::import(&xml, only).map_err(|e| {
+        let imported = syncmap::schema::csdl::import_noting_skipped(&xml, only).map_err(|e| {
             CliError::Io(format!(
                 "system `{system}`: its $metadata cannot be read: {e}"
             ))
-        })?
+        })?;
+        note_skipped(&imported.skipped);
+        imported.schema
     };
     let json = syncmap::schema::to_json(&schema);
     match &args.output {

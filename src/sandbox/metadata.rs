@@ -1,6 +1,7 @@
 //! `$metadata`: the CSDL of a service, generated from its schema snapshot so that
-//! `crate::schema::csdl::import` reads back the same tables, keys, columns and types (option
-//! sets come back as integers and `required_on_create` is lost: CSDL carries neither).
+//! `crate::schema::csdl::import` reads back the same tables, keys, columns and types, decimals
+//! with their precision and scale. Option sets come back as integers (CSDL has no labels for
+//! them), and `required_on_create` only where it follows from `Nullable="false"`.
 //!
 //! Dataverse lookups are a `_x_value` property with a navigation property `x` (one per target
 //! for polymorphic ones: `parentcustomerid_account`, `parentcustomerid_contact`) constrained to
@@ -44,11 +45,14 @@ fn entity(t: &TableSchema) -> &str {
 /// The annotations and facets a column's property carries.
 fn property(out: &mut String, name: &str, ty: &str, c: &ColumnSchema, key: bool) {
     let _ = write!(out, r#"<Property Name="{}" Type="{ty}""#, esc(name));
-    if let ColumnType::String {
-        max_length: Some(n),
-    } = c.ty
-    {
-        let _ = write!(out, r#" MaxLength="{n}""#);
+    match c.ty {
+        ColumnType::String {
+            max_length: Some(n),
+        } => {
+            let _ = write!(out, r#" MaxLength="{n}""#);
+        }
+        ColumnType::Decimal { precision, scale } => decimal_facets(out, precision, scale),
+        _ => {}
     }
     if !c.nullable {
         out.push_str(r#" Nullable="false""#);
@@ -72,6 +76,21 @@ fn property(out: &mut String, name: &str, ty: &str, c: &ColumnSchema, key: bool)
         );
     }
     out.push_str("</Property>");
+}
+
+/// `Precision` and `Scale` as the snapshot states them. An absent `Scale` means zero in CSDL,
+/// so a scale the snapshot does not state is written `variable`, as Dataverse and Business
+/// Central write theirs.
+fn decimal_facets(out: &mut String, precision: Option<u32>, scale: Option<u32>) {
+    if let Some(p) = precision {
+        let _ = write!(out, r#" Precision="{p}""#);
+    }
+    match scale {
+        Some(s) => {
+            let _ = write!(out, r#" Scale="{s}""#);
+        }
+        None => out.push_str(r#" Scale="variable""#),
+    }
 }
 
 fn document(namespace: &str, alias: &str, container: &str, body: &str, sets: &str) -> Resp {
@@ -194,4 +213,56 @@ pub(crate) fn business_central(schema: &SystemSchema) -> Resp {
     }
     body.push_str(&enums);
     document(ns, "nav", "NAV", &body, &sets)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::schema::{csdl, SCHEMA_FORMAT_VERSION};
+
+    fn decimal(name: &str, precision: Option<u32>, scale: Option<u32>) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            ty: ColumnType::Decimal { precision, scale },
+            nullable: true,
+            read_only: false,
+            required_on_create: false,
+            default: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn decimal_facets_survive_the_import() {
+        let mut id = decimal("id", None, None);
+        id.ty = ColumnType::Guid;
+        id.nullable = false;
+        id.read_only = true;
+        let columns = vec![
+            id,
+            decimal("amount", Some(19), Some(4)),
+            decimal("whole", Some(9), Some(0)),
+            decimal("rate", Some(7), None),
+            decimal("scaled", None, Some(2)),
+            decimal("free", None, None),
+        ];
+        let schema = SystemSchema {
+            format_version: SCHEMA_FORMAT_VERSION,
+            source: None,
+            tables: vec![TableSchema {
+                name: "lines".into(),
+                entity_type: Some("line".into()),
+                key: "id".into(),
+                modified_on: None,
+                columns: columns.clone(),
+            }],
+        };
+        let only = vec!["lines".to_string()];
+        for resp in [dataverse(&schema), business_central(&schema)] {
+            let xml = String::from_utf8(resp.body).unwrap();
+            let imported = csdl::import(&xml, Some(&only)).unwrap();
+            assert_eq!(imported.tables[0].columns, columns, "{xml}");
+        }
+    }
 }
