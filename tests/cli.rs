@@ -1321,6 +1321,53 @@ fn schema_import_writes_a_loadable_snapshot() {
 }
 
 #[test]
+fn an_imported_service_keeps_enums_and_decimal_facets_for_check() {
+    let dir = temp();
+    let xml = csdl("independent-sales.xml");
+    let r = run(dir.path(), &["schema", "import", &xml, "-o", "sales.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("entity set `orderLines` has a key of several properties"),
+        "{}",
+        r.stderr
+    );
+    std::fs::copy(
+        repo().join("mappings/schemas/business-central.json"),
+        dir.path().join("bc.json"),
+    )
+    .unwrap();
+    write(
+        &dir.path().join("sales.map"),
+        r#"system bc: business_central { schema = "bc.json" }
+system shop: odata { schema = "sales.json" }
+
+table customers: bc.customers -> shop.customers {
+    displayName -> name [truncate]
+    "Preferred" -> category
+    1.23456 -> creditLimit
+}
+"#,
+    );
+    let r = run(dir.path(), &["check", "sales.map", "--format", "json"]);
+    assert_eq!(r.code, 0, "warnings only: {r:?}");
+    let found: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let codes: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["W0006"], "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("5 digits after the point, but `creditLimit` holds 4"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn schema_import_rejects_bad_input() {
     let dir = temp();
     write(&dir.path().join("bad.xml"), "<edmx:Edmx><unclosed\n");

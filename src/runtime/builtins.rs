@@ -797,7 +797,10 @@ mod tests {
             in_zone("year", "Europe/Berlin", std::slice::from_ref(&new_year)),
             i(2025)
         );
-        assert_eq!(in_zone("year", "UTC", std::slice::from_ref(&new_year)), i(2024));
+        assert_eq!(
+            in_zone("year", "UTC", std::slice::from_ref(&new_year)),
+            i(2024)
+        );
         assert_eq!(
             in_zone(
                 "format_date",

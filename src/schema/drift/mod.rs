@@ -185,10 +185,13 @@ pub fn type_name(ty: &ColumnType) -> &'static str {
 /// integers it stores (CSDL `$metadata` carries no option sets, so Dataverse's choices import
 /// as `int`).
 fn same_kind(snapshot: &ColumnType, live: &ColumnType) -> bool {
+    // A GUID foreign key that a newer import recognises as a lookup (by its navigation
+    // property) is the same column on the wire, and the plan written against it still works.
     type_name(snapshot) == type_name(live)
         || matches!(
             (snapshot, live),
             (ColumnType::Option { .. }, ColumnType::Int)
+                | (ColumnType::Guid, ColumnType::Lookup { .. })
         )
 }
 

@@ -110,6 +110,18 @@ fn an_option_set_read_as_integers_is_the_same_type() {
 }
 
 #[test]
+fn a_guid_now_known_as_a_lookup_is_the_same_column() {
+    let s = schema(vec![col("customerId", ColumnType::Guid)]);
+    let lookup = ColumnType::Lookup {
+        targets: vec!["customers".into()],
+    };
+    let live = schema(vec![col("customerId", lookup)]);
+    assert!(compare(&s, &live, &used(&[("customerId", true)])).is_empty());
+    // A lookup that became a plain GUID is a change: `via` no longer has a target.
+    assert_eq!(compare(&live, &s, &used(&[("customerId", true)])).len(), 1);
+}
+
+#[test]
 fn read_only_matters_only_for_columns_the_plan_writes() {
     let s = schema(vec![col("a", text(None)), col("b", text(None))]);
     let mut live = s.clone();
