@@ -231,13 +231,69 @@ fn load_schemas(project: &mut Project, loader: &dyn Loader, diags: &mut Diagnost
             continue; // a second declaration of the name is the checker's to report
         }
         match load_schema(project, loader, file, &map_path, &system) {
-            Ok(loaded) => {
+            Ok(mut loaded) => {
+                override_modified_on(&mut loaded.schema, file, &system, diags);
                 project.schemas.insert(system.name.name.clone(), loaded);
             }
             Err(d) => {
                 project.broken_systems.insert(system.name.name.clone());
                 diags.push(d);
             }
+        }
+    }
+}
+
+/// Applies `modified_on.TABLE = "COLUMN"` settings: the column a table's changes are read by,
+/// where the snapshot found none or the wrong one (an import recognises the usual names and
+/// the concurrency annotation, not every service's). E0214 for a table or column that cannot be.
+fn override_modified_on(
+    schema: &mut crate::schema::SystemSchema,
+    file: FileId,
+    system: &ast::System,
+    diags: &mut Diagnostics,
+) {
+    for setting in &system.settings {
+        let Some(table_name) = setting.key.name.strip_prefix("modified_on.") else {
+            continue;
+        };
+        let column = &setting.value.value;
+        let problem = match schema.tables.iter_mut().find(|t| t.name == table_name) {
+            None => {
+                let d = Diagnostic::new(
+                    Code::E0214,
+                    file,
+                    setting.key.span,
+                    format!(
+                        "the snapshot of `{}` has no table `{table_name}`",
+                        system.name.name
+                    ),
+                )
+                .label("no such table")
+                .help("name a table of the snapshot after `modified_on.`");
+                diags.push(d);
+                None
+            }
+            Some(t) => match t.column(column).map(|c| &c.ty) {
+                Some(crate::schema::ColumnType::Datetime) => {
+                    t.modified_on = Some(column.clone());
+                    None
+                }
+                Some(_) => Some((
+                    setting.value.span,
+                    format!("`{table_name}.{column}` is not a date-time column"),
+                )),
+                None => Some((
+                    setting.value.span,
+                    format!("table `{table_name}` has no column `{column}`"),
+                )),
+            },
+        };
+        if let Some((span, message)) = problem {
+            diags.push(
+                Diagnostic::new(Code::E0214, file, span, message)
+                    .label("cannot say when rows changed")
+                    .help("name a date-time column the system sets on every write of the table"),
+            );
         }
     }
 }

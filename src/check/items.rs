@@ -128,7 +128,9 @@ impl<'p> Checker<'p> {
                 for setting in &s.settings {
                     if setting.key.name == "time_zone" {
                         self.time_zone_setting(file, setting);
-                    } else if setting.key.name != "schema" {
+                    } else if setting.key.name != "schema"
+                        && !setting.key.name.starts_with("modified_on.")
+                    {
                         self.push(
                             Diagnostic::new(
                                 Code::W0003,
@@ -137,7 +139,7 @@ impl<'p> Checker<'p> {
                                 format!("setting `{}` has no effect", setting.key.name),
                             )
                             .label("unknown setting")
-                            .help("a system declares its `schema` and `time_zone`; connection details belong in the profile (syncmap.toml)"),
+                            .help("a system declares its `schema`, `time_zone` and `modified_on.TABLE`; connection details belong in the profile (syncmap.toml)"),
                         );
                     }
                 }

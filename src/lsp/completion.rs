@@ -51,7 +51,7 @@ pub fn complete(req: &Request<'_>) -> Vec<CompletionItem> {
         Context::Nothing => {}
         Context::Items => out.keywords(&context::ITEMS),
         Context::Kinds => out.keywords(&SYSTEM_KINDS),
-        Context::Settings => out.keywords(&["schema"]),
+        Context::Settings => out.keywords(&["schema", "time_zone", "modified_on"]),
         Context::Systems => systems(req.analysis, &mut out),
         Context::Tables { system } => {
             if let Some(loaded) = req.analysis.and_then(|a| a.project.schemas.get(&system)) {

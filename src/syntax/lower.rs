@@ -180,6 +180,16 @@ impl Lower {
         }
     }
 
+    /// A setting's name as one identifier; `modified_on.orders` keeps its dot.
+    fn setting_key(&mut self, p: Pair<'_, Rule>) -> Ident {
+        let s = span(&p);
+        let parts: Vec<String> = content(p).map(|i| self.ident(i).name).collect();
+        Ident {
+            name: parts.join("."),
+            span: s,
+        }
+    }
+
     fn string(&mut self, p: Pair<'_, Rule>) -> StrLit {
         let s = span(&p);
         let inner = p.into_inner().next();
@@ -253,7 +263,7 @@ impl Lower {
         for sp in it {
             let ss = span(&sp);
             let mut parts = content(sp);
-            let key = self.ident(parts.next()?);
+            let key = self.setting_key(parts.next()?);
             let value = self.string(parts.next()?);
             if let Some(prev) = settings.iter().find(|x: &&Setting| x.key.name == key.name) {
                 let d = Diagnostic::new(

@@ -111,6 +111,7 @@ pub(crate) fn expected_name(rule: Rule) -> &'static str {
         kw_job => "`job`",
         kw_test => "`test`",
         ident | column | type_name | job_table | call_name => "a name",
+        setting_key => "a setting name",
         string | string_inner => "a string",
         expr | primary | prefix | neg | paren | call | if_expr | kw_if | kw_not => "an expression",
         literal | number | boolean | null | date | datetime | kw_true | kw_false | kw_null => {
