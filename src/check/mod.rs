@@ -190,6 +190,7 @@ impl<'p> Checker<'p> {
                 ColumnType::Decimal { scale, .. } => scale,
                 _ => None,
             },
+            time_zone_independent: col.time_zone_independent,
         };
         self.used
             .entry((system.to_string(), table.name.clone()))

@@ -105,6 +105,10 @@ pub struct ColumnInfo {
     /// For decimals, the most digits after the point the column holds, when fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<u32>,
+    /// For date-times, whether values are wall-clock times written as UTC rather than
+    /// instants (see the schema's `time_zone_independent`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_zone_independent: bool,
 }
 
 /// One side of a table mapping.

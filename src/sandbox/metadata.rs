@@ -228,6 +228,7 @@ mod tests {
             nullable: true,
             read_only: false,
             required_on_create: false,
+            time_zone_independent: false,
             default: None,
             description: None,
         }

@@ -70,6 +70,11 @@ pub struct ColumnSchema {
     /// Whether a create must set it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub required_on_create: bool,
+    /// For date-times: the values are wall-clock times written as UTC, not instants
+    /// (Dataverse's TimeZoneIndependent behaviour): `2024-03-31T09:00:00Z` means 09:00 wherever
+    /// the system is. syncmap converts them through the system's time zone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub time_zone_independent: bool,
     /// The value the system gives the column on create when none is written (Dataverse's
     /// `statecode` is 0, Active). Test and sandbox databases apply it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -182,6 +182,14 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
             format!("records do not flow from the {:?} side", case.source).to_lowercase(),
         );
     };
+    let source = table.side(case.source);
+    let no_columns = BTreeMap::new();
+    let source_columns = plan
+        .systems
+        .get(&source.system)
+        .and_then(|s| s.tables.get(&source.table))
+        .map_or(&no_columns, |t| &t.columns);
+    let row = shape::as_instants(&row, source_columns, &zones.from);
     let on_update = matches!(
         case.expect,
         Expected::Record {
@@ -199,7 +207,7 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
         if !applies {
             continue;
         }
-        let value = match eval(&op.value, &row, &ctx) {
+        let value = match eval(&op.value, &*row, &ctx) {
             Ok(v) => v,
             Err(_) if op.clear_on_failure => Value::Null,
             Err(e) => return Actual::Failed(format!("`{}`: {e}", op.target)),

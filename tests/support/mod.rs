@@ -255,6 +255,7 @@ impl World {
                         max_length,
                         precision,
                         scale,
+                        time_zone_independent: c.time_zone_independent,
                     },
                 )
             })

@@ -382,6 +382,7 @@ fn column_schema(
             nullable: !not_null,
             read_only: false,
             required_on_create: false,
+            time_zone_independent: false,
             default: None,
             description: None,
         },

@@ -224,6 +224,7 @@ impl<'a> Engine<'a> {
             from: self.zone(pass.src_system),
             to: ctx.zone.clone(),
         };
+        let fields = shape::as_instants(&row.fields, &pass.src.info.columns, &zones.from);
         let mut out = BTreeMap::new();
         for (op, compiled) in &pass.ops {
             let applies = match op.phase {
@@ -234,7 +235,7 @@ impl<'a> Engine<'a> {
             if !applies {
                 continue;
             }
-            let value = match compiled.eval(row, &ctx) {
+            let value = match compiled.eval(&*fields, &ctx) {
                 Ok(v) => v,
                 Err(_) if op.clear_on_failure => Value::Null,
                 Err(e) => return Err(format!("`{}` ({}): {e}", op.target, op.origin)),

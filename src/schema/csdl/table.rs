@@ -160,6 +160,8 @@ impl<'a, 'input> Model<'a, 'input> {
             // A create that leaves out a property the service neither fills in nor allows to be
             // null is refused.
             required_on_create: !nullable && default.is_none() && !read_only && !is_key,
+            // CSDL does not carry Dataverse's date-time behaviour; a snapshot states it by hand.
+            time_zone_independent: false,
             default,
             description: facts.description,
         }

@@ -90,6 +90,7 @@ pub fn snapshot_of_plan(system: &crate::plan::System) -> SystemSchema {
         nullable: true,
         read_only: false,
         required_on_create: false,
+        time_zone_independent: c.time_zone_independent,
         default: None,
         description: None,
     };

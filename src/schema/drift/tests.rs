@@ -8,6 +8,7 @@ fn col(name: &str, ty: ColumnType) -> ColumnSchema {
         nullable: true,
         read_only: false,
         required_on_create: false,
+        time_zone_independent: false,
         default: None,
         description: None,
     }
