@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, TableSchema};
 
-use super::collection::{self, ListError, ListRequest, EVAL};
+use super::collection::{self, ListError, ListRequest, Paging, EVAL};
 use super::faults::Monitor;
 use super::query::{eval_filter_with, parse_query, QueryError};
 use super::request::{etag_core, guid_key, split_key, Req, Resp};
@@ -231,9 +231,9 @@ impl Bc {
             }
             ("POST", Some(Target::Batch)) => super::batch::business_central(self, req, monitor),
             _ => {
-                let cap = monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1);
+                let paging = Paging::of(&monitor.limits(), MAX_PAGE);
                 let mut db = self.store.lock();
-                let answer = db.transaction(|db| self.operation(db, req, cap), Resp::ok);
+                let answer = db.transaction(|db| self.operation(db, req, paging), Resp::ok);
                 if req.method != "GET" {
                     monitor.count_writes(1);
                 }
@@ -259,7 +259,7 @@ impl Bc {
 
     /// One data operation, inside the caller's transaction (a `$batch` runs its operations
     /// through here too).
-    pub fn operation(&self, db: &mut Db, req: &Req, cap: usize) -> Resp {
+    pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
         let Some((root, rest)) = split_api(&req.path) else {
             return error(
                 404,
@@ -324,7 +324,7 @@ impl Bc {
             table,
         };
         match (req.method.as_str(), key) {
-            ("GET", None) => self.list(db, req, &at, cap),
+            ("GET", None) => self.list(db, req, &at, paging),
             ("GET", Some(k)) => self.get(db, req, &at, &k),
             ("POST", None) => self.create(db, req, &at),
             ("PATCH", Some(k)) => self.patch(db, req, &at, &k),
@@ -443,13 +443,13 @@ impl Bc {
         )
     }
 
-    fn list(&self, db: &Db, req: &Req, at: &Place<'_>, cap: usize) -> Resp {
+    fn list(&self, db: &Db, req: &Req, at: &Place<'_>, paging: Paging) -> Resp {
         let q = match parse_query(&req.query) {
             Ok(q) => q,
             Err(e) => return query_error(e),
         };
         let t = at.table;
-        let page = collection::page_size(req.preference("odata.maxpagesize"), cap);
+        let page = paging.size(req.preference("odata.maxpagesize"));
         let type_name = format!("{NAMESPACE}.{}", entity_name(t));
         let resolver = |name: &str| t.column(name).map(|c| c.name.clone());
         let listing = match collection::list(
@@ -458,7 +458,8 @@ impl Bc {
                 table: t,
                 scope: at.company,
                 query: &q,
-                page_size: page,
+                page_size: page.0,
+                skip_paging: paging.skip,
                 resolve: &resolver,
                 type_name: &type_name,
             },
@@ -472,7 +473,14 @@ impl Bc {
             .iter()
             .map(|r| Json::Object(self.represent(t, r, q.select.as_deref())))
             .collect();
-        collection::page_response(req, self.context(req, at, false), &listing, rows, page)
+        collection::page_response(
+            req,
+            self.context(req, at, false),
+            &listing,
+            rows,
+            page,
+            paging,
+        )
     }
 
     fn get(&self, db: &Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {

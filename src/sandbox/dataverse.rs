@@ -9,8 +9,9 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 
-use super::collection::{self, ListError, ListRequest};
+use super::collection::{self, ListError, ListRequest, Paging};
 use super::faults::Monitor;
+use super::keys;
 use super::query::{parse_query, Query};
 use super::request::{etag_core, guid_key, split_key, Req, Resp};
 use super::store::{Db, Row, Store, StoreError};
@@ -185,9 +186,9 @@ impl Dv {
             ),
             ("POST", "$batch") => super::batch::dataverse(self, req, monitor),
             _ => {
-                let cap = page_cap(monitor);
+                let paging = paging(monitor);
                 let mut db = self.store.lock();
-                let answer = db.transaction(|db| self.operation(db, req, cap), Resp::ok);
+                let answer = db.transaction(|db| self.operation(db, req, paging), Resp::ok);
                 if req.method != "GET" {
                     monitor.count_writes(1);
                 }
@@ -212,7 +213,7 @@ impl Dv {
 
     /// One data operation on an entity set, inside the caller's transaction (a `$batch` runs
     /// its operations through here too).
-    pub fn operation(&self, db: &mut Db, req: &Req, cap: usize) -> Resp {
+    pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
         let rest = rest.trim_start_matches('/');
         if rest.contains('/') {
@@ -232,19 +233,12 @@ impl Dv {
                 &format!("Resource not found for the segment '{set}'."),
             );
         };
-        let key = match key {
-            None => None,
-            Some(k) => match guid_key(k) {
-                Some(k) => Some(k),
-                None => {
-                    return query_error(format!(
-                        "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
-                    ))
-                }
-            },
+        let key = match key.map(|k| keys::url_key(table, k)).transpose() {
+            Ok(k) => k,
+            Err(why) => return query_error(format!("Bad Request - Error in query syntax: {why}")),
         };
         match (req.method.as_str(), key) {
-            ("GET", None) => self.list(db, req, table, cap),
+            ("GET", None) => self.list(db, req, table, paging),
             ("GET", Some(k)) => self.get(db, req, table, &k),
             ("POST", None) => self.create(db, req, table),
             ("PATCH", Some(k)) => self.patch(db, req, table, &k),
@@ -333,12 +327,12 @@ impl Dv {
         Ok(())
     }
 
-    fn list(&self, db: &Db, req: &Req, t: &TableSchema, cap: usize) -> Resp {
+    fn list(&self, db: &Db, req: &Req, t: &TableSchema, paging: Paging) -> Resp {
         let q = match parse_query(&req.query) {
             Ok(q) => q,
             Err(e) => return query_error(e),
         };
-        let page = collection::page_size(req.preference("odata.maxpagesize"), cap);
+        let page = paging.size(req.preference("odata.maxpagesize"));
         let type_name = format!("{NAMESPACE}.{}", logical_name(t));
         let resolver = |name: &str| resolve(t, name);
         let listing = match collection::list(
@@ -347,7 +341,8 @@ impl Dv {
                 table: t,
                 scope: "",
                 query: &q,
-                page_size: page,
+                page_size: page.0,
+                skip_paging: paging.skip,
                 resolve: &resolver,
                 type_name: &type_name,
             },
@@ -368,6 +363,7 @@ impl Dv {
             &listing,
             rows,
             page,
+            paging,
         )
     }
 
@@ -434,12 +430,10 @@ impl Dv {
                 )));
             };
             if *name == t.key {
-                let k = v.as_str().and_then(guid_key).ok_or_else(|| {
+                let k = keys::body_key(t, v).map_err(|edm| {
                     payload_error(
                         t,
-                        &format!(
-                            "Cannot convert the literal '{v}' to the expected type 'Edm.Guid'."
-                        ),
+                        &format!("Cannot convert the literal '{v}' to the expected type '{edm}'."),
                     )
                 })?;
                 if key.is_some_and(|u| u != k) {
@@ -672,7 +666,17 @@ impl Dv {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let key = key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let key = match key {
+            Some(k) => k,
+            // A table keyed by GUIDs makes one up; any other key is the client's to choose.
+            None if t
+                .column(&t.key)
+                .is_none_or(|c| matches!(c.ty, ColumnType::Guid)) =>
+            {
+                uuid::Uuid::new_v4().to_string()
+            }
+            None => return payload_error(t, &format!("The key property '{}' must be set.", t.key)),
+        };
         self.insert(db, req, t, key, fields)
     }
 
@@ -731,9 +735,9 @@ impl Dv {
     }
 }
 
-/// The largest page: the configured cap, else Dataverse's 5000.
-pub(crate) fn page_cap(monitor: &Monitor) -> usize {
-    monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1)
+/// How the service pages: the configured cap, else Dataverse's 5000.
+pub(crate) fn paging(monitor: &Monitor) -> Paging {
+    Paging::of(&monitor.limits(), MAX_PAGE)
 }
 
 /// Whether a column is the type column of a polymorphic lookup (`owneridtype`), which the

@@ -134,7 +134,13 @@ pub(crate) fn states(
     }
     let file = |name: &str| config.data.as_ref().map(|d| d.join(name));
     let bc_store = Store::open(file("business-central.db").as_deref(), schema(BC_SCHEMA)?)?;
-    let dv_store = Store::open(file("dataverse.db").as_deref(), schema(DV_SCHEMA)?)?;
+    let mut dv_schema = schema(DV_SCHEMA)?;
+    if config.integer_keys {
+        dv_schema
+            .tables
+            .extend(super::keys::integer_keyed_schema().tables);
+    }
+    let dv_store = Store::open(file("dataverse.db").as_deref(), dv_schema)?;
     let bc = Bc::new(bc_store, seed::companies());
     let dv = Dv::new(dv_store, seed::app_user());
     seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;

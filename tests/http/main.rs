@@ -9,6 +9,7 @@
 mod support;
 
 mod guarantees;
+mod paging;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

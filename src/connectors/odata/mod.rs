@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod flavor;
 mod metadata;
+pub mod paging;
 mod probe;
 mod read;
 pub mod rows;

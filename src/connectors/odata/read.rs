@@ -7,6 +7,7 @@ use serde_json::Value as Json;
 
 use super::client::{without_query, Request};
 use super::flavor::Flavor;
+use super::paging;
 use super::rows;
 use super::ODataConnector;
 use crate::connectors::{row_matches, ConnectorError, Cursor, Page, ReadRequest, Row, TableRef};
@@ -26,7 +27,8 @@ pub async fn page(
     continuation: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     let url = match continuation {
-        Some(next) => same_service(c, next)?,
+        // The engine hands back what `fetch` returned: already resolved and checked.
+        Some(next) => next.to_string(),
         None => {
             let info = req.table.info;
             let mut filters: Vec<String> = Vec::new();
@@ -214,7 +216,7 @@ async fn all_pages(
         let (rows, next) = fetch(c, table, &url, c.endpoint.flavor.max_page()).await?;
         out.extend(rows);
         match next {
-            Some(n) => url = same_service(c, &n)?,
+            Some(n) => url = n,
             None => return Ok(out),
         }
     }
@@ -243,7 +245,9 @@ fn select(c: &ODataConnector, table: TableRef<'_>) -> String {
     names.join(",")
 }
 
-/// GETs one page and decodes its rows.
+/// GETs one page and decodes its rows; the next page's absolute URL, when there is one (see
+/// [`paging::next_page`]). Nothing assumes the page holds `page_size` rows: services answer
+/// with fewer, more, or everything at once, and only the next link says whether more follow.
 async fn fetch(
     c: &ODataConnector,
     table: TableRef<'_>,
@@ -288,33 +292,17 @@ async fn fetch(
         .filter_map(Json::as_object)
         .map(|e| rows::decode(c.endpoint.flavor, table.info, e))
         .collect();
-    let next = body
-        .get("@odata.nextLink")
-        .and_then(Json::as_str)
-        .map(str::to_string);
-    Ok((rows, next))
-}
-
-/// A next link, refused unless it points into the same service: the bearer token must not be
-/// sent anywhere else.
-fn same_service(c: &ODataConnector, link: &str) -> Result<String, ConnectorError> {
-    let origin = |u: &str| -> Option<String> {
-        let parsed = reqwest::Url::parse(u).ok()?;
-        Some(format!(
-            "{}://{}:{}",
-            parsed.scheme(),
-            parsed.host_str()?,
-            parsed.port_or_known_default()?
-        ))
+    let next = match body.get("@odata.nextLink").and_then(Json::as_str) {
+        None => None,
+        Some(link) => {
+            let context = body.get("@odata.context").and_then(Json::as_str);
+            Some(
+                paging::next_page(&c.endpoint.url, url, context, link)
+                    .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?,
+            )
+        }
     };
-    match (origin(link), origin(&c.endpoint.url)) {
-        (Some(a), Some(b)) if a == b => Ok(link.to_string()),
-        _ => Err(ConnectorError::Fatal(format!(
-            "{}: the service's next-page link `{}` leaves the service",
-            c.endpoint.system,
-            without_query(link)
-        ))),
-    }
+    Ok((rows, next))
 }
 
 #[cfg(test)]

@@ -76,6 +76,19 @@ pub fn decode(flavor: Flavor, table: &TableInfo, entity: &Map<String, Json>) -> 
     }
 }
 
+/// A client-chosen key as JSON: a number for an integer key column (an Edm.Int32 or Int64
+/// property written as text is refused by strict services), text otherwise.
+fn key_json(table: &TableInfo, key: &str) -> Json {
+    let integer = table
+        .columns
+        .get(&table.key)
+        .is_some_and(|c| matches!(c.ty.as_str(), "int" | "option"));
+    match key.trim().parse::<i64>() {
+        Ok(n) if integer => Json::from(n),
+        _ => Json::String(key.to_string()),
+    }
+}
+
 /// The JSON body of a create or update; `key` is the client-chosen key of a create.
 pub fn encode(
     flavor: Flavor,
@@ -85,7 +98,7 @@ pub fn encode(
 ) -> Result<Json, String> {
     let mut body = Map::new();
     if let Some(k) = key {
-        body.insert(table.key.clone(), Json::String(k.to_string()));
+        body.insert(table.key.clone(), key_json(table, k));
     }
     for (column, value) in fields {
         if matches!(value, Value::Absent) || !flavor.is_property(table, column) {

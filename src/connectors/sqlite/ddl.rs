@@ -49,7 +49,9 @@ pub(super) fn declared_type(ty: &ColumnType) -> String {
         ColumnType::Decimal {
             precision: Some(p),
             scale,
-        } => format!("DECIMAL({p},{}) TEXT", scale.unwrap_or(0)),
+            // SQLite takes a type's arguments only after its last word; `TEXT` keeps the affinity
+            // text, so the digits are stored exactly.
+        } => format!("DECIMAL TEXT({p},{})", scale.unwrap_or(0)),
         ColumnType::Decimal { .. } => "DECIMAL TEXT".into(),
         ColumnType::Bool => "BOOLEAN".into(),
         ColumnType::Date => "DATE TEXT".into(),
