@@ -9,7 +9,7 @@
 mod support;
 
 mod guarantees;
-mod paging;
+mod generic;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -300,17 +300,19 @@ impl Client {
     }
 
     async fn attempt(&self, request: &Request) -> Result<Response, String> {
-        let mut builder = self
-            .http
-            .request(request.method.clone(), &request.url)
-            .header("OData-Version", "4.0")
-            .header("OData-MaxVersion", "4.0");
         let named = |h: &str| {
             request
                 .headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(h))
         };
+        let mut builder = self.http.request(request.method.clone(), &request.url);
+        if !named("odata-version") {
+            // OData 4.0 unless the request needs more (a JSON `$batch` is 4.01).
+            builder = builder
+                .header("OData-Version", "4.0")
+                .header("OData-MaxVersion", "4.0");
+        }
         if !named("accept") {
             builder = builder.header(ACCEPT, HeaderValue::from_static("application/json"));
         }

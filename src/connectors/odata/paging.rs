@@ -77,6 +77,15 @@ pub fn next_page(
     Ok(next.to_string())
 }
 
+/// Whether a next link pages by offset: its query has `$skip` (and no `$skiptoken`).
+pub fn by_offset(link: &str) -> bool {
+    let Ok(url) = Url::parse(link) else {
+        return false;
+    };
+    let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    names.iter().any(|k| k == "$skip") && !names.iter().any(|k| k == "$skiptoken")
+}
+
 /// `scheme://host:port`, the port always written (so `https://h` and `https://h:443` agree).
 fn origin(url: &Url) -> String {
     format!(
@@ -164,6 +173,15 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn offset_links_are_told_from_keyset_links() {
+        assert!(by_offset("https://h/s/a?$filter=x&$skip=1000"));
+        assert!(by_offset("https://h/s/a?%24skip=5"));
+        assert!(!by_offset("https://h/s/a?$skiptoken=abc"));
+        assert!(!by_offset("https://h/s/a?$skiptoken=abc&$skip=5"));
+        assert!(!by_offset("https://h/s/a?name=$skip"));
     }
 
     #[test]

@@ -27,40 +27,22 @@ pub async fn page(
     continuation: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     let url = match continuation {
-        // The engine hands back what `fetch` returned: already resolved and checked.
+        // The engine hands back what this function returned: already resolved and checked.
         Some(next) => next.to_string(),
-        None => {
-            let info = req.table.info;
-            let mut filters: Vec<String> = Vec::new();
-            if let Some(f) = req.filter.and_then(|f| f.odata.as_deref()) {
-                filters.push(format!("({f})"));
-            }
-            let mut order = vec![format!("{} asc", info.key)];
-            if let (Some(since), Some(m)) = (&req.since, &info.modified_on) {
-                let at = literal::value(&Value::DateTime(since.modified_on), "datetime")
-                    .unwrap_or_default();
-                // Every changed row is read, the sync's own writes too: the engine tells its
-                // echoes by the versions it recorded, so a row someone changed before the sync
-                // wrote to it is never hidden (as a `_modifiedby_value ne` filter would hide it).
-                filters.push(format!("{m} ge {at}"));
-                order.insert(0, format!("{m} asc"));
-            }
-            let mut options = vec![("$select", select(c, req.table))];
-            let filter = filters.join(" and ");
-            if !filter.is_empty() {
-                options.push(("$filter", filter));
-            }
-            options.push(("$orderby", order.join(",")));
-            let options: Vec<(&str, &str)> =
-                options.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            format!(
-                "{}?{}",
-                c.collection(req.table.name).await?,
-                literal::query(&options)
-            )
-        }
+        None => read_url(c, req, None).await?,
     };
-    let (mut rows, next) = fetch(c, req.table, &url, req.page_size).await?;
+    let (mut rows, mut next) = fetch(c, req.table, &url, req.page_size).await?;
+    // A next link by offset (`$skip=N`) loses a row whenever a row before the offset leaves
+    // the order between two pages (modified, so it moves to the end of a modified-since read,
+    // or deleted), and repeats one when a row enters before it. Such pages are continued by
+    // keyset instead: the same read, after the last row of this page.
+    if next.as_deref().is_some_and(paging::by_offset) {
+        if let Some(last) = rows.last() {
+            if req.since.is_none() || last.modified_on.is_some() {
+                next = Some(read_url(c, req, Some(last)).await?);
+            }
+        }
+    }
     if let Some(since) = &req.since {
         rows.retain(|r| match r.modified_on {
             Some(m) => {
@@ -73,6 +55,58 @@ pub async fn page(
         });
     }
     Ok(Page { rows, next })
+}
+
+/// The URL of a read in the order the engine's cursor needs: modified-on then key for a
+/// modified-since read, key alone otherwise; with `after`, only the rows after that one.
+async fn read_url(
+    c: &ODataConnector,
+    req: &ReadRequest<'_>,
+    after: Option<&Row>,
+) -> Result<String, ConnectorError> {
+    let info = req.table.info;
+    let key_ty = info
+        .columns
+        .get(&info.key)
+        .map_or("guid", |c| c.ty.as_str());
+    let mut filters: Vec<String> = Vec::new();
+    if let Some(f) = req.filter.and_then(|f| f.odata.as_deref()) {
+        filters.push(format!("({f})"));
+    }
+    let mut order = vec![format!("{} asc", info.key)];
+    let datetime = |t| literal::value(&Value::DateTime(t), "datetime").unwrap_or_default();
+    let after_key = after.and_then(|r| literal::value(&Value::String(r.key.clone()), key_ty));
+    match (&req.since, &info.modified_on) {
+        (Some(since), Some(m)) => {
+            // Every changed row is read, the sync's own writes too: the engine tells its
+            // echoes by the versions it recorded, so a row someone changed before the sync
+            // wrote to it is never hidden (as a `_modifiedby_value ne` filter would hide it).
+            filters.push(format!("{m} ge {}", datetime(since.modified_on)));
+            order.insert(0, format!("{m} asc"));
+            if let (Some(key), Some(at)) = (after_key, after.and_then(|r| r.modified_on)) {
+                let at = datetime(at);
+                let k = &info.key;
+                filters.push(format!("({m} gt {at} or ({m} eq {at} and {k} gt {key}))"));
+            }
+        }
+        _ => {
+            if let Some(key) = after_key {
+                filters.push(format!("{} gt {key}", info.key));
+            }
+        }
+    }
+    let mut options = vec![("$select", select(c, req.table))];
+    let filter = filters.join(" and ");
+    if !filter.is_empty() {
+        options.push(("$filter", filter));
+    }
+    options.push(("$orderby", order.join(",")));
+    let options: Vec<(&str, &str)> = options.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(format!(
+        "{}?{}",
+        c.collection(req.table.name).await?,
+        literal::query(&options)
+    ))
 }
 
 /// The rows with these keys.

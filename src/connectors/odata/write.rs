@@ -79,18 +79,8 @@ pub async fn write(
         .unwrap_or(limit)
         .min(limit)
         .max(1);
-    if per_batch == 1 {
-        let sent = join_all(sendable.iter().map(|i| async {
-            let Ok(p) = &prepared[*i] else {
-                return (*i, Err(ConnectorError::Fatal("not prepared".into())));
-            };
-            (*i, send_one(c, p).await)
-        }))
-        .await;
-        for (i, a) in sent {
-            answers[i] = Some(a);
-        }
-    } else {
+    let format = c.endpoint.batch_format().filter(|_| per_batch > 1);
+    if let Some(format) = format {
         // As many batches as requests may be in flight, none above the service's size.
         let lanes = c.endpoint.http.concurrency.max(1);
         let size = sendable.len().div_ceil(lanes).clamp(1, per_batch);
@@ -100,7 +90,7 @@ pub async fn write(
                 .iter()
                 .filter_map(|i| prepared[*i].as_ref().ok())
                 .collect();
-            (chunk, send_batch(c, &parts).await)
+            (chunk, send_batch(c, format, &parts).await)
         }))
         .await;
         for (chunk, result) in sent {
@@ -121,6 +111,17 @@ pub async fn write(
                     }
                 }
             }
+        }
+    } else {
+        let sent = join_all(sendable.iter().map(|i| async {
+            let Ok(p) = &prepared[*i] else {
+                return (*i, Err(ConnectorError::Fatal("not prepared".into())));
+            };
+            (*i, send_one(c, p).await)
+        }))
+        .await;
+        for (i, a) in sent {
+            answers[i] = Some(a);
         }
     }
     let mut outcomes = Vec::with_capacity(ops.len());
@@ -204,12 +205,13 @@ async fn send_one(c: &ODataConnector, p: &Prepared) -> Result<Answer, ConnectorE
 /// Sends operations in one `$batch`; the answers in order (fewer when the service stopped).
 async fn send_batch(
     c: &ODataConnector,
+    format: BatchFormat,
     parts: &[&Prepared],
 ) -> Result<Vec<Result<Answer, ConnectorError>>, ConnectorError> {
     let url = format!("{}/$batch", c.endpoint.url);
     let idempotent = parts.iter().all(|p| p.idempotent);
     let system = &c.endpoint.system;
-    match c.endpoint.flavor.batch_format() {
+    match format {
         BatchFormat::Multipart => {
             let boundary = batch::new_boundary("batch_");
             let requests: Vec<Part<HttpRequest>> = parts
@@ -298,7 +300,12 @@ async fn send_batch(
             let request = Request {
                 method: Method::POST,
                 url,
-                headers: vec![("Content-Type", json_batch::CONTENT_TYPE.into())],
+                // JSON `$batch` is OData 4.01: a 4.0 request would be refused by strict services.
+                headers: vec![
+                    ("Content-Type", json_batch::CONTENT_TYPE.into()),
+                    ("OData-Version", "4.01".into()),
+                    ("OData-MaxVersion", "4.01".into()),
+                ],
                 body: Some(body),
                 idempotent,
             };
