@@ -15,13 +15,13 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::TableSchema;
 
+use super::codec::{self, Numbers};
 use super::query::{
     compare_for_orderby, eval_filter_with, CompareOp, EvalOptions, FilterExpr, Literal, Query,
     QueryError,
 };
 use super::request::{Req, Resp};
-use super::store::{is_looked_up, type_of, Db, Row, StoreError};
-use super::values::{from_json, to_json};
+use super::store::{is_looked_up, Db, Row, StoreError};
 
 /// Both services compare text as their SQL Server collations do: without regard to case.
 pub(crate) const EVAL: EvalOptions = EvalOptions { ignore_case: true };
@@ -123,7 +123,7 @@ impl From<QueryError> for ListError {
 /// The skiptoken's content: the last row's sort values and how many rows went before.
 fn encode_token(values: &[Value], sent: usize) -> String {
     let json = serde_json::json!({
-        "v": values.iter().map(to_json).collect::<Vec<_>>(),
+        "v": values.iter().map(|v| codec::write(v, Numbers::default())).collect::<Vec<_>>(),
         "n": sent,
     });
     json.to_string()
@@ -163,7 +163,7 @@ fn decode_token(
     let mut out = Vec::new();
     for ((name, _), v) in order.iter().zip(values) {
         let c = table.column(name).ok_or_else(bad)?;
-        out.push(from_json(v, type_of(c)).map_err(|_| bad())?);
+        out.push(codec::read(c, v, Numbers::default()).ok_or_else(bad)?);
     }
     Ok((out, sent))
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 
+use super::codec::{self, Numbers};
 use super::collection::{self, ListError, ListRequest, Paging};
 use super::faults::Monitor;
 use super::keys;
@@ -60,12 +61,18 @@ mod code {
 struct Annotations {
     lookup: bool,
     formatted: bool,
+    /// How the answer writes decimals (`Accept: …;IEEE754Compatible=true`).
+    numbers: Numbers,
 }
 
 impl Annotations {
     fn of(req: &Req) -> Annotations {
+        let numbers = Numbers::of_media_type(req.header("accept"));
         let Some(list) = req.preference("odata.include-annotations") else {
-            return Annotations::default();
+            return Annotations {
+                numbers,
+                ..Annotations::default()
+            };
         };
         let wants = |term: &str| {
             list.split(',').map(str::trim).any(|p| {
@@ -78,6 +85,7 @@ impl Annotations {
         Annotations {
             lookup: wants("Microsoft.Dynamics.CRM.lookuplogicalname"),
             formatted: wants("OData.Community.Display.V1.FormattedValue"),
+            numbers,
         }
     }
 }
@@ -310,7 +318,7 @@ impl Dv {
                     }
                 }
             }
-            out.insert(wire, values::to_json(&v));
+            out.insert(wire, codec::write(&v, a.numbers));
         }
         out
     }
@@ -400,10 +408,11 @@ impl Dv {
         &self,
         db: &Db,
         t: &TableSchema,
-        body: &[u8],
+        req: &Req,
         key: Option<&str>,
     ) -> Result<(Option<String>, BTreeMap<String, Value>), Resp> {
-        let json: Json = serde_json::from_slice(body)
+        let numbers = Numbers::of_media_type(req.header("content-type"));
+        let json: Json = serde_json::from_slice(&req.body)
             .map_err(|e| payload_error(t, &format!("The request body is not valid JSON: {e}")))?;
         let Json::Object(obj) = json else {
             return Err(payload_error(t, "The request body must be a JSON object."));
@@ -453,7 +462,7 @@ impl Dv {
                     &format!("The property '{name}' of entity '{entity}' cannot be set: it is read-only (set lookups with '@odata.bind')."),
                 ));
             }
-            let value = values::read(c, v).map_err(|p| problem(t, c, v, p))?;
+            let value = values::read(c, v, numbers).map_err(|p| problem(t, c, v, p))?;
             fields.insert(name.clone(), value);
         }
         Ok((body_key, fields))
@@ -662,7 +671,7 @@ impl Dv {
     }
 
     fn create(&self, db: &mut Db, req: &Req, t: &TableSchema) -> Resp {
-        let (key, fields) = match self.fields(db, t, &req.body, None) {
+        let (key, fields) = match self.fields(db, t, req, None) {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -697,7 +706,7 @@ impl Dv {
                 return Resp::error(412, code::STALE, "The version of the existing record doesn't match the RowVersion property provided.");
             }
         }
-        let (_, mut fields) = match self.fields(db, t, &req.body, Some(key)) {
+        let (_, mut fields) = match self.fields(db, t, req, Some(key)) {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -748,18 +757,23 @@ fn is_lookup_type(t: &TableSchema, name: &str) -> bool {
         .is_some_and(|c| matches!(c.ty, ColumnType::Lookup { .. }))
 }
 
-/// A value problem in Dataverse's words.
+/// A value problem in Dataverse's words, about the column in `target`.
 fn problem(t: &TableSchema, c: &ColumnSchema, v: &Json, p: Problem) -> Resp {
     let entity = logical_name(t);
-    match p {
-        Problem::Type(edm) => payload_error(t, &format!("Cannot convert the literal '{v}' to the expected type '{edm}'.")),
-        Problem::Null => Resp::error(400, code::VALIDATION, &format!("A validation error occurred. The value of '{}' on record of type '{entity}' cannot be null.", c.name)),
-        Problem::TooLong { max, .. } => Resp::error(400, code::VALIDATION, &format!(
+    let (code, message) = match p {
+        Problem::Type(edm) => {
+            let text = format!("Cannot convert the literal '{v}' to the expected type '{edm}'.");
+            return payload_error(t, &text);
+        }
+        Problem::Null => (code::VALIDATION, format!("A validation error occurred. The value of '{}' on record of type '{entity}' cannot be null.", c.name)),
+        Problem::TooLong { max, .. } => (code::VALIDATION, format!(
             "A validation error occurred.  The length of the '{}' attribute of the '{entity}' entity exceeded the maximum allowed length of '{max}'.", c.name
         )),
-        Problem::NotAnOption(i) => Resp::error(400, code::VALIDATION, &format!(
+        Problem::NotAnOption(i) => (code::VALIDATION, format!(
             "A validation error occurred. The value {i} of '{}' on record of type '{entity}' is outside the valid range.", c.name
         )),
-        Problem::NotAMember(s) => Resp::error(400, code::VALIDATION, &format!("'{s}' is not a valid value of '{}'.", c.name)),
-    }
+        Problem::NotAMember(s) => (code::VALIDATION, format!("'{s}' is not a valid value of '{}'.", c.name)),
+        Problem::Digits(o) => (code::VALIDATION, super::business_central::digits_message(v, &o)),
+    };
+    Resp::error_at(400, code, &message, &c.name)
 }

@@ -17,8 +17,8 @@ use super::values::edm_type;
 pub const NUMBERS: &str = "numbers";
 
 /// A schema snapshot of the table the sandbox serves with `integer_keys`: `numbers`, keyed by
-/// an `Edm.Int32` `id` the client chooses, with a name, an exact amount (Decimal(19,4)) and
-/// the `modifiedon` the service stamps. Mappings use it as the snapshot of that system.
+/// an `Edm.Int32` `id` the client chooses, with a name, an exact amount (Decimal(19,4)), a
+/// `ratio` (a decimal without facets) and the `modifiedon` the service stamps. Mappings use it as the snapshot of that system.
 pub fn integer_keyed_schema() -> SystemSchema {
     let column = |name: &str, ty: ColumnType, nullable: bool, read_only: bool| ColumnSchema {
         name: name.into(),
@@ -56,6 +56,8 @@ pub fn integer_keyed_schema() -> SystemSchema {
                     true,
                     false,
                 ),
+                // A decimal without facets: any number of digits on either side of the point.
+                column("ratio", ColumnType::DECIMAL, true, false),
                 column("modifiedon", ColumnType::Datetime, true, true),
             ],
         }],

@@ -24,6 +24,7 @@
 mod auth;
 mod batch;
 mod business_central;
+mod codec;
 mod collection;
 mod dataverse;
 mod faults;
@@ -34,9 +35,12 @@ pub mod query;
 mod request;
 mod seed;
 mod server;
+mod storage;
 mod store;
 mod values;
 
+#[cfg(test)]
+mod exact_tests;
 #[cfg(test)]
 mod tests;
 

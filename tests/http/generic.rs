@@ -222,7 +222,7 @@ fn syncs_every_row_once(tune: impl FnOnce(&mut SandboxConfig), paged_by: &str) {
 
     let changed = [0_usize, 1, 999, 1000, 1001, 5003, 10_004];
     for i in changed {
-        let amount = format!("-98765432109876.{:04}", i);
+        let amount = format!("-98765432109876.{:04}", i % 10_000);
         let body = json!({
             "name": format!("Changed {i}"),
             "amount": Json::Number(serde_json::Number::from_str(&amount).unwrap()),

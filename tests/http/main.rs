@@ -8,8 +8,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod guarantees;
 mod generic;
+mod guarantees;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
