@@ -5,7 +5,7 @@
 //! and a test between them would prove nothing. Decimals go from the JSON number's literal text
 //! to an exact decimal and back to a JSON number with the same digits, never through `f64`;
 //! with `IEEE754Compatible=true` (OData JSON Format §4.5.7.1: Int64 and Decimal as strings)
-//! they are also read from strings and written as strings.
+//! they are read from strings (only) and written as strings.
 //!
 //! `crate::runtime::value::Value` stays the in-memory cell: its decimal keeps up to 28
 //! significant digits and its scale, which covers `Edm.Decimal` as Dataverse and Business
@@ -61,7 +61,11 @@ pub(crate) fn read(c: &ColumnSchema, j: &Json, numbers: Numbers) -> Option<Value
         (ColumnType::Int | ColumnType::Option { .. }, Json::Number(n)) => {
             Value::Int(n.to_string().parse().ok()?)
         }
-        (ColumnType::Decimal { .. }, Json::Number(n)) => Value::Decimal(decimal(&n.to_string())?),
+        // `IEEE754Compatible=true` says decimals are strings; a number then is a client that
+        // did not mean what its media type says (a strict service refuses it).
+        (ColumnType::Decimal { .. }, Json::Number(n)) if !numbers.as_strings => {
+            Value::Decimal(decimal(&n.to_string())?)
+        }
         (ColumnType::Decimal { .. }, Json::String(s)) if numbers.as_strings => {
             Value::Decimal(decimal(s)?)
         }
@@ -186,7 +190,10 @@ mod tests {
             assert_eq!(write(&v, ieee), Json::String(text.into()));
             assert_eq!(read(&c, &Json::String(text.into()), ieee), Some(v));
         }
-        // Text is a decimal only when the request said IEEE754Compatible=true.
+        // Text is a decimal only when the request said IEEE754Compatible=true, and then only
+        // text is.
+        let one: Json = serde_json::from_str("1.5").unwrap();
+        assert_eq!(read(&c, &one, Numbers { as_strings: true }), None);
         assert_eq!(
             read(&c, &Json::String("1.5".into()), Numbers::default()),
             None

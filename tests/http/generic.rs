@@ -459,3 +459,57 @@ fn integer_keys_are_bare_literals_and_quoted_ones_are_refused() {
         }
     }
 }
+
+#[test]
+fn ieee754_compatible_systems_write_and_read_decimals_as_strings_with_every_digit() {
+    let (w, plan_dir) = start(|_| {});
+    create(&w, &[row(1)]);
+    let id = row(1)["id"].as_i64().unwrap().to_string();
+    let profile = std::fs::read_to_string(w.path().join("syncmap.toml")).unwrap();
+    let configured = profile.replace(
+        "[systems.dv]\n",
+        "[systems.dv]\nbatch = \"multipart\"\nieee754_compatible = true\n",
+    );
+    std::fs::write(w.path().join("syncmap.toml"), configured).unwrap();
+    let (c, plan) = connector(&w, &plan_dir);
+    let info = &plan.systems["dv"].tables[NUMBERS];
+    let table = TableRef {
+        name: NUMBERS,
+        info,
+    };
+    let amount = "-98765432109876.5432";
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        "amount".to_string(),
+        Value::Decimal(rust_decimal::Decimal::from_str_exact(amount).unwrap()),
+    );
+    // The sandbox takes decimals as strings only under IEEE754Compatible=true, and numbers
+    // only without it: the write goes through only if the client says it and does it.
+    let ops = [WriteOp::Update {
+        key: id.clone(),
+        etag: None,
+        fields,
+    }];
+    let outcome = w.rt.block_on(c.write(table, &ops));
+    assert!(outcome[0].is_ok(), "{outcome:?}");
+    let url = format!("{}/{NUMBERS}({id})", w.sandbox().dv_url());
+    let (_, plain) = get(&w, &url, &[]);
+    assert!(plain.contains(&format!(r#""amount":{amount}"#)), "{plain}");
+    // Read back as the service answers it (strings), to the same exact value.
+    let (_, strings) = get(
+        &w,
+        &url,
+        &[("Accept", "application/json;IEEE754Compatible=true")],
+    );
+    assert!(
+        strings.contains(&format!(r#""amount":"{amount}""#)),
+        "{strings}"
+    );
+    let rows = w.rt.block_on(c.get(table, &[id])).unwrap();
+    assert_eq!(
+        rows[0].fields["amount"].to_text().as_deref(),
+        Some(amount),
+        "{:?}",
+        rows[0]
+    );
+}

@@ -114,7 +114,8 @@ impl ODataConnector {
             endpoint.http.concurrency,
             Duration::from_secs(endpoint.http.timeout_secs),
             endpoint.http.max_retries,
-        )?;
+        )?
+        .ieee754_compatible(endpoint.http.ieee754_compatible);
         Ok(ODataConnector {
             endpoint,
             client,

@@ -144,9 +144,12 @@ async fn prepare(
 ) -> Result<Prepared, ConnectorError> {
     let flavor = c.endpoint.flavor;
     let json = |key: Option<&str>, fields| {
-        rows::encode(flavor, table.info, key, fields)
-            .map(|j| j.to_string().into_bytes())
-            .map_err(ConnectorError::Rejected)
+        let mut body =
+            rows::encode(flavor, table.info, key, fields).map_err(ConnectorError::Rejected)?;
+        if c.endpoint.http.ieee754_compatible {
+            rows::numbers_as_strings(table.info, &mut body);
+        }
+        Ok(body.to_string().into_bytes())
     };
     let if_match = |etag: &Option<String>| etag.clone().unwrap_or_else(|| "*".into());
     Ok(match op {
@@ -223,7 +226,7 @@ async fn send_batch(
                         .map(|(n, v)| (n.to_string(), v.clone()))
                         .collect();
                     if p.body.is_some() {
-                        headers.push(("Content-Type".into(), "application/json".into()));
+                        headers.push(("Content-Type".into(), c.client.media_type().into()));
                     }
                     Part::Single(HttpRequest {
                         method: p.method.to_string(),
@@ -279,7 +282,7 @@ async fn send_batch(
                         .map(|(n, v)| (n.to_string(), v.clone()))
                         .collect();
                     if p.body.is_some() {
-                        headers.insert("Content-Type".into(), "application/json".into());
+                        headers.insert("Content-Type".into(), c.client.media_type().into());
                     }
                     json_batch::Request {
                         id: (i + 1).to_string(),
