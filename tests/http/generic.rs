@@ -513,3 +513,36 @@ fn ieee754_compatible_systems_write_and_read_decimals_as_strings_with_every_digi
         rows[0]
     );
 }
+
+#[test]
+fn a_refused_value_is_a_record_error_that_names_its_column() {
+    let (w, plan_dir) = start(|_| {});
+    create(&w, &[row(1)]);
+    let configured = std::fs::read_to_string(w.path().join("syncmap.toml"))
+        .unwrap()
+        .replace("[systems.dv]\n", "[systems.dv]\nbatch = \"none\"\n");
+    std::fs::write(w.path().join("syncmap.toml"), configured).unwrap();
+    let (c, plan) = connector(&w, &plan_dir);
+    let table = TableRef {
+        name: NUMBERS,
+        info: &plan.systems["dv"].tables[NUMBERS],
+    };
+    let mut fields = BTreeMap::new();
+    // Five digits after the point, for a Decimal(19,4): the message alone does not say which
+    // column; the error's target does.
+    let d = rust_decimal::Decimal::from_str_exact("0.00001").unwrap();
+    fields.insert("amount".to_string(), Value::Decimal(d));
+    let ops = [WriteOp::Update {
+        key: row(1)["id"].as_i64().unwrap().to_string(),
+        etag: None,
+        fields,
+    }];
+    let outcome = w.rt.block_on(c.write(table, &ops));
+    match &outcome[0] {
+        Err(syncmap::connectors::ConnectorError::Rejected(m)) => {
+            assert!(m.starts_with("`amount`: "), "{m}");
+            assert!(m.contains("0.00001"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -71,8 +71,7 @@ impl Response {
     /// The service's error message: the OData error body's `code: message`, else the status.
     pub fn error_message(&self) -> String {
         match ErrorBody::parse(&self.body) {
-            Some(b) if b.error.code.is_empty() => b.error.message,
-            Some(b) => format!("{} ({})", b.error.message, b.error.code),
+            Some(b) => b.describe(),
             None => {
                 let text = String::from_utf8_lossy(&self.body);
                 let text = text.trim();

@@ -12,7 +12,7 @@ use super::flavor::BatchFormat;
 use super::{read, rows, ODataConnector};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
 use crate::odata::batch::{self, HttpRequest, HttpResponse, Part};
-use crate::odata::error::ErrorBody;
+use crate::odata::error::{classify, ErrorBody, ErrorClass};
 use crate::odata::json_batch;
 
 /// Dataverse's error code for a create whose key is taken.
@@ -46,7 +46,7 @@ impl Answer {
 
     fn message(&self) -> String {
         match ErrorBody::parse(&self.body) {
-            Some(b) => format!("{} ({})", b.error.message, b.error.code),
+            Some(b) => b.describe(),
             None => format!("HTTP {}", self.status),
         }
     }
@@ -420,11 +420,13 @@ async fn outcome(
             table.name,
             a.message()
         ))),
-        (_, 408 | 429 | 500..=599) => Err(ConnectorError::Transient(format!(
-            "{system}: {}",
-            a.message()
-        ))),
-        _ => Err(ConnectorError::Rejected(a.message())),
+        (_, status) => match classify(status, ErrorBody::parse(&a.body).as_ref()) {
+            ErrorClass::Transient => Err(ConnectorError::Transient(format!(
+                "{system}: {}",
+                a.message()
+            ))),
+            ErrorClass::Record => Err(ConnectorError::Rejected(a.message())),
+        },
     }
 }
 
