@@ -213,6 +213,19 @@ fn run_dv(
 
 /// Business Central: `POST …/api/v2.0/$batch` with a JSON body.
 pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
+    // JSON `$batch` is OData 4.01: a request that says it speaks only 4.0 cannot mean one.
+    if let Some(v) = req
+        .header("odata-maxversion")
+        .or(req.header("odata-version"))
+    {
+        if v.trim() == "4.0" {
+            return business_central::error(
+                400,
+                "BadRequest",
+                "A JSON batch request needs OData-Version 4.01; the request allows only 4.0.",
+            );
+        }
+    }
     let batch: BatchRequest = match serde_json::from_slice(&req.body) {
         Ok(b) => b,
         Err(e) => {

@@ -194,7 +194,8 @@ fn copied(w: &Wire) -> BTreeMap<String, usize> {
 /// 10,005 rows synced in full, then seven changed and synced modified-only: the copy equals
 /// the source as a multiset after each run, and the second run wrote exactly the seven.
 /// `paged_by` is what the service's next links carry.
-fn syncs_every_row_once(tune: impl FnOnce(&mut SandboxConfig), paged_by: &str) {
+/// `paged_by` is what the service's next links carry; `None` when it sends every row at once.
+fn syncs_every_row_once(tune: impl FnOnce(&mut SandboxConfig), paged_by: Option<&str>) {
     let (w, plan) = start(tune);
     let mut source: Vec<Json> = (0..10_005).map(row).collect();
     create(&w, &source);
@@ -203,12 +204,21 @@ fn syncs_every_row_once(tune: impl FnOnce(&mut SandboxConfig), paged_by: &str) {
     let (status, body) = get(&w, &url, &[("Prefer", "odata.maxpagesize=300")]);
     assert_eq!(status, 200, "{body}");
     let page: Json = serde_json::from_str(&body).unwrap();
-    assert_eq!(page["value"].as_array().unwrap().len(), SERVED_PAGE);
-    let next = page["@odata.nextLink"].as_str().unwrap();
-    assert!(
-        next.starts_with("numbers?") && next.contains(paged_by),
-        "{next}"
-    );
+    let served_page = page["value"].as_array().unwrap().len();
+    match paged_by {
+        Some(paged_by) => {
+            assert_eq!(served_page, SERVED_PAGE);
+            let next = page["@odata.nextLink"].as_str().unwrap();
+            assert!(
+                next.starts_with("numbers?") && next.contains(paged_by),
+                "{next}"
+            );
+        }
+        None => {
+            assert_eq!(served_page, source.len());
+            assert!(page.get("@odata.nextLink").is_none());
+        }
+    }
     let served = w.rows(Service::Dataverse, NUMBERS);
     assert_same(
         &multiset(served.iter().map(shown_json)),
@@ -249,8 +259,13 @@ fn relative_next_links_and_pages_of_the_services_size_bring_every_row_once() {
             c.limits.relative_links = true;
             c.limits.ignore_page_size = Some(SERVED_PAGE);
         },
-        "$skiptoken=",
+        Some("$skiptoken="),
     );
+}
+
+#[test]
+fn a_service_answering_everything_in_one_page_is_read_once() {
+    syncs_every_row_once(|c| c.limits.ignore_page_size = Some(20_000), None);
 }
 
 #[test]
@@ -261,7 +276,7 @@ fn next_links_by_offset_bring_every_row_once() {
             c.limits.ignore_page_size = Some(SERVED_PAGE);
             c.limits.skip_paging = true;
         },
-        "$skip=1000",
+        Some("$skip=1000"),
     );
 }
 
