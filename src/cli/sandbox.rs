@@ -78,6 +78,9 @@ pub struct SandboxArgs {
     /// Also serve `numbers`, a plain OData table keyed by integers, on the Dataverse port.
     #[arg(long)]
     integer_keys: bool,
+    /// Answer refused values (400s naming a column) with 500, as some services do.
+    #[arg(long)]
+    refusals_as_500: bool,
 }
 
 fn parse_throttle(s: &str) -> Result<(u32, Duration), String> {
@@ -148,6 +151,7 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             ignore_page_size: args.ignore_page_size,
             relative_links: args.relative_links,
             skip_paging: args.skip_paging,
+            refusals_as_500: args.refusals_as_500,
             ..Limits::default()
         },
         faults: Faults {

@@ -154,6 +154,9 @@ pub struct Limits {
     pub relative_links: bool,
     /// `@odata.nextLink` with `$skip=N` (paging by offset) instead of a keyset `$skiptoken`.
     pub skip_paging: bool,
+    /// Refused values (the 400s naming a column in `error.target`) answered with status 500
+    /// and the same body, as some services answer constraint and validation errors.
+    pub refusals_as_500: bool,
 }
 
 impl Default for Limits {
@@ -166,6 +169,7 @@ impl Default for Limits {
             ignore_page_size: None,
             relative_links: false,
             skip_paging: false,
+            refusals_as_500: false,
         }
     }
 }

@@ -270,13 +270,24 @@ async fn handle(
     if let Some(wait) = monitor.throttle() {
         return respond(state.api.throttled(wait, monitor));
     }
-    let answer = state.api.handle(&req, monitor);
+    let mut answer = state.api.handle(&req, monitor);
+    if monitor.limits().refusals_as_500 && answer.status == 400 && names_a_target(&answer) {
+        // Some services answer a value they refuse with 500 and the same error body.
+        answer.status = 500;
+    }
     if req.method != "GET" && monitor.lose_answer() {
         // Processed and committed; the answer never arrives.
         conn.kill.store(true, Ordering::SeqCst);
         return respond(Resp::empty(503));
     }
     respond(answer)
+}
+
+/// Whether an answer is an OData error about one property (a refused value).
+fn names_a_target(answer: &Resp) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&answer.body)
+        .ok()
+        .is_some_and(|b| b["error"]["target"].is_string())
 }
 
 /// `/_sandbox/stats` (GET, DELETE resets) and `/_sandbox/faults` (GET, PUT).

@@ -19,7 +19,7 @@ use syncmap::plan::Plan;
 use syncmap::profile::{Profile, Secret};
 use syncmap::runtime::value::Value;
 use syncmap::sandbox::person::Service;
-use syncmap::sandbox::{integer_keyed_schema, SandboxConfig, NUMBERS};
+use syncmap::sandbox::{integer_keyed_schema, Limits, SandboxConfig, NUMBERS};
 
 use crate::support::wire::{multiset, totals, Wire};
 
@@ -552,12 +552,23 @@ fn a_refused_value_is_a_record_error_that_names_its_column() {
         etag: None,
         fields,
     }];
-    let outcome = w.rt.block_on(c.write(table, &ops));
-    match &outcome[0] {
-        Err(syncmap::connectors::ConnectorError::Rejected(m)) => {
-            assert!(m.starts_with("`amount`: "), "{m}");
-            assert!(m.contains("0.00001"), "{m}");
+    // Answered 400, or 500 as some services answer a refused value: the record's own error
+    // either way, never a passing one to retry, and sent once.
+    for as_500 in [false, true] {
+        let control = w.sandbox().control();
+        control.set_limits(Limits {
+            refusals_as_500: as_500,
+            ..Limits::default()
+        });
+        let before = control.stats().dv.requests;
+        let outcome = w.rt.block_on(c.write(table, &ops));
+        match &outcome[0] {
+            Err(syncmap::connectors::ConnectorError::Rejected(m)) => {
+                assert!(m.starts_with("`amount`: "), "{m}");
+                assert!(m.contains("0.00001"), "{m}");
+            }
+            other => panic!("500: {as_500}: {other:?}"),
         }
-        other => panic!("{other:?}"),
+        assert_eq!(control.stats().dv.requests, before + 1, "500: {as_500}");
     }
 }
