@@ -101,6 +101,24 @@ pub struct HttpSettings {
     pub max_retries: u32,
     /// A Business Central custom API route, `publisher/group/version`, instead of API v2.0.
     pub api: Option<String>,
+    /// How writes travel; the kind's own way when absent (multipart for Dataverse, JSON for
+    /// Business Central and other OData services).
+    pub batch: Option<BatchMode>,
+    /// Whether to speak `IEEE754Compatible=true`: decimals written as JSON strings, so
+    /// services (and proxies) that parse JSON numbers as doubles keep every digit.
+    pub ieee754_compatible: bool,
+}
+
+/// `batch = "json" | "multipart" | "none"`: how a system's writes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchMode {
+    /// JSON `$batch` (OData 4.01).
+    Json,
+    /// `multipart/mixed` `$batch` (OData 4.0).
+    Multipart,
+    /// One request per write.
+    None,
 }
 
 impl Default for HttpSettings {
@@ -111,6 +129,8 @@ impl Default for HttpSettings {
             timeout_secs: default_timeout(),
             max_retries: default_retries(),
             api: None,
+            batch: None,
+            ieee754_compatible: false,
         }
     }
 }
@@ -280,11 +300,15 @@ impl SystemConfig {
                 what,
                 system: self.name.clone(),
             }),
-            Some(v) if v.is_empty() => Err(SecretError::Empty {
-                variable: variable.into(),
-                what,
-                system: self.name.clone(),
-            }),
+            // Some services take basic auth with an empty password: set but empty is a choice
+            // there. Everywhere else it is a mistake.
+            Some(v) if v.is_empty() && !matches!(self.auth, Auth::Basic { .. }) => {
+                Err(SecretError::Empty {
+                    variable: variable.into(),
+                    what,
+                    system: self.name.clone(),
+                })
+            }
             Some(v) => Ok(Some(Secret(v))),
         }
     }
@@ -437,6 +461,8 @@ struct RawSystem {
     timeout_secs: Option<u64>,
     max_retries: Option<u32>,
     api: Option<String>,
+    batch: Option<BatchMode>,
+    ieee754_compatible: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -684,6 +710,8 @@ fn system(x: &Expander<'_>, alias: &str, s: RawSystem) -> Result<SystemConfig, P
         timeout_secs: s.timeout_secs.unwrap_or(defaults.timeout_secs),
         max_retries: s.max_retries.unwrap_or(defaults.max_retries),
         api: s.api.clone(),
+        batch: s.batch,
+        ieee754_compatible: s.ieee754_compatible.unwrap_or(false),
     };
     if http.concurrency == 0 || http.batch_size == Some(0) || http.timeout_secs == 0 {
         return Err(ParseError::Invalid(format!(
@@ -819,11 +847,29 @@ mod tests {
             (8, Some(1), 5, 0)
         );
         assert_eq!(h.api.as_deref(), Some("contoso/sync/v1.0"));
+        assert_eq!((h.batch, h.ieee754_compatible), (None, false));
+        for (line, mode) in [
+            ("batch = \"json\"", BatchMode::Json),
+            ("batch = \"multipart\"", BatchMode::Multipart),
+            ("batch = \"none\"", BatchMode::None),
+        ] {
+            let text = format!(
+                "[systems.x]\nurl = \"https://x/odata\"\n{line}\nieee754_compatible = true\n"
+            );
+            let p = Profile::parse_with(&text, None, &env_of(&[])).unwrap();
+            let h = &p.systems["x"].http;
+            assert_eq!(
+                (h.batch, h.ieee754_compatible),
+                (Some(mode), true),
+                "{line}"
+            );
+        }
         for bad in [
             "concurrency = 0",
             "batch_size = 0",
             "api = \"contoso/v1.0\"",
             "pagesize = 3",
+            "batch = \"xml\"",
         ] {
             let text = format!("[systems.bc]\nurl = \"https://x/api/v2.0\"\n{bad}\n");
             let err = Profile::parse_with(&text, None, &env_of(&[])).unwrap_err();
@@ -831,7 +877,8 @@ mod tests {
             assert!(
                 err.contains("at least 1")
                     || err.contains("publisher/group/version")
-                    || err.contains("unknown field"),
+                    || err.contains("unknown field")
+                    || err.contains("unknown variant"),
                 "{bad}: {err}"
             );
         }
@@ -960,6 +1007,20 @@ batch_size = 50
         Profile::parse_with(&text, None, &env_of(&[]))
             .map(|p| p.systems["bc"].auth.clone())
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn basic_auth_takes_an_empty_password_but_not_an_unset_one() {
+        let text = "[systems.x]\nurl = \"u\"\nauth = { kind = \"basic\", username = \"u\", password_env = \"PW\" }\n";
+        let p = Profile::parse_with(text, None, &env_of(&[])).unwrap();
+        let x = &p.systems["x"];
+        let empty = x.secret_from(&env_of(&[("PW", "")])).unwrap().unwrap();
+        assert_eq!(empty.expose(), "");
+        assert!(x.secret_from(&env_of(&[])).is_err());
+        // A bearer token is never empty on purpose.
+        let text = "[systems.x]\nurl = \"u\"\nauth = { kind = \"bearer\", token_env = \"T\" }\n";
+        let p = Profile::parse_with(text, None, &env_of(&[])).unwrap();
+        assert!(p.systems["x"].secret_from(&env_of(&[("T", "")])).is_err());
     }
 
     #[test]

@@ -66,6 +66,21 @@ pub struct SandboxArgs {
     /// Milliseconds added to every answer.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay: u64,
+    /// Serve pages of N rows whatever `Prefer: odata.maxpagesize` asks.
+    #[arg(long, value_name = "N")]
+    ignore_page_size: Option<usize>,
+    /// Next-page links relative to the request URL.
+    #[arg(long)]
+    relative_links: bool,
+    /// Next-page links by offset (`$skip=N`) instead of `$skiptoken`.
+    #[arg(long)]
+    skip_paging: bool,
+    /// Also serve `numbers`, a plain OData table keyed by integers, on the Dataverse port.
+    #[arg(long)]
+    integer_keys: bool,
+    /// Answer refused values (400s naming a column) with 500, as some services do.
+    #[arg(long)]
+    refusals_as_500: bool,
 }
 
 fn parse_throttle(s: &str) -> Result<(u32, Duration), String> {
@@ -133,6 +148,10 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
         auth,
         limits: Limits {
             requests_per_window: args.throttle,
+            ignore_page_size: args.ignore_page_size,
+            relative_links: args.relative_links,
+            skip_paging: args.skip_paging,
+            refusals_as_500: args.refusals_as_500,
             ..Limits::default()
         },
         faults: Faults {
@@ -142,6 +161,7 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             delay: Duration::from_millis(args.delay),
             seed: 0,
         },
+        integer_keys: args.integer_keys,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -57,8 +57,9 @@ pub fn string(s: &str) -> String {
 /// The OData literal of a runtime value for a column of plan type `ty`, as written in a
 /// `$filter`; not URL-encoded (see [`encode_option`]).
 ///
-/// `guid` and `lookup` values that are GUIDs are bare and lower case; any other text is
-/// quoted. Numbers are plain digits (decimals keep their scale, `12.50`), booleans
+/// `guid` and `lookup` values that are GUIDs are bare and lower case, text holding an integer
+/// is bare for `int` and `option` columns (keys travel as text); any other text is quoted, so
+/// a bad value can only fail to match. Numbers are plain digits (decimals keep their scale, `12.50`), booleans
 /// `true`/`false`, dates `YYYY-MM-DD`, date-times RFC 3339 in UTC with `Z`. The value is first
 /// coerced to the column type (an int for a decimal column, a date for a date-time column).
 /// `Null` is `null`; `Absent` has no literal.
@@ -69,14 +70,19 @@ pub fn value(v: &Value, ty: &str) -> Option<String> {
         Value::Bool(b) => Literal::Bool(b),
         Value::Int(i) => Literal::Int(i),
         Value::Decimal(d) => Literal::Decimal(d.to_string()),
-        Value::String(s) => {
-            if matches!(ty, "guid" | "lookup") {
-                if let Some(g) = guid(&s) {
-                    return Some(plan_literal(&Literal::String(g), true));
-                }
-            }
-            Literal::String(s)
-        }
+        Value::String(s) => match ty {
+            "guid" | "lookup" => match guid(&s) {
+                Some(g) => return Some(plan_literal(&Literal::String(g), true)),
+                None => Literal::String(s),
+            },
+            // A key kept as text (couplings store keys as text) is a number again for an
+            // integer column: strict services refuse `code eq '1'` for an Edm.Int32 `code`.
+            "int" | "option" => match s.trim().parse::<i64>() {
+                Ok(n) => Literal::Int(n),
+                Err(_) => Literal::String(s),
+            },
+            _ => Literal::String(s),
+        },
         Value::Date(d) => Literal::Date(d.to_string()),
         Value::DateTime(t) => Literal::Datetime(t.to_string()),
     };
@@ -168,6 +174,20 @@ mod tests {
         );
         assert_eq!(v(Value::Int(-42), "int").as_deref(), Some("-42"));
         assert_eq!(v(Value::Int(3), "option").as_deref(), Some("3"));
+        // Keys travel as text: an integer key's text is a bare number, a string key's quoted.
+        assert_eq!(v(Value::String("1".into()), "int").as_deref(), Some("1"));
+        assert_eq!(
+            v(Value::String(" -9 ".into()), "option").as_deref(),
+            Some("-9")
+        );
+        assert_eq!(
+            v(Value::String("1".into()), "string").as_deref(),
+            Some("'1'")
+        );
+        assert_eq!(
+            v(Value::String("1 or 1 eq 1".into()), "int").as_deref(),
+            Some("'1 or 1 eq 1'")
+        );
         let dec = |s: &str| Value::Decimal(rust_decimal::Decimal::from_str_exact(s).unwrap());
         assert_eq!(v(dec("12.50"), "decimal").as_deref(), Some("12.50"));
         assert_eq!(

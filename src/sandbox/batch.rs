@@ -13,6 +13,7 @@ use crate::odata::batch::{self as multipart, HttpRequest, HttpResponse, Part};
 use crate::odata::json_batch::{BatchRequest, BatchResponse, Response as JsonResponse};
 
 use super::business_central::{self, split_api, Bc};
+use super::collection::Paging;
 use super::dataverse::{self, Dv, PREFIX};
 use super::faults::Monitor;
 use super::request::{Req, Resp};
@@ -96,7 +97,7 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
         );
     }
     let continue_on_error = req.preference("odata.continue-on-error").is_some();
-    let cap = dataverse::page_cap(monitor);
+    let paging = dataverse::paging(monitor);
     let mut out: Vec<Part<HttpResponse>> = Vec::new();
     let mut db = dv.store.lock();
     db.transaction(
@@ -104,7 +105,7 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
             for part in parts {
                 let ok = match part {
                     Part::Single(op) => {
-                        let r = run_dv(dv, db, req, op, cap, &BTreeMap::new());
+                        let r = run_dv(dv, db, req, op, paging, &BTreeMap::new());
                         let ok = r.ok();
                         out.push(Part::Single(to_http(r)));
                         ok
@@ -112,7 +113,7 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
                     Part::ChangeSet(ops) => {
                         let answers = db.savepoint(
                             "changeset",
-                            |db| change_set(dv, db, req, ops, cap),
+                            |db| change_set(dv, db, req, ops, paging),
                             |a| a.iter().all(Resp::ok),
                         );
                         if let Some(failed) = answers.iter().find(|r| !r.ok()) {
@@ -146,12 +147,18 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
 }
 
 /// The operations of a change set, `$n` references resolved, until one fails.
-fn change_set(dv: &Dv, db: &mut Db, outer: &Req, ops: Vec<HttpRequest>, cap: usize) -> Vec<Resp> {
+fn change_set(
+    dv: &Dv,
+    db: &mut Db,
+    outer: &Req,
+    ops: Vec<HttpRequest>,
+    paging: Paging,
+) -> Vec<Resp> {
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut answers = Vec::new();
     for op in ops {
         let content_id = op.header("content-id").map(str::to_string);
-        let r = run_dv(dv, db, outer, op, cap, &ids);
+        let r = run_dv(dv, db, outer, op, paging, &ids);
         let ok = r.ok();
         if let (Some(id), Some(entity)) = (&content_id, r.header("odata-entityid")) {
             ids.insert(id.clone(), entity.to_string());
@@ -174,7 +181,7 @@ fn run_dv(
     db: &mut Db,
     outer: &Req,
     op: HttpRequest,
-    cap: usize,
+    paging: Paging,
     ids: &BTreeMap<String, String>,
 ) -> Resp {
     let mut url = op.url.clone();
@@ -201,11 +208,24 @@ fn run_dv(
     if sub.path.ends_with("/$batch") {
         return Resp::error(400, "0x80060888", "A batch cannot contain another batch.");
     }
-    db.savepoint("op", |db| dv.operation(db, &sub, cap), Resp::ok)
+    db.savepoint("op", |db| dv.operation(db, &sub, paging), Resp::ok)
 }
 
 /// Business Central: `POST …/api/v2.0/$batch` with a JSON body.
 pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
+    // JSON `$batch` is OData 4.01: a request that says it speaks only 4.0 cannot mean one.
+    if let Some(v) = req
+        .header("odata-maxversion")
+        .or(req.header("odata-version"))
+    {
+        if v.trim() == "4.0" {
+            return business_central::error(
+                400,
+                "BadRequest",
+                "A JSON batch request needs OData-Version 4.01; the request allows only 4.0.",
+            );
+        }
+    }
     let batch: BatchRequest = match serde_json::from_slice(&req.body) {
         Ok(b) => b,
         Err(e) => {
@@ -231,7 +251,7 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
     let root = split_api(&req.path)
         .map(|(root, _)| root)
         .unwrap_or_default();
-    let cap = monitor.limits().max_page.unwrap_or(20_000).max(1);
+    let paging = Paging::of(&monitor.limits(), 20_000);
     let mut responses: Vec<JsonResponse> = Vec::new();
     let mut failed: HashSet<String> = HashSet::new();
     let mut done_groups: HashSet<String> = HashSet::new();
@@ -241,7 +261,7 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
             for (i, r) in batch.requests.iter().enumerate() {
                 match &r.atomicity_group {
                     None => {
-                        let answer = run_bc(bc, db, req, &root, r, &failed, cap);
+                        let answer = run_bc(bc, db, req, &root, r, &failed, paging);
                         if !answer.ok() {
                             failed.insert(r.id.clone());
                         }
@@ -259,7 +279,7 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
                             |db| {
                                 let mut answers = Vec::new();
                                 for m in &members {
-                                    let a = run_bc(bc, db, req, &root, m, &failed, cap);
+                                    let a = run_bc(bc, db, req, &root, m, &failed, paging);
                                     let ok = a.ok();
                                     answers.push(a);
                                     if !ok {
@@ -318,7 +338,7 @@ fn run_bc(
     root: &str,
     r: &crate::odata::json_batch::Request,
     failed: &HashSet<String>,
-    cap: usize,
+    paging: Paging,
 ) -> Resp {
     if r.depends_on.iter().any(|d| failed.contains(d)) {
         return failed_dependency(&r.id);
@@ -339,7 +359,7 @@ fn run_bc(
     if sub.path.ends_with("/$batch") {
         return business_central::error(400, "BadRequest", "A batch cannot contain another batch.");
     }
-    db.savepoint("op", |db| bc.operation(db, &sub, cap), Resp::ok)
+    db.savepoint("op", |db| bc.operation(db, &sub, paging), Resp::ok)
 }
 
 fn json_response(id: &str, r: Resp) -> JsonResponse {

@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, TableSchema};
 
-use super::collection::{self, ListError, ListRequest, EVAL};
+use super::codec::{self, Numbers, Overflow};
+use super::collection::{self, ListError, ListRequest, Paging, EVAL};
 use super::faults::Monitor;
 use super::query::{eval_filter_with, parse_query, QueryError};
 use super::request::{etag_core, guid_key, split_key, Req, Resp};
@@ -231,9 +232,9 @@ impl Bc {
             }
             ("POST", Some(Target::Batch)) => super::batch::business_central(self, req, monitor),
             _ => {
-                let cap = monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1);
+                let paging = Paging::of(&monitor.limits(), MAX_PAGE);
                 let mut db = self.store.lock();
-                let answer = db.transaction(|db| self.operation(db, req, cap), Resp::ok);
+                let answer = db.transaction(|db| self.operation(db, req, paging), Resp::ok);
                 if req.method != "GET" {
                     monitor.count_writes(1);
                 }
@@ -259,7 +260,7 @@ impl Bc {
 
     /// One data operation, inside the caller's transaction (a `$batch` runs its operations
     /// through here too).
-    pub fn operation(&self, db: &mut Db, req: &Req, cap: usize) -> Resp {
+    pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
         let Some((root, rest)) = split_api(&req.path) else {
             return error(
                 404,
@@ -324,7 +325,7 @@ impl Bc {
             table,
         };
         match (req.method.as_str(), key) {
-            ("GET", None) => self.list(db, req, &at, cap),
+            ("GET", None) => self.list(db, req, &at, paging),
             ("GET", Some(k)) => self.get(db, req, &at, &k),
             ("POST", None) => self.create(db, req, &at),
             ("PATCH", Some(k)) => self.patch(db, req, &at, &k),
@@ -369,7 +370,7 @@ impl Bc {
             let mut out = Map::new();
             for (n, v) in &f {
                 if q.select.as_ref().is_none_or(|s| s.iter().any(|x| x == n)) {
-                    out.insert((*n).to_string(), values::to_json(v));
+                    out.insert((*n).to_string(), codec::write(v, Numbers::default()));
                 }
             }
             Ok(out)
@@ -417,17 +418,19 @@ impl Bc {
     /// A row as JSON.
     fn represent(
         &self,
+        req: &Req,
         t: &TableSchema,
         row: &Row,
         select: Option<&[String]>,
     ) -> Map<String, Json> {
+        let numbers = Numbers::of_media_type(req.header("accept"));
         let mut out = Map::new();
         out.insert("@odata.etag".into(), Json::String(etag(row.version)));
         for c in &t.columns {
             if select.is_some_and(|s| !s.contains(&c.name)) {
                 continue;
             }
-            out.insert(c.name.clone(), values::to_json(&row.get(&c.name)));
+            out.insert(c.name.clone(), codec::write(&row.get(&c.name), numbers));
         }
         out
     }
@@ -443,13 +446,13 @@ impl Bc {
         )
     }
 
-    fn list(&self, db: &Db, req: &Req, at: &Place<'_>, cap: usize) -> Resp {
+    fn list(&self, db: &Db, req: &Req, at: &Place<'_>, paging: Paging) -> Resp {
         let q = match parse_query(&req.query) {
             Ok(q) => q,
             Err(e) => return query_error(e),
         };
         let t = at.table;
-        let page = collection::page_size(req.preference("odata.maxpagesize"), cap);
+        let page = paging.size(req.preference("odata.maxpagesize"));
         let type_name = format!("{NAMESPACE}.{}", entity_name(t));
         let resolver = |name: &str| t.column(name).map(|c| c.name.clone());
         let listing = match collection::list(
@@ -458,7 +461,8 @@ impl Bc {
                 table: t,
                 scope: at.company,
                 query: &q,
-                page_size: page,
+                page_size: page.0,
+                skip_paging: paging.skip,
                 resolve: &resolver,
                 type_name: &type_name,
             },
@@ -470,9 +474,16 @@ impl Bc {
         let rows: Vec<Json> = listing
             .rows
             .iter()
-            .map(|r| Json::Object(self.represent(t, r, q.select.as_deref())))
+            .map(|r| Json::Object(self.represent(req, t, r, q.select.as_deref())))
             .collect();
-        collection::page_response(req, self.context(req, at, false), &listing, rows, page)
+        collection::page_response(
+            req,
+            self.context(req, at, false),
+            &listing,
+            rows,
+            page,
+            paging,
+        )
     }
 
     fn get(&self, db: &Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {
@@ -490,7 +501,7 @@ impl Bc {
         }
         match db.get(at.table, at.company, key) {
             Ok(Some(row)) => {
-                let mut body = self.represent(at.table, &row, q.select.as_deref());
+                let mut body = self.represent(req, at.table, &row, q.select.as_deref());
                 body.insert(
                     "@odata.context".into(),
                     Json::String(self.context(req, at, true)),
@@ -503,8 +514,9 @@ impl Bc {
     }
 
     /// Reads a write's body into column values.
-    fn fields(&self, t: &TableSchema, body: &[u8]) -> Result<BTreeMap<String, Value>, Resp> {
-        let json: Json = serde_json::from_slice(body).map_err(|e| {
+    fn fields(&self, t: &TableSchema, req: &Req) -> Result<BTreeMap<String, Value>, Resp> {
+        let numbers = Numbers::of_media_type(req.header("content-type"));
+        let json: Json = serde_json::from_slice(&req.body).map_err(|e| {
             error(
                 400,
                 "BadRequest",
@@ -541,7 +553,7 @@ impl Bc {
             }
             fields.insert(
                 name.clone(),
-                values::read(c, v).map_err(|p| problem(c, v, p))?,
+                values::read(c, v, numbers).map_err(|p| problem(c, v, p))?,
             );
         }
         Ok(fields)
@@ -576,7 +588,7 @@ impl Bc {
 
     fn create(&self, db: &mut Db, req: &Req, at: &Place<'_>) -> Resp {
         let t = at.table;
-        let mut fields = match self.fields(t, &req.body) {
+        let mut fields = match self.fields(t, req) {
             Ok(f) => f,
             Err(r) => return r,
         };
@@ -618,7 +630,7 @@ impl Bc {
         let key = uuid::Uuid::new_v4().to_string();
         match db.insert(t, at.company, &key, &fields) {
             Ok(row) => {
-                let mut body = self.represent(t, &row, None);
+                let mut body = self.represent(req, t, &row, None);
                 body.insert(
                     "@odata.context".into(),
                     Json::String(self.context(req, at, true)),
@@ -661,7 +673,7 @@ impl Bc {
         if let Err(r) = self.precondition(db, req, at, key) {
             return r;
         }
-        let fields = match self.fields(at.table, &req.body) {
+        let fields = match self.fields(at.table, req) {
             Ok(f) => f,
             Err(r) => return r,
         };
@@ -682,7 +694,7 @@ impl Bc {
         }
         match db.update(at.table, at.company, key, &fields) {
             Ok(row) => {
-                let mut body = self.represent(at.table, &row, None);
+                let mut body = self.represent(req, at.table, &row, None);
                 body.insert(
                     "@odata.context".into(),
                     Json::String(self.context(req, at, true)),
@@ -711,20 +723,36 @@ struct Place<'a> {
     table: &'a TableSchema,
 }
 
-/// A value problem in Business Central's words.
+/// A value problem in Business Central's words, about the column in `target` (the message
+/// alone does not always name it).
 fn problem(c: &ColumnSchema, v: &Json, p: Problem) -> Resp {
-    match p {
-        Problem::Type(edm) => error(400, "BadRequest", &format!(
+    let (code, message) = match p {
+        Problem::Type(edm) => ("BadRequest", format!(
             "Cannot convert a primitive value to the expected type '{edm}' for '{}': {v}.", c.name
         )),
-        Problem::Null => error(400, "BadRequest", &format!("'{}' cannot be null.", c.name)),
-        Problem::TooLong { max, len } => error(400, "Application_StringExceededLength", &format!(
+        Problem::Null => ("BadRequest", format!("'{}' cannot be null.", c.name)),
+        Problem::TooLong { max, len } => ("Application_StringExceededLength", format!(
             "The length of the string is {len}, but it must be less than or equal to {max} characters. Value: {}",
             v.as_str().unwrap_or_default()
         )),
-        Problem::NotAnOption(i) => error(400, "BadRequest", &format!("{i} is not a valid value of '{}'.", c.name)),
-        Problem::NotAMember(s) => error(400, "BadRequest", &format!(
+        Problem::NotAnOption(i) => ("BadRequest", format!("{i} is not a valid value of '{}'.", c.name)),
+        Problem::NotAMember(s) => ("BadRequest", format!(
             "Cannot convert the literal '{s}' to the expected type of '{}'.", c.name
         )),
+        Problem::Digits(o) => ("Application_DecimalOverflow", digits_message(v, &o)),
+    };
+    let message = format!("{message}  CorrelationId:  {}.", uuid::Uuid::new_v4());
+    Resp::error_at(400, code, &message, &c.name)
+}
+
+/// What a decimal with too many digits is told, as SQL Server words it.
+pub(crate) fn digits_message(v: &Json, o: &Overflow) -> String {
+    match o {
+        Overflow::Scale { scale } => {
+            format!("The value {v} has more than {scale} digits after the decimal point.")
+        }
+        Overflow::Precision { precision, scale } => {
+            format!("Arithmetic overflow converting {v} to Decimal({precision},{scale}).")
+        }
     }
 }

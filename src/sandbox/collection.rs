@@ -15,13 +15,13 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::TableSchema;
 
+use super::codec::{self, Numbers};
 use super::query::{
     compare_for_orderby, eval_filter_with, CompareOp, EvalOptions, FilterExpr, Literal, Query,
     QueryError,
 };
 use super::request::{Req, Resp};
-use super::store::{is_looked_up, type_of, Db, Row, StoreError};
-use super::values::{from_json, to_json};
+use super::store::{is_looked_up, Db, Row, StoreError};
 
 /// Both services compare text as their SQL Server collations do: without regard to case.
 pub(crate) const EVAL: EvalOptions = EvalOptions { ignore_case: true };
@@ -36,6 +36,8 @@ pub(crate) struct ListRequest<'a> {
     pub query: &'a Query,
     /// Rows per page, already capped by the service.
     pub page_size: usize,
+    /// Whether the next page is linked with `$skip=N` rather than a keyset `$skiptoken`.
+    pub skip_paging: bool,
     /// The column a property name of the request stands for (`_ownerid_value` → `ownerid`);
     /// `None` for names the entity type does not have.
     pub resolve: &'a dyn Fn(&str) -> Option<String>,
@@ -47,10 +49,54 @@ pub(crate) struct ListRequest<'a> {
 pub(crate) struct Listing {
     /// The rows of the page.
     pub rows: Vec<Row>,
-    /// The `$skiptoken` of the next page, when there is one.
-    pub next: Option<String>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Next>,
     /// The number of matching rows, with `$count=true`.
     pub count: Option<usize>,
+}
+
+/// Where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Next {
+    /// After the row a keyset `$skiptoken` names.
+    Token(String),
+    /// After this many rows (`$skip`), as services paging by offset link their pages.
+    Skip(usize),
+}
+
+/// How a service pages: its cap, and the switches that make it page as other services do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Paging {
+    /// The largest page.
+    pub cap: usize,
+    /// Pages of this size whatever `Prefer: odata.maxpagesize` asks.
+    pub fixed: Option<usize>,
+    /// Next links relative to the request URL.
+    pub relative: bool,
+    /// Next links with `$skip=N`.
+    pub skip: bool,
+}
+
+impl Paging {
+    /// The paging of a service whose own cap is `cap`, under the sandbox's limits.
+    pub fn of(limits: &super::Limits, cap: usize) -> Paging {
+        Paging {
+            cap: limits.max_page.unwrap_or(cap).max(1),
+            fixed: limits.ignore_page_size.map(|n| n.max(1)),
+            relative: limits.relative_links,
+            skip: limits.skip_paging,
+        }
+    }
+
+    /// The page size of a request, and whether it honoured `Prefer: odata.maxpagesize`:
+    /// the preference capped by the service's maximum, or the fixed size of a service that
+    /// ignores it.
+    pub fn size(&self, preference: Option<String>) -> (usize, bool) {
+        match self.fixed {
+            Some(n) => (n, false),
+            None => (page_size(preference, self.cap), true),
+        }
+    }
 }
 
 /// Why a read failed.
@@ -77,7 +123,7 @@ impl From<QueryError> for ListError {
 /// The skiptoken's content: the last row's sort values and how many rows went before.
 fn encode_token(values: &[Value], sent: usize) -> String {
     let json = serde_json::json!({
-        "v": values.iter().map(to_json).collect::<Vec<_>>(),
+        "v": values.iter().map(|v| codec::write(v, Numbers::default())).collect::<Vec<_>>(),
         "n": sent,
     });
     json.to_string()
@@ -117,7 +163,7 @@ fn decode_token(
     let mut out = Vec::new();
     for ((name, _), v) in order.iter().zip(values) {
         let c = table.column(name).ok_or_else(bad)?;
-        out.push(from_json(v, type_of(c)).map_err(|_| bad())?);
+        out.push(codec::read(c, v, Numbers::default()).ok_or_else(bad)?);
     }
     Ok((out, sent))
 }
@@ -137,7 +183,10 @@ fn check_properties(req: &ListRequest<'_>) -> Result<(), QueryError> {
             return Err(QueryError::unknown_property(name, Some(req.type_name)));
         }
     }
-    Ok(())
+    match &q.filter {
+        Some(f) => super::keys::check_literals(f, req.table, req.resolve),
+        None => Ok(()),
+    }
 }
 
 /// Whether a row passes the request's filter.
@@ -253,6 +302,9 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
         }
         None => (None, 0),
     };
+    // `$skip` counts matching rows in order, before the first one sent.
+    let offset = req.query.skip.unwrap_or(0);
+    let mut skipped = 0;
     let remaining = req.query.top.map(|t| t.saturating_sub(sent));
     let limit = remaining.map_or(req.page_size, |r| r.min(req.page_size));
     let values_of = |row: &Row| order.iter().map(|(c, _)| row.get(c)).collect::<Vec<_>>();
@@ -292,10 +344,12 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
         if let Some(after) = &after {
             rows.retain(|r| compare(&values_of(r), after, &order) == Ordering::Greater);
         }
+        rows.drain(..offset.min(rows.len()));
         rows.truncate(limit + 1);
     } else if limit > 0 && indexed {
         db.scan(table, req.scope, &order, after.as_deref(), |row| {
             match passes(req, &row) {
+                Ok(true) if skipped < offset => skipped += 1,
                 Ok(true) => rows.push(row),
                 Ok(false) => {}
                 Err(e) => {
@@ -322,6 +376,7 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
         if let Some(after) = &after {
             rows.retain(|r| compare(&values_of(r), after, &order) == Ordering::Greater);
         }
+        rows.drain(..offset.min(rows.len()));
         rows.truncate(limit + 1);
     }
     if let Some(e) = failure {
@@ -329,11 +384,15 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
     }
     let more = rows.len() > limit && remaining.is_none_or(|r| r > limit);
     rows.truncate(limit);
-    let next = if more {
-        rows.last()
-            .map(|last| encode_token(&values_of(last), sent + rows.len()))
-    } else {
-        None
+    // Offsets cannot carry `$top`'s remainder; a read with `$top` pages by keyset.
+    let by_offset = req.skip_paging && req.query.top.is_none() && req.query.skiptoken.is_none();
+    let next = match rows.last() {
+        Some(_) if more && by_offset => Some(Next::Skip(offset + rows.len())),
+        Some(last) if more => Some(Next::Token(encode_token(
+            &values_of(last),
+            sent + rows.len(),
+        ))),
+        _ => None,
     };
     let count = if req.query.count {
         let mut n = 0;
@@ -369,7 +428,8 @@ pub(crate) fn page_response(
     context: String,
     listing: &Listing,
     rows: Vec<Json>,
-    page: usize,
+    (page, honoured): (usize, bool),
+    paging: Paging,
 ) -> Resp {
     let mut body = Map::new();
     body.insert("@odata.context".into(), Json::String(context));
@@ -377,29 +437,36 @@ pub(crate) fn page_response(
         body.insert("@odata.count".into(), json!(n));
     }
     body.insert("value".into(), Json::Array(rows));
-    if let Some(token) = &listing.next {
-        body.insert(
-            "@odata.nextLink".into(),
-            Json::String(next_link(&req.origin, &req.path, &req.query, token)),
-        );
+    if let Some(next) = &listing.next {
+        let origin = if paging.relative { "" } else { &req.origin };
+        let mut link = next_link(origin, &req.path, &req.query, next);
+        if paging.relative {
+            // Relative to the request URL: from its last segment on (`accounts?…`).
+            let path_end = link.find('?').unwrap_or(link.len());
+            let last = link[..path_end].rfind('/').map_or(0, |i| i + 1);
+            link = link.split_off(last);
+        }
+        body.insert("@odata.nextLink".into(), Json::String(link));
     }
     let mut resp = Resp::json(200, &Json::Object(body));
-    if req.preference("odata.maxpagesize").is_some() {
+    if honoured && req.preference("odata.maxpagesize").is_some() {
         // The size applied, which is less than asked for beyond the cap.
         resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={page}"));
     }
     resp
 }
 
-/// The URL of the next page: the request's own URL with `$skiptoken` replaced.
-pub(crate) fn next_link(origin: &str, path: &str, raw_query: &str, token: &str) -> String {
+/// The URL of the next page: the request's own URL with `$skiptoken` (or `$skip`) replaced.
+pub(crate) fn next_link(origin: &str, path: &str, raw_query: &str, next: &Next) -> String {
+    let paging = ["$skiptoken=", "%24skiptoken=", "$skip=", "%24skip="];
     let mut params: Vec<&str> = raw_query
         .split('&')
-        .filter(|p| {
-            !p.is_empty() && !p.starts_with("$skiptoken=") && !p.starts_with("%24skiptoken=")
-        })
+        .filter(|p| !p.is_empty() && !paging.iter().any(|o| p.starts_with(o)))
         .collect();
-    let skip = format!("$skiptoken={token}");
+    let skip = match next {
+        Next::Token(token) => format!("$skiptoken={token}"),
+        Next::Skip(n) => format!("$skip={n}"),
+    };
     params.push(&skip);
     let encoded_path: String = path
         .chars()

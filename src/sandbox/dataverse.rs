@@ -9,8 +9,10 @@ use serde_json::{json, Map, Value as Json};
 use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 
-use super::collection::{self, ListError, ListRequest};
+use super::codec::{self, Numbers};
+use super::collection::{self, ListError, ListRequest, Paging};
 use super::faults::Monitor;
+use super::keys;
 use super::query::{parse_query, Query};
 use super::request::{etag_core, guid_key, split_key, Req, Resp};
 use super::store::{Db, Row, Store, StoreError};
@@ -59,12 +61,18 @@ mod code {
 struct Annotations {
     lookup: bool,
     formatted: bool,
+    /// How the answer writes decimals (`Accept: …;IEEE754Compatible=true`).
+    numbers: Numbers,
 }
 
 impl Annotations {
     fn of(req: &Req) -> Annotations {
+        let numbers = Numbers::of_media_type(req.header("accept"));
         let Some(list) = req.preference("odata.include-annotations") else {
-            return Annotations::default();
+            return Annotations {
+                numbers,
+                ..Annotations::default()
+            };
         };
         let wants = |term: &str| {
             list.split(',').map(str::trim).any(|p| {
@@ -77,6 +85,7 @@ impl Annotations {
         Annotations {
             lookup: wants("Microsoft.Dynamics.CRM.lookuplogicalname"),
             formatted: wants("OData.Community.Display.V1.FormattedValue"),
+            numbers,
         }
     }
 }
@@ -185,9 +194,9 @@ impl Dv {
             ),
             ("POST", "$batch") => super::batch::dataverse(self, req, monitor),
             _ => {
-                let cap = page_cap(monitor);
+                let paging = paging(monitor);
                 let mut db = self.store.lock();
-                let answer = db.transaction(|db| self.operation(db, req, cap), Resp::ok);
+                let answer = db.transaction(|db| self.operation(db, req, paging), Resp::ok);
                 if req.method != "GET" {
                     monitor.count_writes(1);
                 }
@@ -212,7 +221,7 @@ impl Dv {
 
     /// One data operation on an entity set, inside the caller's transaction (a `$batch` runs
     /// its operations through here too).
-    pub fn operation(&self, db: &mut Db, req: &Req, cap: usize) -> Resp {
+    pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
         let rest = rest.trim_start_matches('/');
         if rest.contains('/') {
@@ -232,19 +241,12 @@ impl Dv {
                 &format!("Resource not found for the segment '{set}'."),
             );
         };
-        let key = match key {
-            None => None,
-            Some(k) => match guid_key(k) {
-                Some(k) => Some(k),
-                None => {
-                    return query_error(format!(
-                        "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
-                    ))
-                }
-            },
+        let key = match key.map(|k| keys::url_key(table, k)).transpose() {
+            Ok(k) => k,
+            Err(why) => return query_error(format!("Bad Request - Error in query syntax: {why}")),
         };
         match (req.method.as_str(), key) {
-            ("GET", None) => self.list(db, req, table, cap),
+            ("GET", None) => self.list(db, req, table, paging),
             ("GET", Some(k)) => self.get(db, req, table, &k),
             ("POST", None) => self.create(db, req, table),
             ("PATCH", Some(k)) => self.patch(db, req, table, &k),
@@ -316,7 +318,7 @@ impl Dv {
                     }
                 }
             }
-            out.insert(wire, values::to_json(&v));
+            out.insert(wire, codec::write(&v, a.numbers));
         }
         out
     }
@@ -333,12 +335,12 @@ impl Dv {
         Ok(())
     }
 
-    fn list(&self, db: &Db, req: &Req, t: &TableSchema, cap: usize) -> Resp {
+    fn list(&self, db: &Db, req: &Req, t: &TableSchema, paging: Paging) -> Resp {
         let q = match parse_query(&req.query) {
             Ok(q) => q,
             Err(e) => return query_error(e),
         };
-        let page = collection::page_size(req.preference("odata.maxpagesize"), cap);
+        let page = paging.size(req.preference("odata.maxpagesize"));
         let type_name = format!("{NAMESPACE}.{}", logical_name(t));
         let resolver = |name: &str| resolve(t, name);
         let listing = match collection::list(
@@ -347,7 +349,8 @@ impl Dv {
                 table: t,
                 scope: "",
                 query: &q,
-                page_size: page,
+                page_size: page.0,
+                skip_paging: paging.skip,
                 resolve: &resolver,
                 type_name: &type_name,
             },
@@ -368,6 +371,7 @@ impl Dv {
             &listing,
             rows,
             page,
+            paging,
         )
     }
 
@@ -404,10 +408,11 @@ impl Dv {
         &self,
         db: &Db,
         t: &TableSchema,
-        body: &[u8],
+        req: &Req,
         key: Option<&str>,
     ) -> Result<(Option<String>, BTreeMap<String, Value>), Resp> {
-        let json: Json = serde_json::from_slice(body)
+        let numbers = Numbers::of_media_type(req.header("content-type"));
+        let json: Json = serde_json::from_slice(&req.body)
             .map_err(|e| payload_error(t, &format!("The request body is not valid JSON: {e}")))?;
         let Json::Object(obj) = json else {
             return Err(payload_error(t, "The request body must be a JSON object."));
@@ -434,12 +439,10 @@ impl Dv {
                 )));
             };
             if *name == t.key {
-                let k = v.as_str().and_then(guid_key).ok_or_else(|| {
+                let k = keys::body_key(t, v).map_err(|edm| {
                     payload_error(
                         t,
-                        &format!(
-                            "Cannot convert the literal '{v}' to the expected type 'Edm.Guid'."
-                        ),
+                        &format!("Cannot convert the literal '{v}' to the expected type '{edm}'."),
                     )
                 })?;
                 if key.is_some_and(|u| u != k) {
@@ -459,7 +462,7 @@ impl Dv {
                     &format!("The property '{name}' of entity '{entity}' cannot be set: it is read-only (set lookups with '@odata.bind')."),
                 ));
             }
-            let value = values::read(c, v).map_err(|p| problem(t, c, v, p))?;
+            let value = values::read(c, v, numbers).map_err(|p| problem(t, c, v, p))?;
             fields.insert(name.clone(), value);
         }
         Ok((body_key, fields))
@@ -668,11 +671,21 @@ impl Dv {
     }
 
     fn create(&self, db: &mut Db, req: &Req, t: &TableSchema) -> Resp {
-        let (key, fields) = match self.fields(db, t, &req.body, None) {
+        let (key, fields) = match self.fields(db, t, req, None) {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let key = key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let key = match key {
+            Some(k) => k,
+            // A table keyed by GUIDs makes one up; any other key is the client's to choose.
+            None if t
+                .column(&t.key)
+                .is_none_or(|c| matches!(c.ty, ColumnType::Guid)) =>
+            {
+                uuid::Uuid::new_v4().to_string()
+            }
+            None => return payload_error(t, &format!("The key property '{}' must be set.", t.key)),
+        };
         self.insert(db, req, t, key, fields)
     }
 
@@ -693,7 +706,7 @@ impl Dv {
                 return Resp::error(412, code::STALE, "The version of the existing record doesn't match the RowVersion property provided.");
             }
         }
-        let (_, mut fields) = match self.fields(db, t, &req.body, Some(key)) {
+        let (_, mut fields) = match self.fields(db, t, req, Some(key)) {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -731,9 +744,9 @@ impl Dv {
     }
 }
 
-/// The largest page: the configured cap, else Dataverse's 5000.
-pub(crate) fn page_cap(monitor: &Monitor) -> usize {
-    monitor.limits().max_page.unwrap_or(MAX_PAGE).max(1)
+/// How the service pages: the configured cap, else Dataverse's 5000.
+pub(crate) fn paging(monitor: &Monitor) -> Paging {
+    Paging::of(&monitor.limits(), MAX_PAGE)
 }
 
 /// Whether a column is the type column of a polymorphic lookup (`owneridtype`), which the
@@ -744,18 +757,23 @@ fn is_lookup_type(t: &TableSchema, name: &str) -> bool {
         .is_some_and(|c| matches!(c.ty, ColumnType::Lookup { .. }))
 }
 
-/// A value problem in Dataverse's words.
+/// A value problem in Dataverse's words, about the column in `target`.
 fn problem(t: &TableSchema, c: &ColumnSchema, v: &Json, p: Problem) -> Resp {
     let entity = logical_name(t);
-    match p {
-        Problem::Type(edm) => payload_error(t, &format!("Cannot convert the literal '{v}' to the expected type '{edm}'.")),
-        Problem::Null => Resp::error(400, code::VALIDATION, &format!("A validation error occurred. The value of '{}' on record of type '{entity}' cannot be null.", c.name)),
-        Problem::TooLong { max, .. } => Resp::error(400, code::VALIDATION, &format!(
+    let (code, message) = match p {
+        Problem::Type(edm) => {
+            let text = format!("Cannot convert the literal '{v}' to the expected type '{edm}'.");
+            return payload_error(t, &text);
+        }
+        Problem::Null => (code::VALIDATION, format!("A validation error occurred. The value of '{}' on record of type '{entity}' cannot be null.", c.name)),
+        Problem::TooLong { max, .. } => (code::VALIDATION, format!(
             "A validation error occurred.  The length of the '{}' attribute of the '{entity}' entity exceeded the maximum allowed length of '{max}'.", c.name
         )),
-        Problem::NotAnOption(i) => Resp::error(400, code::VALIDATION, &format!(
+        Problem::NotAnOption(i) => (code::VALIDATION, format!(
             "A validation error occurred. The value {i} of '{}' on record of type '{entity}' is outside the valid range.", c.name
         )),
-        Problem::NotAMember(s) => Resp::error(400, code::VALIDATION, &format!("'{s}' is not a valid value of '{}'.", c.name)),
-    }
+        Problem::NotAMember(s) => (code::VALIDATION, format!("'{s}' is not a valid value of '{}'.", c.name)),
+        Problem::Digits(o) => (code::VALIDATION, super::business_central::digits_message(v, &o)),
+    };
+    Resp::error_at(400, code, &message, &c.name)
 }

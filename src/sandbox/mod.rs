@@ -24,18 +24,23 @@
 mod auth;
 mod batch;
 mod business_central;
+mod codec;
 mod collection;
 mod dataverse;
 mod faults;
+mod keys;
 mod metadata;
 pub mod person;
 pub mod query;
 mod request;
 mod seed;
 mod server;
+mod storage;
 mod store;
 mod values;
 
+#[cfg(test)]
+mod exact_tests;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use faults::{Control, ServiceStats, Stats};
+pub use keys::{integer_keyed_schema, NUMBERS};
 
 /// Everything [`Sandbox::start`] needs.
 #[derive(Debug, Clone)]
@@ -66,6 +72,11 @@ pub struct SandboxConfig {
     pub limits: Limits,
     /// Failures injected on purpose.
     pub faults: Faults,
+    /// Whether the Dataverse server also serves a plain OData table keyed by integers
+    /// ([`integer_keyed_schema`]: `numbers`), which a profile reaches as a system of `kind =
+    /// "odata"` at the Dataverse URL. Dataverse itself keys every table by GUID; this is how
+    /// clients meet `numbers(42)` and `id eq 42` without a third server.
+    pub integer_keys: bool,
 }
 
 impl Default for SandboxConfig {
@@ -79,6 +90,7 @@ impl Default for SandboxConfig {
             auth: AuthConfig::default(),
             limits: Limits::default(),
             faults: Faults::default(),
+            integer_keys: false,
         }
     }
 }
@@ -134,6 +146,17 @@ pub struct Limits {
     pub dv_batch_max: usize,
     /// The most operations in a Business Central `$batch` (the real limit is 100).
     pub bc_batch_max: usize,
+    /// Pages of this many rows whatever `Prefer: odata.maxpagesize` asks (and no
+    /// `Preference-Applied`), as services that ignore the preference answer.
+    pub ignore_page_size: Option<usize>,
+    /// `@odata.nextLink` relative to the request URL (`accounts?$skiptoken=…`), as OData
+    /// allows, instead of absolute.
+    pub relative_links: bool,
+    /// `@odata.nextLink` with `$skip=N` (paging by offset) instead of a keyset `$skiptoken`.
+    pub skip_paging: bool,
+    /// Refused values (the 400s naming a column in `error.target`) answered with status 500
+    /// and the same body, as some services answer constraint and validation errors.
+    pub refusals_as_500: bool,
 }
 
 impl Default for Limits {
@@ -143,6 +166,10 @@ impl Default for Limits {
             requests_per_window: None,
             dv_batch_max: 1000,
             bc_batch_max: 100,
+            ignore_page_size: None,
+            relative_links: false,
+            skip_paging: false,
+            refusals_as_500: false,
         }
     }
 }

@@ -134,7 +134,13 @@ impl<'a> Person<'a> {
                 .ok_or_else(|| format!("GET {table}: {page}"))?;
             out.extend(rows.iter().cloned());
             match page["@odata.nextLink"].as_str() {
-                Some(n) => url = n.to_string(),
+                // A next link may be relative to the page's URL (`relative_links`).
+                Some(n) => {
+                    url = reqwest::Url::parse(&url)
+                        .and_then(|base| base.join(n))
+                        .map_err(|e| format!("next link `{n}`: {e}"))?
+                        .to_string()
+                }
                 None => return Ok(out),
             }
         }

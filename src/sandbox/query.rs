@@ -1,5 +1,5 @@
 //! The query layer of the sandbox's emulated OData services: it reads the query string of a
-//! collection request (`$filter`, `$select`, `$orderby`, `$top`, `$skiptoken`, `$count`) and
+//! collection request (`$filter`, `$select`, `$orderby`, `$top`, `$skip`, `$skiptoken`, `$count`) and
 //! evaluates `$filter` over rows, with the semantics and error messages of a real OData v4
 //! service, so the connectors meet in the sandbox what they meet in Dataverse and Business
 //! Central.
@@ -164,7 +164,7 @@ pub enum QueryError {
     /// A `$filter` whose value is not a boolean, such as `$filter=name`.
     #[error("The $filter expression must evaluate to a single boolean value.")]
     NotBoolean,
-    /// A `$`-option the emulators do not support (`$expand`, `$skip`, a misspelling).
+    /// A `$`-option the emulators do not support (`$expand`, `$search`, a misspelling).
     #[error("The query parameter '{0}' is not supported.")]
     UnsupportedOption(String),
     /// The same system query option given twice.
@@ -178,6 +178,12 @@ pub enum QueryError {
          non-negative integer value."
     )]
     InvalidTop(String),
+    /// A `$skip` that is not a non-negative integer.
+    #[error(
+        "Invalid value '{0}' for $skip query option found. The $skip query option requires a \
+         non-negative integer value."
+    )]
+    InvalidSkip(String),
     /// A `$count` other than `true` or `false`.
     #[error("Invalid value '{0}' for $count query option found. Valid values are 'true, false'.")]
     InvalidCount(String),
@@ -251,6 +257,9 @@ pub struct Query {
     pub orderby: Vec<(String, bool)>,
     /// `$top`: at most this many rows in total.
     pub top: Option<usize>,
+    /// `$skip`: leave out this many matching rows, in order, before the first one returned
+    /// (how services that page by offset write their next links).
+    pub skip: Option<usize>,
     /// `$skiptoken`: the opaque continuation a previous page's `@odata.nextLink` carried.
     pub skiptoken: Option<String>,
     /// `$count=true`: include `@odata.count`.
@@ -258,14 +267,21 @@ pub struct Query {
 }
 
 /// The system query options this layer reads.
-const OPTIONS: [&str; 6] = [
+const OPTIONS: [&str; 7] = [
     "$filter",
     "$select",
     "$orderby",
     "$top",
+    "$skip",
     "$skiptoken",
     "$count",
 ];
+
+/// A non-negative integer option value (`$top`, `$skip`): digits only.
+fn count(value: &str) -> Option<usize> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| value.parse::<usize>().ok()).flatten()
+}
 
 /// Reads the query string of a request URL (with or without its leading `?`).
 ///
@@ -278,7 +294,7 @@ const OPTIONS: [&str; 6] = [
 /// not form UTF-8 become U+FFFD, as lenient servers do.
 ///
 /// Option names are matched exactly, in lower case with the `$`, as OData 4.0 requires of
-/// clients. Each may appear once. A `$` name other than the six this layer reads is refused
+/// clients. Each may appear once. A `$` name other than the seven this layer reads is refused
 /// with [`QueryError::UnsupportedOption`]; names without `$` (custom options, `@` aliases) are
 /// ignored. Property names in `$select` and `$orderby` are checked for syntax only; whether the
 /// entity type has them is the caller's check (see [`QueryError::unknown_property`]).
@@ -315,13 +331,12 @@ pub fn parse_query(raw_query: &str) -> Result<Query, QueryError> {
             }
             "$orderby" => query.orderby = syntax::parse_orderby(&value)?,
             "$top" => {
-                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-                query.top = Some(
-                    digits
-                        .then(|| value.parse::<usize>().ok())
-                        .flatten()
-                        .ok_or_else(|| QueryError::InvalidTop(value.clone()))?,
-                );
+                query.top =
+                    Some(count(&value).ok_or_else(|| QueryError::InvalidTop(value.clone()))?)
+            }
+            "$skip" => {
+                query.skip =
+                    Some(count(&value).ok_or_else(|| QueryError::InvalidSkip(value.clone()))?)
             }
             "$skiptoken" if value.is_empty() => return Err(QueryError::EmptySkipToken),
             "$skiptoken" => query.skiptoken = Some(value),

@@ -119,6 +119,19 @@ impl Resp {
         Resp::json(status, &serde_json::to_value(body).unwrap_or_default())
     }
 
+    /// An OData error about one property, named as real services name it: in `target`, and
+    /// in a `details` entry with the same code and message.
+    pub fn error_at(status: u16, code: &str, message: &str, target: &str) -> Resp {
+        let detail = serde_json::json!({"code": code, "message": message, "target": target});
+        let body = serde_json::json!({"error": {
+            "code": code,
+            "message": message,
+            "target": target,
+            "details": [detail],
+        }});
+        Resp::json(status, &body)
+    }
+
     /// The same answer with one more header.
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Resp {
         self.headers.push((name.to_string(), value.into()));

@@ -134,7 +134,13 @@ pub(crate) fn states(
     }
     let file = |name: &str| config.data.as_ref().map(|d| d.join(name));
     let bc_store = Store::open(file("business-central.db").as_deref(), schema(BC_SCHEMA)?)?;
-    let dv_store = Store::open(file("dataverse.db").as_deref(), schema(DV_SCHEMA)?)?;
+    let mut dv_schema = schema(DV_SCHEMA)?;
+    if config.integer_keys {
+        dv_schema
+            .tables
+            .extend(super::keys::integer_keyed_schema().tables);
+    }
+    let dv_store = Store::open(file("dataverse.db").as_deref(), dv_schema)?;
     let bc = Bc::new(bc_store, seed::companies());
     let dv = Dv::new(dv_store, seed::app_user());
     seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;
@@ -264,13 +270,24 @@ async fn handle(
     if let Some(wait) = monitor.throttle() {
         return respond(state.api.throttled(wait, monitor));
     }
-    let answer = state.api.handle(&req, monitor);
+    let mut answer = state.api.handle(&req, monitor);
+    if monitor.limits().refusals_as_500 && answer.status == 400 && names_a_target(&answer) {
+        // Some services answer a value they refuse with 500 and the same error body.
+        answer.status = 500;
+    }
     if req.method != "GET" && monitor.lose_answer() {
         // Processed and committed; the answer never arrives.
         conn.kill.store(true, Ordering::SeqCst);
         return respond(Resp::empty(503));
     }
     respond(answer)
+}
+
+/// Whether an answer is an OData error about one property (a refused value).
+fn names_a_target(answer: &Resp) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&answer.body)
+        .ok()
+        .is_some_and(|b| b["error"]["target"].is_string())
 }
 
 /// `/_sandbox/stats` (GET, DELETE resets) and `/_sandbox/faults` (GET, PUT).

@@ -1,8 +1,9 @@
 //! SQLite storage of one service's emulated tables.
 //!
-//! Tables are created from the service's schema snapshot by the SQLite connector's DDL, so
-//! columns are typed and encoded by its codec (exact decimals, fixed-width UTC date-times) and
-//! every table has the hidden `_version` column. The sandbox adds a `_scope` column: the
+//! Tables are created from the service's schema snapshot by the SQLite connector's DDL (typed
+//! columns, and the hidden `_version` column); values are encoded by the sandbox's own
+//! [`storage`] codec (exact decimals, fixed-width UTC date-times), and modified-on stamps come
+//! from the connector's clock. The sandbox adds a `_scope` column: the
 //! Business Central company a row belongs to (empty for Dataverse, which has no companies).
 //!
 //! One connection behind a mutex serves all requests: writes are serialized, so modified-on
@@ -23,8 +24,9 @@ use crate::connectors::sqlite::codec;
 use crate::connectors::sqlite::ddl;
 use crate::connectors::sqlite::ident;
 use crate::runtime::value::Value;
-use crate::schema::{ColumnSchema, SystemSchema, TableSchema};
+use crate::schema::{SystemSchema, TableSchema};
 
+use super::storage;
 use super::SandboxError;
 
 /// The hidden column holding a row's company.
@@ -207,11 +209,6 @@ fn quote_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// The codec's type name of a column.
-pub(crate) fn type_of(c: &ColumnSchema) -> &'static str {
-    ddl::type_name(&c.ty)
-}
-
 /// The order of a scan: columns with `true` for descending; all in one direction.
 pub(crate) type Order = [(String, bool)];
 
@@ -263,7 +260,7 @@ impl Db {
         let mut fields = BTreeMap::new();
         for (i, c) in table.columns.iter().enumerate() {
             let raw = r.get_ref(i).map_err(internal)?;
-            let v = codec::decode(type_of(c), raw)
+            let v = storage::decode(c, raw)
                 .map_err(|why| StoreError::Internal(format!("{}.{}: {why}", table.name, c.name)))?;
             fields.insert(c.name.clone(), v);
         }
@@ -348,7 +345,7 @@ impl Db {
         let Some(c) = table.column(column) else {
             return Ok(None);
         };
-        let v = codec::encode(type_of(c), value).map_err(StoreError::Invalid)?;
+        let v = storage::encode(c, value).map_err(StoreError::Invalid)?;
         let sql = format!(
             "SELECT {} FROM {} WHERE {} = ?1 AND {SCOPE} = ?2 LIMIT 1",
             ident(&table.key),
@@ -376,12 +373,12 @@ impl Db {
             let c = table
                 .column(name)
                 .ok_or_else(|| StoreError::Invalid(format!("no column `{name}`")))?;
-            let stored = codec::encode(type_of(c), v)
+            let stored = storage::encode(c, v)
                 .map_err(|why| StoreError::Invalid(format!("{name}: {why}")))?;
             cols.push((name.clone(), stored));
         }
         let stamp = codec::next_stamp().map_err(StoreError::Internal)?;
-        let stamp = SqlValue::Text(codec::format_timestamp(stamp));
+        let stamp = SqlValue::Text(storage::timestamp_text(stamp));
         let version = self.next_version();
         let mut set = |name: &str, v: SqlValue| {
             cols.retain(|(n, _)| n != name);
@@ -516,7 +513,7 @@ impl Db {
                 let c = table
                     .column(name)
                     .ok_or_else(|| StoreError::Invalid(format!("no column `{name}`")))?;
-                args.push(codec::encode(type_of(c), v).map_err(StoreError::Invalid)?);
+                args.push(storage::encode(c, v).map_err(StoreError::Invalid)?);
                 marks.push(format!("?{}", args.len()));
             }
             let op = if desc { "<" } else { ">" };

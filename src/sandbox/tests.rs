@@ -781,6 +781,20 @@ async fn business_central_batches_are_atomic_per_group_and_limited() {
         )
         .await;
     assert_eq!(over.status, 400);
+    // JSON batch is OData 4.01: a request limited to 4.0 is refused, one allowing 4.01 runs.
+    let one =
+        json!({"requests": [req("1", json!({"code": "XQZ", "displayName": "Test money"}), None)]});
+    let url = format!("{}/$batch", h.sb.bc_url());
+    let old = [("OData-Version", "4.0"), ("OData-MaxVersion", "4.0")];
+    let refused = h.send(Method::POST, &url, &old, Some(&one)).await;
+    assert_eq!(refused.status, 400, "{}", refused.json);
+    assert!(refused.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("4.01"));
+    let new = [("OData-Version", "4.01"), ("OData-MaxVersion", "4.01")];
+    let ran = h.send(Method::POST, &url, &new, Some(&one)).await;
+    assert_eq!(ran.json["responses"][0]["status"], 201, "{}", ran.json);
     h.sb.shutdown().await;
 }
 

@@ -1,13 +1,12 @@
 //! Column values across the JSON boundary: reading a written value against its column
-//! (type, option values, enum members, length, nullability) and writing stored values back.
-//! The checks are shared; each service words the errors its own way.
+//! (type, option values, enum members, length, decimal precision and scale, nullability) with
+//! the sandbox's own [`codec`](super::codec). The checks are shared; each service words the
+//! errors its own way.
 
 use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType};
 
-use super::store::type_of;
-
-pub(crate) use crate::odata::json::{from_json, to_json};
+use super::codec::{self, Numbers, Overflow};
 
 /// Why a written value does not fit its column.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +26,8 @@ pub(crate) enum Problem {
     NotAnOption(i64),
     /// Text that is not one of the enum's members.
     NotAMember(String),
+    /// A decimal with more digits than the column holds.
+    Digits(Overflow),
 }
 
 /// The EDM type name of a column, for messages and `$metadata`.
@@ -43,21 +44,14 @@ pub(crate) fn edm_type(c: &ColumnSchema) -> &'static str {
 }
 
 /// Reads a written JSON value for a column and checks it against the column.
-pub(crate) fn read(c: &ColumnSchema, j: &serde_json::Value) -> Result<Value, Problem> {
-    let ty = type_of(c);
-    // Strict types: JSON text is not a number, a number is not text (services reject both).
-    let shape_ok = match (&c.ty, j) {
-        (_, serde_json::Value::Null) => true,
-        (ColumnType::Int | ColumnType::Option { .. } | ColumnType::Decimal { .. }, v) => {
-            v.is_number()
-        }
-        (ColumnType::Bool, v) => v.is_boolean(),
-        (_, v) => v.is_string(),
-    };
-    if !shape_ok {
-        return Err(Problem::Type(edm_type(c)));
-    }
-    let v = from_json(j, ty).map_err(|_| Problem::Type(edm_type(c)))?;
+pub(crate) fn read(
+    c: &ColumnSchema,
+    j: &serde_json::Value,
+    numbers: Numbers,
+) -> Result<Value, Problem> {
+    // Strict types: JSON text is not a number (unless the request said IEEE754Compatible), a
+    // number is not text (services reject both).
+    let v = codec::read(c, j, numbers).ok_or(Problem::Type(edm_type(c)))?;
     if v.is_missing() {
         return if c.nullable {
             Ok(Value::Null)
@@ -86,6 +80,9 @@ pub(crate) fn read(c: &ColumnSchema, j: &serde_json::Value) -> Result<Value, Pro
             if !members.is_empty() && !members.contains(s) =>
         {
             return Err(Problem::NotAMember(s.clone()));
+        }
+        (ColumnType::Decimal { precision, scale }, Value::Decimal(d)) => {
+            codec::fits(d, *precision, *scale).map_err(Problem::Digits)?;
         }
         (ColumnType::Guid | ColumnType::Lookup { .. }, Value::String(s)) => {
             if uuid::Uuid::parse_str(s).is_err() {

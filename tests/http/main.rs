@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod generic;
 mod guarantees;
 mod values;
 

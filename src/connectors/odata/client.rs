@@ -71,8 +71,7 @@ impl Response {
     /// The service's error message: the OData error body's `code: message`, else the status.
     pub fn error_message(&self) -> String {
         match ErrorBody::parse(&self.body) {
-            Some(b) if b.error.code.is_empty() => b.error.message,
-            Some(b) => format!("{} ({})", b.error.message, b.error.code),
+            Some(b) => b.describe(),
             None => {
                 let text = String::from_utf8_lossy(&self.body);
                 let text = text.trim();
@@ -151,6 +150,8 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
 
 /// Sends requests to one service.
 pub struct Client {
+    /// The JSON media type of requests and answers (see [`Client::ieee754_compatible`]).
+    media_type: &'static str,
     system: String,
     http: reqwest::Client,
     auth: Authenticator,
@@ -160,7 +161,24 @@ pub struct Client {
     pub stats: Arc<Stats>,
 }
 
+/// JSON as OData 4.0 speaks it.
+const JSON: &str = "application/json";
+/// JSON with Int64 and Decimal values as strings (OData JSON Format §4.5.7.1).
+const JSON_IEEE754: &str = "application/json;IEEE754Compatible=true";
+
 impl Client {
+    /// The same client speaking `IEEE754Compatible=true` (in `Accept` and `Content-Type`) when
+    /// `on`: the service answers decimals as strings, and takes them as strings.
+    pub fn ieee754_compatible(mut self, on: bool) -> Client {
+        self.media_type = if on { JSON_IEEE754 } else { JSON };
+        self
+    }
+
+    /// The media type of JSON bodies, for the parts of a `$batch`.
+    pub fn media_type(&self) -> &'static str {
+        self.media_type
+    }
+
     /// A client for a system's service.
     pub fn new(
         system: &str,
@@ -182,6 +200,7 @@ impl Client {
                 ))
             })?;
         Ok(Client {
+            media_type: JSON,
             system: system.to_string(),
             http,
             auth,
@@ -300,19 +319,21 @@ impl Client {
     }
 
     async fn attempt(&self, request: &Request) -> Result<Response, String> {
-        let mut builder = self
-            .http
-            .request(request.method.clone(), &request.url)
-            .header("OData-Version", "4.0")
-            .header("OData-MaxVersion", "4.0");
         let named = |h: &str| {
             request
                 .headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(h))
         };
+        let mut builder = self.http.request(request.method.clone(), &request.url);
+        if !named("odata-version") {
+            // OData 4.0 unless the request needs more (a JSON `$batch` is 4.01).
+            builder = builder
+                .header("OData-Version", "4.0")
+                .header("OData-MaxVersion", "4.0");
+        }
         if !named("accept") {
-            builder = builder.header(ACCEPT, HeaderValue::from_static("application/json"));
+            builder = builder.header(ACCEPT, HeaderValue::from_static(self.media_type));
         }
         let typed = named("content-type");
         for (name, value) in &request.headers {
@@ -320,7 +341,12 @@ impl Client {
         }
         if let Some(body) = &request.body {
             if !typed {
-                builder = builder.header(CONTENT_TYPE, "application/json; charset=utf-8");
+                let content_type = if self.media_type == JSON {
+                    "application/json; charset=utf-8"
+                } else {
+                    self.media_type
+                };
+                builder = builder.header(CONTENT_TYPE, content_type);
             }
             builder = builder.body(body.clone());
         }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod flavor;
 mod metadata;
+pub mod paging;
 mod probe;
 mod read;
 pub mod rows;
@@ -20,13 +21,13 @@ use tokio::sync::OnceCell;
 
 use self::auth::{Authenticator, Credentials};
 use self::client::{Client, Request};
-use self::flavor::Flavor;
+use self::flavor::{BatchFormat, Flavor};
 use super::{
     Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
     WriteOutcome,
 };
 use crate::odata::literal;
-use crate::profile::{HttpSettings, Secret, SystemConfig};
+use crate::profile::{BatchMode, HttpSettings, Secret, SystemConfig};
 use crate::runtime::value::Value;
 
 pub use metadata::fetch_metadata;
@@ -47,6 +48,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// How writes travel: the profile's `batch`, else the kind's own format; `None` sends
+    /// one request per write.
+    pub fn batch_format(&self) -> Option<BatchFormat> {
+        match self.http.batch {
+            None => Some(self.flavor.batch_format()),
+            Some(BatchMode::Json) => Some(BatchFormat::Json),
+            Some(BatchMode::Multipart) => Some(BatchFormat::Multipart),
+            Some(BatchMode::None) => None,
+        }
+    }
+
     /// The endpoint a profile's system section describes.
     pub fn from_profile(config: &SystemConfig, flavor: Flavor) -> Result<Endpoint, ConnectorError> {
         let mut url = config.url.trim_end_matches('/').to_string();
@@ -102,7 +114,8 @@ impl ODataConnector {
             endpoint.http.concurrency,
             Duration::from_secs(endpoint.http.timeout_secs),
             endpoint.http.max_retries,
-        )?;
+        )?
+        .ieee754_compatible(endpoint.http.ieee754_compatible);
         Ok(ODataConnector {
             endpoint,
             client,

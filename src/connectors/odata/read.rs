@@ -7,6 +7,7 @@ use serde_json::Value as Json;
 
 use super::client::{without_query, Request};
 use super::flavor::Flavor;
+use super::paging;
 use super::rows;
 use super::ODataConnector;
 use crate::connectors::{row_matches, ConnectorError, Cursor, Page, ReadRequest, Row, TableRef};
@@ -26,39 +27,22 @@ pub async fn page(
     continuation: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     let url = match continuation {
-        Some(next) => same_service(c, next)?,
-        None => {
-            let info = req.table.info;
-            let mut filters: Vec<String> = Vec::new();
-            if let Some(f) = req.filter.and_then(|f| f.odata.as_deref()) {
-                filters.push(format!("({f})"));
-            }
-            let mut order = vec![format!("{} asc", info.key)];
-            if let (Some(since), Some(m)) = (&req.since, &info.modified_on) {
-                let at = literal::value(&Value::DateTime(since.modified_on), "datetime")
-                    .unwrap_or_default();
-                // Every changed row is read, the sync's own writes too: the engine tells its
-                // echoes by the versions it recorded, so a row someone changed before the sync
-                // wrote to it is never hidden (as a `_modifiedby_value ne` filter would hide it).
-                filters.push(format!("{m} ge {at}"));
-                order.insert(0, format!("{m} asc"));
-            }
-            let mut options = vec![("$select", select(c, req.table))];
-            let filter = filters.join(" and ");
-            if !filter.is_empty() {
-                options.push(("$filter", filter));
-            }
-            options.push(("$orderby", order.join(",")));
-            let options: Vec<(&str, &str)> =
-                options.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            format!(
-                "{}?{}",
-                c.collection(req.table.name).await?,
-                literal::query(&options)
-            )
-        }
+        // The engine hands back what this function returned: already resolved and checked.
+        Some(next) => next.to_string(),
+        None => read_url(c, req, None).await?,
     };
-    let (mut rows, next) = fetch(c, req.table, &url, req.page_size).await?;
+    let (mut rows, mut next) = fetch(c, req.table, &url, req.page_size).await?;
+    // A next link by offset (`$skip=N`) loses a row whenever a row before the offset leaves
+    // the order between two pages (modified, so it moves to the end of a modified-since read,
+    // or deleted), and repeats one when a row enters before it. Such pages are continued by
+    // keyset instead: the same read, after the last row of this page.
+    if next.as_deref().is_some_and(paging::by_offset) {
+        if let Some(last) = rows.last() {
+            if req.since.is_none() || last.modified_on.is_some() {
+                next = Some(read_url(c, req, Some(last)).await?);
+            }
+        }
+    }
     if let Some(since) = &req.since {
         rows.retain(|r| match r.modified_on {
             Some(m) => {
@@ -71,6 +55,58 @@ pub async fn page(
         });
     }
     Ok(Page { rows, next })
+}
+
+/// The URL of a read in the order the engine's cursor needs: modified-on then key for a
+/// modified-since read, key alone otherwise; with `after`, only the rows after that one.
+async fn read_url(
+    c: &ODataConnector,
+    req: &ReadRequest<'_>,
+    after: Option<&Row>,
+) -> Result<String, ConnectorError> {
+    let info = req.table.info;
+    let key_ty = info
+        .columns
+        .get(&info.key)
+        .map_or("guid", |c| c.ty.as_str());
+    let mut filters: Vec<String> = Vec::new();
+    if let Some(f) = req.filter.and_then(|f| f.odata.as_deref()) {
+        filters.push(format!("({f})"));
+    }
+    let mut order = vec![format!("{} asc", info.key)];
+    let datetime = |t| literal::value(&Value::DateTime(t), "datetime").unwrap_or_default();
+    let after_key = after.and_then(|r| literal::value(&Value::String(r.key.clone()), key_ty));
+    match (&req.since, &info.modified_on) {
+        (Some(since), Some(m)) => {
+            // Every changed row is read, the sync's own writes too: the engine tells its
+            // echoes by the versions it recorded, so a row someone changed before the sync
+            // wrote to it is never hidden (as a `_modifiedby_value ne` filter would hide it).
+            filters.push(format!("{m} ge {}", datetime(since.modified_on)));
+            order.insert(0, format!("{m} asc"));
+            if let (Some(key), Some(at)) = (after_key, after.and_then(|r| r.modified_on)) {
+                let at = datetime(at);
+                let k = &info.key;
+                filters.push(format!("({m} gt {at} or ({m} eq {at} and {k} gt {key}))"));
+            }
+        }
+        _ => {
+            if let Some(key) = after_key {
+                filters.push(format!("{} gt {key}", info.key));
+            }
+        }
+    }
+    let mut options = vec![("$select", select(c, req.table))];
+    let filter = filters.join(" and ");
+    if !filter.is_empty() {
+        options.push(("$filter", filter));
+    }
+    options.push(("$orderby", order.join(",")));
+    let options: Vec<(&str, &str)> = options.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(format!(
+        "{}?{}",
+        c.collection(req.table.name).await?,
+        literal::query(&options)
+    ))
 }
 
 /// The rows with these keys.
@@ -214,7 +250,7 @@ async fn all_pages(
         let (rows, next) = fetch(c, table, &url, c.endpoint.flavor.max_page()).await?;
         out.extend(rows);
         match next {
-            Some(n) => url = same_service(c, &n)?,
+            Some(n) => url = n,
             None => return Ok(out),
         }
     }
@@ -243,7 +279,9 @@ fn select(c: &ODataConnector, table: TableRef<'_>) -> String {
     names.join(",")
 }
 
-/// GETs one page and decodes its rows.
+/// GETs one page and decodes its rows; the next page's absolute URL, when there is one (see
+/// [`paging::next_page`]). Nothing assumes the page holds `page_size` rows: services answer
+/// with fewer, more, or everything at once, and only the next link says whether more follow.
 async fn fetch(
     c: &ODataConnector,
     table: TableRef<'_>,
@@ -288,33 +326,17 @@ async fn fetch(
         .filter_map(Json::as_object)
         .map(|e| rows::decode(c.endpoint.flavor, table.info, e))
         .collect();
-    let next = body
-        .get("@odata.nextLink")
-        .and_then(Json::as_str)
-        .map(str::to_string);
-    Ok((rows, next))
-}
-
-/// A next link, refused unless it points into the same service: the bearer token must not be
-/// sent anywhere else.
-fn same_service(c: &ODataConnector, link: &str) -> Result<String, ConnectorError> {
-    let origin = |u: &str| -> Option<String> {
-        let parsed = reqwest::Url::parse(u).ok()?;
-        Some(format!(
-            "{}://{}:{}",
-            parsed.scheme(),
-            parsed.host_str()?,
-            parsed.port_or_known_default()?
-        ))
+    let next = match body.get("@odata.nextLink").and_then(Json::as_str) {
+        None => None,
+        Some(link) => {
+            let context = body.get("@odata.context").and_then(Json::as_str);
+            Some(
+                paging::next_page(&c.endpoint.url, url, context, link)
+                    .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?,
+            )
+        }
     };
-    match (origin(link), origin(&c.endpoint.url)) {
-        (Some(a), Some(b)) if a == b => Ok(link.to_string()),
-        _ => Err(ConnectorError::Fatal(format!(
-            "{}: the service's next-page link `{}` leaves the service",
-            c.endpoint.system,
-            without_query(link)
-        ))),
-    }
+    Ok((rows, next))
 }
 
 #[cfg(test)]

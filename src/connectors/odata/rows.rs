@@ -76,6 +76,19 @@ pub fn decode(flavor: Flavor, table: &TableInfo, entity: &Map<String, Json>) -> 
     }
 }
 
+/// A client-chosen key as JSON: a number for an integer key column (an Edm.Int32 or Int64
+/// property written as text is refused by strict services), text otherwise.
+fn key_json(table: &TableInfo, key: &str) -> Json {
+    let integer = table
+        .columns
+        .get(&table.key)
+        .is_some_and(|c| matches!(c.ty.as_str(), "int" | "option"));
+    match key.trim().parse::<i64>() {
+        Ok(n) if integer => Json::from(n),
+        _ => Json::String(key.to_string()),
+    }
+}
+
 /// The JSON body of a create or update; `key` is the client-chosen key of a create.
 pub fn encode(
     flavor: Flavor,
@@ -85,7 +98,7 @@ pub fn encode(
 ) -> Result<Json, String> {
     let mut body = Map::new();
     if let Some(k) = key {
-        body.insert(table.key.clone(), Json::String(k.to_string()));
+        body.insert(table.key.clone(), key_json(table, k));
     }
     for (column, value) in fields {
         if matches!(value, Value::Absent) || !flavor.is_property(table, column) {
@@ -133,6 +146,25 @@ pub fn encode(
     Ok(Json::Object(body))
 }
 
+/// A body for a service spoken to with `IEEE754Compatible=true`: decimal columns as JSON
+/// strings with the same digits (OData JSON Format §4.5.7.1), so a service or proxy that
+/// parses numbers as doubles cannot round them.
+pub fn numbers_as_strings(table: &TableInfo, body: &mut Json) {
+    let Json::Object(map) = body else {
+        return;
+    };
+    for (column, info) in &table.columns {
+        if info.ty != "decimal" {
+            continue;
+        }
+        if let Some(v) = map.get_mut(column) {
+            if let Json::Number(n) = v {
+                *v = Json::String(n.to_string());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +193,23 @@ mod tests {
             .insert("ownerid".into(), col("lookup", &["systemusers", "teams"]));
         t.columns.insert("owneridtype".into(), col("string", &[]));
         t
+    }
+
+    #[test]
+    fn decimals_become_strings_for_ieee754_compatible_services() {
+        let mut t = accounts();
+        t.columns.insert("creditlimit".into(), col("decimal", &[]));
+        let mut fields = BTreeMap::new();
+        let d = rust_decimal::Decimal::from_str_exact("-98765432109876.5432").unwrap();
+        fields.insert("creditlimit".to_string(), Value::Decimal(d));
+        fields.insert("statecode".to_string(), Value::Int(1));
+        let mut body = encode(Flavor::Dataverse, &t, None, &fields).unwrap();
+        numbers_as_strings(&t, &mut body);
+        assert_eq!(
+            body["creditlimit"],
+            Json::String("-98765432109876.5432".into())
+        );
+        assert_eq!(body["statecode"], Json::from(1));
     }
 
     #[test]

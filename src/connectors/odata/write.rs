@@ -12,7 +12,7 @@ use super::flavor::BatchFormat;
 use super::{read, rows, ODataConnector};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
 use crate::odata::batch::{self, HttpRequest, HttpResponse, Part};
-use crate::odata::error::ErrorBody;
+use crate::odata::error::{classify, ErrorBody, ErrorClass};
 use crate::odata::json_batch;
 
 /// Dataverse's error code for a create whose key is taken.
@@ -46,7 +46,7 @@ impl Answer {
 
     fn message(&self) -> String {
         match ErrorBody::parse(&self.body) {
-            Some(b) => format!("{} ({})", b.error.message, b.error.code),
+            Some(b) => b.describe(),
             None => format!("HTTP {}", self.status),
         }
     }
@@ -79,18 +79,8 @@ pub async fn write(
         .unwrap_or(limit)
         .min(limit)
         .max(1);
-    if per_batch == 1 {
-        let sent = join_all(sendable.iter().map(|i| async {
-            let Ok(p) = &prepared[*i] else {
-                return (*i, Err(ConnectorError::Fatal("not prepared".into())));
-            };
-            (*i, send_one(c, p).await)
-        }))
-        .await;
-        for (i, a) in sent {
-            answers[i] = Some(a);
-        }
-    } else {
+    let format = c.endpoint.batch_format().filter(|_| per_batch > 1);
+    if let Some(format) = format {
         // As many batches as requests may be in flight, none above the service's size.
         let lanes = c.endpoint.http.concurrency.max(1);
         let size = sendable.len().div_ceil(lanes).clamp(1, per_batch);
@@ -100,7 +90,7 @@ pub async fn write(
                 .iter()
                 .filter_map(|i| prepared[*i].as_ref().ok())
                 .collect();
-            (chunk, send_batch(c, &parts).await)
+            (chunk, send_batch(c, format, &parts).await)
         }))
         .await;
         for (chunk, result) in sent {
@@ -121,6 +111,17 @@ pub async fn write(
                     }
                 }
             }
+        }
+    } else {
+        let sent = join_all(sendable.iter().map(|i| async {
+            let Ok(p) = &prepared[*i] else {
+                return (*i, Err(ConnectorError::Fatal("not prepared".into())));
+            };
+            (*i, send_one(c, p).await)
+        }))
+        .await;
+        for (i, a) in sent {
+            answers[i] = Some(a);
         }
     }
     let mut outcomes = Vec::with_capacity(ops.len());
@@ -143,9 +144,12 @@ async fn prepare(
 ) -> Result<Prepared, ConnectorError> {
     let flavor = c.endpoint.flavor;
     let json = |key: Option<&str>, fields| {
-        rows::encode(flavor, table.info, key, fields)
-            .map(|j| j.to_string().into_bytes())
-            .map_err(ConnectorError::Rejected)
+        let mut body =
+            rows::encode(flavor, table.info, key, fields).map_err(ConnectorError::Rejected)?;
+        if c.endpoint.http.ieee754_compatible {
+            rows::numbers_as_strings(table.info, &mut body);
+        }
+        Ok(body.to_string().into_bytes())
     };
     let if_match = |etag: &Option<String>| etag.clone().unwrap_or_else(|| "*".into());
     Ok(match op {
@@ -204,12 +208,13 @@ async fn send_one(c: &ODataConnector, p: &Prepared) -> Result<Answer, ConnectorE
 /// Sends operations in one `$batch`; the answers in order (fewer when the service stopped).
 async fn send_batch(
     c: &ODataConnector,
+    format: BatchFormat,
     parts: &[&Prepared],
 ) -> Result<Vec<Result<Answer, ConnectorError>>, ConnectorError> {
     let url = format!("{}/$batch", c.endpoint.url);
     let idempotent = parts.iter().all(|p| p.idempotent);
     let system = &c.endpoint.system;
-    match c.endpoint.flavor.batch_format() {
+    match format {
         BatchFormat::Multipart => {
             let boundary = batch::new_boundary("batch_");
             let requests: Vec<Part<HttpRequest>> = parts
@@ -221,7 +226,7 @@ async fn send_batch(
                         .map(|(n, v)| (n.to_string(), v.clone()))
                         .collect();
                     if p.body.is_some() {
-                        headers.push(("Content-Type".into(), "application/json".into()));
+                        headers.push(("Content-Type".into(), c.client.media_type().into()));
                     }
                     Part::Single(HttpRequest {
                         method: p.method.to_string(),
@@ -277,7 +282,7 @@ async fn send_batch(
                         .map(|(n, v)| (n.to_string(), v.clone()))
                         .collect();
                     if p.body.is_some() {
-                        headers.insert("Content-Type".into(), "application/json".into());
+                        headers.insert("Content-Type".into(), c.client.media_type().into());
                     }
                     json_batch::Request {
                         id: (i + 1).to_string(),
@@ -298,7 +303,12 @@ async fn send_batch(
             let request = Request {
                 method: Method::POST,
                 url,
-                headers: vec![("Content-Type", json_batch::CONTENT_TYPE.into())],
+                // JSON `$batch` is OData 4.01: a 4.0 request would be refused by strict services.
+                headers: vec![
+                    ("Content-Type", json_batch::CONTENT_TYPE.into()),
+                    ("OData-Version", "4.01".into()),
+                    ("OData-MaxVersion", "4.01".into()),
+                ],
                 body: Some(body),
                 idempotent,
             };
@@ -410,11 +420,13 @@ async fn outcome(
             table.name,
             a.message()
         ))),
-        (_, 408 | 429 | 500..=599) => Err(ConnectorError::Transient(format!(
-            "{system}: {}",
-            a.message()
-        ))),
-        _ => Err(ConnectorError::Rejected(a.message())),
+        (_, status) => match classify(status, ErrorBody::parse(&a.body).as_ref()) {
+            ErrorClass::Transient => Err(ConnectorError::Transient(format!(
+                "{system}: {}",
+                a.message()
+            ))),
+            ErrorClass::Record => Err(ConnectorError::Rejected(a.message())),
+        },
     }
 }
 

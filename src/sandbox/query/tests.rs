@@ -1342,6 +1342,7 @@ fn query_options_are_read() {
                 ("number".into(), false)
             ],
             top: Some(50),
+            skip: None,
             skiptoken: Some("abc==".into()),
             count: true,
         }
@@ -1369,7 +1370,15 @@ fn bad_query_options_are_refused() {
             "$expand=primarycontactid",
             "The query parameter '$expand' is not supported.",
         ),
-        ("$skip=10", "The query parameter '$skip' is not supported."),
+        (
+            "$search=x",
+            "The query parameter '$search' is not supported.",
+        ),
+        (
+            "$skip=-1",
+            "Invalid value '-1' for $skip query option found. The $skip query option requires a \
+             non-negative integer value.",
+        ),
         (
             "$Filter=a%20eq%201",
             "The query parameter '$Filter' is not supported.",
