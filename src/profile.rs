@@ -107,6 +107,10 @@ pub struct HttpSettings {
     /// Whether to speak `IEEE754Compatible=true`: decimals written as JSON strings, so
     /// services (and proxies) that parse JSON numbers as doubles keep every digit.
     pub ieee754_compatible: bool,
+    /// Whether creates carry the key they make the row with, so a create resent after a lost
+    /// answer finds its row instead of making a second; the kind's own way when absent
+    /// (Dataverse yes; Business Central no, its `id` is read-only; other OData services no).
+    pub client_keys: Option<bool>,
 }
 
 /// `batch = "json" | "multipart" | "none"`: how a system's writes travel.
@@ -131,6 +135,7 @@ impl Default for HttpSettings {
             api: None,
             batch: None,
             ieee754_compatible: false,
+            client_keys: None,
         }
     }
 }
@@ -463,6 +468,7 @@ struct RawSystem {
     api: Option<String>,
     batch: Option<BatchMode>,
     ieee754_compatible: Option<bool>,
+    client_keys: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -712,6 +718,7 @@ fn system(x: &Expander<'_>, alias: &str, s: RawSystem) -> Result<SystemConfig, P
         api: s.api.clone(),
         batch: s.batch,
         ieee754_compatible: s.ieee754_compatible.unwrap_or(false),
+        client_keys: s.client_keys,
     };
     if http.concurrency == 0 || http.batch_size == Some(0) || http.timeout_secs == 0 {
         return Err(ParseError::Invalid(format!(
@@ -847,20 +854,23 @@ mod tests {
             (8, Some(1), 5, 0)
         );
         assert_eq!(h.api.as_deref(), Some("contoso/sync/v1.0"));
-        assert_eq!((h.batch, h.ieee754_compatible), (None, false));
+        assert_eq!(
+            (h.batch, h.ieee754_compatible, h.client_keys),
+            (None, false, None)
+        );
         for (line, mode) in [
             ("batch = \"json\"", BatchMode::Json),
             ("batch = \"multipart\"", BatchMode::Multipart),
             ("batch = \"none\"", BatchMode::None),
         ] {
             let text = format!(
-                "[systems.x]\nurl = \"https://x/odata\"\n{line}\nieee754_compatible = true\n"
+                "[systems.x]\nurl = \"https://x/odata\"\n{line}\nieee754_compatible = true\nclient_keys = true\n"
             );
             let p = Profile::parse_with(&text, None, &env_of(&[])).unwrap();
             let h = &p.systems["x"].http;
             assert_eq!(
-                (h.batch, h.ieee754_compatible),
-                (Some(mode), true),
+                (h.batch, h.ieee754_compatible, h.client_keys),
+                (Some(mode), true, Some(true)),
                 "{line}"
             );
         }

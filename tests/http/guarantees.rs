@@ -351,3 +351,59 @@ fn a_first_modified_only_run_says_what_it_left_alone_and_how_to_couple_it() {
         .sum();
     assert!(left > 0 && hint.starts_with(&left.to_string()), "{r}");
 }
+
+#[test]
+fn a_plain_odata_service_that_takes_client_keys_gets_every_record_once_through_lost_answers() {
+    let w = Wire::start(|_| {});
+    // Dataverse spoken to as a plain OData service, told that it takes the keys creates carry.
+    // Small batches, so that some answers are lost and others arrive.
+    w.write_profile("batch = \"multipart\"\nbatch_size = 5\nclient_keys = true\n");
+    let plan = w.project(
+        "plain-odata",
+        &[
+            (
+                "systems.map",
+                "system bc: business_central { schema = \"schemas/business-central.json\" }\n\
+                 system dv: odata { schema = \"schemas/dataverse.json\" }\n",
+            ),
+            (
+                "customers.map",
+                "table customers: bc.customers -> dv.accounts {\n    match number == accountnumber\n    \
+                 number -> accountnumber\n    displayName -> name [truncate]\n}\n",
+            ),
+        ],
+    );
+    let names: Vec<String> = (0..150).map(|i| format!("Keyed {i:03}")).collect();
+    w.create_many(
+        Service::BusinessCentral,
+        "customers",
+        names.iter().map(|n| json!({ "displayName": n })).collect(),
+    );
+    w.sandbox().control().set_faults(syncmap::sandbox::Faults {
+        lost_answer_rate: 0.3,
+        seed: 11,
+        ..syncmap::sandbox::Faults::default()
+    });
+    let first = totals(&w.run_with(&plan, &["--mode", "full"]));
+    assert!(first.inserted > 0, "{first:?}");
+    let lost = w.sandbox().control().stats().answers_lost;
+    assert!(lost > 3, "the run met lost answers: {lost}");
+    w.sandbox()
+        .control()
+        .set_faults(syncmap::sandbox::Faults::default());
+    // Whatever lost its answer is settled by the key it was sent with; the rest is created now.
+    let second = totals(&w.run_with(&plan, &["--mode", "full"]));
+    assert_eq!(second.failed, 0, "{second:?}");
+    let accounts = multiset(
+        w.rows(Service::Dataverse, "accounts")
+            .iter()
+            .map(|a| field(a, "name")),
+    );
+    assert_eq!(
+        accounts,
+        multiset(names.iter().cloned()),
+        "each customer once"
+    );
+    let quiet = totals(&w.run_with(&plan, &["--mode", "full"]));
+    assert_eq!((quiet.inserted, quiet.modified), (0, 0), "{quiet:?}");
+}

@@ -243,7 +243,11 @@ impl Connector for ODataConnector {
         let limit = self.endpoint.flavor.max_batch();
         let per_batch = self.endpoint.http.batch_size.unwrap_or(limit).min(limit);
         Capabilities {
-            client_keys: self.endpoint.flavor.client_keys(),
+            client_keys: self
+                .endpoint
+                .http
+                .client_keys
+                .unwrap_or(self.endpoint.flavor.client_keys()),
             // The engine hands over as many writes as fit in the batches sent at once; the
             // connector splits them into `$batch` requests of the service's size.
             max_batch: per_batch * self.endpoint.http.concurrency.max(1),
