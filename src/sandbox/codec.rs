@@ -154,16 +154,7 @@ mod tests {
     use super::*;
 
     fn column(ty: ColumnType) -> ColumnSchema {
-        ColumnSchema {
-            name: "amount".into(),
-            ty,
-            nullable: true,
-            read_only: false,
-            required_on_create: false,
-            time_zone_independent: false,
-            default: None,
-            description: None,
-        }
+        ColumnSchema::new("amount", ty)
     }
 
     /// Values that break anything going through `f64`.

@@ -222,16 +222,7 @@ mod tests {
     use crate::schema::{csdl, SCHEMA_FORMAT_VERSION};
 
     fn decimal(name: &str, precision: Option<u32>, scale: Option<u32>) -> ColumnSchema {
-        ColumnSchema {
-            name: name.into(),
-            ty: ColumnType::Decimal { precision, scale },
-            nullable: true,
-            read_only: false,
-            required_on_create: false,
-            time_zone_independent: false,
-            default: None,
-            description: None,
-        }
+        ColumnSchema::new(name, ColumnType::Decimal { precision, scale })
     }
 
     #[test]

@@ -102,16 +102,7 @@ mod tests {
     use super::*;
 
     fn column(ty: ColumnType) -> ColumnSchema {
-        ColumnSchema {
-            name: "c".into(),
-            ty,
-            nullable: true,
-            read_only: false,
-            required_on_create: false,
-            time_zone_independent: false,
-            default: None,
-            description: None,
-        }
+        ColumnSchema::new("c", ty)
     }
 
     #[test]

@@ -84,6 +84,22 @@ pub struct ColumnSchema {
     pub description: Option<String>,
 }
 
+impl ColumnSchema {
+    /// A nullable, writable column of this type, with nothing else said of it.
+    pub fn new(name: &str, ty: ColumnType) -> ColumnSchema {
+        ColumnSchema {
+            name: name.to_string(),
+            ty,
+            nullable: true,
+            read_only: false,
+            required_on_create: false,
+            time_zone_independent: false,
+            default: None,
+            description: None,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -2,16 +2,7 @@ use super::*;
 use crate::schema::{ColumnSchema, OptionValue, TableSchema, SCHEMA_FORMAT_VERSION};
 
 fn col(name: &str, ty: ColumnType) -> ColumnSchema {
-    ColumnSchema {
-        name: name.into(),
-        ty,
-        nullable: true,
-        read_only: false,
-        required_on_create: false,
-        time_zone_independent: false,
-        default: None,
-        description: None,
-    }
+    ColumnSchema::new(name, ty)
 }
 
 fn text(max: Option<u32>) -> ColumnType {
