@@ -77,6 +77,7 @@ pub fn section(runs: Option<&[RunView]>, out: &mut String) {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
+    super::charts::section(runs, out);
     for r in runs {
         run(r, out);
     }

@@ -4,6 +4,7 @@
 //! with the diagram drawn by [`diagram::svg`]. Apart from [`Inputs::generated_at`] the page
 //! depends only on its inputs, so it can be compared byte for byte.
 
+mod charts;
 pub mod diagram;
 pub mod escape;
 pub mod fields;
@@ -134,6 +135,8 @@ pub struct RunView {
     pub started: String,
     /// How long it took, when it ended.
     pub duration: Option<String>,
+    /// The same in milliseconds, for the charts.
+    pub duration_ms: Option<u64>,
     /// `full`, `modified`, `record`, …
     pub mode: String,
     /// `manual` or `schedule`.

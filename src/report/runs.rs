@@ -77,6 +77,10 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
                 .finished_at
                 .as_deref()
                 .and_then(|f| duration(&run.started_at, f)),
+            duration_ms: run
+                .finished_at
+                .as_deref()
+                .and_then(|f| millis(&run.started_at, f)),
             counts: run
                 .counts
                 .into_iter()
@@ -120,14 +124,19 @@ fn when(stored: &str) -> String {
     }
 }
 
-/// The time between two stored times: `420 ms`, `12.0 s`, `3 min 5 s`, `2 h 10 min`.
-fn duration(start: &str, end: &str) -> Option<String> {
+/// The milliseconds between two stored times (0 when the clock stepped back).
+fn millis(start: &str, end: &str) -> Option<u64> {
     let (a, b) = (
         start.parse::<Timestamp>().ok()?,
         end.parse::<Timestamp>().ok()?,
     );
-    let ms = b.duration_since(a).as_millis().max(0);
-    let secs = (ms / 1000) as u64;
+    Some(u64::try_from(b.duration_since(a).as_millis()).unwrap_or(0))
+}
+
+/// The time between two stored times: `420 ms`, `12.0 s`, `3 min 5 s`, `2 h 10 min`.
+fn duration(start: &str, end: &str) -> Option<String> {
+    let ms = millis(start, end)?;
+    let secs = ms / 1000;
     Some(if secs < 1 {
         format!("{ms} ms")
     } else if secs < 60 {

@@ -110,6 +110,14 @@ fn redacted(page: &str) -> String {
     t = redact_between(&t, "<td class=\"num duration\">", "</td>", "[duration]");
     t = redact_between(&t, "<span class=\"duration\">", "</span>", "[duration]");
     t = redact_between(&t, "compiled by ", " from ", "[compiler]");
+    // Bars say when their run started; the duration chart is all times.
+    t = redact_between(&t, "<title>Run ", "</title>", "[bar]");
+    t = redact_between(
+        &t,
+        "<figure class=\"chart\" id=\"chart-duration\">",
+        "</figure>",
+        "[durations]",
+    );
     t = redact_between(&t, "<head>", "</head>", "[head]");
     redact_keys(&t)
 }
@@ -129,6 +137,9 @@ fn report_of_the_standard_mappings_with_runs() {
         "<h3>Run 3 ",
         "kind-skipped",
         "kind-conflict",
+        "id=\"chart-written\"",
+        "id=\"chart-attention\"",
+        "id=\"chart-duration\"",
     ] {
         assert!(text.contains(must), "the report lacks {must:?}");
     }
@@ -275,6 +286,54 @@ fn a_real_browser_renders_the_report() {
     assert!(
         differing > pixels.len() / 4 / 20,
         "the screenshot is nearly one colour ({differing} pixels differ from the first)"
+    );
+
+    // The charts of the runs: a bar per run, and the first run's inserted records drawn.
+    let chart = |id: &str| {
+        let start = dom.find(&format!("id=\"chart-{id}\"")).expect("a chart");
+        dom[start..start + dom[start..].find("</figure>").expect("its end")].to_string()
+    };
+    assert_eq!(chart("written").matches("class=\"bar\"").count(), 3);
+    assert_eq!(
+        chart("attention").matches("class=\"s-failed\"").count(),
+        3,
+        "2 runs and the legend"
+    );
+    assert_eq!(chart("duration").matches("class=\"s-duration\"").count(), 3);
+    // The charts alone, with the page's own style: where they sit on the long page depends on
+    // everything above them (and headless screenshots do not scroll to a fragment).
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let head_end = html.find("</head>").expect("a head");
+    let charts_start = html.find("<div class=\"charts\">").expect("the charts");
+    let charts_end = charts_start + html[charts_start..].find("</div>").expect("their end");
+    let alone = tmp.path().join("charts.html");
+    std::fs::write(
+        &alone,
+        format!(
+            "{}</head><body><main>{}</div></main></body></html>",
+            &html[..head_end],
+            &html[charts_start..charts_end]
+        ),
+    )
+    .expect("write the charts page");
+    let shot = tmp.path().join("charts.png");
+    headless(
+        &alone,
+        tmp.path(),
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,900".to_string(),
+        ],
+    );
+    let (_, _, pixels) = decode(&shot);
+    // `.s-inserted`'s colour, #3b82f6: the tall bar of the full sync, not just the legend swatch.
+    let inserted = pixels
+        .chunks(4)
+        .filter(|p| p[..3] == [0x3b, 0x82, 0xf6])
+        .count();
+    assert!(
+        inserted > 500,
+        "the inserted bar is not drawn ({inserted} pixels)"
     );
 }
 
