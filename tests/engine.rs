@@ -2086,7 +2086,14 @@ fn cli_record_couple_uncouple_and_match() {
     assert_eq!(w.partner("customers", Side::Left, &two), acc_two);
     assert_eq!(w.dump(), before);
     // couple by hand.
-    let out = w.cli(&["couple", "customers", &three, &acc_three]);
+    let out = w.cli(&[
+        "couple",
+        "customers",
+        "--left",
+        &three,
+        "--right",
+        &acc_three,
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("coupled customers"), "{}", out.stdout);
     assert_eq!(w.partner("customers", Side::Left, &three), acc_three);
@@ -2102,7 +2109,7 @@ fn cli_record_couple_uncouple_and_match() {
         "{}",
         out.stdout
     );
-    let out = w.cli(&["couple", "customers", &three, "nope"]);
+    let out = w.cli(&["couple", "customers", "--left", &three, "--right", "nope"]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("has no row `nope`"), "{}", out.stderr);
     // uncouple one, then all.
@@ -2536,5 +2543,55 @@ fn a_decimal_the_destination_column_cannot_hold_fails_the_record_with_the_column
     assert_eq!(
         w.get("dv", "accounts", &synced).fields["creditlimit"],
         dec("-12345678901234.5678")
+    );
+}
+
+#[test]
+fn a_production_folder_with_only_the_plan_and_the_profile_needs_no_flags() {
+    let w = World::standard();
+    w.seed_standard();
+    let compiled = w.cli(&["compile", "mappings", "-o", "plan.json"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    // What a deployment holds: the reviewed plan, the profile, the databases and the state.
+    std::fs::remove_dir_all(w.path().join("mappings")).unwrap();
+    let run = w.cli(&["run", "--mode", "full", "--format", "json"]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(report["tables"].as_array().is_some_and(|t| !t.is_empty()));
+    for args in [
+        &["status", "--format", "json"][..],
+        &["status", "--json"][..],
+        &["log", "--format", "json"][..],
+        &["errors", "--format", "json"][..],
+    ] {
+        let r = w.cli(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", r.stdout));
+        assert!(!doc.is_null(), "{args:?}");
+    }
+    assert_eq!(
+        w.cli(&["status", "--json"]).stdout,
+        w.cli(&["status", "--format", "json"]).stdout,
+        "--json is --format json"
+    );
+}
+
+#[test]
+fn a_run_that_cannot_start_still_prints_a_json_document() {
+    let w = World::standard();
+    w.seed_standard();
+    std::fs::remove_file(w.path().join("dv.db")).unwrap();
+    std::fs::create_dir(w.path().join("dv.db")).unwrap();
+    let r = w.cli(&["run", "--mode", "full", "--format", "json"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("no JSON on standard output ({e}): {:?}", r.stdout));
+    assert_eq!(doc["status"], "failed");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        !error.is_empty() && r.stderr.contains(error),
+        "{doc} vs {}",
+        r.stderr
     );
 }

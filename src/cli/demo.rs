@@ -23,9 +23,8 @@ use super::CliError;
 /// What `demo` is asked for.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Print one JSON document instead of tables.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
     /// Keep the demo's folder (mappings, profile, state store) here instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
@@ -57,12 +56,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
-    let result = rt.block_on(demo(&dir, args.json));
+    let result = rt.block_on(demo(&dir, args.output.json()));
     if args.keep.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let report = result?;
-    if args.json {
+    if args.output.json() {
         super::runtime::print_json(&report);
     } else {
         println!("Full sync of the seeded sandboxes:");

@@ -16,9 +16,8 @@ pub struct DiffArgs {
     old: PathBuf,
     /// The plan after the change.
     new: PathBuf,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Compares two plan files and prints the summary.
@@ -26,7 +25,7 @@ pub fn run(args: DiffArgs) -> Result<ExitCode, CliError> {
     let old = read(&args.old)?;
     let new = read(&args.new)?;
     let d = diff::diff(&old, &new);
-    if args.json {
+    if args.output.json() {
         super::runtime::print_json(&d);
     } else {
         print!("{}", diff::render(&d));

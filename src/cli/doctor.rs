@@ -22,10 +22,13 @@ use super::{inputs, runtime, CliError, Format};
 /// `syncmap doctor`.
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
-    /// A plan file (`plan.json`), or `.map` files and folders compiled on the fly; `mappings/`
-    /// when absent.
+    /// A plan file, or `.map` files and folders compiled on the fly (the same as `--plan`);
+    /// when absent, `plan.json` if the folder has one, else `mappings/`, else the current folder.
     #[arg(value_name = "PLAN|PATH")]
     paths: Vec<PathBuf>,
+    /// The same as the positional paths, spelled as `run` and the other commands spell it.
+    #[arg(long = "plan", value_name = "PLAN|PATH", num_args = 1.., conflicts_with = "paths")]
+    plan: Vec<PathBuf>,
     /// The profile: where the systems are and how to authenticate.
     #[arg(long, default_value = "syncmap.toml")]
     profile: PathBuf,
@@ -54,10 +57,10 @@ pub struct Inputs {
 
 /// Runs every check and prints them.
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from("mappings")]
-    } else {
-        args.paths.clone()
+    let paths = match (args.paths.is_empty(), args.plan.is_empty()) {
+        (false, _) => args.paths.clone(),
+        (true, false) => args.plan.clone(),
+        (true, true) => inputs::default_plan(),
     };
     let mut inputs = load(&paths)?;
     inputs.profile_name = args.profile.display().to_string();

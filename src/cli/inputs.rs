@@ -4,10 +4,32 @@ use std::path::{Path, PathBuf};
 
 use super::CliError;
 
-/// Every `.map` file under the given paths, sorted; the current folder when none is given.
+/// The sources every command reads when given none: `mappings/` when the folder has one (what
+/// `syncmap init` writes), else the current folder.
+pub fn default_sources() -> Vec<PathBuf> {
+    let mappings = PathBuf::from("mappings");
+    vec![if mappings.is_dir() {
+        mappings
+    } else {
+        PathBuf::from(".")
+    }]
+}
+
+/// What a command that runs a plan reads when given none: `plan.json` when the folder has one
+/// (a production folder holds the reviewed plan and the profile), else [`default_sources`].
+pub fn default_plan() -> Vec<PathBuf> {
+    let plan = PathBuf::from("plan.json");
+    if plan.is_file() {
+        vec![plan]
+    } else {
+        default_sources()
+    }
+}
+
+/// Every `.map` file under the given paths, sorted; [`default_sources`] when none is given.
 /// Hidden folders and `target` are skipped.
 pub fn map_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
-    let defaults = [PathBuf::from(".")];
+    let defaults = default_sources();
     let paths = if paths.is_empty() {
         &defaults[..]
     } else {

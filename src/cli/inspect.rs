@@ -14,9 +14,8 @@ use super::CliError;
 pub struct StatusArgs {
     #[command(flatten)]
     target: Target,
-    /// Print as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Per table mapping: couplings, skipped and failed records, watermarks, last run.
@@ -31,7 +30,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let engine = rt.engine()?;
     let status = engine.status().map_err(runtime::engine_error)?;
     let last = rt.store.runs(1).map_err(|e| CliError::Io(e.to_string()))?;
-    if args.json {
+    if args.output.json() {
         runtime::print_json(&serde_json::json!({ "tables": status, "last_run": last.first() }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -76,9 +75,8 @@ pub struct ErrorsArgs {
     table: Option<String>,
     #[command(flatten)]
     target: Target,
-    /// Print as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// The records that failed and are waiting for a retry, or skipped.
@@ -94,7 +92,7 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
         .store
         .failures(args.table.as_deref())
         .map_err(|e| CliError::Io(e.to_string()))?;
-    if args.json {
+    if args.output.json() {
         let rows: Vec<serde_json::Value> = failures
             .iter()
             .map(|f| {

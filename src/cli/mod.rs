@@ -9,11 +9,13 @@ mod diff;
 mod doctor;
 mod explain;
 mod fmt;
+mod help;
 mod init;
 mod inputs;
 mod inspect;
 mod logging;
 mod lsp;
+mod output;
 mod progress;
 mod records;
 mod report;
@@ -34,14 +36,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "syncmap",
     version,
-    about = "Keep records of two business systems in step, driven by typed .map files"
+    about = "Keep records of two business systems in step, driven by typed .map files",
+    after_help = help::TOP
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
     /// How log lines on standard error look: `human` or `json` (one object per line). Filter
-    /// them with `SYNCMAP_LOG` (e.g. `debug`, `syncmap=info`).
-    #[arg(long, global = true, value_enum, default_value = "human")]
+    /// them with `SYNCMAP_LOG` (e.g. `debug`, `syncmap=info`). Said once, under `syncmap
+    /// --help`, rather than under every command.
+    #[arg(long, global = true, value_enum, default_value = "human", hide = true)]
     log_format: logging::LogFormat,
 }
 
@@ -59,16 +63,20 @@ pub enum Format {
 #[derive(Subcommand)]
 enum Command {
     /// Type-check .map files against their schema snapshots and run their inline tests.
+    #[command(after_help = help::CHECK)]
     Check {
-        /// Files or folders (searched for *.map); defaults to the current folder.
+        /// Files or folders (searched for *.map); `mappings/`, else the current folder, when
+        /// absent.
         paths: Vec<PathBuf>,
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// Compile .map files into a plan (deterministic JSON).
+    #[command(after_help = help::COMPILE)]
     Compile {
-        /// Files or folders (searched for *.map); defaults to the current folder.
+        /// Files or folders (searched for *.map); `mappings/`, else the current folder, when
+        /// absent.
         paths: Vec<PathBuf>,
         /// Where to write the plan; standard output when absent.
         #[arg(short, long)]
@@ -76,26 +84,33 @@ enum Command {
     },
     /// Summarise what changed between two plans: tables, fields, filters, directions, jobs.
     /// Exit 0 when they agree, 1 when they differ, 2 when a file is not a plan.
+    #[command(after_help = help::DIFF)]
     Diff(diff::DiffArgs),
-    /// Print .map files in canonical form.
+    /// Rewrite .map files in canonical form (`-` formats standard input to standard output).
+    #[command(after_help = help::FMT)]
     Fmt {
-        /// Files or folders; `-` reads standard input and writes standard output.
+        /// Files or folders (`mappings/`, else the current folder, when absent); `-` reads
+        /// standard input and writes standard output.
         paths: Vec<PathBuf>,
         /// Change nothing; show the differences and exit 1 if any file is not formatted.
         #[arg(long)]
         check: bool,
     },
     /// Explain a diagnostic code, e.g. `syncmap explain E0203`; list all codes without one.
+    #[command(after_help = help::EXPLAIN)]
     Explain {
         /// The code.
         code: Option<String>,
     },
     /// Run the inline `test` blocks.
+    #[command(after_help = help::TEST)]
     Test {
-        /// Files or folders (searched for *.map); defaults to the current folder.
+        /// Files or folders (searched for *.map); `mappings/`, else the current folder, when
+        /// absent.
         paths: Vec<PathBuf>,
     },
     /// Write the standard Business Central ↔ Dataverse mappings ("use default synchronization setup").
+    #[command(after_help = help::INIT)]
     Init {
         /// Write the standard mappings and their schema snapshots.
         #[arg(long, required = true)]
@@ -107,37 +122,51 @@ enum Command {
         force: bool,
     },
     /// Run a plan: a full or modified-only sync, or a dry run.
+    #[command(after_help = help::RUN)]
     Run(run::RunArgs),
     /// Run the plan's jobs until SIGINT or SIGTERM (which finish the batch in flight), serving
     /// /metrics and /healthz; `--once` runs each job once and exits.
+    #[command(after_help = help::SCHEDULE)]
     Schedule(schedule::ScheduleArgs),
     /// Try it all on local sandboxes: start both, seed them, run the standard mappings, change
     /// records on both sides (a conflict and a deletion among them), sync again, and report.
+    #[command(after_help = help::DEMO)]
     Demo(demo::DemoArgs),
     /// Couple (if needed) and sync one record.
+    #[command(after_help = help::RECORD)]
     Record(records::RecordArgs),
     /// Couple two records by hand.
+    #[command(after_help = help::COUPLE)]
     Couple(records::CoupleArgs),
     /// Remove couplings.
+    #[command(after_help = help::UNCOUPLE)]
     Uncouple(records::UncoupleArgs),
     /// Couple the uncoupled records of a table mapping by its match rules.
+    #[command(after_help = help::MATCH)]
     Match(records::MatchArgs),
     /// Per table mapping: couplings, failed and skipped records, watermarks, last run.
+    #[command(after_help = help::STATUS)]
     Status(inspect::StatusArgs),
     /// List runs, or explain one with `--run ID`.
+    #[command(after_help = help::LOG)]
     Log(inspect::LogArgs),
     /// Records that failed, waiting for a retry or skipped.
+    #[command(after_help = help::ERRORS)]
     Errors(inspect::ErrorsArgs),
     /// Retry skipped records in the next run.
+    #[command(after_help = help::RETRY)]
     Retry(records::RetryArgs),
     /// Write the mappings and their recent runs as one self-contained HTML page.
+    #[command(after_help = help::REPORT)]
     Report(report::ReportArgs),
     /// Check that a plan can run: profile, secrets, connections, credentials, company, tables,
     /// and drift of the live schemas from the snapshots. Exit 0 when all pass, 1 when one fails.
+    #[command(after_help = help::DOCTOR)]
     Doctor(doctor::DoctorArgs),
     /// Run the language server over standard input and output (for editors).
     Lsp,
     /// Run local emulators of the Business Central and Dataverse APIs until Ctrl-C.
+    #[command(after_help = help::SANDBOX)]
     Sandbox(sandbox::SandboxArgs),
     /// Work with schema snapshots.
     Schema {
@@ -150,8 +179,10 @@ enum Command {
 enum SchemaCommand {
     /// Write the schema snapshot of a live system named in a profile: an OData service's
     /// `$metadata` (the tables the mappings use) or a SQLite database's tables.
+    #[command(after_help = help::SCHEMA_PULL)]
     Pull(schema::PullArgs),
     /// Turn an OData CSDL $metadata document into a schema snapshot.
+    #[command(after_help = help::SCHEMA_IMPORT)]
     Import {
         /// The CSDL XML file.
         file: PathBuf,

@@ -1,7 +1,7 @@
 //! Progress of a long run on a terminal: a spinner per pass with the rows read so far. Off when
 //! standard error is not a terminal, so logs and scripts stay clean.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use syncmap::runtime::engine::Progress;
 
 /// An indicatif spinner fed by the engine.
@@ -16,8 +16,17 @@ impl Bar {
         if !std::io::stderr().is_terminal() {
             return None;
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} {msg}: {pos} rows read ({per_sec})")
+        // Hidden until a pass starts: before it there is no table to name and nothing read.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        let style = ProgressStyle::with_template("{spinner} {msg}: {pos} rows read ({rate})")
+            .map(|s| {
+                s.with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} rows/s", state.per_sec());
+                    },
+                )
+            })
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
         Some(Bar { bar })
@@ -27,6 +36,7 @@ impl Bar {
 impl Progress for Bar {
     fn pass(&self, mapping: &str, direction: &str) {
         self.bar.reset();
+        self.bar.set_draw_target(ProgressDrawTarget::stderr());
         self.bar
             .set_message(format!("{mapping} {}", direction.replace('_', " ")));
         self.bar

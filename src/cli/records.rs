@@ -43,9 +43,8 @@ pub struct RecordArgs {
     /// Show what would change; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print the outcome as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Couples (if needed) and syncs one record.
@@ -63,7 +62,7 @@ pub fn record(args: RecordArgs) -> Result<ExitCode, CliError> {
     let mut engine = rt.engine()?;
     let report = runtime::block_on(engine.sync_record(&args.table, side, key, args.dry_run))?
         .map_err(runtime::engine_error)?;
-    show(&report, args.json)
+    show(&report, args.output.json())
 }
 
 fn show(r: &report::RunReport, json: bool) -> Result<ExitCode, CliError> {
@@ -84,15 +83,16 @@ fn show(r: &report::RunReport, json: bool) -> Result<ExitCode, CliError> {
 pub struct CoupleArgs {
     /// The table mapping.
     table: String,
-    /// The left record's key.
+    /// The left record's key (`--left`, as `record` and `uncouple` name it).
+    #[arg(long = "left", value_name = "KEY")]
     left_key: String,
     /// The right record's key.
+    #[arg(long = "right", value_name = "KEY")]
     right_key: String,
     #[command(flatten)]
     target: Target,
-    /// Print the outcome as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Couples two records by hand.
@@ -101,7 +101,7 @@ pub fn couple(args: CoupleArgs) -> Result<ExitCode, CliError> {
     let mut engine = rt.engine()?;
     let report = runtime::block_on(engine.couple(&args.table, &args.left_key, &args.right_key))?
         .map_err(runtime::engine_error)?;
-    if !args.json {
+    if !args.output.json() {
         println!(
             "coupled {} `{}` ↔ `{}`; the next run syncs them",
             args.table, args.left_key, args.right_key
@@ -175,9 +175,8 @@ pub struct MatchArgs {
     /// Show what would be coupled; couple nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print the outcome as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Match-based coupling of a whole table mapping.
@@ -192,7 +191,7 @@ pub fn matching(args: MatchArgs) -> Result<ExitCode, CliError> {
     let mut engine = rt.engine()?;
     let report = runtime::block_on(engine.match_table(&args.table, args.dry_run))?
         .map_err(runtime::engine_error)?;
-    show(&report, args.json)
+    show(&report, args.output.json())
 }
 
 /// `syncmap retry`.

@@ -46,10 +46,10 @@ pub fn run(mut args: ReportArgs) -> Result<ExitCode, CliError> {
             "note: no profile at `{}`: the report shows the mappings without runs",
             args.target.profile.display()
         );
-        (runtime::load_plan(&args.target.plan)?, None)
+        (runtime::load_plan(&args.target.plan_paths())?, None)
     };
     let (plan, store) = opened;
-    let schemas = schemas(&plan, &args.target.plan);
+    let schemas = schemas(&plan, &args.target.plan_paths());
     let generated_at = jiff::Timestamp::now()
         .strftime("%Y-%m-%d %H:%M:%S UTC")
         .to_string();

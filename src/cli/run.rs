@@ -33,9 +33,8 @@ pub struct RunArgs {
     /// Read both sides and show what would change; write nothing, to the systems or the state.
     #[arg(long)]
     dry_run: bool,
-    /// Print the outcome as one JSON document.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
     /// Create partners in populated tables this state store has no couplings for even where
     /// no match rule can find the rows already there. Without it, such a run stops rather than
     /// risk copying every record a second time (a new, deleted or replaced state store).
@@ -47,7 +46,20 @@ pub struct RunArgs {
 /// records that failed are logged and retried by the next run), 2 when the run could not start
 /// or was stopped by a system error, 130 or 143 when SIGINT or SIGTERM stopped it (after its
 /// batch in flight; the run is recorded `interrupted`).
-pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
+pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let json = args.output.json();
+    let outcome = sync(args);
+    // A script reading standard output gets a document however the run ended.
+    if let (true, Err(e)) = (json, &outcome) {
+        runtime::print_json(&serde_json::json!({
+            "status": "failed",
+            "error": e.to_string(),
+        }));
+    }
+    outcome
+}
+
+fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if !args.paths.is_empty() {
         args.target.plan = std::mem::take(&mut args.paths);
     }
@@ -83,8 +95,9 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
             Some("stopping after the batch in flight — press Ctrl-C again to abort"),
         )?;
         engine.run(&req).await.map_err(runtime::engine_error)
-    })??;
-    if args.json {
+    })
+    .and_then(|r| r)?;
+    if args.output.json() {
         runtime::print_json(&report);
     } else {
         print!("{}", report::human(&report));

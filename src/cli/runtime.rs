@@ -28,9 +28,9 @@ pub struct Runtime {
 /// Where the plan comes from and which profile to use.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Target {
-    /// A plan file (`plan.json`), or `.map` files and folders compiled on the fly; `mappings/`
-    /// when absent.
-    #[arg(long = "plan", value_name = "PLAN|PATH", num_args = 1.., default_value = "mappings")]
+    /// A plan file, or `.map` files and folders compiled on the fly; when absent, `plan.json`
+    /// if the folder has one, else `mappings/` if it has one, else the current folder.
+    #[arg(long = "plan", value_name = "PLAN|PATH", num_args = 1..)]
     pub plan: Vec<PathBuf>,
     /// The profile: where the systems and the state store are.
     #[arg(long, default_value = "syncmap.toml")]
@@ -41,8 +41,22 @@ pub struct Target {
     pub env: Option<String>,
 }
 
-/// Loads a plan file or compiles sources.
+impl Target {
+    /// The plan or sources to read: those given, else [`inputs::default_plan`].
+    pub fn plan_paths(&self) -> Vec<PathBuf> {
+        if self.plan.is_empty() {
+            inputs::default_plan()
+        } else {
+            self.plan.clone()
+        }
+    }
+}
+
+/// Loads a plan file or compiles sources ([`inputs::default_plan`] when none are given).
 pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, CliError> {
+    if paths.is_empty() {
+        return load_plan(&inputs::default_plan());
+    }
     if let [one] = paths {
         if one.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(one)
@@ -86,7 +100,7 @@ pub struct Needs {
 
 /// Opens what a command needs.
 pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
-    let plan = load_plan(&target.plan)?;
+    let plan = load_plan(&target.plan_paths())?;
     let profile = Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let store = if needs.dry_run {

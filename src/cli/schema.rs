@@ -56,7 +56,7 @@ pub struct PullArgs {
     pub output: Option<PathBuf>,
     /// The mappings whose tables of the system to keep (and whose `system` declaration gives
     /// its kind).
-    #[arg(long = "plan", value_name = "PATH", num_args = 1.., default_value = "mappings")]
+    #[arg(long = "plan", value_name = "PATH", num_args = 1..)]
     pub plan: Vec<PathBuf>,
     /// The kind of service (`dataverse`, `business_central`, `odata`), when no mappings name
     /// the system yet.

@@ -66,9 +66,8 @@ pub struct LogArgs {
     limit: usize,
     #[command(flatten)]
     target: Target,
-    /// Print as JSON (with `--run`: every write, event and error).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::cli::output::OutputArgs,
 }
 
 fn io(e: StateError) -> CliError {
@@ -86,7 +85,7 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
         },
     )?;
     if let Some(id) = args.run {
-        return explain(&rt.store, &rt.plan, id, args.json);
+        return explain(&rt.store, &rt.plan, id, args.output.json());
     }
     let filter = RunFilter {
         table: args.table.clone(),
@@ -105,7 +104,7 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
         limit: args.limit,
     };
     let runs = rt.store.runs_where(&filter).map_err(io)?;
-    if args.json {
+    if args.output.json() {
         runtime::print_json(&runs);
         return Ok(ExitCode::SUCCESS);
     }
