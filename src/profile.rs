@@ -375,6 +375,16 @@ pub enum ProfileError {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// `--profile NAME` names neither a file nor a profile of `syncmap.toml`.
+    #[error("--profile `{name}` is no file, and {default} has no [profiles.{name}] section{hint}")]
+    NoSuchProfile {
+        /// The name given.
+        name: String,
+        /// The file searched for a profile of that name.
+        default: String,
+        /// `; did you mean …` when a file or profile of a close name exists.
+        hint: String,
+    },
     /// A `${NAME}` names an environment variable that is not set.
     #[error("profile `{path}` line {line}: environment variable `{variable}` is not set (used as `${{{variable}}}`)")]
     MissingVariable {
@@ -512,8 +522,25 @@ impl Profile {
         })?;
         let from_env = std::env::var(ENV_VAR).ok().filter(|v| !v.is_empty());
         let name = env.map(str::to_string).or(from_env);
-        let mut p = Self::parse_with(&text, name.as_deref(), &|n| std::env::var(n).ok())
-            .map_err(|e| e.with_path(path))?;
+        let parsed = Self::parse_with(&text, name.as_deref(), &|n| std::env::var(n).ok());
+        let mut p = match (parsed, &named) {
+            // `--profile NAME` was taken for a profile of syncmap.toml because no file has
+            // that name; say so, rather than blame `--env`, and point at a file that does exist.
+            (Err(ParseError::Invalid(_)), Some(n)) => {
+                let file = format!("{n}.toml");
+                let hint = if Path::new(&file).is_file() {
+                    format!("; did you mean `--profile {file}`?")
+                } else {
+                    String::new()
+                };
+                return Err(ProfileError::NoSuchProfile {
+                    name: n.clone(),
+                    default: default_file.display().to_string(),
+                    hint,
+                });
+            }
+            (parsed, _) => parsed.map_err(|e| e.with_path(path))?,
+        };
         p.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(p)
     }
@@ -602,9 +629,14 @@ fn select(doc: FileDoc, name: Option<&str>) -> Result<(Option<String>, RawProfil
         None if name.is_none() => Err(ParseError::Invalid(format!(
             "the file has several profiles ({known}); choose one with --env NAME or ${ENV_VAR}"
         ))),
-        None => Err(ParseError::Invalid(format!(
-            "no profile `{wanted}`; the file has: {known}"
-        ))),
+        None => {
+            let hint = crate::diagnostics::suggest(wanted, profiles.keys().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            Err(ParseError::Invalid(format!(
+                "no profile `{wanted}`; the file has: {known}{hint}"
+            )))
+        }
     }
 }
 
@@ -996,6 +1028,13 @@ batch_size = 50
             .unwrap_err()
             .to_string();
         assert_eq!(err, "no profile `test`; the file has: default, prod");
+        let err = Profile::parse_with(NAMED, Some("prdo"), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "no profile `prdo`; the file has: default, prod; did you mean `prod`?"
+        );
         let no_default = NAMED.replace("profiles.default", "profiles.dev");
         let err = Profile::parse_with(&no_default, None, &env_of(&[]))
             .unwrap_err()

@@ -1884,3 +1884,25 @@ fn a_profile_name_selects_that_profile_of_syncmap_toml() {
     assert!(r.stderr.contains("no profile `staging`"), "{}", r.stderr);
     assert!(r.stderr.contains("dev, prod"), "{}", r.stderr);
 }
+
+#[test]
+fn a_profile_named_without_its_extension_is_pointed_at_the_file() {
+    let dir = temp();
+    write(
+        &dir.path().join("syncmap.toml"),
+        "[state]\nurl = \"sqlite://.syncmap/state.db\"\n",
+    );
+    let mappings = repo().join("mappings").display().to_string();
+    let r = run(
+        dir.path(),
+        &["status", "--plan", &mappings, "--profile", "syncmap"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("--profile `syncmap` is no file")
+            && r.stderr.contains("did you mean `--profile syncmap.toml`?"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--env"), "{}", r.stderr);
+}
