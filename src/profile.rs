@@ -526,12 +526,17 @@ impl Profile {
         let mut p = match (parsed, &named) {
             // `--profile NAME` was taken for a profile of syncmap.toml because no file has
             // that name; say so, rather than blame `--env`, and point at a file that does exist.
-            (Err(ParseError::Invalid(_)), Some(n)) => {
+            (Err(ParseError::Invalid(why)), Some(n)) => {
                 let file = format!("{n}.toml");
+                // The profiles the file does have (and a close one), as `select` words them.
+                let has = why
+                    .split_once("; the file has: ")
+                    .map(|(_, rest)| format!("; it has {rest}"))
+                    .unwrap_or_default();
                 let hint = if Path::new(&file).is_file() {
-                    format!("; did you mean `--profile {file}`?")
+                    format!("{has}; did you mean `--profile {file}`?")
                 } else {
-                    String::new()
+                    has
                 };
                 return Err(ProfileError::NoSuchProfile {
                     name: n.clone(),

@@ -1881,7 +1881,11 @@ fn a_profile_name_selects_that_profile_of_syncmap_toml() {
     // A name the file does not have is named in the error with those it has.
     let r = run_env(dir.path(), &["status", "--profile", "staging"], &[]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("no profile `staging`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("syncmap.toml has no [profiles.staging]"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("dev, prod"), "{}", r.stderr);
 }
 

@@ -2595,3 +2595,44 @@ fn a_run_that_cannot_start_still_prints_a_json_document() {
         r.stderr
     );
 }
+
+#[test]
+fn a_modified_only_run_after_the_plan_added_fields_says_which_and_how_to_fill_them_in() {
+    let without_phone =
+        customers_map("").replace("    phoneNumber <-> telephone1 [truncate]\n", "");
+    assert_ne!(without_phone, customers_map(""));
+    let w = World::with_mappings(&without_phone);
+    w.seed_standard();
+    let hints = |args: &[&str]| -> Vec<String> {
+        let r = w.cli(args);
+        assert!(r.code <= 1, "{}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        report["hints"]
+            .as_array()
+            .map(|h| h.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let json = ["--format", "json"];
+    let full = [&["run", "--mode", "full"][..], &json].concat();
+    let modified = [&["run", "--mode", "modified"][..], &json].concat();
+    assert!(hints(&full).is_empty());
+    assert!(hints(&modified).is_empty(), "the plan has not changed");
+
+    // The phone number now flows both ways: coupled records that do not change never get it.
+    std::fs::write(w.path().join("mappings/test.map"), customers_map("")).unwrap();
+    let said = hints(&modified);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("`customers` writes fields its last full sync (run 1) did not: bc → dv `telephone1`; dv → bc `phoneNumber`"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        said[0].ends_with("`syncmap run --mode full --table customers`"),
+        "{}",
+        said[0]
+    );
+    // A full sync writes them; after it, nothing is left to say.
+    assert!(hints(&full).is_empty());
+    assert!(hints(&modified).is_empty());
+}

@@ -3,6 +3,47 @@
 use super::*;
 
 impl Store {
+    /// Keeps the plan a run runs (once per digest).
+    pub fn save_plan(&self, digest: &str, plan: &str) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO plans (digest, plan) VALUES (?1, ?2)",
+            params![digest, plan],
+        )?;
+        Ok(())
+    }
+
+    /// The latest full sync before run `before` that synced table mapping `mapping` and went
+    /// through (succeeded or completed with failures), with the plan it ran, when the store
+    /// kept it.
+    pub fn last_full_sync(
+        &self,
+        mapping: &str,
+        before: i64,
+    ) -> Result<Option<(i64, String)>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.tables, p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
+             WHERE r.mode = 'full' AND r.dry_run = 0 AND r.id < ?1 \
+               AND r.status IN ('succeeded', 'completed_with_failures') \
+             ORDER BY r.id DESC LIMIT 200",
+        )?;
+        let rows = stmt.query_map(params![before], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, tables, plan) = row?;
+            let tables: Vec<String> = serde_json::from_str(&tables).unwrap_or_default();
+            // A run of every table mapping records none by name.
+            if tables.is_empty() || tables.iter().any(|t| t == mapping) {
+                return Ok(Some((id, plan)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Records the start of a run and returns its id.
     pub fn begin_run(
         &self,

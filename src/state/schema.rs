@@ -161,4 +161,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         lock_id TEXT
     );
     "#,
+    // 6: the plans runs ran, by digest, so a run can say which fields a plan added since the
+    //    last full sync (records that do not change would never get them otherwise).
+    r#"
+    CREATE TABLE plans (
+        digest TEXT PRIMARY KEY,
+        plan TEXT NOT NULL
+    );
+    "#,
 ];

@@ -94,7 +94,10 @@ impl Engine<'_> {
             .max(0) as u64;
         let status = RunStatus::of(report, &outcome);
         report.status = status.as_str().to_string();
+        // Hints found as the run began (a plan that added fields) come after those of how it went.
+        let early = std::mem::take(&mut report.hints);
         report.hints = hints(report);
+        report.hints.extend(early);
         let recorded = if self.dry_run {
             Ok(())
         } else {

@@ -11,6 +11,7 @@ mod lookups;
 mod manual;
 mod matching;
 mod passes;
+mod plan_change;
 pub mod report;
 mod settle;
 
@@ -314,6 +315,7 @@ impl<'a> Engine<'a> {
         self.create_without_match = req.create_without_match;
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let mut report = self.begin(req.mode.as_str(), &req.trigger, &names, req.dry_run)?;
+
         tracing::info!(
             run = self.run,
             mode = %req.mode.as_str(),
@@ -322,7 +324,14 @@ impl<'a> Engine<'a> {
             dry_run = self.dry_run,
             "run started"
         );
-        let outcome = self.run_tables(&tables, req.mode, &mut report).await;
+        // A failure here ends the run like any other, so it is not left `running`.
+        let outcome = match self.plan_notes(&tables, req.mode) {
+            Ok(hints) => {
+                report.hints = hints;
+                self.run_tables(&tables, req.mode, &mut report).await
+            }
+            Err(e) => Err(e),
+        };
         self.finish(&mut report, outcome)?;
         Ok(report)
     }
