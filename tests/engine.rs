@@ -2104,7 +2104,7 @@ fn cli_record_couple_uncouple_and_match() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains(&format!(
-            "coupled customers left_to_right: record `{three}`: coupled by hand"
+            "coupled customers bc → dv: record `{three}`: coupled by hand"
         )),
         "{}",
         out.stdout
@@ -2196,18 +2196,18 @@ fn cli_status_log_errors_and_retry() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("customers left_to_right: 1 inserted"),
+        out.stdout.contains("customers bc → dv: 1 inserted"),
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains("customers right_to_left: 0 inserted"),
+        out.stdout.contains("customers dv → bc: 0 inserted"),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout
-            .contains(&format!("failed customers right_to_left `{nameless}`")),
+            .contains(&format!("failed customers dv → bc `{nameless}`")),
         "{}",
         out.stdout
     );

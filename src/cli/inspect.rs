@@ -38,6 +38,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
         "{:<14} {:>8} {:<15} {:>7} {:>8}  watermark",
         "table", "coupled", "direction", "failed", "skipped"
     );
+    let words = |mapping: &str, d: &str| rt.plan.direction_words(mapping, d);
     for t in &status {
         for (i, d) in t.directions.iter().enumerate() {
             let (name, coupled) = if i == 0 {
@@ -47,7 +48,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
             };
             println!(
                 "{name:<14} {coupled:>8} {:<15} {:>7} {:>8}  {}",
-                d.direction,
+                words(&t.mapping, &d.direction),
                 d.failed,
                 d.skipped,
                 d.watermark.as_deref().unwrap_or("-")
@@ -112,7 +113,7 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
         println!(
             "{} {} `{}`{}: {} (failed {} time{}{})",
             f.mapping,
-            f.direction.as_str(),
+            rt.plan.direction_words(&f.mapping, f.direction.as_str()),
             f.source_key,
             f.dest_key
                 .as_deref()

@@ -7,11 +7,13 @@ use syncmap::runtime::engine::Progress;
 /// An indicatif spinner fed by the engine.
 pub struct Bar {
     bar: ProgressBar,
+    /// For the directions' words (`bc → dv`), as every other output spells them.
+    plan: syncmap::plan::Plan,
 }
 
 impl Bar {
     /// A spinner on standard error, or `None` when it is not a terminal.
-    pub fn on_terminal() -> Option<Bar> {
+    pub fn on_terminal(plan: &syncmap::plan::Plan) -> Option<Bar> {
         use std::io::IsTerminal;
         if !std::io::stderr().is_terminal() {
             return None;
@@ -29,7 +31,10 @@ impl Bar {
             })
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
-        Some(Bar { bar })
+        Some(Bar {
+            bar,
+            plan: plan.clone(),
+        })
     }
 }
 
@@ -37,8 +42,10 @@ impl Progress for Bar {
     fn pass(&self, mapping: &str, direction: &str) {
         self.bar.reset();
         self.bar.set_draw_target(ProgressDrawTarget::stderr());
-        self.bar
-            .set_message(format!("{mapping} {}", direction.replace('_', " ")));
+        self.bar.set_message(format!(
+            "{mapping} {}",
+            self.plan.direction_words(mapping, direction)
+        ));
         self.bar
             .enable_steady_tick(std::time::Duration::from_millis(120));
     }

@@ -34,6 +34,21 @@ impl Plan {
         self.tables.iter().find(|t| t.name == name)
     }
 
+    /// A stored direction (`left_to_right`, `right_to_left`) in the words every output uses:
+    /// the systems of the table mapping, `bc → dv`; for a table mapping this plan no longer
+    /// has, the direction's own words.
+    pub fn direction_words(&self, mapping: &str, direction: &str) -> String {
+        let (from, to) = match direction {
+            "left_to_right" => (Side::Left, Side::Right),
+            "right_to_left" => (Side::Right, Side::Left),
+            other => return other.replace('_', " "),
+        };
+        match self.table(mapping) {
+            Some(t) => format!("{} → {}", t.side(from).system, t.side(to).system),
+            None => direction.replace('_', " "),
+        }
+    }
+
     /// The time zones the systems declare, by alias (systems without one are left out: UTC).
     /// The error names a zone this machine's time zone database does not know.
     pub fn time_zones(&self) -> Result<BTreeMap<String, jiff::tz::TimeZone>, String> {

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 
 use super::{CountsView, RecordView, RunView};
 use crate::plan::Plan;
-use crate::state::{Direction, StateError, Store};
+use crate::state::{StateError, Store};
 
 /// The most errors and events shown per run: a first full sync can couple thousands of
 /// records, and the page is for reading, not a dump (`syncmap log --run ID` has them all).
@@ -105,15 +105,7 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
 
 /// A stored direction in words, with the systems of the table mapping: `bc → dv`.
 fn direction(plan: &Plan, mapping: &str, stored: &str) -> String {
-    let (Some(t), Some(d)) = (plan.table(mapping), Direction::parse(stored)) else {
-        // A table mapping the plan no longer has: the stored name is all there is.
-        return stored.replace('_', " ");
-    };
-    format!(
-        "{} → {}",
-        t.side(d.source()).system,
-        t.side(d.dest()).system
-    )
+    plan.direction_words(mapping, stored)
 }
 
 /// A stored time as `YYYY-MM-DD HH:MM:SS UTC`; text that is not one is shown as stored.

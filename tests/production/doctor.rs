@@ -504,7 +504,7 @@ fn log_explains_what_a_run_wrote_where_and_why_records_failed_or_were_skipped() 
     );
     let failed = text
         .lines()
-        .find(|l| l.contains(&format!("failed customers right_to_left `{nameless}`")))
+        .find(|l| l.contains(&format!("failed customers dv → bc `{nameless}`")))
         .unwrap_or_else(|| panic!("no failure line:\n{text}"));
     assert!(failed.contains("displayName"), "the reason: {failed}");
 
@@ -536,7 +536,7 @@ fn log_explains_what_a_run_wrote_where_and_why_records_failed_or_were_skipped() 
     );
     let skipped = text
         .lines()
-        .find(|l| l.contains(&format!("skipped customers left_to_right `{newcomer}`")))
+        .find(|l| l.contains(&format!("skipped customers bc → dv `{newcomer}`")))
         .unwrap_or_else(|| panic!("no skipped line:\n{text}"));
     assert!(skipped.contains("not coupled"), "{skipped}");
     // The failed record is now skipped (the same error twice), and says so.
@@ -546,7 +546,7 @@ fn log_explains_what_a_run_wrote_where_and_why_records_failed_or_were_skipped() 
     };
     let text = log(&w, &["--run", &third.to_string()]).stdout;
     assert!(
-        text.contains(&format!("skipped customers right_to_left `{nameless}`"))
+        text.contains(&format!("skipped customers dv → bc `{nameless}`"))
             && text.contains("`syncmap retry`"),
         "{text}"
     );

@@ -253,7 +253,7 @@ fn explain(
         let n = &c.counts;
         println!(
             "  {} {}: {} inserted, {} modified, {} unchanged, {} skipped, {} failed, {} conflicts, {} deleted, {} uncoupled, {} coupled",
-            c.mapping, c.direction, n.inserted, n.modified, n.unchanged, n.skipped, n.failed, n.conflicts, n.deleted, n.uncoupled, n.coupled
+            c.mapping, plan.direction_words(&c.mapping, &c.direction), n.inserted, n.modified, n.unchanged, n.skipped, n.failed, n.conflicts, n.deleted, n.uncoupled, n.coupled
         );
         println!(
             "    {}, watermark {} → {}",
@@ -271,7 +271,8 @@ fn explain(
     }
     for ((mapping, direction), ws) in by_pass(&done) {
         println!(
-            "  {mapping} {direction} ({})",
+            "  {mapping} {} ({})",
+            plan.direction_words(&mapping, &direction),
             route(plan, &mapping, &direction)
         );
         for w in ws.iter().take(SHOWN_PER_PASS) {
@@ -295,7 +296,11 @@ fn explain(
     for ((mapping, direction), ws) in by_pass(&skipped) {
         for w in ws.iter().take(SHOWN_PER_PASS) {
             let why = w.reason.as_deref().unwrap_or("-");
-            println!("  skipped {mapping} {direction} `{}`: {why}", w.source_key);
+            println!(
+                "  skipped {mapping} {} `{}`: {why}",
+                plan.direction_words(&mapping, &direction),
+                w.source_key
+            );
         }
         cut |= more(ws.len());
     }
@@ -314,8 +319,10 @@ fn explain(
                 .map(|k| format!(" → `{k}`"))
                 .unwrap_or_default();
             println!(
-                "  failed {mapping} {direction} `{}`{to}: {}",
-                e.source_key, e.message
+                "  failed {mapping} {} `{}`{to}: {}",
+                plan.direction_words(mapping, direction),
+                e.source_key,
+                e.message
             );
         }
         cut |= more(es.len());
@@ -328,7 +335,7 @@ fn explain(
             "  {} {} {}: record `{}`: {}",
             e.kind,
             e.mapping,
-            e.direction,
+            plan.direction_words(&e.mapping, &e.direction),
             e.source_key.as_deref().unwrap_or("-"),
             e.message
         );
