@@ -51,6 +51,17 @@ impl RunReport {
     }
 }
 
+impl PassReport {
+    /// The pass's direction as every output words it: the systems, `bc → dv`.
+    pub fn route(&self) -> String {
+        format!(
+            "{} → {}",
+            self.source.split('.').next().unwrap_or(""),
+            self.dest.split('.').next().unwrap_or("")
+        )
+    }
+}
+
 /// One table mapping in one direction.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct PassReport {
@@ -190,11 +201,7 @@ pub fn human(r: &RunReport) -> String {
         out.push_str(&format!(
             "{:<14} {:<22} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>9} {:>7}\n",
             p.mapping,
-            format!(
-                "{} → {}",
-                p.source.split('.').next().unwrap_or(""),
-                p.dest.split('.').next().unwrap_or("")
-            ),
+            p.route(),
             c.inserted,
             c.modified,
             c.unchanged,
@@ -211,7 +218,7 @@ pub fn human(r: &RunReport) -> String {
             out.push_str(&format!(
                 "  failed {} {} `{}`: {}{}\n",
                 p.mapping,
-                p.direction,
+                p.route(),
                 e.source_key,
                 e.message,
                 if e.skipped {
