@@ -87,7 +87,7 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if args.json {
         runtime::print_json(&report);
     } else {
-        print!("{}", report::human(&report));
+        print!("{}", syncmap::redact::redact(&report::human(&report)));
     }
     Ok(exit_code(&report, stop.signal()))
 }

@@ -18,6 +18,7 @@ impl ODataConnector {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| client::describe_reqwest(&e))?;
         let url = &self.endpoint.url;
