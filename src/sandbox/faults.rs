@@ -354,6 +354,7 @@ pub(crate) struct FaultsPatch {
     lost_answer_rate: Option<f64>,
     delay_ms: Option<u64>,
     seed: Option<u64>,
+    echo_secrets: Option<bool>,
     /// `[requests, seconds]` to throttle, or `null` to stop.
     #[serde(default, with = "double_option")]
     throttle: Option<Option<(u32, u64)>>,
@@ -392,6 +393,7 @@ impl FaultsPatch {
         f.lost_answer_rate = self.lost_answer_rate.unwrap_or(f.lost_answer_rate);
         f.delay = self.delay_ms.map_or(f.delay, Duration::from_millis);
         f.seed = self.seed.unwrap_or(f.seed);
+        f.echo_secrets = self.echo_secrets.unwrap_or(f.echo_secrets);
         m.set_faults(f);
         if let Some(throttle) = self.throttle {
             let mut l = m.limits();
