@@ -108,9 +108,15 @@ pub fn register_url(url: &str) {
     let Some((info, _)) = authority.rsplit_once('@') else {
         return;
     };
-    if let Some((_, password)) = info.split_once(':') {
+    if let Some((user, password)) = info.split_once(':') {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         register(password);
-        register(&percent_encoding::percent_decode_str(password).decode_utf8_lossy());
+        // The HTTP client sends user-info as basic authentication.
+        register_basic(&decode(user), &decode(password));
     }
 }
 
@@ -329,6 +335,7 @@ mod tests {
             redact("pa$$word and pa%24%24word"),
             "[redacted] and [redacted]"
         );
+        assert_eq!(redact("Ym9iOnBhJCR3b3Jk"), MARKER, "base64 of bob:pa$$word");
         register_basic("bob", "hunter22");
         assert_eq!(redact("Ym9iOmh1bnRlcjIy"), MARKER);
     }

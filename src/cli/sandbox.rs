@@ -161,6 +161,7 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             delay: Duration::from_millis(args.delay),
             seed: 0,
             echo_secrets: false,
+            refuse_writes: false,
         },
         integer_keys: args.integer_keys,
     };

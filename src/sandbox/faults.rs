@@ -355,6 +355,7 @@ pub(crate) struct FaultsPatch {
     delay_ms: Option<u64>,
     seed: Option<u64>,
     echo_secrets: Option<bool>,
+    refuse_writes: Option<bool>,
     /// `[requests, seconds]` to throttle, or `null` to stop.
     #[serde(default, with = "double_option")]
     throttle: Option<Option<(u32, u64)>>,
@@ -394,6 +395,7 @@ impl FaultsPatch {
         f.delay = self.delay_ms.map_or(f.delay, Duration::from_millis);
         f.seed = self.seed.unwrap_or(f.seed);
         f.echo_secrets = self.echo_secrets.unwrap_or(f.echo_secrets);
+        f.refuse_writes = self.refuse_writes.unwrap_or(f.refuse_writes);
         m.set_faults(f);
         if let Some(throttle) = self.throttle {
             let mut l = m.limits();

@@ -197,6 +197,9 @@ pub struct Faults {
     /// `Authorization` headers, the bare bearer token and a posted `client_secret`, in the
     /// error's message (`error_description` at the token endpoint) — as careless services do.
     pub echo_secrets: bool,
+    /// Every write sent alone (not in a `$batch`) is answered 400, as a service refusing the
+    /// record: the record's own error, for tests of what becomes of a service's message.
+    pub refuse_writes: bool,
 }
 
 impl Default for Faults {
@@ -208,6 +211,7 @@ impl Default for Faults {
             delay: Duration::ZERO,
             seed: 0,
             echo_secrets: false,
+            refuse_writes: false,
         }
     }
 }

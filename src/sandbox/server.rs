@@ -310,6 +310,13 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     if let Some(wait) = monitor.throttle() {
         return state.api.throttled(wait, monitor);
     }
+    if monitor.faults().refuse_writes && req.method != "GET" && !req.path.ends_with("$batch") {
+        return state.api.error(
+            400,
+            "BadRequest",
+            "The record was refused (a fault injected by the sandbox).",
+        );
+    }
     let mut answer = state.api.handle(req, monitor);
     if monitor.limits().refusals_as_500 && answer.status == 400 && names_a_target(&answer) {
         // Some services answer a value they refuse with 500 and the same error body.
