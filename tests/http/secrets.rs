@@ -114,6 +114,17 @@ fn a_redirect_is_an_error_naming_its_target_and_nothing_follows_it() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("answered HTTP 302 redirecting to"), "{err}");
+    // `doctor`'s first look, without credentials, does not follow it either.
+    let doctor = env
+        .command(&["doctor", "maps", "--profile", "syncmap.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(doctor.status.code(), Some(1));
+    let said = text(&doctor.stdout);
+    assert!(
+        said.contains("answers HTTP 302 redirecting to http://[redacted]@"),
+        "{said}"
+    );
     assert_eq!(elsewhere.hits.load(Ordering::SeqCst), 0, "nothing followed");
 }
 
