@@ -208,13 +208,17 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~+/=%".contains(c)
 }
 
+/// Tokens are long (a JWT runs to hundreds of characters); a shorter word after "bearer" is
+/// prose ("the bearer token is not valid").
+const MIN_TOKEN: usize = 16;
+
 /// A bearer token's characters (RFC 6750's `b64token`).
 fn token_end(s: &str) -> Option<(usize, usize)> {
     let skip = s.len() - s.trim_start_matches(' ').len();
     let len = s[skip..]
         .find(|c: char| !is_token_char(c))
         .unwrap_or(s.len() - skip);
-    Some((skip, len))
+    (len >= MIN_TOKEN).then_some((skip, len))
 }
 
 /// A header's value: to the end of the line, or of the quoted text holding it.
@@ -294,7 +298,7 @@ mod tests {
                 "GET https://[redacted]@host/x failed",
             ),
             (
-                "header Bearer eyJ0.abc-_x= sent",
+                "header Bearer eyJ0eXAi.abc-_x= sent",
                 "header Bearer [redacted] sent",
             ),
             (
@@ -321,6 +325,8 @@ mod tests {
         let r = Redactor::new(["abc"]);
         let text = "system `bc`: https://host/api?$filter=a eq 'abc' (HTTP 400), mail a@b";
         assert_eq!(r.redact(text), text, "short values are not registered");
+        let text = "HTTP 401: The bearer token is not valid.";
+        assert_eq!(r.redact(text), text, "prose about tokens is not a token");
         assert_eq!(redact("[redacted]@host"), "[redacted]@host");
     }
 

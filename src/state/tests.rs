@@ -99,15 +99,29 @@ fn messages_are_stored_redacted_and_equal_across_tokens() {
         .unwrap();
     // The same refusal echoing two different tokens is the same error: the second skips.
     assert!(!s
-        .record_failure(run, "m", dir, "k", None, "401: Bearer tok-one refused")
+        .record_failure(
+            run,
+            "m",
+            dir,
+            "k",
+            None,
+            "401: Bearer tok-one-0123456789ab refused"
+        )
         .unwrap());
     assert!(s
-        .record_failure(run, "m", dir, "k", None, "401: Bearer tok-two refused")
+        .record_failure(
+            run,
+            "m",
+            dir,
+            "k",
+            None,
+            "401: Bearer tok-two-0123456789ab refused"
+        )
         .unwrap());
     s.finish_run(
         run,
         "failed",
-        Some("GET https://u:pw@host/x: Bearer tok-three"),
+        Some("GET https://u:pw@host/x: Bearer tok-three-0123456789ab"),
     )
     .unwrap();
     let r = s.run(run).unwrap().unwrap();
