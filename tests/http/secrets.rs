@@ -159,6 +159,30 @@ fn a_refused_secret_is_asked_once_and_its_echo_is_not_shown() {
     assert_eq!(endpoint.hits.load(Ordering::SeqCst), 1, "no retry: {err}");
 }
 
+#[test]
+fn an_unavailable_token_endpoint_is_retried_as_any_request() {
+    let env = Env::start(Seed::Empty, |_| {});
+    let endpoint = rogue(&env, |_: &str| {
+        StatusCode::SERVICE_UNAVAILABLE.into_response()
+    });
+    let sb = env.sandbox();
+    let token_url = sb.dv_token_url();
+    reroute(
+        &env,
+        &token_url,
+        &token_url.replace(host_of(&token_url), &endpoint.addr.to_string()),
+    );
+    let dv = format!("url = \"{}\"", sb.dv_url());
+    reroute(&env, &dv, &format!("{dv}\nmax_retries = 2"));
+    let out = env.syncmap(&["run", "--mode", "full"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        endpoint.hits.load(Ordering::SeqCst),
+        3,
+        "one try and two retries"
+    );
+}
+
 /// Every byte a command printed and every file under `dir` but the profile (which holds the
 /// URL's password as its author wrote it), named, for the canary's search.
 fn everything(outputs: &[Output], dir: &Path) -> Vec<(String, Vec<u8>)> {
