@@ -181,7 +181,7 @@ impl Authenticator {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .map_or("nowhere", super::client::without_query);
+                .map_or("no Location", super::client::without_query);
             return Err(ConnectorError::Fatal(crate::redact::redact(&format!(
                 "system `{}`: the token endpoint answered HTTP {} redirecting to {to}; syncmap does not follow redirects (the client secret would go with it): use the final token URL in the profile",
                 self.system,

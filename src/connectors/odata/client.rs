@@ -389,10 +389,11 @@ enum Failure {
 
 /// The error for a 3xx answer, which is never followed: it names where it pointed (redacted)
 /// so the profile can be corrected to the final URL.
-pub fn redirected(system: &str, r: &Response) -> ConnectorError {
-    let to = r
-        .header("location")
-        .map_or_else(|| "nowhere".to_string(), |l| without_query(l).to_string());
+fn redirected(system: &str, r: &Response) -> ConnectorError {
+    let to = r.header("location").map_or_else(
+        || "no Location".to_string(),
+        |l| without_query(l).to_string(),
+    );
     ConnectorError::Fatal(crate::redact::redact(&format!(
         "system `{system}`: the service answered HTTP {} redirecting to {to}; syncmap does not follow redirects (they would carry the credentials elsewhere): use the final URL in the profile",
         r.status.as_u16()

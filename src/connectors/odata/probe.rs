@@ -29,7 +29,7 @@ impl ODataConnector {
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
-                    .map_or("nowhere", client::without_query);
+                    .map_or("no Location", client::without_query);
                 Err(crate::redact::redact(&format!(
                     "the service answers HTTP {} redirecting to {to}; syncmap does not follow redirects: use the final URL in the profile",
                     r.status().as_u16()
