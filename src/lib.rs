@@ -45,6 +45,7 @@ pub mod odata;
 pub mod plan;
 pub mod profile;
 pub mod project;
+pub mod redact;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;

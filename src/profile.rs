@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod transport;
+
 /// The environment variable that selects a named profile when `--env` is not given.
 pub const ENV_VAR: &str = "SYNCMAP_ENV";
 
@@ -233,9 +235,13 @@ impl Auth {
 pub struct Secret(String);
 
 impl Secret {
-    /// A secret the caller already holds (the demo's generated sandbox secret).
+    /// A secret: read from the environment, obtained from a token endpoint, or generated (the
+    /// demo's sandbox secret). It is registered with [`crate::redact`].
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        // Known from now on, so a service that echoes it back cannot make syncmap print it.
+        crate::redact::register(&value);
+        Secret(value)
     }
 
     /// The secret's value.
@@ -314,7 +320,7 @@ impl SystemConfig {
                     system: self.name.clone(),
                 })
             }
-            Some(v) => Ok(Some(Secret(v))),
+            Some(v) => Ok(Some(Secret::new(v))),
         }
     }
 }
@@ -726,6 +732,13 @@ fn is_env_name(s: &str) -> bool {
 
 fn system(x: &Expander<'_>, alias: &str, s: RawSystem) -> Result<SystemConfig, ParseError> {
     let url = x.expand(&s.url)?;
+    if url
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http:"))
+    {
+        transport::check(&url, "url")
+            .map_err(|e| ParseError::Invalid(format!("[systems.{alias}] {e}")))?;
+    }
     let company = x.opt(&s.company)?;
     if company.as_deref() == Some("") {
         return Err(ParseError::Invalid(format!(
@@ -837,6 +850,10 @@ fn auth(alias: &str, a: &RawAuth, value: Value<'_>, check: bool) -> Result<Auth,
             }
             got.insert(key, text);
         }
+    }
+    if let Some(url) = got.get("token_url").filter(|_| check) {
+        transport::check(url, "token_url")
+            .map_err(|e| ParseError::Invalid(format!("[systems.{alias}] auth: {e}")))?;
     }
     // Every required key was checked above, so the defaults below are never used.
     let mut take = |k: &str| got.remove(k).unwrap_or_default();
@@ -1107,12 +1124,36 @@ batch_size = 50
     }
 
     #[test]
+    fn credentials_travel_over_https_or_stay_on_this_machine() {
+        let profile = |url: &str, token_url: &str| {
+            let text = format!(
+                "[systems.bc]\nurl = \"{url}\"\nauth = {{ kind = \"client_credentials\", token_url = \"{token_url}\", client_id = \"c\", client_secret_env = \"S\" }}\n"
+            );
+            Profile::parse_with(&text, None, &env_of(&[])).map_err(|e| e.to_string())
+        };
+        assert!(profile("http://127.0.0.1:8081/x", "http://localhost:8081/t").is_ok());
+        assert!(profile("https://bc.example/x", "https://login.example/t").is_ok());
+        let err = profile("http://bc.example/x", "https://login.example/t").unwrap_err();
+        assert!(err.contains("[systems.bc] `url` uses http://"), "{err}");
+        let err = profile("https://bc.example/x", "http://login.example/t").unwrap_err();
+        assert!(
+            err.contains("[systems.bc] auth: `token_url` uses http://"),
+            "{err}"
+        );
+        let err = profile("https://bc.example/x", "login.example/t").unwrap_err();
+        assert!(
+            err.contains("`token_url` must start with https://"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_or_errors() {
         const SECRET: &str = "s3cr3t-Value-9f1c";
         let env = env_of(&[("BC_SECRET", SECRET), ("PW", SECRET)]);
         // A secret put in a URL through `${…}` is expanded for use but never printed.
         let text = "[state]\nurl = \"postgres://u:${PW}@db/state\"\n[systems.bc]\nurl = \"https://x/${PW}\"\n\
-                    auth = { kind = \"client_credentials\", token_url = \"t\", client_id = \"c\", client_secret_env = \"BC_SECRET\" }\n";
+                    auth = { kind = \"client_credentials\", token_url = \"https://t\", client_id = \"c\", client_secret_env = \"BC_SECRET\" }\n";
         let p = Profile::parse_with(text, None, &env).unwrap();
         assert!(p.state.url.contains(SECRET), "the expanded value is usable");
         let debug = format!("{p:?} {:?} {:#?}", p.systems["bc"], p.state);

@@ -66,6 +66,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     inputs.profile_name = args.profile.display().to_string();
     let profile = Profile::load_env(&args.profile, args.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    runtime::know_secrets(&profile);
     let reports = runtime::block_on(async {
         let mut reports = checks::all(&inputs, &profile).await;
         let state = checks::state(&inputs, &profile, &reports).await;
@@ -82,7 +83,10 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
         .flat_map(|r| &r.checks)
         .any(|c| c.status == checks::Status::Failed);
     match args.format {
-        Format::Human => print!("{}", output::human(&reports, &diagnostics, &inputs.sources)),
+        Format::Human => print!(
+            "{}",
+            syncmap::redact::redact(&output::human(&reports, &diagnostics, &inputs.sources))
+        ),
         Format::Json => runtime::print_json(&output::json(&reports, &diagnostics, &inputs.sources)),
         Format::Sarif => {
             runtime::print_json(&output::sarif(&reports, &diagnostics, &inputs.sources))

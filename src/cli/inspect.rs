@@ -119,7 +119,7 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
                 .as_deref()
                 .map(|k| format!(" → `{k}`"))
                 .unwrap_or_default(),
-            f.message,
+            syncmap::redact::redact(&f.message),
             f.attempts,
             if f.attempts == 1 { "" } else { "s" },
             if f.skipped {

@@ -4,7 +4,7 @@
 //! `schedule` logs at `info` (its log is its output) and every other command not at all: it
 //! reports in its own output, so a one-off run prints its report and nothing else.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
@@ -35,7 +35,7 @@ pub fn init(format: LogFormat, default_level: &str) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Redacting(Vec::new()));
     // A second installation (never in the binary) is not worth failing a command over.
     let _ = match format {
         LogFormat::Human => builder
@@ -49,4 +49,31 @@ pub fn init(format: LogFormat, default_level: &str) {
             .with_span_list(false)
             .try_init(),
     };
+}
+
+/// Standard error for one log line, redacted as a whole when the line is done: a service's
+/// message in a field may echo a secret, and a line is the unit the rules can see whole.
+struct Redacting(Vec<u8>);
+
+impl Write for Redacting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let line = syncmap::redact::redact(&String::from_utf8_lossy(&self.0));
+        self.0.clear();
+        std::io::stderr().lock().write_all(line.as_bytes())
+    }
+}
+
+impl Drop for Redacting {
+    fn drop(&mut self) {
+        // Nowhere to report a failed write of a log line.
+        let _ = self.flush();
+    }
 }

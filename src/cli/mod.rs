@@ -268,7 +268,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(CliError::Reported) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", syncmap::redact::redact(&e.to_string()));
             ExitCode::from(2)
         }
     }

@@ -100,7 +100,7 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if args.output.json() {
         runtime::print_json(&report);
     } else {
-        print!("{}", report::human(&report));
+        print!("{}", syncmap::redact::redact(&report::human(&report)));
     }
     Ok(exit_code(&report, stop.signal()))
 }

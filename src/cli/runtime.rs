@@ -103,6 +103,7 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
     let plan = load_plan(&target.plan_paths())?;
     let profile = Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    know_secrets(&profile);
     let store = if needs.dry_run {
         Store::open_read_only(&profile.state_url())
     } else {
@@ -162,6 +163,19 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
 }
 
 /// Prints a value as pretty JSON on standard output.
+/// Prints JSON, redacted: reports carry the services' messages.
 pub fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    println!("{}", syncmap::redact::redact(&text));
+}
+
+/// Makes the profile's secrets known to the redactor before anything is printed or stored:
+/// each system's secret (when its variable is set) and the passwords of URLs.
+pub fn know_secrets(profile: &Profile) {
+    syncmap::redact::register_url(&profile.state_url());
+    for system in profile.systems.values() {
+        syncmap::redact::register_url(&system.url);
+        // Made only to be registered; a missing secret is reported where it is needed.
+        let _ = system.secret();
+    }
 }

@@ -160,6 +160,8 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             lost_answer_rate: args.lost_answer_rate,
             delay: Duration::from_millis(args.delay),
             seed: 0,
+            echo_secrets: false,
+            refuse_writes: false,
         },
         integer_keys: args.integer_keys,
     };

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 
 use super::{CountsView, RecordView, RunView};
 use crate::plan::Plan;
+use crate::redact::redact;
 use crate::state::{StateError, Store};
 
 /// The most errors and events shown per run: a first full sync can couple thousands of
@@ -54,7 +55,7 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
                     kind: if now_skipped { "skipped" } else { "error" }.into(),
                     source_key: e.source_key,
                     dest_key: e.dest_key,
-                    message: e.message,
+                    message: redact(&e.message),
                 }
             })
             .collect();
@@ -67,7 +68,7 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
                 kind: e.kind,
                 source_key: e.source_key.unwrap_or_default(),
                 dest_key: e.dest_key,
-                message: e.message,
+                message: redact(&e.message),
             })
             .collect();
         out.push(RunView {
@@ -94,7 +95,8 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
             trigger: run.trigger,
             status: run.status,
             dry_run: run.dry_run,
-            message: run.message,
+            // Redacted when stored; a store written before is redacted here, before escaping.
+            message: run.message.as_deref().map(redact),
             errors,
             events,
             left_out,

@@ -1,7 +1,8 @@
 //! OAuth2 client credentials as Microsoft Entra answers them, and bearer-token checks.
 //!
 //! Each server answers `POST /{tenant}/oauth2/v2.0/token`; tokens are random, remembered with
-//! their expiry, and valid on both servers (the sandbox does not check audiences).
+//! their expiry and their audience — the server whose endpoint issued them — and valid on that
+//! server only, as a token for one resource is refused by another.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,7 +18,16 @@ use super::AuthConfig;
 #[derive(Debug)]
 pub(crate) struct Tokens {
     config: AuthConfig,
-    issued: Mutex<HashMap<String, Instant>>,
+    issued: Mutex<HashMap<String, (Instant, Audience)>>,
+}
+
+/// The service a token was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// Business Central.
+    Bc,
+    /// Dataverse.
+    Dv,
 }
 
 /// The outcome of checking a request's `Authorization` header.
@@ -45,7 +55,7 @@ impl Tokens {
     }
 
     /// Answers a token request.
-    pub fn token(&self, req: &Req) -> Resp {
+    pub fn token(&self, req: &Req, audience: Audience) -> Resp {
         if req.method != "POST" {
             return entra_error(
                 405,
@@ -96,8 +106,8 @@ impl Tokens {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        issued.retain(|_, e| *e > now);
-        issued.insert(token.clone(), expires);
+        issued.retain(|_, (expires, _)| *expires > now);
+        issued.insert(token.clone(), (expires, audience));
         Resp::json(
             200,
             &json!({
@@ -109,14 +119,27 @@ impl Tokens {
         )
     }
 
-    /// Checks the bearer token of an API request.
-    pub fn check(&self, req: &Req) -> Check {
+    /// Checks the `Authorization` headers of a request to the `audience` service: one valid
+    /// bearer token among them is enough (a client may also send a URL's user-info as basic).
+    pub fn check<'a>(
+        &self,
+        authorizations: impl IntoIterator<Item = &'a str>,
+        audience: Audience,
+    ) -> Check {
         if !self.config.required {
             return Check::Ok;
         }
-        let Some(value) = req.header("authorization") else {
-            return Check::Rejected("The request has no Authorization header.");
-        };
+        let mut why = Check::Rejected("The request has no Authorization header.");
+        for value in authorizations {
+            match self.check_one(value, audience) {
+                Check::Ok => return Check::Ok,
+                rejected => why = rejected,
+            }
+        }
+        why
+    }
+
+    fn check_one(&self, value: &str, audience: Audience) -> Check {
         let token = match value.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
             _ => return Check::Rejected("The Authorization header is not a bearer token."),
@@ -127,8 +150,11 @@ impl Tokens {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match issued.get(token) {
             None => Check::Rejected("The bearer token is not valid."),
-            Some(expires) if *expires <= Instant::now() => {
+            Some((expires, _)) if *expires <= Instant::now() => {
                 Check::Rejected("The bearer token has expired.")
+            }
+            Some((_, issued_for)) if *issued_for != audience => {
+                Check::Rejected("The bearer token was issued for another service.")
             }
             Some(_) => Check::Ok,
         }

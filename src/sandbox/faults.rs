@@ -354,6 +354,8 @@ pub(crate) struct FaultsPatch {
     lost_answer_rate: Option<f64>,
     delay_ms: Option<u64>,
     seed: Option<u64>,
+    echo_secrets: Option<bool>,
+    refuse_writes: Option<bool>,
     /// `[requests, seconds]` to throttle, or `null` to stop.
     #[serde(default, with = "double_option")]
     throttle: Option<Option<(u32, u64)>>,
@@ -392,6 +394,8 @@ impl FaultsPatch {
         f.lost_answer_rate = self.lost_answer_rate.unwrap_or(f.lost_answer_rate);
         f.delay = self.delay_ms.map_or(f.delay, Duration::from_millis);
         f.seed = self.seed.unwrap_or(f.seed);
+        f.echo_secrets = self.echo_secrets.unwrap_or(f.echo_secrets);
+        f.refuse_writes = self.refuse_writes.unwrap_or(f.refuse_writes);
         m.set_faults(f);
         if let Some(throttle) = self.throttle {
             let mut l = m.limits();

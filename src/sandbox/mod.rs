@@ -27,6 +27,7 @@ mod business_central;
 mod codec;
 mod collection;
 mod dataverse;
+mod echo;
 mod faults;
 mod keys;
 mod metadata;
@@ -192,6 +193,13 @@ pub struct Faults {
     pub delay: Duration,
     /// The seed of the draws.
     pub seed: u64,
+    /// Every error answer echoes what the caller sent that it must never print: its
+    /// `Authorization` headers, the bare bearer token and a posted `client_secret`, in the
+    /// error's message (`error_description` at the token endpoint) — as careless services do.
+    pub echo_secrets: bool,
+    /// Every write sent alone (not in a `$batch`) is answered 400, as a service refusing the
+    /// record: the record's own error, for tests of what becomes of a service's message.
+    pub refuse_writes: bool,
 }
 
 impl Default for Faults {
@@ -202,6 +210,8 @@ impl Default for Faults {
             lost_answer_rate: 0.0,
             delay: Duration::ZERO,
             seed: 0,
+            echo_secrets: false,
+            refuse_writes: false,
         }
     }
 }

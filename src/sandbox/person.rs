@@ -30,7 +30,12 @@ impl<'a> Person<'a> {
         Person {
             sandbox,
             secret: secret.to_string(),
-            http: reqwest::Client::new(),
+            // Redirects off, as every client of syncmap's; building fails only where
+            // `Client::new` would panic (no TLS backend), so the default is never a weaker one.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 

@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::auth::{Check, Tokens};
+use super::auth::{Audience, Check, Tokens};
 use super::business_central::Bc;
 use super::dataverse::Dv;
 use super::faults::{Fault, FaultsPatch, Monitor, Writes};
@@ -33,8 +33,12 @@ use super::request::{Req, Resp};
 use super::store::Store;
 use super::{seed, SandboxConfig, SandboxError};
 
-/// The largest request body read (a `$batch` of 1000 large records fits easily).
+/// The largest request body read from a caller with a valid token (a `$batch` of 1000 large
+/// records fits easily).
 const MAX_BODY: usize = 256 * 1024 * 1024;
+/// The largest token request read: a form of four short fields. Other requests without a valid
+/// token are answered without reading their body at all.
+const MAX_TOKEN_FORM: usize = 64 * 1024;
 
 /// Schema snapshots embedded so the binary works anywhere.
 const BC_SCHEMA: &str = include_str!("../../mappings/schemas/business-central.json");
@@ -54,6 +58,13 @@ impl Api {
         match self {
             Api::Bc(bc) => bc.handle(req, monitor),
             Api::Dv(dv) => dv.handle(req, monitor),
+        }
+    }
+
+    fn audience(&self) -> Audience {
+        match self {
+            Api::Bc(_) => Audience::Bc,
+            Api::Dv(_) => Audience::Dv,
         }
     }
 
@@ -231,18 +242,47 @@ async fn handle(
     ConnectInfo(conn): ConnectInfo<Conn>,
     request: Request<Body>,
 ) -> Response<Body> {
-    let req = match read(request).await {
+    // The token is checked before the body is read, so a caller without one cannot make the
+    // server hold a large body in memory.
+    let access = state.tokens.check(
+        request
+            .headers()
+            .get_all(axum::http::header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        state.api.audience(),
+    );
+    let limit = if Tokens::is_token_path(request.uri().path()) {
+        Some(MAX_TOKEN_FORM)
+    } else {
+        (access == Check::Ok).then_some(MAX_BODY)
+    };
+    let req = match read(request, limit).await {
         Ok(req) => req,
         Err(resp) => return respond(resp),
     };
+    let mut answer = answer(&state, &conn, &req, access).await;
+    if state.monitor.faults().echo_secrets && (answer.status >= 400 || req.path.ends_with("$batch"))
+    {
+        super::echo::into_answer(&mut answer, &super::echo::credentials(&req));
+    }
+    respond(answer)
+}
+
+/// The pipeline after the request is read: control, token and API requests.
+async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> Resp {
     if let Some(rest) = req.path.strip_prefix("/_sandbox/") {
-        return respond(control(&state, rest, &req));
+        // The controls change what every caller gets: they need a token as the API does.
+        return match access {
+            Check::Ok => control(state, rest, req),
+            Check::Rejected(why) => state.api.unauthorized(why),
+        };
     }
     if Tokens::is_token_path(&req.path) {
-        return respond(state.tokens.token(&req));
+        return state.tokens.token(req, state.api.audience());
     }
     let monitor = &state.monitor;
-    monitor.count(&req.method, &state.api.route(&req));
+    monitor.count(&req.method, &state.api.route(req));
     let (delay, fault) = monitor.draw();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -252,25 +292,32 @@ async fn handle(
             // The connection refuses every write from now on, so hyper closes it without a
             // byte of this answer reaching the client.
             conn.kill.store(true, Ordering::SeqCst);
-            return respond(Resp::empty(503));
+            return Resp::empty(503);
         }
         Fault::Unavailable => {
-            return respond(state.api.error(
+            return state.api.error(
                 503,
                 "ServiceUnavailable",
                 "The service is temporarily unavailable (a fault injected by the sandbox).",
-            ))
+            );
         }
         Fault::None => {}
     }
-    if let Check::Rejected(why) = state.tokens.check(&req) {
+    if let Check::Rejected(why) = access {
         monitor.count_unauthorized();
-        return respond(state.api.unauthorized(why));
+        return state.api.unauthorized(why);
     }
     if let Some(wait) = monitor.throttle() {
-        return respond(state.api.throttled(wait, monitor));
+        return state.api.throttled(wait, monitor);
     }
-    let mut answer = state.api.handle(&req, monitor);
+    if monitor.faults().refuse_writes && req.method != "GET" && !req.path.ends_with("$batch") {
+        return state.api.error(
+            400,
+            "BadRequest",
+            "The record was refused (a fault injected by the sandbox).",
+        );
+    }
+    let mut answer = state.api.handle(req, monitor);
     if monitor.limits().refusals_as_500 && answer.status == 400 && names_a_target(&answer) {
         // Some services answer a value they refuse with 500 and the same error body.
         answer.status = 500;
@@ -278,9 +325,9 @@ async fn handle(
     if req.method != "GET" && monitor.lose_answer() {
         // Processed and committed; the answer never arrives.
         conn.kill.store(true, Ordering::SeqCst);
-        return respond(Resp::empty(503));
+        return Resp::empty(503);
     }
-    respond(answer)
+    answer
 }
 
 /// Whether an answer is an OData error about one property (a refused value).
@@ -327,12 +374,15 @@ fn control(state: &ServiceState, rest: &str, req: &Req) -> Resp {
     }
 }
 
-/// Reads a request into the handlers' form.
-async fn read(request: Request<Body>) -> Result<Req, Resp> {
+/// Reads a request into the handlers' form, its body up to `limit` bytes (none: left unread).
+async fn read(request: Request<Body>, limit: Option<usize>) -> Result<Req, Resp> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|e| Resp::error(413, "RequestEntityTooLarge", &e.to_string()))?;
+    let body = match limit {
+        Some(limit) => axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|e| Resp::error(413, "RequestEntityTooLarge", &e.to_string()))?,
+        None => axum::body::Bytes::new(),
+    };
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()

@@ -10,11 +10,14 @@ use serde_json::{json, Value as Json};
 
 use super::*;
 
-/// A running sandbox and a client with a valid token.
+/// A running sandbox and a client with a valid token for each service.
 struct Harness {
     sb: Sandbox,
     http: reqwest::Client,
+    /// Dataverse's.
     token: String,
+    /// Business Central's.
+    bc_token: String,
 }
 
 /// An answer: status, headers, JSON body (null when empty or not JSON), raw body.
@@ -46,7 +49,17 @@ async fn start_with(config: SandboxConfig) -> Harness {
     let sb = Sandbox::start(config).await.unwrap();
     let http = reqwest::Client::new();
     let token = token(&http, &sb.dv_token_url(), &sb.auth().client_secret).await;
-    Harness { sb, http, token }
+    let bc_token = token_of(&http, &sb.bc_token_url(), &sb.auth().client_secret).await;
+    Harness {
+        sb,
+        http,
+        token,
+        bc_token,
+    }
+}
+
+async fn token_of(http: &reqwest::Client, url: &str, secret: &str) -> String {
+    token(http, url, secret).await
 }
 
 async fn token(http: &reqwest::Client, url: &str, secret: &str) -> String {
@@ -86,6 +99,15 @@ async fn answer(r: reqwest::Response) -> Answer {
 }
 
 impl Harness {
+    /// The token of the service a URL goes to.
+    fn token_for(&self, url: &str) -> &str {
+        if url.contains(&self.sb.bc.addr.to_string()) {
+            &self.bc_token
+        } else {
+            &self.token
+        }
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -96,7 +118,7 @@ impl Harness {
         let mut rb = self
             .http
             .request(method, url)
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token_for(url))
             .header("Accept", "application/json");
         for (n, v) in headers {
             rb = rb.header(*n, *v);
@@ -240,12 +262,35 @@ async fn tokens_are_required_checked_and_expire() {
         .unwrap()
         .contains("Authorization"));
     let bad = form(&h.http, &h.sb.bc_token_url(), "wrong").await;
+    // Bodies are read only from callers with a token, and token forms are small.
+    let big = vec![b'x'; 256 * 1024];
+    let unread = h.http.post(h.dv("accounts")).body(big.clone()).send().await;
+    assert_eq!(unread.unwrap().status(), 401);
+    let form_too_big = h.http.post(h.sb.dv_token_url()).body(big).send().await;
+    assert_eq!(form_too_big.unwrap().status(), 413);
     assert_eq!(bad.status, 401);
     assert_eq!(bad.json["error"], "invalid_client");
     let ok = h.get(&h.dv("accounts")).await;
     assert_eq!(ok.status, 200);
     let bc = h.get(&format!("{}/companies", h.sb.bc_url())).await;
-    assert_eq!(bc.status, 200, "a token from either endpoint works on both");
+    assert_eq!(bc.status, 200);
+    let elsewhere = answer(
+        h.http
+            .get(format!("{}/companies", h.sb.bc_url()))
+            .bearer_auth(&h.token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        elsewhere.status, 401,
+        "a Dataverse token is refused by Business Central"
+    );
+    assert!(elsewhere.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("another service"));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let expired = h.get(&h.dv("accounts")).await;
     assert_eq!(expired.status, 401);
@@ -253,7 +298,7 @@ async fn tokens_are_required_checked_and_expire() {
         .as_str()
         .unwrap()
         .contains("expired"));
-    assert_eq!(h.sb.control().stats().unauthorized, 2);
+    assert_eq!(h.sb.control().stats().unauthorized, 4);
     h.sb.shutdown().await;
 }
 
@@ -836,10 +881,19 @@ async fn throttling_and_faults_answer_and_count() {
     let stats = control.stats();
     assert_eq!(stats.faults_injected, 2);
     assert_eq!(stats.dv.dropped, 1);
-    // The same control over HTTP, for a sandbox in another process.
+    // The same control over HTTP, for a sandbox in another process, with a token as the API.
+    let anonymous = h
+        .http
+        .put(format!("http://{}/_sandbox/faults", h.sb.bc.addr))
+        .body(r#"{"error_rate": 1.0}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     let put = h
         .http
         .put(format!("http://{}/_sandbox/faults", h.sb.bc.addr))
+        .bearer_auth(&h.bc_token)
         .body(r#"{"error_rate": 1.0}"#)
         .send()
         .await
@@ -852,6 +906,7 @@ async fn throttling_and_faults_answer_and_count() {
     let stats: Json = serde_json::from_slice(
         &h.http
             .get(format!("http://{}/_sandbox/stats", h.sb.bc.addr))
+            .bearer_auth(&h.bc_token)
             .send()
             .await
             .unwrap()

@@ -16,6 +16,7 @@ impl Store {
         dest_key: Option<&str>,
         message: &str,
     ) -> Result<(), StateError> {
+        let message = crate::redact::redact(message);
         self.conn.execute(
             "INSERT INTO events (run, mapping, direction, kind, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![run, mapping, dir.as_str(), kind, source_key, dest_key, message, now()],

@@ -29,6 +29,10 @@ impl Store {
         message: &str,
         may_skip: bool,
     ) -> Result<bool, StateError> {
+        // A service's message may echo a secret; redacted, it also compares equal across runs
+        // whose tokens differ.
+        let message = crate::redact::redact(message);
+        let message = message.as_str();
         let at = now();
         self.conn.execute(
             "INSERT INTO record_errors (run, mapping, direction, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

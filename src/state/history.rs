@@ -81,6 +81,7 @@ impl Store {
         dest_key: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
+        let reason = reason.map(crate::redact::redact);
         self.conn
             .prepare_cached(
                 "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -130,7 +130,12 @@ impl Store {
             .prepare_cached(
                 "UPDATE intents SET note = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
             )?
-            .execute(params![mapping, dir.as_str(), source_key, note])?;
+            .execute(params![
+                mapping,
+                dir.as_str(),
+                source_key,
+                crate::redact::redact(note)
+            ])?;
         Ok(())
     }
 

@@ -99,6 +99,8 @@ impl Store {
         status: &str,
         message: Option<&str>,
     ) -> Result<(), StateError> {
+        // Read back by `log`, `report` and `doctor`: a service's echo of a secret stops here.
+        let message = message.map(crate::redact::redact);
         self.conn.execute(
             "UPDATE runs SET finished_at = ?2, status = ?3, message = ?4 WHERE id = ?1",
             params![run, now(), status, message],

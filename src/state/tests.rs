@@ -91,6 +91,51 @@ fn the_same_error_twice_skips_until_retried() {
 }
 
 #[test]
+fn messages_are_stored_redacted_and_equal_across_tokens() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::LeftToRight;
+    let run = s
+        .begin_run("full", "manual", "sha256:x", &["m".into()], false)
+        .unwrap();
+    // The same refusal echoing two different tokens is the same error: the second skips.
+    assert!(!s
+        .record_failure(
+            run,
+            "m",
+            dir,
+            "k",
+            None,
+            "401: Bearer tok-one-0123456789ab refused"
+        )
+        .unwrap());
+    assert!(s
+        .record_failure(
+            run,
+            "m",
+            dir,
+            "k",
+            None,
+            "401: Bearer tok-two-0123456789ab refused"
+        )
+        .unwrap());
+    s.finish_run(
+        run,
+        "failed",
+        Some("GET https://u:pw@host/x: Bearer tok-three-0123456789ab"),
+    )
+    .unwrap();
+    let r = s.run(run).unwrap().unwrap();
+    assert_eq!(
+        r.message.as_deref(),
+        Some("GET https://[redacted]@host/x: Bearer [redacted]")
+    );
+    let errors = s.errors(Some(run), None, 10).unwrap();
+    assert!(errors
+        .iter()
+        .all(|e| e.message == "401: Bearer [redacted] refused"));
+}
+
+#[test]
 fn runs_keep_their_counts_and_interrupted_runs_are_closed() {
     let s = Store::in_memory().unwrap();
     let run = s

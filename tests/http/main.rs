@@ -10,6 +10,7 @@ mod support;
 
 mod generic;
 mod guarantees;
+mod secrets;
 mod values;
 
 use std::collections::BTreeSet;
@@ -499,6 +500,7 @@ fn injected_faults_end_in_the_same_state_as_a_clean_run() {
             lost_answer_rate: 0.05,
             delay: Duration::from_millis(2),
             seed: 7,
+            ..Faults::default()
         }
     });
     // Faults beyond the retries fail records for this run; later runs retry them.

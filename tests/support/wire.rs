@@ -104,7 +104,7 @@ impl Wire {
     }
 
     /// `syncmap ARGS --plan PLAN --profile syncmap.toml` to its end; no output may hold the
-    /// secret.
+    /// secret or a token.
     pub fn syncmap_with(&self, plan: &Path, args: &[&str]) -> Output {
         let out = self
             .command(args)
@@ -118,6 +118,8 @@ impl Wire {
             !all.contains(&self.secret),
             "the secret appeared in {args:?}"
         );
+        // Every token the sandboxes issue starts so.
+        assert!(!all.contains("sbx."), "a token appeared in {args:?}");
         out
     }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use jiff::{SignedDuration, Timestamp};
 use syncmap::plan::Plan;
+use syncmap::redact::redact;
 use syncmap::runtime::engine::status_words;
 use syncmap::state::{Counts, Run, RunFilter, RunWrite, StateError};
 
@@ -245,8 +246,9 @@ fn explain(
         run.finished_at.as_deref().unwrap_or("-")
     );
     println!("  plan {}", run.plan_digest);
+    // What the store holds was redacted when written; a store written before is redacted here.
     if let Some(m) = &run.message {
-        println!("  {m}");
+        println!("  {}", redact(m));
     }
     println!("\ncounts");
     for c in &run.counts {
@@ -279,7 +281,7 @@ fn explain(
             let reason = w
                 .reason
                 .as_deref()
-                .map(|r| format!("  ({r})"))
+                .map(|r| format!("  ({})", redact(r)))
                 .unwrap_or_default();
             println!(
                 "    {:<9} {} → {}{reason}",
@@ -295,7 +297,7 @@ fn explain(
     }
     for ((mapping, direction), ws) in by_pass(&skipped) {
         for w in ws.iter().take(SHOWN_PER_PASS) {
-            let why = w.reason.as_deref().unwrap_or("-");
+            let why = redact(w.reason.as_deref().unwrap_or("-"));
             println!(
                 "  skipped {mapping} {} `{}`: {why}",
                 plan.direction_words(&mapping, &direction),
@@ -322,7 +324,7 @@ fn explain(
                 "  failed {mapping} {} `{}`{to}: {}",
                 plan.direction_words(mapping, direction),
                 e.source_key,
-                e.message
+                redact(&e.message)
             );
         }
         cut |= more(es.len());
@@ -337,7 +339,7 @@ fn explain(
             e.mapping,
             plan.direction_words(&e.mapping, &e.direction),
             e.source_key.as_deref().unwrap_or("-"),
-            e.message
+            redact(&e.message)
         );
     }
     if cut {

@@ -45,10 +45,15 @@ impl Credentials {
         Ok(match auth {
             Auth::None => Credentials::None,
             Auth::Bearer { .. } => Credentials::Bearer(need(secret)?),
-            Auth::Basic { username, .. } => Credentials::Basic {
-                username: username.clone(),
-                password: need(secret)?,
-            },
+            Auth::Basic { username, .. } => {
+                let password = need(secret)?;
+                // A service may echo the header, which carries `user:password` in base64.
+                crate::redact::register_basic(username, password.expose());
+                Credentials::Basic {
+                    username: username.clone(),
+                    password,
+                }
+            }
             Auth::ClientCredentials {
                 token_url,
                 client_id,
@@ -85,7 +90,7 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// The token endpoint's refusal (RFC 6749 §5.2); the description never holds the secret.
+/// The token endpoint's refusal (RFC 6749 §5.2); its description is redacted before use.
 #[derive(Deserialize)]
 struct TokenError {
     error: String,
@@ -171,6 +176,18 @@ impl Authenticator {
             ))
         })?;
         let status = response.status();
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map_or("no Location", super::client::without_query);
+            return Err(ConnectorError::Fatal(crate::redact::redact(&format!(
+                "system `{}`: the token endpoint answered HTTP {} redirecting to {to}; syncmap does not follow redirects (the client secret would go with it): use the final token URL in the profile",
+                self.system,
+                status.as_u16()
+            ))));
+        }
         let body = response.bytes().await.map_err(|e| {
             ConnectorError::Transient(format!(
                 "system `{}`: reading the token endpoint's answer failed: {}",
@@ -185,10 +202,11 @@ impl Authenticator {
                     None => e.error,
                 })
                 .unwrap_or_else(|_| format!("HTTP {status}"));
-            let message = format!(
+            // The description is the endpoint's own text, which may echo the secret.
+            let message = crate::redact::redact(&format!(
                 "system `{}`: the token endpoint refused the client credentials of `{client_id}` ({why})",
                 self.system
-            );
+            ));
             return Err(if status.is_server_error() || status.as_u16() == 429 {
                 ConnectorError::Transient(message)
             } else {

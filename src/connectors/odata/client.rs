@@ -68,8 +68,13 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The service's error message: the OData error body's `code: message`, else the status.
+    /// The service's error message: the OData error body's `code: message`, else the status;
+    /// redacted, since a service may echo what it was sent.
     pub fn error_message(&self) -> String {
+        crate::redact::redact(&self.raw_error_message())
+    }
+
+    fn raw_error_message(&self) -> String {
         match ErrorBody::parse(&self.body) {
             Some(b) => b.describe(),
             None => {
@@ -144,7 +149,7 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
     if detail.is_empty() {
         what.to_string()
     } else {
-        format!("{what}: {detail}")
+        crate::redact::redact(&format!("{what}: {detail}"))
     }
 }
 
@@ -192,6 +197,9 @@ impl Client {
             .connect_timeout(timeout.min(Duration::from_secs(15)))
             .pool_max_idle_per_host(concurrency.max(1))
             .user_agent(concat!("syncmap/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the request — the token endpoint's form with the client
+            // secret, a bearer token — to a host the profile never named.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 ConnectorError::Fatal(format!(
@@ -272,16 +280,18 @@ impl Client {
                     status = Some(r.status.as_u16());
                     retry_after(&r.headers).unwrap_or_else(|| backoff(attempt))
                 }
+                Ok(r) if r.status.is_redirection() => return Err(redirected(&self.system, &r)),
                 Ok(r) => return Ok(r),
-                Err(e) => {
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Broken(e)) => {
                     // The request may have reached the service before the connection broke.
                     if attempt >= self.max_retries || !request.idempotent {
-                        return Err(ConnectorError::Transient(format!(
+                        return Err(ConnectorError::Transient(crate::redact::redact(&format!(
                             "{}: {} {} {e}",
                             self.system,
                             request.method,
                             without_query(&request.url)
-                        )));
+                        ))));
                     }
                     backoff(attempt)
                 }
@@ -318,7 +328,7 @@ impl Client {
         ))
     }
 
-    async fn attempt(&self, request: &Request) -> Result<Response, String> {
+    async fn attempt(&self, request: &Request) -> Result<Response, Failure> {
         let named = |h: &str| {
             request
                 .headers
@@ -350,21 +360,44 @@ impl Client {
             }
             builder = builder.body(body.clone());
         }
-        let builder = self
-            .auth
-            .apply(&self.http, builder)
-            .await
-            .map_err(|e| e.to_string())?;
-        let response = builder.send().await.map_err(|e| describe_reqwest(&e))?;
+        let builder = match self.auth.apply(&self.http, builder).await {
+            Ok(b) => b,
+            // A refused secret stays refused: asking again only locks the account sooner.
+            Err(e @ ConnectorError::Fatal(_)) => return Err(Failure::Fatal(e)),
+            Err(e) => return Err(Failure::Broken(e.to_string())),
+        };
+        let broken = |e: reqwest::Error| Failure::Broken(describe_reqwest(&e));
+        let response = builder.send().await.map_err(broken)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| describe_reqwest(&e))?;
+        let body = response.bytes().await.map_err(broken)?;
         Ok(Response {
             status,
             headers,
             body: body.to_vec(),
         })
     }
+}
+
+/// Why an attempt got no answer.
+enum Failure {
+    /// The connection broke (or the token endpoint was unavailable): worth another attempt.
+    Broken(String),
+    /// Another attempt would fail the same way (the credentials were refused).
+    Fatal(ConnectorError),
+}
+
+/// The error for a 3xx answer, which is never followed: it names where it pointed (redacted)
+/// so the profile can be corrected to the final URL.
+fn redirected(system: &str, r: &Response) -> ConnectorError {
+    let to = r.header("location").map_or_else(
+        || "no Location".to_string(),
+        |l| without_query(l).to_string(),
+    );
+    ConnectorError::Fatal(crate::redact::redact(&format!(
+        "system `{system}`: the service answered HTTP {} redirecting to {to}; syncmap does not follow redirects (they would carry the credentials elsewhere): use the final URL in the profile",
+        r.status.as_u16()
+    )))
 }
 
 fn is_passing(status: StatusCode) -> bool {

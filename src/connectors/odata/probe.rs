@@ -12,16 +12,29 @@ use crate::connectors::ConnectorError;
 impl ODataConnector {
     /// Whether anything answers at the service URL: a GET without credentials, whose status
     /// (401 included) is returned. The error explains a connection that failed: a host name
-    /// that does not resolve, nothing listening, no answer in time, a TLS problem.
+    /// that does not resolve, nothing listening, no answer in time, a TLS problem — or a
+    /// redirect, which syncmap would not follow.
     pub async fn reachable(&self) -> Result<u16, String> {
         let timeout = Duration::from_secs(self.endpoint.http.timeout_secs.clamp(1, 30));
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| client::describe_reqwest(&e))?;
         let url = &self.endpoint.url;
         match http.get(url).send().await {
+            Ok(r) if r.status().is_redirection() => {
+                let to = r
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map_or("no Location", client::without_query);
+                Err(crate::redact::redact(&format!(
+                    "the service answers HTTP {} redirecting to {to}; syncmap does not follow redirects: use the final URL in the profile",
+                    r.status().as_u16()
+                )))
+            }
             Ok(r) => Ok(r.status().as_u16()),
             Err(e) => Err(explain_connection(&e, url, timeout)),
         }

@@ -44,9 +44,10 @@ impl Answer {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The part's error message, redacted: a service may echo what it was sent.
     fn message(&self) -> String {
         match ErrorBody::parse(&self.body) {
-            Some(b) => b.describe(),
+            Some(b) => crate::redact::redact(&b.describe()),
             None => format!("HTTP {}", self.status),
         }
     }
