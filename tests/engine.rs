@@ -2636,3 +2636,33 @@ fn a_modified_only_run_after_the_plan_added_fields_says_which_and_how_to_fill_th
     assert!(hints(&full).is_empty());
     assert!(hints(&modified).is_empty());
 }
+
+#[test]
+fn uncouple_and_retry_report_as_json_too() {
+    let w = World::standard();
+    w.seed_standard();
+    let full = w.cli(&["run", "--mode", "full"]);
+    assert!(full.code <= 1, "{}", full.stderr);
+    let retried = w.cli(&["retry", "--format", "json"]);
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert_eq!(retried.json()["retried"], 0);
+    let status = w.cli(&["status", "--format", "json"]).json();
+    let coupled = status["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["mapping"] == "customers")
+        .and_then(|t| t["coupled"].as_u64())
+        .unwrap();
+    assert!(coupled > 0);
+    let out = w.cli(&["uncouple", "customers", "--all", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let uncoupled: u64 = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["uncoupled"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(uncoupled, coupled, "{report}");
+}

@@ -127,6 +127,8 @@ pub struct UncoupleArgs {
     all: bool,
     #[command(flatten)]
     target: Target,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Removes couplings.
@@ -152,6 +154,9 @@ pub fn uncouple(args: UncoupleArgs) -> Result<ExitCode, CliError> {
     let report = engine
         .uncouple(&args.table, which)
         .map_err(runtime::engine_error)?;
+    if args.output.json() {
+        return show(&report, true);
+    }
     println!(
         "uncoupled {} record{} of {}",
         report.totals().uncoupled,
@@ -201,6 +206,8 @@ pub struct RetryArgs {
     table: Option<String>,
     #[command(flatten)]
     target: Target,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Un-skips records so the next run retries them.
@@ -223,6 +230,10 @@ pub fn retry(args: RetryArgs) -> Result<ExitCode, CliError> {
         .store
         .retry(args.table.as_deref())
         .map_err(|e| CliError::Io(e.to_string()))?;
+    if args.output.json() {
+        runtime::print_json(&serde_json::json!({ "table": args.table, "retried": n }));
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{n} skipped record{} will be retried by the next run",
         if n == 1 { "" } else { "s" }
