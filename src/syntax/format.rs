@@ -442,7 +442,12 @@ impl Printer<'_> {
 }
 
 fn setting(s: &Setting) -> String {
-    format!("{} = {}", ident(&s.key.name), string(&s.value.value))
+    // `modified_on.orders`: a setting about one table keeps its dot outside the quotes.
+    let key = match s.key.name.split_once('.') {
+        Some((name, table)) => format!("{}.{}", ident(name), ident(table)),
+        None => ident(&s.key.name),
+    };
+    format!("{key} = {}", string(&s.value.value))
 }
 
 fn table_ref(t: &TableRef) -> String {
@@ -802,6 +807,12 @@ test t "d" {
 }
 "#;
         assert_eq!(once, expected);
+    }
+
+    #[test]
+    fn settings_about_one_table_keep_their_dot() {
+        let text = "system s: odata {\n    schema = \"s.json\"\n    modified_on.orders = \"changedAt\"\n    time_zone = \"Europe/Berlin\"\n}\n";
+        assert_eq!(fmt(text), text);
     }
 
     #[test]
