@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use syncmap::diagnostics::Diagnostics;
 use syncmap::plan::Plan;
 use syncmap::profile::Profile;
-use syncmap::project::{FsLoader, MapFile};
+use syncmap::project::MapFile;
 use syncmap::source::SourceMap;
 
 use super::{inputs, runtime, CliError, Format};
@@ -100,8 +100,7 @@ fn load(paths: &[PathBuf]) -> Result<Inputs, CliError> {
             return load_plan_file(one);
         }
     }
-    let files = inputs::map_files(paths)?;
-    let c = syncmap::compile(&files, &FsLoader)?;
+    let c = inputs::compile(paths)?;
     let Some(plan) = c.plan.filter(|_| !c.diagnostics.has_errors()) else {
         eprint!(
             "{}",

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use syncmap::diagnostics::render;
 use syncmap::plan::Plan;
 use syncmap::profile::Profile;
-use syncmap::project::FsLoader;
 use syncmap::runtime::engine::{Engine, EngineError, Options};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::state::Store;
@@ -52,8 +51,7 @@ pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, CliError> {
             });
         }
     }
-    let files = inputs::map_files(paths)?;
-    let c = syncmap::compile(&files, &FsLoader).map_err(CliError::from)?;
+    let c = inputs::compile(paths)?;
     if c.diagnostics.has_errors() || c.plan.is_none() {
         eprint!(
             "{}",

@@ -72,6 +72,7 @@ codes! {
     E0212, Error, "system is not a side of this table mapping";
     E0213, Error, "unknown type";
     E0214, Error, "invalid system setting";
+    E0215, Error, "path leads outside the project";
     E0301, Error, "type mismatch";
     E0302, Error, "wrong number of arguments";
     E0303, Error, "field direction disagrees with the table";
