@@ -1884,3 +1884,59 @@ fn a_profile_name_selects_that_profile_of_syncmap_toml() {
     assert!(r.stderr.contains("no profile `staging`"), "{}", r.stderr);
     assert!(r.stderr.contains("dev, prod"), "{}", r.stderr);
 }
+
+#[test]
+fn deep_nesting_is_e0106_in_check_compile_and_fmt() {
+    let dir = temp();
+    let deep = format!(
+        "table t: a.p -> b.q {{\n    {}x{} -> y\n}}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    write(&dir.path().join("deep.map"), &deep);
+    for args in [
+        &["check", "deep.map"][..],
+        &["compile", "deep.map", "-o", "plan.json"],
+        &["fmt", "--check", "deep.map"],
+    ] {
+        let r = run(dir.path(), args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("syncmap::E0106"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_with_stdin(dir.path(), &["fmt", "-"], &deep);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("syncmap::E0106"), "{}", r.stderr);
+}
+
+#[test]
+fn check_reads_nothing_outside_the_folder_given() {
+    let dir = temp();
+    write(&dir.path().join("secret.map"), "SECRET-TOKEN-123 {\n");
+    write(
+        &dir.path().join("project/main.map"),
+        "import \"../secret.map\"\nimport \"/etc/passwd\"\n",
+    );
+    for path in ["project", "project/main.map"] {
+        let r = run(dir.path(), &["check", path]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(
+            r.stderr.matches("syncmap::E0215").count(),
+            2,
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("SECRET-TOKEN"), "{}", r.stderr);
+    }
+    // Checking the folder that holds both makes the import part of the project.
+    let r = run(dir.path(), &["check", "."]);
+    assert_eq!(
+        r.stderr.matches("syncmap::E0215").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}

@@ -406,3 +406,63 @@ fn language_reference_examples_hold() {
         failures.join("\n\n")
     );
 }
+
+/// The deepest expressions the language accepts compile, run in an inline test, and give a plan
+/// `syncmap run` reads back (serde_json stops at 128 levels); one level more is E0106.
+#[test]
+fn deepest_accepted_expressions_compile_run_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = |name: &str, cols: &[(&str, &str)]| {
+        let columns: Vec<serde_json::Value> = std::iter::once(("id", "int"))
+            .chain(cols.iter().copied())
+            .map(|(n, t)| serde_json::json!({"name": n, "type": t}))
+            .collect();
+        serde_json::json!({"format_version": 1, "tables": [{"name": name, "key": "id", "columns": columns}]})
+            .to_string()
+    };
+    let a = table("people", &[("name", "string"), ("flag", "bool")]);
+    let b = table(
+        "contacts",
+        &[
+            ("o1", "string"),
+            ("o2", "string"),
+            ("o3", "string"),
+            ("o4", "bool"),
+        ],
+    );
+    std::fs::write(dir.path().join("a.json"), a).unwrap();
+    std::fs::write(dir.path().join("b.json"), b).unwrap();
+    // The table body is one level: MAX_DEPTH - 1 more fit inside it.
+    let n = syncmap::syntax::MAX_DEPTH - 1;
+    let source = |extra: usize| {
+        let n = n + extra;
+        format!(
+            "system a: sqlite {{ schema = \"a.json\" }}\nsystem b: sqlite {{ schema = \"b.json\" }}\n\
+             table t: a.people -> b.contacts {{\n    {}name{} -> o1\n    name{} -> o2\n    {}name{} -> o3\n    {}flag -> o4\n}}\n\
+             test t {{\n    given a {{ name: \"x\", flag: true }}\n    expect b {{ o1: \"X\", o2: \"{}\", o3: \"x\", o4: {} }}\n}}\n",
+            "upper(".repeat(n),
+            ")".repeat(n),
+            " + name".repeat(n),
+            "if false then \"y\" else ".repeat(n),
+            "",
+            "not ".repeat(n),
+            "x".repeat(n + 1),
+            n % 2 == 0,
+        )
+    };
+    let path = dir.path().join("deep.map");
+    std::fs::write(&path, source(0)).unwrap();
+    let mut c =
+        syncmap::compile_within(std::slice::from_ref(&path), dir.path(), &FsLoader).unwrap();
+    let text = rendered(&mut c);
+    assert!(c.diagnostics.is_empty(), "{text}");
+    let json = syncmap::plan::to_json(c.plan.as_ref().unwrap());
+    let back: syncmap::plan::Plan = serde_json::from_str(&json).expect("run reads the plan");
+    assert_eq!(Some(&back), c.plan.as_ref());
+
+    std::fs::write(&path, source(1)).unwrap();
+    let c = syncmap::compile_within(std::slice::from_ref(&path), dir.path(), &FsLoader).unwrap();
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    // The first place too deep takes its whole item out.
+    assert_eq!(codes, ["E0106"]);
+}

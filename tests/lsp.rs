@@ -688,3 +688,18 @@ fn an_import_outside_the_client_folder_is_not_read() {
     assert!(!diags.to_string().contains("root:"), "{diags}");
     c.shutdown();
 }
+
+#[test]
+fn a_hundred_thousand_nested_parentheses_are_e0106_not_a_crash() {
+    let mut c = Client::start();
+    let deep = format!(
+        "table t: a.p -> b.q {{\n    {}x{} -> y\n}}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    c.open_text("mappings/deep.map", &deep);
+    let diags = c.diagnostics("mappings/deep.map");
+    assert_eq!(diags[0]["code"], "E0106", "{diags}");
+    // The server is still there and answers.
+    c.shutdown();
+}

@@ -58,6 +58,7 @@ codes! {
     E0103, Error, "number out of range";
     E0104, Error, "invalid date, time or duration";
     E0105, Error, "clause given more than once";
+    E0106, Error, "nested too deeply";
     E0201, Error, "unknown system";
     E0202, Error, "unknown table";
     E0203, Error, "unknown column";
