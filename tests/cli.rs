@@ -1940,3 +1940,42 @@ fn check_reads_nothing_outside_the_folder_given() {
         r.stderr
     );
 }
+
+#[test]
+fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
+    let dir = standard_project();
+    let r = run(dir.path(), &["compile", "mappings", "-o", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = read(&dir.path().join("plan.json"));
+    // The reviewed plan gets as far as the profile.
+    let r = run(
+        dir.path(),
+        &["run", "--plan", "plan.json", "--profile", "none.toml"],
+    );
+    assert!(!r.stderr.contains("E0701"), "{}", r.stderr);
+    let edited = plan.replacen("\"create_only\": true", "\"create_only\": false", 1);
+    let edited = if edited == plan {
+        plan.replacen("<->", "->", 1)
+    } else {
+        edited
+    };
+    let edited = if edited == plan {
+        plan.replacen("\"blocked\"", "\"Blocked\"", 1)
+    } else {
+        edited
+    };
+    assert_ne!(edited, plan, "found nothing to edit");
+    write(&dir.path().join("plan.json"), &edited);
+    for args in [
+        &["run", "--plan", "plan.json", "--profile", "none.toml"][..],
+        &["doctor", "plan.json", "--profile", "none.toml"],
+    ] {
+        let r = run(dir.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("syncmap::E0701"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}

@@ -466,3 +466,46 @@ fn deepest_accepted_expressions_compile_run_and_read_back() {
     // The first place too deep takes its whole item out.
     assert_eq!(codes, ["E0106"]);
 }
+
+/// `tests/cases/err/CODE-*.json` are plan files the runtime must refuse with `CODE`; the
+/// unedited plan of the same project reads back.
+#[test]
+fn plan_cases_are_refused_with_their_code() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/err");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        seen += 1;
+        let code = path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let err = syncmap::plan::from_json(&text).expect_err("the plan is refused");
+        assert!(
+            err.to_string().contains(&format!("syncmap::{code}")),
+            "{err}"
+        );
+    }
+    assert!(seen > 0);
+}
+
+#[test]
+fn a_compiled_plan_reads_back_and_any_edit_is_noticed() {
+    let mut c = compile(Path::new("tests/cases/ok/lookups.map"));
+    assert!(!c.diagnostics.has_errors(), "{}", rendered(&mut c));
+    let json = syncmap::plan::to_json(c.plan.as_ref().unwrap());
+    assert_eq!(syncmap::plan::from_json(&json).ok(), c.plan);
+    let edited = json
+        .replacen("\"create\"", "\"update\"", 1)
+        .replacen(": true", ": false", 1);
+    assert_ne!(edited, json);
+    assert!(syncmap::plan::from_json(&edited).is_err());
+}

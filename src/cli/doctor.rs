@@ -137,8 +137,8 @@ fn load(paths: &[PathBuf]) -> Result<Inputs, CliError> {
 fn load_plan_file(path: &Path) -> Result<Inputs, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", path.display())))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .map_err(|e| CliError::Usage(format!("`{}` is not a syncmap plan: {e}", path.display())))?;
+    let plan = syncmap::plan::from_json(&text)
+        .map_err(|e| CliError::Usage(format!("`{}`: {e}", path.display())))?;
     let mut sources = SourceMap::new();
     let plan_file = sources.add(path.display().to_string(), text);
     let base = path.parent().unwrap_or(Path::new(""));

@@ -46,9 +46,8 @@ pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, CliError> {
         if one.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(one)
                 .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", one.display())))?;
-            return serde_json::from_str(&text).map_err(|e| {
-                CliError::Usage(format!("`{}` is not a syncmap plan: {e}", one.display()))
-            });
+            return syncmap::plan::from_json(&text)
+                .map_err(|e| CliError::Usage(format!("`{}`: {e}", one.display())));
         }
     }
     let c = inputs::compile(paths)?;

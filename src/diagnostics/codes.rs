@@ -17,8 +17,8 @@ pub enum Severity {
 macro_rules! codes {
     ($($code:ident, $sev:ident, $title:literal;)*) => {
         /// A stable diagnostic code (`E01xx` syntax, `E02xx` names, `E03xx` types and mappings,
-        /// `E05xx` evaluation, `E06xx` drift between a snapshot and the live system, `W0xxx`
-        /// warnings).
+        /// `E05xx` evaluation, `E06xx` drift between a snapshot and the live system, `E07xx` plan
+        /// files, `W0xxx` warnings).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code { $(
             #[doc = $title]
@@ -94,6 +94,7 @@ codes! {
     E0602, Error, "column missing in the live system";
     E0603, Error, "column type differs in the live system";
     E0604, Error, "column written by the plan is read-only in the live system";
+    E0701, Error, "plan changed after it was compiled";
     W0001, Warning, "value may be truncated";
     W0002, Warning, "value map does not cover every value";
     W0003, Warning, "setting has no effect";
