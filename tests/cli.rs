@@ -1979,3 +1979,41 @@ fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
         );
     }
 }
+
+/// Runs `syncmap ARGS` with standard output closed before it writes: the reader of a pipe
+/// that went away (`syncmap check --format json | head -1`).
+fn run_into_closed_pipe(dir: &Path, args: &[&str]) -> Run {
+    let mut child = command(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    drop(child.stdout.take());
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait for syncmap: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let dir = temp();
+    // Far more than a pipe holds, so some write comes after the reader is gone.
+    write(
+        &dir.path().join("dup.map"),
+        &"fn f(x: int) -> int { x }\n".repeat(3000),
+    );
+    for args in [
+        &["check", "--format", "json", "dup.map"][..],
+        &["check", "--format", "sarif", "dup.map"],
+    ] {
+        let r = run_into_closed_pipe(dir.path(), args);
+        assert_eq!(r.code, 141, "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+}

@@ -14,6 +14,7 @@ mod inputs;
 mod inspect;
 mod logging;
 mod lsp;
+pub mod out;
 mod progress;
 mod records;
 mod report;
