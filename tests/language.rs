@@ -447,7 +447,7 @@ fn deepest_accepted_expressions_compile_run_and_read_back() {
             "",
             "not ".repeat(n),
             "x".repeat(n + 1),
-            n % 2 == 0,
+            n.is_multiple_of(2),
         )
     };
     let path = dir.path().join("deep.map");

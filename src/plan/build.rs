@@ -60,13 +60,16 @@ pub fn build(model: &Model, sources: &[SourceText<'_>]) -> Plan {
     plan
 }
 
-/// `sha256:…` of the plan's compact JSON with an empty digest: what the plan does, and through
-/// the digests of its sources where it came from. The runtime checks it, so a plan edited by
-/// hand after review is refused instead of run.
+/// `sha256:…` of the plan's compact JSON with an empty digest and compiler: what the plan
+/// does, and through the digests of its sources where it came from. The runtime checks it, so
+/// a plan edited by hand after review is refused instead of run.
 pub fn digest(plan: &Plan) -> String {
     let mut hasher = Sha256::new();
+    // The compiler's version is left out: the same plan from the next release is the same plan,
+    // and a version bump does not change every digest recorded in run histories and reviews.
     let blank = Plan {
         digest: String::new(),
+        compiler: String::new(),
         ..plan.clone()
     };
     // Writing to a hasher cannot fail, and the plan is plain data.
