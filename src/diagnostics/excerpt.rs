@@ -117,7 +117,7 @@ impl Excerpt {
 
     /// How many bytes miette is given.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.text.len()
     }
 

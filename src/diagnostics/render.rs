@@ -315,3 +315,33 @@ fn level(s: Severity) -> &'static str {
         Severity::Warning => "warning",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+    use crate::syntax::ast::Span;
+
+    /// Rendering 40,000 diagnostics of a 40,000-line file, each pointing at its own line and at
+    /// the first: what miette is handed in all must grow with the number of diagnostics, not
+    /// with diagnostics times lines (it scans what it is handed from the start).
+    #[test]
+    fn reports_hand_miette_a_bounded_part_of_the_file() {
+        let line = "fn f(x: int) -> int { x }\n";
+        let n = 40_000;
+        let mut sources = SourceMap::new();
+        let file = sources.add("d.map", line.repeat(n));
+        let mut handed = 0;
+        for i in 1..n {
+            let at = i * line.len() + 3;
+            let d = Diagnostic::new(Code::E0207, file, Span::new(at, at + 1), "twice")
+                .label("again")
+                .with(FileId(0), Span::new(3, 4), "first");
+            handed += report(&d, &sources).source.len();
+        }
+        assert!(
+            handed <= n * 20 * line.len(),
+            "{handed} bytes for {n} reports"
+        );
+    }
+}
