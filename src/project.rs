@@ -106,6 +106,14 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An input file is a symbolic link out of the project folder (E0215 for an import).
+    #[error("cannot read `{path}`: {why}")]
+    Outside {
+        /// The path given.
+        path: String,
+        /// Where it leads.
+        why: String,
+    },
 }
 
 impl Project {
@@ -194,6 +202,15 @@ pub fn load_within(
         if !seen.insert(path.clone()) {
             continue;
         }
+        if let (Some(fence), None) = (&fence, from) {
+            // A `.map` file found in the folder may still be a link to any file on the machine.
+            if let Err(why) = fence.linked_inside(&path, loader) {
+                return Err(LoadError::Outside {
+                    path: slash(&path),
+                    why,
+                });
+            }
+        }
         if let (Some(fence), Some((file, span))) = (&fence, from) {
             if let Err(why) = fence.admit(&path, "map", loader) {
                 project.unread_imports = true;
@@ -278,6 +295,11 @@ impl Fence {
         if path.extension().is_none_or(|e| e != extension) {
             return Err(format!("it is not a `.{extension}` file"));
         }
+        self.linked_inside(path, loader)
+    }
+
+    /// Whether symbolic links keep the file at `path` inside the folder, and why not.
+    fn linked_inside(&self, path: &Path, loader: &dyn Loader) -> Result<(), String> {
         if let (Some(real_root), Some(real)) = (&self.real_root, loader.real_path(path)) {
             if !real.starts_with(real_root) {
                 return Err(format!(
@@ -517,6 +539,10 @@ mod tests {
             .sources
             .iter()
             .all(|(_, f)| !f.text.contains("SECRET")));
+        // Nor is it read when it is given, or found in the folder, as an input.
+        let linked = [root.join("link.map")];
+        let err = load_within(&linked, Some(&root), &FsLoader).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
         // Unconfined, the same link is followed: the check above is what stops it.
         let (project, _) = load(&inputs, &FsLoader).unwrap();
         assert!(project

@@ -2017,3 +2017,20 @@ fn a_closed_pipe_ends_output_quietly() {
         assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn check_follows_no_link_out_of_the_folder() {
+    let dir = temp();
+    write(&dir.path().join("secret.txt"), "SECRET-TOKEN-123 {\n");
+    write(&dir.path().join("project/ok.map"), "");
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        dir.path().join("project/evil.map"),
+    )
+    .unwrap();
+    let r = run(dir.path(), &["check", "project"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert!(!r.stderr.contains("SECRET-TOKEN"), "{}", r.stderr);
+}

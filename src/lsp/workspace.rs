@@ -185,6 +185,16 @@ impl Workspace {
             docs,
             cache: &self.cache,
         };
+        // A `.map` file that is a link out of the fence is left out rather than failing the
+        // whole workspace: the server does not read it.
+        let fence = std::fs::canonicalize(&self.fence).ok();
+        let inputs: Vec<PathBuf> = inputs
+            .into_iter()
+            .filter(|p| match (&fence, loader.real_path(p)) {
+                (Some(fence), Some(real)) => real.starts_with(fence),
+                _ => true,
+            })
+            .collect();
         let compiled = match crate::compile_within(&inputs, &self.fence, &loader) {
             Ok(c) => c,
             Err(e) => {
