@@ -560,10 +560,15 @@ fn create_private(path: &Path) -> Result<(), StateError> {
         builder.create(dir).map_err(|e| io(dir, e))?;
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    // Only a new file: an existing store keeps its modes, and SQLite opens one it may only read.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop).map_err(|e| io(path, e))
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(path, e)),
+    }
 }
 
 impl Store {
