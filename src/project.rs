@@ -202,50 +202,25 @@ pub fn load_within(
         if !seen.insert(path.clone()) {
             continue;
         }
-        if let (Some(fence), None) = (&fence, from) {
-            // A `.map` file found in the folder may still be a link to any file on the machine.
-            if let Err(why) = fence.linked_inside(&path, loader) {
-                return Err(LoadError::Outside {
-                    path: slash(&path),
-                    why,
-                });
-            }
-        }
-        if let (Some(fence), Some((file, span))) = (&fence, from) {
-            if let Err(why) = fence.admit(&path, "map", loader) {
+        if let Some(fence) = &fence {
+            if fence.keeps_out(&path, from, loader, &mut diags)? {
                 project.unread_imports = true;
-                diags.push(
-                    Diagnostic::new(Code::E0215, file, span, format!("cannot import `{}`: {why}", slash(&path)))
-                        .label("imported here")
-                        .help("import `.map` files of the project folder only, by a path relative to the importing file"),
-                );
                 continue;
             }
         }
         let text = match loader.load(&path) {
             Ok(t) => t,
-            Err(e) => match from {
-                None => {
+            Err(e) => {
+                let Some((file, span)) = from else {
                     return Err(LoadError::Read {
                         path: slash(&path),
                         source: e,
-                    })
-                }
-                Some((file, span)) => {
-                    project.unread_imports = true;
-                    diags.push(
-                        Diagnostic::new(
-                            Code::E0208,
-                            file,
-                            span,
-                            format!("cannot read `{}`: {}", slash(&path), io_reason(&e)),
-                        )
-                        .label("imported here")
-                        .help("import paths are relative to the importing file"),
-                    );
-                    continue;
-                }
-            },
+                    });
+                };
+                project.unread_imports = true;
+                diags.push(unreadable_import(&path, &e, file, span));
+                continue;
+            }
         };
         let id = project.sources.add(slash(&path), text);
         project.paths.insert(id, path.clone());
@@ -271,6 +246,14 @@ pub fn load_within(
     Ok((project, diags))
 }
 
+/// E0208 for an import that cannot be read.
+fn unreadable_import(path: &Path, e: &std::io::Error, file: FileId, span: ast::Span) -> Diagnostic {
+    let message = format!("cannot read `{}`: {}", slash(path), io_reason(e));
+    Diagnostic::new(Code::E0208, file, span, message)
+        .label("imported here")
+        .help("import paths are relative to the importing file")
+}
+
 /// The project folder that [`load_within`] reads inside of.
 struct Fence {
     shown: String,
@@ -285,6 +268,37 @@ impl Fence {
             root: loader.locate(root),
             real_root: loader.real_path(root),
         }
+    }
+
+    /// Whether the file at `path`, an input or imported from `from`, must not be read: E0215
+    /// for an import, a [`LoadError`] for an input that links out of the folder.
+    fn keeps_out(
+        &self,
+        path: &Path,
+        from: Option<(FileId, ast::Span)>,
+        loader: &dyn Loader,
+        diags: &mut Diagnostics,
+    ) -> Result<bool, LoadError> {
+        let Some((file, span)) = from else {
+            // A `.map` file found in the folder may still be a link to any file on the machine.
+            return match self.linked_inside(path, loader) {
+                Ok(()) => Ok(false),
+                Err(why) => Err(LoadError::Outside {
+                    path: slash(path),
+                    why,
+                }),
+            };
+        };
+        let Err(why) = self.admit(path, "map", loader) else {
+            return Ok(false);
+        };
+        let message = format!("cannot import `{}`: {why}", slash(path));
+        diags.push(
+            Diagnostic::new(Code::E0215, file, span, message)
+                .label("imported here")
+                .help("import `.map` files of the project folder only, by a path relative to the importing file"),
+        );
+        Ok(true)
     }
 
     /// Whether the file at `path` may be read, and why not.
