@@ -32,68 +32,31 @@ impl Level {
 /// arrows, so the field mappings of a table are not added together.
 pub(crate) fn too_deep(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut levels = vec![Level::default()];
-    let mut open_ops = 0; // operators counted in every open level, for an early stop
+    let mut scan = Scan {
+        levels: vec![Level::default()],
+        open_ops: 0,
+    };
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        let next = bytes.get(i + 1).copied();
-        let mut op = false;
-        match b {
-            b'"' => i = skip_string(bytes, i),
-            b'`' => i = skip_until(bytes, i + 1, b"`"),
-            b'@' => {
-                let end = skip_while(bytes, i + 1, |c| {
-                    c.is_ascii_alphanumeric() || b":+-.".contains(&c)
-                });
-                i = end - 1;
+        let (token, last) = token(bytes, i);
+        i = last;
+        let fits = match token {
+            Token::Open => {
+                scan.levels.push(Level::default());
+                true
             }
-            b'/' if next == Some(b'/') => i = skip_until(bytes, i, b"\n"),
-            b'/' if next == Some(b'*') => i = skip_until(bytes, i + 2, b"*/") + 1,
-            b'(' | b'[' | b'{' => levels.push(Level::default()),
-            b')' | b']' | b'}' if levels.len() > 1 => {
-                let closed = levels.pop().unwrap_or_default();
-                open_ops -= closed.ops;
-                let top = levels.last_mut()?;
-                top.child = top.child.max(closed.bound() + 1);
-                if top.bound() > MAX_DEPTH {
-                    return Some(i);
-                }
+            Token::Close => scan.close(),
+            Token::Separator => {
+                scan.separate();
+                true
             }
-            b',' => separate(&mut levels, &mut open_ops),
-            b'-' | b'=' if next == Some(b'>') => {
-                separate(&mut levels, &mut open_ops);
-                i += 1;
+            Token::Operator => {
+                scan.operator();
+                true
             }
-            b'<' if next == Some(b'-') => {
-                separate(&mut levels, &mut open_ops);
-                i += if bytes.get(i + 2) == Some(&b'>') {
-                    2
-                } else {
-                    1
-                };
-            }
-            b'?' | b'=' | b'!' | b'<' | b'>'
-                if next == Some(if b == b'?' { b'?' } else { b'=' }) =>
-            {
-                op = true;
-                i += 1;
-            }
-            b'<' | b'>' | b'+' | b'-' | b'*' | b'/' | b'%' => op = true,
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let end = skip_while(bytes, i, |c| c.is_ascii_alphanumeric() || c == b'_');
-                op = matches!(&bytes[i..end], b"and" | b"or" | b"not" | b"if");
-                i = end - 1;
-            }
-            _ => {}
-        }
-        if op {
-            if let Some(top) = levels.last_mut() {
-                top.ops += 1;
-            }
-            open_ops += 1;
-        }
-        if levels.len() - 1 + open_ops > MAX_DEPTH {
+            Token::Other => true,
+        };
+        if !fits || scan.levels.len() - 1 + scan.open_ops > MAX_DEPTH {
             return Some(i.min(text.len().saturating_sub(1)));
         }
         i += 1;
@@ -101,11 +64,93 @@ pub(crate) fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
-/// Ends the segment of the innermost level: a new field mapping, argument or arm starts.
-fn separate(levels: &mut [Level], open_ops: &mut usize) {
-    if let Some(top) = levels.last_mut() {
-        *open_ops -= top.ops;
-        *top = Level::default();
+/// What a scan step found.
+enum Token {
+    Open,
+    Close,
+    /// A comma or an arrow: a new field mapping, argument or arm starts.
+    Separator,
+    /// An infix or prefix operator, or `if`.
+    Operator,
+    /// Anything else: names, literals, strings and comments included.
+    Other,
+}
+
+/// The token at `i` and the offset of its last byte.
+fn token(bytes: &[u8], i: usize) -> (Token, usize) {
+    let next = bytes.get(i + 1).copied();
+    match bytes[i] {
+        b'"' => (Token::Other, skip_string(bytes, i)),
+        b'`' => (Token::Other, skip_until(bytes, i + 1, b"`")),
+        b'@' => {
+            let end = skip_while(bytes, i + 1, |c| {
+                c.is_ascii_alphanumeric() || b":+-.".contains(&c)
+            });
+            (Token::Other, end - 1)
+        }
+        b'/' if next == Some(b'/') => (Token::Other, skip_until(bytes, i, b"\n")),
+        b'/' if next == Some(b'*') => (Token::Other, skip_until(bytes, i + 2, b"*/") + 1),
+        b'(' | b'[' | b'{' => (Token::Open, i),
+        b')' | b']' | b'}' => (Token::Close, i),
+        b',' => (Token::Separator, i),
+        b'-' | b'=' if next == Some(b'>') => (Token::Separator, i + 1),
+        b'<' if next == Some(b'-') => {
+            let long = bytes.get(i + 2) == Some(&b'>');
+            (Token::Separator, i + 1 + usize::from(long))
+        }
+        b'?' if next == Some(b'?') => (Token::Operator, i + 1),
+        b'=' | b'!' | b'<' | b'>' if next == Some(b'=') => (Token::Operator, i + 1),
+        b'<' | b'>' | b'+' | b'-' | b'*' | b'/' | b'%' => (Token::Operator, i),
+        c if c.is_ascii_alphabetic() || c == b'_' => {
+            let end = skip_while(bytes, i, |c| c.is_ascii_alphanumeric() || c == b'_');
+            let word = &bytes[i..end];
+            let kind = if matches!(word, b"and" | b"or" | b"not" | b"if") {
+                Token::Operator
+            } else {
+                Token::Other
+            };
+            (kind, end - 1)
+        }
+        _ => (Token::Other, i),
+    }
+}
+
+/// The open levels of a scan.
+struct Scan {
+    levels: Vec<Level>,
+    /// Operators counted in every open level, for an early stop.
+    open_ops: usize,
+}
+
+impl Scan {
+    /// Closes the innermost bracket; `false` when that makes its level too deep. A closing
+    /// bracket without an opening one is the parser's to report.
+    fn close(&mut self) -> bool {
+        if self.levels.len() < 2 {
+            return true;
+        }
+        let closed = self.levels.pop().unwrap_or_default();
+        self.open_ops -= closed.ops;
+        let Some(top) = self.levels.last_mut() else {
+            return true;
+        };
+        top.child = top.child.max(closed.bound() + 1);
+        top.bound() <= MAX_DEPTH
+    }
+
+    /// Ends the segment of the innermost level.
+    fn separate(&mut self) {
+        if let Some(top) = self.levels.last_mut() {
+            self.open_ops -= top.ops;
+            *top = Level::default();
+        }
+    }
+
+    fn operator(&mut self) {
+        if let Some(top) = self.levels.last_mut() {
+            top.ops += 1;
+        }
+        self.open_ops += 1;
     }
 }
 
