@@ -56,7 +56,7 @@ pub mod state;
 pub mod syntax;
 pub mod testing;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use diagnostics::Diagnostics;
 use project::{LoadError, Loader, Project};
@@ -74,9 +74,23 @@ pub struct Compilation {
     pub diagnostics: Diagnostics,
 }
 
-/// Loads, parses, checks and plans the given `.map` files and what they import.
+/// Loads, parses, checks and plans the given `.map` files and what they import, wherever they
+/// are. For files that may come from anyone, use [`compile_within`].
 pub fn compile(inputs: &[PathBuf], loader: &dyn Loader) -> Result<Compilation, LoadError> {
-    let (project, mut diagnostics) = project::load(inputs, loader)?;
+    compile_project(project::load(inputs, loader)?)
+}
+
+/// [`compile`], reading no import or schema outside the folder `root` (E0215).
+pub fn compile_within(
+    inputs: &[PathBuf],
+    root: &Path,
+    loader: &dyn Loader,
+) -> Result<Compilation, LoadError> {
+    compile_project(project::load_within(inputs, Some(root), loader)?)
+}
+
+fn compile_project(loaded: (Project, Diagnostics)) -> Result<Compilation, LoadError> {
+    let (project, mut diagnostics) = loaded;
     let (model, check_diags) = check::check(&project);
     diagnostics.extend(check_diags);
     diagnostics.sort();

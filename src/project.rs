@@ -28,6 +28,20 @@ pub trait Loader {
         let _ = path;
         schema::load(text)
     }
+
+    /// The absolute, lexically normalized path of `path` as [`Loader::load`] would read it:
+    /// [`load_within`] compares it with the project folder's.
+    fn locate(&self, path: &Path) -> PathBuf {
+        let base = std::env::current_dir().unwrap_or_default();
+        normalize(&base.join(path))
+    }
+
+    /// [`Loader::locate`] with every symbolic link resolved, or `None` when there is no such
+    /// file on disk (an unsaved buffer, a missing file), so that a link inside the project
+    /// cannot lead out of it.
+    fn real_path(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(self.locate(path)).ok()
+    }
 }
 
 /// Reads from the file system.
@@ -92,6 +106,14 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An input file is a symbolic link out of the project folder (E0215 for an import).
+    #[error("cannot read `{path}`: {why}")]
+    Outside {
+        /// The path given.
+        path: String,
+        /// Where it leads.
+        why: String,
+    },
 }
 
 impl Project {
@@ -151,9 +173,23 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Loads the given `.map` files, their imports and their schemas. A missing input is a
-/// [`LoadError`]; everything else wrong becomes a diagnostic and loading goes on.
+/// Loads the given `.map` files, their imports and their schemas, wherever they are. A missing
+/// input is a [`LoadError`]; everything else wrong becomes a diagnostic and loading goes on.
+/// For files that may come from anyone, use [`load_within`].
 pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnostics), LoadError> {
+    load_within(inputs, None, loader)
+}
+
+/// [`load`], reading nothing outside `root` when it is given: an import or schema path that
+/// leads out of it (absolute, through `..` or through a symbolic link), an import that is not
+/// a `.map` file and a schema that is not a `.json` file are E0215 and are not read, so a
+/// mapping cannot make `check` read, or quote in a diagnostic, a file it has no business with.
+pub fn load_within(
+    inputs: &[PathBuf],
+    root: Option<&Path>,
+    loader: &dyn Loader,
+) -> Result<(Project, Diagnostics), LoadError> {
+    let fence = root.map(|r| Fence::new(r, loader));
     let mut project = Project::default();
     let mut diags = Diagnostics::new();
     let mut queue: Vec<(PathBuf, Option<(FileId, ast::Span)>)> =
@@ -166,30 +202,25 @@ pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnos
         if !seen.insert(path.clone()) {
             continue;
         }
+        if let Some(fence) = &fence {
+            if fence.keeps_out(&path, from, loader, &mut diags)? {
+                project.unread_imports = true;
+                continue;
+            }
+        }
         let text = match loader.load(&path) {
             Ok(t) => t,
-            Err(e) => match from {
-                None => {
+            Err(e) => {
+                let Some((file, span)) = from else {
                     return Err(LoadError::Read {
                         path: slash(&path),
                         source: e,
-                    })
-                }
-                Some((file, span)) => {
-                    project.unread_imports = true;
-                    diags.push(
-                        Diagnostic::new(
-                            Code::E0208,
-                            file,
-                            span,
-                            format!("cannot read `{}`: {}", slash(&path), io_reason(&e)),
-                        )
-                        .label("imported here")
-                        .help("import paths are relative to the importing file"),
-                    );
-                    continue;
-                }
-            },
+                    });
+                };
+                project.unread_imports = true;
+                diags.push(unreadable_import(&path, &e, file, span));
+                continue;
+            }
         };
         let id = project.sources.add(slash(&path), text);
         project.paths.insert(id, path.clone());
@@ -211,11 +242,105 @@ pub fn load(inputs: &[PathBuf], loader: &dyn Loader) -> Result<(Project, Diagnos
             ast: parsed.file,
         });
     }
-    load_schemas(&mut project, loader, &mut diags);
+    load_schemas(&mut project, loader, fence.as_ref(), &mut diags);
     Ok((project, diags))
 }
 
-fn load_schemas(project: &mut Project, loader: &dyn Loader, diags: &mut Diagnostics) {
+/// E0208 for an import that cannot be read.
+fn unreadable_import(path: &Path, e: &std::io::Error, file: FileId, span: ast::Span) -> Diagnostic {
+    let message = format!("cannot read `{}`: {}", slash(path), io_reason(e));
+    Diagnostic::new(Code::E0208, file, span, message)
+        .label("imported here")
+        .help("import paths are relative to the importing file")
+}
+
+/// The project folder that [`load_within`] reads inside of.
+struct Fence {
+    shown: String,
+    root: PathBuf,
+    real_root: Option<PathBuf>,
+}
+
+impl Fence {
+    fn new(root: &Path, loader: &dyn Loader) -> Self {
+        Fence {
+            shown: shown_root(root),
+            root: loader.locate(root),
+            real_root: loader.real_path(root),
+        }
+    }
+
+    /// Whether the file at `path`, an input or imported from `from`, must not be read: E0215
+    /// for an import, a [`LoadError`] for an input that links out of the folder.
+    fn keeps_out(
+        &self,
+        path: &Path,
+        from: Option<(FileId, ast::Span)>,
+        loader: &dyn Loader,
+        diags: &mut Diagnostics,
+    ) -> Result<bool, LoadError> {
+        let Some((file, span)) = from else {
+            // A `.map` file found in the folder may still be a link to any file on the machine.
+            return match self.linked_inside(path, loader) {
+                Ok(()) => Ok(false),
+                Err(why) => Err(LoadError::Outside {
+                    path: slash(path),
+                    why,
+                }),
+            };
+        };
+        let Err(why) = self.admit(path, "map", loader) else {
+            return Ok(false);
+        };
+        let message = format!("cannot import `{}`: {why}", slash(path));
+        diags.push(
+            Diagnostic::new(Code::E0215, file, span, message)
+                .label("imported here")
+                .help("import `.map` files of the project folder only, by a path relative to the importing file"),
+        );
+        Ok(true)
+    }
+
+    /// Whether the file at `path` may be read, and why not.
+    fn admit(&self, path: &Path, extension: &str, loader: &dyn Loader) -> Result<(), String> {
+        if !loader.locate(path).starts_with(&self.root) {
+            return Err(format!("it is outside the project folder `{}`", self.shown));
+        }
+        if path.extension().is_none_or(|e| e != extension) {
+            return Err(format!("it is not a `.{extension}` file"));
+        }
+        self.linked_inside(path, loader)
+    }
+
+    /// Whether symbolic links keep the file at `path` inside the folder, and why not.
+    fn linked_inside(&self, path: &Path, loader: &dyn Loader) -> Result<(), String> {
+        if let (Some(real_root), Some(real)) = (&self.real_root, loader.real_path(path)) {
+            if !real.starts_with(real_root) {
+                return Err(format!(
+                    "a symbolic link leads it outside the project folder `{}`",
+                    self.shown
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shown_root(root: &Path) -> String {
+    let root = normalize(root);
+    if root.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        slash(&root)
+    }
+}
+
+fn load_schemas(
+    project: &mut Project,
+    loader: &dyn Loader,
+    fence: Option<&Fence>,
+    diags: &mut Diagnostics,
+) {
     let mut wanted = Vec::new();
     for f in &project.files {
         for item in &f.ast.items {
@@ -230,7 +355,7 @@ fn load_schemas(project: &mut Project, loader: &dyn Loader, diags: &mut Diagnost
         {
             continue; // a second declaration of the name is the checker's to report
         }
-        match load_schema(project, loader, file, &map_path, &system) {
+        match load_schema(project, loader, fence, file, &map_path, &system) {
             Ok(mut loaded) => {
                 override_modified_on(&mut loaded.schema, file, &system, diags);
                 project.schemas.insert(system.name.name.clone(), loaded);
@@ -301,6 +426,7 @@ fn override_modified_on(
 fn load_schema(
     project: &mut Project,
     loader: &dyn Loader,
+    fence: Option<&Fence>,
     file: FileId,
     map_path: &Path,
     system: &ast::System,
@@ -317,6 +443,16 @@ fn load_schema(
     };
     let dir = map_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let path = normalize(&dir.join(&setting.value.value));
+    if let Some(why) = fence.and_then(|f| f.admit(&path, "json", loader).err()) {
+        return Err(Diagnostic::new(
+            Code::E0215,
+            file,
+            setting.value.span,
+            format!("cannot read schema `{}`: {why}", slash(&path)),
+        )
+        .label("named here")
+        .help("keep schema snapshots (`.json`) in the project folder, named by a path relative to the file that declares the system"));
+    }
     let text = loader.load(&path).map_err(|e| {
         Diagnostic::new(
             Code::E0209,
@@ -396,6 +532,37 @@ mod tests {
         );
         assert_eq!(normalize(Path::new("../x/./y")), PathBuf::from("../x/y"));
         assert_eq!(normalize(Path::new("/r/a/../b")), PathBuf::from("/r/b"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_out_of_the_project_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("project"), dir.path().join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.map"), "TOP SECRET {\n").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.map"), root.join("link.map")).unwrap();
+        std::fs::write(root.join("main.map"), "import \"link.map\"\n").unwrap();
+        let inputs = [root.join("main.map")];
+        let (project, diags) = load_within(&inputs, Some(&root), &FsLoader).unwrap();
+        let codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec![Code::E0215], "{diags:?}");
+        assert!(diags.iter().all(|d| d.message.contains("symbolic link")));
+        assert!(project
+            .sources
+            .iter()
+            .all(|(_, f)| !f.text.contains("SECRET")));
+        // Nor is it read when it is given, or found in the folder, as an input.
+        let linked = [root.join("link.map")];
+        let err = load_within(&linked, Some(&root), &FsLoader).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        // Unconfined, the same link is followed: the check above is what stops it.
+        let (project, _) = load(&inputs, &FsLoader).unwrap();
+        assert!(project
+            .sources
+            .iter()
+            .any(|(_, f)| f.text.contains("SECRET")));
     }
 
     #[test]

@@ -1910,3 +1910,153 @@ fn a_profile_named_without_its_extension_is_pointed_at_the_file() {
     );
     assert!(!r.stderr.contains("--env"), "{}", r.stderr);
 }
+
+#[test]
+fn deep_nesting_is_e0106_in_check_compile_and_fmt() {
+    let dir = temp();
+    let deep = format!(
+        "table t: a.p -> b.q {{\n    {}x{} -> y\n}}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    write(&dir.path().join("deep.map"), &deep);
+    for args in [
+        &["check", "deep.map"][..],
+        &["compile", "deep.map", "-o", "plan.json"],
+        &["fmt", "--check", "deep.map"],
+    ] {
+        let r = run(dir.path(), args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("syncmap::E0106"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_with_stdin(dir.path(), &["fmt", "-"], &deep);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("syncmap::E0106"), "{}", r.stderr);
+}
+
+#[test]
+fn check_reads_nothing_outside_the_folder_given() {
+    let dir = temp();
+    write(&dir.path().join("secret.map"), "SECRET-TOKEN-123 {\n");
+    write(
+        &dir.path().join("project/main.map"),
+        "import \"../secret.map\"\nimport \"/etc/passwd\"\n",
+    );
+    for path in ["project", "project/main.map"] {
+        let r = run(dir.path(), &["check", path]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(
+            r.stderr.matches("syncmap::E0215").count(),
+            2,
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("SECRET-TOKEN"), "{}", r.stderr);
+    }
+    // Checking the folder that holds both makes the import part of the project.
+    let r = run(dir.path(), &["check", "."]);
+    assert_eq!(
+        r.stderr.matches("syncmap::E0215").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
+    let dir = standard_project();
+    let r = run(dir.path(), &["compile", "mappings", "-o", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = read(&dir.path().join("plan.json"));
+    // The reviewed plan gets as far as the profile.
+    let r = run(
+        dir.path(),
+        &["run", "--plan", "plan.json", "--profile", "none.toml"],
+    );
+    assert!(!r.stderr.contains("E0701"), "{}", r.stderr);
+    let edited = plan.replacen("\"create_only\": true", "\"create_only\": false", 1);
+    let edited = if edited == plan {
+        plan.replacen("<->", "->", 1)
+    } else {
+        edited
+    };
+    let edited = if edited == plan {
+        plan.replacen("\"blocked\"", "\"Blocked\"", 1)
+    } else {
+        edited
+    };
+    assert_ne!(edited, plan, "found nothing to edit");
+    write(&dir.path().join("plan.json"), &edited);
+    for args in [
+        &["run", "--plan", "plan.json", "--profile", "none.toml"][..],
+        &["doctor", "plan.json", "--profile", "none.toml"],
+    ] {
+        let r = run(dir.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("syncmap::E0701"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+/// Runs `syncmap ARGS` with standard output closed before it writes: the reader of a pipe
+/// that went away (`syncmap check --format json | head -1`).
+fn run_into_closed_pipe(dir: &Path, args: &[&str]) -> Run {
+    let mut child = command(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    drop(child.stdout.take());
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait for syncmap: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let dir = temp();
+    // Far more than a pipe holds, so some write comes after the reader is gone.
+    write(
+        &dir.path().join("dup.map"),
+        &"fn f(x: int) -> int { x }\n".repeat(3000),
+    );
+    for args in [
+        &["check", "--format", "json", "dup.map"][..],
+        &["check", "--format", "sarif", "dup.map"],
+    ] {
+        let r = run_into_closed_pipe(dir.path(), args);
+        assert_eq!(r.code, 141, "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn check_follows_no_link_out_of_the_folder() {
+    let dir = temp();
+    write(&dir.path().join("secret.txt"), "SECRET-TOKEN-123 {\n");
+    write(&dir.path().join("project/ok.map"), "");
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        dir.path().join("project/evil.map"),
+    )
+    .unwrap();
+    let r = run(dir.path(), &["check", "project"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert!(!r.stderr.contains("SECRET-TOKEN"), "{}", r.stderr);
+}

@@ -14,7 +14,8 @@ use syncmap::diagnostics::{render, Code};
 use syncmap::project::FsLoader;
 
 fn compile(path: &Path) -> syncmap::Compilation {
-    match syncmap::compile(&[path.to_path_buf()], &FsLoader) {
+    // The corpus shares files between cases through `..`: the repository is its project folder.
+    match syncmap::compile_within(&[path.to_path_buf()], Path::new(""), &FsLoader) {
         Ok(c) => c,
         Err(e) => panic!("{}: {e}", path.display()),
     }
@@ -404,4 +405,107 @@ fn language_reference_examples_hold() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// The deepest expressions the language accepts compile, run in an inline test, and give a plan
+/// `syncmap run` reads back (serde_json stops at 128 levels); one level more is E0106.
+#[test]
+fn deepest_accepted_expressions_compile_run_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = |name: &str, cols: &[(&str, &str)]| {
+        let columns: Vec<serde_json::Value> = std::iter::once(("id", "int"))
+            .chain(cols.iter().copied())
+            .map(|(n, t)| serde_json::json!({"name": n, "type": t}))
+            .collect();
+        serde_json::json!({"format_version": 1, "tables": [{"name": name, "key": "id", "columns": columns}]})
+            .to_string()
+    };
+    let a = table("people", &[("name", "string"), ("flag", "bool")]);
+    let b = table(
+        "contacts",
+        &[
+            ("o1", "string"),
+            ("o2", "string"),
+            ("o3", "string"),
+            ("o4", "bool"),
+        ],
+    );
+    std::fs::write(dir.path().join("a.json"), a).unwrap();
+    std::fs::write(dir.path().join("b.json"), b).unwrap();
+    // The table body is one level: MAX_DEPTH - 1 more fit inside it.
+    let n = syncmap::syntax::MAX_DEPTH - 1;
+    let source = |extra: usize| {
+        let n = n + extra;
+        format!(
+            "system a: sqlite {{ schema = \"a.json\" }}\nsystem b: sqlite {{ schema = \"b.json\" }}\n\
+             table t: a.people -> b.contacts {{\n    {}name{} -> o1\n    name{} -> o2\n    {}name{} -> o3\n    {}flag -> o4\n}}\n\
+             test t {{\n    given a {{ name: \"x\", flag: true }}\n    expect b {{ o1: \"X\", o2: \"{}\", o3: \"x\", o4: {} }}\n}}\n",
+            "upper(".repeat(n),
+            ")".repeat(n),
+            " + name".repeat(n),
+            "if false then \"y\" else ".repeat(n),
+            "",
+            "not ".repeat(n),
+            "x".repeat(n + 1),
+            n.is_multiple_of(2),
+        )
+    };
+    let path = dir.path().join("deep.map");
+    std::fs::write(&path, source(0)).unwrap();
+    let mut c =
+        syncmap::compile_within(std::slice::from_ref(&path), dir.path(), &FsLoader).unwrap();
+    let text = rendered(&mut c);
+    assert!(c.diagnostics.is_empty(), "{text}");
+    let json = syncmap::plan::to_json(c.plan.as_ref().unwrap());
+    let back: syncmap::plan::Plan = serde_json::from_str(&json).expect("run reads the plan");
+    assert_eq!(Some(&back), c.plan.as_ref());
+
+    std::fs::write(&path, source(1)).unwrap();
+    let c = syncmap::compile_within(std::slice::from_ref(&path), dir.path(), &FsLoader).unwrap();
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    // The first place too deep takes its whole item out.
+    assert_eq!(codes, ["E0106"]);
+}
+
+/// `tests/cases/err/CODE-*.json` are plan files the runtime must refuse with `CODE`; the
+/// unedited plan of the same project reads back.
+#[test]
+fn plan_cases_are_refused_with_their_code() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/err");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        seen += 1;
+        let code = path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let err = syncmap::plan::from_json(&text).expect_err("the plan is refused");
+        assert!(
+            err.to_string().contains(&format!("syncmap::{code}")),
+            "{err}"
+        );
+    }
+    assert!(seen > 0);
+}
+
+#[test]
+fn a_compiled_plan_reads_back_and_any_edit_is_noticed() {
+    let mut c = compile(Path::new("tests/cases/ok/lookups.map"));
+    assert!(!c.diagnostics.has_errors(), "{}", rendered(&mut c));
+    let json = syncmap::plan::to_json(c.plan.as_ref().unwrap());
+    assert_eq!(syncmap::plan::from_json(&json).ok(), c.plan);
+    let edited = json
+        .replacen("\"create\"", "\"update\"", 1)
+        .replacen(": true", ": false", 1);
+    assert_ne!(edited, json);
+    assert!(syncmap::plan::from_json(&edited).is_err());
 }

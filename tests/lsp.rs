@@ -669,3 +669,37 @@ fn utf8_positions_are_used_when_the_client_offers_them() {
     assert_eq!(e0203["range"], range(1, 12, 1, 15));
     c.shutdown();
 }
+
+#[test]
+fn an_import_outside_the_client_folder_is_not_read() {
+    let mut c = Client::start();
+    c.open_text(
+        "mappings/evil.map",
+        "import \"/etc/passwd\"\nimport \"../../outside.map\"\n",
+    );
+    let diags = c.diagnostics("mappings/evil.map");
+    let codes: Vec<&str> = diags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["E0215", "E0215"], "{diags}");
+    assert!(!diags.to_string().contains("root:"), "{diags}");
+    c.shutdown();
+}
+
+#[test]
+fn a_hundred_thousand_nested_parentheses_are_e0106_not_a_crash() {
+    let mut c = Client::start();
+    let deep = format!(
+        "table t: a.p -> b.q {{\n    {}x{} -> y\n}}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    c.open_text("mappings/deep.map", &deep);
+    let diags = c.diagnostics("mappings/deep.map");
+    assert_eq!(diags[0]["code"], "E0106", "{diags}");
+    // The server is still there and answers.
+    c.shutdown();
+}

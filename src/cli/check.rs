@@ -4,14 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use syncmap::diagnostics::render;
-use syncmap::project::FsLoader;
 
 use super::{inputs, CliError, Format};
 
 /// Checks the project, runs its inline tests, prints the diagnostics; exit 1 on any error.
 pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode, CliError> {
-    let files = inputs::map_files(paths)?;
-    let mut c = syncmap::compile(&files, &FsLoader)?;
+    let mut c = inputs::compile(paths)?;
     if let (Some(model), Some(plan)) = (&c.model, &c.plan) {
         let results = syncmap::testing::run_all(model, plan);
         c.diagnostics

@@ -4,14 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use syncmap::diagnostics::render;
-use syncmap::project::FsLoader;
 
 use super::{inputs, CliError};
 
 /// Compiles and writes the plan (to a file or standard output); exit 1 on errors.
 pub fn run(paths: &[PathBuf], output: Option<&Path>) -> Result<ExitCode, CliError> {
-    let files = inputs::map_files(paths)?;
-    let c = syncmap::compile(&files, &FsLoader)?;
+    let c = inputs::compile(paths)?;
     if !c.diagnostics.is_empty() {
         eprint!(
             "{}",

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use syncmap::diagnostics::Diagnostics;
 use syncmap::plan::Plan;
 use syncmap::profile::Profile;
-use syncmap::project::{FsLoader, MapFile};
+use syncmap::project::MapFile;
 use syncmap::source::SourceMap;
 
 use super::{inputs, runtime, CliError, Format};
@@ -107,8 +107,7 @@ fn load(paths: &[PathBuf]) -> Result<Inputs, CliError> {
             return load_plan_file(one);
         }
     }
-    let files = inputs::map_files(paths)?;
-    let c = syncmap::compile(&files, &FsLoader)?;
+    let c = inputs::compile(paths)?;
     let Some(plan) = c.plan.filter(|_| !c.diagnostics.has_errors()) else {
         eprint!(
             "{}",
@@ -145,8 +144,8 @@ fn load(paths: &[PathBuf]) -> Result<Inputs, CliError> {
 fn load_plan_file(path: &Path) -> Result<Inputs, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", path.display())))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .map_err(|e| CliError::Usage(format!("`{}` is not a syncmap plan: {e}", path.display())))?;
+    let plan = syncmap::plan::from_json(&text)
+        .map_err(|e| CliError::Usage(format!("`{}`: {e}", path.display())))?;
     let mut sources = SourceMap::new();
     let plan_file = sources.add(path.display().to_string(), text);
     let base = path.parent().unwrap_or(Path::new(""));

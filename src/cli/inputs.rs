@@ -26,6 +26,48 @@ pub fn default_plan() -> Vec<PathBuf> {
     }
 }
 
+/// Compiles the `.map` files under the given paths ([`default_sources`] when none), reading
+/// nothing outside their project folder ([`project_root`]; the current folder when defaulted).
+pub fn compile(paths: &[PathBuf]) -> Result<syncmap::Compilation, CliError> {
+    let files = map_files(paths)?;
+    let root = project_root(paths);
+    Ok(syncmap::compile_within(
+        &files,
+        &root,
+        &syncmap::project::FsLoader,
+    )?)
+}
+
+/// The folder imports and schemas must stay in: the folder given, or the folder of the file
+/// given; with several paths, the folder that holds them all.
+pub fn project_root(paths: &[PathBuf]) -> PathBuf {
+    let absolute = paths.iter().any(|p| p.is_absolute());
+    let mut folders = paths.iter().map(|p| {
+        let p = if absolute {
+            std::path::absolute(p).unwrap_or_else(|_| p.clone())
+        } else {
+            p.clone()
+        };
+        let folder = if p.is_dir() {
+            p
+        } else {
+            p.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        syncmap::project::normalize(&folder)
+    });
+    let Some(mut root) = folders.next() else {
+        return PathBuf::new();
+    };
+    for folder in folders {
+        while !folder.starts_with(&root) {
+            if !root.pop() {
+                return PathBuf::new();
+            }
+        }
+    }
+    root
+}
+
 /// Every `.map` file under the given paths, sorted; [`default_sources`] when none is given.
 /// Hidden folders and `target` are skipped.
 pub fn map_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {

@@ -15,6 +15,7 @@ mod inputs;
 mod inspect;
 mod logging;
 mod lsp;
+pub mod out;
 mod output;
 mod progress;
 mod records;

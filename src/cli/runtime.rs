@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use syncmap::diagnostics::render;
 use syncmap::plan::Plan;
 use syncmap::profile::Profile;
-use syncmap::project::FsLoader;
 use syncmap::runtime::engine::{Engine, EngineError, Options};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::state::Store;
@@ -61,13 +60,11 @@ pub fn load_plan(paths: &[PathBuf]) -> Result<Plan, CliError> {
         if one.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(one)
                 .map_err(|e| CliError::Io(format!("cannot read `{}`: {e}", one.display())))?;
-            return serde_json::from_str(&text).map_err(|e| {
-                CliError::Usage(format!("`{}` is not a syncmap plan: {e}", one.display()))
-            });
+            return syncmap::plan::from_json(&text)
+                .map_err(|e| CliError::Usage(format!("`{}`: {e}", one.display())));
         }
     }
-    let files = inputs::map_files(paths)?;
-    let c = syncmap::compile(&files, &FsLoader).map_err(CliError::from)?;
+    let c = inputs::compile(paths)?;
     if c.diagnostics.has_errors() || c.plan.is_none() {
         eprint!(
             "{}",

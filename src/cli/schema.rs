@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use syncmap::connectors::odata::flavor::Flavor;
 use syncmap::connectors::odata::ODataConnector;
-use syncmap::project::FsLoader;
 
 use super::CliError;
 
@@ -127,9 +126,8 @@ pub fn pull(args: &PullArgs) -> Result<ExitCode, CliError> {
 /// The system's kind and the tables the mappings use of it; `--kind` when the mappings do not
 /// compile yet (a first pull) or do not name the system.
 fn kind_and_tables(args: &PullArgs) -> Result<(String, Vec<String>), CliError> {
-    let from_plan = super::inputs::map_files(&args.plan)
+    let from_plan = super::inputs::compile(&args.plan)
         .ok()
-        .and_then(|files| syncmap::compile(&files, &FsLoader).ok())
         .and_then(|c| c.plan)
         .and_then(|plan| plan.systems.get(&args.system).cloned());
     match (&args.kind, from_plan) {

@@ -4,15 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use syncmap::diagnostics::render;
-use syncmap::project::FsLoader;
 use syncmap::testing::{self, Outcome};
 
 use super::{inputs, CliError};
 
 /// Runs the tests; exit 1 when the project does not compile or a test fails.
 pub fn run(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
-    let files = inputs::map_files(paths)?;
-    let c = syncmap::compile(&files, &FsLoader)?;
+    let c = inputs::compile(paths)?;
     let (Some(model), Some(plan)) = (&c.model, &c.plan) else {
         eprint!(
             "{}",

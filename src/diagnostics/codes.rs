@@ -17,8 +17,8 @@ pub enum Severity {
 macro_rules! codes {
     ($($code:ident, $sev:ident, $title:literal;)*) => {
         /// A stable diagnostic code (`E01xx` syntax, `E02xx` names, `E03xx` types and mappings,
-        /// `E05xx` evaluation, `E06xx` drift between a snapshot and the live system, `W0xxx`
-        /// warnings).
+        /// `E05xx` evaluation, `E06xx` drift between a snapshot and the live system, `E07xx` plan
+        /// files, `W0xxx` warnings).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code { $(
             #[doc = $title]
@@ -58,6 +58,7 @@ codes! {
     E0103, Error, "number out of range";
     E0104, Error, "invalid date, time or duration";
     E0105, Error, "clause given more than once";
+    E0106, Error, "nested too deeply";
     E0201, Error, "unknown system";
     E0202, Error, "unknown table";
     E0203, Error, "unknown column";
@@ -72,6 +73,7 @@ codes! {
     E0212, Error, "system is not a side of this table mapping";
     E0213, Error, "unknown type";
     E0214, Error, "invalid system setting";
+    E0215, Error, "path leads outside the project";
     E0301, Error, "type mismatch";
     E0302, Error, "wrong number of arguments";
     E0303, Error, "field direction disagrees with the table";
@@ -92,6 +94,7 @@ codes! {
     E0602, Error, "column missing in the live system";
     E0603, Error, "column type differs in the live system";
     E0604, Error, "column written by the plan is read-only in the live system";
+    E0701, Error, "plan changed after it was compiled";
     W0001, Warning, "value may be truncated";
     W0002, Warning, "value map does not cover every value";
     W0003, Warning, "setting has no effect";

@@ -3,6 +3,7 @@
 //! human text through miette, as JSON, or as SARIF.
 
 mod codes;
+mod excerpt;
 pub mod render;
 
 pub use codes::{Code, Severity};

@@ -1,9 +1,10 @@
 //! Renders diagnostics for people (miette), for scripts (JSON) and for CI code scanning (SARIF).
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use serde_json::{json, Value};
 use std::fmt;
 
+use super::excerpt::Excerpt;
 use super::{Code, Diagnostic, Diagnostics, Label, Severity};
 use crate::source::SourceMap;
 
@@ -12,7 +13,7 @@ struct Report {
     code: Code,
     message: String,
     help: Option<String>,
-    source: NamedSource<String>,
+    source: Excerpt,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
     severity: miette::Severity,
@@ -63,9 +64,9 @@ impl miette::Diagnostic for Report {
     }
 }
 
-fn labeled(label: &Label, primary: bool) -> LabeledSpan {
-    let span = SourceSpan::new((label.span.start as usize).into(), label.span.len());
-    let text = (!label.message.is_empty()).then(|| label.message.clone());
+fn labeled(excerpt: &Excerpt, label: &Label, primary: bool) -> LabeledSpan {
+    let span = excerpt.span(label.span.start as usize, label.span.end as usize);
+    let text = (!label.message.is_empty()).then(|| shortened(&label.message));
     if primary {
         LabeledSpan::new_primary_with_span(text, span)
     } else {
@@ -73,37 +74,61 @@ fn labeled(label: &Label, primary: bool) -> LabeledSpan {
     }
 }
 
+/// Longest message or label printed whole: one may quote a name of any length.
+const MAX_MESSAGE: usize = 1000;
+
+fn shortened(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE {
+        return text.to_string();
+    }
+    let mut end = MAX_MESSAGE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn range(label: &Label) -> (usize, usize) {
+    (label.span.start as usize, label.span.end as usize)
+}
+
 fn report(d: &Diagnostic, sources: &SourceMap) -> Report {
-    let file = sources.get(d.primary.file);
-    let mut labels = vec![labeled(&d.primary, true)];
-    let mut related = Vec::new();
-    for l in &d.secondary {
-        if l.file == d.primary.file {
-            labels.push(labeled(l, false));
-        } else {
-            let other = sources.get(l.file);
-            related.push(Report {
+    let same_file: Vec<&Label> = std::iter::once(&d.primary)
+        .chain(d.secondary.iter().filter(|l| l.file == d.primary.file))
+        .collect();
+    let spans: Vec<(usize, usize)> = same_file.iter().map(|l| range(l)).collect();
+    let source = Excerpt::new(sources.get(d.primary.file), &spans);
+    let labels = same_file
+        .iter()
+        .enumerate()
+        .map(|(i, l)| labeled(&source, l, i == 0))
+        .collect();
+    let related = d
+        .secondary
+        .iter()
+        .filter(|l| l.file != d.primary.file)
+        .map(|l| {
+            let other = Excerpt::new(sources.get(l.file), &[range(l)]);
+            let unlabelled = Label {
+                message: String::new(),
+                ..l.clone()
+            };
+            Report {
                 code: d.code,
-                message: l.message.clone(),
+                message: shortened(&l.message),
                 help: None,
-                source: NamedSource::new(other.name.clone(), other.text.clone()),
-                labels: vec![labeled(
-                    &Label {
-                        message: String::new(),
-                        ..l.clone()
-                    },
-                    false,
-                )],
+                labels: vec![labeled(&other, &unlabelled, false)],
+                source: other,
                 related: Vec::new(),
                 severity: miette::Severity::Advice,
-            });
-        }
-    }
+            }
+        })
+        .collect();
     Report {
         code: d.code,
-        message: d.message.clone(),
-        help: d.help.clone(),
-        source: NamedSource::new(file.name.clone(), file.text.clone()),
+        message: shortened(&d.message),
+        help: d.help.as_deref().map(shortened),
+        source,
         labels,
         related,
         severity: match d.severity() {
@@ -288,5 +313,35 @@ fn level(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
         Severity::Warning => "warning",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+    use crate::syntax::ast::Span;
+
+    /// Rendering 40,000 diagnostics of a 40,000-line file, each pointing at its own line and at
+    /// the first: what miette is handed in all must grow with the number of diagnostics, not
+    /// with diagnostics times lines (it scans what it is handed from the start).
+    #[test]
+    fn reports_hand_miette_a_bounded_part_of_the_file() {
+        let line = "fn f(x: int) -> int { x }\n";
+        let n = 40_000;
+        let mut sources = SourceMap::new();
+        let file = sources.add("d.map", line.repeat(n));
+        let mut handed = 0;
+        for i in 1..n {
+            let at = i * line.len() + 3;
+            let d = Diagnostic::new(Code::E0207, file, Span::new(at, at + 1), "twice")
+                .label("again")
+                .with(FileId(0), Span::new(3, 4), "first");
+            handed += report(&d, &sources).source.len();
+        }
+        assert!(
+            handed <= n * 20 * line.len(),
+            "{handed} bytes for {n} reports"
+        );
     }
 }

@@ -55,6 +55,8 @@ pub struct Server {
     published: HashMap<Uri, Vec<lsp_types::Diagnostic>>,
     outbox: Vec<Message>,
     watch_files: bool,
+    /// The client's workspace folders: imports and schemas are read inside them only.
+    client_roots: Vec<PathBuf>,
     shutdown: bool,
 }
 
@@ -74,7 +76,17 @@ impl Server {
             .and_then(|w| w.did_change_watched_files.as_ref())
             .and_then(|d| d.dynamic_registration)
             .unwrap_or(false);
+        #[allow(deprecated)] // `root_uri` is what clients without workspace folders send
+        let client_roots = params
+            .workspace_folders
+            .iter()
+            .flatten()
+            .map(|f| &f.uri)
+            .chain(params.root_uri.as_ref())
+            .filter_map(convert::path_of)
+            .collect();
         Server {
+            client_roots,
             encoding: if utf8 {
                 Encoding::Utf8
             } else {
@@ -327,7 +339,14 @@ impl Server {
             return w.root.clone();
         }
         let root = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
-        let mut w = Workspace::new(root.clone());
+        let fence = self
+            .client_roots
+            .iter()
+            .filter(|r| root.starts_with(r))
+            .min_by_key(|r| r.components().count())
+            .cloned()
+            .unwrap_or_else(|| root.clone());
+        let mut w = Workspace::new(root.clone(), fence);
         for old in self.workspaces.iter().filter(|o| o.root.starts_with(&root)) {
             w.reported.extend(old.reported.iter().cloned());
         }

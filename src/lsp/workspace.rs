@@ -109,6 +109,9 @@ impl Cache {
 pub struct Workspace {
     /// The folder.
     pub root: PathBuf,
+    /// The folder nothing is read outside of: the client's workspace folder that holds `root`,
+    /// or `root` itself, so an opened file cannot make the server read `/etc/passwd`.
+    pub fence: PathBuf,
     /// Its `.map` files on disk, relative to `root`; refreshed when files are opened, saved or
     /// changed on disk, not on every keystroke.
     files: Vec<PathBuf>,
@@ -120,10 +123,11 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// A workspace for a folder.
-    pub fn new(root: PathBuf) -> Self {
+    /// A workspace for a folder, reading nothing outside `fence`.
+    pub fn new(root: PathBuf, fence: PathBuf) -> Self {
         let mut w = Workspace {
             root,
+            fence,
             files: Vec::new(),
             cache: RefCell::default(),
             analysis: None,
@@ -181,7 +185,17 @@ impl Workspace {
             docs,
             cache: &self.cache,
         };
-        let compiled = match crate::compile(&inputs, &loader) {
+        // A `.map` file that is a link out of the fence is left out rather than failing the
+        // whole workspace: the server does not read it.
+        let fence = std::fs::canonicalize(&self.fence).ok();
+        let inputs: Vec<PathBuf> = inputs
+            .into_iter()
+            .filter(|p| match (&fence, loader.real_path(p)) {
+                (Some(fence), Some(real)) => real.starts_with(fence),
+                _ => true,
+            })
+            .collect();
+        let compiled = match crate::compile_within(&inputs, &self.fence, &loader) {
             Ok(c) => c,
             Err(e) => {
                 // A file vanished between the scan and the read: look again next time.
@@ -304,6 +318,10 @@ impl Loader for WorkspaceLoader<'_> {
         let parsed = syntax::parse_recovering(file, text);
         cache.parses.insert(abs, (text.to_string(), parsed.clone()));
         parsed
+    }
+
+    fn locate(&self, path: &Path) -> PathBuf {
+        self.absolute(path)
     }
 
     fn schema(&self, path: &Path, text: &str) -> Result<SystemSchema, SchemaError> {

@@ -6,5 +6,5 @@ pub mod display;
 mod model;
 pub mod odata;
 
-pub use build::{build, to_json, SourceText};
+pub use build::{build, digest, from_json, to_json, PlanError, SourceText};
 pub use model::*;

@@ -14,7 +14,8 @@ pub struct Plan {
     pub format_version: u32,
     /// The syncmap version that compiled it.
     pub compiler: String,
-    /// `sha256:…` over the sources and schemas, in path order.
+    /// `sha256:…` of the plan's compact JSON with this field and `compiler` empty
+    /// ([`crate::plan::digest`]), which covers the sources' digests too.
     pub digest: String,
     /// Every source file with its own digest, paths relative to the project root.
     pub sources: Vec<SourceDigest>,

@@ -44,8 +44,32 @@ pub fn load(text: &str) -> Result<SystemSchema, SchemaError> {
             found: schema.format_version,
         });
     }
+    type_names_only(text)?;
     validate(&schema)?;
     Ok(schema)
+}
+
+/// serde reads a variant by its index as well as by its name, so `"type": 5` was silently the
+/// sixth type; a snapshot must name every type.
+fn type_names_only(text: &str) -> Result<(), SchemaError> {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let tables = value.get("tables").and_then(|t| t.as_array());
+    for table in tables.into_iter().flatten() {
+        let columns = table.get("columns").and_then(|c| c.as_array());
+        for column in columns.into_iter().flatten() {
+            match column.get("type") {
+                Some(serde_json::Value::String(_)) | None => {}
+                Some(other) => {
+                    return Err(SchemaError::Invalid(format!(
+                        "column `{}` of table `{}` has type {other}: write the name of a type, such as \"string\"",
+                        column.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+                        table.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks what serde cannot: keys and modified-on columns exist, names are unique.
@@ -90,4 +114,28 @@ pub fn to_json(schema: &SystemSchema) -> String {
     let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_type(ty: &str) -> String {
+        format!(
+            r#"{{"format_version": 1, "tables": [{{"name": "t", "key": "id", "columns": [
+                {{"name": "id", "type": "int"}}, {{"name": "x", "type": {ty}}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_type_must_be_named() {
+        assert!(load(&with_type("\"string\"")).is_ok());
+        let by_index = load(&with_type("5")).unwrap_err().to_string();
+        assert!(
+            by_index.contains("column `x` of table `t` has type 5"),
+            "{by_index}"
+        );
+        assert!(load(&with_type("\"sixth\"")).is_err());
+        assert!(load(&with_type("null")).is_err());
+    }
 }

@@ -341,10 +341,12 @@ fn renew(path: &str, fence: &Fence, lost: &AtomicBool, stop: &mpsc::Receiver<()>
 /// starts holds a copy of the descriptor until it executes its program. A short grace period
 /// tells that apart from another run really holding it.
 fn lock_file(path: &str) -> Result<Option<File>, StateError> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Private like the store beside it.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
         .open(path)
         .map_err(|e| StateError::Io(format!("{path}: {e}")))?;
     let mut waited = Duration::ZERO;

@@ -547,13 +547,36 @@ fn now() -> String {
         .to_string()
 }
 
+/// Creates the store's folder (0700) and file (0600) when they are missing: the store holds
+/// record values and run messages, which other users of the machine have no business reading.
+/// SQLite gives the `-wal` and `-shm` files it creates the database file's permissions.
+fn create_private(path: &Path) -> Result<(), StateError> {
+    let io = |p: &Path, e: std::io::Error| StateError::Io(format!("{}: {e}", p.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| io(dir, e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    // Only a new file: an existing store keeps its modes, and SQLite opens one it may only read.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(path, e)),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store at a `sqlite://PATH` URL or a plain path.
     pub fn open(url: &str) -> Result<Store, StateError> {
         let path = Self::path_of(url)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StateError::Io(format!("{}: {e}", dir.display())))?;
+        if path != Path::new(":memory:") {
+            create_private(&path)?;
         }
         let conn = Connection::open(&path)?;
         Self::setup(conn, &path)

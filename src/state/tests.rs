@@ -287,3 +287,31 @@ fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter() {
     assert_eq!(s.prune_run_writes(10).unwrap(), 0);
     assert_eq!(s.prune_run_writes(0).unwrap(), 2);
 }
+
+#[cfg(unix)]
+#[test]
+fn the_store_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".syncmap/state.db");
+    let s = Store::open(&format!("sqlite://{}", path.display())).unwrap();
+    let lease = s.take_lease(super::LeaseKind::Run).unwrap();
+    assert!(lease.is_some());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join(".syncmap")), 0o700);
+    let files: Vec<_> = std::fs::read_dir(dir.path().join(".syncmap"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // The database, its write-ahead log and shared memory, and the run lock all exist.
+    for name in ["state.db", "state.db-wal", "state.db-shm", "state.db.lock"] {
+        assert!(names.iter().any(|n| n == name), "{names:?}");
+    }
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod comments;
+mod depth;
 pub mod format;
 mod lower;
 mod parser;
@@ -11,6 +12,7 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::source::FileId;
 
 pub use comments::{comments, Comment};
+pub use depth::MAX_DEPTH;
 
 /// Parses one file strictly: any problem and there is no tree. The formatter uses this, since a
 /// file with errors cannot be printed faithfully.
@@ -57,6 +59,7 @@ pub fn parse_recovering(file: FileId, text: &str) -> Parsed {
         };
     }
     let mut work = text.to_string();
+    blank_too_deep(file, &mut work, &mut diagnostics, &mut broken_names);
     loop {
         match parser::parse_file(file, &work) {
             Ok(pair) => {
@@ -95,6 +98,47 @@ pub fn parse_recovering(file: FileId, text: &str) -> Parsed {
                 work.replace_range(start..end, &blanked);
             }
         }
+    }
+}
+
+/// Reports (E0106) and blanks out every item nested deeper than [`MAX_DEPTH`], before the
+/// parser, which recurses at each level, sees it.
+fn blank_too_deep(
+    file: FileId,
+    work: &mut String,
+    diagnostics: &mut Diagnostics,
+    broken_names: &mut Vec<String>,
+) {
+    let mut from = 0;
+    while let Some(found) = work.get(from..).and_then(depth::too_deep) {
+        let mut pos = from + found;
+        while !work.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        let end = work[pos..]
+            .chars()
+            .next()
+            .map_or(pos, |c| pos + c.len_utf8());
+        diagnostics.push(
+            Diagnostic::new(
+                Code::E0106,
+                file,
+                ast::Span::new(pos, end),
+                format!("nested more than {MAX_DEPTH} levels deep"),
+            )
+            .label("too deep here")
+            .help("split the expression with a user function (`fn`) or a value map"),
+        );
+        let (start, item_end) = broken_item(work, pos);
+        if let Some(name) = item_name(&work[start..item_end]) {
+            broken_names.push(name);
+        }
+        let blanked: String = work[start..item_end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect();
+        work.replace_range(start..item_end, &blanked);
+        from = item_end.max(end);
     }
 }
 
