@@ -2534,6 +2534,25 @@ fn a_decimal_the_destination_column_cannot_hold_fails_the_record_with_the_column
         message.ends_with("): 1.23456 has 5 digits after the point, but the column holds 4"),
         "{message}"
     );
+    // The failure names the record as a person knows it, here and wherever it is listed.
+    assert_eq!(
+        ltr.errors[0].label.as_deref(),
+        Some("C-FAB · Fabrikam Inc."),
+        "{:?}",
+        ltr.errors
+    );
+    let listed = w.cli(&["errors"]);
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("`{fabrikam}` (C-FAB · Fabrikam Inc.)")),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(
+        w.cli(&["errors", "--format", "json"]).json()[0]["label"],
+        "C-FAB · Fabrikam Inc."
+    );
     assert_eq!(
         w.count("dv", "accounts"),
         1,

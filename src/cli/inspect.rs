@@ -99,7 +99,7 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
             .map(|f| {
                 serde_json::json!({
                     "mapping": f.mapping, "direction": f.direction.as_str(), "source_key": f.source_key,
-                    "dest_key": f.dest_key, "message": f.message, "attempts": f.attempts, "skipped": f.skipped, "at": f.at,
+                    "label": f.label, "dest_key": f.dest_key, "message": f.message, "attempts": f.attempts, "skipped": f.skipped, "at": f.at,
                 })
             })
             .collect();
@@ -111,10 +111,14 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
     }
     for f in &failures {
         println!(
-            "{} {} `{}`{}: {} (failed {} time{}{})",
+            "{} {} `{}`{}{}: {} (failed {} time{}{})",
             f.mapping,
             rt.plan.direction_words(&f.mapping, f.direction.as_str()),
             f.source_key,
+            f.label
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default(),
             f.dest_key
                 .as_deref()
                 .map(|k| format!(" → `{k}`"))

@@ -181,11 +181,15 @@ fn records(title: &str, rows: &[RecordView], out: &mut String) {
     for r in rows {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td><span class=\"tag kind-{}\">{}</span></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td><span class=\"tag kind-{}\">{}</span></td><td>{}<code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
             e(&r.mapping),
             e(&r.direction),
             e(&r.kind.replace(|c: char| !c.is_ascii_alphanumeric(), "-")),
             e(&r.kind),
+            r.label
+                .as_deref()
+                .map(|l| format!("{}<br>", e(l)))
+                .unwrap_or_default(),
             e(&r.source_key),
             e(r.dest_key.as_deref().unwrap_or("")),
             e(&r.message),

@@ -179,6 +179,8 @@ pub struct RecordView {
     pub kind: String,
     /// The source record's key.
     pub source_key: String,
+    /// What a person knows the source record by (number and name), when the run knew it.
+    pub label: Option<String>,
     /// The destination record's key, when known.
     pub dest_key: Option<String>,
     /// What happened.

@@ -54,6 +54,7 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
                     mapping: e.mapping,
                     kind: if now_skipped { "skipped" } else { "error" }.into(),
                     source_key: e.source_key,
+                    label: e.label,
                     dest_key: e.dest_key,
                     message: redact(&e.message),
                 }
@@ -67,6 +68,7 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
                 mapping: e.mapping,
                 kind: e.kind,
                 source_key: e.source_key.unwrap_or_default(),
+                label: None,
                 dest_key: e.dest_key,
                 message: redact(&e.message),
             })

@@ -151,10 +151,33 @@ impl Store {
         Ok(s.unwrap_or(false))
     }
 
+    /// Names the record of the failure just recorded (in `failures` and the run's error) by the
+    /// words a person knows it by.
+    pub fn label_failure(
+        &self,
+        run: i64,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+        label: &str,
+    ) -> Result<(), StateError> {
+        let label = crate::redact::redact(label);
+        self.conn.execute(
+            "UPDATE failures SET label = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            params![mapping, dir.as_str(), source_key, label],
+        )?;
+        self.conn.execute(
+            "UPDATE record_errors SET label = ?5 WHERE id = (SELECT MAX(id) FROM record_errors \
+             WHERE run = ?1 AND mapping = ?2 AND direction = ?3 AND source_key = ?4)",
+            params![run, mapping, dir.as_str(), source_key, label],
+        )?;
+        Ok(())
+    }
+
     /// Every tracked failure, optionally of one table mapping.
     pub fn failures(&self, mapping: Option<&str>) -> Result<Vec<Failure>, StateError> {
         let mut stmt = self.conn.prepare(
-            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at FROM failures
+            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label FROM failures
              WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
         )?;
         let rows = stmt.query_map([mapping], |r| {
@@ -168,6 +191,7 @@ impl Store {
                 attempts: r.get(5)?,
                 skipped: r.get(6)?,
                 at: r.get(7)?,
+                label: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -195,7 +219,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RecordError>, StateError> {
         let mut stmt = self.conn.prepare(
-            "SELECT run, mapping, direction, source_key, dest_key, message, at FROM record_errors
+            "SELECT run, mapping, direction, source_key, dest_key, message, at, label FROM record_errors
              WHERE (?1 IS NULL OR run = ?1) AND (?2 IS NULL OR mapping = ?2) ORDER BY id DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![run, mapping, limit as i64], |r| {
@@ -207,6 +231,7 @@ impl Store {
                 dest_key: r.get(4)?,
                 message: r.get(5)?,
                 at: r.get(6)?,
+                label: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

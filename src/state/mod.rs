@@ -324,6 +324,8 @@ pub struct Failure {
     pub skipped: bool,
     /// When it last failed.
     pub at: String,
+    /// What a person knows the record by (`C00010 · Contoso Ltd.`), when the run knew it.
+    pub label: Option<String>,
 }
 
 /// A write about to be made, recorded before it is sent: a run that ends between the write and
@@ -504,6 +506,9 @@ pub struct RecordError {
     pub message: String,
     /// When.
     pub at: String,
+    /// What a person knows the record by, when the run knew it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// Something a run decided: a conflict, a deletion, a coupling.

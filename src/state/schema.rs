@@ -169,4 +169,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         plan TEXT NOT NULL
     );
     "#,
+    // 7: the words a person knows a failed record by (its number and name), beside its key.
+    r#"
+    ALTER TABLE record_errors ADD COLUMN label TEXT;
+    ALTER TABLE failures ADD COLUMN label TEXT;
+    "#,
 ];

@@ -320,8 +320,13 @@ fn explain(
                 .as_deref()
                 .map(|k| format!(" → `{k}`"))
                 .unwrap_or_default();
+            let known = e
+                .label
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
             println!(
-                "  failed {mapping} {} `{}`{to}: {}",
+                "  failed {mapping} {} `{}`{known}{to}: {}",
                 plan.direction_words(mapping, direction),
                 e.source_key,
                 redact(&e.message)

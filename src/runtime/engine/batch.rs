@@ -68,6 +68,7 @@ impl<'a> Engine<'a> {
         let mapping = pass.table.name.as_str();
         let no_lookups = NoLookups;
         let ctx = self.context(pass, &no_lookups);
+        self.remember_labels(pass, &rows);
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
             if let Some(why) = &row.invalid {
@@ -526,6 +527,7 @@ impl<'a> Engine<'a> {
         message: &str,
         may_skip: bool,
     ) -> Result<(), EngineError> {
+        let label = self.label_of(source_key);
         let skipped = if self.dry_run {
             false
         } else {
@@ -538,6 +540,9 @@ impl<'a> Engine<'a> {
                     message,
                     may_skip,
                 )?;
+                if let Some(l) = &label {
+                    st.label_failure(self.run, &pass.table.name, pass.dir, source_key, l)?;
+                }
                 if let Some(mut c) = st.coupling(&pass.table.name, pass.dir.source(), source_key)? {
                     c.set_result(pass.dir, false, self.run);
                     c.skipped = c.skipped || skipped;
@@ -561,6 +566,7 @@ impl<'a> Engine<'a> {
             pr.errors.push(RecordFailure {
                 source_key: source_key.into(),
                 dest_key: dest_key.map(Into::into),
+                label,
                 message: message.into(),
                 skipped,
             });

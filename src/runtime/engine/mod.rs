@@ -6,6 +6,7 @@
 
 mod batch;
 mod history;
+mod labels;
 mod lifecycle;
 mod lookups;
 mod manual;
@@ -231,6 +232,8 @@ pub struct Engine<'a> {
     pub(crate) skips: std::cell::RefCell<Vec<history::Skip>>,
     /// The time zones the systems declare, by alias.
     pub(crate) zones: BTreeMap<String, TimeZone>,
+    /// The labels of the batch in hand, for its failures.
+    pub(crate) labels: labels::Labels,
 }
 
 impl<'a> Engine<'a> {
@@ -287,6 +290,7 @@ impl<'a> Engine<'a> {
             create_without_match: false,
             cancel: None,
             skips: std::cell::RefCell::default(),
+            labels: labels::Labels::default(),
         })
     }
 

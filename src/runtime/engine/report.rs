@@ -158,6 +158,9 @@ pub struct RecordFailure {
     /// The destination record, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dest_key: Option<String>,
+    /// What a person knows the record by (its number and name), when the run read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// What went wrong.
     pub message: String,
     /// Whether it is now skipped (failed twice the same way).
@@ -216,10 +219,14 @@ pub fn human(r: &RunReport) -> String {
     for p in &r.tables {
         for e in &p.errors {
             out.push_str(&format!(
-                "  failed {} {} `{}`: {}{}\n",
+                "  failed {} {} `{}`{}: {}{}\n",
                 p.mapping,
                 p.route(),
                 e.source_key,
+                e.label
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default(),
                 e.message,
                 if e.skipped {
                     " (skipped until `syncmap retry`)"
