@@ -90,21 +90,7 @@ fn shown_json(r: &Json) -> String {
 
 /// A token of the Dataverse sandbox.
 async fn token(w: &Wire, http: &reqwest::Client) -> String {
-    let s = w.sandbox();
-    let token: Json = http
-        .post(s.dv_token_url())
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", s.auth().client_id.as_str()),
-            ("client_secret", w.secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["access_token"].as_str().unwrap().to_string()
+    w.token(http, Service::Dataverse).await
 }
 
 /// GETs a URL of the Dataverse sandbox: the status and the body's text.

@@ -808,22 +808,10 @@ fn any_odata_service_is_read_with_the_key_and_modified_on_of_its_snapshot() {
     let company = env.rt.block_on(async {
         let s = env.sandbox();
         let http = reqwest::Client::new();
-        let token: Json = http
-            .post(s.bc_token_url())
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", s.auth().client_id.as_str()),
-                ("client_secret", env.secret.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = env.token(&http, Service::BusinessCentral).await;
         let companies: Json = http
             .get(format!("{}/companies", s.bc_url()))
-            .bearer_auth(token["access_token"].as_str().unwrap())
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()

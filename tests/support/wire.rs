@@ -206,6 +206,29 @@ impl Wire {
             .unwrap();
     }
 
+    /// A client-credentials token of one service, as a client outside syncmap gets it.
+    pub async fn token(&self, http: &reqwest::Client, service: Service) -> String {
+        let s = self.sandbox();
+        let url = match service {
+            Service::Dataverse => s.dv_token_url(),
+            Service::BusinessCentral => s.bc_token_url(),
+        };
+        let token: Json = http
+            .post(url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", s.auth().client_id.as_str()),
+                ("client_secret", self.secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_string()
+    }
+
     /// The state store, read directly.
     pub fn state(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.state_path()).unwrap()
