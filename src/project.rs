@@ -119,21 +119,11 @@ pub enum LoadError {
 impl Project {
     /// The common folder of every source, against which plan paths are written.
     pub fn root(&self) -> PathBuf {
-        let mut iter = self
-            .paths
-            .values()
-            .map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf());
-        let Some(mut root) = iter.next() else {
-            return PathBuf::new();
-        };
-        for p in iter {
-            while !p.starts_with(&root) {
-                if !root.pop() {
-                    return PathBuf::new();
-                }
-            }
-        }
-        root
+        common_folder(
+            self.paths
+                .values()
+                .map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf()),
+        )
     }
 
     /// A source's path relative to [`Project::root`], `/`-separated.
@@ -152,6 +142,22 @@ impl Project {
 
 fn slash(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
+}
+
+/// The deepest folder that holds every one of `folders` (empty when they share none).
+pub fn common_folder(folders: impl IntoIterator<Item = PathBuf>) -> PathBuf {
+    let mut folders = folders.into_iter();
+    let Some(mut root) = folders.next() else {
+        return PathBuf::new();
+    };
+    for folder in folders {
+        while !folder.starts_with(&root) {
+            if !root.pop() {
+                return PathBuf::new();
+            }
+        }
+    }
+    root
 }
 
 /// Removes `.` and resolves `..` without touching the file system.

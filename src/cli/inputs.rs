@@ -42,7 +42,7 @@ pub fn compile(paths: &[PathBuf]) -> Result<syncmap::Compilation, CliError> {
 /// given; with several paths, the folder that holds them all.
 pub fn project_root(paths: &[PathBuf]) -> PathBuf {
     let absolute = paths.iter().any(|p| p.is_absolute());
-    let mut folders = paths.iter().map(|p| {
+    let folders = paths.iter().map(|p| {
         let p = if absolute {
             std::path::absolute(p).unwrap_or_else(|_| p.clone())
         } else {
@@ -55,17 +55,7 @@ pub fn project_root(paths: &[PathBuf]) -> PathBuf {
         };
         syncmap::project::normalize(&folder)
     });
-    let Some(mut root) = folders.next() else {
-        return PathBuf::new();
-    };
-    for folder in folders {
-        while !folder.starts_with(&root) {
-            if !root.pop() {
-                return PathBuf::new();
-            }
-        }
-    }
-    root
+    syncmap::project::common_folder(folders)
 }
 
 /// Every `.map` file under the given paths, sorted; [`default_sources`] when none is given.

@@ -35,7 +35,10 @@ impl Store {
         })?;
         for row in rows {
             let (id, tables, plan) = row?;
-            let tables: Vec<String> = serde_json::from_str(&tables).unwrap_or_default();
+            // Unreadable table lists say nothing about this table mapping: an earlier run may.
+            let Ok(tables) = serde_json::from_str::<Vec<String>>(&tables) else {
+                continue;
+            };
             // A run of every table mapping records none by name.
             if tables.is_empty() || tables.iter().any(|t| t == mapping) {
                 return Ok(Some((id, plan)));
