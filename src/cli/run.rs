@@ -80,7 +80,7 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
         create_without_match: args.create_without_match,
         ..RunRequest::new(mode)
     };
-    let bar = super::progress::Bar::on_terminal(&rt.plan);
+    let bar = super::progress::Bar::on_terminal(&rt.plan, &rt.systems);
     let mut engine = rt.engine()?;
     if let Some(b) = &bar {
         engine = engine.with_progress(b);

@@ -143,6 +143,11 @@ pub enum ConnectorError {
     /// A passing problem (throttling, timeout, connection); the same call may succeed later.
     #[error("{0}")]
     Transient(String),
+    /// No connection could be opened to the system (nothing listens, the name does not
+    /// resolve): the call was not sent. Passing like [`ConnectorError::Transient`], but worth
+    /// telling a person at once, with what to check.
+    #[error("{0}")]
+    Unreachable(String),
     /// The connector cannot work at all (configuration, missing table, I/O).
     #[error("{0}")]
     Fatal(String),

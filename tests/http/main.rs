@@ -444,6 +444,66 @@ fn throttling_is_waited_out_as_retry_after_says() {
     assert_in_step(&env);
 }
 
+#[test]
+fn a_throttled_wait_is_told_while_it_lasts() {
+    let env = Env::start(Seed::Demo, |c| {
+        c.limits.requests_per_window = Some((2, Duration::from_secs(2)))
+    });
+    let (c, _) = connector(&env, "dv");
+    let stats = c.client().stats.clone();
+    let url = format!("{}/accounts?$top=1", env.profile().systems["dv"].url);
+    let reads = env.rt.spawn(async move {
+        for _ in 0..4 {
+            let request = syncmap::connectors::odata::client::Request::get(url.clone());
+            c.client().send(&request).await.unwrap();
+        }
+    });
+    // The event: the client starts waiting on the service's word.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let wait = loop {
+        if let Some(w) = stats.waiting() {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "no wait was ever told");
+        std::thread::yield_now();
+    };
+    assert_eq!(wait.status, Some(429));
+    env.rt.block_on(reads).unwrap();
+    assert_eq!(stats.waiting(), None, "a finished wait is still told");
+}
+
+#[test]
+fn a_service_nobody_listens_on_is_told_at_once_with_doctors_hint() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    // Dataverse's data URL on a port nothing listens on; its token endpoint stays right.
+    let dv = env.profile().systems["dv"].url.clone();
+    let wrong = format!("http://127.0.0.1:{port}/api/data/v9.2");
+    let profile = std::fs::read_to_string(env.path().join("syncmap.toml")).unwrap();
+    let profile = profile.replace(&format!("url = \"{dv}\""), &format!("url = \"{wrong}\""));
+    std::fs::write(env.path().join("syncmap.toml"), profile).unwrap();
+    let out = env
+        .syncmap_command(&["run", "--mode", "full"])
+        .env("SYNCMAP_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!(
+            "nothing accepts connections at `127.0.0.1:{port}`"
+        )),
+        "{err}"
+    );
+    assert!(last.contains("`syncmap doctor`"), "{last}");
+    assert_eq!(last.matches("system `dv`").count(), 1, "{last}");
+    // A short bounded retry, not a minute of backing off: the request was tried three times.
+    assert_eq!(err.matches("retrying request").count(), 2, "{err}");
+}
+
 /// What a person would compare after a sync: names and key fields, not ids or timestamps.
 fn world(env: &Env) -> Vec<String> {
     let mut out = Vec::new();

@@ -169,6 +169,13 @@ impl Authenticator {
         let asked = Instant::now();
         // reqwest's own error text names the URL, never the form body.
         let response = http.post(token_url).form(&form).send().await.map_err(|e| {
+            if e.is_connect() {
+                // Without the system's name: the client, which sent nothing, adds it.
+                return ConnectorError::Unreachable(format!(
+                    "cannot reach the token endpoint: {}",
+                    super::client::explain_connection(&e, token_url, None)
+                ));
+            }
             ConnectorError::Transient(format!(
                 "system `{}`: cannot reach the token endpoint: {}",
                 self.system,

@@ -103,7 +103,44 @@ pub struct Stats {
     pub waited_ms: AtomicU64,
     /// Of those, milliseconds spent waiting after a 429 (throttled) answer.
     pub throttled_ms: AtomicU64,
+    /// The wait under way, if any, for a progress display to show.
+    waiting: std::sync::Mutex<Option<Waiting>>,
 }
+
+/// A wait before a retry: until when, and the status that asked for it (none after a broken
+/// connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// When the retry leaves.
+    pub until: std::time::Instant,
+    /// The answer's status (429 when the service asked to slow down).
+    pub status: Option<u16>,
+}
+
+impl Stats {
+    /// The wait under way, if any; of several requests waiting at once, the latest to start.
+    pub fn waiting(&self) -> Option<Waiting> {
+        let wait = *self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        wait.filter(|w| w.until > std::time::Instant::now())
+    }
+
+    fn start_waiting(&self, wait: Waiting) {
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(wait);
+    }
+
+    /// Ends `wait`, unless another request's wait took its place.
+    fn stop_waiting(&self, wait: Waiting) {
+        let mut current = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if *current == Some(wait) {
+            *current = None;
+        }
+    }
+}
+
+/// How many times a request is tried again when no connection can be opened at all: a service
+/// that is not listening seldom starts within a second, and the person waiting deserves the
+/// reason (and doctor's hint) at once rather than after minutes of backing off.
+const UNREACHABLE_RETRIES: u32 = 2;
 
 /// How long to wait before retry `attempt` (from 0) when the service does not say.
 fn backoff(attempt: u32) -> Duration {
@@ -151,6 +188,48 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
     } else {
         crate::redact::redact(&format!("{what}: {detail}"))
     }
+}
+
+/// A failed connection in words a person can act on.
+pub(crate) fn explain_connection(
+    e: &reqwest::Error,
+    url: &str,
+    timeout: Option<Duration>,
+) -> String {
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    let lower = chain.to_lowercase();
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| {
+                format!(
+                    "{h}{}",
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
+        })
+        .unwrap_or_else(|| without_query(url).to_string());
+    let why = if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
+        format!("the host name in `{host}` cannot be resolved (DNS): check the URL's spelling and the network's name service")
+    } else if lower.contains("refused") {
+        format!("nothing accepts connections at `{host}`: is the service running, and is the port right?")
+    } else if e.is_timeout() {
+        let within = timeout.map_or("in time".to_string(), |t| {
+            format!("within {} s", t.as_secs())
+        });
+        format!("`{host}` did not answer {within}: a firewall, a proxy or an overloaded service")
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        format!("the TLS connection to `{host}` failed: the certificate is not trusted or does not match the host name")
+    } else {
+        format!("cannot connect to `{host}`")
+    };
+    format!("{why} ({})", describe_reqwest(e))
 }
 
 /// Sends requests to one service.
@@ -283,6 +362,16 @@ impl Client {
                 Ok(r) if r.status.is_redirection() => return Err(redirected(&self.system, &r)),
                 Ok(r) => return Ok(r),
                 Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Unreachable(why)) => {
+                    // Nothing was sent, so even a create may be tried again.
+                    if attempt >= self.max_retries.min(UNREACHABLE_RETRIES) {
+                        return Err(ConnectorError::Unreachable(format!(
+                            "system `{}`: {why}; `syncmap doctor` checks the URL, credentials and tables of each system",
+                            self.system
+                        )));
+                    }
+                    backoff(attempt)
+                }
                 Err(Failure::Broken(e)) => {
                     // The request may have reached the service before the connection broke.
                     if attempt >= self.max_retries || !request.idempotent {
@@ -305,6 +394,10 @@ impl Client {
                     .throttled_ms
                     .fetch_add(wait_ms, Ordering::Relaxed);
             }
+            let waiting = Waiting {
+                until: std::time::Instant::now() + wait,
+                status,
+            };
             // The path only: a query string may carry filter values.
             tracing::info!(
                 system = %self.system,
@@ -315,7 +408,9 @@ impl Client {
                 wait_ms,
                 "retrying request"
             );
+            self.stats.start_waiting(waiting);
             tokio::time::sleep(wait).await;
+            self.stats.stop_waiting(waiting);
         }
     }
 
@@ -364,10 +459,17 @@ impl Client {
             Ok(b) => b,
             // A refused secret stays refused: asking again only locks the account sooner.
             Err(e @ ConnectorError::Fatal(_)) => return Err(Failure::Fatal(e)),
+            Err(ConnectorError::Unreachable(why)) => return Err(Failure::Unreachable(why)),
             Err(e) => return Err(Failure::Broken(e.to_string())),
         };
         let broken = |e: reqwest::Error| Failure::Broken(describe_reqwest(&e));
-        let response = builder.send().await.map_err(broken)?;
+        let response = builder.send().await.map_err(|e| {
+            if e.is_connect() {
+                Failure::Unreachable(explain_connection(&e, &request.url, None))
+            } else {
+                broken(e)
+            }
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(broken)?;
@@ -383,6 +485,9 @@ impl Client {
 enum Failure {
     /// The connection broke (or the token endpoint was unavailable): worth another attempt.
     Broken(String),
+    /// No connection could be opened, to the service or its token endpoint: the request was
+    /// not sent. Explained in words a person can act on.
+    Unreachable(String),
     /// Another attempt would fail the same way (the credentials were refused).
     Fatal(ConnectorError),
 }

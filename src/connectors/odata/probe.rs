@@ -36,7 +36,7 @@ impl ODataConnector {
                 )))
             }
             Ok(r) => Ok(r.status().as_u16()),
-            Err(e) => Err(explain_connection(&e, url, timeout)),
+            Err(e) => Err(client::explain_connection(&e, url, Some(timeout))),
         }
     }
 
@@ -82,42 +82,4 @@ impl ODataConnector {
             ))),
         }
     }
-}
-
-/// A failed connection in words a person can act on.
-fn explain_connection(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
-    let mut chain = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    let lower = chain.to_lowercase();
-    let host = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| {
-                format!(
-                    "{h}{}",
-                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
-                )
-            })
-        })
-        .unwrap_or_else(|| client::without_query(url).to_string());
-    let why = if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
-        format!("the host name in `{host}` cannot be resolved (DNS): check the URL's spelling and the network's name service")
-    } else if lower.contains("refused") {
-        format!("nothing accepts connections at `{host}`: is the service running, and is the port right?")
-    } else if e.is_timeout() {
-        format!(
-            "`{host}` did not answer within {} s: a firewall, a proxy or an overloaded service",
-            timeout.as_secs()
-        )
-    } else if lower.contains("certificate") || lower.contains("tls") {
-        format!("the TLS connection to `{host}` failed: the certificate is not trusted or does not match the host name")
-    } else {
-        format!("cannot connect to `{host}`")
-    };
-    format!("{why} ({})", client::describe_reqwest(e))
 }

@@ -508,7 +508,10 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let d = pass.dir.dest();
-        let passing = matches!(e, ConnectorError::Transient(_));
+        let passing = matches!(
+            e,
+            ConnectorError::Transient(_) | ConnectorError::Unreachable(_)
+        );
         let refused_create = matches!(kind, PendingKind::Create { .. }) && !passing;
         let mut reason = e.to_string();
         let dest_key = match kind {
@@ -564,6 +567,7 @@ impl<'a> Engine<'a> {
                 pr.change(Change {
                     kind: "insert".into(),
                     source_key: row.key.clone(),
+                    label: None,
                     dest_key: key.clone(),
                     fields: fields
                         .iter()
@@ -583,6 +587,7 @@ impl<'a> Engine<'a> {
                     pr.change(Change {
                         kind: "couple".into(),
                         source_key: row.key.clone(),
+                        label: None,
                         dest_key: Some(dest.key.clone()),
                         fields: Vec::new(),
                         note: Some("matched".into()),
@@ -594,6 +599,7 @@ impl<'a> Engine<'a> {
                         pr.change(Change {
                             kind: "update".into(),
                             source_key: row.key.clone(),
+                            label: None,
                             dest_key: Some(dest.key.clone()),
                             fields: fields
                                 .iter()
@@ -611,6 +617,7 @@ impl<'a> Engine<'a> {
                 pr.change(Change {
                     kind: "delete".into(),
                     source_key: row.key.clone(),
+                    label: None,
                     dest_key: Some(coupling.key(pass.dir.dest()).to_string()),
                     fields: Vec::new(),
                     note: Some(format!(
@@ -643,15 +650,20 @@ fn may_have_happened(
 ) -> bool {
     matches!(
         (op, result),
-        (Some(_), Some(Err(ConnectorError::Transient(_))))
-            | (
-                Some(WriteOp::Update { .. }),
-                Some(Err(ConnectorError::Conflict { .. }))
-            )
-            | (
-                Some(WriteOp::Delete { .. }),
-                Some(Err(ConnectorError::NotFound { .. }))
-            )
+        // An unreachable system was sent nothing, but the connector's word is not taken for it:
+        // looking the record up costs one read, a duplicate costs a person's afternoon.
+        (
+            Some(_),
+            Some(Err(
+                ConnectorError::Transient(_) | ConnectorError::Unreachable(_)
+            ))
+        ) | (
+            Some(WriteOp::Update { .. }),
+            Some(Err(ConnectorError::Conflict { .. }))
+        ) | (
+            Some(WriteOp::Delete { .. }),
+            Some(Err(ConnectorError::NotFound { .. }))
+        )
     )
 }
 
