@@ -1606,6 +1606,9 @@ fn a_dry_run_writes_nothing_and_reports_what_would_change() {
         let update = cus.changes.iter().find(|c| c.kind == "update").unwrap();
         assert_eq!(update.source_key, contoso);
         assert_eq!(update.dest_key.as_deref(), Some(account.as_str()));
+        // Named as people know it: number · name.
+        let update_label = update.label.clone().unwrap_or_default();
+        assert!(update_label.ends_with(" · Contoso Ltd."), "{update:?}");
         assert_eq!(update.fields.len(), 1, "{update:?}");
         assert_eq!(update.fields[0].column, "address1_city");
         // Values are shown as the language writes them (text quoted, so null stands out).
@@ -1617,6 +1620,8 @@ fn a_dry_run_writes_nothing_and_reports_what_would_change() {
         );
         let conflict = cus.changes.iter().find(|c| c.kind == "conflict").unwrap();
         assert_eq!(conflict.source_key, fabrikam);
+        let label = conflict.label.as_deref().unwrap_or_default();
+        assert!(label.ends_with(" · Fabrikam Inc."), "{conflict:?}");
         assert!(
             conflict.note.as_deref().unwrap().contains("`telephone1`"),
             "{conflict:?}"
@@ -1624,6 +1629,10 @@ fn a_dry_run_writes_nothing_and_reports_what_would_change() {
         assert!(!cus.errors[0].skipped);
         let human = syncmap::runtime::engine::report::human(&r);
         assert!(human.contains("dry run (nothing written)"), "{human}");
+        assert!(
+            human.contains(&format!("← `{contoso}` {update_label}\n")),
+            "{human}"
+        );
         assert!(
             human.contains("address1_city: \"Paris\" → \"Lyon\""),
             "{human}"

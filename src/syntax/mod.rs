@@ -127,7 +127,7 @@ fn blank_too_deep(
                 format!("nested more than {MAX_DEPTH} levels deep"),
             )
             .label("too deep here")
-            .help("split the expression with a user function (`fn`) or a value map"),
+            .help("every bracket, and every operator of a chain such as `a + b + c`, is a level: split the expression with a user function (`fn`) or a value map"),
         );
         let (start, item_end) = broken_item(work, pos);
         if let Some(name) = item_name(&work[start..item_end]) {

@@ -56,8 +56,22 @@ enum PendingKind {
 
 impl<'a> Engine<'a> {
     /// Processes one batch of source rows. `retry` marks rows re-read because they failed before:
-    /// they count as changed whatever their timestamps.
+    /// they count as changed whatever their timestamps. The changes it lists carry the source
+    /// records' labels.
     pub(crate) async fn process(
+        &self,
+        pass: &Pass<'a>,
+        rows: Vec<Row>,
+        retry: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let first = pr.changes.len();
+        let done = self.process_batch(pass, rows, retry, pr).await;
+        self.label_changes(&mut pr.changes[first..]);
+        done
+    }
+
+    async fn process_batch(
         &self,
         pass: &Pass<'a>,
         rows: Vec<Row>,
@@ -418,6 +432,7 @@ impl<'a> Engine<'a> {
         pr.change(Change {
             kind: "conflict".into(),
             source_key: row.key.clone(),
+            label: None,
             dest_key: Some(dest.key.clone()),
             fields: Vec::new(),
             note: Some(note.clone()),
@@ -484,6 +499,7 @@ impl<'a> Engine<'a> {
                 pr.change(Change {
                     kind: "uncouple".into(),
                     source_key: row.key,
+                    label: None,
                     dest_key: Some(gone),
                     fields: Vec::new(),
                     note: Some(msg),

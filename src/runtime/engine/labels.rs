@@ -70,6 +70,14 @@ impl Engine<'_> {
         }
     }
 
+    /// Gives the changes of the current batch their source records' labels.
+    pub(crate) fn label_changes(&self, changes: &mut [super::report::Change]) {
+        let labels = self.labels.borrow();
+        for c in changes.iter_mut().filter(|c| c.label.is_none()) {
+            c.label = labels.get(&c.source_key).cloned();
+        }
+    }
+
     /// The label of a source record of the current batch, if it has one.
     pub(crate) fn label_of(&self, source_key: &str) -> Option<String> {
         self.labels.borrow().get(source_key).cloned()

@@ -352,6 +352,7 @@ impl<'a> Engine<'a> {
                 pr.change(Change {
                     kind: "couple".into(),
                     source_key: row.key,
+                    label: None,
                     dest_key: Some(dest.key),
                     fields: Vec::new(),
                     note: Some("matched".into()),

@@ -116,6 +116,9 @@ pub struct Change {
     pub kind: String,
     /// The source record.
     pub source_key: String,
+    /// The source record as a person knows it (number · name), when it has such columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// The destination record (none for an insert whose key the system chooses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dest_key: Option<String>,
@@ -247,6 +250,9 @@ pub fn human(r: &RunReport) -> String {
                     "  would {} {} {} `{}` ← `{}`",
                     c.kind, p.mapping, p.dest, target, c.source_key
                 ));
+                if let Some(l) = &c.label {
+                    out.push_str(&format!(" {l}"));
+                }
                 if let Some(n) = &c.note {
                     out.push_str(&format!(" ({n})"));
                 }
