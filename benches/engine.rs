@@ -26,7 +26,7 @@ use syncmap::connectors::{Connector, Row, TableRef, WriteOp};
 use syncmap::plan::{Plan, Side};
 use syncmap::project::{FsLoader, Loader};
 use syncmap::runtime::eval::{Compiled, Context, NoLookups, UserFunctions};
-use syncmap::runtime::value::Value;
+use syncmap::value::Value;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 

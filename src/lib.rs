@@ -38,6 +38,7 @@
 
 pub mod check;
 pub mod connectors;
+pub mod cursor;
 pub mod diagnostics;
 pub mod functions;
 pub mod lsp;
@@ -55,6 +56,7 @@ pub mod source;
 pub mod state;
 pub mod syntax;
 pub mod testing;
+pub mod value;
 
 use std::path::{Path, PathBuf};
 

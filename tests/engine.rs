@@ -12,8 +12,8 @@ use std::cell::Cell;
 use support::*;
 use syncmap::plan::Side;
 use syncmap::runtime::engine::{EngineError, Mode, PassReport, RunReport};
-use syncmap::runtime::value::Value;
 use syncmap::state::{Counts, Direction};
+use syncmap::value::Value;
 
 const LTR: &str = "left_to_right";
 const RTL: &str = "right_to_left";

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use crate::cursor::Cursor;
 use crate::plan;
-use crate::runtime::eval;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// A row as a system returned it.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,22 +28,6 @@ pub struct Row {
     /// the runtime fails this record, with this reason, instead of syncing part of it or
     /// stopping the run.
     pub invalid: Option<String>,
-}
-
-impl eval::Row for Row {
-    fn get(&self, column: &str) -> Value {
-        self.fields.get(column).cloned().unwrap_or(Value::Absent)
-    }
-}
-
-/// An exclusive lower bound in `(modified_on, key)` order: rows sharing a timestamp are told
-/// apart by their key, so none is skipped or read twice across pages.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cursor {
-    /// The modified-on of the last row read.
-    pub modified_on: Timestamp,
-    /// Its key.
-    pub key: String,
 }
 
 /// One table of a system, as the plan describes it.

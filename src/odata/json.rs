@@ -17,7 +17,7 @@ use std::str::FromStr;
 use jiff::civil::Date;
 use serde_json::Value as J;
 
-use crate::runtime::value::{parse_decimal, parse_timestamp, Value};
+use crate::value::{parse_decimal, parse_timestamp, Value};
 
 /// The OData JSON of a runtime value. `Absent` gives `null` too; writers must skip absent
 /// fields rather than send them, because `null` would clear the column.

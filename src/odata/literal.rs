@@ -11,7 +11,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::plan::odata::literal as plan_literal;
 use crate::plan::Literal;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// What stays literal in a query option value. `'`, `(`, `)`, `,`, `$`, `:` and `/` are left
 /// alone so filters stay readable in logs and match what OData services and their docs show;

@@ -3,6 +3,7 @@
 mod build;
 pub mod diff;
 pub mod display;
+mod literal;
 mod model;
 pub mod odata;
 

@@ -10,7 +10,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::functions;
 use crate::runtime::eval::{overflow, type_err, EvalError};
-use crate::runtime::value::{parse_decimal, Value};
+use crate::value::{parse_decimal, Value};
 
 /// A built-in function, resolved from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,10 +360,7 @@ fn format_date(v: &Value, fmt: &str, zone: &TimeZone) -> Result<Value, EvalError
         .map(Value::String)
         .map_err(|e| EvalError::Argument {
             func: "format_date",
-            message: format!(
-                "cannot format {v} as {}: {e}",
-                crate::runtime::value::quote(fmt)
-            ),
+            message: format!("cannot format {v} as {}: {e}", crate::value::quote(fmt)),
         })
 }
 

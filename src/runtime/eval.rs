@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::plan::{self, BinOp, Side};
 use crate::runtime::builtins::{self, Func};
-use crate::runtime::value::{quote, Value};
+use crate::value::{quote, Value, ValueError};
 
 /// How deeply user functions may call each other before evaluation gives up, so a recursive
 /// function fails the field instead of overflowing the stack.
@@ -23,24 +23,9 @@ pub const MAX_CALL_DEPTH: usize = 64;
 /// or record failed, so they name the function or operator and quote the offending value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvalError {
-    /// A constant of the plan is malformed (the compiler writes only valid ones).
-    #[error("invalid {kind} literal {}: {reason}", quote(.text))]
-    BadLiteral {
-        /// `decimal`, `date` or `datetime`.
-        kind: &'static str,
-        /// The literal's text.
-        text: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A JSON value from a system does not fit the column's type.
-    #[error("expected {expected}, got {found}")]
-    BadValue {
-        /// What the column type calls for.
-        expected: &'static str,
-        /// The JSON received, shortened.
-        found: String,
-    },
+    /// A constant of the plan, or a value a system sent, cannot be read.
+    #[error(transparent)]
+    Value(#[from] ValueError),
     /// A function or operator got a value of a type it does not take.
     #[error("{what} expects {expected}, got {found}")]
     Type {
@@ -175,6 +160,12 @@ impl Row for BTreeMap<String, Value> {
         BTreeMap::get(self, column)
             .cloned()
             .unwrap_or(Value::Absent)
+    }
+}
+
+impl Row for crate::connectors::Row {
+    fn get(&self, column: &str) -> Value {
+        self.fields.get(column).cloned().unwrap_or(Value::Absent)
     }
 }
 
@@ -394,7 +385,7 @@ fn compile(expr: &plan::Expr, params: Option<usize>) -> Result<Node, EvalError> 
     };
     let boxed = |e: &plan::Expr| compile(e, params).map(Box::new);
     Ok(match expr {
-        E::Lit(l) => Node::Const(Value::from_literal(l)?),
+        E::Lit(l) => Node::Const(l.to_value()?),
         E::Col(c) => Node::Col(c.as_str().into()),
         E::Param(i) => {
             let available = params.unwrap_or(0);
@@ -430,12 +421,12 @@ fn compile(expr: &plan::Expr, params: Option<usize>) -> Result<Node, EvalError> 
                 arg: compile(arg, params)?,
                 arms: Vec::with_capacity(arms.len()),
                 null_arm: None,
-                default: default.as_ref().map(Value::from_literal).transpose()?,
+                default: default.as_ref().map(plan::Literal::to_value).transpose()?,
                 ignore_case: *ignore_case,
             };
             for (pattern, value) in arms {
-                let value = Value::from_literal(value)?;
-                match Value::from_literal(pattern)? {
+                let value = value.to_value()?;
+                match pattern.to_value()? {
                     Value::Null => {
                         map.null_arm.get_or_insert(value);
                     }

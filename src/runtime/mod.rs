@@ -6,4 +6,3 @@ pub mod engine;
 pub mod eval;
 pub mod shape;
 pub mod systems;
-pub mod value;

@@ -10,8 +10,8 @@ use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 
 use crate::plan::{ColumnInfo, FieldOp};
-use crate::runtime::value::Value;
 use crate::schema::facets::decimal_misfit;
+use crate::value::Value;
 
 /// The time zones a value crosses: the source system's and the destination's.
 #[derive(Debug, Clone)]

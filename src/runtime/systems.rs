@@ -17,7 +17,7 @@ use crate::connectors::{
 };
 use crate::plan;
 use crate::profile::SystemConfig;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// A connector of any kind. An enum rather than a trait object, because the trait's methods are
 /// `async fn`s.

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, TableSchema};
+use crate::value::Value;
 
 use super::codec::{self, Numbers, Overflow};
 use super::collection::{self, ListError, ListRequest, Paging, EVAL};

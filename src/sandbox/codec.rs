@@ -7,7 +7,7 @@
 //! with `IEEE754Compatible=true` (OData JSON Format §4.5.7.1: Int64 and Decimal as strings)
 //! they are read from strings (only) and written as strings.
 //!
-//! `crate::runtime::value::Value` stays the in-memory cell: its decimal keeps up to 28
+//! `crate::value::Value` stays the in-memory cell: its decimal keeps up to 28
 //! significant digits and its scale, which covers `Edm.Decimal` as Dataverse and Business
 //! Central define it.
 
@@ -18,8 +18,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde_json::{Number, Value as Json};
 
-use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType};
+use crate::value::Value;
 
 /// How a request or answer spells numbers that do not fit an IEEE 754 double.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,8 +12,8 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::runtime::value::Value;
 use crate::schema::TableSchema;
+use crate::value::Value;
 
 use super::codec::{self, Numbers};
 use super::query::{

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType, TableSchema};
+use crate::value::Value;
 
 use super::codec::{self, Numbers};
 use super::collection::{self, ListError, ListRequest, Paging};

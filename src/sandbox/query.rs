@@ -6,7 +6,7 @@
 //!
 //! ```
 //! # use syncmap::sandbox::query::{eval_filter, parse_query};
-//! # use syncmap::runtime::value::Value;
+//! # use syncmap::value::Value;
 //! let q = parse_query("$filter=statecode%20eq%200%20and%20customertypecode%20eq%203&$top=10")
 //!     .unwrap();
 //! let row = |name: &str| match name {

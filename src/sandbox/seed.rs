@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 use super::business_central::{Bc, Company};
 use super::dataverse::{AppUser, Dv};

@@ -15,8 +15,8 @@ use jiff::tz::Offset;
 use jiff::Timestamp;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
-use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType};
+use crate::value::Value;
 
 use super::codec::decimal;
 

@@ -23,8 +23,8 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use crate::connectors::sqlite::codec;
 use crate::connectors::sqlite::ddl;
 use crate::connectors::sqlite::ident;
-use crate::runtime::value::Value;
 use crate::schema::{SystemSchema, TableSchema};
+use crate::value::Value;
 
 use super::storage;
 use super::SandboxError;

@@ -3,8 +3,8 @@
 //! the sandbox's own [`codec`](super::codec). The checks are shared; each service words the
 //! errors its own way.
 
-use crate::runtime::value::Value;
 use crate::schema::{ColumnSchema, ColumnType};
+use crate::value::Value;
 
 use super::codec::{self, Numbers, Overflow};
 

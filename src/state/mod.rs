@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::connectors::Cursor;
+use crate::cursor::Cursor;
 use crate::plan::Side;
 
 pub use history::{RunFilter, RunWrite, WriteAction};

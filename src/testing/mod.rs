@@ -9,7 +9,7 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::plan::{self, Literal, Phase, Plan, Side};
 use crate::runtime::eval::{eval, eval_filter, Context, EvalError, Lookups, UserFunctions};
 use crate::runtime::shape::{self, Zones};
-use crate::runtime::value::Value;
+use crate::value::Value;
 use jiff::tz::TimeZone;
 
 /// What a test run found.
@@ -71,9 +71,9 @@ impl Lookups for TestLookups<'_> {
             } else {
                 (right, left)
             };
-            let mine = Value::from_literal(mine)?;
+            let mine = mine.to_value()?;
             if values_equal(&mine, value) {
-                return Value::from_literal(theirs);
+                return Ok(theirs.to_value()?);
             }
         }
         Err(EvalError::LookupNotFound {
@@ -135,7 +135,7 @@ fn failed(message: String) -> Outcome {
 fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
     let mut row: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in &case.given {
-        match Value::from_literal(v) {
+        match v.to_value() {
             Ok(v) => {
                 row.insert(k.clone(), v);
             }
@@ -235,7 +235,7 @@ fn compare(
     let mut diff = Vec::new();
     let mut all_same = true;
     for (col, lit, _) in expected {
-        let want = match Value::from_literal(lit) {
+        let want = match lit.to_value() {
             Ok(v) => v,
             Err(e) => return failed(e.to_string()),
         };

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use syncmap::connectors::{Row, WriteOp};
-use syncmap::runtime::value::Value;
+use syncmap::value::Value;
 
 /// Business Central customers at the start (a few blocked ones stay out of the sync).
 const CUSTOMERS: usize = 2000;

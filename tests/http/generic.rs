@@ -13,13 +13,14 @@ use serde_json::{json, Value as Json};
 use syncmap::connectors::odata::flavor::Flavor;
 use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::sqlite::SqliteConnector;
-use syncmap::connectors::{Connector, Cursor, ReadRequest, TableRef, WriteOp};
+use syncmap::connectors::{Connector, ReadRequest, TableRef, WriteOp};
+use syncmap::cursor::Cursor;
 use syncmap::odata::batch::{self, HttpRequest, Part};
 use syncmap::plan::Plan;
 use syncmap::profile::{Profile, Secret};
-use syncmap::runtime::value::Value;
 use syncmap::sandbox::person::Service;
 use syncmap::sandbox::{integer_keyed_schema, Limits, SandboxConfig, NUMBERS};
+use syncmap::value::Value;
 
 use crate::support::wire::{multiset, totals, Wire};
 

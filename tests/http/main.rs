@@ -24,9 +24,9 @@ use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::{Connector, ConnectorError, TableRef, WriteOp};
 use syncmap::plan::Plan;
 use syncmap::profile::{Profile, Secret};
-use syncmap::runtime::value::Value;
 use syncmap::sandbox::person::Service;
 use syncmap::sandbox::{Faults, Limits, SandboxConfig, Seed};
+use syncmap::value::Value;
 
 use support::wire::{Wire, SECRET_ENV};
 

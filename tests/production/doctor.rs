@@ -11,8 +11,8 @@ use crate::support as world;
 use serde_json::Value as Json;
 use support_doctor::{repo, syncmap, Env, SECRET_ENV};
 use syncmap::plan::Side;
-use syncmap::runtime::value::Value;
 use syncmap::schema::{self, ColumnSchema, ColumnType};
+use syncmap::value::Value;
 
 const CHECKS_BC: [&str; 7] = [
     "profile",

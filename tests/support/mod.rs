@@ -17,9 +17,9 @@ use syncmap::runtime::engine::{
     Engine, EngineError, Mode, Options, Progress, RunReport, RunRequest,
 };
 use syncmap::runtime::systems::{AnyConnector, Systems};
-use syncmap::runtime::value::Value;
 use syncmap::schema::{self, SystemSchema};
 use syncmap::state::Store;
+use syncmap::value::Value;
 
 pub mod wire;
 

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::odata::literal;
 use crate::profile::{BatchMode, HttpSettings, Secret, SystemConfig};
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 pub use metadata::fetch_metadata;
 

@@ -10,9 +10,10 @@ use super::flavor::Flavor;
 use super::paging;
 use super::rows;
 use super::ODataConnector;
-use crate::connectors::{row_matches, ConnectorError, Cursor, Page, ReadRequest, Row, TableRef};
+use crate::connectors::{row_matches, ConnectorError, Page, ReadRequest, Row, TableRef};
+use crate::cursor::Cursor;
 use crate::odata::literal;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// Keys asked for in one request (each adds a clause to the URL).
 const KEYS_PER_REQUEST: usize = 40;

@@ -11,7 +11,7 @@ use crate::connectors::Row;
 use crate::odata::json::{from_json, to_json};
 use crate::odata::literal;
 use crate::plan::TableInfo;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// The annotation Dataverse gives a lookup's value with the logical name of its table.
 pub const LOOKUP_TABLE: &str = "@Microsoft.Dynamics.CRM.lookuplogicalname";

@@ -16,7 +16,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::runtime::value::{parse_decimal, parse_timestamp, Value};
+use crate::value::{parse_decimal, parse_timestamp, Value};
 
 /// Text of an instant as stored: UTC, microseconds, `Z`, fixed width for years 0 to 9999 (other
 /// years, which jiff allows down to -9999, fall back to jiff's RFC 3339 text). Sub-microsecond
@@ -111,7 +111,7 @@ pub(crate) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
         _ => None,
     };
     let found = || match (raw, text) {
-        (_, Some(t)) => format!("text {}", crate::runtime::value::quote(t)),
+        (_, Some(t)) => format!("text {}", crate::value::quote(t)),
         (ValueRef::Integer(i), _) => format!("integer {i}"),
         (ValueRef::Real(f), _) => format!("real {f}"),
         _ => "a value".into(),

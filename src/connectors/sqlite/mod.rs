@@ -43,8 +43,8 @@ use crate::connectors::{
     Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
     WriteOutcome,
 };
-use crate::runtime::value::Value;
 use crate::schema::SystemSchema;
+use crate::value::Value;
 
 /// How long a call waits for a lock another connection holds before it fails as transient.
 /// Long enough for another `syncmap` process to finish a batch of writes.

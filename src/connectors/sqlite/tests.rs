@@ -20,8 +20,8 @@ use crate::connectors::{
     Connector, ConnectorError, Cursor, ReadRequest, Row, TableRef, WriteOp, WriteOutcome,
 };
 use crate::plan::{ColumnInfo, TableInfo};
-use crate::runtime::value::Value;
 use crate::schema::{self, SystemSchema, TableSchema};
+use crate::value::Value;
 
 /// Runs a connector future: they never wait (the SQLite work runs inline), so one poll ends
 /// them.

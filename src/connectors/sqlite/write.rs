@@ -6,7 +6,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehav
 
 use super::{codec, ident, sql_error, Shape, VERSION_COLUMN};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// Carries out `ops` in order, one result per op.
 pub(super) fn write(

@@ -11,8 +11,8 @@ use crate::connectors::{Connector, Row};
 use crate::plan::{ConflictRule, DeleteRule, Flow, Phase};
 use crate::runtime::eval::{Lookups, NoLookups};
 use crate::runtime::shape::{self, Zones};
-use crate::runtime::value::Value;
 use crate::state::Coupling;
+use crate::value::Value;
 
 /// What to do with one source row.
 pub(crate) enum Action {

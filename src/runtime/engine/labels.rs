@@ -94,7 +94,7 @@ mod tests {
 
     use super::*;
     use crate::plan::ColumnInfo;
-    use crate::runtime::value::Value;
+    use crate::value::Value;
 
     fn table(columns: &[&str]) -> TableInfo {
         TableInfo {

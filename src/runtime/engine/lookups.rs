@@ -11,8 +11,8 @@ use crate::connectors::{Connector, TableRef};
 use crate::plan::{self, Plan, Side};
 use crate::runtime::eval::{EvalError, Lookups};
 use crate::runtime::systems::Systems;
-use crate::runtime::value::Value;
 use crate::state::Store;
+use crate::value::Value;
 
 /// Identifies one lookup: through which mapping, from which side, by and to which columns, of
 /// which value.

@@ -3,7 +3,8 @@
 
 use super::report::{PassReport, RunReport};
 use super::{directions, Engine, EngineError, Mode};
-use crate::connectors::{Connector, Cursor};
+use crate::connectors::Connector;
+use crate::cursor::Cursor;
 use crate::plan::{self, Side};
 use crate::state::{Coupling, Direction};
 

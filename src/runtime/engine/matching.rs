@@ -10,8 +10,8 @@ use super::{Engine, EngineError, Pass};
 use crate::connectors::{Connector, ReadRequest, Row};
 use crate::plan::{MatchRule, Side};
 use crate::runtime::eval::NoLookups;
-use crate::runtime::value::Value;
 use crate::state::{Coupling, Intent};
+use crate::value::Value;
 
 /// Pages of the destination read to see whether it holds rows at all (its filter may not be
 /// pushed down whole).

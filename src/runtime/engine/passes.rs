@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use super::report::{PassReport, RunReport};
 use super::{Engine, EngineError, Mode, Pass};
-use crate::connectors::{Connector, Cursor, ReadRequest, Row};
+use crate::connectors::{Connector, ReadRequest, Row};
+use crate::cursor::Cursor;
 use crate::plan;
 use crate::state::Direction;
 

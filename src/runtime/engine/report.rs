@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::runtime::value::Value;
 use crate::state::Counts;
+use crate::value::Value;
 
 /// The outcome of a run, as `syncmap run --json` prints it.
 #[derive(Debug, Clone, Serialize, Default)]

@@ -16,8 +16,8 @@ use super::report::PassReport;
 use super::{directions, Engine, EngineError, Mode, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::{self, Side};
-use crate::runtime::value::Value;
 use crate::state::{Coupling, Intent, IntentKind, Store};
+use crate::value::Value;
 
 /// Columns a lookup for a created row filters on; the rest are compared once rows come back.
 const IDENTITY_COLUMNS: usize = 2;

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::ast::{CompareOp, FilterExpr, Function, Literal};
 use super::QueryError;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 /// Choices a service makes that the standard leaves open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

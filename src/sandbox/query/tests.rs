@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::runtime::value::Value;
+use crate::value::Value;
 
 fn parse(s: &str) -> FilterExpr {
     match parse_filter(s) {

@@ -10,8 +10,8 @@ use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
 use crate::runtime::engine::report::{Change, FieldChange, PassReport};
 use crate::runtime::engine::settle::Found;
 use crate::runtime::engine::{Engine, EngineError, Pass};
-use crate::runtime::value::Value;
 use crate::state::{Coupling, Intent, IntentKind, WriteAction};
+use crate::value::Value;
 
 /// How one write ended.
 enum Outcome {

@@ -1,5 +1,7 @@
-//! Runtime values: what a column holds while a record is being synchronized, and how values
-//! cross the JSON boundary of the connectors without losing precision or type.
+//! Values: what a column holds while a record is being synchronized, and how values cross the
+//! JSON boundary of the connectors without losing precision or type. A leaf of the crate: the
+//! connectors, the state store, the sandbox and the runtime share it, and it imports none of
+//! them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,8 +11,29 @@ use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use crate::plan::Literal;
-use crate::runtime::eval::EvalError;
+/// A value that cannot be read: a malformed constant, or JSON that does not fit the column's
+/// type. Messages are shown to users as the reason a field or record failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    /// A constant of the plan is malformed (the compiler writes only valid ones).
+    #[error("invalid {kind} literal {}: {reason}", quote(.text))]
+    BadLiteral {
+        /// `decimal`, `date` or `datetime`.
+        kind: &'static str,
+        /// The literal's text.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A JSON value from a system does not fit the column's type.
+    #[error("expected {expected}, got {found}")]
+    BadValue {
+        /// What the column type calls for.
+        expected: &'static str,
+        /// The JSON received, shortened.
+        found: String,
+    },
+}
 
 /// One value of a row or of an expression.
 ///
@@ -123,30 +146,6 @@ impl Value {
         })
     }
 
-    /// The constant of a compiled plan as a value, so literals are checked once, not per row.
-    pub fn from_literal(lit: &Literal) -> Result<Value, EvalError> {
-        let bad = |kind: &'static str, text: &str, reason: String| EvalError::BadLiteral {
-            kind,
-            text: text.to_string(),
-            reason,
-        };
-        Ok(match lit {
-            Literal::Null => Value::Null,
-            Literal::Bool(b) => Value::Bool(*b),
-            Literal::Int(i) => Value::Int(*i),
-            Literal::Decimal(s) => Value::Decimal(
-                parse_decimal(s).ok_or_else(|| bad("decimal", s, "not a number".into()))?,
-            ),
-            Literal::String(s) => Value::String(s.clone()),
-            Literal::Date(s) => {
-                Value::Date(Date::from_str(s).map_err(|e| bad("date", s, e.to_string()))?)
-            }
-            Literal::Datetime(s) => {
-                Value::DateTime(parse_timestamp(s).map_err(|e| bad("datetime", s, e))?)
-            }
-        })
-    }
-
     /// Reads a JSON value a connector received, typed by the column's plan type when known.
     ///
     /// `hint` is a [`crate::plan::ColumnInfo::ty`] string. Numbers never pass through binary
@@ -158,9 +157,9 @@ impl Value {
     /// numbers and booleans as their text. Without a hint (or with `enum`, `lookup`) JSON
     /// types map naturally: whole numbers that fit `i64` become ints, other numbers decimals.
     /// Arrays and objects are errors: no column holds them.
-    pub fn from_json(json: &serde_json::Value, hint: Option<&str>) -> Result<Value, EvalError> {
+    pub fn from_json(json: &serde_json::Value, hint: Option<&str>) -> Result<Value, ValueError> {
         use serde_json::Value as J;
-        let mismatch = |expected: &'static str| EvalError::BadValue {
+        let mismatch = |expected: &'static str| ValueError::BadValue {
             expected,
             found: compact_json(json),
         };
@@ -322,44 +321,6 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::from_str(s).unwrap()
-    }
-
-    #[test]
-    fn literals_become_values() {
-        assert_eq!(Value::from_literal(&Literal::Null).unwrap(), Value::Null);
-        assert_eq!(
-            Value::from_literal(&Literal::Bool(true)).unwrap(),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            Value::from_literal(&Literal::Int(-4)).unwrap(),
-            Value::Int(-4)
-        );
-        let d = Value::from_literal(&Literal::Decimal("12.50".into())).unwrap();
-        assert_eq!(d.to_text().as_deref(), Some("12.50"));
-        assert_eq!(
-            Value::from_literal(&Literal::String("x".into())).unwrap(),
-            Value::String("x".into())
-        );
-        assert_eq!(
-            Value::from_literal(&Literal::Date("2024-02-29".into())).unwrap(),
-            Value::Date(date("2024-02-29"))
-        );
-        assert_eq!(
-            Value::from_literal(&Literal::Datetime("2024-02-29T10:00:00+02:00".into())).unwrap(),
-            Value::DateTime(ts("2024-02-29T08:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn bad_literals_are_errors() {
-        let e = Value::from_literal(&Literal::Decimal("1.2.3".into())).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid decimal literal \"1.2.3\": not a number"
-        );
-        assert!(Value::from_literal(&Literal::Date("2023-02-29".into())).is_err());
-        assert!(Value::from_literal(&Literal::Datetime("yesterday".into())).is_err());
     }
 
     #[test]
