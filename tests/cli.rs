@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+/// SQLite systems shaped like the standard tables, for commands that need a real run.
+mod support;
 use syncmap::diagnostics::Code;
 use syncmap::source::FileId;
 use syncmap::syntax::{self, ast};
@@ -1973,11 +1975,19 @@ fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
     let r = run(dir.path(), &["compile", "mappings", "-o", "plan.json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan = read(&dir.path().join("plan.json"));
-    // The reviewed plan gets as far as the profile.
+    // The profile and the store are opened before the plan: a profile without systems lets
+    // `run` get as far as reading the plan, and no further.
+    write(
+        &dir.path().join("state-only.toml"),
+        "[state]\nurl = \"sqlite://.syncmap/state.db\"\n",
+    );
+    // The reviewed plan gets as far as the systems.
     let r = run(
         dir.path(),
-        &["run", "--plan", "plan.json", "--profile", "none.toml"],
+        &["run", "--plan", "plan.json", "--profile", "state-only.toml"],
     );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("has no [systems."), "{}", r.stderr);
     assert!(!r.stderr.contains("E0701"), "{}", r.stderr);
     let edited = plan.replacen("\"create_only\": true", "\"create_only\": false", 1);
     let edited = if edited == plan {
@@ -1993,7 +2003,7 @@ fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
     assert_ne!(edited, plan, "found nothing to edit");
     write(&dir.path().join("plan.json"), &edited);
     for args in [
-        &["run", "--plan", "plan.json", "--profile", "none.toml"][..],
+        &["run", "--plan", "plan.json", "--profile", "state-only.toml"][..],
         &["doctor", "plan.json", "--profile", "none.toml"],
     ] {
         let r = run(dir.path(), args);
@@ -2059,4 +2069,160 @@ fn check_follows_no_link_out_of_the_folder() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
     assert!(!r.stderr.contains("SECRET-TOKEN"), "{}", r.stderr);
+}
+
+// ------------------------------------------------------------------------------------------
+// Inspection from the profile and the state store alone.
+// ------------------------------------------------------------------------------------------
+
+/// The table mappings of the standard mappings, sorted.
+const STANDARD_TABLES: [&str; 5] = [
+    "contacts",
+    "currencies",
+    "customers",
+    "salespeople",
+    "vendors",
+];
+
+/// A folder holding only a profile whose state store is `state` (an absolute path).
+fn profile_only(state: &Path) -> tempfile::TempDir {
+    let dir = temp();
+    write(
+        &dir.path().join("syncmap.toml"),
+        &format!("[state]\nurl = \"sqlite://{}\"\n", state.display()),
+    );
+    dir
+}
+
+/// The sorted, distinct strings at `key` of each object of an array.
+fn names_at(v: &Value, key: &str) -> Vec<String> {
+    let names: BTreeSet<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|o| {
+            o[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no `{key}` in {o}"))
+                .to_string()
+        })
+        .collect();
+    names.into_iter().collect()
+}
+
+#[test]
+fn status_log_and_errors_read_the_plan_the_store_kept() {
+    let world = support::World::standard();
+    world.seed_standard();
+    // One account Dataverse refuses, so `errors` has a failure to show.
+    world.sql(
+        "dv",
+        "CREATE TRIGGER refuse BEFORE INSERT ON accounts WHEN NEW.name = 'Fabrikam Inc.'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    );
+    let r = run(world.path(), &["run", "--mode", "full", "--format", "json"]);
+    assert_eq!(r.code, 1, "records failed: {r:?}");
+    let run_id = r.json()["run_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    let b = profile_only(&world.path().join("state.db"));
+
+    let r = run(b.path(), &["status"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let first_words: BTreeSet<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for t in STANDARD_TABLES {
+        assert!(first_words.contains(t), "no `{t}` in:\n{}", r.stdout);
+    }
+    assert!(
+        r.stdout
+            .contains(&format!("last run: {run_id} (full manual")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("using the plan of the latest run"),
+        "{}",
+        r.stderr
+    );
+    let r = run(b.path(), &["status", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(names_at(&v["tables"], "mapping"), STANDARD_TABLES);
+    assert_eq!(v["last_run"]["id"], run_id);
+
+    let r = run(b.path(), &["log", "--run", &run_id.to_string()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for t in STANDARD_TABLES {
+        assert!(r.stdout.contains(t), "no `{t}` in:\n{}", r.stdout);
+    }
+    let r = run(b.path(), &["log", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let runs = r.json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(runs[0]["id"], run_id);
+    assert_eq!(names_at(&runs[0]["counts"], "mapping"), STANDARD_TABLES);
+
+    let r = run(b.path(), &["errors"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("customers bc → dv `"), "{}", r.stdout);
+    assert!(r.stdout.contains("(C-FAB · Fabrikam Inc.)"), "{}", r.stdout);
+    assert!(r.stdout.contains("refused by the test"), "{}", r.stdout);
+    let r = run(b.path(), &["errors", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let failures = r.json();
+    assert_eq!(names_at(&failures, "mapping"), ["customers"]);
+    assert_eq!(failures[0]["label"], "C-FAB · Fabrikam Inc.", "{failures}");
+    // The same as in the folder of the mappings.
+    assert_eq!(failures, world.cli(&["errors", "--format", "json"]).json());
+    // Only the profile was needed: nothing was compiled or written beside it.
+    assert_eq!(files_under(b.path()), ["syncmap.toml"]);
+}
+
+#[test]
+fn without_a_plan_anywhere_inspection_says_where_it_looked() {
+    let a = temp();
+    let state = a.path().join("state.db");
+    let b = profile_only(&state);
+    for args in [
+        &["status"][..],
+        &["status", "--format", "json"],
+        &["log"],
+        &["log", "--format", "json"],
+        &["errors"],
+        &["errors", "--format", "json"],
+    ] {
+        let r = run(b.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_eq!(r.stdout, "", "{args:?}");
+        for said in [
+            "--plan was not given",
+            "no plan.json",
+            ".map",
+            "mappings/",
+            "recorded by an earlier run",
+            &format!("state store at sqlite://{}", state.display()),
+        ] {
+            assert!(
+                r.stderr.contains(said),
+                "{args:?}: no `{said}` in {}",
+                r.stderr
+            );
+        }
+        assert!(!r.stderr.contains("cannot read"), "{args:?}: {}", r.stderr);
+    }
+    // An explicit plan still wins over the store.
+    let r = run(
+        b.path(),
+        &[
+            "status",
+            "--plan",
+            &repo().join("mappings").display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("no run yet"), "{}", r.stdout);
 }

@@ -5,8 +5,9 @@
 pub const TOP: &str = "\
 Every command also takes `--log-format human|json` (how log lines on standard error look;
 filter them with SYNCMAP_LOG, e.g. `SYNCMAP_LOG=info`). Commands that read a plan take it from
-`--plan`, else `plan.json` in the current folder, else `mappings/`, else the current folder; those
-that report take `--format human|json` (`--json` for short).
+`--plan`, else `plan.json` in the current folder, else `mappings/`, else the current folder
+(`status`, `log`, `errors`, `retry` and `uncouple` then fall back to the plan of the latest run in
+the state store); those that report take `--format human|json` (`--json` for short).
 
 Start here:
   syncmap demo                          the standard mappings against local sandboxes
@@ -106,7 +107,8 @@ Examples:
 pub const STATUS: &str = "\
 Examples:
   syncmap status
-  syncmap status --format json";
+  syncmap status --format json
+  syncmap status --profile /etc/syncmap/syncmap.toml  from the store alone: its latest run's plan";
 
 /// Under `syncmap log --help`.
 pub const LOG: &str = "\
