@@ -2226,3 +2226,227 @@ fn without_a_plan_anywhere_inspection_says_where_it_looked() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("no run yet"), "{}", r.stdout);
 }
+
+// ------------------------------------------------------------------------------------------
+// `--format json` on init, compile and schedule --once.
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn init_format_json_lists_the_files_it_wrote() {
+    let dir = temp();
+    let r = run(
+        dir.path(),
+        &["init", "--defaults", "proj", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let v = r.json();
+    assert_eq!(v["dir"], "proj");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no files: {v}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "proj/systems.map",
+            "proj/currencies.map",
+            "proj/salespeople.map",
+            "proj/customers.map",
+            "proj/vendors.map",
+            "proj/contacts.map",
+            "proj/jobs.map",
+            "proj/schemas/business-central.json",
+            "proj/schemas/dataverse.json",
+        ]
+    );
+    let mut listed: Vec<String> = files
+        .iter()
+        .map(|f| f.trim_start_matches("proj/").to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, files_under(&dir.path().join("proj")));
+
+    // Refusing to overwrite is the usual error, with nothing on standard output.
+    let r = run(
+        dir.path(),
+        &["init", "--defaults", "proj", "--format", "json"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains("pass --force to overwrite them"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        dir.path(),
+        &["init", "--defaults", "proj", "--force", "--json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["files"].as_array().map(Vec::len), Some(9));
+}
+
+#[test]
+fn compile_format_json_summarises_the_plan_written() {
+    let dir = standard_project();
+    let r = run(
+        dir.path(),
+        &["compile", "mappings", "-o", "plan.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let v = r.json();
+    let plan: Value = serde_json::from_str(&read(&dir.path().join("plan.json")))
+        .unwrap_or_else(|e| panic!("plan.json: {e}"));
+    assert_eq!(v["output"], "plan.json");
+    assert_eq!(v["digest"], plan["digest"]);
+    assert!(
+        v["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{v}"
+    );
+    assert_eq!(v["table_mappings"], STANDARD_TABLES.len());
+    assert_eq!(v["diagnostics"], Value::Array(Vec::new()));
+
+    // Without `-o` standard output is the plan alone, whatever the format.
+    let r = run(dir.path(), &["compile", "mappings", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, read(&dir.path().join("plan.json")));
+}
+
+#[test]
+fn compile_format_json_carries_the_diagnostics_check_prints() {
+    let dir = temp();
+    copy_schemas(dir.path());
+    write(&dir.path().join("currencies.map"), WARNINGS_ONLY);
+    let check = run(dir.path(), &["check", "--format", "json"]).json();
+    let r = run(
+        dir.path(),
+        &["compile", "-o", "plan.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "", "warnings are in the JSON, not on stderr");
+    let v = r.json();
+    assert_eq!(v["table_mappings"], 1);
+    assert_eq!(v["diagnostics"], check);
+    assert_eq!(names_at(&v["diagnostics"], "code"), ["W0004"]);
+    // Without `-o` the warnings stay on standard error: standard output is the plan's.
+    let r = run(dir.path(), &["compile", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("syncmap::W0004"), "{}", r.stderr);
+    assert_eq!(r.stdout, read(&dir.path().join("plan.json")));
+
+    // Errors: exit 1, the diagnostics on standard output and nothing written.
+    std::fs::remove_file(dir.path().join("plan.json"))
+        .unwrap_or_else(|e| panic!("remove plan.json: {e}"));
+    write(
+        &dir.path().join("currencies.map"),
+        &WARNINGS_ONLY.replacen("displayName ->", "displayNam ->", 1),
+    );
+    let check = run(dir.path(), &["check", "--format", "json"]).json();
+    let r = run(
+        dir.path(),
+        &["compile", "-o", "plan.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let v = r.json();
+    assert_eq!(v["output"], Value::Null);
+    assert_eq!(v["digest"], Value::Null);
+    assert_eq!(v["table_mappings"], Value::Null);
+    let e0203: Vec<&Value> = v["diagnostics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no diagnostics: {v}"))
+        .iter()
+        .filter(|d| d["code"] == "E0203")
+        .collect();
+    assert_eq!(e0203.len(), 1, "{v}");
+    assert_eq!(e0203[0]["file"], "currencies.map");
+    assert_eq!(e0203[0]["severity"], "error");
+    assert_eq!(v["diagnostics"], check);
+    assert!(!dir.path().join("plan.json").exists(), "a plan was written");
+    let r = run(dir.path(), &["compile", "--format", "json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stderr, "");
+    assert_eq!(r.json(), check);
+}
+
+#[test]
+fn schedule_once_format_json_reports_each_job() {
+    let world = support::World::standard();
+    world.seed_standard();
+    let r = run(world.path(), &["schedule", "--once", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    let jobs = v["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no jobs: {v}"));
+    let names: Vec<&str> = jobs.iter().filter_map(|j| j["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "currencies",
+            "salespeople",
+            "customers",
+            "vendors",
+            "contacts"
+        ]
+    );
+    assert_eq!(v["runs"], 5);
+    assert_eq!(v["failed_runs"], 0);
+    assert_eq!(v["failed_records"], 0);
+    assert_eq!(v["stopped"], false);
+    // Each job is the run `log` lists, with its status.
+    let log = run(world.path(), &["log", "--format", "json"]).json();
+    let mut logged: Vec<(i64, String)> = log
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap_or(-1),
+                r["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    logged.reverse();
+    let reported: Vec<(i64, String)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["run_id"].as_i64().unwrap_or(-2),
+                j["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reported, logged);
+    assert!(jobs.iter().all(|j| j["status"] == "succeeded"), "{v}");
+    // Modified-only jobs on a new store leave the uncoupled records alone (`only coupled`):
+    // the two currencies, the one enabled salesperson and the two open customers.
+    let skipped: Vec<i64> = jobs
+        .iter()
+        .map(|j| j["counts"]["skipped"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(skipped, [2, 1, 2, 0, 0], "{v}");
+    assert!(jobs.iter().all(|j| j["counts"]["inserted"] == 0), "{v}");
+}
+
+#[test]
+fn schedule_format_json_needs_once() {
+    let world = support::World::standard();
+    let r = run(world.path(), &["schedule", "--format", "json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains("--format json needs --once"),
+        "{}",
+        r.stderr
+    );
+    // Nothing ran.
+    let log = run(world.path(), &["log", "--format", "json"]).json();
+    assert_eq!(log, Value::Array(Vec::new()));
+}

@@ -26,7 +26,9 @@ Examples:
 pub const COMPILE: &str = "\
 Examples:
   syncmap compile -o plan.json
-  syncmap compile mappings -o plan.json && syncmap diff deployed.json plan.json";
+  syncmap compile mappings -o plan.json && syncmap diff deployed.json plan.json
+  syncmap compile -o plan.json --format json      {\"output\", \"digest\", \"table_mappings\", \"diagnostics\"}
+  syncmap compile --format json > plan.json       without -o, standard output is the plan alone";
 
 /// Under `syncmap diff --help`.
 pub const DIFF: &str = "\
@@ -57,7 +59,8 @@ Examples:
 pub const INIT: &str = "\
 Examples:
   syncmap init --defaults mappings
-  syncmap init --defaults mappings --force";
+  syncmap init --defaults mappings --force
+  syncmap init --defaults mappings --format json   {\"dir\", \"files\": [the paths written]}";
 
 /// Under `syncmap run --help`.
 pub const RUN: &str = "\
@@ -72,7 +75,8 @@ pub const SCHEDULE: &str = "\
 Examples:
   syncmap schedule
   syncmap schedule --metrics 127.0.0.1:9464 --log-format json
-  syncmap schedule --once                         each job once, for cron";
+  syncmap schedule --once                         each job once, for cron
+  syncmap schedule --once --format json           each job's name, run id, status and counts";
 
 /// Under `syncmap demo --help`.
 pub const DEMO: &str = "\
