@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+/// SQLite systems shaped like the standard tables, for commands that need a real run.
+mod support;
 use syncmap::diagnostics::Code;
 use syncmap::source::FileId;
 use syncmap::syntax::{self, ast};
@@ -1973,11 +1975,19 @@ fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
     let r = run(dir.path(), &["compile", "mappings", "-o", "plan.json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan = read(&dir.path().join("plan.json"));
-    // The reviewed plan gets as far as the profile.
+    // The profile and the store are opened before the plan: a profile without systems lets
+    // `run` get as far as reading the plan, and no further.
+    write(
+        &dir.path().join("state-only.toml"),
+        "[state]\nurl = \"sqlite://.syncmap/state.db\"\n",
+    );
+    // The reviewed plan gets as far as the systems.
     let r = run(
         dir.path(),
-        &["run", "--plan", "plan.json", "--profile", "none.toml"],
+        &["run", "--plan", "plan.json", "--profile", "state-only.toml"],
     );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("has no [systems."), "{}", r.stderr);
     assert!(!r.stderr.contains("E0701"), "{}", r.stderr);
     let edited = plan.replacen("\"create_only\": true", "\"create_only\": false", 1);
     let edited = if edited == plan {
@@ -1993,7 +2003,7 @@ fn a_plan_edited_after_compile_is_refused_by_run_and_doctor() {
     assert_ne!(edited, plan, "found nothing to edit");
     write(&dir.path().join("plan.json"), &edited);
     for args in [
-        &["run", "--plan", "plan.json", "--profile", "none.toml"][..],
+        &["run", "--plan", "plan.json", "--profile", "state-only.toml"][..],
         &["doctor", "plan.json", "--profile", "none.toml"],
     ] {
         let r = run(dir.path(), args);
@@ -2059,4 +2069,384 @@ fn check_follows_no_link_out_of_the_folder() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
     assert!(!r.stderr.contains("SECRET-TOKEN"), "{}", r.stderr);
+}
+
+// ------------------------------------------------------------------------------------------
+// Inspection from the profile and the state store alone.
+// ------------------------------------------------------------------------------------------
+
+/// The table mappings of the standard mappings, sorted.
+const STANDARD_TABLES: [&str; 5] = [
+    "contacts",
+    "currencies",
+    "customers",
+    "salespeople",
+    "vendors",
+];
+
+/// A folder holding only a profile whose state store is `state` (an absolute path).
+fn profile_only(state: &Path) -> tempfile::TempDir {
+    let dir = temp();
+    write(
+        &dir.path().join("syncmap.toml"),
+        &format!("[state]\nurl = \"sqlite://{}\"\n", state.display()),
+    );
+    dir
+}
+
+/// The sorted, distinct strings at `key` of each object of an array.
+fn names_at(v: &Value, key: &str) -> Vec<String> {
+    let names: BTreeSet<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|o| {
+            o[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no `{key}` in {o}"))
+                .to_string()
+        })
+        .collect();
+    names.into_iter().collect()
+}
+
+#[test]
+fn status_log_and_errors_read_the_plan_the_store_kept() {
+    let world = support::World::standard();
+    world.seed_standard();
+    // One account Dataverse refuses, so `errors` has a failure to show.
+    world.sql(
+        "dv",
+        "CREATE TRIGGER refuse BEFORE INSERT ON accounts WHEN NEW.name = 'Fabrikam Inc.'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    );
+    let r = run(world.path(), &["run", "--mode", "full", "--format", "json"]);
+    assert_eq!(r.code, 1, "records failed: {r:?}");
+    let run_id = r.json()["run_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    let b = profile_only(&world.path().join("state.db"));
+
+    let r = run(b.path(), &["status"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let first_words: BTreeSet<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for t in STANDARD_TABLES {
+        assert!(first_words.contains(t), "no `{t}` in:\n{}", r.stdout);
+    }
+    assert!(
+        r.stdout
+            .contains(&format!("last run: {run_id} (full manual")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("using the plan of the latest run"),
+        "{}",
+        r.stderr
+    );
+    let r = run(b.path(), &["status", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(names_at(&v["tables"], "mapping"), STANDARD_TABLES);
+    assert_eq!(v["last_run"]["id"], run_id);
+
+    let r = run(b.path(), &["log", "--run", &run_id.to_string()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for t in STANDARD_TABLES {
+        assert!(r.stdout.contains(t), "no `{t}` in:\n{}", r.stdout);
+    }
+    let r = run(b.path(), &["log", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let runs = r.json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(runs[0]["id"], run_id);
+    assert_eq!(names_at(&runs[0]["counts"], "mapping"), STANDARD_TABLES);
+
+    let r = run(b.path(), &["errors"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("customers bc → dv `"), "{}", r.stdout);
+    assert!(r.stdout.contains("(C-FAB · Fabrikam Inc.)"), "{}", r.stdout);
+    assert!(r.stdout.contains("refused by the test"), "{}", r.stdout);
+    let r = run(b.path(), &["errors", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let failures = r.json();
+    assert_eq!(names_at(&failures, "mapping"), ["customers"]);
+    assert_eq!(failures[0]["label"], "C-FAB · Fabrikam Inc.", "{failures}");
+    // The same as in the folder of the mappings.
+    assert_eq!(failures, world.cli(&["errors", "--format", "json"]).json());
+    // Only the profile was needed: nothing was compiled or written beside it.
+    assert_eq!(files_under(b.path()), ["syncmap.toml"]);
+}
+
+#[test]
+fn without_a_plan_anywhere_inspection_says_where_it_looked() {
+    let a = temp();
+    let state = a.path().join("state.db");
+    let b = profile_only(&state);
+    for args in [
+        &["status"][..],
+        &["status", "--format", "json"],
+        &["log"],
+        &["log", "--format", "json"],
+        &["errors"],
+        &["errors", "--format", "json"],
+    ] {
+        let r = run(b.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_eq!(r.stdout, "", "{args:?}");
+        for said in [
+            "--plan was not given",
+            "no plan.json",
+            ".map",
+            "mappings/",
+            "recorded by an earlier run",
+            &format!("state store at sqlite://{}", state.display()),
+        ] {
+            assert!(
+                r.stderr.contains(said),
+                "{args:?}: no `{said}` in {}",
+                r.stderr
+            );
+        }
+        assert!(!r.stderr.contains("cannot read"), "{args:?}: {}", r.stderr);
+    }
+    // An explicit plan still wins over the store.
+    let r = run(
+        b.path(),
+        &[
+            "status",
+            "--plan",
+            &repo().join("mappings").display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("no run yet"), "{}", r.stdout);
+}
+
+// ------------------------------------------------------------------------------------------
+// `--format json` on init, compile and schedule --once.
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn init_format_json_lists_the_files_it_wrote() {
+    let dir = temp();
+    let r = run(
+        dir.path(),
+        &["init", "--defaults", "proj", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let v = r.json();
+    assert_eq!(v["dir"], "proj");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no files: {v}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "proj/systems.map",
+            "proj/currencies.map",
+            "proj/salespeople.map",
+            "proj/customers.map",
+            "proj/vendors.map",
+            "proj/contacts.map",
+            "proj/jobs.map",
+            "proj/schemas/business-central.json",
+            "proj/schemas/dataverse.json",
+        ]
+    );
+    let mut listed: Vec<String> = files
+        .iter()
+        .map(|f| f.trim_start_matches("proj/").to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, files_under(&dir.path().join("proj")));
+
+    // Refusing to overwrite is the usual error, with nothing on standard output.
+    let r = run(
+        dir.path(),
+        &["init", "--defaults", "proj", "--format", "json"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains("pass --force to overwrite them"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        dir.path(),
+        &["init", "--defaults", "proj", "--force", "--json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["files"].as_array().map(Vec::len), Some(9));
+}
+
+#[test]
+fn compile_format_json_summarises_the_plan_written() {
+    let dir = standard_project();
+    let r = run(
+        dir.path(),
+        &["compile", "mappings", "-o", "plan.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let v = r.json();
+    let plan: Value = serde_json::from_str(&read(&dir.path().join("plan.json")))
+        .unwrap_or_else(|e| panic!("plan.json: {e}"));
+    assert_eq!(v["output"], "plan.json");
+    assert_eq!(v["digest"], plan["digest"]);
+    assert!(
+        v["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{v}"
+    );
+    assert_eq!(v["table_mappings"], STANDARD_TABLES.len());
+    assert_eq!(v["diagnostics"], Value::Array(Vec::new()));
+
+    // Without `-o` standard output is the plan alone, whatever the format.
+    let r = run(dir.path(), &["compile", "mappings", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, read(&dir.path().join("plan.json")));
+}
+
+#[test]
+fn compile_format_json_carries_the_diagnostics_check_prints() {
+    let dir = temp();
+    copy_schemas(dir.path());
+    write(&dir.path().join("currencies.map"), WARNINGS_ONLY);
+    let check = run(dir.path(), &["check", "--format", "json"]).json();
+    let r = run(
+        dir.path(),
+        &["compile", "-o", "plan.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr, "", "warnings are in the JSON, not on stderr");
+    let v = r.json();
+    assert_eq!(v["table_mappings"], 1);
+    assert_eq!(v["diagnostics"], check);
+    assert_eq!(names_at(&v["diagnostics"], "code"), ["W0004"]);
+    // Without `-o` the warnings stay on standard error: standard output is the plan's.
+    let r = run(dir.path(), &["compile", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("syncmap::W0004"), "{}", r.stderr);
+    assert_eq!(r.stdout, read(&dir.path().join("plan.json")));
+
+    // Errors: exit 1, the diagnostics on standard output and nothing written.
+    std::fs::remove_file(dir.path().join("plan.json"))
+        .unwrap_or_else(|e| panic!("remove plan.json: {e}"));
+    write(
+        &dir.path().join("currencies.map"),
+        &WARNINGS_ONLY.replacen("displayName ->", "displayNam ->", 1),
+    );
+    let check = run(dir.path(), &["check", "--format", "json"]).json();
+    let r = run(
+        dir.path(),
+        &["compile", "-o", "plan.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stderr, "");
+    let v = r.json();
+    assert_eq!(v["output"], Value::Null);
+    assert_eq!(v["digest"], Value::Null);
+    assert_eq!(v["table_mappings"], Value::Null);
+    let e0203: Vec<&Value> = v["diagnostics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no diagnostics: {v}"))
+        .iter()
+        .filter(|d| d["code"] == "E0203")
+        .collect();
+    assert_eq!(e0203.len(), 1, "{v}");
+    assert_eq!(e0203[0]["file"], "currencies.map");
+    assert_eq!(e0203[0]["severity"], "error");
+    assert_eq!(v["diagnostics"], check);
+    assert!(!dir.path().join("plan.json").exists(), "a plan was written");
+    let r = run(dir.path(), &["compile", "--format", "json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stderr, "");
+    assert_eq!(r.json(), check);
+}
+
+#[test]
+fn schedule_once_format_json_reports_each_job() {
+    let world = support::World::standard();
+    world.seed_standard();
+    let r = run(world.path(), &["schedule", "--once", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    let jobs = v["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no jobs: {v}"));
+    let names: Vec<&str> = jobs.iter().filter_map(|j| j["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "currencies",
+            "salespeople",
+            "customers",
+            "vendors",
+            "contacts"
+        ]
+    );
+    assert_eq!(v["runs"], 5);
+    assert_eq!(v["failed_runs"], 0);
+    assert_eq!(v["failed_records"], 0);
+    assert_eq!(v["stopped"], false);
+    // Each job is the run `log` lists, with its status.
+    let log = run(world.path(), &["log", "--format", "json"]).json();
+    let mut logged: Vec<(i64, String)> = log
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap_or(-1),
+                r["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    logged.reverse();
+    let reported: Vec<(i64, String)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["run_id"].as_i64().unwrap_or(-2),
+                j["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reported, logged);
+    assert!(jobs.iter().all(|j| j["status"] == "succeeded"), "{v}");
+    // Modified-only jobs on a new store leave the uncoupled records alone (`only coupled`):
+    // the two currencies, the one enabled salesperson and the two open customers.
+    let skipped: Vec<i64> = jobs
+        .iter()
+        .map(|j| j["counts"]["skipped"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(skipped, [2, 1, 2, 0, 0], "{v}");
+    assert!(jobs.iter().all(|j| j["counts"]["inserted"] == 0), "{v}");
+}
+
+#[test]
+fn schedule_format_json_needs_once() {
+    let world = support::World::standard();
+    let r = run(world.path(), &["schedule", "--format", "json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains("--format json needs --once"),
+        "{}",
+        r.stderr
+    );
+    // Nothing ran.
+    let log = run(world.path(), &["log", "--format", "json"]).json();
+    assert_eq!(log, Value::Array(Vec::new()));
 }

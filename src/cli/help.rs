@@ -5,8 +5,9 @@
 pub const TOP: &str = "\
 Every command also takes `--log-format human|json` (how log lines on standard error look;
 filter them with SYNCMAP_LOG, e.g. `SYNCMAP_LOG=info`). Commands that read a plan take it from
-`--plan`, else `plan.json` in the current folder, else `mappings/`, else the current folder; those
-that report take `--format human|json` (`--json` for short).
+`--plan`, else `plan.json` in the current folder, else `mappings/`, else the current folder
+(`status`, `log`, `errors`, `retry` and `uncouple` then fall back to the plan of the latest run in
+the state store); those that report take `--format human|json` (`--json` for short).
 
 Start here:
   syncmap demo                          the standard mappings against local sandboxes
@@ -25,7 +26,9 @@ Examples:
 pub const COMPILE: &str = "\
 Examples:
   syncmap compile -o plan.json
-  syncmap compile mappings -o plan.json && syncmap diff deployed.json plan.json";
+  syncmap compile mappings -o plan.json && syncmap diff deployed.json plan.json
+  syncmap compile -o plan.json --format json      {\"output\", \"digest\", \"table_mappings\", \"diagnostics\"}
+  syncmap compile --format json > plan.json       without -o, standard output is the plan alone";
 
 /// Under `syncmap diff --help`.
 pub const DIFF: &str = "\
@@ -56,7 +59,8 @@ Examples:
 pub const INIT: &str = "\
 Examples:
   syncmap init --defaults mappings
-  syncmap init --defaults mappings --force";
+  syncmap init --defaults mappings --force
+  syncmap init --defaults mappings --format json   {\"dir\", \"files\": [the paths written]}";
 
 /// Under `syncmap run --help`.
 pub const RUN: &str = "\
@@ -71,7 +75,8 @@ pub const SCHEDULE: &str = "\
 Examples:
   syncmap schedule
   syncmap schedule --metrics 127.0.0.1:9464 --log-format json
-  syncmap schedule --once                         each job once, for cron";
+  syncmap schedule --once                         each job once, for cron
+  syncmap schedule --once --format json           each job's name, run id, status and counts";
 
 /// Under `syncmap demo --help`.
 pub const DEMO: &str = "\
@@ -106,7 +111,8 @@ Examples:
 pub const STATUS: &str = "\
 Examples:
   syncmap status
-  syncmap status --format json";
+  syncmap status --format json
+  syncmap status --profile /etc/syncmap/syncmap.toml  from the store alone: its latest run's plan";
 
 /// Under `syncmap log --help`.
 pub const LOG: &str = "\

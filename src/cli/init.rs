@@ -1,7 +1,7 @@
 //! `syncmap init --defaults`: writes the standard mappings afresh, like Business Central's
 //! "Use Default Synchronization Setup".
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::CliError;
@@ -34,8 +34,9 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Writes the files; refuses to overwrite unless `force`.
-pub fn run(dir: &Path, force: bool) -> Result<ExitCode, CliError> {
+/// Writes the files; refuses to overwrite unless `force`. With `json`, says what it wrote as
+/// `{"dir", "files"}` on standard output instead of sentences on standard error.
+pub fn run(dir: &Path, force: bool, json: bool) -> Result<ExitCode, CliError> {
     if !force {
         let existing: Vec<String> = FILES
             .iter()
@@ -56,18 +57,28 @@ pub fn run(dir: &Path, force: bool) -> Result<ExitCode, CliError> {
             )));
         }
     }
-    write_defaults(dir)?;
+    let written = write_defaults(dir)?;
+    if json {
+        let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        super::runtime::print_json(&serde_json::json!({
+            "dir": dir.display().to_string(),
+            "files": files,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "wrote the standard mappings ({} files) to {}",
-        FILES.len(),
+        written.len(),
         dir.display()
     );
     eprintln!("next: syncmap check {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the standard mappings into `dir`, overwriting what is there.
-pub fn write_defaults(dir: &Path) -> Result<(), CliError> {
+/// Writes the standard mappings into `dir`, overwriting what is there; returns the paths
+/// written, in the order written.
+pub fn write_defaults(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let mut written = Vec::with_capacity(FILES.len());
     for (rel, text) in FILES {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
@@ -76,6 +87,7 @@ pub fn write_defaults(dir: &Path) -> Result<(), CliError> {
         }
         std::fs::write(&path, text)
             .map_err(|e| CliError::Io(format!("cannot write `{}`: {e}", path.display())))?;
+        written.push(path);
     }
-    Ok(())
+    Ok(written)
 }

@@ -26,6 +26,11 @@ pub fn default_plan() -> Vec<PathBuf> {
     }
 }
 
+/// Whether [`default_plan`] finds anything to read: `plan.json`, or at least one `.map` file.
+pub fn default_plan_found() -> bool {
+    Path::new("plan.json").is_file() || map_files(&default_sources()).is_ok()
+}
+
 /// Compiles the `.map` files under the given paths ([`default_sources`] when none), reading
 /// nothing outside their project folder ([`project_root`]; the current folder when defaulted).
 pub fn compile(paths: &[PathBuf]) -> Result<syncmap::Compilation, CliError> {

@@ -82,6 +82,9 @@ enum Command {
         /// Where to write the plan; standard output when absent.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        // Without `-o` the plan is standard output's only content, whatever the format.
+        #[command(flatten)]
+        format: output::OutputArgs,
     },
     /// Summarise what changed between two plans: tables, fields, filters, directions, jobs.
     /// Exit 0 when they agree, 1 when they differ, 2 when a file is not a plan.
@@ -121,6 +124,8 @@ enum Command {
         /// Overwrite files that exist.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        format: output::OutputArgs,
     },
     /// Run a plan: a full or modified-only sync, or a dry run.
     #[command(after_help = help::RUN)]
@@ -228,7 +233,11 @@ pub fn main() -> ExitCode {
     logging::init(cli.log_format, level);
     let result = match cli.command {
         Command::Check { paths, format } => check::run(&paths, format),
-        Command::Compile { paths, output } => compile::run(&paths, output.as_deref()),
+        Command::Compile {
+            paths,
+            output,
+            format,
+        } => compile::run(&paths, output.as_deref(), format.json()),
         Command::Diff(args) => diff::run(args),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(code.as_deref()),
@@ -237,7 +246,8 @@ pub fn main() -> ExitCode {
             defaults: _,
             dir,
             force,
-        } => init::run(&dir, force),
+            format,
+        } => init::run(&dir, force, format.json()),
         Command::Run(args) => run::run(args),
         Command::Schedule(args) => schedule::run(args),
         Command::Demo(args) => demo::run(args),

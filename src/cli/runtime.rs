@@ -28,7 +28,9 @@ pub struct Runtime {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Target {
     /// A plan file, or `.map` files and folders compiled on the fly; when absent, `plan.json`
-    /// if the folder has one, else `mappings/` if it has one, else the current folder.
+    /// if the folder has one, else `mappings/` if it has one, else the current folder; when
+    /// none of those holds a plan or a `.map` file, commands that read only the state store
+    /// (`status`, `log`, `errors`, `retry`, `uncouple`) use the plan its latest run kept.
     #[arg(long = "plan", value_name = "PLAN|PATH", num_args = 1..)]
     pub plan: Vec<PathBuf>,
     /// The profile: where the systems and the state store are.
@@ -95,9 +97,9 @@ pub struct Needs {
     pub dry_run: bool,
 }
 
-/// Opens what a command needs.
+/// Opens what a command needs: the profile and the state store first, so a command that
+/// reads only the store can fall back to the plan its last run kept there.
 pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
-    let plan = load_plan(&target.plan_paths())?;
     let profile = Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
     know_secrets(&profile);
@@ -107,19 +109,16 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
         Store::open(&profile.state_url())
     }
     .map_err(|e| CliError::Io(e.to_string()))?;
-    let mut systems = Systems::default();
-    for (alias, system) in plan.systems.iter().filter(|_| needs.systems) {
-        let config = profile.systems.get(alias).ok_or_else(|| {
-            CliError::Usage(format!(
-                "profile `{}` has no [systems.{alias}] section; the plan needs system `{alias}` ({})",
-                target.profile.display(),
-                system.kind
-            ))
-        })?;
-        let conn = AnyConnector::open(alias, system, config, &profile.base)
-            .map_err(|e| CliError::Io(e.to_string()))?;
-        systems.0.insert(alias.clone(), conn);
-    }
+    let plan = if target.plan.is_empty() && !needs.systems && !inputs::default_plan_found() {
+        stored_plan(&store, &profile.state_url())?
+    } else {
+        load_plan(&target.plan_paths())?
+    };
+    let systems = if needs.systems {
+        connect(target, &plan, &profile)?
+    } else {
+        Systems::default()
+    };
     let options = Options {
         page_size: profile.run.page_size,
         batch_size: profile.run.batch_size,
@@ -132,6 +131,51 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
         store,
         options,
     })
+}
+
+/// The plan the newest run kept in the store, for a folder that holds only the profile and
+/// the store (a production host where the mappings were never copied).
+fn stored_plan(store: &Store, url: &str) -> Result<Plan, CliError> {
+    let text = store
+        .latest_plan()
+        .map_err(|e| CliError::Io(e.to_string()))?
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "no plan to read: --plan was not given, there is no plan.json here nor any .map \
+                 file in mappings/ or the current folder, and the state store at {url} holds no \
+                 plan recorded by an earlier run; pass --plan PLAN|PATH, or run where the plan \
+                 or the mappings are"
+            ))
+        })?;
+    let plan = syncmap::plan::from_json(&text).map_err(|e| {
+        CliError::Usage(format!(
+            "the plan recorded in the state store at {url} cannot be used: {e}; pass --plan \
+             PLAN|PATH"
+        ))
+    })?;
+    eprintln!(
+        "note: no plan.json or .map files here; using the plan of the latest run ({})",
+        plan.digest
+    );
+    Ok(plan)
+}
+
+/// A connector per system of the plan, configured by the profile.
+fn connect(target: &Target, plan: &Plan, profile: &Profile) -> Result<Systems, CliError> {
+    let mut systems = Systems::default();
+    for (alias, system) in &plan.systems {
+        let config = profile.systems.get(alias).ok_or_else(|| {
+            CliError::Usage(format!(
+                "profile `{}` has no [systems.{alias}] section; the plan needs system `{alias}` ({})",
+                target.profile.display(),
+                system.kind
+            ))
+        })?;
+        let conn = AnyConnector::open(alias, system, config, &profile.base)
+            .map_err(|e| CliError::Io(e.to_string()))?;
+        systems.0.insert(alias.clone(), conn);
+    }
+    Ok(systems)
 }
 
 impl Runtime {

@@ -31,12 +31,22 @@ pub struct ScheduleArgs {
     /// failed, 2 when a run failed.
     #[arg(long)]
     once: bool,
+    // `json` needs `--once`: a summary of the jobs run (name, run id, status, counts).
+    #[command(flatten)]
+    output: super::output::OutputArgs,
 }
 
 /// Runs the scheduler until stopped.
 pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     if !args.paths.is_empty() {
         args.target.plan = std::mem::take(&mut args.paths);
+    }
+    if args.output.json() && !args.once {
+        return Err(CliError::Usage(
+            "--format json needs --once: a scheduler that runs until stopped reports in its log \
+             (--log-format json) and on /metrics, not in one document"
+                .into(),
+        ));
     }
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
     let rt = runtime::open(&args.target)?;
@@ -95,6 +105,9 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         }
         outcome.map_err(|e| CliError::Io(e.to_string()))
     })?;
+    if args.output.json() {
+        runtime::print_json(&summary);
+    }
     Ok(exit_code(&summary, once))
 }
 

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 pub use health::Health;
 pub use metrics::Metrics;
-pub use runner::{ScheduleError, Scheduler, Summary};
+pub use runner::{JobRun, ScheduleError, Scheduler, Summary};
 
 /// A request to stop, shared by whoever asks (a signal handler) and the loop and engine that
 /// heed it.

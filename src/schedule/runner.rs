@@ -53,7 +53,7 @@ pub enum ScheduleError {
 }
 
 /// What the scheduler did, when it ends.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     /// Runs made (recorded in the store).
     pub runs: u64,
@@ -63,6 +63,52 @@ pub struct Summary {
     pub failed_records: u64,
     /// Whether it ended because a stop was asked for.
     pub stopped: bool,
+    /// Each job run, in order: kept with `once` only, since a scheduler that runs until
+    /// stopped would grow this without end.
+    pub jobs: Vec<JobRun>,
+}
+
+impl Summary {
+    /// Counts a job's run (and keeps it in `jobs` with `keep`).
+    fn tally(&mut self, name: &str, status: &str, report: &RunReport, keep: bool) {
+        let counts = report.totals();
+        self.runs += 1;
+        self.failed_runs += u64::from(status == "failed");
+        self.failed_records += counts.failed;
+        if keep {
+            self.jobs.push(JobRun {
+                name: name.into(),
+                run_id: report.run_id,
+                status: status.into(),
+                counts,
+            });
+        }
+    }
+}
+
+/// One job's run, as `schedule --once` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobRun {
+    /// The job's name.
+    pub name: String,
+    /// The run's id in the state store; none when no run was recorded.
+    pub run_id: Option<i64>,
+    /// How it ended: a run status (`succeeded`, `completed_with_failures`, `failed`,
+    /// `interrupted`), or `busy` when another run held the store and none was made.
+    pub status: String,
+    /// The counts over its table mappings and directions.
+    pub counts: crate::state::Counts,
+}
+
+impl JobRun {
+    /// A job that did not run: another run held the store.
+    fn busy(name: String) -> JobRun {
+        JobRun {
+            name,
+            status: "busy".into(),
+            ..JobRun::default()
+        }
+    }
 }
 
 struct Scheduled {
@@ -179,7 +225,7 @@ impl<'a> Scheduler<'a> {
         }
         if once {
             for i in 0..self.jobs.len() {
-                if self.stop.requested() || !self.run_job(i, &mut summary).await? {
+                if self.stop.requested() || !self.run_job(i, &mut summary, true).await? {
                     summary.stopped = true;
                     break;
                 }
@@ -206,15 +252,21 @@ impl<'a> Scheduler<'a> {
                 self.stop.sleep_until(due).await;
                 continue;
             }
-            if !self.run_job(i, &mut summary).await? {
+            if !self.run_job(i, &mut summary, false).await? {
                 summary.stopped = true;
                 return Ok(summary);
             }
         }
     }
 
-    /// Runs one job and moves its timer; `false` when the run was stopped part-way.
-    async fn run_job(&mut self, i: usize, summary: &mut Summary) -> Result<bool, ScheduleError> {
+    /// Runs one job and moves its timer; `false` when the run was stopped part-way. With
+    /// `keep`, the run is added to the summary's jobs.
+    async fn run_job(
+        &mut self,
+        i: usize,
+        summary: &mut Summary,
+        keep: bool,
+    ) -> Result<bool, ScheduleError> {
         let (name, job) = (self.jobs[i].name.clone(), self.jobs[i].job.clone());
         let mode = match job.mode {
             SyncMode::Full => Mode::Full,
@@ -237,6 +289,9 @@ impl<'a> Scheduler<'a> {
             Err(EngineError::State(StateError::Busy { .. })) => {
                 // Not a run (none was recorded): someone else is syncing with the store.
                 tracing::warn!(job = %name, "another syncmap run holds the state store; trying again shortly");
+                if keep {
+                    summary.jobs.push(JobRun::busy(name));
+                }
                 let reason = self.jobs[i].timer.after(Outcome::Busy, finished, &self.tz);
                 self.announce(i, reason);
                 return Ok(true);
@@ -250,9 +305,7 @@ impl<'a> Scheduler<'a> {
                 (Some(Outcome::Failed), "failed", report)
             }
         };
-        summary.runs += 1;
-        summary.failed_runs += u64::from(status == "failed");
-        summary.failed_records += report.totals().failed;
+        summary.tally(&name, status, &report, keep);
         if let Some(m) = &self.metrics {
             m.run(&report, TRIGGER, status, finished.as_second());
         }

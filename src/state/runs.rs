@@ -12,6 +12,20 @@ impl Store {
         Ok(())
     }
 
+    /// The plan (as stored JSON) of the newest run that has one kept: what a command reading
+    /// only the store runs with when no plan file or `.map` file is at hand.
+    pub fn latest_plan(&self) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
+                 ORDER BY r.id DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?)
+    }
+
     /// The latest full sync before run `before` that synced table mapping `mapping` and went
     /// through (succeeded or completed with failures), with the plan it ran, when the store
     /// kept it.

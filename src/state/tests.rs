@@ -164,6 +164,23 @@ fn runs_keep_their_counts_and_interrupted_runs_are_closed() {
 }
 
 #[test]
+fn the_latest_plan_is_that_of_the_newest_run_that_kept_one() {
+    let s = Store::in_memory().unwrap();
+    assert_eq!(s.latest_plan().unwrap(), None);
+    s.save_plan("sha256:a", "plan a").unwrap();
+    s.save_plan("sha256:b", "plan b").unwrap();
+    s.begin_run("full", "manual", "sha256:b", &[], false)
+        .unwrap();
+    s.begin_run("full", "manual", "sha256:a", &[], false)
+        .unwrap();
+    assert_eq!(s.latest_plan().unwrap().as_deref(), Some("plan a"));
+    // A dry run keeps no plan: the newest run with one still answers.
+    s.begin_run("full", "manual", "sha256:dry", &[], true)
+        .unwrap();
+    assert_eq!(s.latest_plan().unwrap().as_deref(), Some("plan a"));
+}
+
+#[test]
 fn intents_survive_until_cleared() {
     let s = Store::in_memory().unwrap();
     let dir = Direction::LeftToRight;
