@@ -36,10 +36,13 @@
 //! assert_eq!(plan.tables[0].name, "people");
 //! ```
 
+#[cfg(test)]
+mod architecture_tests;
 pub mod check;
 pub mod connectors;
 pub mod cursor;
 pub mod diagnostics;
+pub mod drift;
 pub mod functions;
 pub mod lsp;
 pub mod odata;

@@ -1,6 +1,42 @@
-//! The texts a compilation reads, by id, with line and column lookup for diagnostics.
+//! The texts a compilation reads, by id, with line and column lookup for diagnostics, and the
+//! byte spans that point into them. A leaf: the syntax tree and the diagnostics both use it.
 
-use crate::syntax::ast::Span;
+/// A byte range in one source file. `u32` keeps nodes small; files over 4 GiB are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Span {
+    /// First byte.
+    pub start: u32,
+    /// One past the last byte.
+    pub end: u32,
+}
+
+impl Span {
+    /// A span from byte offsets.
+    pub fn new(start: usize, end: usize) -> Self {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// Whether the span covers no text.
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+}
 
 /// Identifies one source text inside a [`SourceMap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -43,9 +43,9 @@ fn rendered_with_live(c: &mut syncmap::Compilation, live: Option<&Path>) -> Stri
                 continue;
             };
             let live_schema = syncmap::schema::load(&text).unwrap();
-            let used = syncmap::schema::drift::used_by(plan, alias);
-            let findings = syncmap::schema::drift::compare(&loaded.schema, &live_schema, &used);
-            let cx = syncmap::schema::drift::diagnose::Context {
+            let used = syncmap::drift::used_by(plan, alias);
+            let findings = syncmap::drift::compare(&loaded.schema, &live_schema, &used);
+            let cx = syncmap::drift::diagnose::Context {
                 system: alias,
                 sources: &c.project.sources,
                 snapshot: loaded.file,
@@ -53,9 +53,7 @@ fn rendered_with_live(c: &mut syncmap::Compilation, live: Option<&Path>) -> Stri
                 snapshot_is_plan: false,
             };
             c.diagnostics
-                .extend(syncmap::schema::drift::diagnose::diagnostics(
-                    &findings, &cx,
-                ));
+                .extend(syncmap::drift::diagnose::diagnostics(&findings, &cx));
         }
         c.diagnostics.sort();
     }

@@ -8,6 +8,7 @@ mod expr;
 mod facets;
 mod field;
 mod items;
+pub(crate) mod locate;
 mod table;
 mod tests;
 pub mod types;

@@ -163,7 +163,7 @@ fn load_plan_file(path: &Path) -> Result<Inputs, CliError> {
                 is_plan: false,
             },
             None => checks::Snapshot {
-                schema: syncmap::schema::drift::snapshot_of_plan(system),
+                schema: syncmap::drift::snapshot_of_plan(system),
                 file: plan_file,
                 is_plan: true,
             },

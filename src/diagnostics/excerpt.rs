@@ -189,8 +189,8 @@ impl SourceCode for Excerpt {
 mod tests {
     use super::*;
     use crate::diagnostics::{render, Code, Diagnostic, Diagnostics};
+    use crate::source::Span;
     use crate::source::{FileId, SourceMap};
-    use crate::syntax::ast::Span;
 
     /// Rendering was quadratic because every diagnostic handed miette the whole file, which it
     /// scans from the start. Without timing anything: what each of 40,000 diagnostics between

@@ -9,7 +9,7 @@ pub mod render;
 pub use codes::{Code, Severity};
 
 use crate::source::FileId;
-use crate::syntax::ast::Span;
+use crate::source::Span;
 
 /// A labelled span in one file.
 #[derive(Debug, Clone, PartialEq)]

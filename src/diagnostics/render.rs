@@ -320,7 +320,7 @@ fn level(s: Severity) -> &'static str {
 mod tests {
     use super::*;
     use crate::source::FileId;
-    use crate::syntax::ast::Span;
+    use crate::source::Span;
 
     /// Rendering 40,000 diagnostics of a 40,000-line file, each pointing at its own line and at
     /// the first: what miette is handed in all must grow with the number of diagnostics, not

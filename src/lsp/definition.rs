@@ -10,8 +10,8 @@ use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 
 use super::hover::side_ref;
-use super::locate::{self, Target};
 use super::workspace::Analysis;
+use crate::check::locate::{self, Target};
 
 /// Where a definition is: a span of a source of the analysis, or the start of a file that is not
 /// one (an import that could not be read).

@@ -11,8 +11,8 @@ use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, Span};
 
-use super::locate::{self, Target};
 use super::workspace::Analysis;
+use crate::check::locate::{self, Target};
 
 /// Hover text at an offset of a file of the analysis, and the span it is about.
 pub fn hover(analysis: &Analysis, file: FileId, offset: usize) -> Option<(String, Option<Span>)> {

@@ -15,7 +15,6 @@ pub mod convert;
 mod definition;
 pub mod documents;
 mod hover;
-pub(crate) mod locate;
 pub mod server;
 mod symbols;
 mod tokens;

@@ -9,7 +9,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::functions;
-use crate::runtime::eval::{overflow, type_err, EvalError};
+use crate::runtime::error::{overflow, type_err, EvalError};
 use crate::value::{parse_decimal, Value};
 
 /// A built-in function, resolved from its name.

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::engine::EngineError;
 use crate::connectors::odata::client::Stats;
 use crate::connectors::odata::flavor::Flavor;
 use crate::connectors::odata::ODataConnector;
@@ -154,11 +153,16 @@ impl Connector for AnyConnector {
 #[derive(Default)]
 pub struct Systems(pub BTreeMap<String, AnyConnector>);
 
+/// A plan's system that the profile left out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the profile does not configure system `{0}`")]
+pub struct UnknownSystem(pub String);
+
 impl Systems {
     /// The connector of a system.
-    pub fn get(&self, alias: &str) -> Result<&AnyConnector, EngineError> {
-        self.0.get(alias).ok_or_else(|| {
-            EngineError::Config(format!("the profile does not configure system `{alias}`"))
-        })
+    pub fn get(&self, alias: &str) -> Result<&AnyConnector, UnknownSystem> {
+        self.0
+            .get(alias)
+            .ok_or_else(|| UnknownSystem(alias.to_string()))
     }
 }

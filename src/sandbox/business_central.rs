@@ -15,7 +15,7 @@ use super::codec::{self, Numbers, Overflow};
 use super::collection::{self, ListError, ListRequest, Paging, EVAL};
 use super::faults::Monitor;
 use super::query::{eval_filter_with, parse_query, QueryError};
-use super::request::{etag_core, guid_key, split_key, Req, Resp};
+use super::request::{etag_core, guid_key, split_key, Req, Resp, Whole};
 use super::store::{Db, Row, Store, StoreError};
 use super::values::{self, Problem};
 
@@ -216,7 +216,22 @@ impl Bc {
         split_key(last).map_or(last, |(set, _)| set).to_string()
     }
 
-    /// Answers a request that passed the pipeline.
+    /// Whether the request is to the service as a whole (answered by the dispatch).
+    pub(crate) fn whole_service(&self, req: &Req) -> Option<Whole> {
+        let (_, rest) = split_api(&req.path)?;
+        match (req.method.as_str(), target(rest)?) {
+            ("GET", Target::Metadata) => Some(Whole::Metadata),
+            ("POST", Target::Batch) => Some(Whole::Batch),
+            _ => None,
+        }
+    }
+
+    /// The tables the service serves.
+    pub(crate) fn schema(&self) -> &crate::schema::SystemSchema {
+        &self.store.schema
+    }
+
+    /// Answers a request to a table (or the service document, or the companies).
     pub fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
         let Some((root, rest)) = split_api(&req.path) else {
             return error(
@@ -227,10 +242,6 @@ impl Bc {
         };
         match (req.method.as_str(), target(rest)) {
             ("GET", Some(Target::Root)) => self.service_document(req, &root),
-            ("GET", Some(Target::Metadata)) => {
-                super::metadata::business_central(&self.store.schema)
-            }
-            ("POST", Some(Target::Batch)) => super::batch::business_central(self, req, monitor),
             _ => {
                 let paging = Paging::of(&monitor.limits(), MAX_PAGE);
                 let mut db = self.store.lock();

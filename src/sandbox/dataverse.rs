@@ -14,7 +14,7 @@ use super::collection::{self, ListError, ListRequest, Paging};
 use super::faults::Monitor;
 use super::keys;
 use super::query::{parse_query, Query};
-use super::request::{etag_core, guid_key, split_key, Req, Resp};
+use super::request::{etag_core, guid_key, split_key, Req, Resp, Whole};
 use super::store::{Db, Row, Store, StoreError};
 use super::values::{self, option_label, Problem};
 
@@ -171,7 +171,22 @@ impl Dv {
         split_key(first).map_or(first, |(set, _)| set).to_string()
     }
 
-    /// Answers a request that passed the pipeline.
+    /// Whether the request is to the service as a whole (answered by the dispatch).
+    pub(crate) fn whole_service(&self, req: &Req) -> Option<Whole> {
+        let rest = req.path.strip_prefix(PREFIX)?.trim_start_matches('/');
+        match (req.method.as_str(), rest) {
+            ("GET", "$metadata") => Some(Whole::Metadata),
+            ("POST", "$batch") => Some(Whole::Batch),
+            _ => None,
+        }
+    }
+
+    /// The tables the service serves.
+    pub(crate) fn schema(&self) -> &crate::schema::SystemSchema {
+        &self.store.schema
+    }
+
+    /// Answers a request to a table (or the service document, or `WhoAmI`).
     pub fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
         let Some(rest) = req.path.strip_prefix(PREFIX) else {
             return Resp::error(
@@ -182,7 +197,6 @@ impl Dv {
         };
         match (req.method.as_str(), rest.trim_start_matches('/')) {
             ("GET", "") => self.service_document(req),
-            ("GET", "$metadata") => super::metadata::dataverse(&self.store.schema),
             ("GET", "WhoAmI" | "WhoAmI()") => Resp::json(
                 200,
                 &json!({
@@ -192,7 +206,6 @@ impl Dv {
                     "OrganizationId": self.app_user.organization,
                 }),
             ),
-            ("POST", "$batch") => super::batch::dataverse(self, req, monitor),
             _ => {
                 let paging = paging(monitor);
                 let mut db = self.store.lock();

@@ -27,6 +27,7 @@ mod business_central;
 mod codec;
 mod collection;
 mod dataverse;
+mod dispatch;
 mod echo;
 mod faults;
 mod keys;

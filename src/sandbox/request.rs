@@ -212,3 +212,12 @@ mod tests {
         assert_eq!(etag_core("W/\"12\""), "12");
     }
 }
+
+/// A request to a service as a whole rather than to one of its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Whole {
+    /// `GET $metadata`.
+    Metadata,
+    /// `POST $batch`.
+    Batch,
+}

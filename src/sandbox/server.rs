@@ -24,9 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::auth::{Audience, Check, Tokens};
+use super::auth::{Check, Tokens};
 use super::business_central::Bc;
 use super::dataverse::Dv;
+use super::dispatch::Api;
 use super::faults::{Fault, FaultsPatch, Monitor, Writes};
 use super::query::percent_decode;
 use super::request::{Req, Resp};
@@ -43,86 +44,6 @@ const MAX_TOKEN_FORM: usize = 64 * 1024;
 /// Schema snapshots embedded so the binary works anywhere.
 const BC_SCHEMA: &str = include_str!("../../mappings/schemas/business-central.json");
 const DV_SCHEMA: &str = include_str!("../../mappings/schemas/dataverse.json");
-
-/// One service's handlers.
-#[derive(Debug)]
-pub(crate) enum Api {
-    /// Business Central.
-    Bc(Bc),
-    /// Dataverse.
-    Dv(Dv),
-}
-
-impl Api {
-    fn handle(&self, req: &Req, monitor: &Monitor) -> Resp {
-        match self {
-            Api::Bc(bc) => bc.handle(req, monitor),
-            Api::Dv(dv) => dv.handle(req, monitor),
-        }
-    }
-
-    fn audience(&self) -> Audience {
-        match self {
-            Api::Bc(_) => Audience::Bc,
-            Api::Dv(_) => Audience::Dv,
-        }
-    }
-
-    fn route(&self, req: &Req) -> String {
-        match self {
-            Api::Bc(bc) => bc.route(req),
-            Api::Dv(dv) => dv.route(req),
-        }
-    }
-
-    fn error(&self, status: u16, code: &str, message: &str) -> Resp {
-        match self {
-            Api::Bc(_) => super::business_central::error(status, code, message),
-            Api::Dv(_) => Resp::error(status, code, message),
-        }
-    }
-
-    fn throttled(&self, retry_after: u64, monitor: &Monitor) -> Resp {
-        let (n, window) = monitor
-            .limits()
-            .requests_per_window
-            .unwrap_or((0, Duration::ZERO));
-        let resp = match self {
-            Api::Dv(_) => Resp::error(
-                429,
-                "0x80072322",
-                &format!(
-                    "Number of requests exceeded the limit of {n} over time window of {} seconds.",
-                    window.as_secs()
-                ),
-            ),
-            Api::Bc(_) => super::business_central::error(
-                429,
-                "Application_TooManyRequests",
-                &format!(
-                    "The request exceeded the limit of {n} requests in {} seconds; retry after {retry_after} seconds.",
-                    window.as_secs()
-                ),
-            ),
-        };
-        resp.with_header("Retry-After", retry_after.to_string())
-    }
-
-    fn unauthorized(&self, why: &str) -> Resp {
-        let resp = match self {
-            Api::Dv(_) => Resp::error(401, "0x80072560", why),
-            Api::Bc(_) => super::business_central::error(
-                401,
-                "Authentication_InvalidCredentials",
-                &format!("The server has rejected the client credentials. {why}"),
-            ),
-        };
-        resp.with_header(
-            "WWW-Authenticate",
-            "Bearer authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\"",
-        )
-    }
-}
 
 /// Everything one server needs.
 #[derive(Debug)]

@@ -2,7 +2,6 @@
 //! imported from OData CSDL `$metadata`. Loading works on text; reading files is the caller's.
 
 pub mod csdl;
-pub mod drift;
 pub mod facets;
 mod model;
 

@@ -7,10 +7,10 @@ use syncmap::connectors::odata::flavor::Flavor;
 use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::sqlite::SqliteConnector;
 use syncmap::diagnostics::Diagnostics;
+use syncmap::drift::{self, diagnose, UsedTable};
 use syncmap::profile::{Auth, Profile, SystemConfig};
 use syncmap::runtime::engine::{Engine, Options, Outlook};
 use syncmap::runtime::systems::{AnyConnector, Systems};
-use syncmap::schema::drift::{self, diagnose, UsedTable};
 use syncmap::schema::SystemSchema;
 use syncmap::source::FileId;
 use syncmap::state::Store;
@@ -161,16 +161,13 @@ pub async fn all(inputs: &Inputs, profile: &Profile) -> Vec<SystemReport> {
         if let Some(path) = config.url.strip_prefix("sqlite://") {
             sqlite(&mut r, &profile.base.join(path), inputs, &used);
         } else {
-            r.location = Some(without_query(&config.url));
+            r.location =
+                Some(syncmap::connectors::odata::failure::without_query(&config.url).to_string());
             service(&mut r, config, inputs, &used).await;
         }
         out.push(r);
     }
     out
-}
-
-fn without_query(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_string()
 }
 
 /// A SQLite system: the database opens, has the tables, and matches the snapshot.

@@ -173,13 +173,13 @@ impl Authenticator {
                 // Without the system's name: the client, which sent nothing, adds it.
                 return ConnectorError::Unreachable(format!(
                     "cannot reach the token endpoint: {}",
-                    super::client::explain_connection(&e, token_url, None)
+                    super::failure::explain_connection(&e, token_url, None)
                 ));
             }
             ConnectorError::Transient(format!(
                 "system `{}`: cannot reach the token endpoint: {}",
                 self.system,
-                super::client::describe_reqwest(&e)
+                super::failure::describe_reqwest(&e)
             ))
         })?;
         let status = response.status();
@@ -188,7 +188,7 @@ impl Authenticator {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .map_or("no Location", super::client::without_query);
+                .map_or("no Location", super::failure::without_query);
             return Err(ConnectorError::Fatal(crate::redact::redact(&format!(
                 "system `{}`: the token endpoint answered HTTP {} redirecting to {to}; syncmap does not follow redirects (the client secret would go with it): use the final token URL in the profile",
                 self.system,
@@ -199,7 +199,7 @@ impl Authenticator {
             ConnectorError::Transient(format!(
                 "system `{}`: reading the token endpoint's answer failed: {}",
                 self.system,
-                super::client::describe_reqwest(&e)
+                super::failure::describe_reqwest(&e)
             ))
         })?;
         if !status.is_success() {

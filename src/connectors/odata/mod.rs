@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod failure;
 pub mod flavor;
 mod metadata;
 pub mod paging;
@@ -220,7 +221,7 @@ impl ODataConnector {
             let message = format!(
                 "{}: GET {} failed: {}",
                 self.endpoint.system,
-                client::without_query(url),
+                failure::without_query(url),
                 response.error_message()
             );
             return Err(match response.status.as_u16() {
@@ -232,7 +233,7 @@ impl ODataConnector {
             ConnectorError::Transient(format!(
                 "{}: GET {} answered with invalid JSON: {e}",
                 self.endpoint.system,
-                client::without_query(url)
+                failure::without_query(url)
             ))
         })
     }

@@ -12,6 +12,8 @@
 
 use reqwest::Url;
 
+use super::failure::without_query;
+
 /// Why a next link is not followed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
@@ -94,11 +96,6 @@ fn origin(url: &Url) -> String {
         url.host_str().unwrap_or_default(),
         url.port_or_known_default().unwrap_or_default()
     )
-}
-
-/// A URL without its query string (which may carry filter values) and fragment.
-fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::client::{self, Request};
+use super::client::Request;
+use super::failure;
 use super::flavor::Flavor;
 use super::ODataConnector;
 use crate::connectors::ConnectorError;
@@ -21,7 +22,7 @@ impl ODataConnector {
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| client::describe_reqwest(&e))?;
+            .map_err(|e| failure::describe_reqwest(&e))?;
         let url = &self.endpoint.url;
         match http.get(url).send().await {
             Ok(r) if r.status().is_redirection() => {
@@ -29,14 +30,14 @@ impl ODataConnector {
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
-                    .map_or("no Location", client::without_query);
+                    .map_or("no Location", failure::without_query);
                 Err(crate::redact::redact(&format!(
                     "the service answers HTTP {} redirecting to {to}; syncmap does not follow redirects: use the final URL in the profile",
                     r.status().as_u16()
                 )))
             }
             Ok(r) => Ok(r.status().as_u16()),
-            Err(e) => Err(client::explain_connection(&e, url, Some(timeout))),
+            Err(e) => Err(failure::explain_connection(&e, url, Some(timeout))),
         }
     }
 
@@ -77,7 +78,7 @@ impl ODataConnector {
             _ => Err(ConnectorError::Fatal(format!(
                 "{}: GET {} failed: {}",
                 self.endpoint.system,
-                client::without_query(&url),
+                failure::without_query(&url),
                 response.error_message()
             ))),
         }

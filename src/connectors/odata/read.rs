@@ -5,7 +5,8 @@
 
 use serde_json::Value as Json;
 
-use super::client::{without_query, Request};
+use super::client::Request;
+use super::failure::without_query;
 use super::flavor::Flavor;
 use super::paging;
 use super::rows;

@@ -44,12 +44,6 @@ impl RunStatus {
     }
 }
 
-/// The words people read for a stored status (`completed_with_failures` → "completed with
-/// failures").
-pub fn status_words(status: &str) -> String {
-    status.replace('_', " ")
-}
-
 impl Engine<'_> {
     /// Starts a run: outside dry runs, takes the run lease (refused while another process holds
     /// it), fences the store's transactions with it and records the run.

@@ -16,7 +16,7 @@ mod plan_change;
 pub mod report;
 mod settle;
 
-pub use lifecycle::{status_words, RunStatus};
+pub use lifecycle::RunStatus;
 pub use manual::{DirectionStatus, TableStatus};
 pub use matching::Outlook;
 
@@ -32,7 +32,7 @@ use crate::plan::{self, Flow, Plan, Side};
 use crate::runtime::eval::{Compiled, Context, EvalError, UserFunctions};
 use crate::runtime::systems::Systems;
 use crate::state::{Direction, Lease, StateError, Store};
-pub use report::{Change, FieldChange, PassReport, RecordFailure, RunReport};
+pub use report::{status_words, Change, FieldChange, PassReport, RecordFailure, RunReport};
 
 /// Why a run could not go on. Per-record problems are not errors: they are logged and the run
 /// continues.
@@ -63,6 +63,12 @@ impl EngineError {
     /// A connector error that stops the run (everything but per-record problems).
     pub fn from_connector(e: ConnectorError) -> EngineError {
         EngineError::Connector(e)
+    }
+}
+
+impl From<crate::runtime::systems::UnknownSystem> for EngineError {
+    fn from(e: crate::runtime::systems::UnknownSystem) -> Self {
+        EngineError::Config(e.to_string())
     }
 }
 

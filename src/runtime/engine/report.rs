@@ -180,7 +180,7 @@ pub fn human(r: &RunReport) -> String {
     };
     out.push_str(&format!("{title}: {} sync, {} ms", r.mode, r.duration_ms));
     if !r.dry_run && !r.status.is_empty() {
-        out.push_str(&format!(", {}", super::lifecycle::status_words(&r.status)));
+        out.push_str(&format!(", {}", status_words(&r.status)));
     }
     out.push('\n');
     if r.interrupted {
@@ -275,4 +275,10 @@ pub fn human(r: &RunReport) -> String {
         }
     }
     out
+}
+
+/// The words people read for a stored status (`completed_with_failures` → "completed with
+/// failures").
+pub fn status_words(status: &str) -> String {
+    status.replace('_', " ")
 }

@@ -8,9 +8,9 @@ pub mod diagnose;
 
 use std::collections::BTreeMap;
 
-use super::{ColumnType, SystemSchema};
 use crate::diagnostics::Code;
 use crate::plan::{Plan, Side};
+use crate::schema::{ColumnType, SystemSchema};
 
 /// What the plan uses of one table of a system.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -61,7 +61,7 @@ pub fn used_by(plan: &Plan, system: &str) -> Vec<UsedTable> {
 /// it uses with their types and maximum lengths (no option values, enum members or read-only
 /// marks). The stand-in when the snapshot the plan was compiled from cannot be read.
 pub fn snapshot_of_plan(system: &crate::plan::System) -> SystemSchema {
-    use super::{ColumnSchema, TableSchema, SCHEMA_FORMAT_VERSION};
+    use crate::schema::{ColumnSchema, TableSchema, SCHEMA_FORMAT_VERSION};
     let column = |name: &str, c: &crate::plan::ColumnInfo| ColumnSchema {
         name: name.to_string(),
         ty: match c.ty.as_str() {

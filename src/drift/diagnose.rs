@@ -3,8 +3,8 @@
 //! describes it, and a help line saying what to do.
 
 use super::{DriftKind, Finding};
+use crate::check::locate::{self, Target};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::lsp::locate::{self, Target};
 use crate::project::MapFile;
 use crate::source::{FileId, SourceMap};
 use crate::syntax::ast::{self, Item, Span};
