@@ -259,7 +259,12 @@ fn test(t: &ast::Test, offset: usize) -> Option<Target<'_>> {
 
 /// The side a name gives in a table mapping, as the checker resolves it.
 pub fn side_named(t: &ast::Table, name: &str) -> Option<Side> {
-    let (l, r) = (t.left.system.name.as_str(), t.right.system.name.as_str());
+    side_of_systems(&t.left.system.name, &t.right.system.name, name)
+}
+
+/// The side `name` gives between the systems `l` and `r`: a system's alias (when the two
+/// differ), or `left` / `right`.
+pub fn side_of_systems(l: &str, r: &str, name: &str) -> Option<Side> {
     match name {
         n if n == l && n != r => Some(Side::Left),
         n if n == r && n != l => Some(Side::Right),

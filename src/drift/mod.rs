@@ -166,29 +166,13 @@ impl DriftKind {
     }
 }
 
-/// The type of a column as the snapshot format names it (`string`, `option`, `lookup`…).
-pub fn type_name(ty: &ColumnType) -> &'static str {
-    match ty {
-        ColumnType::String { .. } => "string",
-        ColumnType::Int => "int",
-        ColumnType::Decimal { .. } => "decimal",
-        ColumnType::Bool => "bool",
-        ColumnType::Date => "date",
-        ColumnType::Datetime => "datetime",
-        ColumnType::Guid => "guid",
-        ColumnType::Option { .. } => "option",
-        ColumnType::Enum { .. } => "enum",
-        ColumnType::Lookup { .. } => "lookup",
-    }
-}
-
 /// Whether a live type stands for the snapshot's: the same kind, or an option set read as the
 /// integers it stores (CSDL `$metadata` carries no option sets, so Dataverse's choices import
 /// as `int`).
 fn same_kind(snapshot: &ColumnType, live: &ColumnType) -> bool {
     // A GUID foreign key that a newer import recognises as a lookup (by its navigation
     // property) is the same column on the wire, and the plan written against it still works.
-    type_name(snapshot) == type_name(live)
+    snapshot.name() == live.name()
         || matches!(
             (snapshot, live),
             (ColumnType::Option { .. }, ColumnType::Int)
@@ -226,8 +210,8 @@ pub fn compare(snapshot: &SystemSchema, live: &SystemSchema, used: &[UsedTable])
                 out.push(finding(
                     Some(name),
                     DriftKind::TypeDiffers {
-                        snapshot: type_name(&sc.ty).into(),
-                        live: type_name(&lc.ty).into(),
+                        snapshot: sc.ty.name().into(),
+                        live: lc.ty.name().into(),
                     },
                 ));
                 continue;

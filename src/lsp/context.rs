@@ -25,14 +25,7 @@ pub struct Header {
 impl Header {
     /// The side a system alias (or `left` / `right`) names, as the checker resolves it.
     pub fn side_named(&self, name: &str) -> Option<Side> {
-        let (l, r) = (self.left.0.as_str(), self.right.0.as_str());
-        match name {
-            n if n == l && n != r => Some(Side::Left),
-            n if n == r && n != l => Some(Side::Right),
-            "left" => Some(Side::Left),
-            "right" => Some(Side::Right),
-            _ => None,
-        }
+        crate::check::locate::side_of_systems(&self.left.0, &self.right.0, name)
     }
 
     /// The system and table of a side.

@@ -164,6 +164,22 @@ impl ColumnType {
         precision: None,
         scale: None,
     };
+
+    /// The type's name as snapshots and plans spell it (`string`, `option`, `lookup`…).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ColumnType::String { .. } => "string",
+            ColumnType::Int => "int",
+            ColumnType::Decimal { .. } => "decimal",
+            ColumnType::Bool => "bool",
+            ColumnType::Date => "date",
+            ColumnType::Datetime => "datetime",
+            ColumnType::Guid => "guid",
+            ColumnType::Option { .. } => "option",
+            ColumnType::Enum { .. } => "enum",
+            ColumnType::Lookup { .. } => "lookup",
+        }
+    }
 }
 
 /// One value of an option set.

@@ -130,22 +130,6 @@ fn arguments(declared: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The plan's name (`ColumnInfo::ty`) of a column type.
-pub(crate) fn type_name(ty: &ColumnType) -> &'static str {
-    match ty {
-        ColumnType::String { .. } => "string",
-        ColumnType::Int => "int",
-        ColumnType::Decimal { .. } => "decimal",
-        ColumnType::Bool => "bool",
-        ColumnType::Date => "date",
-        ColumnType::Datetime => "datetime",
-        ColumnType::Guid => "guid",
-        ColumnType::Option { .. } => "option",
-        ColumnType::Enum { .. } => "enum",
-        ColumnType::Lookup { .. } => "lookup",
-    }
-}
-
 /// Creates the tables of a snapshot that do not exist yet, their `(modified_on, key)` indexes
 /// and the metadata `introspect` reads, in one transaction.
 pub(crate) fn create_tables(
@@ -371,7 +355,7 @@ fn column_schema(
 ) -> ColumnSchema {
     let inferred = inferred_type(declared);
     match spec {
-        Some(spec) if type_name(&spec.ty) == type_name(&inferred) => ColumnSchema {
+        Some(spec) if spec.ty.name() == inferred.name() => ColumnSchema {
             name: name.to_string(),
             nullable: !not_null,
             ..spec

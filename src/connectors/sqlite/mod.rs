@@ -465,7 +465,7 @@ fn column_type(layout: &Layout, info: &crate::plan::TableInfo, column: &str) -> 
     let def = layout.get(column)?;
     Some(match info.columns.get(column) {
         Some(c) => c.ty.clone(),
-        None => ddl::type_name(&ddl::inferred_type(&def.declared)).to_string(),
+        None => ddl::inferred_type(&def.declared).name().to_string(),
     })
 }
 

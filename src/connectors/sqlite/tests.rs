@@ -82,7 +82,7 @@ fn info_of(t: &TableSchema) -> TableInfo {
             .iter()
             .map(|c| {
                 let info = ColumnInfo {
-                    ty: ddl::type_name(&c.ty).to_string(),
+                    ty: c.ty.name().to_string(),
                     targets: vec![],
                     ..Default::default()
                 };
