@@ -738,6 +738,33 @@ fn match_couples_by_the_rules_in_priority_order_and_writes_nothing() {
     assert!(e.to_string().contains("has no `match` rules"), "{e}");
 }
 
+#[test]
+fn a_stopped_match_ends_after_its_batch_as_an_interrupted_run() {
+    let w = World::standard();
+    for i in 1..=3 {
+        w.add_customer(&format!("C-00{i}"), &format!("Customer {i}"), &[]);
+    }
+    let (systems, store) = (w.systems(), w.store());
+    let options = syncmap::runtime::engine::Options {
+        batch_size: 1,
+        ..Default::default()
+    };
+    // Asked to stop before it starts: the pass still finishes the batch it is in, as runs do.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut engine = syncmap::runtime::engine::Engine::new(&w.plan, &systems, &store, options)
+        .unwrap()
+        .with_cancel(stop);
+    let r = tokio_block(engine.match_table("customers", false)).unwrap();
+    assert!(r.interrupted, "{r:#?}");
+    assert_eq!(r.status, "interrupted");
+    let p = pass(&r, "customers", LTR);
+    let c = &p.counts;
+    let handled = c.coupled + c.skipped + c.failed + c.unchanged;
+    assert_eq!(handled, 1, "one batch of one record: {r:#?}");
+    let stored = store.run(r.run_id.unwrap()).unwrap().unwrap();
+    assert_eq!(stored.status, "interrupted");
+}
+
 // ───────────── directions ─────────────
 
 #[test]

@@ -255,6 +255,16 @@ pub struct MatchTerm {
     pub right: String,
 }
 
+impl MatchTerm {
+    /// The column of one side.
+    pub fn column(&self, side: Side) -> &str {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+}
+
 /// The conflict rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "rule", content = "side")]

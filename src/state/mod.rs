@@ -102,6 +102,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The direction records take from `side`.
+    pub fn from_source(side: Side) -> Direction {
+        match side {
+            Side::Left => Direction::LeftToRight,
+            Side::Right => Direction::RightToLeft,
+        }
+    }
+
     /// The other direction.
     pub fn reverse(self) -> Direction {
         match self {

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use super::report::RunReport;
-use super::{log_run_end, Engine, EngineError};
+use super::{log_run_end, Engine, EngineError, Pass};
 use crate::state::LeaseKind;
 
 /// How a run ended, as stored and shown.
@@ -44,7 +44,24 @@ impl RunStatus {
     }
 }
 
-impl Engine<'_> {
+impl<'a> Engine<'a> {
+    /// Runs `work` (a pass, or a manual mode's reading) with the progress display told when
+    /// it starts and ends, whatever its outcome.
+    pub(crate) async fn shown<T>(
+        &self,
+        pass: &Pass<'a>,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        if let Some(p) = self.progress {
+            p.pass(&pass.table.name, pass.dir.as_str());
+        }
+        let outcome = work.await;
+        if let Some(p) = self.progress {
+            p.pass_done();
+        }
+        outcome
+    }
+
     /// Starts a run: outside dry runs, takes the run lease (refused while another process holds
     /// it), fences the store's transactions with it and records the run.
     pub(crate) fn begin(
@@ -66,6 +83,14 @@ impl Engine<'_> {
                 .begin_run(mode, trigger, &self.plan.digest, tables, false)?;
             self.prune_history()?;
         }
+        tracing::info!(
+            run = self.run,
+            mode,
+            trigger,
+            tables = %tables.join(","),
+            dry_run,
+            "run started"
+        );
         Ok(RunReport {
             run_id: (!dry_run).then_some(self.run),
             mode: mode.into(),

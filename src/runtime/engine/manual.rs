@@ -1,25 +1,13 @@
 //! The manual modes of the reference: synchronize one record (coupling it first if needed),
 //! couple two records by hand, uncouple, and match-based coupling of a whole table mapping.
 
-use super::report::{PassReport, RunReport};
+use super::report::RunReport;
 use super::{directions, Engine, EngineError, Mode};
 use crate::connectors::Connector;
-use crate::cursor::Cursor;
-use crate::plan::{self, Side};
+use crate::plan::Side;
 use crate::state::{Coupling, Direction};
 
 impl<'a> Engine<'a> {
-    fn table(&self, name: &str) -> Result<&'a plan::Table, EngineError> {
-        let plan = self.plan;
-        plan.table(name).ok_or_else(|| {
-            let all: Vec<&str> = plan.tables.iter().map(|t| t.name.as_str()).collect();
-            EngineError::Request(format!(
-                "no table mapping `{name}` in the plan (it has {})",
-                all.join(", ")
-            ))
-        })
-    }
-
     /// Ends a manual run: its passes' counts are saved (they move no watermark), then the run is
     /// finished as every run is.
     fn end(
@@ -38,16 +26,6 @@ impl<'a> Engine<'a> {
         self.finish(report, outcome)
     }
 
-    fn pass_report(pass: &super::Pass<'_>) -> PassReport {
-        PassReport {
-            mapping: pass.table.name.clone(),
-            direction: pass.dir.as_str().into(),
-            source: format!("{}.{}", pass.src_system, pass.src.name),
-            dest: format!("{}.{}", pass.dst_system, pass.dst.name),
-            ..PassReport::default()
-        }
-    }
-
     /// Synchronizes one record from `side`, coupling it first (by match rules or by creating its
     /// partner) when it is not coupled, whatever `only coupled` says.
     pub async fn sync_record(
@@ -58,10 +36,7 @@ impl<'a> Engine<'a> {
         dry_run: bool,
     ) -> Result<RunReport, EngineError> {
         let t = self.table(table)?;
-        let dir = match side {
-            Side::Left => Direction::LeftToRight,
-            Side::Right => Direction::RightToLeft,
-        };
+        let dir = Direction::from_source(side);
         if !directions(t.flow).contains(&dir) {
             return Err(EngineError::Request(format!(
                 "records of `{table}` never flow from the {} side ({})",
@@ -86,7 +61,7 @@ impl<'a> Engine<'a> {
                     pass.src.name
                 )));
             }
-            let mut pr = Self::pass_report(&pass);
+            let mut pr = pass.report();
             // Writes an interrupted run left unsettled first, as every run does: the record
             // may be a row such a write created (not to be given a second partner).
             if !self.dry_run {
@@ -115,11 +90,7 @@ impl<'a> Engine<'a> {
             // with another spelling would not find its partner and would look deleted.
             let mut found = Vec::new();
             for (side, key) in [(Side::Left, left_key), (Side::Right, right_key)] {
-                let dir = if side == Side::Left {
-                    Direction::LeftToRight
-                } else {
-                    Direction::RightToLeft
-                };
+                let dir = Direction::from_source(side);
                 let pass = self
                     .pass(t, dir, Mode::Modified, true)
                     .or_else(|_| self.pass(t, dir.reverse(), Mode::Modified, true))?;
@@ -143,21 +114,16 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
-            let (left_key, right_key) = (found[0].as_str(), found[1].as_str());
+            let c = Coupling::new(table, &found[0], &found[1]);
             // A record skipped after failing (say, as an ambiguous match) is free again once
             // coupled by hand.
             for dir in directions(t.flow) {
-                let key = if dir.source() == Side::Left {
-                    left_key
-                } else {
-                    right_key
-                };
+                let key = c.key(dir.source());
                 self.store.clear_failure(table, dir, key)?;
                 // A create left open because its row could not be told apart is settled by
                 // this coupling.
                 self.store.clear_intent(table, dir, key)?;
             }
-            let c = Coupling::new(table, left_key, right_key);
             self.store.couple(&c)?;
             let dir = directions(t.flow)[0];
             self.store.log_event(
@@ -165,12 +131,12 @@ impl<'a> Engine<'a> {
                 table,
                 dir,
                 "coupled",
-                Some(left_key),
-                Some(right_key),
+                Some(&c.left_key),
+                Some(&c.right_key),
                 "coupled by hand",
             )?;
             let pass = self.pass(t, dir, Mode::Modified, true)?;
-            let mut pr = Self::pass_report(&pass);
+            let mut pr = pass.report();
             pr.counts.coupled = 1;
             report.tables.push(pr);
             Ok(())
@@ -226,7 +192,7 @@ impl<'a> Engine<'a> {
                 }
             };
             let pass = self.pass(t, dir, Mode::Modified, true)?;
-            let mut pr = Self::pass_report(&pass);
+            let mut pr = pass.report();
             pr.counts.uncoupled = n;
             report.tables.push(pr);
             Ok(())
@@ -253,36 +219,18 @@ impl<'a> Engine<'a> {
             let dir = directions(t.flow)[0];
             let mut pass = self.pass(t, dir, Mode::Full, true)?;
             pass.match_only = true;
-            let conn = self.systems.get(pass.src_system)?;
-            let mut pr = Self::pass_report(&pass);
+            let mut pr = pass.report();
             // Writes an earlier run left open first: a row a lost create made is coupled to its
             // record, not matched to another.
             if !self.dry_run {
                 self.reconcile_table(t, Mode::Full, &mut pr).await?;
             }
-            let page_size = self
-                .options
-                .page_size
-                .min(conn.capabilities().max_page)
-                .max(1);
-            let req = crate::connectors::ReadRequest {
-                table: pass.src,
-                filter: t.side(dir.source()).filter.as_ref(),
-                since: None::<Cursor>,
-                page_size,
-            };
-            let mut continuation: Option<String> = None;
-            loop {
-                let page = conn
-                    .read_page(&req, continuation.as_deref())
-                    .await
-                    .map_err(EngineError::from_connector)?;
-                self.process(&pass, page.rows, false, &mut pr).await?;
-                match page.next {
-                    Some(n) => continuation = Some(n),
-                    None => break,
-                }
-            }
+            // The pass's own page loop: cancellation stops it after a batch, progress shows.
+            let none = std::collections::HashSet::new();
+            let (completed, _) = self
+                .shown(&pass, self.read_source(&pass, None, &none, &mut pr))
+                .await?;
+            report.interrupted = !completed;
             report.tables.push(pr);
             Ok(())
         }

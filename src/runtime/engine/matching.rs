@@ -397,13 +397,8 @@ fn rule_lookup(rule: &MatchRule, source: Side, row: &Row) -> Option<Vec<(String,
     rule.terms
         .iter()
         .map(|t| {
-            let (src, dst) = if source == Side::Left {
-                (&t.left, &t.right)
-            } else {
-                (&t.right, &t.left)
-            };
-            let v = crate::runtime::eval::Row::get(row, src);
-            (!v.is_missing()).then(|| (dst.clone(), v))
+            let v = crate::runtime::eval::Row::get(row, t.column(source));
+            (!v.is_missing()).then(|| (t.column(source.other()).to_string(), v))
         })
         .collect()
 }

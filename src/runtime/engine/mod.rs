@@ -186,6 +186,17 @@ pub(crate) struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// An empty report of this pass.
+    pub(crate) fn report(&self) -> PassReport {
+        PassReport {
+            mapping: self.table.name.clone(),
+            direction: self.dir.as_str().into(),
+            source: format!("{}.{}", self.src_system, self.src.name),
+            dest: format!("{}.{}", self.dst_system, self.dst.name),
+            ..PassReport::default()
+        }
+    }
+
     /// A new coupling of a source record and a destination record, each on its side.
     pub(crate) fn coupling(&self, source_key: &str, dest_key: &str) -> crate::state::Coupling {
         let name = &self.table.name;
@@ -300,16 +311,22 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// The table mapping of a name, or an error listing those the plan has.
+    pub(crate) fn table(&self, name: &str) -> Result<&'a plan::Table, EngineError> {
+        let plan = self.plan;
+        plan.table(name).ok_or_else(|| {
+            let all: Vec<&str> = plan.tables.iter().map(|t| t.name.as_str()).collect();
+            EngineError::Request(format!(
+                "no table mapping `{name}` in the plan (it has {})",
+                all.join(", ")
+            ))
+        })
+    }
+
     /// The table mappings a request names, in plan (dependency) order.
     fn selected(&self, names: &[String]) -> Result<Vec<&'a plan::Table>, EngineError> {
         for n in names {
-            if self.plan.table(n).is_none() {
-                let all: Vec<&str> = self.plan.tables.iter().map(|t| t.name.as_str()).collect();
-                return Err(EngineError::Request(format!(
-                    "no table mapping `{n}` in the plan (it has {})",
-                    all.join(", ")
-                )));
-            }
+            self.table(n)?;
         }
         Ok(self
             .plan
@@ -325,15 +342,6 @@ impl<'a> Engine<'a> {
         self.create_without_match = req.create_without_match;
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let mut report = self.begin(req.mode.as_str(), &req.trigger, &names, req.dry_run)?;
-
-        tracing::info!(
-            run = self.run,
-            mode = %req.mode.as_str(),
-            trigger = %req.trigger,
-            tables = %names.join(","),
-            dry_run = self.dry_run,
-            "run started"
-        );
         // A failure here ends the run like any other, so it is not left `running`.
         let outcome = match self.plan_notes(&tables, req.mode) {
             Ok(hints) => {
@@ -370,21 +378,8 @@ impl<'a> Engine<'a> {
                     return Ok(());
                 }
                 let pass = self.pass(t, dir, mode, mode == Mode::Full)?;
-                let mut pr = PassReport {
-                    mapping: t.name.clone(),
-                    direction: dir.as_str().into(),
-                    source: format!("{}.{}", pass.src_system, pass.src.name),
-                    dest: format!("{}.{}", pass.dst_system, pass.dst.name),
-                    ..PassReport::default()
-                };
-                if let Some(p) = self.progress {
-                    p.pass(&t.name, dir.as_str());
-                }
-                let outcome = self.run_pass(&pass, &mut pr).await;
-                if let Some(p) = self.progress {
-                    p.pass_done();
-                }
-                let completed = outcome?;
+                let mut pr = pass.report();
+                let completed = self.shown(&pass, self.run_pass(&pass, &mut pr)).await?;
                 log_pass(self.run, &pr, completed);
                 report.tables.push(pr);
                 if !completed {

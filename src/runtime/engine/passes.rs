@@ -113,7 +113,7 @@ impl<'a> Engine<'a> {
 
     /// Reads the source page by page and processes it in batches; returns whether it read to
     /// the end (not cancelled) and the newest `(modified_on, key)` seen.
-    async fn read_source(
+    pub(crate) async fn read_source(
         &self,
         pass: &Pass<'a>,
         since: Option<Cursor>,

@@ -402,7 +402,7 @@ fn identity(pass: &Pass<'_>, written: &BTreeMap<String, Value>) -> Vec<(String, 
         .match_rules
         .iter()
         .flat_map(|r| &r.terms)
-        .map(|t| if d == Side::Left { &t.left } else { &t.right })
+        .map(|t| t.column(d))
         .filter_map(|c| written.get_key_value(c))
         .filter(|kv| usable(*kv))
         .map(|(k, v)| (k.clone(), v.clone()))
