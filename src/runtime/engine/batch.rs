@@ -11,7 +11,7 @@ use crate::connectors::{Connector, Row};
 use crate::plan::{ConflictRule, DeleteRule, Flow, Phase};
 use crate::runtime::eval::{Lookups, NoLookups};
 use crate::runtime::shape::{self, Zones};
-use crate::state::Coupling;
+use crate::state::{Coupling, Intent};
 use crate::value::Value;
 
 /// What to do with one source row.
@@ -54,6 +54,15 @@ enum PendingKind {
     },
 }
 
+/// The couplings of a batch's records, by source key, and their partners' rows, by key.
+struct Partners {
+    couplings: HashMap<String, Coupling>,
+    rows: HashMap<String, Row>,
+}
+
+/// Rows with their action decided, and uncoupled rows with any create left open for them.
+type Sorted = (Vec<(Row, Action)>, Vec<(Row, Option<Intent>)>);
+
 impl<'a> Engine<'a> {
     /// Processes one batch of source rows. `retry` marks rows re-read because they failed before:
     /// they count as changed whatever their timestamps. The changes it lists carry the source
@@ -78,11 +87,40 @@ impl<'a> Engine<'a> {
         retry: bool,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        self.remember_labels(pass, &rows);
+        let kept = self.admit(pass, rows, retry, pr)?;
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = kept.iter().map(|r| r.key.clone()).collect();
+        let partners = self.partners(pass, &keys).await?;
+        let (mut work, uncoupled) = self.sort_out(pass, kept, &partners, retry, pr)?;
+        work.extend(self.find_partners(pass, uncoupled, pr).await?);
+        if pass.match_only {
+            return self.couple_matches(pass, work, pr);
+        }
+        let resolver = self.resolve_lookups(pass, &work).await?;
+        let mut pending = Vec::new();
+        for (row, action) in work {
+            if let Some(p) = self.decide(pass, row, action, &resolver, pr).await? {
+                pending.push(p);
+            }
+        }
+        self.execute(pass, pending, pr).await
+    }
+
+    /// The rows that take part: readable and inside the source side's filter. A row the filter
+    /// now leaves out has nothing left to retry or to follow up.
+    fn admit(
+        &self,
+        pass: &Pass<'a>,
+        rows: Vec<Row>,
+        retry: bool,
+        pr: &mut PassReport,
+    ) -> Result<Vec<Row>, EngineError> {
         let mapping = pass.table.name.as_str();
         let no_lookups = NoLookups;
         let ctx = self.context(pass, &no_lookups);
-        self.remember_labels(pass, &rows);
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
             if let Some(why) = &row.invalid {
@@ -95,7 +133,8 @@ impl<'a> Engine<'a> {
                     if pass.back_only && !self.dry_run {
                         // A created row outside its side's filter takes no part: nothing to
                         // follow up.
-                        if let Some(mut c) = self.store.coupling(mapping, s, &row.key)? {
+                        let source = pass.dir.source();
+                        if let Some(mut c) = self.store.coupling(mapping, source, &row.key)? {
                             c.follow_up = None;
                             self.store.save_coupling(&c)?;
                         }
@@ -107,14 +146,18 @@ impl<'a> Engine<'a> {
                 Some(Err(e)) => self.fail(pass, pr, &row.key, None, &format!("filter: {e}"))?,
             }
         }
-        if kept.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = kept.iter().map(|r| r.key.clone()).collect();
-        let couplings = self.store.couplings(mapping, s, &keys)?;
+        Ok(kept)
+    }
+
+    /// The couplings of a batch's records and their partners' rows, read in one request.
+    async fn partners(&self, pass: &Pass<'a>, keys: &[String]) -> Result<Partners, EngineError> {
+        let d = pass.dir.dest();
+        let couplings = self
+            .store
+            .couplings(&pass.table.name, pass.dir.source(), keys)?;
         let dst_conn = self.systems.get(pass.dst_system)?;
         let dest_keys: Vec<String> = couplings.values().map(|c| c.key(d).to_string()).collect();
-        let mut dest_rows: HashMap<String, Row> = if dest_keys.is_empty() {
+        let mut rows: HashMap<String, Row> = if dest_keys.is_empty() {
             HashMap::new()
         } else {
             dst_conn
@@ -127,40 +170,54 @@ impl<'a> Engine<'a> {
         };
         // A partner missing from the batched read is asked for alone before a deletion rule
         // acts on it: only a row the system says is gone counts as deleted.
-        for key in dest_keys
-            .iter()
-            .filter(|k| !dest_rows.contains_key(*k))
-            .cloned()
-            .collect::<Vec<_>>()
-        {
+        let missing: Vec<String> = dest_keys
+            .into_iter()
+            .filter(|k| !rows.contains_key(k))
+            .collect();
+        for key in missing {
             let again = dst_conn
                 .get(pass.dst, std::slice::from_ref(&key))
                 .await
                 .map_err(EngineError::from_connector)?;
             if let Some(row) = again.into_iter().next() {
-                dest_rows.insert(key, row);
+                rows.insert(key, row);
             }
         }
+        Ok(Partners { couplings, rows })
+    }
+
+    /// Splits the admitted rows: skipped records are left alone, coupled ones get their action
+    /// (update, or the deletion rule when the partner is gone), uncoupled ones go on to
+    /// matching with any create an earlier run left open.
+    fn sort_out(
+        &self,
+        pass: &Pass<'a>,
+        kept: Vec<Row>,
+        partners: &Partners,
+        retry: bool,
+        pr: &mut PassReport,
+    ) -> Result<Sorted, EngineError> {
+        let (mapping, d) = (pass.table.name.as_str(), pass.dir.dest());
+        let keys: Vec<String> = kept.iter().map(|r| r.key.clone()).collect();
         // Skipped records and open creates, asked for once per batch, not per record.
         let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
         let mut intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
-        let mut work: Vec<(Row, Action)> = Vec::new();
-        let mut uncoupled = Vec::new();
+        let (mut work, mut uncoupled) = (Vec::new(), Vec::new());
         for row in kept {
-            if skipped.contains(&row.key) || couplings.get(&row.key).is_some_and(|c| c.skipped) {
-                let partner = couplings.get(&row.key).map(|c| c.key(d));
+            let coupling = partners.couplings.get(&row.key);
+            if skipped.contains(&row.key) || coupling.is_some_and(|c| c.skipped) {
                 self.skip(
                     pass,
                     pr,
-                    (&row.key, partner),
+                    (&row.key, coupling.map(|c| c.key(d))),
                     "skipped after failing twice with the same error (`syncmap errors`); `syncmap retry` syncs it again",
                 );
                 continue;
             }
-            match couplings.get(&row.key) {
+            match coupling {
                 Some(_) if pass.match_only => {}
                 Some(c) => {
-                    let action = match dest_rows.get(c.key(d)) {
+                    let action = match partners.rows.get(c.key(d)) {
                         Some(dest) => Action::Update {
                             coupling: c.clone(),
                             dest: dest.clone(),
@@ -175,34 +232,43 @@ impl<'a> Engine<'a> {
                     };
                     work.push((row, action));
                 }
+                None if self.left_uncoupled(pass, retry) => {
+                    pr.not_coupled += 1;
+                    self.skip(
+                        pass,
+                        pr,
+                        (&row.key, None),
+                        "not coupled; a modified-only run syncs coupled records only (`only coupled`): a full sync couples it",
+                    );
+                }
                 None => {
-                    let only_coupled = pass.mode == Mode::Modified
-                        && pass.table.only_coupled
-                        && !pass.ignore_only_coupled;
-                    if only_coupled && !retry {
-                        pr.not_coupled += 1;
-                        self.skip(
-                            pass,
-                            pr,
-                            (&row.key, None),
-                            "not coupled; a modified-only run syncs coupled records only (`only coupled`): a full sync couples it",
-                        );
-                        continue;
-                    }
                     let intent = intents.remove(&row.key);
                     uncoupled.push((row, intent));
                 }
             }
         }
-        work.extend(self.find_partners(pass, uncoupled, pr).await?);
-        if pass.match_only {
-            return self.couple_matches(pass, work, pr);
-        }
-        // Lookups are fetched for the whole batch at once, then the rows are transformed.
+        Ok((work, uncoupled))
+    }
+
+    /// Whether an uncoupled record is left alone: a modified-only run of a mapping with
+    /// `only coupled`, unless the record is retried or the run ignores the rule.
+    fn left_uncoupled(&self, pass: &Pass<'a>, retry: bool) -> bool {
+        pass.mode == Mode::Modified
+            && pass.table.only_coupled
+            && !pass.ignore_only_coupled
+            && !retry
+    }
+
+    /// The lookups every row of the batch will ask for, fetched at once.
+    async fn resolve_lookups(
+        &self,
+        pass: &Pass<'a>,
+        work: &[(Row, Action)],
+    ) -> Result<Resolver, EngineError> {
         let collector = Collector::default();
         {
             let cctx = self.context(pass, &collector);
-            for (row, _) in &work {
+            for (row, _) in work {
                 for (_, compiled) in &pass.ops {
                     let _ = compiled.eval(row, &cctx);
                 }
@@ -217,13 +283,7 @@ impl<'a> Engine<'a> {
                 self.store,
             )
             .await?;
-        let mut pending = Vec::new();
-        for (row, action) in work {
-            if let Some(p) = self.decide(pass, row, action, &resolver, pr).await? {
-                pending.push(p);
-            }
-        }
-        self.execute(pass, pending, pr).await
+        Ok(resolver)
     }
 
     /// The destination values of a row for a phase; `Err` names the field that failed.
@@ -278,111 +338,131 @@ impl<'a> Engine<'a> {
         lookups: &Resolver,
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
         match action {
             Action::PartnerDeleted { coupling } => {
                 match self.partner_deleted(pass, row, coupling, pr)? {
                     // Restoring re-creates the partner from this row, with every field a create sets.
-                    Some(mut p) if matches!(p.kind, PendingKind::Create { .. }) => {
-                        match self.transform(pass, &p.row, true, lookups) {
-                            Ok(fields) => {
-                                p.fields = fields;
-                                Ok(Some(p))
-                            }
-                            Err(e) => {
-                                self.fail(pass, pr, &p.row.key.clone(), None, &e)?;
-                                Ok(None)
-                            }
-                        }
+                    Some(p) if matches!(p.kind, PendingKind::Create { .. }) => {
+                        self.with_fields(pass, p, true, None, lookups, pr)
                     }
                     other => Ok(other),
                 }
             }
-            Action::Create { key, replaces } => match self.transform(pass, &row, true, lookups) {
-                Ok(fields) => Ok(Some(Pending {
+            Action::Create { key, replaces } => {
+                let create = Pending {
                     row,
                     kind: PendingKind::Create { key, replaces },
-                    fields,
-                })),
-                Err(e) => {
-                    self.fail(pass, pr, &row.key.clone(), None, &e)?;
-                    Ok(None)
-                }
-            },
+                    fields: BTreeMap::new(),
+                };
+                self.with_fields(pass, create, true, None, lookups, pr)
+            }
             Action::Update {
                 coupling,
                 dest,
                 new_coupling,
             } => {
-                let fields = match self.transform(pass, &row, false, lookups) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        self.fail(pass, pr, &row.key.clone(), Some(&dest.key), &e)?;
-                        return Ok(None);
-                    }
-                };
-                if pass.outside_filter.borrow_mut().remove(&row.key)
-                    && !fields
-                        .iter()
-                        .all(|(k, v)| dest.fields.get(k).is_some_and(|d| d.same_as(v)))
-                {
-                    let msg = format!(
-                        "a match rule finds {} row `{}`, which is outside the table mapping's filter of that side and holds other values; couple it by hand with `syncmap couple` if it is this record's partner",
-                        pass.dst.name, dest.key
-                    );
-                    self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
-                    return Ok(None);
-                }
-                let failed_before = match pass.dir {
-                    crate::state::Direction::LeftToRight => {
-                        coupling.ltr_result.as_deref() == Some("failure")
-                    }
-                    crate::state::Direction::RightToLeft => {
-                        coupling.rtl_result.as_deref() == Some("failure")
-                    }
-                };
-                let src_changed = new_coupling
-                    || failed_before
-                    || coupling
-                        .changed(s, row.etag.as_deref(), row.modified_on)
-                        .unwrap_or(true);
-                // A forced record (synced by hand) is compared and written even when it did not
-                // change; it is only in conflict when it really changed too.
-                if !src_changed && !pass.force {
-                    pr.counts.unchanged += 1;
-                    return Ok(None);
-                }
-                let dst_changed = !new_coupling
-                    && coupling
-                        .changed(d, dest.etag.as_deref(), dest.modified_on)
-                        .unwrap_or(false);
-                if pass.table.flow == Flow::Both && src_changed && dst_changed {
-                    let differing: Vec<&str> = pass
-                        .ops
-                        .iter()
-                        .filter(|(op, _)| op.two_way)
-                        .filter(|(op, _)| {
-                            fields.get(&op.target).is_some_and(|v| {
-                                !dest.fields.get(&op.target).is_some_and(|dv| dv.same_as(v))
-                            })
-                        })
-                        .map(|(op, _)| op.target.as_str())
-                        .collect();
-                    if !differing.is_empty() && !self.conflict(pass, &row, &dest, &differing, pr)? {
-                        return Ok(None);
-                    }
-                }
-                Ok(Some(Pending {
+                let update = Pending {
                     row,
                     kind: PendingKind::Update {
                         coupling,
                         dest,
                         new_coupling,
                     },
-                    fields,
-                }))
+                    fields: BTreeMap::new(),
+                };
+                self.decide_update(pass, update, lookups, pr)
             }
         }
+    }
+
+    /// A write with the destination values of its row; `None` (and the record failed) when a
+    /// field cannot be computed.
+    fn with_fields(
+        &self,
+        pass: &Pass<'a>,
+        mut write: Pending,
+        create: bool,
+        dest_key: Option<&str>,
+        lookups: &Resolver,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        match self.transform(pass, &write.row, create, lookups) {
+            Ok(fields) => {
+                write.fields = fields;
+                Ok(Some(write))
+            }
+            Err(e) => {
+                self.fail(pass, pr, &write.row.key.clone(), dest_key, &e)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// An update goes ahead when the source changed (or is forced) and, when both sides
+    /// changed, the conflict rule lets it.
+    fn decide_update(
+        &self,
+        pass: &Pass<'a>,
+        update: Pending,
+        lookups: &Resolver,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        let PendingKind::Update {
+            coupling,
+            dest,
+            new_coupling,
+        } = &update.kind
+        else {
+            return Ok(Some(update));
+        };
+        let (coupling, dest, new_coupling) = (coupling.clone(), dest.clone(), *new_coupling);
+        let Some(update) = self.with_fields(pass, update, false, Some(&dest.key), lookups, pr)?
+        else {
+            return Ok(None);
+        };
+        if self.refused_outside_filter(pass, &update, &dest, pr)? {
+            return Ok(None);
+        }
+        let (src_changed, dst_changed) = changes(pass, &update.row, &coupling, &dest, new_coupling);
+        // A forced record (synced by hand) is compared and written even when it did not
+        // change; it is only in conflict when it really changed too.
+        if !src_changed && !pass.force {
+            pr.counts.unchanged += 1;
+            return Ok(None);
+        }
+        if pass.table.flow == Flow::Both && src_changed && dst_changed {
+            let differing = differing_two_way(pass, &update.fields, &dest);
+            if !differing.is_empty() && !self.conflict(pass, &update.row, &dest, &differing, pr)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(update))
+    }
+
+    /// Whether a partner found by a match rule outside the destination's filter is refused: it
+    /// is taken only when it already holds every value the pass would write.
+    fn refused_outside_filter(
+        &self,
+        pass: &Pass<'a>,
+        update: &Pending,
+        dest: &Row,
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let row = &update.row;
+        if !pass.outside_filter.borrow_mut().remove(&row.key)
+            || update
+                .fields
+                .iter()
+                .all(|(k, v)| dest.fields.get(k).is_some_and(|d| d.same_as(v)))
+        {
+            return Ok(false);
+        }
+        let msg = format!(
+            "a match rule finds {} row `{}`, which is outside the table mapping's filter of that side and holds other values; couple it by hand with `syncmap couple` if it is this record's partner",
+            pass.dst.name, dest.key
+        );
+        self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+        Ok(true)
     }
 
     /// Applies the conflict rule; true when this pass's side wins and the write goes ahead.
@@ -592,3 +672,48 @@ impl<'a> Engine<'a> {
 }
 
 mod execute;
+
+/// Whether the source and the destination changed since the pair last synced. A new coupling
+/// or a record that failed last time counts as changed on its source side.
+fn changes(
+    pass: &Pass<'_>,
+    row: &Row,
+    coupling: &Coupling,
+    dest: &Row,
+    new_coupling: bool,
+) -> (bool, bool) {
+    let (s, d) = (pass.dir.source(), pass.dir.dest());
+    let last = match pass.dir {
+        crate::state::Direction::LeftToRight => &coupling.ltr_result,
+        crate::state::Direction::RightToLeft => &coupling.rtl_result,
+    };
+    let failed_before = last.as_deref() == Some("failure");
+    let src_changed = new_coupling
+        || failed_before
+        || coupling
+            .changed(s, row.etag.as_deref(), row.modified_on)
+            .unwrap_or(true);
+    let dst_changed = !new_coupling
+        && coupling
+            .changed(d, dest.etag.as_deref(), dest.modified_on)
+            .unwrap_or(false);
+    (src_changed, dst_changed)
+}
+
+/// The two-way fields whose new value differs from the destination's.
+fn differing_two_way<'p>(
+    pass: &'p Pass<'_>,
+    fields: &BTreeMap<String, Value>,
+    dest: &Row,
+) -> Vec<&'p str> {
+    pass.ops
+        .iter()
+        .filter(|(op, _)| op.two_way)
+        .filter(|(op, _)| {
+            fields
+                .get(&op.target)
+                .is_some_and(|v| !dest.fields.get(&op.target).is_some_and(|dv| dv.same_as(v)))
+        })
+        .map(|(op, _)| op.target.as_str())
+        .collect()
+}
