@@ -158,12 +158,82 @@ pub(crate) fn call(
     if strict && args.contains(&Value::Null) {
         return Ok(Value::Null);
     }
-    let arg = |i: usize| args.get(i).unwrap_or(&Value::Null);
-    let text = |i: usize| as_text(f, arg(i));
-    let int = |i: usize| as_int(f, arg(i));
-    let s = |t: String| Ok(Value::String(t));
+    let a = Args { f, values: args };
     match f {
-        Func::Abs => match arg(0) {
+        Func::Abs
+        | Func::Ceil
+        | Func::Floor
+        | Func::Round
+        | Func::ToDecimal
+        | Func::ToNumber
+        | Func::ToInt => number(&a),
+        Func::AddDays
+        | Func::Day
+        | Func::Month
+        | Func::Year
+        | Func::FormatDate
+        | Func::ParseDate
+        | Func::ParseDatetime
+        | Func::Now
+        | Func::Today => date(&a, now, zone),
+        Func::Left
+        | Func::Right
+        | Func::Substring
+        | Func::PadLeft
+        | Func::Replace
+        | Func::SplitPart => cut(&a),
+        Func::Contains
+        | Func::StartsWith
+        | Func::EndsWith
+        | Func::Len
+        | Func::Lower
+        | Func::Upper
+        | Func::Trim
+        | Func::TrimStart
+        | Func::TrimEnd
+        | Func::ToString
+        | Func::Concat
+        | Func::IsNull => text(&a),
+        // The checker replaces `label(x)` with a value map.
+        Func::Label => Err(EvalError::LabelAtRuntime),
+    }
+}
+
+/// The evaluated arguments of a call, read as its function needs them.
+struct Args<'v> {
+    f: Func,
+    values: &'v [Value],
+}
+
+impl<'v> Args<'v> {
+    /// The `i`th argument; null when the call has fewer.
+    fn arg(&self, i: usize) -> &'v Value {
+        self.values.get(i).unwrap_or(&Value::Null)
+    }
+
+    fn text(&self, i: usize) -> Result<&'v str, EvalError> {
+        as_text(self.f, self.arg(i))
+    }
+
+    fn int(&self, i: usize) -> Result<i64, EvalError> {
+        as_int(self.f, self.arg(i))
+    }
+
+    /// A non-negative count argument, named in its error.
+    fn count(&self, i: usize, what: &'static str) -> Result<usize, EvalError> {
+        count(self.f, what, self.int(i)?)
+    }
+}
+
+fn string(t: String) -> Result<Value, EvalError> {
+    Ok(Value::String(t))
+}
+
+/// `abs`, `ceil`, `floor`, `round` and the conversions to numbers.
+fn number(a: &Args<'_>) -> Result<Value, EvalError> {
+    let f = a.f;
+    match f {
+        Func::Abs => match a.arg(0) {
             Value::Int(i) => i
                 .checked_abs()
                 .map(Value::Int)
@@ -171,16 +241,34 @@ pub(crate) fn call(
             Value::Decimal(d) => Ok(Value::Decimal(d.abs())),
             other => Err(type_err(&f.what(), "a number", other)),
         },
-        Func::Ceil | Func::Floor => match arg(0) {
+        Func::Ceil | Func::Floor => match a.arg(0) {
             Value::Int(i) => Ok(Value::Int(*i)),
             Value::Decimal(d) if f == Func::Ceil => Ok(Value::Decimal(d.ceil())),
             Value::Decimal(d) => Ok(Value::Decimal(d.floor())),
             other => Err(type_err(&f.what(), "a number", other)),
         },
-        Func::Round => round(arg(0), int(1)?),
-        Func::AddDays => add_days(arg(0), int(1)?),
+        Func::Round => round(a.arg(0), a.int(1)?),
+        Func::ToInt => match a.arg(0) {
+            Value::Int(i) => Ok(Value::Int(*i)),
+            other => {
+                let d = to_decimal(f, other)?;
+                d.trunc()
+                    .to_i64()
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("`to_int`"))
+            }
+        },
+        _ => to_decimal(f, a.arg(0)).map(Value::Decimal),
+    }
+}
+
+/// Dates and date-times: arithmetic, parts, formats, and the clock.
+fn date(a: &Args<'_>, now: Timestamp, zone: &TimeZone) -> Result<Value, EvalError> {
+    let f = a.f;
+    match f {
+        Func::AddDays => add_days(a.arg(0), a.int(1)?),
         Func::Day | Func::Month | Func::Year => {
-            let d = match arg(0) {
+            let d = match a.arg(0) {
                 Value::Date(d) => *d,
                 Value::DateTime(t) => t.to_zoned(zone.clone()).date(),
                 other => return Err(type_err(&f.what(), "a date or date-time", other)),
@@ -192,34 +280,30 @@ pub(crate) fn call(
             };
             Ok(Value::Int(n))
         }
-        Func::FormatDate => format_date(arg(0), text(1)?, zone),
+        Func::FormatDate => format_date(a.arg(0), a.text(1)?, zone),
         Func::ParseDate => {
-            let (t, fmt) = (text(0)?, text(1)?);
+            let (t, fmt) = (a.text(0)?, a.text(1)?);
             Date::strptime(fmt, t)
                 .map(Value::Date)
                 .map_err(|e| date_format(f, t, fmt, e))
         }
-        Func::ParseDatetime => parse_datetime(text(0)?, text(1)?),
-        Func::Contains => Ok(Value::Bool(text(0)?.contains(text(1)?))),
-        Func::StartsWith => Ok(Value::Bool(text(0)?.starts_with(text(1)?))),
-        Func::EndsWith => Ok(Value::Bool(text(0)?.ends_with(text(1)?))),
-        Func::Len => Ok(Value::Int(text(0)?.chars().count() as i64)),
-        Func::Lower => s(text(0)?.to_lowercase()),
-        Func::Upper => s(text(0)?.to_uppercase()),
-        Func::Trim => s(text(0)?.trim().to_string()),
-        Func::TrimStart => s(text(0)?.trim_start().to_string()),
-        Func::TrimEnd => s(text(0)?.trim_end().to_string()),
-        Func::Left => {
-            let n = count(f, "count", int(1)?)?;
-            s(text(0)?.chars().take(n).collect())
-        }
+        Func::ParseDatetime => parse_datetime(a.text(0)?, a.text(1)?),
+        Func::Now => Ok(Value::DateTime(now)),
+        _ => Ok(Value::Date(now.to_zoned(zone.clone()).date())),
+    }
+}
+
+/// Functions that cut, pad or rewrite text by position or pattern.
+fn cut(a: &Args<'_>) -> Result<Value, EvalError> {
+    match a.f {
+        Func::Left => string(a.text(0)?.chars().take(a.count(1, "count")?).collect()),
         Func::Right => {
-            let (t, n) = (text(0)?, count(f, "count", int(1)?)?);
+            let (t, n) = (a.text(0)?, a.count(1, "count")?);
             let skip = t.chars().count().saturating_sub(n);
-            s(t.chars().skip(skip).collect())
+            string(t.chars().skip(skip).collect())
         }
         Func::Substring => {
-            let start = int(1)?;
+            let start = a.int(1)?;
             if start < 1 {
                 let message = format!("start counts from 1, got {start}");
                 return Err(EvalError::Argument {
@@ -227,50 +311,53 @@ pub(crate) fn call(
                     message,
                 });
             }
-            let len = count(f, "length", int(2)?)?;
+            let len = a.count(2, "length")?;
             let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
-            s(text(0)?.chars().skip(skip).take(len).collect())
+            string(a.text(0)?.chars().skip(skip).take(len).collect())
         }
         Func::Replace => {
-            let (t, from, to) = (text(0)?, text(1)?, text(2)?);
-            s(if from.is_empty() {
+            let (t, from, to) = (a.text(0)?, a.text(1)?, a.text(2)?);
+            string(if from.is_empty() {
                 t.to_string()
             } else {
                 t.replace(from, to)
             })
         }
-        Func::SplitPart => split_part(text(0)?, text(1)?, int(2)?),
-        Func::PadLeft => {
-            let (t, width, fill) = (text(0)?, count(f, "width", int(1)?)?, text(2)?);
-            if fill.is_empty() {
-                let message = "fill must not be empty".to_string();
-                return Err(EvalError::Argument {
-                    func: "pad_left",
-                    message,
-                });
-            }
-            let missing = width.saturating_sub(t.chars().count());
-            let mut out: String = fill.chars().cycle().take(missing).collect();
-            out.push_str(t);
-            s(out)
-        }
-        Func::ToDecimal | Func::ToNumber => to_decimal(f, arg(0)).map(Value::Decimal),
-        Func::ToInt => match arg(0) {
-            Value::Int(i) => Ok(Value::Int(*i)),
-            other => {
-                let d = to_decimal(f, other)?;
-                d.trunc()
-                    .to_i64()
-                    .map(Value::Int)
-                    .ok_or_else(|| overflow("`to_int`"))
-            }
-        },
-        Func::ToString => Ok(arg(0).to_text().map_or(Value::Null, Value::String)),
-        Func::Concat => s(args.iter().filter_map(Value::to_text).collect()),
-        Func::IsNull => Ok(Value::Bool(arg(0).is_missing())),
-        Func::Now => Ok(Value::DateTime(now)),
-        Func::Today => Ok(Value::Date(now.to_zoned(zone.clone()).date())),
-        Func::Label => Err(EvalError::LabelAtRuntime),
+        Func::SplitPart => split_part(a.text(0)?, a.text(1)?, a.int(2)?),
+        _ => pad_left(a),
+    }
+}
+
+fn pad_left(a: &Args<'_>) -> Result<Value, EvalError> {
+    let (t, width, fill) = (a.text(0)?, a.count(1, "width")?, a.text(2)?);
+    if fill.is_empty() {
+        let message = "fill must not be empty".to_string();
+        return Err(EvalError::Argument {
+            func: "pad_left",
+            message,
+        });
+    }
+    let missing = width.saturating_sub(t.chars().count());
+    let mut out: String = fill.chars().cycle().take(missing).collect();
+    out.push_str(t);
+    string(out)
+}
+
+/// The other text functions and tests on values.
+fn text(a: &Args<'_>) -> Result<Value, EvalError> {
+    match a.f {
+        Func::Contains => Ok(Value::Bool(a.text(0)?.contains(a.text(1)?))),
+        Func::StartsWith => Ok(Value::Bool(a.text(0)?.starts_with(a.text(1)?))),
+        Func::EndsWith => Ok(Value::Bool(a.text(0)?.ends_with(a.text(1)?))),
+        Func::Len => Ok(Value::Int(a.text(0)?.chars().count() as i64)),
+        Func::Lower => string(a.text(0)?.to_lowercase()),
+        Func::Upper => string(a.text(0)?.to_uppercase()),
+        Func::Trim => string(a.text(0)?.trim().to_string()),
+        Func::TrimStart => string(a.text(0)?.trim_start().to_string()),
+        Func::TrimEnd => string(a.text(0)?.trim_end().to_string()),
+        Func::ToString => Ok(a.arg(0).to_text().map_or(Value::Null, Value::String)),
+        Func::Concat => string(a.values.iter().filter_map(Value::to_text).collect()),
+        _ => Ok(Value::Bool(a.arg(0).is_missing())),
     }
 }
 
