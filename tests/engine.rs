@@ -1657,7 +1657,7 @@ fn a_dry_run_writes_nothing_and_reports_what_would_change() {
         let human = syncmap::runtime::engine::report::human(&r);
         assert!(human.contains("dry run (nothing written)"), "{human}");
         assert!(
-            human.contains(&format!("← `{contoso}` {update_label}\n")),
+            human.contains(&format!("← `{contoso}` ({update_label})\n")),
             "{human}"
         );
         assert!(

@@ -172,53 +172,8 @@ pub struct RecordFailure {
 
 /// The report as a table for people.
 pub fn human(r: &RunReport) -> String {
-    let mut out = String::new();
-    let title = if r.dry_run {
-        "dry run (nothing written)".to_string()
-    } else {
-        format!("run {}", r.run_id.unwrap_or(0))
-    };
-    out.push_str(&format!("{title}: {} sync, {} ms", r.mode, r.duration_ms));
-    if !r.dry_run && !r.status.is_empty() {
-        out.push_str(&format!(", {}", status_words(&r.status)));
-    }
-    out.push('\n');
-    if r.interrupted {
-        out.push_str(
-            "interrupted: stopped after the batch in flight; the next run goes on from there\n",
-        );
-    }
-    out.push_str(&format!(
-        "{:<14} {:<22} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>9} {:>7}\n",
-        "table",
-        "direction",
-        "inserted",
-        "modified",
-        "unchanged",
-        "skipped",
-        "failed",
-        "conflicts",
-        "deleted",
-        "uncoupled",
-        "coupled"
-    ));
-    for p in &r.tables {
-        let c = &p.counts;
-        out.push_str(&format!(
-            "{:<14} {:<22} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>9} {:>7}\n",
-            p.mapping,
-            p.route(),
-            c.inserted,
-            c.modified,
-            c.unchanged,
-            c.skipped,
-            c.failed,
-            c.conflicts,
-            c.deleted,
-            c.uncoupled,
-            c.coupled
-        ));
-    }
+    let mut out = heading(r);
+    out.push_str(&counts_table(r));
     for p in &r.tables {
         for e in &p.errors {
             out.push_str(&format!(
@@ -226,10 +181,7 @@ pub fn human(r: &RunReport) -> String {
                 p.mapping,
                 p.route(),
                 e.source_key,
-                e.label
-                    .as_deref()
-                    .map(|l| format!(" ({l})"))
-                    .unwrap_or_default(),
+                known_as(e.label.as_deref()),
                 e.message,
                 if e.skipped {
                     " (skipped until `syncmap retry`)"
@@ -244,35 +196,105 @@ pub fn human(r: &RunReport) -> String {
     }
     if r.dry_run {
         for p in &r.tables {
-            for c in &p.changes {
-                let target = c.dest_key.as_deref().unwrap_or("(new)");
-                out.push_str(&format!(
-                    "  would {} {} {} `{}` ← `{}`",
-                    c.kind, p.mapping, p.dest, target, c.source_key
-                ));
-                if let Some(l) = &c.label {
-                    out.push_str(&format!(" {l}"));
-                }
-                if let Some(n) = &c.note {
-                    out.push_str(&format!(" ({n})"));
-                }
-                out.push('\n');
-                for f in &c.fields {
-                    match &f.before {
-                        Some(b) => {
-                            out.push_str(&format!("      {}: {b} → {}\n", f.column, f.after))
-                        }
-                        None => out.push_str(&format!("      {}: {}\n", f.column, f.after)),
-                    }
-                }
-            }
-            if p.changes_not_listed > 0 {
-                out.push_str(&format!(
-                    "  … and {} more changes in {} {}\n",
-                    p.changes_not_listed, p.mapping, p.direction
-                ));
+            out.push_str(&would_change(p));
+        }
+    }
+    out
+}
+
+/// ` (C00010 · Contoso Ltd.)` after a key, when the record has such a label.
+fn known_as(label: Option<&str>) -> String {
+    label.map(|l| format!(" ({l})")).unwrap_or_default()
+}
+
+/// What ran and how it ended, on a line of its own (and why it stopped, when it did).
+fn heading(r: &RunReport) -> String {
+    let title = if r.dry_run {
+        "dry run (nothing written)".to_string()
+    } else {
+        format!("run {}", r.run_id.unwrap_or(0))
+    };
+    let mut out = format!("{title}: {} sync, {} ms", r.mode, r.duration_ms);
+    if !r.dry_run && !r.status.is_empty() {
+        out.push_str(&format!(", {}", status_words(&r.status)));
+    }
+    out.push('\n');
+    if r.interrupted {
+        out.push_str(
+            "interrupted: stopped after the batch in flight; the next run goes on from there\n",
+        );
+    }
+    out
+}
+
+/// One line of counts per table mapping and direction, under a header.
+fn counts_table(r: &RunReport) -> String {
+    let line = |cells: [&dyn std::fmt::Display; 11]| {
+        let [a, b, c, d, e, f, g, h, i, j, k] = cells;
+        format!("{a:<14} {b:<22} {c:>8} {d:>8} {e:>9} {f:>7} {g:>6} {h:>9} {i:>7} {j:>9} {k:>7}\n")
+    };
+    let mut out = line([
+        &"table",
+        &"direction",
+        &"inserted",
+        &"modified",
+        &"unchanged",
+        &"skipped",
+        &"failed",
+        &"conflicts",
+        &"deleted",
+        &"uncoupled",
+        &"coupled",
+    ]);
+    for p in &r.tables {
+        let c = &p.counts;
+        out.push_str(&line([
+            &p.mapping,
+            &p.route(),
+            &c.inserted,
+            &c.modified,
+            &c.unchanged,
+            &c.skipped,
+            &c.failed,
+            &c.conflicts,
+            &c.deleted,
+            &c.uncoupled,
+            &c.coupled,
+        ]));
+    }
+    out
+}
+
+/// A dry run's changes of one pass, each with its fields before and after.
+fn would_change(p: &PassReport) -> String {
+    let mut out = String::new();
+    for c in &p.changes {
+        let target = c.dest_key.as_deref().unwrap_or("(new)");
+        out.push_str(&format!(
+            "  would {} {} {} `{}` ← `{}`{}",
+            c.kind,
+            p.mapping,
+            p.dest,
+            target,
+            c.source_key,
+            known_as(c.label.as_deref())
+        ));
+        if let Some(n) = &c.note {
+            out.push_str(&format!(" ({n})"));
+        }
+        out.push('\n');
+        for f in &c.fields {
+            match &f.before {
+                Some(b) => out.push_str(&format!("      {}: {b} → {}\n", f.column, f.after)),
+                None => out.push_str(&format!("      {}: {}\n", f.column, f.after)),
             }
         }
+    }
+    if p.changes_not_listed > 0 {
+        out.push_str(&format!(
+            "  … and {} more changes in {} {}\n",
+            p.changes_not_listed, p.mapping, p.direction
+        ));
     }
     out
 }
