@@ -325,28 +325,7 @@ fn eval_node(node: &Node, env: &Env<'_, '_>) -> Result<Value, EvalError> {
             index: *i,
             available: env.params.len(),
         }),
-        Node::Call(f, args) => {
-            let (now, zone) = (env.ctx.now, &env.ctx.zone);
-            match args.as_slice() {
-                [] => builtins::call(*f, &[], now, zone),
-                [a] => builtins::call(*f, &[eval_node(a, env)?], now, zone),
-                [a, b] => {
-                    let vals = [eval_node(a, env)?, eval_node(b, env)?];
-                    builtins::call(*f, &vals, now, zone)
-                }
-                [a, b, c] => {
-                    let vals = [eval_node(a, env)?, eval_node(b, env)?, eval_node(c, env)?];
-                    builtins::call(*f, &vals, now, zone)
-                }
-                _ => {
-                    let vals = args
-                        .iter()
-                        .map(|a| eval_node(a, env))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    builtins::call(*f, &vals, now, zone)
-                }
-            }
-        }
+        Node::Call(f, args) => eval_call(*f, args, env),
         Node::Fn(name, args) => call_user(name, args, env),
         Node::Not(x) => match eval_node(x, env)? {
             Value::Bool(b) => Ok(Value::Bool(!b)),
@@ -362,31 +341,7 @@ fn eval_node(node: &Node, env: &Env<'_, '_>) -> Result<Value, EvalError> {
             v @ (Value::Null | Value::Absent) => Ok(v),
             other => Err(type_err("`-`", "a number", &other)),
         },
-        Node::Bin(op, lhs, rhs) => match op {
-            BinOp::Coalesce => {
-                let l = eval_node(lhs, env)?;
-                if l.is_missing() {
-                    eval_node(rhs, env)
-                } else {
-                    Ok(l)
-                }
-            }
-            BinOp::And | BinOp::Or => {
-                let short = *op == BinOp::Or; // the value that decides alone
-                let what = if short { "`or`" } else { "`and`" };
-                let l = truth(what, &eval_node(lhs, env)?)?;
-                if l == Some(short) {
-                    return Ok(Value::Bool(short));
-                }
-                let r = truth(what, &eval_node(rhs, env)?)?;
-                Ok(match (l, r) {
-                    (_, Some(b)) if b == short => Value::Bool(short),
-                    (Some(_), Some(_)) => Value::Bool(!short),
-                    _ => Value::Null,
-                })
-            }
-            _ => binary(*op, eval_node(lhs, env)?, eval_node(rhs, env)?),
-        },
+        Node::Bin(op, lhs, rhs) => eval_binary(*op, lhs, rhs, env),
         Node::If(parts) => {
             let [cond, then, otherwise] = &**parts;
             if truth("`if`", &eval_node(cond, env)?)? == Some(true) {
@@ -404,6 +359,61 @@ fn eval_node(node: &Node, env: &Env<'_, '_>) -> Result<Value, EvalError> {
                 env.ctx.lookups.lookup(lookup, &v)
             }
         }
+    }
+}
+
+/// A built-in call; the arguments of short calls stay on the stack (most calls have three
+/// or fewer, and a field is evaluated per record).
+fn eval_call(f: Func, args: &[Node], env: &Env<'_, '_>) -> Result<Value, EvalError> {
+    let (now, zone) = (env.ctx.now, &env.ctx.zone);
+    match args {
+        [] => builtins::call(f, &[], now, zone),
+        [a] => builtins::call(f, &[eval_node(a, env)?], now, zone),
+        [a, b] => {
+            let vals = [eval_node(a, env)?, eval_node(b, env)?];
+            builtins::call(f, &vals, now, zone)
+        }
+        [a, b, c] => {
+            let vals = [eval_node(a, env)?, eval_node(b, env)?, eval_node(c, env)?];
+            builtins::call(f, &vals, now, zone)
+        }
+        _ => {
+            let vals = args
+                .iter()
+                .map(|a| eval_node(a, env))
+                .collect::<Result<Vec<_>, _>>()?;
+            builtins::call(f, &vals, now, zone)
+        }
+    }
+}
+
+/// A binary operator: `??`, `and` and `or` look at their right operand only when the left
+/// does not decide; the others are strict.
+fn eval_binary(op: BinOp, lhs: &Node, rhs: &Node, env: &Env<'_, '_>) -> Result<Value, EvalError> {
+    match op {
+        BinOp::Coalesce => {
+            let l = eval_node(lhs, env)?;
+            if l.is_missing() {
+                eval_node(rhs, env)
+            } else {
+                Ok(l)
+            }
+        }
+        BinOp::And | BinOp::Or => {
+            let short = op == BinOp::Or; // the value that decides alone
+            let what = if short { "`or`" } else { "`and`" };
+            let l = truth(what, &eval_node(lhs, env)?)?;
+            if l == Some(short) {
+                return Ok(Value::Bool(short));
+            }
+            let r = truth(what, &eval_node(rhs, env)?)?;
+            Ok(match (l, r) {
+                (_, Some(b)) if b == short => Value::Bool(short),
+                (Some(_), Some(_)) => Value::Bool(!short),
+                _ => Value::Null,
+            })
+        }
+        _ => binary(op, eval_node(lhs, env)?, eval_node(rhs, env)?),
     }
 }
 
