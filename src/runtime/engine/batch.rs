@@ -509,14 +509,7 @@ impl<'a> Engine<'a> {
                 &note,
             )?;
         }
-        pr.change(Change {
-            kind: "conflict".into(),
-            source_key: row.key.clone(),
-            label: None,
-            dest_key: Some(dest.key.clone()),
-            fields: Vec::new(),
-            note: Some(note.clone()),
-        });
+        pr.change(Change::new("conflict", &row.key, Some(&dest.key)).note(&note));
         match wins {
             Some(true) => Ok(true),
             Some(false) => {
@@ -576,14 +569,7 @@ impl<'a> Engine<'a> {
                     })?;
                 }
                 pr.counts.uncoupled += 1;
-                pr.change(Change {
-                    kind: "uncouple".into(),
-                    source_key: row.key,
-                    label: None,
-                    dest_key: Some(gone),
-                    fields: Vec::new(),
-                    note: Some(msg),
-                });
+                pr.change(Change::new("uncouple", &row.key, Some(&gone)).note(msg));
                 Ok(None)
             }
             DeleteRule::Restore => Ok(Some(Pending {

@@ -10,7 +10,7 @@ use super::EngineError;
 use crate::connectors::{Connector, TableRef};
 use crate::plan::{self, Plan, Side};
 use crate::runtime::eval::{EvalError, Lookups};
-use crate::runtime::systems::Systems;
+use crate::runtime::systems::{AnyConnector, Systems};
 use crate::state::Store;
 use crate::value::Value;
 
@@ -121,6 +121,29 @@ fn table_ref<'p>(
     ))
 }
 
+/// The key of the one row of `table` whose `column` holds `value`; `Ok(Err(why))` when none
+/// or several do.
+async fn key_by_column(
+    conn: &AnyConnector,
+    table: TableRef<'_>,
+    column: &str,
+    value: &Value,
+) -> Result<Result<String, String>, EngineError> {
+    let rows = conn
+        .find(table, &[(column.to_string(), value.clone())], false)
+        .await
+        .map_err(EngineError::from_connector)?;
+    let shown = value.to_string();
+    Ok(match rows.len() {
+        0 => Err(format!("no `{}` row has {column} = {shown}", table.name)),
+        1 => Ok(rows[0].key.clone()),
+        n => Err(format!(
+            "{n} `{}` rows have {column} = {shown}; the lookup needs exactly one",
+            table.name
+        )),
+    })
+}
+
 /// One lookup: `Ok(Err(msg))` when the value has no coupled partner (the record fails or the
 /// field is cleared), `Err` only when the systems or the store cannot be used at all.
 async fn resolve_one(
@@ -141,25 +164,9 @@ async fn resolve_one(
     let key = match &l.by {
         Some(column) => {
             let (system, table) = table_ref(plan, via, l.from)?;
-            let conn = systems.get(system)?;
-            let rows = conn
-                .find(table, &[(column.clone(), value.clone())], false)
-                .await
-                .map_err(EngineError::from_connector)?;
-            match rows.len() {
-                0 => {
-                    return Ok(Err(format!(
-                        "no `{}` row has {column} = {shown}",
-                        table.name
-                    )))
-                }
-                1 => rows[0].key.clone(),
-                n => {
-                    return Ok(Err(format!(
-                        "{n} `{}` rows have {column} = {shown}; the lookup needs exactly one",
-                        table.name
-                    )))
-                }
+            match key_by_column(systems.get(system)?, table, column, value).await? {
+                Ok(key) => key,
+                Err(why) => return Ok(Err(why)),
             }
         }
         None => match value.to_text() {

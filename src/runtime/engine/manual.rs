@@ -4,7 +4,7 @@
 use super::report::RunReport;
 use super::{directions, Engine, EngineError, Mode};
 use crate::connectors::Connector;
-use crate::plan::Side;
+use crate::plan::{self, Side};
 use crate::state::{Coupling, Direction};
 
 impl<'a> Engine<'a> {
@@ -86,34 +86,10 @@ impl<'a> Engine<'a> {
         let t = self.table(table)?;
         let mut report = self.begin("couple", "manual", &[table.to_string()], false)?;
         let outcome = async {
-            // The keys as the systems spell them (GUIDs in lower case, say): a coupling stored
-            // with another spelling would not find its partner and would look deleted.
-            let mut found = Vec::new();
-            for (side, key) in [(Side::Left, left_key), (Side::Right, right_key)] {
-                let dir = Direction::from_source(side);
-                let pass = self
-                    .pass(t, dir, Mode::Modified, true)
-                    .or_else(|_| self.pass(t, dir.reverse(), Mode::Modified, true))?;
-                let (system, tref) = if pass.dir.source() == side {
-                    (pass.src_system, pass.src)
-                } else {
-                    (pass.dst_system, pass.dst)
-                };
-                let conn = self.systems.get(system)?;
-                let rows = conn
-                    .get(tref, &[key.to_string()])
-                    .await
-                    .map_err(EngineError::from_connector)?;
-                match rows.into_iter().next() {
-                    Some(row) => found.push(row.key),
-                    None => {
-                        return Err(EngineError::Request(format!(
-                            "{system}.{} has no row `{key}`",
-                            tref.name
-                        )))
-                    }
-                }
-            }
+            let found = [
+                self.existing_key(t, Side::Left, left_key).await?,
+                self.existing_key(t, Side::Right, right_key).await?,
+            ];
             let c = Coupling::new(table, &found[0], &found[1]);
             // A record skipped after failing (say, as an ambiguous match) is free again once
             // coupled by hand.
@@ -144,6 +120,39 @@ impl<'a> Engine<'a> {
         .await;
         self.end(&mut report, outcome)?;
         Ok(report)
+    }
+
+    /// A record's key as its system spells it (GUIDs in lower case, say): a coupling stored
+    /// with another spelling would not find its partner and would look deleted. An error when
+    /// the system has no such row.
+    async fn existing_key(
+        &self,
+        t: &'a plan::Table,
+        side: Side,
+        key: &str,
+    ) -> Result<String, EngineError> {
+        let dir = Direction::from_source(side);
+        let pass = self
+            .pass(t, dir, Mode::Modified, true)
+            .or_else(|_| self.pass(t, dir.reverse(), Mode::Modified, true))?;
+        let (system, tref) = if pass.dir.source() == side {
+            (pass.src_system, pass.src)
+        } else {
+            (pass.dst_system, pass.dst)
+        };
+        let rows = self
+            .systems
+            .get(system)?
+            .get(tref, &[key.to_string()])
+            .await
+            .map_err(EngineError::from_connector)?;
+        match rows.into_iter().next() {
+            Some(row) => Ok(row.key),
+            None => Err(EngineError::Request(format!(
+                "{system}.{} has no row `{key}`",
+                tref.name
+            ))),
+        }
     }
 
     /// Removes the coupling of one record (by its key on `side`), or every coupling of the table

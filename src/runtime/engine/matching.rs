@@ -349,14 +349,7 @@ impl<'a> Engine<'a> {
                     })?;
                 }
                 pr.counts.coupled += 1;
-                pr.change(Change {
-                    kind: "couple".into(),
-                    source_key: row.key,
-                    label: None,
-                    dest_key: Some(dest.key),
-                    fields: Vec::new(),
-                    note: Some("matched".into()),
-                });
+                pr.change(Change::new("couple", &row.key, Some(&dest.key)).note("matched"));
             }
         }
         Ok(())

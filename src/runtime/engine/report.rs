@@ -130,6 +130,32 @@ pub struct Change {
     pub note: Option<String>,
 }
 
+impl Change {
+    /// A change of `kind` to the partner `dest_key` of `source_key`, without fields or note.
+    pub fn new(kind: &str, source_key: &str, dest_key: Option<&str>) -> Change {
+        Change {
+            kind: kind.into(),
+            source_key: source_key.into(),
+            label: None,
+            dest_key: dest_key.map(Into::into),
+            fields: Vec::new(),
+            note: None,
+        }
+    }
+
+    /// With the fields written.
+    pub fn fields(mut self, fields: Vec<FieldChange>) -> Change {
+        self.fields = fields;
+        self
+    }
+
+    /// With why.
+    pub fn note(mut self, note: impl Into<String>) -> Change {
+        self.note = Some(note.into());
+        self
+    }
+}
+
 /// A field's value before and after.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FieldChange {

@@ -556,25 +556,18 @@ impl<'a> Engine<'a> {
 
     /// Lists what a dry run would do, with the destination's values before.
     fn report_dry(&self, pass: &Pass<'a>, p: &Planned, pr: &mut PassReport) {
-        let row = &p.pending.row;
+        let (row, d) = (&p.pending.row, pass.dir.dest());
         match (&p.pending.kind, &p.op) {
             (PendingKind::Create { key, replaces }, Some(WriteOp::Create { fields, .. })) => {
                 pr.counts.inserted += 1;
                 pr.counts.coupled += 1;
-                let note = replaces
+                let fields = fields.iter().map(|(k, v)| FieldChange::new(k, None, v));
+                let mut insert = Change::new("insert", &row.key, key.as_deref());
+                insert.fields = fields.collect();
+                insert.note = replaces
                     .as_ref()
-                    .map(|c| format!("restores the deleted partner `{}`", c.key(pass.dir.dest())));
-                pr.change(Change {
-                    kind: "insert".into(),
-                    source_key: row.key.clone(),
-                    label: None,
-                    dest_key: key.clone(),
-                    fields: fields
-                        .iter()
-                        .map(|(k, v)| FieldChange::new(k, None, v))
-                        .collect(),
-                    note,
-                });
+                    .map(|c| format!("restores the deleted partner `{}`", c.key(d)));
+                pr.change(insert);
             }
             (
                 PendingKind::Update {
@@ -584,47 +577,28 @@ impl<'a> Engine<'a> {
             ) => {
                 if *new_coupling {
                     pr.counts.coupled += 1;
-                    pr.change(Change {
-                        kind: "couple".into(),
-                        source_key: row.key.clone(),
-                        label: None,
-                        dest_key: Some(dest.key.clone()),
-                        fields: Vec::new(),
-                        note: Some("matched".into()),
-                    });
+                    pr.change(Change::new("couple", &row.key, Some(&dest.key)).note("matched"));
                 }
-                match op {
-                    Some(WriteOp::Update { fields, .. }) => {
-                        pr.counts.modified += 1;
-                        pr.change(Change {
-                            kind: "update".into(),
-                            source_key: row.key.clone(),
-                            label: None,
-                            dest_key: Some(dest.key.clone()),
-                            fields: fields
-                                .iter()
-                                .map(|(k, v)| FieldChange::new(k, dest.fields.get(k), v))
-                                .collect(),
-                            note: None,
-                        });
-                    }
-                    _ => pr.counts.unchanged += 1,
-                }
+                let Some(WriteOp::Update { fields, .. }) = op else {
+                    pr.counts.unchanged += 1;
+                    return;
+                };
+                pr.counts.modified += 1;
+                let fields = fields
+                    .iter()
+                    .map(|(k, v)| FieldChange::new(k, dest.fields.get(k), v));
+                pr.change(
+                    Change::new("update", &row.key, Some(&dest.key)).fields(fields.collect()),
+                );
             }
             (PendingKind::DeleteSource { coupling }, _) => {
                 pr.counts.deleted += 1;
                 pr.counts.uncoupled += 1;
-                pr.change(Change {
-                    kind: "delete".into(),
-                    source_key: row.key.clone(),
-                    label: None,
-                    dest_key: Some(coupling.key(pass.dir.dest()).to_string()),
-                    fields: Vec::new(),
-                    note: Some(format!(
-                        "its partner in {} was deleted; the deletion propagates to {}",
-                        pass.dst.name, pass.src.name
-                    )),
-                });
+                let note = format!(
+                    "its partner in {} was deleted; the deletion propagates to {}",
+                    pass.dst.name, pass.src.name
+                );
+                pr.change(Change::new("delete", &row.key, Some(coupling.key(d))).note(note));
             }
             _ => {}
         }
