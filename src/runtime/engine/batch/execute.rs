@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{Pending, PendingKind};
 use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
-use crate::runtime::engine::report::{Change, FieldChange, PassReport};
+use crate::runtime::engine::report::PassReport;
 use crate::runtime::engine::settle::Found;
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::state::{Coupling, Intent, IntentKind, WriteAction};
@@ -27,9 +27,9 @@ enum Outcome {
 }
 
 /// A write and the record it belongs to.
-struct Planned {
-    pending: Pending,
-    op: Option<WriteOp>,
+pub(super) struct Planned {
+    pub(super) pending: Pending,
+    pub(super) op: Option<WriteOp>,
     /// Where the write goes: the destination, or the source (a propagated deletion).
     on_source: bool,
 }
@@ -552,56 +552,6 @@ impl<'a> Engine<'a> {
             &format!("{what} the {table} row failed: {reason}"),
             !passing,
         )
-    }
-
-    /// Lists what a dry run would do, with the destination's values before.
-    fn report_dry(&self, pass: &Pass<'a>, p: &Planned, pr: &mut PassReport) {
-        let (row, d) = (&p.pending.row, pass.dir.dest());
-        match (&p.pending.kind, &p.op) {
-            (PendingKind::Create { key, replaces }, Some(WriteOp::Create { fields, .. })) => {
-                pr.counts.inserted += 1;
-                pr.counts.coupled += 1;
-                let fields = fields.iter().map(|(k, v)| FieldChange::new(k, None, v));
-                let mut insert = Change::new("insert", &row.key, key.as_deref());
-                insert.fields = fields.collect();
-                insert.note = replaces
-                    .as_ref()
-                    .map(|c| format!("restores the deleted partner `{}`", c.key(d)));
-                pr.change(insert);
-            }
-            (
-                PendingKind::Update {
-                    dest, new_coupling, ..
-                },
-                op,
-            ) => {
-                if *new_coupling {
-                    pr.counts.coupled += 1;
-                    pr.change(Change::new("couple", &row.key, Some(&dest.key)).note("matched"));
-                }
-                let Some(WriteOp::Update { fields, .. }) = op else {
-                    pr.counts.unchanged += 1;
-                    return;
-                };
-                pr.counts.modified += 1;
-                let fields = fields
-                    .iter()
-                    .map(|(k, v)| FieldChange::new(k, dest.fields.get(k), v));
-                pr.change(
-                    Change::new("update", &row.key, Some(&dest.key)).fields(fields.collect()),
-                );
-            }
-            (PendingKind::DeleteSource { coupling }, _) => {
-                pr.counts.deleted += 1;
-                pr.counts.uncoupled += 1;
-                let note = format!(
-                    "its partner in {} was deleted; the deletion propagates to {}",
-                    pass.dst.name, pass.src.name
-                );
-                pr.change(Change::new("delete", &row.key, Some(coupling.key(d))).note(note));
-            }
-            _ => {}
-        }
     }
 }
 

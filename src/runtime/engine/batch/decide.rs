@@ -1,0 +1,320 @@
+//! What becomes of each row of a batch once its partner is known: a create, an update when
+//! the source changed (and the conflict rule allows it when both did), or the deletion rule
+//! when the partner is gone. Rows whose fields cannot be computed fail here.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Pending, PendingKind};
+use crate::connectors::Row;
+use crate::plan::{ConflictRule, DeleteRule, Flow};
+use crate::runtime::engine::lookups::Resolver;
+use crate::runtime::engine::report::{Change, PassReport};
+use crate::runtime::engine::{Engine, EngineError, Pass};
+use crate::state::Coupling;
+use crate::value::Value;
+
+impl<'a> Engine<'a> {
+    /// Decides what one row needs, handling conflicts and deleted partners.
+    pub(super) async fn decide(
+        &self,
+        pass: &Pass<'a>,
+        row: Row,
+        action: Action,
+        lookups: &Resolver,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        match action {
+            Action::PartnerDeleted { coupling } => {
+                match self.partner_deleted(pass, row, coupling, pr)? {
+                    // Restoring re-creates the partner from this row, with every field a create sets.
+                    Some(p) if matches!(p.kind, PendingKind::Create { .. }) => {
+                        self.with_fields(pass, p, true, None, lookups, pr)
+                    }
+                    other => Ok(other),
+                }
+            }
+            Action::Create { key, replaces } => {
+                let create = Pending {
+                    row,
+                    kind: PendingKind::Create { key, replaces },
+                    fields: BTreeMap::new(),
+                };
+                self.with_fields(pass, create, true, None, lookups, pr)
+            }
+            Action::Update {
+                coupling,
+                dest,
+                new_coupling,
+            } => {
+                let update = Pending {
+                    row,
+                    kind: PendingKind::Update {
+                        coupling,
+                        dest,
+                        new_coupling,
+                    },
+                    fields: BTreeMap::new(),
+                };
+                self.decide_update(pass, update, lookups, pr)
+            }
+        }
+    }
+
+    /// A write with the destination values of its row; `None` (and the record failed) when a
+    /// field cannot be computed.
+    fn with_fields(
+        &self,
+        pass: &Pass<'a>,
+        mut write: Pending,
+        create: bool,
+        dest_key: Option<&str>,
+        lookups: &Resolver,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        match self.transform(pass, &write.row, create, lookups) {
+            Ok(fields) => {
+                write.fields = fields;
+                Ok(Some(write))
+            }
+            Err(e) => {
+                self.fail(pass, pr, &write.row.key.clone(), dest_key, &e)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// An update goes ahead when the source changed (or is forced) and, when both sides
+    /// changed, the conflict rule lets it.
+    fn decide_update(
+        &self,
+        pass: &Pass<'a>,
+        update: Pending,
+        lookups: &Resolver,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        let PendingKind::Update {
+            coupling,
+            dest,
+            new_coupling,
+        } = &update.kind
+        else {
+            return Ok(Some(update));
+        };
+        let (coupling, dest, new_coupling) = (coupling.clone(), dest.clone(), *new_coupling);
+        let Some(update) = self.with_fields(pass, update, false, Some(&dest.key), lookups, pr)?
+        else {
+            return Ok(None);
+        };
+        if self.refused_outside_filter(pass, &update, &dest, pr)? {
+            return Ok(None);
+        }
+        let (src_changed, dst_changed) = changes(pass, &update.row, &coupling, &dest, new_coupling);
+        // A forced record (synced by hand) is compared and written even when it did not
+        // change; it is only in conflict when it really changed too.
+        if !src_changed && !pass.force {
+            pr.counts.unchanged += 1;
+            return Ok(None);
+        }
+        if pass.table.flow == Flow::Both && src_changed && dst_changed {
+            let differing = differing_two_way(pass, &update.fields, &dest);
+            if !differing.is_empty() && !self.conflict(pass, &update.row, &dest, &differing, pr)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(update))
+    }
+
+    /// Whether a partner found by a match rule outside the destination's filter is refused: it
+    /// is taken only when it already holds every value the pass would write.
+    fn refused_outside_filter(
+        &self,
+        pass: &Pass<'a>,
+        update: &Pending,
+        dest: &Row,
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let row = &update.row;
+        if !pass.outside_filter.borrow_mut().remove(&row.key)
+            || update
+                .fields
+                .iter()
+                .all(|(k, v)| dest.fields.get(k).is_some_and(|d| d.same_as(v)))
+        {
+            return Ok(false);
+        }
+        let msg = format!(
+            "a match rule finds {} row `{}`, which is outside the table mapping's filter of that side and holds other values; couple it by hand with `syncmap couple` if it is this record's partner",
+            pass.dst.name, dest.key
+        );
+        self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+        Ok(true)
+    }
+
+    /// Applies the conflict rule; true when this pass's side wins and the write goes ahead.
+    fn conflict(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        dest: &Row,
+        differing: &[&str],
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let s = pass.dir.source();
+        pr.counts.conflicts += 1;
+        let fields = differing
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // `None`: the rule is `fail`. Every conflict is logged as an event of the run and listed
+        // in the report, whatever the rule (`fail` used to leave only the record's error).
+        let (wins, how) = match pass.table.on_conflict {
+            ConflictRule::Prefer(side) => (
+                Some(side == s),
+                format!("prefer {}", pass.table.side(side).system),
+            ),
+            ConflictRule::Newest => (
+                Some(row.modified_on >= dest.modified_on),
+                "newest".to_string(),
+            ),
+            ConflictRule::Fail => (None, "fail".to_string()),
+        };
+        let outcome = match wins {
+            Some(true) => "this side's values are written",
+            Some(false) => "the other side's values win; this side is skipped",
+            None => "the record fails until resolved by hand",
+        };
+        let note = format!("both sides changed; {fields} differ; rule {how}: {outcome}");
+        if !self.dry_run {
+            self.event(
+                self.store,
+                pass,
+                "conflict",
+                (Some(&row.key), Some(&dest.key)),
+                &note,
+            )?;
+        }
+        pr.change(Change::new("conflict", &row.key, Some(&dest.key)).note(&note));
+        match wins {
+            Some(true) => Ok(true),
+            Some(false) => {
+                self.skip(
+                    pass,
+                    pr,
+                    (&row.key, Some(&dest.key)),
+                    format!("conflict: {note}"),
+                );
+                Ok(false)
+            }
+            None => {
+                let msg = format!("both sides changed since the last sync and {fields} differ{}; resolve it by hand, then `syncmap retry`", if differing.len() == 1 { "s" } else { "" });
+                self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The coupled partner is gone: the table's deletion rule decides.
+    fn partner_deleted(
+        &self,
+        pass: &Pass<'a>,
+        row: Row,
+        coupling: Coupling,
+        pr: &mut PassReport,
+    ) -> Result<Option<Pending>, EngineError> {
+        let d = pass.dir.dest();
+        let mapping = &pass.table.name;
+        let gone = coupling.key(d).to_string();
+        let note = |what: &str| {
+            format!(
+                "its coupled {} row `{gone}` was deleted; {what}",
+                pass.dst.name
+            )
+        };
+        match pass.table.on_delete {
+            DeleteRule::Fail => {
+                let msg = note("the rule is `fail`: uncouple, restore or delete it by hand");
+                self.fail(pass, pr, &row.key, Some(&gone), &msg)?;
+                Ok(None)
+            }
+            DeleteRule::Uncouple => {
+                let msg = note("uncoupled");
+                if !self.dry_run {
+                    self.store.transaction(|st| {
+                        st.uncouple(mapping, pass.dir.source(), &row.key)?;
+                        self.log_write(
+                            st,
+                            pass,
+                            crate::state::WriteAction::Uncoupled,
+                            (&row.key, Some(&gone)),
+                            Some(&msg),
+                        )?;
+                        self.event(st, pass, "deletion", (Some(&row.key), Some(&gone)), &msg)?;
+                        Ok::<(), EngineError>(())
+                    })?;
+                }
+                pr.counts.uncoupled += 1;
+                pr.change(Change::new("uncouple", &row.key, Some(&gone)).note(msg));
+                Ok(None)
+            }
+            DeleteRule::Restore => Ok(Some(Pending {
+                fields: BTreeMap::new(),
+                kind: PendingKind::Create {
+                    key: self.client_key(pass),
+                    replaces: Some(coupling),
+                },
+                row,
+            })),
+            DeleteRule::Propagate => Ok(Some(Pending {
+                fields: BTreeMap::new(),
+                kind: PendingKind::DeleteSource { coupling },
+                row,
+            })),
+        }
+    }
+}
+
+/// Whether the source and the destination changed since the pair last synced. A new coupling
+/// or a record that failed last time counts as changed on its source side.
+fn changes(
+    pass: &Pass<'_>,
+    row: &Row,
+    coupling: &Coupling,
+    dest: &Row,
+    new_coupling: bool,
+) -> (bool, bool) {
+    let (s, d) = (pass.dir.source(), pass.dir.dest());
+    let last = match pass.dir {
+        crate::state::Direction::LeftToRight => &coupling.ltr_result,
+        crate::state::Direction::RightToLeft => &coupling.rtl_result,
+    };
+    let failed_before = last.as_deref() == Some("failure");
+    let src_changed = new_coupling
+        || failed_before
+        || coupling
+            .changed(s, row.etag.as_deref(), row.modified_on)
+            .unwrap_or(true);
+    let dst_changed = !new_coupling
+        && coupling
+            .changed(d, dest.etag.as_deref(), dest.modified_on)
+            .unwrap_or(false);
+    (src_changed, dst_changed)
+}
+
+/// The two-way fields whose new value differs from the destination's.
+fn differing_two_way<'p>(
+    pass: &'p Pass<'_>,
+    fields: &BTreeMap<String, Value>,
+    dest: &Row,
+) -> Vec<&'p str> {
+    pass.ops
+        .iter()
+        .filter(|(op, _)| op.two_way)
+        .filter(|(op, _)| {
+            fields
+                .get(&op.target)
+                .is_some_and(|v| !dest.fields.get(&op.target).is_some_and(|dv| dv.same_as(v)))
+        })
+        .map(|(op, _)| op.target.as_str())
+        .collect()
+}
