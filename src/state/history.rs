@@ -119,11 +119,26 @@ impl Store {
     /// Drops the write logs of all but the newest `keep` runs (the runs themselves, with their
     /// counts, stay); returns how many rows went. `keep` 0 keeps none.
     pub fn prune_run_writes(&self, keep: usize) -> Result<usize, StateError> {
-        Ok(self.conn.execute(
-            "DELETE FROM run_writes WHERE run < COALESCE(
-                (SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?1 - 1), -1) OR ?1 = 0",
-            [keep as i64],
-        )?)
+        if keep == 0 {
+            return Ok(self.conn.execute("DELETE FROM run_writes", [])?);
+        }
+        // The oldest run kept, found first: a bound the delete can seek to in the index by run,
+        // where one condition of the delete's own would make it scan every write ever logged.
+        let oldest_kept: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                [keep as i64 - 1],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(oldest_kept) = oldest_kept else {
+            return Ok(0);
+        };
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM run_writes WHERE run < ?1")?
+            .execute([oldest_kept])?)
     }
 
     /// The runs a filter selects, newest first.

@@ -305,6 +305,23 @@ fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter() {
     assert_eq!(s.prune_run_writes(0).unwrap(), 2);
 }
 
+#[test]
+fn pruning_seeks_to_the_old_write_logs_instead_of_scanning_them_all() {
+    let s = Store::in_memory().unwrap();
+    let plan: String = s
+        .conn
+        .query_row(
+            "EXPLAIN QUERY PLAN DELETE FROM run_writes WHERE run < 5",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(
+        plan.contains("USING INDEX run_writes_by_run (run<?)"),
+        "{plan}"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn the_store_is_private_to_its_user() {
