@@ -198,8 +198,7 @@ pub fn load_within(
     let fence = root.map(|r| Fence::new(r, loader));
     let mut project = Project::default();
     let mut diags = Diagnostics::new();
-    let mut queue: Vec<(PathBuf, Option<(FileId, ast::Span)>)> =
-        inputs.iter().map(|p| (normalize(p), None)).collect();
+    let mut queue: Vec<Pending> = inputs.iter().map(|p| (normalize(p), None)).collect();
     let mut seen = BTreeSet::new();
     let mut index = 0;
     while index < queue.len() {
@@ -228,28 +227,45 @@ pub fn load_within(
                 continue;
             }
         };
-        let id = project.sources.add(slash(&path), text);
-        project.paths.insert(id, path.clone());
-        let parsed = loader.parse(id, &path, &project.sources.get(id).text);
-        if parsed.diagnostics.has_errors() {
-            project.broken_files.insert(id);
-        }
-        diags.extend(parsed.diagnostics);
-        project.broken_names.extend(parsed.broken_names);
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        for item in &parsed.file.items {
-            if let ast::Item::Import(i) = item {
-                queue.push((normalize(&dir.join(&i.path.value)), Some((id, i.path.span))));
-            }
-        }
-        project.files.push(MapFile {
-            id,
-            path,
-            ast: parsed.file,
-        });
+        let imports = add_map_file(&mut project, &mut diags, loader, path, text);
+        queue.extend(imports);
     }
     load_schemas(&mut project, loader, fence.as_ref(), &mut diags);
     Ok((project, diags))
+}
+
+/// A file to read, with the import that named it (none for the inputs).
+type Pending = (PathBuf, Option<(FileId, ast::Span)>);
+
+/// Parses one `.map` file into the project; gives the files it imports, to read next.
+fn add_map_file(
+    project: &mut Project,
+    diags: &mut Diagnostics,
+    loader: &dyn Loader,
+    path: PathBuf,
+    text: String,
+) -> Vec<Pending> {
+    let id = project.sources.add(slash(&path), text);
+    project.paths.insert(id, path.clone());
+    let parsed = loader.parse(id, &path, &project.sources.get(id).text);
+    if parsed.diagnostics.has_errors() {
+        project.broken_files.insert(id);
+    }
+    diags.extend(parsed.diagnostics);
+    project.broken_names.extend(parsed.broken_names);
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut imports = Vec::new();
+    for item in &parsed.file.items {
+        if let ast::Item::Import(i) = item {
+            imports.push((normalize(&dir.join(&i.path.value)), Some((id, i.path.span))));
+        }
+    }
+    project.files.push(MapFile {
+        id,
+        path,
+        ast: parsed.file,
+    });
+    imports
 }
 
 /// E0208 for an import that cannot be read.
@@ -437,73 +453,98 @@ fn load_schema(
     map_path: &Path,
     system: &ast::System,
 ) -> Result<LoadedSchema, Diagnostic> {
-    let Some(setting) = system.settings.iter().find(|s| s.key.name == "schema") else {
-        return Err(Diagnostic::new(
-            Code::E0209,
-            file,
-            system.name.span,
-            format!("system `{}` names no schema", system.name.name),
-        )
-        .label("declared here")
-        .help("add `schema = \"schemas/NAME.json\"`; `syncmap schema import METADATA.xml -o schemas/NAME.json` writes one from the system's OData `$metadata`"));
-    };
+    let setting = schema_setting(file, system)?;
+    let span = setting.value.span;
     let dir = map_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let path = normalize(&dir.join(&setting.value.value));
     if let Some(why) = fence.and_then(|f| f.admit(&path, "json", loader).err()) {
         return Err(Diagnostic::new(
             Code::E0215,
             file,
-            setting.value.span,
+            span,
             format!("cannot read schema `{}`: {why}", slash(&path)),
         )
         .label("named here")
         .help("keep schema snapshots (`.json`) in the project folder, named by a path relative to the file that declares the system"));
     }
-    let text = loader.load(&path).map_err(|e| {
-        Diagnostic::new(
-            Code::E0209,
-            file,
-            setting.value.span,
-            format!("cannot read schema `{}`: {}", slash(&path), io_reason(&e)),
-        )
-        .label("named here")
-        .help("schema paths are relative to the file that declares the system")
-    })?;
-    let schema_id = match project.sources.find(&slash(&path)) {
-        Some(id) => id,
-        None => {
-            let id = project.sources.add(slash(&path), text);
-            project.paths.insert(id, path.clone());
-            id
-        }
-    };
+    let schema_id = read_schema(project, loader, &path, file, span)?;
     let text = &project.sources.get(schema_id).text;
     match loader.schema(&path, text) {
         Ok(schema) => Ok(LoadedSchema {
             schema,
             file: schema_id,
         }),
-        Err(e) => {
-            let mut d = Diagnostic::new(
-                Code::E0209,
-                file,
-                setting.value.span,
-                format!("schema `{}` cannot be used: {e}", slash(&path)),
-            )
-            .label("named here");
-            if let SchemaError::Json { line, column, .. } = &e {
-                let offset = offset_of(text, *line, *column);
-                d = d.with(
-                    schema_id,
-                    ast::Span::new(offset, (offset + 1).min(text.len())),
-                    "the problem is here",
-                );
-            }
-            Err(d.help(
-                "fix the file, or write it again with `syncmap schema import METADATA.xml -o FILE`",
-            ))
-        }
+        Err(e) => Err(unusable_schema(&e, &path, text, schema_id, file, span)),
     }
+}
+
+/// The `schema = "…"` of a system, E0209 without one.
+fn schema_setting(file: FileId, system: &ast::System) -> Result<&ast::Setting, Diagnostic> {
+    system.settings.iter().find(|s| s.key.name == "schema").ok_or_else(|| {
+        Diagnostic::new(
+            Code::E0209,
+            file,
+            system.name.span,
+            format!("system `{}` names no schema", system.name.name),
+        )
+        .label("declared here")
+        .help("add `schema = \"schemas/NAME.json\"`; `syncmap schema import METADATA.xml -o schemas/NAME.json` writes one from the system's OData `$metadata`")
+    })
+}
+
+/// Reads a schema file into the project's sources, once however many systems name it.
+fn read_schema(
+    project: &mut Project,
+    loader: &dyn Loader,
+    path: &Path,
+    file: FileId,
+    span: ast::Span,
+) -> Result<FileId, Diagnostic> {
+    let text = loader.load(path).map_err(|e| {
+        Diagnostic::new(
+            Code::E0209,
+            file,
+            span,
+            format!("cannot read schema `{}`: {}", slash(path), io_reason(&e)),
+        )
+        .label("named here")
+        .help("schema paths are relative to the file that declares the system")
+    })?;
+    Ok(match project.sources.find(&slash(path)) {
+        Some(id) => id,
+        None => {
+            let id = project.sources.add(slash(path), text);
+            project.paths.insert(id, path.to_path_buf());
+            id
+        }
+    })
+}
+
+/// E0209 for a schema file that was read but is no schema, pointing into it where it can.
+fn unusable_schema(
+    e: &SchemaError,
+    path: &Path,
+    text: &str,
+    schema_id: FileId,
+    file: FileId,
+    span: ast::Span,
+) -> Diagnostic {
+    let mut d = Diagnostic::new(
+        Code::E0209,
+        file,
+        span,
+        format!("schema `{}` cannot be used: {e}", slash(path)),
+    )
+    .label("named here");
+    if let SchemaError::Json { line, column, .. } = e {
+        let offset = offset_of(text, *line, *column);
+        d = d.with(
+            schema_id,
+            ast::Span::new(offset, (offset + 1).min(text.len())),
+            "the problem is here",
+        );
+    }
+    d.help("fix the file, or write it again with `syncmap schema import METADATA.xml -o FILE`")
 }
 
 /// Why a file could not be read, in words: the OS error text ends in "(os error 2)", which says

@@ -171,9 +171,32 @@ fn connect(plan: &Plan, profile: &Profile, secret: &str) -> Result<Systems, CliE
 async fn edit(sandbox: &Sandbox, secret: &str) -> Result<Vec<String>, CliError> {
     use Service::{BusinessCentral as Bc, Dataverse as Dv};
     let person = Person::new(sandbox, secret);
-    let fail = |e: String| CliError::Io(format!("changing the sandbox's records failed: {e}"));
     let customers = person.rows(Bc, "customers").await.map_err(fail)?;
     let accounts = person.rows(Dv, "accounts").await.map_err(fail)?;
+    let [(first, _), (second, second_account), (third, third_account)] =
+        three_coupled(&customers, &accounts)?;
+    let mut said = Vec::new();
+    said.extend(one_side_each(&person, first, second, second_account).await?);
+    said.push(new_customer(&person).await?);
+    said.push(conflict(&person, third, third_account).await?);
+    said.extend(delete_contact(&person).await?);
+    Ok(said)
+}
+
+fn fail(e: String) -> CliError {
+    CliError::Io(format!("changing the sandbox's records failed: {e}"))
+}
+
+/// A text field of a record, empty when it has none.
+fn text(j: &Json, k: &str) -> String {
+    j[k].as_str().unwrap_or_default().to_string()
+}
+
+/// The first three open customers with an account of the same name, each with that account.
+fn three_coupled<'a>(
+    customers: &'a [Json],
+    accounts: &'a [Json],
+) -> Result<[(&'a Json, &'a Json); 3], CliError> {
     let open: Vec<&Json> = customers.iter().filter(|c| c["blocked"] == " ").collect();
     let partner = |c: &Json| {
         accounts
@@ -184,63 +207,81 @@ async fn edit(sandbox: &Sandbox, secret: &str) -> Result<Vec<String>, CliError> 
         .iter()
         .filter_map(|c| partner(c).map(|a| (*c, a)))
         .collect();
-    let [(first, _), (second, second_account), (third, third_account), ..] = coupled.as_slice()
-    else {
-        return Err(fail(
+    match coupled.as_slice() {
+        [a, b, c, ..] => Ok([*a, *b, *c]),
+        _ => Err(fail(
             "the seeded data has fewer than three coupled customers".into(),
-        ));
-    };
-    let key = |j: &Json, k: &str| j[k].as_str().unwrap_or_default().to_string();
-    let name = |j: &Json, k: &str| j[k].as_str().unwrap_or_default().to_string();
-    let mut said = Vec::new();
+        )),
+    }
+}
 
+/// A change in Business Central to one customer, and in Dataverse to another.
+async fn one_side_each(
+    person: &Person<'_>,
+    first: &Json,
+    second: &Json,
+    second_account: &Json,
+) -> Result<Vec<String>, CliError> {
+    use Service::{BusinessCentral as Bc, Dataverse as Dv};
+    let mut said = Vec::new();
     person
         .patch(
             Bc,
             "customers",
-            &key(first, "id"),
+            &text(first, "id"),
             json!({ "phoneNumber": "+1 425 555 0100" }),
         )
         .await
         .map_err(fail)?;
     said.push(format!(
         "Business Central: customer \"{}\" gets a new phone number",
-        name(first, "displayName")
+        text(first, "displayName")
     ));
 
     person
         .patch(
             Dv,
             "accounts",
-            &key(second_account, "accountid"),
+            &text(second_account, "accountid"),
             json!({ "websiteurl": "https://www.example.com" }),
         )
         .await
         .map_err(fail)?;
     said.push(format!(
         "Dataverse: account \"{}\" gets a website",
-        name(second, "displayName")
+        text(second, "displayName")
     ));
+    Ok(said)
+}
 
+async fn new_customer(person: &Person<'_>) -> Result<String, CliError> {
     person
         .create(
-            Bc,
+            Service::BusinessCentral,
             "customers",
             json!({ "displayName": "Northwind Traders", "blocked": " ", "city": "Seattle" }),
         )
         .await
         .map_err(fail)?;
-    said.push(
+    Ok(
         "Business Central: a new customer, \"Northwind Traders\" (customers say `only coupled: true`: \
          a modified-only run leaves it to the next full sync, as the reference does)"
             .into(),
-    );
+    )
+}
 
+/// The same customer changed on both sides.
+async fn conflict(
+    person: &Person<'_>,
+    third: &Json,
+    third_account: &Json,
+) -> Result<String, CliError> {
+    use Service::{BusinessCentral as Bc, Dataverse as Dv};
     person
         .patch(
             Bc,
             "customers",
-            &key(third, "id"),
+            &text(third, "id"),
             json!({ "city": "Redmond" }),
         )
         .await
@@ -249,31 +290,35 @@ async fn edit(sandbox: &Sandbox, secret: &str) -> Result<Vec<String>, CliError> 
         .patch(
             Dv,
             "accounts",
-            &key(third_account, "accountid"),
+            &text(third_account, "accountid"),
             json!({ "address1_city": "Bellevue" }),
         )
         .await
         .map_err(fail)?;
-    said.push(format!(
+    Ok(format!(
         "both: customer \"{}\" moves to Redmond in Business Central and to Bellevue in Dataverse (a conflict)",
-        name(third, "displayName")
-    ));
+        text(third, "displayName")
+    ))
+}
 
+/// Deletes a Dataverse contact that has a Business Central twin, when there is one.
+async fn delete_contact(person: &Person<'_>) -> Result<Option<String>, CliError> {
+    use Service::{BusinessCentral as Bc, Dataverse as Dv};
     let contacts = person.rows(Dv, "contacts").await.map_err(fail)?;
     let bc_contacts = person.rows(Bc, "contacts").await.map_err(fail)?;
-    if let Some(c) = contacts.iter().find(|c| {
+    let Some(c) = contacts.iter().find(|c| {
         bc_contacts
             .iter()
             .any(|b| b["displayName"] == c["fullname"])
-    }) {
-        person
-            .delete(Dv, "contacts", &key(c, "contactid"))
-            .await
-            .map_err(fail)?;
-        said.push(format!(
-            "Dataverse: contact \"{}\" is deleted",
-            name(c, "fullname")
-        ));
-    }
-    Ok(said)
+    }) else {
+        return Ok(None);
+    };
+    person
+        .delete(Dv, "contacts", &text(c, "contactid"))
+        .await
+        .map_err(fail)?;
+    Ok(Some(format!(
+        "Dataverse: contact \"{}\" is deleted",
+        text(c, "fullname")
+    )))
 }

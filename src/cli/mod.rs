@@ -231,7 +231,19 @@ pub fn main() -> ExitCode {
         _ => "off",
     };
     logging::init(cli.log_format, level);
-    let result = match cli.command {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(CliError::Reported) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {}", syncmap::redact::redact(&e.to_string()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command.
+fn dispatch(command: Command) -> Result<ExitCode, CliError> {
+    match command {
         Command::Check { paths, format } => check::run(&paths, format),
         Command::Compile {
             paths,
@@ -274,13 +286,5 @@ pub fn main() -> ExitCode {
                     tables,
                 },
         } => schema::import(&file, output.as_deref(), &tables),
-    };
-    match result {
-        Ok(code) => code,
-        Err(CliError::Reported) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {}", syncmap::redact::redact(&e.to_string()));
-            ExitCode::from(2)
-        }
     }
 }

@@ -113,12 +113,24 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 /// Runs the sandbox until SIGINT or SIGTERM.
 pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
     let var = args.client_secret_env.clone();
+    let (auth, generated) = auth(&args)?;
+    let config = config(args, auth);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(serve(config, var, generated))
+}
+
+/// How the token endpoints authenticate clients, and whether the secret is to be made up.
+fn auth(args: &SandboxArgs) -> Result<(AuthConfig, bool), CliError> {
+    let var = &args.client_secret_env;
     if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || var.is_empty() {
         return Err(CliError::Usage(format!(
             "--client-secret-env must name an environment variable (letters, digits, `_`), not `{var}`"
         )));
     }
-    let from_env = std::env::var(&var).ok().filter(|s| !s.is_empty());
+    let from_env = std::env::var(var).ok().filter(|s| !s.is_empty());
     let mut auth = AuthConfig {
         required: !args.no_auth,
         token_ttl: Duration::from_secs(args.token_ttl.max(1)),
@@ -136,7 +148,11 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             )))
         }
     }
-    let config = SandboxConfig {
+    Ok((auth, generated))
+}
+
+fn config(args: SandboxArgs, auth: AuthConfig) -> SandboxConfig {
+    SandboxConfig {
         bind: args.bind,
         bc_port: args.bc_port,
         dv_port: args.dv_port,
@@ -164,33 +180,31 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             refuse_writes: false,
         },
         integer_keys: args.integer_keys,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(async move {
-        let sandbox = Sandbox::start(config)
-            .await
-            .map_err(|e| CliError::Io(e.to_string()))?;
-        println!("Business Central: {}", sandbox.bc_url());
-        println!("Dataverse:        {}", sandbox.dv_url());
-        println!("Company:          {}", sandbox.company_name());
-        if generated {
-            println!();
-            println!("Generated client secret (shown once; export it for syncmap):");
-            println!("    export {var}={}", sandbox.auth().client_secret);
-        }
+    }
+}
+
+/// Starts the services, says where they are and how to reach them, and waits for a signal.
+async fn serve(config: SandboxConfig, var: String, generated: bool) -> Result<ExitCode, CliError> {
+    let sandbox = Sandbox::start(config)
+        .await
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    println!("Business Central: {}", sandbox.bc_url());
+    println!("Dataverse:        {}", sandbox.dv_url());
+    println!("Company:          {}", sandbox.company_name());
+    if generated {
         println!();
-        println!("# syncmap.toml");
-        print!("{}", sandbox.profile_toml(&var));
-        println!();
-        println!("Press Ctrl-C to stop.");
-        let stop = syncmap::schedule::Stop::default();
-        super::signals::stop_on_signals(stop.clone(), "stopping the sandbox", None)?;
-        stop.wait().await;
-        eprintln!("stopping…");
-        sandbox.shutdown().await;
-        Ok(ExitCode::SUCCESS)
-    })
+        println!("Generated client secret (shown once; export it for syncmap):");
+        println!("    export {var}={}", sandbox.auth().client_secret);
+    }
+    println!();
+    println!("# syncmap.toml");
+    print!("{}", sandbox.profile_toml(&var));
+    println!();
+    println!("Press Ctrl-C to stop.");
+    let stop = syncmap::schedule::Stop::default();
+    super::signals::stop_on_signals(stop.clone(), "stopping the sandbox", None)?;
+    stop.wait().await;
+    eprintln!("stopping…");
+    sandbox.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

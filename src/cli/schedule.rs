@@ -74,27 +74,8 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
             watch_lease(lost, stop.clone());
         }
         let health = Arc::new(Health::default());
-        let stats = rt
-            .systems
-            .0
-            .iter()
-            .filter_map(|(alias, c)| c.http_stats().map(|s| (alias.clone(), s)))
-            .collect();
-        let metrics = Arc::new(Metrics::new(stats));
-        let server = match metrics_addr {
-            Some(addr) => {
-                let s = Server::start(addr, metrics.clone(), health.clone())
-                    .await
-                    .map_err(|e| {
-                        CliError::Io(format!(
-                            "cannot serve metrics on {addr}: {e}; choose another address with --metrics ADDR, or --metrics off"
-                        ))
-                    })?;
-                tracing::info!(addr = %s.addr, "serving /metrics and /healthz");
-                Some(s)
-            }
-            None => None,
-        };
+        let metrics = Arc::new(http_metrics(&rt));
+        let server = serve_metrics(metrics_addr, &metrics, &health).await?;
         let scheduler = Scheduler::new(&rt.plan, &rt.systems, &rt.store, rt.options.clone(), stop);
         let outcome = match scheduler {
             Ok(s) => s.with_health(health).with_metrics(metrics).run(once).await,
@@ -109,6 +90,37 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         runtime::print_json(&summary);
     }
     Ok(exit_code(&summary, once))
+}
+
+/// The metrics of the run, with the HTTP statistics of each service system.
+fn http_metrics(rt: &runtime::Runtime) -> Metrics {
+    let stats = rt
+        .systems
+        .0
+        .iter()
+        .filter_map(|(alias, c)| c.http_stats().map(|s| (alias.clone(), s)))
+        .collect();
+    Metrics::new(stats)
+}
+
+/// Serves `/metrics` and `/healthz` on `addr`, when metrics are wanted.
+async fn serve_metrics(
+    addr: Option<SocketAddr>,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> Result<Option<Server>, CliError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let s = Server::start(addr, metrics.clone(), health.clone())
+        .await
+        .map_err(|e| {
+            CliError::Io(format!(
+                "cannot serve metrics on {addr}: {e}; choose another address with --metrics ADDR, or --metrics off"
+            ))
+        })?;
+    tracing::info!(addr = %s.addr, "serving /metrics and /healthz");
+    Ok(Some(s))
 }
 
 /// The address to serve metrics on, if any.

@@ -34,6 +34,39 @@ pub fn diagnostics(findings: &[Finding], cx: &Context<'_>) -> Diagnostics {
 }
 
 fn diagnostic(f: &Finding, cx: &Context<'_>) -> Diagnostic {
+    let (sys, t) = (cx.system, &f.table);
+    let Words {
+        message,
+        label,
+        snap_label,
+        help,
+    } = words(f, cx);
+    let snap_span = snapshot_span(&cx.sources.get(cx.snapshot).text, t, f.column.as_deref());
+    let used = match &f.column {
+        Some(c) => column_use(cx.sources, cx.maps, sys, t, c),
+        None => table_use(cx.maps, sys, t),
+    };
+    match used {
+        Some((file, span)) => Diagnostic::new(f.kind.code(), file, span, message)
+            .label(label)
+            .with(cx.snapshot, snap_span, snap_label)
+            .help(help),
+        None => Diagnostic::new(f.kind.code(), cx.snapshot, snap_span, message)
+            .label(label)
+            .help(help),
+    }
+}
+
+/// What a finding's diagnostic says: its message, its labels on the use and on the snapshot,
+/// and its help.
+struct Words {
+    message: String,
+    label: String,
+    snap_label: String,
+    help: String,
+}
+
+fn words(f: &Finding, cx: &Context<'_>) -> Words {
     let sys = cx.system;
     let t = &f.table;
     let col = f.column.as_deref().unwrap_or_default();
@@ -41,13 +74,7 @@ fn diagnostic(f: &Finding, cx: &Context<'_>) -> Diagnostic {
         Some(c) => format!("`{c}` of `{sys}.{t}`"),
         None => format!("table `{sys}.{t}`"),
     };
-    let file = cx.sources.get(cx.snapshot).name.as_str();
-    let to = if file.ends_with(".json") && !cx.snapshot_is_plan {
-        file
-    } else {
-        "<snapshot>"
-    };
-    let refresh = format!("refresh the snapshot with `syncmap schema pull {sys} -o {to}`");
+    let refresh = refresh(cx);
     let pull = format!("{refresh} and run `syncmap check`");
     let (message, label, snap_label, help) = match &f.kind {
         DriftKind::TableMissing => (
@@ -90,20 +117,24 @@ fn diagnostic(f: &Finding, cx: &Context<'_>) -> Diagnostic {
             format!("records with `{value}` would fail to sync: {pull}"),
         ),
     };
-    let snap_span = snapshot_span(&cx.sources.get(cx.snapshot).text, t, f.column.as_deref());
-    let used = match &f.column {
-        Some(c) => column_use(cx.sources, cx.maps, sys, t, c),
-        None => table_use(cx.maps, sys, t),
-    };
-    match used {
-        Some((file, span)) => Diagnostic::new(f.kind.code(), file, span, message)
-            .label(label)
-            .with(cx.snapshot, snap_span, snap_label)
-            .help(help),
-        None => Diagnostic::new(f.kind.code(), cx.snapshot, snap_span, message)
-            .label(label)
-            .help(help),
+    Words {
+        message,
+        label,
+        snap_label,
+        help,
     }
+}
+
+/// The command that writes the snapshot again, to the file it was read from when there is one.
+fn refresh(cx: &Context<'_>) -> String {
+    let sys = cx.system;
+    let file = cx.sources.get(cx.snapshot).name.as_str();
+    let to = if file.ends_with(".json") && !cx.snapshot_is_plan {
+        file
+    } else {
+        "<snapshot>"
+    };
+    format!("refresh the snapshot with `syncmap schema pull {sys} -o {to}`")
 }
 
 /// The `"name": "…"` entries of a JSON text: the value's span and text.

@@ -65,12 +65,41 @@ struct Text {
 /// The diagram of a report, as an `<svg>` element.
 pub fn svg(report: &Report) -> String {
     let mut texts: Vec<Text> = Vec::new();
+    let (shapes, badges, y) = rows(report, &mut texts);
+    let deps = dependency_curves(report, &badges);
+    let height = y + 10;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="Diagram of the table mappings"><style>{STYLE}</style><defs><marker id="d-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#1f2937"/></marker><marker id="d-dep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#9ca3af"/></marker></defs>{NL}"##
+    );
+    header(report, height, &mut out);
+    out.push_str(&deps);
+    out.push_str(&shapes);
+    write_badges(report, &badges, &mut out);
+    for t in &texts {
+        let _ = write!(
+            out,
+            r#"<text class="{}" x="{}" y="{}" text-anchor="{}">{}</text>{NL}"#,
+            t.class,
+            t.x,
+            t.y,
+            t.anchor,
+            esc(&t.text)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The boxes and flow arrow of each table mapping, top to bottom: the shapes, where each
+/// mapping's badge goes, and the height used.
+fn rows(report: &Report, texts: &mut Vec<Text>) -> (String, Vec<(String, u32)>, u32) {
     let mut shapes = String::new();
-    let mut deps = String::new();
     let mut badges: Vec<(String, u32)> = Vec::new();
     let mut y = HEADER_H + 10;
     for t in &report.tables {
-        let row = row(t, y, &mut texts);
+        let row = row(t, y, texts);
         let _ = write!(
             shapes,
             r#"<rect class="d-box-l" x="{LEFT_X}" y="{y}" width="{BOX_W}" height="{h}" rx="6"/><rect class="d-box-r" x="{RIGHT_X}" y="{y}" width="{BOX_W}" height="{h}" rx="6"/>{NL}"#,
@@ -93,9 +122,14 @@ pub fn svg(report: &Report) -> String {
         badges.push((t.name.clone(), row.arrow_y));
         y += row.height + ROW_GAP;
     }
-    // Curves from each table mapping to the ones it waits for, which are drawn above it. The
-    // ends of the curves meeting at one badge are spread a few pixels apart, so that each
-    // arrowhead stays visible.
+    (shapes, badges, y)
+}
+
+/// Curves from each table mapping to the ones it waits for, which are drawn above it. The
+/// ends of the curves meeting at one badge are spread a few pixels apart, so that each
+/// arrowhead stays visible.
+fn dependency_curves(report: &Report, badges: &[(String, u32)]) -> String {
+    let mut deps = String::new();
     let edges: Vec<(usize, usize)> = report
         .tables
         .iter()
@@ -128,16 +162,12 @@ pub fn svg(report: &Report) -> String {
             to = esc(name(i)),
         );
     }
-    let height = y + 10;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="Diagram of the table mappings"><style>{STYLE}</style><defs><marker id="d-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#1f2937"/></marker><marker id="d-dep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#9ca3af"/></marker></defs>{NL}"##
-    );
-    header(report, height, &mut out);
-    out.push_str(&deps);
-    out.push_str(&shapes);
-    for (name, ay) in &badges {
+    deps
+}
+
+/// The numbered circle of each table mapping, at its flow arrow.
+fn write_badges(report: &Report, badges: &[(String, u32)], out: &mut String) {
+    for (name, ay) in badges {
         let order = report
             .tables
             .iter()
@@ -149,19 +179,6 @@ pub fn svg(report: &Report) -> String {
             ty = ay + 5
         );
     }
-    for t in &texts {
-        let _ = write!(
-            out,
-            r#"<text class="{}" x="{}" y="{}" text-anchor="{}">{}</text>{NL}"#,
-            t.class,
-            t.x,
-            t.y,
-            t.anchor,
-            esc(&t.text)
-        );
-    }
-    out.push_str("</svg>");
-    out
 }
 
 /// The column backgrounds and the system names above them.

@@ -256,85 +256,23 @@ fn table_view(
     let left_labels = labels(schemas, &t.left.system, &t.left.table);
     let right_labels = labels(schemas, &t.right.system, &t.right.table);
     let fields = fields::lines(t, [&left_labels, &right_labels]);
-    let side = |s: Side| {
-        let ts = t.side(s);
-        let labels = match s {
-            Side::Left => &left_labels,
-            Side::Right => &right_labels,
-        };
-        SideView {
-            system: ts.system.clone(),
-            table: ts.table.clone(),
-            filter: ts.filter.as_ref().map(|f| FilterView {
-                words: words::condition(&f.expr, labels),
-                expr: display::expr(&f.expr, &[]),
-                odata: f.odata.clone(),
-                residual: f.residual.as_ref().map(|r| display::expr(r, &[])),
-            }),
-            shared_with: plan
-                .tables
-                .iter()
-                .filter(|o| o.name != t.name)
-                .filter(|o| {
-                    [&o.left, &o.right]
-                        .iter()
-                        .any(|x| x.system == ts.system && x.table == ts.table)
-                })
-                .map(|o| o.name.clone())
-                .collect(),
-        }
-    };
-    let system_of = |s: Side| t.side(s).system.clone();
     TableView {
         order,
         name: t.name.clone(),
         origin: t.origin.clone(),
-        left: side(Side::Left),
-        right: side(Side::Right),
+        left: side_view(plan, t, Side::Left, &left_labels),
+        right: side_view(plan, t, Side::Right, &right_labels),
         flow: t.flow,
         depends_on: t.depends_on.clone(),
         lookups: fields.iter().filter_map(|f| f.lookup.clone()).collect(),
-        match_rules: t
-            .match_rules
-            .iter()
-            .map(|m| {
-                let terms: Vec<String> = m
-                    .terms
-                    .iter()
-                    .map(|x| format!("{} = {}", x.left, x.right))
-                    .collect();
-                let case = if m.case_sensitive {
-                    " (text compared with case)"
-                } else {
-                    ""
-                };
-                format!("{}{case}", terms.join(" and "))
-            })
-            .collect(),
-        create: match t.create.as_slice() {
-            [] => "never: records are only matched".into(),
-            sides => sides
-                .iter()
-                .map(|s| format!("in {}", system_of(*s)))
-                .collect::<Vec<_>>()
-                .join(" and "),
-        },
+        match_rules: match_rule_words(t),
+        create: create_words(t),
         uncoupled: if t.only_coupled {
             "left alone by modified-only runs; a full sync matches or creates them".into()
         } else {
             "matched or created by every run".into()
         },
-        on_conflict: match (t.flow, t.on_conflict) {
-            // A conflict needs both sides written to: one-way rules never apply.
-            (Flow::LeftToRight | Flow::RightToLeft, _) => {
-                "cannot happen: records flow one way".into()
-            }
-            (Flow::Both, ConflictRule::Prefer(s)) => format!("{}'s values win", system_of(s)),
-            (Flow::Both, ConflictRule::Newest) => "the side changed last wins".into(),
-            (Flow::Both, ConflictRule::Fail) => {
-                "nothing is written; the record is logged as failed and retried".into()
-            }
-        },
+        on_conflict: conflict_words(t),
         on_delete: match t.on_delete {
             DeleteRule::Uncouple => "the coupling is dropped; the other record stays".into(),
             DeleteRule::Restore => "the deleted record is created again".into(),
@@ -348,6 +286,77 @@ fn table_view(
             .map(|(name, j)| job_words(name, j))
             .collect(),
         fields,
+    }
+}
+
+/// One side of a table: its filter in words and the other tables that read the same table.
+fn side_view(plan: &Plan, t: &Table, s: Side, labels: &words::Labels) -> SideView {
+    let ts = t.side(s);
+    SideView {
+        system: ts.system.clone(),
+        table: ts.table.clone(),
+        filter: ts.filter.as_ref().map(|f| FilterView {
+            words: words::condition(&f.expr, labels),
+            expr: display::expr(&f.expr, &[]),
+            odata: f.odata.clone(),
+            residual: f.residual.as_ref().map(|r| display::expr(r, &[])),
+        }),
+        shared_with: plan
+            .tables
+            .iter()
+            .filter(|o| o.name != t.name)
+            .filter(|o| {
+                [&o.left, &o.right]
+                    .iter()
+                    .any(|x| x.system == ts.system && x.table == ts.table)
+            })
+            .map(|o| o.name.clone())
+            .collect(),
+    }
+}
+
+/// Each match rule as `a = b and c = d`, noting when text is compared with case.
+fn match_rule_words(t: &Table) -> Vec<String> {
+    t.match_rules
+        .iter()
+        .map(|m| {
+            let terms: Vec<String> = m
+                .terms
+                .iter()
+                .map(|x| format!("{} = {}", x.left, x.right))
+                .collect();
+            let case = if m.case_sensitive {
+                " (text compared with case)"
+            } else {
+                ""
+            };
+            format!("{}{case}", terms.join(" and "))
+        })
+        .collect()
+}
+
+/// Where unmatched records are created.
+fn create_words(t: &Table) -> String {
+    match t.create.as_slice() {
+        [] => "never: records are only matched".into(),
+        sides => sides
+            .iter()
+            .map(|s| format!("in {}", t.side(*s).system))
+            .collect::<Vec<_>>()
+            .join(" and "),
+    }
+}
+
+/// What happens when both sides changed a record.
+fn conflict_words(t: &Table) -> String {
+    match (t.flow, t.on_conflict) {
+        // A conflict needs both sides written to: one-way rules never apply.
+        (Flow::LeftToRight | Flow::RightToLeft, _) => "cannot happen: records flow one way".into(),
+        (Flow::Both, ConflictRule::Prefer(s)) => format!("{}'s values win", t.side(s).system),
+        (Flow::Both, ConflictRule::Newest) => "the side changed last wins".into(),
+        (Flow::Both, ConflictRule::Fail) => {
+            "nothing is written; the record is logged as failed and retried".into()
+        }
     }
 }
 

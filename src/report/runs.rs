@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use super::{CountsView, RecordView, RunView};
 use crate::plan::Plan;
 use crate::redact::redact;
-use crate::state::{StateError, Store};
+use crate::state::{Event, Failure, RecordError, Run, StateError, Store};
 
 /// The most errors and events shown per run: a first full sync can couple thousands of
 /// records, and the page is for reading, not a dump (`syncmap log --run ID` has them all).
@@ -35,76 +35,99 @@ pub fn views(plan: &Plan, store: &Store, limit: usize) -> Result<Vec<RunView>, S
         let errors = errors
             .into_iter()
             .take(RECORDS_PER_RUN)
-            .map(|e| {
-                // A record error whose record is now skipped (it failed twice the same way)
-                // is the one a person must act on: say so.
-                let id = (e.mapping.clone(), e.direction.clone(), e.source_key.clone());
-                let now_skipped = !marked.contains(&id)
-                    && skipped.iter().any(|f| {
-                        f.mapping == e.mapping
-                            && f.direction.as_str() == e.direction
-                            && f.source_key == e.source_key
-                            && f.message == e.message
-                    });
-                if now_skipped {
-                    marked.push(id);
-                }
-                RecordView {
-                    direction: direction(plan, &e.mapping, &e.direction),
-                    mapping: e.mapping,
-                    kind: if now_skipped { "skipped" } else { "error" }.into(),
-                    source_key: e.source_key,
-                    label: e.label,
-                    dest_key: e.dest_key,
-                    message: redact(&e.message),
-                }
-            })
+            .map(|e| error_view(plan, e, &skipped, &mut marked))
             .collect();
         let events = events
             .into_iter()
             .take(RECORDS_PER_RUN)
-            .map(|e| RecordView {
-                direction: direction(plan, &e.mapping, &e.direction),
-                mapping: e.mapping,
-                kind: e.kind,
-                source_key: e.source_key.unwrap_or_default(),
-                label: None,
-                dest_key: e.dest_key,
-                message: redact(&e.message),
-            })
+            .map(|e| event_view(plan, e))
             .collect();
-        out.push(RunView {
-            id: run.id,
-            started: when(&run.started_at),
-            duration: run
-                .finished_at
-                .as_deref()
-                .and_then(|f| duration(&run.started_at, f)),
-            duration_ms: run
-                .finished_at
-                .as_deref()
-                .and_then(|f| millis(&run.started_at, f)),
-            counts: run
-                .counts
-                .into_iter()
-                .map(|c| CountsView {
-                    direction: direction(plan, &c.mapping, &c.direction),
-                    mapping: c.mapping,
-                    counts: c.counts,
-                })
-                .collect(),
-            mode: run.mode,
-            trigger: run.trigger,
-            status: run.status,
-            dry_run: run.dry_run,
-            // Redacted when stored; a store written before is redacted here, before escaping.
-            message: run.message.as_deref().map(redact),
-            errors,
-            events,
-            left_out,
-        });
+        out.push(run_view(plan, run, errors, events, left_out));
     }
     Ok(out)
+}
+
+/// A record error of a run, marked `skipped` the first time it is shown for a record now
+/// skipped.
+fn error_view(
+    plan: &Plan,
+    e: RecordError,
+    skipped: &[Failure],
+    marked: &mut Vec<(String, String, String)>,
+) -> RecordView {
+    // A record error whose record is now skipped (it failed twice the same way)
+    // is the one a person must act on: say so.
+    let id = (e.mapping.clone(), e.direction.clone(), e.source_key.clone());
+    let now_skipped = !marked.contains(&id)
+        && skipped.iter().any(|f| {
+            f.mapping == e.mapping
+                && f.direction.as_str() == e.direction
+                && f.source_key == e.source_key
+                && f.message == e.message
+        });
+    if now_skipped {
+        marked.push(id);
+    }
+    RecordView {
+        direction: direction(plan, &e.mapping, &e.direction),
+        mapping: e.mapping,
+        kind: if now_skipped { "skipped" } else { "error" }.into(),
+        source_key: e.source_key,
+        label: e.label,
+        dest_key: e.dest_key,
+        message: redact(&e.message),
+    }
+}
+
+fn event_view(plan: &Plan, e: Event) -> RecordView {
+    RecordView {
+        direction: direction(plan, &e.mapping, &e.direction),
+        mapping: e.mapping,
+        kind: e.kind,
+        source_key: e.source_key.unwrap_or_default(),
+        label: None,
+        dest_key: e.dest_key,
+        message: redact(&e.message),
+    }
+}
+
+fn run_view(
+    plan: &Plan,
+    run: Run,
+    errors: Vec<RecordView>,
+    events: Vec<RecordView>,
+    left_out: usize,
+) -> RunView {
+    RunView {
+        id: run.id,
+        started: when(&run.started_at),
+        duration: run
+            .finished_at
+            .as_deref()
+            .and_then(|f| duration(&run.started_at, f)),
+        duration_ms: run
+            .finished_at
+            .as_deref()
+            .and_then(|f| millis(&run.started_at, f)),
+        counts: run
+            .counts
+            .into_iter()
+            .map(|c| CountsView {
+                direction: direction(plan, &c.mapping, &c.direction),
+                mapping: c.mapping,
+                counts: c.counts,
+            })
+            .collect(),
+        mode: run.mode,
+        trigger: run.trigger,
+        status: run.status,
+        dry_run: run.dry_run,
+        // Redacted when stored; a store written before is redacted here, before escaping.
+        message: run.message.as_deref().map(redact),
+        errors,
+        events,
+        left_out,
+    }
 }
 
 /// A stored direction in words, with the systems of the table mapping: `bc → dv`.

@@ -133,15 +133,10 @@ fn failed(message: String) -> Outcome {
 }
 
 fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
-    let mut row: BTreeMap<String, Value> = BTreeMap::new();
-    for (k, v) in &case.given {
-        match v.to_value() {
-            Ok(v) => {
-                row.insert(k.clone(), v);
-            }
-            Err(e) => return Actual::Failed(e.to_string()),
-        }
-    }
+    let row = match given_row(case) {
+        Ok(row) => row,
+        Err(e) => return Actual::Failed(e),
+    };
     let lookups = TestLookups {
         couplings: &case.couplings,
     };
@@ -149,20 +144,9 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
         Ok(f) => f,
         Err(e) => return Actual::Failed(e.to_string()),
     };
-    let declared = match plan.time_zones() {
+    let zones = match zones(plan, table, case.source) {
         Ok(z) => z,
         Err(e) => return Actual::Failed(e),
-    };
-    let zone = |side: Side| {
-        declared
-            .get(&table.side(side).system)
-            .cloned()
-            .unwrap_or(TimeZone::UTC)
-    };
-    let dest = table.side(case.source.other());
-    let zones = Zones {
-        from: zone(case.source),
-        to: zone(case.source.other()),
     };
     let ctx = Context {
         functions: &functions,
@@ -197,6 +181,49 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
             ..
         }
     );
+    let dest = table.side(case.source.other());
+    match written(plan, dest, pass, &row, &ctx, &zones, on_update) {
+        Ok(out) => Actual::Written(out),
+        Err(e) => Actual::Failed(e),
+    }
+}
+
+/// The test's `given` record as values.
+fn given_row(case: &TestCase) -> Result<BTreeMap<String, Value>, String> {
+    let mut row: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in &case.given {
+        let v = v.to_value().map_err(|e| e.to_string())?;
+        row.insert(k.clone(), v);
+    }
+    Ok(row)
+}
+
+/// The time zones of the source and destination systems, UTC where none is declared.
+fn zones(plan: &Plan, table: &plan::Table, source: Side) -> Result<Zones, String> {
+    let declared = plan.time_zones()?;
+    let zone = |side: Side| {
+        declared
+            .get(&table.side(side).system)
+            .cloned()
+            .unwrap_or(TimeZone::UTC)
+    };
+    Ok(Zones {
+        from: zone(source),
+        to: zone(source.other()),
+    })
+}
+
+/// The fields the pass writes to `dest` for `row`, shaped as the destination's columns take
+/// them; an error names the field it is about.
+fn written(
+    plan: &Plan,
+    dest: &plan::TableSide,
+    pass: &plan::Pass,
+    row: &BTreeMap<String, Value>,
+    ctx: &Context<'_>,
+    zones: &Zones,
+    on_update: bool,
+) -> Result<BTreeMap<String, Value>, String> {
     let mut out = BTreeMap::new();
     for op in &pass.ops {
         let applies = match op.phase {
@@ -207,10 +234,10 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
         if !applies {
             continue;
         }
-        let value = match eval(&op.value, &*row, &ctx) {
+        let value = match eval(&op.value, row, ctx) {
             Ok(v) => v,
             Err(_) if op.clear_on_failure => Value::Null,
-            Err(e) => return Actual::Failed(format!("`{}`: {e}", op.target)),
+            Err(e) => return Err(format!("`{}`: {e}", op.target)),
         };
         if matches!(value, Value::Absent) || (op.not_null && matches!(value, Value::Null)) {
             continue;
@@ -220,12 +247,12 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
             .get(&dest.system)
             .and_then(|s| s.tables.get(&dest.table))
             .and_then(|t| t.columns.get(&op.target));
-        match shape::for_column(value, op, column, &zones) {
+        match shape::for_column(value, op, column, zones) {
             Ok(v) => out.insert(op.target.clone(), v),
-            Err(e) => return Actual::Failed(format!("`{}`: {e}", op.target)),
+            Err(e) => return Err(format!("`{}`: {e}", op.target)),
         };
     }
-    Actual::Written(out)
+    Ok(out)
 }
 
 fn compare(

@@ -8,7 +8,7 @@ use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::sqlite::SqliteConnector;
 use syncmap::diagnostics::Diagnostics;
 use syncmap::drift::{self, diagnose, UsedTable};
-use syncmap::profile::{Auth, Profile, SystemConfig};
+use syncmap::profile::{Auth, Profile, Secret, SystemConfig};
 use syncmap::runtime::engine::{Engine, Options, Outlook};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::schema::SystemSchema;
@@ -113,26 +113,7 @@ pub async fn all(inputs: &Inputs, profile: &Profile) -> Vec<SystemReport> {
     for (alias, system) in &inputs.plan.systems {
         let config = profile.systems.get(alias);
         let is_sqlite = config.is_none_or(|c| c.url.starts_with("sqlite://"));
-        let planned = match (is_sqlite, system.kind.as_str()) {
-            (true, _) => vec!["profile", "connection", "tables", "schema"],
-            (false, "business_central") => vec![
-                "profile",
-                "secret",
-                "connection",
-                "authentication",
-                "company",
-                "tables",
-                "schema",
-            ],
-            (false, _) => vec![
-                "profile",
-                "secret",
-                "connection",
-                "authentication",
-                "tables",
-                "schema",
-            ],
-        };
+        let planned = planned_checks(is_sqlite, &system.kind);
         let mut r = SystemReport {
             system: alias.clone(),
             kind: system.kind.clone(),
@@ -168,6 +149,30 @@ pub async fn all(inputs: &Inputs, profile: &Profile) -> Vec<SystemReport> {
         out.push(r);
     }
     out
+}
+
+/// The checks a kind of system gets, in the order they are made.
+fn planned_checks(is_sqlite: bool, kind: &str) -> Vec<&'static str> {
+    match (is_sqlite, kind) {
+        (true, _) => vec!["profile", "connection", "tables", "schema"],
+        (false, "business_central") => vec![
+            "profile",
+            "secret",
+            "connection",
+            "authentication",
+            "company",
+            "tables",
+            "schema",
+        ],
+        (false, _) => vec![
+            "profile",
+            "secret",
+            "connection",
+            "authentication",
+            "tables",
+            "schema",
+        ],
+    }
 }
 
 /// A SQLite system: the database opens, has the tables, and matches the snapshot.
@@ -208,89 +213,26 @@ fn sqlite(r: &mut SystemReport, path: &std::path::Path, inputs: &Inputs, used: &
 
 /// A service: secret, connection, credentials, company, tables, `$metadata`.
 async fn service(r: &mut SystemReport, config: &SystemConfig, inputs: &Inputs, used: &[UsedTable]) {
-    let alias = r.system.clone();
-    let secret = match config.secret() {
-        Ok(s) => {
-            match config.auth.secret_env() {
-                Some((var, what)) => r.pass("secret", format!("`{var}` is set (the {what})")),
-                None => r.pass("secret", "none needed: `auth` is of kind `none`"),
-            }
-            s
-        }
-        Err(e) => {
-            r.fail(
-                "secret",
-                format!("{e}; set it in the environment that runs syncmap"),
-            );
-            r.skip_rest();
-            return;
-        }
-    };
-    let Some(flavor) = Flavor::of_kind(&r.kind) else {
-        r.fail(
-            "connection",
-            format!("system `{alias}` is of kind `{}`, which has no HTTP connector; use a `sqlite://PATH` URL", r.kind),
-        );
+    let Some(secret) = secret(r, config) else {
         r.skip_rest();
         return;
     };
-    let conn = match ODataConnector::open(config, flavor, secret) {
-        Ok(c) => c,
-        Err(e) => {
-            r.fail("connection", e.to_string());
-            r.skip_rest();
-            return;
-        }
+    let Some((conn, flavor)) = connection(r, config, secret).await else {
+        r.skip_rest();
+        return;
     };
-    match conn.reachable().await {
-        Ok(status) => r.pass(
-            "connection",
-            format!("the service answers (HTTP {status} without credentials)"),
-        ),
-        Err(why) => {
-            r.fail("connection", why);
-            r.skip_rest();
-            return;
-        }
-    }
     if !authentication(r, &conn, &config.auth).await {
         r.skip_rest();
         return;
     }
-    if flavor == Flavor::BusinessCentral {
-        match conn.company().await {
-            Ok(_) => r.pass(
-                "company",
-                format!("`{}` found", config.company.as_deref().unwrap_or_default()),
-            ),
-            Err(e) => {
-                r.fail(
-                    "company",
-                    format!("{e}; set `company` in [systems.{alias}] to one of them"),
-                );
-                r.skip_rest();
-                return;
-            }
-        }
+    if flavor == Flavor::BusinessCentral && !company(r, &conn, config).await {
+        r.skip_rest();
+        return;
     }
-    let mut missing = Vec::new();
-    for t in used {
-        let key = inputs
-            .plan
-            .systems
-            .get(&alias)
-            .and_then(|s| s.tables.get(&t.name))
-            .map_or("id", |i| i.key.as_str());
-        match conn.table_answers(&t.name, key).await {
-            Ok(true) => {}
-            Ok(false) => missing.push(t.name.as_str()),
-            Err(e) => {
-                r.fail("tables", format!("`{}`: {e}", t.name));
-                r.skip_rest();
-                return;
-            }
-        }
-    }
+    let Some(missing) = missing_tables(r, &conn, inputs, used).await else {
+        r.skip_rest();
+        return;
+    };
     tables(r, used, &missing);
     let live = match conn.metadata().await {
         Ok(xml) => syncmap::schema::csdl::import(&xml, None).map_err(|e| e.to_string()),
@@ -303,6 +245,110 @@ async fn service(r: &mut SystemReport, config: &SystemConfig, inputs: &Inputs, u
             format!("the service's $metadata cannot be read: {e}"),
         ),
     }
+}
+
+/// The system's secret from the environment; `None` when it is not set (and the check failed).
+fn secret(r: &mut SystemReport, config: &SystemConfig) -> Option<Option<Secret>> {
+    match config.secret() {
+        Ok(s) => {
+            match config.auth.secret_env() {
+                Some((var, what)) => r.pass("secret", format!("`{var}` is set (the {what})")),
+                None => r.pass("secret", "none needed: `auth` is of kind `none`"),
+            }
+            Some(s)
+        }
+        Err(e) => {
+            r.fail(
+                "secret",
+                format!("{e}; set it in the environment that runs syncmap"),
+            );
+            None
+        }
+    }
+}
+
+/// A connector to the service, once it answers at all; `None` when it does not (and the check
+/// failed).
+async fn connection(
+    r: &mut SystemReport,
+    config: &SystemConfig,
+    secret: Option<Secret>,
+) -> Option<(ODataConnector, Flavor)> {
+    let Some(flavor) = Flavor::of_kind(&r.kind) else {
+        r.fail(
+            "connection",
+            format!("system `{}` is of kind `{}`, which has no HTTP connector; use a `sqlite://PATH` URL", r.system, r.kind),
+        );
+        return None;
+    };
+    let conn = match ODataConnector::open(config, flavor, secret) {
+        Ok(c) => c,
+        Err(e) => {
+            r.fail("connection", e.to_string());
+            return None;
+        }
+    };
+    match conn.reachable().await {
+        Ok(status) => r.pass(
+            "connection",
+            format!("the service answers (HTTP {status} without credentials)"),
+        ),
+        Err(why) => {
+            r.fail("connection", why);
+            return None;
+        }
+    }
+    Some((conn, flavor))
+}
+
+/// The Business Central company of the profile exists; true when it does.
+async fn company(r: &mut SystemReport, conn: &ODataConnector, config: &SystemConfig) -> bool {
+    match conn.company().await {
+        Ok(_) => {
+            r.pass(
+                "company",
+                format!("`{}` found", config.company.as_deref().unwrap_or_default()),
+            );
+            true
+        }
+        Err(e) => {
+            r.fail(
+                "company",
+                format!(
+                    "{e}; set `company` in [systems.{}] to one of them",
+                    r.system
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// The used tables the service does not have; `None` when asking failed (and the check did).
+async fn missing_tables<'u>(
+    r: &mut SystemReport,
+    conn: &ODataConnector,
+    inputs: &Inputs,
+    used: &'u [UsedTable],
+) -> Option<Vec<&'u str>> {
+    let mut missing = Vec::new();
+    for t in used {
+        let key = inputs
+            .plan
+            .systems
+            .get(&r.system)
+            .and_then(|s| s.tables.get(&t.name))
+            .map_or("id", |i| i.key.as_str());
+        match conn.table_answers(&t.name, key).await {
+            Ok(true) => {}
+            Ok(false) => missing.push(t.name.as_str()),
+            Err(e) => {
+                r.fail("tables", format!("`{}`: {e}", t.name));
+                return None;
+            }
+        }
+    }
+    Some(missing)
 }
 
 /// The token and the service's acceptance of it; true when both are fine.

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use syncmap::plan::Plan;
 use syncmap::redact::redact;
 use syncmap::runtime::engine::status_words;
-use syncmap::state::{Counts, Run, RunFilter, RunWrite, StateError};
+use syncmap::state::{Counts, Event, RecordError, Run, RunFilter, RunWrite, StateError};
 
 use super::super::runtime::{self, Target};
 use super::super::CliError;
@@ -88,7 +88,22 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
     if let Some(id) = args.run {
         return explain(&rt.store, &rt.plan, id, args.output.json());
     }
-    let filter = RunFilter {
+    let runs = rt.store.runs_where(&run_filter(&args, since)).map_err(io)?;
+    if args.output.json() {
+        runtime::print_json(&runs);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no runs match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_runs(&runs);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The store's filter for the options given.
+fn run_filter(args: &LogArgs, since: Option<Timestamp>) -> RunFilter {
+    RunFilter {
         table: args.table.clone(),
         status: args.status.map(|s| {
             match s {
@@ -103,16 +118,11 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
         trigger: args.trigger.map(|t| format!("{t:?}").to_lowercase()),
         since,
         limit: args.limit,
-    };
-    let runs = rt.store.runs_where(&filter).map_err(io)?;
-    if args.output.json() {
-        runtime::print_json(&runs);
-        return Ok(ExitCode::SUCCESS);
     }
-    if runs.is_empty() {
-        println!("no runs match");
-        return Ok(ExitCode::SUCCESS);
-    }
+}
+
+/// One line per run, with its counts summed over its passes.
+fn print_runs(runs: &[Run]) {
     println!(
         "{:>5}  {:<27} {:>9}  {:<9} {:<8} {:<23} {:>8} {:>8} {:>9} {:>7} {:>6} {:>9}",
         "run",
@@ -128,7 +138,7 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
         "failed",
         "conflicts"
     );
-    for r in &runs {
+    for r in runs {
         let mut t = Counts::default();
         for c in &r.counts {
             t.add(&c.counts);
@@ -149,7 +159,6 @@ pub fn log(args: LogArgs) -> Result<ExitCode, CliError> {
             t.conflicts
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A time bound: a date (midnight UTC), an RFC 3339 instant, or an amount of time ago.
@@ -232,13 +241,31 @@ fn explain(
         }));
         return Ok(ExitCode::SUCCESS);
     }
+    print_header(&run);
+    print_counts(plan, &run);
+    let (done, skipped): (Vec<&RunWrite>, Vec<&RunWrite>) =
+        writes.iter().partition(|w| w.action != "skipped");
+    let mut cut = print_written(plan, &done);
+    if !skipped.is_empty() || !errors.is_empty() {
+        println!("\nskipped and failed");
+    }
+    cut |= print_skipped(plan, &skipped);
+    cut |= print_failed(plan, &errors);
+    print_events(plan, &events);
+    if cut {
+        println!("\n(`syncmap log --run {id} --json` lists every record)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_header(run: &Run) {
     println!(
         "run {}: {} sync ({}), {}, took {}",
         run.id,
         run.mode,
         run.trigger,
         status_words(&run.status),
-        duration(&run)
+        duration(run)
     );
     println!(
         "  started {}, finished {}",
@@ -250,6 +277,10 @@ fn explain(
     if let Some(m) = &run.message {
         println!("  {}", redact(m));
     }
+}
+
+/// The counts and the watermark move of each pass.
+fn print_counts(plan: &Plan, run: &Run) {
     println!("\ncounts");
     for c in &run.counts {
         let n = &c.counts;
@@ -264,14 +295,16 @@ fn explain(
             c.cursor_after.as_deref().unwrap_or("-")
         );
     }
-    let (done, skipped): (Vec<&RunWrite>, Vec<&RunWrite>) =
-        writes.iter().partition(|w| w.action != "skipped");
+}
+
+/// What the run wrote, by pass; true when some were left out.
+fn print_written(plan: &Plan, done: &[&RunWrite]) -> bool {
     let mut cut = false;
     println!("\nwritten");
     if done.is_empty() {
         println!("  nothing");
     }
-    for ((mapping, direction), ws) in by_pass(&done) {
+    for ((mapping, direction), ws) in by_pass(done) {
         println!(
             "  {mapping} {} ({})",
             plan.direction_words(&mapping, &direction),
@@ -292,10 +325,13 @@ fn explain(
         }
         cut |= more(ws.len());
     }
-    if !skipped.is_empty() || !errors.is_empty() {
-        println!("\nskipped and failed");
-    }
-    for ((mapping, direction), ws) in by_pass(&skipped) {
+    cut
+}
+
+/// The records the run skipped, by pass; true when some were left out.
+fn print_skipped(plan: &Plan, skipped: &[&RunWrite]) -> bool {
+    let mut cut = false;
+    for ((mapping, direction), ws) in by_pass(skipped) {
         for w in ws.iter().take(SHOWN_PER_PASS) {
             let why = redact(w.reason.as_deref().unwrap_or("-"));
             println!(
@@ -306,8 +342,14 @@ fn explain(
         }
         cut |= more(ws.len());
     }
+    cut
+}
+
+/// The records that failed, by pass; true when some were left out.
+fn print_failed(plan: &Plan, errors: &[RecordError]) -> bool {
+    let mut cut = false;
     let mut failed: BTreeMap<(String, String), Vec<_>> = BTreeMap::new();
-    for e in &errors {
+    for e in errors {
         failed
             .entry((e.mapping.clone(), e.direction.clone()))
             .or_default()
@@ -334,10 +376,14 @@ fn explain(
         }
         cut |= more(es.len());
     }
+    cut
+}
+
+fn print_events(plan: &Plan, events: &[Event]) {
     if !events.is_empty() {
         println!("\nevents");
     }
-    for e in &events {
+    for e in events {
         println!(
             "  {} {} {}: record `{}`: {}",
             e.kind,
@@ -347,10 +393,6 @@ fn explain(
             redact(&e.message)
         );
     }
-    if cut {
-        println!("\n(`syncmap log --run {id} --json` lists every record)");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints "and N more" past the cap; true when something was left out.
