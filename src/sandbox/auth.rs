@@ -56,13 +56,30 @@ impl Tokens {
 
     /// Answers a token request.
     pub fn token(&self, req: &Req, audience: Audience) -> Resp {
+        if let Err(refused) = self.check_client(req) {
+            return refused;
+        }
+        let token = self.issue(audience);
+        Resp::json(
+            200,
+            &json!({
+                "token_type": "Bearer",
+                "expires_in": self.config.token_ttl.as_secs(),
+                "ext_expires_in": self.config.token_ttl.as_secs(),
+                "access_token": token,
+            }),
+        )
+    }
+
+    /// Checks that a token request is a client-credentials `POST` with these credentials.
+    fn check_client(&self, req: &Req) -> Result<(), Resp> {
         if req.method != "POST" {
-            return entra_error(
+            return Err(entra_error(
                 405,
                 "invalid_request",
                 "AADSTS900561",
                 "The endpoint only accepts POST requests.",
-            );
+            ));
         }
         let form = String::from_utf8_lossy(&req.body);
         let field = |name: &str| {
@@ -72,29 +89,34 @@ impl Tokens {
                 .map(|(_, v)| percent_decode(v))
         };
         if field("grant_type").as_deref() != Some("client_credentials") {
-            return entra_error(
+            return Err(entra_error(
                 400,
                 "unsupported_grant_type",
                 "AADSTS70003",
                 "The app requested an unsupported grant type; this endpoint issues client_credentials tokens.",
-            );
+            ));
         }
         if field("client_id").as_deref() != Some(self.config.client_id.as_str()) {
-            return entra_error(
+            return Err(entra_error(
                 401,
                 "invalid_client",
                 "AADSTS700016",
                 "Application with the given identifier was not found in the directory.",
-            );
+            ));
         }
         if field("client_secret").as_deref() != Some(self.config.client_secret.as_str()) {
-            return entra_error(
+            return Err(entra_error(
                 401,
                 "invalid_client",
                 "AADSTS7000215",
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-            );
+            ));
         }
+        Ok(())
+    }
+
+    /// A new token for `audience`, registered until it expires; expired ones are forgotten.
+    fn issue(&self, audience: Audience) -> String {
         let token = format!(
             "sbx.{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -108,15 +130,7 @@ impl Tokens {
         let now = Instant::now();
         issued.retain(|_, (expires, _)| *expires > now);
         issued.insert(token.clone(), (expires, audience));
-        Resp::json(
-            200,
-            &json!({
-                "token_type": "Bearer",
-                "expires_in": self.config.token_ttl.as_secs(),
-                "ext_expires_in": self.config.token_ttl.as_secs(),
-                "access_token": token,
-            }),
-        )
+        token
     }
 
     /// Checks the `Authorization` headers of a request to the `audience` service: one valid

@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::odata::batch::{self as multipart, HttpRequest, HttpResponse, Part};
-use crate::odata::json_batch::{BatchRequest, BatchResponse, Response as JsonResponse};
+use crate::odata::json_batch::{
+    BatchRequest, BatchResponse, Request as JsonRequest, Response as JsonResponse,
+};
 
 use super::business_central::{self, split_api, Bc};
 use super::collection::Paging;
@@ -73,21 +75,8 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
         Ok(p) => p,
         Err(e) => return Resp::error(400, "0x80048d19", &e.to_string()),
     };
-    let operations: usize = parts
-        .iter()
-        .map(|p| match p {
-            Part::Single(_) => 1,
-            Part::ChangeSet(ops) => ops.len(),
-        })
-        .sum();
+    let (operations, writes) = dv_counts(&parts);
     monitor.count_batch(operations);
-    let writes: usize = parts
-        .iter()
-        .map(|p| match p {
-            Part::Single(op) => usize::from(op.method != "GET"),
-            Part::ChangeSet(ops) => ops.iter().filter(|op| op.method != "GET").count(),
-        })
-        .sum();
     let max = monitor.limits().dv_batch_max;
     if operations > max {
         return Resp::error(
@@ -103,29 +92,7 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
     db.transaction(
         |db| {
             for part in parts {
-                let ok = match part {
-                    Part::Single(op) => {
-                        let r = run_dv(dv, db, req, op, paging, &BTreeMap::new());
-                        let ok = r.ok();
-                        out.push(Part::Single(to_http(r)));
-                        ok
-                    }
-                    Part::ChangeSet(ops) => {
-                        let answers = db.savepoint(
-                            "changeset",
-                            |db| change_set(dv, db, req, ops, paging),
-                            |a| a.iter().all(Resp::ok),
-                        );
-                        if let Some(failed) = answers.iter().find(|r| !r.ok()) {
-                            // A failed change set answers with the failing response alone.
-                            out.push(Part::ChangeSet(vec![to_http(failed.clone())]));
-                            false
-                        } else {
-                            out.push(Part::ChangeSet(answers.into_iter().map(to_http).collect()));
-                            true
-                        }
-                    }
-                };
+                let ok = run_dv_part(dv, db, req, part, paging, &mut out);
                 if !ok && !continue_on_error {
                     break;
                 }
@@ -135,6 +102,64 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
     );
     drop(db);
     monitor.count_writes(writes);
+    multipart_answer(&out)
+}
+
+/// How many operations a multipart batch holds, and how many of them are writes.
+fn dv_counts(parts: &[Part<HttpRequest>]) -> (usize, usize) {
+    let operations: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Single(_) => 1,
+            Part::ChangeSet(ops) => ops.len(),
+        })
+        .sum();
+    let writes: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Single(op) => usize::from(op.method != "GET"),
+            Part::ChangeSet(ops) => ops.iter().filter(|op| op.method != "GET").count(),
+        })
+        .sum();
+    (operations, writes)
+}
+
+/// Runs one part of a multipart batch and adds its answer to `out`; whether it succeeded.
+fn run_dv_part(
+    dv: &Dv,
+    db: &mut Db,
+    req: &Req,
+    part: Part<HttpRequest>,
+    paging: Paging,
+    out: &mut Vec<Part<HttpResponse>>,
+) -> bool {
+    match part {
+        Part::Single(op) => {
+            let r = run_dv(dv, db, req, op, paging, &BTreeMap::new());
+            let ok = r.ok();
+            out.push(Part::Single(to_http(r)));
+            ok
+        }
+        Part::ChangeSet(ops) => {
+            let answers = db.savepoint(
+                "changeset",
+                |db| change_set(dv, db, req, ops, paging),
+                |a| a.iter().all(Resp::ok),
+            );
+            if let Some(failed) = answers.iter().find(|r| !r.ok()) {
+                // A failed change set answers with the failing response alone.
+                out.push(Part::ChangeSet(vec![to_http(failed.clone())]));
+                false
+            } else {
+                out.push(Part::ChangeSet(answers.into_iter().map(to_http).collect()));
+                true
+            }
+        }
+    }
+}
+
+/// The multipart answer to a Dataverse batch.
+fn multipart_answer(out: &[Part<HttpResponse>]) -> Resp {
     let boundary = multipart::new_boundary("batchresponse_");
     Resp {
         status: 200,
@@ -142,7 +167,7 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
             ("Content-Type".into(), multipart::content_type(&boundary)),
             ("OData-Version".into(), "4.0".into()),
         ],
-        body: multipart::encode_responses(&boundary, &out),
+        body: multipart::encode_responses(&boundary, out),
     }
 }
 
@@ -213,60 +238,28 @@ fn run_dv(
 
 /// Business Central: `POST …/api/v2.0/$batch` with a JSON body.
 pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
-    // JSON `$batch` is OData 4.01: a request that says it speaks only 4.0 cannot mean one.
-    if let Some(v) = req
-        .header("odata-maxversion")
-        .or(req.header("odata-version"))
-    {
-        if v.trim() == "4.0" {
-            return business_central::error(
-                400,
-                "BadRequest",
-                "A JSON batch request needs OData-Version 4.01; the request allows only 4.0.",
-            );
-        }
-    }
-    let batch: BatchRequest = match serde_json::from_slice(&req.body) {
+    let batch = match read_bc_batch(req, monitor) {
         Ok(b) => b,
-        Err(e) => {
-            return business_central::error(
-                400,
-                "BadRequest",
-                &format!("The batch body is not a JSON batch: {e}"),
-            )
-        }
+        Err(answer) => return answer,
     };
-    monitor.count_batch(batch.requests.len());
-    let max = monitor.limits().bc_batch_max;
-    if batch.requests.len() > max {
-        return business_central::error(
-            400,
-            "BadRequest",
-            &format!(
-                "The batch holds {} operations; a batch may hold at most {max}.",
-                batch.requests.len()
-            ),
-        );
-    }
     let root = split_api(&req.path)
         .map(|(root, _)| root)
         .unwrap_or_default();
-    let paging = Paging::of(&monitor.limits(), 20_000);
-    let mut responses: Vec<JsonResponse> = Vec::new();
-    let mut failed: HashSet<String> = HashSet::new();
+    let mut run = BcRun {
+        bc,
+        outer: req,
+        root: &root,
+        paging: Paging::of(&monitor.limits(), 20_000),
+        responses: Vec::new(),
+        failed: HashSet::new(),
+    };
     let mut done_groups: HashSet<String> = HashSet::new();
     let mut db = bc.store.lock();
     db.transaction(
         |db| {
             for (i, r) in batch.requests.iter().enumerate() {
                 match &r.atomicity_group {
-                    None => {
-                        let answer = run_bc(bc, db, req, &root, r, &failed, paging);
-                        if !answer.ok() {
-                            failed.insert(r.id.clone());
-                        }
-                        responses.push(json_response(&r.id, answer));
-                    }
+                    None => run.single(db, r),
                     Some(g) if done_groups.contains(g) => {}
                     Some(g) => {
                         done_groups.insert(g.clone());
@@ -274,37 +267,7 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
                             .iter()
                             .filter(|m| m.atomicity_group.as_ref() == Some(g))
                             .collect();
-                        let answers = db.savepoint(
-                            "atomicity",
-                            |db| {
-                                let mut answers = Vec::new();
-                                for m in &members {
-                                    let a = run_bc(bc, db, req, &root, m, &failed, paging);
-                                    let ok = a.ok();
-                                    answers.push(a);
-                                    if !ok {
-                                        break;
-                                    }
-                                }
-                                answers
-                            },
-                            |a| a.iter().all(Resp::ok),
-                        );
-                        let group_ok = answers.iter().all(Resp::ok);
-                        if !group_ok {
-                            failed.insert(g.clone());
-                        }
-                        for (k, m) in members.iter().enumerate() {
-                            let answer = match answers.get(k) {
-                                Some(a) if !group_ok && a.ok() => failed_dependency(&m.id),
-                                Some(a) => a.clone(),
-                                None => failed_dependency(&m.id),
-                            };
-                            if !group_ok {
-                                failed.insert(m.id.clone());
-                            }
-                            responses.push(json_response(&m.id, answer));
-                        }
+                        run.group(db, g, &members);
                     }
                 }
             }
@@ -313,9 +276,121 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
     );
     drop(db);
     monitor.count_writes(batch.requests.iter().filter(|r| r.method != "GET").count());
-    match serde_json::to_value(BatchResponse { responses }) {
+    match serde_json::to_value(BatchResponse {
+        responses: run.responses,
+    }) {
         Ok(body) => Resp::json(200, &body),
         Err(e) => business_central::error(500, "Internal_ServerError", &e.to_string()),
+    }
+}
+
+/// The JSON batch a request carries, counted for throttling; or the answer refusing it.
+fn read_bc_batch(req: &Req, monitor: &Monitor) -> Result<BatchRequest, Resp> {
+    // JSON `$batch` is OData 4.01: a request that says it speaks only 4.0 cannot mean one.
+    if let Some(v) = req
+        .header("odata-maxversion")
+        .or(req.header("odata-version"))
+    {
+        if v.trim() == "4.0" {
+            return Err(business_central::error(
+                400,
+                "BadRequest",
+                "A JSON batch request needs OData-Version 4.01; the request allows only 4.0.",
+            ));
+        }
+    }
+    let batch: BatchRequest = serde_json::from_slice(&req.body).map_err(|e| {
+        business_central::error(
+            400,
+            "BadRequest",
+            &format!("The batch body is not a JSON batch: {e}"),
+        )
+    })?;
+    monitor.count_batch(batch.requests.len());
+    let max = monitor.limits().bc_batch_max;
+    if batch.requests.len() > max {
+        return Err(business_central::error(
+            400,
+            "BadRequest",
+            &format!(
+                "The batch holds {} operations; a batch may hold at most {max}.",
+                batch.requests.len()
+            ),
+        ));
+    }
+    Ok(batch)
+}
+
+/// A JSON batch under way: its answers so far, and the ids of operations and groups that
+/// failed, which the operations depending on them are refused for.
+struct BcRun<'a> {
+    bc: &'a Bc,
+    outer: &'a Req,
+    root: &'a str,
+    paging: Paging,
+    responses: Vec<JsonResponse>,
+    failed: HashSet<String>,
+}
+
+impl BcRun<'_> {
+    /// An operation outside any atomicity group.
+    fn single(&mut self, db: &mut Db, r: &JsonRequest) {
+        let answer = run_bc(
+            self.bc,
+            db,
+            self.outer,
+            self.root,
+            r,
+            &self.failed,
+            self.paging,
+        );
+        if !answer.ok() {
+            self.failed.insert(r.id.clone());
+        }
+        self.responses.push(json_response(&r.id, answer));
+    }
+
+    /// The operations of atomicity group `g`, undone together when one fails.
+    fn group(&mut self, db: &mut Db, g: &str, members: &[&JsonRequest]) {
+        let answers = db.savepoint(
+            "atomicity",
+            |db| {
+                let mut answers = Vec::new();
+                for m in members {
+                    let a = run_bc(
+                        self.bc,
+                        db,
+                        self.outer,
+                        self.root,
+                        m,
+                        &self.failed,
+                        self.paging,
+                    );
+                    let ok = a.ok();
+                    answers.push(a);
+                    if !ok {
+                        break;
+                    }
+                }
+                answers
+            },
+            |a| a.iter().all(Resp::ok),
+        );
+        let group_ok = answers.iter().all(Resp::ok);
+        if !group_ok {
+            self.failed.insert(g.to_string());
+        }
+        for (k, m) in members.iter().enumerate() {
+            let answer = match answers.get(k) {
+                Some(a) if !group_ok && a.ok() => failed_dependency(&m.id),
+                Some(a) => a.clone(),
+                None => failed_dependency(&m.id),
+            };
+            if !group_ok {
+                self.failed.insert(m.id.clone());
+            }
+            self.responses.push(json_response(&m.id, answer));
+        }
     }
 }
 
@@ -336,7 +411,7 @@ fn run_bc(
     db: &mut Db,
     outer: &Req,
     root: &str,
-    r: &crate::odata::json_batch::Request,
+    r: &JsonRequest,
     failed: &HashSet<String>,
     paging: Paging,
 ) -> Resp {

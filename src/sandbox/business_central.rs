@@ -4,25 +4,24 @@
 //! `$batch` and `$metadata`. The same tables are also served under the custom API route
 //! `api/syncmap/sandbox/v1.0`, so custom-route settings can be tried.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value as Json};
 
-use crate::schema::{ColumnSchema, TableSchema};
-use crate::value::Value;
+use crate::schema::TableSchema;
 
 use super::codec::{self, Numbers, Overflow};
-use super::collection::{self, ListError, ListRequest, Paging, EVAL};
+use super::collection::{self, ListError, ListRequest, Paging};
 use super::faults::Monitor;
-use super::query::{eval_filter_with, parse_query, QueryError};
-use super::request::{etag_core, guid_key, split_key, Req, Resp, Whole};
+use super::query::{parse_query, QueryError};
+use super::request::{guid_key, split_key, Req, Resp, Whole};
 use super::store::{Db, Row, Store, StoreError};
-use super::values::{self, Problem};
 
 /// The namespace of the entity types.
 pub(crate) const NAMESPACE: &str = "Microsoft.NAV";
 /// Business Central's largest page.
 const MAX_PAGE: usize = 20_000;
+
+mod companies;
+mod write;
 /// The custom API route the sandbox also serves: publisher, group, version.
 pub(crate) const CUSTOM_ROUTE: [&str; 3] = ["syncmap", "sandbox", "v1.0"];
 
@@ -122,27 +121,6 @@ pub(crate) fn etag(version: i64) -> String {
     );
     let inner = format!("'{};{digits};00;'", digits.len());
     format!("W/\"{}\"", base64(inner.as_bytes()))
-}
-
-/// The number series of a table: the column, prefix and digits (`C00010`).
-fn series(t: &TableSchema) -> Option<(&'static str, &'static str, usize)> {
-    match t.name.as_str() {
-        "customers" => Some(("number", "C", 5)),
-        "vendors" => Some(("number", "V", 5)),
-        "contacts" => Some(("number", "CT", 6)),
-        _ => None,
-    }
-}
-
-/// The column that identifies a row to users, unique within a company.
-fn user_key(t: &TableSchema) -> Option<&'static str> {
-    if t.column("number").is_some() {
-        Some("number")
-    } else if t.column("code").is_some() {
-        Some("code")
-    } else {
-        None
-    }
 }
 
 /// Where a request's path points under the API root.
@@ -299,41 +277,9 @@ impl Bc {
                 )
             }
         };
-        let Some(company) =
-            guid_key(company).and_then(|id| self.companies.iter().find(|c| c.id == id))
-        else {
-            return error(
-                404,
-                "BadRequest_NotFound",
-                &format!("The company '{company}' does not exist."),
-            );
-        };
-        let Some(table) = self.store.table(set) else {
-            return error(
-                404,
-                "BadRequest_NotFound",
-                &format!("Resource not found for the segment '{set}'."),
-            );
-        };
-        let key = match key {
-            None => None,
-            Some(k) => match guid_key(k) {
-                Some(k) => Some(k),
-                None => {
-                    return error(
-                        400,
-                        "BadRequest",
-                        &format!(
-                            "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
-                        ),
-                    )
-                }
-            },
-        };
-        let at = Place {
-            root: &root,
-            company: &company.id,
-            table,
+        let (at, key) = match self.place(&root, company, set, key) {
+            Ok(x) => x,
+            Err(r) => return r,
         };
         match (req.method.as_str(), key) {
             ("GET", None) => self.list(db, req, &at, paging),
@@ -349,81 +295,55 @@ impl Bc {
         }
     }
 
-    fn list_companies(&self, req: &Req, root: &str, id: Option<&str>) -> Resp {
-        let q = match parse_query(&req.query) {
-            Ok(q) => q,
-            Err(e) => return query_error(e),
+    /// The company a path's id names, when it exists.
+    fn company(&self, id: &str) -> Option<&Company> {
+        guid_key(id).and_then(|id| self.companies.iter().find(|c| c.id == id))
+    }
+
+    /// Where an entity path points (company and table) and its key, each checked to exist
+    /// or be well formed.
+    fn place<'a>(
+        &'a self,
+        root: &'a str,
+        company: &str,
+        set: &str,
+        key: Option<&str>,
+    ) -> Result<(Place<'a>, Option<String>), Resp> {
+        let Some(company) = self.company(company) else {
+            return Err(error(
+                404,
+                "BadRequest_NotFound",
+                &format!("The company '{company}' does not exist."),
+            ));
         };
-        let fields = |c: &Company| -> Vec<(&'static str, Value)> {
-            vec![
-                ("id", Value::String(c.id.clone())),
-                ("systemVersion", Value::String("26.0.30643.32481".into())),
-                ("timestamp", Value::Int(1)),
-                ("name", Value::String(c.name.clone())),
-                ("displayName", Value::String(c.display_name.clone())),
-                ("businessProfileId", Value::String(String::new())),
-                (
-                    "systemCreatedAt",
-                    Value::String("2024-01-01T00:00:00Z".into()),
-                ),
-            ]
+        let Some(table) = self.store.table(set) else {
+            return Err(error(
+                404,
+                "BadRequest_NotFound",
+                &format!("Resource not found for the segment '{set}'."),
+            ));
         };
-        let one = |c: &Company| -> Result<Map<String, Json>, QueryError> {
-            let f = fields(c);
-            for s in q.select.iter().flatten() {
-                if !f.iter().any(|(n, _)| n == s) {
-                    return Err(QueryError::unknown_property(
-                        s,
-                        Some("Microsoft.NAV.company"),
-                    ));
+        let key = match key {
+            None => None,
+            Some(k) => match guid_key(k) {
+                Some(k) => Some(k),
+                None => {
+                    return Err(error(
+                        400,
+                        "BadRequest",
+                        &format!(
+                            "Bad Request - Error in query syntax: the key '{k}' is not a GUID."
+                        ),
+                    ))
                 }
-            }
-            let mut out = Map::new();
-            for (n, v) in &f {
-                if q.select.as_ref().is_none_or(|s| s.iter().any(|x| x == n)) {
-                    out.insert((*n).to_string(), codec::write(v, Numbers::default()));
-                }
-            }
-            Ok(out)
+            },
         };
-        let context = format!("{}{root}/$metadata#companies", req.origin);
-        if let Some(id) = id {
-            let Some(c) = guid_key(id).and_then(|id| self.companies.iter().find(|c| c.id == id))
-            else {
-                return error(
-                    404,
-                    "BadRequest_NotFound",
-                    &format!("The company '{id}' does not exist."),
-                );
-            };
-            return match one(c) {
-                Ok(mut m) => {
-                    m.insert(
-                        "@odata.context".into(),
-                        Json::String(format!("{context}/$entity")),
-                    );
-                    Resp::json(200, &Json::Object(m))
-                }
-                Err(e) => query_error(e),
-            };
-        }
-        let mut rows = Vec::new();
-        for c in &self.companies {
-            if let Some(f) = &q.filter {
-                let all = fields(c);
-                let lookup = |n: &str| all.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
-                match eval_filter_with(f, &lookup, &EVAL) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => return query_error(e.in_type("Microsoft.NAV.company")),
-                }
-            }
-            match one(c) {
-                Ok(m) => rows.push(Json::Object(m)),
-                Err(e) => return query_error(e),
-            }
-        }
-        Resp::json(200, &json!({"@odata.context": context, "value": rows}))
+        let at = Place {
+            root,
+            company: &company.id,
+            table,
+        };
+        Ok((at, key))
     }
 
     /// A row as JSON.
@@ -523,208 +443,6 @@ impl Bc {
             Err(e) => store_error(e),
         }
     }
-
-    /// Reads a write's body into column values.
-    fn fields(&self, t: &TableSchema, req: &Req) -> Result<BTreeMap<String, Value>, Resp> {
-        let numbers = Numbers::of_media_type(req.header("content-type"));
-        let json: Json = serde_json::from_slice(&req.body).map_err(|e| {
-            error(
-                400,
-                "BadRequest",
-                &format!("The request body is not valid JSON: {e}"),
-            )
-        })?;
-        let Json::Object(obj) = json else {
-            return Err(error(
-                400,
-                "BadRequest",
-                "The request body must be a JSON object.",
-            ));
-        };
-        let mut fields = BTreeMap::new();
-        for (name, v) in &obj {
-            if name.starts_with('@') || name.contains('@') {
-                continue;
-            }
-            let Some(c) = t.column(name) else {
-                return Err(error(400, "BadRequest_PropertyNotFound", &format!(
-                    "The property '{name}' does not exist on type '{NAMESPACE}.{}'. Make sure to only use property names that are defined by the type.",
-                    entity_name(t)
-                )));
-            };
-            if c.read_only {
-                return Err(error(
-                    400,
-                    "BadRequest",
-                    &format!(
-                        "The property '{name}' is read-only and cannot be set on '{}'.",
-                        entity_name(t)
-                    ),
-                ));
-            }
-            fields.insert(
-                name.clone(),
-                values::read(c, v, numbers).map_err(|p| problem(c, v, p))?,
-            );
-        }
-        Ok(fields)
-    }
-
-    /// Checks that the user-facing key (number or code) stays unique within the company.
-    fn unique(
-        &self,
-        db: &Db,
-        at: &Place<'_>,
-        key: Option<&str>,
-        fields: &BTreeMap<String, Value>,
-    ) -> Result<(), Resp> {
-        let Some(col) = user_key(at.table) else {
-            return Ok(());
-        };
-        let Some(v @ Value::String(s)) = fields.get(col) else {
-            return Ok(());
-        };
-        match db.find_key(at.table, at.company, col, v) {
-            Ok(Some(other)) if Some(other.as_str()) != key => Err(error(
-                400,
-                "Internal_EntityWithSameKeyExists",
-                &format!(
-                    "The record already exists. Identification fields and values: {col}='{s}'"
-                ),
-            )),
-            Ok(_) => Ok(()),
-            Err(e) => Err(store_error(e)),
-        }
-    }
-
-    fn create(&self, db: &mut Db, req: &Req, at: &Place<'_>) -> Resp {
-        let t = at.table;
-        let mut fields = match self.fields(t, req) {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        if let Some((col, prefix, width)) = series(t) {
-            let blank = fields
-                .get(col)
-                .is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()));
-            if blank {
-                match db.next_number(at.company, prefix) {
-                    Ok(n) => {
-                        fields.insert(
-                            col.to_string(),
-                            Value::String(format!("{prefix}{n:0width$}")),
-                        );
-                    }
-                    Err(e) => return store_error(e),
-                }
-            }
-        }
-        for c in t
-            .columns
-            .iter()
-            .filter(|c| c.required_on_create && c.name != t.key)
-        {
-            if fields
-                .get(&c.name)
-                .is_none_or(|v| v.to_text().is_none_or(|s| s.trim().is_empty()))
-            {
-                return error(
-                    400,
-                    "Application_FieldValidationException",
-                    &format!("'{}' must have a value.", c.name),
-                );
-            }
-        }
-        if let Err(r) = self.unique(db, at, None, &fields) {
-            return r;
-        }
-        let key = uuid::Uuid::new_v4().to_string();
-        match db.insert(t, at.company, &key, &fields) {
-            Ok(row) => {
-                let mut body = self.represent(req, t, &row, None);
-                body.insert(
-                    "@odata.context".into(),
-                    Json::String(self.context(req, at, true)),
-                );
-                Resp::json(201, &Json::Object(body))
-                    .with_header("ETag", etag(row.version))
-                    .with_header(
-                        "Location",
-                        format!(
-                            "{}{}/companies({})/{}({})",
-                            req.origin, at.root, at.company, t.name, row.key
-                        ),
-                    )
-            }
-            Err(e) => store_error(e),
-        }
-    }
-
-    /// The row a `PATCH` or `DELETE` may change: it exists and `If-Match` matches.
-    fn precondition(&self, db: &Db, req: &Req, at: &Place<'_>, key: &str) -> Result<Row, Resp> {
-        let Some(tag) = req.header("if-match") else {
-            return Err(error(400, "BadRequest_InvalidToken", "Could not validate the client concurrency token required by the service. Please provide a valid token in the client request."));
-        };
-        let row = match db.get(at.table, at.company, key) {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(not_found(at.table, key)),
-            Err(e) => return Err(store_error(e)),
-        };
-        if tag.trim() != "*" && etag_core(tag) != etag_core(&etag(row.version)) {
-            return Err(error(
-                412,
-                "Request_EntityChanged",
-                "Another user has already changed the record.",
-            ));
-        }
-        Ok(row)
-    }
-
-    fn patch(&self, db: &mut Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {
-        if let Err(r) = self.precondition(db, req, at, key) {
-            return r;
-        }
-        let fields = match self.fields(at.table, req) {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        if let Some(col) = user_key(at.table) {
-            if fields
-                .get(col)
-                .is_some_and(|v| v.to_text().is_none_or(|s| s.trim().is_empty()))
-            {
-                return error(
-                    400,
-                    "Application_FieldValidationException",
-                    &format!("'{col}' must have a value."),
-                );
-            }
-        }
-        if let Err(r) = self.unique(db, at, Some(key), &fields) {
-            return r;
-        }
-        match db.update(at.table, at.company, key, &fields) {
-            Ok(row) => {
-                let mut body = self.represent(req, at.table, &row, None);
-                body.insert(
-                    "@odata.context".into(),
-                    Json::String(self.context(req, at, true)),
-                );
-                Resp::json(200, &Json::Object(body)).with_header("ETag", etag(row.version))
-            }
-            Err(e) => store_error(e),
-        }
-    }
-
-    fn delete(&self, db: &mut Db, req: &Req, at: &Place<'_>, key: &str) -> Resp {
-        if let Err(r) = self.precondition(db, req, at, key) {
-            return r;
-        }
-        match db.delete(at.table, at.company, key) {
-            Ok(_) => Resp::empty(204),
-            Err(e) => store_error(e),
-        }
-    }
 }
 
 /// Where an entity operation works: the API root, the company and the table.
@@ -732,28 +450,6 @@ struct Place<'a> {
     root: &'a str,
     company: &'a str,
     table: &'a TableSchema,
-}
-
-/// A value problem in Business Central's words, about the column in `target` (the message
-/// alone does not always name it).
-fn problem(c: &ColumnSchema, v: &Json, p: Problem) -> Resp {
-    let (code, message) = match p {
-        Problem::Type(edm) => ("BadRequest", format!(
-            "Cannot convert a primitive value to the expected type '{edm}' for '{}': {v}.", c.name
-        )),
-        Problem::Null => ("BadRequest", format!("'{}' cannot be null.", c.name)),
-        Problem::TooLong { max, len } => ("Application_StringExceededLength", format!(
-            "The length of the string is {len}, but it must be less than or equal to {max} characters. Value: {}",
-            v.as_str().unwrap_or_default()
-        )),
-        Problem::NotAnOption(i) => ("BadRequest", format!("{i} is not a valid value of '{}'.", c.name)),
-        Problem::NotAMember(s) => ("BadRequest", format!(
-            "Cannot convert the literal '{s}' to the expected type of '{}'.", c.name
-        )),
-        Problem::Digits(o) => ("Application_DecimalOverflow", digits_message(v, &o)),
-    };
-    let message = format!("{message}  CorrelationId:  {}.", uuid::Uuid::new_v4());
-    Resp::error_at(400, code, &message, &c.name)
 }
 
 /// What a decimal with too many digits is told, as SQL Server words it.

@@ -280,108 +280,44 @@ fn pinned_texts(f: &FilterExpr, req: &ListRequest<'_>) -> Option<(String, Vec<St
     }
 }
 
+/// Where a page starts and how long it is, in the order the read sorts by.
+struct Window<'a> {
+    /// `$orderby`'s columns, then the key.
+    order: &'a [(String, bool)],
+    /// The sort values of the last row sent, when the read goes on from a skiptoken.
+    after: Option<&'a [Value]>,
+    /// Matching rows to pass over before the first one sent (`$skip`).
+    offset: usize,
+    /// Rows the page holds.
+    limit: usize,
+}
+
 /// Reads one page.
 pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError> {
     check_properties(req)?;
-    let table = req.table;
-    let mut order: Vec<(String, bool)> = Vec::new();
-    for (p, desc) in &req.query.orderby {
-        let col = (req.resolve)(p).unwrap_or_default();
-        if !order.iter().any(|(c, _)| *c == col) {
-            order.push((col, *desc));
-        }
-    }
-    if !order.iter().any(|(c, _)| *c == table.key) {
-        let desc = order.first().is_some_and(|(_, d)| *d);
-        order.push((table.key.clone(), desc));
-    }
+    let order = sort_order(req);
     let (after, sent) = match &req.query.skiptoken {
         Some(t) => {
-            let (v, n) = decode_token(t, table, &order)?;
+            let (v, n) = decode_token(t, req.table, &order)?;
             (Some(v), n)
         }
         None => (None, 0),
     };
     // `$skip` counts matching rows in order, before the first one sent.
     let offset = req.query.skip.unwrap_or(0);
-    let mut skipped = 0;
     let remaining = req.query.top.map(|t| t.saturating_sub(sent));
     let limit = remaining.map_or(req.page_size, |r| r.min(req.page_size));
-    let values_of = |row: &Row| order.iter().map(|(c, _)| row.get(c)).collect::<Vec<_>>();
-
-    // Columns that are never null and ordered by SQL as by `$orderby` can be scanned in order.
-    let direction = order.first().is_some_and(|(_, d)| *d);
-    let indexed = order.iter().all(|(c, d)| {
-        *d == direction && (*c == table.key || table.modified_on.as_deref() == Some(c.as_str()))
-    });
-    let mut rows: Vec<Row> = Vec::new();
-    let mut failure: Option<QueryError> = None;
-    let pinned = req.query.filter.as_ref().and_then(|f| pinned_keys(f, req));
-    let texts = req.query.filter.as_ref().and_then(|f| pinned_texts(f, req));
-    let sought = match (limit > 0, pinned, texts) {
-        (false, _, _) => None,
-        (true, Some(mut keys), _) => {
-            keys.sort();
-            keys.dedup();
-            let mut found = Vec::new();
-            for key in keys {
-                found.extend(db.get(table, req.scope, &key)?);
-            }
-            Some(found)
-        }
-        (true, None, Some((column, values))) => {
-            Some(db.rows_with_text(table, req.scope, &column, &values)?)
-        }
-        (true, None, None) => None,
+    let window = Window {
+        order: &order,
+        after: after.as_deref(),
+        offset,
+        limit,
     };
-    if let Some(found) = sought {
-        for row in found {
-            if passes(req, &row)? {
-                rows.push(row);
-            }
-        }
-        rows.sort_by(|a, b| compare(&values_of(a), &values_of(b), &order));
-        if let Some(after) = &after {
-            rows.retain(|r| compare(&values_of(r), after, &order) == Ordering::Greater);
-        }
-        rows.drain(..offset.min(rows.len()));
-        rows.truncate(limit + 1);
-    } else if limit > 0 && indexed {
-        db.scan(table, req.scope, &order, after.as_deref(), |row| {
-            match passes(req, &row) {
-                Ok(true) if skipped < offset => skipped += 1,
-                Ok(true) => rows.push(row),
-                Ok(false) => {}
-                Err(e) => {
-                    failure = Some(e);
-                    return Ok(false);
-                }
-            }
-            Ok(rows.len() <= limit)
-        })?;
-    } else if limit > 0 {
-        let key_order = [(table.key.clone(), false)];
-        db.scan(table, req.scope, &key_order, None, |row| {
-            match passes(req, &row) {
-                Ok(true) => rows.push(row),
-                Ok(false) => {}
-                Err(e) => {
-                    failure = Some(e);
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })?;
-        rows.sort_by(|a, b| compare(&values_of(a), &values_of(b), &order));
-        if let Some(after) = &after {
-            rows.retain(|r| compare(&values_of(r), after, &order) == Ordering::Greater);
-        }
-        rows.drain(..offset.min(rows.len()));
-        rows.truncate(limit + 1);
-    }
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    let mut rows = if limit > 0 {
+        page_rows(db, req, &window)?
+    } else {
+        Vec::new()
+    };
     let more = rows.len() > limit && remaining.is_none_or(|r| r > limit);
     rows.truncate(limit);
     // Offsets cannot carry `$top`'s remainder; a read with `$top` pages by keyset.
@@ -389,36 +325,175 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
     let next = match rows.last() {
         Some(_) if more && by_offset => Some(Next::Skip(offset + rows.len())),
         Some(last) if more => Some(Next::Token(encode_token(
-            &values_of(last),
+            &values_of(last, &order),
             sent + rows.len(),
         ))),
         _ => None,
     };
     let count = if req.query.count {
-        let mut n = 0;
-        let mut failure = None;
-        db.scan(
-            table,
-            req.scope,
-            &[(table.key.clone(), false)],
-            None,
-            |row| {
-                match passes(req, &row) {
-                    Ok(true) => n += 1,
-                    Ok(false) => {}
-                    Err(e) => failure = Some(e),
-                }
-                Ok(failure.is_none())
-            },
-        )?;
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
-        Some(n)
+        Some(count_matching(db, req)?)
     } else {
         None
     };
     Ok(Listing { rows, next, count })
+}
+
+/// `$orderby`'s columns, each once, ended by the key (in the first column's direction) so
+/// that every row has its own position.
+fn sort_order(req: &ListRequest<'_>) -> Vec<(String, bool)> {
+    let mut order: Vec<(String, bool)> = Vec::new();
+    for (p, desc) in &req.query.orderby {
+        let col = (req.resolve)(p).unwrap_or_default();
+        if !order.iter().any(|(c, _)| *c == col) {
+            order.push((col, *desc));
+        }
+    }
+    if !order.iter().any(|(c, _)| *c == req.table.key) {
+        let desc = order.first().is_some_and(|(_, d)| *d);
+        order.push((req.table.key.clone(), desc));
+    }
+    order
+}
+
+/// A row's values of the order's columns.
+fn values_of(row: &Row, order: &[(String, bool)]) -> Vec<Value> {
+    order.iter().map(|(c, _)| row.get(c)).collect()
+}
+
+/// The window's matching rows, in order, and one more when more follow.
+fn page_rows(db: &Db, req: &ListRequest<'_>, window: &Window<'_>) -> Result<Vec<Row>, ListError> {
+    if let Some(found) = sought_rows(db, req)? {
+        let mut rows = Vec::new();
+        for row in found {
+            if passes(req, &row)? {
+                rows.push(row);
+            }
+        }
+        Ok(cut_window(rows, window))
+    } else if scans_in_order(req.table, window.order) {
+        scan_in_order(db, req, window)
+    } else {
+        scan_and_sort(db, req, window)
+    }
+}
+
+/// The rows a filter pins by key or by a text column's values, read directly; `None` when
+/// the filter pins neither and the table must be scanned.
+fn sought_rows(db: &Db, req: &ListRequest<'_>) -> Result<Option<Vec<Row>>, ListError> {
+    let pinned = req.query.filter.as_ref().and_then(|f| pinned_keys(f, req));
+    let texts = req.query.filter.as_ref().and_then(|f| pinned_texts(f, req));
+    Ok(match (pinned, texts) {
+        (Some(mut keys), _) => {
+            keys.sort();
+            keys.dedup();
+            let mut found = Vec::new();
+            for key in keys {
+                found.extend(db.get(req.table, req.scope, &key)?);
+            }
+            Some(found)
+        }
+        (None, Some((column, values))) => {
+            Some(db.rows_with_text(req.table, req.scope, &column, &values)?)
+        }
+        (None, None) => None,
+    })
+}
+
+/// Columns that are never null and ordered by SQL as by `$orderby` can be scanned in order.
+fn scans_in_order(table: &TableSchema, order: &[(String, bool)]) -> bool {
+    let direction = order.first().is_some_and(|(_, d)| *d);
+    order.iter().all(|(c, d)| {
+        *d == direction && (*c == table.key || table.modified_on.as_deref() == Some(c.as_str()))
+    })
+}
+
+/// Sorts matching rows and keeps those of the window, with one more to tell whether more follow.
+fn cut_window(mut rows: Vec<Row>, window: &Window<'_>) -> Vec<Row> {
+    let order = window.order;
+    rows.sort_by(|a, b| compare(&values_of(a, order), &values_of(b, order), order));
+    if let Some(after) = window.after {
+        rows.retain(|r| compare(&values_of(r, order), after, order) == Ordering::Greater);
+    }
+    rows.drain(..window.offset.min(rows.len()));
+    rows.truncate(window.limit + 1);
+    rows
+}
+
+/// Reads the window by an indexed scan in the page's order, stopping once it is full.
+fn scan_in_order(
+    db: &Db,
+    req: &ListRequest<'_>,
+    window: &Window<'_>,
+) -> Result<Vec<Row>, ListError> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut skipped = 0;
+    let mut failure: Option<QueryError> = None;
+    db.scan(req.table, req.scope, window.order, window.after, |row| {
+        match passes(req, &row) {
+            Ok(true) if skipped < window.offset => skipped += 1,
+            Ok(true) => rows.push(row),
+            Ok(false) => {}
+            Err(e) => {
+                failure = Some(e);
+                return Ok(false);
+            }
+        }
+        Ok(rows.len() <= window.limit)
+    })?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(rows),
+    }
+}
+
+/// Reads every matching row in key order, then sorts them by `$orderby` and cuts the window.
+fn scan_and_sort(
+    db: &Db,
+    req: &ListRequest<'_>,
+    window: &Window<'_>,
+) -> Result<Vec<Row>, ListError> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut failure: Option<QueryError> = None;
+    let key_order = [(req.table.key.clone(), false)];
+    db.scan(req.table, req.scope, &key_order, None, |row| {
+        match passes(req, &row) {
+            Ok(true) => rows.push(row),
+            Ok(false) => {}
+            Err(e) => {
+                failure = Some(e);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(cut_window(rows, window)),
+    }
+}
+
+/// The number of rows the filter matches, for `$count=true`.
+fn count_matching(db: &Db, req: &ListRequest<'_>) -> Result<usize, ListError> {
+    let mut n = 0;
+    let mut failure = None;
+    db.scan(
+        req.table,
+        req.scope,
+        &[(req.table.key.clone(), false)],
+        None,
+        |row| {
+            match passes(req, &row) {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                Err(e) => failure = Some(e),
+            }
+            Ok(failure.is_none())
+        },
+    )?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(n)
 }
 
 /// The answer to a collection `GET`: the page's rows (as the service represents them) under

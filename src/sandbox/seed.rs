@@ -13,7 +13,7 @@ use crate::value::Value;
 
 use super::business_central::{Bc, Company};
 use super::dataverse::{AppUser, Dv};
-use super::store::{Db, StoreError};
+use super::store::{Db, Store, StoreError};
 use super::Seed;
 
 /// The company the sandbox seeds and its profile names.
@@ -63,11 +63,24 @@ pub(crate) fn app_user() -> AppUser {
 pub(crate) fn person_user() -> String {
     id(0x5e, 2)
 }
+/// Puts rows into one store and one scope (a Business Central company, or `""` in Dataverse)
+/// inside the seeding transaction.
+struct Rows<'a> {
+    db: &'a mut Db,
+    store: &'a Store,
+    scope: &'a str,
+}
+
+impl Rows<'_> {
+    fn put(&mut self, table: &str, key: &str, fields: &[(&str, Value)]) -> Result<(), String> {
+        put(self.db, self.store, table, self.scope, key, fields)
+    }
+}
 
 /// Inserts a row unless its key exists.
 fn put(
     db: &mut Db,
-    store: &super::store::Store,
+    store: &Store,
     table: &str,
     scope: &str,
     key: &str,
@@ -94,226 +107,262 @@ pub(crate) fn seed(bc: &Bc, dv: &Dv, seed: Seed) -> Result<(), String> {
     seed_bc(bc, seed)
 }
 
+/// A name's letters and digits in lower case, for made-up addresses and web sites.
+fn slug(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// `fields` with the application user as creator and last modifier.
+fn by(me: &str, mut fields: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+    fields.push(("createdby", s(me)));
+    fields.push(("modifiedby", s(me)));
+    fields
+}
+
+/// The Dataverse currencies' ids: US dollars (always there) and euros (demo only).
+fn usd() -> String {
+    id(0xcc, 1)
+}
+
+fn eur() -> String {
+    id(0xcc, 2)
+}
+
+/// The licensed demo user who owns the demo accounts and contacts.
+fn demo_owner() -> String {
+    id(0x5e, 11)
+}
+
 fn seed_dv(dv: &Dv, seed: Seed) -> Result<(), String> {
     let store = &dv.store;
     let mut db = store.lock();
-    let me = dv.app_user.id.clone();
-    let user = |first: &str,
-                last: &str,
-                email: &str,
-                phone: &str,
-                disabled: bool|
-     -> Vec<(&'static str, Value)> {
-        vec![
-            ("firstname", s(first)),
-            ("lastname", s(last)),
-            ("fullname", s(&format!("{first} {last}"))),
-            ("internalemailaddress", s(email)),
-            ("mobilephone", s(phone)),
-            ("isdisabled", Value::Bool(disabled)),
-            ("islicensed", Value::Bool(true)),
-            ("isintegrationuser", Value::Bool(false)),
-            ("accessmode", Value::Int(0)),
-        ]
-    };
-    let by_me = |mut f: Vec<(&'static str, Value)>| {
-        f.push(("createdby", s(&me)));
-        f.push(("modifiedby", s(&me)));
-        f
-    };
-    let usd = id(0xcc, 1);
-    let eur = id(0xcc, 2);
-    let result = db.transaction(
+    let me = dv.app_user.id.as_str();
+    db.transaction(
         |db| -> Result<(), String> {
-            put(
+            let rows = &mut Rows {
                 db,
                 store,
-                "systemusers",
-                "",
-                &me,
-                &[
-                    ("firstname", s("#")),
-                    ("lastname", s("syncmap sandbox")),
-                    ("fullname", s("# syncmap sandbox")),
-                    ("internalemailaddress", s("syncmap-sandbox@contoso.example")),
-                    ("isdisabled", Value::Bool(false)),
-                    ("islicensed", Value::Bool(false)),
-                    ("isintegrationuser", Value::Bool(true)),
-                    ("accessmode", Value::Int(4)),
-                ],
-            )?;
-            put(
-                db,
-                store,
-                "systemusers",
-                "",
-                &person_user(),
-                &by_me(vec![
-                    ("firstname", s("Sandbox")),
-                    ("lastname", s("Person")),
-                    ("fullname", s("Sandbox Person")),
-                    ("internalemailaddress", s("person@contoso.example")),
-                    ("isdisabled", Value::Bool(false)),
-                    ("islicensed", Value::Bool(false)),
-                    ("isintegrationuser", Value::Bool(false)),
-                    ("accessmode", Value::Int(0)),
-                ]),
-            )?;
-            put(
-                db,
-                store,
-                "teams",
-                "",
-                &id(0x7e, 1),
-                &[("name", s(COMPANY_NAME))],
-            )?;
-            put(
-                db,
-                store,
-                "transactioncurrencies",
-                "",
-                &usd,
-                &by_me(vec![
-                    ("isocurrencycode", s("USD")),
-                    ("currencyname", s("US Dollar")),
-                    ("currencysymbol", s("$")),
-                    ("exchangerate", dec("1")),
-                    ("currencyprecision", Value::Int(2)),
-                ]),
-            )?;
-            put(
-                db,
-                store,
-                "bcbi_companies",
-                "",
-                &id(0xbc, 1),
-                &[
-                    ("bcbi_name", s(COMPANY_NAME)),
-                    ("bcbi_externalid", s(&id(0xc0, 1))),
-                ],
-            )?;
+                scope: "",
+            };
+            dv_users(rows, me)?;
+            dv_organization(rows, me)?;
             if seed == Seed::Empty {
                 return Ok(());
             }
-            let users = [
-                (
-                    "Alicia",
-                    "Thomber",
-                    "alicia@contoso.example",
-                    "+1 555 0100",
-                    false,
-                ),
-                (
-                    "Annette",
-                    "Hill",
-                    "annette@contoso.example",
-                    "+1 555 0101",
-                    false,
-                ),
-                ("Jim", "Olive", "jim@contoso.example", "+1 555 0102", false),
-                (
-                    "Peter",
-                    "Saddow",
-                    "peter@contoso.example",
-                    "+1 555 0103",
-                    false,
-                ),
-                ("Otis", "Falls", "otis@contoso.example", "+1 555 0104", true),
-            ];
-            for (n, (first, last, email, phone, disabled)) in users.iter().enumerate() {
-                put(
-                    db,
-                    store,
-                    "systemusers",
-                    "",
-                    &id(0x5e, 10 + n as u64),
-                    &by_me(user(first, last, email, phone, *disabled)),
-                )?;
-            }
-            put(
-                db,
-                store,
-                "transactioncurrencies",
-                "",
-                &eur,
-                &by_me(vec![
-                    ("isocurrencycode", s("EUR")),
-                    ("currencyname", s("Euro")),
-                    ("currencysymbol", s("€")),
-                    ("exchangerate", dec("0.92")),
-                    ("currencyprecision", Value::Int(2)),
-                ]),
-            )?;
-            let owner = id(0x5e, 11);
-            let accounts = [
-                ("Coho Winery", 3, 0, "Seattle", "US", &usd),
-                ("Wingtip Toys", 3, 0, "Boston", "US", &usd),
-                ("Blue Yonder Airlines", 3, 0, "Dublin", "IE", &eur),
-                ("Proseware, Inc.", 11, 0, "Denver", "US", &usd),
-                ("Tailspin Toys", 11, 0, "Lyon", "FR", &eur),
-                ("Humongous Insurance", 3, 1, "Hartford", "US", &usd),
-            ];
-            for (n, (name, kind, state, city, country, currency)) in accounts.iter().enumerate() {
-                let slug: String = name
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .collect::<String>()
-                    .to_lowercase();
-                put(
-                    db,
-                    store,
-                    "accounts",
-                    "",
-                    &id(0xac, 1 + n as u64),
-                    &by_me(vec![
-                        ("name", s(name)),
-                        ("customertypecode", Value::Int(*kind)),
-                        ("statecode", Value::Int(*state)),
-                        ("statuscode", Value::Int(if *state == 0 { 1 } else { 2 })),
-                        ("address1_city", s(city)),
-                        ("address1_country", s(country)),
-                        ("telephone1", s(&format!("+1 555 02{n:02}"))),
-                        ("emailaddress1", s(&format!("info@{slug}.example"))),
-                        ("websiteurl", s(&format!("https://www.{slug}.example"))),
-                        ("transactioncurrencyid", s(currency)),
-                        ("ownerid", s(&owner)),
-                        ("owneridtype", s("systemuser")),
-                    ]),
-                )?;
-            }
-            let contacts = [
-                ("Rene", "Valdes", 1),
-                ("Paul", "Cannon", 2),
-                ("Nancy", "Anderson", 3),
-                ("Susan", "Burk", 4),
-            ];
-            for (n, (first, last, account)) in contacts.iter().enumerate() {
-                put(
-                    db,
-                    store,
-                    "contacts",
-                    "",
-                    &id(0xcd, 1 + n as u64),
-                    &by_me(vec![
-                        ("firstname", s(first)),
-                        ("lastname", s(last)),
-                        ("fullname", s(&format!("{first} {last}"))),
-                        (
-                            "emailaddress1",
-                            s(&format!("{}@example.com", first.to_lowercase())),
-                        ),
-                        ("parentcustomerid", s(&id(0xac, *account))),
-                        ("parentcustomeridtype", s("account")),
-                        ("ownerid", s(&owner)),
-                        ("owneridtype", s("systemuser")),
-                    ]),
-                )?;
-            }
-            Ok(())
+            dv_demo_users(rows, me)?;
+            dv_euro(rows, me)?;
+            dv_accounts(rows, me)?;
+            dv_contacts(rows, me)
         },
         Result::is_ok,
-    );
-    result
+    )
+}
+
+/// The application user and the person user, in every seed.
+fn dv_users(rows: &mut Rows, me: &str) -> Result<(), String> {
+    rows.put(
+        "systemusers",
+        me,
+        &[
+            ("firstname", s("#")),
+            ("lastname", s("syncmap sandbox")),
+            ("fullname", s("# syncmap sandbox")),
+            ("internalemailaddress", s("syncmap-sandbox@contoso.example")),
+            ("isdisabled", Value::Bool(false)),
+            ("islicensed", Value::Bool(false)),
+            ("isintegrationuser", Value::Bool(true)),
+            ("accessmode", Value::Int(4)),
+        ],
+    )?;
+    rows.put(
+        "systemusers",
+        &person_user(),
+        &by(
+            me,
+            vec![
+                ("firstname", s("Sandbox")),
+                ("lastname", s("Person")),
+                ("fullname", s("Sandbox Person")),
+                ("internalemailaddress", s("person@contoso.example")),
+                ("isdisabled", Value::Bool(false)),
+                ("islicensed", Value::Bool(false)),
+                ("isintegrationuser", Value::Bool(false)),
+                ("accessmode", Value::Int(0)),
+            ],
+        ),
+    )
+}
+
+/// The default team, the base currency and the company row, in every seed.
+fn dv_organization(rows: &mut Rows, me: &str) -> Result<(), String> {
+    rows.put("teams", &id(0x7e, 1), &[("name", s(COMPANY_NAME))])?;
+    rows.put(
+        "transactioncurrencies",
+        &usd(),
+        &by(
+            me,
+            vec![
+                ("isocurrencycode", s("USD")),
+                ("currencyname", s("US Dollar")),
+                ("currencysymbol", s("$")),
+                ("exchangerate", dec("1")),
+                ("currencyprecision", Value::Int(2)),
+            ],
+        ),
+    )?;
+    rows.put(
+        "bcbi_companies",
+        &id(0xbc, 1),
+        &[
+            ("bcbi_name", s(COMPANY_NAME)),
+            ("bcbi_externalid", s(&id(0xc0, 1))),
+        ],
+    )
+}
+
+/// A licensed, ordinary user's fields.
+fn demo_user(
+    first: &str,
+    last: &str,
+    email: &str,
+    phone: &str,
+    disabled: bool,
+) -> Vec<(&'static str, Value)> {
+    vec![
+        ("firstname", s(first)),
+        ("lastname", s(last)),
+        ("fullname", s(&format!("{first} {last}"))),
+        ("internalemailaddress", s(email)),
+        ("mobilephone", s(phone)),
+        ("isdisabled", Value::Bool(disabled)),
+        ("islicensed", Value::Bool(true)),
+        ("isintegrationuser", Value::Bool(false)),
+        ("accessmode", Value::Int(0)),
+    ]
+}
+
+fn dv_demo_users(rows: &mut Rows, me: &str) -> Result<(), String> {
+    let users = [
+        (
+            "Alicia",
+            "Thomber",
+            "alicia@contoso.example",
+            "+1 555 0100",
+            false,
+        ),
+        (
+            "Annette",
+            "Hill",
+            "annette@contoso.example",
+            "+1 555 0101",
+            false,
+        ),
+        ("Jim", "Olive", "jim@contoso.example", "+1 555 0102", false),
+        (
+            "Peter",
+            "Saddow",
+            "peter@contoso.example",
+            "+1 555 0103",
+            false,
+        ),
+        ("Otis", "Falls", "otis@contoso.example", "+1 555 0104", true),
+    ];
+    for (n, (first, last, email, phone, disabled)) in users.iter().enumerate() {
+        rows.put(
+            "systemusers",
+            &id(0x5e, 10 + n as u64),
+            &by(me, demo_user(first, last, email, phone, *disabled)),
+        )?;
+    }
+    Ok(())
+}
+
+fn dv_euro(rows: &mut Rows, me: &str) -> Result<(), String> {
+    rows.put(
+        "transactioncurrencies",
+        &eur(),
+        &by(
+            me,
+            vec![
+                ("isocurrencycode", s("EUR")),
+                ("currencyname", s("Euro")),
+                ("currencysymbol", s("€")),
+                ("exchangerate", dec("0.92")),
+                ("currencyprecision", Value::Int(2)),
+            ],
+        ),
+    )
+}
+
+fn dv_accounts(rows: &mut Rows, me: &str) -> Result<(), String> {
+    let (usd, eur, owner) = (usd(), eur(), demo_owner());
+    let accounts = [
+        ("Coho Winery", 3, 0, "Seattle", "US", &usd),
+        ("Wingtip Toys", 3, 0, "Boston", "US", &usd),
+        ("Blue Yonder Airlines", 3, 0, "Dublin", "IE", &eur),
+        ("Proseware, Inc.", 11, 0, "Denver", "US", &usd),
+        ("Tailspin Toys", 11, 0, "Lyon", "FR", &eur),
+        ("Humongous Insurance", 3, 1, "Hartford", "US", &usd),
+    ];
+    for (n, (name, kind, state, city, country, currency)) in accounts.iter().enumerate() {
+        let slug = slug(name);
+        rows.put(
+            "accounts",
+            &id(0xac, 1 + n as u64),
+            &by(
+                me,
+                vec![
+                    ("name", s(name)),
+                    ("customertypecode", Value::Int(*kind)),
+                    ("statecode", Value::Int(*state)),
+                    ("statuscode", Value::Int(if *state == 0 { 1 } else { 2 })),
+                    ("address1_city", s(city)),
+                    ("address1_country", s(country)),
+                    ("telephone1", s(&format!("+1 555 02{n:02}"))),
+                    ("emailaddress1", s(&format!("info@{slug}.example"))),
+                    ("websiteurl", s(&format!("https://www.{slug}.example"))),
+                    ("transactioncurrencyid", s(currency)),
+                    ("ownerid", s(&owner)),
+                    ("owneridtype", s("systemuser")),
+                ],
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn dv_contacts(rows: &mut Rows, me: &str) -> Result<(), String> {
+    let owner = demo_owner();
+    let contacts = [
+        ("Rene", "Valdes", 1),
+        ("Paul", "Cannon", 2),
+        ("Nancy", "Anderson", 3),
+        ("Susan", "Burk", 4),
+    ];
+    for (n, (first, last, account)) in contacts.iter().enumerate() {
+        let email = format!("{}@example.com", first.to_lowercase());
+        rows.put(
+            "contacts",
+            &id(0xcd, 1 + n as u64),
+            &by(
+                me,
+                vec![
+                    ("firstname", s(first)),
+                    ("lastname", s(last)),
+                    ("fullname", s(&format!("{first} {last}"))),
+                    ("emailaddress1", s(&email)),
+                    ("parentcustomerid", s(&id(0xac, *account))),
+                    ("parentcustomeridtype", s("account")),
+                    ("ownerid", s(&owner)),
+                    ("owneridtype", s("systemuser")),
+                ],
+            ),
+        )?;
+    }
+    Ok(())
 }
 
 fn seed_bc(bc: &Bc, seed: Seed) -> Result<(), String> {
@@ -326,156 +375,161 @@ fn seed_bc(bc: &Bc, seed: Seed) -> Result<(), String> {
     let mut db = store.lock();
     db.transaction(
         |db| -> Result<(), String> {
-            let currencies = [
-                ("EUR", "Euro", "€"),
-                ("GBP", "Pound Sterling", "£"),
-                ("CAD", "Canadian Dollar", "$"),
-                ("DKK", "Danish Krone", "kr"),
-            ];
-            for (n, (code, name, symbol)) in currencies.iter().enumerate() {
-                put(
-                    db,
-                    store,
-                    "currencies",
-                    c,
-                    &id(0x1c, 1 + n as u64),
-                    &[
-                        ("code", s(code)),
-                        ("displayName", s(name)),
-                        ("symbol", s(symbol)),
-                        ("amountDecimalPlaces", s("2:2")),
-                        ("amountRoundingPrecision", dec("0.01")),
-                    ],
-                )?;
-            }
-            let people = [
-                ("AH", "Annette Hill"),
-                ("JO", "Jim Olive"),
-                ("PS", "Peter Saddow"),
-            ];
-            for (n, (code, name)) in people.iter().enumerate() {
-                put(
-                    db,
-                    store,
-                    "salespeoplePurchasers",
-                    c,
-                    &id(0x1e, 1 + n as u64),
-                    &[
-                        ("code", s(code)),
-                        ("displayName", s(name)),
-                        // The same address as their Dataverse user, so the salespeople
-                        // mapping's match rule couples them on the first full sync.
-                        (
-                            "email",
-                            s(&format!(
-                                "{}@contoso.example",
-                                name.split(' ').next().unwrap_or(code).to_lowercase()
-                            )),
-                        ),
-                        ("blocked", Value::Bool(false)),
-                        ("privacyBlocked", Value::Bool(false)),
-                    ],
-                )?;
-            }
-            let customers = [
-                ("Adatum Corporation", "Atlanta", "US", "", "AH", " "),
-                ("Trey Research", "Chicago", "US", "", "JO", " "),
-                ("School of Fine Art", "Miami", "US", "", "PS", " "),
-                ("Alpine Ski House", "Montreal", "CA", "CAD", "AH", " "),
-                ("Relecloud", "Chicago", "US", "", "JO", " "),
-                ("Contoso Ltd.", "London", "GB", "GBP", "PS", " "),
-                ("Fabrikam, Inc.", "Paris", "FR", "EUR", "AH", " "),
-                ("Litware, Inc.", "Redmond", "US", "", "JO", "All"),
-            ];
-            for (n, (name, city, country, currency, person, blocked)) in
-                customers.iter().enumerate()
-            {
-                let slug: String = name
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .collect::<String>()
-                    .to_lowercase();
-                put(
-                    db,
-                    store,
-                    "customers",
-                    c,
-                    &id(0x1a, 1 + n as u64),
-                    &[
-                        ("number", s(&format!("C{:05}", 10 * (n + 1)))),
-                        ("displayName", s(name)),
-                        ("type", s("Company")),
-                        ("city", s(city)),
-                        ("country", s(country)),
-                        ("email", s(&format!("orders@{slug}.example"))),
-                        ("phoneNumber", s(&format!("+1 555 03{n:02}"))),
-                        ("currencyCode", s(currency)),
-                        ("salespersonCode", s(person)),
-                        ("creditLimit", dec(&format!("{}", 5000 * (n + 1)))),
-                        ("taxLiable", Value::Bool(true)),
-                        ("blocked", s(blocked)),
-                    ],
-                )?;
-            }
-            let vendors = [
-                ("Fabrikam Supplies", "Seattle", "US", ""),
-                ("First Up Consultants", "Atlanta", "US", ""),
-                ("Graphic Design Institute", "Toronto", "CA", "CAD"),
-                ("Wide World Importers", "Chicago", "US", ""),
-                ("Northwind Traders", "London", "GB", "GBP"),
-            ];
-            for (n, (name, city, country, currency)) in vendors.iter().enumerate() {
-                put(
-                    db,
-                    store,
-                    "vendors",
-                    c,
-                    &id(0x1b, 1 + n as u64),
-                    &[
-                        ("number", s(&format!("V{:05}", 10 * (n + 1)))),
-                        ("displayName", s(name)),
-                        ("city", s(city)),
-                        ("country", s(country)),
-                        ("currencyCode", s(currency)),
-                        ("taxLiable", Value::Bool(false)),
-                        ("blocked", s(" ")),
-                    ],
-                )?;
-            }
-            let contacts = [
-                ("Robert Townes", "Person", "C00010"),
-                ("Helen Ray", "Person", "C00020"),
-                ("Meagan Bond", "Person", "C00030"),
-                ("Ian Deberry", "Person", "C00040"),
-                ("Jesse Homer", "Person", "C00060"),
-                ("Monica Thompson", "Person", "C00070"),
-                ("Adatum Corporation", "Company", "C00010"),
-            ];
-            for (n, (name, kind, company)) in contacts.iter().enumerate() {
-                let first = name.split(' ').next().unwrap_or(name).to_lowercase();
-                put(
-                    db,
-                    store,
-                    "contacts",
-                    c,
-                    &id(0x1d, 1 + n as u64),
-                    &[
-                        ("number", s(&format!("CT{:06}", 10 * (n + 1)))),
-                        ("displayName", s(name)),
-                        ("type", s(kind)),
-                        ("companyNumber", s(company)),
-                        ("contactBusinessRelation", s("Customer")),
-                        ("email", s(&format!("{first}@example.com"))),
-                        ("privacyBlocked", Value::Bool(false)),
-                    ],
-                )?;
-            }
+            let rows = &mut Rows {
+                db,
+                store,
+                scope: c,
+            };
+            bc_currencies(rows)?;
+            bc_salespeople(rows)?;
+            bc_customers(rows)?;
+            bc_vendors(rows)?;
+            bc_contacts(rows)?;
             for (series, last) in [("C", 80), ("V", 50), ("CT", 70)] {
-                db.set_number(c, series, last)
+                rows.db
+                    .set_number(c, series, last)
                     .map_err(|e| format!("{e:?}"))?;
             }
             Ok(())
         },
         Result::is_ok,
     )
+}
+
+fn bc_currencies(rows: &mut Rows) -> Result<(), String> {
+    let currencies = [
+        ("EUR", "Euro", "€"),
+        ("GBP", "Pound Sterling", "£"),
+        ("CAD", "Canadian Dollar", "$"),
+        ("DKK", "Danish Krone", "kr"),
+    ];
+    for (n, (code, name, symbol)) in currencies.iter().enumerate() {
+        rows.put(
+            "currencies",
+            &id(0x1c, 1 + n as u64),
+            &[
+                ("code", s(code)),
+                ("displayName", s(name)),
+                ("symbol", s(symbol)),
+                ("amountDecimalPlaces", s("2:2")),
+                ("amountRoundingPrecision", dec("0.01")),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn bc_salespeople(rows: &mut Rows) -> Result<(), String> {
+    let people = [
+        ("AH", "Annette Hill"),
+        ("JO", "Jim Olive"),
+        ("PS", "Peter Saddow"),
+    ];
+    for (n, (code, name)) in people.iter().enumerate() {
+        let first = name.split(' ').next().unwrap_or(code).to_lowercase();
+        rows.put(
+            "salespeoplePurchasers",
+            &id(0x1e, 1 + n as u64),
+            &[
+                ("code", s(code)),
+                ("displayName", s(name)),
+                // The same address as their Dataverse user, so the salespeople
+                // mapping's match rule couples them on the first full sync.
+                ("email", s(&format!("{first}@contoso.example"))),
+                ("blocked", Value::Bool(false)),
+                ("privacyBlocked", Value::Bool(false)),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn bc_customers(rows: &mut Rows) -> Result<(), String> {
+    let customers = [
+        ("Adatum Corporation", "Atlanta", "US", "", "AH", " "),
+        ("Trey Research", "Chicago", "US", "", "JO", " "),
+        ("School of Fine Art", "Miami", "US", "", "PS", " "),
+        ("Alpine Ski House", "Montreal", "CA", "CAD", "AH", " "),
+        ("Relecloud", "Chicago", "US", "", "JO", " "),
+        ("Contoso Ltd.", "London", "GB", "GBP", "PS", " "),
+        ("Fabrikam, Inc.", "Paris", "FR", "EUR", "AH", " "),
+        ("Litware, Inc.", "Redmond", "US", "", "JO", "All"),
+    ];
+    for (n, (name, city, country, currency, person, blocked)) in customers.iter().enumerate() {
+        let slug = slug(name);
+        rows.put(
+            "customers",
+            &id(0x1a, 1 + n as u64),
+            &[
+                ("number", s(&format!("C{:05}", 10 * (n + 1)))),
+                ("displayName", s(name)),
+                ("type", s("Company")),
+                ("city", s(city)),
+                ("country", s(country)),
+                ("email", s(&format!("orders@{slug}.example"))),
+                ("phoneNumber", s(&format!("+1 555 03{n:02}"))),
+                ("currencyCode", s(currency)),
+                ("salespersonCode", s(person)),
+                ("creditLimit", dec(&format!("{}", 5000 * (n + 1)))),
+                ("taxLiable", Value::Bool(true)),
+                ("blocked", s(blocked)),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn bc_vendors(rows: &mut Rows) -> Result<(), String> {
+    let vendors = [
+        ("Fabrikam Supplies", "Seattle", "US", ""),
+        ("First Up Consultants", "Atlanta", "US", ""),
+        ("Graphic Design Institute", "Toronto", "CA", "CAD"),
+        ("Wide World Importers", "Chicago", "US", ""),
+        ("Northwind Traders", "London", "GB", "GBP"),
+    ];
+    for (n, (name, city, country, currency)) in vendors.iter().enumerate() {
+        rows.put(
+            "vendors",
+            &id(0x1b, 1 + n as u64),
+            &[
+                ("number", s(&format!("V{:05}", 10 * (n + 1)))),
+                ("displayName", s(name)),
+                ("city", s(city)),
+                ("country", s(country)),
+                ("currencyCode", s(currency)),
+                ("taxLiable", Value::Bool(false)),
+                ("blocked", s(" ")),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn bc_contacts(rows: &mut Rows) -> Result<(), String> {
+    let contacts = [
+        ("Robert Townes", "Person", "C00010"),
+        ("Helen Ray", "Person", "C00020"),
+        ("Meagan Bond", "Person", "C00030"),
+        ("Ian Deberry", "Person", "C00040"),
+        ("Jesse Homer", "Person", "C00060"),
+        ("Monica Thompson", "Person", "C00070"),
+        ("Adatum Corporation", "Company", "C00010"),
+    ];
+    for (n, (name, kind, company)) in contacts.iter().enumerate() {
+        let first = name.split(' ').next().unwrap_or(name).to_lowercase();
+        rows.put(
+            "contacts",
+            &id(0x1d, 1 + n as u64),
+            &[
+                ("number", s(&format!("CT{:06}", 10 * (n + 1)))),
+                ("displayName", s(name)),
+                ("type", s(kind)),
+                ("companyNumber", s(company)),
+                ("contactBusinessRelation", s("Customer")),
+                ("email", s(&format!("{first}@example.com"))),
+                ("privacyBlocked", Value::Bool(false)),
+            ],
+        )?;
+    }
+    Ok(())
 }

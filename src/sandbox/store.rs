@@ -105,78 +105,13 @@ pub(crate) struct Db {
 impl Store {
     /// Opens the database at `path` (in memory when `None`) and creates the schema's tables.
     pub fn open(path: Option<&Path>, schema: SystemSchema) -> Result<Store, SandboxError> {
-        let fail = |e: rusqlite::Error| SandboxError::Storage(format!("SQLite: {e}"));
-        let mut conn = match path {
-            Some(p) => {
-                let conn = Connection::open(p).map_err(|e| {
-                    SandboxError::Storage(format!("cannot open {}: {e}", p.display()))
-                })?;
-                let _mode: String = conn
-                    .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-                    .map_err(fail)?;
-                // The sandbox is a test double: durability against power loss is not worth the
-                // fsyncs, which would dominate a benchmark's ingest.
-                conn.pragma_update(None, "synchronous", "NORMAL")
-                    .map_err(fail)?;
-                conn
-            }
-            None => Connection::open_in_memory().map_err(fail)?,
-        };
+        let mut conn = connect(path)?;
         ddl::create_tables(&mut conn, &schema).map_err(|e| SandboxError::Storage(e.to_string()))?;
         let mut version = 0;
         for t in &schema.tables {
-            let has_scope: bool = conn
-                .query_row(
-                    &format!(
-                        "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = '{SCOPE}'",
-                        quote_text(&t.name)
-                    ),
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(fail)?
-                > 0;
-            if !has_scope {
-                conn.execute_batch(&format!(
-                    "ALTER TABLE {} ADD COLUMN {SCOPE} TEXT NOT NULL DEFAULT ''",
-                    ident(&t.name)
-                ))
-                .map_err(fail)?;
-            }
-            // Columns clients look rows up by (match rules, a create found again by what it
-            // wrote) are compared as the services' collations do, without case: a real service
-            // seeks them by index rather than reading the table for every lookup.
-            for col in LOOKED_UP.iter().filter(|c| t.column(c).is_some()) {
-                conn.execute_batch(&format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {} COLLATE NOCASE)",
-                    ident(&format!("_sandbox_{}_{col}_nocase", t.name)),
-                    ident(&t.name),
-                    ident(col)
-                ))
-                .map_err(fail)?;
-            }
-            // Business Central numbers and codes are looked up on every create (they are
-            // unique within a company); without an index ingest would slow with table size.
-            for col in ["number", "code"]
-                .into_iter()
-                .filter(|c| t.column(c).is_some())
-            {
-                conn.execute_batch(&format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {})",
-                    ident(&format!("_sandbox_{}_{col}", t.name)),
-                    ident(&t.name),
-                    ident(col)
-                ))
-                .map_err(fail)?;
-            }
-            let max: Option<i64> = conn
-                .query_row(
-                    &format!("SELECT MAX({VERSION}) FROM {}", ident(&t.name)),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(fail)?;
-            version = version.max(max.unwrap_or(0));
+            add_scope(&conn, t)?;
+            add_indexes(&conn, t)?;
+            version = version.max(last_version(&conn, t)?);
         }
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS _sandbox_series \
@@ -202,6 +137,94 @@ impl Store {
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
         self.schema.table(name)
     }
+}
+
+fn fail(e: rusqlite::Error) -> SandboxError {
+    SandboxError::Storage(format!("SQLite: {e}"))
+}
+
+/// The connection to the database at `path`, or to a new one in memory.
+fn connect(path: Option<&Path>) -> Result<Connection, SandboxError> {
+    let Some(p) = path else {
+        return Connection::open_in_memory().map_err(fail);
+    };
+    let conn = Connection::open(p)
+        .map_err(|e| SandboxError::Storage(format!("cannot open {}: {e}", p.display())))?;
+    let _mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(fail)?;
+    // The sandbox is a test double: durability against power loss is not worth the
+    // fsyncs, which would dominate a benchmark's ingest.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(fail)?;
+    Ok(conn)
+}
+
+/// Adds the scope column (the company) to a table made without one.
+fn add_scope(conn: &Connection, t: &TableSchema) -> Result<(), SandboxError> {
+    let has_scope: bool = conn
+        .query_row(
+            &format!(
+                "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = '{SCOPE}'",
+                quote_text(&t.name)
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(fail)?
+        > 0;
+    if !has_scope {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {} ADD COLUMN {SCOPE} TEXT NOT NULL DEFAULT ''",
+            ident(&t.name)
+        ))
+        .map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// The indexes the services seek rows by.
+fn add_indexes(conn: &Connection, t: &TableSchema) -> Result<(), SandboxError> {
+    // Columns clients look rows up by (match rules, a create found again by what it
+    // wrote) are compared as the services' collations do, without case: a real service
+    // seeks them by index rather than reading the table for every lookup.
+    for col in LOOKED_UP.iter().filter(|c| t.column(c).is_some()) {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {} COLLATE NOCASE)",
+            ident(&format!("_sandbox_{}_{col}_nocase", t.name)),
+            ident(&t.name),
+            ident(col)
+        ))
+        .map_err(fail)?;
+    }
+    // Business Central numbers and codes are looked up on every create (they are
+    // unique within a company); without an index ingest would slow with table size.
+    for col in ["number", "code"]
+        .into_iter()
+        .filter(|c| t.column(c).is_some())
+    {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {})",
+            ident(&format!("_sandbox_{}_{col}", t.name)),
+            ident(&t.name),
+            ident(col)
+        ))
+        .map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// The highest row version a table holds (0 when empty), so versions keep rising across
+/// restarts.
+fn last_version(conn: &Connection, t: &TableSchema) -> Result<i64, SandboxError> {
+    let max: Option<i64> = conn
+        .query_row(
+            &format!("SELECT MAX({VERSION}) FROM {}", ident(&t.name)),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    Ok(max.unwrap_or(0))
 }
 
 /// A name as an SQL string literal.

@@ -150,6 +150,7 @@ impl Authenticator {
             && self.cached.lock().await.take().is_some()
     }
 
+    /// A new token from the token endpoint, for the client credentials.
     async fn fetch(
         &self,
         http: &reqwest::Client,
@@ -167,33 +168,10 @@ impl Authenticator {
             form.push(("scope", s));
         }
         let asked = Instant::now();
-        // reqwest's own error text names the URL, never the form body.
-        let response = http.post(token_url).form(&form).send().await.map_err(|e| {
-            if e.is_connect() {
-                // Without the system's name: the client, which sent nothing, adds it.
-                return ConnectorError::Unreachable(format!(
-                    "cannot reach the token endpoint: {}",
-                    super::failure::explain_connection(&e, token_url, None)
-                ));
-            }
-            ConnectorError::Transient(format!(
-                "system `{}`: cannot reach the token endpoint: {}",
-                self.system,
-                super::failure::describe_reqwest(&e)
-            ))
-        })?;
+        let response = self.post_form(http, token_url, &form).await?;
         let status = response.status();
         if status.is_redirection() {
-            let to = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map_or("no Location", super::failure::without_query);
-            return Err(ConnectorError::Fatal(crate::redact::redact(&format!(
-                "system `{}`: the token endpoint answered HTTP {} redirecting to {to}; syncmap does not follow redirects (the client secret would go with it): use the final token URL in the profile",
-                self.system,
-                status.as_u16()
-            ))));
+            return Err(self.redirected(&response));
         }
         let body = response.bytes().await.map_err(|e| {
             ConnectorError::Transient(format!(
@@ -203,22 +181,7 @@ impl Authenticator {
             ))
         })?;
         if !status.is_success() {
-            let why = serde_json::from_slice::<TokenError>(&body)
-                .map(|e| match e.error_description {
-                    Some(d) => format!("{}: {}", e.error, first_line(&d)),
-                    None => e.error,
-                })
-                .unwrap_or_else(|_| format!("HTTP {status}"));
-            // The description is the endpoint's own text, which may echo the secret.
-            let message = crate::redact::redact(&format!(
-                "system `{}`: the token endpoint refused the client credentials of `{client_id}` ({why})",
-                self.system
-            ));
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                ConnectorError::Transient(message)
-            } else {
-                ConnectorError::Fatal(message)
-            });
+            return Err(self.refused(status, &body, client_id));
         }
         let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             ConnectorError::Fatal(format!(
@@ -234,6 +197,64 @@ impl Authenticator {
             token: Secret::new(token.access_token),
             renew_at: asked + life - margin,
         })
+    }
+
+    /// Posts the token request's form.
+    async fn post_form(
+        &self,
+        http: &reqwest::Client,
+        token_url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<reqwest::Response, ConnectorError> {
+        // reqwest's own error text names the URL, never the form body.
+        http.post(token_url).form(form).send().await.map_err(|e| {
+            if e.is_connect() {
+                // Without the system's name: the client, which sent nothing, adds it.
+                return ConnectorError::Unreachable(format!(
+                    "cannot reach the token endpoint: {}",
+                    super::failure::explain_connection(&e, token_url, None)
+                ));
+            }
+            ConnectorError::Transient(format!(
+                "system `{}`: cannot reach the token endpoint: {}",
+                self.system,
+                super::failure::describe_reqwest(&e)
+            ))
+        })
+    }
+
+    /// The error for a token endpoint's redirect, which is never followed.
+    fn redirected(&self, response: &reqwest::Response) -> ConnectorError {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map_or("no Location", super::failure::without_query);
+        ConnectorError::Fatal(crate::redact::redact(&format!(
+            "system `{}`: the token endpoint answered HTTP {} redirecting to {to}; syncmap does not follow redirects (the client secret would go with it): use the final token URL in the profile",
+            self.system,
+            response.status().as_u16()
+        )))
+    }
+
+    /// The error for a token endpoint's refusal: passing when the endpoint is overloaded.
+    fn refused(&self, status: reqwest::StatusCode, body: &[u8], client_id: &str) -> ConnectorError {
+        let why = serde_json::from_slice::<TokenError>(body)
+            .map(|e| match e.error_description {
+                Some(d) => format!("{}: {}", e.error, first_line(&d)),
+                None => e.error,
+            })
+            .unwrap_or_else(|_| format!("HTTP {status}"));
+        // The description is the endpoint's own text, which may echo the secret.
+        let message = crate::redact::redact(&format!(
+            "system `{}`: the token endpoint refused the client credentials of `{client_id}` ({why})",
+            self.system
+        ));
+        if status.is_server_error() || status.as_u16() == 429 {
+            ConnectorError::Transient(message)
+        } else {
+            ConnectorError::Fatal(message)
+        }
     }
 }
 

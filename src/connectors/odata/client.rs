@@ -250,16 +250,8 @@ impl Client {
         let mut attempt = 0u32;
         let mut token_renewed = false;
         loop {
-            let outcome = {
-                let _permit = self.in_flight.acquire().await.map_err(|_| {
-                    ConnectorError::Fatal(format!("system `{}`: client closed", self.system))
-                })?;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                self.attempt(request).await
-            };
-            // The status that makes the request wait (none for a broken connection).
-            let mut status = None;
-            let wait = match outcome {
+            let outcome = self.attempt_in_turn(request).await?;
+            let (wait, status) = match outcome {
                 Ok(r) if r.status == StatusCode::UNAUTHORIZED && !token_renewed => {
                     // A token can be revoked or expire early; one fresh token settles it.
                     token_renewed = true;
@@ -268,83 +260,130 @@ impl Client {
                     }
                     return Err(self.refused(&r));
                 }
-                Ok(r)
-                    if r.status == StatusCode::UNAUTHORIZED
-                        || r.status == StatusCode::FORBIDDEN =>
-                {
-                    return Err(self.refused(&r));
+                Ok(r) => match self.after_answer(request, attempt, r) {
+                    Decision::Return(result) => return result,
+                    Decision::Retry { wait, status } => (wait, status),
+                },
+                Err(failure) => match self.after_failure(request, attempt, failure) {
+                    Decision::Return(result) => return result,
+                    Decision::Retry { wait, status } => (wait, status),
+                },
+            };
+            attempt += 1;
+            self.wait_to_retry(request, attempt, wait, status).await;
+        }
+    }
+
+    /// One attempt, when one of the client's places in flight is free.
+    async fn attempt_in_turn(
+        &self,
+        request: &Request,
+    ) -> Result<Result<Response, Failure>, ConnectorError> {
+        let _permit = self.in_flight.acquire().await.map_err(|_| {
+            ConnectorError::Fatal(format!("system `{}`: client closed", self.system))
+        })?;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(self.attempt(request).await)
+    }
+
+    /// What follows an answer (other than a first 401, which renews the token): the answer
+    /// itself, an error, or another attempt after a wait.
+    fn after_answer(&self, request: &Request, attempt: u32, r: Response) -> Decision {
+        match r {
+            r if r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::FORBIDDEN => {
+                Decision::Return(Err(self.refused(&r)))
+            }
+            r if is_passing(r.status) => {
+                if r.status == StatusCode::TOO_MANY_REQUESTS {
+                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(r) if is_passing(r.status) => {
-                    if r.status == StatusCode::TOO_MANY_REQUESTS {
-                        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // A throttled or unavailable service did not run the request; a gateway
-                    // timeout leaves it unknown.
-                    let ran_maybe = matches!(r.status.as_u16(), 504 | 408);
-                    if attempt >= self.max_retries || (ran_maybe && !request.idempotent) {
-                        return Err(ConnectorError::Transient(format!(
-                            "{} after {} attempt(s): {}",
-                            self.system,
-                            attempt + 1,
-                            r.error_message()
-                        )));
-                    }
-                    status = Some(r.status.as_u16());
-                    retry_after(&r.headers).unwrap_or_else(|| backoff(attempt))
+                // A throttled or unavailable service did not run the request; a gateway
+                // timeout leaves it unknown.
+                let ran_maybe = matches!(r.status.as_u16(), 504 | 408);
+                if attempt >= self.max_retries || (ran_maybe && !request.idempotent) {
+                    return Decision::Return(Err(ConnectorError::Transient(format!(
+                        "{} after {} attempt(s): {}",
+                        self.system,
+                        attempt + 1,
+                        r.error_message()
+                    ))));
                 }
-                Ok(r) if r.status.is_redirection() => return Err(redirected(&self.system, &r)),
-                Ok(r) => return Ok(r),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Unreachable(why)) => {
-                    // Nothing was sent, so even a create may be tried again.
-                    if attempt >= self.max_retries.min(UNREACHABLE_RETRIES) {
-                        return Err(ConnectorError::Unreachable(format!(
-                            "system `{}`: {why}; `syncmap doctor` checks the URL, credentials and tables of each system",
-                            self.system
-                        )));
-                    }
-                    backoff(attempt)
+                Decision::Retry {
+                    status: Some(r.status.as_u16()),
+                    wait: retry_after(&r.headers).unwrap_or_else(|| backoff(attempt)),
                 }
-                Err(Failure::Broken(e)) => {
-                    // The request may have reached the service before the connection broke.
-                    if attempt >= self.max_retries || !request.idempotent {
-                        return Err(ConnectorError::Transient(crate::redact::redact(&format!(
+            }
+            r if r.status.is_redirection() => Decision::Return(Err(redirected(&self.system, &r))),
+            r => Decision::Return(Ok(r)),
+        }
+    }
+
+    /// What follows an attempt that got no answer: an error, or another attempt after a wait.
+    fn after_failure(&self, request: &Request, attempt: u32, failure: Failure) -> Decision {
+        let wait = match failure {
+            Failure::Fatal(e) => return Decision::Return(Err(e)),
+            Failure::Unreachable(why) => {
+                // Nothing was sent, so even a create may be tried again.
+                if attempt >= self.max_retries.min(UNREACHABLE_RETRIES) {
+                    return Decision::Return(Err(ConnectorError::Unreachable(format!(
+                        "system `{}`: {why}; `syncmap doctor` checks the URL, credentials and tables of each system",
+                        self.system
+                    ))));
+                }
+                backoff(attempt)
+            }
+            Failure::Broken(e) => {
+                // The request may have reached the service before the connection broke.
+                if attempt >= self.max_retries || !request.idempotent {
+                    return Decision::Return(Err(ConnectorError::Transient(
+                        crate::redact::redact(&format!(
                             "{}: {} {} {e}",
                             self.system,
                             request.method,
                             without_query(&request.url)
-                        ))));
-                    }
-                    backoff(attempt)
+                        )),
+                    )));
                 }
-            };
-            attempt += 1;
-            let wait_ms = wait.as_millis() as u64;
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            self.stats.waited_ms.fetch_add(wait_ms, Ordering::Relaxed);
-            if status == Some(429) {
-                self.stats
-                    .throttled_ms
-                    .fetch_add(wait_ms, Ordering::Relaxed);
+                backoff(attempt)
             }
-            let waiting = Waiting {
-                until: std::time::Instant::now() + wait,
-                status,
-            };
-            // The path only: a query string may carry filter values.
-            tracing::info!(
-                system = %self.system,
-                method = %request.method,
-                url = without_query(&request.url),
-                attempt,
-                status,
-                wait_ms,
-                "retrying request"
-            );
-            self.stats.start_waiting(waiting);
-            tokio::time::sleep(wait).await;
-            self.stats.stop_waiting(waiting);
+        };
+        Decision::Retry { wait, status: None }
+    }
+
+    /// Counts and logs a retry, then waits `wait` before attempt number `attempt`; `status`
+    /// is the answer that made the request wait (none for a broken connection).
+    async fn wait_to_retry(
+        &self,
+        request: &Request,
+        attempt: u32,
+        wait: Duration,
+        status: Option<u16>,
+    ) {
+        let wait_ms = wait.as_millis() as u64;
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        self.stats.waited_ms.fetch_add(wait_ms, Ordering::Relaxed);
+        if status == Some(429) {
+            self.stats
+                .throttled_ms
+                .fetch_add(wait_ms, Ordering::Relaxed);
         }
+        let waiting = Waiting {
+            until: std::time::Instant::now() + wait,
+            status,
+        };
+        // The path only: a query string may carry filter values.
+        tracing::info!(
+            system = %self.system,
+            method = %request.method,
+            url = without_query(&request.url),
+            attempt,
+            status,
+            wait_ms,
+            "retrying request"
+        );
+        self.stats.start_waiting(waiting);
+        tokio::time::sleep(wait).await;
+        self.stats.stop_waiting(waiting);
     }
 
     fn refused(&self, r: &Response) -> ConnectorError {
@@ -423,6 +462,15 @@ enum Failure {
     Unreachable(String),
     /// Another attempt would fail the same way (the credentials were refused).
     Fatal(ConnectorError),
+}
+
+/// What [`Client::send`] does after an attempt.
+enum Decision {
+    /// Gives the caller this result.
+    Return(Result<Response, ConnectorError>),
+    /// Tries again after `wait`; `status` is the answer that made the request wait (none for
+    /// a broken connection).
+    Retry { wait: Duration, status: Option<u16> },
 }
 
 /// The error for a 3xx answer, which is never followed: it names where it pointed (redacted)

@@ -59,6 +59,10 @@ impl Answer {
     }
 }
 
+/// What became of each operation's request: its answer or why there is none; `None` when it
+/// was not sent.
+type Answers = Vec<Option<Result<Answer, ConnectorError>>>;
+
 /// Carries out writes; one result per operation, in order.
 pub async fn write(
     c: &ODataConnector,
@@ -70,61 +74,12 @@ pub async fn write(
         prepared.push(prepare(c, table, op).await);
     }
     let sendable: Vec<usize> = (0..ops.len()).filter(|i| prepared[*i].is_ok()).collect();
-    let mut answers: Vec<Option<Result<Answer, ConnectorError>>> =
-        (0..ops.len()).map(|_| None).collect();
-    let limit = c.endpoint.flavor.max_batch();
-    let per_batch = c
-        .endpoint
-        .http
-        .batch_size
-        .unwrap_or(limit)
-        .min(limit)
-        .max(1);
+    let per_batch = per_batch(c);
     let format = c.endpoint.batch_format().filter(|_| per_batch > 1);
-    if let Some(format) = format {
-        // As many batches as requests may be in flight, none above the service's size.
-        let lanes = c.endpoint.http.concurrency.max(1);
-        let size = sendable.len().div_ceil(lanes).clamp(1, per_batch);
-        let prepared = &prepared;
-        let sent = join_all(sendable.chunks(size).map(|chunk| async move {
-            let parts: Vec<&Prepared> = chunk
-                .iter()
-                .filter_map(|i| prepared[*i].as_ref().ok())
-                .collect();
-            (chunk, send_batch(c, format, &parts).await)
-        }))
-        .await;
-        for (chunk, result) in sent {
-            match result {
-                Ok(list) => {
-                    let mut list = list.into_iter();
-                    for i in chunk {
-                        answers[*i] = Some(list.next().unwrap_or_else(|| {
-                            Err(ConnectorError::Transient(
-                                "not run: the batch stopped at an earlier failure".into(),
-                            ))
-                        }));
-                    }
-                }
-                Err(e) => {
-                    for i in chunk {
-                        answers[*i] = Some(Err(e.clone()));
-                    }
-                }
-            }
-        }
-    } else {
-        let sent = join_all(sendable.iter().map(|i| async {
-            let Ok(p) = &prepared[*i] else {
-                return (*i, Err(ConnectorError::Fatal("not prepared".into())));
-            };
-            (*i, send_one(c, p).await)
-        }))
-        .await;
-        for (i, a) in sent {
-            answers[i] = Some(a);
-        }
-    }
+    let answers = match format {
+        Some(format) => send_batched(c, format, per_batch, &prepared, &sendable).await,
+        None => send_singly(c, &prepared, &sendable).await,
+    };
     let mut outcomes = Vec::with_capacity(ops.len());
     for ((op, p), answer) in ops.iter().zip(prepared).zip(answers) {
         outcomes.push(match (p, answer) {
@@ -135,6 +90,80 @@ pub async fn write(
         });
     }
     outcomes
+}
+
+/// Operations per `$batch`: the profile's `batch_size`, at most the service's limit, at
+/// least one.
+fn per_batch(c: &ODataConnector) -> usize {
+    let limit = c.endpoint.flavor.max_batch();
+    c.endpoint
+        .http
+        .batch_size
+        .unwrap_or(limit)
+        .min(limit)
+        .max(1)
+}
+
+/// Sends the sendable operations in concurrent `$batch` requests; the answers by operation.
+async fn send_batched(
+    c: &ODataConnector,
+    format: BatchFormat,
+    per_batch: usize,
+    prepared: &[Result<Prepared, ConnectorError>],
+    sendable: &[usize],
+) -> Answers {
+    let mut answers: Answers = (0..prepared.len()).map(|_| None).collect();
+    // As many batches as requests may be in flight, none above the service's size.
+    let lanes = c.endpoint.http.concurrency.max(1);
+    let size = sendable.len().div_ceil(lanes).clamp(1, per_batch);
+    let sent = join_all(sendable.chunks(size).map(|chunk| async move {
+        let parts: Vec<&Prepared> = chunk
+            .iter()
+            .filter_map(|i| prepared[*i].as_ref().ok())
+            .collect();
+        (chunk, send_batch(c, format, &parts).await)
+    }))
+    .await;
+    for (chunk, result) in sent {
+        match result {
+            Ok(list) => {
+                let mut list = list.into_iter();
+                for i in chunk {
+                    answers[*i] = Some(list.next().unwrap_or_else(|| {
+                        Err(ConnectorError::Transient(
+                            "not run: the batch stopped at an earlier failure".into(),
+                        ))
+                    }));
+                }
+            }
+            Err(e) => {
+                for i in chunk {
+                    answers[*i] = Some(Err(e.clone()));
+                }
+            }
+        }
+    }
+    answers
+}
+
+/// Sends the sendable operations one request each, concurrently; the answers by operation.
+async fn send_singly(
+    c: &ODataConnector,
+    prepared: &[Result<Prepared, ConnectorError>],
+    sendable: &[usize],
+) -> Answers {
+    let mut answers: Answers = (0..prepared.len()).map(|_| None).collect();
+    let sent = join_all(sendable.iter().map(|i| async {
+        let Ok(p) = &prepared[*i] else {
+            return (*i, Err(ConnectorError::Fatal("not prepared".into())));
+        };
+        (*i, send_one(c, p).await)
+    }))
+    .await;
+    for (i, a) in sent {
+        answers[i] = Some(a);
+    }
+    answers
 }
 
 /// The request of one operation; a value that cannot be sent fails only its own row.
@@ -212,139 +241,162 @@ async fn send_batch(
     format: BatchFormat,
     parts: &[&Prepared],
 ) -> Result<Vec<Result<Answer, ConnectorError>>, ConnectorError> {
-    let url = format!("{}/$batch", c.endpoint.url);
     let idempotent = parts.iter().all(|p| p.idempotent);
-    let system = &c.endpoint.system;
     match format {
-        BatchFormat::Multipart => {
-            let boundary = batch::new_boundary("batch_");
-            let requests: Vec<Part<HttpRequest>> = parts
-                .iter()
-                .map(|p| {
-                    let mut headers: Vec<(String, String)> = p
-                        .headers
-                        .iter()
-                        .map(|(n, v)| (n.to_string(), v.clone()))
-                        .collect();
-                    if p.body.is_some() {
-                        headers.push(("Content-Type".into(), c.client.media_type().into()));
-                    }
-                    Part::Single(HttpRequest {
-                        method: p.method.to_string(),
-                        url: p.url.clone(),
-                        headers,
-                        body: p.body.clone().unwrap_or_default(),
-                    })
-                })
-                .collect();
-            let request = Request {
-                method: Method::POST,
-                url,
-                headers: vec![
-                    ("Content-Type", batch::content_type(&boundary)),
-                    ("Prefer", "odata.continue-on-error".into()),
-                ],
-                body: Some(batch::encode_requests(&boundary, &requests)),
-                idempotent,
-            };
-            let r = c.client.send(&request).await?;
-            if !r.status.is_success() {
-                return Err(batch_refused(system, r.status.as_u16(), r.error_message()));
-            }
-            let ct = r.header("content-type").unwrap_or_default().to_string();
-            let responses = batch::decode_responses(&ct, &r.body).map_err(|e| {
-                ConnectorError::Transient(format!("{system}: the $batch answer is unreadable: {e}"))
-            })?;
-            let mut out = Vec::new();
-            for part in responses {
-                let list = match part {
-                    Part::Single(one) => vec![one],
-                    Part::ChangeSet(many) => many,
-                };
-                out.extend(list.into_iter().map(|r: HttpResponse| {
-                    Ok(Answer {
-                        status: r.status,
-                        headers: r.headers,
-                        body: r.body,
-                    })
-                }));
-            }
-            Ok(out)
-        }
-        BatchFormat::Json => {
-            let root = format!("{}/", c.endpoint.url);
-            let requests = parts
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let mut headers: std::collections::BTreeMap<String, String> = p
-                        .headers
-                        .iter()
-                        .map(|(n, v)| (n.to_string(), v.clone()))
-                        .collect();
-                    if p.body.is_some() {
-                        headers.insert("Content-Type".into(), c.client.media_type().into());
-                    }
-                    json_batch::Request {
-                        id: (i + 1).to_string(),
-                        method: p.method.to_string(),
-                        url: p.url.strip_prefix(&root).unwrap_or(&p.url).to_string(),
-                        headers,
-                        body: p
-                            .body
-                            .as_ref()
-                            .and_then(|b| serde_json::from_slice::<Json>(b).ok()),
-                        atomicity_group: None,
-                        depends_on: Vec::new(),
-                    }
-                })
-                .collect();
-            let body = serde_json::to_vec(&json_batch::BatchRequest { requests })
-                .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?;
-            let request = Request {
-                method: Method::POST,
-                url,
-                // JSON `$batch` is OData 4.01: a 4.0 request would be refused by strict services.
-                headers: vec![
-                    ("Content-Type", json_batch::CONTENT_TYPE.into()),
-                    ("OData-Version", "4.01".into()),
-                    ("OData-MaxVersion", "4.01".into()),
-                ],
-                body: Some(body),
-                idempotent,
-            };
-            let r = c.client.send(&request).await?;
-            if !r.status.is_success() {
-                return Err(batch_refused(system, r.status.as_u16(), r.error_message()));
-            }
-            let answer: json_batch::BatchResponse =
-                serde_json::from_slice(&r.body).map_err(|e| {
-                    ConnectorError::Transient(format!(
-                        "{system}: the $batch answer is unreadable: {e}"
-                    ))
-                })?;
-            let mut by_id: std::collections::HashMap<String, json_batch::Response> = answer
-                .responses
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect();
-            Ok((1..=parts.len())
-                .map(|i| match by_id.remove(&i.to_string()) {
-                    Some(r) => Ok(Answer {
-                        status: r.status,
-                        headers: r.headers.into_iter().collect(),
-                        body: r
-                            .body
-                            .map(|b| b.to_string().into_bytes())
-                            .unwrap_or_default(),
-                    }),
-                    None => Err(ConnectorError::Transient(format!(
-                        "{system}: the $batch answer has no response for operation {i}"
-                    ))),
-                })
-                .collect())
-        }
+        BatchFormat::Multipart => send_multipart(c, parts, idempotent).await,
+        BatchFormat::Json => send_json(c, parts, idempotent).await,
     }
+}
+
+/// A multipart `$batch` (Dataverse's), every operation a part of its own.
+async fn send_multipart(
+    c: &ODataConnector,
+    parts: &[&Prepared],
+    idempotent: bool,
+) -> Result<Vec<Result<Answer, ConnectorError>>, ConnectorError> {
+    let system = &c.endpoint.system;
+    let boundary = batch::new_boundary("batch_");
+    let requests: Vec<Part<HttpRequest>> = parts.iter().map(|p| multipart_part(c, p)).collect();
+    let request = Request {
+        method: Method::POST,
+        url: format!("{}/$batch", c.endpoint.url),
+        headers: vec![
+            ("Content-Type", batch::content_type(&boundary)),
+            ("Prefer", "odata.continue-on-error".into()),
+        ],
+        body: Some(batch::encode_requests(&boundary, &requests)),
+        idempotent,
+    };
+    let r = c.client.send(&request).await?;
+    if !r.status.is_success() {
+        return Err(batch_refused(system, r.status.as_u16(), r.error_message()));
+    }
+    let ct = r.header("content-type").unwrap_or_default().to_string();
+    let responses = batch::decode_responses(&ct, &r.body).map_err(|e| {
+        ConnectorError::Transient(format!("{system}: the $batch answer is unreadable: {e}"))
+    })?;
+    let mut out = Vec::new();
+    for part in responses {
+        let list = match part {
+            Part::Single(one) => vec![one],
+            Part::ChangeSet(many) => many,
+        };
+        out.extend(list.into_iter().map(|r: HttpResponse| {
+            Ok(Answer {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
+        }));
+    }
+    Ok(out)
+}
+
+/// One operation as a part of a multipart `$batch`.
+fn multipart_part(c: &ODataConnector, p: &Prepared) -> Part<HttpRequest> {
+    let mut headers: Vec<(String, String)> = p
+        .headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    if p.body.is_some() {
+        headers.push(("Content-Type".into(), c.client.media_type().into()));
+    }
+    Part::Single(HttpRequest {
+        method: p.method.to_string(),
+        url: p.url.clone(),
+        headers,
+        body: p.body.clone().unwrap_or_default(),
+    })
+}
+
+/// A JSON `$batch` (Business Central's), operations numbered from 1.
+async fn send_json(
+    c: &ODataConnector,
+    parts: &[&Prepared],
+    idempotent: bool,
+) -> Result<Vec<Result<Answer, ConnectorError>>, ConnectorError> {
+    let system = &c.endpoint.system;
+    let root = format!("{}/", c.endpoint.url);
+    let requests = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json_part(c, &root, i + 1, p))
+        .collect();
+    let body = serde_json::to_vec(&json_batch::BatchRequest { requests })
+        .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?;
+    let request = Request {
+        method: Method::POST,
+        url: format!("{}/$batch", c.endpoint.url),
+        // JSON `$batch` is OData 4.01: a 4.0 request would be refused by strict services.
+        headers: vec![
+            ("Content-Type", json_batch::CONTENT_TYPE.into()),
+            ("OData-Version", "4.01".into()),
+            ("OData-MaxVersion", "4.01".into()),
+        ],
+        body: Some(body),
+        idempotent,
+    };
+    let r = c.client.send(&request).await?;
+    if !r.status.is_success() {
+        return Err(batch_refused(system, r.status.as_u16(), r.error_message()));
+    }
+    let answer: json_batch::BatchResponse = serde_json::from_slice(&r.body).map_err(|e| {
+        ConnectorError::Transient(format!("{system}: the $batch answer is unreadable: {e}"))
+    })?;
+    Ok(json_answers(system, answer, parts.len()))
+}
+
+/// Operation `id` of a JSON `$batch`, its URL relative to the service `root`.
+fn json_part(c: &ODataConnector, root: &str, id: usize, p: &Prepared) -> json_batch::Request {
+    let mut headers: std::collections::BTreeMap<String, String> = p
+        .headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    if p.body.is_some() {
+        headers.insert("Content-Type".into(), c.client.media_type().into());
+    }
+    json_batch::Request {
+        id: id.to_string(),
+        method: p.method.to_string(),
+        url: p.url.strip_prefix(root).unwrap_or(&p.url).to_string(),
+        headers,
+        body: p
+            .body
+            .as_ref()
+            .and_then(|b| serde_json::from_slice::<Json>(b).ok()),
+        atomicity_group: None,
+        depends_on: Vec::new(),
+    }
+}
+
+/// The answers of a JSON `$batch` to operations 1 to `count`, in order.
+fn json_answers(
+    system: &str,
+    answer: json_batch::BatchResponse,
+    count: usize,
+) -> Vec<Result<Answer, ConnectorError>> {
+    let mut by_id: std::collections::HashMap<String, json_batch::Response> = answer
+        .responses
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    (1..=count)
+        .map(|i| match by_id.remove(&i.to_string()) {
+            Some(r) => Ok(Answer {
+                status: r.status,
+                headers: r.headers.into_iter().collect(),
+                body: r
+                    .body
+                    .map(|b| b.to_string().into_bytes())
+                    .unwrap_or_default(),
+            }),
+            None => Err(ConnectorError::Transient(format!(
+                "{system}: the $batch answer has no response for operation {i}"
+            ))),
+        })
+        .collect()
 }
 
 fn batch_refused(system: &str, status: u16, message: String) -> ConnectorError {
@@ -364,69 +416,89 @@ async fn outcome(
     p: &Prepared,
     a: Answer,
 ) -> Result<WriteOutcome, ConnectorError> {
-    let system = &c.endpoint.system;
-    let key = p.key.clone().unwrap_or_default();
-    let conflict = || ConnectorError::Conflict {
-        table: table.name.to_string(),
-        key: key.clone(),
-    };
-    let not_found = || ConnectorError::NotFound {
-        table: table.name.to_string(),
-        key: key.clone(),
-    };
     match (op, a.status) {
         (WriteOp::Delete { .. }, 200..=299) => Ok(WriteOutcome {
-            key,
+            key: p.key.clone().unwrap_or_default(),
             modified_on: None,
             etag: None,
         }),
-        (_, 200..=299) => {
-            if let Some(row) = serde_json::from_slice::<Json>(&a.body)
-                .ok()
-                .as_ref()
-                .and_then(Json::as_object)
-                .map(|e| rows::decode(c.endpoint.flavor, table.info, e))
-                .filter(|r| !r.key.is_empty())
-            {
-                return Ok(WriteOutcome {
-                    key: row.key,
-                    modified_on: row.modified_on,
-                    etag: row.etag,
-                });
-            }
-            // No representation: the key from `OData-EntityId`, the rest read back.
-            let key = match p.key.clone() {
-                Some(k) => k,
-                None => a
-                    .header("OData-EntityId")
-                    .and_then(key_of_entity_id)
-                    .ok_or_else(|| {
-                        ConnectorError::Transient(format!(
-                            "{system}: a create answered without the new row's key"
-                        ))
-                    })?,
-            };
-            reread(c, table, &key).await
-        }
+        (_, 200..=299) => written(c, table, p, &a).await,
         (WriteOp::Create { key: Some(k), .. }, s)
             if s == 409 || s == 412 || a.code() == DUPLICATE_KEY =>
         {
             // A create of ours that ran before (its answer was lost): the row is there.
             reread(c, table, k).await
         }
-        (_, 404) => Err(not_found()),
-        (_, 409 | 412) => Err(conflict()),
-        (_, 401 | 403) => Err(ConnectorError::Fatal(format!(
+        (_, status) => Err(refusal(c, table, p, &a, status)),
+    }
+}
+
+/// The outcome of a create or update the service accepted: from the representation it
+/// returned, else read back.
+async fn written(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    p: &Prepared,
+    a: &Answer,
+) -> Result<WriteOutcome, ConnectorError> {
+    if let Some(row) = serde_json::from_slice::<Json>(&a.body)
+        .ok()
+        .as_ref()
+        .and_then(Json::as_object)
+        .map(|e| rows::decode(c.endpoint.flavor, table.info, e))
+        .filter(|r| !r.key.is_empty())
+    {
+        return Ok(WriteOutcome {
+            key: row.key,
+            modified_on: row.modified_on,
+            etag: row.etag,
+        });
+    }
+    // No representation: the key from `OData-EntityId`, the rest read back.
+    let key = match p.key.clone() {
+        Some(k) => k,
+        None => a
+            .header("OData-EntityId")
+            .and_then(key_of_entity_id)
+            .ok_or_else(|| {
+                ConnectorError::Transient(format!(
+                    "{}: a create answered without the new row's key",
+                    c.endpoint.system
+                ))
+            })?,
+    };
+    reread(c, table, &key).await
+}
+
+/// The error of an operation the service refused with `status`.
+fn refusal(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    p: &Prepared,
+    a: &Answer,
+    status: u16,
+) -> ConnectorError {
+    let system = &c.endpoint.system;
+    let key = p.key.clone().unwrap_or_default();
+    match status {
+        404 => ConnectorError::NotFound {
+            table: table.name.to_string(),
+            key,
+        },
+        409 | 412 => ConnectorError::Conflict {
+            table: table.name.to_string(),
+            key,
+        },
+        401 | 403 => ConnectorError::Fatal(format!(
             "{system}: not allowed to write {}: {}",
             table.name,
             a.message()
-        ))),
-        (_, status) => match classify(status, ErrorBody::parse(&a.body).as_ref()) {
-            ErrorClass::Transient => Err(ConnectorError::Transient(format!(
-                "{system}: {}",
-                a.message()
-            ))),
-            ErrorClass::Record => Err(ConnectorError::Rejected(a.message())),
+        )),
+        _ => match classify(status, ErrorBody::parse(&a.body).as_ref()) {
+            ErrorClass::Transient => {
+                ConnectorError::Transient(format!("{system}: {}", a.message()))
+            }
+            ErrorClass::Record => ConnectorError::Rejected(a.message()),
         },
     }
 }

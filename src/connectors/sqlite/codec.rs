@@ -110,13 +110,82 @@ pub(crate) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
         ValueRef::Blob(_) => return Err("a BLOB, which no column type holds".into()),
         _ => None,
     };
-    let found = || match (raw, text) {
+    let value = match ty {
+        "int" | "option" => whole_number(raw, text),
+        "decimal" => decimal(raw, text),
+        "bool" => boolean(raw, text),
+        "date" | "datetime" => calendar(ty, text),
+        _ => text_like(ty, raw, text),
+    };
+    value.map_err(|expected| format!("expected {expected}, found {}", found(raw, text)))
+}
+
+/// How an unreadable stored value is shown in the error.
+fn found(raw: ValueRef<'_>, text: Option<&str>) -> String {
+    match (raw, text) {
         (_, Some(t)) => format!("text {}", crate::value::quote(t)),
         (ValueRef::Integer(i), _) => format!("integer {i}"),
         (ValueRef::Real(f), _) => format!("real {f}"),
         _ => "a value".into(),
+    }
+}
+
+// Each reader below takes a non-null stored value (its text when it is TEXT) and gives the
+// value, or what was expected instead.
+
+fn whole_number(raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str> {
+    Ok(match (raw, text) {
+        (ValueRef::Integer(i), _) => Value::Int(i),
+        (ValueRef::Real(f), _) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
+            // Checked to be whole and in range, so the conversion is exact.
+            Value::Int(f as i64)
+        }
+        (_, Some(s)) => match s.trim().parse() {
+            Ok(i) => Value::Int(i),
+            Err(_) => return Err("a whole number"),
+        },
+        (_, _) => return Err("a whole number"),
+    })
+}
+
+fn decimal(raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str> {
+    let parsed = match (raw, text) {
+        (ValueRef::Integer(i), _) => return Ok(Value::Decimal(Decimal::from(i))),
+        (ValueRef::Real(f), _) => parse_decimal(&f.to_string()),
+        (_, Some(s)) => parse_decimal(s.trim()),
+        // Not reached (a value without text is an INTEGER or a REAL); read as any type would.
+        (_, None) => return text_like("decimal", raw, text),
     };
-    let wrong = |expected: &str| Err(format!("expected {expected}, found {}", found()));
+    parsed.map(Value::Decimal).ok_or("a decimal")
+}
+
+fn boolean(raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str> {
+    match (raw, text) {
+        (ValueRef::Integer(i), _) => Ok(Value::Bool(i != 0)),
+        (_, Some("true" | "TRUE" | "1")) => Ok(Value::Bool(true)),
+        (_, Some("false" | "FALSE" | "0")) => Ok(Value::Bool(false)),
+        (_, _) => Err("0 or 1"),
+    }
+}
+
+/// A `date` or `datetime`, which must be stored as text.
+fn calendar(ty: &str, text: Option<&str>) -> Result<Value, &'static str> {
+    if ty == "date" {
+        let expected = "a date like 2024-01-31";
+        let s = text.ok_or(expected)?;
+        Date::from_str(s).map(Value::Date).map_err(|_| expected)
+    } else {
+        let expected = "a date-time like 2024-01-31T08:00:00.000000Z";
+        let s = text.ok_or(expected)?;
+        parse_timestamp(s)
+            .map(Value::DateTime)
+            .map_err(|_| expected)
+    }
+}
+
+/// Text-like types (`string`, `enum`, `lookup`, `guid`) take numbers as their text; any other
+/// type keeps what is stored.
+fn text_like(ty: &str, raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str> {
     Ok(match (ty, raw, text) {
         ("guid", _, Some(s)) => Value::String(s.to_ascii_lowercase()),
         ("string" | "enum" | "lookup" | "guid", ValueRef::Integer(i), _) => {
@@ -125,46 +194,13 @@ pub(crate) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
         ("string" | "enum" | "lookup" | "guid", ValueRef::Real(f), _) => {
             Value::String(f.to_string())
         }
-        ("int" | "option", ValueRef::Integer(i), _) => Value::Int(i),
-        ("int" | "option", ValueRef::Real(f), _) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
-            // Checked to be whole and in range, so the conversion is exact.
-            Value::Int(f as i64)
-        }
-        ("int" | "option", _, Some(s)) => match s.trim().parse() {
-            Ok(i) => Value::Int(i),
-            Err(_) => return wrong("a whole number"),
-        },
-        ("int" | "option", _, _) => return wrong("a whole number"),
-        ("decimal", ValueRef::Integer(i), _) => Value::Decimal(Decimal::from(i)),
-        ("decimal", ValueRef::Real(f), _) => match parse_decimal(&f.to_string()) {
-            Some(d) => Value::Decimal(d),
-            None => return wrong("a decimal"),
-        },
-        ("decimal", _, Some(s)) => match parse_decimal(s.trim()) {
-            Some(d) => Value::Decimal(d),
-            None => return wrong("a decimal"),
-        },
-        ("bool", ValueRef::Integer(i), _) => Value::Bool(i != 0),
-        ("bool", _, Some("true" | "TRUE" | "1")) => Value::Bool(true),
-        ("bool", _, Some("false" | "FALSE" | "0")) => Value::Bool(false),
-        ("bool", _, _) => return wrong("0 or 1"),
-        ("date", _, Some(s)) => match Date::from_str(s) {
-            Ok(d) => Value::Date(d),
-            Err(_) => return wrong("a date like 2024-01-31"),
-        },
-        ("date", _, None) => return wrong("a date like 2024-01-31"),
-        ("datetime", _, Some(s)) => match parse_timestamp(s) {
-            Ok(t) => Value::DateTime(t),
-            Err(_) => return wrong("a date-time like 2024-01-31T08:00:00.000000Z"),
-        },
-        ("datetime", _, None) => return wrong("a date-time like 2024-01-31T08:00:00.000000Z"),
         (_, _, Some(s)) => Value::String(s.to_string()),
         (_, ValueRef::Integer(i), _) => Value::Int(i),
         (_, ValueRef::Real(f), _) => match parse_decimal(&f.to_string()) {
             Some(d) => Value::Decimal(d),
-            None => return wrong("a number"),
+            None => return Err("a number"),
         },
-        (_, _, None) => return wrong("a value"),
+        (_, _, None) => return Err("a value"),
     })
 }
 

@@ -136,22 +136,8 @@ pub(crate) fn create_tables(
     conn: &mut Connection,
     schema: &SystemSchema,
 ) -> Result<(), ConnectorError> {
-    for t in &schema.tables {
-        if t.name.starts_with("sqlite_") || t.name.starts_with(META_PREFIX) {
-            return Err(ConnectorError::Fatal(format!(
-                "table name `{}` is reserved in SQLite databases",
-                t.name
-            )));
-        }
-        if t.columns.iter().any(|c| c.name == VERSION_COLUMN) {
-            return Err(ConnectorError::Fatal(format!(
-                "table `{}` has a column named `{VERSION_COLUMN}`, which the SQLite connector \
-                 uses for row versions",
-                t.name
-            )));
-        }
-    }
-    let fail = |e| sql_error("cannot create tables", e);
+    check_names(schema)?;
+    let fail = create_failed;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
@@ -174,32 +160,64 @@ pub(crate) fn create_tables(
             );
             tx.execute_batch(&sql).map_err(fail)?;
         }
-        let position = i64::try_from(position).unwrap_or(i64::MAX);
-        tx.execute(
-            r#"INSERT OR REPLACE INTO "_syncmap_tables" (name, position, entity_type, key,
-               modified_on) VALUES (?1, ?2, ?3, ?4, ?5)"#,
-            params![t.name, position, t.entity_type, t.key, t.modified_on],
-        )
-        .map_err(fail)?;
-        tx.execute(
-            r#"DELETE FROM "_syncmap_columns" WHERE table_name = ?1"#,
-            params![t.name],
-        )
-        .map_err(fail)?;
-        for (position, c) in t.columns.iter().enumerate() {
-            let spec = serde_json::to_string(c).map_err(|e| {
-                ConnectorError::Fatal(format!("cannot describe column `{}`: {e}", c.name))
-            })?;
-            let position = i64::try_from(position).unwrap_or(i64::MAX);
-            tx.execute(
-                r#"INSERT INTO "_syncmap_columns" (table_name, name, position, spec)
-                   VALUES (?1, ?2, ?3, ?4)"#,
-                params![t.name, c.name, position, spec],
-            )
-            .map_err(fail)?;
-        }
+        record_table(&tx, position, t)?;
     }
     tx.commit().map_err(fail)
+}
+
+fn create_failed(e: rusqlite::Error) -> ConnectorError {
+    sql_error("cannot create tables", e)
+}
+
+/// Refuses tables whose names SQLite or the connector reserve, and columns named as the
+/// hidden version column.
+fn check_names(schema: &SystemSchema) -> Result<(), ConnectorError> {
+    for t in &schema.tables {
+        if t.name.starts_with("sqlite_") || t.name.starts_with(META_PREFIX) {
+            return Err(ConnectorError::Fatal(format!(
+                "table name `{}` is reserved in SQLite databases",
+                t.name
+            )));
+        }
+        if t.columns.iter().any(|c| c.name == VERSION_COLUMN) {
+            return Err(ConnectorError::Fatal(format!(
+                "table `{}` has a column named `{VERSION_COLUMN}`, which the SQLite connector \
+                 uses for row versions",
+                t.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Records a table and its columns, in snapshot order, in the metadata tables.
+fn record_table(conn: &Connection, position: usize, t: &TableSchema) -> Result<(), ConnectorError> {
+    let fail = create_failed;
+    let position = i64::try_from(position).unwrap_or(i64::MAX);
+    conn.execute(
+        r#"INSERT OR REPLACE INTO "_syncmap_tables" (name, position, entity_type, key,
+           modified_on) VALUES (?1, ?2, ?3, ?4, ?5)"#,
+        params![t.name, position, t.entity_type, t.key, t.modified_on],
+    )
+    .map_err(fail)?;
+    conn.execute(
+        r#"DELETE FROM "_syncmap_columns" WHERE table_name = ?1"#,
+        params![t.name],
+    )
+    .map_err(fail)?;
+    for (position, c) in t.columns.iter().enumerate() {
+        let spec = serde_json::to_string(c).map_err(|e| {
+            ConnectorError::Fatal(format!("cannot describe column `{}`: {e}", c.name))
+        })?;
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        conn.execute(
+            r#"INSERT INTO "_syncmap_columns" (table_name, name, position, spec)
+               VALUES (?1, ?2, ?3, ?4)"#,
+            params![t.name, c.name, position, spec],
+        )
+        .map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// A column default as SQL: numbers as they are, booleans as 0/1, text quoted.
@@ -258,84 +276,24 @@ pub(super) fn introspect(
     conn: &Connection,
     label: Option<&str>,
 ) -> Result<SystemSchema, ConnectorError> {
-    let fail = |e| sql_error("cannot read the database schema", e);
-    let has_meta = |name: &str| -> Result<bool, ConnectorError> {
-        conn.query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            params![name],
-            |_| Ok(()),
-        )
-        .optional()
-        .map(|o| o.is_some())
-        .map_err(fail)
-    };
-    let source = if has_meta("_syncmap_schema")? {
+    let source = if has_table(conn, "_syncmap_schema")? {
         conn.query_row(
             r#"SELECT value FROM "_syncmap_schema" WHERE name = 'source'"#,
             [],
             |r| r.get::<_, Option<String>>(0),
         )
         .optional()
-        .map_err(fail)?
+        .map_err(read_failed)?
     } else {
         None
     };
     let source = source.unwrap_or_else(|| label.map(|l| format!("SQLite database {l}")));
-    let with_meta = has_meta("_syncmap_tables")? && has_meta("_syncmap_columns")?;
-
-    let names: Vec<String> = {
-        let mut stmt = conn
-            .prepare(
-                "SELECT name FROM sqlite_schema WHERE type = 'table' \
-                 AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_syncmap_*' ORDER BY rowid",
-            )
-            .map_err(fail)?;
-        let rows = stmt.query_map([], |r| r.get(0)).map_err(fail)?;
-        rows.collect::<Result<_, _>>().map_err(fail)?
-    };
+    let with_meta = has_table(conn, "_syncmap_tables")? && has_table(conn, "_syncmap_columns")?;
     let mut tables = Vec::new();
-    for (order, name) in names.into_iter().enumerate() {
-        let layout = Layout::load(conn, &name)?;
-        let Some(key) = layout.primary_key() else {
-            continue;
-        };
-        let key = key.name.clone();
-        let meta = if with_meta {
-            table_meta(conn, &name)?
-        } else {
-            None
-        };
-        let columns: Vec<ColumnSchema> = layout
-            .columns
-            .iter()
-            .filter(|c| c.name != VERSION_COLUMN)
-            .map(|c| {
-                let spec = meta.as_ref().and_then(|m| {
-                    m.columns
-                        .iter()
-                        .find(|(n, _)| *n == c.name)
-                        .and_then(|(_, s)| serde_json::from_str::<ColumnSchema>(s).ok())
-                });
-                column_schema(&c.name, &c.declared, c.not_null, spec)
-            })
-            .collect();
-        let recorded = meta.as_ref().and_then(|m| m.modified_on.clone());
-        let modified_on = match recorded {
-            Some(m) if columns.iter().any(|c| c.name == m) => Some(m),
-            _ => MODIFIED_ON_NAMES
-                .iter()
-                .find(|n| columns.iter().any(|c| c.name == **n))
-                .map(|n| n.to_string()),
-        };
-        let position = meta.as_ref().map_or(i64::MAX, |m| m.position);
-        let table = TableSchema {
-            name,
-            entity_type: meta.and_then(|m| m.entity_type),
-            key,
-            modified_on,
-            columns,
-        };
-        tables.push(((position, order), table));
+    for (order, name) in table_names(conn)?.into_iter().enumerate() {
+        if let Some((position, table)) = table_schema(conn, name, with_meta)? {
+            tables.push(((position, order), table));
+        }
     }
     tables.sort_by_key(|(order, _)| *order);
     Ok(SystemSchema {
@@ -343,6 +301,84 @@ pub(super) fn introspect(
         source,
         tables: tables.into_iter().map(|(_, t)| t).collect(),
     })
+}
+
+fn read_failed(e: rusqlite::Error) -> ConnectorError {
+    sql_error("cannot read the database schema", e)
+}
+
+/// Whether the database has a table of this name.
+fn has_table(conn: &Connection, name: &str) -> Result<bool, ConnectorError> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        params![name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|o| o.is_some())
+    .map_err(read_failed)
+}
+
+/// The user tables, in the order they were created.
+fn table_names(conn: &Connection) -> Result<Vec<String>, ConnectorError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' \
+             AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_syncmap_*' ORDER BY rowid",
+        )
+        .map_err(read_failed)?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(read_failed)?;
+    rows.collect::<Result<_, _>>().map_err(read_failed)
+}
+
+/// One table's snapshot and its recorded position (last when unrecorded); `None` without a
+/// single-column primary key.
+fn table_schema(
+    conn: &Connection,
+    name: String,
+    with_meta: bool,
+) -> Result<Option<(i64, TableSchema)>, ConnectorError> {
+    let layout = Layout::load(conn, &name)?;
+    let Some(key) = layout.primary_key() else {
+        return Ok(None);
+    };
+    let key = key.name.clone();
+    let meta = if with_meta {
+        table_meta(conn, &name)?
+    } else {
+        None
+    };
+    let columns: Vec<ColumnSchema> = layout
+        .columns
+        .iter()
+        .filter(|c| c.name != VERSION_COLUMN)
+        .map(|c| {
+            let spec = meta.as_ref().and_then(|m| {
+                m.columns
+                    .iter()
+                    .find(|(n, _)| *n == c.name)
+                    .and_then(|(_, s)| serde_json::from_str::<ColumnSchema>(s).ok())
+            });
+            column_schema(&c.name, &c.declared, c.not_null, spec)
+        })
+        .collect();
+    let recorded = meta.as_ref().and_then(|m| m.modified_on.clone());
+    let modified_on = match recorded {
+        Some(m) if columns.iter().any(|c| c.name == m) => Some(m),
+        _ => MODIFIED_ON_NAMES
+            .iter()
+            .find(|n| columns.iter().any(|c| c.name == **n))
+            .map(|n| n.to_string()),
+    };
+    let position = meta.as_ref().map_or(i64::MAX, |m| m.position);
+    let table = TableSchema {
+        name,
+        entity_type: meta.and_then(|m| m.entity_type),
+        key,
+        modified_on,
+        columns,
+    };
+    Ok(Some((position, table)))
 }
 
 /// One column: the recorded spec when its type is of the kind the declared type says, else

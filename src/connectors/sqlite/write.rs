@@ -155,25 +155,7 @@ fn create(
     fields: &std::collections::BTreeMap<String, Value>,
 ) -> Result<WriteOutcome, ConnectorError> {
     let values = assignments(shape, fields)?;
-    let key_ty = shape.key.ty.as_str();
-    let from_fields = match values.key {
-        Some(Value::Null) | None => None,
-        Some(v) => Some(codec::key_text(v).unwrap_or_default()),
-    };
-    let key_text = match (key, from_fields) {
-        (Some(k), Some(f)) if codec::key_param(key_ty, k) != codec::key_param(key_ty, &f) => {
-            return Err(ConnectorError::Rejected(format!(
-                "a new {} row with key `{k}` cannot set its key column `{}` to `{f}`",
-                shape.table, shape.key.name
-            )))
-        }
-        (Some(k), _) => Some(k.to_string()),
-        (None, f) => f,
-    };
-    let key_value = match key_text {
-        Some(k) => codec::key_param(key_ty, &k).ok_or_else(|| bad_key(shape, &k))?,
-        None => new_key(conn, shape)?,
-    };
+    let key_value = create_key(conn, shape, key, values.key)?;
     let key_text = key_of(&key_value);
     if exists(conn, shape, &key_value)? {
         return Err(ConnectorError::Rejected(format!(
@@ -196,6 +178,51 @@ fn create(
         names.push(VERSION_COLUMN.to_string());
         args.push(SqlValue::Integer(1));
     }
+    insert(conn, shape, &key_text, &names, args)?;
+    Ok(WriteOutcome {
+        key: key_text,
+        modified_on: stamp.map(|(_, t)| t),
+        etag: shape.has_version.then(|| "1".to_string()),
+    })
+}
+
+/// The key of a new row: the caller's `key`, which a key column among the fields must agree
+/// with; else that column's value; else a new one.
+fn create_key(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    key: Option<&str>,
+    in_fields: Option<&Value>,
+) -> Result<SqlValue, ConnectorError> {
+    let key_ty = shape.key.ty.as_str();
+    let from_fields = match in_fields {
+        Some(Value::Null) | None => None,
+        Some(v) => Some(codec::key_text(v).unwrap_or_default()),
+    };
+    let key_text = match (key, from_fields) {
+        (Some(k), Some(f)) if codec::key_param(key_ty, k) != codec::key_param(key_ty, &f) => {
+            return Err(ConnectorError::Rejected(format!(
+                "a new {} row with key `{k}` cannot set its key column `{}` to `{f}`",
+                shape.table, shape.key.name
+            )))
+        }
+        (Some(k), _) => Some(k.to_string()),
+        (None, f) => f,
+    };
+    match key_text {
+        Some(k) => codec::key_param(key_ty, &k).ok_or_else(|| bad_key(shape, &k)),
+        None => new_key(conn, shape),
+    }
+}
+
+/// Inserts row `key_text` with the columns `names` set to `args`.
+fn insert(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    key_text: &str,
+    names: &[String],
+    args: Vec<SqlValue>,
+) -> Result<(), ConnectorError> {
     let marks: Vec<String> = (1..=args.len()).map(|i| format!("?{i}")).collect();
     let quoted: Vec<String> = names.iter().map(|n| ident(n)).collect();
     let sql = format!(
@@ -210,11 +237,7 @@ fn create(
             e,
         )
     })?;
-    Ok(WriteOutcome {
-        key: key_text,
-        modified_on: stamp.map(|(_, t)| t),
-        etag: shape.has_version.then(|| "1".to_string()),
-    })
+    Ok(())
 }
 
 /// A key for a new row the caller gave none: the next integer for integer keys (the write
@@ -291,21 +314,8 @@ fn update(
     let Ok(version) = expected_version(shape, etag) else {
         return Err(missed(conn, shape, &key_value));
     };
-    let mut sets = Vec::new();
-    let mut args = Vec::new();
-    for (name, value) in values.columns {
-        args.push(value);
-        sets.push(format!("{} = ?{}", ident(&name), args.len()));
-    }
     let stamp = stamp(shape)?;
-    if let Some((name, t)) = &stamp {
-        args.push(SqlValue::Text(codec::format_timestamp(*t)));
-        sets.push(format!("{} = ?{}", ident(name), args.len()));
-    }
-    if shape.has_version {
-        let v = ident(VERSION_COLUMN);
-        sets.push(format!("{v} = {v} + 1"));
-    }
+    let (sets, args) = set_clauses(shape, values.columns, stamp.as_ref());
     if sets.is_empty() {
         // Nothing to change and nothing to stamp: the row only has to exist.
         return if exists(conn, shape, &key_value)? {
@@ -318,6 +328,48 @@ fn update(
             Err(missed(conn, shape, &key_value))
         };
     }
+    let new_version = run_update(conn, shape, &key_value, version, sets, args)?;
+    Ok(WriteOutcome {
+        key: key_text,
+        modified_on: stamp.map(|(_, t)| t),
+        etag: new_version.map(|v| v.to_string()),
+    })
+}
+
+/// The `SET` clauses of an update and their parameters (`?1`, `?2`, …): the columns, the
+/// modified-on stamp, and the row version counting up.
+fn set_clauses(
+    shape: &Shape<'_>,
+    columns: Vec<(String, SqlValue)>,
+    stamp: Option<&(String, jiff::Timestamp)>,
+) -> (Vec<String>, Vec<SqlValue>) {
+    let mut sets = Vec::new();
+    let mut args = Vec::new();
+    for (name, value) in columns {
+        args.push(value);
+        sets.push(format!("{} = ?{}", ident(&name), args.len()));
+    }
+    if let Some((name, t)) = stamp {
+        args.push(SqlValue::Text(codec::format_timestamp(*t)));
+        sets.push(format!("{} = ?{}", ident(name), args.len()));
+    }
+    if shape.has_version {
+        let v = ident(VERSION_COLUMN);
+        sets.push(format!("{v} = {v} + 1"));
+    }
+    (sets, args)
+}
+
+/// Runs an update of row `key_value`, only at row version `version` when one is expected;
+/// the new row version when the table keeps one.
+fn run_update(
+    conn: &Connection,
+    shape: &Shape<'_>,
+    key_value: &SqlValue,
+    version: Option<i64>,
+    sets: Vec<String>,
+    mut args: Vec<SqlValue>,
+) -> Result<Option<i64>, ConnectorError> {
     args.push(key_value.clone());
     let mut sql = format!(
         "UPDATE {} SET {} WHERE {} = ?{}",
@@ -332,11 +384,11 @@ fn update(
     }
     let fail = |e| {
         sql_error(
-            &format!("cannot update {} row `{key_text}`", shape.table),
+            &format!("cannot update {} row `{}`", shape.table, key_of(key_value)),
             e,
         )
     };
-    let new_version: Option<i64> = if shape.has_version {
+    if shape.has_version {
         sql.push_str(&format!(" RETURNING {}", ident(VERSION_COLUMN)));
         let mut stmt = conn.prepare(&sql).map_err(fail)?;
         match stmt
@@ -344,20 +396,15 @@ fn update(
             .optional()
             .map_err(fail)?
         {
-            Some(v) => Some(v),
-            None => return Err(missed(conn, shape, &key_value)),
+            Some(v) => Ok(Some(v)),
+            None => Err(missed(conn, shape, key_value)),
         }
     } else {
         if conn.execute(&sql, params_from_iter(args)).map_err(fail)? == 0 {
-            return Err(missed(conn, shape, &key_value));
+            return Err(missed(conn, shape, key_value));
         }
-        None
-    };
-    Ok(WriteOutcome {
-        key: key_text,
-        modified_on: stamp.map(|(_, t)| t),
-        etag: new_version.map(|v| v.to_string()),
-    })
+        Ok(None)
+    }
 }
 
 fn delete(

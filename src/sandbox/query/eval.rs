@@ -155,47 +155,9 @@ impl Eval<'_> {
                 Some(v) => from_value(&v),
                 None => return Err(QueryError::unknown_property(name, None)),
             },
-            FilterExpr::Not(x) => match self.value(x)? {
-                Literal::Bool(b) => Literal::Bool(!b),
-                Literal::Null => Literal::Null,
-                other => {
-                    return Err(QueryError::IncompatibleOperand {
-                        operand: other.edm_type(),
-                        operator: "Not",
-                    })
-                }
-            },
-            FilterExpr::And(xs) | FilterExpr::Or(xs) => {
-                let is_and = matches!(expr, FilterExpr::And(..));
-                let values = xs
-                    .iter()
-                    .map(|x| self.value(x))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let boolean = |v: &Literal| matches!(v, Literal::Bool(_) | Literal::Null);
-                if let Some(bad) = values.iter().position(|v| !boolean(v)) {
-                    // Name the offending operand and its neighbour, as a binary operator would.
-                    let (l, r) = if bad == 0 { (0, 1) } else { (bad - 1, bad) };
-                    let edm = |i: usize| match values.get(i) {
-                        Some(Literal::Null) | None => "Edm.Boolean",
-                        Some(v) => v.edm_type(),
-                    };
-                    return Err(QueryError::IncompatibleOperands {
-                        left: edm(l),
-                        right: edm(r),
-                        operator: if is_and { "And" } else { "Or" },
-                    });
-                }
-                // Three-valued logic: one operand with the deciding value (false for `and`,
-                // true for `or`) decides; otherwise a null makes the result null.
-                let decisive = !is_and;
-                if values.contains(&Literal::Bool(decisive)) {
-                    Literal::Bool(decisive)
-                } else if values.contains(&Literal::Null) {
-                    Literal::Null
-                } else {
-                    Literal::Bool(!decisive)
-                }
-            }
+            FilterExpr::Not(x) => self.not(x)?,
+            FilterExpr::And(xs) => self.logical(true, xs)?,
+            FilterExpr::Or(xs) => self.logical(false, xs)?,
             FilterExpr::Compare(op, a, b) => {
                 let (l, r) = (self.value(a)?, self.value(b)?);
                 Literal::Bool(self.compare(*op, &l, &r, op.kind_name())?)
@@ -215,6 +177,52 @@ impl Eval<'_> {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.call(*func, &args)?
             }
+        })
+    }
+
+    /// `not x`, null staying null.
+    fn not(&self, x: &FilterExpr) -> Result<Literal, QueryError> {
+        Ok(match self.value(x)? {
+            Literal::Bool(b) => Literal::Bool(!b),
+            Literal::Null => Literal::Null,
+            other => {
+                return Err(QueryError::IncompatibleOperand {
+                    operand: other.edm_type(),
+                    operator: "Not",
+                })
+            }
+        })
+    }
+
+    /// `and` (when `is_and`) or `or` over the operands `xs`.
+    fn logical(&self, is_and: bool, xs: &[FilterExpr]) -> Result<Literal, QueryError> {
+        let values = xs
+            .iter()
+            .map(|x| self.value(x))
+            .collect::<Result<Vec<_>, _>>()?;
+        let boolean = |v: &Literal| matches!(v, Literal::Bool(_) | Literal::Null);
+        if let Some(bad) = values.iter().position(|v| !boolean(v)) {
+            // Name the offending operand and its neighbour, as a binary operator would.
+            let (l, r) = if bad == 0 { (0, 1) } else { (bad - 1, bad) };
+            let edm = |i: usize| match values.get(i) {
+                Some(Literal::Null) | None => "Edm.Boolean",
+                Some(v) => v.edm_type(),
+            };
+            return Err(QueryError::IncompatibleOperands {
+                left: edm(l),
+                right: edm(r),
+                operator: if is_and { "And" } else { "Or" },
+            });
+        }
+        // Three-valued logic: one operand with the deciding value (false for `and`,
+        // true for `or`) decides; otherwise a null makes the result null.
+        let decisive = !is_and;
+        Ok(if values.contains(&Literal::Bool(decisive)) {
+            Literal::Bool(decisive)
+        } else if values.contains(&Literal::Null) {
+            Literal::Null
+        } else {
+            Literal::Bool(!decisive)
         })
     }
 
