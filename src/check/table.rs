@@ -1,5 +1,5 @@
 //! Table mappings: sides, filters, match rules, creation, conflict and deletion rules, and the
-//! dependencies they declare. Field mappings are in `field.rs`.
+//! dependencies they declare. Field mappings are in `field/`.
 
 use super::types::{comparable, Ty};
 use super::{Checker, Decl, Scope};
