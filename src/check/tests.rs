@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::expr::lit_plan;
+use super::expr::literal::lit_plan;
 use super::types::Ty;
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
