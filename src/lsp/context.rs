@@ -326,6 +326,8 @@ fn clause<'t, 'a>(text: &str, body: &'t [Token<'a>], cursor: usize) -> &'t [Toke
     &body[first..]
 }
 
+// One arm per clause of a table mapping, matched on the words typed so far; the clauses that
+// take expressions or columns decide in their own function.
 fn table_clause(header: Header, line: &[Token<'_>]) -> Context {
     if line.is_empty() {
         return Context::Columns {
@@ -342,42 +344,8 @@ fn table_clause(header: Header, line: &[Token<'_>]) -> Context {
             header,
             keywords: &[],
         },
-        ["filter", side, ":", ..] => {
-            let Some(side) = header.side_named(side.trim_matches('`')) else {
-                return Context::Nothing;
-            };
-            if last.ends_operand() {
-                Context::Keywords(&["and", "or"])
-            } else {
-                Context::Columns {
-                    header,
-                    side,
-                    functions: true,
-                    keywords: OPERAND,
-                }
-            }
-        }
-        ["match", ..] => {
-            if in_brackets(line) {
-                Context::Keywords(&["case sensitive"])
-            } else if last.is("==") {
-                Context::Columns {
-                    header,
-                    side: Side::Right,
-                    functions: false,
-                    keywords: &[],
-                }
-            } else if last.is("match") || last.is("and") {
-                Context::Columns {
-                    header,
-                    side: Side::Left,
-                    functions: false,
-                    keywords: &[],
-                }
-            } else {
-                Context::Nothing
-            }
-        }
+        ["filter", side, ":", ..] => filter_clause(header, side, last),
+        ["match", ..] => match_clause(header, line, last),
         ["create", ":", ..] if !last.is("none") => Context::Sides {
             header,
             keywords: &["none"],
@@ -397,6 +365,47 @@ fn table_clause(header: Header, line: &[Token<'_>]) -> Context {
         },
         ["create" | "on" | "only" | "after", ..] => Context::Nothing,
         _ => field(header, line),
+    }
+}
+
+/// `filter SIDE: …`: the columns of that side and what may start an operand, or `and`/`or`
+/// after a complete one.
+fn filter_clause(header: Header, side: &str, last: Token<'_>) -> Context {
+    let Some(side) = header.side_named(side.trim_matches('`')) else {
+        return Context::Nothing;
+    };
+    if last.ends_operand() {
+        Context::Keywords(&["and", "or"])
+    } else {
+        Context::Columns {
+            header,
+            side,
+            functions: true,
+            keywords: OPERAND,
+        }
+    }
+}
+
+/// `match left == right and …`: a left column, then a right one after `==`.
+fn match_clause(header: Header, line: &[Token<'_>], last: Token<'_>) -> Context {
+    if in_brackets(line) {
+        Context::Keywords(&["case sensitive"])
+    } else if last.is("==") {
+        Context::Columns {
+            header,
+            side: Side::Right,
+            functions: false,
+            keywords: &[],
+        }
+    } else if last.is("match") || last.is("and") {
+        Context::Columns {
+            header,
+            side: Side::Left,
+            functions: false,
+            keywords: &[],
+        }
+    } else {
+        Context::Nothing
     }
 }
 
@@ -533,23 +542,7 @@ fn test(it: &[Token<'_>], lookup: &dyn Fn(&str) -> Option<Header>) -> Context {
     };
     let header = it[1].name().and_then(lookup);
     let body = &it[brace + 1..];
-    let mut depth = 0;
-    let mut record_side = None;
-    for (i, t) in body.iter().enumerate() {
-        if t.is("{") {
-            depth += 1;
-            if depth == 1 {
-                // `given SIDE {` or `expect SIDE [on update] {`
-                record_side = body[..i]
-                    .iter()
-                    .rposition(|t| t.is("given") || t.is("expect"))
-                    .and_then(|k| body.get(k + 1))
-                    .and_then(Token::name);
-            }
-        } else if t.is("}") {
-            depth -= 1;
-        }
-    }
+    let (depth, record_side) = open_record(body);
     let last = body.last();
     if depth > 0 {
         let (Some(header), Some(side)) = (header, record_side) else {
@@ -571,6 +564,33 @@ fn test(it: &[Token<'_>], lookup: &dyn Fn(&str) -> Option<Header>) -> Context {
     if depth < 0 {
         return Context::Nothing;
     }
+    test_step(header, last)
+}
+
+/// How deep in braces the end of a test's body is, and the side of the record last opened
+/// (`given SIDE {` or `expect SIDE [on update] {`).
+fn open_record<'t>(body: &[Token<'t>]) -> (i32, Option<&'t str>) {
+    let mut depth = 0;
+    let mut record_side = None;
+    for (i, t) in body.iter().enumerate() {
+        if t.is("{") {
+            depth += 1;
+            if depth == 1 {
+                record_side = body[..i]
+                    .iter()
+                    .rposition(|t| t.is("given") || t.is("expect"))
+                    .and_then(|k| body.get(k + 1))
+                    .and_then(Token::name);
+            }
+        } else if t.is("}") {
+            depth -= 1;
+        }
+    }
+    (depth, record_side)
+}
+
+/// Between the steps of a test: a step keyword, or what follows one.
+fn test_step(header: Option<Header>, last: Option<&Token<'_>>) -> Context {
     const STEPS: &[&str] = &["given", "couple", "expect"];
     match last {
         None => Context::Keywords(STEPS),
@@ -620,62 +640,76 @@ fn string(
         .copied()
         .collect();
     let it = &before[item_start(text, &before)?..];
-    let labels = |header: Header, side: Side, column: &str| Context::Labels {
+    let (header, side, column) = match it[0].text {
+        "table" => table_string(text, it, &after, s)?,
+        "test" => test_string(it, lookup)?,
+        _ => return None,
+    };
+    Some(Context::Labels {
         header,
         side,
         column: column.to_string(),
         replace,
-    };
+    })
+}
+
+/// A string in a table mapping: compared with a column in a filter or field, or written to (or
+/// from) a column by a field. Gives the mapping, the column's side and the column.
+fn table_string<'t>(
+    text: &str,
+    it: &[Token<'t>],
+    after: &[Token<'t>],
+    s: &Token<'_>,
+) -> Option<(Header, Side, &'t str)> {
     let n = it.len();
-    match it[0].text {
-        "table" => {
-            let brace = it.iter().position(|t| t.is("{"))?;
-            let header = header(&it[..brace])?;
-            let line = clause(text, &it[brace + 1..], s.start);
-            let words: Vec<&str> = line.iter().map(|t| t.text).collect();
-            let compared = n >= 2
-                && (it[n - 1].is("==") || it[n - 1].is("!="))
-                && it[n - 2].kind == Kind::Ident;
-            if let ["filter", side, ":", ..] = words.as_slice() {
-                let side = header.side_named(side.trim_matches('`'))?;
-                return compared.then(|| labels(header, side, it[n - 2].name().unwrap_or("")));
-            }
-            let arrow = line.iter().find(|t| t.is_arrow());
-            if compared {
-                let side = if arrow.is_some() {
-                    Side::Right
-                } else {
-                    Side::Left
-                };
-                return Some(labels(header, side, it[n - 2].name().unwrap_or("")));
-            }
-            match (line, arrow, after.as_slice()) {
-                // `"Customer" -> customertypecode`
-                ([], None, [a, col, ..]) if a.is_arrow() && col.kind == Kind::Ident => {
-                    Some(labels(header, Side::Right, col.name().unwrap_or("")))
-                }
-                // `type <- "Person"`
-                ([col, a], Some(_), _) if col.kind == Kind::Ident && a.is_arrow() => {
-                    Some(labels(header, Side::Left, col.name().unwrap_or("")))
-                }
-                _ => None,
-            }
+    let brace = it.iter().position(|t| t.is("{"))?;
+    let header = header(&it[..brace])?;
+    let line = clause(text, &it[brace + 1..], s.start);
+    let words: Vec<&str> = line.iter().map(|t| t.text).collect();
+    let compared =
+        n >= 2 && (it[n - 1].is("==") || it[n - 1].is("!=")) && it[n - 2].kind == Kind::Ident;
+    if let ["filter", side, ":", ..] = words.as_slice() {
+        let side = header.side_named(side.trim_matches('`'))?;
+        return compared.then(|| (header, side, it[n - 2].name().unwrap_or("")));
+    }
+    let arrow = line.iter().find(|t| t.is_arrow());
+    if compared {
+        let side = if arrow.is_some() {
+            Side::Right
+        } else {
+            Side::Left
+        };
+        return Some((header, side, it[n - 2].name().unwrap_or("")));
+    }
+    match (line, arrow, after) {
+        // `"Customer" -> customertypecode`
+        ([], None, [a, col, ..]) if a.is_arrow() && col.kind == Kind::Ident => {
+            Some((header, Side::Right, col.name().unwrap_or("")))
         }
-        "test" => {
-            // `column: "…"` inside `given SIDE { … }` or `expect SIDE { … }`
-            if n < 2 || !it[n - 1].is(":") || it[n - 2].kind != Kind::Ident {
-                return None;
-            }
-            let header = it.get(1).and_then(Token::name).and_then(lookup)?;
-            let open = it.iter().rposition(|t| t.is("{"))?;
-            let kw = it[..open]
-                .iter()
-                .rposition(|t| t.is("given") || t.is("expect"))?;
-            let side = header.side_named(it.get(kw + 1)?.name()?)?;
-            Some(labels(header, side, it[n - 2].name().unwrap_or("")))
+        // `type <- "Person"`
+        ([col, a], Some(_), _) if col.kind == Kind::Ident && a.is_arrow() => {
+            Some((header, Side::Left, col.name().unwrap_or("")))
         }
         _ => None,
     }
+}
+
+/// `column: "…"` inside `given SIDE { … }` or `expect SIDE { … }` of a test.
+fn test_string<'t>(
+    it: &[Token<'t>],
+    lookup: &dyn Fn(&str) -> Option<Header>,
+) -> Option<(Header, Side, &'t str)> {
+    let n = it.len();
+    if n < 2 || !it[n - 1].is(":") || it[n - 2].kind != Kind::Ident {
+        return None;
+    }
+    let header = it.get(1).and_then(Token::name).and_then(lookup)?;
+    let open = it.iter().rposition(|t| t.is("{"))?;
+    let kw = it[..open]
+        .iter()
+        .rposition(|t| t.is("given") || t.is("expect"))?;
+    let side = header.side_named(it.get(kw + 1)?.name()?)?;
+    Some((header, side, it[n - 2].name().unwrap_or("")))
 }
 
 #[cfg(test)]
