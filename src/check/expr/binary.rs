@@ -1,9 +1,9 @@
 //! Binary operators: `??`, `and`/`or`, comparisons (with literals resolved against the value
 //! they are compared with), text concatenation and arithmetic.
 
-use super::super::types::{comparable, join, Ty};
-use super::super::{Checker, Scope};
 use super::Typed;
+use crate::check::types::{comparable, join, Ty};
+use crate::check::{Checker, Scope};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::plan::{self, BinOp};
 use crate::source::FileId;

@@ -1,9 +1,9 @@
 //! Calls: `label(…)`, built-in functions (arity, argument kinds, result types with text
 //! lengths), user-defined functions, and unknown names.
 
-use super::super::types::{assignable, Ty};
-use super::super::{Checker, Scope};
 use super::{article, Typed};
+use crate::check::types::{assignable, Ty};
+use crate::check::{Checker, Scope};
 use crate::diagnostics::{suggest, Code, Diagnostic};
 use crate::functions::{builtin, ArgKind, Builtin, Returns, BUILTINS};
 use crate::plan::{self, Literal};

@@ -1,8 +1,8 @@
 //! Literals: their types and plan form, and their resolution against the type they are written
 //! to — option labels become values, enum members and GUIDs are checked.
 
-use super::super::types::{assignable, Ty};
-use super::super::Checker;
+use crate::check::types::{assignable, Ty};
+use crate::check::Checker;
 use crate::diagnostics::{suggest, Code, Diagnostic};
 use crate::plan::Literal;
 use crate::schema::OptionValue;
@@ -255,6 +255,6 @@ mod unit {
             normalize_datetime("2024-01-31T08:00+02:00"),
             "2024-01-31T06:00:00Z"
         );
-        let _ = super::super::option_ty(&[(1, "A")]);
+        let _ = crate::check::expr::option_ty(&[(1, "A")]);
     }
 }

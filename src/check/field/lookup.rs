@@ -2,10 +2,10 @@
 //! which of its sides each end is, which tables those are, and which column, if any, the value
 //! is matched by or taken from.
 
-use super::super::expr::Typed;
-use super::super::table::Sides;
-use super::super::types::{assignable, comparable, Ty};
-use super::super::{Checker, Scope};
+use crate::check::expr::Typed;
+use crate::check::table::Sides;
+use crate::check::types::{assignable, comparable, Ty};
+use crate::check::{Checker, Scope};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::plan::{self, Side};
 use crate::schema::TableSchema;

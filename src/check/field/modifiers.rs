@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::Checker;
+use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::plan::Phase;
 use crate::source::FileId;

@@ -1,11 +1,11 @@
 //! The value of a field without `via` or `using`, and what its destination can hold: types that
 //! must fit or round-trip, and lengths that may be cut.
 
-use super::super::expr::Typed;
-use super::super::table::Sides;
-use super::super::types::{assignable, round_trips, Ty};
-use super::super::Checker;
 use super::modifiers::Mods;
+use crate::check::expr::Typed;
+use crate::check::table::Sides;
+use crate::check::types::{assignable, round_trips, Ty};
+use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::plan::{self, Side};
 use crate::source::FileId;

@@ -1,9 +1,9 @@
 //! `using MAP` and `using { … }`: value maps resolved by name, their arms coerced to the types
 //! of both ends, read backwards for a two-way field, and checked for values they miss.
 
-use super::super::expr::Typed;
-use super::super::types::Ty;
-use super::super::Checker;
+use crate::check::expr::Typed;
+use crate::check::types::Ty;
+use crate::check::Checker;
 use crate::diagnostics::{suggest, Code, Diagnostic};
 use crate::plan::{self, Literal, Side};
 use crate::source::FileId;

@@ -1,8 +1,8 @@
 //! Inside systems, functions, jobs and tests: settings, parameters and types, job clauses, and
 //! the steps of a test with the columns of their records.
 
-use super::super::tokens::{Kind, Token};
 use super::{Context, Header};
+use crate::lsp::tokens::{Kind, Token};
 
 const JOB_CLAUSES: &[&str] = &["every", "idle", "at"];
 

@@ -3,9 +3,9 @@
 
 use crate::plan::Side;
 
-use super::super::tokens::{Kind, Token};
 use super::table::clause;
 use super::{closed, header, item_start, Context, Header};
+use crate::lsp::tokens::{Kind, Token};
 
 /// Inside a string: the option labels or enum members of the column the string is compared
 /// with or written to, if any.

@@ -3,8 +3,8 @@
 
 use crate::plan::Side;
 
-use super::super::tokens::{Kind, Token};
 use super::{depth, header, in_brackets, Context, Header, CLAUSES, MODIFIERS, OPERAND};
+use crate::lsp::tokens::{Kind, Token};
 
 pub(super) fn table(text: &str, it: &[Token<'_>], cursor: usize) -> Context {
     let Some(brace) = it.iter().position(|t| t.is("{")) else {

@@ -1,9 +1,9 @@
 //! Field operations compared pass by pass: a direction appearing or going away is one entry,
 //! otherwise fields are paired by destination column (and phase) and compared value by value.
 
-use super::super::display;
-use super::super::model::{FieldOp, Pass, Phase, Side, Table};
 use super::{compare, Change, Entry};
+use crate::plan::display;
+use crate::plan::model::{FieldOp, Pass, Phase, Side, Table};
 
 pub(super) fn pass_name(dest: Side) -> &'static str {
     match dest {

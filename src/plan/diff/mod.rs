@@ -379,7 +379,7 @@ mod tests {
     }
 
     fn plan(ops: Vec<FieldOp>, flow: Flow) -> Plan {
-        let side = |system: &str, table: &str| super::super::model::TableSide {
+        let side = |system: &str, table: &str| crate::plan::model::TableSide {
             system: system.into(),
             table: table.into(),
             filter: None,

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::super::model::{ColumnInfo, Plan, System, TableInfo};
 use super::{by_name, compare, Change, Entry};
+use crate::plan::model::{ColumnInfo, Plan, System, TableInfo};
 
 pub(super) fn sources(old: &Plan, new: &Plan) -> Vec<Entry> {
     let o: BTreeMap<String, String> = old

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::super::display;
-use super::super::model::{ConflictRule, DeleteRule, Filter, Flow, MatchRule, Plan, Side, Table};
 use super::fields::{field, pass, pass_name};
 use super::{compare, Change, Entry};
+use crate::plan::display;
+use crate::plan::model::{ConflictRule, DeleteRule, Filter, Flow, MatchRule, Plan, Side, Table};
 
 pub(super) fn tables(old: &Plan, new: &Plan) -> Vec<Entry> {
     let mut out = Vec::new();

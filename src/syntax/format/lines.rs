@@ -1,8 +1,8 @@
 //! The one-line texts of the parts of items: settings, table references and settings, field
 //! mappings with their modifiers, map patterns, jobs and test records.
 
-use super::super::ast::*;
 use super::{duration, expr, ident, literal, string, INDENT};
+use crate::syntax::ast::*;
 
 /// Records that would make a line longer than this are printed one field per line.
 const RECORD_WIDTH: usize = 100;

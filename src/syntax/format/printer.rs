@@ -1,10 +1,10 @@
 //! The printer: lays out items, blocks and their elements, carrying every comment of the source
 //! to its place, keeping single blank lines, and aligning the arrows of runs of field mappings.
 
-use super::super::ast::*;
-use super::super::comments::{comments, Comment};
 use super::lines::{field, job, pattern, record_text, setting, table_ref, table_setting};
 use super::{expr, ident, literal, string, INDENT};
+use crate::syntax::ast::*;
+use crate::syntax::comments::{comments, Comment};
 
 /// Left sides of field mappings longer than this are not aligned with their neighbours.
 const ALIGN_LIMIT: usize = 32;

@@ -5,10 +5,10 @@ use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use std::sync::OnceLock;
 
-use super::super::ast::*;
-use super::super::parser::Rule;
 use super::{content, span, Lower};
 use crate::diagnostics::{Code, Diagnostics};
+use crate::syntax::ast::*;
+use crate::syntax::parser::Rule;
 
 fn pratt() -> &'static PrattParser<Rule> {
     static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();

@@ -3,10 +3,10 @@
 
 use pest::iterators::Pair;
 
-use super::super::ast::*;
-use super::super::parser::Rule;
 use super::{content, span, Lower};
 use crate::diagnostics::{Code, Diagnostic};
+use crate::syntax::ast::*;
+use crate::syntax::parser::Rule;
 
 impl Lower {
     pub(super) fn system(&mut self, p: Pair<'_, Rule>) -> Option<System> {

@@ -3,9 +3,9 @@
 
 use pest::iterators::Pair;
 
-use super::super::ast::*;
-use super::super::parser::Rule;
 use super::{content, span, Lower};
+use crate::syntax::ast::*;
+use crate::syntax::parser::Rule;
 
 impl Lower {
     pub(super) fn test(&mut self, p: Pair<'_, Rule>) -> Option<Test> {
