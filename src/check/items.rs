@@ -43,45 +43,61 @@ impl<'p> Checker<'p> {
                         continue;
                     }
                 };
-                if let Some((ffile, fspan, first_what)) = first.get(&(ns, name.name.clone())) {
-                    let message = if *first_what == what {
-                        format!("{what} `{}` is defined twice", name.name)
-                    } else {
-                        format!("{what} `{}` has the name of a {first_what}", name.name)
-                    };
-                    self.push(
-                        Diagnostic::new(Code::E0207, f.id, name.span, message)
-                            .label("defined again here")
-                            .with(
-                                *ffile,
-                                *fspan,
-                                if *first_what == what {
-                                    "first defined here".to_string()
-                                } else {
-                                    format!("the {first_what} is defined here")
-                                },
-                            )
-                            .help("rename one of them"),
-                    );
+                if let Some(&earlier) = first.get(&(ns, name.name.clone())) {
+                    self.defined_twice(f.id, name, what, earlier);
                     continue;
                 }
                 if ns == 2 && crate::functions::builtin(&name.name).is_some() {
-                    self.push(
-                        Diagnostic::new(
-                            Code::E0207,
-                            f.id,
-                            name.span,
-                            format!("`{}` is the name of a built-in function", name.name),
-                        )
-                        .label("defined here")
-                        .help("choose another name"),
-                    );
+                    self.builtin_name(f.id, name);
                     continue;
                 }
                 first.insert((ns, name.name.clone()), (f.id, name.span, what));
                 self.declare(f.id, item);
             }
         }
+    }
+
+    /// E0207: a name already given to a declaration of the same namespace.
+    fn defined_twice(
+        &mut self,
+        file: FileId,
+        name: &ast::Ident,
+        what: &str,
+        (ffile, fspan, first_what): (FileId, Span, &str),
+    ) {
+        let message = if first_what == what {
+            format!("{what} `{}` is defined twice", name.name)
+        } else {
+            format!("{what} `{}` has the name of a {first_what}", name.name)
+        };
+        self.push(
+            Diagnostic::new(Code::E0207, file, name.span, message)
+                .label("defined again here")
+                .with(
+                    ffile,
+                    fspan,
+                    if first_what == what {
+                        "first defined here".to_string()
+                    } else {
+                        format!("the {first_what} is defined here")
+                    },
+                )
+                .help("rename one of them"),
+        );
+    }
+
+    /// E0207: a value map or function named like a built-in function.
+    fn builtin_name(&mut self, file: FileId, name: &ast::Ident) {
+        self.push(
+            Diagnostic::new(
+                Code::E0207,
+                file,
+                name.span,
+                format!("`{}` is the name of a built-in function", name.name),
+            )
+            .label("defined here")
+            .help("choose another name"),
+        );
     }
 
     /// E0214 unless a `time_zone` setting names a zone of the IANA database (or `UTC`).
@@ -183,27 +199,14 @@ impl<'p> Checker<'p> {
         }
         let decl = *self.fns.get(name)?;
         if self.fn_in_progress.contains(name) {
-            let (file, span) = call.unwrap_or((decl.file, decl.node.name.span));
-            self.push(
-                Diagnostic::new(
-                    Code::E0313,
-                    file,
-                    span,
-                    format!("function `{name}` calls itself"),
-                )
-                .label("recursive call")
-                .with(decl.file, decl.node.name.span, "function defined here")
-                .help("functions cannot recurse; write the repetition out or use a value map"),
-            );
+            self.recursion(name, decl, call);
             return None;
         }
         self.fn_in_progress.insert(name.to_string());
         let f = decl.node;
         let mut params = Vec::new();
-        let mut ok = true;
         for p in &f.params {
             let ty = self.type_name(decl.file, &p.ty);
-            ok &= ty.is_some();
             params.push((p.name.name.clone(), ty.unwrap_or(Ty::Unknown)));
         }
         let declared = f.ret.as_ref().map(|r| self.type_name(decl.file, r));
@@ -214,20 +217,7 @@ impl<'p> Checker<'p> {
         let body = self.expr(decl.file, &f.body, &scope);
         let ret = match declared {
             Some(Some(t)) => {
-                if !super::types::assignable(&body.ty, &t) {
-                    let r = f.ret.as_ref().map_or(f.name.span, |r| r.span);
-                    self.push(
-                        Diagnostic::new(
-                            Code::E0301,
-                            decl.file,
-                            f.body.span,
-                            format!("expected `{t}`, found `{}`", body.ty),
-                        )
-                        .label(format!("this is `{}`", body.ty))
-                        .with(decl.file, r, "result type declared here")
-                        .help("change the declared result type or convert the value"),
-                    );
-                }
+                self.fn_result(decl, &body.ty, &t);
                 t
             }
             Some(None) => Ty::Unknown,
@@ -245,9 +235,49 @@ impl<'p> Checker<'p> {
                 body: body.expr,
             },
         );
-        let _ = ok;
         self.fn_sigs.insert(name.to_string(), Some(sig.clone()));
         Some(sig)
+    }
+
+    /// E0313: a function reached again while its body is being checked.
+    fn recursion(
+        &mut self,
+        name: &str,
+        decl: Decl<'p, ast::Function>,
+        call: Option<(FileId, Span)>,
+    ) {
+        let (file, span) = call.unwrap_or((decl.file, decl.node.name.span));
+        self.push(
+            Diagnostic::new(
+                Code::E0313,
+                file,
+                span,
+                format!("function `{name}` calls itself"),
+            )
+            .label("recursive call")
+            .with(decl.file, decl.node.name.span, "function defined here")
+            .help("functions cannot recurse; write the repetition out or use a value map"),
+        );
+    }
+
+    /// E0301 unless a function's body fits its declared result type `t`.
+    fn fn_result(&mut self, decl: Decl<'p, ast::Function>, body: &Ty, t: &Ty) {
+        if super::types::assignable(body, t) {
+            return;
+        }
+        let f = decl.node;
+        let r = f.ret.as_ref().map_or(f.name.span, |r| r.span);
+        self.push(
+            Diagnostic::new(
+                Code::E0301,
+                decl.file,
+                f.body.span,
+                format!("expected `{t}`, found `{body}`"),
+            )
+            .label(format!("this is `{body}`"))
+            .with(decl.file, r, "result type declared here")
+            .help("change the declared result type or convert the value"),
+        );
     }
 
     fn type_name(&mut self, file: FileId, id: &ast::Ident) -> Option<Ty> {

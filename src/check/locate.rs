@@ -137,7 +137,6 @@ pub fn at(file: &ast::File, offset: usize) -> Option<Target<'_>> {
 
 fn table<'a>(t: &'a ast::Table, offset: usize) -> Option<Target<'a>> {
     let ident = |i: &Ident| hit(i.span, offset);
-    let mapping = t.name.name.as_str();
     if ident(&t.name) {
         return Some(Target::Mapping(&t.name));
     }
@@ -152,8 +151,15 @@ fn table<'a>(t: &'a ast::Table, offset: usize) -> Option<Target<'a>> {
             });
         }
     }
-    let side_of = |name: &'a Ident| Target::Side { mapping, name };
     let item = t.items.iter().find(|i| hit(i.span(), offset))?;
+    table_item(t, item, offset)
+}
+
+/// What the cursor is on in one item of table mapping `t`.
+fn table_item<'a>(t: &'a ast::Table, item: &'a TableItem, offset: usize) -> Option<Target<'a>> {
+    let ident = |i: &Ident| hit(i.span, offset);
+    let mapping = t.name.name.as_str();
+    let side_of = |name: &'a Ident| Target::Side { mapping, name };
     match item {
         TableItem::Filter(f) => {
             if ident(&f.side) {
@@ -186,39 +192,44 @@ fn table<'a>(t: &'a ast::Table, offset: usize) -> Option<Target<'a>> {
             _ => None,
         },
         TableItem::After(a) => a.tables.iter().find(|i| ident(i)).map(Target::Mapping),
-        TableItem::Field(f) => {
-            for (side, e) in [(Side::Left, &f.left), (Side::Right, &f.right)] {
-                if hit(e.span, offset) {
-                    return expr(e, offset, &|name, span| {
-                        Some(Target::Column {
-                            mapping,
-                            side,
-                            name,
-                            span,
-                        })
-                    });
-                }
-            }
-            match &f.transform {
-                Some(ast::Transform::Via {
-                    table: via, column, ..
-                }) => {
-                    if ident(via) {
-                        return Some(Target::Mapping(via));
-                    }
-                    column
-                        .as_ref()
-                        .filter(|c| ident(c))
-                        .map(|c| Target::ViaColumn {
-                            mapping: via,
-                            column: c,
-                        })
-                }
-                Some(ast::Transform::UsingMap(m)) if ident(m) => Some(Target::ValueMap(m)),
-                _ => None,
-            }
-        }
+        TableItem::Field(f) => field(mapping, f, offset),
         TableItem::OnDelete(_) | TableItem::OnlyCoupled(_) => None,
+    }
+}
+
+/// What the cursor is on in a field mapping of `mapping`: a column of either side, or the table
+/// mapping or value map its transform names.
+fn field<'a>(mapping: &'a str, f: &'a ast::FieldMap, offset: usize) -> Option<Target<'a>> {
+    let ident = |i: &Ident| hit(i.span, offset);
+    for (side, e) in [(Side::Left, &f.left), (Side::Right, &f.right)] {
+        if hit(e.span, offset) {
+            return expr(e, offset, &|name, span| {
+                Some(Target::Column {
+                    mapping,
+                    side,
+                    name,
+                    span,
+                })
+            });
+        }
+    }
+    match &f.transform {
+        Some(ast::Transform::Via {
+            table: via, column, ..
+        }) => {
+            if ident(via) {
+                return Some(Target::Mapping(via));
+            }
+            column
+                .as_ref()
+                .filter(|c| ident(c))
+                .map(|c| Target::ViaColumn {
+                    mapping: via,
+                    column: c,
+                })
+        }
+        Some(ast::Transform::UsingMap(m)) if ident(m) => Some(Target::ValueMap(m)),
+        _ => None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Table mappings: sides, filters, match rules, creation, conflict and deletion rules, and the
-//! dependencies they declare. Field mappings are in `field.rs`.
+//! dependencies they declare. Field mappings are in `field/`.
 
 use super::types::{comparable, Ty};
 use super::{Checker, Decl, Scope};
@@ -57,6 +57,32 @@ pub(crate) fn flow_of(dir: ast::Direction) -> Flow {
     }
 }
 
+/// What the items of a table mapping other than its fields declare, gathered in source order.
+struct Rules<'p> {
+    filters: [Option<plan::Expr>; 2],
+    match_rules: Vec<plan::MatchRule>,
+    create: Option<Vec<Side>>,
+    on_conflict: plan::ConflictRule,
+    on_delete: plan::DeleteRule,
+    only_coupled: bool,
+    fields: Vec<&'p ast::FieldMap>,
+}
+
+impl Rules<'_> {
+    /// The rules of a table mapping that declares none.
+    fn new() -> Self {
+        Rules {
+            filters: [None, None],
+            match_rules: Vec::new(),
+            create: None,
+            on_conflict: plan::ConflictRule::Fail,
+            on_delete: plan::DeleteRule::Fail,
+            only_coupled: true,
+            fields: Vec::new(),
+        }
+    }
+}
+
 /// The sides records are written to under a flow.
 pub(crate) fn destinations(flow: Flow) -> Vec<Side> {
     match flow {
@@ -83,56 +109,69 @@ impl<'p> Checker<'p> {
             return None;
         }
         if !self.systems.contains_key(sys) {
-            let names: Vec<&str> = self.systems.keys().map(String::as_str).collect();
-            let help = self
-                .alias_of_kind(sys)
-                .map(|alias| {
-                    format!(
-                        "`{sys}` is the kind of system `{alias}`; name a system by its alias: \
-                         `{alias}.{}`",
-                        r.table.name
-                    )
-                })
-                .or_else(|| did_you_mean(sys, names.iter().copied()))
-                .unwrap_or_else(|| {
-                    format!("declare it: `system {sys}: KIND {{ schema = \"….json\" }}`")
-                });
-            self.push(
-                Diagnostic::new(
-                    Code::E0201,
-                    file,
-                    r.system.span,
-                    format!("unknown system `{sys}`"),
-                )
-                .label("not declared")
-                .help(help),
-            );
+            self.unknown_system(file, r);
             return None;
         }
         let loaded = self.project.schemas.get(sys)?;
-        match loaded.schema.table(&r.table.name) {
-            Some(t) => Some(t),
-            None => {
-                let help = did_you_mean(
-                    &r.table.name,
-                    loaded.schema.tables.iter().map(|t| t.name.as_str()),
-                )
-                .unwrap_or_else(|| format!("the schema of `{sys}` lists the tables it knows"));
-                let decl = self.systems[sys];
-                self.push(
-                    Diagnostic::new(
-                        Code::E0202,
-                        file,
-                        r.table.span,
-                        format!("unknown table `{}` in system `{sys}`", r.table.name),
-                    )
-                    .label("not in the schema")
-                    .with(decl.file, decl.node.name.span, "system declared here")
-                    .help(help),
-                );
-                None
-            }
+        let found = loaded.schema.table(&r.table.name);
+        if found.is_none() {
+            self.unknown_table(file, r);
         }
+        found
+    }
+
+    /// E0201, pointing at the alias when the system's kind was written instead.
+    fn unknown_system(&mut self, file: FileId, r: &ast::TableRef) {
+        let sys = &r.system.name;
+        let names: Vec<&str> = self.systems.keys().map(String::as_str).collect();
+        let help = self
+            .alias_of_kind(sys)
+            .map(|alias| {
+                format!(
+                    "`{sys}` is the kind of system `{alias}`; name a system by its alias: \
+                     `{alias}.{}`",
+                    r.table.name
+                )
+            })
+            .or_else(|| did_you_mean(sys, names.iter().copied()))
+            .unwrap_or_else(|| {
+                format!("declare it: `system {sys}: KIND {{ schema = \"….json\" }}`")
+            });
+        self.push(
+            Diagnostic::new(
+                Code::E0201,
+                file,
+                r.system.span,
+                format!("unknown system `{sys}`"),
+            )
+            .label("not declared")
+            .help(help),
+        );
+    }
+
+    /// E0202: the system's schema has no such table.
+    fn unknown_table(&mut self, file: FileId, r: &ast::TableRef) {
+        let sys = &r.system.name;
+        let Some(loaded) = self.project.schemas.get(sys) else {
+            return;
+        };
+        let help = did_you_mean(
+            &r.table.name,
+            loaded.schema.tables.iter().map(|t| t.name.as_str()),
+        )
+        .unwrap_or_else(|| format!("the schema of `{sys}` lists the tables it knows"));
+        let decl = self.systems[sys];
+        self.push(
+            Diagnostic::new(
+                Code::E0202,
+                file,
+                r.table.span,
+                format!("unknown table `{}` in system `{sys}`", r.table.name),
+            )
+            .label("not in the schema")
+            .with(decl.file, decl.node.name.span, "system declared here")
+            .help(help),
+        );
     }
 
     /// The alias of the one declared system of kind `kind`, for users who write the kind where
@@ -196,6 +235,44 @@ impl<'p> Checker<'p> {
 
     fn table(&mut self, decl: Decl<'p, ast::Table>) -> plan::Table {
         let (file, t) = (decl.file, decl.node);
+        let sides = self.table_sides(t, file);
+        let flow = flow_of(t.arrow.dir);
+        let mut rules = Rules::new();
+        for item in &t.items {
+            self.table_item(file, t, &sides, flow, item, &mut rules);
+        }
+        let create = rules.create.take().unwrap_or_else(|| destinations(flow));
+        let passes = self.fields(file, t, &sides, flow, &rules.fields, &create);
+        let [left_filter, right_filter] = rules.filters;
+        let side = |r: &ast::TableRef, filter: Option<plan::Expr>| plan::TableSide {
+            system: r.system.name.clone(),
+            table: r.table.name.clone(),
+            filter: filter.map(|expr| plan::Filter {
+                expr,
+                odata: None,
+                residual: None,
+            }),
+        };
+        plan::Table {
+            name: t.name.name.clone(),
+            origin: self.origin(file, t.name.span),
+            left: side(&t.left, left_filter),
+            right: side(&t.right, right_filter),
+            flow,
+            depends_on: Vec::new(),
+            match_rules: rules.match_rules,
+            create,
+            only_coupled: rules.only_coupled,
+            on_conflict: rules.on_conflict,
+            on_delete: rules.on_delete,
+            left_to_right: passes.0,
+            right_to_left: passes.1,
+        }
+    }
+
+    /// Resolves both sides of a table mapping; a side that does not resolve marks it broken.
+    /// The keys of both sides are always read.
+    fn table_sides(&mut self, t: &'p ast::Table, file: FileId) -> Sides<'p> {
         let left = self.side(file, &t.left);
         let right = self.side(file, &t.right);
         if left.is_none() || right.is_none() {
@@ -212,121 +289,111 @@ impl<'p> Checker<'p> {
                 self.use_column(sides.system(s), tbl, &tbl.key.clone());
             }
         }
-        let flow = flow_of(t.arrow.dir);
-        let mut filters: [Option<plan::Expr>; 2] = [None, None];
-        let mut match_rules = Vec::new();
-        let mut create: Option<Vec<Side>> = None;
-        let mut on_conflict = plan::ConflictRule::Fail;
-        let mut on_delete = plan::DeleteRule::Fail;
-        let mut only_coupled = true;
-        let mut fields = Vec::new();
-        for item in &t.items {
-            match item {
-                TableItem::Filter(f) => {
-                    let Some(side) = self.side_named(file, &f.side, t) else {
-                        continue;
-                    };
-                    let typed = self.expr(file, &f.expr, &sides.scope(side));
-                    if !typed.ty.is_lenient() && !matches!(typed.ty, Ty::Bool) {
-                        self.push(
-                            Diagnostic::new(
-                                Code::E0301,
-                                file,
-                                f.expr.span,
-                                format!("a filter must be `bool`, found `{}`", typed.ty),
-                            )
-                            .label(format!("this is `{}`", typed.ty))
-                            .help("compare it with something, e.g. `blocked == \" \"`"),
-                        );
-                    }
-                    let slot = &mut filters[side as usize];
-                    *slot = Some(match slot.take() {
-                        Some(prev) => plan::Expr::Bin {
-                            op: plan::BinOp::And,
-                            lhs: Box::new(prev),
-                            rhs: Box::new(typed.expr),
-                        },
-                        None => typed.expr,
-                    });
+        sides
+    }
+
+    /// Checks one item of a table mapping into `rules`.
+    fn table_item(
+        &mut self,
+        file: FileId,
+        t: &'p ast::Table,
+        sides: &Sides<'p>,
+        flow: Flow,
+        item: &'p TableItem,
+        rules: &mut Rules<'p>,
+    ) {
+        match item {
+            TableItem::Filter(f) => self.table_filter(file, t, sides, f, &mut rules.filters),
+            TableItem::Match(m) => {
+                let priority = rules.match_rules.len() as u32 + 1;
+                if let Some(rule) = self.match_rule(file, m, sides, priority) {
+                    rules.match_rules.push(rule);
                 }
-                TableItem::Match(m) => {
-                    let priority = match_rules.len() as u32 + 1;
-                    if let Some(rule) = self.match_rule(file, m, &sides, priority) {
-                        match_rules.push(rule);
-                    }
-                }
-                TableItem::Create(c) => create = Some(self.create_sides(file, c, t, flow)),
-                TableItem::OnConflict(c) => {
-                    on_conflict = match &c.rule {
-                        ast::ConflictRule::Prefer(side) => match self.side_named(file, side, t) {
-                            Some(s) => plan::ConflictRule::Prefer(s),
-                            None => plan::ConflictRule::Fail,
-                        },
-                        ast::ConflictRule::Newest => plan::ConflictRule::Newest,
-                        ast::ConflictRule::Fail => plan::ConflictRule::Fail,
-                    };
-                    if flow != Flow::Both {
-                        self.push(
-                            Diagnostic::new(Code::W0003, file, c.span, "`on conflict` has no effect on a one-way table mapping")
-                                .label("never applies")
-                                .with(file, t.arrow.span, "records flow one way here")
-                                .help("conflicts arise only when both sides change a two-way field; remove the line or make the mapping `<->`"),
-                        );
-                    }
-                }
-                TableItem::OnDelete(d) => {
-                    on_delete = match d.rule {
-                        ast::DeleteRule::Uncouple => plan::DeleteRule::Uncouple,
-                        ast::DeleteRule::Restore => plan::DeleteRule::Restore,
-                        ast::DeleteRule::Propagate => plan::DeleteRule::Propagate,
-                        ast::DeleteRule::Fail => plan::DeleteRule::Fail,
-                    }
-                }
-                TableItem::OnlyCoupled(o) => only_coupled = o.value,
-                TableItem::After(a) => {
-                    for dep in &a.tables {
-                        if self.resolve_table_name(file, dep).is_some() {
-                            self.add_dependency(&t.name.name, &dep.name, file, dep.span);
-                        }
-                    }
-                }
-                TableItem::Field(f) => fields.push(f),
             }
+            TableItem::Create(c) => rules.create = Some(self.create_sides(file, c, t, flow)),
+            TableItem::OnConflict(c) => rules.on_conflict = self.on_conflict(file, c, t, flow),
+            TableItem::OnDelete(d) => {
+                rules.on_delete = match d.rule {
+                    ast::DeleteRule::Uncouple => plan::DeleteRule::Uncouple,
+                    ast::DeleteRule::Restore => plan::DeleteRule::Restore,
+                    ast::DeleteRule::Propagate => plan::DeleteRule::Propagate,
+                    ast::DeleteRule::Fail => plan::DeleteRule::Fail,
+                }
+            }
+            TableItem::OnlyCoupled(o) => rules.only_coupled = o.value,
+            TableItem::After(a) => {
+                for dep in &a.tables {
+                    if self.resolve_table_name(file, dep).is_some() {
+                        self.add_dependency(&t.name.name, &dep.name, file, dep.span);
+                    }
+                }
+            }
+            TableItem::Field(f) => rules.fields.push(f),
         }
-        let create = create.unwrap_or_else(|| destinations(flow));
-        let passes = self.fields(file, t, &sides, flow, &fields, &create);
-        let [left_filter, right_filter] = filters;
-        plan::Table {
-            name: t.name.name.clone(),
-            origin: self.origin(file, t.name.span),
-            left: plan::TableSide {
-                system: t.left.system.name.clone(),
-                table: t.left.table.name.clone(),
-                filter: left_filter.map(|expr| plan::Filter {
-                    expr,
-                    odata: None,
-                    residual: None,
-                }),
-            },
-            right: plan::TableSide {
-                system: t.right.system.name.clone(),
-                table: t.right.table.name.clone(),
-                filter: right_filter.map(|expr| plan::Filter {
-                    expr,
-                    odata: None,
-                    residual: None,
-                }),
-            },
-            flow,
-            depends_on: Vec::new(),
-            match_rules,
-            create,
-            only_coupled,
-            on_conflict,
-            on_delete,
-            left_to_right: passes.0,
-            right_to_left: passes.1,
+    }
+
+    /// A `filter SIDE: expr` line: a bool over that side's columns, joined with `and` to the
+    /// side's earlier filters.
+    fn table_filter(
+        &mut self,
+        file: FileId,
+        t: &ast::Table,
+        sides: &Sides<'p>,
+        f: &ast::Filter,
+        filters: &mut [Option<plan::Expr>; 2],
+    ) {
+        let Some(side) = self.side_named(file, &f.side, t) else {
+            return;
+        };
+        let typed = self.expr(file, &f.expr, &sides.scope(side));
+        if !typed.ty.is_lenient() && !matches!(typed.ty, Ty::Bool) {
+            self.push(
+                Diagnostic::new(
+                    Code::E0301,
+                    file,
+                    f.expr.span,
+                    format!("a filter must be `bool`, found `{}`", typed.ty),
+                )
+                .label(format!("this is `{}`", typed.ty))
+                .help("compare it with something, e.g. `blocked == \" \"`"),
+            );
         }
+        let slot = &mut filters[side as usize];
+        *slot = Some(match slot.take() {
+            Some(prev) => plan::Expr::Bin {
+                op: plan::BinOp::And,
+                lhs: Box::new(prev),
+                rhs: Box::new(typed.expr),
+            },
+            None => typed.expr,
+        });
+    }
+
+    /// `on conflict`: the rule, and W0003 when the mapping is one-way and so never conflicts.
+    fn on_conflict(
+        &mut self,
+        file: FileId,
+        c: &ast::OnConflict,
+        t: &ast::Table,
+        flow: Flow,
+    ) -> plan::ConflictRule {
+        let rule = match &c.rule {
+            ast::ConflictRule::Prefer(side) => match self.side_named(file, side, t) {
+                Some(s) => plan::ConflictRule::Prefer(s),
+                None => plan::ConflictRule::Fail,
+            },
+            ast::ConflictRule::Newest => plan::ConflictRule::Newest,
+            ast::ConflictRule::Fail => plan::ConflictRule::Fail,
+        };
+        if flow != Flow::Both {
+            self.push(
+                Diagnostic::new(Code::W0003, file, c.span, "`on conflict` has no effect on a one-way table mapping")
+                    .label("never applies")
+                    .with(file, t.arrow.span, "records flow one way here")
+                    .help("conflicts arise only when both sides change a two-way field; remove the line or make the mapping `<->`"),
+            );
+        }
+        rule
     }
 
     fn match_rule(

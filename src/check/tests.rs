@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::expr::lit_plan;
+use super::expr::literal::lit_plan;
 use super::types::Ty;
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
@@ -52,6 +52,24 @@ pub enum Expected {
     },
 }
 
+/// A test's `given` step once read: the side, the record and where the step is.
+type Given = Option<(Side, BTreeMap<String, Literal>, Span)>;
+
+/// A test's `expect` step once read: what is expected, on which side, and where the step is.
+type Expect = Option<(Expected, Option<Side>, Span)>;
+
+/// The steps of a test, read in order.
+struct Steps {
+    given: Given,
+    couplings: Vec<(String, Literal, Literal)>,
+    expect: Expect,
+    ok: bool,
+    // Whether a `given` or `expect` step was written, even one rejected with its own error:
+    // only a test without one is told to add it.
+    wrote_given: bool,
+    wrote_expect: bool,
+}
+
 impl<'p> Checker<'p> {
     /// Checks every test block.
     pub(super) fn check_tests(&mut self, tables: &[plan::Table]) -> Vec<TestCase> {
@@ -81,114 +99,172 @@ impl<'p> Checker<'p> {
         }
         let decl = self.tables[idx].node;
         let plan_table = tables.iter().find(|p| p.name == t.table.name)?;
-        let mut given: Option<(Side, BTreeMap<String, Literal>, Span)> = None;
-        let mut couplings = Vec::new();
-        let mut expect: Option<(Expected, Option<Side>, Span)> = None;
-        let mut ok = true;
-        // Whether a `given` or `expect` step was written, even one rejected with its own error:
-        // only a test without one is told to add it.
-        let (mut wrote_given, mut wrote_expect) = (false, false);
+        let mut steps = self.read_steps(file, t, decl, plan_table.flow);
+        let (source, given, expect, expect_span) = self.complete(file, t, &mut steps)?;
+        let name = t
+            .description
+            .as_ref()
+            .map_or_else(|| format!("{} #{n}", t.table.name), |d| d.value.clone());
+        steps.ok.then_some(TestCase {
+            table: t.table.name.clone(),
+            name,
+            file,
+            span: t.span,
+            source,
+            given,
+            couplings: steps.couplings,
+            expect,
+            expect_span,
+        })
+    }
+
+    /// Reads the steps of a test in order, each checked against table mapping `decl`.
+    fn read_steps(&mut self, file: FileId, t: &ast::Test, decl: &ast::Table, flow: Flow) -> Steps {
+        let mut steps = Steps {
+            given: None,
+            couplings: Vec::new(),
+            expect: None,
+            ok: true,
+            wrote_given: false,
+            wrote_expect: false,
+        };
         for step in &t.steps {
             match step {
                 TestStep::Given { side, record, span } => {
-                    wrote_given = true;
-                    if given.is_some() {
-                        self.invalid(
-                            file,
-                            *span,
-                            "a test has one `given` record",
-                            "a second `given`",
-                            "split it into two tests",
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    let Some(s) = self.side_named(file, side, decl) else {
-                        ok = false;
-                        continue;
-                    };
-                    let flows = match plan_table.flow {
-                        Flow::Both => true,
-                        Flow::LeftToRight => s == Side::Left,
-                        Flow::RightToLeft => s == Side::Right,
-                    };
-                    if !flows {
-                        self.push(
-                            Diagnostic::new(
-                                Code::E0315,
-                                file,
-                                side.span,
-                                format!(
-                                    "records never flow from `{}` in `{}`",
-                                    side.name, t.table.name
-                                ),
-                            )
-                            .label("not a source")
-                            .with(file, decl.arrow.span, "the direction is declared here")
-                            .help("give the record on the side records are read from"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    let table = self.side_table(decl, s);
-                    let fields = self.record(file, record, table, &side.name);
-                    given = Some((s, fields, *span));
+                    self.given_step(file, t, decl, flow, side, record, *span, &mut steps)
                 }
                 TestStep::Couple {
                     table, left, right, ..
                 } => {
                     if self.resolve_table_name(file, table).is_some() {
-                        couplings.push((
+                        steps.couplings.push((
                             table.name.clone(),
                             guid_lower(lit_plan(&left.kind)),
                             guid_lower(lit_plan(&right.kind)),
                         ));
                     } else {
-                        ok = false;
+                        steps.ok = false;
                     }
                 }
                 TestStep::Expect { expect: e, span } => {
-                    wrote_expect = true;
-                    if expect.is_some() {
-                        self.invalid(
-                            file,
-                            *span,
-                            "a test has one `expect`",
-                            "a second `expect`",
-                            "split it into two tests",
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    match e {
-                        Expectation::Filtered => expect = Some((Expected::Filtered, None, *span)),
-                        Expectation::Fails => expect = Some((Expected::Fails, None, *span)),
-                        Expectation::Record {
-                            side,
-                            on_update,
-                            record,
-                        } => {
-                            let Some(s) = self.side_named(file, side, decl) else {
-                                ok = false;
-                                continue;
-                            };
-                            let table = self.side_table(decl, s);
-                            let fields = self.expected_fields(file, record, table, &side.name);
-                            expect = Some((
-                                Expected::Record {
-                                    on_update: *on_update,
-                                    fields,
-                                },
-                                Some(s),
-                                *span,
-                            ));
-                        }
-                    }
+                    self.expect_step(file, decl, e, *span, &mut steps)
                 }
             }
         }
-        let Some((source, given, _)) = given else {
-            if wrote_given {
+        steps
+    }
+
+    /// A `given SIDE { … }` step: one per test, on a side records flow from.
+    #[allow(clippy::too_many_arguments)] // the step's whole context is needed to label errors
+    fn given_step(
+        &mut self,
+        file: FileId,
+        t: &ast::Test,
+        decl: &ast::Table,
+        flow: Flow,
+        side: &ast::Ident,
+        record: &ast::Record,
+        span: Span,
+        steps: &mut Steps,
+    ) {
+        steps.wrote_given = true;
+        if steps.given.is_some() {
+            self.invalid(
+                file,
+                span,
+                "a test has one `given` record",
+                "a second `given`",
+                "split it into two tests",
+            );
+            steps.ok = false;
+            return;
+        }
+        let Some(s) = self.side_named(file, side, decl) else {
+            steps.ok = false;
+            return;
+        };
+        let flows = match flow {
+            Flow::Both => true,
+            Flow::LeftToRight => s == Side::Left,
+            Flow::RightToLeft => s == Side::Right,
+        };
+        if !flows {
+            self.push(
+                Diagnostic::new(
+                    Code::E0315,
+                    file,
+                    side.span,
+                    format!(
+                        "records never flow from `{}` in `{}`",
+                        side.name, t.table.name
+                    ),
+                )
+                .label("not a source")
+                .with(file, decl.arrow.span, "the direction is declared here")
+                .help("give the record on the side records are read from"),
+            );
+            steps.ok = false;
+            return;
+        }
+        let table = self.side_table(decl, s);
+        let fields = self.record(file, record, table, &side.name);
+        steps.given = Some((s, fields, span));
+    }
+
+    /// An `expect …` step: one per test; a record is read against its side's columns.
+    fn expect_step(
+        &mut self,
+        file: FileId,
+        decl: &ast::Table,
+        e: &Expectation,
+        span: Span,
+        steps: &mut Steps,
+    ) {
+        steps.wrote_expect = true;
+        if steps.expect.is_some() {
+            self.invalid(
+                file,
+                span,
+                "a test has one `expect`",
+                "a second `expect`",
+                "split it into two tests",
+            );
+            steps.ok = false;
+            return;
+        }
+        match e {
+            Expectation::Filtered => steps.expect = Some((Expected::Filtered, None, span)),
+            Expectation::Fails => steps.expect = Some((Expected::Fails, None, span)),
+            Expectation::Record {
+                side,
+                on_update,
+                record,
+            } => {
+                let Some(s) = self.side_named(file, side, decl) else {
+                    steps.ok = false;
+                    return;
+                };
+                let table = self.side_table(decl, s);
+                let fields = self.expected_fields(file, record, table, &side.name);
+                let expected = Expected::Record {
+                    on_update: *on_update,
+                    fields,
+                };
+                steps.expect = Some((expected, Some(s), span));
+            }
+        }
+    }
+
+    /// The given record and the expectation of a test, once both are known to be there and on
+    /// different sides. A step rejected with its own error is not reported missing.
+    fn complete(
+        &mut self,
+        file: FileId,
+        t: &ast::Test,
+        steps: &mut Steps,
+    ) -> Option<(Side, BTreeMap<String, Literal>, Expected, Span)> {
+        let Some((source, given, _)) = steps.given.take() else {
+            if steps.wrote_given {
                 return None;
             }
             self.invalid(
@@ -200,8 +276,8 @@ impl<'p> Checker<'p> {
             );
             return None;
         };
-        let Some((expect, dest, expect_span)) = expect else {
-            if wrote_expect {
+        let Some((expect, dest, expect_span)) = steps.expect.take() else {
+            if steps.wrote_expect {
                 return None;
             }
             self.invalid(
@@ -223,21 +299,7 @@ impl<'p> Checker<'p> {
             );
             return None;
         }
-        let name = t
-            .description
-            .as_ref()
-            .map_or_else(|| format!("{} #{n}", t.table.name), |d| d.value.clone());
-        ok.then_some(TestCase {
-            table: t.table.name.clone(),
-            name,
-            file,
-            span: t.span,
-            source,
-            given,
-            couplings,
-            expect,
-            expect_span,
-        })
+        Some((source, given, expect, expect_span))
     }
 
     fn invalid(&mut self, file: FileId, span: Span, msg: &str, label: &str, help: &str) {

@@ -47,24 +47,14 @@ pub fn complete(req: &Request<'_>) -> Vec<CompletionItem> {
     };
     let ctx = context::at(req.text, req.offset, &lookup);
     let mut out = Items::default();
+    // One arm per kind of place the cursor can be; the longer ones fill in through a function.
     match ctx {
         Context::Nothing => {}
         Context::Items => out.keywords(&context::ITEMS),
         Context::Kinds => out.keywords(&SYSTEM_KINDS),
         Context::Settings => out.keywords(&["schema", "time_zone", "modified_on"]),
         Context::Systems => systems(req.analysis, &mut out),
-        Context::Tables { system } => {
-            if let Some(loaded) = req.analysis.and_then(|a| a.project.schemas.get(&system)) {
-                for t in &loaded.schema.tables {
-                    out.push(
-                        format::ident(&t.name),
-                        CompletionItemKind::STRUCT,
-                        Some(format!("{} columns, key {}", t.columns.len(), t.key)),
-                        None,
-                    );
-                }
-            }
-        }
+        Context::Tables { system } => tables(req.analysis, &system, &mut out),
         Context::Columns {
             header,
             side,
@@ -88,114 +78,152 @@ pub fn complete(req: &Request<'_>) -> Vec<CompletionItem> {
                 }
             }
         }
-        Context::Sides { header, keywords } => {
-            let (l, r) = (&header.left.0, &header.right.0);
-            if l == r {
-                out.keywords(&["left", "right"]);
-            } else {
-                for (alias, (sys, table)) in [(l, &header.left), (r, &header.right)] {
-                    out.push(
-                        format::ident(alias),
-                        CompletionItemKind::MODULE,
-                        Some(format!("{sys}.{table}")),
-                        None,
-                    );
-                }
-            }
-            out.keywords(keywords);
-        }
+        Context::Sides { header, keywords } => sides(&header, keywords, &mut out),
         Context::Mappings { exclude, keywords } => {
-            let mut names: Vec<Header> = local.clone();
-            if let Some(a) = req.analysis {
-                for (_, item) in a.items() {
-                    if let ast::Item::Table(t) = item {
-                        if !names.iter().any(|h| h.name == t.name.name) {
-                            names.push(header_of(t));
-                        }
-                    }
-                }
-            }
-            for h in names.iter().filter(|h| Some(&h.name) != exclude.as_ref()) {
-                out.push(
-                    format::ident(&h.name),
-                    CompletionItemKind::CLASS,
-                    Some(format!(
-                        "{}.{} {} {}.{}",
-                        h.left.0,
-                        h.left.1,
-                        h.direction.arrow(),
-                        h.right.0,
-                        h.right.1
-                    )),
-                    None,
-                );
-            }
+            mappings(req.analysis, &local, exclude.as_deref(), &mut out);
             out.keywords(keywords);
         }
-        Context::ValueMaps => {
-            for (file, item) in req.analysis.into_iter().flat_map(Analysis::items) {
-                if let ast::Item::ValueMap(m) = item {
-                    let doc = req
-                        .analysis
-                        .map(|a| hover::doc_comment(a.text(file), m.span.start as usize));
-                    out.push(
-                        format::ident(&m.name.name),
-                        CompletionItemKind::ENUM,
-                        Some(format!("value map, {} arms", m.body.arms.len())),
-                        doc.filter(|d| !d.is_empty()),
-                    );
-                }
-            }
-        }
+        Context::ValueMaps => value_maps(req.analysis, &mut out),
         Context::Keywords(k) => out.keywords(k),
-        Context::FunctionBody { params } => {
-            for (name, ty) in params {
-                out.push(
-                    format::ident(&name),
-                    CompletionItemKind::VARIABLE,
-                    Some(ty),
-                    None,
-                );
-            }
-            functions(req.analysis, &mut out);
-            out.keywords(context::OPERAND);
-        }
+        Context::FunctionBody { params } => function_body(req.analysis, params, &mut out),
         Context::Types => out.keywords(&Ty::NAMES),
         Context::Labels {
             header,
             side,
             column,
             replace,
-        } => {
-            let range = Range::new(
-                req.index.position(req.text, replace.0, req.encoding),
-                req.index.position(req.text, replace.1, req.encoding),
+        } => labels(req, &header, side, &column, replace, &mut out),
+    }
+    out.0
+}
+
+/// Inside a function body: its parameters, the functions, and what may start an operand.
+fn function_body(analysis: Option<&Analysis>, params: Vec<(String, String)>, out: &mut Items) {
+    for (name, ty) in params {
+        out.push(
+            format::ident(&name),
+            CompletionItemKind::VARIABLE,
+            Some(ty),
+            None,
+        );
+    }
+    functions(analysis, out);
+    out.keywords(context::OPERAND);
+}
+
+/// The tables of a system's schema snapshot.
+fn tables(analysis: Option<&Analysis>, system: &str, out: &mut Items) {
+    let Some(loaded) = analysis.and_then(|a| a.project.schemas.get(system)) else {
+        return;
+    };
+    for t in &loaded.schema.tables {
+        out.push(
+            format::ident(&t.name),
+            CompletionItemKind::STRUCT,
+            Some(format!("{} columns, key {}", t.columns.len(), t.key)),
+            None,
+        );
+    }
+}
+
+/// The sides of a table mapping: their aliases, or `left` and `right` when both are one system.
+fn sides(header: &Header, keywords: &[&str], out: &mut Items) {
+    let (l, r) = (&header.left.0, &header.right.0);
+    if l == r {
+        out.keywords(&["left", "right"]);
+    } else {
+        for (alias, (sys, table)) in [(l, &header.left), (r, &header.right)] {
+            out.push(
+                format::ident(alias),
+                CompletionItemKind::MODULE,
+                Some(format!("{sys}.{table}")),
+                None,
             );
-            let values = schema_table(req.analysis, &header, side)
-                .and_then(|t| t.column(&column))
-                .map(|c| match &c.ty {
-                    ColumnType::Option { options } => options
-                        .iter()
-                        .map(|o| (o.label.clone(), format!("{} = {}", o.label, o.value)))
-                        .collect(),
-                    ColumnType::Enum { members } => members
-                        .iter()
-                        .map(|m| (m.clone(), format!("member of `{column}`")))
-                        .collect(),
-                    _ => Vec::new(),
-                })
-                .unwrap_or_default();
-            for (label, detail) in values {
-                // Escapes as the formatter writes them; the quotes are already there.
-                let quoted = format::string(&label);
-                let inner = quoted[1..quoted.len() - 1].to_string();
-                let mut item = out.item(label, CompletionItemKind::ENUM_MEMBER, Some(detail), None);
-                item.text_edit = Some(CompletionTextEdit::Edit(TextEdit::new(range, inner)));
-                out.0.push(item);
+        }
+    }
+    out.keywords(keywords);
+}
+
+/// The table mappings of the buffer and of the project, but `exclude` (the one being written).
+fn mappings(analysis: Option<&Analysis>, local: &[Header], exclude: Option<&str>, out: &mut Items) {
+    let mut names: Vec<Header> = local.to_vec();
+    if let Some(a) = analysis {
+        for (_, item) in a.items() {
+            if let ast::Item::Table(t) = item {
+                if !names.iter().any(|h| h.name == t.name.name) {
+                    names.push(header_of(t));
+                }
             }
         }
     }
-    out.0
+    for h in names.iter().filter(|h| Some(h.name.as_str()) != exclude) {
+        out.push(
+            format::ident(&h.name),
+            CompletionItemKind::CLASS,
+            Some(format!(
+                "{}.{} {} {}.{}",
+                h.left.0,
+                h.left.1,
+                h.direction.arrow(),
+                h.right.0,
+                h.right.1
+            )),
+            None,
+        );
+    }
+}
+
+/// The project's value maps, with their doc comments.
+fn value_maps(analysis: Option<&Analysis>, out: &mut Items) {
+    for (file, item) in analysis.into_iter().flat_map(Analysis::items) {
+        if let ast::Item::ValueMap(m) = item {
+            let doc = analysis.map(|a| hover::doc_comment(a.text(file), m.span.start as usize));
+            out.push(
+                format::ident(&m.name.name),
+                CompletionItemKind::ENUM,
+                Some(format!("value map, {} arms", m.body.arms.len())),
+                doc.filter(|d| !d.is_empty()),
+            );
+        }
+    }
+}
+
+/// The labels of an option set or the members of an enum, inside the string being typed: each
+/// replaces what is between the quotes.
+fn labels(
+    req: &Request<'_>,
+    header: &Header,
+    side: Side,
+    column: &str,
+    replace: (usize, usize),
+    out: &mut Items,
+) {
+    let range = Range::new(
+        req.index.position(req.text, replace.0, req.encoding),
+        req.index.position(req.text, replace.1, req.encoding),
+    );
+    let values: Vec<(String, String)> = schema_table(req.analysis, header, side)
+        .and_then(|t| t.column(column))
+        .map(|c| match &c.ty {
+            ColumnType::Option { options } => options
+                .iter()
+                .map(|o| (o.label.clone(), format!("{} = {}", o.label, o.value)))
+                .collect(),
+            ColumnType::Enum { members } => members
+                .iter()
+                .map(|m| (m.clone(), format!("member of `{column}`")))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    for (label, detail) in values {
+        // Escapes as the formatter writes them; the quotes are already there.
+        let quoted = format::string(&label);
+        let inner = quoted[1..quoted.len() - 1].to_string();
+        let mut item = out.item(label, CompletionItemKind::ENUM_MEMBER, Some(detail), None);
+        item.text_edit = Some(CompletionTextEdit::Edit(TextEdit::new(range, inner)));
+        out.0.push(item);
+    }
 }
 
 /// The header of a parsed table mapping.

@@ -26,6 +26,7 @@ pub enum Place {
 /// The definition of the name at an offset.
 pub fn definition(analysis: &Analysis, file: FileId, offset: usize) -> Option<Place> {
     let map_file = analysis.project.files.iter().find(|f| f.id == file)?;
+    // One arm per kind of name under the cursor; the longer ones resolve in a function.
     match locate::at(&map_file.ast, offset)? {
         Target::Mapping(name) => {
             let (f, t) = analysis.table(&name.name)?;
@@ -44,30 +45,9 @@ pub fn definition(analysis: &Analysis, file: FileId, offset: usize) -> Option<Pl
             Some(Place::Source(file, p.name.span))
         }
         Target::System(name) => system(analysis, &name.name),
-        Target::Side { mapping, name } => {
-            let (f, t) = analysis.table(mapping)?;
-            let side = locate::side_named(t, &name.name)?;
-            let r = side_ref(t, side);
-            if name.name == r.system.name {
-                system(analysis, &name.name)
-            } else {
-                Some(Place::Source(f, r.span))
-            }
-        }
+        Target::Side { mapping, name } => side(analysis, mapping, &name.name),
         Target::Import(path) => Some(Place::File(beside(analysis, file, &path.value)?)),
-        Target::SchemaPath(path) => {
-            let target = beside(analysis, file, &path.value)?;
-            let id = analysis
-                .project
-                .sources
-                .iter()
-                .find(|(id, _)| analysis.path(*id).as_deref() == Some(target.as_path()))
-                .map(|(id, _)| id);
-            Some(match id {
-                Some(id) => Place::Source(id, Span::new(0, 0)),
-                None => Place::File(target),
-            })
-        }
+        Target::SchemaPath(path) => schema_file(analysis, file, &path.value),
         Target::SchemaTable { system, table } => {
             schema_entry(analysis, &system.name, &table.name, None)
         }
@@ -90,6 +70,35 @@ pub fn definition(analysis: &Analysis, file: FileId, offset: usize) -> Option<Pl
             .into_iter()
             .find_map(|side| column(analysis, &mapping.name, side, &c.name)),
     }
+}
+
+/// A side of a table mapping: the system, when named by its alias, or else the `system.table`
+/// reference of that side.
+fn side(analysis: &Analysis, mapping: &str, name: &str) -> Option<Place> {
+    let (f, t) = analysis.table(mapping)?;
+    let side = locate::side_named(t, name)?;
+    let r = side_ref(t, side);
+    if name == r.system.name {
+        system(analysis, name)
+    } else {
+        Some(Place::Source(f, r.span))
+    }
+}
+
+/// A schema snapshot's path: the snapshot as a source of the analysis when it was read, or
+/// else the file.
+fn schema_file(analysis: &Analysis, file: FileId, written: &str) -> Option<Place> {
+    let target = beside(analysis, file, written)?;
+    let id = analysis
+        .project
+        .sources
+        .iter()
+        .find(|(id, _)| analysis.path(*id).as_deref() == Some(target.as_path()))
+        .map(|(id, _)| id);
+    Some(match id {
+        Some(id) => Place::Source(id, Span::new(0, 0)),
+        None => Place::File(target),
+    })
 }
 
 /// A path written in a file, relative to that file's folder.

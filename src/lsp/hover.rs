@@ -71,6 +71,7 @@ fn code_word(text: &str, offset: usize) -> Option<(Code, Span)> {
 }
 
 fn describe(analysis: &Analysis, target: &Target<'_>) -> Option<String> {
+    // One arm per kind of name under the cursor; the longer ones are described by a function.
     match *target {
         Target::Column {
             mapping,
@@ -91,12 +92,7 @@ fn describe(analysis: &Analysis, target: &Target<'_>) -> Option<String> {
             column_hover(analysis, t, side, &name.name)
         }
         Target::ViaColumn { mapping, column } => {
-            let (_, t) = analysis.table(&mapping.name)?;
-            let found: Vec<String> = [Side::Left, Side::Right]
-                .into_iter()
-                .filter_map(|side| column_hover(analysis, t, side, &column.name))
-                .collect();
-            (!found.is_empty()).then(|| found.join("\n\n---\n\n"))
+            via_column_doc(analysis, &mapping.name, &column.name)
         }
         Target::Call(name) => match functions::builtin(&name.name) {
             Some(b) => Some(builtin_doc(b)),
@@ -120,34 +116,9 @@ fn describe(analysis: &Analysis, target: &Target<'_>) -> Option<String> {
             let (file, t) = analysis.table(&name.name)?;
             Some(mapping_doc(analysis.text(file), t))
         }
-        Target::ValueMap(name) => {
-            let (file, m) = analysis.items().find_map(|(f, i)| match i {
-                ast::Item::ValueMap(m) if m.name.name == name.name => Some((f, m)),
-                _ => None,
-            })?;
-            let text = analysis.text(file);
-            let source = text.get(m.span.start as usize..m.span.end as usize)?;
-            let doc = doc_comment(text, m.span.start as usize);
-            Some(format!("```syncmap\n{source}\n```{}", paragraph(&doc)))
-        }
+        Target::ValueMap(name) => value_map_doc(analysis, &name.name),
         Target::System(name) => system_doc(analysis, &name.name),
-        Target::Side { mapping, name } => {
-            let (_, t) = analysis.table(mapping)?;
-            let side = locate::side_named(t, &name.name)?;
-            let r = side_ref(t, side);
-            let words = match side {
-                Side::Left => "left",
-                Side::Right => "right",
-            };
-            let mut md = format!(
-                "The {words} side of `{mapping}`: `{}.{}`.",
-                r.system.name, r.table.name
-            );
-            if let Some(sys) = system_doc(analysis, &r.system.name) {
-                md = format!("{sys}\n\n{md}");
-            }
-            Some(md)
-        }
+        Target::Side { mapping, name } => side_doc(analysis, mapping, &name.name),
         Target::SchemaTable { system, table } => {
             let t = analysis.schema_table(&system.name, &table.name)?;
             Some(table_doc(&system.name, t))
@@ -155,6 +126,48 @@ fn describe(analysis: &Analysis, target: &Target<'_>) -> Option<String> {
         Target::Import(path) => Some(format!("Imports `{}`.", path.value)),
         Target::SchemaPath(path) => Some(format!("The schema snapshot `{}`.", path.value)),
     }
+}
+
+/// A column a lookup matches by or takes: it may be on either side of the mapping it goes
+/// through, so both are shown.
+fn via_column_doc(analysis: &Analysis, mapping: &str, column: &str) -> Option<String> {
+    let (_, t) = analysis.table(mapping)?;
+    let found: Vec<String> = [Side::Left, Side::Right]
+        .into_iter()
+        .filter_map(|side| column_hover(analysis, t, side, column))
+        .collect();
+    (!found.is_empty()).then(|| found.join("\n\n---\n\n"))
+}
+
+/// A value map: its source and doc comment.
+fn value_map_doc(analysis: &Analysis, name: &str) -> Option<String> {
+    let (file, m) = analysis.items().find_map(|(f, i)| match i {
+        ast::Item::ValueMap(m) if m.name.name == name => Some((f, m)),
+        _ => None,
+    })?;
+    let text = analysis.text(file);
+    let source = text.get(m.span.start as usize..m.span.end as usize)?;
+    let doc = doc_comment(text, m.span.start as usize);
+    Some(format!("```syncmap\n{source}\n```{}", paragraph(&doc)))
+}
+
+/// A side of a table mapping named by its alias: which table it is, under its system's doc.
+fn side_doc(analysis: &Analysis, mapping: &str, name: &str) -> Option<String> {
+    let (_, t) = analysis.table(mapping)?;
+    let side = locate::side_named(t, name)?;
+    let r = side_ref(t, side);
+    let words = match side {
+        Side::Left => "left",
+        Side::Right => "right",
+    };
+    let mut md = format!(
+        "The {words} side of `{mapping}`: `{}.{}`.",
+        r.system.name, r.table.name
+    );
+    if let Some(sys) = system_doc(analysis, &r.system.name) {
+        md = format!("{sys}\n\n{md}");
+    }
+    Some(md)
 }
 
 /// The `system.table` reference of one side of a table mapping.

@@ -253,31 +253,13 @@ impl Server {
     fn notification(&mut self, n: Notification) {
         match n.method.as_str() {
             DidOpenTextDocument::METHOD => {
-                let Ok(p) = params::<DidOpenTextDocumentParams>(n.params) else {
-                    return;
-                };
-                let doc = p.text_document;
-                self.docs.open(doc.uri.clone(), doc.text, doc.version);
-                if let Some(path) = self.docs.get(&doc.uri).and_then(|d| d.path.clone()) {
-                    let root = self.workspace_for(&path);
-                    if let Some(w) = self.workspaces.iter_mut().find(|w| w.root == root) {
-                        w.rescan();
-                    }
-                    self.dirty.insert(root);
+                if let Ok(p) = params::<DidOpenTextDocumentParams>(n.params) {
+                    self.did_open(p);
                 }
             }
             DidChangeTextDocument::METHOD => {
-                let Ok(p) = params::<DidChangeTextDocumentParams>(n.params) else {
-                    return;
-                };
-                let enc = self.encoding;
-                if let Some(doc) = self.docs.get_mut(&p.text_document.uri) {
-                    doc.apply(p.content_changes, enc);
-                    doc.version = p.text_document.version;
-                    let path = doc.path.clone();
-                    if let Some(path) = path {
-                        self.touch(&path, false);
-                    }
+                if let Ok(p) = params::<DidChangeTextDocumentParams>(n.params) {
+                    self.did_change(p);
                 }
             }
             DidSaveTextDocument::METHOD => {
@@ -311,6 +293,32 @@ impl Server {
             }
             // `initialized`, `$/cancelRequest` (answers are immediate), `$/setTrace`, …
             _ => {}
+        }
+    }
+
+    /// A document opened: its workspace rescans, since the file may be new to it.
+    fn did_open(&mut self, p: DidOpenTextDocumentParams) {
+        let doc = p.text_document;
+        self.docs.open(doc.uri.clone(), doc.text, doc.version);
+        if let Some(path) = self.docs.get(&doc.uri).and_then(|d| d.path.clone()) {
+            let root = self.workspace_for(&path);
+            if let Some(w) = self.workspaces.iter_mut().find(|w| w.root == root) {
+                w.rescan();
+            }
+            self.dirty.insert(root);
+        }
+    }
+
+    /// A document edited: the edits apply to the buffer, and its workspaces are checked again.
+    fn did_change(&mut self, p: DidChangeTextDocumentParams) {
+        let enc = self.encoding;
+        if let Some(doc) = self.docs.get_mut(&p.text_document.uri) {
+            doc.apply(p.content_changes, enc);
+            doc.version = p.text_document.version;
+            let path = doc.path.clone();
+            if let Some(path) = path {
+                self.touch(&path, false);
+            }
         }
     }
 

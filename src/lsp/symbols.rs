@@ -16,7 +16,27 @@ pub fn symbols(
     index: &LineIndex,
     enc: Encoding,
 ) -> Vec<DocumentSymbol> {
-    let sym = |name: String, detail: Option<String>, kind, span: Span, name_span: Span| {
+    let outline = Outline { text, index, enc };
+    file.items.iter().filter_map(|i| outline.item(i)).collect()
+}
+
+/// The buffer symbols are made for, and how its positions are counted.
+struct Outline<'a> {
+    text: &'a str,
+    index: &'a LineIndex,
+    enc: Encoding,
+}
+
+impl Outline<'_> {
+    /// A symbol without children.
+    fn sym(
+        &self,
+        name: String,
+        detail: Option<String>,
+        kind: SymbolKind,
+        span: Span,
+        name_span: Span,
+    ) -> DocumentSymbol {
         #[allow(deprecated)] // `deprecated` is a required field of the struct
         DocumentSymbol {
             name,
@@ -24,75 +44,52 @@ pub fn symbols(
             kind,
             tags: None,
             deprecated: None,
-            range: index.range(text, span, enc),
-            selection_range: index.range(text, name_span, enc),
+            range: self.index.range(self.text, span, self.enc),
+            selection_range: self.index.range(self.text, name_span, self.enc),
             children: None,
         }
-    };
-    let slice = |s: Span| text.get(s.start as usize..s.end as usize).unwrap_or("");
-    let mut out = Vec::new();
-    for item in &file.items {
-        let symbol = match item {
-            Item::Import(_) => continue,
-            Item::System(s) => sym(
+    }
+
+    /// The source text of a span, as written.
+    fn slice(&self, s: Span) -> &str {
+        self.text
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or("")
+    }
+
+    fn item(&self, item: &Item) -> Option<DocumentSymbol> {
+        Some(match item {
+            Item::Import(_) => return None,
+            Item::System(s) => self.sym(
                 s.name.name.clone(),
                 Some(s.kind.name.clone()),
                 SymbolKind::MODULE,
                 s.span,
                 s.name.span,
             ),
-            Item::Table(t) => {
-                let fields: Vec<DocumentSymbol> = t
-                    .items
-                    .iter()
-                    .filter_map(|i| match i {
-                        TableItem::Field(f) => Some(sym(
-                            format!(
-                                "{} {} {}",
-                                slice(f.left.span),
-                                f.arrow.dir.arrow(),
-                                slice(f.right.span)
-                            ),
-                            None,
-                            SymbolKind::FIELD,
-                            f.span,
-                            f.left.span.to(f.right.span),
-                        )),
-                        _ => None,
-                    })
-                    .collect();
-                let mut s = sym(
-                    format::ident(&t.name.name),
-                    Some(mapping_signature(t)),
-                    SymbolKind::CLASS,
-                    t.span,
-                    t.name.span,
-                );
-                s.children = Some(fields);
-                s
-            }
-            Item::ValueMap(m) => sym(
+            Item::Table(t) => self.table(t),
+            Item::ValueMap(m) => self.sym(
                 m.name.name.clone(),
                 Some(format!("{} arms", m.body.arms.len())),
                 SymbolKind::ENUM,
                 m.span,
                 m.name.span,
             ),
-            Item::Function(f) => sym(
+            Item::Function(f) => self.sym(
                 f.name.name.clone(),
                 Some(function_signature(f)),
                 SymbolKind::FUNCTION,
                 f.span,
                 f.name.span,
             ),
-            Item::Job(j) => sym(
+            Item::Job(j) => self.sym(
                 j.name.name.clone(),
                 Some(job_detail(j)),
                 SymbolKind::EVENT,
                 j.span,
                 j.name.span,
             ),
-            Item::Test(t) => sym(
+            Item::Test(t) => self.sym(
                 t.description
                     .as_ref()
                     .map_or_else(|| format!("test {}", t.table.name), |d| d.value.clone()),
@@ -101,10 +98,40 @@ pub fn symbols(
                 t.span,
                 t.description.as_ref().map_or(t.table.span, |d| d.span),
             ),
-        };
-        out.push(symbol);
+        })
     }
-    out
+
+    /// A table mapping, with its field mappings as children.
+    fn table(&self, t: &ast::Table) -> DocumentSymbol {
+        let fields: Vec<DocumentSymbol> = t
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                TableItem::Field(f) => Some(self.sym(
+                    format!(
+                        "{} {} {}",
+                        self.slice(f.left.span),
+                        f.arrow.dir.arrow(),
+                        self.slice(f.right.span)
+                    ),
+                    None,
+                    SymbolKind::FIELD,
+                    f.span,
+                    f.left.span.to(f.right.span),
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut s = self.sym(
+            format::ident(&t.name.name),
+            Some(mapping_signature(t)),
+            SymbolKind::CLASS,
+            t.span,
+            t.name.span,
+        );
+        s.children = Some(fields);
+        s
+    }
 }
 
 fn job_detail(j: &ast::Job) -> String {

@@ -75,80 +75,92 @@ const PUNCT: [&str; 10] = ["<->", "->", "<-", "=>", "==", "!=", "<=", ">=", "??"
 
 /// Splits a text into tokens.
 pub fn lex(text: &str) -> Vec<Token<'_>> {
-    let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let start = i;
-        let kind = if c.is_ascii_whitespace() {
+    while i < text.len() {
+        if text.as_bytes()[i].is_ascii_whitespace() {
             i += 1;
             continue;
-        } else if text[i..].starts_with("//") {
-            i = text[i..].find('\n').map_or(text.len(), |n| i + n);
-            Kind::Comment
-        } else if text[i..].starts_with("/*") {
-            i = text[i + 2..]
-                .find("*/")
-                .map_or(text.len(), |n| i + 2 + n + 2);
-            Kind::Comment
-        } else if c == b'"' {
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                i += if bytes[i] == b'\\' && i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
-                    2
-                } else {
-                    1
-                };
-            }
-            if i < bytes.len() && bytes[i] == b'"' {
-                i += 1;
-            }
-            Kind::Str
-        } else if c == b'`' {
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'`' && bytes[i] != b'\n' {
-                i += 1;
-            }
-            if i < bytes.len() && bytes[i] == b'`' {
-                i += 1;
-            }
-            Kind::Ident
-        } else if c.is_ascii_alphabetic() || c == b'_' {
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            Kind::Ident
-        } else if c.is_ascii_digit() {
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
-            {
-                i += 1;
-            }
-            Kind::Number
-        } else if c == b'@' {
-            i += 1;
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || b":.+-".contains(&bytes[i]))
-            {
-                i += 1;
-            }
-            Kind::Date
-        } else if let Some(p) = PUNCT.iter().find(|p| text[i..].starts_with(**p)) {
-            i += p.len();
-            Kind::Punct
-        } else {
-            i += text[i..].chars().next().map_or(1, char::len_utf8);
-            Kind::Punct
-        };
+        }
+        let (kind, end) = token_at(text, i);
         out.push(Token {
             kind,
-            text: &text[start..i],
-            start,
-            end: i,
+            text: &text[i..end],
+            start: i,
+            end,
         });
+        i = end;
     }
     out
+}
+
+/// The kind and end of the token that starts at `i`, which is not whitespace.
+fn token_at(text: &str, i: usize) -> (Kind, usize) {
+    let bytes = text.as_bytes();
+    let c = bytes[i];
+    let rest = &text[i..];
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    if rest.starts_with("//") {
+        (Kind::Comment, rest.find('\n').map_or(text.len(), |n| i + n))
+    } else if rest.starts_with("/*") {
+        let end = text[i + 2..]
+            .find("*/")
+            .map_or(text.len(), |n| i + 2 + n + 2);
+        (Kind::Comment, end)
+    } else if c == b'"' {
+        (Kind::Str, string_end(bytes, i))
+    } else if c == b'`' {
+        (Kind::Ident, quoted_ident_end(bytes, i))
+    } else if c.is_ascii_alphabetic() || c == b'_' {
+        (Kind::Ident, scan(bytes, i, word))
+    } else if c.is_ascii_digit() {
+        (Kind::Number, scan(bytes, i, |b| word(b) || b == b'.'))
+    } else if c == b'@' {
+        let date = |b: u8| b.is_ascii_alphanumeric() || b":.+-".contains(&b);
+        (Kind::Date, scan(bytes, i + 1, date))
+    } else if let Some(p) = PUNCT.iter().find(|p| rest.starts_with(**p)) {
+        (Kind::Punct, i + p.len())
+    } else {
+        (
+            Kind::Punct,
+            i + rest.chars().next().map_or(1, char::len_utf8),
+        )
+    }
+}
+
+/// The first position from `i` whose byte does not satisfy `ok`.
+fn scan(bytes: &[u8], mut i: usize, ok: impl Fn(u8) -> bool) -> usize {
+    while i < bytes.len() && ok(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of a string starting at `i`: after its closing quote, or at the end of the line
+/// when it is still being typed. Escaped quotes do not close it.
+fn string_end(bytes: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+        i += if bytes[i] == b'\\' && i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
+            2
+        } else {
+            1
+        };
+    }
+    if i < bytes.len() && bytes[i] == b'"' {
+        i += 1;
+    }
+    i
+}
+
+/// The end of a `` `quoted` `` name starting at `i`, or of its line when it is not closed.
+fn quoted_ident_end(bytes: &[u8], i: usize) -> usize {
+    let end = scan(bytes, i + 1, |b| b != b'`' && b != b'\n');
+    if end < bytes.len() && bytes[end] == b'`' {
+        end + 1
+    } else {
+        end
+    }
 }
 
 /// Whether the token stands in the first column of its line.

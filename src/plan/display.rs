@@ -88,21 +88,7 @@ impl Printer<'_> {
             Expr::Fn { name, args } => format!("{}({})", ident(name), self.args(args)),
             Expr::Not(inner) => format!("not {}", self.wrap(inner, 4)),
             Expr::Neg(inner) => format!("-{}", self.wrap(inner, 9)),
-            Expr::Bin { op, lhs, rhs } => {
-                let p = op_precedence(*op);
-                // `??` groups to the right, comparisons do not chain, the rest group left.
-                let (lmin, rmin) = match p {
-                    1 => (p + 1, p),
-                    5 => (p + 1, p + 1),
-                    _ => (p, p + 1),
-                };
-                format!(
-                    "{} {} {}",
-                    self.wrap(lhs, lmin),
-                    op.symbol(),
-                    self.wrap(rhs, rmin)
-                )
-            }
+            Expr::Bin { op, lhs, rhs } => self.binary(*op, lhs, rhs),
             Expr::If {
                 cond,
                 then,
@@ -118,23 +104,49 @@ impl Printer<'_> {
                 arms,
                 default,
                 ignore_case,
-            } => {
-                let mut parts: Vec<String> = arms
-                    .iter()
-                    .map(|(p, v)| format!("{} => {}", literal(p), literal(v)))
-                    .collect();
-                if let Some(d) = default {
-                    parts.push(format!("_ => {}", literal(d)));
-                }
-                let case = if *ignore_case { " ignoring case" } else { "" };
-                format!(
-                    "{} using {{ {} }}{case}",
-                    self.wrap(arg, 1),
-                    parts.join(", ")
-                )
-            }
+            } => self.map(arg, arms, default.as_ref(), *ignore_case),
             Expr::Lookup(l) => self.lookup(l),
         }
+    }
+
+    /// `a op b`, each operand in parentheses only where precedence needs them.
+    fn binary(&self, op: BinOp, lhs: &Expr, rhs: &Expr) -> String {
+        let p = op_precedence(op);
+        // `??` groups to the right, comparisons do not chain, the rest group left.
+        let (lmin, rmin) = match p {
+            1 => (p + 1, p),
+            5 => (p + 1, p + 1),
+            _ => (p, p + 1),
+        };
+        format!(
+            "{} {} {}",
+            self.wrap(lhs, lmin),
+            op.symbol(),
+            self.wrap(rhs, rmin)
+        )
+    }
+
+    /// `x using { a => b, _ => c }`, as an inline value map.
+    fn map(
+        &self,
+        arg: &Expr,
+        arms: &[(Literal, Literal)],
+        default: Option<&Literal>,
+        ignore_case: bool,
+    ) -> String {
+        let mut parts: Vec<String> = arms
+            .iter()
+            .map(|(p, v)| format!("{} => {}", literal(p), literal(v)))
+            .collect();
+        if let Some(d) = default {
+            parts.push(format!("_ => {}", literal(d)));
+        }
+        let case = if ignore_case { " ignoring case" } else { "" };
+        format!(
+            "{} using {{ {} }}{case}",
+            self.wrap(arg, 1),
+            parts.join(", ")
+        )
     }
 
     fn lookup(&self, l: &Lookup) -> String {

@@ -1,0 +1,101 @@
+//! The modifiers of a field mapping (`[create only]`, `[not null]`, …): which apply, and which
+//! contradict each other.
+
+use std::collections::BTreeMap;
+
+use crate::check::Checker;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::plan::Phase;
+use crate::source::FileId;
+use crate::syntax::ast::{FieldMap, ModifierKind, Span};
+
+/// Modifiers of a field mapping, once checked.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Mods {
+    pub create_only: bool,
+    pub update_only: bool,
+    pub clear_on_failure: bool,
+    pub not_null: bool,
+    pub truncate: bool,
+}
+
+impl Mods {
+    /// When the field is written.
+    pub fn phase(self) -> Phase {
+        if self.create_only {
+            Phase::Create
+        } else if self.update_only {
+            Phase::Update
+        } else {
+            Phase::Always
+        }
+    }
+}
+
+/// Pairs of modifiers that cannot both apply: (first, second, why). The second is dropped.
+const CONTRADICTIONS: [(&str, &str, &str); 2] = [
+    (
+        "create only",
+        "update only",
+        "a field cannot be written only on create and only on update",
+    ),
+    (
+        "clear on failure",
+        "not null",
+        "clearing a field writes null, which `not null` forbids",
+    ),
+];
+
+impl Checker<'_> {
+    pub(super) fn modifiers(&mut self, file: FileId, f: &FieldMap) -> Mods {
+        let mut m = Mods::default();
+        let mut spans: BTreeMap<&'static str, Span> = BTreeMap::new();
+        for md in &f.modifiers {
+            match md.kind {
+                ModifierKind::CreateOnly => m.create_only = true,
+                ModifierKind::UpdateOnly => m.update_only = true,
+                ModifierKind::ClearOnFailure => m.clear_on_failure = true,
+                ModifierKind::NotNull => m.not_null = true,
+                ModifierKind::Truncate => m.truncate = true,
+                ModifierKind::CaseSensitive => {
+                    self.push(
+                        Diagnostic::new(
+                            Code::E0314,
+                            file,
+                            md.span,
+                            "`case sensitive` applies only to match rules",
+                        )
+                        .label("not allowed on a field mapping")
+                        .help("remove it, or move the comparison into a `match` rule"),
+                    );
+                }
+            }
+            spans.insert(md.kind.text(), md.span);
+        }
+        self.contradictions(file, &mut m, &spans);
+        m
+    }
+
+    /// E0310 for each contradicting pair, keeping the first of the two.
+    fn contradictions(&mut self, file: FileId, m: &mut Mods, spans: &BTreeMap<&str, Span>) {
+        let both = [
+            m.create_only && m.update_only,
+            m.clear_on_failure && m.not_null,
+        ];
+        for (both, (a, b, why)) in both.into_iter().zip(CONTRADICTIONS) {
+            if let (true, Some(sa), Some(sb)) = (both, spans.get(a), spans.get(b)) {
+                self.push(
+                    Diagnostic::new(Code::E0310, file, *sb, format!("`{b}` contradicts `{a}`"))
+                        .label("contradicts")
+                        .with(file, *sa, "given here")
+                        .help(format!("{why}; keep one of them")),
+                );
+                if a == "create only" {
+                    m.update_only = false;
+                } else {
+                    m.not_null = false;
+                }
+            }
+        }
+    }
+}
