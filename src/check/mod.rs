@@ -10,7 +10,7 @@ mod field;
 mod items;
 pub(crate) mod locate;
 mod table;
-mod tests;
+mod test_blocks;
 pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +24,7 @@ use crate::syntax::ast::{self, Span};
 use types::Ty;
 
 pub use items::SYSTEM_KINDS;
-pub use tests::{Expected, TestCase};
+pub use test_blocks::{Expected, TestCase};
 
 /// The checked project: everything the plan is built from.
 #[derive(Debug, Clone)]
