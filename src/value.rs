@@ -35,6 +35,75 @@ pub enum ValueError {
     },
 }
 
+/// What a column holds, as schema snapshots and plans name it (`string`, `datetime`…). The
+/// connectors read and write values by it, so it lives with the values.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    /// Text.
+    #[default]
+    String,
+    /// A whole number.
+    Int,
+    /// An exact decimal.
+    Decimal,
+    /// True or false.
+    Bool,
+    /// A calendar day.
+    Date,
+    /// An instant.
+    Datetime,
+    /// A GUID, held as lower-case text.
+    Guid,
+    /// An option set: integers with labels.
+    Option,
+    /// An enum: members by name.
+    Enum,
+    /// A reference to a row of another table, by its GUID.
+    Lookup,
+}
+
+impl ColumnKind {
+    /// The name snapshots and plans use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnKind::String => "string",
+            ColumnKind::Int => "int",
+            ColumnKind::Decimal => "decimal",
+            ColumnKind::Bool => "bool",
+            ColumnKind::Date => "date",
+            ColumnKind::Datetime => "datetime",
+            ColumnKind::Guid => "guid",
+            ColumnKind::Option => "option",
+            ColumnKind::Enum => "enum",
+            ColumnKind::Lookup => "lookup",
+        }
+    }
+
+    /// Whether the column holds a GUID, its own or another row's.
+    pub fn is_guid(self) -> bool {
+        matches!(self, ColumnKind::Guid | ColumnKind::Lookup)
+    }
+}
+
+impl fmt::Display for ColumnKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One value of a row or of an expression.
 ///
 /// `Absent` and `Null` are kept apart because "the source did not send this field" must not
@@ -95,7 +164,7 @@ impl Value {
 
     /// The value in the representation a column of type `ty` stores, with dates and
     /// date-times taken in UTC; see [`Value::coerce_between`].
-    pub fn coerce_to(self, ty: &str) -> Value {
+    pub fn coerce_to(self, ty: ColumnKind) -> Value {
         self.coerce_between(ty, &TimeZone::UTC, &TimeZone::UTC)
     }
 
@@ -104,16 +173,17 @@ impl Value {
     /// that day in `from`, the zone of the system the date comes from; a date-time into a
     /// `date` column becomes its day in `to`, the zone of the system that will hold the date.
     /// Anything else is returned as is; the connector rejects what the column cannot hold.
-    pub fn coerce_between(self, ty: &str, from: &TimeZone, to: &TimeZone) -> Value {
+    pub fn coerce_between(self, ty: ColumnKind, from: &TimeZone, to: &TimeZone) -> Value {
+        use ColumnKind as K;
         match (self, ty) {
-            (Value::Int(n), "decimal") => Value::Decimal(Decimal::from(n)),
+            (Value::Int(n), K::Decimal) => Value::Decimal(Decimal::from(n)),
             // A day that starts inside a DST gap starts at the gap's end, as jiff resolves it.
-            (Value::Date(d), "datetime") => match d.to_zoned(from.clone()) {
+            (Value::Date(d), K::Datetime) => match d.to_zoned(from.clone()) {
                 Ok(z) => Value::DateTime(z.timestamp()),
                 Err(_) => Value::Date(d),
             },
-            (Value::DateTime(t), "date") => Value::Date(t.to_zoned(to.clone()).date()),
-            (Value::String(s), "guid" | "lookup") if s.len() == 36 => {
+            (Value::DateTime(t), K::Date) => Value::Date(t.to_zoned(to.clone()).date()),
+            (Value::String(s), K::Guid | K::Lookup) if s.len() == 36 => {
                 Value::String(s.to_lowercase())
             }
             (v, _) => v,
@@ -148,7 +218,7 @@ impl Value {
 
     /// Reads a JSON value a connector received, typed by the column's plan type when known.
     ///
-    /// `hint` is a [`crate::plan::ColumnInfo::ty`] string. Numbers never pass through binary
+    /// `hint` is the column's kind ([`ColumnKind`]). Numbers never pass through binary
     /// floating point on the way to a decimal beyond what the JSON parser already did: the
     /// number's shortest text is parsed. With hint `date`/`datetime` strings become dates or
     /// instants (a date-time without offset is taken as UTC); `guid` strings are lowered so
@@ -157,41 +227,45 @@ impl Value {
     /// numbers and booleans as their text. Without a hint (or with `enum`, `lookup`) JSON
     /// types map naturally: whole numbers that fit `i64` become ints, other numbers decimals.
     /// Arrays and objects are errors: no column holds them.
-    pub fn from_json(json: &serde_json::Value, hint: Option<&str>) -> Result<Value, ValueError> {
+    pub fn from_json(
+        json: &serde_json::Value,
+        hint: Option<ColumnKind>,
+    ) -> Result<Value, ValueError> {
         use serde_json::Value as J;
+        use ColumnKind as K;
         let mismatch = |expected: &'static str| ValueError::BadValue {
             expected,
             found: compact_json(json),
         };
-        Ok(match (hint.unwrap_or(""), json) {
+        Ok(match (hint, json) {
             (_, J::Null) => Value::Null,
             (_, J::Array(_) | J::Object(_)) => return Err(mismatch("a single value")),
-            ("int" | "option", J::Number(n)) => {
+            (Some(K::Int | K::Option), J::Number(n)) => {
                 Value::Int(json_int(n).ok_or_else(|| mismatch("a whole number"))?)
             }
-            ("int" | "option", J::String(s)) => {
+            (Some(K::Int | K::Option), J::String(s)) => {
                 Value::Int(s.trim().parse().map_err(|_| mismatch("a whole number"))?)
             }
-            ("decimal", J::Number(n)) => {
+            (Some(K::Decimal), J::Number(n)) => {
                 Value::Decimal(json_decimal(n).ok_or_else(|| mismatch("a decimal"))?)
             }
-            ("decimal", J::String(s)) => {
+            (Some(K::Decimal), J::String(s)) => {
                 Value::Decimal(parse_decimal(s.trim()).ok_or_else(|| mismatch("a decimal"))?)
             }
-            ("bool", J::Bool(b)) => Value::Bool(*b),
-            ("bool", _) => return Err(mismatch("true or false")),
-            ("date", J::String(s)) => {
+            (Some(K::Bool), J::Bool(b)) => Value::Bool(*b),
+            (Some(K::Bool), _) => return Err(mismatch("true or false")),
+            (Some(K::Date), J::String(s)) => {
                 Value::Date(Date::from_str(s).map_err(|_| mismatch("a date like 2024-01-31"))?)
             }
-            ("datetime", J::String(s)) => Value::DateTime(
+            (Some(K::Datetime), J::String(s)) => Value::DateTime(
                 parse_timestamp(s)
                     .map_err(|_| mismatch("a date-time like 2024-01-31T08:00:00Z"))?,
             ),
-            ("guid", J::String(s)) => Value::String(s.to_ascii_lowercase()),
-            ("string", J::Number(n)) => Value::String(n.to_string()),
-            ("string", J::Bool(b)) => Value::String(b.to_string()),
-            ("int" | "option" | "decimal", _) => return Err(mismatch("a number")),
-            ("date" | "datetime" | "guid", _) => return Err(mismatch("text")),
+            (Some(K::Guid), J::String(s)) => Value::String(s.to_ascii_lowercase()),
+            (Some(K::String), J::Number(n)) => Value::String(n.to_string()),
+            (Some(K::String), J::Bool(b)) => Value::String(b.to_string()),
+            (Some(K::Int | K::Option | K::Decimal), _) => return Err(mismatch("a number")),
+            (Some(K::Date | K::Datetime | K::Guid), _) => return Err(mismatch("text")),
             (_, J::Bool(b)) => Value::Bool(*b),
             (_, J::Number(n)) => match n.as_i64() {
                 Some(i) => Value::Int(i),
@@ -344,45 +418,45 @@ mod tests {
             Value::String("A".into())
         );
         assert_eq!(
-            Value::from_json(&json!("A"), Some("enum")).unwrap(),
+            Value::from_json(&json!("A"), Some(ColumnKind::Enum)).unwrap(),
             Value::String("A".into())
         );
         assert!(Value::from_json(&json!([1]), None).is_err());
-        assert!(Value::from_json(&json!({"a": 1}), Some("string")).is_err());
+        assert!(Value::from_json(&json!({"a": 1}), Some(ColumnKind::String)).is_err());
     }
 
     #[test]
     fn json_numbers_follow_the_hint() {
-        let v = Value::from_json(&json!(5), Some("decimal")).unwrap();
+        let v = Value::from_json(&json!(5), Some(ColumnKind::Decimal)).unwrap();
         assert_eq!(v, Value::Decimal(dec("5")));
         // Parsed from the number's text: 0.1 stays exactly 0.1, not 0.1000000000000000055...
-        let v = Value::from_json(&json!(0.1), Some("decimal")).unwrap();
+        let v = Value::from_json(&json!(0.1), Some(ColumnKind::Decimal)).unwrap();
         assert_eq!(v.to_text().as_deref(), Some("0.1"));
-        let v = Value::from_json(&json!(1.5e-7), Some("decimal")).unwrap();
+        let v = Value::from_json(&json!(1.5e-7), Some(ColumnKind::Decimal)).unwrap();
         assert_eq!(v, Value::Decimal(dec("0.00000015")));
         assert_eq!(
-            Value::from_json(&json!("19.99"), Some("decimal")).unwrap(),
+            Value::from_json(&json!("19.99"), Some(ColumnKind::Decimal)).unwrap(),
             Value::Decimal(dec("19.99"))
         );
         assert_eq!(
-            Value::from_json(&json!(3), Some("option")).unwrap(),
+            Value::from_json(&json!(3), Some(ColumnKind::Option)).unwrap(),
             Value::Int(3)
         );
         assert_eq!(
-            Value::from_json(&json!(3.0), Some("int")).unwrap(),
+            Value::from_json(&json!(3.0), Some(ColumnKind::Int)).unwrap(),
             Value::Int(3)
         );
         assert_eq!(
-            Value::from_json(&json!("-7"), Some("int")).unwrap(),
+            Value::from_json(&json!("-7"), Some(ColumnKind::Int)).unwrap(),
             Value::Int(-7)
         );
-        let e = Value::from_json(&json!(3.5), Some("int")).unwrap_err();
+        let e = Value::from_json(&json!(3.5), Some(ColumnKind::Int)).unwrap_err();
         assert_eq!(e.to_string(), "expected a whole number, got 3.5");
-        let e = Value::from_json(&json!("abc"), Some("decimal")).unwrap_err();
+        let e = Value::from_json(&json!("abc"), Some(ColumnKind::Decimal)).unwrap_err();
         assert_eq!(e.to_string(), "expected a decimal, got \"abc\"");
-        assert!(Value::from_json(&json!(true), Some("int")).is_err());
+        assert!(Value::from_json(&json!(true), Some(ColumnKind::Int)).is_err());
         assert_eq!(
-            Value::from_json(&json!(12), Some("string")).unwrap(),
+            Value::from_json(&json!(12), Some(ColumnKind::String)).unwrap(),
             Value::String("12".into())
         );
     }
@@ -390,34 +464,42 @@ mod tests {
     #[test]
     fn json_strings_follow_the_hint() {
         assert_eq!(
-            Value::from_json(&json!("2024-01-31"), Some("date")).unwrap(),
+            Value::from_json(&json!("2024-01-31"), Some(ColumnKind::Date)).unwrap(),
             Value::Date(date("2024-01-31"))
         );
         assert_eq!(
-            Value::from_json(&json!("2024-01-31T08:00:00.5+01:00"), Some("datetime")).unwrap(),
+            Value::from_json(
+                &json!("2024-01-31T08:00:00.5+01:00"),
+                Some(ColumnKind::Datetime)
+            )
+            .unwrap(),
             Value::DateTime(ts("2024-01-31T07:00:00.5Z"))
         );
         assert_eq!(
-            Value::from_json(&json!("2024-01-31T08:00:00"), Some("datetime")).unwrap(),
+            Value::from_json(&json!("2024-01-31T08:00:00"), Some(ColumnKind::Datetime)).unwrap(),
             Value::DateTime(ts("2024-01-31T08:00:00Z"))
         );
         assert_eq!(
-            Value::from_json(&json!("6F9619FF-8B86-D011-B42D-00C04FC964FF"), Some("guid")).unwrap(),
+            Value::from_json(
+                &json!("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+                Some(ColumnKind::Guid)
+            )
+            .unwrap(),
             Value::String("6f9619ff-8b86-d011-b42d-00c04fc964ff".into())
         );
-        let e = Value::from_json(&json!("31.01.2024"), Some("date")).unwrap_err();
+        let e = Value::from_json(&json!("31.01.2024"), Some(ColumnKind::Date)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "expected a date like 2024-01-31, got \"31.01.2024\""
         );
-        assert!(Value::from_json(&json!(20240131), Some("date")).is_err());
+        assert!(Value::from_json(&json!(20240131), Some(ColumnKind::Date)).is_err());
         assert_eq!(
-            Value::from_json(&json!(false), Some("bool")).unwrap(),
+            Value::from_json(&json!(false), Some(ColumnKind::Bool)).unwrap(),
             Value::Bool(false)
         );
-        assert!(Value::from_json(&json!("false"), Some("bool")).is_err());
+        assert!(Value::from_json(&json!("false"), Some(ColumnKind::Bool)).is_err());
         assert_eq!(
-            Value::from_json(&json!(null), Some("date")).unwrap(),
+            Value::from_json(&json!(null), Some(ColumnKind::Date)).unwrap(),
             Value::Null
         );
     }
@@ -425,16 +507,19 @@ mod tests {
     #[test]
     fn json_round_trips() {
         let cases = [
-            (json!(null), Some("string")),
-            (json!(true), Some("bool")),
-            (json!(-9_000_000_000_i64), Some("int")),
-            (json!(12.5), Some("decimal")),
-            (json!(0.001), Some("decimal")),
-            (json!(100), Some("decimal")),
-            (json!("Müller"), Some("string")),
-            (json!("2024-12-31"), Some("date")),
-            (json!("2024-12-31T23:59:59Z"), Some("datetime")),
-            (json!("6f9619ff-8b86-d011-b42d-00c04fc964ff"), Some("guid")),
+            (json!(null), Some(ColumnKind::String)),
+            (json!(true), Some(ColumnKind::Bool)),
+            (json!(-9_000_000_000_i64), Some(ColumnKind::Int)),
+            (json!(12.5), Some(ColumnKind::Decimal)),
+            (json!(0.001), Some(ColumnKind::Decimal)),
+            (json!(100), Some(ColumnKind::Decimal)),
+            (json!("Müller"), Some(ColumnKind::String)),
+            (json!("2024-12-31"), Some(ColumnKind::Date)),
+            (json!("2024-12-31T23:59:59Z"), Some(ColumnKind::Datetime)),
+            (
+                json!("6f9619ff-8b86-d011-b42d-00c04fc964ff"),
+                Some(ColumnKind::Guid),
+            ),
             (json!(7), None),
         ];
         for (json, hint) in cases {
@@ -501,8 +586,9 @@ mod tests {
         let new_york = TimeZone::get("America/New_York").unwrap();
         let day = |s: &str| Value::Date(Date::from_str(s).unwrap());
         let instant = |s: &str| Value::DateTime(Timestamp::from_str(s).unwrap());
-        let into_datetime = |d: &str| day(d).coerce_between("datetime", &berlin, &new_york);
-        let into_date = |t: &str| instant(t).coerce_between("date", &berlin, &new_york);
+        let into_datetime =
+            |d: &str| day(d).coerce_between(ColumnKind::Datetime, &berlin, &new_york);
+        let into_date = |t: &str| instant(t).coerce_between(ColumnKind::Date, &berlin, &new_york);
         // A date is the first instant of the day where it comes from, across DST and leap days.
         assert_eq!(into_datetime("2024-02-29"), instant("2024-02-28T23:00:00Z"));
         assert_eq!(into_datetime("2024-03-31"), instant("2024-03-30T23:00:00Z"));
@@ -513,7 +599,7 @@ mod tests {
         assert_eq!(into_date("2024-03-01T04:59:59Z"), day("2024-02-29"));
         // Without zones, UTC.
         assert_eq!(
-            instant("2024-03-31T03:30:00Z").coerce_to("date"),
+            instant("2024-03-31T03:30:00Z").coerce_to(ColumnKind::Date),
             day("2024-03-31")
         );
     }

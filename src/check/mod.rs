@@ -174,7 +174,7 @@ impl<'p> Checker<'p> {
         };
         let ty = Ty::of_column(&col.ty);
         let info = plan::ColumnInfo {
-            ty: ty.plan_name().to_string(),
+            ty: ty.plan_kind(),
             targets: match &ty {
                 Ty::Lookup(t) => t.to_vec(),
                 _ => Vec::new(),
@@ -226,7 +226,7 @@ impl<'p> Checker<'p> {
                     if let Some(c) = t.column(extra) {
                         let ty = Ty::of_column(&c.ty);
                         columns.entry(extra.clone()).or_insert(plan::ColumnInfo {
-                            ty: ty.plan_name().into(),
+                            ty: ty.plan_kind(),
                             targets: Vec::new(),
                             ..Default::default()
                         });

@@ -114,18 +114,19 @@ impl Ty {
     }
 
     /// The plan's name for the type.
-    pub fn plan_name(&self) -> &'static str {
+    pub fn plan_kind(&self) -> crate::value::ColumnKind {
+        use crate::value::ColumnKind as K;
         match self {
-            Ty::String { .. } | Ty::Null | Ty::Unknown => "string",
-            Ty::Int => "int",
-            Ty::Decimal => "decimal",
-            Ty::Bool => "bool",
-            Ty::Date => "date",
-            Ty::DateTime => "datetime",
-            Ty::Guid => "guid",
-            Ty::Option(_) => "option",
-            Ty::Enum(_) => "enum",
-            Ty::Lookup(_) => "lookup",
+            Ty::String { .. } | Ty::Null | Ty::Unknown => K::String,
+            Ty::Int => K::Int,
+            Ty::Decimal => K::Decimal,
+            Ty::Bool => K::Bool,
+            Ty::Date => K::Date,
+            Ty::DateTime => K::Datetime,
+            Ty::Guid => K::Guid,
+            Ty::Option(_) => K::Option,
+            Ty::Enum(_) => K::Enum,
+            Ty::Lookup(_) => K::Lookup,
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod diagnose;
 use std::collections::BTreeMap;
 
 use crate::diagnostics::Code;
-use crate::plan::{Plan, Side};
+use crate::plan::{ColumnKind, Plan, Side};
 use crate::schema::{ColumnType, SystemSchema};
 
 /// What the plan uses of one table of a system.
@@ -64,26 +64,26 @@ pub fn snapshot_of_plan(system: &crate::plan::System) -> SystemSchema {
     use crate::schema::{ColumnSchema, TableSchema, SCHEMA_FORMAT_VERSION};
     let column = |name: &str, c: &crate::plan::ColumnInfo| ColumnSchema {
         name: name.to_string(),
-        ty: match c.ty.as_str() {
-            "int" => ColumnType::Int,
-            "decimal" => ColumnType::Decimal {
+        ty: match c.ty {
+            ColumnKind::Int => ColumnType::Int,
+            ColumnKind::Decimal => ColumnType::Decimal {
                 precision: c.precision,
                 scale: c.scale,
             },
-            "bool" => ColumnType::Bool,
-            "date" => ColumnType::Date,
-            "datetime" => ColumnType::Datetime,
-            "guid" => ColumnType::Guid,
-            "option" => ColumnType::Option {
+            ColumnKind::Bool => ColumnType::Bool,
+            ColumnKind::Date => ColumnType::Date,
+            ColumnKind::Datetime => ColumnType::Datetime,
+            ColumnKind::Guid => ColumnType::Guid,
+            ColumnKind::Option => ColumnType::Option {
                 options: Vec::new(),
             },
-            "enum" => ColumnType::Enum {
+            ColumnKind::Enum => ColumnType::Enum {
                 members: Vec::new(),
             },
-            "lookup" => ColumnType::Lookup {
+            ColumnKind::Lookup => ColumnType::Lookup {
                 targets: c.targets.clone(),
             },
-            _ => ColumnType::String {
+            ColumnKind::String => ColumnType::String {
                 max_length: c.max_length,
             },
         },

@@ -11,7 +11,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::plan::odata::literal as plan_literal;
 use crate::plan::Literal;
-use crate::value::Value;
+use crate::value::{ColumnKind, Value};
 
 /// What stays literal in a query option value. `'`, `(`, `)`, `,`, `$`, `:` and `/` are left
 /// alone so filters stay readable in logs and match what OData services and their docs show;
@@ -63,7 +63,8 @@ pub fn string(s: &str) -> String {
 /// `true`/`false`, dates `YYYY-MM-DD`, date-times RFC 3339 in UTC with `Z`. The value is first
 /// coerced to the column type (an int for a decimal column, a date for a date-time column).
 /// `Null` is `null`; `Absent` has no literal.
-pub fn value(v: &Value, ty: &str) -> Option<String> {
+pub fn value(v: &Value, ty: ColumnKind) -> Option<String> {
+    use ColumnKind as K;
     let lit = match v.clone().coerce_to(ty) {
         Value::Absent => return None,
         Value::Null => Literal::Null,
@@ -71,13 +72,13 @@ pub fn value(v: &Value, ty: &str) -> Option<String> {
         Value::Int(i) => Literal::Int(i),
         Value::Decimal(d) => Literal::Decimal(d.to_string()),
         Value::String(s) => match ty {
-            "guid" | "lookup" => match guid(&s) {
+            K::Guid | K::Lookup => match guid(&s) {
                 Some(g) => return Some(plan_literal(&Literal::String(g), true)),
                 None => Literal::String(s),
             },
             // A key kept as text (couplings store keys as text) is a number again for an
             // integer column: strict services refuse `code eq '1'` for an Edm.Int32 `code`.
-            "int" | "option" => match s.trim().parse::<i64>() {
+            K::Int | K::Option => match s.trim().parse::<i64>() {
                 Ok(n) => Literal::Int(n),
                 Err(_) => Literal::String(s),
             },
@@ -96,10 +97,11 @@ pub fn value(v: &Value, ty: &str) -> Option<String> {
 /// A key that is not valid for its type (text in an int key, a non-GUID in a guid key) is
 /// written as a quoted string, so the service answers "not found" or "bad request" instead
 /// of the key reaching another segment.
-pub fn key_segment(key: &str, ty: &str) -> String {
+pub fn key_segment(key: &str, ty: ColumnKind) -> String {
+    use ColumnKind as K;
     let inner = match ty {
-        "guid" | "lookup" => guid(key),
-        "int" | "option" => key.trim().parse::<i64>().ok().map(|n| n.to_string()),
+        K::Guid | K::Lookup => guid(key),
+        K::Int | K::Option => key.trim().parse::<i64>().ok().map(|n| n.to_string()),
         _ => None,
     }
     .unwrap_or_else(|| string(key));
@@ -150,83 +152,104 @@ mod tests {
 
     #[test]
     fn values_by_column_type() {
-        let v = |v: Value, ty: &str| value(&v, ty);
-        assert_eq!(v(Value::Absent, "string"), None);
-        assert_eq!(v(Value::Null, "guid").as_deref(), Some("null"));
+        let v = |v: Value, ty: ColumnKind| value(&v, ty);
+        assert_eq!(v(Value::Absent, ColumnKind::String), None);
+        assert_eq!(v(Value::Null, ColumnKind::Guid).as_deref(), Some("null"));
         assert_eq!(
-            v(Value::String(G.to_uppercase()), "guid").as_deref(),
+            v(Value::String(G.to_uppercase()), ColumnKind::Guid).as_deref(),
             Some(G)
         );
-        assert_eq!(v(Value::String(G.into()), "lookup").as_deref(), Some(G));
+        assert_eq!(
+            v(Value::String(G.into()), ColumnKind::Lookup).as_deref(),
+            Some(G)
+        );
         // Not a GUID: quoted, so it cannot change the filter's shape.
         assert_eq!(
-            v(Value::String("x) or (1 eq 1".into()), "guid").as_deref(),
+            v(Value::String("x) or (1 eq 1".into()), ColumnKind::Guid).as_deref(),
             Some("'x) or (1 eq 1'")
         );
         assert_eq!(
-            v(Value::String("it's".into()), "string").as_deref(),
+            v(Value::String("it's".into()), ColumnKind::String).as_deref(),
             Some("'it''s'")
         );
-        assert_eq!(v(Value::String(G.into()), "string"), Some(format!("'{G}'")));
         assert_eq!(
-            v(Value::String("Open".into()), "enum").as_deref(),
+            v(Value::String(G.into()), ColumnKind::String),
+            Some(format!("'{G}'"))
+        );
+        assert_eq!(
+            v(Value::String("Open".into()), ColumnKind::Enum).as_deref(),
             Some("'Open'")
         );
-        assert_eq!(v(Value::Int(-42), "int").as_deref(), Some("-42"));
-        assert_eq!(v(Value::Int(3), "option").as_deref(), Some("3"));
+        assert_eq!(v(Value::Int(-42), ColumnKind::Int).as_deref(), Some("-42"));
+        assert_eq!(v(Value::Int(3), ColumnKind::Option).as_deref(), Some("3"));
         // Keys travel as text: an integer key's text is a bare number, a string key's quoted.
-        assert_eq!(v(Value::String("1".into()), "int").as_deref(), Some("1"));
         assert_eq!(
-            v(Value::String(" -9 ".into()), "option").as_deref(),
+            v(Value::String("1".into()), ColumnKind::Int).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            v(Value::String(" -9 ".into()), ColumnKind::Option).as_deref(),
             Some("-9")
         );
         assert_eq!(
-            v(Value::String("1".into()), "string").as_deref(),
+            v(Value::String("1".into()), ColumnKind::String).as_deref(),
             Some("'1'")
         );
         assert_eq!(
-            v(Value::String("1 or 1 eq 1".into()), "int").as_deref(),
+            v(Value::String("1 or 1 eq 1".into()), ColumnKind::Int).as_deref(),
             Some("'1 or 1 eq 1'")
         );
         let dec = |s: &str| Value::Decimal(rust_decimal::Decimal::from_str_exact(s).unwrap());
-        assert_eq!(v(dec("12.50"), "decimal").as_deref(), Some("12.50"));
         assert_eq!(
-            v(dec("-0.0000001"), "decimal").as_deref(),
+            v(dec("12.50"), ColumnKind::Decimal).as_deref(),
+            Some("12.50")
+        );
+        assert_eq!(
+            v(dec("-0.0000001"), ColumnKind::Decimal).as_deref(),
             Some("-0.0000001")
         );
-        assert_eq!(v(Value::Int(7), "decimal").as_deref(), Some("7"));
-        assert_eq!(v(Value::Bool(false), "bool").as_deref(), Some("false"));
-        let date = jiff::civil::Date::from_str("2024-02-29").unwrap();
-        assert_eq!(v(Value::Date(date), "date").as_deref(), Some("2024-02-29"));
+        assert_eq!(v(Value::Int(7), ColumnKind::Decimal).as_deref(), Some("7"));
         assert_eq!(
-            v(Value::Date(date), "datetime").as_deref(),
+            v(Value::Bool(false), ColumnKind::Bool).as_deref(),
+            Some("false")
+        );
+        let date = jiff::civil::Date::from_str("2024-02-29").unwrap();
+        assert_eq!(
+            v(Value::Date(date), ColumnKind::Date).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(
+            v(Value::Date(date), ColumnKind::Datetime).as_deref(),
             Some("2024-02-29T00:00:00Z")
         );
         let t = jiff::Timestamp::from_str("2024-02-29T10:00:00.5+02:00").unwrap();
         assert_eq!(
-            v(Value::DateTime(t), "datetime").as_deref(),
+            v(Value::DateTime(t), ColumnKind::Datetime).as_deref(),
             Some("2024-02-29T08:00:00.5Z")
         );
     }
 
     #[test]
     fn key_segments() {
-        assert_eq!(key_segment(G, "guid"), format!("({G})"));
+        assert_eq!(key_segment(G, ColumnKind::Guid), format!("({G})"));
         assert_eq!(
-            key_segment(&format!(" {} ", G.to_uppercase()), "lookup"),
+            key_segment(&format!(" {} ", G.to_uppercase()), ColumnKind::Lookup),
             format!("({G})")
         );
-        assert_eq!(key_segment("42", "int"), "(42)");
-        assert_eq!(key_segment("-7", "option"), "(-7)");
-        assert_eq!(key_segment("A'B", "string"), "('A''B')");
+        assert_eq!(key_segment("42", ColumnKind::Int), "(42)");
+        assert_eq!(key_segment("-7", ColumnKind::Option), "(-7)");
+        assert_eq!(key_segment("A'B", ColumnKind::String), "('A''B')");
         assert_eq!(
-            key_segment("C 10/2#x?é%", "string"),
+            key_segment("C 10/2#x?é%", ColumnKind::String),
             "('C%2010%2F2%23x%3F%C3%A9%25')"
         );
-        assert_eq!(key_segment("a&b=c+d", "string"), "('a%26b%3Dc%2Bd')");
+        assert_eq!(
+            key_segment("a&b=c+d", ColumnKind::String),
+            "('a%26b%3Dc%2Bd')"
+        );
         // Invalid for the type: quoted and encoded, never bare.
-        assert_eq!(key_segment("1)/x", "int"), "('1)%2Fx')");
-        assert_eq!(key_segment("nope", "guid"), "('nope')");
+        assert_eq!(key_segment("1)/x", ColumnKind::Int), "('1)%2Fx')");
+        assert_eq!(key_segment("nope", ColumnKind::Guid), "('nope')");
     }
 
     #[test]
@@ -259,7 +282,7 @@ mod tests {
             "modifiedon gt {} and name eq {}",
             value(
                 &Value::DateTime(jiff::Timestamp::from_str("2024-01-31T08:00:00Z").unwrap()),
-                "datetime"
+                ColumnKind::Datetime
             )
             .unwrap(),
             string("x y")

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::value::ColumnKind;
+
 /// The version of the plan format; the runtime refuses plans of another major version.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -106,9 +108,9 @@ pub struct TableInfo {
 /// A column the plan uses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ColumnInfo {
-    /// `string`, `int`, `decimal`, `bool`, `date`, `datetime`, `guid`, `option`, `enum`, `lookup`.
+    /// What the column holds.
     #[serde(rename = "type")]
-    pub ty: String,
+    pub ty: ColumnKind,
     /// For lookups, the target tables, default first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{BinOp, ColumnInfo, Expr, Literal};
+use super::model::{BinOp, ColumnInfo, ColumnKind, Expr, Literal};
 
 /// The pushed-down `$filter` and the residual expression, either possibly absent.
 pub fn split(
@@ -57,14 +57,15 @@ struct Translator<'a> {
 
 impl Translator<'_> {
     fn is_key(&self, col: &str) -> bool {
-        self.columns
-            .get(col)
-            .is_some_and(|c| c.ty == "guid" || c.ty == "lookup")
+        self.columns.get(col).is_some_and(|c| c.ty.is_guid())
     }
 
     /// The property name a server filters on: Dataverse lookups are `_name_value`.
     fn property(&self, col: &str) -> String {
-        let lookup = self.columns.get(col).is_some_and(|c| c.ty == "lookup");
+        let lookup = self
+            .columns
+            .get(col)
+            .is_some_and(|c| c.ty == ColumnKind::Lookup);
         if lookup && self.kind == "dataverse" {
             format!("_{col}_value")
         } else {
@@ -110,7 +111,12 @@ impl Translator<'_> {
                 let a: Option<Vec<String>> = args.iter().map(|x| self.operand(x, false)).collect();
                 Some(format!("{name}({})", a?.join(",")))
             }
-            Expr::Col(c) if self.columns.get(c).is_some_and(|i| i.ty == "bool") => {
+            Expr::Col(c)
+                if self
+                    .columns
+                    .get(c)
+                    .is_some_and(|i| i.ty == ColumnKind::Bool) =>
+            {
                 Some(format!("{} eq true", self.property(c)))
             }
             Expr::Lit(Literal::Bool(b)) => Some(if *b { "true".into() } else { "false".into() }),
@@ -164,9 +170,9 @@ mod tests {
     fn lit(l: Literal) -> Box<Expr> {
         Box::new(Expr::Lit(l))
     }
-    fn info(ty: &str) -> ColumnInfo {
+    fn info(ty: ColumnKind) -> ColumnInfo {
         ColumnInfo {
-            ty: ty.into(),
+            ty,
             targets: vec![],
             ..Default::default()
         }
@@ -175,9 +181,9 @@ mod tests {
     #[test]
     fn pushes_comparisons_and_keeps_arithmetic_local() {
         let cols: BTreeMap<String, ColumnInfo> = [
-            ("name".to_string(), info("string")),
-            ("parentcustomerid".to_string(), info("lookup")),
-            ("n".to_string(), info("int")),
+            ("name".to_string(), info(ColumnKind::String)),
+            ("parentcustomerid".to_string(), info(ColumnKind::Lookup)),
+            ("n".to_string(), info(ColumnKind::Int)),
         ]
         .into();
         let cmp = Expr::Bin {

@@ -49,7 +49,7 @@ pub fn for_column(
     let Some(column) = column else {
         return Ok(value);
     };
-    let value = value.coerce_between(&column.ty, &zones.from, &zones.to);
+    let value = value.coerce_between(column.ty, &zones.from, &zones.to);
     let value = match value {
         Value::DateTime(t) if column.time_zone_independent => {
             Value::DateTime(wall_clock(t, &zones.to))
@@ -109,6 +109,7 @@ mod tests {
     use std::str::FromStr;
 
     use super::*;
+    use crate::value::ColumnKind;
 
     fn at(s: &str) -> Value {
         Value::DateTime(Timestamp::from_str(s).unwrap())
@@ -120,7 +121,7 @@ mod tests {
         let columns = BTreeMap::from([(
             "scheduledstart".to_string(),
             ColumnInfo {
-                ty: "datetime".into(),
+                ty: ColumnKind::Datetime,
                 time_zone_independent: true,
                 ..ColumnInfo::default()
             },

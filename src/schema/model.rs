@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::value::ColumnKind;
+
 /// The current version of the snapshot format.
 pub const SCHEMA_FORMAT_VERSION: u32 = 1;
 
@@ -165,20 +167,25 @@ impl ColumnType {
         scale: None,
     };
 
+    /// The type's kind, without its details (length, facets, members, targets).
+    pub fn kind(&self) -> ColumnKind {
+        match self {
+            ColumnType::String { .. } => ColumnKind::String,
+            ColumnType::Int => ColumnKind::Int,
+            ColumnType::Decimal { .. } => ColumnKind::Decimal,
+            ColumnType::Bool => ColumnKind::Bool,
+            ColumnType::Date => ColumnKind::Date,
+            ColumnType::Datetime => ColumnKind::Datetime,
+            ColumnType::Guid => ColumnKind::Guid,
+            ColumnType::Option { .. } => ColumnKind::Option,
+            ColumnType::Enum { .. } => ColumnKind::Enum,
+            ColumnType::Lookup { .. } => ColumnKind::Lookup,
+        }
+    }
+
     /// The type's name as snapshots and plans spell it (`string`, `option`, `lookup`…).
     pub fn name(&self) -> &'static str {
-        match self {
-            ColumnType::String { .. } => "string",
-            ColumnType::Int => "int",
-            ColumnType::Decimal { .. } => "decimal",
-            ColumnType::Bool => "bool",
-            ColumnType::Date => "date",
-            ColumnType::Datetime => "datetime",
-            ColumnType::Guid => "guid",
-            ColumnType::Option { .. } => "option",
-            ColumnType::Enum { .. } => "enum",
-            ColumnType::Lookup { .. } => "lookup",
-        }
+        self.kind().as_str()
     }
 }
 

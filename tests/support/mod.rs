@@ -235,22 +235,15 @@ impl World {
                     schema::ColumnType::Decimal { precision, scale } => (*precision, *scale),
                     _ => (None, None),
                 };
-                let (ty, targets, max_length) = match &c.ty {
-                    schema::ColumnType::String { max_length } => ("string", vec![], *max_length),
-                    schema::ColumnType::Int => ("int", vec![], None),
-                    schema::ColumnType::Decimal { .. } => ("decimal", vec![], None),
-                    schema::ColumnType::Bool => ("bool", vec![], None),
-                    schema::ColumnType::Date => ("date", vec![], None),
-                    schema::ColumnType::Datetime => ("datetime", vec![], None),
-                    schema::ColumnType::Guid => ("guid", vec![], None),
-                    schema::ColumnType::Option { .. } => ("option", vec![], None),
-                    schema::ColumnType::Enum { .. } => ("enum", vec![], None),
-                    schema::ColumnType::Lookup { targets } => ("lookup", targets.clone(), None),
+                let (targets, max_length) = match &c.ty {
+                    schema::ColumnType::String { max_length } => (vec![], *max_length),
+                    schema::ColumnType::Lookup { targets } => (targets.clone(), None),
+                    _ => (vec![], None),
                 };
                 (
                     c.name.clone(),
                     plan::ColumnInfo {
-                        ty: ty.into(),
+                        ty: c.ty.kind(),
                         targets,
                         max_length,
                         precision,

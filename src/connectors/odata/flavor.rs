@@ -4,6 +4,7 @@
 //! creates may choose their key, and how the service marks its own integration user's writes.
 
 use crate::plan::{ColumnInfo, TableInfo};
+use crate::value::ColumnKind;
 
 /// The kind of OData service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,9 @@ impl Flavor {
     /// The property a column is read, selected and filtered as.
     pub fn read_name(self, column: &str, info: Option<&ColumnInfo>) -> String {
         match info {
-            Some(c) if self == Flavor::Dataverse && c.ty == "lookup" => format!("_{column}_value"),
+            Some(c) if self == Flavor::Dataverse && c.ty == ColumnKind::Lookup => {
+                format!("_{column}_value")
+            }
             _ => column.to_string(),
         }
     }
@@ -88,7 +91,7 @@ impl Flavor {
 pub fn polymorphic_of<'a>(table: &'a TableInfo, column: &str) -> Option<&'a str> {
     let lookup = column.strip_suffix("type")?;
     let (name, info) = table.columns.get_key_value(lookup)?;
-    (info.ty == "lookup" && info.targets.len() > 1).then_some(name.as_str())
+    (info.ty == ColumnKind::Lookup && info.targets.len() > 1).then_some(name.as_str())
 }
 
 /// The entity set of a lookup target named by its logical name (`account` → `accounts`), among
@@ -135,10 +138,11 @@ pub fn bind_property(column: &str, info: &ColumnInfo, set: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::ColumnKind;
 
     fn lookup(targets: &[&str]) -> ColumnInfo {
         ColumnInfo {
-            ty: "lookup".into(),
+            ty: ColumnKind::Lookup,
             targets: targets.iter().map(|t| t.to_string()).collect(),
             ..Default::default()
         }

@@ -29,6 +29,7 @@ use super::{
 };
 use crate::odata::literal;
 use crate::profile::{BatchMode, HttpSettings, Secret, SystemConfig};
+use crate::value::ColumnKind;
 use crate::value::Value;
 
 pub use metadata::fetch_metadata;
@@ -178,7 +179,7 @@ impl ODataConnector {
             Some(id) => Ok(format!(
                 "{}/companies{}",
                 self.endpoint.url,
-                literal::key_segment(&id, "guid")
+                literal::key_segment(&id, ColumnKind::Guid)
             )),
             None => {
                 let names: Vec<String> = companies.iter().filter_map(|c| text(c, "name")).collect();
@@ -206,7 +207,7 @@ impl ODataConnector {
             .info
             .columns
             .get(&table.info.key)
-            .map_or("guid", |c| c.ty.as_str());
+            .map_or(ColumnKind::Guid, |c| c.ty);
         Ok(format!(
             "{}{}",
             self.collection(table.name).await?,

@@ -14,6 +14,7 @@ use super::ODataConnector;
 use crate::connectors::{row_matches, ConnectorError, Page, ReadRequest, Row, TableRef};
 use crate::cursor::Cursor;
 use crate::odata::literal;
+use crate::value::ColumnKind;
 use crate::value::Value;
 
 /// Keys asked for in one request (each adds a clause to the URL).
@@ -70,13 +71,14 @@ async fn read_url(
     let key_ty = info
         .columns
         .get(&info.key)
-        .map_or("guid", |c| c.ty.as_str());
+        .map_or(ColumnKind::Guid, |c| c.ty);
     let mut filters: Vec<String> = Vec::new();
     if let Some(f) = req.filter.and_then(|f| f.odata.as_deref()) {
         filters.push(format!("({f})"));
     }
     let mut order = vec![format!("{} asc", info.key)];
-    let datetime = |t| literal::value(&Value::DateTime(t), "datetime").unwrap_or_default();
+    let datetime =
+        |t| literal::value(&Value::DateTime(t), ColumnKind::Datetime).unwrap_or_default();
     let after_key = after.and_then(|r| literal::value(&Value::String(r.key.clone()), key_ty));
     match (&req.since, &info.modified_on) {
         (Some(since), Some(m)) => {
@@ -121,7 +123,7 @@ pub async fn by_keys(
         .info
         .columns
         .get(&table.info.key)
-        .map_or("guid", |c| c.ty.as_str());
+        .map_or(ColumnKind::Guid, |c| c.ty);
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_REQUEST) {
         let clauses: Vec<String> = chunk
@@ -208,14 +210,14 @@ fn lookup_filter(
     let mut clauses = Vec::with_capacity(equal.len());
     for (column, value) in equal {
         let info = table.info.columns.get(column);
-        let ty = info.map_or("string", |i| i.ty.as_str());
+        let ty = info.map_or(ColumnKind::String, |i| i.ty);
         let name = c.endpoint.flavor.read_name(column, info);
         // Dataverse and Business Central compare text without case already (their SQL Server
         // collations), and seek an indexed column only when it is compared as it is: `tolower`
         // would make them read the table. Other services are asked to fold case.
         let text = ignore_case
             && matches!(value, Value::String(_))
-            && ty == "string"
+            && ty == ColumnKind::String
             && c.endpoint.flavor == Flavor::Generic;
         let value = match value {
             Value::String(s) if text => Value::String(s.to_lowercase()),

@@ -11,6 +11,7 @@ use crate::connectors::Row;
 use crate::odata::json::{from_json, to_json};
 use crate::odata::literal;
 use crate::plan::TableInfo;
+use crate::value::ColumnKind;
 use crate::value::Value;
 
 /// The annotation Dataverse gives a lookup's value with the logical name of its table.
@@ -35,7 +36,7 @@ pub fn decode(flavor: Flavor, table: &TableInfo, entity: &Map<String, Json>) -> 
         let Some(json) = entity.get(&name) else {
             continue;
         };
-        match from_json(json, &info.ty) {
+        match from_json(json, info.ty) {
             Ok(v) => {
                 fields.insert(column.clone(), v);
             }
@@ -82,7 +83,7 @@ fn key_json(table: &TableInfo, key: &str) -> Json {
     let integer = table
         .columns
         .get(&table.key)
-        .is_some_and(|c| matches!(c.ty.as_str(), "int" | "option"));
+        .is_some_and(|c| matches!(c.ty, ColumnKind::Int | ColumnKind::Option));
     match key.trim().parse::<i64>() {
         Ok(n) if integer => Json::from(n),
         _ => Json::String(key.to_string()),
@@ -106,7 +107,7 @@ pub fn encode(
         }
         let info = table.columns.get(column);
         match info {
-            Some(info) if flavor == Flavor::Dataverse && info.ty == "lookup" => {
+            Some(info) if flavor == Flavor::Dataverse && info.ty == ColumnKind::Lookup => {
                 let chosen = fields.get(&format!("{column}type")).and_then(|v| match v {
                     Value::String(s) => Some(s.as_str()),
                     _ => None,
@@ -126,9 +127,10 @@ pub fn encode(
                 };
                 let bound = match value {
                     Value::Null => Json::Null,
-                    Value::String(id) => {
-                        Json::String(format!("/{set}{}", literal::key_segment(id, "guid")))
-                    }
+                    Value::String(id) => Json::String(format!(
+                        "/{set}{}",
+                        literal::key_segment(id, ColumnKind::Guid)
+                    )),
                     other => {
                         return Err(format!(
                             "lookup `{column}` needs a GUID, got {}",
@@ -154,7 +156,7 @@ pub fn numbers_as_strings(table: &TableInfo, body: &mut Json) {
         return;
     };
     for (column, info) in &table.columns {
-        if info.ty != "decimal" {
+        if info.ty != ColumnKind::Decimal {
             continue;
         }
         if let Some(v) = map.get_mut(column) {
@@ -169,10 +171,11 @@ pub fn numbers_as_strings(table: &TableInfo, body: &mut Json) {
 mod tests {
     use super::*;
     use crate::plan::ColumnInfo;
+    use crate::value::ColumnKind;
 
-    fn col(ty: &str, targets: &[&str]) -> ColumnInfo {
+    fn col(ty: ColumnKind, targets: &[&str]) -> ColumnInfo {
         ColumnInfo {
-            ty: ty.into(),
+            ty,
             targets: targets.iter().map(|t| t.to_string()).collect(),
             ..Default::default()
         }
@@ -185,20 +188,28 @@ mod tests {
             modified_on: Some("modifiedon".into()),
             columns: Default::default(),
         };
-        t.columns.insert("accountid".into(), col("guid", &[]));
-        t.columns.insert("name".into(), col("string", &[]));
-        t.columns.insert("modifiedon".into(), col("datetime", &[]));
-        t.columns.insert("statecode".into(), col("option", &[]));
         t.columns
-            .insert("ownerid".into(), col("lookup", &["systemusers", "teams"]));
-        t.columns.insert("owneridtype".into(), col("string", &[]));
+            .insert("accountid".into(), col(ColumnKind::Guid, &[]));
+        t.columns
+            .insert("name".into(), col(ColumnKind::String, &[]));
+        t.columns
+            .insert("modifiedon".into(), col(ColumnKind::Datetime, &[]));
+        t.columns
+            .insert("statecode".into(), col(ColumnKind::Option, &[]));
+        t.columns.insert(
+            "ownerid".into(),
+            col(ColumnKind::Lookup, &["systemusers", "teams"]),
+        );
+        t.columns
+            .insert("owneridtype".into(), col(ColumnKind::String, &[]));
         t
     }
 
     #[test]
     fn decimals_become_strings_for_ieee754_compatible_services() {
         let mut t = accounts();
-        t.columns.insert("creditlimit".into(), col("decimal", &[]));
+        t.columns
+            .insert("creditlimit".into(), col(ColumnKind::Decimal, &[]));
         let mut fields = BTreeMap::new();
         let d = rust_decimal::Decimal::from_str_exact("-98765432109876.5432").unwrap();
         fields.insert("creditlimit".to_string(), Value::Decimal(d));

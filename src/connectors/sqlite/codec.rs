@@ -16,7 +16,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::value::{parse_decimal, parse_timestamp, Value};
+use crate::value::{parse_decimal, parse_timestamp, ColumnKind, Value};
 
 /// Text of an instant as stored: UTC, microseconds, `Z`, fixed width for years 0 to 9999 (other
 /// years, which jiff allows down to -9999, fall back to jiff's RFC 3339 text). Sub-microsecond
@@ -56,39 +56,38 @@ pub(crate) fn next_stamp() -> Result<Timestamp, String> {
 
 /// A value as stored in a column of plan type `ty` (a `ColumnInfo::ty` string; any other
 /// string stores values by their own type). The error says why the value does not fit.
-pub(crate) fn encode(ty: &str, v: &Value) -> Result<SqlValue, String> {
+pub(crate) fn encode(ty: ColumnKind, v: &Value) -> Result<SqlValue, String> {
     let wrong = |expected: &str| Err(format!("expected {expected}, got {}", describe(v)));
     Ok(match (ty, v) {
         (_, Value::Absent | Value::Null) => SqlValue::Null,
-        ("guid", Value::String(s)) => SqlValue::Text(s.to_ascii_lowercase()),
-        ("guid", _) => return wrong("a GUID"),
-        ("string" | "enum" | "lookup", Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
-        ("string" | "enum" | "lookup", other) => match other.to_text() {
-            Some(s) => SqlValue::Text(s),
-            None => SqlValue::Null,
-        },
-        ("int" | "option", Value::Int(i)) => SqlValue::Integer(*i),
-        ("int" | "option", Value::Decimal(d)) if d.fract().is_zero() => match d.to_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => return wrong("a whole number in range"),
-        },
-        ("int" | "option", _) => return wrong("a whole number"),
-        ("decimal", Value::Decimal(d)) => SqlValue::Text(decimal_text(*d)),
-        ("decimal", Value::Int(i)) => SqlValue::Text(i.to_string()),
-        ("decimal", _) => return wrong("a decimal"),
-        ("bool", Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
-        ("bool", _) => return wrong("true or false"),
-        ("date", Value::Date(d)) => SqlValue::Text(d.to_string()),
-        ("date", _) => return wrong("a date"),
-        ("datetime", Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
-        ("datetime", _) => return wrong("a date-time"),
-        // A type this connector does not know: store the value as what it is.
-        (_, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
-        (_, Value::Int(i)) => SqlValue::Integer(*i),
-        (_, Value::Decimal(d)) => SqlValue::Text(decimal_text(*d)),
-        (_, Value::String(s)) => SqlValue::Text(s.clone()),
-        (_, Value::Date(d)) => SqlValue::Text(d.to_string()),
-        (_, Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
+        (ColumnKind::Guid, Value::String(s)) => SqlValue::Text(s.to_ascii_lowercase()),
+        (ColumnKind::Guid, _) => return wrong("a GUID"),
+        (ColumnKind::String | ColumnKind::Enum | ColumnKind::Lookup, Value::DateTime(t)) => {
+            SqlValue::Text(format_timestamp(*t))
+        }
+        (ColumnKind::String | ColumnKind::Enum | ColumnKind::Lookup, other) => {
+            match other.to_text() {
+                Some(s) => SqlValue::Text(s),
+                None => SqlValue::Null,
+            }
+        }
+        (ColumnKind::Int | ColumnKind::Option, Value::Int(i)) => SqlValue::Integer(*i),
+        (ColumnKind::Int | ColumnKind::Option, Value::Decimal(d)) if d.fract().is_zero() => {
+            match d.to_i64() {
+                Some(i) => SqlValue::Integer(i),
+                None => return wrong("a whole number in range"),
+            }
+        }
+        (ColumnKind::Int | ColumnKind::Option, _) => return wrong("a whole number"),
+        (ColumnKind::Decimal, Value::Decimal(d)) => SqlValue::Text(decimal_text(*d)),
+        (ColumnKind::Decimal, Value::Int(i)) => SqlValue::Text(i.to_string()),
+        (ColumnKind::Decimal, _) => return wrong("a decimal"),
+        (ColumnKind::Bool, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        (ColumnKind::Bool, _) => return wrong("true or false"),
+        (ColumnKind::Date, Value::Date(d)) => SqlValue::Text(d.to_string()),
+        (ColumnKind::Date, _) => return wrong("a date"),
+        (ColumnKind::Datetime, Value::DateTime(t)) => SqlValue::Text(format_timestamp(*t)),
+        (ColumnKind::Datetime, _) => return wrong("a date-time"),
     })
 }
 
@@ -101,7 +100,7 @@ pub(super) fn decimal_text(d: Decimal) -> String {
 /// foreign writer may have used (an INTEGER in a decimal column, `'true'` in a bool column),
 /// strict about content: text that is not a valid value of the type is an error, never null,
 /// so bad data cannot clear a column of the other system.
-pub(crate) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
+pub(crate) fn decode(ty: ColumnKind, raw: ValueRef<'_>) -> Result<Value, String> {
     let text = match raw {
         ValueRef::Null => return Ok(Value::Null),
         ValueRef::Text(bytes) => {
@@ -111,10 +110,10 @@ pub(crate) fn decode(ty: &str, raw: ValueRef<'_>) -> Result<Value, String> {
         _ => None,
     };
     let value = match ty {
-        "int" | "option" => whole_number(raw, text),
-        "decimal" => decimal(raw, text),
-        "bool" => boolean(raw, text),
-        "date" | "datetime" => calendar(ty, text),
+        ColumnKind::Int | ColumnKind::Option => whole_number(raw, text),
+        ColumnKind::Decimal => decimal(raw, text),
+        ColumnKind::Bool => boolean(raw, text),
+        ColumnKind::Date | ColumnKind::Datetime => calendar(ty, text),
         _ => text_like(ty, raw, text),
     };
     value.map_err(|expected| format!("expected {expected}, found {}", found(raw, text)))
@@ -154,7 +153,7 @@ fn decimal(raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str>
         (ValueRef::Real(f), _) => parse_decimal(&f.to_string()),
         (_, Some(s)) => parse_decimal(s.trim()),
         // Not reached (a value without text is an INTEGER or a REAL); read as any type would.
-        (_, None) => return text_like("decimal", raw, text),
+        (_, None) => return text_like(ColumnKind::Decimal, raw, text),
     };
     parsed.map(Value::Decimal).ok_or("a decimal")
 }
@@ -169,8 +168,8 @@ fn boolean(raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str>
 }
 
 /// A `date` or `datetime`, which must be stored as text.
-fn calendar(ty: &str, text: Option<&str>) -> Result<Value, &'static str> {
-    if ty == "date" {
+fn calendar(ty: ColumnKind, text: Option<&str>) -> Result<Value, &'static str> {
+    if ty == ColumnKind::Date {
         let expected = "a date like 2024-01-31";
         let s = text.ok_or(expected)?;
         Date::from_str(s).map(Value::Date).map_err(|_| expected)
@@ -185,15 +184,19 @@ fn calendar(ty: &str, text: Option<&str>) -> Result<Value, &'static str> {
 
 /// Text-like types (`string`, `enum`, `lookup`, `guid`) take numbers as their text; any other
 /// type keeps what is stored.
-fn text_like(ty: &str, raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str> {
+fn text_like(ty: ColumnKind, raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &'static str> {
     Ok(match (ty, raw, text) {
-        ("guid", _, Some(s)) => Value::String(s.to_ascii_lowercase()),
-        ("string" | "enum" | "lookup" | "guid", ValueRef::Integer(i), _) => {
-            Value::String(i.to_string())
-        }
-        ("string" | "enum" | "lookup" | "guid", ValueRef::Real(f), _) => {
-            Value::String(f.to_string())
-        }
+        (ColumnKind::Guid, _, Some(s)) => Value::String(s.to_ascii_lowercase()),
+        (
+            ColumnKind::String | ColumnKind::Enum | ColumnKind::Lookup | ColumnKind::Guid,
+            ValueRef::Integer(i),
+            _,
+        ) => Value::String(i.to_string()),
+        (
+            ColumnKind::String | ColumnKind::Enum | ColumnKind::Lookup | ColumnKind::Guid,
+            ValueRef::Real(f),
+            _,
+        ) => Value::String(f.to_string()),
         (_, _, Some(s)) => Value::String(s.to_string()),
         (_, ValueRef::Integer(i), _) => Value::Int(i),
         (_, ValueRef::Real(f), _) => match parse_decimal(&f.to_string()) {
@@ -206,10 +209,10 @@ fn text_like(ty: &str, raw: ValueRef<'_>, text: Option<&str>) -> Result<Value, &
 
 /// A key as bound in a `WHERE key = ?` on a key column of plan type `ty`; `None` when the text
 /// cannot be a key of that type (so no row has it).
-pub(super) fn key_param(ty: &str, key: &str) -> Option<SqlValue> {
+pub(super) fn key_param(ty: ColumnKind, key: &str) -> Option<SqlValue> {
     match ty {
-        "int" | "option" => key.trim().parse().ok().map(SqlValue::Integer),
-        "guid" => Some(SqlValue::Text(key.to_ascii_lowercase())),
+        ColumnKind::Int | ColumnKind::Option => key.trim().parse().ok().map(SqlValue::Integer),
+        ColumnKind::Guid => Some(SqlValue::Text(key.to_ascii_lowercase())),
         _ => Some(SqlValue::Text(key.to_string())),
     }
 }

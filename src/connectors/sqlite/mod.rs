@@ -44,7 +44,7 @@ use crate::connectors::{
     WriteOutcome,
 };
 use crate::schema::SystemSchema;
-use crate::value::Value;
+use crate::value::{ColumnKind, Value};
 
 /// How long a call waits for a lock another connection holds before it fails as transient.
 /// Long enough for another `syncmap` process to finish a batch of writes.
@@ -185,7 +185,7 @@ impl SqliteConnector {
                 ),
             };
             args.push(SqlValue::Text(m));
-            let condition = match codec::key_param(&key.ty, &k) {
+            let condition = match codec::key_param(key.ty, &k) {
                 Some(k) => {
                     args.push(k);
                     format!("WHERE ({m_col}, {k_col}) > (?1, ?2)")
@@ -207,7 +207,7 @@ impl SqliteConnector {
                     modified_on: None,
                     key: k,
                 }) => {
-                    let k = codec::key_param(&key.ty, &k)
+                    let k = codec::key_param(key.ty, &k)
                         .ok_or_else(|| bad_continuation(continuation))?;
                     args.push(k);
                     format!("WHERE {k_col} > ?1")
@@ -252,7 +252,7 @@ impl SqliteConnector {
         let select = shape.select_list()?;
         let params: Vec<SqlValue> = keys
             .iter()
-            .filter_map(|k| codec::key_param(&shape.key.ty, k))
+            .filter_map(|k| codec::key_param(shape.key.ty, k))
             .collect();
         let mut rows = Vec::new();
         for chunk in params.chunks(GET_CHUNK) {
@@ -296,7 +296,7 @@ impl SqliteConnector {
                     shape.table
                 ))
             })?;
-            let stored = codec::encode(&ty, value).map_err(|why| {
+            let stored = codec::encode(ty, value).map_err(|why| {
                 ConnectorError::Rejected(format!(
                     "cannot look up {} rows by `{column}`: {why}",
                     shape.table
@@ -305,7 +305,7 @@ impl SqliteConnector {
             let col = ident(column);
             match stored {
                 SqlValue::Null => conditions.push(format!("{col} IS NULL")),
-                SqlValue::Text(s) if ignore_case && ty != "guid" => {
+                SqlValue::Text(s) if ignore_case && ty != ColumnKind::Guid => {
                     args.push(SqlValue::Text(s.to_lowercase()));
                     conditions.push(format!("{LOWER_FN}({col}) = ?{}", args.len()));
                 }
@@ -461,11 +461,11 @@ impl Layout {
 
 /// The plan type of a column of the table: the plan's, else the one its declared type stands
 /// for; `None` when the table has no such column.
-fn column_type(layout: &Layout, info: &crate::plan::TableInfo, column: &str) -> Option<String> {
+fn column_type(layout: &Layout, info: &crate::plan::TableInfo, column: &str) -> Option<ColumnKind> {
     let def = layout.get(column)?;
     Some(match info.columns.get(column) {
-        Some(c) => c.ty.clone(),
-        None => ddl::inferred_type(&def.declared).name().to_string(),
+        Some(c) => c.ty,
+        None => ddl::inferred_type(&def.declared).kind(),
     })
 }
 
@@ -473,7 +473,7 @@ fn column_type(layout: &Layout, info: &crate::plan::TableInfo, column: &str) -> 
 #[derive(Debug, Clone)]
 pub(super) struct TypedColumn {
     pub(super) name: String,
-    pub(super) ty: String,
+    pub(super) ty: ColumnKind,
 }
 
 /// A table as one call sees it: the plan's description checked against the real table.
@@ -515,7 +515,7 @@ impl<'a> Shape<'a> {
             Some(m) if layout.get(m).is_some() => Some(TypedColumn {
                 name: m.clone(),
                 // The connector writes it as a date-time whatever the declared type says.
-                ty: "datetime".into(),
+                ty: ColumnKind::Datetime,
             }),
             Some(m) => {
                 return Err(ConnectorError::Fatal(format!(
@@ -538,7 +538,7 @@ impl<'a> Shape<'a> {
 
     /// The plan type of a column of the table: the plan's, else the one its declared type
     /// stands for; `None` when the table has no such column.
-    pub(super) fn column_type(&self, column: &str) -> Option<String> {
+    pub(super) fn column_type(&self, column: &str) -> Option<ColumnKind> {
         column_type(&self.layout, self.info, column)
     }
 
@@ -607,7 +607,7 @@ impl<'a> Shape<'a> {
             let raw = r.get_ref(i).map_err(fail)?;
             // A value the column cannot hold fails this one record (never read as null, which
             // would clear the other system's value); the rest of the table still syncs.
-            match codec::decode(&c.ty, raw) {
+            match codec::decode(c.ty, raw) {
                 Ok(value) => {
                     fields.insert(c.name.clone(), value);
                 }

@@ -21,7 +21,7 @@ use crate::connectors::{
 };
 use crate::plan::{ColumnInfo, TableInfo};
 use crate::schema::{self, SystemSchema, TableSchema};
-use crate::value::Value;
+use crate::value::{ColumnKind, Value};
 
 /// Runs a connector future: they never wait (the SQLite work runs inline), so one poll ends
 /// them.
@@ -82,7 +82,7 @@ fn info_of(t: &TableSchema) -> TableInfo {
             .iter()
             .map(|c| {
                 let info = ColumnInfo {
-                    ty: c.ty.name().to_string(),
+                    ty: c.ty.kind(),
                     targets: vec![],
                     ..Default::default()
                 };
@@ -1164,7 +1164,7 @@ fn misconfigured_tables_are_fatal() {
     info.columns.insert(
         "ghost".into(),
         ColumnInfo {
-            ty: "string".into(),
+            ty: ColumnKind::String,
             targets: vec![],
             ..Default::default()
         },
@@ -1222,23 +1222,25 @@ fn misconfigured_tables_are_fatal() {
 #[test]
 fn foreign_values_read_leniently() {
     use rusqlite::types::ValueRef;
-    let ok = |ty: &str, raw: ValueRef<'_>| codec::decode(ty, raw).unwrap();
-    assert_eq!(ok("decimal", ValueRef::Integer(3)), dec("3"));
-    assert_eq!(ok("decimal", ValueRef::Real(0.1)), dec("0.1"));
-    assert_eq!(ok("int", ValueRef::Real(3.0)), Value::Int(3));
-    assert_eq!(ok("int", ValueRef::Text(b" 42 ")), Value::Int(42));
-    assert_eq!(ok("bool", ValueRef::Text(b"true")), Value::Bool(true));
-    assert_eq!(ok("string", ValueRef::Integer(5)), s("5"));
-    assert_eq!(ok("guid", ValueRef::Text(b"ABC")), s("abc"));
+    let ok = |ty: ColumnKind, raw: ValueRef<'_>| codec::decode(ty, raw).unwrap();
+    assert_eq!(ok(ColumnKind::Decimal, ValueRef::Integer(3)), dec("3"));
+    assert_eq!(ok(ColumnKind::Decimal, ValueRef::Real(0.1)), dec("0.1"));
+    assert_eq!(ok(ColumnKind::Int, ValueRef::Real(3.0)), Value::Int(3));
+    assert_eq!(ok(ColumnKind::Int, ValueRef::Text(b" 42 ")), Value::Int(42));
     assert_eq!(
-        ok("datetime", ValueRef::Text(b"2024-01-01T10:00:00")),
+        ok(ColumnKind::Bool, ValueRef::Text(b"true")),
+        Value::Bool(true)
+    );
+    assert_eq!(ok(ColumnKind::String, ValueRef::Integer(5)), s("5"));
+    assert_eq!(ok(ColumnKind::Guid, ValueRef::Text(b"ABC")), s("abc"));
+    assert_eq!(
+        ok(ColumnKind::Datetime, ValueRef::Text(b"2024-01-01T10:00:00")),
         Value::DateTime(ts("2024-01-01T10:00:00Z"))
     );
-    assert_eq!(ok("whatever", ValueRef::Integer(5)), Value::Int(5));
-    assert_eq!(ok("date", ValueRef::Null), Value::Null);
-    assert!(codec::decode("int", ValueRef::Real(3.5)).is_err());
-    assert!(codec::decode("date", ValueRef::Text(b"31.01.2024")).is_err());
-    assert!(codec::decode("string", ValueRef::Blob(b"x")).is_err());
+    assert_eq!(ok(ColumnKind::Date, ValueRef::Null), Value::Null);
+    assert!(codec::decode(ColumnKind::Int, ValueRef::Real(3.5)).is_err());
+    assert!(codec::decode(ColumnKind::Date, ValueRef::Text(b"31.01.2024")).is_err());
+    assert!(codec::decode(ColumnKind::String, ValueRef::Blob(b"x")).is_err());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehav
 
 use super::{codec, ident, sql_error, Shape, VERSION_COLUMN};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
-use crate::value::Value;
+use crate::value::{ColumnKind, Value};
 
 /// Carries out `ops` in order, one result per op.
 pub(super) fn write(
@@ -100,7 +100,7 @@ fn assignments<'v>(
         let ty = shape.column_type(name).ok_or_else(|| {
             ConnectorError::Rejected(format!("table `{}` has no column `{name}`", shape.table))
         })?;
-        let stored = codec::encode(&ty, value).map_err(|why| {
+        let stored = codec::encode(ty, value).map_err(|why| {
             ConnectorError::Rejected(format!("{} column `{name}`: {why}", shape.table))
         })?;
         out.columns.push((name.clone(), stored));
@@ -194,7 +194,7 @@ fn create_key(
     key: Option<&str>,
     in_fields: Option<&Value>,
 ) -> Result<SqlValue, ConnectorError> {
-    let key_ty = shape.key.ty.as_str();
+    let key_ty = shape.key.ty;
     let from_fields = match in_fields {
         Some(Value::Null) | None => None,
         Some(v) => Some(codec::key_text(v).unwrap_or_default()),
@@ -243,8 +243,8 @@ fn insert(
 /// A key for a new row the caller gave none: the next integer for integer keys (the write
 /// lock is held, so no other connection takes it first), a lower-case UUID v4 for text keys.
 fn new_key(conn: &Connection, shape: &Shape<'_>) -> Result<SqlValue, ConnectorError> {
-    match shape.key.ty.as_str() {
-        "int" | "option" => {
+    match shape.key.ty {
+        ColumnKind::Int | ColumnKind::Option => {
             let sql = format!(
                 "SELECT coalesce(max({}), 0) + 1 FROM {}",
                 ident(&shape.key.name),
@@ -255,10 +255,12 @@ fn new_key(conn: &Connection, shape: &Shape<'_>) -> Result<SqlValue, ConnectorEr
                 .map_err(|e| sql_error(&format!("cannot number a new {} row", shape.table), e))?;
             Ok(SqlValue::Integer(next))
         }
-        "decimal" | "bool" | "date" | "datetime" => Err(ConnectorError::Rejected(format!(
-            "a new {} row needs a key: its key column `{}` is of type {}",
-            shape.table, shape.key.name, shape.key.ty
-        ))),
+        ColumnKind::Decimal | ColumnKind::Bool | ColumnKind::Date | ColumnKind::Datetime => {
+            Err(ConnectorError::Rejected(format!(
+                "a new {} row needs a key: its key column `{}` is of type {}",
+                shape.table, shape.key.name, shape.key.ty
+            )))
+        }
         _ => Ok(SqlValue::Text(uuid::Uuid::new_v4().to_string())),
     }
 }
@@ -299,11 +301,11 @@ fn update(
         table: shape.table.to_string(),
         key: key.to_string(),
     };
-    let key_value = codec::key_param(&shape.key.ty, key).ok_or_else(not_found)?;
+    let key_value = codec::key_param(shape.key.ty, key).ok_or_else(not_found)?;
     let key_text = key_of(&key_value);
     let values = assignments(shape, fields)?;
     if let Some(v) = values.key {
-        let same = codec::key_text(v).and_then(|t| codec::key_param(&shape.key.ty, &t));
+        let same = codec::key_text(v).and_then(|t| codec::key_param(shape.key.ty, &t));
         if same.as_ref() != Some(&key_value) {
             return Err(ConnectorError::Rejected(format!(
                 "{} row `{key_text}`: its key column `{}` cannot be changed",
@@ -414,7 +416,7 @@ fn delete(
     etag: Option<&str>,
 ) -> Result<WriteOutcome, ConnectorError> {
     let key_value =
-        codec::key_param(&shape.key.ty, key).ok_or_else(|| ConnectorError::NotFound {
+        codec::key_param(shape.key.ty, key).ok_or_else(|| ConnectorError::NotFound {
             table: shape.table.to_string(),
             key: key.to_string(),
         })?;

@@ -128,7 +128,7 @@ fn table_info(o: &TableInfo, n: &TableInfo) -> Vec<Entry> {
 }
 
 fn column(c: &ColumnInfo) -> String {
-    let mut s = c.ty.clone();
+    let mut s = c.ty.to_string();
     if let Some(m) = c.max_length {
         s.push_str(&format!("({m})"));
     }

@@ -11,7 +11,7 @@ use crate::connectors::{Connector, ReadRequest, Row};
 use crate::plan::{MatchRule, Side};
 use crate::runtime::eval::NoLookups;
 use crate::state::{Coupling, Intent};
-use crate::value::Value;
+use crate::value::{ColumnKind, Value};
 
 /// Pages of the destination read to see whether it holds rows at all (its filter may not be
 /// pushed down whole).
@@ -358,13 +358,8 @@ impl<'a> Engine<'a> {
     /// A fresh key for a create, when the destination takes client keys on a text key column.
     pub(crate) fn client_key(&self, pass: &Pass<'a>) -> Option<String> {
         let caps = self.systems.get(pass.dst_system).ok()?.capabilities();
-        let ty = pass
-            .dst
-            .info
-            .columns
-            .get(&pass.dst.info.key)
-            .map(|c| c.ty.as_str());
-        (caps.client_keys && matches!(ty, Some("guid" | "string") | None))
+        let ty = pass.dst.info.columns.get(&pass.dst.info.key).map(|c| c.ty);
+        (caps.client_keys && matches!(ty, Some(ColumnKind::Guid | ColumnKind::String) | None))
             .then(|| uuid::Uuid::new_v4().to_string())
     }
 }

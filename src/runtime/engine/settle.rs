@@ -17,7 +17,7 @@ use super::{directions, Engine, EngineError, Mode, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::{self, Side};
 use crate::state::{Coupling, Intent, IntentKind, Store};
-use crate::value::Value;
+use crate::value::{ColumnKind, Value};
 
 /// Columns a lookup for a created row filters on; the rest are compared once rows come back.
 const IDENTITY_COLUMNS: usize = 2;
@@ -377,7 +377,7 @@ fn values(pass: &Pass<'_>, text: Option<&str>) -> BTreeMap<String, Value> {
     fields
         .iter()
         .filter_map(|(k, json)| {
-            let ty = pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+            let ty = pass.dst.info.columns.get(k).map(|c| c.ty);
             Some((k.clone(), Value::from_json(json, ty).ok()?))
         })
         .collect()
@@ -387,13 +387,22 @@ fn values(pass: &Pass<'_>, text: Option<&str>) -> BTreeMap<String, Value> {
 /// its longest text values (the most telling), else other plain values.
 fn identity(pass: &Pass<'_>, written: &BTreeMap<String, Value>) -> Vec<(String, Value)> {
     let d = pass.dir.dest();
-    let ty = |k: &str| pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+    let ty = |k: &str| pass.dst.info.columns.get(k).map(|c| c.ty);
     let usable = |(k, v): (&String, &Value)| -> bool {
         match v {
             Value::String(s) => {
-                !s.is_empty() && matches!(ty(k), Some("string" | "guid" | "lookup"))
+                !s.is_empty()
+                    && matches!(
+                        ty(k),
+                        Some(ColumnKind::String | ColumnKind::Guid | ColumnKind::Lookup)
+                    )
             }
-            Value::Int(_) | Value::Bool(_) => matches!(ty(k), Some("int" | "bool" | "option")),
+            Value::Int(_) | Value::Bool(_) => {
+                matches!(
+                    ty(k),
+                    Some(ColumnKind::Int | ColumnKind::Bool | ColumnKind::Option)
+                )
+            }
             _ => false,
         }
     };
@@ -484,7 +493,7 @@ pub(crate) fn holds(pass: &Pass<'_>, values: Option<&str>, row: &Row) -> bool {
         return false;
     };
     fields.iter().all(|(k, json)| {
-        let ty = pass.dst.info.columns.get(k).map(|c| c.ty.as_str());
+        let ty = pass.dst.info.columns.get(k).map(|c| c.ty);
         match Value::from_json(json, ty) {
             Ok(want) => same_or_unread(row, k, &want),
             Err(_) => false,

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::value::ColumnKind;
 use crate::value::Value;
 
 fn parse(s: &str) -> FilterExpr {
@@ -301,20 +302,20 @@ fn plan_translator_output_round_trips() {
             args,
         })
     };
-    let info = |ty: &str| ColumnInfo {
-        ty: ty.into(),
+    let info = |ty: ColumnKind| ColumnInfo {
+        ty,
         targets: vec![],
         ..Default::default()
     };
     let columns: BTreeMap<String, ColumnInfo> = [
-        ("name", "string"),
-        ("n", "int"),
-        ("amount", "decimal"),
-        ("active", "bool"),
-        ("born", "date"),
-        ("modifiedon", "datetime"),
-        ("parentcustomerid", "lookup"),
-        ("accountid", "guid"),
+        ("name", ColumnKind::String),
+        ("n", ColumnKind::Int),
+        ("amount", ColumnKind::Decimal),
+        ("active", ColumnKind::Bool),
+        ("born", ColumnKind::Date),
+        ("modifiedon", ColumnKind::Datetime),
+        ("parentcustomerid", ColumnKind::Lookup),
+        ("accountid", ColumnKind::Guid),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), info(t)))
