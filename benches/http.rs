@@ -267,7 +267,7 @@ async fn sync(n: usize, batch_size: Option<usize>) -> Result<Measured> {
     let plan = standard_plan()?;
     let mut systems = Systems::default();
     for (alias, system) in &plan.systems {
-        let flavor = Flavor::of_kind(&system.kind).ok_or("no connector")?;
+        let flavor = Flavor::of_kind(system.kind).ok_or("no connector")?;
         let c = ODataConnector::open(
             &profile.systems[alias],
             flavor,

@@ -11,15 +11,6 @@ use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 use crate::syntax::format::duration;
 
-/// The system kinds syncmap has connectors for.
-pub const SYSTEM_KINDS: [&str; 5] = [
-    "business_central",
-    "dataverse",
-    "odata",
-    "sqlite",
-    "postgres",
-];
-
 impl<'p> Checker<'p> {
     /// Gathers every top-level declaration and reports names defined twice.
     pub(super) fn collect(&mut self) {
@@ -122,7 +113,8 @@ impl<'p> Checker<'p> {
     fn declare(&mut self, file: FileId, item: &'p ast::Item) {
         match item {
             ast::Item::System(s) => {
-                if !SYSTEM_KINDS.contains(&s.kind.name.as_str()) {
+                if crate::plan::SystemKind::parse(&s.kind.name).is_none() {
+                    let kinds = crate::plan::SystemKind::ALL.map(crate::plan::SystemKind::as_str);
                     self.push(
                         Diagnostic::new(
                             Code::E0211,
@@ -132,10 +124,10 @@ impl<'p> Checker<'p> {
                         )
                         .label("not a kind syncmap connects to")
                         .help(
-                            did_you_mean(&s.kind.name, SYSTEM_KINDS).unwrap_or_else(|| {
+                            did_you_mean(&s.kind.name, kinds).unwrap_or_else(|| {
                                 format!(
                                     "the kinds are {}",
-                                    SYSTEM_KINDS.map(|k| format!("`{k}`")).join(", ")
+                                    kinds.map(|k| format!("`{k}`")).join(", ")
                                 )
                             }),
                         ),

@@ -23,7 +23,6 @@ use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 use types::Ty;
 
-pub use items::SYSTEM_KINDS;
 pub use test_blocks::{Expected, TestCase};
 
 /// The checked project: everything the plan is built from.
@@ -213,6 +212,10 @@ impl<'p> Checker<'p> {
             let Some(loaded) = self.project.schemas.get(alias) else {
                 continue;
             };
+            // An unknown kind was reported (E0211); no plan comes of it.
+            let Some(kind) = plan::SystemKind::parse(&decl.node.kind.name) else {
+                continue;
+            };
             let mut tables = BTreeMap::new();
             for ((sys, table), cols) in &self.used {
                 if sys != alias {
@@ -245,7 +248,7 @@ impl<'p> Checker<'p> {
             out.insert(
                 alias.clone(),
                 plan::System {
-                    kind: decl.node.kind.name.clone(),
+                    kind,
                     schema: self.project.relative_name(loaded.file),
                     time_zone: decl
                         .node

@@ -154,7 +154,7 @@ fn connect(plan: &Plan, profile: &Profile, secret: &str) -> Result<Systems, CliE
             .systems
             .get(alias)
             .ok_or_else(|| CliError::Io(format!("the sandbox profile lacks system `{alias}`")))?;
-        let flavor = Flavor::of_kind(&system.kind)
+        let flavor = Flavor::of_kind(system.kind)
             .ok_or_else(|| CliError::Io(format!("system `{alias}` has no HTTP connector")))?;
         let conn = ODataConnector::open(config, flavor, Some(Secret::new(secret)))
             .map_err(|e| CliError::Io(e.to_string()))?;

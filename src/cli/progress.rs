@@ -80,7 +80,10 @@ fn traffic(plan: &syncmap::plan::Plan, systems: &Systems) -> Vec<(String, Arc<St
         .0
         .iter()
         .filter_map(|(alias, connector)| {
-            let kind = plan.systems.get(alias).map_or(alias.as_str(), |s| &s.kind);
+            let kind = plan
+                .systems
+                .get(alias)
+                .map_or(alias.as_str(), |s| s.kind.as_str());
             let name = syncmap::report::kind_name(kind);
             connector.http_stats().map(|stats| (name, stats))
         })

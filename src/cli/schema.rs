@@ -88,7 +88,9 @@ pub fn pull(args: &PullArgs) -> Result<ExitCode, CliError> {
         conn.introspect().map_err(|e| CliError::Io(e.to_string()))?
     } else {
         let (kind, used) = kind_and_tables(args)?;
-        let flavor = Flavor::of_kind(&kind).ok_or_else(|| {
+        let flavor = syncmap::plan::SystemKind::parse(&kind)
+            .and_then(Flavor::of_kind)
+            .ok_or_else(|| {
             CliError::Usage(format!(
                 "system `{system}` is of kind `{kind}`; `schema pull` reads dataverse, business_central and odata services"
             ))
@@ -135,7 +137,7 @@ fn kind_and_tables(args: &PullArgs) -> Result<(String, Vec<String>), CliError> {
             kind.clone(),
             plan.map(|s| s.tables.keys().cloned().collect()).unwrap_or_default(),
         )),
-        (None, Some(s)) => Ok((s.kind.clone(), s.tables.keys().cloned().collect())),
+        (None, Some(s)) => Ok((s.kind.to_string(), s.tables.keys().cloned().collect())),
         (None, None) => Err(CliError::Usage(format!(
             "the mappings do not compile or do not name system `{}`; say which kind of service it is with --kind dataverse|business_central|odata",
             args.system

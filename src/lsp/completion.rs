@@ -9,9 +9,9 @@ use lsp_types::{
 };
 
 use crate::check::types::Ty;
-use crate::check::SYSTEM_KINDS;
 use crate::functions::BUILTINS;
 use crate::plan::Side;
+use crate::plan::SystemKind;
 use crate::schema::{ColumnType, TableSchema};
 use crate::syntax::ast;
 use crate::syntax::format;
@@ -51,7 +51,7 @@ pub fn complete(req: &Request<'_>) -> Vec<CompletionItem> {
     match ctx {
         Context::Nothing => {}
         Context::Items => out.keywords(&context::ITEMS),
-        Context::Kinds => out.keywords(&SYSTEM_KINDS),
+        Context::Kinds => out.keywords(&SystemKind::ALL.map(SystemKind::as_str)),
         Context::Settings => out.keywords(&["schema", "time_zone", "modified_on"]),
         Context::Systems => systems(req.analysis, &mut out),
         Context::Tables { system } => tables(req.analysis, &system, &mut out),

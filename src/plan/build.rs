@@ -32,7 +32,7 @@ pub fn build(model: &Model, sources: &[SourceText<'_>]) -> Plan {
                 .get(&side.table)
                 .map(|i| i.columns.clone())
                 .unwrap_or_default();
-            let (pushed, residual) = odata::split(&filter.expr, &system.kind, &columns);
+            let (pushed, residual) = odata::split(&filter.expr, system.kind, &columns);
             filter.odata = pushed;
             filter.residual = residual;
         }

@@ -76,11 +76,60 @@ pub struct SourceDigest {
     pub sha256: String,
 }
 
+/// The kinds of system syncmap connects to, as `.map` files and plans name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    /// Business Central's API v2.0 (or a custom API page).
+    BusinessCentral,
+    /// Dataverse's Web API.
+    Dataverse,
+    /// Another OData v4 service.
+    Odata,
+    /// A SQLite database file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+impl SystemKind {
+    /// Every kind, in the order help texts list them.
+    pub const ALL: [SystemKind; 5] = [
+        SystemKind::BusinessCentral,
+        SystemKind::Dataverse,
+        SystemKind::Odata,
+        SystemKind::Sqlite,
+        SystemKind::Postgres,
+    ];
+
+    /// The name `.map` files and plans use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemKind::BusinessCentral => "business_central",
+            SystemKind::Dataverse => "dataverse",
+            SystemKind::Odata => "odata",
+            SystemKind::Sqlite => "sqlite",
+            SystemKind::Postgres => "postgres",
+        }
+    }
+
+    /// The kind a name means, if any.
+    pub fn parse(name: &str) -> Option<SystemKind> {
+        SystemKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SystemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A system: its kind and what the plan uses of its schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct System {
-    /// `business_central`, `dataverse`, `odata`, `sqlite`, `postgres`.
-    pub kind: String,
+    /// Which kind of system it is.
+    pub kind: SystemKind,
     /// Relative path of the schema snapshot.
     pub schema: String,
     /// The IANA time zone the system's dates are days in (`Europe/Berlin`); UTC when absent.

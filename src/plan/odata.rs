@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{BinOp, ColumnInfo, ColumnKind, Expr, Literal};
+use super::model::{BinOp, ColumnInfo, ColumnKind, Expr, Literal, SystemKind};
 
 /// The pushed-down `$filter` and the residual expression, either possibly absent.
 pub fn split(
     expr: &Expr,
-    kind: &str,
+    kind: SystemKind,
     columns: &BTreeMap<String, ColumnInfo>,
 ) -> (Option<String>, Option<Expr>) {
     let mut conjuncts = Vec::new();
@@ -51,7 +51,7 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 }
 
 struct Translator<'a> {
-    kind: &'a str,
+    kind: SystemKind,
     columns: &'a BTreeMap<String, ColumnInfo>,
 }
 
@@ -66,7 +66,7 @@ impl Translator<'_> {
             .columns
             .get(col)
             .is_some_and(|c| c.ty == ColumnKind::Lookup);
-        if lookup && self.kind == "dataverse" {
+        if lookup && self.kind == SystemKind::Dataverse {
             format!("_{col}_value")
         } else {
             col.to_string()
@@ -214,7 +214,7 @@ mod tests {
             }),
             rhs: Box::new(key),
         };
-        let (odata, residual) = split(&all, "dataverse", &cols);
+        let (odata, residual) = split(&all, crate::plan::SystemKind::Dataverse, &cols);
         assert_eq!(
             odata.as_deref(),
             Some("name eq 'O''Brien' and _parentcustomerid_value ne null")

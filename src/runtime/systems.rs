@@ -41,7 +41,7 @@ impl AnyConnector {
             return AnyConnector::open_sqlite(alias, url, base);
         }
         if url.starts_with("https://") || url.starts_with("http://") {
-            let Some(flavor) = Flavor::of_kind(&system.kind) else {
+            let Some(flavor) = Flavor::of_kind(system.kind) else {
                 return Err(ConnectorError::Fatal(format!(
                     "system `{alias}` is of kind `{}`, which has no HTTP connector; use a `sqlite://PATH` URL",
                     system.kind

@@ -590,7 +590,7 @@ fn injected_faults_end_in_the_same_state_as_a_clean_run() {
 fn connector(env: &Env, alias: &str) -> (ODataConnector, Plan) {
     let plan = env.plan();
     let profile = env.profile();
-    let kind = &plan.systems[alias].kind;
+    let kind = plan.systems[alias].kind;
     let c = ODataConnector::open(
         &profile.systems[alias],
         Flavor::of_kind(kind).unwrap(),

@@ -113,10 +113,10 @@ pub async fn all(inputs: &Inputs, profile: &Profile) -> Vec<SystemReport> {
     for (alias, system) in &inputs.plan.systems {
         let config = profile.systems.get(alias);
         let is_sqlite = config.is_none_or(|c| c.url.starts_with("sqlite://"));
-        let planned = planned_checks(is_sqlite, &system.kind);
+        let planned = planned_checks(is_sqlite, system.kind.as_str());
         let mut r = SystemReport {
             system: alias.clone(),
-            kind: system.kind.clone(),
+            kind: system.kind.to_string(),
             location: None,
             checks: Vec::new(),
             drift: Diagnostics::new(),
@@ -274,7 +274,7 @@ async fn connection(
     config: &SystemConfig,
     secret: Option<Secret>,
 ) -> Option<(ODataConnector, Flavor)> {
-    let Some(flavor) = Flavor::of_kind(&r.kind) else {
+    let Some(flavor) = syncmap::plan::SystemKind::parse(&r.kind).and_then(Flavor::of_kind) else {
         r.fail(
             "connection",
             format!("system `{}` is of kind `{}`, which has no HTTP connector; use a `sqlite://PATH` URL", r.system, r.kind),

@@ -3,7 +3,7 @@
 //! `$batch` format and size the service takes, whether updates must carry `If-Match`, whether
 //! creates may choose their key, and how the service marks its own integration user's writes.
 
-use crate::plan::{ColumnInfo, TableInfo};
+use crate::plan::{ColumnInfo, SystemKind, TableInfo};
 use crate::value::ColumnKind;
 
 /// The kind of OData service.
@@ -28,12 +28,12 @@ pub enum BatchFormat {
 
 impl Flavor {
     /// The flavor of a system kind (`dataverse`, `business_central`, `odata`).
-    pub fn of_kind(kind: &str) -> Option<Flavor> {
+    pub fn of_kind(kind: SystemKind) -> Option<Flavor> {
         match kind {
-            "dataverse" => Some(Flavor::Dataverse),
-            "business_central" => Some(Flavor::BusinessCentral),
-            "odata" => Some(Flavor::Generic),
-            _ => None,
+            SystemKind::Dataverse => Some(Flavor::Dataverse),
+            SystemKind::BusinessCentral => Some(Flavor::BusinessCentral),
+            SystemKind::Odata => Some(Flavor::Generic),
+            SystemKind::Sqlite | SystemKind::Postgres => None,
         }
     }
 

@@ -57,8 +57,8 @@ fn system_details(old_plan: &Plan, o: &System, new_plan: &Plan, n: &System) -> V
     out.extend(compare(
         "kind",
         None,
-        Some(o.kind.clone()),
-        Some(n.kind.clone()),
+        Some(o.kind.to_string()),
+        Some(n.kind.to_string()),
     ));
     out.extend(compare(
         "schema",

@@ -425,7 +425,8 @@ fn plan_translator_output_round_trips() {
         [true, true],
     ];
     for (condition, want) in conditions.iter().zip(expected) {
-        let (odata, residual) = crate::plan::odata::split(condition, "dataverse", &columns);
+        let (odata, residual) =
+            crate::plan::odata::split(condition, crate::plan::SystemKind::Dataverse, &columns);
         assert_eq!(residual, None, "{condition:?} should be pushed down whole");
         let odata = odata.unwrap();
         let e = parse(&odata);
