@@ -2,6 +2,7 @@
 //! which of its sides each end is, which tables those are, and which column, if any, the value
 //! is matched by or taken from.
 
+use super::{Dest, FieldDir};
 use crate::check::expr::Typed;
 use crate::check::table::Sides;
 use crate::check::types::{assignable, comparable, Ty};
@@ -37,21 +38,24 @@ fn side_of(left: &str, right: &str, sys: &str, fallback: Side) -> Option<Side> {
 
 impl<'p> Checker<'p> {
     /// Compiles `via table[.column]` for one direction.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     pub(super) fn lookup(
         &mut self,
-        file: FileId,
-        this: &ast::Table,
-        sides: &Sides<'p>,
-        src: Side,
-        dst: Side,
+        d: FieldDir<'_, 'p>,
         value: &Typed,
-        dst_ty: &Ty,
-        target: &str,
+        dest: Dest<'_>,
         via: &ast::Ident,
         column: Option<&ast::Ident>,
         span: Span,
     ) -> Option<plan::Expr> {
+        let FieldDir {
+            file,
+            table: this,
+            sides,
+            src,
+            dst,
+            ..
+        } = d;
+        let (dst_ty, target) = (dest.ty, dest.target);
         let idx = self.resolve_table_name(file, via)?;
         self.add_dependency(&this.name.name, &via.name, file, via.span);
         if self.broken_tables.contains(&via.name) {

@@ -19,6 +19,26 @@ use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, FieldMap, Span, Transform};
 use modifiers::Mods;
 
+/// One direction of one field mapping: the file and table it is written in, the sides it
+/// flows between and which way. Every check of the field needs all of it to point its
+/// diagnostics at the right text.
+#[derive(Clone, Copy)]
+pub(super) struct FieldDir<'a, 'p> {
+    file: FileId,
+    table: &'a ast::Table,
+    sides: &'a Sides<'p>,
+    field: &'a FieldMap,
+    src: Side,
+    dst: Side,
+}
+
+/// The column a field writes, and its type.
+#[derive(Clone, Copy)]
+pub(super) struct Dest<'a> {
+    target: &'a str,
+    ty: &'a Ty,
+}
+
 /// Where a destination column was first written, per phase, for E0306.
 type Written = BTreeMap<(Side, String), Vec<(Phase, Span)>>;
 
@@ -69,17 +89,15 @@ impl<'p> Checker<'p> {
             }
             let mut reported_read_only = false;
             for &(src, dst) in directions(f.arrow.dir) {
-                let Some(op) = self.field_op(
+                let d = FieldDir {
                     file,
-                    t,
+                    table: t,
                     sides,
-                    f,
+                    field: f,
                     src,
                     dst,
-                    mods,
-                    &id,
-                    &mut reported_read_only,
-                ) else {
+                };
+                let Some(op) = self.field_op(d, mods, &id, &mut reported_read_only) else {
                     dropped = true;
                     continue;
                 };
@@ -148,19 +166,21 @@ impl<'p> Checker<'p> {
     }
 
     /// Checks one direction of a field mapping and compiles it to a field operation.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     fn field_op(
         &mut self,
-        file: FileId,
-        t: &ast::Table,
-        sides: &Sides<'p>,
-        f: &FieldMap,
-        src: Side,
-        dst: Side,
+        d: FieldDir<'_, 'p>,
         mods: Mods,
         id: &str,
         reported_read_only: &mut bool,
     ) -> Option<plan::FieldOp> {
+        let FieldDir {
+            file,
+            sides,
+            field: f,
+            src,
+            dst,
+            ..
+        } = d;
         let (src_e, dst_e) = ends(f, src);
         let target = self.destination(file, sides, f, dst_e, dst)?;
         let dst_ty = self.destination_type(file, sides, dst_e, dst, target)?;
@@ -171,24 +191,18 @@ impl<'p> Checker<'p> {
         if read_only {
             // Both columns of a two-way field may be read-only (`id <-> accountid`): one report.
             if !*reported_read_only {
-                self.read_only(file, sides, f, src_e, dst_e, dst, target);
+                self.read_only(d, src_e, dst_e, target);
             }
             *reported_read_only = true;
             return None;
         }
         let src_typed = self.expr(file, src_e, &sides.scope(src));
-        let value = self.field_value(file, t, sides, f, src, dst, &src_typed, &dst_ty, target)?;
-        let dst_max = self.length_checks(
-            file,
-            sides,
-            f,
-            src,
-            dst,
-            &src_typed.ty,
-            &dst_ty,
+        let dest = Dest {
             target,
-            mods,
-        );
+            ty: &dst_ty,
+        };
+        let value = self.field_value(d, &src_typed, dest)?;
+        let dst_max = self.length_checks(d, &src_typed.ty, dest, mods);
         Some(plan::FieldOp {
             id: id.to_string(),
             origin: self.origin(file, f.span),
@@ -254,17 +268,20 @@ impl<'p> Checker<'p> {
 
     /// E0305: the destination is computed by its system. A two-way field is told how to read
     /// it one way instead.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     fn read_only(
         &mut self,
-        file: FileId,
-        sides: &Sides<'p>,
-        f: &FieldMap,
+        d: FieldDir<'_, 'p>,
         src_e: &ast::Expr,
         dst_e: &ast::Expr,
-        dst: Side,
         target: &str,
     ) {
+        let FieldDir {
+            file,
+            sides,
+            field: f,
+            dst,
+            ..
+        } = d;
         let tname = sides.table(dst).map_or("", |x| x.name.as_str());
         let help = match (f.arrow.dir, src_e.as_column()) {
             (Direction::Both, Some(source)) => {
@@ -296,46 +313,24 @@ impl<'p> Checker<'p> {
     }
 
     /// The value written, by the field's transform: a lookup, a value map, or the source itself.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     fn field_value(
         &mut self,
-        file: FileId,
-        t: &ast::Table,
-        sides: &Sides<'p>,
-        f: &FieldMap,
-        src: Side,
-        dst: Side,
+        d: FieldDir<'_, 'p>,
         src_typed: &Typed,
-        dst_ty: &Ty,
-        target: &str,
+        dest: Dest<'_>,
     ) -> Option<plan::Expr> {
+        let (f, src) = (d.field, d.src);
         match &f.transform {
             Some(Transform::Via {
                 table,
                 column,
                 span,
-            }) => self.lookup(
-                file,
-                t,
-                sides,
-                src,
-                dst,
-                src_typed,
-                dst_ty,
-                target,
-                table,
-                column.as_ref(),
-                *span,
-            ),
-            Some(Transform::UsingMap(name)) => {
-                self.using_map(file, f, name, src, src_typed, dst_ty, target)
-            }
-            Some(Transform::UsingInline(body)) => {
-                self.using_inline(file, f, body, src, src_typed, dst_ty, target)
-            }
+            }) => self.lookup(d, src_typed, dest, table, column.as_ref(), *span),
+            Some(Transform::UsingMap(name)) => self.using_map(d, name, src_typed, dest),
+            Some(Transform::UsingInline(body)) => self.using_inline(d, body, src_typed, dest),
             None => {
                 let (src_e, _) = ends(f, src);
-                self.plain_value(file, f, src_e, src_typed, dst_ty, target, src)
+                self.plain_value(d, src_e, src_typed, dest)
             }
         }
     }

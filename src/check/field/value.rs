@@ -2,8 +2,8 @@
 //! must fit or round-trip, and lengths that may be cut.
 
 use super::modifiers::Mods;
+use super::{Dest, FieldDir};
 use crate::check::expr::Typed;
-use crate::check::table::Sides;
 use crate::check::types::{assignable, round_trips, Ty};
 use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
@@ -14,17 +14,15 @@ use crate::syntax::ast::{self, Direction, FieldMap};
 impl<'p> Checker<'p> {
     /// The value of a field without `via` or `using`: literals are resolved against the
     /// destination type; expressions must fit it.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     pub(super) fn plain_value(
         &mut self,
-        file: FileId,
-        f: &FieldMap,
+        d: FieldDir<'_, 'p>,
         src_e: &ast::Expr,
         src: &Typed,
-        dst_ty: &Ty,
-        target: &str,
-        src_side: Side,
+        dest: Dest<'_>,
     ) -> Option<plan::Expr> {
+        let (file, f, src_side) = (d.file, d.field, d.src);
+        let (dst_ty, target) = (dest.ty, dest.target);
         if let ast::ExprKind::Lit(lit) = &src_e.kind {
             let l = self.coerce_literal(file, lit, src_e.span, dst_ty, &format!("`{target}`"))?;
             return Some(plan::Expr::Lit(l));
@@ -117,19 +115,22 @@ impl<'p> Checker<'p> {
     /// What may not fit the destination: `truncate` with nothing to cut (W0003), values longer
     /// than it holds (W0001) and decimals it cannot hold. Returns its maximum length, for
     /// `truncate`.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     pub(super) fn length_checks(
         &mut self,
-        file: FileId,
-        sides: &Sides<'p>,
-        f: &FieldMap,
-        src: Side,
-        dst: Side,
+        d: FieldDir<'_, 'p>,
         src_ty: &Ty,
-        dst_ty: &Ty,
-        target: &str,
+        dest: Dest<'_>,
         mods: Mods,
     ) -> Option<u32> {
+        let FieldDir {
+            file,
+            sides,
+            field: f,
+            src,
+            dst,
+            ..
+        } = d;
+        let (dst_ty, target) = (dest.ty, dest.target);
         let (src_e, _) = super::ends(f, src);
         let dst_max = dst_ty
             .max_len()

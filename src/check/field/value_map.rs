@@ -1,6 +1,7 @@
 //! `using MAP` and `using { … }`: value maps resolved by name, their arms coerced to the types
 //! of both ends, read backwards for a two-way field, and checked for values they miss.
 
+use super::{Dest, FieldDir};
 use crate::check::expr::Typed;
 use crate::check::types::Ty;
 use crate::check::Checker;
@@ -40,19 +41,17 @@ struct Arms {
     ok: bool,
 }
 
-impl Checker<'_> {
+impl<'p> Checker<'p> {
     /// `using NAME`: the value map declared as `NAME`, applied for one direction.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     pub(super) fn using_map(
         &mut self,
-        file: FileId,
-        f: &FieldMap,
+        d: FieldDir<'_, 'p>,
         name: &ast::Ident,
-        src: Side,
         src_typed: &Typed,
-        dst_ty: &Ty,
-        target: &str,
+        dest: Dest<'_>,
     ) -> Option<plan::Expr> {
+        let (file, f, src) = (d.file, d.field, d.src);
+        let (dst_ty, target) = (dest.ty, dest.target);
         if self.project.broken_names.contains(&name.name) && !self.maps.contains_key(&name.name) {
             return None;
         }
@@ -66,17 +65,15 @@ impl Checker<'_> {
     }
 
     /// `using { … }`: a value map written in the field, applied for one direction.
-    #[allow(clippy::too_many_arguments)] // the field's whole context is needed to label errors
     pub(super) fn using_inline(
         &mut self,
-        file: FileId,
-        f: &FieldMap,
+        d: FieldDir<'_, 'p>,
         body: &ast::MapBody,
-        src: Side,
         src_typed: &Typed,
-        dst_ty: &Ty,
-        target: &str,
+        dest: Dest<'_>,
     ) -> Option<plan::Expr> {
+        let (file, f, src) = (d.file, d.field, d.src);
+        let (dst_ty, target) = (dest.ty, dest.target);
         let ctx = MapUse::new(file, body.span, f, src);
         self.apply_map(file, body, src_typed, dst_ty, target, ctx)
     }
