@@ -142,17 +142,7 @@ impl<'a> Engine<'a> {
             if let Some(p) = self.progress {
                 p.rows(page.rows.len() as u64);
             }
-            for row in &page.rows {
-                if let Some(m) = row.modified_on {
-                    let c = Cursor {
-                        modified_on: m,
-                        key: row.key.clone(),
-                    };
-                    if newest.as_ref().is_none_or(|n| &c > n) {
-                        newest = Some(c);
-                    }
-                }
-            }
+            newest = newest_of(newest, &page.rows);
             // A failed record retried above is not processed twice in one pass.
             let rows: Vec<Row> = page
                 .rows
@@ -240,4 +230,19 @@ impl<'a> Engine<'a> {
             .save_counts(self.run, mapping, dir, &p.counts, None, None)?;
         Ok(())
     }
+}
+
+/// The newest `(modified_on, key)` among `seen` and the rows of a page.
+fn newest_of(seen: Option<Cursor>, rows: &[Row]) -> Option<Cursor> {
+    rows.iter()
+        .filter_map(|row| {
+            row.modified_on.map(|m| Cursor {
+                modified_on: m,
+                key: row.key.clone(),
+            })
+        })
+        .fold(seen, |newest, c| match newest {
+            Some(n) if n >= c => Some(n),
+            _ => Some(c),
+        })
 }

@@ -159,26 +159,15 @@ impl<'a> Engine<'a> {
         differing: &[&str],
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
-        let s = pass.dir.source();
         pr.counts.conflicts += 1;
         let fields = differing
             .iter()
             .map(|f| format!("`{f}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        // `None`: the rule is `fail`. Every conflict is logged as an event of the run and listed
-        // in the report, whatever the rule (`fail` used to leave only the record's error).
-        let (wins, how) = match pass.table.on_conflict {
-            ConflictRule::Prefer(side) => (
-                Some(side == s),
-                format!("prefer {}", pass.table.side(side).system),
-            ),
-            ConflictRule::Newest => (
-                Some(row.modified_on >= dest.modified_on),
-                "newest".to_string(),
-            ),
-            ConflictRule::Fail => (None, "fail".to_string()),
-        };
+        // Every conflict is logged as an event of the run and listed in the report, whatever
+        // the rule (`fail` used to leave only the record's error).
+        let (wins, how) = rule_says(pass, row, dest);
         let outcome = match wins {
             Some(true) => "this side's values are written",
             Some(false) => "the other side's values win; this side is skipped",
@@ -317,4 +306,20 @@ fn differing_two_way<'p>(
         })
         .map(|(op, _)| op.target.as_str())
         .collect()
+}
+
+/// Whether the conflict rule lets this pass's side win (`None`: the rule is `fail`), and the
+/// rule in words.
+fn rule_says(pass: &Pass<'_>, row: &Row, dest: &Row) -> (Option<bool>, String) {
+    match pass.table.on_conflict {
+        ConflictRule::Prefer(side) => (
+            Some(side == pass.dir.source()),
+            format!("prefer {}", pass.table.side(side).system),
+        ),
+        ConflictRule::Newest => (
+            Some(row.modified_on >= dest.modified_on),
+            "newest".to_string(),
+        ),
+        ConflictRule::Fail => (None, "fail".to_string()),
+    }
 }

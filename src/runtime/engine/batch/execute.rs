@@ -98,17 +98,9 @@ impl<'a> Engine<'a> {
         let mut found: HashMap<usize, Found> = HashMap::new();
         if !unsure.is_empty() {
             let list: Vec<Intent> = unsure.iter().filter_map(|i| intents[*i].clone()).collect();
-            // Rows this batch made or matched are some other record's, though not coupled yet.
-            let taken: std::collections::HashSet<String> = planned
-                .iter()
-                .zip(&results)
-                .filter_map(|(p, r)| match (&p.pending.kind, r) {
-                    (_, Some(Ok(out))) => Some(out.key.clone()),
-                    (PendingKind::Update { dest, .. }, _) => Some(dest.key.clone()),
-                    _ => None,
-                })
-                .collect();
-            let looked = self.look(pass, &list, &taken).await?;
+            let looked = self
+                .look(pass, &list, &taken_keys(planned, &results))
+                .await?;
             found.extend(unsure.iter().copied().zip(looked));
         }
         Ok(results
@@ -553,6 +545,23 @@ impl<'a> Engine<'a> {
             !passing,
         )
     }
+}
+
+/// The destination rows this batch made or matched: some other record's, though not coupled
+/// yet, so a lost write's row is not looked for among them.
+fn taken_keys(
+    planned: &[Planned],
+    results: &[Option<Result<WriteOutcome, ConnectorError>>],
+) -> std::collections::HashSet<String> {
+    planned
+        .iter()
+        .zip(results)
+        .filter_map(|(p, r)| match (&p.pending.kind, r) {
+            (_, Some(Ok(out))) => Some(out.key.clone()),
+            (PendingKind::Update { dest, .. }, _) => Some(dest.key.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether the destination row changed since the pair was last synced (a change of its own the
