@@ -157,21 +157,10 @@ mod tests {
         ColumnSchema::new("amount", ty)
     }
 
-    /// Values that break anything going through `f64`.
-    const HURTING: [&str; 7] = [
-        "-98765432109876.5432",
-        "12345678901234.5678",
-        "0.0000000000000000000000000001",
-        "123456789012345678",
-        "1234567890123456789012345678",
-        "-0.1000",
-        "79228162514264337593543950335",
-    ];
-
     #[test]
     fn decimals_keep_their_literal_text_both_ways() {
         let c = column(ColumnType::DECIMAL);
-        for text in HURTING {
+        for text in crate::sandbox::exact_tests::HURTING {
             let j: Json = serde_json::from_str(text).unwrap();
             let v = read(&c, &j, Numbers::default()).unwrap();
             assert_eq!(

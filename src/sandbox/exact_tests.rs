@@ -10,7 +10,7 @@ use super::{Sandbox, SandboxConfig, NUMBERS};
 
 /// Values that break anything going through `f64`: 18 to 29 significant digits, negative
 /// amounts of scale 4, the smallest positive decimal.
-const HURTING: [&str; 7] = [
+pub(super) const HURTING: [&str; 7] = [
     "-98765432109876.5432",
     "12345678901234.5678",
     "0.0000000000000000000000000001",

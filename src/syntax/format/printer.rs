@@ -83,15 +83,21 @@ impl Printer<'_> {
                 break;
             }
             let c = c.clone();
-            if self.blank_before(c.span.start as usize) && !self.at_block_start() {
-                self.out.push('\n');
-            }
-            self.indent(depth);
-            self.out.push_str(&c.text);
-            self.out.push('\n');
-            self.last_end = c.span.end as usize;
-            self.next += 1;
+            self.comment_line(&c, depth);
         }
+    }
+
+    /// Prints the next comment on a line of its own at `depth`, after a blank line when the
+    /// source had one there, and moves past it.
+    fn comment_line(&mut self, c: &Comment, depth: usize) {
+        if self.blank_before(c.span.start as usize) && !self.at_block_start() {
+            self.out.push('\n');
+        }
+        self.indent(depth);
+        self.out.push_str(&c.text);
+        self.out.push('\n');
+        self.last_end = c.span.end as usize;
+        self.next += 1;
     }
 
     fn at_block_start(&self) -> bool {
@@ -134,14 +140,7 @@ impl Printer<'_> {
             if !self.out.is_empty() && !self.out.ends_with('\n') {
                 self.out.push('\n');
             }
-            if self.blank_before(c.span.start as usize) && !self.at_block_start() {
-                self.out.push('\n');
-            }
-            self.indent(depth);
-            self.out.push_str(&c.text);
-            self.out.push('\n');
-            self.last_end = c.span.end as usize;
-            self.next += 1;
+            self.comment_line(&c, depth);
         }
     }
 
