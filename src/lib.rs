@@ -45,6 +45,7 @@ pub mod diagnostics;
 pub mod drift;
 pub mod functions;
 pub mod lsp;
+pub mod model;
 pub mod odata;
 pub mod plan;
 pub mod profile;
@@ -72,7 +73,7 @@ pub struct Compilation {
     /// The sources read.
     pub project: Project,
     /// The checked model, when there is no error.
-    pub model: Option<check::Model>,
+    pub model: Option<model::Model>,
     /// The plan, when there is no error.
     pub plan: Option<plan::Plan>,
     /// Every diagnostic, sorted.

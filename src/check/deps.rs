@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan;
+use crate::model;
 
 impl Checker<'_> {
     /// Orders the tables and fills in `depends_on`; reports cycles.
-    pub(super) fn dependency_order(&mut self, tables: &[plan::Table]) -> Vec<plan::Table> {
+    pub(super) fn dependency_order(&mut self, tables: &[model::Table]) -> Vec<model::Table> {
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let deps: BTreeMap<String, Vec<String>> = names
             .iter()

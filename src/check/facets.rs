@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use super::table::Sides;
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::Side;
+use crate::model::Side;
 use crate::schema::facets::{misfit, Digits, Misfit};
 use crate::schema::ColumnType;
 use crate::source::FileId;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::types::Ty;
 use super::{Checker, Decl, FnSig, Scope};
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
-use crate::plan;
+use crate::model;
 use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 use crate::syntax::format::duration;
@@ -113,8 +113,8 @@ impl<'p> Checker<'p> {
     fn declare(&mut self, file: FileId, item: &'p ast::Item) {
         match item {
             ast::Item::System(s) => {
-                if crate::plan::SystemKind::parse(&s.kind.name).is_none() {
-                    let kinds = crate::plan::SystemKind::ALL.map(crate::plan::SystemKind::as_str);
+                if crate::model::SystemKind::parse(&s.kind.name).is_none() {
+                    let kinds = crate::model::SystemKind::ALL.map(crate::model::SystemKind::as_str);
                     self.push(
                         Diagnostic::new(
                             Code::E0211,
@@ -222,7 +222,7 @@ impl<'p> Checker<'p> {
         };
         self.compiled_fns.insert(
             name.to_string(),
-            plan::Function {
+            model::Function {
                 params: params.into_iter().map(|(n, _)| n).collect(),
                 body: body.expr,
             },
@@ -295,7 +295,7 @@ impl<'p> Checker<'p> {
     }
 
     /// Checks jobs and lists their tables in dependency order.
-    pub(super) fn check_jobs(&mut self, order: &[plan::Table]) -> BTreeMap<String, plan::Job> {
+    pub(super) fn check_jobs(&mut self, order: &[model::Table]) -> BTreeMap<String, model::Job> {
         let mut out = BTreeMap::new();
         for decl in self.jobs.clone() {
             let j = decl.node;
@@ -337,10 +337,10 @@ impl<'p> Checker<'p> {
             }
             out.insert(
                 j.name.name.clone(),
-                plan::Job {
+                model::Job {
                     mode: match j.mode {
-                        ast::SyncMode::Full => plan::SyncMode::Full,
-                        ast::SyncMode::Modified => plan::SyncMode::Modified,
+                        ast::SyncMode::Full => model::SyncMode::Full,
+                        ast::SyncMode::Modified => model::SyncMode::Modified,
                     },
                     tables,
                     every_seconds: j.every.map(|d| d.seconds),

@@ -2,7 +2,7 @@
 //! walk that hover and go-to-definition share. Columns come with the side of the table mapping
 //! whose columns are in scope there, resolved as the checker resolves them.
 
-use crate::plan::Side;
+use crate::model::Side;
 use crate::syntax::ast::{self, Expr, ExprKind, Ident, Item, Span, StrLit, TableItem, TestStep};
 
 /// A name at the cursor.

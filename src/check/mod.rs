@@ -16,29 +16,12 @@ pub mod types;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::plan;
+use crate::model::{self, Model};
 use crate::project::Project;
-use crate::schema::{ColumnType, TableSchema};
+use crate::schema::TableSchema;
 use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
 use types::Ty;
-
-pub use test_blocks::{Expected, TestCase};
-
-/// The checked project: everything the plan is built from.
-#[derive(Debug, Clone)]
-pub struct Model {
-    /// Systems by alias, with the tables and columns the mappings use.
-    pub systems: BTreeMap<String, plan::System>,
-    /// Table mappings in dependency order.
-    pub tables: Vec<plan::Table>,
-    /// User-defined functions.
-    pub functions: BTreeMap<String, plan::Function>,
-    /// Jobs.
-    pub jobs: BTreeMap<String, plan::Job>,
-    /// Inline tests, in source order.
-    pub tests: Vec<TestCase>,
-}
 
 /// Checks a loaded project. The model is returned only when there is no error; warnings come
 /// with it.
@@ -57,7 +40,7 @@ pub fn check(project: &Project) -> (Option<Model>, Diagnostics) {
         return (None, diags);
     }
     let model = Model {
-        systems: c.plan_systems(),
+        systems: c.model_systems(),
         tables: order,
         functions: std::mem::take(&mut c.compiled_fns),
         jobs,
@@ -121,11 +104,11 @@ pub(crate) struct Checker<'p> {
     pub fns: BTreeMap<String, Decl<'p, ast::Function>>,
     pub fn_sigs: BTreeMap<String, Option<FnSig>>,
     pub fn_in_progress: BTreeSet<String>,
-    pub compiled_fns: BTreeMap<String, plan::Function>,
+    pub compiled_fns: BTreeMap<String, model::Function>,
     pub jobs: Vec<Decl<'p, ast::Job>>,
     pub tests: Vec<Decl<'p, ast::Test>>,
     /// Columns used, by system and table.
-    pub used: BTreeMap<(String, String), BTreeMap<String, plan::ColumnInfo>>,
+    pub used: BTreeMap<(String, String), BTreeSet<String>>,
     /// Value maps and functions referenced somewhere.
     pub referenced: BTreeSet<String>,
     /// Table mappings whose sides did not resolve (already reported).
@@ -160,42 +143,25 @@ impl<'p> Checker<'p> {
         self.diags.push(d);
     }
 
-    /// `file:line:column` with the root-relative path, for plan origins.
-    pub(crate) fn origin(&self, file: FileId, span: Span) -> String {
-        let (line, col) = self.project.sources.get(file).line_col(span.start as usize);
-        format!("{}:{line}:{col}", self.project.relative_name(file))
+    /// Where a declaration is, for the plan's origins.
+    pub(crate) fn origin(&self, file: FileId, span: Span) -> model::Origin {
+        let (line, column) = self.project.sources.get(file).line_col(span.start as usize);
+        model::Origin {
+            path: self.project.relative_name(file),
+            line,
+            column,
+        }
     }
 
     /// Records that a column is read or written, for the plan's system description.
     pub(crate) fn use_column(&mut self, system: &str, table: &TableSchema, column: &str) {
-        let Some(col) = table.column(column) else {
+        if table.column(column).is_none() {
             return;
-        };
-        let ty = Ty::of_column(&col.ty);
-        let info = plan::ColumnInfo {
-            ty: ty.plan_kind(),
-            targets: match &ty {
-                Ty::Lookup(t) => t.to_vec(),
-                _ => Vec::new(),
-            },
-            max_length: match ty {
-                Ty::String { max } => max,
-                _ => None,
-            },
-            precision: match col.ty {
-                ColumnType::Decimal { precision, .. } => precision,
-                _ => None,
-            },
-            scale: match col.ty {
-                ColumnType::Decimal { scale, .. } => scale,
-                _ => None,
-            },
-            time_zone_independent: col.time_zone_independent,
-        };
+        }
         self.used
             .entry((system.to_string(), table.name.clone()))
             .or_default()
-            .insert(column.to_string(), info);
+            .insert(column.to_string());
     }
 
     /// The schema table of `system.table`, when both resolve.
@@ -206,56 +172,38 @@ impl<'p> Checker<'p> {
             .and_then(|s| s.schema.table(table))
     }
 
-    fn plan_systems(&self) -> BTreeMap<String, plan::System> {
+    /// The declared systems whose schemas loaded, with the tables the mappings use.
+    fn model_systems(&self) -> BTreeMap<String, model::System> {
         let mut out = BTreeMap::new();
         for (alias, decl) in &self.systems {
             let Some(loaded) = self.project.schemas.get(alias) else {
                 continue;
             };
             // An unknown kind was reported (E0211); no plan comes of it.
-            let Some(kind) = plan::SystemKind::parse(&decl.node.kind.name) else {
+            let Some(kind) = model::SystemKind::parse(&decl.node.kind.name) else {
                 continue;
             };
-            let mut tables = BTreeMap::new();
-            for ((sys, table), cols) in &self.used {
-                if sys != alias {
-                    continue;
-                }
-                let Some(t) = loaded.schema.table(table) else {
-                    continue;
-                };
-                let mut columns = cols.clone();
-                for extra in std::iter::once(&t.key).chain(t.modified_on.iter()) {
-                    if let Some(c) = t.column(extra) {
-                        let ty = Ty::of_column(&c.ty);
-                        columns.entry(extra.clone()).or_insert(plan::ColumnInfo {
-                            ty: ty.plan_kind(),
-                            targets: Vec::new(),
-                            ..Default::default()
-                        });
-                    }
-                }
-                tables.insert(
-                    table.clone(),
-                    plan::TableInfo {
-                        entity_type: t.entity_type.clone(),
-                        key: t.key.clone(),
-                        modified_on: t.modified_on.clone(),
-                        columns,
-                    },
-                );
-            }
+            let tables = self
+                .used
+                .iter()
+                .filter(|((system, _), _)| system == alias)
+                .filter_map(|((_, table), columns)| {
+                    let schema = loaded.schema.table(table)?.clone();
+                    let columns = columns.clone();
+                    Some((table.clone(), model::UsedTable { schema, columns }))
+                })
+                .collect();
+            let time_zone = decl
+                .node
+                .settings
+                .iter()
+                .find(|s| s.key.name == "time_zone");
             out.insert(
                 alias.clone(),
-                plan::System {
+                model::System {
                     kind,
                     schema: self.project.relative_name(loaded.file),
-                    time_zone: decl
-                        .node
-                        .settings
-                        .iter()
-                        .find(|s| s.key.name == "time_zone")
-                        .map(|s| s.value.value.clone()),
+                    time_zone: time_zone.map(|s| s.value.value.clone()),
                     tables,
                 },
             );

@@ -4,7 +4,7 @@
 use super::types::{comparable, Ty};
 use super::{Checker, Decl, Scope};
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
-use crate::plan::{self, Flow, Side};
+use crate::model::{self, Flow, Side};
 use crate::schema::TableSchema;
 use crate::source::FileId;
 use crate::syntax::ast::{self, ModifierKind, TableItem};
@@ -59,11 +59,11 @@ pub(crate) fn flow_of(dir: ast::Direction) -> Flow {
 
 /// What the items of a table mapping other than its fields declare, gathered in source order.
 struct Rules<'p> {
-    filters: [Option<plan::Expr>; 2],
-    match_rules: Vec<plan::MatchRule>,
+    filters: [Option<model::Expr>; 2],
+    match_rules: Vec<model::MatchRule>,
     create: Option<Vec<Side>>,
-    on_conflict: plan::ConflictRule,
-    on_delete: plan::DeleteRule,
+    on_conflict: model::ConflictRule,
+    on_delete: model::DeleteRule,
     only_coupled: bool,
     fields: Vec<&'p ast::FieldMap>,
 }
@@ -75,8 +75,8 @@ impl Rules<'_> {
             filters: [None, None],
             match_rules: Vec::new(),
             create: None,
-            on_conflict: plan::ConflictRule::Fail,
-            on_delete: plan::DeleteRule::Fail,
+            on_conflict: model::ConflictRule::Fail,
+            on_delete: model::DeleteRule::Fail,
             only_coupled: true,
             fields: Vec::new(),
         }
@@ -94,7 +94,7 @@ pub(crate) fn destinations(flow: Flow) -> Vec<Side> {
 
 impl<'p> Checker<'p> {
     /// Checks every table mapping, in source order.
-    pub(super) fn check_tables(&mut self) -> Vec<plan::Table> {
+    pub(super) fn check_tables(&mut self) -> Vec<model::Table> {
         let decls = self.tables.clone();
         decls.into_iter().map(|d| self.table(d)).collect()
     }
@@ -233,7 +233,7 @@ impl<'p> Checker<'p> {
         None
     }
 
-    fn table(&mut self, decl: Decl<'p, ast::Table>) -> plan::Table {
+    fn table(&mut self, decl: Decl<'p, ast::Table>) -> model::Table {
         let (file, t) = (decl.file, decl.node);
         let sides = self.table_sides(t, file);
         let flow = flow_of(t.arrow.dir);
@@ -244,16 +244,12 @@ impl<'p> Checker<'p> {
         let create = rules.create.take().unwrap_or_else(|| destinations(flow));
         let passes = self.fields(file, t, &sides, flow, &rules.fields, &create);
         let [left_filter, right_filter] = rules.filters;
-        let side = |r: &ast::TableRef, filter: Option<plan::Expr>| plan::TableSide {
+        let side = |r: &ast::TableRef, filter: Option<model::Expr>| model::TableSide {
             system: r.system.name.clone(),
             table: r.table.name.clone(),
-            filter: filter.map(|expr| plan::Filter {
-                expr,
-                odata: None,
-                residual: None,
-            }),
+            filter,
         };
-        plan::Table {
+        model::Table {
             name: t.name.name.clone(),
             origin: self.origin(file, t.name.span),
             left: side(&t.left, left_filter),
@@ -314,10 +310,10 @@ impl<'p> Checker<'p> {
             TableItem::OnConflict(c) => rules.on_conflict = self.on_conflict(file, c, t, flow),
             TableItem::OnDelete(d) => {
                 rules.on_delete = match d.rule {
-                    ast::DeleteRule::Uncouple => plan::DeleteRule::Uncouple,
-                    ast::DeleteRule::Restore => plan::DeleteRule::Restore,
-                    ast::DeleteRule::Propagate => plan::DeleteRule::Propagate,
-                    ast::DeleteRule::Fail => plan::DeleteRule::Fail,
+                    ast::DeleteRule::Uncouple => model::DeleteRule::Uncouple,
+                    ast::DeleteRule::Restore => model::DeleteRule::Restore,
+                    ast::DeleteRule::Propagate => model::DeleteRule::Propagate,
+                    ast::DeleteRule::Fail => model::DeleteRule::Fail,
                 }
             }
             TableItem::OnlyCoupled(o) => rules.only_coupled = o.value,
@@ -340,7 +336,7 @@ impl<'p> Checker<'p> {
         t: &ast::Table,
         sides: &Sides<'p>,
         f: &ast::Filter,
-        filters: &mut [Option<plan::Expr>; 2],
+        filters: &mut [Option<model::Expr>; 2],
     ) {
         let Some(side) = self.side_named(file, &f.side, t) else {
             return;
@@ -360,8 +356,8 @@ impl<'p> Checker<'p> {
         }
         let slot = &mut filters[side as usize];
         *slot = Some(match slot.take() {
-            Some(prev) => plan::Expr::Bin {
-                op: plan::BinOp::And,
+            Some(prev) => model::Expr::Bin {
+                op: model::BinOp::And,
                 lhs: Box::new(prev),
                 rhs: Box::new(typed.expr),
             },
@@ -376,14 +372,14 @@ impl<'p> Checker<'p> {
         c: &ast::OnConflict,
         t: &ast::Table,
         flow: Flow,
-    ) -> plan::ConflictRule {
+    ) -> model::ConflictRule {
         let rule = match &c.rule {
             ast::ConflictRule::Prefer(side) => match self.side_named(file, side, t) {
-                Some(s) => plan::ConflictRule::Prefer(s),
-                None => plan::ConflictRule::Fail,
+                Some(s) => model::ConflictRule::Prefer(s),
+                None => model::ConflictRule::Fail,
             },
-            ast::ConflictRule::Newest => plan::ConflictRule::Newest,
-            ast::ConflictRule::Fail => plan::ConflictRule::Fail,
+            ast::ConflictRule::Newest => model::ConflictRule::Newest,
+            ast::ConflictRule::Fail => model::ConflictRule::Fail,
         };
         if flow != Flow::Both {
             self.push(
@@ -402,7 +398,7 @@ impl<'p> Checker<'p> {
         m: &ast::MatchRule,
         sides: &Sides<'p>,
         priority: u32,
-    ) -> Option<plan::MatchRule> {
+    ) -> Option<model::MatchRule> {
         let mut case_sensitive = false;
         for md in &m.modifiers {
             if md.kind == ModifierKind::CaseSensitive {
@@ -438,7 +434,7 @@ impl<'p> Checker<'p> {
                                 .help("match on columns holding the same kind of value, such as codes or names; lookups are keys of different systems"),
                         );
                     }
-                    terms.push(plan::MatchTerm {
+                    terms.push(model::MatchTerm {
                         left: term.left.name.clone(),
                         right: term.right.name.clone(),
                     });
@@ -446,7 +442,7 @@ impl<'p> Checker<'p> {
                 _ => ok = false,
             }
         }
-        ok.then_some(plan::MatchRule {
+        ok.then_some(model::MatchRule {
             priority,
             case_sensitive,
             terms,

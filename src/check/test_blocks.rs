@@ -4,53 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::expr::literal::lit_plan;
+use super::expr::literal::to_literal;
 use super::types::Ty;
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::{self, Flow, Literal, Side};
+use crate::model::{self, Expected, Flow, Literal, Side, TestCase};
 use crate::schema::TableSchema;
 use crate::source::FileId;
 use crate::syntax::ast::{self, Expectation, Span, TestStep};
-
-/// One checked test.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TestCase {
-    /// The table mapping under test.
-    pub table: String,
-    /// Its description, or a name made from the table and position.
-    pub name: String,
-    /// The file the test is in.
-    pub file: FileId,
-    /// The whole test block.
-    pub span: Span,
-    /// The side the given record is read from.
-    pub source: Side,
-    /// The given record.
-    pub given: BTreeMap<String, Literal>,
-    /// Couplings assumed for lookups: table mapping, left value, right value.
-    pub couplings: Vec<(String, Literal, Literal)>,
-    /// What must happen.
-    pub expect: Expected,
-    /// The `expect` step.
-    pub expect_span: Span,
-}
-
-/// What a test expects.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Expected {
-    /// The record does not pass the source side's filter.
-    Filtered,
-    /// Transforming the record fails.
-    Fails,
-    /// These destination fields are written with these values.
-    Record {
-        /// Evaluate as an update instead of a create.
-        on_update: bool,
-        /// Column, value and where the value is written in the test.
-        fields: Vec<(String, Literal, Span)>,
-    },
-}
 
 /// A test's `given` step once read: the side, the record and where the step is.
 type Given = Option<(Side, BTreeMap<String, Literal>, Span)>;
@@ -72,7 +33,7 @@ struct Steps {
 
 impl<'p> Checker<'p> {
     /// Checks every test block.
-    pub(super) fn check_tests(&mut self, tables: &[plan::Table]) -> Vec<TestCase> {
+    pub(super) fn check_tests(&mut self, tables: &[model::Table]) -> Vec<TestCase> {
         let mut out = Vec::new();
         let mut counters: BTreeMap<String, usize> = BTreeMap::new();
         for decl in self.tests.clone() {
@@ -90,7 +51,7 @@ impl<'p> Checker<'p> {
         &mut self,
         file: FileId,
         t: &ast::Test,
-        tables: &[plan::Table],
+        tables: &[model::Table],
         n: usize,
     ) -> Option<TestCase> {
         let idx = self.resolve_table_name(file, &t.table)?;
@@ -98,8 +59,8 @@ impl<'p> Checker<'p> {
             return None;
         }
         let decl = self.tables[idx].node;
-        let plan_table = tables.iter().find(|p| p.name == t.table.name)?;
-        let mut steps = self.read_steps(file, t, decl, plan_table.flow);
+        let table = tables.iter().find(|p| p.name == t.table.name)?;
+        let mut steps = self.read_steps(file, t, decl, table.flow);
         let (source, given, expect, expect_span) = self.complete(file, t, &mut steps)?;
         let name = t
             .description
@@ -139,8 +100,8 @@ impl<'p> Checker<'p> {
                     if self.resolve_table_name(file, table).is_some() {
                         steps.couplings.push((
                             table.name.clone(),
-                            guid_lower(lit_plan(&left.kind)),
-                            guid_lower(lit_plan(&right.kind)),
+                            guid_lower(to_literal(&left.kind)),
+                            guid_lower(to_literal(&right.kind)),
                         ));
                     } else {
                         steps.ok = false;

@@ -112,23 +112,6 @@ impl Ty {
             _ => None,
         }
     }
-
-    /// The plan's name for the type.
-    pub fn plan_kind(&self) -> crate::value::ColumnKind {
-        use crate::value::ColumnKind as K;
-        match self {
-            Ty::String { .. } | Ty::Null | Ty::Unknown => K::String,
-            Ty::Int => K::Int,
-            Ty::Decimal => K::Decimal,
-            Ty::Bool => K::Bool,
-            Ty::Date => K::Date,
-            Ty::DateTime => K::Datetime,
-            Ty::Guid => K::Guid,
-            Ty::Option(_) => K::Option,
-            Ty::Enum(_) => K::Enum,
-            Ty::Lookup(_) => K::Lookup,
-        }
-    }
 }
 
 impl fmt::Display for Ty {

@@ -1,12 +1,16 @@
-//! Builds the plan from the checked model: pushes filters down to OData where possible and
-//! digests the sources and the plan itself, so the same input always gives the same bytes and
-//! an edited plan is noticed.
+//! Builds the plan from the checked model: lowers each table mapping (origins as text,
+//! filters pushed down to OData where possible), describes the columns the runtime reads and
+//! writes, and digests the sources and the plan itself, so the same input always gives the
+//! same bytes and an edited plan is noticed.
+
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
 use super::model::*;
 use super::odata;
-use crate::check::Model;
+use crate::model;
+use crate::schema::{ColumnSchema, ColumnType};
 
 /// The sources a plan is built from: root-relative path and text, for the digest.
 pub struct SourceText<'a> {
@@ -17,26 +21,13 @@ pub struct SourceText<'a> {
 }
 
 /// Builds the plan.
-pub fn build(model: &Model, sources: &[SourceText<'_>]) -> Plan {
-    let mut tables = model.tables.clone();
-    for t in &mut tables {
-        for side in [&mut t.left, &mut t.right] {
-            let Some(filter) = &mut side.filter else {
-                continue;
-            };
-            let Some(system) = model.systems.get(&side.system) else {
-                continue;
-            };
-            let columns = system
-                .tables
-                .get(&side.table)
-                .map(|i| i.columns.clone())
-                .unwrap_or_default();
-            let (pushed, residual) = odata::split(&filter.expr, system.kind, &columns);
-            filter.odata = pushed;
-            filter.residual = residual;
-        }
-    }
+pub fn build(model: &model::Model, sources: &[SourceText<'_>]) -> Plan {
+    let systems: BTreeMap<String, System> = model
+        .systems
+        .iter()
+        .map(|(alias, s)| (alias.clone(), system(s)))
+        .collect();
+    let tables = model.tables.iter().map(|t| table(t, &systems)).collect();
     let mut digests: Vec<SourceDigest> = sources
         .iter()
         .map(|s| SourceDigest {
@@ -51,13 +42,136 @@ pub fn build(model: &Model, sources: &[SourceText<'_>]) -> Plan {
         compiler: format!("syncmap {}", env!("CARGO_PKG_VERSION")),
         digest: String::new(),
         sources: digests,
-        systems: model.systems.clone(),
+        systems,
         tables,
         functions: model.functions.clone(),
         jobs: model.jobs.clone(),
     };
     plan.digest = digest(&plan);
     plan
+}
+
+/// What the runtime is told of a system: its kind, zone, and the tables the mappings use.
+fn system(s: &model::System) -> System {
+    let tables = s
+        .tables
+        .iter()
+        .map(|(name, used)| (name.clone(), table_info(used)))
+        .collect();
+    System {
+        kind: s.kind,
+        schema: s.schema.clone(),
+        time_zone: s.time_zone.clone(),
+        tables,
+    }
+}
+
+/// The columns the mappings name, fully described, and the key and modified-on columns the
+/// runtime always reads, by kind at least.
+fn table_info(used: &model::UsedTable) -> TableInfo {
+    let t = &used.schema;
+    let mut columns: BTreeMap<String, ColumnInfo> = used
+        .columns
+        .iter()
+        .filter_map(|name| Some((name.clone(), column_info(t.column(name)?))))
+        .collect();
+    for always in std::iter::once(&t.key).chain(t.modified_on.iter()) {
+        if let Some(c) = t.column(always) {
+            columns.entry(always.clone()).or_insert(ColumnInfo {
+                ty: c.ty.kind(),
+                ..Default::default()
+            });
+        }
+    }
+    TableInfo {
+        entity_type: t.entity_type.clone(),
+        key: t.key.clone(),
+        modified_on: t.modified_on.clone(),
+        columns,
+    }
+}
+
+/// A column as the runtime reads and writes it: kind, lookup targets, length, decimal facets.
+fn column_info(c: &ColumnSchema) -> ColumnInfo {
+    let (precision, scale) = match c.ty {
+        ColumnType::Decimal { precision, scale } => (precision, scale),
+        _ => (None, None),
+    };
+    ColumnInfo {
+        ty: c.ty.kind(),
+        targets: match &c.ty {
+            ColumnType::Lookup { targets } => targets.clone(),
+            _ => Vec::new(),
+        },
+        max_length: match c.ty {
+            ColumnType::String { max_length } => max_length,
+            _ => None,
+        },
+        precision,
+        scale,
+        time_zone_independent: c.time_zone_independent,
+    }
+}
+
+/// A table mapping as the runtime runs it.
+fn table(t: &model::Table, systems: &BTreeMap<String, System>) -> Table {
+    let side = |s: &model::TableSide| TableSide {
+        system: s.system.clone(),
+        table: s.table.clone(),
+        filter: s.filter.as_ref().map(|expr| filter(expr, s, systems)),
+    };
+    let pass = |p: &model::Pass| Pass {
+        source: p.source,
+        dest: p.dest,
+        ops: p.ops.iter().map(field_op).collect(),
+    };
+    Table {
+        name: t.name.clone(),
+        origin: t.origin.to_string(),
+        left: side(&t.left),
+        right: side(&t.right),
+        flow: t.flow,
+        depends_on: t.depends_on.clone(),
+        match_rules: t.match_rules.clone(),
+        create: t.create.clone(),
+        only_coupled: t.only_coupled,
+        on_conflict: t.on_conflict,
+        on_delete: t.on_delete,
+        left_to_right: t.left_to_right.as_ref().map(pass),
+        right_to_left: t.right_to_left.as_ref().map(pass),
+    }
+}
+
+/// A side's filter, split into what its server can evaluate (`$filter`) and the rest.
+fn filter(expr: &Expr, side: &model::TableSide, systems: &BTreeMap<String, System>) -> Filter {
+    let system = systems.get(&side.system);
+    let columns = system
+        .and_then(|s| s.tables.get(&side.table))
+        .map(|t| t.columns.clone())
+        .unwrap_or_default();
+    let (odata, residual) = match system {
+        Some(s) => odata::split(expr, s.kind, &columns),
+        None => (None, None),
+    };
+    Filter {
+        expr: expr.clone(),
+        odata,
+        residual,
+    }
+}
+
+fn field_op(op: &model::FieldOp) -> FieldOp {
+    FieldOp {
+        id: op.id.clone(),
+        origin: op.origin.to_string(),
+        target: op.target.clone(),
+        value: op.value.clone(),
+        phase: op.phase,
+        not_null: op.not_null,
+        clear_on_failure: op.clear_on_failure,
+        two_way: op.two_way,
+        truncate: op.truncate,
+    }
 }
 
 /// `sha256:…` of the plan's compact JSON with an empty digest and compiler: what the plan

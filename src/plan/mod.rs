@@ -3,7 +3,6 @@
 mod build;
 pub mod diff;
 pub mod display;
-mod literal;
 mod model;
 pub mod odata;
 

@@ -1,9 +1,19 @@
 //! The compiled plan: plain serde data, the only thing the runtime reads from the compiler.
 //! Maps are sorted and ids are stable so the same sources always give the same bytes.
+//!
+//! The rules and expressions of the checked model are stored as the checker resolved them
+//! (re-exported here); what the plan adds is its own: pushed-down filters, origins as text,
+//! the columns' descriptions the runtime reads and writes by, digests. A plan that needs
+//! another shape for a rule or an expression defines its own type and lowers into it in
+//! `build`, without touching the checker.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::model::{
+    BinOp, ConflictRule, DeleteRule, Expr, Flow, Function, Job, Literal, Lookup, MatchRule,
+    MatchTerm, Phase, Side, SyncMode, SystemKind,
+};
 pub use crate::value::ColumnKind;
 
 /// The version of the plan format; the runtime refuses plans of another major version.
@@ -76,55 +86,6 @@ pub struct SourceDigest {
     pub sha256: String,
 }
 
-/// The kinds of system syncmap connects to, as `.map` files and plans name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemKind {
-    /// Business Central's API v2.0 (or a custom API page).
-    BusinessCentral,
-    /// Dataverse's Web API.
-    Dataverse,
-    /// Another OData v4 service.
-    Odata,
-    /// A SQLite database file.
-    Sqlite,
-    /// A PostgreSQL database.
-    Postgres,
-}
-
-impl SystemKind {
-    /// Every kind, in the order help texts list them.
-    pub const ALL: [SystemKind; 5] = [
-        SystemKind::BusinessCentral,
-        SystemKind::Dataverse,
-        SystemKind::Odata,
-        SystemKind::Sqlite,
-        SystemKind::Postgres,
-    ];
-
-    /// The name `.map` files and plans use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SystemKind::BusinessCentral => "business_central",
-            SystemKind::Dataverse => "dataverse",
-            SystemKind::Odata => "odata",
-            SystemKind::Sqlite => "sqlite",
-            SystemKind::Postgres => "postgres",
-        }
-    }
-
-    /// The kind a name means, if any.
-    pub fn parse(name: &str) -> Option<SystemKind> {
-        SystemKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for SystemKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A system: its kind and what the plan uses of its schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct System {
@@ -176,38 +137,6 @@ pub struct ColumnInfo {
     /// instants (see the schema's `time_zone_independent`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub time_zone_independent: bool,
-}
-
-/// One side of a table mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// The first system named.
-    Left,
-    /// The second system named.
-    Right,
-}
-
-impl Side {
-    /// The other side.
-    pub fn other(self) -> Side {
-        match self {
-            Side::Left => Side::Right,
-            Side::Right => Side::Left,
-        }
-    }
-}
-
-/// Which way records flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    /// Left to right only.
-    LeftToRight,
-    /// Right to left only.
-    RightToLeft,
-    /// Both ways: left to right first, then right to left.
-    Both,
 }
 
 /// A compiled table mapping.
@@ -286,62 +215,6 @@ pub struct Filter {
     pub residual: Option<Expr>,
 }
 
-/// One match rule: every term must hold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MatchRule {
-    /// 1 for the first rule tried.
-    pub priority: u32,
-    /// Compare text with case.
-    pub case_sensitive: bool,
-    /// Column pairs.
-    pub terms: Vec<MatchTerm>,
-}
-
-/// A pair of columns that must be equal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MatchTerm {
-    /// Left column.
-    pub left: String,
-    /// Right column.
-    pub right: String,
-}
-
-impl MatchTerm {
-    /// The column of one side.
-    pub fn column(&self, side: Side) -> &str {
-        match side {
-            Side::Left => &self.left,
-            Side::Right => &self.right,
-        }
-    }
-}
-
-/// The conflict rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "rule", content = "side")]
-pub enum ConflictRule {
-    /// This side's values win.
-    Prefer(Side),
-    /// The side modified last wins.
-    Newest,
-    /// The record fails and is retried later.
-    Fail,
-}
-
-/// The deletion rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeleteRule {
-    /// Drop the coupling.
-    Uncouple,
-    /// Re-create the partner and re-couple.
-    Restore,
-    /// Delete the surviving row too.
-    Propagate,
-    /// Log the record as failed.
-    Fail,
-}
-
 /// The field operations of one direction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pass {
@@ -351,18 +224,6 @@ pub struct Pass {
     pub dest: Side,
     /// Field operations in source order.
     pub ops: Vec<FieldOp>,
-}
-
-/// When a field operation applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// On create and on update.
-    Always,
-    /// Only when the destination row is created.
-    Create,
-    /// Only when an existing destination row is updated.
-    Update,
 }
 
 /// Writes one destination column.
@@ -387,199 +248,4 @@ pub struct FieldOp {
     /// Cut text values to this many characters (`[truncate]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncate: Option<u32>,
-}
-
-/// A user-defined function.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Function {
-    /// Parameter names; the body refers to them as `{"param": index}`.
-    pub params: Vec<String>,
-    /// The body.
-    pub body: Expr,
-}
-
-/// A scheduled job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    /// `full` or `modified`.
-    pub mode: SyncMode,
-    /// Table mappings, in dependency order; every table when the job names none.
-    pub tables: Vec<String>,
-    /// Seconds between runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every_seconds: Option<u64>,
-    /// The longest wait, in seconds, when runs find nothing to do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idle_seconds: Option<u64>,
-    /// A daily time of day, `HH:MM`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<String>,
-}
-
-/// Full or modified-only synchronization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncMode {
-    /// Every row passing the filters.
-    Full,
-    /// Rows changed since the last run.
-    Modified,
-}
-
-/// A constant in a compiled expression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Literal {
-    /// `null`.
-    Null,
-    /// A boolean.
-    Bool(bool),
-    /// A whole number (also option-set values).
-    Int(i64),
-    /// A decimal, as text so no precision is lost.
-    Decimal(String),
-    /// Text (also GUIDs and enum members).
-    String(String),
-    /// `YYYY-MM-DD`.
-    Date(String),
-    /// RFC 3339 with seconds.
-    Datetime(String),
-}
-
-/// Infix operators of compiled expressions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BinOp {
-    /// `??`
-    Coalesce,
-    /// `or`
-    Or,
-    /// `and`
-    And,
-    /// `==`
-    Eq,
-    /// `!=`
-    Ne,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `+` on numbers
-    Add,
-    /// `+` on text: concatenation
-    Concat,
-    /// `-`
-    Sub,
-    /// `*`
-    Mul,
-    /// `/`
-    Div,
-    /// `%`
-    Rem,
-}
-
-impl BinOp {
-    /// The operator as written in `.map` files (`Concat` is `+` on text).
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinOp::Coalesce => "??",
-            BinOp::Or => "or",
-            BinOp::And => "and",
-            BinOp::Eq => "==",
-            BinOp::Ne => "!=",
-            BinOp::Lt => "<",
-            BinOp::Le => "<=",
-            BinOp::Gt => ">",
-            BinOp::Ge => ">=",
-            BinOp::Add | BinOp::Concat => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-            BinOp::Rem => "%",
-        }
-    }
-}
-
-/// A compiled expression. Types were checked by the compiler; option labels are values here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Expr {
-    /// A constant.
-    Lit(Literal),
-    /// A column of the row in scope.
-    Col(String),
-    /// A parameter of the user function being evaluated.
-    Param(usize),
-    /// A built-in function (see `crate::functions`).
-    Call {
-        /// Its name.
-        func: String,
-        /// Arguments.
-        args: Vec<Expr>,
-    },
-    /// A user-defined function of [`Plan::functions`].
-    Fn {
-        /// Its name.
-        name: String,
-        /// Arguments.
-        args: Vec<Expr>,
-    },
-    /// `not x`
-    Not(Box<Expr>),
-    /// `-x`
-    Neg(Box<Expr>),
-    /// `a op b`
-    Bin {
-        /// The operator.
-        op: BinOp,
-        /// Left operand.
-        lhs: Box<Expr>,
-        /// Right operand.
-        rhs: Box<Expr>,
-    },
-    /// `if c then a else b`
-    If {
-        /// Condition.
-        cond: Box<Expr>,
-        /// Value when true.
-        then: Box<Expr>,
-        /// Value otherwise.
-        otherwise: Box<Expr>,
-    },
-    /// A value map applied to a value.
-    Map {
-        /// The value looked up.
-        arg: Box<Expr>,
-        /// `(pattern, value)` pairs, first match wins.
-        arms: Vec<(Literal, Literal)>,
-        /// The default arm; without one an unmatched value fails the field.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        default: Option<Literal>,
-        /// Compare text patterns without case.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        ignore_case: bool,
-    },
-    /// A key translated through another table mapping's couplings.
-    Lookup(Box<Lookup>),
-}
-
-/// Translates a value through the couplings of table mapping `via`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Lookup {
-    /// The table mapping whose couplings are used.
-    pub via: String,
-    /// The side of `via` the value belongs to.
-    pub from: Side,
-    /// The column of `via`'s `from` table the value equals; its key when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    /// The column of the coupled row to produce; its key when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub take: Option<String>,
-    /// The value to translate.
-    pub arg: Expr,
 }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::{Expected, Model, TestCase};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::model::{Expected, Model, TestCase};
 use crate::plan::{self, Literal, Phase, Plan, Side};
 use crate::runtime::eval::{eval, eval_filter, Context, EvalError, Lookups, UserFunctions};
 use crate::runtime::shape::{self, Zones};

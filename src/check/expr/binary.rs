@@ -5,7 +5,7 @@ use super::Typed;
 use crate::check::types::{comparable, join, Ty};
 use crate::check::{Checker, Scope};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::{self, BinOp};
+use crate::model::{self, BinOp};
 use crate::source::FileId;
 use crate::syntax::ast::{self, BinaryOp, ExprKind, LitKind, Span};
 
@@ -24,7 +24,7 @@ impl Operands<'_> {
     fn bin(self, op: BinOp, ty: Ty) -> Typed {
         Typed {
             ty,
-            expr: plan::Expr::Bin {
+            expr: model::Expr::Bin {
                 op,
                 lhs: Box::new(self.l.expr),
                 rhs: Box::new(self.r.expr),
@@ -218,7 +218,7 @@ impl Checker<'_> {
         match self.coerce_literal(file, lit, e.span, other, &what) {
             Some(l) => {
                 typed.ty = other.clone();
-                typed.expr = plan::Expr::Lit(l);
+                typed.expr = model::Expr::Lit(l);
             }
             None => typed.ty = Ty::Unknown,
         }

@@ -6,14 +6,14 @@ use crate::check::types::{assignable, Ty};
 use crate::check::{Checker, Scope};
 use crate::diagnostics::{suggest, Code, Diagnostic};
 use crate::functions::{builtin, ArgKind, Builtin, Returns, BUILTINS};
-use crate::plan::{self, Literal};
+use crate::model::{self, Literal};
 use crate::schema::OptionValue;
 use crate::source::FileId;
 use crate::syntax::ast::{self, ExprKind, LitKind, Span};
 
 /// A call of a built-in by name, compiled as is.
-fn call_expr(name: &ast::Ident, typed: Vec<Typed>) -> plan::Expr {
-    plan::Expr::Call {
+fn call_expr(name: &ast::Ident, typed: Vec<Typed>) -> model::Expr {
+    model::Expr::Call {
         func: name.name.clone(),
         args: typed.into_iter().map(|t| t.expr).collect(),
     }
@@ -144,8 +144,8 @@ impl Checker<'_> {
     ) -> Typed {
         self.referenced.insert(name.name.clone());
         let sig = self.fn_signature(&name.name, Some((file, name.span)));
-        let exprs: Vec<plan::Expr> = typed.iter().map(|t| t.expr.clone()).collect();
-        let call = plan::Expr::Fn {
+        let exprs: Vec<model::Expr> = typed.iter().map(|t| t.expr.clone()).collect();
+        let call = model::Expr::Fn {
             name: name.name.clone(),
             args: exprs,
         };
@@ -262,7 +262,7 @@ impl Checker<'_> {
                 typed.len(),
                 "label(value: option set) -> string".into(),
             );
-            return Typed::unknown(plan::Expr::Lit(Literal::Null));
+            return Typed::unknown(model::Expr::Lit(Literal::Null));
         }
         let arg = typed.remove(0);
         match &arg.ty {
@@ -292,7 +292,7 @@ impl Checker<'_> {
 }
 
 /// The labels of an option set's values, as a value map over `arg`.
-fn option_labels(arg: plan::Expr, opts: &[OptionValue]) -> Typed {
+fn option_labels(arg: model::Expr, opts: &[OptionValue]) -> Typed {
     let arms = opts
         .iter()
         .map(|o| (Literal::Int(o.value), Literal::String(o.label.clone())))
@@ -300,7 +300,7 @@ fn option_labels(arg: plan::Expr, opts: &[OptionValue]) -> Typed {
     let max = opts.iter().map(|o| o.label.chars().count() as u32).max();
     Typed {
         ty: Ty::String { max },
-        expr: plan::Expr::Map {
+        expr: model::Expr::Map {
             arg: Box::new(arg),
             arms,
             default: None,

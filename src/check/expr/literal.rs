@@ -4,13 +4,13 @@
 use crate::check::types::{assignable, Ty};
 use crate::check::Checker;
 use crate::diagnostics::{suggest, Code, Diagnostic};
-use crate::plan::Literal;
+use crate::model::Literal;
 use crate::schema::OptionValue;
 use crate::source::FileId;
 use crate::syntax::ast::{LitKind, Span};
 
 /// The plan form of a literal.
-pub(crate) fn lit_plan(l: &LitKind) -> Literal {
+pub(crate) fn to_literal(l: &LitKind) -> Literal {
     match l {
         LitKind::String(s) => Literal::String(s.clone()),
         LitKind::Int(n) => Literal::Int(*n),
@@ -216,7 +216,7 @@ impl Checker<'_> {
     ) -> Option<Literal> {
         let from = lit_ty(l);
         if assignable(&from, t) {
-            return Some(lit_plan(l));
+            return Some(to_literal(l));
         }
         let help = match (l, t) {
             (LitKind::String(_), Ty::Date | Ty::DateTime) => {

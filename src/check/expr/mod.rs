@@ -9,21 +9,21 @@ pub(super) mod literal;
 use super::types::{join, Ty};
 use super::{Checker, Scope};
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
-use crate::plan;
+use crate::model;
 use crate::schema::TableSchema;
 use crate::source::FileId;
 use crate::syntax::ast::{self, ExprKind, Span, UnaryOp};
-use literal::{lit_plan, lit_ty};
+use literal::{lit_ty, to_literal};
 
 /// A checked expression: its type and its compiled form.
 #[derive(Debug, Clone)]
 pub(crate) struct Typed {
     pub ty: Ty,
-    pub expr: plan::Expr,
+    pub expr: model::Expr,
 }
 
 impl Typed {
-    fn unknown(expr: plan::Expr) -> Typed {
+    fn unknown(expr: model::Expr) -> Typed {
         Typed {
             ty: Ty::Unknown,
             expr,
@@ -37,7 +37,7 @@ impl Checker<'_> {
         match &e.kind {
             ExprKind::Lit(l) => Typed {
                 ty: lit_ty(l),
-                expr: plan::Expr::Lit(lit_plan(l)),
+                expr: model::Expr::Lit(to_literal(l)),
             },
             ExprKind::Column(name) => self.column(file, name, e.span, scope),
             ExprKind::Call { name, args } => self.call(file, name, args, e.span, scope),
@@ -66,7 +66,7 @@ impl Checker<'_> {
                 });
                 Typed {
                     ty: Ty::Bool,
-                    expr: plan::Expr::Not(Box::new(inner.expr)),
+                    expr: model::Expr::Not(Box::new(inner.expr)),
                 }
             }
             UnaryOp::Neg => {
@@ -78,7 +78,7 @@ impl Checker<'_> {
                 };
                 Typed {
                     ty,
-                    expr: plan::Expr::Neg(Box::new(inner.expr)),
+                    expr: model::Expr::Neg(Box::new(inner.expr)),
                 }
             }
         }
@@ -116,7 +116,7 @@ impl Checker<'_> {
         };
         Typed {
             ty,
-            expr: plan::Expr::If {
+            expr: model::Expr::If {
                 cond: Box::new(c.expr),
                 then: Box::new(a.expr),
                 otherwise: Box::new(b.expr),
@@ -150,7 +150,7 @@ impl Checker<'_> {
 
     fn column(&mut self, file: FileId, name: &str, span: Span, scope: &Scope<'_>) -> Typed {
         match scope {
-            Scope::Unknown => Typed::unknown(plan::Expr::Col(name.to_string())),
+            Scope::Unknown => Typed::unknown(model::Expr::Col(name.to_string())),
             Scope::Params { func, params } => self.param(file, name, span, func, params),
             Scope::Table {
                 system,
@@ -172,7 +172,7 @@ impl Checker<'_> {
         if let Some(i) = params.iter().position(|(n, _)| n == name) {
             return Typed {
                 ty: params[i].1.clone(),
-                expr: plan::Expr::Param(i),
+                expr: model::Expr::Param(i),
             };
         }
         let help =
@@ -189,7 +189,7 @@ impl Checker<'_> {
             .label("unknown name")
             .help(help),
         );
-        Typed::unknown(plan::Expr::Col(name.to_string()))
+        Typed::unknown(model::Expr::Col(name.to_string()))
     }
 
     /// A name in a table mapping: a column of its side, noted as used. A column of the other
@@ -203,7 +203,7 @@ impl Checker<'_> {
         table: &TableSchema,
         other: Option<(&str, &TableSchema)>,
     ) -> Typed {
-        let col = plan::Expr::Col(name.to_string());
+        let col = model::Expr::Col(name.to_string());
         if let Some(c) = table.column(name) {
             self.use_column(system, table, name);
             return Typed {

@@ -8,7 +8,7 @@ use crate::check::table::Sides;
 use crate::check::types::{assignable, comparable, Ty};
 use crate::check::{Checker, Scope};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::{self, Side};
+use crate::model::{self, Side};
 use crate::schema::TableSchema;
 use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
@@ -46,7 +46,7 @@ impl<'p> Checker<'p> {
         via: &ast::Ident,
         column: Option<&ast::Ident>,
         span: Span,
-    ) -> Option<plan::Expr> {
+    ) -> Option<model::Expr> {
         let FieldDir {
             file,
             table: this,
@@ -84,7 +84,7 @@ impl<'p> Checker<'p> {
             return None; // an error about one of the ends is already reported
         }
         let (by, take) = self.lookup_columns(file, &v, value, dst_ty, target, column)?;
-        Some(plan::Expr::Lookup(Box::new(plan::Lookup {
+        Some(model::Expr::Lookup(Box::new(model::Lookup {
             via: via.name.clone(),
             from: v_src,
             by,

@@ -14,7 +14,7 @@ use super::table::Sides;
 use super::types::Ty;
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::{self, Flow, Phase, Side};
+use crate::model::{self, Flow, Phase, Side};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, FieldMap, Span, Transform};
 use modifiers::Mods;
@@ -69,7 +69,7 @@ impl<'p> Checker<'p> {
         flow: Flow,
         fields: &[&'p FieldMap],
         create: &[Side],
-    ) -> (Option<plan::Pass>, Option<plan::Pass>) {
+    ) -> (Option<model::Pass>, Option<model::Pass>) {
         let mut ltr = Vec::new();
         let mut rtl = Vec::new();
         let mut written = Written::new();
@@ -172,7 +172,7 @@ impl<'p> Checker<'p> {
         mods: Mods,
         id: &str,
         reported_read_only: &mut bool,
-    ) -> Option<plan::FieldOp> {
+    ) -> Option<model::FieldOp> {
         let FieldDir {
             file,
             sides,
@@ -203,7 +203,7 @@ impl<'p> Checker<'p> {
         };
         let value = self.field_value(d, &src_typed, dest)?;
         let dst_max = self.length_checks(d, &src_typed.ty, dest, mods);
-        Some(plan::FieldOp {
+        Some(model::FieldOp {
             id: id.to_string(),
             origin: self.origin(file, f.span),
             target: target.to_string(),
@@ -318,7 +318,7 @@ impl<'p> Checker<'p> {
         d: FieldDir<'_, 'p>,
         src_typed: &Typed,
         dest: Dest<'_>,
-    ) -> Option<plan::Expr> {
+    ) -> Option<model::Expr> {
         let (f, src) = (d.field, d.src);
         match &f.transform {
             Some(Transform::Via {
@@ -340,7 +340,7 @@ impl<'p> Checker<'p> {
         file: FileId,
         written: &mut Written,
         dst: Side,
-        op: &plan::FieldOp,
+        op: &model::FieldOp,
         span: Span,
     ) {
         let entry = written.entry((dst, op.target.clone())).or_default();
@@ -372,8 +372,8 @@ impl<'p> Checker<'p> {
         t: &ast::Table,
         sides: &Sides<'p>,
         create: &[Side],
-        ltr: &[plan::FieldOp],
-        rtl: &[plan::FieldOp],
+        ltr: &[model::FieldOp],
+        rtl: &[model::FieldOp],
     ) {
         for &side in create {
             let Some(table) = sides.table(side) else {
@@ -407,10 +407,11 @@ impl<'p> Checker<'p> {
 /// The passes of a table: only those its flow runs, even when empty.
 fn passes(
     flow: Flow,
-    ltr: Vec<plan::FieldOp>,
-    rtl: Vec<plan::FieldOp>,
-) -> (Option<plan::Pass>, Option<plan::Pass>) {
-    let pass = |source: Side, dest: Side, ops: Vec<plan::FieldOp>| plan::Pass { source, dest, ops };
+    ltr: Vec<model::FieldOp>,
+    rtl: Vec<model::FieldOp>,
+) -> (Option<model::Pass>, Option<model::Pass>) {
+    let pass =
+        |source: Side, dest: Side, ops: Vec<model::FieldOp>| model::Pass { source, dest, ops };
     let ltr =
         matches!(flow, Flow::LeftToRight | Flow::Both).then(|| pass(Side::Left, Side::Right, ltr));
     let rtl =

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::Phase;
+use crate::model::Phase;
 use crate::source::FileId;
 use crate::syntax::ast::{FieldMap, ModifierKind, Span};
 

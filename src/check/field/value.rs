@@ -7,7 +7,7 @@ use crate::check::expr::Typed;
 use crate::check::types::{assignable, round_trips, Ty};
 use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::plan::{self, Side};
+use crate::model::{self, Side};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, FieldMap};
 
@@ -20,12 +20,12 @@ impl<'p> Checker<'p> {
         src_e: &ast::Expr,
         src: &Typed,
         dest: Dest<'_>,
-    ) -> Option<plan::Expr> {
+    ) -> Option<model::Expr> {
         let (file, f, src_side) = (d.file, d.field, d.src);
         let (dst_ty, target) = (dest.ty, dest.target);
         if let ast::ExprKind::Lit(lit) = &src_e.kind {
             let l = self.coerce_literal(file, lit, src_e.span, dst_ty, &format!("`{target}`"))?;
-            return Some(plan::Expr::Lit(l));
+            return Some(model::Expr::Lit(l));
         }
         if f.arrow.dir == Direction::Both && !self.round_trip(file, f, &src.ty, dst_ty, src_side) {
             return None;

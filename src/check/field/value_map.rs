@@ -6,7 +6,7 @@ use crate::check::expr::Typed;
 use crate::check::types::Ty;
 use crate::check::Checker;
 use crate::diagnostics::{suggest, Code, Diagnostic};
-use crate::plan::{self, Literal, Side};
+use crate::model::{self, Literal, Side};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, FieldMap, Span};
 
@@ -49,7 +49,7 @@ impl<'p> Checker<'p> {
         name: &ast::Ident,
         src_typed: &Typed,
         dest: Dest<'_>,
-    ) -> Option<plan::Expr> {
+    ) -> Option<model::Expr> {
         let (file, f, src) = (d.file, d.field, d.src);
         let (dst_ty, target) = (dest.ty, dest.target);
         if self.project.broken_names.contains(&name.name) && !self.maps.contains_key(&name.name) {
@@ -71,7 +71,7 @@ impl<'p> Checker<'p> {
         body: &ast::MapBody,
         src_typed: &Typed,
         dest: Dest<'_>,
-    ) -> Option<plan::Expr> {
+    ) -> Option<model::Expr> {
         let (file, f, src) = (d.file, d.field, d.src);
         let (dst_ty, target) = (dest.ty, dest.target);
         let ctx = MapUse::new(file, body.span, f, src);
@@ -112,7 +112,7 @@ impl<'p> Checker<'p> {
         dst_ty: &Ty,
         target: &str,
         u: MapUse,
-    ) -> Option<plan::Expr> {
+    ) -> Option<model::Expr> {
         if body.arms.iter().all(|a| a.pattern.is_none()) {
             self.push(
                 Diagnostic::new(
@@ -144,7 +144,7 @@ impl<'p> Checker<'p> {
         if arms.default.is_none() {
             self.coverage(u, &src.ty, &arms.arms);
         }
-        Some(plan::Expr::Map {
+        Some(model::Expr::Map {
             arg: Box::new(src.expr.clone()),
             arms: arms.arms,
             default: arms.default,

@@ -1,4 +1,4 @@
-//! Constants of a compiled plan as values.
+//! Constants of a resolved expression as values.
 
 use std::str::FromStr;
 

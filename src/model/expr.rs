@@ -1,0 +1,174 @@
+//! Resolved expressions: names are columns, parameters, built-ins or user functions; option
+//! labels are their values; lookups name the table mapping whose couplings translate a key.
+//! The plan stores them as they are, and the runtime evaluates them.
+
+use serde::{Deserialize, Serialize};
+
+use super::Side;
+
+/// A constant in a compiled expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Literal {
+    /// `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A whole number (also option-set values).
+    Int(i64),
+    /// A decimal, as text so no precision is lost.
+    Decimal(String),
+    /// Text (also GUIDs and enum members).
+    String(String),
+    /// `YYYY-MM-DD`.
+    Date(String),
+    /// RFC 3339 with seconds.
+    Datetime(String),
+}
+
+/// Infix operators of compiled expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinOp {
+    /// `??`
+    Coalesce,
+    /// `or`
+    Or,
+    /// `and`
+    And,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `+` on numbers
+    Add,
+    /// `+` on text: concatenation
+    Concat,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+}
+
+impl BinOp {
+    /// The operator as written in `.map` files (`Concat` is `+` on text).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Coalesce => "??",
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Add | BinOp::Concat => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+        }
+    }
+}
+
+/// A compiled expression. Types were checked by the compiler; option labels are values here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expr {
+    /// A constant.
+    Lit(Literal),
+    /// A column of the row in scope.
+    Col(String),
+    /// A parameter of the user function being evaluated.
+    Param(usize),
+    /// A built-in function (see `crate::functions`).
+    Call {
+        /// Its name.
+        func: String,
+        /// Arguments.
+        args: Vec<Expr>,
+    },
+    /// A user-defined function, by name.
+    Fn {
+        /// Its name.
+        name: String,
+        /// Arguments.
+        args: Vec<Expr>,
+    },
+    /// `not x`
+    Not(Box<Expr>),
+    /// `-x`
+    Neg(Box<Expr>),
+    /// `a op b`
+    Bin {
+        /// The operator.
+        op: BinOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+    },
+    /// `if c then a else b`
+    If {
+        /// Condition.
+        cond: Box<Expr>,
+        /// Value when true.
+        then: Box<Expr>,
+        /// Value otherwise.
+        otherwise: Box<Expr>,
+    },
+    /// A value map applied to a value.
+    Map {
+        /// The value looked up.
+        arg: Box<Expr>,
+        /// `(pattern, value)` pairs, first match wins.
+        arms: Vec<(Literal, Literal)>,
+        /// The default arm; without one an unmatched value fails the field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default: Option<Literal>,
+        /// Compare text patterns without case.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ignore_case: bool,
+    },
+    /// A key translated through another table mapping's couplings.
+    Lookup(Box<Lookup>),
+}
+
+/// Translates a value through the couplings of table mapping `via`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lookup {
+    /// The table mapping whose couplings are used.
+    pub via: String,
+    /// The side of `via` the value belongs to.
+    pub from: Side,
+    /// The column of `via`'s `from` table the value equals; its key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The column of the coupled row to produce; its key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take: Option<String>,
+    /// The value to translate.
+    pub arg: Expr,
+}
+
+/// A user-defined function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    /// Parameter names; the body refers to them as `{"param": index}`.
+    pub params: Vec<String>,
+    /// The body.
+    pub body: Expr,
+}
