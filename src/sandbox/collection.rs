@@ -21,7 +21,8 @@ use super::query::{
     QueryError,
 };
 use super::request::{Req, Resp};
-use super::store::{is_looked_up, Db, Row, StoreError};
+use super::store::{Db, Row, StoreError};
+use super::tables::is_looked_up;
 
 /// Both services compare text as their SQL Server collations do: without regard to case.
 pub(crate) const EVAL: EvalOptions = EvalOptions { ignore_case: true };

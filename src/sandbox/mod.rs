@@ -39,6 +39,7 @@ mod seed;
 mod server;
 mod storage;
 mod store;
+mod tables;
 mod values;
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! SQLite storage of one service's emulated tables.
 //!
-//! Tables are created from the service's schema snapshot by the SQLite connector's DDL (typed
-//! columns, and the hidden `_version` column); values are encoded by the sandbox's own
-//! [`storage`] codec (exact decimals, fixed-width UTC date-times), and modified-on stamps come
-//! from the connector's clock. The sandbox adds a `_scope` column: the
-//! Business Central company a row belongs to (empty for Dataverse, which has no companies).
+//! Tables are made from the service's schema snapshot by [`tables`] (with the hidden row
+//! version and company columns); values are encoded by the sandbox's own [`storage`] codec
+//! (exact decimals, fixed-width UTC date-times), and modified-on stamps come from the
+//! service's own clock.
 //!
 //! One connection behind a mutex serves all requests: writes are serialized, so modified-on
-//! stamps (strictly increasing, from the connector's clock) and row versions (one counter for
+//! stamps (strictly increasing) and row versions (one counter for
 //! the whole service, as Dataverse's `versionnumber` is) increase in commit order, and a
 //! keyset cursor over `(modified_on, key)` never passes a row that commits later. Handlers run
 //! inside a transaction the server opens; operations inside it use savepoints, which is how a
@@ -20,36 +19,14 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
-use crate::connectors::sqlite::codec;
-use crate::connectors::sqlite::ddl;
-use crate::connectors::sqlite::ident;
+use jiff::Timestamp;
+
 use crate::schema::{SystemSchema, TableSchema};
 use crate::value::Value;
 
 use super::storage;
+use super::tables::{self, ident, SCOPE, VERSION};
 use super::SandboxError;
-
-/// The hidden column holding a row's company.
-const SCOPE: &str = "_scope";
-/// The hidden row-version column the connector's DDL adds.
-const VERSION: &str = "_version";
-/// Whether a column is one clients look rows up by (indexed without case).
-pub(crate) fn is_looked_up(column: &str) -> bool {
-    LOOKED_UP.contains(&column)
-}
-
-/// Text columns clients look rows up by, indexed without case where a table has them.
-const LOOKED_UP: [&str; 9] = [
-    "number",
-    "code",
-    "email",
-    "displayName",
-    "accountnumber",
-    "emailaddress1",
-    "internalemailaddress",
-    "isocurrencycode",
-    "name",
-];
 
 /// One row as stored: its key, version and every column (null where empty).
 #[derive(Debug, Clone, PartialEq)]
@@ -100,17 +77,17 @@ pub(crate) struct Db {
     conn: Connection,
     /// The last row version handed out.
     version: i64,
+    /// The last modified-on stamp handed out, in microseconds since the epoch.
+    last_stamp: i64,
 }
 
 impl Store {
     /// Opens the database at `path` (in memory when `None`) and creates the schema's tables.
     pub fn open(path: Option<&Path>, schema: SystemSchema) -> Result<Store, SandboxError> {
         let mut conn = connect(path)?;
-        ddl::create_tables(&mut conn, &schema).map_err(|e| SandboxError::Storage(e.to_string()))?;
+        tables::create(&mut conn, &schema)?;
         let mut version = 0;
         for t in &schema.tables {
-            add_scope(&conn, t)?;
-            add_indexes(&conn, t)?;
             version = version.max(last_version(&conn, t)?);
         }
         conn.execute_batch(
@@ -120,7 +97,11 @@ impl Store {
         )
         .map_err(fail)?;
         Ok(Store {
-            inner: Mutex::new(Db { conn, version }),
+            inner: Mutex::new(Db {
+                conn,
+                version,
+                last_stamp: i64::MIN,
+            }),
             schema,
         })
     }
@@ -160,60 +141,6 @@ fn connect(path: Option<&Path>) -> Result<Connection, SandboxError> {
     Ok(conn)
 }
 
-/// Adds the scope column (the company) to a table made without one.
-fn add_scope(conn: &Connection, t: &TableSchema) -> Result<(), SandboxError> {
-    let has_scope: bool = conn
-        .query_row(
-            &format!(
-                "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = '{SCOPE}'",
-                quote_text(&t.name)
-            ),
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(fail)?
-        > 0;
-    if !has_scope {
-        conn.execute_batch(&format!(
-            "ALTER TABLE {} ADD COLUMN {SCOPE} TEXT NOT NULL DEFAULT ''",
-            ident(&t.name)
-        ))
-        .map_err(fail)?;
-    }
-    Ok(())
-}
-
-/// The indexes the services seek rows by.
-fn add_indexes(conn: &Connection, t: &TableSchema) -> Result<(), SandboxError> {
-    // Columns clients look rows up by (match rules, a create found again by what it
-    // wrote) are compared as the services' collations do, without case: a real service
-    // seeks them by index rather than reading the table for every lookup.
-    for col in LOOKED_UP.iter().filter(|c| t.column(c).is_some()) {
-        conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {} COLLATE NOCASE)",
-            ident(&format!("_sandbox_{}_{col}_nocase", t.name)),
-            ident(&t.name),
-            ident(col)
-        ))
-        .map_err(fail)?;
-    }
-    // Business Central numbers and codes are looked up on every create (they are
-    // unique within a company); without an index ingest would slow with table size.
-    for col in ["number", "code"]
-        .into_iter()
-        .filter(|c| t.column(c).is_some())
-    {
-        conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {} ({SCOPE}, {})",
-            ident(&format!("_sandbox_{}_{col}", t.name)),
-            ident(&t.name),
-            ident(col)
-        ))
-        .map_err(fail)?;
-    }
-    Ok(())
-}
-
 /// The highest row version a table holds (0 when empty), so versions keep rising across
 /// restarts.
 fn last_version(conn: &Connection, t: &TableSchema) -> Result<i64, SandboxError> {
@@ -225,11 +152,6 @@ fn last_version(conn: &Connection, t: &TableSchema) -> Result<i64, SandboxError>
         )
         .map_err(fail)?;
     Ok(max.unwrap_or(0))
-}
-
-/// A name as an SQL string literal.
-fn quote_text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The order of a scan: columns with `true` for descending; all in one direction.
@@ -264,6 +186,18 @@ impl Db {
             }
         }
         out
+    }
+
+    /// A modified-on stamp: now in UTC to the microsecond, but always after the previous
+    /// stamp of this service, so two writes never share one even when the clock is coarse or
+    /// steps back (the services' clocks are their own, as here).
+    fn next_stamp(&mut self) -> Result<Timestamp, StoreError> {
+        let micros = Timestamp::now()
+            .as_microsecond()
+            .max(self.last_stamp.saturating_add(1));
+        self.last_stamp = micros;
+        Timestamp::from_microsecond(micros)
+            .map_err(|e| StoreError::Internal(format!("cannot stamp a write: {e}")))
     }
 
     /// The next row version of the service.
@@ -400,7 +334,7 @@ impl Db {
                 .map_err(|why| StoreError::Invalid(format!("{name}: {why}")))?;
             cols.push((name.clone(), stored));
         }
-        let stamp = codec::next_stamp().map_err(StoreError::Internal)?;
+        let stamp = self.next_stamp()?;
         let stamp = SqlValue::Text(storage::timestamp_text(stamp));
         let version = self.next_version();
         let mut set = |name: &str, v: SqlValue| {
