@@ -284,30 +284,44 @@ fn compile(expr: &plan::Expr, params: Option<usize>) -> Result<Node, EvalError> 
             arms,
             default,
             ignore_case,
-        } => {
-            let mut map = MapNode {
-                arg: compile(arg, params)?,
-                arms: Vec::with_capacity(arms.len()),
-                null_arm: None,
-                default: default.as_ref().map(plan::Literal::to_value).transpose()?,
-                ignore_case: *ignore_case,
-            };
-            for (pattern, value) in arms {
-                let value = value.to_value()?;
-                match pattern.to_value()? {
-                    Value::Null => {
-                        map.null_arm.get_or_insert(value);
-                    }
-                    Value::String(s) if *ignore_case => {
-                        map.arms.push((Value::String(s.to_lowercase()), value));
-                    }
-                    p => map.arms.push((p, value)),
-                }
-            }
-            Node::Map(Box::new(map))
-        }
+        } => Node::Map(Box::new(compile_map(
+            compile(arg, params)?,
+            arms,
+            default.as_ref(),
+            *ignore_case,
+        )?)),
         E::Lookup(l) => Node::Lookup(l.clone(), boxed(&l.arg)?),
     })
+}
+
+/// A value map with its constants read once: text patterns lowered when compared without
+/// case, and the `null` arm set apart (it matches what no other pattern can).
+fn compile_map(
+    arg: Node,
+    arms: &[(plan::Literal, plan::Literal)],
+    default: Option<&plan::Literal>,
+    ignore_case: bool,
+) -> Result<MapNode, EvalError> {
+    let mut map = MapNode {
+        arg,
+        arms: Vec::with_capacity(arms.len()),
+        null_arm: None,
+        default: default.map(plan::Literal::to_value).transpose()?,
+        ignore_case,
+    };
+    for (pattern, value) in arms {
+        let value = value.to_value()?;
+        match pattern.to_value()? {
+            Value::Null => {
+                map.null_arm.get_or_insert(value);
+            }
+            Value::String(s) if ignore_case => {
+                map.arms.push((Value::String(s.to_lowercase()), value));
+            }
+            p => map.arms.push((p, value)),
+        }
+    }
+    Ok(map)
 }
 
 struct Env<'e, 'c> {

@@ -54,8 +54,21 @@ impl<'a> Engine<'a> {
                 .match_rule(pass, rule, open, &mut claimed, &mut out, pr)
                 .await?;
         }
+        self.create_or_skip(pass, open, &mut out, pr).await?;
+        Ok(out)
+    }
+
+    /// Rows no match rule coupled: created when the table mapping creates on the destination,
+    /// else skipped with why.
+    async fn create_or_skip(
+        &self,
+        pass: &Pass<'a>,
+        unmatched: Vec<Row>,
+        out: &mut Vec<(Row, Action)>,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
         let d = pass.dir.dest();
-        for row in open {
+        for row in unmatched {
             if pass.table.create.contains(&d) && !pass.match_only {
                 self.guard_creates(pass).await?;
                 out.push((
@@ -82,7 +95,7 @@ impl<'a> Engine<'a> {
             };
             self.skip(pass, pr, (&row.key, None), why);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Creates with a key of ours that an earlier run left open (only a dry run meets them: a

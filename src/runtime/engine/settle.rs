@@ -226,7 +226,7 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let mapping = &pass.table.name;
-        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let s = pass.dir.source();
         match (i.kind, found) {
             (_, Found::Undecided(why)) => {
                 st.note_intent(mapping, pass.dir, &i.source_key, &why)?;
@@ -245,25 +245,7 @@ impl<'a> Engine<'a> {
                     row: Some(row),
                     untouched,
                 },
-            ) => {
-                match st.coupling(mapping, s, &i.source_key)? {
-                    // The row holds what the update wrote: it reached the system, and the pair
-                    // is in step with the source as it was then. Left stale, the coupling would
-                    // make the next pass take the sync's own write for someone's change: a
-                    // conflict if the source changed again (with rule `fail`, the record skipped
-                    // for good). If the row's other columns changed since, that change is
-                    // someone's: it stays pending, to be synced back.
-                    Some(mut c) if c.key(d) == row.key => {
-                        c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
-                        in_step_or_pending(&mut c, d, &row, untouched && !i.dest_pending);
-                        st.save_coupling(&c)?;
-                    }
-                    // A pair the match rules found in that batch, written to but not coupled:
-                    // coupled as the batch would have.
-                    None => self.settle_create(st, pass, i, &row, untouched, pr)?,
-                    _ => {}
-                }
-            }
+            ) => self.settle_update(st, pass, i, &row, untouched, pr)?,
             (IntentKind::Delete, Found::Written { .. })
                 if st.uncouple(mapping, s, &i.source_key)? =>
             {
@@ -280,6 +262,38 @@ impl<'a> Engine<'a> {
             _ => {}
         }
         st.clear_intent(mapping, pass.dir, &i.source_key)?;
+        Ok(())
+    }
+
+    /// Settles an update whose row holds what it wrote.
+    fn settle_update(
+        &self,
+        st: &Store,
+        pass: &Pass<'a>,
+        i: &Intent,
+        row: &Row,
+        untouched: bool,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        match st.coupling(mapping, s, &i.source_key)? {
+            // The row holds what the update wrote: it reached the system, and the pair
+            // is in step with the source as it was then. Left stale, the coupling would
+            // make the next pass take the sync's own write for someone's change: a
+            // conflict if the source changed again (with rule `fail`, the record skipped
+            // for good). If the row's other columns changed since, that change is
+            // someone's: it stays pending, to be synced back.
+            Some(mut c) if c.key(d) == row.key => {
+                c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
+                in_step_or_pending(&mut c, d, row, untouched && !i.dest_pending);
+                st.save_coupling(&c)?;
+            }
+            // A pair the match rules found in that batch, written to but not coupled:
+            // coupled as the batch would have.
+            None => self.settle_create(st, pass, i, row, untouched, pr)?,
+            _ => {}
+        }
         Ok(())
     }
 

@@ -292,19 +292,29 @@ impl<'a> Engine<'a> {
             (PendingKind::DeleteSource { coupling }, Outcome::Done { .. }) => {
                 self.record_deleted(pass, row, coupling, pr)
             }
-            (kind, Outcome::Undecided(why)) => {
-                // The intent stays open, with why, until the record is coupled by hand.
-                self.store
-                    .note_intent(&pass.table.name, pass.dir, &row.key, &why)?;
-                let dest = match kind {
-                    PendingKind::Update { dest, .. } => Some(dest.key.as_str()),
-                    _ => None,
-                };
-                self.fail(pass, pr, &row.key, dest, &why)
-            }
+            (kind, Outcome::Undecided(why)) => self.record_undecided(pass, row, kind, &why, pr),
             (kind, Outcome::Failed(e)) => self.record_failed(pass, row, kind, &e, pr),
             (_, Outcome::Nothing) => Ok(()),
         }
+    }
+
+    /// A write whose outcome cannot be told: the intent stays open, with why, until the record
+    /// is coupled by hand; the record is failed meanwhile.
+    fn record_undecided(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        kind: &PendingKind,
+        why: &str,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        self.store
+            .note_intent(&pass.table.name, pass.dir, &row.key, why)?;
+        let dest = match kind {
+            PendingKind::Update { dest, .. } => Some(dest.key.as_str()),
+            _ => None,
+        };
+        self.fail(pass, pr, &row.key, dest, why)
     }
 
     /// A follow-up (see [`Engine::follow_up`]) touches only what it wrote: the destination's
