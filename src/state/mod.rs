@@ -297,6 +297,14 @@ impl Coupling {
         }
     }
 
+    /// The last result of a direction (`success` / `failure`) and the run that got it.
+    pub fn last_result(&self, dir: Direction) -> (Option<&str>, Option<i64>) {
+        match dir {
+            Direction::LeftToRight => (self.ltr_result.as_deref(), self.ltr_run),
+            Direction::RightToLeft => (self.rtl_result.as_deref(), self.rtl_run),
+        }
+    }
+
     /// Records the result of a pass.
     pub fn set_result(&mut self, dir: Direction, ok: bool, run: i64) {
         let r = Some(if ok { "success" } else { "failure" }.to_string());

@@ -390,6 +390,54 @@ fn add_customers(env: &Env, n: usize) {
 }
 
 #[test]
+fn the_reverse_pass_does_not_read_back_what_the_first_pass_just_synced() {
+    let env = Env::start_with_profile(Seed::Empty, |_| {}, "\n[run]\npage_size = 1000\n");
+    add_customers(&env, 130);
+    env.sandbox().control().reset_stats();
+    let report = env.run(&["--mode", "full", "--table", "customers"]);
+    let ltr = counts(&report, "customers", "left_to_right");
+    let rtl = counts(&report, "customers", "right_to_left");
+    assert_eq!(n(&ltr, "inserted"), 130, "{report}");
+    assert_eq!(n(&rtl, "unchanged"), 130, "{report}");
+    // The customers were read once, as one page; none was asked for again by key to learn
+    // that the accounts just made from them are in step.
+    let stats = env.sandbox().control().stats();
+    assert_eq!(
+        stats.bc.routes.get("GET customers").copied(),
+        Some(1),
+        "{:?}",
+        stats.bc.routes
+    );
+    // An account changed since is still compared with its customer, and synced back.
+    let account = env
+        .rows(true, "accounts")
+        .into_iter()
+        .find(|a| text(a, "name") == "Bulk customer 0007")
+        .unwrap();
+    let id = text(&account, "accountid");
+    env.rt.block_on(async {
+        env.person()
+            .patch(
+                Service::Dataverse,
+                "accounts",
+                &id,
+                json!({ "telephone1": "+1 555 0107" }),
+            )
+            .await
+            .unwrap();
+    });
+    let again = env.run(&["--mode", "full", "--table", "customers"]);
+    let rtl = counts(&again, "customers", "right_to_left");
+    assert_eq!(n(&rtl, "modified"), 1, "{again}");
+    let customer = env
+        .rows(false, "customers")
+        .into_iter()
+        .find(|c| text(c, "displayName") == "Bulk customer 0007")
+        .unwrap();
+    assert_eq!(text(&customer, "phoneNumber"), "+1 555 0107");
+}
+
+#[test]
 fn writes_are_split_into_batches_at_the_limit() {
     let env = Env::start_with_profile(
         Seed::Empty,

@@ -92,8 +92,7 @@ impl<'a> Engine<'a> {
         if kept.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = kept.iter().map(|r| r.key.clone()).collect();
-        let partners = self.partners(pass, &keys).await?;
+        let partners = self.partners(pass, &kept, retry).await?;
         let (mut work, uncoupled) = self.sort_out(pass, kept, &partners, retry, pr)?;
         work.extend(self.find_partners(pass, uncoupled, pr).await?);
         if pass.match_only {
@@ -149,14 +148,26 @@ impl<'a> Engine<'a> {
         Ok(kept)
     }
 
-    /// The couplings of a batch's records and their partners' rows, read in one request.
-    async fn partners(&self, pass: &Pass<'a>, keys: &[String]) -> Result<Partners, EngineError> {
+    /// The couplings of a batch's records and their partners' rows, read in one request; the
+    /// partners of records [known in step](Engine::known_in_step) are not read.
+    async fn partners(
+        &self,
+        pass: &Pass<'a>,
+        kept: &[Row],
+        retry: bool,
+    ) -> Result<Partners, EngineError> {
         let d = pass.dir.dest();
+        let keys: Vec<String> = kept.iter().map(|r| r.key.clone()).collect();
         let couplings = self
             .store
-            .couplings(&pass.table.name, pass.dir.source(), keys)?;
+            .couplings(&pass.table.name, pass.dir.source(), &keys)?;
         let dst_conn = self.systems.get(pass.dst_system)?;
-        let dest_keys: Vec<String> = couplings.values().map(|c| c.key(d).to_string()).collect();
+        let dest_keys: Vec<String> = kept
+            .iter()
+            .filter_map(|row| Some((row, couplings.get(&row.key)?)))
+            .filter(|(row, c)| !self.known_in_step(pass, row, c, retry))
+            .map(|(_, c)| c.key(d).to_string())
+            .collect();
         let mut rows: HashMap<String, Row> = if dest_keys.is_empty() {
             HashMap::new()
         } else {
@@ -216,6 +227,7 @@ impl<'a> Engine<'a> {
             }
             match coupling {
                 Some(_) if pass.match_only => {}
+                Some(c) if self.known_in_step(pass, &row, c, retry) => pr.counts.unchanged += 1,
                 Some(c) => {
                     let action = match partners.rows.get(c.key(d)) {
                         Some(dest) => Action::Update {
@@ -248,6 +260,27 @@ impl<'a> Engine<'a> {
             }
         }
         Ok((work, uncoupled))
+    }
+
+    /// Whether a coupled record is known to be in step without reading its partner: the other
+    /// direction synced the pair in this very run, and this side's row is still the one that
+    /// left — typically a row the first pass just wrote, met again by the reverse pass. Its
+    /// partner was read moments ago by this run; reading it back by key would spend a request
+    /// per few dozen records to learn nothing. (A partner deleted since is met by the next
+    /// run, as one deleted just after this run would be.) Records retried, forced, followed
+    /// up or failed in this direction are always compared.
+    fn known_in_step(&self, pass: &Pass<'a>, row: &Row, c: &Coupling, retry: bool) -> bool {
+        let (other_result, other_run) = c.last_result(pass.dir.reverse());
+        let (this_result, _) = c.last_result(pass.dir);
+        !retry
+            && !pass.force
+            && !pass.back_only
+            && !c.skipped
+            && c.follow_up.is_none()
+            && other_run == Some(self.run)
+            && other_result == Some("success")
+            && this_result != Some("failure")
+            && c.changed(pass.dir.source(), row.etag.as_deref(), row.modified_on) == Some(false)
     }
 
     /// Whether an uncoupled record is left alone: a modified-only run of a mapping with

@@ -273,11 +273,7 @@ fn changes(
     new_coupling: bool,
 ) -> (bool, bool) {
     let (s, d) = (pass.dir.source(), pass.dir.dest());
-    let last = match pass.dir {
-        crate::state::Direction::LeftToRight => &coupling.ltr_result,
-        crate::state::Direction::RightToLeft => &coupling.rtl_result,
-    };
-    let failed_before = last.as_deref() == Some("failure");
+    let failed_before = coupling.last_result(pass.dir).0 == Some("failure");
     let src_changed = new_coupling
         || failed_before
         || coupling
