@@ -6,7 +6,8 @@
 //! concurrency), next to the sandbox's own raw ingest rate — account creates posted straight
 //! to its `$batch` endpoint, no sync engine — which is the ceiling a sync can reach.
 //!
-//! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`);
+//! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`; variants from
+//! `SYNCMAP_BENCH_VARIANTS`, default `raw,batched,single`);
 //! `cargo test --benches` runs it once with 300 rows as a smoke test.
 
 use std::error::Error;
@@ -48,25 +49,35 @@ fn main() -> Result<()> {
     let mut table = String::from(
         "| rows | what | time | rows/s | requests to Dataverse |\n|---:|---|---:|---:|---:|\n",
     );
+    // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of `raw,batched,single`, to
+    // profile one of them.
+    let variants = std::env::var("SYNCMAP_BENCH_VARIANTS").unwrap_or_default();
+    let wanted = |v: &str| variants.is_empty() || variants.split(',').any(|w| w.trim() == v);
     for n in sizes {
-        let raw = rt.block_on(raw_ingest(n))?;
-        table.push_str(&line(
-            n,
-            "raw ingest: account creates in `$batch` of 1000, 4 in flight (ceiling)",
-            raw,
-        ));
-        let batched = rt.block_on(sync(n, None))?;
-        table.push_str(&line(
-            n,
-            "full sync, `$batch` writes (1000 per batch), 4 in flight",
-            batched,
-        ));
-        let single = rt.block_on(sync(n, Some(1)))?;
-        table.push_str(&line(
-            n,
-            "full sync, one request per record, 4 in flight",
-            single,
-        ));
+        if wanted("raw") {
+            let raw = rt.block_on(raw_ingest(n))?;
+            table.push_str(&line(
+                n,
+                "raw ingest: account creates in `$batch` of 1000, 4 in flight (ceiling)",
+                raw,
+            ));
+        }
+        if wanted("batched") {
+            let batched = rt.block_on(sync(n, None))?;
+            table.push_str(&line(
+                n,
+                "full sync, `$batch` writes (1000 per batch), 4 in flight",
+                batched,
+            ));
+        }
+        if wanted("single") {
+            let single = rt.block_on(sync(n, Some(1)))?;
+            table.push_str(&line(
+                n,
+                "full sync, one request per record, 4 in flight",
+                single,
+            ));
+        }
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let build = if cfg!(debug_assertions) {

@@ -93,6 +93,9 @@ pub struct Project {
     /// not reported as unknown again.
     pub unread_imports: bool,
     paths: BTreeMap<FileId, PathBuf>,
+    /// The common folder of `paths`, kept as they are added: every origin and plan path is
+    /// written relative to it, so it is asked for once per field mapping.
+    root: Option<PathBuf>,
 }
 
 /// Why the project could not even be read (a usage or I/O problem, not a diagnostic).
@@ -119,19 +122,26 @@ pub enum LoadError {
 impl Project {
     /// The common folder of every source, against which plan paths are written.
     pub fn root(&self) -> PathBuf {
-        common_folder(
-            self.paths
-                .values()
-                .map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf()),
-        )
+        self.root.clone().unwrap_or_default()
     }
 
     /// A source's path relative to [`Project::root`], `/`-separated.
     pub fn relative_name(&self, id: FileId) -> String {
-        let root = self.root();
-        let path = self.paths.get(&id).cloned().unwrap_or_default();
-        let rel = path.strip_prefix(&root).unwrap_or(&path);
-        slash(rel)
+        let Some(path) = self.paths.get(&id) else {
+            return String::new();
+        };
+        let root = self.root.as_deref().unwrap_or(Path::new(""));
+        slash(path.strip_prefix(root).unwrap_or(path))
+    }
+
+    /// Records where a source was read from.
+    fn add_path(&mut self, id: FileId, path: PathBuf) {
+        let folder = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        self.root = Some(match self.root.take() {
+            None => folder,
+            Some(root) => common_folder([root, folder]),
+        });
+        self.paths.insert(id, path);
     }
 
     /// The normalized path of a source.
@@ -246,7 +256,7 @@ fn add_map_file(
     text: String,
 ) -> Vec<Pending> {
     let id = project.sources.add(slash(&path), text);
-    project.paths.insert(id, path.clone());
+    project.add_path(id, path.clone());
     let parsed = loader.parse(id, &path, &project.sources.get(id).text);
     if parsed.diagnostics.has_errors() {
         project.broken_files.insert(id);
@@ -514,7 +524,7 @@ fn read_schema(
         Some(id) => id,
         None => {
             let id = project.sources.add(slash(path), text);
-            project.paths.insert(id, path.to_path_buf());
+            project.add_path(id, path.to_path_buf());
             id
         }
     })
