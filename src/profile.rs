@@ -113,6 +113,24 @@ pub struct HttpSettings {
     /// answer finds its row instead of making a second; the kind's own way when absent
     /// (Dataverse yes; Business Central no, its `id` is read-only; other OData services no).
     pub client_keys: Option<bool>,
+    /// The service's request budget, which requests are paced to stay within; the kind's
+    /// documented limit when absent (Dataverse and Business Central: 6,000 requests per five
+    /// minutes), [`RateLimit::Off`] for none.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// `rate_limit = { requests = 6000, seconds = 300 }` or `rate_limit = false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// Requests are not paced (a 429 is still waited out).
+    Off,
+    /// At most `requests` in any window of `seconds`.
+    Budget {
+        /// Requests per window.
+        requests: u32,
+        /// The window, in seconds.
+        seconds: u64,
+    },
 }
 
 /// `batch = "json" | "multipart" | "none"`: how a system's writes travel.
@@ -138,6 +156,7 @@ impl Default for HttpSettings {
             batch: None,
             ieee754_compatible: false,
             client_keys: None,
+            rate_limit: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use syncmap::connectors::odata::client::{Stats, Waiting};
+use syncmap::connectors::odata::client::{Stats, WaitCause, Waiting};
 use syncmap::runtime::engine::Progress;
 use syncmap::runtime::systems::Systems;
 
@@ -105,10 +105,11 @@ fn describe_wait(system: &str, wait: Waiting, now: std::time::Instant) -> String
         .saturating_duration_since(now)
         .as_secs_f64()
         .ceil() as u64;
-    let why = match wait.status {
-        Some(429) => format!("{system} asked to slow down (429)"),
-        Some(status) => format!("{system} is unavailable ({status})"),
-        None => format!("the connection to {system} broke"),
+    let why = match wait.cause {
+        WaitCause::Answer(429) => format!("{system} asked to slow down (429)"),
+        WaitCause::Answer(status) => format!("{system} is unavailable ({status})"),
+        WaitCause::Broken => format!("the connection to {system} broke"),
+        WaitCause::Budget => format!("keeping within {system}'s request budget"),
     };
     format!("waiting {secs} s: {why}")
 }
@@ -121,21 +122,25 @@ mod tests {
     #[test]
     fn a_wait_is_told_in_words_with_whole_seconds_left() {
         let now = Instant::now();
-        let wait = |secs: f64, status| Waiting {
+        let wait = |secs: f64, cause| Waiting {
             until: now + Duration::from_secs_f64(secs),
-            status,
+            cause,
         };
         assert_eq!(
-            describe_wait("Dataverse", wait(3.2, Some(429)), now),
+            describe_wait("Dataverse", wait(3.2, WaitCause::Answer(429)), now),
             "waiting 4 s: Dataverse asked to slow down (429)"
         );
         assert_eq!(
-            describe_wait("Business Central", wait(1.0, Some(503)), now),
+            describe_wait("Business Central", wait(1.0, WaitCause::Answer(503)), now),
             "waiting 1 s: Business Central is unavailable (503)"
         );
         assert_eq!(
-            describe_wait("Dataverse", wait(0.5, None), now),
+            describe_wait("Dataverse", wait(0.5, WaitCause::Broken), now),
             "waiting 1 s: the connection to Dataverse broke"
+        );
+        assert_eq!(
+            describe_wait("Dataverse", wait(2.5, WaitCause::Budget), now),
+            "waiting 3 s: keeping within Dataverse's request budget"
         );
     }
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    transport, Auth, BatchMode, HttpSettings, ParseError, Profile, RunConfig, StateConfig,
-    SystemConfig, Written, DEFAULT_PROFILE, ENV_VAR,
+    transport, Auth, BatchMode, HttpSettings, ParseError, Profile, RateLimit, RunConfig,
+    StateConfig, SystemConfig, Written, DEFAULT_PROFILE, ENV_VAR,
 };
 
 /// The whole file: one unnamed profile, or `[profiles.NAME]` tables.
@@ -52,6 +52,15 @@ struct RawSystem {
     batch: Option<BatchMode>,
     ieee754_compatible: Option<bool>,
     client_keys: Option<bool>,
+    rate_limit: Option<RawRateLimit>,
+}
+
+/// `rate_limit = false` (or `true`, the kind's own budget) or `{ requests, seconds }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRateLimit {
+    Switch(bool),
+    Budget { requests: u32, seconds: u64 },
 }
 
 #[derive(Deserialize)]
@@ -285,6 +294,18 @@ fn http_settings(alias: &str, s: &RawSystem) -> Result<HttpSettings, ParseError>
         batch: s.batch,
         ieee754_compatible: s.ieee754_compatible.unwrap_or(false),
         client_keys: s.client_keys,
+        rate_limit: match s.rate_limit {
+            None | Some(RawRateLimit::Switch(true)) => None,
+            Some(RawRateLimit::Switch(false)) => Some(RateLimit::Off),
+            Some(RawRateLimit::Budget { requests, seconds }) => {
+                if requests == 0 || seconds == 0 {
+                    return Err(ParseError::Invalid(format!(
+                        "[systems.{alias}] `rate_limit`: `requests` and `seconds` must be at least 1"
+                    )));
+                }
+                Some(RateLimit::Budget { requests, seconds })
+            }
+        },
     };
     if http.concurrency == 0 || http.batch_size == Some(0) || http.timeout_secs == 0 {
         return Err(ParseError::Invalid(format!(

@@ -60,6 +60,18 @@ impl Api {
         }
     }
 
+    /// An answer that says what the throttling window has left, as Dataverse's answers do
+    /// (`x-ms-ratelimit-burst-remaining-xrm-requests`); Business Central says nothing of it.
+    pub(crate) fn with_budget_left(&self, answer: Resp, remaining: u32) -> Resp {
+        match self {
+            Api::Dv(_) => answer.with_header(
+                "x-ms-ratelimit-burst-remaining-xrm-requests",
+                remaining.to_string(),
+            ),
+            Api::Bc(_) => answer,
+        }
+    }
+
     pub(crate) fn throttled(&self, retry_after: u64, monitor: &Monitor) -> Resp {
         let (n, window) = monitor
             .limits()

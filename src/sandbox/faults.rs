@@ -61,6 +61,23 @@ pub struct Stats {
     pub dv: ServiceStats,
 }
 
+/// What the throttling window decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Throttle {
+    /// No window is set.
+    Unlimited,
+    /// The request fits; the window has this many places left.
+    Admitted {
+        /// Places left after this request.
+        remaining: u32,
+    },
+    /// Over the allowance: answered 429 with `Retry-After`.
+    Refused {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+}
+
 /// What the fault draw decided for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -228,25 +245,33 @@ impl Monitor {
         (delay, fault)
     }
 
-    /// `Some(seconds to wait)` when the request exceeds the window's allowance (and is counted
-    /// as throttled), `None` when it may go on (and is counted in the window).
-    pub fn throttle(&self) -> Option<u64> {
-        let (max, window) = lock(&self.limits).requests_per_window?;
+    /// Whether the request fits the window's allowance: [`Throttle::Admitted`] (counted in
+    /// the window) with what the window has left, or [`Throttle::Refused`] (counted as
+    /// throttled) with the seconds to wait.
+    pub fn throttle(&self) -> Throttle {
+        let Some((max, window)) = lock(&self.limits).requests_per_window else {
+            return Throttle::Unlimited;
+        };
         let now = Instant::now();
         let mut w = lock(&self.window);
         while w.front().is_some_and(|t| now.duration_since(*t) >= window) {
             w.pop_front();
         }
-        if w.len() < usize::try_from(max).unwrap_or(usize::MAX) {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        if w.len() < max {
             w.push_back(now);
-            return None;
+            return Throttle::Admitted {
+                remaining: u32::try_from(max - w.len()).unwrap_or(u32::MAX),
+            };
         }
         drop_guard(w);
         lock(&self.stats).throttled += 1;
         let oldest = lock(&self.window).front().copied().unwrap_or(now);
         let wait = window.saturating_sub(now.duration_since(oldest));
         // Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite a busy loop.
-        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1))
+        Throttle::Refused {
+            retry_after: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+        }
     }
 
     /// Replaces the faults; the draws restart from their seed.
@@ -313,6 +338,11 @@ impl Control {
     pub fn set_faults(&self, faults: Faults) {
         self.bc.set_faults(faults.clone());
         self.dv.set_faults(faults);
+    }
+
+    /// The limits both services apply.
+    pub fn limits(&self) -> Limits {
+        self.dv.limits()
     }
 
     /// Applies these limits to both services.
@@ -438,10 +468,12 @@ mod tests {
             ..Limits::default()
         };
         let m = Monitor::new(limits, Faults::default());
-        assert_eq!(m.throttle(), None);
-        assert_eq!(m.throttle(), None);
-        let wait = m.throttle().unwrap();
-        assert!((9..=10).contains(&wait), "{wait}");
+        assert_eq!(m.throttle(), Throttle::Admitted { remaining: 1 });
+        assert_eq!(m.throttle(), Throttle::Admitted { remaining: 0 });
+        let Throttle::Refused { retry_after } = m.throttle() else {
+            panic!("a third request in the window was let through");
+        };
+        assert!((9..=10).contains(&retry_after), "{retry_after}");
         assert_eq!(m.stats().throttled, 1);
     }
 }

@@ -315,8 +315,10 @@ impl Sandbox {
     }
 
     /// A `syncmap.toml` for this sandbox: both systems with their URLs, the company and
-    /// client-credentials auth whose secret is read from the variable `secret_env`, and the
-    /// default state store. Without required auth the systems get `kind = "none"`.
+    /// client-credentials auth whose secret is read from the variable `secret_env`, the
+    /// request budget the sandbox throttles to (`rate_limit = false` when it does not: its
+    /// services have none, unlike the real ones), and the default state store. Without
+    /// required auth the systems get `kind = "none"`.
     pub fn profile_toml(&self, secret_env: &str) -> String {
         let auth = |token_url: String, scope: &str| {
             if self.auth.required {
@@ -330,10 +332,17 @@ impl Sandbox {
             }
         };
         let company = self.company.replace('\\', "\\\\").replace('"', "\\\"");
+        let budget = match self.control.limits().requests_per_window {
+            Some((n, window)) => format!(
+                "{{ requests = {n}, seconds = {} }}",
+                window.as_secs().max(1)
+            ),
+            None => "false".to_string(),
+        };
         format!(
             "[state]\nurl = \"sqlite://.syncmap/state.db\"\n\n\
-             [systems.bc]\nurl = \"{}\"\ncompany = \"{company}\"\nauth = {}\n\n\
-             [systems.dv]\nurl = \"{}\"\nauth = {}\n",
+             [systems.bc]\nurl = \"{}\"\ncompany = \"{company}\"\nauth = {}\nrate_limit = {budget}\n\n\
+             [systems.dv]\nurl = \"{}\"\nauth = {}\nrate_limit = {budget}\n",
             self.bc_url(),
             auth(
                 self.bc_token_url(),

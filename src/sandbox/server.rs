@@ -28,7 +28,7 @@ use super::auth::{Check, Tokens};
 use super::business_central::Bc;
 use super::dataverse::Dv;
 use super::dispatch::Api;
-use super::faults::{Fault, FaultsPatch, Monitor, Writes};
+use super::faults::{Fault, FaultsPatch, Monitor, Throttle, Writes};
 use super::query::percent_decode;
 use super::request::{Req, Resp};
 use super::store::Store;
@@ -228,9 +228,11 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
         monitor.count_unauthorized();
         return state.api.unauthorized(why);
     }
-    if let Some(wait) = monitor.throttle() {
-        return state.api.throttled(wait, monitor);
-    }
+    let remaining = match monitor.throttle() {
+        Throttle::Refused { retry_after } => return state.api.throttled(retry_after, monitor),
+        Throttle::Admitted { remaining } => Some(remaining),
+        Throttle::Unlimited => None,
+    };
     if monitor.faults().refuse_writes && req.method != "GET" && !req.path.ends_with("$batch") {
         return state.api.error(
             400,
@@ -239,6 +241,9 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
         );
     }
     let mut answer = state.api.handle(req, monitor);
+    if let Some(remaining) = remaining {
+        answer = state.api.with_budget_left(answer, remaining);
+    }
     if monitor.limits().refusals_as_500 && answer.status == 400 && names_a_target(&answer) {
         // Some services answer a value they refuse with 500 and the same error body.
         answer.status = 500;

@@ -205,17 +205,27 @@ impl Collector for HttpCollector {
                 ConstCounter::new(load(field(stats))).encode(metric.encode_family(&labels)?)?;
             }
         }
-        let kind = ConstCounter::new(0f64).metric_type();
-        let mut metric = encoder.encode_descriptor(
-            "http_throttled_wait_seconds",
-            "Seconds spent waiting after throttled answers before retrying.",
-            None,
-            kind,
-        )?;
-        for (system, stats) in &self.0 {
-            let labels = [("system", system.as_str())];
-            let secs = load(&stats.throttled_ms) as f64 / 1000.0;
-            ConstCounter::new(secs).encode(metric.encode_family(&labels)?)?;
+        type Millis = fn(&Stats) -> &std::sync::atomic::AtomicU64;
+        let waits: [(&str, &str, Millis); 2] = [
+            (
+                "http_throttled_wait_seconds",
+                "Seconds spent waiting after throttled answers before retrying.",
+                |s| &s.throttled_ms,
+            ),
+            (
+                "http_paced_wait_seconds",
+                "Seconds requests waited before leaving, to stay within the service's request budget.",
+                |s| &s.paced_ms,
+            ),
+        ];
+        for (name, help, field) in waits {
+            let kind = ConstCounter::new(0f64).metric_type();
+            let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+            for (system, stats) in &self.0 {
+                let labels = [("system", system.as_str())];
+                let secs = load(field(stats)) as f64 / 1000.0;
+                ConstCounter::new(secs).encode(metric.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }
@@ -232,6 +242,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         stats.requests.store(7, Ordering::Relaxed);
         stats.throttled_ms.store(1500, Ordering::Relaxed);
+        stats.paced_ms.store(250, Ordering::Relaxed);
         let m = Metrics::new(vec![("dv".into(), stats.clone())]);
         let report = RunReport {
             mode: "modified".into(),
@@ -261,6 +272,7 @@ mod tests {
             "syncmap_job_next_due_timestamp_seconds{job=\"customers\"} 1700000060",
             "syncmap_http_requests_total{system=\"dv\"} 9",
             "syncmap_http_throttled_wait_seconds_total{system=\"dv\"} 1.5",
+            "syncmap_http_paced_wait_seconds_total{system=\"dv\"} 0.25",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }

@@ -19,6 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
+use syncmap::connectors::odata::client::WaitCause;
 use syncmap::connectors::odata::flavor::Flavor;
 use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::{Connector, ConnectorError, TableRef, WriteOp};
@@ -483,6 +484,7 @@ fn throttling_is_waited_out_as_retry_after_says() {
     let env = Env::start(Seed::Demo, |c| {
         c.limits.requests_per_window = Some((15, Duration::from_secs(1)))
     });
+    env.without_pacing();
     let started = Instant::now();
     env.run(&["--mode", "full"]);
     assert!(env.sandbox().control().stats().throttled > 0);
@@ -493,10 +495,34 @@ fn throttling_is_waited_out_as_retry_after_says() {
 }
 
 #[test]
+fn a_run_paced_to_the_budget_meets_no_429_and_stays_within_it() {
+    // The sandbox's profile declares its budget: 15 requests in any second.
+    let env = Env::start(Seed::Demo, |c| {
+        c.limits.requests_per_window = Some((15, Duration::from_secs(1)))
+    });
+    let profile = std::fs::read_to_string(env.path().join("syncmap.toml")).unwrap();
+    assert!(
+        profile.contains("rate_limit = { requests = 15, seconds = 1 }"),
+        "{profile}"
+    );
+    env.run(&["--mode", "full"]);
+    let stats = env.sandbox().control().stats();
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    // Enough requests that an unpaced run would have met the limit.
+    assert!(
+        stats.bc.requests > 15 && stats.dv.requests > 15,
+        "{stats:?}"
+    );
+    env.sandbox().control().set_limits(Limits::default());
+    assert_in_step(&env);
+}
+
+#[test]
 fn a_throttled_wait_is_told_while_it_lasts() {
     let env = Env::start(Seed::Demo, |c| {
         c.limits.requests_per_window = Some((2, Duration::from_secs(2)))
     });
+    env.without_pacing();
     let (c, _) = connector(&env, "dv");
     let stats = c.client().stats.clone();
     let url = format!("{}/accounts?$top=1", env.profile().systems["dv"].url);
@@ -515,7 +541,7 @@ fn a_throttled_wait_is_told_while_it_lasts() {
         assert!(Instant::now() < deadline, "no wait was ever told");
         std::thread::yield_now();
     };
-    assert_eq!(wait.status, Some(429));
+    assert_eq!(wait.cause, WaitCause::Answer(429));
     env.rt.block_on(reads).unwrap();
     assert_eq!(stats.waiting(), None, "a finished wait is still told");
 }

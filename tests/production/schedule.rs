@@ -458,6 +458,7 @@ fn throttled_requests_are_logged_with_their_wait_and_counted_per_system() {
         "",
         "job currencies { sync full currencies every 1h }\n",
     );
+    env.without_pacing();
     let mut s = env.schedule("schedule", &["--metrics", "127.0.0.1:0"]);
     let (_, serving) = s.wait_for("the metrics address", 0, |e| {
         is(e, "serving /metrics and /healthz")

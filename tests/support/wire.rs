@@ -65,6 +65,25 @@ impl Wire {
         std::fs::write(self.path().join("syncmap.toml"), profile).unwrap();
     }
 
+    /// Rewrites the profile so requests are not paced to the sandbox's budget: the client
+    /// meets its throttling as 429s, as one that was not told the budget does.
+    pub fn without_pacing(&self) {
+        let path = self.path().join("syncmap.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("rate_limit = ") {
+                    "rate_limit = false"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, text + "\n").unwrap();
+    }
+
     /// The running sandboxes.
     pub fn sandbox(&self) -> &Sandbox {
         self.sandbox.as_ref().unwrap()

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::auth::Authenticator;
 use super::failure::{describe_reqwest, explain_connection, without_query};
+use super::pacing::{Pacer, RateLimit};
 use crate::connectors::ConnectorError;
 use crate::odata::error::ErrorBody;
 
@@ -104,18 +105,30 @@ pub struct Stats {
     pub waited_ms: AtomicU64,
     /// Of those, milliseconds spent waiting after a 429 (throttled) answer.
     pub throttled_ms: AtomicU64,
+    /// Milliseconds requests waited before leaving, to stay within the service's budget.
+    pub paced_ms: AtomicU64,
     /// The wait under way, if any, for a progress display to show.
     waiting: std::sync::Mutex<Option<Waiting>>,
 }
 
-/// A wait before a retry: until when, and the status that asked for it (none after a broken
-/// connection).
+/// A wait before a request leaves: until when, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waiting {
-    /// When the retry leaves.
+    /// When the request leaves.
     pub until: std::time::Instant,
-    /// The answer's status (429 when the service asked to slow down).
-    pub status: Option<u16>,
+    /// Why it waits.
+    pub cause: WaitCause,
+}
+
+/// Why a request waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCause {
+    /// A retry after this answer (429 when the service asked to slow down).
+    Answer(u16),
+    /// A retry after the connection broke.
+    Broken,
+    /// The service's request budget is spent for now (see [`super::pacing`]).
+    Budget,
 }
 
 impl Stats {
@@ -173,6 +186,7 @@ pub struct Client {
     http: reqwest::Client,
     auth: Authenticator,
     in_flight: Semaphore,
+    pacer: Pacer,
     max_retries: u32,
     /// Traffic counters, shared so metrics can read them while requests go on.
     pub stats: Arc<Stats>,
@@ -188,6 +202,12 @@ impl Client {
     /// `on`: the service answers decimals as strings, and takes them as strings.
     pub fn ieee754_compatible(mut self, on: bool) -> Client {
         self.media_type = if on { JSON_IEEE754 } else { JSON };
+        self
+    }
+
+    /// The same client keeping its requests within `budget` (see [`super::pacing`]).
+    pub fn paced(mut self, budget: Option<RateLimit>) -> Client {
+        self.pacer = Pacer::new(budget);
         self
     }
 
@@ -225,6 +245,7 @@ impl Client {
             http,
             auth,
             in_flight: Semaphore::new(concurrency.max(1)),
+            pacer: Pacer::new(None),
             max_retries,
             stats: Arc::new(Stats::default()),
         })
@@ -282,8 +303,38 @@ impl Client {
         let _permit = self.in_flight.acquire().await.map_err(|_| {
             ConnectorError::Fatal(format!("system `{}`: client closed", self.system))
         })?;
+        if let Some(wait) = self.pacer.admit() {
+            self.wait_for_budget(request, wait).await;
+        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        Ok(self.attempt(request).await)
+        let outcome = self.attempt(request).await;
+        if let Ok(r) = &outcome {
+            self.pacer.observe(&r.headers);
+        }
+        Ok(outcome)
+    }
+
+    /// Waits `wait` before a request leaves, to stay within the service's budget: counted,
+    /// shown while it lasts, and logged when long enough for someone to wonder.
+    async fn wait_for_budget(&self, request: &Request, wait: Duration) {
+        let wait_ms = wait.as_millis() as u64;
+        self.stats.paced_ms.fetch_add(wait_ms, Ordering::Relaxed);
+        if wait >= Duration::from_secs(1) {
+            tracing::info!(
+                system = %self.system,
+                method = %request.method,
+                url = without_query(&request.url),
+                wait_ms,
+                "pacing to the service's request budget"
+            );
+        }
+        let waiting = Waiting {
+            until: std::time::Instant::now() + wait,
+            cause: WaitCause::Budget,
+        };
+        self.stats.start_waiting(waiting);
+        tokio::time::sleep(wait).await;
+        self.stats.stop_waiting(waiting);
     }
 
     /// What follows an answer (other than a first 401, which renews the token): the answer
@@ -369,7 +420,7 @@ impl Client {
         }
         let waiting = Waiting {
             until: std::time::Instant::now() + wait,
-            status,
+            cause: status.map_or(WaitCause::Broken, WaitCause::Answer),
         };
         // The path only: a query string may carry filter values.
         tracing::info!(

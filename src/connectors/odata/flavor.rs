@@ -3,6 +3,7 @@
 //! `$batch` format and size the service takes, whether updates must carry `If-Match`, whether
 //! creates may choose their key, and how the service marks its own integration user's writes.
 
+use super::pacing::RateLimit;
 use crate::plan::{ColumnInfo, SystemKind, TableInfo};
 use crate::value::ColumnKind;
 
@@ -43,6 +44,19 @@ impl Flavor {
             Flavor::Dataverse => 1000,
             Flavor::BusinessCentral => 100,
             Flavor::Generic => 100,
+        }
+    }
+
+    /// The request budget the service documents, which requests are paced to stay within
+    /// unless the profile says otherwise: 6,000 requests per five minutes for Dataverse and
+    /// for Business Central online; none known for other OData services.
+    pub fn request_budget(self) -> Option<RateLimit> {
+        match self {
+            Flavor::Dataverse | Flavor::BusinessCentral => Some(RateLimit {
+                requests: 6000,
+                window: std::time::Duration::from_secs(300),
+            }),
+            Flavor::Generic => None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod client;
 pub mod failure;
 pub mod flavor;
 mod metadata;
+pub mod pacing;
 pub mod paging;
 mod probe;
 mod read;
@@ -23,12 +24,13 @@ use tokio::sync::OnceCell;
 use self::auth::{Authenticator, Credentials};
 use self::client::{Client, Request};
 use self::flavor::{BatchFormat, Flavor};
+use self::pacing::RateLimit;
 use super::{
     Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
     WriteOutcome,
 };
 use crate::odata::literal;
-use crate::profile::{BatchMode, HttpSettings, Secret, SystemConfig};
+use crate::profile::{self, BatchMode, HttpSettings, Secret, SystemConfig};
 use crate::value::ColumnKind;
 use crate::value::Value;
 
@@ -50,6 +52,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The budget requests are paced to: the profile's `rate_limit`, else the kind's own.
+    pub fn request_budget(&self) -> Option<RateLimit> {
+        match self.http.rate_limit {
+            None => self.flavor.request_budget(),
+            Some(profile::RateLimit::Off) => None,
+            Some(profile::RateLimit::Budget { requests, seconds }) => Some(RateLimit {
+                requests,
+                window: Duration::from_secs(seconds),
+            }),
+        }
+    }
+
     /// How writes travel: the profile's `batch`, else the kind's own format; `None` sends
     /// one request per write.
     pub fn batch_format(&self) -> Option<BatchFormat> {
@@ -117,7 +131,8 @@ impl ODataConnector {
             Duration::from_secs(endpoint.http.timeout_secs),
             endpoint.http.max_retries,
         )?
-        .ieee754_compatible(endpoint.http.ieee754_compatible);
+        .ieee754_compatible(endpoint.http.ieee754_compatible)
+        .paced(endpoint.request_budget());
         Ok(ODataConnector {
             endpoint,
             client,
