@@ -23,7 +23,8 @@ use syncmap::profile::{Profile, Secret};
 use syncmap::project::FsLoader;
 use syncmap::runtime::engine::{Engine, Mode, Options, RunRequest};
 use syncmap::runtime::systems::{AnyConnector, Systems};
-use syncmap::sandbox::{AuthConfig, Sandbox, SandboxConfig, Seed};
+use syncmap::sandbox::person::{Person, Service};
+use syncmap::sandbox::{AuthConfig, Faults, Limits, Sandbox, SandboxConfig, Seed};
 use syncmap::state::Store;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -47,36 +48,34 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut table = String::from(
-        "| rows | what | time | rows/s | requests to Dataverse |\n|---:|---|---:|---:|---:|\n",
+        "| rows | what | time | rows/s | requests to Dataverse | 429s |\n|---:|---|---:|---:|---:|---:|\n",
     );
-    // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of `raw,batched,single`, to
-    // profile one of them.
+    let mut notes = String::new();
+    // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of
+    // `raw,batched,single,latency,throttled`, to profile one of them.
     let variants = std::env::var("SYNCMAP_BENCH_VARIANTS").unwrap_or_default();
     let wanted = |v: &str| variants.is_empty() || variants.split(',').any(|w| w.trim() == v);
     for n in sizes {
         if wanted("raw") {
             let raw = rt.block_on(raw_ingest(n))?;
-            table.push_str(&line(
-                n,
-                "raw ingest: account creates in `$batch` of 1000, 4 in flight (ceiling)",
-                raw,
-            ));
+            let what = "raw ingest: account creates in `$batch` of 1000, 4 in flight (ceiling)";
+            table.push_str(&line(n, what, &raw));
         }
         if wanted("batched") {
-            let batched = rt.block_on(sync(n, None))?;
-            table.push_str(&line(
-                n,
-                "full sync, `$batch` writes (1000 per batch), 4 in flight",
-                batched,
-            ));
+            let batched = rt.block_on(sync(n, Setup::default()))?;
+            let what = "full sync, `$batch` writes (1000 per batch), 4 in flight";
+            table.push_str(&line(n, what, &batched));
         }
         if wanted("single") {
-            let single = rt.block_on(sync(n, Some(1)))?;
-            table.push_str(&line(
-                n,
-                "full sync, one request per record, 4 in flight",
-                single,
-            ));
+            let single = rt.block_on(sync(n, one_per_record(Duration::ZERO)))?;
+            let what = "full sync, one request per record, 4 in flight";
+            table.push_str(&line(n, what, &single));
+        }
+        if wanted("latency") {
+            notes.push_str(&latency(&rt, n, &mut table)?);
+        }
+        if wanted("throttled") {
+            notes.push_str(&throttled(&rt, n, &mut table)?);
         }
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -85,23 +84,102 @@ fn main() -> Result<()> {
     } else {
         "release"
     };
-    println!("\nMeasured on {cores} cores, {build} build, sandbox and sync in one process (`cargo bench --bench http`).\n\n{table}");
+    println!("\nMeasured on {cores} cores, {build} build, sandbox and sync in one process (`cargo bench --bench http`).\n\n{table}\n{notes}");
     Ok(())
 }
 
-/// Elapsed time and Dataverse requests of one measurement.
+/// Elapsed time, Dataverse requests and 429 answers of one measurement.
 struct Measured {
     time: Duration,
     requests: u64,
+    throttled: u64,
 }
 
-fn line(n: usize, what: &str, m: Measured) -> String {
+fn line(n: usize, what: &str, m: &Measured) -> String {
     format!(
-        "| {n} | {what} | {:.2} s | {:.0} | {} |\n",
+        "| {n} | {what} | {:.2} s | {:.0} | {} | {} |\n",
         m.time.as_secs_f64(),
         n as f64 / m.time.as_secs_f64().max(1e-9),
-        m.requests
+        m.requests,
+        m.throttled
     )
+}
+
+/// One request per record, with this latency.
+fn one_per_record(latency: Duration) -> Setup {
+    Setup {
+        batch_size: Some(1),
+        latency,
+        ..Setup::default()
+    }
+}
+
+/// Services 20 ms away: `$batch` writes against one request per record, on at most 5,000
+/// rows (one per record takes a request each). Returns the note on their ratio.
+fn latency(rt: &tokio::runtime::Runtime, n: usize, table: &mut String) -> Result<String> {
+    let n = n.min(5000);
+    let latency = Duration::from_millis(20);
+    let batched = rt.block_on(sync(
+        n,
+        Setup {
+            latency,
+            ..Setup::default()
+        },
+    ))?;
+    table.push_str(&line(n, "20 ms away: full sync, `$batch` writes", &batched));
+    let single = rt.block_on(sync(n, one_per_record(latency)))?;
+    table.push_str(&line(
+        n,
+        "20 ms away: full sync, one request per record",
+        &single,
+    ));
+    Ok(format!(
+        "- {n} rows 20 ms away: `$batch` writes are {:.1}× as fast as one request per record.\n",
+        single.time.as_secs_f64() / batched.time.as_secs_f64().max(1e-9)
+    ))
+}
+
+/// Both services throttled to 200 requests per 10 s (the real 6,000 per 300 s, time-scaled),
+/// Dataverse writes 5 per `$batch` so that its budget binds, on at most 4,000 rows: paced to
+/// the budget against meeting it as 429s. Returns the note on how much of what the budget
+/// permits each reached.
+fn throttled(rt: &tokio::runtime::Runtime, n: usize, table: &mut String) -> Result<String> {
+    let n = n.min(4000);
+    let (budget, window) = (200u32, Duration::from_secs(10));
+    let setup = |paced| Setup {
+        batch_size: Some(5),
+        throttle: Some((budget, window)),
+        paced,
+        ..Setup::default()
+    };
+    let mut notes = String::new();
+    for (paced, what) in [
+        (
+            true,
+            "200 requests / 10 s: full sync, 5 writes per `$batch`, paced to the budget",
+        ),
+        (
+            false,
+            "200 requests / 10 s: full sync, 5 writes per `$batch`, not paced (429s)",
+        ),
+    ] {
+        let m = rt.block_on(sync(n, setup(paced)))?;
+        table.push_str(&line(n, what, &m));
+        // A sliding window lets `budget` requests go at once and the next only when the
+        // first has left the window: request `i` (from 0) cannot go before `i / budget`
+        // windows have passed. The least time the requests sent could take:
+        let windows = m.requests.saturating_sub(1) / u64::from(budget);
+        let least = window.as_secs_f64() * windows as f64;
+        notes.push_str(&format!(
+            "- {n} rows, {}paced: {:.0} % of what the budget permits ({} requests to Dataverse in {:.1} s; {:.1} s at the least).\n",
+            if paced { "" } else { "not " },
+            100.0 * least / m.time.as_secs_f64().max(1e-9),
+            m.requests,
+            m.time.as_secs_f64(),
+            least
+        ));
+    }
+    Ok(notes)
 }
 
 async fn start(secret: &str) -> Result<Sandbox> {
@@ -183,7 +261,50 @@ async fn raw_ingest(n: usize) -> Result<Measured> {
     let time = started.elapsed();
     let requests = sandbox.control().stats().dv.requests;
     sandbox.shutdown().await;
-    Ok(Measured { time, requests })
+    Ok(Measured {
+        time,
+        requests,
+        throttled: 0,
+    })
+}
+
+/// Every customer became exactly one account with its name, city and phone: speed never
+/// hides a lost or doubled record.
+async fn complete_and_exact(sandbox: &Sandbox, secret: &str, n: usize) -> Result<()> {
+    let person = Person::new(sandbox, secret);
+    let mut accounts: Vec<(String, String, String)> = person
+        .rows(Service::Dataverse, "accounts")
+        .await?
+        .iter()
+        .filter(|a| {
+            a["name"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Customer "))
+        })
+        .map(|a| {
+            let text = |f: &str| a[f].as_str().unwrap_or_default().to_string();
+            (text("name"), text("address1_city"), text("telephone1"))
+        })
+        .collect();
+    accounts.sort();
+    let expected: Vec<(String, String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("Customer {i:06}"),
+                "Lyon".to_string(),
+                format!("+33 4 {i:08}"),
+            )
+        })
+        .collect();
+    if accounts != expected {
+        let extra = accounts.len() as i64 - n as i64;
+        return Err(format!(
+            "the accounts are not the customers: {} accounts for {n} customers ({extra:+})",
+            accounts.len()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Loads `n` customers into Business Central through its JSON `$batch`.
@@ -260,15 +381,36 @@ fn standard_plan() -> Result<Plan> {
         .ok_or_else(|| "the standard mappings do not compile".into())
 }
 
-/// A full sync of `n` customers into an empty Dataverse; `batch_size = Some(1)` sends one
-/// request per record.
-async fn sync(n: usize, batch_size: Option<usize>) -> Result<Measured> {
+/// How one measured sync talks to the sandbox.
+#[derive(Clone, Copy, Default)]
+struct Setup {
+    /// Writes per Dataverse request (`Some(1)`: one request per record); the service's 1000
+    /// when `None`.
+    batch_size: Option<usize>,
+    /// Both services throttle to this many requests per window.
+    throttle: Option<(u32, Duration)>,
+    /// Whether the client paces itself to that budget (else it meets 429s).
+    paced: bool,
+    /// Added before every answer, as a service far away.
+    latency: Duration,
+}
+
+/// A full sync of `n` customers into an empty Dataverse, checked complete and exact.
+async fn sync(n: usize, setup: Setup) -> Result<Measured> {
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let sandbox = start(&secret).await?;
     let http = reqwest::Client::new();
     load_customers(&http, &sandbox, &secret, n).await?;
+    let budget = match (setup.throttle, setup.paced) {
+        (Some((requests, window)), true) => format!(
+            "rate_limit = {{ requests = {requests}, seconds = {} }}",
+            window.as_secs()
+        ),
+        _ => "rate_limit = false".to_string(),
+    };
     let mut text = sandbox.profile_toml("UNUSED");
-    if let Some(b) = batch_size {
+    text = text.replace("rate_limit = false", &budget);
+    if let Some(b) = setup.batch_size {
         text = text.replace(
             "[systems.dv]\n",
             &format!("[systems.dv]\nbatch_size = {b}\n"),
@@ -298,6 +440,14 @@ async fn sync(n: usize, batch_size: Option<usize>) -> Result<Measured> {
         batch_size: 1000,
         ..Options::default()
     };
+    sandbox.control().set_limits(Limits {
+        requests_per_window: setup.throttle,
+        ..Limits::default()
+    });
+    sandbox.control().set_faults(Faults {
+        delay: setup.latency,
+        ..Faults::default()
+    });
     sandbox.control().reset_stats();
     let started = Instant::now();
     let report = Engine::new(&plan, &systems, &store, options)?
@@ -314,7 +464,14 @@ async fn sync(n: usize, batch_size: Option<usize>) -> Result<Measured> {
     if inserted != n as u64 {
         return Err(format!("expected {n} accounts created, the run made {inserted}").into());
     }
-    let requests = sandbox.control().stats().dv.requests;
+    let stats = sandbox.control().stats();
+    sandbox.control().set_limits(Limits::default());
+    sandbox.control().set_faults(Faults::default());
+    complete_and_exact(&sandbox, &secret, n).await?;
     sandbox.shutdown().await;
-    Ok(Measured { time, requests })
+    Ok(Measured {
+        time,
+        requests: stats.dv.requests,
+        throttled: stats.throttled,
+    })
 }

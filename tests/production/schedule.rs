@@ -454,7 +454,7 @@ fn sigterm_mid_run_finishes_the_batch_records_the_run_interrupted_and_the_next_r
 #[test]
 fn throttled_requests_are_logged_with_their_wait_and_counted_per_system() {
     let env = Env::start(
-        |c| c.limits.requests_per_window = Some((3, Duration::from_secs(1))),
+        |c| c.limits.requests_per_window = Some((1, Duration::from_secs(1))),
         "",
         "job currencies { sync full currencies every 1h }\n",
     );

@@ -113,10 +113,10 @@ async fn send_batched(
     sendable: &[usize],
 ) -> Answers {
     let mut answers: Answers = (0..prepared.len()).map(|_| None).collect();
-    // As many batches as requests may be in flight, none above the service's size.
-    let lanes = c.endpoint.http.concurrency.max(1);
-    let size = sendable.len().div_ceil(lanes).clamp(1, per_batch);
-    let sent = join_all(sendable.chunks(size).map(|chunk| async move {
+    // Batches are filled before more are sent side by side: a request is what the services
+    // budget (6,000 per five minutes), and a service runs a batch's operations one by one
+    // whether they come in one request or are spread over several.
+    let sent = join_all(sendable.chunks(per_batch.max(1)).map(|chunk| async move {
         let parts: Vec<&Prepared> = chunk
             .iter()
             .filter_map(|i| prepared[*i].as_ref().ok())

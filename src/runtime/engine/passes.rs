@@ -132,37 +132,66 @@ impl<'a> Engine<'a> {
             since,
             page_size,
         };
-        let mut continuation: Option<String> = None;
-        let mut newest: Option<Cursor> = None;
-        loop {
-            let page = src_conn
-                .read_page(&req, continuation.as_deref())
+        let req = &req;
+        let read = |continuation: Option<String>| async move {
+            src_conn
+                .read_page(req, continuation.as_deref())
                 .await
-                .map_err(EngineError::from_connector)?;
+                .map_err(EngineError::from_connector)
+        };
+        let mut newest: Option<Cursor> = None;
+        let mut page = read(None).await?;
+        loop {
             if let Some(p) = self.progress {
                 p.rows(page.rows.len() as u64);
             }
             newest = newest_of(newest, &page.rows);
-            // A failed record retried above is not processed twice in one pass.
-            let rows: Vec<Row> = page
-                .rows
-                .into_iter()
-                .filter(|r| !retried.contains(&r.key))
-                .collect();
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let batch: Vec<Row> = rows.by_ref().take(self.options.batch_size.max(1)).collect();
-                let last = rows.peek().is_none();
-                self.process(pass, batch, false, pr).await?;
-                if self.cancelled() && !(last && page.next.is_none()) {
-                    return Ok((false, newest));
+            // The next page is asked for while this one is processed: the service answers
+            // while the engine works, instead of each waiting on the other.
+            let next = page.next.take();
+            let last = next.is_none();
+            let prefetch = async {
+                match &next {
+                    Some(n) => Some(read(Some(n.clone())).await),
+                    None => None,
                 }
+            };
+            let rows = std::mem::take(&mut page.rows);
+            let (finished, prefetched) =
+                tokio::join!(self.process_page(pass, rows, retried, last, pr), prefetch);
+            if !finished? {
+                return Ok((false, newest));
             }
-            match page.next {
-                Some(n) => continuation = Some(n),
+            match prefetched {
+                Some(p) => page = p?,
                 None => return Ok((true, newest)),
             }
         }
+    }
+
+    /// Processes one page's rows in batches, leaving out failed records retried before it
+    /// (not processed twice in one pass); `false` when a stop ended it early.
+    async fn process_page(
+        &self,
+        pass: &Pass<'a>,
+        rows: Vec<Row>,
+        retried: &HashSet<String>,
+        last_page: bool,
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let mut rows = rows
+            .into_iter()
+            .filter(|r| !retried.contains(&r.key))
+            .peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<Row> = rows.by_ref().take(self.options.batch_size.max(1)).collect();
+            let last = rows.peek().is_none();
+            self.process(pass, batch, false, pr).await?;
+            if self.cancelled() && !(last && last_page) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Rows the sync created whose system set values that flow back through the other
