@@ -1,5 +1,8 @@
-//! Batched writes: one `BEGIN IMMEDIATE` transaction per batch, one savepoint per write, so a
-//! failed write is undone alone and the others still commit.
+//! Batched writes: one `BEGIN IMMEDIATE` transaction per batch, in which a failed write is
+//! undone alone and the others still commit. Each write changes the table with one statement
+//! (the reads before it change nothing), and SQLite undoes a failed statement by itself while
+//! its transaction goes on, so a write needs no savepoint of its own. Statements are prepared
+//! once per shape of write and reused.
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
@@ -25,24 +28,23 @@ pub(super) fn write(
     let context = format!("cannot write to table `{}`", table.name);
     // IMMEDIATE takes the write lock now (waiting up to the busy timeout), so modified-on stamps
     // are handed out while no other connection can commit: commit order is stamp order.
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return all(sql_error(&context, e)),
     };
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        let result = match tx.savepoint() {
-            Ok(sp) => match apply(&sp, &shape, op) {
-                Ok(outcome) => sp
-                    .commit()
-                    .map(|()| outcome)
-                    .map_err(|e| sql_error(&context, e)),
-                // Dropping the savepoint rolls the failed write back.
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(sql_error(&context, e)),
-        };
+        let result = apply(&tx, &shape, op);
+        let failed = result.is_err();
         results.push(result);
+        // Some errors (a full disk, an I/O error) end the whole transaction: what was written
+        // is rolled back, and what followed would commit alone. Nothing more is written then.
+        if failed && tx.is_autocommit() {
+            let lost = ConnectorError::Transient(format!(
+                "{context}: the transaction ended early; nothing of this batch was written"
+            ));
+            return ops.iter().map(|_| Err(lost.clone())).collect();
+        }
     }
     match tx.commit() {
         Ok(()) => results,
@@ -231,12 +233,14 @@ fn insert(
         quoted.join(", "),
         marks.join(", ")
     );
-    conn.execute(&sql, params_from_iter(args)).map_err(|e| {
-        sql_error(
-            &format!("cannot create {} row `{key_text}`", shape.table),
-            e,
-        )
-    })?;
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.execute(params_from_iter(args)))
+        .map_err(|e| {
+            sql_error(
+                &format!("cannot create {} row `{key_text}`", shape.table),
+                e,
+            )
+        })?;
     Ok(())
 }
 
@@ -392,7 +396,7 @@ fn run_update(
     };
     if shape.has_version {
         sql.push_str(&format!(" RETURNING {}", ident(VERSION_COLUMN)));
-        let mut stmt = conn.prepare(&sql).map_err(fail)?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
         match stmt
             .query_row(params_from_iter(args), |r| r.get(0))
             .optional()
@@ -402,7 +406,11 @@ fn run_update(
             None => Err(missed(conn, shape, key_value)),
         }
     } else {
-        if conn.execute(&sql, params_from_iter(args)).map_err(fail)? == 0 {
+        let changed = conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(args)))
+            .map_err(fail)?;
+        if changed == 0 {
             return Err(missed(conn, shape, key_value));
         }
         Ok(None)
@@ -434,12 +442,15 @@ fn delete(
         args.push(SqlValue::Integer(v));
         sql.push_str(&format!(" AND {} = ?2", ident(VERSION_COLUMN)));
     }
-    let deleted = conn.execute(&sql, params_from_iter(args)).map_err(|e| {
-        sql_error(
-            &format!("cannot delete {} row `{key_text}`", shape.table),
-            e,
-        )
-    })?;
+    let deleted = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.execute(params_from_iter(args)))
+        .map_err(|e| {
+            sql_error(
+                &format!("cannot delete {} row `{key_text}`", shape.table),
+                e,
+            )
+        })?;
     if deleted == 0 {
         return Err(missed(conn, shape, &key_value));
     }
