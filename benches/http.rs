@@ -52,7 +52,7 @@ fn main() -> Result<()> {
     );
     let mut notes = String::new();
     // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of
-    // `raw,batched,single,latency,throttled`, to profile one of them.
+    // `raw,batched,single,match,latency,throttled`, to profile one of them.
     let variants = std::env::var("SYNCMAP_BENCH_VARIANTS").unwrap_or_default();
     let wanted = |v: &str| variants.is_empty() || variants.split(',').any(|w| w.trim() == v);
     for n in sizes {
@@ -70,6 +70,17 @@ fn main() -> Result<()> {
             let single = rt.block_on(sync(n, one_per_record(Duration::ZERO)))?;
             let what = "full sync, one request per record, 4 in flight";
             table.push_str(&line(n, what, &single));
+        }
+        if wanted("match") {
+            let matched = rt.block_on(sync(
+                n,
+                Setup {
+                    accounts_first: true,
+                    ..Setup::default()
+                },
+            ))?;
+            let what = "full sync, every customer's account already there: matched, coupled and brought up to date";
+            table.push_str(&line(n, what, &matched));
         }
         if wanted("latency") {
             notes.push_str(&latency(&rt, n, &mut table)?);
@@ -219,27 +230,42 @@ async fn raw_ingest(n: usize) -> Result<Measured> {
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let sandbox = start(&secret).await?;
     let http = reqwest::Client::new();
-    let token = token(&http, &sandbox, &sandbox.dv_token_url(), &secret).await?;
+    let bodies: Vec<Json> = (0..n)
+        .map(|i| json!({ "name": format!("Raw account {i}"), "customertypecode": 3 }))
+        .collect();
+    let started = Instant::now();
+    post_accounts(&http, &sandbox, &secret, bodies).await?;
+    let time = started.elapsed();
+    let requests = sandbox.control().stats().dv.requests;
+    sandbox.shutdown().await;
+    Ok(Measured {
+        time,
+        requests,
+        throttled: 0,
+    })
+}
+
+/// Creates these accounts through Dataverse's `$batch`, 1000 a request, 4 in flight.
+async fn post_accounts(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    secret: &str,
+    bodies: Vec<Json>,
+) -> Result<()> {
+    let token = token(http, sandbox, &sandbox.dv_token_url(), secret).await?;
     let url = format!("{}/$batch", sandbox.dv_url());
     let accounts = format!("{}/accounts", sandbox.dv_url());
-    let started = Instant::now();
-    let chunks: Vec<Vec<usize>> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(1000)
-        .map(<[usize]>::to_vec)
-        .collect();
+    let chunks: Vec<&[Json]> = bodies.chunks(1000).collect();
     for wave in chunks.chunks(LANES) {
         let sends = wave.iter().map(|chunk| {
             let parts: Vec<Part<HttpRequest>> = chunk
                 .iter()
-                .map(|i| {
+                .map(|body| {
                     Part::Single(HttpRequest {
                         method: "POST".into(),
                         url: accounts.clone(),
                         headers: vec![("Content-Type".into(), "application/json".into())],
-                        body: json!({ "name": format!("Raw account {i}"), "customertypecode": 3 })
-                            .to_string()
-                            .into_bytes(),
+                        body: body.to_string().into_bytes(),
                     })
                 })
                 .collect();
@@ -254,18 +280,34 @@ async fn raw_ingest(n: usize) -> Result<Measured> {
         for r in futures_util::future::join_all(sends).await {
             let r = r?;
             if !r.status().is_success() {
-                return Err(format!("raw ingest: {}", r.status()).into());
+                return Err(format!("creating accounts: {}", r.status()).into());
             }
         }
     }
-    let time = started.elapsed();
-    let requests = sandbox.control().stats().dv.requests;
-    sandbox.shutdown().await;
-    Ok(Measured {
-        time,
-        requests,
-        throttled: 0,
-    })
+    Ok(())
+}
+
+/// An account for each customer, with its number and name but not its city or phone: what
+/// a Dataverse already holding the records looks like before its first sync.
+async fn accounts_for_customers(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    secret: &str,
+) -> Result<()> {
+    let customers = Person::new(sandbox, secret)
+        .rows(Service::BusinessCentral, "customers")
+        .await?;
+    let bodies = customers
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c["displayName"],
+                "accountnumber": c["number"],
+                "customertypecode": 3,
+            })
+        })
+        .collect();
+    post_accounts(http, sandbox, secret, bodies).await
 }
 
 /// Every customer became exactly one account with its name, city and phone: speed never
@@ -393,6 +435,9 @@ struct Setup {
     paced: bool,
     /// Added before every answer, as a service far away.
     latency: Duration,
+    /// Dataverse already holds an account for every customer, which the match rule
+    /// (`number == accountnumber`) must find: the state store starts empty.
+    accounts_first: bool,
 }
 
 /// A full sync of `n` customers into an empty Dataverse, checked complete and exact.
@@ -401,6 +446,9 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
     let sandbox = start(&secret).await?;
     let http = reqwest::Client::new();
     load_customers(&http, &sandbox, &secret, n).await?;
+    if setup.accounts_first {
+        accounts_for_customers(&http, &sandbox, &secret).await?;
+    }
     let budget = match (setup.throttle, setup.paced) {
         (Some((requests, window)), true) => format!(
             "rate_limit = {{ requests = {requests}, seconds = {} }}",
@@ -458,11 +506,19 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
         })
         .await?;
     let time = started.elapsed();
-    let inserted = report
+    let counts = report
         .pass("customers", "left_to_right")
-        .map_or(0, |p| p.counts.inserted);
-    if inserted != n as u64 {
-        return Err(format!("expected {n} accounts created, the run made {inserted}").into());
+        .map(|p| p.counts.clone())
+        .unwrap_or_default();
+    let (made, expected) = if setup.accounts_first {
+        (counts.coupled, "coupled")
+    } else {
+        (counts.inserted, "created")
+    };
+    if made != n as u64 || (setup.accounts_first && counts.inserted != 0) {
+        return Err(
+            format!("expected {n} accounts {expected}, the run made {made}: {counts:?}").into(),
+        );
     }
     let stats = sandbox.control().stats();
     sandbox.control().set_limits(Limits::default());

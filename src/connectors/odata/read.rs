@@ -3,6 +3,7 @@
 //! instant and drops the rows at or before the cursor itself, so ties on the instant are neither
 //! lost nor read twice.
 
+use futures_util::future::join_all;
 use serde_json::Value as Json;
 
 use super::client::Request;
@@ -124,14 +125,18 @@ pub async fn by_keys(
         .columns
         .get(&table.info.key)
         .map_or(ColumnKind::Guid, |c| c.ty);
-    let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(KEYS_PER_REQUEST) {
+    // The chunks are asked for side by side, as many at once as the client lets in flight.
+    let reads = keys.chunks(KEYS_PER_REQUEST).map(|chunk| {
         let clauses: Vec<String> = chunk
             .iter()
             .filter_map(|k| literal::value(&Value::String(k.clone()), ty))
             .map(|lit| format!("{} eq {lit}", table.info.key))
             .collect();
-        out.extend(all_pages(c, table, &clauses.join(" or ")).await?);
+        async move { all_pages(c, table, &clauses.join(" or ")).await }
+    });
+    let mut out = Vec::with_capacity(keys.len());
+    for rows in join_all(reads).await {
+        out.extend(rows?);
     }
     Ok(out)
 }
@@ -163,14 +168,19 @@ pub async fn find_many(
         .enumerate()
         .filter_map(|(i, equal)| Some((i, lookup_filter(c, table, equal, ignore_case)?)))
         .collect();
-    for chunk in by_length(&filters) {
+    // The groups are asked for side by side, as many at once as the client lets in flight.
+    let chunks = by_length(&filters);
+    let reads = chunks.iter().map(|chunk| {
         let filter = chunk
             .iter()
             .map(|(_, f)| format!("({f})"))
             .collect::<Vec<_>>()
             .join(" or ");
-        for row in all_pages(c, table, &filter).await? {
-            for (i, _) in chunk {
+        async move { all_pages(c, table, &filter).await }
+    });
+    for (chunk, rows) in chunks.iter().zip(join_all(reads).await) {
+        for row in rows? {
+            for (i, _) in *chunk {
                 if row_matches(&row, &lookups[*i], ignore_case) {
                     out[*i].push(row.clone());
                 }
