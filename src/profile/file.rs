@@ -57,7 +57,10 @@ struct RawSystem {
 
 /// `rate_limit = false` (or `true`, the kind's own budget) or `{ requests, seconds }`.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "`rate_limit = false` or `rate_limit = { requests = N, seconds = S }`"
+)]
 enum RawRateLimit {
     Switch(bool),
     Budget { requests: u32, seconds: u64 },

@@ -57,6 +57,9 @@ fn http_settings_have_defaults_and_are_checked() {
         "api = \"contoso/v1.0\"",
         "pagesize = 3",
         "batch = \"xml\"",
+        "rate_limit = \"fast\"",
+        "rate_limit = { requests = 0, seconds = 300 }",
+        "rate_limit = { requests = 6000 }",
     ] {
         let text = format!("[systems.bc]\nurl = \"https://x/api/v2.0\"\n{bad}\n");
         let err = Profile::parse_with(&text, None, &env_of(&[])).unwrap_err();
@@ -65,10 +68,32 @@ fn http_settings_have_defaults_and_are_checked() {
             err.contains("at least 1")
                 || err.contains("publisher/group/version")
                 || err.contains("unknown field")
-                || err.contains("unknown variant"),
+                || err.contains("unknown variant")
+                || err.contains(
+                    "`rate_limit = false` or `rate_limit = { requests = N, seconds = S }`"
+                ),
             "{bad}: {err}"
         );
     }
+    // The budget: the kind's own when absent, none with `false`, or as written.
+    let budget = |line: &str| {
+        let text = format!("[systems.bc]\nurl = \"https://x/api/v2.0\"\n{line}\n");
+        Profile::parse_with(&text, None, &env_of(&[]))
+            .unwrap()
+            .systems["bc"]
+            .http
+            .rate_limit
+    };
+    assert_eq!(budget(""), None);
+    assert_eq!(budget("rate_limit = true"), None);
+    assert_eq!(budget("rate_limit = false"), Some(RateLimit::Off));
+    assert_eq!(
+        budget("rate_limit = { requests = 200, seconds = 10 }"),
+        Some(RateLimit::Budget {
+            requests: 200,
+            seconds: 10
+        })
+    );
 }
 
 #[test]
