@@ -2,6 +2,8 @@
 //! labels are their values; lookups name the table mapping whose couplings translate a key.
 //! The plan stores them as they are, and the runtime evaluates them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::Side;
@@ -147,6 +149,55 @@ pub enum Expr {
     Lookup(Box<Lookup>),
 }
 
+impl Expr {
+    /// Whether evaluating the expression may translate a value through couplings: a lookup
+    /// in it, or in a user function it calls.
+    pub fn looks_up(&self, functions: &BTreeMap<String, Function>) -> bool {
+        self.looks_up_within(functions, &mut Vec::new())
+    }
+
+    fn looks_up_within<'f>(
+        &'f self,
+        functions: &'f BTreeMap<String, Function>,
+        called: &mut Vec<&'f str>,
+    ) -> bool {
+        let any = |exprs: &mut dyn Iterator<Item = &'f Expr>, called: &mut Vec<&'f str>| {
+            for e in exprs {
+                if e.looks_up_within(functions, called) {
+                    return true;
+                }
+            }
+            false
+        };
+        match self {
+            Expr::Lookup(_) => true,
+            Expr::Lit(_) | Expr::Col(_) | Expr::Param(_) => false,
+            Expr::Call { args, .. } => any(&mut args.iter(), called),
+            Expr::Fn { name, args } => {
+                if any(&mut args.iter(), called) {
+                    return true;
+                }
+                // A function calling itself (or round a loop) is looked into once.
+                if called.contains(&name.as_str()) {
+                    return false;
+                }
+                called.push(name);
+                functions
+                    .get(name)
+                    .is_some_and(|f| f.body.looks_up_within(functions, called))
+            }
+            Expr::Not(x) | Expr::Neg(x) => x.looks_up_within(functions, called),
+            Expr::Bin { lhs, rhs, .. } => any(&mut [&**lhs, &**rhs].into_iter(), called),
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+            } => any(&mut [&**cond, &**then, &**otherwise].into_iter(), called),
+            Expr::Map { arg, .. } => arg.looks_up_within(functions, called),
+        }
+    }
+}
+
 /// Translates a value through the couplings of table mapping `via`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lookup {
@@ -171,4 +222,61 @@ pub struct Function {
     pub params: Vec<String>,
     /// The body.
     pub body: Expr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup() -> Expr {
+        Expr::Lookup(Box::new(Lookup {
+            via: "currencies".into(),
+            from: Side::Left,
+            by: Some("code".into()),
+            take: None,
+            arg: Expr::Col("currencyCode".into()),
+        }))
+    }
+
+    fn call(name: &str) -> Expr {
+        Expr::Fn {
+            name: name.into(),
+            args: vec![Expr::Col("x".into())],
+        }
+    }
+
+    #[test]
+    fn a_lookup_is_found_wherever_it_is_even_inside_a_function() {
+        let plain = Expr::Bin {
+            op: BinOp::Concat,
+            lhs: Box::new(Expr::Col("a".into())),
+            rhs: Box::new(Expr::Lit(Literal::String("b".into()))),
+        };
+        let nested = Expr::If {
+            cond: Box::new(Expr::Lit(Literal::Bool(true))),
+            then: Box::new(Expr::Lit(Literal::Null)),
+            otherwise: Box::new(Expr::Not(Box::new(lookup()))),
+        };
+        let functions = BTreeMap::from([
+            (
+                "currency".to_string(),
+                Function {
+                    params: vec!["x".into()],
+                    body: lookup(),
+                },
+            ),
+            // Calls itself, and looks nothing up: looked into once, and the answer is no.
+            (
+                "again".to_string(),
+                Function {
+                    params: vec!["x".into()],
+                    body: call("again"),
+                },
+            ),
+        ]);
+        assert!(!plain.looks_up(&functions));
+        assert!(nested.looks_up(&functions));
+        assert!(call("currency").looks_up(&functions));
+        assert!(!call("again").looks_up(&functions));
+    }
 }

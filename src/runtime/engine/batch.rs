@@ -9,7 +9,7 @@ use super::report::{PassReport, RecordFailure};
 use super::{Engine, EngineError, Mode, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::Phase;
-use crate::runtime::eval::{Lookups, NoLookups};
+use crate::runtime::eval::{Compiled, Lookups, NoLookups};
 use crate::runtime::shape::{self, Zones};
 use crate::state::{Coupling, Intent};
 use crate::value::Value;
@@ -298,11 +298,21 @@ impl<'a> Engine<'a> {
         pass: &Pass<'a>,
         work: &[(Row, Action)],
     ) -> Result<Resolver, EngineError> {
+        // Only the field operations that may look up are evaluated to collect what they ask.
+        let asking: Vec<&Compiled> = pass
+            .ops
+            .iter()
+            .filter(|(op, _)| op.value.looks_up(&self.plan.functions))
+            .map(|(_, compiled)| compiled)
+            .collect();
+        if asking.is_empty() {
+            return Ok(Resolver::default());
+        }
         let collector = Collector::default();
         {
             let cctx = self.context(pass, &collector);
             for (row, _) in work {
-                for (_, compiled) in &pass.ops {
+                for compiled in &asking {
                     let _ = compiled.eval(row, &cctx);
                 }
             }
