@@ -55,6 +55,10 @@ struct RawSystem {
     rate_limit: Option<RawRateLimit>,
 }
 
+/// The longest request-budget window a profile may give: a day. Services count in minutes;
+/// the bound keeps window arithmetic far from overflowing.
+const MAX_RATE_WINDOW_SECS: u64 = 86_400;
+
 /// `rate_limit = false` (or `true`, the kind's own budget) or `{ requests, seconds }`.
 #[derive(Deserialize)]
 #[serde(
@@ -304,6 +308,11 @@ fn http_settings(alias: &str, s: &RawSystem) -> Result<HttpSettings, ParseError>
                 if requests == 0 || seconds == 0 {
                     return Err(ParseError::Invalid(format!(
                         "[systems.{alias}] `rate_limit`: `requests` and `seconds` must be at least 1"
+                    )));
+                }
+                if seconds > MAX_RATE_WINDOW_SECS {
+                    return Err(ParseError::Invalid(format!(
+                        "[systems.{alias}] `rate_limit`: `seconds` is at most {MAX_RATE_WINDOW_SECS} (a day)"
                     )));
                 }
                 Some(RateLimit::Budget { requests, seconds })

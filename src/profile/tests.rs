@@ -60,6 +60,7 @@ fn http_settings_have_defaults_and_are_checked() {
         "rate_limit = \"fast\"",
         "rate_limit = { requests = 0, seconds = 300 }",
         "rate_limit = { requests = 6000 }",
+        "rate_limit = { requests = 6000, seconds = 18446744073709551615 }",
     ] {
         let text = format!("[systems.bc]\nurl = \"https://x/api/v2.0\"\n{bad}\n");
         let err = Profile::parse_with(&text, None, &env_of(&[])).unwrap_err();
@@ -71,7 +72,8 @@ fn http_settings_have_defaults_and_are_checked() {
                 || err.contains("unknown variant")
                 || err.contains(
                     "`rate_limit = false` or `rate_limit = { requests = N, seconds = S }`"
-                ),
+                )
+                || err.contains("at most 86400"),
             "{bad}: {err}"
         );
     }

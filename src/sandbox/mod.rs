@@ -333,9 +333,10 @@ impl Sandbox {
         };
         let company = self.company.replace('\\', "\\\\").replace('"', "\\\"");
         let budget = match self.control.limits().requests_per_window {
+            // Whole seconds, rounded up: a budget over a shorter window would be broken.
             Some((n, window)) => format!(
                 "{{ requests = {n}, seconds = {} }}",
-                window.as_secs().max(1)
+                (window.as_secs() + u64::from(window.subsec_nanos() > 0)).max(1)
             ),
             None => "false".to_string(),
         };

@@ -86,9 +86,10 @@ impl Store {
     pub fn open(path: Option<&Path>, schema: SystemSchema) -> Result<Store, SandboxError> {
         let mut conn = connect(path)?;
         tables::create(&mut conn, &schema)?;
-        let mut version = 0;
+        let (mut version, mut last_stamp) = (0, i64::MIN);
         for t in &schema.tables {
             version = version.max(last_version(&conn, t)?);
+            last_stamp = last_stamp.max(newest_stamp(&conn, t)?);
         }
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS _sandbox_series \
@@ -100,7 +101,7 @@ impl Store {
             inner: Mutex::new(Db {
                 conn,
                 version,
-                last_stamp: i64::MIN,
+                last_stamp,
             }),
             schema,
         })
@@ -152,6 +153,25 @@ fn last_version(conn: &Connection, t: &TableSchema) -> Result<i64, SandboxError>
         )
         .map_err(fail)?;
     Ok(max.unwrap_or(0))
+}
+
+/// The newest modified-on stamp a table holds, in microseconds (`i64::MIN` when none), so
+/// stamps keep rising across restarts even when the clock stepped back meanwhile.
+fn newest_stamp(conn: &Connection, t: &TableSchema) -> Result<i64, SandboxError> {
+    let Some(m) = &t.modified_on else {
+        return Ok(i64::MIN);
+    };
+    let max: Option<String> = conn
+        .query_row(
+            &format!("SELECT MAX({}) FROM {}", ident(m), ident(&t.name)),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    // Stamps are stored as fixed-width UTC text, so the greatest text is the newest instant.
+    Ok(max
+        .and_then(|text| text.parse::<Timestamp>().ok())
+        .map_or(i64::MIN, Timestamp::as_microsecond))
 }
 
 /// The order of a scan: columns with `true` for descending; all in one direction.

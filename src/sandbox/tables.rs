@@ -222,12 +222,13 @@ mod tests {
         let path = dir.path().join("old.db");
         {
             // Earlier versions made the tables with the SQLite connector's DDL, without a
-            // company column and with its own declared types.
+            // company column and with its own declared types. The row's stamp is ahead of
+            // this machine's clock, as after a clock stepped back.
             let mut conn = rusqlite::Connection::open(&path).unwrap();
             crate::connectors::sqlite::ddl::create_tables(&mut conn, &schema()).unwrap();
             conn.execute(
                 "INSERT INTO things (id, name, amount, modifiedon, _version) \
-                 VALUES (?1, 'old', '12.5000', '2024-02-29T08:00:00.000000Z', 7)",
+                 VALUES (?1, 'old', '12.5000', '2999-01-01T00:00:00.000000Z', 7)",
                 [KEY],
             )
             .unwrap();
@@ -247,5 +248,11 @@ mod tests {
             "versions go on from the file's: {}",
             next.version
         );
+        let stamp = |r: &super::super::store::Row| match r.get("modifiedon") {
+            Value::DateTime(t) => t,
+            other => panic!("{other:?}"),
+        };
+        let old = db.get(table, "", KEY).unwrap().unwrap();
+        assert!(stamp(&next) > stamp(&old), "stamps go on from the file's");
     }
 }

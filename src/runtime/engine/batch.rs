@@ -267,8 +267,9 @@ impl<'a> Engine<'a> {
     /// left — typically a row the first pass just wrote, met again by the reverse pass. Its
     /// partner was read moments ago by this run; reading it back by key would spend a request
     /// per few dozen records to learn nothing. (A partner deleted since is met by the next
-    /// run, as one deleted just after this run would be.) Records retried, forced, followed
-    /// up or failed in this direction are always compared.
+    /// run, as one deleted just after this run would be.) Its fields are not computed either:
+    /// one that cannot be is met when the record next changes. Records retried, forced,
+    /// followed up or failed in this direction are always compared.
     fn known_in_step(&self, pass: &Pass<'a>, row: &Row, c: &Coupling, retry: bool) -> bool {
         let (other_result, other_run) = c.last_result(pass.dir.reverse());
         let (this_result, _) = c.last_result(pass.dir);

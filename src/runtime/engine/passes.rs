@@ -147,7 +147,8 @@ impl<'a> Engine<'a> {
             }
             newest = newest_of(newest, &page.rows);
             // The next page is asked for while this one is processed: the service answers
-            // while the engine works, instead of each waiting on the other.
+            // while the engine works, instead of each waiting on the other. A stop or an
+            // error ends the pass without waiting for it.
             let next = page.next.take();
             let last = next.is_none();
             let prefetch = async {
@@ -157,11 +158,22 @@ impl<'a> Engine<'a> {
                 }
             };
             let rows = std::mem::take(&mut page.rows);
-            let (finished, prefetched) =
-                tokio::join!(self.process_page(pass, rows, retried, last, pr), prefetch);
+            let process = self.process_page(pass, rows, retried, last, pr);
+            tokio::pin!(prefetch, process);
+            let mut prefetched = None;
+            let finished = loop {
+                tokio::select! {
+                    done = &mut process => break done,
+                    got = &mut prefetch, if prefetched.is_none() => prefetched = Some(got),
+                }
+            };
             if !finished? {
                 return Ok((false, newest));
             }
+            let prefetched = match prefetched {
+                Some(got) => got,
+                None => prefetch.await,
+            };
             match prefetched {
                 Some(p) => page = p?,
                 None => return Ok((true, newest)),
