@@ -22,6 +22,9 @@ use syncmap::lsp::Server;
 use syncmap::project::FsLoader;
 use syncmap::source::FileId;
 
+#[path = "shared/mapping.rs"]
+mod shared;
+
 /// About 2,000 lines of two-way table mappings over the standard systems: the shape of real
 /// mappings, repeated. Returns the text and the line of one `displayName` field to type in.
 fn big_file() -> (String, u32) {
@@ -32,25 +35,7 @@ fn big_file() -> (String, u32) {
         if i == 55 {
             edit_line = text.lines().count() as u32 + 6;
         }
-        text.push_str(&format!(
-            "table customers_{i}: bc.customers <-> dv.accounts {{\n\
-             \x20   filter bc: blocked == \" \" and len(displayName) > 0\n\
-             \x20   filter dv: statecode == \"Active\" and customertypecode == \"Customer\"\n\
-             \x20   after currencies\n\
-             \x20   on conflict: prefer dv\n\
-             \x20   match displayName == name [case sensitive]\n\
-             \x20   displayName <-> name [truncate]\n\
-             \x20   addressLine1 <-> address1_line1 [truncate]\n\
-             \x20   city <-> address1_city [truncate]\n\
-             \x20   postalCode <-> address1_postalcode\n\
-             \x20   email <-> emailaddress1 [truncate]\n\
-             \x20   phoneNumber <-> telephone1 [truncate]\n\
-             \x20   currencyCode <-> transactioncurrencyid via currencies.code [clear on failure]\n\
-             \x20   upper(left(number, 20)) -> accountnumber\n\
-             \x20   if creditLimit > 0 then creditLimit else null -> creditlimit [not null]\n\
-             \x20   \"Customer\" -> customertypecode [create only]\n\
-             }}\n\n"
-        ));
+        text.push_str(&shared::table(i));
         i += 1;
     }
     (text, edit_line)
