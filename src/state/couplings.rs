@@ -1,5 +1,7 @@
 //! Couplings: which record is coupled to which, with their sync history.
 
+use rusqlite::types::Value as SqlValue;
+
 use super::*;
 
 impl Store {
@@ -41,7 +43,7 @@ impl Store {
             Self::COUPLING_COLUMNS
         );
         Ok(self
-            .conn
+            .conn()?
             .prepare_cached(&sql)?
             .query_row(params![mapping, key], Self::coupling_from)
             .optional()?)
@@ -66,7 +68,7 @@ impl Store {
                 "SELECT {} FROM couplings WHERE mapping = ? AND {col} IN ({marks})",
                 Self::COUPLING_COLUMNS
             );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut stmt = self.conn()?.prepare_cached(&sql)?;
             let args = std::iter::once(mapping.to_string()).chain(chunk.iter().cloned());
             for c in stmt.query_map(rusqlite::params_from_iter(args), Self::coupling_from)? {
                 let c = c?;
@@ -87,7 +89,7 @@ impl Store {
             "SELECT {} FROM couplings WHERE mapping = ?1 AND left_key > ?2 ORDER BY left_key LIMIT ?3",
             Self::COUPLING_COLUMNS
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.conn()?.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![mapping, after_left_key.unwrap_or(""), limit as i64],
             Self::coupling_from,
@@ -95,8 +97,12 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Couples two records; refuses when either is already coupled to another.
+    /// Couples two records; refuses when either is already coupled to another. In a
+    /// transaction the check and the save are deferred to its end (see `deferred`).
     pub fn couple(&self, c: &Coupling) -> Result<(), StateError> {
+        if self.save_or_defer(c, true)? {
+            return Ok(());
+        }
         for side in [Side::Left, Side::Right] {
             if let Some(existing) = self.coupling(&c.mapping, side, c.key(side))? {
                 if existing.key(side.other()) != c.key(side.other()) {
@@ -112,23 +118,50 @@ impl Store {
         self.save_coupling(c)
     }
 
-    /// Writes a coupling's timestamps, results and flag (inserting it if new).
-    pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
-        self.conn.prepare_cached(
-            "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
+    pub(super) const SAVE_COUPLING: &'static str = "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up)";
+
+    pub(super) const ON_COUPLED: &'static str = "ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
                right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
                rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped,
                left_version = excluded.left_version, right_version = excluded.right_version,
-               follow_up = excluded.follow_up",
-        )?.execute(
-            params![
-                c.mapping, c.left_key, c.right_key, ts(c.left_synced), ts(c.right_synced), c.ltr_result, c.ltr_run,
-                c.rtl_result, c.rtl_run, c.skipped, now(), c.left_version, c.right_version,
-                c.follow_up.map(side_name)
-            ],
-        )?;
+               follow_up = excluded.follow_up";
+
+    /// A coupling's values in [`Self::SAVE_COUPLING`]'s column order.
+    pub(super) fn coupling_values(c: &Coupling, coupled_at: &str) -> [SqlValue; 14] {
+        let text = |s: &str| SqlValue::Text(s.to_string());
+        let opt_text = |s: Option<&str>| s.map_or(SqlValue::Null, text);
+        let opt_int = |i: Option<i64>| i.map_or(SqlValue::Null, SqlValue::Integer);
+        [
+            text(&c.mapping),
+            text(&c.left_key),
+            text(&c.right_key),
+            opt_text(ts(c.left_synced).as_deref()),
+            opt_text(ts(c.right_synced).as_deref()),
+            opt_text(c.ltr_result.as_deref()),
+            opt_int(c.ltr_run),
+            opt_text(c.rtl_result.as_deref()),
+            opt_int(c.rtl_run),
+            SqlValue::Integer(i64::from(c.skipped)),
+            text(coupled_at),
+            opt_text(c.left_version.as_deref()),
+            opt_text(c.right_version.as_deref()),
+            opt_text(c.follow_up.map(side_name)),
+        ]
+    }
+
+    /// Writes a coupling's timestamps, results and flag (inserting it if new).
+    pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
+        if self.save_or_defer(c, false)? {
+            return Ok(());
+        }
+        let sql = format!(
+            "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) {}",
+            Self::SAVE_COUPLING,
+            Self::ON_COUPLED
+        );
+        self.conn()?
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(Self::coupling_values(c, &now())))?;
         Ok(())
     }
 
@@ -139,7 +172,7 @@ impl Store {
         } else {
             "right_key"
         };
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             &format!("DELETE FROM couplings WHERE mapping = ?1 AND {col} = ?2"),
             params![mapping, key],
         )?;
@@ -148,10 +181,10 @@ impl Store {
 
     /// Removes every coupling of a table mapping; returns how many.
     pub fn uncouple_all(&self, mapping: &str) -> Result<usize, StateError> {
-        self.conn
+        self.conn()?
             .execute("DELETE FROM failures WHERE mapping = ?1", [mapping])?;
         Ok(self
-            .conn
+            .conn()?
             .execute("DELETE FROM couplings WHERE mapping = ?1", [mapping])?)
     }
 
@@ -163,7 +196,7 @@ impl Store {
         } else {
             "right_key"
         };
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn()?.prepare_cached(&format!(
             // No ORDER BY: it would make SQLite walk the table in key order instead of using
             // the small index of marked rows.
             "SELECT {col} FROM couplings WHERE mapping = ?1 AND follow_up = ?2"
@@ -174,7 +207,7 @@ impl Store {
 
     /// Number of couplings and of skipped couplings of a table mapping.
     pub fn coupling_counts(&self, mapping: &str) -> Result<(u64, u64), StateError> {
-        Ok(self.conn.query_row(
+        Ok(self.conn()?.query_row(
             "SELECT COUNT(*), COALESCE(SUM(skipped), 0) FROM couplings WHERE mapping = ?1",
             [mapping],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),

@@ -17,7 +17,7 @@ impl Store {
         message: &str,
     ) -> Result<(), StateError> {
         let message = crate::redact::redact(message);
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO events (run, mapping, direction, kind, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![run, mapping, dir.as_str(), kind, source_key, dest_key, message, now()],
         )?;
@@ -26,7 +26,7 @@ impl Store {
 
     /// The events of one run, in order.
     pub fn events(&self, run: i64) -> Result<Vec<Event>, StateError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT mapping, direction, kind, source_key, dest_key, message, at FROM events WHERE run = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([run], |r| {

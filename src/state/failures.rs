@@ -34,12 +34,12 @@ impl Store {
         let message = crate::redact::redact(message);
         let message = message.as_str();
         let at = now();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO record_errors (run, mapping, direction, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![run, mapping, dir.as_str(), source_key, dest_key, message, at],
         )?;
         let previous: Option<String> = self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT message FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
                 params![mapping, dir.as_str(), source_key],
@@ -47,7 +47,7 @@ impl Store {
             )
             .optional()?;
         let skipped = may_skip && previous.as_deref() == Some(message);
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)
              ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, dest_key),
                message = excluded.message, attempts = attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at",
@@ -59,7 +59,7 @@ impl Store {
             } else {
                 "right_key"
             };
-            self.conn.execute(
+            self.conn()?.execute(
                 &format!("UPDATE couplings SET skipped = 1 WHERE mapping = ?1 AND {col} = ?2"),
                 params![mapping, source_key],
             )?;
@@ -74,7 +74,10 @@ impl Store {
         dir: Direction,
         source_key: &str,
     ) -> Result<(), StateError> {
-        self.conn
+        if self.clear_or_defer(false, mapping, dir, source_key) {
+            return Ok(());
+        }
+        self.conn()?
             .prepare_cached(
                 "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
             )?
@@ -88,7 +91,7 @@ impl Store {
         mapping: &str,
         dir: Direction,
     ) -> Result<Vec<String>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn()?.prepare_cached(
             "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND skipped = 0 ORDER BY source_key",
         )?;
         let rows = stmt.query_map(params![mapping, dir.as_str()], |r| r.get(0))?;
@@ -103,7 +106,7 @@ impl Store {
             Side::Left => ("left_key", "left_synced"),
             Side::Right => ("right_key", "right_synced"),
         };
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn()?.prepare_cached(&format!(
             "SELECT {key} FROM couplings WHERE mapping = ?1 AND {synced} IS NULL AND skipped = 0 ORDER BY {key}"
         ))?;
         let rows = stmt.query_map([mapping], |r| r.get(0))?;
@@ -121,7 +124,7 @@ impl Store {
         let mut out = HashSet::new();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let mut stmt = self.conn.prepare_cached(&format!(
+            let mut stmt = self.conn()?.prepare_cached(&format!(
                 "SELECT source_key FROM failures WHERE mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
             ))?;
             let args = [mapping, dir.as_str()]
@@ -142,7 +145,7 @@ impl Store {
         source_key: &str,
     ) -> Result<bool, StateError> {
         let s: Option<bool> = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT skipped FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
             )?
@@ -162,11 +165,11 @@ impl Store {
         label: &str,
     ) -> Result<(), StateError> {
         let label = crate::redact::redact(label);
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE failures SET label = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
             params![mapping, dir.as_str(), source_key, label],
         )?;
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE record_errors SET label = ?5 WHERE id = (SELECT MAX(id) FROM record_errors \
              WHERE run = ?1 AND mapping = ?2 AND direction = ?3 AND source_key = ?4)",
             params![run, mapping, dir.as_str(), source_key, label],
@@ -176,7 +179,7 @@ impl Store {
 
     /// Every tracked failure, optionally of one table mapping.
     pub fn failures(&self, mapping: Option<&str>) -> Result<Vec<Failure>, StateError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label FROM failures
              WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
         )?;
@@ -200,11 +203,11 @@ impl Store {
     /// Un-skips failed records (all, or of one table mapping) so the next run retries them;
     /// returns how many.
     pub fn retry(&self, mapping: Option<&str>) -> Result<usize, StateError> {
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "UPDATE failures SET skipped = 0, attempts = 0, message = '' WHERE skipped = 1 AND (?1 IS NULL OR mapping = ?1)",
             [mapping],
         )?;
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE couplings SET skipped = 0 WHERE skipped = 1 AND (?1 IS NULL OR mapping = ?1)",
             [mapping],
         )?;
@@ -218,7 +221,7 @@ impl Store {
         mapping: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecordError>, StateError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT run, mapping, direction, source_key, dest_key, message, at, label FROM record_errors
              WHERE (?1 IS NULL OR run = ?1) AND (?2 IS NULL OR mapping = ?2) ORDER BY id DESC LIMIT ?3",
         )?;

@@ -1,6 +1,8 @@
 //! Run history: what each run wrote where, the filters of `syncmap log`, and the bound on how
 //! many runs' write logs are kept.
 
+use rusqlite::types::Value as SqlValue;
+
 use super::*;
 
 /// What a run did to one record.
@@ -81,26 +83,30 @@ impl Store {
         dest_key: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
-        let reason = reason.map(crate::redact::redact);
-        self.conn
+        let text = |s: &str| SqlValue::Text(s.to_string());
+        let row = [
+            SqlValue::Integer(run),
+            text(mapping),
+            text(dir.as_str()),
+            text(action.as_str()),
+            text(source_key),
+            dest_key.map_or(SqlValue::Null, text),
+            reason.map_or(SqlValue::Null, |r| SqlValue::Text(crate::redact::redact(r))),
+        ];
+        let Some(row) = self.log_or_defer(row) else {
+            return Ok(());
+        };
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![
-                run,
-                mapping,
-                dir.as_str(),
-                action.as_str(),
-                source_key,
-                dest_key,
-                reason
-            ])?;
+            .execute(rusqlite::params_from_iter(row))?;
         Ok(())
     }
 
     /// Everything a run wrote, in the order it was logged.
     pub fn run_writes(&self, run: i64) -> Result<Vec<RunWrite>, StateError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT mapping, direction, action, source_key, dest_key, reason FROM run_writes WHERE run = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([run], |r| {
@@ -120,12 +126,12 @@ impl Store {
     /// counts, stay); returns how many rows went. `keep` 0 keeps none.
     pub fn prune_run_writes(&self, keep: usize) -> Result<usize, StateError> {
         if keep == 0 {
-            return Ok(self.conn.execute("DELETE FROM run_writes", [])?);
+            return Ok(self.conn()?.execute("DELETE FROM run_writes", [])?);
         }
         // The oldest run kept, found first: a bound the delete can seek to in the index by run,
         // where one condition of the delete's own would make it scan every write ever logged.
         let oldest_kept: Option<i64> = self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?1",
                 [keep as i64 - 1],
@@ -136,7 +142,7 @@ impl Store {
             return Ok(0);
         };
         Ok(self
-            .conn
+            .conn()?
             .prepare_cached("DELETE FROM run_writes WHERE run < ?1")?
             .execute([oldest_kept])?)
     }
@@ -144,7 +150,7 @@ impl Store {
     /// The runs a filter selects, newest first.
     pub fn runs_where(&self, f: &RunFilter) -> Result<Vec<Run>, StateError> {
         let since = ts(f.since);
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT id FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR trigger = ?2)
                AND (?3 IS NULL OR started_at >= ?3)
                AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(runs.tables) WHERE value = ?4))

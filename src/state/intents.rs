@@ -13,9 +13,9 @@ impl Store {
     ) -> Result<(), StateError> {
         let at = now();
         // One commit for the batch, unless the caller's transaction already holds them.
-        let tx = if self.conn.is_autocommit() {
+        let tx = if self.conn()?.is_autocommit() {
             Some(rusqlite::Transaction::new_unchecked(
-                &self.conn,
+                self.conn()?,
                 rusqlite::TransactionBehavior::Immediate,
             )?)
         } else {
@@ -24,7 +24,7 @@ impl Store {
         // The writes follow these intents: a run whose lease was taken over must not send them.
         self.check_fence()?;
         {
-            let mut stmt = self.conn.prepare_cached(
+            let mut stmt = self.conn()?.prepare_cached(
                 "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note, dest_pending)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
@@ -59,7 +59,7 @@ impl Store {
     /// Writes that were intended but not confirmed (a run ended between the write and the
     /// commit of its outcome): settled at the start of the next run.
     pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn()?.prepare_cached(
             "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note, dest_pending FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
         )?;
         let rows = stmt.query_map(params![mapping, dir.as_str()], |r| {
@@ -89,7 +89,7 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let mut stmt = self.conn.prepare_cached(&format!(
+            let mut stmt = self.conn()?.prepare_cached(&format!(
                 "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
                  WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
             ))?;
@@ -126,7 +126,7 @@ impl Store {
         source_key: &str,
         note: &str,
     ) -> Result<(), StateError> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "UPDATE intents SET note = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
             )?
@@ -146,7 +146,10 @@ impl Store {
         dir: Direction,
         source_key: &str,
     ) -> Result<(), StateError> {
-        self.conn
+        if self.clear_or_defer(true, mapping, dir, source_key) {
+            return Ok(());
+        }
+        self.conn()?
             .prepare_cached(
                 "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
             )?

@@ -223,7 +223,7 @@ impl Store {
             );
         }
         let token = row.map_or(1, |r| r.token + 1);
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO leases (name, holder, token, pid, host, acquired_at, heartbeat_at, lock_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, pid = excluded.pid,
@@ -249,7 +249,7 @@ impl Store {
 
     fn lease_row(&self, kind: LeaseKind) -> Result<Option<Row>, StateError> {
         Ok(self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT holder, token, pid, host, acquired_at, heartbeat_at, lock_id FROM leases WHERE name = ?1",
             )?
@@ -279,7 +279,7 @@ impl Store {
             return Ok(());
         };
         let held: Option<(Option<String>, i64)> = self
-            .conn
+            .conn()?
             .prepare_cached("SELECT holder, token FROM leases WHERE name = ?1")?
             .query_row([f.name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;

@@ -3,6 +3,7 @@
 //! change is committed before the runtime moves on, so a run killed at any moment resumes.
 
 mod couplings;
+mod deferred;
 mod events;
 mod failures;
 mod history;
@@ -548,7 +549,11 @@ pub struct Event {
 
 /// The state store.
 pub struct Store {
-    conn: Connection,
+    /// The connection; statements go through [`Store::conn`], which makes deferred writes first.
+    db: Connection,
+    /// Per-record writes of the open transaction not made yet (see `deferred`).
+    deferred: std::cell::RefCell<deferred::Deferred>,
+    deferring: std::cell::Cell<bool>,
     path: String,
     /// The lease the transactions of this store check they still hold (see [`Store::set_fence`]).
     fence: std::cell::RefCell<Option<Fence>>,
@@ -616,9 +621,11 @@ impl Store {
         let conn = Connection::open_with_flags(&path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let store = Store {
-            conn,
+            db: conn,
             path: path.display().to_string(),
             fence: Default::default(),
+            deferred: Default::default(),
+            deferring: Default::default(),
         };
         let found = store.version()?;
         let supported = schema::MIGRATIONS.len() as u32;
@@ -671,9 +678,11 @@ impl Store {
         // Statements run once per record are prepared once and reused; rusqlite keeps 16.
         conn.set_prepared_statement_cache_capacity(64);
         let store = Store {
-            conn,
+            db: conn,
             path: path.display().to_string(),
             fence: Default::default(),
+            deferred: Default::default(),
+            deferring: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -681,7 +690,7 @@ impl Store {
 
     fn migrate(&self) -> Result<(), StateError> {
         let version: u32 = self
-            .conn
+            .conn()?
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let supported = schema::MIGRATIONS.len() as u32;
         if version > supported {
@@ -693,7 +702,7 @@ impl Store {
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = rusqlite::Transaction::new_unchecked(
-                &self.conn,
+                self.conn()?,
                 rusqlite::TransactionBehavior::Immediate,
             )?;
             tx.execute_batch(sql)?;
@@ -706,7 +715,7 @@ impl Store {
     /// The schema version of the store.
     pub fn version(&self) -> Result<u32, StateError> {
         Ok(self
-            .conn
+            .conn()?
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
@@ -716,7 +725,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.conn.is_autocommit() {
+        if self.conn()?.is_autocommit() {
             self.transaction(f)
         } else {
             f(self)
@@ -733,12 +742,12 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
         let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
+            self.conn()?,
             rusqlite::TransactionBehavior::Immediate,
         )
         .map_err(|e| E::from(e.into()))?;
         self.check_fence().map_err(E::from)?;
-        let out = f(self)?;
+        let out = self.deferring_in(f)?;
         tx.commit().map_err(|e| E::from(e.into()))?;
         Ok(out)
     }

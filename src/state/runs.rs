@@ -5,7 +5,7 @@ use super::*;
 impl Store {
     /// Keeps the plan a run runs (once per digest).
     pub fn save_plan(&self, digest: &str, plan: &str) -> Result<(), StateError> {
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT OR IGNORE INTO plans (digest, plan) VALUES (?1, ?2)",
             params![digest, plan],
         )?;
@@ -16,7 +16,7 @@ impl Store {
     /// only the store runs with when no plan file or `.map` file is at hand.
     pub fn latest_plan(&self) -> Result<Option<String>, StateError> {
         Ok(self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
                  ORDER BY r.id DESC LIMIT 1",
@@ -34,7 +34,7 @@ impl Store {
         mapping: &str,
         before: i64,
     ) -> Result<Option<(i64, String)>, StateError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT r.id, r.tables, p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
              WHERE r.mode = 'full' AND r.dry_run = 0 AND r.id < ?1 \
                AND r.status IN ('succeeded', 'completed_with_failures') \
@@ -71,11 +71,11 @@ impl Store {
         dry_run: bool,
     ) -> Result<i64, StateError> {
         let tables = serde_json::to_string(tables).unwrap_or_else(|_| "[]".into());
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO runs (started_at, mode, trigger, plan_digest, tables, dry_run, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
             params![now(), mode, trigger, digest, tables, dry_run],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn()?.last_insert_rowid())
     }
 
     /// Stores the counts of one table mapping and direction of a run (cursors given as `None`
@@ -92,7 +92,7 @@ impl Store {
         let cur = |c: Option<&Cursor>| {
             c.map(|c| format!("{}|{}", ts(Some(c.modified_on)).unwrap_or_default(), c.key))
         };
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO run_counts (run, mapping, direction, inserted, modified, unchanged, skipped, failed, conflicts, deleted, uncoupled, coupled, cursor_before, cursor_after)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (run, mapping, direction) DO UPDATE SET inserted = excluded.inserted, modified = excluded.modified,
@@ -118,7 +118,7 @@ impl Store {
     ) -> Result<(), StateError> {
         // Read back by `log`, `report` and `doctor`: a service's echo of a secret stops here.
         let message = message.map(crate::redact::redact);
-        self.conn.execute(
+        self.conn()?.execute(
             "UPDATE runs SET finished_at = ?2, status = ?3, message = ?4 WHERE id = ?1",
             params![run, now(), status, message],
         )?;
@@ -127,7 +127,7 @@ impl Store {
 
     /// Marks runs left `running` by a process that died as interrupted.
     pub fn close_interrupted_runs(&self) -> Result<usize, StateError> {
-        Ok(self.conn.execute(
+        Ok(self.conn()?.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?1), message = 'the process ended before the run finished' WHERE status = 'running'",
             params![now()],
         )?)
@@ -136,7 +136,7 @@ impl Store {
     /// The most recent runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<Run>, StateError> {
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare("SELECT id FROM runs ORDER BY id DESC LIMIT ?1")?;
         let ids: Vec<i64> = stmt
             .query_map([limit as i64], |r| r.get(0))?
@@ -149,7 +149,7 @@ impl Store {
     /// One run with its counts.
     pub fn run(&self, id: i64) -> Result<Option<Run>, StateError> {
         let run = self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT id, started_at, finished_at, mode, trigger, plan_digest, tables, dry_run, status, message FROM runs WHERE id = ?1",
                 [id],
@@ -175,7 +175,7 @@ impl Store {
             )
             .optional()?;
         let Some(mut run) = run else { return Ok(None) };
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn()?.prepare(
             "SELECT mapping, direction, inserted, modified, unchanged, skipped, failed, conflicts, deleted, uncoupled, coupled, cursor_before, cursor_after
              FROM run_counts WHERE run = ?1 ORDER BY rowid",
         )?;

@@ -39,6 +39,107 @@ fn couplings_are_one_to_one_and_timestamps_only_move_forward() {
     assert!(s.coupling("customers", Side::Left, "L1").unwrap().is_none());
 }
 
+/// Inside a transaction the per-record writes are deferred to its end: they must still read
+/// as made (by the transaction's own statements), refuse what `couple` refuses — against the
+/// store and against couplings saved earlier in the transaction — and vanish with a rollback.
+#[test]
+fn writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::LeftToRight;
+    s.couple(&Coupling::new("customers", "L0", "R0")).unwrap();
+    s.add_intents("customers", dir, &[intent("L1"), intent("L2")], 1)
+        .unwrap();
+    s.transaction(|st| {
+        st.couple(&Coupling::new("customers", "L1", "R1"))?;
+        st.clear_intent("customers", dir, "L1")?;
+        st.log_write(
+            1,
+            "customers",
+            dir,
+            WriteAction::Inserted,
+            "L1",
+            Some("R1"),
+            None,
+        )?;
+        // A read in the transaction sees them.
+        assert_eq!(
+            st.coupling("customers", Side::Right, "R1")?
+                .unwrap()
+                .left_key,
+            "L1"
+        );
+        assert_eq!(st.intents("customers", dir)?.len(), 1);
+        st.couple(&Coupling::new("customers", "L2", "R2"))?;
+        st.clear_intent("customers", dir, "L2")?;
+        st.log_write(
+            1,
+            "customers",
+            dir,
+            WriteAction::Inserted,
+            "L2",
+            Some("R2"),
+            None,
+        )?;
+        Ok::<(), StateError>(())
+    })
+    .unwrap();
+    assert!(s.intents("customers", dir).unwrap().is_empty());
+    let logged: Vec<String> = s
+        .run_writes(1)
+        .unwrap()
+        .into_iter()
+        .map(|w| w.source_key)
+        .collect();
+    assert_eq!(logged, ["L1", "L2"]);
+    // Refused against the store, and against a pair saved earlier in the same transaction.
+    for (left, right, taken) in [("L3", "R0", "right"), ("L0", "R3", "left")] {
+        let e = s
+            .transaction(|st| st.couple(&Coupling::new("customers", left, right)))
+            .unwrap_err();
+        assert!(
+            matches!(e, StateError::AlreadyCoupled { side, .. } if side == taken),
+            "{e}"
+        );
+    }
+    let e = s
+        .transaction(|st| {
+            st.couple(&Coupling::new("customers", "L4", "R4"))?;
+            st.log_write(
+                2,
+                "customers",
+                dir,
+                WriteAction::Inserted,
+                "L4",
+                Some("R4"),
+                None,
+            )?;
+            st.couple(&Coupling::new("customers", "L5", "R4"))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, StateError::AlreadyCoupled { side: "right", .. }),
+        "{e}"
+    );
+    // The refused transaction left nothing behind.
+    assert!(s.coupling("customers", Side::Left, "L4").unwrap().is_none());
+    assert!(s.run_writes(2).unwrap().is_empty());
+    assert_eq!(s.coupling_counts("customers").unwrap(), (3, 0));
+}
+
+fn intent(key: &str) -> Intent {
+    Intent {
+        source_key: key.into(),
+        dest_key: format!("R{}", &key[1..]),
+        kind: IntentKind::Create,
+        source_modified_on: None,
+        fields: None,
+        kept: None,
+        source_version: None,
+        note: None,
+        dest_pending: false,
+    }
+}
+
 #[test]
 fn watermarks_never_go_back() {
     let s = Store::in_memory().unwrap();
@@ -308,9 +409,8 @@ fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter() {
 #[test]
 fn pruning_seeks_to_the_old_write_logs_instead_of_scanning_them_all() {
     let s = Store::in_memory().unwrap();
-    let plan: String = s
-        .conn
-        .query_row(
+    let plan: String =
+        s.db.query_row(
             "EXPLAIN QUERY PLAN DELETE FROM run_writes WHERE run < 5",
             [],
             |r| r.get(3),

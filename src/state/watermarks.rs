@@ -6,7 +6,7 @@ impl Store {
     /// The watermark of a table mapping and direction.
     pub fn watermark(&self, mapping: &str, dir: Direction) -> Result<Option<Cursor>, StateError> {
         let row: Option<(String, String)> = self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT modified_on, key FROM watermarks WHERE mapping = ?1 AND direction = ?2",
                 params![mapping, dir.as_str()],
@@ -34,7 +34,7 @@ impl Store {
         {
             return Ok(());
         }
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO watermarks (mapping, direction, modified_on, key, run) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (mapping, direction) DO UPDATE SET modified_on = excluded.modified_on, key = excluded.key, run = excluded.run",
             params![mapping, dir.as_str(), ts(Some(cursor.modified_on)), cursor.key, run],
@@ -44,7 +44,7 @@ impl Store {
 
     /// Forgets the watermarks of a table mapping (the next modified-only run reads everything).
     pub fn reset_watermarks(&self, mapping: &str) -> Result<(), StateError> {
-        self.conn
+        self.conn()?
             .execute("DELETE FROM watermarks WHERE mapping = ?1", [mapping])?;
         Ok(())
     }

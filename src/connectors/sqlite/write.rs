@@ -159,12 +159,6 @@ fn create(
     let values = assignments(shape, fields)?;
     let key_value = create_key(conn, shape, key, values.key)?;
     let key_text = key_of(&key_value);
-    if exists(conn, shape, &key_value)? {
-        return Err(ConnectorError::Rejected(format!(
-            "{} row `{key_text}` already exists",
-            shape.table
-        )));
-    }
     let mut names = vec![shape.key.name.clone()];
     let mut args = vec![key_value];
     for (name, value) in values.columns {
@@ -233,13 +227,17 @@ fn insert(
         quoted.join(", "),
         marks.join(", ")
     );
+    // No read first: the primary key refuses a row that exists, at no extra cost.
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| stmt.execute(params_from_iter(args)))
-        .map_err(|e| {
-            sql_error(
+        .map_err(|e| match e.sqlite_error() {
+            Some(se) if se.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ConnectorError::Rejected(format!("{} row `{key_text}` already exists", shape.table))
+            }
+            _ => sql_error(
                 &format!("cannot create {} row `{key_text}`", shape.table),
                 e,
-            )
+            ),
         })?;
     Ok(())
 }

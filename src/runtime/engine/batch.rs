@@ -93,7 +93,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         let partners = self.partners(pass, &kept, retry).await?;
-        let (mut work, uncoupled) = self.sort_out(pass, kept, &partners, retry, pr)?;
+        let (mut work, uncoupled) = self.sort_out(pass, kept, partners, retry, pr)?;
         work.extend(self.find_partners(pass, uncoupled, pr).await?);
         if pass.match_only {
             return self.couple_matches(pass, work, pr);
@@ -204,7 +204,7 @@ impl<'a> Engine<'a> {
         &self,
         pass: &Pass<'a>,
         kept: Vec<Row>,
-        partners: &Partners,
+        mut partners: Partners,
         retry: bool,
         pr: &mut PassReport,
     ) -> Result<Sorted, EngineError> {
@@ -215,32 +215,31 @@ impl<'a> Engine<'a> {
         let mut intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
         let (mut work, mut uncoupled) = (Vec::new(), Vec::new());
         for row in kept {
-            let coupling = partners.couplings.get(&row.key);
-            if skipped.contains(&row.key) || coupling.is_some_and(|c| c.skipped) {
+            // Each record has its own coupling and partner: they are taken, not copied.
+            let coupling = partners.couplings.remove(&row.key);
+            if skipped.contains(&row.key) || coupling.as_ref().is_some_and(|c| c.skipped) {
                 self.skip(
                     pass,
                     pr,
-                    (&row.key, coupling.map(|c| c.key(d))),
+                    (&row.key, coupling.as_ref().map(|c| c.key(d))),
                     "skipped after failing twice with the same error (`syncmap errors`); `syncmap retry` syncs it again",
                 );
                 continue;
             }
             match coupling {
                 Some(_) if pass.match_only => {}
-                Some(c) if self.known_in_step(pass, &row, c, retry) => pr.counts.unchanged += 1,
+                Some(c) if self.known_in_step(pass, &row, &c, retry) => pr.counts.unchanged += 1,
                 Some(c) => {
-                    let action = match partners.rows.get(c.key(d)) {
+                    let action = match partners.rows.remove(c.key(d)) {
                         Some(dest) => Action::Update {
-                            coupling: c.clone(),
-                            dest: dest.clone(),
+                            coupling: c,
+                            dest,
                             new_coupling: false,
                         },
                         // A follow-up only brings values back; a deleted partner is the
                         // other pass's to handle by its rule.
                         None if pass.back_only => continue,
-                        None => Action::PartnerDeleted {
-                            coupling: c.clone(),
-                        },
+                        None => Action::PartnerDeleted { coupling: c },
                     };
                     work.push((row, action));
                 }
@@ -312,7 +311,11 @@ impl<'a> Engine<'a> {
         let collector = Collector::default();
         {
             let cctx = self.context(pass, &collector);
-            for (row, _) in work {
+            // A row that stays unchanged is not transformed, so it asks for nothing.
+            let changing = work
+                .iter()
+                .filter(|(row, action)| !decide::stays_unchanged(pass, row, action));
+            for (row, _) in changing {
                 for compiled in &asking {
                     let _ = compiled.eval(row, &cctx);
                 }

@@ -100,24 +100,28 @@ impl<'a> Engine<'a> {
         else {
             return Ok(Some(update));
         };
-        let (coupling, dest, new_coupling) = (coupling.clone(), dest.clone(), *new_coupling);
-        let Some(update) = self.with_fields(pass, update, false, Some(&dest.key), lookups, pr)?
-        else {
-            return Ok(None);
-        };
-        if self.refused_outside_filter(pass, &update, &dest, pr)? {
-            return Ok(None);
-        }
-        let (src_changed, dst_changed) = changes(pass, &update.row, &coupling, &dest, new_coupling);
+        let (src_changed, dst_changed) = changes(pass, &update.row, coupling, dest, *new_coupling);
         // A forced record (synced by hand) is compared and written even when it did not
-        // change; it is only in conflict when it really changed too.
+        // change; it is only in conflict when it really changed too. A record that did not
+        // change is not transformed: its values were written when it last did.
         if !src_changed && !pass.force {
             pr.counts.unchanged += 1;
             return Ok(None);
         }
+        let dest_key = dest.key.clone();
+        let Some(update) = self.with_fields(pass, update, false, Some(&dest_key), lookups, pr)?
+        else {
+            return Ok(None);
+        };
+        let PendingKind::Update { dest, .. } = &update.kind else {
+            return Ok(Some(update));
+        };
+        if self.refused_outside_filter(pass, &update, dest, pr)? {
+            return Ok(None);
+        }
         if pass.table.flow == Flow::Both && src_changed && dst_changed {
-            let differing = differing_two_way(pass, &update.fields, &dest);
-            if !differing.is_empty() && !self.conflict(pass, &update.row, &dest, &differing, pr)? {
+            let differing = differing_two_way(pass, &update.fields, dest);
+            if !differing.is_empty() && !self.conflict(pass, &update.row, dest, &differing, pr)? {
                 return Ok(None);
             }
         }
@@ -260,6 +264,19 @@ impl<'a> Engine<'a> {
                 row,
             })),
         }
+    }
+}
+
+/// Whether a row's action is an update that will find nothing to do: its source did not
+/// change since the pair last synced, and the pass does not force it.
+pub(super) fn stays_unchanged(pass: &Pass<'_>, row: &Row, action: &Action) -> bool {
+    match action {
+        Action::Update {
+            coupling,
+            dest,
+            new_coupling,
+        } => !pass.force && !changes(pass, row, coupling, dest, *new_coupling).0,
+        _ => false,
     }
 }
 
