@@ -378,7 +378,10 @@ fn default_page() -> usize {
     1000
 }
 fn default_batch() -> usize {
-    200
+    // A batch is a commit of the state store and of a local system: 500 rows spread each
+    // commit's cost (its sync to disk above all) well while memory stays small; a service's
+    // write limit splits it further where needed.
+    500
 }
 
 /// Why a profile could not be used.

@@ -106,7 +106,7 @@ fn parses_systems_state_and_defaults() {
     .unwrap();
     assert_eq!(p.systems["bc"].url, "sqlite://bc.db");
     assert_eq!(p.systems["bc"].auth, Auth::None);
-    assert_eq!(p.run.batch_size, 200);
+    assert_eq!(p.run.batch_size, 500);
     assert_eq!(p.name, None);
     let err = Profile::parse("[systems.bc]\nurl = 1\n").unwrap_err();
     assert!(err.contains("url"), "{err}");
@@ -177,7 +177,7 @@ fn named_profiles_are_selected_by_name_or_default() {
     let p = Profile::parse_with(NAMED, None, &env_of(&[])).unwrap();
     assert_eq!(p.name.as_deref(), Some("default"));
     assert_eq!(p.systems["bc"].url, "sqlite://dev-bc.db");
-    assert_eq!(p.run.batch_size, 200);
+    assert_eq!(p.run.batch_size, 500);
 
     let p = Profile::parse_with(NAMED, Some("prod"), &env_of(&[("TENANT", "t1")])).unwrap();
     assert_eq!(p.name.as_deref(), Some("prod"));

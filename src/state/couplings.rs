@@ -78,6 +78,37 @@ impl Store {
         Ok(out)
     }
 
+    /// The partners of many records of one side, by key: [`Store::couplings`] without the
+    /// rest of each coupling, for checks that need only who is coupled to whom.
+    pub(super) fn partners_of(
+        &self,
+        mapping: &str,
+        side: Side,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StateError> {
+        let (col, other) = match side {
+            Side::Left => ("left_key", "right_key"),
+            Side::Right => ("right_key", "left_key"),
+        };
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT {col}, {other} FROM couplings WHERE mapping = ? AND {col} IN ({marks})"
+            );
+            let mut stmt = self.conn()?.prepare_cached(&sql)?;
+            let args = std::iter::once(mapping).chain(chunk.iter().copied());
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (key, partner) = row?;
+                out.insert(key, partner);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every coupling of a table mapping, in left-key order, a page at a time.
     pub fn couplings_page(
         &self,

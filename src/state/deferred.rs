@@ -159,20 +159,19 @@ impl Store {
         if !saved.iter().any(|s| s.check) {
             return Ok(());
         }
-        let mut stored: HashMap<(&str, Side), HashMap<String, Coupling>> = HashMap::new();
+        let mut stored: HashMap<(&str, Side), HashMap<String, String>> = HashMap::new();
         for s in saved.iter().filter(|s| s.check) {
             for side in [Side::Left, Side::Right] {
                 let key = (s.coupling.mapping.as_str(), side);
                 if stored.contains_key(&key) {
                     continue;
                 }
-                let keys: Vec<String> = saved
+                let keys: Vec<&str> = saved
                     .iter()
                     .filter(|o| o.check && o.coupling.mapping == s.coupling.mapping)
-                    .map(|o| o.coupling.key(side).to_string())
+                    .map(|o| o.coupling.key(side))
                     .collect();
-                let found = self.couplings(key.0, side, &keys)?;
-                stored.insert(key, found);
+                stored.insert(key, self.partners_of(key.0, side, &keys)?);
             }
         }
         // The partner each record has at this point of the transaction: saved earlier in it,
@@ -189,7 +188,7 @@ impl Store {
                             stored
                                 .get(&(c.mapping.as_str(), side))
                                 .and_then(|m| m.get(c.key(side)))
-                                .map(|e| e.key(side.other()))
+                                .map(String::as_str)
                         });
                     if let Some(partner) = partner.filter(|p| *p != c.key(side.other())) {
                         return Err(StateError::AlreadyCoupled {

@@ -4,11 +4,11 @@ use super::*;
 
 impl Store {
     /// Records the writes a batch is about to make, before it makes them (in one transaction).
-    pub fn add_intents(
+    pub fn add_intents<'i>(
         &self,
         mapping: &str,
         dir: Direction,
-        intents: &[Intent],
+        intents: impl IntoIterator<Item = &'i Intent>,
         run: i64,
     ) -> Result<(), StateError> {
         let at = now();

@@ -127,17 +127,7 @@ fn writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does() {
 }
 
 fn intent(key: &str) -> Intent {
-    Intent {
-        source_key: key.into(),
-        dest_key: format!("R{}", &key[1..]),
-        kind: IntentKind::Create,
-        source_modified_on: None,
-        fields: None,
-        kept: None,
-        source_version: None,
-        note: None,
-        dest_pending: false,
-    }
+    Intent::create(key, &format!("R{}", &key[1..]))
 }
 
 #[test]

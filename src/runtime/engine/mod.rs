@@ -146,7 +146,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             page_size: 1000,
-            batch_size: 200,
+            batch_size: 500,
             overlap: SignedDuration::from_millis(999),
             history_runs: 50,
         }

@@ -159,20 +159,8 @@ impl<'a> Engine<'a> {
             };
             let rows = std::mem::take(&mut page.rows);
             let process = self.process_page(pass, rows, retried, last, pr);
-            tokio::pin!(prefetch, process);
-            let mut prefetched = None;
-            let finished = loop {
-                tokio::select! {
-                    done = &mut process => break done,
-                    got = &mut prefetch, if prefetched.is_none() => prefetched = Some(got),
-                }
-            };
-            if !finished? {
+            let Some(prefetched) = while_reading(prefetch, process).await? else {
                 return Ok((false, newest));
-            }
-            let prefetched = match prefetched {
-                Some(got) => got,
-                None => prefetch.await,
             };
             match prefetched {
                 Some(p) => page = p?,
@@ -271,6 +259,31 @@ impl<'a> Engine<'a> {
             .save_counts(self.run, mapping, dir, &p.counts, None, None)?;
         Ok(())
     }
+}
+
+/// Runs `work` while `read` goes on, and then waits for the read; `None` when the work says
+/// to stop (the read is dropped, not waited for). The read is polled first, so its request is
+/// under way before the work starts, which may not yield until it is done.
+async fn while_reading<R>(
+    read: impl std::future::Future<Output = R>,
+    work: impl std::future::Future<Output = Result<bool, EngineError>>,
+) -> Result<Option<R>, EngineError> {
+    tokio::pin!(read, work);
+    let mut got = None;
+    let finished = loop {
+        tokio::select! {
+            biased;
+            r = &mut read, if got.is_none() => got = Some(r),
+            done = &mut work => break done,
+        }
+    };
+    if !finished? {
+        return Ok(None);
+    }
+    Ok(Some(match got {
+        Some(r) => r,
+        None => read.await,
+    }))
 }
 
 /// The newest `(modified_on, key)` among `seen` and the rows of a page.

@@ -60,10 +60,10 @@ impl<'a> Engine<'a> {
         // update is told apart from a change made after it, instead of being taken for one (a
         // conflict, or an echo written back).
         let intents: Vec<Option<Intent>> = planned.iter().map(|p| intent_of(pass, p)).collect();
-        let recorded: Vec<Intent> = intents.iter().flatten().cloned().collect();
+        let recorded: Vec<&Intent> = intents.iter().flatten().collect();
         if !recorded.is_empty() {
             self.store
-                .add_intents(&pass.table.name, pass.dir, &recorded, self.run)?;
+                .add_intents(&pass.table.name, pass.dir, recorded, self.run)?;
         }
         let results = self.write_all(pass, &planned).await?;
         let outcomes = self
@@ -612,10 +612,12 @@ fn may_have_happened(
 
 /// The intent of a planned write: what it writes and where, and what it found there.
 fn intent_of(pass: &Pass<'_>, p: &Planned) -> Option<Intent> {
+    // Written as it is walked: no map of copied names is built first.
     let json = |values: &mut dyn Iterator<Item = (&String, &Value)>| {
-        let map: serde_json::Map<String, serde_json::Value> =
-            values.map(|(k, v)| (k.clone(), v.to_json())).collect();
-        serde_json::Value::Object(map).to_string()
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let _ = serde::Serializer::collect_map(&mut ser, values.map(|(k, v)| (k, v.to_json())));
+        String::from_utf8(out).unwrap_or_default()
     };
     let (kind, dest_key, fields) = match p.op.as_ref()? {
         WriteOp::Create { key, fields } => (
