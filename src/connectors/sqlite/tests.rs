@@ -893,12 +893,20 @@ fn creates_take_client_keys_or_make_them() {
     assert_eq!(out.key, guid(3));
     let r = db.write_one(db.items(), create(Some(&guid(4)), &[("id", s(&guid(5)))]));
     assert!(rejected(&r).contains("cannot set its key column"));
-    // No key: a UUID v4 in lower case.
+    // No key: a time-ordered UUID (v7) in lower case, each after the one made before it, so
+    // new rows go to the end of the key order.
     let out = db.write_one(db.items(), create(None, &[])).unwrap();
     let id = uuid::Uuid::parse_str(&out.key).unwrap();
-    assert_eq!(id.get_version_num(), 4);
+    assert_eq!(id.get_version_num(), 7);
     assert_eq!(out.key, out.key.to_lowercase());
     assert!(db.get(&out.key).is_some());
+    let made: Vec<String> = (0..50)
+        .map(|_| db.write_one(db.items(), create(None, &[])).unwrap().key)
+        .collect();
+    let mut sorted = made.clone();
+    sorted.sort();
+    assert_eq!(made, sorted);
+    assert!(made[0] > out.key);
     // Integer keys: the next number, or the one given.
     let results = db.write(
         db.numbers(),

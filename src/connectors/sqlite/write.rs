@@ -243,7 +243,8 @@ fn insert(
 }
 
 /// A key for a new row the caller gave none: the next integer for integer keys (the write
-/// lock is held, so no other connection takes it first), a lower-case UUID v4 for text keys.
+/// lock is held, so no other connection takes it first), a [time-ordered](time_ordered_key)
+/// UUID for text keys.
 fn new_key(conn: &Connection, shape: &Shape<'_>) -> Result<SqlValue, ConnectorError> {
     match shape.key.ty {
         ColumnKind::Int | ColumnKind::Option => {
@@ -263,7 +264,7 @@ fn new_key(conn: &Connection, shape: &Shape<'_>) -> Result<SqlValue, ConnectorEr
                 shape.table, shape.key.name, shape.key.ty
             )))
         }
-        _ => Ok(SqlValue::Text(uuid::Uuid::new_v4().to_string())),
+        _ => Ok(SqlValue::Text(time_ordered_key())),
     }
 }
 
@@ -457,4 +458,12 @@ fn delete(
         modified_on: None,
         etag: None,
     })
+}
+
+/// A new lower-case UUID that sorts after those made before it (v7: the time first, then a
+/// counter), so new rows go to the end of the table's key order: inserting many touches a few
+/// pages at the end instead of one anywhere in the table for each row, which a page cache
+/// cannot hold once the table is large.
+fn time_ordered_key() -> String {
+    uuid::Uuid::now_v7().to_string()
 }

@@ -368,12 +368,14 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// A fresh key for a create, when the destination takes client keys on a text key column.
+    /// A fresh key for a create, when the destination takes client keys on a text key column:
+    /// time-ordered (UUID v7), so a table keyed by text grows at its end (see the SQLite
+    /// connector's keys).
     pub(crate) fn client_key(&self, pass: &Pass<'a>) -> Option<String> {
         let caps = self.systems.get(pass.dst_system).ok()?.capabilities();
         let ty = pass.dst.info.columns.get(&pass.dst.info.key).map(|c| c.ty);
         (caps.client_keys && matches!(ty, Some(ColumnKind::Guid | ColumnKind::String) | None))
-            .then(|| uuid::Uuid::new_v4().to_string())
+            .then(|| uuid::Uuid::now_v7().to_string())
     }
 }
 
