@@ -392,7 +392,21 @@ fn bad_continuation(text: Option<&str>) -> ConnectorError {
 
 /// A SQL identifier, quoted so any name (spaces, quotes, keywords) is taken literally.
 pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut out = String::with_capacity(name.len() + 2);
+    push_ident(&mut out, name);
+    out
+}
+
+/// Appends [`ident`]`(name)` to `sql`.
+pub(crate) fn push_ident(sql: &mut String, name: &str) {
+    sql.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            sql.push('"');
+        }
+        sql.push(c);
+    }
+    sql.push('"');
 }
 
 /// A rusqlite error as a connector error: lock waits that timed out are transient (the same

@@ -7,7 +7,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{codec, ident, sql_error, Shape, VERSION_COLUMN};
+use super::{codec, ident, push_ident, sql_error, Shape, VERSION_COLUMN};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
 use crate::value::{ColumnKind, Value};
 
@@ -219,14 +219,26 @@ fn insert(
     names: &[String],
     args: Vec<SqlValue>,
 ) -> Result<(), ConnectorError> {
-    let marks: Vec<String> = (1..=args.len()).map(|i| format!("?{i}")).collect();
-    let quoted: Vec<String> = names.iter().map(|n| ident(n)).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        ident(shape.table),
-        quoted.join(", "),
-        marks.join(", ")
-    );
+    // Written into one string: it is built for every row, to find the prepared statement.
+    let mut sql = String::with_capacity(64 + 24 * names.len());
+    sql.push_str("INSERT INTO ");
+    push_ident(&mut sql, shape.table);
+    sql.push_str(" (");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        push_ident(&mut sql, name);
+    }
+    sql.push_str(") VALUES (");
+    for i in 1..=args.len() {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        sql.push('?');
+        sql.push_str(&i.to_string());
+    }
+    sql.push(')');
     // No read first: the primary key refuses a row that exists, at no extra cost.
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| stmt.execute(params_from_iter(args)))
