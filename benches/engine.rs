@@ -6,7 +6,9 @@
 //!   shaped like the standard Business Central and Dataverse tables, a two-way customers ↔
 //!   accounts mapping of 13 fields; a full sync, a repeated full sync, modified-only runs with
 //!   10 changed rows, and each run's peak memory (max RSS, from `/usr/bin/time` when installed,
-//!   else from `/proc/PID/status` polled while it runs).
+//!   else from `/proc/PID/status` polled while it runs). After the runs, the accounts are
+//!   checked complete and exact against the customers (a multiset of their mapped values, read
+//!   straight from both files), so speed never hides a loss.
 //!
 //! `cargo bench --bench engine` runs both and prints markdown tables for docs/benchmarks.md.
 //! `cargo bench --bench engine -- interpreter` or `-- sync` runs one part. Environment:
@@ -675,6 +677,26 @@ impl SyncWorld {
         Ok(())
     }
 
+    /// Checks the synced data complete and exact, so speed never hides a loss: every customer
+    /// has exactly one account holding its values, read straight from both files (not through
+    /// the connector), compared as multisets; decimals compared as decimals, never as floats.
+    fn check_exact(&self) -> Result<()> {
+        const CUSTOMERS: &str = "SELECT upper(number), displayName, addressLine1, addressLine2, postalCode, city, country, state, email, website, phoneNumber, creditLimit FROM customers";
+        const ACCOUNTS: &str = "SELECT accountnumber, name, address1_line1, address1_line2, address1_postalcode, address1_city, address1_country, address1_stateorprovince, emailaddress1, websiteurl, telephone1, creditlimit FROM accounts";
+        let customers = rows_of(&self.dir.path().join("bc.db"), CUSTOMERS)?;
+        let accounts = rows_of(&self.dir.path().join("dv.db"), ACCOUNTS)?;
+        if customers != accounts {
+            let missing = customers.iter().filter(|c| !accounts.contains(c)).count();
+            return Err(format!(
+                "the accounts are not the customers: {} customers, {} accounts, {missing} customers without their account",
+                customers.len(),
+                accounts.len()
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// Runs `syncmap run --mode MODE` in its own process and measures it.
     fn run(&self, mode: &str) -> Result<RunOutcome> {
         self.run_as(mode, false)
@@ -806,6 +828,38 @@ fn vm_hwm(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The rows a query gives, each as text (an empty text and NULL alike, decimals normalised),
+/// sorted: a multiset to compare.
+fn rows_of(db: &Path, sql: &str) -> Result<Vec<Vec<String>>> {
+    use rusqlite::types::ValueRef;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(sql)?;
+    let width = stmt.column_count();
+    let mut rows = Vec::new();
+    let mut query = stmt.query([])?;
+    while let Some(r) = query.next()? {
+        let mut row = Vec::with_capacity(width);
+        for i in 0..width {
+            row.push(match r.get_ref(i)? {
+                ValueRef::Null => String::new(),
+                ValueRef::Integer(n) => n.to_string(),
+                ValueRef::Text(t) => {
+                    let t = String::from_utf8_lossy(t).into_owned();
+                    match t.parse::<rust_decimal::Decimal>() {
+                        Ok(d) => d.normalize().to_string(),
+                        Err(_) => t,
+                    }
+                }
+                other => return Err(format!("{}: unexpected {other:?}", db.display()).into()),
+            });
+        }
+        rows.push(row);
+    }
+    rows.sort();
+    Ok(rows)
+}
+
 /// The fields of customer `i`.
 fn customer(i: u64) -> BTreeMap<String, Value> {
     let s = |v: String| Value::String(v);
@@ -895,6 +949,7 @@ fn measure_size(n: u64, bench: bool) -> Result<SizeResult> {
     }
     let modified_none = w.run("modified")?;
     expect_count(&modified_none, "idle modified-only run", "modified", 0)?;
+    w.check_exact()?;
     let mut disk = 0u64;
     for f in std::fs::read_dir(w.dir.path())? {
         disk += f?.metadata()?.len();
