@@ -204,25 +204,8 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     }
     let monitor = &state.monitor;
     monitor.count(&req.method, &state.api.route(req));
-    let (delay, fault) = monitor.draw();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match fault {
-        Fault::Drop => {
-            // The connection refuses every write from now on, so hyper closes it without a
-            // byte of this answer reaching the client.
-            conn.kill.store(true, Ordering::SeqCst);
-            return Resp::empty(503);
-        }
-        Fault::Unavailable => {
-            return state.api.error(
-                503,
-                "ServiceUnavailable",
-                "The service is temporarily unavailable (a fault injected by the sandbox).",
-            );
-        }
-        Fault::None => {}
+    if let Some(faulty) = injected_fault(state, conn).await {
+        return faulty;
     }
     if let Check::Rejected(why) = access {
         monitor.count_unauthorized();
@@ -254,6 +237,28 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
         return Resp::empty(503);
     }
     answer
+}
+
+/// The delay and fault drawn for a request: the answer a fault gives instead of the API's.
+async fn injected_fault(state: &ServiceState, conn: &Conn) -> Option<Resp> {
+    let (delay, fault) = state.monitor.draw();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match fault {
+        Fault::Drop => {
+            // The connection refuses every write from now on, so hyper closes it without a
+            // byte of this answer reaching the client.
+            conn.kill.store(true, Ordering::SeqCst);
+            Some(Resp::empty(503))
+        }
+        Fault::Unavailable => Some(state.api.error(
+            503,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable (a fault injected by the sandbox).",
+        )),
+        Fault::None => None,
+    }
 }
 
 /// Whether an answer is an OData error about one property (a refused value).

@@ -96,7 +96,8 @@ impl Store {
             let sql = format!(
                 "SELECT {col}, {other} FROM couplings WHERE mapping = ? AND {col} IN ({marks})"
             );
-            let mut stmt = self.conn()?.prepare_cached(&sql)?;
+            // Prepared for this once: its size varies with the batch.
+            let mut stmt = self.conn()?.prepare(&sql)?;
             let args = std::iter::once(mapping).chain(chunk.iter().copied());
             let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))

@@ -39,6 +39,51 @@ struct RecordRef {
     source_key: String,
 }
 
+/// Whether a store defers its per-record writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Outside a transaction: every write is made at once.
+    #[default]
+    Immediate,
+    /// Inside [`Store::transaction`].
+    Deferring,
+    /// Inside a transaction whose deferred writes failed when made: it must not commit, even
+    /// if its caller went on past the error.
+    Failed,
+}
+
+/// Ends deferring however the transaction's closure ends — a panic included — dropping what
+/// was not made.
+struct DeferringScope<'s>(&'s Store);
+
+impl Drop for DeferringScope<'_> {
+    fn drop(&mut self) {
+        self.0.mode.set(Mode::Immediate);
+        self.0.deferred.take();
+    }
+}
+
+/// Records' partners as the store holds them, by mapping and side, then key.
+type Stored<'s> = HashMap<(&'s str, Side), HashMap<String, String>>;
+
+/// Records' partners where a coupling saved in the transaction changed them (`None`: none).
+type Partners<'s> = HashMap<(&'s str, Side, &'s str), Option<&'s str>>;
+
+/// A record's partner at this point of the transaction: as saved in it, else as stored.
+fn partner_now<'s>(
+    now: &Partners<'s>,
+    stored: &'s Stored<'s>,
+    record: (&'s str, Side, &'s str),
+) -> Option<&'s str> {
+    match now.get(&record) {
+        Some(p) => *p,
+        None => stored
+            .get(&(record.0, record.1))
+            .and_then(|m| m.get(record.2))
+            .map(String::as_str),
+    }
+}
+
 impl Deferred {
     fn is_empty(&self) -> bool {
         self.couplings.is_empty()
@@ -53,14 +98,17 @@ impl Store {
     /// changes follows them as it followed them before they were deferred.
     pub(super) fn conn(&self) -> Result<&Connection, StateError> {
         if !self.deferred.borrow().is_empty() {
-            self.flush_deferred()?;
+            if let Err(e) = self.flush_deferred() {
+                self.mode.set(Mode::Failed);
+                return Err(e);
+            }
         }
         Ok(&self.db)
     }
 
     /// Whether writes are being deferred (inside [`Store::transaction`]).
     fn deferring(&self) -> bool {
-        self.deferring.get()
+        self.mode.get() != Mode::Immediate
     }
 
     /// Saves a coupling now, or defers it; `check` for a new pair.
@@ -112,24 +160,23 @@ impl Store {
     }
 
     /// Runs `f` deferring the per-record writes, then makes them; they are dropped when `f`
-    /// fails (its transaction rolls back).
+    /// fails (its transaction rolls back), and `f` fails when any of them failed as made.
     pub(super) fn deferring_in<T, E: From<StateError>>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.deferring.set(true);
-        let out = f(self);
-        self.deferring.set(false);
-        match out {
-            Ok(out) => {
-                self.flush_deferred().map_err(E::from)?;
-                Ok(out)
-            }
-            Err(e) => {
-                self.deferred.take();
-                Err(e)
-            }
+        self.mode.set(Mode::Deferring);
+        let scope = DeferringScope(self);
+        let out = f(self)?;
+        if self.mode.get() == Mode::Failed {
+            return Err(E::from(StateError::Io(
+                "a write of this batch failed in the state store; nothing of the batch was committed"
+                    .into(),
+            )));
         }
+        self.flush_deferred().map_err(E::from)?;
+        drop(scope);
+        Ok(out)
     }
 
     /// Makes every deferred write.
@@ -146,65 +193,64 @@ impl Store {
             let sql = format!(
                 "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES {marks}"
             );
-            self.db
-                .prepare_cached(&sql)?
-                .execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+            let params = rusqlite::params_from_iter(chunk.iter().flatten());
+            self.execute_rows(&sql, chunk.len() == CHUNK, params)?;
         }
         Ok(())
     }
 
     /// Refuses, as [`Store::couple`] does, a new pair that takes a record coupled to another —
-    /// by the store or by a coupling saved before it in the same transaction.
+    /// by the store or by a coupling saved before it in the same transaction (which also frees
+    /// the partner a saved coupling leaves).
     fn check_new_couplings(&self, saved: &[SavedCoupling]) -> Result<(), StateError> {
         if !saved.iter().any(|s| s.check) {
             return Ok(());
         }
-        let mut stored: HashMap<(&str, Side), HashMap<String, String>> = HashMap::new();
-        for s in saved.iter().filter(|s| s.check) {
-            for side in [Side::Left, Side::Right] {
-                let key = (s.coupling.mapping.as_str(), side);
-                if stored.contains_key(&key) {
-                    continue;
-                }
-                let keys: Vec<&str> = saved
-                    .iter()
-                    .filter(|o| o.check && o.coupling.mapping == s.coupling.mapping)
-                    .map(|o| o.coupling.key(side))
-                    .collect();
-                stored.insert(key, self.partners_of(key.0, side, &keys)?);
-            }
-        }
-        // The partner each record has at this point of the transaction: saved earlier in it,
-        // else stored.
-        let mut earlier: HashMap<(&str, Side, &str), &str> = HashMap::new();
+        let stored = self.stored_partners(saved)?;
+        // Each record's partner at this point of the transaction, where a saved coupling
+        // changed it (`None`: it has none now).
+        let mut now: Partners<'_> = HashMap::new();
         for s in saved {
             let c = &s.coupling;
-            if s.check {
-                for side in [Side::Left, Side::Right] {
-                    let partner = earlier
-                        .get(&(c.mapping.as_str(), side, c.key(side)))
-                        .copied()
-                        .or_else(|| {
-                            stored
-                                .get(&(c.mapping.as_str(), side))
-                                .and_then(|m| m.get(c.key(side)))
-                                .map(String::as_str)
-                        });
-                    if let Some(partner) = partner.filter(|p| *p != c.key(side.other())) {
-                        return Err(StateError::AlreadyCoupled {
-                            mapping: c.mapping.clone(),
-                            side: if side == Side::Left { "left" } else { "right" },
-                            key: c.key(side).to_string(),
-                            partner: partner.to_string(),
-                        });
-                    }
+            let mapping = c.mapping.as_str();
+            for side in [Side::Left, Side::Right] {
+                let taken = partner_now(&now, &stored, (mapping, side, c.key(side)))
+                    .filter(|p| *p != c.key(side.other()));
+                if let (true, Some(p)) = (s.check, taken) {
+                    return Err(StateError::AlreadyCoupled {
+                        mapping: c.mapping.clone(),
+                        side: if side == Side::Left { "left" } else { "right" },
+                        key: c.key(side).to_string(),
+                        partner: p.to_string(),
+                    });
                 }
             }
-            for side in [Side::Left, Side::Right] {
-                earlier.insert((c.mapping.as_str(), side, c.key(side)), c.key(side.other()));
+            // The save replaces the left record's coupling: its former partner is free.
+            let left = (mapping, Side::Left, c.left_key.as_str());
+            if let Some(old) = partner_now(&now, &stored, left).filter(|p| *p != c.right_key) {
+                now.insert((mapping, Side::Right, old), None);
             }
+            now.insert((mapping, Side::Left, &c.left_key), Some(&c.right_key));
+            now.insert((mapping, Side::Right, &c.right_key), Some(&c.left_key));
         }
         Ok(())
+    }
+
+    /// The stored partners of every record the saved couplings name, by mapping and side.
+    fn stored_partners<'s>(&self, saved: &'s [SavedCoupling]) -> Result<Stored<'s>, StateError> {
+        let mut keys: HashMap<(&'s str, Side), Vec<&'s str>> = HashMap::new();
+        for s in saved {
+            for side in [Side::Left, Side::Right] {
+                keys.entry((s.coupling.mapping.as_str(), side))
+                    .or_default()
+                    .push(s.coupling.key(side));
+            }
+        }
+        let mut stored = HashMap::new();
+        for ((mapping, side), keys) in keys {
+            stored.insert((mapping, side), self.partners_of(mapping, side, &keys)?);
+        }
+        Ok(stored)
     }
 
     /// Saves couplings with one statement (inserting the new ones).
@@ -219,10 +265,25 @@ impl Store {
         for s in chunk {
             args.extend(Self::coupling_values(&s.coupling, &s.coupled_at));
         }
-        self.db
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(args))?;
+        let params = rusqlite::params_from_iter(args);
+        self.execute_rows(&sql, chunk.len() == CHUNK, params)?;
         Ok(())
+    }
+
+    /// Runs a multi-row statement: kept prepared when it has the usual number of rows; one
+    /// of another size is prepared for this once, so it does not push the store's per-record
+    /// statements out of the cache.
+    fn execute_rows(
+        &self,
+        sql: &str,
+        usual: bool,
+        params: impl rusqlite::Params,
+    ) -> Result<usize, StateError> {
+        Ok(if usual {
+            self.db.prepare_cached(sql)?.execute(params)?
+        } else {
+            self.db.prepare(sql)?.execute(params)?
+        })
     }
 
     /// Deletes the rows of `table` (intents or failures) of these records.
@@ -241,9 +302,8 @@ impl Store {
                     "DELETE FROM {table} WHERE mapping = ? AND direction = ? AND source_key IN ({marks})"
                 );
                 let args = [mapping, dir].into_iter().chain(chunk.iter().copied());
-                self.db
-                    .prepare(&sql)?
-                    .execute(rusqlite::params_from_iter(args))?;
+                let params = rusqlite::params_from_iter(args);
+                self.execute_rows(&sql, chunk.len() == CHUNK * 4, params)?;
             }
         }
         Ok(())

@@ -553,7 +553,7 @@ pub struct Store {
     db: Connection,
     /// Per-record writes of the open transaction not made yet (see `deferred`).
     deferred: std::cell::RefCell<deferred::Deferred>,
-    deferring: std::cell::Cell<bool>,
+    mode: std::cell::Cell<deferred::Mode>,
     path: String,
     /// The lease the transactions of this store check they still hold (see [`Store::set_fence`]).
     fence: std::cell::RefCell<Option<Fence>>,
@@ -625,7 +625,7 @@ impl Store {
             path: path.display().to_string(),
             fence: Default::default(),
             deferred: Default::default(),
-            deferring: Default::default(),
+            mode: Default::default(),
         };
         let found = store.version()?;
         let supported = schema::MIGRATIONS.len() as u32;
@@ -682,7 +682,7 @@ impl Store {
             path: path.display().to_string(),
             fence: Default::default(),
             deferred: Default::default(),
-            deferring: Default::default(),
+            mode: Default::default(),
         };
         store.migrate()?;
         Ok(store)

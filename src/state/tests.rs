@@ -126,6 +126,56 @@ fn writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does() {
     assert_eq!(s.coupling_counts("customers").unwrap(), (3, 0));
 }
 
+/// Held writes keep `couple`'s meaning at the edges: a coupling moved to another partner frees
+/// the one it left; an error met when they are made fails the transaction even if its caller
+/// went on; a panic inside it leaves the store writing at once again.
+#[test]
+fn deferred_writes_free_moved_partners_and_never_commit_past_an_error() {
+    let s = Store::in_memory().unwrap();
+    s.couple(&Coupling::new("m", "L1", "R1")).unwrap();
+    s.transaction(|st| {
+        st.save_coupling(&Coupling::new("m", "L1", "R2"))?;
+        st.couple(&Coupling::new("m", "L3", "R1"))
+    })
+    .unwrap();
+    assert_eq!(
+        s.coupling("m", Side::Right, "R1")
+            .unwrap()
+            .unwrap()
+            .left_key,
+        "L3"
+    );
+    // A refused pair surfaces at the next statement; the caller ignores it, yet nothing
+    // commits.
+    let dir = Direction::LeftToRight;
+    let e = s
+        .transaction(|st| {
+            st.couple(&Coupling::new("m", "L4", "R3"))?;
+            st.couple(&Coupling::new("m", "L5", "R3"))?;
+            let _ignored = st.intents("m", dir);
+            st.log_write(9, "m", dir, WriteAction::Inserted, "L6", None, None)
+        })
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("nothing of the batch was committed"),
+        "{e}"
+    );
+    assert!(s.coupling("m", Side::Left, "L4").unwrap().is_none());
+    assert!(s.run_writes(9).unwrap().is_empty());
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = s.transaction(|st| {
+            st.save_coupling(&Coupling::new("m", "LP", "RP"))?;
+            panic!("inside a transaction");
+            #[allow(unreachable_code)]
+            Ok::<(), StateError>(())
+        });
+    }));
+    assert!(panicked.is_err());
+    s.save_coupling(&Coupling::new("m", "L7", "R7")).unwrap();
+    assert!(s.coupling("m", Side::Left, "LP").unwrap().is_none());
+    assert!(s.coupling("m", Side::Left, "L7").unwrap().is_some());
+}
+
 fn intent(key: &str) -> Intent {
     Intent::create(key, &format!("R{}", &key[1..]))
 }

@@ -919,6 +919,9 @@ fn creates_take_client_keys_or_make_them() {
     );
     let keys: Vec<String> = results.into_iter().map(|r| r.unwrap().key).collect();
     assert_eq!(keys, ["1", "2", "10", "11"]);
+    // An integer key that exists is refused as a text one is, the row left as it was.
+    let r = db.write_one(db.numbers(), create(Some("10"), &[]));
+    assert!(rejected(&r).contains("already exists"), "{r:?}");
     let r = db.write_one(db.numbers(), create(Some("ten"), &[]));
     assert!(rejected(&r).contains("cannot be a key"));
 }

@@ -221,7 +221,9 @@ fn insert(
 ) -> Result<(), ConnectorError> {
     // Written into one string: it is built for every row, to find the prepared statement.
     let mut sql = String::with_capacity(64 + 24 * names.len());
-    sql.push_str("INSERT INTO ");
+    // OR ABORT: a conflict clause the table declares on its key (REPLACE, IGNORE, ROLLBACK)
+    // would overwrite or keep the existing row, or end the batch, where a create must be refused.
+    sql.push_str("INSERT OR ABORT INTO ");
     push_ident(&mut sql, shape.table);
     sql.push_str(" (");
     for (i, name) in names.iter().enumerate() {
@@ -240,17 +242,25 @@ fn insert(
     }
     sql.push(')');
     // No read first: the primary key refuses a row that exists, at no extra cost.
-    conn.prepare_cached(&sql)
+    let exists =
+        || ConnectorError::Rejected(format!("{} row `{key_text}` already exists", shape.table));
+    let inserted = conn
+        .prepare_cached(&sql)
         .and_then(|mut stmt| stmt.execute(params_from_iter(args)))
         .map_err(|e| match e.sqlite_error() {
-            Some(se) if se.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                ConnectorError::Rejected(format!("{} row `{key_text}` already exists", shape.table))
-            }
+            Some(se) if se.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => exists(),
             _ => sql_error(
                 &format!("cannot create {} row `{key_text}`", shape.table),
                 e,
             ),
         })?;
+    // A trigger may still leave the row unmade (`RAISE(IGNORE)`): refused, not taken as made.
+    if inserted != 1 {
+        return Err(ConnectorError::Rejected(format!(
+            "{} row `{key_text}` was not created: the table's triggers left it out",
+            shape.table
+        )));
+    }
     Ok(())
 }
 
