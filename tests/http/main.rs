@@ -439,6 +439,65 @@ fn the_reverse_pass_does_not_read_back_what_the_first_pass_just_synced() {
 }
 
 #[test]
+fn lookups_are_fetched_once_per_batch_and_kept_for_the_pass() {
+    let env = Env::start_with_profile(Seed::Demo, |_| {}, "\n[run]\nbatch_size = 20\n");
+    // Currencies coupled first: the customers' currency lookups go through their couplings.
+    env.run(&["--mode", "full"]);
+    env.rt.block_on(async {
+        let person = env.person();
+        for i in 0..130 {
+            let currency = ["EUR", "GBP"][i % 2];
+            let body = json!({
+                "displayName": format!("Priced customer {i:04}"),
+                "blocked": " ",
+                "currencyCode": currency,
+            });
+            person
+                .create(Service::BusinessCentral, "customers", body)
+                .await
+                .unwrap();
+        }
+    });
+    env.sandbox().control().reset_stats();
+    let report = env.run(&["--mode", "full", "--table", "customers"]);
+    let ltr = counts(&report, "customers", "left_to_right");
+    assert_eq!(n(&ltr, "inserted"), 130, "{report}");
+    // Seven batches ask for the same two codes: one request found both, the rest of the pass
+    // took them from what it found (one request per code and batch before: fourteen).
+    let stats = env.sandbox().control().stats();
+    assert_eq!(
+        stats.bc.routes.get("GET currencies").copied(),
+        Some(1),
+        "{:?}",
+        stats.bc.routes
+    );
+    let currencies: std::collections::HashMap<String, String> = env
+        .rows(true, "transactioncurrencies")
+        .iter()
+        .map(|c| (text(c, "transactioncurrencyid"), text(c, "isocurrencycode")))
+        .collect();
+    let mut priced: Vec<(String, String)> = env
+        .rows(true, "accounts")
+        .iter()
+        .filter(|a| text(a, "name").starts_with("Priced customer"))
+        .map(|a| {
+            let currency = &currencies[&text(a, "_transactioncurrencyid_value")];
+            (text(a, "name"), currency.clone())
+        })
+        .collect();
+    priced.sort();
+    let expected: Vec<(String, String)> = (0..130)
+        .map(|i| {
+            (
+                format!("Priced customer {i:04}"),
+                ["EUR", "GBP"][i % 2].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(priced, expected);
+}
+
+#[test]
 fn writes_are_split_into_batches_at_the_limit() {
     let env = Env::start_with_profile(
         Seed::Empty,

@@ -325,9 +325,8 @@ impl<'a> Engine<'a> {
         resolver
             .resolve(
                 collector.wanted.into_inner(),
-                self.plan,
-                self.systems,
-                self.store,
+                (self.plan, self.systems, self.store),
+                (&pass.table.name, &pass.lookups),
             )
             .await?;
         Ok(resolver)

@@ -1,7 +1,12 @@
 //! Lookups through other table mappings' couplings. The evaluator is synchronous and connectors
 //! are not, so a batch is evaluated twice: first with a [`Collector`] that notes every lookup the
 //! records need, then — after [`Resolver::resolve`] has fetched them all at once — with the
-//! resolved cache.
+//! resolved cache. Fetching is set-based: the lookups of a batch that go the same way cost one
+//! `find_many` (for `by` columns), one query of the store's couplings and one `get` (for `take`
+//! columns), not a round of them per value. What a lookup through another table mapping found
+//! is kept for the whole pass ([`PassCache`]): the pass changes neither that mapping's couplings
+//! nor, for a key lookup, anything it reads. A lookup that found nothing is asked again by the
+//! next batch, which may come after the row it needs was created.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +15,7 @@ use super::EngineError;
 use crate::connectors::{Connector, TableRef};
 use crate::plan::{self, Plan, Side};
 use crate::runtime::eval::{EvalError, Lookups};
-use crate::runtime::systems::{AnyConnector, Systems};
+use crate::runtime::systems::Systems;
 use crate::state::Store;
 use crate::value::Value;
 
@@ -75,28 +80,77 @@ impl Lookups for Resolver {
     }
 }
 
+/// Successful lookups through other table mappings, kept for the whole pass.
+#[derive(Default)]
+pub(crate) struct PassCache(RefCell<HashMap<LookupKey, Value>>);
+
+/// The way a group of lookups goes: everything of a lookup but the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Route {
+    via: String,
+    from: Side,
+    by: Option<String>,
+    take: Option<String>,
+}
+
 impl Resolver {
-    /// Fetches every lookup not resolved yet.
+    /// Fetches every lookup not resolved yet, a group of alike lookups at a time; what the
+    /// pass found before is taken from `kept`, and what it may keep goes there.
     pub async fn resolve(
         &mut self,
         wanted: Vec<(plan::Lookup, Value)>,
-        plan: &Plan,
-        systems: &Systems,
-        store: &Store,
+        (plan, systems, store): (&Plan, &Systems, &Store),
+        (mapping, kept): (&str, &PassCache),
     ) -> Result<(), EngineError> {
+        let mut groups: HashMap<Route, Vec<Value>> = HashMap::new();
         for (l, value) in wanted {
             let key = LookupKey::new(&l, &value);
             if self.cache.contains_key(&key) {
                 continue;
             }
-            let result = resolve_one(&l, &value, plan, systems, store).await?;
-            self.cache.insert(key, result);
+            if let Some(v) = kept.0.borrow().get(&key) {
+                self.cache.insert(key, Ok(v.clone()));
+                continue;
+            }
+            self.cache.insert(key, Err(String::new()));
+            let route = Route {
+                via: l.via,
+                from: l.from,
+                by: l.by,
+                take: l.take,
+            };
+            groups.entry(route).or_default().push(value);
+        }
+        for (route, values) in groups {
+            let results = resolve_group(&route, &values, plan, systems, store).await?;
+            // A key lookup through another mapping stays true for the pass.
+            let keep = route.via != mapping && route.take.is_none();
+            for (value, result) in values.iter().zip(results) {
+                let key = route.key_of(value);
+                if let (true, Ok(v)) = (keep, &result) {
+                    kept.0.borrow_mut().insert(key.clone(), v.clone());
+                }
+                self.cache.insert(key, result);
+            }
         }
         Ok(())
     }
 }
 
-fn table_ref<'p>(
+impl Route {
+    fn key_of(&self, value: &Value) -> LookupKey {
+        LookupKey {
+            via: self.via.clone(),
+            from: self.from,
+            by: self.by.clone(),
+            take: self.take.clone(),
+            value: value.to_text().unwrap_or_default(),
+        }
+    }
+}
+
+/// A side's system and table as the plan describes them.
+pub(super) fn table_ref<'p>(
     plan: &'p Plan,
     t: &'p plan::Table,
     side: Side,
@@ -121,82 +175,142 @@ fn table_ref<'p>(
     ))
 }
 
-/// The key of the one row of `table` whose `column` holds `value`; `Ok(Err(why))` when none
-/// or several do.
-async fn key_by_column(
-    conn: &AnyConnector,
-    table: TableRef<'_>,
-    column: &str,
-    value: &Value,
-) -> Result<Result<String, String>, EngineError> {
-    let rows = conn
-        .find(table, &[(column.to_string(), value.clone())], false)
-        .await
-        .map_err(EngineError::from_connector)?;
-    let shown = value.to_string();
-    Ok(match rows.len() {
-        0 => Err(format!("no `{}` row has {column} = {shown}", table.name)),
-        1 => Ok(rows[0].key.clone()),
-        n => Err(format!(
-            "{n} `{}` rows have {column} = {shown}; the lookup needs exactly one",
-            table.name
-        )),
-    })
-}
+/// What a lookup has found so far: `Ok(None)` when it refers to nothing (the answer is null),
+/// `Err(why)` when it cannot be resolved.
+type Step = Result<Option<String>, String>;
 
-/// One lookup: `Ok(Err(msg))` when the value has no coupled partner (the record fails or the
-/// field is cleared), `Err` only when the systems or the store cannot be used at all.
-async fn resolve_one(
-    l: &plan::Lookup,
-    value: &Value,
+/// The lookups of one route, one answer per value: `Ok(Err(msg))` for a value with no coupled
+/// partner (the record fails or the field is cleared), `Err` only when the systems or the store
+/// cannot be used at all.
+async fn resolve_group(
+    route: &Route,
+    values: &[Value],
     plan: &Plan,
     systems: &Systems,
     store: &Store,
-) -> Result<Result<Value, String>, EngineError> {
-    // An empty code refers to nothing, as a blank Code field does in Business Central.
-    if matches!(value, Value::String(t) if t.is_empty()) {
-        return Ok(Ok(Value::Null));
-    }
-    let via = plan.table(&l.via).ok_or_else(|| {
-        EngineError::Plan(format!("lookup through unknown table mapping `{}`", l.via))
+) -> Result<Vec<Result<Value, String>>, EngineError> {
+    let via = plan.table(&route.via).ok_or_else(|| {
+        EngineError::Plan(format!(
+            "lookup through unknown table mapping `{}`",
+            route.via
+        ))
     })?;
-    let shown = value.to_string();
-    let key = match &l.by {
-        Some(column) => {
-            let (system, table) = table_ref(plan, via, l.from)?;
-            match key_by_column(systems.get(system)?, table, column, value).await? {
-                Ok(key) => key,
-                Err(why) => return Ok(Err(why)),
-            }
-        }
-        None => match value.to_text() {
-            Some(k) => k,
-            None => return Ok(Ok(Value::Null)),
-        },
+    let keys = from_keys(route, values, (plan, via), systems).await?;
+    let from: Vec<String> = keys
+        .iter()
+        .filter_map(|k| k.clone().ok().flatten())
+        .collect();
+    let couplings = store.couplings(&route.via, route.from, &from)?;
+    let partners: Vec<Step> = keys
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| match k? {
+            None => Ok(None),
+            Some(k) => match couplings.get(&k) {
+                Some(c) => Ok(Some(c.key(route.from.other()).to_string())),
+                None => Err(format!("{v} is not coupled through `{}` yet", route.via)),
+            },
+        })
+        .collect();
+    match &route.take {
+        None => Ok(partners
+            .into_iter()
+            .map(|p| p.map(|k| k.map_or(Value::Null, Value::String)))
+            .collect()),
+        Some(column) => taken(route, column, partners, values, (plan, via), systems).await,
+    }
+}
+
+/// The key on the `from` side each value stands for: the value itself, or the one row whose
+/// `by` column holds it (all of the route's values asked for at once). An empty code refers to
+/// nothing, as a blank Code field does in Business Central.
+async fn from_keys(
+    route: &Route,
+    values: &[Value],
+    (plan, via): (&Plan, &plan::Table),
+    systems: &Systems,
+) -> Result<Vec<Step>, EngineError> {
+    let mut keys: Vec<Step> = values
+        .iter()
+        .map(|v| match v {
+            Value::String(t) if t.is_empty() => Ok(None),
+            _ if route.by.is_some() => Ok(Some(String::new())),
+            v => Ok(v.to_text()),
+        })
+        .collect();
+    let Some(column) = &route.by else {
+        return Ok(keys);
     };
-    let Some(coupling) = store.coupling(&l.via, l.from, &key)? else {
-        return Ok(Err(format!(
-            "{shown} is not coupled through `{}` yet",
-            l.via
-        )));
-    };
-    let other = coupling.key(l.from.other()).to_string();
-    match &l.take {
-        None => Ok(Ok(Value::String(other))),
-        Some(column) => {
-            let (system, table) = table_ref(plan, via, l.from.other())?;
-            let conn = systems.get(system)?;
-            let rows = conn
-                .get(table, std::slice::from_ref(&other))
-                .await
-                .map_err(EngineError::from_connector)?;
-            match rows.into_iter().next() {
-                Some(row) => Ok(Ok(row.fields.get(column).cloned().unwrap_or(Value::Null))),
-                None => Ok(Err(format!(
-                    "the row `{other}` coupled to {shown} through `{}` no longer exists",
-                    l.via
-                ))),
-            }
-        }
+    let (system, table) = table_ref(plan, via, route.from)?;
+    let asked: Vec<usize> = (0..values.len())
+        .filter(|i| matches!(keys[*i], Ok(Some(_))))
+        .collect();
+    let lookups: Vec<Vec<(String, Value)>> = asked
+        .iter()
+        .map(|i| vec![(column.clone(), values[*i].clone())])
+        .collect();
+    let found = systems
+        .get(system)?
+        .find_many(table, &lookups, false)
+        .await
+        .map_err(EngineError::from_connector)?;
+    for (i, rows) in asked.into_iter().zip(found) {
+        keys[i] = the_one_row(table.name, column, &values[i], rows);
+    }
+    Ok(keys)
+}
+
+/// The `take` column of each partner row, read at once.
+async fn taken(
+    route: &Route,
+    column: &str,
+    partners: Vec<Step>,
+    values: &[Value],
+    (plan, via): (&Plan, &plan::Table),
+    systems: &Systems,
+) -> Result<Vec<Result<Value, String>>, EngineError> {
+    let (system, table) = table_ref(plan, via, route.from.other())?;
+    let wanted: Vec<String> = partners
+        .iter()
+        .filter_map(|p| p.clone().ok().flatten())
+        .collect();
+    let rows: HashMap<String, crate::connectors::Row> = systems
+        .get(system)?
+        .get(table, &wanted)
+        .await
+        .map_err(EngineError::from_connector)?
+        .into_iter()
+        .map(|r| (r.key.clone(), r))
+        .collect();
+    Ok(partners
+        .into_iter()
+        .zip(values)
+        .map(|(p, v)| match p? {
+            None => Ok(Value::Null),
+            Some(k) => match rows.get(&k) {
+                Some(row) => Ok(row.fields.get(column).cloned().unwrap_or(Value::Null)),
+                None => Err(format!(
+                    "the row `{k}` coupled to {v} through `{}` no longer exists",
+                    route.via
+                )),
+            },
+        })
+        .collect())
+}
+
+/// The key of the one row among `rows` (those of `table` whose `column` holds `value`); why
+/// not when none or several do.
+fn the_one_row(
+    table: &str,
+    column: &str,
+    value: &Value,
+    rows: Vec<crate::connectors::Row>,
+) -> Result<Option<String>, String> {
+    match rows.len() {
+        0 => Err(format!("no `{table}` row has {column} = {value}")),
+        1 => Ok(rows.into_iter().next().map(|r| r.key)),
+        n => Err(format!(
+            "{n} `{table}` rows have {column} = {value}; the lookup needs exactly one"
+        )),
     }
 }

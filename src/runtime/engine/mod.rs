@@ -183,6 +183,8 @@ pub(crate) struct Pass<'a> {
     /// Source rows matched to a destination row outside the destination's filter: taken as
     /// partners only if that row already holds every value the pass would write.
     pub outside_filter: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// What lookups through other table mappings found, for the whole pass.
+    pub lookups: lookups::PassCache,
 }
 
 impl Pass<'_> {
@@ -404,23 +406,7 @@ impl<'a> Engine<'a> {
         let pass = t.pass_to(d).ok_or_else(|| {
             EngineError::Plan(format!("`{}` has no {} pass", t.name, dir.as_str()))
         })?;
-        let info = |side: Side| {
-            let ts = t.side(side);
-            self.plan
-                .systems
-                .get(&ts.system)
-                .and_then(|sys| sys.tables.get(&ts.table))
-                .map(|info| TableRef {
-                    name: &ts.table,
-                    info,
-                })
-                .ok_or_else(|| {
-                    EngineError::Plan(format!(
-                        "the plan does not describe table `{}.{}`",
-                        ts.system, ts.table
-                    ))
-                })
-        };
+        let info = |side: Side| Ok::<_, EngineError>(lookups::table_ref(self.plan, t, side)?.1);
         let compile_filter = |side: Side| {
             t.side(side)
                 .filter
@@ -451,6 +437,7 @@ impl<'a> Engine<'a> {
             guarded: std::cell::Cell::new(false),
             dest_has_rows: std::cell::Cell::new(None),
             outside_filter: std::cell::RefCell::default(),
+            lookups: lookups::PassCache::default(),
         })
     }
 
