@@ -132,7 +132,7 @@ impl Store {
     /// Couples two records; refuses when either is already coupled to another. In a
     /// transaction the check and the save are deferred to its end (see `deferred`).
     pub fn couple(&self, c: &Coupling) -> Result<(), StateError> {
-        if self.save_or_defer(c, true)? {
+        if self.save_or_defer(c, true) {
             return Ok(());
         }
         for side in [Side::Left, Side::Right] {
@@ -183,7 +183,7 @@ impl Store {
 
     /// Writes a coupling's timestamps, results and flag (inserting it if new).
     pub fn save_coupling(&self, c: &Coupling) -> Result<(), StateError> {
-        if self.save_or_defer(c, false)? {
+        if self.save_or_defer(c, false) {
             return Ok(());
         }
         let sql = format!(

@@ -111,17 +111,17 @@ impl Store {
         self.mode.get() != Mode::Immediate
     }
 
-    /// Saves a coupling now, or defers it; `check` for a new pair.
-    pub(super) fn save_or_defer(&self, c: &Coupling, check: bool) -> Result<bool, StateError> {
+    /// Defers saving a coupling (`check` for a new pair); false when not deferring.
+    pub(super) fn save_or_defer(&self, c: &Coupling, check: bool) -> bool {
         if !self.deferring() {
-            return Ok(false);
+            return false;
         }
         self.deferred.borrow_mut().couplings.push(SavedCoupling {
             coupling: c.clone(),
             coupled_at: now(),
             check,
         });
-        Ok(true)
+        true
     }
 
     /// Defers clearing a record's intent (`intent`) or failure; false when not deferring.

@@ -495,6 +495,14 @@ fn lookups_are_fetched_once_per_batch_and_kept_for_the_pass() {
         })
         .collect();
     assert_eq!(priced, expected);
+    // Again, nothing changed: records that did not change are not transformed, so they ask
+    // for no lookup at all.
+    env.sandbox().control().reset_stats();
+    let again = env.run(&["--mode", "full", "--table", "customers"]);
+    let ltr = counts(&again, "customers", "left_to_right");
+    assert_eq!(n(&ltr, "modified"), 0, "{again}");
+    let routes = env.sandbox().control().stats().bc.routes;
+    assert_eq!(routes.get("GET currencies"), None, "{routes:?}");
 }
 
 #[test]

@@ -19,24 +19,37 @@ use crate::runtime::systems::Systems;
 use crate::state::Store;
 use crate::value::Value;
 
-/// Identifies one lookup: through which mapping, from which side, by and to which columns, of
-/// which value.
+/// The way a lookup goes: through which mapping, from which side, by and to which columns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct LookupKey {
+struct Route {
     via: String,
     from: Side,
     by: Option<String>,
     take: Option<String>,
-    value: String,
 }
 
-impl LookupKey {
-    fn new(l: &plan::Lookup, value: &Value) -> LookupKey {
-        LookupKey {
+impl Route {
+    fn of(l: &plan::Lookup) -> Route {
+        Route {
             via: l.via.clone(),
             from: l.from,
             by: l.by.clone(),
             take: l.take.clone(),
+        }
+    }
+}
+
+/// Identifies one lookup: its route and the value it looks up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct LookupKey {
+    route: Route,
+    value: String,
+}
+
+impl LookupKey {
+    fn new(route: Route, value: &Value) -> LookupKey {
+        LookupKey {
+            route,
             value: value.to_text().unwrap_or_default(),
         }
     }
@@ -66,7 +79,7 @@ pub(super) struct Resolver {
 
 impl Lookups for Resolver {
     fn lookup(&self, l: &plan::Lookup, value: &Value) -> Result<Value, EvalError> {
-        match self.cache.get(&LookupKey::new(l, value)) {
+        match self.cache.get(&LookupKey::new(Route::of(l), value)) {
             Some(Ok(v)) => Ok(v.clone()),
             Some(Err(message)) => Err(EvalError::Lookup {
                 via: l.via.clone(),
@@ -84,15 +97,6 @@ impl Lookups for Resolver {
 #[derive(Default)]
 pub(crate) struct PassCache(RefCell<HashMap<LookupKey, Value>>);
 
-/// The way a group of lookups goes: everything of a lookup but the value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Route {
-    via: String,
-    from: Side,
-    by: Option<String>,
-    take: Option<String>,
-}
-
 impl Resolver {
     /// Fetches every lookup not resolved yet, a group of alike lookups at a time; what the
     /// pass found before is taken from `kept`, and what it may keep goes there.
@@ -104,7 +108,7 @@ impl Resolver {
     ) -> Result<(), EngineError> {
         let mut groups: HashMap<Route, Vec<Value>> = HashMap::new();
         for (l, value) in wanted {
-            let key = LookupKey::new(&l, &value);
+            let key = LookupKey::new(Route::of(&l), &value);
             if self.cache.contains_key(&key) {
                 continue;
             }
@@ -112,21 +116,16 @@ impl Resolver {
                 self.cache.insert(key, Ok(v.clone()));
                 continue;
             }
-            self.cache.insert(key, Err(String::new()));
-            let route = Route {
-                via: l.via,
-                from: l.from,
-                by: l.by,
-                take: l.take,
-            };
-            groups.entry(route).or_default().push(value);
+            // Asked for once however many records ask; answered below.
+            self.cache.insert(key.clone(), Err(String::new()));
+            groups.entry(key.route).or_default().push(value);
         }
         for (route, values) in groups {
             let results = resolve_group(&route, &values, plan, systems, store).await?;
             // A key lookup through another mapping stays true for the pass.
             let keep = route.via != mapping && route.take.is_none();
             for (value, result) in values.iter().zip(results) {
-                let key = route.key_of(value);
+                let key = LookupKey::new(route.clone(), value);
                 if let (true, Ok(v)) = (keep, &result) {
                     kept.0.borrow_mut().insert(key.clone(), v.clone());
                 }
@@ -134,18 +133,6 @@ impl Resolver {
             }
         }
         Ok(())
-    }
-}
-
-impl Route {
-    fn key_of(&self, value: &Value) -> LookupKey {
-        LookupKey {
-            via: self.via.clone(),
-            from: self.from,
-            by: self.by.clone(),
-            take: self.take.clone(),
-            value: value.to_text().unwrap_or_default(),
-        }
     }
 }
 
