@@ -9,6 +9,7 @@
 //! other order reads the matching rows and sorts them with `$orderby`'s comparison.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -297,6 +298,11 @@ struct Window<'a> {
 pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError> {
     check_properties(req)?;
     let order = sort_order(req);
+    let projected = projected(req, &order);
+    let req = &ListRequest {
+        table: projected.as_ref().unwrap_or(req.table),
+        ..*req
+    };
     let (after, sent) = match &req.query.skiptoken {
         Some(t) => {
             let (v, n) = decode_token(t, req.table, &order)?;
@@ -337,6 +343,29 @@ pub(crate) fn list(db: &Db, req: &ListRequest<'_>) -> Result<Listing, ListError>
         None
     };
     Ok(Listing { rows, next, count })
+}
+
+/// With `$select`, the table as the read needs it: only the columns the answer, the filter
+/// and the order use are read from storage, as a service reads only what a query names. The
+/// answer leaves out every column `$select` does not name, so it is the same either way.
+fn projected(req: &ListRequest<'_>, order: &[(String, bool)]) -> Option<TableSchema> {
+    let select = req.query.select.as_ref()?;
+    let mut names: BTreeSet<String> = select.iter().filter_map(|p| (req.resolve)(p)).collect();
+    // A lookup's answer names the table it points to, which its `…type` column holds.
+    let types: Vec<String> = names.iter().map(|n| format!("{n}type")).collect();
+    names.extend(types);
+    let filtered = req.query.filter.as_ref().map(|f| f.properties());
+    names.extend(
+        filtered
+            .into_iter()
+            .flatten()
+            .filter_map(|p| (req.resolve)(p)),
+    );
+    names.extend(order.iter().map(|(c, _)| c.clone()));
+    names.insert(req.table.key.clone());
+    let mut table = req.table.clone();
+    table.columns.retain(|c| names.contains(&c.name));
+    Some(table)
 }
 
 /// `$orderby`'s columns, each once, ended by the key (in the first column's direction) so

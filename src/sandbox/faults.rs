@@ -34,6 +34,9 @@ pub struct ServiceStats {
     pub unauthorized: u64,
     /// Requests by route: method and entity set (`GET accounts`, `PATCH customers`, `POST $batch`).
     pub routes: BTreeMap<String, u64>,
+    /// Bytes of the answers' bodies to API requests: what the answers weighed.
+    #[serde(default)]
+    pub bytes_sent: u64,
 }
 
 /// What both services counted.
@@ -204,6 +207,11 @@ impl Monitor {
         s.requests += 1;
         *s.by_method.entry(method.to_string()).or_default() += 1;
         *s.routes.entry(format!("{method} {route}")).or_default() += 1;
+    }
+
+    /// Counts the body of an answer to an API request.
+    pub fn count_sent(&self, bytes: usize) {
+        lock(&self.stats).bytes_sent += u64::try_from(bytes).unwrap_or(u64::MAX);
     }
 
     /// Counts a `$batch` and its operations.

@@ -224,6 +224,7 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
         );
     }
     let mut answer = state.api.handle(req, monitor);
+    monitor.count_sent(answer.body.len());
     if let Some(remaining) = remaining {
         answer = state.api.with_budget_left(answer, remaining);
     }
