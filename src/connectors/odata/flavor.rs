@@ -77,6 +77,12 @@ impl Flavor {
         }
     }
 
+    /// Whether a write's returned representation may be cut down with `$select` (Dataverse
+    /// documents it for creates and updates; elsewhere the whole row comes back).
+    pub fn selects_written(self) -> bool {
+        matches!(self, Flavor::Dataverse)
+    }
+
     /// Whether a create may carry the key it makes the row with (Dataverse takes the primary
     /// key in the body; Business Central's `id` is read-only).
     pub fn client_keys(self) -> bool {

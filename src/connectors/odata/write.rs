@@ -8,12 +8,13 @@ use reqwest::Method;
 use serde_json::Value as Json;
 
 use super::client::Request;
-use super::flavor::BatchFormat;
+use super::flavor::{BatchFormat, Flavor};
 use super::{read, rows, ODataConnector};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
 use crate::odata::batch::{self, HttpRequest, HttpResponse, Part};
 use crate::odata::error::{classify, ErrorBody, ErrorClass};
 use crate::odata::json_batch;
+use crate::odata::literal;
 
 /// Dataverse's error code for a create whose key is taken.
 const DUPLICATE_KEY: &str = "0x80040237";
@@ -182,10 +183,11 @@ async fn prepare(
         Ok(body.to_string().into_bytes())
     };
     let if_match = |etag: &Option<String>| etag.clone().unwrap_or_else(|| "*".into());
+    let returned = returned_select(flavor, table);
     Ok(match op {
         WriteOp::Create { key, fields } => Prepared {
             method: Method::POST,
-            url: c.collection(table.name).await?,
+            url: format!("{}{returned}", c.collection(table.name).await?),
             headers: vec![("Prefer", "return=representation".into())],
             body: Some(json(key.as_deref(), fields)?),
             key: key.clone(),
@@ -194,7 +196,7 @@ async fn prepare(
         },
         WriteOp::Update { key, etag, fields } => Prepared {
             method: Method::PATCH,
-            url: c.entity(table, key).await?,
+            url: format!("{}{returned}", c.entity(table, key).await?),
             // `If-Match` also keeps an update of a vanished row from creating it (upsert).
             headers: vec![
                 ("Prefer", "return=representation".into()),
@@ -213,6 +215,18 @@ async fn prepare(
             idempotent: true,
         },
     })
+}
+
+/// The query a write's URL ends with: what the engine keeps of the row a write returns is
+/// its key and version, so where the service allows, only those come back (`?$select=…`).
+fn returned_select(flavor: Flavor, table: TableRef<'_>) -> String {
+    if !flavor.selects_written() {
+        return String::new();
+    }
+    let info = table.info;
+    let mut names = vec![info.key.as_str()];
+    names.extend(info.modified_on.as_deref());
+    format!("?{}", literal::query(&[("$select", &names.join(","))]))
 }
 
 async fn send_one(c: &ODataConnector, p: &Prepared) -> Result<Answer, ConnectorError> {
