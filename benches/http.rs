@@ -7,7 +7,7 @@
 //! to its `$batch` endpoint, no sync engine — which is the ceiling a sync can reach.
 //!
 //! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`; variants from
-//! `SYNCMAP_BENCH_VARIANTS`, default `raw,batched,single`);
+//! `SYNCMAP_BENCH_VARIANTS`, default all of `raw,batched,whole,single,match,latency,throttled`);
 //! `cargo test --benches` runs it once with 300 rows as a smoke test.
 
 use std::error::Error;
@@ -48,11 +48,11 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut table = String::from(
-        "| rows | what | time | rows/s | requests to Dataverse | 429s |\n|---:|---|---:|---:|---:|---:|\n",
+        "| rows | what | time | rows/s | requests to Dataverse | MB from Dataverse | 429s |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
     let mut notes = String::new();
     // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of
-    // `raw,batched,single,match,latency,throttled`, to profile one of them.
+    // `raw,batched,whole,single,match,latency,throttled`, to profile one of them.
     let variants = std::env::var("SYNCMAP_BENCH_VARIANTS").unwrap_or_default();
     let wanted = |v: &str| variants.is_empty() || variants.split(',').any(|w| w.trim() == v);
     for n in sizes {
@@ -65,6 +65,18 @@ fn main() -> Result<()> {
             let batched = rt.block_on(sync(n, Setup::default()))?;
             let what = "full sync, `$batch` writes (1000 per batch), 4 in flight";
             table.push_str(&line(n, what, &batched));
+        }
+        if wanted("whole") {
+            let whole = rt.block_on(sync(
+                n,
+                Setup {
+                    whole_rows: true,
+                    ..Setup::default()
+                },
+            ))?;
+            let what =
+                "full sync, `$batch` writes, every row read whole (`versions_first_from = 0`)";
+            table.push_str(&line(n, what, &whole));
         }
         if wanted("single") {
             let single = rt.block_on(sync(n, one_per_record(Duration::ZERO)))?;
@@ -99,19 +111,22 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Elapsed time, Dataverse requests and 429 answers of one measurement.
+/// Elapsed time, Dataverse requests, what Dataverse's answers weighed and 429 answers of one
+/// measurement.
 struct Measured {
     time: Duration,
     requests: u64,
+    bytes: u64,
     throttled: u64,
 }
 
 fn line(n: usize, what: &str, m: &Measured) -> String {
     format!(
-        "| {n} | {what} | {:.2} s | {:.0} | {} | {} |\n",
+        "| {n} | {what} | {:.2} s | {:.0} | {} | {:.1} | {} |\n",
         m.time.as_secs_f64(),
         n as f64 / m.time.as_secs_f64().max(1e-9),
         m.requests,
+        m.bytes as f64 / 1e6,
         m.throttled
     )
 }
@@ -236,11 +251,12 @@ async fn raw_ingest(n: usize) -> Result<Measured> {
     let started = Instant::now();
     post_accounts(&http, &sandbox, &secret, bodies).await?;
     let time = started.elapsed();
-    let requests = sandbox.control().stats().dv.requests;
+    let dv = sandbox.control().stats().dv;
     sandbox.shutdown().await;
     Ok(Measured {
         time,
-        requests,
+        requests: dv.requests,
+        bytes: dv.bytes_sent,
         throttled: 0,
     })
 }
@@ -438,6 +454,8 @@ struct Setup {
     /// Dataverse already holds an account for every customer, which the match rule
     /// (`number == accountnumber`) must find: the state store starts empty.
     accounts_first: bool,
+    /// Every pass reads whole rows (`versions_first_from = 0`).
+    whole_rows: bool,
 }
 
 /// A full sync of `n` customers into an empty Dataverse, checked complete and exact.
@@ -486,6 +504,11 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
     let options = Options {
         page_size: 5000,
         batch_size: 1000,
+        versions_first_from: if setup.whole_rows {
+            0
+        } else {
+            Options::default().versions_first_from
+        },
         ..Options::default()
     };
     sandbox.control().set_limits(Limits {
@@ -528,6 +551,7 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
     Ok(Measured {
         time,
         requests: stats.dv.requests,
+        bytes: stats.dv.bytes_sent,
         throttled: stats.throttled,
     })
 }

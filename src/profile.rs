@@ -358,6 +358,10 @@ pub struct RunConfig {
     /// older ones are pruned as a run starts. Runs and their counts are kept regardless.
     #[serde(default = "default_history_runs")]
     pub history_runs: usize,
+    /// A pass reads only keys and versions first (and the rest by key, where needed) when the
+    /// other direction wrote at least this many rows in the run; 0 never does.
+    #[serde(default = "default_versions_first_from")]
+    pub versions_first_from: u64,
 }
 
 impl Default for RunConfig {
@@ -366,12 +370,18 @@ impl Default for RunConfig {
             page_size: default_page(),
             batch_size: default_batch(),
             history_runs: default_history_runs(),
+            versions_first_from: default_versions_first_from(),
         }
     }
 }
 
 fn default_history_runs() -> usize {
     50
+}
+
+fn default_versions_first_from() -> u64 {
+    // Below a thousand rows, what the narrower read saves is a few requests' worth of bytes.
+    1000
 }
 
 fn default_page() -> usize {

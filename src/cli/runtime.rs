@@ -123,6 +123,7 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
         page_size: profile.run.page_size,
         batch_size: profile.run.batch_size,
         history_runs: profile.run.history_runs,
+        versions_first_from: profile.run.versions_first_from,
         ..Options::default()
     };
     Ok(Runtime {

@@ -150,6 +150,36 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// Adds the columns of the row in scope the expression reads to `out`. (A user function's
+    /// body reads only its parameters, so its arguments say all it reads.)
+    pub fn columns_read(&self, out: &mut std::collections::BTreeSet<String>) {
+        match self {
+            Expr::Col(c) => {
+                out.insert(c.clone());
+            }
+            Expr::Lit(_) | Expr::Param(_) => {}
+            Expr::Call { args, .. } | Expr::Fn { args, .. } => {
+                args.iter().for_each(|a| a.columns_read(out));
+            }
+            Expr::Not(x) | Expr::Neg(x) => x.columns_read(out),
+            Expr::Bin { lhs, rhs, .. } => {
+                lhs.columns_read(out);
+                rhs.columns_read(out);
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                for e in [cond, then, otherwise] {
+                    e.columns_read(out);
+                }
+            }
+            Expr::Map { arg, .. } => arg.columns_read(out),
+            Expr::Lookup(l) => l.arg.columns_read(out),
+        }
+    }
+
     /// Whether evaluating the expression may translate a value through couplings: a lookup
     /// in it, or in a user function it calls.
     pub fn looks_up(&self, functions: &BTreeMap<String, Function>) -> bool {

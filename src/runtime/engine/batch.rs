@@ -269,7 +269,13 @@ impl<'a> Engine<'a> {
     /// run, as one deleted just after this run would be.) Its fields are not computed either:
     /// one that cannot be is met when the record next changes. Records retried, forced,
     /// followed up or failed in this direction are always compared.
-    fn known_in_step(&self, pass: &Pass<'a>, row: &Row, c: &Coupling, retry: bool) -> bool {
+    pub(super) fn known_in_step(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        c: &Coupling,
+        retry: bool,
+    ) -> bool {
         let (other_result, other_run) = c.last_result(pass.dir.reverse());
         let (this_result, _) = c.last_result(pass.dir);
         !retry

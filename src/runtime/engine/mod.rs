@@ -15,6 +15,7 @@ mod passes;
 mod plan_change;
 pub mod report;
 mod settle;
+mod versions_first;
 
 pub use lifecycle::RunStatus;
 pub use manual::{DirectionStatus, TableStatus};
@@ -140,6 +141,9 @@ pub struct Options {
     /// How many runs' write logs the state store keeps (the newest; older ones are pruned as
     /// a run starts).
     pub history_runs: usize,
+    /// The fewest rows the other direction must have written in this run before a pass reads
+    /// versions first (see `versions_first`); 0 never does.
+    pub versions_first_from: u64,
 }
 
 impl Default for Options {
@@ -149,6 +153,7 @@ impl Default for Options {
             batch_size: 500,
             overlap: SignedDuration::from_millis(999),
             history_runs: 50,
+            versions_first_from: 1000,
         }
     }
 }
@@ -185,6 +190,8 @@ pub(crate) struct Pass<'a> {
     pub outside_filter: std::cell::RefCell<std::collections::HashSet<String>>,
     /// What lookups through other table mappings found, for the whole pass.
     pub lookups: lookups::PassCache,
+    /// What the other direction did in this run, when it ran first.
+    pub echoes: versions_first::Echoes,
 }
 
 impl Pass<'_> {
@@ -373,15 +380,18 @@ impl<'a> Engine<'a> {
             }
         }
         for t in tables {
+            let mut echoes = versions_first::Echoes::default();
             for dir in directions(t.flow) {
                 // A pass not started is left whole to the next run.
                 if self.cancelled() {
                     report.interrupted = true;
                     return Ok(());
                 }
-                let pass = self.pass(t, dir, mode, mode == Mode::Full)?;
+                let mut pass = self.pass(t, dir, mode, mode == Mode::Full)?;
+                pass.echoes = echoes;
                 let mut pr = pass.report();
                 let completed = self.shown(&pass, self.run_pass(&pass, &mut pr)).await?;
+                echoes = versions_first::Echoes::of(&pr.counts);
                 log_pass(self.run, &pr, completed);
                 report.tables.push(pr);
                 if !completed {
@@ -438,6 +448,7 @@ impl<'a> Engine<'a> {
             dest_has_rows: std::cell::Cell::new(None),
             outside_filter: std::cell::RefCell::default(),
             lookups: lookups::PassCache::default(),
+            echoes: versions_first::Echoes::default(),
         })
     }
 

@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 
 use super::report::{PassReport, RunReport};
+use super::versions_first::versions_only;
 use super::{Engine, EngineError, Mode, Pass};
-use crate::connectors::{Connector, ReadRequest, Row};
+use crate::connectors::{Connector, ReadRequest, Row, TableRef};
 use crate::cursor::Cursor;
 use crate::plan;
 use crate::state::Direction;
@@ -126,8 +127,23 @@ impl<'a> Engine<'a> {
             .page_size
             .min(src_conn.capabilities().max_page)
             .max(1);
+        // Read versions first, the table is described by its key, version and filter columns
+        // alone; rows that need more are read whole by key (`widen`).
+        let narrow = self.reads_versions_first(pass).then(|| {
+            versions_only(
+                pass.src.info,
+                pass.table.side(pass.dir.source()).filter.as_ref(),
+            )
+        });
+        let table = match &narrow {
+            Some(info) => TableRef {
+                name: pass.src.name,
+                info,
+            },
+            None => pass.src,
+        };
         let req = ReadRequest {
-            table: pass.src,
+            table,
             filter: pass.table.side(pass.dir.source()).filter.as_ref(),
             since,
             page_size,
@@ -158,7 +174,7 @@ impl<'a> Engine<'a> {
                 }
             };
             let rows = std::mem::take(&mut page.rows);
-            let process = self.process_page(pass, rows, retried, last, pr);
+            let process = self.process_page(pass, rows, retried, (last, narrow.is_some()), pr);
             let Some(prefetched) = while_reading(prefetch, process).await? else {
                 return Ok((false, newest));
             };
@@ -170,19 +186,24 @@ impl<'a> Engine<'a> {
     }
 
     /// Processes one page's rows in batches, leaving out failed records retried before it
-    /// (not processed twice in one pass); `false` when a stop ended it early.
+    /// (not processed twice in one pass); `false` when a stop ended it early. A page read
+    /// versions first (`narrow`) is widened first.
     async fn process_page(
         &self,
         pass: &Pass<'a>,
         rows: Vec<Row>,
         retried: &HashSet<String>,
-        last_page: bool,
+        (last_page, narrow): (bool, bool),
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
-        let mut rows = rows
+        let mut rows: Vec<Row> = rows
             .into_iter()
             .filter(|r| !retried.contains(&r.key))
-            .peekable();
+            .collect();
+        if narrow {
+            rows = self.widen(pass, rows, pr).await?;
+        }
+        let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let batch: Vec<Row> = rows.by_ref().take(self.options.batch_size.max(1)).collect();
             let last = rows.peek().is_none();
