@@ -208,16 +208,32 @@ fn throttled(rt: &tokio::runtime::Runtime, n: usize, table: &mut String) -> Resu
     Ok(notes)
 }
 
+/// The services' own threads: a sandbox answering on the sync's threads would take turns
+/// with it on them, as no real service does.
+fn services() -> &'static tokio::runtime::Runtime {
+    static SERVICES: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    SERVICES.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("services")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("the services' runtime: {e}"))
+    })
+}
+
 async fn start(secret: &str) -> Result<Sandbox> {
-    Ok(Sandbox::start(SandboxConfig {
+    let config = SandboxConfig {
         seed: Seed::Empty,
         auth: AuthConfig {
             client_secret: secret.to_string(),
             ..AuthConfig::default()
         },
         ..SandboxConfig::default()
-    })
-    .await?)
+    };
+    Ok(services()
+        .spawn(async move { Sandbox::start(config).await })
+        .await??)
 }
 
 async fn token(

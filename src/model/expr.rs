@@ -183,24 +183,41 @@ impl Expr {
     /// Whether evaluating the expression may translate a value through couplings: a lookup
     /// in it, or in a user function it calls.
     pub fn looks_up(&self, functions: &BTreeMap<String, Function>) -> bool {
-        self.looks_up_within(functions, &mut Vec::new())
+        self.looks_up_where(functions, &|_| true)
+    }
+
+    /// Whether evaluating the expression may translate a value through the couplings of the
+    /// table mapping `via`.
+    pub fn looks_up_via(&self, functions: &BTreeMap<String, Function>, via: &str) -> bool {
+        self.looks_up_where(functions, &|l| l.via == via)
+    }
+
+    /// Whether the expression, or a user function it calls, holds a lookup that `wanted` says
+    /// is one.
+    fn looks_up_where(
+        &self,
+        functions: &BTreeMap<String, Function>,
+        wanted: &dyn Fn(&Lookup) -> bool,
+    ) -> bool {
+        self.looks_up_within(functions, wanted, &mut Vec::new())
     }
 
     fn looks_up_within<'f>(
         &'f self,
         functions: &'f BTreeMap<String, Function>,
+        wanted: &dyn Fn(&Lookup) -> bool,
         called: &mut Vec<&'f str>,
     ) -> bool {
         let any = |exprs: &mut dyn Iterator<Item = &'f Expr>, called: &mut Vec<&'f str>| {
             for e in exprs {
-                if e.looks_up_within(functions, called) {
+                if e.looks_up_within(functions, wanted, called) {
                     return true;
                 }
             }
             false
         };
         match self {
-            Expr::Lookup(_) => true,
+            Expr::Lookup(l) => wanted(l) || l.arg.looks_up_within(functions, wanted, called),
             Expr::Lit(_) | Expr::Col(_) | Expr::Param(_) => false,
             Expr::Call { args, .. } => any(&mut args.iter(), called),
             Expr::Fn { name, args } => {
@@ -214,16 +231,16 @@ impl Expr {
                 called.push(name);
                 functions
                     .get(name)
-                    .is_some_and(|f| f.body.looks_up_within(functions, called))
+                    .is_some_and(|f| f.body.looks_up_within(functions, wanted, called))
             }
-            Expr::Not(x) | Expr::Neg(x) => x.looks_up_within(functions, called),
+            Expr::Not(x) | Expr::Neg(x) => x.looks_up_within(functions, wanted, called),
             Expr::Bin { lhs, rhs, .. } => any(&mut [&**lhs, &**rhs].into_iter(), called),
             Expr::If {
                 cond,
                 then,
                 otherwise,
             } => any(&mut [&**cond, &**then, &**otherwise].into_iter(), called),
-            Expr::Map { arg, .. } => arg.looks_up_within(functions, called),
+            Expr::Map { arg, .. } => arg.looks_up_within(functions, wanted, called),
         }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) enum Action {
 }
 
 /// A write waiting for its result.
-struct Pending {
+pub(crate) struct Pending {
     row: Row,
     kind: PendingKind,
     fields: BTreeMap<String, Value>,
@@ -75,28 +75,35 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let first = pr.changes.len();
-        let done = self.process_batch(pass, rows, retry, pr).await;
+        self.forget_labels();
+        let done = match self.decide_batch(pass, rows, retry, pr).await {
+            Ok(decided) => self.execute(pass, decided, pr).await,
+            Err(e) => Err(e),
+        };
         self.label_changes(&mut pr.changes[first..]);
         done
     }
 
-    async fn process_batch(
+    /// Finds each row's partner and decides what it needs: the writes of the batch, still to
+    /// be made ([`Engine::execute`]).
+    pub(crate) async fn decide_batch(
         &self,
         pass: &Pass<'a>,
         rows: Vec<Row>,
         retry: bool,
         pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Vec<Pending>, EngineError> {
         self.remember_labels(pass, &rows);
         let kept = self.admit(pass, rows, retry, pr)?;
         if kept.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let partners = self.partners(pass, &kept, retry).await?;
         let (mut work, uncoupled) = self.sort_out(pass, kept, partners, retry, pr)?;
         work.extend(self.find_partners(pass, uncoupled, pr).await?);
         if pass.match_only {
-            return self.couple_matches(pass, work, pr);
+            self.couple_matches(pass, work, pr)?;
+            return Ok(Vec::new());
         }
         let resolver = self.resolve_lookups(pass, &work).await?;
         let mut pending = Vec::new();
@@ -105,7 +112,7 @@ impl<'a> Engine<'a> {
                 pending.push(p);
             }
         }
-        self.execute(pass, pending, pr).await
+        Ok(pending)
     }
 
     /// The rows that take part: readable and inside the source side's filter. A row the filter

@@ -59,10 +59,23 @@ pub(crate) fn label(table: &TableInfo, row: &Row) -> Option<String> {
 }
 
 impl Engine<'_> {
-    /// Remembers the labels of a batch's source rows, for its failures (one batch at a time).
+    /// Forgets the labels remembered so far: a batch processed on its own starts.
+    pub(crate) fn forget_labels(&self) {
+        self.labels.borrow_mut().clear();
+    }
+
+    /// Forgets the labels of these source records: their batch is done.
+    pub(crate) fn forget_labels_of(&self, keys: &[String]) {
+        let mut labels = self.labels.borrow_mut();
+        for k in keys {
+            labels.remove(k);
+        }
+    }
+
+    /// Remembers the labels of a batch's source rows, for its failures, until they are
+    /// forgotten.
     pub(crate) fn remember_labels(&self, pass: &Pass<'_>, rows: &[Row]) {
         let mut labels = self.labels.borrow_mut();
-        labels.clear();
         for row in rows {
             if let Some(l) = label(pass.src.info, row) {
                 labels.insert(row.key.clone(), l);
@@ -70,7 +83,7 @@ impl Engine<'_> {
         }
     }
 
-    /// Gives the changes of the current batch their source records' labels.
+    /// Gives changes their source records' labels.
     pub(crate) fn label_changes(&self, changes: &mut [super::report::Change]) {
         let labels = self.labels.borrow();
         for c in changes.iter_mut().filter(|c| c.label.is_none()) {
@@ -78,7 +91,7 @@ impl Engine<'_> {
         }
     }
 
-    /// The label of a source record of the current batch, if it has one.
+    /// The label of a source record of a batch under way, if it has one.
     pub(crate) fn label_of(&self, source_key: &str) -> Option<String> {
         self.labels.borrow().get(source_key).cloned()
     }

@@ -11,6 +11,7 @@ mod lifecycle;
 mod lookups;
 mod manual;
 mod matching;
+mod overlap;
 mod passes;
 mod plan_change;
 pub mod report;

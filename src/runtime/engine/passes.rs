@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::overlap::Writing;
 use super::report::{PassReport, RunReport};
 use super::versions_first::versions_only;
 use super::{Engine, EngineError, Mode, Pass};
@@ -127,14 +128,12 @@ impl<'a> Engine<'a> {
             .page_size
             .min(src_conn.capabilities().max_page)
             .max(1);
+        let filter = pass.table.side(pass.dir.source()).filter.as_ref();
         // Read versions first, the table is described by its key, version and filter columns
         // alone; rows that need more are read whole by key (`widen`).
-        let narrow = self.reads_versions_first(pass).then(|| {
-            versions_only(
-                pass.src.info,
-                pass.table.side(pass.dir.source()).filter.as_ref(),
-            )
-        });
+        let narrow = self
+            .reads_versions_first(pass)
+            .then(|| versions_only(pass.src.info, filter));
         let table = match &narrow {
             Some(info) => TableRef {
                 name: pass.src.name,
@@ -144,14 +143,37 @@ impl<'a> Engine<'a> {
         };
         let req = ReadRequest {
             table,
-            filter: pass.table.side(pass.dir.source()).filter.as_ref(),
+            filter,
             since,
             page_size,
         };
-        let req = &req;
+        let mut writing = Writing::new();
+        let pages = Pages {
+            req: &req,
+            retried,
+            narrow: narrow.is_some(),
+        };
+        let read = self.read_pages(pass, &pages, &mut writing, pr).await;
+        // Whatever was decided is written before the pass moves on, after a stop or a
+        // failure too.
+        let written = self.written(&mut writing, pr).await;
+        let read = read?;
+        written?;
+        Ok(read)
+    }
+
+    /// The page loop of [`Engine::read_source`]: each page processed while the next is read.
+    async fn read_pages<'w>(
+        &'w self,
+        pass: &'w Pass<'a>,
+        pages: &Pages<'_>,
+        writing: &mut Writing<'w>,
+        pr: &mut PassReport,
+    ) -> Result<(bool, Option<Cursor>), EngineError> {
+        let src_conn = self.systems.get(pass.src_system)?;
         let read = |continuation: Option<String>| async move {
             src_conn
-                .read_page(req, continuation.as_deref())
+                .read_page(pages.req, continuation.as_deref())
                 .await
                 .map_err(EngineError::from_connector)
         };
@@ -174,7 +196,7 @@ impl<'a> Engine<'a> {
                 }
             };
             let rows = std::mem::take(&mut page.rows);
-            let process = self.process_page(pass, rows, retried, (last, narrow.is_some()), pr);
+            let process = self.process_page(pass, rows, pages, last, writing, pr);
             let Some(prefetched) = while_reading(prefetch, process).await? else {
                 return Ok((false, newest));
             };
@@ -187,32 +209,25 @@ impl<'a> Engine<'a> {
 
     /// Processes one page's rows in batches, leaving out failed records retried before it
     /// (not processed twice in one pass); `false` when a stop ended it early. A page read
-    /// versions first (`narrow`) is widened first.
-    async fn process_page(
-        &self,
-        pass: &Pass<'a>,
+    /// versions first is widened first.
+    async fn process_page<'w>(
+        &'w self,
+        pass: &'w Pass<'a>,
         rows: Vec<Row>,
-        retried: &HashSet<String>,
-        (last_page, narrow): (bool, bool),
+        pages: &Pages<'_>,
+        last_page: bool,
+        writing: &mut Writing<'w>,
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
         let mut rows: Vec<Row> = rows
             .into_iter()
-            .filter(|r| !retried.contains(&r.key))
+            .filter(|r| !pages.retried.contains(&r.key))
             .collect();
-        if narrow {
+        if pages.narrow {
             rows = self.widen(pass, rows, pr).await?;
         }
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let batch: Vec<Row> = rows.by_ref().take(self.options.batch_size.max(1)).collect();
-            let last = rows.peek().is_none();
-            self.process(pass, batch, false, pr).await?;
-            if self.cancelled() && !(last && last_page) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        self.process_batches(pass, rows, last_page, writing, pr)
+            .await
     }
 
     /// Rows the sync created whose system set values that flow back through the other
@@ -280,6 +295,15 @@ impl<'a> Engine<'a> {
             .save_counts(self.run, mapping, dir, &p.counts, None, None)?;
         Ok(())
     }
+}
+
+/// How a pass reads its source.
+struct Pages<'r> {
+    req: &'r ReadRequest<'r>,
+    /// Failed records retried before the read, left out of it.
+    retried: &'r HashSet<String>,
+    /// Whether the read is versions first.
+    narrow: bool,
 }
 
 /// Runs `work` while `read` goes on, and then waits for the read; `None` when the work says

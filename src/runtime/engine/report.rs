@@ -99,6 +99,18 @@ fn is_zero(n: &u64) -> bool {
 pub const MAX_CHANGES: usize = 1000;
 
 impl PassReport {
+    /// Adds what another part of the same pass did: its counts, changes and failures.
+    pub(crate) fn absorb(&mut self, other: PassReport) {
+        self.counts.add(&other.counts);
+        self.not_coupled += other.not_coupled;
+        for c in other.changes {
+            self.change(c);
+        }
+        self.changes_not_listed += other.changes_not_listed;
+        let room = MAX_CHANGES.saturating_sub(self.errors.len());
+        self.errors.extend(other.errors.into_iter().take(room));
+    }
+
     /// Adds a change to the list, or counts it when the list is full.
     pub fn change(&mut self, c: Change) {
         if self.changes.len() < MAX_CHANGES {

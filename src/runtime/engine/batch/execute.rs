@@ -36,7 +36,7 @@ pub(super) struct Planned {
 
 impl<'a> Engine<'a> {
     /// Writes what the batch needs and records the outcome.
-    pub(super) async fn execute(
+    pub(crate) async fn execute(
         &self,
         pass: &Pass<'a>,
         pending: Vec<Pending>,

@@ -1,0 +1,146 @@
+//! A pass's batches with their writes overlapped: while a service takes the writes of one
+//! batch (or two), the engine reads the next batch's partners, matches, transforms and decides
+//! it, and sends its writes as soon as they are decided, instead of each side waiting on the
+//! other; writes under way go on across pages. Every batch still records its intents before
+//! its writes and commits its outcomes when its answer comes, so a kill or a lost answer
+//! leaves what it always left: writes whose intents say what they were. Only batches whose
+//! decisions cannot depend on the writes before them overlap: no match rule asks the
+//! destination for rows (which a batch before could have just made), and no lookup goes
+//! through the table mapping's own couplings (which it could have just saved). Batches touch
+//! different records, so the order in which their writes land does not matter.
+
+use std::pin::pin;
+
+use futures_util::future::{FutureExt, LocalBoxFuture};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::batch::Pending;
+use super::report::PassReport;
+use super::{Engine, EngineError, Pass};
+use crate::connectors::Row;
+
+/// Batches whose writes may be under way at once.
+const WRITING: usize = 2;
+
+/// What a batch's writes did: the source keys of its rows, its own report and its outcome.
+type Written = (Vec<String>, PassReport, Result<(), EngineError>);
+
+/// Batches whose writes are under way.
+pub(crate) type Writing<'w> = FuturesUnordered<LocalBoxFuture<'w, Written>>;
+
+impl<'a> Engine<'a> {
+    /// Processes a page's rows in batches, each decided while the batches before it are
+    /// written where it may, and leaves its last writes under way; `false` when a stop ended
+    /// the page early. The caller waits for what is under way ([`Engine::written`]).
+    pub(crate) async fn process_batches<'w>(
+        &'w self,
+        pass: &'w Pass<'a>,
+        rows: Vec<Row>,
+        last_page: bool,
+        writing: &mut Writing<'w>,
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let size = self.options.batch_size.max(1);
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<Row> = rows.by_ref().take(size).collect();
+            if !self.overlaps(pass) {
+                self.written(writing, pr).await?;
+            }
+            let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
+            let mut report = PassReport::default();
+            let decided = {
+                let mut deciding = pin!(self.decide_batch(pass, batch, false, &mut report));
+                // Answers that come while the batch is decided are recorded as they come.
+                let mut failed = None;
+                let decided = loop {
+                    tokio::select! {
+                        biased;
+                        decided = &mut deciding => break decided,
+                        Some(done) = writing.next(), if !writing.is_empty() => {
+                            failed = failed.or(self.record_written(done, pr).err());
+                        }
+                    }
+                };
+                failed.map_or(decided, Err)
+            };
+            self.label_changes(&mut report.changes);
+            let pending = decided?;
+            writing.push(self.write_batch(pass, keys, report, pending).boxed_local());
+            while writing.len() >= WRITING {
+                self.one_written(writing, pr).await?;
+            }
+            let last = rows.peek().is_none();
+            if self.cancelled() && !(last && last_page) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes a decided batch, with a report of its own (batches under way at once cannot
+    /// share one), which starts with what deciding it found.
+    async fn write_batch(
+        &self,
+        pass: &Pass<'a>,
+        keys: Vec<String>,
+        mut report: PassReport,
+        pending: Vec<Pending>,
+    ) -> Written {
+        let result = self.execute(pass, pending, &mut report).await;
+        (keys, report, result)
+    }
+
+    /// Waits for one batch under way and records what it did.
+    async fn one_written(
+        &self,
+        writing: &mut Writing<'_>,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        match writing.next().await {
+            Some(done) => self.record_written(done, pr),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for every batch under way; the first failure, once all are done.
+    pub(crate) async fn written(
+        &self,
+        writing: &mut Writing<'_>,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let mut failed = None;
+        while !writing.is_empty() {
+            if let Err(e) = self.one_written(writing, pr).await {
+                failed = failed.or(Some(e));
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Adds what a written batch did to the pass, its changes labelled, and forgets its
+    /// labels; its outcome.
+    fn record_written(
+        &self,
+        (keys, mut done, result): Written,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        self.label_changes(&mut done.changes);
+        self.forget_labels_of(&keys);
+        pr.absorb(done);
+        result
+    }
+
+    /// Whether the next batch may be decided while the ones before are written: a run that
+    /// writes, with no match rule that would ask the destination (none, or the destination
+    /// was found empty for this pass) and no lookup through this table mapping's couplings.
+    fn overlaps(&self, pass: &Pass<'a>) -> bool {
+        let asks_destination =
+            !pass.table.match_rules.is_empty() && pass.dest_has_rows.get() != Some(false);
+        let looks_up_itself = pass.ops.iter().any(|(op, _)| {
+            op.value
+                .looks_up_via(&self.plan.functions, &pass.table.name)
+        });
+        !self.dry_run && !pass.match_only && !asks_destination && !looks_up_itself
+    }
+}
