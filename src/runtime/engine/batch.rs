@@ -39,6 +39,18 @@ pub(crate) struct Pending {
     fields: BTreeMap<String, Value>,
 }
 
+impl Pending {
+    /// Whether the write gives its record a new partner: a row it creates, or one a match
+    /// rule found.
+    pub(crate) fn new_partner(&self) -> bool {
+        match &self.kind {
+            PendingKind::Create { .. } => true,
+            PendingKind::Update { new_coupling, .. } => *new_coupling,
+            PendingKind::DeleteSource { .. } => false,
+        }
+    }
+}
+
 enum PendingKind {
     Create {
         key: Option<String>,

@@ -4,10 +4,11 @@
 //! other; writes under way go on across pages. Every batch still records its intents before
 //! its writes and commits its outcomes when its answer comes, so a kill or a lost answer
 //! leaves what it always left: writes whose intents say what they were. Only batches whose
-//! decisions cannot depend on the writes before them overlap: no match rule asks the
-//! destination for rows (which a batch before could have just made), and no lookup goes
-//! through the table mapping's own couplings (which it could have just saved). Batches touch
-//! different records, so the order in which their writes land does not matter.
+//! decisions cannot depend on the writes before them overlap: a match rule must not ask the
+//! destination for rows while a batch under way gives records new partners (it could find one
+//! made or matched a moment ago and not yet coupled), and no lookup may go through the table
+//! mapping's own couplings (which a batch under way could be saving). Batches touch different records, so the order
+//! in which their writes land does not matter.
 
 use std::pin::pin;
 
@@ -22,11 +23,17 @@ use crate::connectors::Row;
 /// Batches whose writes may be under way at once.
 const WRITING: usize = 2;
 
-/// What a batch's writes did: the source keys of its rows, its own report and its outcome.
-type Written = (Vec<String>, PassReport, Result<(), EngineError>);
+/// What a batch's writes did: the source keys of its rows, whether it gave records new
+/// partners, its own report and its outcome.
+type Written = (Vec<String>, bool, PassReport, Result<(), EngineError>);
 
 /// Batches whose writes are under way.
-pub(crate) type Writing<'w> = FuturesUnordered<LocalBoxFuture<'w, Written>>;
+#[derive(Default)]
+pub(crate) struct Writing<'w> {
+    batches: FuturesUnordered<LocalBoxFuture<'w, Written>>,
+    /// How many of them give records new partners.
+    partnering: usize,
+}
 
 impl<'a> Engine<'a> {
     /// Processes a page's rows in batches, each decided while the batches before it are
@@ -44,7 +51,7 @@ impl<'a> Engine<'a> {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let batch: Vec<Row> = rows.by_ref().take(size).collect();
-            if !self.overlaps(pass) {
+            if !self.overlaps(pass, writing.partnering) {
                 self.written(writing, pr).await?;
             }
             let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
@@ -57,8 +64,8 @@ impl<'a> Engine<'a> {
                     tokio::select! {
                         biased;
                         decided = &mut deciding => break decided,
-                        Some(done) = writing.next(), if !writing.is_empty() => {
-                            failed = failed.or(self.record_written(done, pr).err());
+                        Some(done) = writing.batches.next(), if !writing.batches.is_empty() => {
+                            failed = failed.or(self.record_written(done, &mut writing.partnering, pr).err());
                         }
                     }
                 };
@@ -66,8 +73,11 @@ impl<'a> Engine<'a> {
             };
             self.label_changes(&mut report.changes);
             let pending = decided?;
-            writing.push(self.write_batch(pass, keys, report, pending).boxed_local());
-            while writing.len() >= WRITING {
+            let partners = pending.iter().any(Pending::new_partner);
+            writing.partnering += usize::from(partners);
+            let write = self.write_batch(pass, (keys, partners), report, pending);
+            writing.batches.push(write.boxed_local());
+            while writing.batches.len() >= WRITING {
                 self.one_written(writing, pr).await?;
             }
             let last = rows.peek().is_none();
@@ -83,12 +93,12 @@ impl<'a> Engine<'a> {
     async fn write_batch(
         &self,
         pass: &Pass<'a>,
-        keys: Vec<String>,
+        (keys, partners): (Vec<String>, bool),
         mut report: PassReport,
         pending: Vec<Pending>,
     ) -> Written {
         let result = self.execute(pass, pending, &mut report).await;
-        (keys, report, result)
+        (keys, partners, report, result)
     }
 
     /// Waits for one batch under way and records what it did.
@@ -97,8 +107,8 @@ impl<'a> Engine<'a> {
         writing: &mut Writing<'_>,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
-        match writing.next().await {
-            Some(done) => self.record_written(done, pr),
+        match writing.batches.next().await {
+            Some(done) => self.record_written(done, &mut writing.partnering, pr),
             None => Ok(()),
         }
     }
@@ -110,7 +120,7 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let mut failed = None;
-        while !writing.is_empty() {
+        while !writing.batches.is_empty() {
             if let Err(e) = self.one_written(writing, pr).await {
                 failed = failed.or(Some(e));
             }
@@ -122,21 +132,25 @@ impl<'a> Engine<'a> {
     /// labels; its outcome.
     fn record_written(
         &self,
-        (keys, mut done, result): Written,
+        (keys, partnered, mut done, result): Written,
+        partnering: &mut usize,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
+        *partnering -= usize::from(partnered);
         self.label_changes(&mut done.changes);
         self.forget_labels_of(&keys);
         pr.absorb(done);
         result
     }
 
-    /// Whether the next batch may be decided while the ones before are written: a run that
-    /// writes, with no match rule that would ask the destination (none, or the destination
-    /// was found empty for this pass) and no lookup through this table mapping's couplings.
-    fn overlaps(&self, pass: &Pass<'a>) -> bool {
-        let asks_destination =
-            !pass.table.match_rules.is_empty() && pass.dest_has_rows.get() != Some(false);
+    /// Whether the next batch may be decided while the ones under way are written: a run
+    /// that writes, with no match rule that would ask the destination (none, or the
+    /// destination was found empty for this pass) while `partnering` batches under way give
+    /// records new partners, and no lookup through this table mapping's couplings.
+    fn overlaps(&self, pass: &Pass<'a>, partnering: usize) -> bool {
+        let asks_destination = partnering > 0
+            && !pass.table.match_rules.is_empty()
+            && pass.dest_has_rows.get() != Some(false);
         let looks_up_itself = pass.ops.iter().any(|(op, _)| {
             op.value
                 .looks_up_via(&self.plan.functions, &pass.table.name)

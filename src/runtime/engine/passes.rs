@@ -147,7 +147,7 @@ impl<'a> Engine<'a> {
             since,
             page_size,
         };
-        let mut writing = Writing::new();
+        let mut writing = Writing::default();
         let pages = Pages {
             req: &req,
             retried,
