@@ -37,6 +37,9 @@ pub struct ServiceStats {
     /// Bytes of the answers' bodies to API requests: what the answers weighed.
     #[serde(default)]
     pub bytes_sent: u64,
+    /// The most API requests that were being answered at once.
+    #[serde(default)]
+    pub most_at_once: u64,
 }
 
 /// What both services counted.
@@ -105,6 +108,8 @@ pub(crate) struct Monitor {
     faults: Mutex<FaultState>,
     window: Mutex<VecDeque<Instant>>,
     stats: Mutex<ServiceStats>,
+    /// API requests being answered now.
+    at_once: std::sync::atomic::AtomicU64,
     /// Write operations of both services, for tests to wait on.
     writes: Arc<Writes>,
 }
@@ -170,6 +175,7 @@ impl Monitor {
             }),
             window: Mutex::new(VecDeque::new()),
             stats: Mutex::new(ServiceStats::default()),
+            at_once: std::sync::atomic::AtomicU64::new(0),
             writes,
         }
     }
@@ -207,6 +213,22 @@ impl Monitor {
         s.requests += 1;
         *s.by_method.entry(method.to_string()).or_default() += 1;
         *s.routes.entry(format!("{method} {route}")).or_default() += 1;
+    }
+
+    /// Counts an API request as begun; [`Monitor::ended`] when it is answered.
+    pub fn began(&self) {
+        let now = self
+            .at_once
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let mut s = lock(&self.stats);
+        s.most_at_once = s.most_at_once.max(now);
+    }
+
+    /// Counts an API request begun with [`Monitor::began`] as answered.
+    pub fn ended(&self) {
+        self.at_once
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Counts the body of an answer to an API request.

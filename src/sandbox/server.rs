@@ -204,6 +204,7 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     }
     let monitor = &state.monitor;
     monitor.count(&req.method, &state.api.route(req));
+    let _answering = Answering::begin(monitor);
     if let Some(faulty) = injected_fault(state, conn).await {
         return faulty;
     }
@@ -238,6 +239,22 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
         return Resp::empty(503);
     }
     answer
+}
+
+/// An API request being answered, counted as such until it is dropped.
+struct Answering<'m>(&'m Monitor);
+
+impl<'m> Answering<'m> {
+    fn begin(monitor: &'m Monitor) -> Self {
+        monitor.began();
+        Answering(monitor)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.ended();
+    }
 }
 
 /// The delay and fault drawn for a request: the answer a fault gives instead of the API's.
