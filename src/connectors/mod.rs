@@ -169,6 +169,9 @@ pub struct Capabilities {
     pub max_batch: usize,
     /// The largest page the system serves.
     pub max_page: usize,
+    /// Batches of writes worth having under way at once: 1 where a write runs on the caller's
+    /// thread to its end (nothing else could go on meanwhile), more across a network.
+    pub batches_at_once: usize,
 }
 
 /// The interface every system kind implements.

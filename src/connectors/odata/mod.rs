@@ -269,6 +269,8 @@ impl Connector for ODataConnector {
             // connector splits them into `$batch` requests of the service's size.
             max_batch: per_batch * self.endpoint.http.concurrency.max(1),
             max_page: self.endpoint.flavor.max_page(),
+            // One batch answered while the next is sent keeps the service busy.
+            batches_at_once: 2,
         }
     }
 

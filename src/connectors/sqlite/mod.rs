@@ -331,6 +331,7 @@ impl Connector for SqliteConnector {
             client_keys: true,
             max_batch: MAX_BATCH,
             max_page: MAX_PAGE,
+            batches_at_once: 1,
         }
     }
 

@@ -1,5 +1,5 @@
 //! A pass's batches with their writes overlapped: while a service takes the writes of one
-//! batch (or two), the engine reads the next batch's partners, matches, transforms and decides
+//! batch (as many as its connector says are worth it), the engine reads the next batch's partners, matches, transforms and decides
 //! it, and sends its writes as soon as they are decided, instead of each side waiting on the
 //! other; writes under way go on across pages. Every batch still records its intents before
 //! its writes and commits its outcomes when its answer comes, so a kill or a lost answer
@@ -18,10 +18,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::batch::Pending;
 use super::report::PassReport;
 use super::{Engine, EngineError, Pass};
-use crate::connectors::Row;
-
-/// Batches whose writes may be under way at once.
-const WRITING: usize = 2;
+use crate::connectors::{Connector, Row};
 
 /// What a batch's writes did: the source keys of its rows, whether it gave records new
 /// partners, its own report and its outcome.
@@ -48,10 +45,11 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
         let size = self.options.batch_size.max(1);
+        let at_once = self.batches_at_once(pass)?;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let batch: Vec<Row> = rows.by_ref().take(size).collect();
-            if !self.overlaps(pass, writing.partnering) {
+            if at_once < 2 || !self.overlaps(pass, writing.partnering) {
                 self.written(writing, pr).await?;
             }
             let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
@@ -77,7 +75,7 @@ impl<'a> Engine<'a> {
             writing.partnering += usize::from(partners);
             let write = self.write_batch(pass, (keys, partners), report, pending);
             writing.batches.push(write.boxed_local());
-            while writing.batches.len() >= WRITING {
+            while writing.batches.len() >= at_once {
                 self.one_written(writing, pr).await?;
             }
             let last = rows.peek().is_none();
@@ -141,6 +139,13 @@ impl<'a> Engine<'a> {
         self.forget_labels_of(&keys);
         pr.absorb(done);
         result
+    }
+
+    /// How many batches' writes may be under way at once: what the destination, which takes
+    /// nearly all of them, says is worth it.
+    fn batches_at_once(&self, pass: &Pass<'a>) -> Result<usize, EngineError> {
+        let dest = self.systems.get(pass.dst_system)?.capabilities();
+        Ok(dest.batches_at_once.max(1))
     }
 
     /// Whether the next batch may be decided while the ones under way are written: a run
