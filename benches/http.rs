@@ -7,7 +7,8 @@
 //! to its `$batch` endpoint, no sync engine — which is the ceiling a sync can reach.
 //!
 //! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`; variants from
-//! `SYNCMAP_BENCH_VARIANTS`, default all of `raw,batched,whole,single,match,latency,throttled`);
+//! `SYNCMAP_BENCH_VARIANTS`, default all of
+//! `raw,raw-like,batched,whole,single,match,latency,throttled`);
 //! `cargo test --benches` runs it once with 300 rows as a smoke test.
 
 use std::error::Error;
@@ -52,13 +53,19 @@ fn main() -> Result<()> {
     );
     let mut notes = String::new();
     // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of
-    // `raw,batched,whole,single,match,latency,throttled`, to profile one of them.
+    // `raw,raw-like,batched,whole,single,match,latency,throttled`, to profile one of them.
     let variants = std::env::var("SYNCMAP_BENCH_VARIANTS").unwrap_or_default();
     let wanted = |v: &str| variants.is_empty() || variants.split(',').any(|w| w.trim() == v);
     for n in sizes {
         if wanted("raw") {
-            let raw = rt.block_on(raw_ingest(n))?;
+            let raw = rt.block_on(raw_ingest(n, false))?;
             let what = "raw ingest: account creates in `$batch` of 1000, 4 in flight (ceiling)";
+            table.push_str(&line(n, what, &raw));
+        }
+        if wanted("raw-like") {
+            let raw = rt.block_on(raw_ingest(n, true))?;
+            let what =
+                "raw ingest of accounts like the sync's (six fields, key and version answered)";
             table.push_str(&line(n, what, &raw));
         }
         if wanted("batched") {
@@ -257,15 +264,28 @@ async fn token(
 }
 
 /// Posts account creates straight to Dataverse's `$batch`: what the service can take at most.
-async fn raw_ingest(n: usize) -> Result<Measured> {
+/// With `like_the_sync`, the accounts carry what the sync's do (a number, a name, a city, a
+/// phone and an email) and each create answers its key and version, as the sync asks.
+async fn raw_ingest(n: usize, like_the_sync: bool) -> Result<Measured> {
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let sandbox = start(&secret).await?;
     let http = reqwest::Client::new();
     let bodies: Vec<Json> = (0..n)
-        .map(|i| json!({ "name": format!("Raw account {i}"), "customertypecode": 3 }))
+        .map(|i| match like_the_sync {
+            false => json!({ "name": format!("Raw account {i}"), "customertypecode": 3 }),
+            true => json!({
+                "name": format!("Customer {i:06}"),
+                "accountnumber": format!("C{i:06}"),
+                "address1_city": "Lyon",
+                "telephone1": format!("+33 4 {i:08}"),
+                "emailaddress1": format!("c{i}@example.com"),
+                "customertypecode": 3,
+            }),
+        })
         .collect();
     let started = Instant::now();
-    post_accounts(&http, &sandbox, &secret, bodies).await?;
+    let returned = like_the_sync.then_some("?$select=accountid,modifiedon");
+    post_accounts(&http, &sandbox, &secret, (bodies, returned)).await?;
     let time = started.elapsed();
     let dv = sandbox.control().stats().dv;
     sandbox.shutdown().await;
@@ -277,16 +297,21 @@ async fn raw_ingest(n: usize) -> Result<Measured> {
     })
 }
 
-/// Creates these accounts through Dataverse's `$batch`, 1000 a request, 4 in flight.
+/// Creates these accounts through Dataverse's `$batch`, 1000 a request, 4 in flight; with a
+/// `$select` to return, each create answers those columns of its row.
 async fn post_accounts(
     http: &reqwest::Client,
     sandbox: &Sandbox,
     secret: &str,
-    bodies: Vec<Json>,
+    (bodies, returned): (Vec<Json>, Option<&str>),
 ) -> Result<()> {
     let token = token(http, sandbox, &sandbox.dv_token_url(), secret).await?;
     let url = format!("{}/$batch", sandbox.dv_url());
-    let accounts = format!("{}/accounts", sandbox.dv_url());
+    let accounts = format!("{}/accounts{}", sandbox.dv_url(), returned.unwrap_or(""));
+    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    if returned.is_some() {
+        headers.push(("Prefer".into(), "return=representation".into()));
+    }
     let chunks: Vec<&[Json]> = bodies.chunks(1000).collect();
     for wave in chunks.chunks(LANES) {
         let sends = wave.iter().map(|chunk| {
@@ -296,7 +321,7 @@ async fn post_accounts(
                     Part::Single(HttpRequest {
                         method: "POST".into(),
                         url: accounts.clone(),
-                        headers: vec![("Content-Type".into(), "application/json".into())],
+                        headers: headers.clone(),
                         body: body.to_string().into_bytes(),
                     })
                 })
@@ -339,7 +364,7 @@ async fn accounts_for_customers(
             })
         })
         .collect();
-    post_accounts(http, sandbox, secret, bodies).await
+    post_accounts(http, sandbox, secret, (bodies, None)).await
 }
 
 /// Every customer became exactly one account with its name, city and phone: speed never

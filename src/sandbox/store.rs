@@ -497,8 +497,13 @@ impl Db {
             condition = format!(" AND ({}) {op} ({})", cols.join(", "), marks.join(", "));
         }
         let order_sql: Vec<String> = cols.iter().map(|c| format!("{c} {dir}")).collect();
+        // In key order, the key's own index serves: SQLite would otherwise seek the scope in
+        // another index, then sort every row of the scope for each page (`+` keeps it from
+        // using an index for the scope).
+        let by_key = order.len() == 1 && order[0].0 == table.key;
+        let scope = if by_key { "+" } else { "" };
         let sql = format!(
-            "SELECT {} FROM {} WHERE {SCOPE} = ?1{condition} ORDER BY {}",
+            "SELECT {} FROM {} WHERE {scope}{SCOPE} = ?1{condition} ORDER BY {}",
             Self::select_list(table),
             ident(&table.name),
             order_sql.join(", ")

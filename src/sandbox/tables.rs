@@ -138,9 +138,6 @@ fn add_indexes(conn: &Connection, t: &TableSchema) -> Result<(), SandboxError> {
         );
         conn.execute_batch(&sql).map_err(fail)
     };
-    // Key order, in which clients page through a whole table: without it, each page would
-    // read every row of the scope and sort them, and a full read would grow with its square.
-    index("key".into(), ident(&t.key))?;
     // Change order, in which clients page through what changed since their last run.
     if let Some(m) = &t.modified_on {
         index(
