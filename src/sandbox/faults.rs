@@ -40,6 +40,9 @@ pub struct ServiceStats {
     /// The most API requests that were being answered at once.
     #[serde(default)]
     pub most_at_once: u64,
+    /// Of those, the most that could write (not `GET`s) at once.
+    #[serde(default)]
+    pub most_writes_at_once: u64,
 }
 
 /// What both services counted.
@@ -108,8 +111,8 @@ pub(crate) struct Monitor {
     faults: Mutex<FaultState>,
     window: Mutex<VecDeque<Instant>>,
     stats: Mutex<ServiceStats>,
-    /// API requests being answered now.
-    at_once: std::sync::atomic::AtomicU64,
+    /// API requests being answered now, and of those the ones that could write.
+    at_once: [std::sync::atomic::AtomicU64; 2],
     /// Write operations of both services, for tests to wait on.
     writes: Arc<Writes>,
 }
@@ -175,7 +178,7 @@ impl Monitor {
             }),
             window: Mutex::new(VecDeque::new()),
             stats: Mutex::new(ServiceStats::default()),
-            at_once: std::sync::atomic::AtomicU64::new(0),
+            at_once: Default::default(),
             writes,
         }
     }
@@ -215,20 +218,22 @@ impl Monitor {
         *s.routes.entry(format!("{method} {route}")).or_default() += 1;
     }
 
-    /// Counts an API request as begun; [`Monitor::ended`] when it is answered.
-    pub fn began(&self) {
-        let now = self
-            .at_once
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
+    /// Counts an API request as begun (`write`: one that could write); [`Monitor::ended`]
+    /// when it is answered.
+    pub fn began(&self, write: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.at_once[0].fetch_add(1, SeqCst) + 1;
+        let writes = self.at_once[1].fetch_add(u64::from(write), SeqCst) + u64::from(write);
         let mut s = lock(&self.stats);
         s.most_at_once = s.most_at_once.max(now);
+        s.most_writes_at_once = s.most_writes_at_once.max(writes);
     }
 
     /// Counts an API request begun with [`Monitor::began`] as answered.
-    pub fn ended(&self) {
-        self.at_once
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    pub fn ended(&self, write: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.at_once[0].fetch_sub(1, SeqCst);
+        self.at_once[1].fetch_sub(u64::from(write), SeqCst);
     }
 
     /// Counts the body of an answer to an API request.

@@ -204,7 +204,7 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     }
     let monitor = &state.monitor;
     monitor.count(&req.method, &state.api.route(req));
-    let _answering = Answering::begin(monitor);
+    let _answering = Answering::begin(monitor, req.method != "GET");
     if let Some(faulty) = injected_fault(state, conn).await {
         return faulty;
     }
@@ -241,19 +241,20 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     answer
 }
 
-/// An API request being answered, counted as such until it is dropped.
-struct Answering<'m>(&'m Monitor);
+/// An API request being answered (and whether it could write), counted as such until it is
+/// dropped.
+struct Answering<'m>(&'m Monitor, bool);
 
 impl<'m> Answering<'m> {
-    fn begin(monitor: &'m Monitor) -> Self {
-        monitor.began();
-        Answering(monitor)
+    fn begin(monitor: &'m Monitor, write: bool) -> Self {
+        monitor.began(write);
+        Answering(monitor, write)
     }
 }
 
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
-        self.0.ended();
+        self.0.ended(self.1);
     }
 }
 

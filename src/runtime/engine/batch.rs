@@ -49,6 +49,11 @@ impl Pending {
             PendingKind::DeleteSource { .. } => false,
         }
     }
+
+    /// Whether the write creates a row whose key the system chooses.
+    pub(crate) fn keyless_create(&self) -> bool {
+        matches!(&self.kind, PendingKind::Create { key: None, .. })
+    }
 }
 
 enum PendingKind {

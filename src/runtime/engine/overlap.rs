@@ -10,6 +10,7 @@
 //! mapping's own couplings (which a batch under way could be saving). Batches touch different records, so the order
 //! in which their writes land does not matter.
 
+use std::collections::HashSet;
 use std::pin::pin;
 
 use futures_util::future::{FutureExt, LocalBoxFuture};
@@ -20,16 +21,32 @@ use super::report::PassReport;
 use super::{Engine, EngineError, Pass};
 use crate::connectors::{Connector, Row};
 
-/// What a batch's writes did: the source keys of its rows, whether it gave records new
-/// partners, its own report and its outcome.
-type Written = (Vec<String>, bool, PassReport, Result<(), EngineError>);
+/// What a batch's writes did: the source keys of its rows, what makes it exclusive, its own
+/// report and its outcome.
+type Written = (Vec<String>, Exclusive, PassReport, Result<(), EngineError>);
+
+/// What in a batch under way keeps the next batch from being decided meanwhile.
+#[derive(Debug, Clone, Copy, Default)]
+struct Exclusive {
+    /// It gives records new partners (creates, or couples what a match rule found), which a
+    /// match rule could find before they are coupled.
+    partners: bool,
+    /// It creates rows whose keys the system chooses: an answer lost in the next batch is
+    /// settled by looking for rows like the ones it wrote, which could be these.
+    keyless: bool,
+}
 
 /// Batches whose writes are under way.
 #[derive(Default)]
 pub(crate) struct Writing<'w> {
     batches: FuturesUnordered<LocalBoxFuture<'w, Written>>,
-    /// How many of them give records new partners.
+    /// The source keys of their rows: a row met again (changed while the pass goes on, or
+    /// repeated by a service paging by offset) waits for its batch.
+    keys: HashSet<String>,
+    /// How many give records new partners.
     partnering: usize,
+    /// How many create rows whose keys the system chooses.
+    keyless: usize,
 }
 
 impl<'a> Engine<'a> {
@@ -49,31 +66,23 @@ impl<'a> Engine<'a> {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let batch: Vec<Row> = rows.by_ref().take(size).collect();
-            if at_once < 2 || !self.overlaps(pass, writing.partnering) {
+            let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
+            if at_once < 2 || !self.overlaps(pass, writing, &keys) {
                 self.written(writing, pr).await?;
             }
-            let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
             let mut report = PassReport::default();
-            let decided = {
-                let mut deciding = pin!(self.decide_batch(pass, batch, false, &mut report));
-                // Answers that come while the batch is decided are recorded as they come.
-                let mut failed = None;
-                let decided = loop {
-                    tokio::select! {
-                        biased;
-                        decided = &mut deciding => break decided,
-                        Some(done) = writing.batches.next(), if !writing.batches.is_empty() => {
-                            failed = failed.or(self.record_written(done, &mut writing.partnering, pr).err());
-                        }
-                    }
-                };
-                failed.map_or(decided, Err)
-            };
+            let deciding = self.decide_batch(pass, batch, false, &mut report);
+            let decided = self.driving(writing, pr, deciding).await;
             self.label_changes(&mut report.changes);
             let pending = decided?;
-            let partners = pending.iter().any(Pending::new_partner);
-            writing.partnering += usize::from(partners);
-            let write = self.write_batch(pass, (keys, partners), report, pending);
+            let exclusive = Exclusive {
+                partners: pending.iter().any(Pending::new_partner),
+                keyless: pending.iter().any(Pending::keyless_create),
+            };
+            writing.partnering += usize::from(exclusive.partners);
+            writing.keyless += usize::from(exclusive.keyless);
+            writing.keys.extend(keys.iter().cloned());
+            let write = self.write_batch(pass, (keys, exclusive), report, pending);
             writing.batches.push(write.boxed_local());
             while writing.batches.len() >= at_once {
                 self.one_written(writing, pr).await?;
@@ -86,17 +95,40 @@ impl<'a> Engine<'a> {
         Ok(true)
     }
 
+    /// Runs `work` while recording the batches under way as they finish: they are never left
+    /// waiting on something that waits on them (a request slot of the client one of them
+    /// holds, say), and their answers are taken as they come.
+    pub(crate) async fn driving<T>(
+        &self,
+        writing: &mut Writing<'_>,
+        pr: &mut PassReport,
+        work: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let mut work = pin!(work);
+        let mut failed = None;
+        let done = loop {
+            tokio::select! {
+                biased;
+                done = &mut work => break done,
+                Some(written) = writing.batches.next(), if !writing.batches.is_empty() => {
+                    failed = failed.or(self.record_written(written, writing, pr).err());
+                }
+            }
+        };
+        failed.map_or(done, Err)
+    }
+
     /// Writes a decided batch, with a report of its own (batches under way at once cannot
     /// share one), which starts with what deciding it found.
     async fn write_batch(
         &self,
         pass: &Pass<'a>,
-        (keys, partners): (Vec<String>, bool),
+        (keys, exclusive): (Vec<String>, Exclusive),
         mut report: PassReport,
         pending: Vec<Pending>,
     ) -> Written {
         let result = self.execute(pass, pending, &mut report).await;
-        (keys, partners, report, result)
+        (keys, exclusive, report, result)
     }
 
     /// Waits for one batch under way and records what it did.
@@ -106,7 +138,7 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         match writing.batches.next().await {
-            Some(done) => self.record_written(done, &mut writing.partnering, pr),
+            Some(done) => self.record_written(done, writing, pr),
             None => Ok(()),
         }
     }
@@ -130,11 +162,15 @@ impl<'a> Engine<'a> {
     /// labels; its outcome.
     fn record_written(
         &self,
-        (keys, partnered, mut done, result): Written,
-        partnering: &mut usize,
+        (keys, exclusive, mut done, result): Written,
+        writing: &mut Writing<'_>,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
-        *partnering -= usize::from(partnered);
+        writing.partnering -= usize::from(exclusive.partners);
+        writing.keyless -= usize::from(exclusive.keyless);
+        for k in &keys {
+            writing.keys.remove(k);
+        }
         self.label_changes(&mut done.changes);
         self.forget_labels_of(&keys);
         pr.absorb(done);
@@ -148,18 +184,29 @@ impl<'a> Engine<'a> {
         Ok(dest.batches_at_once.max(1))
     }
 
-    /// Whether the next batch may be decided while the ones under way are written: a run
-    /// that writes, with no match rule that would ask the destination (none, or the
-    /// destination was found empty for this pass) while `partnering` batches under way give
-    /// records new partners, and no lookup through this table mapping's couplings.
-    fn overlaps(&self, pass: &Pass<'a>, partnering: usize) -> bool {
-        let asks_destination = partnering > 0
+    /// Whether the next batch, of rows with these keys, may be decided while the ones under
+    /// way are written: a run that writes; none of its rows in a batch under way; no match
+    /// rule that would ask the destination (none, or the destination was found empty for
+    /// this pass) while a batch under way gives records new partners; no batch under way
+    /// creating rows whose keys the system chooses; and no lookup through this table
+    /// mapping's couplings.
+    fn overlaps(&self, pass: &Pass<'a>, writing: &Writing<'_>, keys: &[String]) -> bool {
+        if writing.batches.is_empty() {
+            return true;
+        }
+        let met_again = keys.iter().any(|k| writing.keys.contains(k));
+        let asks_destination = writing.partnering > 0
             && !pass.table.match_rules.is_empty()
             && pass.dest_has_rows.get() != Some(false);
         let looks_up_itself = pass.ops.iter().any(|(op, _)| {
             op.value
                 .looks_up_via(&self.plan.functions, &pass.table.name)
         });
-        !self.dry_run && !pass.match_only && !asks_destination && !looks_up_itself
+        !self.dry_run
+            && !pass.match_only
+            && !met_again
+            && !asks_destination
+            && writing.keyless == 0
+            && !looks_up_itself
     }
 }

@@ -3,6 +3,9 @@
 //! watermark), process it in batches and move the watermark.
 
 use std::collections::HashSet;
+use std::pin::pin;
+
+use futures_util::FutureExt;
 
 use super::overlap::Writing;
 use super::report::{PassReport, RunReport};
@@ -195,10 +198,16 @@ impl<'a> Engine<'a> {
                     None => None,
                 }
             };
+            let mut prefetch = pin!(prefetch);
             let rows = std::mem::take(&mut page.rows);
             let process = self.process_page(pass, rows, pages, last, writing, pr);
-            let Some(prefetched) = while_reading(prefetch, process).await? else {
+            let Some(got) = while_reading(&mut prefetch, process).await? else {
                 return Ok((false, newest));
+            };
+            // Still waiting for the next page, the batches under way go on being recorded.
+            let prefetched = match got {
+                Some(p) => p,
+                None => self.driving(writing, pr, prefetch.map(Ok)).await?,
             };
             match prefetched {
                 Some(p) => page = p?,
@@ -224,7 +233,14 @@ impl<'a> Engine<'a> {
             .filter(|r| !pages.retried.contains(&r.key))
             .collect();
         if pages.narrow {
-            rows = self.widen(pass, rows, pr).await?;
+            let mut widened = PassReport::default();
+            let widening = self.widen(pass, rows, &mut widened);
+            rows = self.driving(writing, pr, widening).await?;
+            pr.absorb(widened);
+        }
+        if rows.is_empty() {
+            // A page with nothing left to process (every pair in step) still heeds a stop.
+            return Ok(!self.cancelled() || last_page);
         }
         self.process_batches(pass, rows, last_page, writing, pr)
             .await
@@ -306,29 +322,23 @@ struct Pages<'r> {
     narrow: bool,
 }
 
-/// Runs `work` while `read` goes on, and then waits for the read; `None` when the work says
-/// to stop (the read is dropped, not waited for). The read is polled first, so its request is
-/// under way before the work starts, which may not yield until it is done.
+/// Runs `work` while `read` goes on; `None` when the work says to stop, else what the read
+/// gave if it is done (the caller waits for the rest). The read is polled first, so its
+/// request is under way before the work starts, which may not yield until it is done.
 async fn while_reading<R>(
-    read: impl std::future::Future<Output = R>,
+    read: &mut (impl std::future::Future<Output = R> + Unpin),
     work: impl std::future::Future<Output = Result<bool, EngineError>>,
-) -> Result<Option<R>, EngineError> {
-    tokio::pin!(read, work);
+) -> Result<Option<Option<R>>, EngineError> {
+    tokio::pin!(work);
     let mut got = None;
     let finished = loop {
         tokio::select! {
             biased;
-            r = &mut read, if got.is_none() => got = Some(r),
+            r = &mut *read, if got.is_none() => got = Some(r),
             done = &mut work => break done,
         }
     };
-    if !finished? {
-        return Ok(None);
-    }
-    Ok(Some(match got {
-        Some(r) => r,
-        None => read.await,
-    }))
+    Ok(finished?.then_some(got))
 }
 
 /// The newest `(modified_on, key)` among `seen` and the rows of a page.

@@ -11,6 +11,7 @@ use super::{Engine, EngineError, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::TableInfo;
 use crate::runtime::eval::NoLookups;
+use crate::value::ColumnKind;
 
 impl<'a> Engine<'a> {
     /// Whether the pass reads versions first: the other direction wrote at least
@@ -88,6 +89,18 @@ pub(crate) fn versions_only(info: &TableInfo, filter: Option<&crate::plan::Filte
     if let Some(f) = filter {
         f.expr.columns_read(&mut wanted);
     }
+    // A `<lookup>type` column says which table its lookup points to, and travels with it.
+    let lookups: Vec<String> = wanted
+        .iter()
+        .filter_map(|c| c.strip_suffix("type"))
+        .filter(|l| {
+            info.columns
+                .get(*l)
+                .is_some_and(|c| c.ty == ColumnKind::Lookup)
+        })
+        .map(str::to_string)
+        .collect();
+    wanted.extend(lookups);
     TableInfo {
         columns: info
             .columns
@@ -151,6 +164,26 @@ mod tests {
         assert_eq!(
             kept.columns.keys().collect::<Vec<_>>(),
             ["accountid", "modifiedon"]
+        );
+        // A filter on a polymorphic lookup's type column keeps the lookup it belongs to.
+        let mut info = info;
+        let lookup = ColumnInfo {
+            ty: ColumnKind::Lookup,
+            targets: vec!["systemusers".into(), "teams".into()],
+            ..ColumnInfo::default()
+        };
+        info.columns.insert("ownerid".into(), lookup);
+        info.columns
+            .insert("owneridtype".into(), ColumnInfo::default());
+        let filter = Filter {
+            expr: Expr::Col("owneridtype".into()),
+            odata: None,
+            residual: None,
+        };
+        let kept = versions_only(&info, Some(&filter));
+        assert_eq!(
+            kept.columns.keys().collect::<Vec<_>>(),
+            ["accountid", "modifiedon", "ownerid", "owneridtype"]
         );
     }
 }
