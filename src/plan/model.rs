@@ -115,6 +115,17 @@ pub struct TableInfo {
     pub columns: BTreeMap<String, ColumnInfo>,
 }
 
+impl TableInfo {
+    /// The polymorphic lookup a `<lookup>type` column names the target table of, if it is
+    /// one (`owneridtype` → `ownerid`, when `ownerid` points to several tables).
+    pub fn lookup_typed_by(&self, column: &str) -> Option<&str> {
+        let lookup = column.strip_suffix("type")?;
+        let (name, info) = self.columns.get_key_value(lookup)?;
+        (info.ty == crate::value::ColumnKind::Lookup && info.targets.len() > 1)
+            .then_some(name.as_str())
+    }
+}
+
 /// A column the plan uses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ColumnInfo {

@@ -109,9 +109,7 @@ impl Flavor {
 
 /// The lookup a `<lookup>type` column names the target table of, if it is one.
 pub fn polymorphic_of<'a>(table: &'a TableInfo, column: &str) -> Option<&'a str> {
-    let lookup = column.strip_suffix("type")?;
-    let (name, info) = table.columns.get_key_value(lookup)?;
-    (info.ty == ColumnKind::Lookup && info.targets.len() > 1).then_some(name.as_str())
+    table.lookup_typed_by(column)
 }
 
 /// The entity set of a lookup target named by its logical name (`account` → `accounts`), among

@@ -11,7 +11,6 @@ use super::{Engine, EngineError, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::TableInfo;
 use crate::runtime::eval::NoLookups;
-use crate::value::ColumnKind;
 
 impl<'a> Engine<'a> {
     /// Whether the pass reads versions first: the other direction wrote at least
@@ -92,12 +91,7 @@ pub(crate) fn versions_only(info: &TableInfo, filter: Option<&crate::plan::Filte
     // A `<lookup>type` column says which table its lookup points to, and travels with it.
     let lookups: Vec<String> = wanted
         .iter()
-        .filter_map(|c| c.strip_suffix("type"))
-        .filter(|l| {
-            info.columns
-                .get(*l)
-                .is_some_and(|c| c.ty == ColumnKind::Lookup)
-        })
+        .filter_map(|c| info.lookup_typed_by(c))
         .map(str::to_string)
         .collect();
     wanted.extend(lookups);
@@ -136,6 +130,7 @@ impl Echoes {
 mod tests {
     use super::*;
     use crate::plan::{ColumnInfo, Expr, Filter};
+    use crate::value::ColumnKind;
 
     #[test]
     fn versions_only_keeps_the_key_the_version_and_what_the_filter_reads() {
