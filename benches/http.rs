@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`; variants from
 //! `SYNCMAP_BENCH_VARIANTS`, default all of
-//! `raw,raw-like,batched,whole,single,match,latency,throttled`);
+//! `raw,raw-bulk,raw-like,batched,whole,one-way,one-way-batch,single,match,latency,throttled`);
 //! `cargo test --benches` runs it once with 300 rows as a smoke test.
 
 use std::error::Error;
@@ -53,17 +53,22 @@ fn main() -> Result<()> {
     );
     let mut notes = String::new();
     // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of
-    // `raw,raw-like,batched,whole,single,match,latency,throttled`, to profile one of them.
+    // `raw,raw-bulk,raw-like,batched,whole,one-way,one-way-batch,single,match,latency,throttled`, to profile one of them.
     let variants = std::env::var("SYNCMAP_BENCH_VARIANTS").unwrap_or_default();
     let wanted = |v: &str| variants.is_empty() || variants.split(',').any(|w| w.trim() == v);
     for n in sizes {
         if wanted("raw") {
-            let raw = rt.block_on(raw_ingest(n, false))?;
+            let raw = rt.block_on(raw_ingest(n, Ingest::Batch))?;
             let what = "raw ingest: account creates in `$batch` of 1000, 4 in flight (ceiling)";
             table.push_str(&line(n, what, &raw));
         }
+        if wanted("raw-bulk") {
+            let raw = rt.block_on(raw_ingest(n, Ingest::Bulk))?;
+            let what = "raw ingest: account creates in `CreateMultiple` of 1000, 4 in flight";
+            table.push_str(&line(n, what, &raw));
+        }
         if wanted("raw-like") {
-            let raw = rt.block_on(raw_ingest(n, true))?;
+            let raw = rt.block_on(raw_ingest(n, Ingest::LikeTheSync))?;
             let what =
                 "raw ingest of accounts like the sync's (six fields, key and version answered)";
             table.push_str(&line(n, what, &raw));
@@ -84,6 +89,29 @@ fn main() -> Result<()> {
             let what =
                 "full sync, `$batch` writes, every row read whole (`versions_first_from = 0`)";
             table.push_str(&line(n, what, &whole));
+        }
+        if wanted("one-way") {
+            let bulk = rt.block_on(sync(
+                n,
+                Setup {
+                    one_way: true,
+                    ..Setup::default()
+                },
+            ))?;
+            let what = "full sync one way (customers → accounts), creates in `CreateMultiple`";
+            table.push_str(&line(n, what, &bulk));
+        }
+        if wanted("one-way-batch") {
+            let batch = rt.block_on(sync(
+                n,
+                Setup {
+                    one_way: true,
+                    no_bulk: true,
+                    ..Setup::default()
+                },
+            ))?;
+            let what = "full sync one way, creates in `$batch` (`bulk_creates = false`)";
+            table.push_str(&line(n, what, &batch));
         }
         if wanted("single") {
             let single = rt.block_on(sync(n, one_per_record(Duration::ZERO)))?;
@@ -263,10 +291,22 @@ async fn token(
     Ok(r["access_token"].as_str().ok_or("no token")?.to_string())
 }
 
-/// Posts account creates straight to Dataverse's `$batch`: what the service can take at most.
-/// With `like_the_sync`, the accounts carry what the sync's do (a number, a name, a city, a
-/// phone and an email) and each create answers its key and version, as the sync asks.
-async fn raw_ingest(n: usize, like_the_sync: bool) -> Result<Measured> {
+/// How the raw ingest posts its accounts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ingest {
+    /// Accounts of two fields in `$batch` requests, nothing answered: what the service can
+    /// take at most.
+    Batch,
+    /// The same accounts through `CreateMultiple`, which answers their keys.
+    Bulk,
+    /// Accounts carrying what the sync's do (a number, a name, a city, a phone and an email)
+    /// in `$batch` requests, each create answering its key and version, as the sync asks.
+    LikeTheSync,
+}
+
+/// Posts account creates straight to Dataverse, no sync engine.
+async fn raw_ingest(n: usize, how: Ingest) -> Result<Measured> {
+    let like_the_sync = how == Ingest::LikeTheSync;
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let sandbox = start(&secret).await?;
     let http = reqwest::Client::new();
@@ -285,7 +325,11 @@ async fn raw_ingest(n: usize, like_the_sync: bool) -> Result<Measured> {
         .collect();
     let started = Instant::now();
     let returned = like_the_sync.then_some("?$select=accountid,modifiedon");
-    post_accounts(&http, &sandbox, &secret, (bodies, returned)).await?;
+    if how == Ingest::Bulk {
+        create_multiple(&http, &sandbox, &secret, bodies).await?;
+    } else {
+        post_accounts(&http, &sandbox, &secret, (bodies, returned)).await?;
+    }
     let time = started.elapsed();
     let dv = sandbox.control().stats().dv;
     sandbox.shutdown().await;
@@ -332,6 +376,44 @@ async fn post_accounts(
                 .header("Content-Type", batch::content_type(&boundary))
                 .header("Prefer", "odata.continue-on-error")
                 .body(batch::encode_requests(&boundary, &parts))
+                .send()
+        });
+        for r in futures_util::future::join_all(sends).await {
+            let r = r?;
+            if !r.status().is_success() {
+                return Err(format!("creating accounts: {}", r.status()).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates these accounts through Dataverse's `CreateMultiple`, 1000 a request, 4 in flight.
+async fn create_multiple(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    secret: &str,
+    bodies: Vec<Json>,
+) -> Result<()> {
+    let token = token(http, sandbox, &sandbox.dv_token_url(), secret).await?;
+    let url = format!(
+        "{}/accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+        sandbox.dv_url()
+    );
+    let typed: Vec<Json> = bodies
+        .into_iter()
+        .map(|mut b| {
+            b["@odata.type"] = json!("Microsoft.Dynamics.CRM.account");
+            b
+        })
+        .collect();
+    let chunks: Vec<&[Json]> = typed.chunks(1000).collect();
+    for wave in chunks.chunks(LANES) {
+        let sends = wave.iter().map(|chunk| {
+            http.post(&url)
+                .bearer_auth(&token)
+                .header("Content-Type", "application/json")
+                .body(json!({ "Targets": chunk }).to_string())
                 .send()
         });
         for r in futures_util::future::join_all(sends).await {
@@ -468,12 +550,32 @@ async fn load_customers(
     Ok(())
 }
 
-fn standard_plan() -> Result<Plan> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "map"))
-        .collect();
+/// The standard mappings; with `one_way`, customers flow only to Dataverse.
+fn standard_plan(one_way: bool) -> Result<Plan> {
+    let standard = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let copy = tempfile::tempdir()?;
+    std::fs::create_dir_all(copy.path().join("schemas"))?;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&standard)?.chain(std::fs::read_dir(standard.join("schemas"))?) {
+        let from = entry?.path();
+        if from.is_dir() {
+            continue;
+        }
+        let relative = from.strip_prefix(&standard)?;
+        let mut text = std::fs::read_to_string(&from)?;
+        if one_way && relative == std::path::Path::new("customers.map") {
+            // The table mapping alone (its tests sync both ways), every arrow one way.
+            let table = text.split("\ntest ").next().unwrap_or_default();
+            text = table
+                .replace(" <-> ", " -> ")
+                .replace("on conflict: fail\n", "");
+        }
+        let to = copy.path().join(relative);
+        std::fs::write(&to, text)?;
+        if to.extension().is_some_and(|x| x == "map") {
+            files.push(to);
+        }
+    }
     files.sort();
     syncmap::compile(&files, &FsLoader)?
         .plan
@@ -497,6 +599,10 @@ struct Setup {
     accounts_first: bool,
     /// Every pass reads whole rows (`versions_first_from = 0`).
     whole_rows: bool,
+    /// Customers flow one way, to Dataverse: creates may go in `CreateMultiple`.
+    one_way: bool,
+    /// With `one_way`, creates go in `$batch` all the same (`bulk_creates = false`).
+    no_bulk: bool,
 }
 
 /// A full sync of `n` customers into an empty Dataverse, checked complete and exact.
@@ -523,8 +629,11 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
             &format!("[systems.dv]\nbatch_size = {b}\n"),
         );
     }
+    if setup.no_bulk {
+        text = text.replace("[systems.dv]\n", "[systems.dv]\nbulk_creates = false\n");
+    }
     let profile = Profile::parse(&text)?;
-    let plan = standard_plan()?;
+    let plan = standard_plan(setup.one_way)?;
     let mut systems = Systems::default();
     for (alias, system) in &plan.systems {
         let flavor = Flavor::of_kind(system.kind).ok_or("no connector")?;

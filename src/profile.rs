@@ -113,6 +113,10 @@ pub struct HttpSettings {
     /// answer finds its row instead of making a second; the kind's own way when absent
     /// (Dataverse yes; Business Central no, its `id` is read-only; other OData services no).
     pub client_keys: Option<bool>,
+    /// Whether creates may travel in Dataverse's bulk action `CreateMultiple` where the run
+    /// needs no version of the rows they make (a mapping that flows one way, with nothing
+    /// flowing back); Dataverse's default is yes, and other kinds have no such action.
+    pub bulk_creates: Option<bool>,
     /// The service's request budget, which requests are paced to stay within; the kind's
     /// documented limit when absent (Dataverse and Business Central: 6,000 requests per five
     /// minutes), [`RateLimit::Off`] for none.
@@ -156,6 +160,7 @@ impl Default for HttpSettings {
             batch: None,
             ieee754_compatible: false,
             client_keys: None,
+            bulk_creates: None,
             rate_limit: None,
         }
     }

@@ -215,4 +215,14 @@ pub trait Connector {
         table: TableRef<'_>,
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>>;
+    /// As [`Connector::write`], for a caller that needs no version of the rows its creates
+    /// make: a connector may then create in bulk and answer their keys only (Dataverse's
+    /// `CreateMultiple`), with `modified_on` and `etag` left empty.
+    async fn write_keys_only(
+        &self,
+        table: TableRef<'_>,
+        ops: &[WriteOp],
+    ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        self.write(table, ops).await
+    }
 }

@@ -52,6 +52,7 @@ struct RawSystem {
     batch: Option<BatchMode>,
     ieee754_compatible: Option<bool>,
     client_keys: Option<bool>,
+    bulk_creates: Option<bool>,
     rate_limit: Option<RawRateLimit>,
 }
 
@@ -301,6 +302,7 @@ fn http_settings(alias: &str, s: &RawSystem) -> Result<HttpSettings, ParseError>
         batch: s.batch,
         ieee754_compatible: s.ieee754_compatible.unwrap_or(false),
         client_keys: s.client_keys,
+        bulk_creates: s.bulk_creates,
         rate_limit: match s.rate_limit {
             None | Some(RawRateLimit::Switch(true)) => None,
             Some(RawRateLimit::Switch(false)) => Some(RateLimit::Off),

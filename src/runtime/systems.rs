@@ -147,6 +147,16 @@ impl Connector for AnyConnector {
             AnyConnector::OData(c) => c.write(table, ops).await,
         }
     }
+    async fn write_keys_only(
+        &self,
+        table: TableRef<'_>,
+        ops: &[WriteOp],
+    ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        match self {
+            AnyConnector::Sqlite(c) => c.write_keys_only(table, ops).await,
+            AnyConnector::OData(c) => c.write_keys_only(table, ops).await,
+        }
+    }
 }
 
 /// The connectors of a run, by system alias.

@@ -15,6 +15,7 @@ use super::query::{parse_query, Query};
 use super::request::{etag_core, split_key, Req, Resp, Whole};
 use super::store::{Db, Row, Store, StoreError};
 use super::values::option_label;
+use bulk::Bulk;
 
 /// Where the API lives on the server.
 pub(crate) const PREFIX: &str = "/api/data/v9.2";
@@ -23,6 +24,7 @@ pub(crate) const NAMESPACE: &str = "Microsoft.Dynamics.CRM";
 /// Dataverse's default and largest page.
 const MAX_PAGE: usize = 5000;
 
+mod bulk;
 mod write;
 
 /// The application user the sandbox's clients act as, and its organization.
@@ -164,11 +166,17 @@ impl Dv {
         Dv { store, app_user }
     }
 
-    /// The route name of a request for statistics: method and entity set.
+    /// The route name of a request for statistics: the entity set, and the bulk action
+    /// bound to it (`accounts/CreateMultiple`).
     pub fn route(&self, req: &Req) -> String {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
-        let first = rest.trim_start_matches('/').split('/').next().unwrap_or("");
-        split_key(first).map_or(first, |(set, _)| set).to_string()
+        let mut segments = rest.trim_start_matches('/').split('/');
+        let first = segments.next().unwrap_or("");
+        let set = split_key(first).map_or(first, |(set, _)| set);
+        match segments.next().and_then(Bulk::named) {
+            Some(action) => format!("{set}/{}", action.name()),
+            None => set.to_string(),
+        }
     }
 
     /// Whether the request is to the service as a whole (answered by the dispatch).
@@ -209,10 +217,12 @@ impl Dv {
             _ => {
                 let paging = paging(monitor);
                 let mut db = self.store.lock();
-                let answer = db.transaction(|db| self.operation(db, req, paging), Resp::ok);
-                if req.method != "GET" {
-                    monitor.count_writes(1);
-                }
+                let mut writes = usize::from(req.method != "GET");
+                let answer = db.transaction(
+                    |db| self.operation_counted(db, req, paging, &mut writes),
+                    Resp::ok,
+                );
+                monitor.count_writes(writes);
                 answer
             }
         }
@@ -235,8 +245,25 @@ impl Dv {
     /// One data operation on an entity set, inside the caller's transaction (a `$batch` runs
     /// its operations through here too).
     pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
+        self.operation_counted(db, req, paging, &mut 0)
+    }
+
+    /// [`Dv::operation`], telling how many rows a bulk action wrote.
+    fn operation_counted(
+        &self,
+        db: &mut Db,
+        req: &Req,
+        paging: Paging,
+        writes: &mut usize,
+    ) -> Resp {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
         let rest = rest.trim_start_matches('/');
+        if let Some((set, action)) = rest.split_once('/') {
+            let bulk = Bulk::named(action).filter(|_| req.method == "POST");
+            if let (Some(table), Some(bulk)) = (self.store.table(set), bulk) {
+                return self.bulk(db, req, table, bulk, writes);
+            }
+        }
         if rest.contains('/') {
             return Resp::error(
                 501,

@@ -10,6 +10,8 @@ use serde_json::{json, Value as Json};
 
 use super::*;
 
+mod bulk;
+
 /// A running sandbox and a client with a valid token for each service.
 struct Harness {
     sb: Sandbox,

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bulk;
 mod generic;
 mod guarantees;
 mod secrets;

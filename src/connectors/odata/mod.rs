@@ -5,6 +5,7 @@
 //! sent concurrently within the profile's bound; `If-Match` carries the ETag a row was read with.
 
 pub mod auth;
+mod bulk;
 pub mod client;
 pub mod failure;
 pub mod flavor;
@@ -16,6 +17,7 @@ mod read;
 pub mod rows;
 mod write;
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -94,6 +96,12 @@ impl Endpoint {
             };
             url = format!("{base}/api/{}", route.trim_matches('/'));
         }
+        if flavor != Flavor::Dataverse && config.http.bulk_creates == Some(true) {
+            return Err(ConnectorError::Fatal(format!(
+                "system `{}`: `bulk_creates = true` asks for Dataverse's `CreateMultiple`, which this kind of service does not offer",
+                config.name
+            )));
+        }
         if flavor == Flavor::BusinessCentral && config.company.is_none() {
             return Err(ConnectorError::Fatal(format!(
                 "system `{}`: Business Central needs `company = \"…\"` (its name or id) in the profile",
@@ -116,6 +124,8 @@ pub struct ODataConnector {
     client: Client,
     /// `…/companies(id)` for Business Central, else the service root; found on first use.
     scope: OnceCell<String>,
+    /// Whether the service turned out not to offer `CreateMultiple`.
+    bulk_missing: AtomicBool,
 }
 
 impl ODataConnector {
@@ -137,6 +147,7 @@ impl ODataConnector {
             endpoint,
             client,
             scope: OnceCell::new(),
+            bulk_missing: AtomicBool::new(false),
         })
     }
 
@@ -309,6 +320,14 @@ impl Connector for ODataConnector {
         table: TableRef<'_>,
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
-        write::write(self, table, ops).await
+        write::write(self, table, ops, false).await
+    }
+
+    async fn write_keys_only(
+        &self,
+        table: TableRef<'_>,
+        ops: &[WriteOp],
+    ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        write::write(self, table, ops, true).await
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::client::Request;
 use super::flavor::{BatchFormat, Flavor};
-use super::{read, rows, ODataConnector};
+use super::{bulk, read, rows, ODataConnector};
 use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
 use crate::odata::batch::{self, HttpRequest, HttpResponse, Part};
 use crate::odata::error::{classify, ErrorBody, ErrorClass};
@@ -64,11 +64,45 @@ impl Answer {
 /// was not sent.
 type Answers = Vec<Option<Result<Answer, ConnectorError>>>;
 
-/// Carries out writes; one result per operation, in order.
+/// Carries out writes; one result per operation, in order. With `keys_only` (the caller needs
+/// no version of the rows creates make), creates may go in bulk (see [`bulk`]).
 pub async fn write(
     c: &ODataConnector,
     table: TableRef<'_>,
     ops: &[WriteOp],
+    keys_only: bool,
+) -> Vec<Result<WriteOutcome, ConnectorError>> {
+    if !(keys_only && bulk::offered(c)) {
+        let all: Vec<&WriteOp> = ops.iter().collect();
+        return write_each(c, table, &all).await;
+    }
+    let mut settled = bulk::create(c, table, ops, per_batch(c)).await;
+    let rest: Vec<&WriteOp> = ops
+        .iter()
+        .zip(&settled)
+        .filter(|(_, s)| s.is_none())
+        .map(|(op, _)| op)
+        .collect();
+    let mut rest = write_each(c, table, &rest).await.into_iter();
+    settled
+        .iter_mut()
+        .map(|s| match s.take() {
+            Some(outcome) => outcome,
+            None => rest.next().unwrap_or_else(|| {
+                Err(ConnectorError::Fatal(
+                    "a write was left without an outcome".into(),
+                ))
+            }),
+        })
+        .collect()
+}
+
+/// Carries out writes, each its own request or a part of a `$batch`; one result per
+/// operation, in order.
+async fn write_each(
+    c: &ODataConnector,
+    table: TableRef<'_>,
+    ops: &[&WriteOp],
 ) -> Vec<Result<WriteOutcome, ConnectorError>> {
     let mut prepared = Vec::with_capacity(ops.len());
     for op in ops {

@@ -226,6 +226,13 @@ impl Pass<'_> {
                 .pass_to(self.dir.source())
                 .is_some_and(|back| back.ops.iter().any(|op| !op.two_way))
     }
+
+    /// Whether nothing ever asks the version of a row this pass creates: the mapping flows
+    /// one way, so no reverse pass meets the row as the sync's own write and no conflict
+    /// weighs a change made to it. Creates may then be made in bulk, answering keys only.
+    pub(crate) fn creates_keys_only(&self) -> bool {
+        self.table.flow != Flow::Both
+    }
 }
 
 /// Told how a run advances, to show progress; the engine does not care how.

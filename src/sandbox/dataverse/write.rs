@@ -30,9 +30,22 @@ impl Dv {
     ) -> Result<(Option<String>, BTreeMap<String, Value>), Resp> {
         let numbers = Numbers::of_media_type(req.header("content-type"));
         let obj = body_object(t, req)?;
+        self.fields_of(db, t, &obj, numbers, key)
+    }
+
+    /// Reads one entity's properties into column values: its key (which must be `key` when
+    /// given) and what it sets.
+    pub(super) fn fields_of(
+        &self,
+        db: &Db,
+        t: &TableSchema,
+        obj: &Map<String, Json>,
+        numbers: Numbers,
+        key: Option<&str>,
+    ) -> Result<(Option<String>, BTreeMap<String, Value>), Resp> {
         let mut body_key = None;
         let mut fields = BTreeMap::new();
-        for (name, v) in &obj {
+        for (name, v) in obj {
             if name.starts_with('@') {
                 continue;
             }
@@ -124,7 +137,7 @@ impl Dv {
 
     /// Whom a write is made by: the user an `MSCRMCallerID` header impersonates (as Dataverse
     /// lets an application act for a person), else the application user itself.
-    fn caller(&self, db: &mut Db, req: &Req) -> Result<String, Resp> {
+    pub(super) fn caller(&self, db: &mut Db, req: &Req) -> Result<String, Resp> {
         let Some(id) = req.header("mscrmcallerid") else {
             return Ok(self.app_user.id.clone());
         };
@@ -143,7 +156,7 @@ impl Dv {
     }
 
     /// Fills what the platform computes: full names, and who created and modified the row.
-    fn derive(
+    pub(super) fn derive(
         &self,
         t: &TableSchema,
         old: Option<&Row>,
@@ -220,19 +233,46 @@ impl Dv {
         req: &Req,
         t: &TableSchema,
         key: String,
-        mut fields: BTreeMap<String, Value>,
+        fields: BTreeMap<String, Value>,
     ) -> Resp {
-        if let Err(r) = self.required(t, &fields) {
-            return r;
-        }
-        let caller = match self.caller(db, req) {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-        self.derive(t, None, &caller, &mut fields);
-        match db.insert(t, "", &key, &fields) {
+        let made = self
+            .caller(db, req)
+            .and_then(|caller| self.insert_row(db, t, &caller, &key, fields));
+        match made {
             Ok(row) => self.written(req, t, &row, true),
-            Err(e) => store_error(e),
+            Err(r) => r,
+        }
+    }
+
+    /// Makes a row, made by `caller`, once it sets every column it must.
+    pub(super) fn insert_row(
+        &self,
+        db: &mut Db,
+        t: &TableSchema,
+        caller: &str,
+        key: &str,
+        mut fields: BTreeMap<String, Value>,
+    ) -> Result<Row, Resp> {
+        self.required(t, &fields)?;
+        self.derive(t, None, caller, &mut fields);
+        db.insert(t, "", key, &fields).map_err(store_error)
+    }
+
+    /// The key a create without one gets: a new GUID in a table keyed by GUIDs; any other key
+    /// is the client's to choose.
+    pub(super) fn new_key(&self, t: &TableSchema, key: Option<String>) -> Result<String, Resp> {
+        match key {
+            Some(k) => Ok(k),
+            None if t
+                .column(&t.key)
+                .is_none_or(|c| matches!(c.ty, ColumnType::Guid)) =>
+            {
+                Ok(uuid::Uuid::new_v4().to_string())
+            }
+            None => Err(payload_error(
+                t,
+                &format!("The key property '{}' must be set.", t.key),
+            )),
         }
     }
 
@@ -241,18 +281,10 @@ impl Dv {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let key = match key {
-            Some(k) => k,
-            // A table keyed by GUIDs makes one up; any other key is the client's to choose.
-            None if t
-                .column(&t.key)
-                .is_none_or(|c| matches!(c.ty, ColumnType::Guid)) =>
-            {
-                uuid::Uuid::new_v4().to_string()
-            }
-            None => return payload_error(t, &format!("The key property '{}' must be set.", t.key)),
-        };
-        self.insert(db, req, t, key, fields)
+        match self.new_key(t, key) {
+            Ok(key) => self.insert(db, req, t, key, fields),
+            Err(r) => r,
+        }
     }
 
     pub(super) fn patch(&self, db: &mut Db, req: &Req, t: &TableSchema, key: &str) -> Resp {

@@ -221,7 +221,11 @@ impl<'a> Engine<'a> {
                     .iter()
                     .filter_map(|i| planned[*i].op.clone())
                     .collect();
-                let outcomes = conn.write(table, &ops).await;
+                let outcomes = if !on_source && pass.creates_keys_only() {
+                    conn.write_keys_only(table, &ops).await
+                } else {
+                    conn.write(table, &ops).await
+                };
                 if outcomes.len() != ops.len() {
                     return Err(EngineError::Connector(ConnectorError::Fatal(format!(
                         "{system}: {} results for {} writes",
