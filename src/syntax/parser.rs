@@ -121,7 +121,10 @@ pub(crate) fn expected_name(rule: Rule) -> &'static str {
         }
         infix | coalesce | kw_or | kw_and | eq | ne | le | ge | lt | gt | add | sub | mul | div
         | rem => "an operator",
-        direction | both_ways | to_right | to_left => "an arrow (`->`, `<-` or `<->`)",
+        direction => "an arrow (`->`, `<-` or `<->`)",
+        both_ways => "`<->`",
+        to_right => "`->`",
+        to_left => "`<-`",
         table_item | filter | match_rule | create | on_conflict | on_delete | only_coupled
         | after | field_map | kw_filter | kw_match | kw_create | kw_after | kw_only => {
             "a field mapping or table setting"
