@@ -179,6 +179,13 @@ impl Dv {
         }
     }
 
+    /// Whether the request's path names a bulk action.
+    fn names_a_bulk_action(&self, req: &Req) -> bool {
+        req.path
+            .rsplit_once('/')
+            .is_some_and(|(_, last)| Bulk::named(last).is_some())
+    }
+
     /// Whether the request is to the service as a whole (answered by the dispatch).
     pub(crate) fn whole_service(&self, req: &Req) -> Option<Whole> {
         let rest = req.path.strip_prefix(PREFIX)?.trim_start_matches('/');
@@ -214,6 +221,11 @@ impl Dv {
                     "OrganizationId": self.app_user.organization,
                 }),
             ),
+            _ if monitor.limits().no_bulk_actions && self.names_a_bulk_action(req) => {
+                let segment = req.path.rsplit('/').next().unwrap_or_default();
+                let message = format!("Resource not found for the segment '{segment}'.");
+                Resp::error(404, code::QUERY, &message)
+            }
             _ => {
                 let paging = paging(monitor);
                 let mut db = self.store.lock();

@@ -160,6 +160,9 @@ pub struct Limits {
     /// Refused values (the 400s naming a column in `error.target`) answered with status 500
     /// and the same body, as some services answer constraint and validation errors.
     pub refusals_as_500: bool,
+    /// Dataverse answers its bulk actions (`CreateMultiple`, `UpdateMultiple`) 404 "Resource
+    /// not found for the segment", as a service older than them does.
+    pub no_bulk_actions: bool,
 }
 
 impl Default for Limits {
@@ -173,6 +176,7 @@ impl Default for Limits {
             relative_links: false,
             skip_paging: false,
             refusals_as_500: false,
+            no_bulk_actions: false,
         }
     }
 }

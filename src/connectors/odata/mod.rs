@@ -17,7 +17,8 @@ mod read;
 pub mod rows;
 mod write;
 
-use std::sync::atomic::AtomicBool;
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -96,11 +97,23 @@ impl Endpoint {
             };
             url = format!("{base}/api/{}", route.trim_matches('/'));
         }
-        if flavor != Flavor::Dataverse && config.http.bulk_creates == Some(true) {
-            return Err(ConnectorError::Fatal(format!(
-                "system `{}`: `bulk_creates = true` asks for Dataverse's `CreateMultiple`, which this kind of service does not offer",
-                config.name
-            )));
+        let http = &config.http;
+        if http.bulk_creates == Some(true) {
+            let why = if flavor != Flavor::Dataverse {
+                Some("this kind of service does not offer it")
+            } else if http.client_keys == Some(false) {
+                Some("it needs `client_keys`, which is off")
+            } else if http.batch == Some(BatchMode::None) {
+                Some("`batch = \"none\"` sends one request per write")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConnectorError::Fatal(format!(
+                    "system `{}`: `bulk_creates = true` asks for Dataverse's `CreateMultiple`, but {why}",
+                    config.name
+                )));
+            }
         }
         if flavor == Flavor::BusinessCentral && config.company.is_none() {
             return Err(ConnectorError::Fatal(format!(
@@ -124,8 +137,8 @@ pub struct ODataConnector {
     client: Client,
     /// `…/companies(id)` for Business Central, else the service root; found on first use.
     scope: OnceCell<String>,
-    /// Whether the service turned out not to offer `CreateMultiple`.
-    bulk_missing: AtomicBool,
+    /// The tables found not to offer `CreateMultiple`.
+    lacking_bulk: Mutex<HashSet<String>>,
 }
 
 impl ODataConnector {
@@ -147,7 +160,7 @@ impl ODataConnector {
             endpoint,
             client,
             scope: OnceCell::new(),
-            bulk_missing: AtomicBool::new(false),
+            lacking_bulk: Mutex::default(),
         })
     }
 
@@ -166,6 +179,18 @@ impl ODataConnector {
         let credentials = Credentials::from_profile(&config.auth, secret)
             .map_err(|e| ConnectorError::Fatal(format!("system `{}`: {e}", config.name)))?;
         ODataConnector::new(Endpoint::from_profile(config, flavor)?, credentials)
+    }
+
+    /// Whether a table was found not to offer `CreateMultiple`.
+    fn lacks_bulk(&self, table: &str) -> bool {
+        let lacking = self.lacking_bulk.lock().unwrap_or_else(|e| e.into_inner());
+        lacking.contains(table)
+    }
+
+    /// Remembers for the connector's life that a table does not offer `CreateMultiple`.
+    fn mark_lacks_bulk(&self, table: &str) {
+        let mut lacking = self.lacking_bulk.lock().unwrap_or_else(|e| e.into_inner());
+        lacking.insert(table.to_string());
     }
 
     /// The HTTP client (its traffic counters).

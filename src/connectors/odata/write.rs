@@ -72,7 +72,7 @@ pub async fn write(
     ops: &[WriteOp],
     keys_only: bool,
 ) -> Vec<Result<WriteOutcome, ConnectorError>> {
-    if !(keys_only && bulk::offered(c)) {
+    if !(keys_only && bulk::offered(c, table.name)) {
         let all: Vec<&WriteOp> = ops.iter().collect();
         return write_each(c, table, &all).await;
     }
