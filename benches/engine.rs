@@ -30,6 +30,10 @@ use syncmap::project::{FsLoader, Loader};
 use syncmap::runtime::eval::{Compiled, Context, NoLookups, UserFunctions};
 use syncmap::value::Value;
 
+/// The allocator the `syncmap` binary uses (see `src/main.rs`), so the figures are the tool's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() -> Result<()> {

@@ -28,6 +28,10 @@ use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Faults, Limits, Sandbox, SandboxConfig, Seed};
 use syncmap::state::Store;
 
+/// The allocator the `syncmap` binary uses (see `src/main.rs`), so the figures are the tool's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 /// Requests the loaders keep in flight.

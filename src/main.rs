@@ -11,6 +11,12 @@ macro_rules! println {
 
 mod cli;
 
+/// A sync allocates rows, values and answers by the million and frees them in bulk, from
+/// several threads: glibc's allocator spent about a quarter of a sync's CPU in `malloc` and
+/// `free`, and mimalloc makes a full sync 1.2–1.3× as fast (docs/benchmarks.md, issue 14).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
