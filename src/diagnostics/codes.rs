@@ -59,6 +59,8 @@ codes! {
     E0104, Error, "invalid date, time or duration";
     E0105, Error, "clause given more than once";
     E0106, Error, "nested too deeply";
+    E0107, Error, "unterminated string";
+    E0108, Error, "unbalanced brackets";
     E0201, Error, "unknown system";
     E0202, Error, "unknown table";
     E0203, Error, "unknown column";

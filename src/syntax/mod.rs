@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod comments;
+mod delimiters;
 mod depth;
 pub mod format;
 mod lower;
@@ -59,6 +60,7 @@ pub fn parse_recovering(file: FileId, text: &str) -> Parsed {
         };
     }
     let mut work = text.to_string();
+    blank_unbalanced(file, &mut work, &mut diagnostics, &mut broken_names);
     blank_too_deep(file, &mut work, &mut diagnostics, &mut broken_names);
     loop {
         match parser::parse_file(file, &work) {
@@ -101,6 +103,92 @@ pub fn parse_recovering(file: FileId, text: &str) -> Parsed {
     }
 }
 
+/// Reports (E0107, E0108) and blanks out every item with a string left open or a bracket left
+/// open or closed twice, which the parser would report far from the mistake.
+fn blank_unbalanced(
+    file: FileId,
+    work: &mut String,
+    diagnostics: &mut Diagnostics,
+    broken_names: &mut Vec<String>,
+) {
+    let starts: Vec<usize> = item_starts(work).collect();
+    for problem in delimiters::problems(work, &starts) {
+        diagnostics.push(unbalanced(file, work, &problem));
+        blank_item(work, problem.position(), broken_names);
+    }
+}
+
+/// The diagnostic of a string or bracket left open, or a bracket closing nothing.
+fn unbalanced(file: FileId, text: &str, problem: &delimiters::Problem) -> Diagnostic {
+    use delimiters::Problem;
+    let at = |pos: usize| ast::Span::new(pos, pos + 1);
+    match *problem {
+        Problem::UnterminatedString { open, line_end } => Diagnostic::new(
+            Code::E0107,
+            file,
+            at(open),
+            "unterminated string",
+        )
+        .label("this string is never closed")
+        .with(
+            file,
+            ast::Span::new(line_end, line_end),
+            "the line ends here",
+        )
+        .help("close it with `\"` on the same line; a quote inside a string is written `\\\"`"),
+        Problem::Unclosed {
+            open,
+            bracket,
+            before,
+            at_end,
+        } => {
+            let close = delimiters::closing(bracket);
+            let (found, span) = parser::token_at(text, before);
+            let label = if at_end {
+                "the file ends inside it".to_string()
+            } else if text[before..].starts_with(['}', ')', ']']) {
+                format!("expected `{close}` before this {found}")
+            } else {
+                format!("expected `{close}` before this item")
+            };
+            let help = match bracket {
+                '{' => "add `}` at the end of the body it opens, on a line of its own",
+                '(' => "add `)` where the parenthesised part ends",
+                _ => "add `]` after the last modifier",
+            };
+            Diagnostic::new(Code::E0108, file, at(open), format!("unclosed `{bracket}`"))
+                .label("opened here and never closed")
+                .with(file, span, label)
+                .help(help)
+        }
+        Problem::Unopened { at: pos, bracket } => Diagnostic::new(
+            Code::E0108,
+            file,
+            at(pos),
+            format!("`{bracket}` closes nothing"),
+        )
+        .label("nothing is open here")
+        .help("remove it, or open what it was meant to close"),
+    }
+}
+
+/// Blanks out the item around `pos` (newlines kept, so every span stays valid), noting the
+/// name it declares.
+fn blank_item(work: &mut String, pos: usize, broken_names: &mut Vec<String>) -> usize {
+    let (start, end) = broken_item(work, pos);
+    if let Some(name) = item_name(&work[start..end]) {
+        if !broken_names.contains(&name) {
+            broken_names.push(name);
+        }
+    }
+    let blanked: String = work[start..end]
+        .chars()
+        .map(|c| if c == '\n' { '\n' } else { ' ' })
+        .collect();
+    work.replace_range(start..end, &blanked);
+    end
+}
+
 /// Reports (E0106) and blanks out every item nested deeper than [`MAX_DEPTH`], before the
 /// parser, which recurses at each level, sees it.
 fn blank_too_deep(
@@ -129,15 +217,7 @@ fn blank_too_deep(
             .label("too deep here")
             .help("every bracket, and every operator of a chain such as `a + b + c`, is a level: split the expression with a user function (`fn`) or a value map"),
         );
-        let (start, item_end) = broken_item(work, pos);
-        if let Some(name) = item_name(&work[start..item_end]) {
-            broken_names.push(name);
-        }
-        let blanked: String = work[start..item_end]
-            .chars()
-            .map(|c| if c == '\n' { '\n' } else { ' ' })
-            .collect();
-        work.replace_range(start..item_end, &blanked);
+        let item_end = blank_item(work, pos, broken_names);
         from = item_end.max(end);
     }
 }

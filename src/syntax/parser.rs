@@ -55,7 +55,7 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
 }
 
 /// What stands at `pos`, for "found …", and its span.
-fn token_at(text: &str, pos: usize) -> (String, Span) {
+pub(crate) fn token_at(text: &str, pos: usize) -> (String, Span) {
     let rest = text.get(pos..).unwrap_or("");
     let Some(first) = rest.chars().next() else {
         return ("the end of the file".into(), Span::new(pos, pos));
