@@ -394,7 +394,7 @@ fn load_schemas(
             }
             Err(d) => {
                 project.broken_systems.insert(system.name.name.clone());
-                diags.push(d);
+                diags.push(*d);
             }
         }
     }
@@ -462,7 +462,7 @@ fn load_schema(
     file: FileId,
     map_path: &Path,
     system: &ast::System,
-) -> Result<LoadedSchema, Diagnostic> {
+) -> Result<LoadedSchema, Box<Diagnostic>> {
     let setting = schema_setting(file, system)?;
     let span = setting.value.span;
     let dir = map_path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -475,7 +475,7 @@ fn load_schema(
             format!("cannot read schema `{}`: {why}", slash(&path)),
         )
         .label("named here")
-        .help("keep schema snapshots (`.json`) in the project folder, named by a path relative to the file that declares the system"));
+        .help("keep schema snapshots (`.json`) in the project folder, named by a path relative to the file that declares the system").into());
     }
     let schema_id = read_schema(project, loader, &path, file, span)?;
     let text = &project.sources.get(schema_id).text;
@@ -484,12 +484,12 @@ fn load_schema(
             schema,
             file: schema_id,
         }),
-        Err(e) => Err(unusable_schema(&e, &path, text, schema_id, file, span)),
+        Err(e) => Err(unusable_schema(&e, &path, text, schema_id, file, span).into()),
     }
 }
 
 /// The `schema = "…"` of a system, E0209 without one.
-fn schema_setting(file: FileId, system: &ast::System) -> Result<&ast::Setting, Diagnostic> {
+fn schema_setting(file: FileId, system: &ast::System) -> Result<&ast::Setting, Box<Diagnostic>> {
     system.settings.iter().find(|s| s.key.name == "schema").ok_or_else(|| {
         Diagnostic::new(
             Code::E0209,
@@ -499,6 +499,7 @@ fn schema_setting(file: FileId, system: &ast::System) -> Result<&ast::Setting, D
         )
         .label("declared here")
         .help("add `schema = \"schemas/NAME.json\"`; `syncmap schema import METADATA.xml -o schemas/NAME.json` writes one from the system's OData `$metadata`")
+        .into()
     })
 }
 
@@ -509,16 +510,17 @@ fn read_schema(
     path: &Path,
     file: FileId,
     span: ast::Span,
-) -> Result<FileId, Diagnostic> {
+) -> Result<FileId, Box<Diagnostic>> {
     let text = loader.load(path).map_err(|e| {
-        Diagnostic::new(
+        let d = Diagnostic::new(
             Code::E0209,
             file,
             span,
             format!("cannot read schema `{}`: {}", slash(path), io_reason(&e)),
         )
         .label("named here")
-        .help("schema paths are relative to the file that declares the system")
+        .help("schema paths are relative to the file that declares the system");
+        Box::new(d)
     })?;
     Ok(match project.sources.find(&slash(path)) {
         Some(id) => id,

@@ -2450,3 +2450,56 @@ fn schedule_format_json_needs_once() {
     let log = run(world.path(), &["log", "--format", "json"]).json();
     assert_eq!(log, Value::Array(Vec::new()));
 }
+
+/// A formatted mapping, and the same with typos `check --fix` repairs: misspelt names with one
+/// close match, a string label, and a stray comma (which hides the names of its item until it
+/// is gone).
+const FIXABLE: &str = "import \"systems.map\"
+
+table customers: bc.customers <-> dv.accounts {
+    filter dv: customertypecode == \"Customer\"
+    displayName  <-> name [truncate]
+    city         <-> address1_city [truncate]
+    upper(email)  -> emailaddress1
+}
+";
+
+#[test]
+fn check_fix_repairs_typos_and_keeps_the_file_formatted() {
+    let dir = temp();
+    copy_schemas(dir.path());
+    let path = dir.path().join("customers.map");
+    let broken = FIXABLE
+        .replace("\"Customer\"", "\"Custmer\"")
+        .replace("displayName  <->", "displayNam   <->")
+        .replace("[truncate]\n    city", "[truncate],\n    city")
+        .replace("address1_city", "adress1_city")
+        .replace("upper(", "uper(");
+    write(&path, &broken);
+    assert_eq!(
+        run(dir.path(), &["fmt", "--check", "customers.map"]).code,
+        1
+    );
+
+    let shown = run(dir.path(), &["check", "--fix", "--diff", "customers.map"]);
+    assert_eq!(shown.code, 1, "{shown:?}");
+    assert_eq!(read(&path), broken, "--diff wrote the file");
+    for line in [
+        "+    displayName  <-> name [truncate]",
+        "+    upper(email)  -> emailaddress1",
+    ] {
+        assert!(shown.stdout.contains(line), "{line}: {}", shown.stdout);
+    }
+
+    let fixed = run(dir.path(), &["check", "--fix", "customers.map"]);
+    assert_eq!(fixed.code, 0, "{fixed:?}");
+    assert!(fixed.stderr.contains("fixed "), "{fixed:?}");
+    assert_eq!(read(&path), FIXABLE);
+    assert_eq!(
+        run(dir.path(), &["fmt", "--check", "customers.map"]).code,
+        0
+    );
+    // Nothing left to fix: the diff is empty.
+    let again = run(dir.path(), &["check", "--fix", "--diff", "customers.map"]);
+    assert_eq!((again.code, again.stdout.as_str()), (0, ""), "{again:?}");
+}

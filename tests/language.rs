@@ -507,3 +507,95 @@ fn a_compiled_plan_reads_back_and_any_edit_is_noticed() {
     assert_ne!(edited, json);
     assert!(syncmap::plan::from_json(&edited).is_err());
 }
+
+/// Serves one case's text as fixed, the shared files from disk.
+struct Overlay {
+    path: PathBuf,
+    text: String,
+}
+
+impl syncmap::project::Loader for Overlay {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        if path == self.path {
+            Ok(self.text.clone())
+        } else {
+            syncmap::project::Loader::load(&FsLoader, path)
+        }
+    }
+}
+
+/// Applies the safe fixes of one error case, round after round, when every error has one;
+/// its text fixed, or `None` when some error has no safe fix.
+fn fixed_case(case: &Path) -> Option<Overlay> {
+    let mut overlay = Overlay {
+        text: std::fs::read_to_string(case).unwrap(),
+        path: case.to_path_buf(),
+    };
+    let mut applied_any = false;
+    for _ in 0..8 {
+        let c =
+            syncmap::compile_within(std::slice::from_ref(&overlay.path), Path::new(""), &overlay)
+                .unwrap();
+        let errors: Vec<_> = c
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity() == syncmap::diagnostics::Severity::Error)
+            .collect();
+        if errors.is_empty() {
+            break;
+        }
+        let fixable = |d: &&syncmap::diagnostics::Diagnostic| {
+            d.fix
+                .as_deref()
+                .is_some_and(|f| f.safe && c.project.path(f.file) == Some(case))
+        };
+        if !errors.iter().all(fixable) {
+            let shown = render::human(&c.diagnostics, &c.project.sources, false);
+            assert!(
+                !applied_any,
+                "{}: fixed, errors without a fix are left:\n{shown}",
+                case.display()
+            );
+            return None;
+        }
+        let fixes = errors.iter().filter_map(|d| d.fix.as_deref());
+        let (text, n) = syncmap::diagnostics::apply_fixes(&overlay.text, fixes);
+        assert!(n > 0, "{}", case.display());
+        overlay.text = text;
+        applied_any = true;
+    }
+    applied_any.then_some(overlay)
+}
+
+/// Every error case whose errors all carry a safe fix (the ones `check --fix` applies) checks
+/// clean once they are applied, round after round as a fix brings others to light.
+#[test]
+fn safe_fixes_of_the_corpus_leave_it_checking_clean() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/err");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| relative(&e.unwrap().path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "map"))
+        .collect();
+    cases.sort();
+    let mut fixed = Vec::new();
+    for case in cases {
+        let Some(overlay) = fixed_case(&case) else {
+            continue;
+        };
+        let c =
+            syncmap::compile_within(std::slice::from_ref(&case), Path::new(""), &overlay).unwrap();
+        assert!(
+            !c.diagnostics.has_errors(),
+            "{} still has errors once fixed:\n{}\n{}",
+            case.display(),
+            overlay.text,
+            render::human(&c.diagnostics, &c.project.sources, false)
+        );
+        fixed.push(case.display().to_string());
+    }
+    assert!(
+        fixed.len() >= 8,
+        "only {fixed:?} are fixed: fixes went missing"
+    );
+}

@@ -703,3 +703,62 @@ fn a_hundred_thousand_nested_parentheses_are_e0106_not_a_crash() {
     // The server is still there and answers.
     c.shutdown();
 }
+
+#[test]
+fn a_misspelt_name_and_a_stray_comma_have_quick_fixes() {
+    let mut c = Client::start();
+    c.open_text(
+        "mappings/typo.map",
+        "table t: bc.customers -> dv.accounts {\n    displayNam -> name\n}\n",
+    );
+    c.diagnostics("mappings/typo.map");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": c.uri("mappings/typo.map") },
+            "range": range(1, 6, 1, 6),
+            "context": { "diagnostics": [] },
+        }),
+    );
+    let fix = &actions[0];
+    assert_eq!(fix["title"], "did you mean `displayName`?", "{actions}");
+    assert_eq!(fix["kind"], "quickfix");
+    assert_eq!(fix["isPreferred"], true);
+    let edits = &fix["edit"]["changes"][c.uri("mappings/typo.map").as_str()];
+    assert_eq!(
+        edits,
+        &json!([{ "range": range(1, 4, 1, 14), "newText": "displayName" }]),
+        "{actions}"
+    );
+    // Nothing is offered away from the diagnostic.
+    let elsewhere = c.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": c.uri("mappings/typo.map") },
+            "range": range(0, 0, 0, 3),
+            "context": { "diagnostics": [] },
+        }),
+    );
+    assert_eq!(elsewhere, json!([]));
+
+    c.open_text(
+        "mappings/comma.map",
+        "table u: bc.customers -> dv.accounts {\n    displayName -> name,\n    city -> address1_city\n}\n",
+    );
+    c.diagnostics("mappings/comma.map");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": c.uri("mappings/comma.map") },
+            "range": range(1, 0, 1, 24),
+            "context": { "diagnostics": [] },
+        }),
+    );
+    let edits = &actions[0]["edit"]["changes"][c.uri("mappings/comma.map").as_str()];
+    assert_eq!(
+        edits,
+        &json!([{ "range": range(1, 23, 1, 24), "newText": "" }]),
+        "{actions}"
+    );
+    c.shutdown();
+}

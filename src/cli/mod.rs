@@ -72,6 +72,13 @@ enum Command {
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
+        /// Apply the fixes that are surely what was meant (a misspelt name with one close
+        /// match, a stray comma), then check again.
+        #[arg(long)]
+        fix: bool,
+        /// With `--fix`: show the changes as a diff instead of writing them.
+        #[arg(long, requires = "fix")]
+        diff: bool,
     },
     /// Compile .map files into a plan (deterministic JSON).
     #[command(after_help = help::COMPILE)]
@@ -244,7 +251,16 @@ pub fn main() -> ExitCode {
 /// Runs one command.
 fn dispatch(command: Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::Check { paths, format } => check::run(&paths, format),
+        Command::Check {
+            paths,
+            format,
+            fix,
+            diff,
+        } => match (fix, diff) {
+            (true, true) => check::show_fixes(&paths),
+            (true, false) => check::fix(&paths).and_then(|_| check::run(&paths, format)),
+            _ => check::run(&paths, format),
+        },
         Command::Compile {
             paths,
             output,

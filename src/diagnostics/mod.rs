@@ -35,6 +35,24 @@ pub struct Diagnostic {
     pub secondary: Vec<Label>,
     /// How to fix it, when a fix is known.
     pub help: Option<String>,
+    /// The edit the help describes, where it is one edit of the text (boxed: most diagnostics
+    /// have none, and they travel in `Result`s).
+    pub fix: Option<Box<Fix>>,
+}
+
+/// An edit that resolves a diagnostic: `span` of `file` replaced by `replacement`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    /// The file to edit.
+    pub file: FileId,
+    /// What to replace.
+    pub span: Span,
+    /// What to write instead (empty to delete).
+    pub replacement: String,
+    /// Whether the edit is surely what was meant and cannot change what valid code means (as
+    /// rustc's `MachineApplicable`): only these are applied by `syncmap check --fix`; the others
+    /// are offered to a person (editors' quick fixes).
+    pub safe: bool,
 }
 
 impl Diagnostic {
@@ -50,6 +68,7 @@ impl Diagnostic {
             },
             secondary: Vec::new(),
             help: None,
+            fix: None,
         }
     }
 
@@ -69,18 +88,42 @@ impl Diagnostic {
         self
     }
 
-    /// Sets the help line.
+    /// Sets the help line. A help of the form "did you mean `x`?" names what the primary span
+    /// (the misspelt name or string) should read: it brings that edit as its fix.
     pub fn help(mut self, text: impl Into<String>) -> Self {
-        self.help = Some(text.into());
+        let text = text.into();
+        if let Some(name) = text
+            .strip_prefix("did you mean `")
+            .and_then(|rest| rest.strip_suffix("`?"))
+        {
+            self.fix = Some(Box::new(Fix {
+                file: self.primary.file,
+                span: self.primary.span,
+                replacement: name.to_string(),
+                safe: is_name_or_string(name),
+            }));
+        }
+        self.help = Some(text);
+        self
+    }
+
+    /// Sets the fix of the help line.
+    pub fn fix(mut self, span: Span, replacement: impl Into<String>, safe: bool) -> Self {
+        self.fix = Some(Box::new(Fix {
+            file: self.primary.file,
+            span,
+            replacement: replacement.into(),
+            safe,
+        }));
         self
     }
 
     /// Sets the help line when there is one.
-    pub fn maybe_help(mut self, text: Option<String>) -> Self {
-        if text.is_some() {
-            self.help = text;
+    pub fn maybe_help(self, text: Option<String>) -> Self {
+        match text {
+            Some(t) => self.help(t),
+            None => self,
         }
-        self
     }
 
     /// Error or warning, from the code.
@@ -158,6 +201,41 @@ impl Diagnostics {
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
+}
+
+/// `text` with the fixes applied; a fix overlapping one before it is left out. Also how many
+/// were applied.
+pub fn apply_fixes<'f>(text: &str, fixes: impl IntoIterator<Item = &'f Fix>) -> (String, usize) {
+    let mut fixes: Vec<&Fix> = fixes.into_iter().collect();
+    fixes.sort_by_key(|f| (f.span.start, f.span.end));
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    let mut applied = 0;
+    for f in fixes {
+        let (start, end) = (f.span.start as usize, f.span.end as usize);
+        let fits = done <= start && text.is_char_boundary(start) && text.is_char_boundary(end);
+        if !fits || end < start {
+            continue;
+        }
+        out.push_str(&text[done..start]);
+        out.push_str(&f.replacement);
+        done = end;
+        applied += 1;
+    }
+    out.push_str(&text[done..]);
+    (out, applied)
+}
+
+/// Whether a suggestion can be written as it stands: a plain name (`telephone1`) or a string
+/// literal (`"Customer"`). Anything else (a name needing backquotes) is left to a person.
+fn is_name_or_string(text: &str) -> bool {
+    let quoted = text.len() >= 2 && text.starts_with('"') && text.ends_with('"');
+    let name = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    quoted || name
 }
 
 /// Suggests the candidate closest to `name` by edit distance, if one is close enough to be a

@@ -192,7 +192,8 @@ fn position(sources: &SourceMap, label: &Label) -> Value {
 }
 
 /// One JSON object per diagnostic, in an array: code, severity, message, file, line, column,
-/// span (byte offsets), help, and the context labels.
+/// span (byte offsets), help, the context labels, and the fix where the help is one edit (its
+/// place, `replacement` and whether `check --fix` applies it: `safe`).
 pub fn json(diags: &Diagnostics, sources: &SourceMap) -> Value {
     let items = diags
         .iter()
@@ -219,6 +220,19 @@ pub fn json(diags: &Diagnostics, sources: &SourceMap) -> Value {
                     })
                     .collect();
                 o.insert("related".into(), json!(related));
+                if let Some(fix) = &d.fix {
+                    let label = Label {
+                        file: fix.file,
+                        span: fix.span,
+                        message: String::new(),
+                    };
+                    let mut at = position(sources, &label);
+                    if let Value::Object(m) = &mut at {
+                        m.insert("replacement".into(), json!(fix.replacement));
+                        m.insert("safe".into(), json!(fix.safe));
+                    }
+                    o.insert("fix".into(), at);
+                }
             }
             obj
         })
@@ -247,6 +261,26 @@ fn sarif_location(sources: &SourceMap, label: &Label) -> Value {
     loc
 }
 
+/// A fix as SARIF writes one: the region deleted and the text put in its place.
+fn sarif_fix(sources: &SourceMap, fix: &crate::diagnostics::Fix, help: &str) -> Value {
+    let label = Label {
+        file: fix.file,
+        span: fix.span,
+        message: String::new(),
+    };
+    let location = sarif_location(sources, &label);
+    json!({
+        "description": { "text": help },
+        "artifactChanges": [{
+            "artifactLocation": location["physicalLocation"]["artifactLocation"],
+            "replacements": [{
+                "deletedRegion": location["physicalLocation"]["region"],
+                "insertedContent": { "text": fix.replacement },
+            }],
+        }],
+    })
+}
+
 /// A SARIF 2.1.0 log with one run, every code as a rule, and one result per diagnostic, so CI
 /// systems can annotate the lines of a pull request.
 pub fn sarif(diags: &Diagnostics, sources: &SourceMap) -> Value {
@@ -262,38 +296,7 @@ pub fn sarif(diags: &Diagnostics, sources: &SourceMap) -> Value {
             })
         })
         .collect();
-    let results: Vec<Value> = diags
-        .iter()
-        .map(|d| {
-            let mut text = d.message.clone();
-            if let Some(h) = &d.help {
-                text.push_str("\nhelp: ");
-                text.push_str(h);
-            }
-            let index = Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0);
-            let mut result = json!({
-                "ruleId": d.code.as_str(),
-                "ruleIndex": index,
-                "level": level(d.severity()),
-                "message": { "text": text },
-                "locations": [sarif_location(sources, &d.primary)],
-            });
-            if !d.secondary.is_empty() {
-                let related: Vec<Value> = d
-                    .secondary
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        let mut v = sarif_location(sources, l);
-                        v["id"] = json!(i + 1);
-                        v
-                    })
-                    .collect();
-                result["relatedLocations"] = json!(related);
-            }
-            result
-        })
-        .collect();
+    let results: Vec<Value> = diags.iter().map(|d| sarif_result(sources, d)).collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -307,6 +310,41 @@ pub fn sarif(diags: &Diagnostics, sources: &SourceMap) -> Value {
             "results": results,
         }]
     })
+}
+
+/// One diagnostic as a SARIF result: its rule, level, message with the help, locations, and
+/// the fix where there is one.
+fn sarif_result(sources: &SourceMap, d: &crate::diagnostics::Diagnostic) -> Value {
+    let mut text = d.message.clone();
+    if let Some(h) = &d.help {
+        text.push_str("\nhelp: ");
+        text.push_str(h);
+    }
+    let index = Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0);
+    let mut result = json!({
+        "ruleId": d.code.as_str(),
+        "ruleIndex": index,
+        "level": level(d.severity()),
+        "message": { "text": text },
+        "locations": [sarif_location(sources, &d.primary)],
+    });
+    if !d.secondary.is_empty() {
+        let related: Vec<Value> = d
+            .secondary
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut v = sarif_location(sources, l);
+                v["id"] = json!(i + 1);
+                v
+            })
+            .collect();
+        result["relatedLocations"] = json!(related);
+    }
+    if let (Some(fix), Some(help)) = (&d.fix, &d.help) {
+        result["fixes"] = json!([sarif_fix(sources, fix, help)]);
+    }
+    result
 }
 
 fn level(s: Severity) -> &'static str {

@@ -9,6 +9,7 @@
 //! connection. The compiler is reused as is: a workspace reads open buffers through a
 //! [`crate::project::Loader`], and keeps parses and schema snapshots that did not change.
 
+mod actions;
 mod completion;
 mod context;
 pub mod convert;

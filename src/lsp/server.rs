@@ -15,15 +15,16 @@ use lsp_types::notification::{
     DidSaveTextDocument, Notification as _, PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
     RegisterCapability, Request as _, Shutdown,
 };
 use lsp_types::{
-    CompletionOptions, CompletionParams, CompletionResponse, DidChangeTextDocumentParams,
-    DidChangeWatchedFilesParams, DidChangeWatchedFilesRegistrationOptions,
-    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
-    DocumentFormattingParams, DocumentSymbolParams, DocumentSymbolResponse, FileSystemWatcher,
-    GlobPattern, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    CodeActionParams, CodeActionProviderCapability, CodeActionResponse, CompletionOptions,
+    CompletionParams, CompletionResponse, DidChangeTextDocumentParams, DidChangeWatchedFilesParams,
+    DidChangeWatchedFilesRegistrationOptions, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, DidSaveTextDocumentParams, DocumentFormattingParams,
+    DocumentSymbolParams, DocumentSymbolResponse, FileSystemWatcher, GlobPattern,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
     HoverProviderCapability, InitializeParams, InitializeResult, Location, MarkupContent,
     MarkupKind, OneOf, PositionEncodingKind, PublishDiagnosticsParams, Range, Registration,
     RegistrationParams, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
@@ -35,6 +36,7 @@ use serde_json::Value;
 use crate::source::FileId;
 use crate::syntax;
 
+use super::actions;
 use super::completion;
 use super::convert::{self, Encoding, FileLocator, LineIndex};
 use super::definition::{self, Place};
@@ -125,6 +127,7 @@ impl Server {
             definition_provider: Some(OneOf::Left(true)),
             document_formatting_provider: Some(OneOf::Left(true)),
             document_symbol_provider: Some(OneOf::Left(true)),
+            code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
             ..ServerCapabilities::default()
         };
         InitializeResult {
@@ -237,6 +240,10 @@ impl Server {
             DocumentSymbolRequest::METHOD => {
                 let p: DocumentSymbolParams = params(req.params)?;
                 to_value(self.symbols(&p.text_document.uri))
+            }
+            CodeActionRequest::METHOD => {
+                let p: CodeActionParams = params(req.params)?;
+                to_value(self.code_actions(&p.text_document.uri, p.range))
             }
             Shutdown::METHOD => {
                 self.shutdown = true;
@@ -424,6 +431,22 @@ impl Server {
             Place::File(path) => Location::new(self.uri_for(&path)?, Range::default()),
         };
         Some(GotoDefinitionResponse::Scalar(location))
+    }
+
+    /// The quick fixes of the diagnostics the range meets.
+    fn code_actions(&self, uri: &Uri, range: Range) -> Option<CodeActionResponse> {
+        let (doc, Some((analysis, file))) = self.lookup(uri)? else {
+            return Some(Vec::new());
+        };
+        let from = doc.index.offset(&doc.text, range.start, self.encoding);
+        let to = doc.index.offset(&doc.text, range.end, self.encoding);
+        Some(actions::quick_fixes(
+            analysis,
+            file,
+            uri,
+            (from, to),
+            self.encoding,
+        ))
     }
 
     /// The whole document formatted, as one edit; no edit when it is formatted already, and

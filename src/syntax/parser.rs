@@ -34,6 +34,19 @@ fn single(file: FileId, span: Span, message: String, help: Option<String>) -> Di
     d
 }
 
+/// A comma where a line break separates: field mappings and settings of a table mapping, the
+/// arms of a value map and the steps of a test stand one per line.
+fn stray_comma(file: FileId, span: Span, message: String) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.push(
+        Diagnostic::new(Code::E0101, file, span, message)
+            .label("not a separator here")
+            .help("remove the `,`: field mappings and settings stand one per line")
+            .fix(span, "", true),
+    );
+    d
+}
+
 fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnostics {
     let pos = match e.location {
         InputLocation::Pos(p) => p,
@@ -46,8 +59,15 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
             let word = text
                 .get(span.start as usize..span.end as usize)
                 .unwrap_or("");
+            if found == "`,`"
+                && positives.contains(&Rule::rbrace)
+                && !positives.contains(&Rule::comma)
+            {
+                return stray_comma(file, span, "unexpected `,`".into());
+            }
+            let message = format!("expected {expected}, found {found}");
             let help = keyword_typo(positives, word).or_else(|| help_for(positives, &found));
-            (format!("expected {expected}, found {found}"), help)
+            (message, help)
         }
         ErrorVariant::CustomError { message } => (message.clone(), None),
     };
