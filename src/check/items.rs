@@ -363,8 +363,17 @@ impl<'p> Checker<'p> {
             return None; // its declaration did not parse; that error is already reported
         }
         let names: Vec<&str> = self.table_index.keys().map(String::as_str).collect();
+        // `via currencies.code` where `currencies` is a table of a system, not yet mapped.
+        let system_table = self
+            .project
+            .schemas
+            .iter()
+            .find_map(|(alias, loaded)| loaded.schema.table(&id.name).map(|_| alias.as_str()));
         let help = did_you_mean(&id.name, names.iter().copied()).unwrap_or_else(|| {
-            if names.is_empty() {
+            if let Some(alias) = system_table {
+                let name = &id.name;
+                format!("`{alias}.{name}` is a table, not a table mapping: declare one, `table {name}: {alias}.{name} <-> … {{ … }}`, and lookups go through its couplings")
+            } else if names.is_empty() {
                 "no table mapping is declared".to_string()
             } else {
                 format!(

@@ -42,6 +42,29 @@ impl Operands<'_> {
     }
 }
 
+/// A string literal that was meant as a value of type `want` written without quotes: the help
+/// and the literal to write instead (`"false"` → `false`, `"2024-01-01"` → `@2024-01-01`,
+/// `"42"` → `42`).
+fn unquoted(e: &ast::Expr, want: &Ty) -> Option<(String, String)> {
+    let ExprKind::Lit(LitKind::String(text)) = &e.kind else {
+        return None;
+    };
+    let literal = match want {
+        Ty::Bool if text == "true" || text == "false" => text.clone(),
+        Ty::Date | Ty::DateTime if text.parse::<jiff::civil::Date>().is_ok() => format!("@{text}"),
+        Ty::DateTime if text.parse::<jiff::Timestamp>().is_ok() => format!("@{text}"),
+        Ty::Int if text.parse::<i64>().is_ok() => text.clone(),
+        Ty::Decimal if text.parse::<rust_decimal::Decimal>().is_ok() => text.clone(),
+        _ => return None,
+    };
+    let what = match want {
+        Ty::Bool => "a boolean is written without quotes",
+        Ty::Date | Ty::DateTime => "a date or time is written as a literal after `@`",
+        _ => "a number is written without quotes",
+    };
+    Some((format!("{what}: `{literal}`"), literal))
+}
+
 /// The plan's comparison operator for a comparison of the syntax.
 fn comparison(op: BinaryOp) -> BinOp {
     match op {
@@ -116,10 +139,19 @@ impl Checker<'_> {
         match join(&o.l.ty, &o.r.ty) {
             Some(ty) => o.bin(BinOp::Coalesce, ty),
             None => {
-                self.push(o.mismatch(format!(
+                let d = o.mismatch(format!(
                     "`??` needs both sides of one type, found `{}` and `{}`",
                     o.l.ty, o.r.ty
-                )));
+                ));
+                // `phoneNumber ?? 0`: a text's fallback is text. Only likely what was meant
+                // (`"0"` may be), so left to a person.
+                let d = match (&o.rhs.kind, o.l.ty.is_textual()) {
+                    (ExprKind::Lit(LitKind::Int(_) | LitKind::Decimal(_)), true) => d
+                        .help("a text's fallback is text: the empty text `\"\"`, say")
+                        .fix(o.rhs.span, "\"\"", false),
+                    _ => d,
+                };
+                self.push(d);
                 o.bin(BinOp::Coalesce, Ty::Unknown)
             }
         }
@@ -130,7 +162,14 @@ impl Checker<'_> {
         let ordering = !matches!(op, BinaryOp::Eq | BinaryOp::Ne);
         let bad_order = ordering && (matches!(o.l.ty, Ty::Bool) || matches!(o.r.ty, Ty::Bool));
         if !comparable(&o.l.ty, &o.r.ty) || bad_order {
-            self.push(o.mismatch(format!("cannot compare `{}` with `{}`", o.l.ty, o.r.ty)));
+            let mut d = o.mismatch(format!("cannot compare `{}` with `{}`", o.l.ty, o.r.ty));
+            let unquoted = unquoted(o.rhs, &o.l.ty)
+                .map(|fix| (o.rhs.span, fix))
+                .or_else(|| unquoted(o.lhs, &o.r.ty).map(|fix| (o.lhs.span, fix)));
+            if let Some((span, (help, text))) = unquoted.filter(|_| !bad_order) {
+                d = d.help(help).fix(span, text, true);
+            }
+            self.push(d);
         }
         o.bin(comparison(op), Ty::Bool)
     }

@@ -78,7 +78,7 @@ impl<'p> Checker<'p> {
         let mut dropped = false;
         for (n, f) in fields.iter().enumerate() {
             let id = format!("{}#{}", t.name.name, n + 1);
-            if !self.arrow_agrees(file, t, f, flow) {
+            if self.swapped_ends(file, sides, f, flow) || !self.arrow_agrees(file, t, f, flow) {
                 dropped = true;
                 continue;
             }
@@ -113,6 +113,54 @@ impl<'p> Checker<'p> {
             self.required_on_create(file, t, sides, create, &ltr, &rtl);
         }
         passes(flow, ltr, rtl)
+    }
+
+    /// E0203 once for a field mapping whose two columns each belong to the other side
+    /// (`telephone1 -> phoneNumber` in `bc.customers <-> dv.accounts`), with the mapping written
+    /// the right way round, flowing as meant (`phoneNumber <- telephone1`). Sure to be meant
+    /// where the table lets records flow that way.
+    fn swapped_ends(&mut self, file: FileId, sides: &Sides<'p>, f: &FieldMap, flow: Flow) -> bool {
+        let (Some(l), Some(r)) = (f.left.as_column(), f.right.as_column()) else {
+            return false;
+        };
+        let has = |side: Side, c: &str| sides.table(side).is_some_and(|t| t.column(c).is_some());
+        let swapped = !has(Side::Left, l)
+            && has(Side::Right, l)
+            && !has(Side::Right, r)
+            && has(Side::Left, r);
+        if !swapped {
+            return false;
+        }
+        let reversed = match f.arrow.dir {
+            Direction::Both => Direction::Both,
+            Direction::ToRight => Direction::ToLeft,
+            Direction::ToLeft => Direction::ToRight,
+        };
+        let written = format!("{r} {} {l}", reversed.arrow());
+        let span = Span::new(f.left.span.start as usize, f.right.span.end as usize);
+        let named = |side: Side| {
+            let table = sides.table(side).map_or("", |t| t.name.as_str());
+            format!("{}.{table}", sides.system(side))
+        };
+        let (ls, rs) = (named(Side::Left), named(Side::Right));
+        self.push(
+            Diagnostic::new(
+                Code::E0203,
+                file,
+                span,
+                "the two ends of this field mapping seem swapped",
+            )
+            .label(format!("`{l}` is a column of `{rs}`, `{r}` one of `{ls}`"))
+            .help(format!(
+                "the left end is a column of `{ls}`, the right end one of `{rs}`: write `{written}`"
+            ))
+            .fix(
+                span,
+                written,
+                f.arrow.dir == Direction::Both || flow == Flow::Both,
+            ),
+        );
+        true
     }
 
     fn arrow_agrees(&mut self, file: FileId, t: &ast::Table, f: &FieldMap, flow: Flow) -> bool {
