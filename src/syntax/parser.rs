@@ -65,6 +65,9 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
             {
                 return stray_comma(file, span, "unexpected `,`".into());
             }
+            if let Some(d) = missing_comma(file, text, positives, span, &found) {
+                return d;
+            }
             let message = format!("expected {expected}, found {found}");
             let help = keyword_typo(positives, word).or_else(|| help_for(positives, &found));
             (message, help)
@@ -72,6 +75,43 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
         ErrorVariant::CustomError { message } => (message.clone(), None),
     };
     single(file, span, message, help)
+}
+
+/// A `,` missing at the end of a line, before an element that starts the next one (an arm of
+/// a value map, a field of a record, an argument): the comma goes after the line's last
+/// character. Sure to be meant unless the line ends in a comment.
+fn missing_comma(
+    file: FileId,
+    text: &str,
+    positives: &[Rule],
+    span: Span,
+    found: &str,
+) -> Option<Diagnostics> {
+    let pos = span.start as usize;
+    let before = text.get(..pos)?;
+    let line_start = before.rfind('\n')?;
+    let starts_line = before[line_start..].trim().is_empty();
+    let closes = ["`}`", "`)`", "`]`", "the end of the file"].contains(&found);
+    if !positives.contains(&Rule::comma) || !starts_line || closes {
+        return None;
+    }
+    let end = before[..line_start].trim_end().len();
+    let previous_line = &before[before[..end].rfind('\n').map_or(0, |i| i + 1)..end];
+    let commented = previous_line.contains("//");
+    let mut d = Diagnostics::new();
+    d.push(
+        Diagnostic::new(
+            Code::E0101,
+            file,
+            span,
+            format!("expected `,` before {found}"),
+        )
+        .label("a new element starts here")
+        .with(file, Span::new(end, end), "add `,` here")
+        .help("separate the elements with `,` at the end of each line but the last")
+        .fix(Span::new(end, end), ",", !commented),
+    );
+    Some(d)
 }
 
 /// What stands at `pos`, for "found …", and its span.

@@ -246,20 +246,26 @@ impl<'p> Checker<'p> {
                 .help("remove the repeated arm"),
             );
         } else {
-            self.push(
-                Diagnostic::new(
-                    Code::E0304,
-                    u.file,
-                    u.site,
-                    format!(
-                        "the value map is not invertible: two arms give `{}`",
-                        show(p)
-                    ),
-                )
-                .label("used two ways here")
-                .with(map_file, span, "this value is given twice")
-                .help("give each value its own partner, or map the field one way"),
-            );
+            // Named as written (`"Customer"`), not as the value it stands for (`3`).
+            let text = &self.project.sources.get(map_file).text;
+            let written = text
+                .get(span.start as usize..span.end as usize)
+                .map_or_else(|| show(p), str::to_string);
+            let mut d = Diagnostic::new(
+                Code::E0304,
+                map_file,
+                span,
+                format!("the value map is not invertible: two arms give `{written}`"),
+            )
+            .label("given again here")
+            .with(map_file, first, "first given here")
+            .help("give each value its own partner, or map the field one way");
+            // A named map is shown where it is used both ways; an inline one is its own use.
+            let inline = u.file == map_file && u.site.start <= span.start && span.end <= u.site.end;
+            if !inline {
+                d = d.with(u.file, u.site, "used both ways here");
+            }
+            self.push(d);
         }
     }
 
