@@ -147,6 +147,7 @@ fn expected_list(positives: &[Rule]) -> String {
             names.push(n);
         }
     }
+    trim_expected(&mut names);
     match names.len() {
         0 => "something else".into(),
         1 => names[0].into(),
@@ -154,6 +155,25 @@ fn expected_list(positives: &[Rule]) -> String {
             let last = names.pop().unwrap_or_default();
             format!("{} or {last}", names.join(", "))
         }
+    }
+}
+
+/// Keeps a list of what could come next to what a person would type there. Names another
+/// covers go (an expression starts a field mapping; `on` starts a table setting; a file may
+/// end wherever an item may start); in a long list, ways to go on with what came before (an
+/// operator, `via`, modifiers) go too: the mistake is rarely a missing operator.
+fn trim_expected(names: &mut Vec<&'static str>) {
+    const ITEM: &str = "`import`, `system`, `table`, `map`, `fn`, `job` or `test`";
+    const TABLE_ITEM: &str = "a field mapping or table setting";
+    const GOING_ON: [&str; 3] = ["an operator", "`via` or `using`", "`[`"];
+    if names.contains(&TABLE_ITEM) {
+        names.retain(|n| *n != "an expression" && *n != "`on`");
+    }
+    if names.contains(&ITEM) || names.contains(&"`table`") {
+        names.retain(|n| *n != "the end of the file");
+    }
+    if names.len() > 3 {
+        names.retain(|n| !GOING_ON.contains(n));
     }
 }
 
