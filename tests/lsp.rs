@@ -6,7 +6,7 @@
 // The helpers below are test code: a failed unwrap is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -759,6 +759,75 @@ fn a_misspelt_name_and_a_stray_comma_have_quick_fixes() {
         edits,
         &json!([{ "range": range(1, 23, 1, 24), "newText": "" }]),
         "{actions}"
+    );
+    c.shutdown();
+}
+
+#[test]
+fn references_and_rename_reach_every_use_of_a_table_mapping_and_a_system() {
+    let mut c = Client::start();
+    let text = c.open("mappings/customers.map");
+    c.diagnostics("mappings/customers.map");
+    // `    currencyCode    <-> transactioncurrencyid via currencies.code [clear on failure]`
+    let l = line_with(&text, "currencyCode    <-> transactioncurrencyid via");
+    let at = c.at("mappings/customers.map", l, 52);
+    let mut params = at.clone();
+    params["context"] = json!({ "includeDeclaration": true });
+    let refs = c.request("textDocument/references", params.clone());
+    let places: BTreeSet<(String, u64)> = refs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let uri = r["uri"].as_str().unwrap();
+            let file = uri.rsplit('/').next().unwrap().to_string();
+            (file, r["range"]["start"]["line"].as_u64().unwrap())
+        })
+        .collect();
+    let files: BTreeSet<&str> = places.iter().map(|(f, _)| f.as_str()).collect();
+    // Declared in currencies.map; used by customers and vendors (`via`, `after`) and the jobs.
+    for f in ["currencies.map", "customers.map", "vendors.map", "jobs.map"] {
+        assert!(files.contains(f), "{f} missing from {places:?}");
+    }
+    params["context"] = json!({ "includeDeclaration": false });
+    let without = c.request("textDocument/references", params);
+    assert_eq!(
+        without.as_array().unwrap().len() + 1,
+        refs.as_array().unwrap().len(),
+        "the declaration is the one place left out"
+    );
+
+    let mut rename = at;
+    rename["newName"] = json!("money");
+    let edit = c.request("textDocument/rename", rename);
+    let changes = edit["changes"].as_object().unwrap();
+    let edits: usize = changes.values().map(|e| e.as_array().unwrap().len()).sum();
+    assert_eq!(edits, refs.as_array().unwrap().len(), "{edit}");
+    assert!(changes
+        .values()
+        .flat_map(|e| e.as_array().unwrap())
+        .all(|e| e["newText"] == "money"));
+
+    // A system: its declaration, `bc.customers`, and the side named by it (`filter bc:`).
+    let l = line_with(&text, "filter bc:");
+    let col = line_of(&text, l as usize).find("bc").unwrap() as u32;
+    let mut params = c.at("mappings/customers.map", l, col);
+    params["context"] = json!({ "includeDeclaration": true });
+    let refs = c.request("textDocument/references", params);
+    let at = |file: &str, line: u32| {
+        refs.as_array().unwrap().iter().any(|r| {
+            r["uri"].as_str().unwrap().ends_with(file) && r["range"]["start"]["line"] == line
+        })
+    };
+    let table_line = line_with(&text, "table customers: bc.customers");
+    assert!(at("customers.map", l), "{refs}");
+    assert!(at("customers.map", table_line), "{refs}");
+    assert!(
+        at(
+            "systems.map",
+            line_with(&c.open("mappings/systems.map"), "system bc")
+        ),
+        "{refs}"
     );
     c.shutdown();
 }

@@ -16,6 +16,7 @@ pub mod convert;
 mod definition;
 pub mod documents;
 mod hover;
+mod references;
 pub mod server;
 mod symbols;
 mod tokens;

@@ -16,7 +16,7 @@ use lsp_types::notification::{
 };
 use lsp_types::request::{
     CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
-    RegisterCapability, Request as _, Shutdown,
+    References, RegisterCapability, Rename, Request as _, Shutdown,
 };
 use lsp_types::{
     CodeActionParams, CodeActionProviderCapability, CodeActionResponse, CompletionOptions,
@@ -26,9 +26,10 @@ use lsp_types::{
     DocumentSymbolParams, DocumentSymbolResponse, FileSystemWatcher, GlobPattern,
     GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
     HoverProviderCapability, InitializeParams, InitializeResult, Location, MarkupContent,
-    MarkupKind, OneOf, PositionEncodingKind, PublishDiagnosticsParams, Range, Registration,
-    RegistrationParams, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri,
+    MarkupKind, OneOf, PositionEncodingKind, PublishDiagnosticsParams, Range, ReferenceParams,
+    Registration, RegistrationParams, RenameParams, ServerCapabilities, ServerInfo,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -42,6 +43,7 @@ use super::convert::{self, Encoding, FileLocator, LineIndex};
 use super::definition::{self, Place};
 use super::documents::{Document, Documents};
 use super::hover;
+use super::references;
 use super::symbols;
 use super::workspace::{Analysis, Workspace};
 
@@ -128,6 +130,8 @@ impl Server {
             document_formatting_provider: Some(OneOf::Left(true)),
             document_symbol_provider: Some(OneOf::Left(true)),
             code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+            references_provider: Some(OneOf::Left(true)),
+            rename_provider: Some(OneOf::Left(true)),
             ..ServerCapabilities::default()
         };
         InitializeResult {
@@ -244,6 +248,17 @@ impl Server {
             CodeActionRequest::METHOD => {
                 let p: CodeActionParams = params(req.params)?;
                 to_value(self.code_actions(&p.text_document.uri, p.range))
+            }
+            References::METHOD => {
+                let p: ReferenceParams = params(req.params)?;
+                let pos = p.text_document_position;
+                let with_declaration = p.context.include_declaration;
+                to_value(self.references(&pos.text_document.uri, pos.position, with_declaration))
+            }
+            Rename::METHOD => {
+                let p: RenameParams = params(req.params)?;
+                let pos = p.text_document_position;
+                to_value(self.rename(&pos.text_document.uri, pos.position, &p.new_name))
             }
             Shutdown::METHOD => {
                 self.shutdown = true;
@@ -422,15 +437,65 @@ impl Server {
         };
         let offset = doc.index.offset(&doc.text, pos, self.encoding);
         let location = match definition::definition(analysis, file, offset)? {
-            Place::Source(id, span) => {
-                let path = analysis.path(id)?;
-                let text = analysis.text(id);
-                let range = LineIndex::new(text).range(text, span, self.encoding);
-                Location::new(self.uri_for(&path)?, range)
-            }
+            Place::Source(id, span) => self.location(analysis, id, span)?,
             Place::File(path) => Location::new(self.uri_for(&path)?, Range::default()),
         };
         Some(GotoDefinitionResponse::Scalar(location))
+    }
+
+    /// Where a span of a source of the analysis is, for the client.
+    fn location(
+        &self,
+        analysis: &Analysis,
+        id: FileId,
+        span: syntax::ast::Span,
+    ) -> Option<Location> {
+        let text = analysis.text(id);
+        let range = LineIndex::new(text).range(text, span, self.encoding);
+        Some(Location::new(self.uri_for(&analysis.path(id)?)?, range))
+    }
+
+    /// Every place the declared name under the cursor is written (its declaration as asked).
+    fn references(
+        &self,
+        uri: &Uri,
+        pos: lsp_types::Position,
+        with_declaration: bool,
+    ) -> Option<Vec<Location>> {
+        let (doc, Some((analysis, file))) = self.lookup(uri)? else {
+            return None;
+        };
+        let offset = doc.index.offset(&doc.text, pos, self.encoding);
+        let symbol = references::symbol_at(analysis, file, offset)?;
+        let declaration = references::declaration(analysis, &symbol);
+        let places = references::occurrences(analysis, &symbol).into_iter();
+        let places = places.filter(|p| with_declaration || Some(*p) != declaration);
+        Some(
+            places
+                .filter_map(|(id, span)| self.location(analysis, id, span))
+                .collect(),
+        )
+    }
+
+    /// The edits that rename the declared name under the cursor everywhere it is written.
+    #[allow(clippy::mutable_key_type)] // the protocol's own map: `WorkspaceEdit` keys by `Uri`
+    fn rename(&self, uri: &Uri, pos: lsp_types::Position, new_name: &str) -> Option<WorkspaceEdit> {
+        let (doc, Some((analysis, file))) = self.lookup(uri)? else {
+            return None;
+        };
+        let offset = doc.index.offset(&doc.text, pos, self.encoding);
+        let symbol = references::symbol_at(analysis, file, offset)?;
+        let written = syntax::format::ident(new_name);
+        let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+        for (id, span) in references::occurrences(analysis, &symbol) {
+            let location = self.location(analysis, id, span)?;
+            let edit = TextEdit::new(location.range, written.clone());
+            changes.entry(location.uri).or_default().push(edit);
+        }
+        Some(WorkspaceEdit {
+            changes: Some(changes),
+            ..WorkspaceEdit::default()
+        })
     }
 
     /// The quick fixes of the diagnostics the range meets.

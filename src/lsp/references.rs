@@ -1,0 +1,105 @@
+//! Find references and rename for the names a project declares: table mappings, value maps,
+//! user functions and systems. Every name of every `.map` file of the analysis is read with the
+//! walk go-to-definition uses, so a reference is whatever that walk resolves to the same
+//! declaration — `via currencies.code`, `after currencies`, `sync currencies`, `couple
+//! currencies …` and `test currencies …` alike; for a system, `bc.customers`, `filter bc:`,
+//! `given bc` and `prefer bc` too.
+
+use crate::check::locate::{self, Target};
+use crate::source::FileId;
+use crate::syntax::ast::{self, Span};
+
+use super::tokens::{self, Kind as TokenKind};
+use super::workspace::Analysis;
+
+/// What kind of declaration a name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A table mapping.
+    Mapping,
+    /// A value map.
+    ValueMap,
+    /// A user function.
+    Function,
+    /// A system alias.
+    System,
+}
+
+/// A declared name: its kind and the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol {
+    /// What it names.
+    pub kind: Kind,
+    /// The name.
+    pub name: String,
+}
+
+/// The declared name at `offset` of `file`, if the name there is one a project declares (a
+/// built-in function is not).
+pub fn symbol_at(analysis: &Analysis, file: FileId, offset: usize) -> Option<Symbol> {
+    let map_file = analysis.project.files.iter().find(|f| f.id == file)?;
+    let target = locate::at(&map_file.ast, offset)?;
+    symbol_of(analysis, &target)
+}
+
+fn symbol_of(analysis: &Analysis, target: &Target<'_>) -> Option<Symbol> {
+    let (kind, name) = match target {
+        Target::Mapping(i) => (Kind::Mapping, i.name.as_str()),
+        Target::ValueMap(i) => (Kind::ValueMap, i.name.as_str()),
+        Target::FunctionDecl(f) => (Kind::Function, f.name.name.as_str()),
+        Target::Call(i) if is_user_function(analysis, &i.name) => (Kind::Function, i.name.as_str()),
+        Target::System(i) => (Kind::System, i.name.as_str()),
+        // A side named by its system's alias (`filter bc:`), not by `left`/`right`.
+        Target::Side { name, .. } if analysis.system(&name.name).is_some() => {
+            (Kind::System, name.name.as_str())
+        }
+        _ => return None,
+    };
+    Some(Symbol {
+        kind,
+        name: name.to_string(),
+    })
+}
+
+fn is_user_function(analysis: &Analysis, name: &str) -> bool {
+    analysis
+        .items()
+        .any(|(_, i)| matches!(i, ast::Item::Function(f) if f.name.name == name))
+}
+
+/// Every place the symbol is written, its declaration included, by file, in order.
+pub fn occurrences(analysis: &Analysis, symbol: &Symbol) -> Vec<(FileId, Span)> {
+    let mut out = Vec::new();
+    for map_file in &analysis.project.files {
+        let text = analysis.text(map_file.id);
+        for token in tokens::lex(text) {
+            if token.kind != TokenKind::Ident || token.name() != Some(symbol.name.as_str()) {
+                continue;
+            }
+            let Some(target) = locate::at(&map_file.ast, token.start) else {
+                continue;
+            };
+            let span = target.span();
+            let same_place = span.start as usize == token.start && span.end as usize == token.end;
+            if same_place && symbol_of(analysis, &target).as_ref() == Some(symbol) {
+                out.push((map_file.id, span));
+            }
+        }
+    }
+    out
+}
+
+/// Where the symbol is declared.
+pub fn declaration(analysis: &Analysis, symbol: &Symbol) -> Option<(FileId, Span)> {
+    let name = symbol.name.as_str();
+    analysis.items().find_map(|(f, item)| {
+        let declared = match (symbol.kind, item) {
+            (Kind::Mapping, ast::Item::Table(t)) => &t.name,
+            (Kind::ValueMap, ast::Item::ValueMap(m)) => &m.name,
+            (Kind::Function, ast::Item::Function(func)) => &func.name,
+            (Kind::System, ast::Item::System(s)) => &s.name,
+            _ => return None,
+        };
+        (declared.name == name).then_some((f, declared.span))
+    })
+}
