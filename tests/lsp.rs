@@ -831,3 +831,49 @@ fn references_and_rename_reach_every_use_of_a_table_mapping_and_a_system() {
     );
     c.shutdown();
 }
+
+#[test]
+fn semantic_tokens_tell_mappings_columns_functions_and_systems_apart() {
+    let mut c = Client::start();
+    let text =
+        "table t: bc.customers -> dv.accounts {\n    upper(displayName) -> name // shout\n}\n";
+    c.open_text("mappings/colours.map", text);
+    c.diagnostics("mappings/colours.map");
+    let legend = c.init["capabilities"]["semanticTokensProvider"]["legend"]["tokenTypes"].clone();
+    let r = c.request(
+        "textDocument/semanticTokens/full",
+        json!({ "textDocument": { "uri": c.uri("mappings/colours.map") } }),
+    );
+    let data: Vec<u64> = r["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // Back to (line, column, length, type name) from the protocol's deltas.
+    let (mut line, mut col) = (0, 0);
+    let mut seen = Vec::new();
+    for t in data.chunks(5) {
+        line += t[0];
+        col = if t[0] == 0 { col + t[1] } else { t[1] };
+        let word: String = text.lines().nth(line as usize).unwrap()[col as usize..]
+            .chars()
+            .take(t[2] as usize)
+            .collect();
+        seen.push((word, legend[t[3] as usize].as_str().unwrap().to_string()));
+    }
+    let kind = |w: &str| {
+        seen.iter()
+            .find(|(word, _)| word == w)
+            .map(|(_, k)| k.as_str())
+    };
+    assert_eq!(kind("table"), Some("keyword"), "{seen:?}");
+    assert_eq!(kind("t"), Some("class"), "{seen:?}");
+    assert_eq!(kind("bc"), Some("namespace"), "{seen:?}");
+    assert_eq!(kind("customers"), Some("type"), "{seen:?}");
+    assert_eq!(kind("upper"), Some("function"), "{seen:?}");
+    assert_eq!(kind("displayName"), Some("property"), "{seen:?}");
+    assert_eq!(kind("->"), Some("operator"), "{seen:?}");
+    assert_eq!(kind("// shout"), Some("comment"), "{seen:?}");
+    c.shutdown();
+}

@@ -17,6 +17,7 @@ mod definition;
 pub mod documents;
 mod hover;
 mod references;
+mod semantic;
 pub mod server;
 mod symbols;
 mod tokens;

@@ -6,6 +6,7 @@
 //! further message is waiting (so a burst of keystrokes is checked once) or before a request is
 //! answered (so answers always reflect the latest text).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ use lsp_types::notification::{
 };
 use lsp_types::request::{
     CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
-    References, RegisterCapability, Rename, Request as _, Shutdown,
+    References, RegisterCapability, Rename, Request as _, SemanticTokensFullRequest, Shutdown,
 };
 use lsp_types::{
     CodeActionParams, CodeActionProviderCapability, CodeActionResponse, CompletionOptions,
@@ -27,9 +28,11 @@ use lsp_types::{
     GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
     HoverProviderCapability, InitializeParams, InitializeResult, Location, MarkupContent,
     MarkupKind, OneOf, PositionEncodingKind, PublishDiagnosticsParams, Range, ReferenceParams,
-    Registration, RegistrationParams, RenameParams, ServerCapabilities, ServerInfo,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+    Registration, RegistrationParams, RenameParams, SemanticTokens, SemanticTokensFullOptions,
+    SemanticTokensOptions, SemanticTokensParams, SemanticTokensResult,
+    SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
+    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri,
+    WorkspaceEdit,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -44,6 +47,7 @@ use super::definition::{self, Place};
 use super::documents::{Document, Documents};
 use super::hover;
 use super::references;
+use super::semantic;
 use super::symbols;
 use super::workspace::{Analysis, Workspace};
 
@@ -132,6 +136,13 @@ impl Server {
             code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
             references_provider: Some(OneOf::Left(true)),
             rename_provider: Some(OneOf::Left(true)),
+            semantic_tokens_provider: Some(
+                SemanticTokensServerCapabilities::SemanticTokensOptions(SemanticTokensOptions {
+                    legend: semantic::legend(),
+                    full: Some(SemanticTokensFullOptions::Bool(true)),
+                    ..SemanticTokensOptions::default()
+                }),
+            ),
             ..ServerCapabilities::default()
         };
         InitializeResult {
@@ -259,6 +270,10 @@ impl Server {
                 let p: RenameParams = params(req.params)?;
                 let pos = p.text_document_position;
                 to_value(self.rename(&pos.text_document.uri, pos.position, &p.new_name))
+            }
+            SemanticTokensFullRequest::METHOD => {
+                let p: SemanticTokensParams = params(req.params)?;
+                to_value(self.semantic_tokens(&p.text_document.uri))
             }
             Shutdown::METHOD => {
                 self.shutdown = true;
@@ -443,6 +458,15 @@ impl Server {
         Some(GotoDefinitionResponse::Scalar(location))
     }
 
+    /// What each word of a buffer is.
+    fn semantic_tokens(&self, uri: &Uri) -> Option<SemanticTokensResult> {
+        let (doc, file) = self.tree(uri)?;
+        Some(SemanticTokensResult::Tokens(SemanticTokens {
+            result_id: None,
+            data: semantic::tokens(&doc.text, &file, self.encoding),
+        }))
+    }
+
     /// Where a span of a source of the analysis is, for the client.
     fn location(
         &self,
@@ -531,21 +555,24 @@ impl Server {
     }
 
     fn symbols(&self, uri: &Uri) -> Option<DocumentSymbolResponse> {
-        let (doc, found) = self.lookup(uri)?;
-        let parsed;
-        let file = match found {
-            Some((a, id)) => &a.project.files.iter().find(|f| f.id == id)?.ast,
-            None => {
-                parsed = syntax::parse_recovering(FileId(0), &doc.text).file;
-                &parsed
-            }
-        };
+        let (doc, file) = self.tree(uri)?;
         Some(DocumentSymbolResponse::Nested(symbols::symbols(
             &doc.text,
-            file,
+            &file,
             &doc.index,
             self.encoding,
         )))
+    }
+
+    /// A buffer and its syntax tree: from the workspace's last check where the buffer is in
+    /// one, else the buffer parsed on its own.
+    fn tree(&self, uri: &Uri) -> Option<(&Document, Cow<'_, syntax::ast::File>)> {
+        let (doc, found) = self.lookup(uri)?;
+        let file = match found {
+            Some((a, id)) => Cow::Borrowed(&a.project.files.iter().find(|f| f.id == id)?.ast),
+            None => Cow::Owned(syntax::parse_recovering(FileId(0), &doc.text).file),
+        };
+        Some((doc, file))
     }
 
     /// The URI to show for a path: the client's own for an open buffer.
