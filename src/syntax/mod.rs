@@ -156,10 +156,14 @@ fn unbalanced(file: FileId, text: &str, problem: &delimiters::Problem) -> Diagno
                 '(' => "add `)` where the parenthesised part ends",
                 _ => "add `]` after the last modifier",
             };
-            Diagnostic::new(Code::E0108, file, at(open), format!("unclosed `{bracket}`"))
+            let d = Diagnostic::new(Code::E0108, file, at(open), format!("unclosed `{bracket}`"))
                 .label("opened here and never closed")
                 .with(file, span, label)
-                .help(help)
+                .help(help);
+            match item_body_close(text, open, bracket, before) {
+                Some(end) => d.fix(ast::Span::new(end, end), "\n}", true),
+                None => d,
+            }
         }
         Problem::Unopened { at: pos, bracket } => Diagnostic::new(
             Code::E0108,
@@ -170,6 +174,21 @@ fn unbalanced(file: FileId, text: &str, problem: &delimiters::Problem) -> Diagno
         .label("nothing is open here")
         .help("remove it, or open what it was meant to close"),
     }
+}
+
+/// Where the `}` of an item's body goes when it was left out: after the body's last line, when
+/// the `{` left open is the one on the item's first line (`table t: … {`) and its close was due
+/// before the next item or the end of the file. Anywhere else (a `{` inside the body) the place
+/// is a guess, so there is no fix.
+fn item_body_close(text: &str, open: usize, bracket: char, before: usize) -> Option<usize> {
+    let line_start = text[..open].rfind('\n').map_or(0, |i| i + 1);
+    let first_line = &text[line_start..open];
+    let opens_item = bracket == '{'
+        && ITEM_KEYWORDS
+            .iter()
+            .any(|k| first_line.starts_with(k) && first_line[k.len()..].starts_with(' '));
+    let due_at_item = !text[before..].starts_with(['}', ')', ']']);
+    (opens_item && due_at_item).then(|| text[..before].trim_end().len())
 }
 
 /// Blanks out the item around `pos` (newlines kept, so every span stays valid), noting the
