@@ -254,6 +254,8 @@ fn item_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// The item around `pos`: from the last item start at or before it to the next one after it.
+/// A stray line between items (`filter …` at the top level, after an import or a closed item)
+/// is its own item: blanking the item before it would hide what that one declares.
 fn broken_item(text: &str, pos: usize) -> (usize, usize) {
     let starts: Vec<usize> = item_starts(text).collect();
     let start = starts
@@ -262,12 +264,26 @@ fn broken_item(text: &str, pos: usize) -> (usize, usize) {
         .find(|&&s| s <= pos)
         .copied()
         .unwrap_or(0);
+    let start = stray_line(text, pos)
+        .filter(|&l| l > start)
+        .unwrap_or(start);
     let end = starts
         .iter()
         .find(|&&s| s > pos.max(start))
         .copied()
         .unwrap_or(text.len());
     (start, end)
+}
+
+/// The start of the line of `pos` when it is a stray line between items: it starts with a
+/// word at the margin, and the line before it ends an item (an import, or a `}` at the margin).
+fn stray_line(text: &str, pos: usize) -> Option<usize> {
+    let line_start = text.get(..pos)?.rfind('\n').map_or(0, |i| i + 1);
+    let starts_a_word = text[line_start..].starts_with(|c: char| c.is_ascii_alphabetic());
+    let before = text[..line_start].trim_end();
+    let last_line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let ends_an_item = last_line == "}" || last_line.starts_with("import ");
+    (starts_a_word && ends_an_item).then_some(line_start)
 }
 
 /// The name an item declares, from its text (`table customers: …` → `customers`).

@@ -69,7 +69,11 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
                 return d;
             }
             let message = format!("expected {expected}, found {found}");
-            let help = keyword_typo(positives, word).or_else(|| help_for(positives, &found));
+            let help = keyword_typo(positives, word)
+                .or_else(|| misplaced_keyword(positives, word))
+                // `every 5m` in a table: `every` is read as a column; `5m` is the surprise.
+                .or_else(|| misplaced_keyword(positives, previous_word(text, pos)))
+                .or_else(|| help_for(positives, &found));
             (message, help)
         }
         ErrorVariant::CustomError { message } => (message.clone(), None),
@@ -112,6 +116,15 @@ fn missing_comma(
         .fix(Span::new(end, end), ",", !commented),
     );
     Some(d)
+}
+
+/// The word just before `pos` on its line, if any.
+fn previous_word(text: &str, pos: usize) -> &str {
+    let before = text.get(..pos).unwrap_or("").trim_end();
+    let start = before
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    &before[start..]
 }
 
 /// What stands at `pos`, for "found …", and its span.
@@ -274,6 +287,22 @@ fn keyword_typo(positives: &[Rule], word: &str) -> Option<String> {
         return None;
     }
     crate::diagnostics::did_you_mean(word, KEYWORDS)
+}
+
+/// Where a keyword met out of place belongs: the settings of a table mapping at the top level
+/// of a file, the clauses of a job inside a table mapping.
+fn misplaced_keyword(positives: &[Rule], word: &str) -> Option<String> {
+    const TABLE_SETTINGS: [&str; 6] = ["filter", "match", "after", "on", "only", "create"];
+    const JOB_CLAUSES: [&str; 4] = ["every", "idle", "at", "sync"];
+    let top_level = positives.contains(&Rule::item) || positives.contains(&Rule::EOI);
+    let in_table = positives.contains(&Rule::rbrace) || positives.contains(&Rule::direction);
+    if top_level && TABLE_SETTINGS.contains(&word) {
+        return Some(format!("`{word}` is a setting of a table mapping: move it into the body of the `table` it belongs to"));
+    }
+    if in_table && JOB_CLAUSES.contains(&word) {
+        return Some(format!("`{word}` is a clause of a job: schedules are written `job NAME {{ sync TABLE … {word} … }}`, beside the table mappings"));
+    }
+    None
 }
 
 fn help_for(positives: &[Rule], found: &str) -> Option<String> {
