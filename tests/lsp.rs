@@ -113,14 +113,20 @@ impl Client {
 
     /// Sends a request and returns its result, keeping notifications that come first.
     fn request(&mut self, method: &str, params: Value) -> Value {
+        let msg = self.answer(method, params);
+        assert!(msg.get("error").is_none(), "{method} failed: {msg}");
+        msg["result"].clone()
+    }
+
+    /// Sends a request and returns the whole answer, error or result.
+    fn answer(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
         loop {
             let msg = self.recv();
             if msg["id"] == id {
-                assert!(msg.get("error").is_none(), "{method} failed: {msg}");
-                return msg["result"].clone();
+                return msg;
             }
             self.pending.push_back(msg);
         }
@@ -797,16 +803,43 @@ fn references_and_rename_reach_every_use_of_a_table_mapping_and_a_system() {
         "the declaration is the one place left out"
     );
 
+    // A table mapping's couplings are kept under its name: renaming it here is refused.
     let mut rename = at;
     rename["newName"] = json!("money");
-    let edit = c.request("textDocument/rename", rename);
-    let changes = edit["changes"].as_object().unwrap();
-    let edits: usize = changes.values().map(|e| e.as_array().unwrap().len()).sum();
-    assert_eq!(edits, refs.as_array().unwrap().len(), "{edit}");
-    assert!(changes
+    let refused = c.answer("textDocument/rename", rename);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("state store")),
+        "{refused}"
+    );
+
+    // A user function is renamed where it is declared and wherever it is called.
+    let contacts = c.open("mappings/contacts.map");
+    c.diagnostics("mappings/contacts.map");
+    let decl = line_with(&contacts, "fn first_name(");
+    let mut rename = c.at("mappings/contacts.map", decl, 4);
+    rename["newName"] = json!("given_name");
+    let edit = c.request("textDocument/rename", rename.clone());
+    let edits: Vec<&Value> = edit["changes"]
+        .as_object()
+        .unwrap()
         .values()
         .flat_map(|e| e.as_array().unwrap())
-        .all(|e| e["newText"] == "money"));
+        .collect();
+    let calls = contacts.matches("first_name(").count();
+    assert_eq!(edits.len(), calls, "{edit}");
+    assert!(edits.iter().all(|e| e["newText"] == "given_name"));
+    // Not to a name that is taken (another function, or a built-in one).
+    for taken in ["last_name", "upper", ""] {
+        rename["newName"] = json!(taken);
+        assert!(
+            c.answer("textDocument/rename", rename.clone())
+                .get("error")
+                .is_some(),
+            "{taken}"
+        );
+    }
 
     // A system: its declaration, `bc.customers`, and the side named by it (`filter bc:`).
     let l = line_with(&text, "filter bc:");

@@ -70,7 +70,12 @@ fn fixed_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String, String)>, CliE
         }
         let mut changed = false;
         for (file, fixes) in by_file {
-            let Some(path) = c.project.path(file) else {
+            // Only mapping files are edited, never a schema snapshot.
+            let Some(path) = c
+                .project
+                .path(file)
+                .filter(|p| p.extension().is_some_and(|x| x == "map"))
+            else {
                 continue;
             };
             let text = &c.project.sources.get(file).text;

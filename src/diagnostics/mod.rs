@@ -92,15 +92,22 @@ impl Diagnostic {
     /// (the misspelt name or string) should read: it brings that edit as its fix.
     pub fn help(mut self, text: impl Into<String>) -> Self {
         let text = text.into();
-        if let Some(name) = text
+        if let Some((name, rest)) = text
             .strip_prefix("did you mean `")
-            .and_then(|rest| rest.strip_suffix("`?"))
+            .and_then(|rest| rest.split_once("`?"))
         {
+            let plain = is_name_or_string(name);
             self.fix = Some(Box::new(Fix {
                 file: self.primary.file,
                 span: self.primary.span,
-                replacement: name.to_string(),
-                safe: is_name_or_string(name),
+                // A name that is not plain is written in backquotes.
+                replacement: if plain {
+                    name.to_string()
+                } else {
+                    format!("`{name}`")
+                },
+                // Sure only when no other candidate was as close ("… (or `y`)").
+                safe: plain && rest.is_empty(),
             }));
         }
         self.help = Some(text);
@@ -265,12 +272,67 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    suggest(name, candidates).map(|s| format!("did you mean `{s}`?"))
+    let all: Vec<&str> = candidates.into_iter().collect();
+    suggestion_help(name, &all, str::to_string).map(|(_, help)| help)
+}
+
+/// The closest candidate to `name` and the help naming it as `show` writes it: "did you mean
+/// `x`?", or "did you mean `x`? (or `y`)" when another is as close — a guess, which
+/// [`Diagnostic::help`] then offers to a person but does not apply on its own.
+pub fn suggestion_help<'a>(
+    name: &str,
+    candidates: &[&'a str],
+    show: impl Fn(&str) -> String,
+) -> Option<(&'a str, String)> {
+    let best = suggest(name, candidates.iter().copied())?;
+    let edits = |c: &str| strsim::levenshtein(&name.to_lowercase(), &c.to_lowercase());
+    let tied = candidates.iter().find(|c| {
+        !c.eq_ignore_ascii_case(best) && edits(c) == edits(best) && !best.eq_ignore_ascii_case(name)
+    });
+    let help = match tied {
+        Some(other) => format!("did you mean `{}`? (or `{}`)", show(best), show(other)),
+        None => format!("did you mean `{}`?", show(best)),
+    };
+    Some((best, help))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suggestion_as_close_as_another_is_offered_not_applied() {
+        let file = FileId(0);
+        let d = |help: String| Diagnostic::new(Code::E0203, file, Span::new(0, 9), "x").help(help);
+        let tied = did_you_mean("telephone", ["telephone1", "telephone2", "name"]).unwrap();
+        assert_eq!(tied, "did you mean `telephone1`? (or `telephone2`)");
+        assert_eq!(
+            d(tied).fix.map(|f| (f.replacement, f.safe)),
+            Some(("telephone1".into(), false))
+        );
+        let sure = did_you_mean("telephon", ["telephone1", "name"]).unwrap();
+        assert_eq!(d(sure).fix.map(|f| f.safe), Some(true));
+        let quoted = d("did you mean `No.`?".into()).fix.unwrap();
+        assert_eq!((quoted.replacement.as_str(), quoted.safe), ("`No.`", false));
+    }
+
+    #[test]
+    fn fixes_apply_in_order_and_overlapping_ones_are_left_out() {
+        let fix = |start: usize, end: usize, text: &str| Fix {
+            file: FileId(0),
+            span: Span::new(start, end),
+            replacement: text.into(),
+            safe: true,
+        };
+        let fixes = [
+            fix(6, 9, "Y"),
+            fix(0, 3, "X"),
+            fix(1, 4, "Z"),
+            fix(9, 9, "!"),
+        ];
+        assert_eq!(apply_fixes("abc + def", &fixes), ("X + Y!".to_string(), 3));
+        assert_eq!(apply_fixes("ab", &[fix(1, 5, "x")]).1, 0, "beyond the text");
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -103,3 +103,28 @@ pub fn declaration(analysis: &Analysis, symbol: &Symbol) -> Option<(FileId, Span
         (declared.name == name).then_some((f, declared.span))
     })
 }
+
+/// Why renaming the symbol to `new_name` is refused, if it is. A table mapping's couplings and
+/// watermarks are kept in the state store under its name, and a system's connection in the
+/// profile under its alias: renamed in the files alone, the next run would meet every record
+/// as new. A name must also be one the files can hold and not already taken.
+pub fn rename_refused(analysis: &Analysis, symbol: &Symbol, new_name: &str) -> Option<String> {
+    let taken = Symbol {
+        kind: symbol.kind,
+        name: new_name.to_string(),
+    };
+    let builtin = crate::functions::BUILTINS
+        .iter()
+        .any(|b| b.name == new_name);
+    match symbol.kind {
+        Kind::Mapping => Some("a table mapping's couplings are kept in the state store under its name: renamed here, the next run would sync every record as new; rename it by hand, with its state".into()),
+        Kind::System => Some("a system's connection is kept in the profile under its alias (`[systems.NAME]`), and its couplings in the state store: rename it by hand".into()),
+        _ if new_name.is_empty() || new_name.contains(['`', '\n', '\r']) => {
+            Some(format!("`{new_name}` cannot be written as a name"))
+        }
+        _ if declaration(analysis, &taken).is_some() || (symbol.kind == Kind::Function && builtin) => {
+            Some(format!("`{new_name}` is taken"))
+        }
+        _ => None,
+    }
+}

@@ -41,7 +41,7 @@ const PARAMETER: u32 = 10;
 const TABLE: u32 = 11;
 
 /// The words of the language that are not names.
-const KEYWORDS: [&str; 46] = [
+const KEYWORDS: &[&str] = &[
     "import",
     "system",
     "table",
@@ -88,6 +88,11 @@ const KEYWORDS: [&str; 46] = [
     "clear",
     "truncate",
     "none",
+    "case",
+    "sensitive",
+    "failure",
+    "filtered",
+    "fails",
 ];
 
 /// The legend the server declares.

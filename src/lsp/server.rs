@@ -269,7 +269,8 @@ impl Server {
             Rename::METHOD => {
                 let p: RenameParams = params(req.params)?;
                 let pos = p.text_document_position;
-                to_value(self.rename(&pos.text_document.uri, pos.position, &p.new_name))
+                let edit = self.rename(&pos.text_document.uri, pos.position, &p.new_name);
+                to_value(edit.map_err(|why| (ErrorCode::InvalidRequest, why))?)
             }
             SemanticTokensFullRequest::METHOD => {
                 let p: SemanticTokensParams = params(req.params)?;
@@ -503,23 +504,35 @@ impl Server {
 
     /// The edits that rename the declared name under the cursor everywhere it is written.
     #[allow(clippy::mutable_key_type)] // the protocol's own map: `WorkspaceEdit` keys by `Uri`
-    fn rename(&self, uri: &Uri, pos: lsp_types::Position, new_name: &str) -> Option<WorkspaceEdit> {
-        let (doc, Some((analysis, file))) = self.lookup(uri)? else {
-            return None;
+    fn rename(
+        &self,
+        uri: &Uri,
+        pos: lsp_types::Position,
+        new_name: &str,
+    ) -> Result<Option<WorkspaceEdit>, String> {
+        let Some((doc, Some((analysis, file)))) = self.lookup(uri) else {
+            return Ok(None);
         };
         let offset = doc.index.offset(&doc.text, pos, self.encoding);
-        let symbol = references::symbol_at(analysis, file, offset)?;
+        let Some(symbol) = references::symbol_at(analysis, file, offset) else {
+            return Ok(None);
+        };
+        if let Some(why) = references::rename_refused(analysis, &symbol, new_name) {
+            return Err(why);
+        }
         let written = syntax::format::ident(new_name);
         let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
         for (id, span) in references::occurrences(analysis, &symbol) {
-            let location = self.location(analysis, id, span)?;
+            let Some(location) = self.location(analysis, id, span) else {
+                return Ok(None);
+            };
             let edit = TextEdit::new(location.range, written.clone());
             changes.entry(location.uri).or_default().push(edit);
         }
-        Some(WorkspaceEdit {
+        Ok(Some(WorkspaceEdit {
             changes: Some(changes),
             ..WorkspaceEdit::default()
-        })
+        }))
     }
 
     /// The quick fixes of the diagnostics the range meets.

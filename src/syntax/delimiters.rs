@@ -76,6 +76,11 @@ pub(crate) fn problems(text: &str, item_starts: &[usize]) -> Vec<Problem> {
         }
         match bytes[i] {
             b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                // A block comment: brackets, quotes and item keywords in it are text.
+                i = comment_end(bytes, i);
+                while starts.next_if(|&s| s <= i).is_some() {}
+            }
             b'"' => match string_end(bytes, i) {
                 Ok(end) => i = end,
                 Err(line_end) => {
@@ -117,6 +122,14 @@ fn close(open: &mut Vec<(usize, char)>, found: &mut Vec<Problem>, at: usize, bra
         });
     }
     open.truncate(depth);
+}
+
+/// The offset of the `/` closing the block comment opened at `open` (or the end of the text).
+fn comment_end(bytes: &[u8], open: usize) -> usize {
+    bytes[open + 2..]
+        .windows(2)
+        .position(|w| w == b"*/")
+        .map_or(bytes.len(), |n| open + 2 + n + 1)
 }
 
 /// The offset of the newline ending the line `i` is on (or the end of the text).
@@ -165,6 +178,15 @@ mod tests {
     fn balanced_text_strings_and_comments_have_no_problem() {
         let text = "table a: x.y -> z.w {\n    \"}(\" -> b // ) {\n    f(\"a\\\"]\") -> c\n}\n";
         assert_eq!(problems(text, &starts(text)), Vec::new());
+    }
+
+    #[test]
+    fn block_comments_hold_any_text() {
+        let text = "/* 1) a 12\" pipe {\ntable old: x.y -> z.w {\n*/\ntable a: x.y -> z.w {\n}\n";
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices("\ntable").map(|(i, _)| i + 1))
+            .collect();
+        assert_eq!(problems(text, &starts), Vec::new());
     }
 
     #[test]

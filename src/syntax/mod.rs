@@ -15,6 +15,12 @@ use crate::source::FileId;
 pub use comments::{comments, Comment};
 pub use depth::MAX_DEPTH;
 
+/// Whether `text` is one literal of the language, whole: a fix that writes a literal checks
+/// it with the grammar, not with a looser parser.
+pub fn is_literal(text: &str) -> bool {
+    parser::is_literal(text)
+}
+
 /// Parses one file strictly: any problem and there is no tree. The formatter uses this, since a
 /// file with errors cannot be printed faithfully.
 pub fn parse(file: FileId, text: &str) -> Result<ast::File, Diagnostics> {
@@ -84,10 +90,7 @@ pub fn parse_recovering(file: FileId, text: &str) -> Parsed {
                 if let Some(name) = item_name(&work[start..end]) {
                     broken_names.push(name);
                 }
-                let blanked: String = work[start..end]
-                    .chars()
-                    .map(|c| if c == '\n' { '\n' } else { ' ' })
-                    .collect();
+                let blanked = blank(&work[start..end]);
                 if blanked == work[start..end] {
                     // Nothing left to blank: give up on the rest of the file.
                     diagnostics.sort();
@@ -112,9 +115,15 @@ fn blank_unbalanced(
     broken_names: &mut Vec<String>,
 ) {
     let starts: Vec<usize> = item_starts(work).collect();
+    let mut blanked_to = 0;
     for problem in delimiters::problems(work, &starts) {
+        // One diagnostic per broken item: a string left open can leave a bracket unbalanced
+        // too, and the item's text is blanked once it is reported.
+        if problem.position() < blanked_to {
+            continue;
+        }
         diagnostics.push(unbalanced(file, work, &problem));
-        blank_item(work, problem.position(), broken_names);
+        blanked_to = blank_item(work, problem.position(), broken_names);
     }
 }
 
@@ -188,7 +197,10 @@ fn item_body_close(text: &str, open: usize, bracket: char, before: usize) -> Opt
             .iter()
             .any(|k| first_line.starts_with(k) && first_line[k.len()..].starts_with(' '));
     let due_at_item = !text[before..].starts_with(['}', ')', ']']);
-    (opens_item && due_at_item).then(|| text[..before].trim_end().len())
+    // With another `{` in the body, the `}` written may be that one's, and the one missing
+    // inside: the place is a guess.
+    let alone = !text[open + 1..before].contains('{');
+    (opens_item && due_at_item && alone).then(|| text[..before].trim_end().len())
 }
 
 /// Blanks out the item around `pos` (newlines kept, so every span stays valid), noting the
@@ -200,12 +212,17 @@ fn blank_item(work: &mut String, pos: usize, broken_names: &mut Vec<String>) -> 
             broken_names.push(name);
         }
     }
-    let blanked: String = work[start..end]
-        .chars()
-        .map(|c| if c == '\n' { '\n' } else { ' ' })
-        .collect();
+    let blanked = blank(&work[start..end]);
     work.replace_range(start..end, &blanked);
     end
+}
+
+/// `text` as spaces, newlines kept, byte for byte: every span into the text stays valid (a
+/// character of several bytes becomes as many spaces).
+fn blank(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b == b'\n' { '\n' } else { ' ' })
+        .collect()
 }
 
 /// Reports (E0106) and blanks out every item nested deeper than [`MAX_DEPTH`], before the
@@ -301,6 +318,18 @@ fn item_name(item: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_after_a_blanked_item_with_wide_characters_stay_exact() {
+        let text = "table a: x.y -> z.w {\n    filter x: c == \"Köln – Düsseldorf\n}\n\ntable b: x.y -> z.w {\n    d ->\n}\n";
+        let parsed = parse_recovering(FileId(0), text);
+        let spans: Vec<&str> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| &text[d.primary.span.start as usize..d.primary.span.end as usize])
+            .collect();
+        assert_eq!(spans, ["\"", "}"], "{:?}", parsed.diagnostics);
+    }
 
     #[test]
     fn recovery_reports_each_broken_item_and_keeps_the_rest() {

@@ -24,6 +24,14 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> Result<Pair<'_, Rule>, Dia
     }
 }
 
+/// Whether `text` is one literal of the language, whole (`false`, `@2024-01-01`, `42`).
+pub(crate) fn is_literal(text: &str) -> bool {
+    MapParser::parse(Rule::literal, text)
+        .ok()
+        .and_then(|mut pairs| pairs.next())
+        .is_some_and(|p| p.as_span().end() == text.len())
+}
+
 fn single(file: FileId, span: Span, message: String, help: Option<String>) -> Diagnostics {
     let mut d = Diagnostics::new();
     d.push(
@@ -36,13 +44,17 @@ fn single(file: FileId, span: Span, message: String, help: Option<String>) -> Di
 
 /// A comma where a line break separates: field mappings and settings of a table mapping, the
 /// arms of a value map and the steps of a test stand one per line.
-fn stray_comma(file: FileId, span: Span, message: String) -> Diagnostics {
+fn stray_comma(file: FileId, text: &str, span: Span, message: String) -> Diagnostics {
+    // Sure only at the end of a line, as in a list: mid-line, what follows the comma may have
+    // been meant as a line of its own, or not at all.
+    let rest = text.get(span.end as usize..).unwrap_or("");
+    let ends_line = rest.split('\n').next().is_some_and(|r| r.trim().is_empty());
     let mut d = Diagnostics::new();
     d.push(
         Diagnostic::new(Code::E0101, file, span, message)
             .label("not a separator here")
             .help("remove the `,`: field mappings and settings stand one per line")
-            .fix(span, "", true),
+            .fix(span, "", ends_line),
     );
     d
 }
@@ -63,7 +75,7 @@ fn translate(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diagnosti
                 && positives.contains(&Rule::rbrace)
                 && !positives.contains(&Rule::comma)
             {
-                return stray_comma(file, span, "unexpected `,`".into());
+                return stray_comma(file, text, span, "unexpected `,`".into());
             }
             if let Some(d) = missing_comma(file, text, positives, span, &found) {
                 return d;
@@ -96,12 +108,19 @@ fn missing_comma(
     let line_start = before.rfind('\n')?;
     let starts_line = before[line_start..].trim().is_empty();
     let closes = ["`}`", "`)`", "`]`", "the end of the file"].contains(&found);
-    if !positives.contains(&Rule::comma) || !starts_line || closes {
+    // Settings take commas or not; a job's next line is more likely a misspelt clause.
+    let elsewhere = [Rule::setting, Rule::every, Rule::kw_every]
+        .iter()
+        .any(|r| positives.contains(r));
+    if !positives.contains(&Rule::comma) || !starts_line || closes || elsewhere {
         return None;
     }
     let end = before[..line_start].trim_end().len();
     let previous_line = &before[before[..end].rfind('\n').map_or(0, |i| i + 1)..end];
-    let commented = previous_line.contains("//");
+    // A line ending in a comment (or one) would take the comma into the comment.
+    if previous_line.contains("//") || previous_line.contains("*/") {
+        return None;
+    }
     let mut d = Diagnostics::new();
     d.push(
         Diagnostic::new(
@@ -113,7 +132,7 @@ fn missing_comma(
         .label("a new element starts here")
         .with(file, Span::new(end, end), "add `,` here")
         .help("separate the elements with `,` at the end of each line but the last")
-        .fix(Span::new(end, end), ",", !commented),
+        .fix(Span::new(end, end), ",", true),
     );
     Some(d)
 }

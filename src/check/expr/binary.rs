@@ -57,6 +57,9 @@ fn unquoted(e: &ast::Expr, want: &Ty) -> Option<(String, String)> {
         Ty::Decimal if text.parse::<rust_decimal::Decimal>().is_ok() => text.clone(),
         _ => return None,
     };
+    if !crate::syntax::is_literal(&literal) {
+        return None;
+    }
     let what = match want {
         Ty::Bool => "a boolean is written without quotes",
         Ty::Date | Ty::DateTime => "a date or time is written as a literal after `@`",

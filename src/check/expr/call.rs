@@ -4,7 +4,7 @@
 use super::{article, Typed};
 use crate::check::types::{assignable, Ty};
 use crate::check::{Checker, Scope};
-use crate::diagnostics::{suggest, Code, Diagnostic};
+use crate::diagnostics::{suggestion_help, Code, Diagnostic};
 use crate::functions::{builtin, ArgKind, Builtin, Returns, BUILTINS};
 use crate::model::{self, Literal};
 use crate::schema::OptionValue;
@@ -190,17 +190,18 @@ impl Checker<'_> {
         let mut candidates: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
         let user: Vec<String> = self.fns.keys().cloned().collect();
         candidates.extend(user.iter().map(String::as_str));
-        let suggestion = suggest(&name.name, candidates.iter().copied()).map(str::to_string);
+        let suggestion = suggestion_help(&name.name, &candidates, str::to_string)
+            .map(|(s, help)| (s.to_string(), help));
         // A user function suggested is the one meant: W0005 would only repeat this error.
-        if let Some(s) = suggestion
+        if let Some((s, _)) = suggestion
             .as_ref()
-            .filter(|s| self.fns.contains_key(s.as_str()))
+            .filter(|(s, _)| self.fns.contains_key(s.as_str()))
         {
             self.referenced.insert(s.clone());
         }
         let help = suggestion.map_or_else(
             || "see `syncmap explain E0204` for the built-in functions".to_string(),
-            |s| format!("did you mean `{s}`?"),
+            |(_, help)| help,
         );
         self.push(
             Diagnostic::new(

@@ -3,7 +3,7 @@
 
 use crate::check::types::{assignable, Ty};
 use crate::check::Checker;
-use crate::diagnostics::{suggest, Code, Diagnostic};
+use crate::diagnostics::{suggestion_help, Code, Diagnostic};
 use crate::model::Literal;
 use crate::schema::OptionValue;
 use crate::source::FileId;
@@ -108,15 +108,15 @@ impl Checker<'_> {
             return Some(Literal::Int(o.value));
         }
         // Labels are written as strings, so they are shown quoted.
-        let labels = opts.iter().map(|o| o.label.as_str());
-        let help = suggest(s, labels).map_or_else(
+        let labels: Vec<&str> = opts.iter().map(|o| o.label.as_str()).collect();
+        let help = suggestion_help(s, &labels, |l| format!("{l:?}")).map_or_else(
             || {
                 format!(
                     "the labels are {}",
                     list(opts.iter().map(|o| format!("{:?}", o.label)))
                 )
             },
-            |l| format!("did you mean `{l:?}`?"),
+            |(_, help)| help,
         );
         self.push(
             Diagnostic::new(
@@ -172,12 +172,13 @@ impl Checker<'_> {
             return Some(Literal::String(s.to_string()));
         }
         // Members are written as strings (one may be `" "`), so they are shown quoted.
-        let help = suggest(s, members.iter().map(String::as_str)).map_or_else(
+        let names: Vec<&str> = members.iter().map(String::as_str).collect();
+        let help = suggestion_help(s, &names, |m| format!("{m:?}")).map_or_else(
             || {
                 let quoted = members.iter().map(|m| format!("{m:?}"));
                 format!("the members are {}", list(quoted))
             },
-            |m| format!("did you mean `{m:?}`?"),
+            |(_, help)| help,
         );
         self.push(
             Diagnostic::new(

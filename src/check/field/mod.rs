@@ -136,7 +136,8 @@ impl<'p> Checker<'p> {
             Direction::ToRight => Direction::ToLeft,
             Direction::ToLeft => Direction::ToRight,
         };
-        let written = format!("{r} {} {l}", reversed.arrow());
+        let ident = crate::syntax::format::ident;
+        let written = format!("{} {} {}", ident(r), reversed.arrow(), ident(l));
         let span = Span::new(f.left.span.start as usize, f.right.span.end as usize);
         let named = |side: Side| {
             let table = sides.table(side).map_or("", |t| t.name.as_str());

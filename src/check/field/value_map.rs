@@ -5,7 +5,7 @@ use super::{Dest, FieldDir};
 use crate::check::expr::Typed;
 use crate::check::types::Ty;
 use crate::check::Checker;
-use crate::diagnostics::{suggest, Code, Diagnostic};
+use crate::diagnostics::{suggestion_help, Code, Diagnostic};
 use crate::model::{self, Literal, Side};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Direction, FieldMap, Span};
@@ -81,14 +81,14 @@ impl<'p> Checker<'p> {
     /// E0206, suggesting a declared map by spelling.
     fn unknown_map(&mut self, file: FileId, name: &ast::Ident) {
         let names: Vec<&str> = self.maps.keys().map(String::as_str).collect();
-        let suggestion = suggest(&name.name, names.iter().copied()).map(str::to_string);
+        let suggestion = suggestion_help(&name.name, &names, str::to_string);
         // The map suggested is the one meant: W0005 would only repeat this error.
-        if let Some(s) = &suggestion {
-            self.referenced.insert(s.clone());
+        if let Some((s, _)) = &suggestion {
+            self.referenced.insert(s.to_string());
         }
         let help = suggestion.map_or_else(
             || format!("declare it: `map {} {{ … }}`", name.name),
-            |s| format!("did you mean `{s}`?"),
+            |(_, help)| help,
         );
         self.push(
             Diagnostic::new(
