@@ -5,6 +5,10 @@
 //! currencies …` and `test currencies …` alike; for a system, `bc.customers`, `filter bc:`,
 //! `given bc` and `prefer bc` too.
 
+use std::collections::HashMap;
+
+use lsp_types::{Location, TextEdit, Uri, WorkspaceEdit};
+
 use crate::check::locate::{self, Target};
 use crate::source::FileId;
 use crate::syntax::ast::{self, Span};
@@ -127,4 +131,32 @@ pub fn rename_refused(analysis: &Analysis, symbol: &Symbol, new_name: &str) -> O
         }
         _ => None,
     }
+}
+
+/// The edits that rename the symbol everywhere it is written, the new name written as the
+/// formatter writes names; why not, when renaming it is refused; `None` when a place cannot be
+/// shown to the client.
+#[allow(clippy::mutable_key_type)] // the protocol's own map: `WorkspaceEdit` keys by `Uri`
+pub fn rename(
+    analysis: &Analysis,
+    symbol: &Symbol,
+    new_name: &str,
+    location: impl Fn(FileId, Span) -> Option<Location>,
+) -> Result<Option<WorkspaceEdit>, String> {
+    if let Some(why) = rename_refused(analysis, symbol, new_name) {
+        return Err(why);
+    }
+    let written = crate::syntax::format::ident(new_name);
+    let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+    for (id, span) in occurrences(analysis, symbol) {
+        let Some(place) = location(id, span) else {
+            return Ok(None);
+        };
+        let edit = TextEdit::new(place.range, written.clone());
+        changes.entry(place.uri).or_default().push(edit);
+    }
+    Ok(Some(WorkspaceEdit {
+        changes: Some(changes),
+        ..WorkspaceEdit::default()
+    }))
 }

@@ -503,7 +503,6 @@ impl Server {
     }
 
     /// The edits that rename the declared name under the cursor everywhere it is written.
-    #[allow(clippy::mutable_key_type)] // the protocol's own map: `WorkspaceEdit` keys by `Uri`
     fn rename(
         &self,
         uri: &Uri,
@@ -517,22 +516,9 @@ impl Server {
         let Some(symbol) = references::symbol_at(analysis, file, offset) else {
             return Ok(None);
         };
-        if let Some(why) = references::rename_refused(analysis, &symbol, new_name) {
-            return Err(why);
-        }
-        let written = syntax::format::ident(new_name);
-        let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
-        for (id, span) in references::occurrences(analysis, &symbol) {
-            let Some(location) = self.location(analysis, id, span) else {
-                return Ok(None);
-            };
-            let edit = TextEdit::new(location.range, written.clone());
-            changes.entry(location.uri).or_default().push(edit);
-        }
-        Ok(Some(WorkspaceEdit {
-            changes: Some(changes),
-            ..WorkspaceEdit::default()
-        }))
+        references::rename(analysis, &symbol, new_name, |id, span| {
+            self.location(analysis, id, span)
+        })
     }
 
     /// The quick fixes of the diagnostics the range meets.
