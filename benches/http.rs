@@ -77,61 +77,11 @@ fn main() -> Result<()> {
                 "raw ingest of accounts like the sync's (six fields, key and version answered)";
             table.push_str(&line(n, what, &raw));
         }
-        if wanted("batched") {
-            let batched = rt.block_on(sync(n, Setup::default()))?;
-            let what = "full sync, `$batch` writes (1000 per batch), 4 in flight";
-            table.push_str(&line(n, what, &batched));
-        }
-        if wanted("whole") {
-            let whole = rt.block_on(sync(
-                n,
-                Setup {
-                    whole_rows: true,
-                    ..Setup::default()
-                },
-            ))?;
-            let what =
-                "full sync, `$batch` writes, every row read whole (`versions_first_from = 0`)";
-            table.push_str(&line(n, what, &whole));
-        }
-        if wanted("one-way") {
-            let bulk = rt.block_on(sync(
-                n,
-                Setup {
-                    one_way: true,
-                    ..Setup::default()
-                },
-            ))?;
-            let what = "full sync one way (customers → accounts), creates in `CreateMultiple`";
-            table.push_str(&line(n, what, &bulk));
-        }
-        if wanted("one-way-batch") {
-            let batch = rt.block_on(sync(
-                n,
-                Setup {
-                    one_way: true,
-                    no_bulk: true,
-                    ..Setup::default()
-                },
-            ))?;
-            let what = "full sync one way, creates in `$batch` (`bulk_creates = false`)";
-            table.push_str(&line(n, what, &batch));
-        }
-        if wanted("single") {
-            let single = rt.block_on(sync(n, one_per_record(Duration::ZERO)))?;
-            let what = "full sync, one request per record, 4 in flight";
-            table.push_str(&line(n, what, &single));
-        }
-        if wanted("match") {
-            let matched = rt.block_on(sync(
-                n,
-                Setup {
-                    accounts_first: true,
-                    ..Setup::default()
-                },
-            ))?;
-            let what = "full sync, every customer's account already there: matched, coupled and brought up to date";
-            table.push_str(&line(n, what, &matched));
+        for (name, setup, what) in sync_variants() {
+            if wanted(name) {
+                let measured = rt.block_on(sync(n, setup))?;
+                table.push_str(&line(n, what, &measured));
+            }
         }
         if wanted("latency") {
             notes.push_str(&latency(&rt, n, &mut table)?);
@@ -168,6 +118,39 @@ fn line(n: usize, what: &str, m: &Measured) -> String {
         m.bytes as f64 / 1e6,
         m.throttled
     )
+}
+
+/// The full syncs measured at the full row count: variant name, setup, and what the row says.
+fn sync_variants() -> Vec<(&'static str, Setup, &'static str)> {
+    let default = Setup::default;
+    vec![
+        ("batched", default(), "full sync, `$batch` writes (1000 per batch), 4 in flight"),
+        (
+            "whole",
+            Setup { whole_rows: true, ..default() },
+            "full sync, `$batch` writes, every row read whole (`versions_first_from = 0`)",
+        ),
+        (
+            "one-way",
+            Setup { one_way: true, ..default() },
+            "full sync one way (customers → accounts), creates in `CreateMultiple`",
+        ),
+        (
+            "one-way-batch",
+            Setup { one_way: true, no_bulk: true, ..default() },
+            "full sync one way, creates in `$batch` (`bulk_creates = false`)",
+        ),
+        (
+            "single",
+            one_per_record(Duration::ZERO),
+            "full sync, one request per record, 4 in flight",
+        ),
+        (
+            "match",
+            Setup { accounts_first: true, ..default() },
+            "full sync, every customer's account already there: matched, coupled and brought up to date",
+        ),
+    ]
 }
 
 /// One request per record, with this latency.
