@@ -259,13 +259,21 @@ fn blank_too_deep(
 }
 
 /// Byte offsets of lines that start with an item keyword.
+/// An item's first line is its keyword at the margin followed by a name (or an import's
+/// path): a column named `table` or `map` written at the margin inside a body (`map -> x`) is
+/// not one.
 fn item_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
     std::iter::once(0)
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
         .filter(|&i| {
             let line = &text[i..];
             ITEM_KEYWORDS.iter().any(|k| {
-                line.starts_with(k) && line[k.len()..].starts_with(|c: char| c.is_whitespace())
+                let Some(rest) = line.strip_prefix(k) else {
+                    return false;
+                };
+                let after = rest.trim_start_matches([' ', '\t']);
+                rest.len() > after.len()
+                    && after.starts_with(|c: char| c.is_ascii_alphabetic() || "_`\"".contains(c))
             })
         })
 }
@@ -329,6 +337,18 @@ mod tests {
             .map(|d| &text[d.primary.span.start as usize..d.primary.span.end as usize])
             .collect();
         assert_eq!(spans, ["\"", "}"], "{:?}", parsed.diagnostics);
+    }
+
+    #[test]
+    fn a_column_named_like_an_item_keyword_at_the_margin_is_not_an_item() {
+        let text = "table a: x.y -> z.w {\nmap -> b\n    c -> d\n}\n";
+        assert_eq!(item_starts(text).collect::<Vec<_>>(), vec![0]);
+        let parsed = parse_recovering(FileId(0), text);
+        assert!(
+            !parsed.diagnostics.iter().any(|d| d.code == Code::E0108),
+            "{:?}",
+            parsed.diagnostics
+        );
     }
 
     #[test]
