@@ -143,6 +143,18 @@ impl<'p> Checker<'p> {
         self.diags.push(d);
     }
 
+    /// Adds a diagnostic about a literal unless one of the same code stands on it already: a
+    /// value map's literal is checked once per use and direction (forwards as a pattern,
+    /// backwards as a value), and one mistake is one diagnostic.
+    pub(crate) fn push_once(&mut self, d: Diagnostic) {
+        let same = |o: &Diagnostic| {
+            o.code == d.code && o.primary.file == d.primary.file && o.primary.span == d.primary.span
+        };
+        if !self.diags.iter().any(same) {
+            self.diags.push(d);
+        }
+    }
+
     /// Where a declaration is, for the plan's origins.
     pub(crate) fn origin(&self, file: FileId, span: Span) -> model::Origin {
         let (line, column) = self.project.sources.get(file).line_col(span.start as usize);

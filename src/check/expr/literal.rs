@@ -118,7 +118,7 @@ impl Checker<'_> {
             },
             |(_, help)| help,
         );
-        self.push(
+        self.push_once(
             Diagnostic::new(
                 Code::E0210,
                 file,
@@ -143,7 +143,7 @@ impl Checker<'_> {
         if opts.iter().any(|o| o.value == n) {
             return Some(Literal::Int(n));
         }
-        self.push(
+        self.push_once(
             Diagnostic::new(
                 Code::E0210,
                 file,
@@ -180,7 +180,7 @@ impl Checker<'_> {
             },
             |(_, help)| help,
         );
-        self.push(
+        self.push_once(
             Diagnostic::new(
                 Code::E0210,
                 file,

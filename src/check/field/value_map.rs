@@ -260,19 +260,13 @@ impl<'p> Checker<'p> {
             .label("given again here")
             .with(map_file, first, "first given here")
             .help("give each value its own partner, or map the field one way");
-            // A named map used both ways by several tables has one mistake: reported once.
-            let reported = self.diags.iter().any(|d| {
-                d.code == Code::E0304 && d.primary.file == map_file && d.primary.span == span
-            });
-            if reported {
-                return;
-            }
             // A named map is shown where it is used both ways; an inline one is its own use.
             let inline = u.file == map_file && u.site.start <= span.start && span.end <= u.site.end;
             if !inline {
                 d = d.with(u.file, u.site, "used both ways here");
             }
-            self.push(d);
+            // A named map used both ways by several tables has one mistake: reported once.
+            self.push_once(d);
         }
     }
 
