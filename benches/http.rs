@@ -368,28 +368,37 @@ async fn post_accounts(
     if returned.is_some() {
         headers.push(("Prefer".into(), "return=representation".into()));
     }
+    in_waves(&bodies, |chunk| {
+        let parts: Vec<Part<HttpRequest>> = chunk
+            .iter()
+            .map(|body| {
+                Part::Single(HttpRequest {
+                    method: "POST".into(),
+                    url: accounts.clone(),
+                    headers: headers.clone(),
+                    body: body.to_string().into_bytes(),
+                })
+            })
+            .collect();
+        let boundary = batch::new_boundary("batch_");
+        http.post(&url)
+            .bearer_auth(&token)
+            .header("Content-Type", batch::content_type(&boundary))
+            .header("Prefer", "odata.continue-on-error")
+            .body(batch::encode_requests(&boundary, &parts))
+    })
+    .await
+}
+
+/// Sends one request per 1000 bodies, `LANES` at a time; an answer other than a success fails
+/// the load.
+async fn in_waves(
+    bodies: &[Json],
+    request: impl Fn(&[Json]) -> reqwest::RequestBuilder,
+) -> Result<()> {
     let chunks: Vec<&[Json]> = bodies.chunks(1000).collect();
     for wave in chunks.chunks(LANES) {
-        let sends = wave.iter().map(|chunk| {
-            let parts: Vec<Part<HttpRequest>> = chunk
-                .iter()
-                .map(|body| {
-                    Part::Single(HttpRequest {
-                        method: "POST".into(),
-                        url: accounts.clone(),
-                        headers: headers.clone(),
-                        body: body.to_string().into_bytes(),
-                    })
-                })
-                .collect();
-            let boundary = batch::new_boundary("batch_");
-            http.post(&url)
-                .bearer_auth(&token)
-                .header("Content-Type", batch::content_type(&boundary))
-                .header("Prefer", "odata.continue-on-error")
-                .body(batch::encode_requests(&boundary, &parts))
-                .send()
-        });
+        let sends = wave.iter().map(|chunk| request(chunk).send());
         for r in futures_util::future::join_all(sends).await {
             let r = r?;
             if !r.status().is_success() {
@@ -419,23 +428,13 @@ async fn create_multiple(
             b
         })
         .collect();
-    let chunks: Vec<&[Json]> = typed.chunks(1000).collect();
-    for wave in chunks.chunks(LANES) {
-        let sends = wave.iter().map(|chunk| {
-            http.post(&url)
-                .bearer_auth(&token)
-                .header("Content-Type", "application/json")
-                .body(json!({ "Targets": chunk }).to_string())
-                .send()
-        });
-        for r in futures_util::future::join_all(sends).await {
-            let r = r?;
-            if !r.status().is_success() {
-                return Err(format!("creating accounts: {}", r.status()).into());
-            }
-        }
-    }
-    Ok(())
+    in_waves(&typed, |chunk| {
+        http.post(&url)
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(json!({ "Targets": chunk }).to_string())
+    })
+    .await
 }
 
 /// An account for each customer, with its number and name but not its city or phone: what
