@@ -1030,7 +1030,8 @@ fn conflict_fail_fails_the_record_until_resolved() {
         assert!(
             e.message.contains("both sides changed since the last sync")
                 && e.message.contains(column)
-                && e.message.contains("syncmap retry"),
+                && e.message.contains("syncmap resolve customers --")
+                && e.message.contains("--take left|right"),
             "{}",
             e.message
         );

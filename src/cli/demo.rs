@@ -1,6 +1,7 @@
 //! `syncmap demo`: the quick start. Starts both sandboxes in this process, seeds them, compiles
 //! the standard mappings, runs a full sync, changes records on both sides (one of them on both,
-//! which is a conflict, and one deletion), runs a modified-only sync and tells what happened.
+//! which is a conflict, and one deletion), runs a modified-only sync, settles by hand what the
+//! rules left failing (`syncmap resolve`), syncs once more and tells what happened.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,13 +11,16 @@ use serde_json::{json, Value as Json};
 use syncmap::connectors::odata::flavor::Flavor;
 use syncmap::connectors::odata::ODataConnector;
 use syncmap::plan::Plan;
+use syncmap::plan::Side;
 use syncmap::profile::{Profile, Secret};
 use syncmap::project::FsLoader;
-use syncmap::runtime::engine::{report, Engine, Mode, Options, RunReport, RunRequest};
+use syncmap::runtime::engine::{
+    report, Engine, Mode, Options, Pick, Resolution, RunReport, RunRequest,
+};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Sandbox, SandboxConfig, Seed};
-use syncmap::state::Store;
+use syncmap::state::{FailureKind, Store};
 
 use super::CliError;
 
@@ -41,6 +45,19 @@ struct DemoReport {
     changes: Vec<String>,
     /// The second run: a modified-only sync.
     modified: RunReport,
+    /// The records settled by hand: the command a person would type, and its run.
+    settled: Vec<Settled>,
+    /// The last run: a modified-only sync after settling, which finds nothing left to write.
+    after: RunReport,
+}
+
+/// One record settled by hand.
+#[derive(Serialize)]
+struct Settled {
+    /// The `syncmap resolve` command that does it.
+    command: String,
+    /// Its run.
+    report: RunReport,
 }
 
 /// Runs the demo.
@@ -72,6 +89,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         }
         println!("\nModified-only sync:");
         print!("{}", report::human(&report.modified));
+        for s in &report.settled {
+            println!("\nSettled by hand: {}", s.command);
+            print!("{}", report::human(&s.report));
+        }
+        println!("\nModified-only sync after settling:");
+        print!("{}", report::human(&report.after));
         if let Some(d) = &args.keep {
             println!(
                 "\nThe mappings, profile and state store are in {}; `syncmap log --profile {}` lists the runs.",
@@ -130,13 +153,58 @@ async fn demo(dir: &Path, quiet: bool) -> Result<DemoReport, CliError> {
     let full = run(Mode::Full).await?;
     let changes = edit(&sandbox, &secret).await?;
     let modified = run(Mode::Modified).await?;
+    let settled = settle(&plan, &systems, &store).await?;
+    let after = run(Mode::Modified).await?;
     sandbox.shutdown().await;
     Ok(DemoReport {
         plan_digest: plan.digest.clone(),
         full,
         changes,
         modified,
+        settled,
+        after,
     })
+}
+
+/// Settles what the modified-only run left failing, as a person would: the conflict by taking
+/// Business Central's values, the deleted contact by restoring it.
+async fn settle(plan: &Plan, systems: &Systems, store: &Store) -> Result<Vec<Settled>, CliError> {
+    let failures = store
+        .failures(None)
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    let mut done = std::collections::HashSet::new();
+    let mut settled = Vec::new();
+    for f in failures {
+        let (resolution, how) = match f.kind {
+            FailureKind::Conflict => (Resolution::Take(Side::Left), "--take left"),
+            FailureKind::PartnerDeleted => (Resolution::Restore, "--restore"),
+            FailureKind::Error => continue,
+        };
+        let side = f.direction.source();
+        let pair = store
+            .coupling(&f.mapping, side, &f.source_key)
+            .map_err(|e| CliError::Io(e.to_string()))?
+            .map(|c| c.left_key);
+        if !done.insert((f.mapping.clone(), pair)) {
+            continue;
+        }
+        let mut engine = Engine::new(plan, systems, store, Options::default())
+            .map_err(super::runtime::engine_error)?;
+        let pick = Pick::One(side, &f.source_key);
+        let report = engine
+            .resolve(&f.mapping, pick, resolution, false)
+            .await
+            .map_err(super::runtime::engine_error)?;
+        let flag = if side == Side::Left { "left" } else { "right" };
+        settled.push(Settled {
+            command: format!(
+                "syncmap resolve {} --{flag} {} {how}",
+                f.mapping, f.source_key
+            ),
+            report,
+        });
+    }
+    Ok(settled)
 }
 
 fn compile(dir: &Path) -> Result<Plan, CliError> {

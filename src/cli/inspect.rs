@@ -100,6 +100,7 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
                 serde_json::json!({
                     "mapping": f.mapping, "direction": f.direction.as_str(), "source_key": f.source_key,
                     "label": f.label, "dest_key": f.dest_key, "message": f.message, "attempts": f.attempts, "skipped": f.skipped, "at": f.at,
+                    "kind": f.kind, "differences": f.differences,
                 })
             })
             .collect();
@@ -132,6 +133,29 @@ pub fn errors(args: ErrorsArgs) -> Result<ExitCode, CliError> {
                 ""
             }
         );
+        print!("{}", differences(&rt.plan, f));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A conflict's differing fields, one line each, as each side holds them.
+fn differences(plan: &syncmap::plan::Plan, f: &syncmap::state::Failure) -> String {
+    let system = |side| {
+        plan.table(&f.mapping)
+            .map(|t| t.side(side).system.clone())
+            .unwrap_or_default()
+    };
+    let (left, right) = (
+        system(syncmap::plan::Side::Left),
+        system(syncmap::plan::Side::Right),
+    );
+    f.differences
+        .iter()
+        .map(|d| {
+            format!(
+                "    {left} {}: {}  |  {right} {}: {}\n",
+                d.left_field, d.left, d.right_field, d.right
+            )
+        })
+        .collect()
 }

@@ -169,6 +169,11 @@ enum Command {
     /// Retry skipped records in the next run.
     #[command(after_help = help::RETRY)]
     Retry(records::RetryArgs),
+    /// Settle a record the rules left failing: a conflict by taking one side's values
+    /// (`--take left|right`), a deleted partner by `--restore`, `--delete` or `--uncouple`;
+    /// one pair, or `--all` of a table mapping. Shows the field-level difference it writes
+    /// (`--dry-run` writes nothing).
+    Resolve(records::ResolveArgs),
     /// Write the mappings and their recent runs as one self-contained HTML page.
     #[command(after_help = help::REPORT)]
     Report(report::ReportArgs),
@@ -287,6 +292,7 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Log(args) => inspect::log(args),
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
+        Command::Resolve(args) => records::resolve(args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Lsp => lsp::run(),

@@ -1,10 +1,10 @@
 //! The manual commands of the reference: sync one record, couple, uncouple, match-based
-//! coupling, and retrying skipped records.
+//! coupling, retrying skipped records, and settling conflicts and deleted partners by hand.
 
 use std::process::ExitCode;
 
 use syncmap::plan::Side;
-use syncmap::runtime::engine::report;
+use syncmap::runtime::engine::{report, Pick, Resolution};
 
 use super::runtime::{self, Target};
 use super::CliError;
@@ -239,4 +239,101 @@ pub fn retry(args: RetryArgs) -> Result<ExitCode, CliError> {
         if n == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which side's values settle a conflict.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum TakeSide {
+    /// The left side's (the first side of the table mapping).
+    Left,
+    /// The right side's.
+    Right,
+}
+
+/// How `resolve` settles the records.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct HowToSettle {
+    /// A conflict: write this side's values to the other, whatever the conflict rule.
+    #[arg(long, value_enum)]
+    take: Option<TakeSide>,
+    /// A deleted partner: create it again from the record, and couple them.
+    #[arg(long)]
+    restore: bool,
+    /// A deleted partner: delete the record too.
+    #[arg(long)]
+    delete: bool,
+    /// A deleted partner: remove the coupling and keep the record.
+    #[arg(long)]
+    uncouple: bool,
+}
+
+/// `syncmap resolve`.
+#[derive(clap::Args, Debug)]
+pub struct ResolveArgs {
+    /// The table mapping.
+    table: String,
+    /// The record's key on the left side.
+    #[arg(long, conflicts_with_all = ["right", "all"])]
+    left: Option<String>,
+    /// The record's key on the right side.
+    #[arg(long, conflicts_with = "all")]
+    right: Option<String>,
+    /// Every record of the table mapping that fails this way (conflicts for `--take`,
+    /// deleted partners for the others).
+    #[arg(long)]
+    all: bool,
+    /// With `--all --take`: only conflicts in which nothing but these fields differs (either
+    /// side's column name; repeat for several).
+    #[arg(long = "field", value_name = "NAME", requires = "all")]
+    fields: Vec<String>,
+    #[command(flatten)]
+    how: HowToSettle,
+    #[command(flatten)]
+    target: Target,
+    /// Show the field-level difference it would write; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    output: super::output::OutputArgs,
+}
+
+/// Settles conflicts and deleted partners by hand.
+pub fn resolve(args: ResolveArgs) -> Result<ExitCode, CliError> {
+    let pick = match (&args.left, &args.right, args.all) {
+        (Some(k), _, _) => Pick::One(Side::Left, k),
+        (_, Some(k), _) => Pick::One(Side::Right, k),
+        (None, None, true) => Pick::All {
+            fields: &args.fields,
+        },
+        _ => {
+            return Err(CliError::Usage(
+                "give --left KEY, --right KEY or --all".into(),
+            ))
+        }
+    };
+    let h = &args.how;
+    let resolution = match (h.take, h.restore, h.delete) {
+        (Some(TakeSide::Left), ..) => Resolution::Take(Side::Left),
+        (Some(TakeSide::Right), ..) => Resolution::Take(Side::Right),
+        (None, true, _) => Resolution::Restore,
+        (None, false, true) => Resolution::Delete,
+        (None, false, false) => Resolution::Uncouple,
+    };
+    if !args.fields.is_empty() && !matches!(resolution, Resolution::Take(_)) {
+        return Err(CliError::Usage(
+            "--field picks conflicts; it goes with --take".into(),
+        ));
+    }
+    let rt = runtime::open_with(
+        &args.target,
+        runtime::Needs {
+            systems: true,
+            dry_run: args.dry_run,
+        },
+    )?;
+    let mut engine = rt.engine()?;
+    let report = runtime::block_on(engine.resolve(&args.table, pick, resolution, args.dry_run))?
+        .map_err(runtime::engine_error)?;
+    show(&report, args.output.json())
 }

@@ -2,6 +2,52 @@
 
 use super::*;
 
+/// What kind of failure a record has: what a person does about it differs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Any error but the two below: retried by every run (`syncmap retry` once skipped).
+    #[default]
+    Error,
+    /// Both sides changed a two-way field and the conflict rule is `fail`: settled with
+    /// `syncmap resolve --take left|right`.
+    Conflict,
+    /// The coupled partner was deleted and the deletion rule is `fail`: settled with
+    /// `syncmap resolve --restore`, `--delete` or `--uncouple`.
+    PartnerDeleted,
+}
+
+impl FailureKind {
+    fn as_str(self) -> Option<&'static str> {
+        match self {
+            FailureKind::Error => None,
+            FailureKind::Conflict => Some("conflict"),
+            FailureKind::PartnerDeleted => Some("partner_deleted"),
+        }
+    }
+
+    fn parse(s: Option<&str>) -> FailureKind {
+        match s {
+            Some("conflict") => FailureKind::Conflict,
+            Some("partner_deleted") => FailureKind::PartnerDeleted,
+            _ => FailureKind::Error,
+        }
+    }
+}
+
+/// One two-way field of a conflict, as each side holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldDifference {
+    /// The left side's column.
+    pub left_field: String,
+    /// Its value there (JSON, `null` when empty).
+    pub left: serde_json::Value,
+    /// The right side's column.
+    pub right_field: String,
+    /// Its value there.
+    pub right: serde_json::Value,
+}
+
 impl Store {
     /// Logs a failed record and tracks it for retry; a record failing twice in a row with the
     /// same message is skipped. Returns whether it is now skipped.
@@ -50,7 +96,8 @@ impl Store {
         self.conn()?.execute(
             "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)
              ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, dest_key),
-               message = excluded.message, attempts = attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at",
+               message = excluded.message, attempts = attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at,
+               kind = NULL, detail = NULL",
             params![mapping, dir.as_str(), source_key, dest_key, message, skipped, run, at],
         )?;
         if skipped {
@@ -65,6 +112,30 @@ impl Store {
             )?;
         }
         Ok(skipped)
+    }
+
+    /// Says what kind of failure the one just recorded is and, for a conflict, how the two
+    /// sides differ (redacted as messages are: a value may echo what a service answered).
+    pub fn describe_failure(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+        kind: FailureKind,
+        differences: &[FieldDifference],
+    ) -> Result<(), StateError> {
+        let detail = if differences.is_empty() {
+            None
+        } else {
+            let json = serde_json::to_string(differences)
+                .map_err(|e| StateError::Io(format!("cannot encode a conflict's fields: {e}")))?;
+            Some(crate::redact::redact(&json))
+        };
+        self.conn()?.execute(
+            "UPDATE failures SET kind = ?4, detail = ?5 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            params![mapping, dir.as_str(), source_key, kind.as_str(), detail],
+        )?;
+        Ok(())
     }
 
     /// Clears the failure of a record that has now synced.
@@ -180,7 +251,7 @@ impl Store {
     /// Every tracked failure, optionally of one table mapping.
     pub fn failures(&self, mapping: Option<&str>) -> Result<Vec<Failure>, StateError> {
         let mut stmt = self.conn()?.prepare(
-            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label FROM failures
+            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
              WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
         )?;
         let rows = stmt.query_map([mapping], |r| {
@@ -195,6 +266,12 @@ impl Store {
                 skipped: r.get(6)?,
                 at: r.get(7)?,
                 label: r.get(8)?,
+                kind: FailureKind::parse(r.get::<_, Option<String>>(9)?.as_deref()),
+                // A detail that does not decode (written by a later version) is left out.
+                differences: r
+                    .get::<_, Option<String>>(10)?
+                    .and_then(|d| serde_json::from_str(&d).ok())
+                    .unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::cursor::Cursor;
 use crate::plan::Side;
 
+pub use failures::{FailureKind, FieldDifference};
 pub use history::{RunFilter, RunWrite, WriteAction};
 pub use lease::{Fence, Holder, Lease, LeaseKind};
 
@@ -343,6 +344,10 @@ pub struct Failure {
     pub at: String,
     /// What a person knows the record by (`C00010 · Contoso Ltd.`), when the run knew it.
     pub label: Option<String>,
+    /// What kind of failure it is.
+    pub kind: FailureKind,
+    /// For a conflict: both sides' values of each two-way field that differs.
+    pub differences: Vec<FieldDifference>,
 }
 
 /// A write about to be made, recorded before it is sent: a run that ends between the write and

@@ -174,4 +174,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE record_errors ADD COLUMN label TEXT;
     ALTER TABLE failures ADD COLUMN label TEXT;
     "#,
+    // 8: what kind of failure a record has (a conflict, a deleted partner, another error) and,
+    //    for a conflict, both sides' values of each differing field: `errors` shows them and
+    //    `resolve --all` picks the records it settles by them.
+    r#"
+    ALTER TABLE failures ADD COLUMN kind TEXT;
+    ALTER TABLE failures ADD COLUMN detail TEXT;
+    "#,
 ];

@@ -200,6 +200,33 @@ fn watermarks_never_go_back() {
 }
 
 #[test]
+fn a_conflict_keeps_its_kind_and_both_values_until_it_fails_another_way() {
+    let s = Store::in_memory().unwrap();
+    let dir = Direction::LeftToRight;
+    let differences = vec![FieldDifference {
+        left_field: "phoneNumber".into(),
+        left: serde_json::json!("+1 555 0100"),
+        right_field: "telephone1".into(),
+        right: serde_json::json!(null),
+    }];
+    s.record_failure(1, "m", dir, "L", Some("R"), "both changed")
+        .unwrap();
+    s.describe_failure("m", dir, "L", FailureKind::Conflict, &differences)
+        .unwrap();
+    let f = &s.failures(Some("m")).unwrap()[0];
+    assert_eq!(
+        (f.kind, &f.differences),
+        (FailureKind::Conflict, &differences)
+    );
+    // Failing again some other way is a plain error again, without the conflict's values.
+    s.record_failure(2, "m", dir, "L", Some("R"), "refused")
+        .unwrap();
+    let f = &s.failures(Some("m")).unwrap()[0];
+    assert_eq!(f.kind, FailureKind::Error);
+    assert!(f.differences.is_empty());
+}
+
+#[test]
 fn the_same_error_twice_skips_until_retried() {
     let s = Store::in_memory().unwrap();
     let dir = Direction::RightToLeft;

@@ -11,6 +11,7 @@ mod support;
 mod bulk;
 mod generic;
 mod guarantees;
+mod resolve;
 mod secrets;
 mod throughput;
 mod values;
@@ -962,6 +963,33 @@ fn the_demo_syncs_seeds_and_shows_a_conflict_and_a_deletion() {
         });
     assert!(deletion, "{r}");
     assert!(r["changes"].as_array().unwrap().len() >= 4);
+    // The conflict and the deletion are settled by hand, one command each, and the run after
+    // finds nothing left to write or failing.
+    let settled = r["settled"].as_array().unwrap();
+    assert_eq!(settled.len(), 2, "{r}");
+    for s in settled {
+        assert!(s["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("syncmap resolve "));
+        let tables = s["report"]["tables"].as_array().unwrap();
+        assert_eq!(tables.iter().map(|p| n(p, "failed")).sum::<u64>(), 0, "{s}");
+        assert_eq!(
+            tables
+                .iter()
+                .map(|p| n(p, "inserted") + n(p, "modified"))
+                .sum::<u64>(),
+            1,
+            "{s}"
+        );
+    }
+    for p in r["after"]["tables"].as_array().unwrap() {
+        let moved = ["inserted", "modified", "deleted", "failed", "conflicts"]
+            .iter()
+            .map(|f| n(p, f))
+            .sum::<u64>();
+        assert_eq!(moved, 0, "{p}");
+    }
 }
 
 /// Adds settings to a system's section of the test's profile.

@@ -11,8 +11,11 @@ use crate::connectors::{Connector, Row};
 use crate::plan::Phase;
 use crate::runtime::eval::{Compiled, Lookups, NoLookups};
 use crate::runtime::shape::{self, Zones};
-use crate::state::{Coupling, Intent};
+use crate::state::{Coupling, FailureKind, FieldDifference, Intent};
 use crate::value::Value;
+
+/// Why a skipped record is left alone.
+const SKIPPED: &str = "skipped after failing twice with the same error (`syncmap errors`); `syncmap retry` syncs it again";
 
 /// What to do with one source row.
 pub(crate) enum Action {
@@ -241,13 +244,12 @@ impl<'a> Engine<'a> {
         for row in kept {
             // Each record has its own coupling and partner: they are taken, not copied.
             let coupling = partners.couplings.remove(&row.key);
-            if skipped.contains(&row.key) || coupling.as_ref().is_some_and(|c| c.skipped) {
-                self.skip(
-                    pass,
-                    pr,
-                    (&row.key, coupling.as_ref().map(|c| c.key(d))),
-                    "skipped after failing twice with the same error (`syncmap errors`); `syncmap retry` syncs it again",
-                );
+            // A record settled by hand goes through, skipped or not.
+            let is_skipped =
+                skipped.contains(&row.key) || coupling.as_ref().is_some_and(|c| c.skipped);
+            if is_skipped && pass.resolution.is_none() {
+                let keys = (row.key.as_str(), coupling.as_ref().map(|c| c.key(d)));
+                self.skip(pass, pr, keys, SKIPPED);
                 continue;
             }
             match coupling {
@@ -422,27 +424,41 @@ impl<'a> Engine<'a> {
         &self,
         pass: &Pass<'a>,
         pr: &mut PassReport,
+        keys: (&str, Option<&str>),
+        message: &str,
+        may_skip: bool,
+    ) -> Result<(), EngineError> {
+        let plain = (FailureKind::Error, Vec::new());
+        self.fail_described(pass, pr, keys, message, may_skip, plain)
+    }
+
+    /// Logs a failed record of a kind a person settles by hand (a conflict, with how the
+    /// sides differ; a deleted partner), so `errors` shows it and `resolve` finds it.
+    pub(crate) fn fail_described(
+        &self,
+        pass: &Pass<'a>,
+        pr: &mut PassReport,
         (source_key, dest_key): (&str, Option<&str>),
         message: &str,
         may_skip: bool,
+        (kind, differences): (FailureKind, Vec<FieldDifference>),
     ) -> Result<(), EngineError> {
         let label = self.label_of(source_key);
         let skipped = if self.dry_run {
             false
         } else {
+            let (mapping, dir) = (&pass.table.name, pass.dir);
             self.store.fenced(|st| {
-                let skipped = st.record_failure_as(
-                    self.run,
-                    &pass.table.name,
-                    pass.dir,
-                    (source_key, dest_key),
-                    message,
-                    may_skip,
-                )?;
+                let keys = (source_key, dest_key);
+                let skipped =
+                    st.record_failure_as(self.run, mapping, dir, keys, message, may_skip)?;
                 if let Some(l) = &label {
-                    st.label_failure(self.run, &pass.table.name, pass.dir, source_key, l)?;
+                    st.label_failure(self.run, mapping, dir, source_key, l)?;
                 }
-                if let Some(mut c) = st.coupling(&pass.table.name, pass.dir.source(), source_key)? {
+                if kind != FailureKind::Error {
+                    st.describe_failure(mapping, dir, source_key, kind, &differences)?;
+                }
+                if let Some(mut c) = st.coupling(mapping, dir.source(), source_key)? {
                     c.set_result(pass.dir, false, self.run);
                     c.skipped = c.skipped || skipped;
                     st.save_coupling(&c)?;
@@ -468,6 +484,8 @@ impl<'a> Engine<'a> {
                 label,
                 message: message.into(),
                 skipped,
+                kind,
+                differences,
             });
         }
         Ok(())
@@ -475,5 +493,6 @@ impl<'a> Engine<'a> {
 }
 
 mod decide;
+pub(crate) use decide::side_word;
 mod dry_run;
 mod execute;

@@ -10,7 +10,7 @@ use crate::state::{Coupling, Direction};
 impl<'a> Engine<'a> {
     /// Ends a manual run: its passes' counts are saved (they move no watermark), then the run is
     /// finished as every run is.
-    fn end(
+    pub(super) fn end(
         &mut self,
         report: &mut RunReport,
         outcome: Result<(), EngineError>,

@@ -15,12 +15,14 @@ mod overlap;
 mod passes;
 mod plan_change;
 pub mod report;
+mod resolve;
 mod settle;
 mod versions_first;
 
 pub use lifecycle::RunStatus;
 pub use manual::{DirectionStatus, TableStatus};
 pub use matching::Outlook;
+pub use resolve::{Pick, Resolution};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,6 +195,9 @@ pub(crate) struct Pass<'a> {
     pub lookups: lookups::PassCache,
     /// What the other direction did in this run, when it ran first.
     pub echoes: versions_first::Echoes,
+    /// How a person settles the pass's record, overriding the conflict or deletion rule
+    /// (`syncmap resolve`).
+    pub resolution: Option<Resolution>,
 }
 
 impl Pass<'_> {
@@ -457,6 +462,7 @@ impl<'a> Engine<'a> {
             outside_filter: std::cell::RefCell::default(),
             lookups: lookups::PassCache::default(),
             echoes: versions_first::Echoes::default(),
+            resolution: None,
         })
     }
 

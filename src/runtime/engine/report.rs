@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::state::Counts;
+use crate::state::{Counts, FailureKind, FieldDifference};
 use crate::value::Value;
 
 /// The outcome of a run, as `syncmap run --json` prints it.
@@ -11,7 +11,7 @@ use crate::value::Value;
 pub struct RunReport {
     /// The run's id in the state store (none for a dry run, which records nothing).
     pub run_id: Option<i64>,
-    /// `full`, `modified` or `record`.
+    /// `full`, `modified`, `record`, `resolve`, …
     pub mode: String,
     /// Whether nothing was written.
     pub dry_run: bool,
@@ -206,6 +206,16 @@ pub struct RecordFailure {
     pub message: String,
     /// Whether it is now skipped (failed twice the same way).
     pub skipped: bool,
+    /// What kind of failure it is.
+    #[serde(skip_serializing_if = "is_plain_error")]
+    pub kind: FailureKind,
+    /// For a conflict: both sides' values of each two-way field that differs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<FieldDifference>,
+}
+
+fn is_plain_error(kind: &FailureKind) -> bool {
+    *kind == FailureKind::Error
 }
 
 /// The report as a table for people.
@@ -232,9 +242,10 @@ pub fn human(r: &RunReport) -> String {
     for h in &r.hints {
         out.push_str(&format!("hint: {h}\n"));
     }
-    if r.dry_run {
+    // A dry run lists what it would change; settling by hand lists what it changed.
+    if r.dry_run || r.mode == "resolve" {
         for p in &r.tables {
-            out.push_str(&would_change(p));
+            out.push_str(&listed_changes(p, r.dry_run));
         }
     }
     out
@@ -304,13 +315,17 @@ fn counts_table(r: &RunReport) -> String {
 }
 
 /// A dry run's changes of one pass, each with its fields before and after.
-fn would_change(p: &PassReport) -> String {
+fn listed_changes(p: &PassReport, would: bool) -> String {
     let mut out = String::new();
     for c in &p.changes {
         let target = c.dest_key.as_deref().unwrap_or("(new)");
+        let verb = match (would, c.kind.as_str()) {
+            (true, kind) => format!("would {kind}"),
+            (false, "conflict") => "conflict in".to_string(),
+            (false, kind) => past(kind),
+        };
         out.push_str(&format!(
-            "  would {} {} {} `{}` ← `{}`{}",
-            c.kind,
+            "  {verb} {} {} `{}` ← `{}`{}",
             p.mapping,
             p.dest,
             target,
@@ -335,6 +350,14 @@ fn would_change(p: &PassReport) -> String {
         ));
     }
     out
+}
+
+/// What a change did, in the past tense (`update` → `updated`).
+fn past(kind: &str) -> String {
+    match kind.strip_suffix('e') {
+        Some(stem) => format!("{stem}ed"),
+        None => format!("{kind}ed"),
+    }
 }
 
 /// The words people read for a stored status (`completed_with_failures` → "completed with

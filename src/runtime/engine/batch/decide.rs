@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use super::{Action, Pending, PendingKind};
 use crate::connectors::Row;
-use crate::plan::{ConflictRule, DeleteRule, Flow};
+use crate::plan::{ConflictRule, DeleteRule, Expr, Flow, Side};
 use crate::runtime::engine::lookups::Resolver;
 use crate::runtime::engine::report::{Change, PassReport};
-use crate::runtime::engine::{Engine, EngineError, Pass};
-use crate::state::Coupling;
+use crate::runtime::engine::{Engine, EngineError, Pass, Resolution};
+use crate::state::{Coupling, FailureKind, FieldDifference};
 use crate::value::Value;
 
 impl<'a> Engine<'a> {
@@ -121,7 +121,7 @@ impl<'a> Engine<'a> {
         }
         if pass.table.flow == Flow::Both && src_changed && dst_changed {
             let differing = differing_two_way(pass, &update.fields, dest);
-            if !differing.is_empty() && !self.conflict(pass, &update.row, dest, &differing, pr)? {
+            if !differing.is_empty() && !self.conflict(pass, &update, dest, &differing, pr)? {
                 return Ok(None);
             }
         }
@@ -158,11 +158,12 @@ impl<'a> Engine<'a> {
     fn conflict(
         &self,
         pass: &Pass<'a>,
-        row: &Row,
+        update: &Pending,
         dest: &Row,
         differing: &[&str],
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
+        let row = &update.row;
         pr.counts.conflicts += 1;
         let fields = differing
             .iter()
@@ -200,11 +201,35 @@ impl<'a> Engine<'a> {
                 Ok(false)
             }
             None => {
-                let msg = format!("both sides changed since the last sync and {fields} differ{}; resolve it by hand, then `syncmap retry`", if differing.len() == 1 { "s" } else { "" });
-                self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+                self.fail_conflict(pass, update, dest, (&fields, differing), pr)?;
                 Ok(false)
             }
         }
+    }
+
+    /// Fails a record in conflict under the rule `fail`, with both sides' values and the
+    /// command that settles it.
+    fn fail_conflict(
+        &self,
+        pass: &Pass<'a>,
+        update: &Pending,
+        dest: &Row,
+        (fields, differing): (&str, &[&str]),
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let key = &update.row.key;
+        let msg = format!(
+            "both sides changed since the last sync and {fields} differ{}; settle it with `syncmap resolve {} --{} {key} --take left|right`",
+            if differing.len() == 1 { "s" } else { "" },
+            pass.table.name,
+            side_word(pass.dir.source()),
+        );
+        let described = (
+            FailureKind::Conflict,
+            differences(pass, update, dest, differing),
+        );
+        let keys = (key.as_str(), Some(dest.key.as_str()));
+        self.fail_described(pass, pr, keys, &msg, true, described)
     }
 
     /// The coupled partner is gone: the table's deletion rule decides.
@@ -224,30 +249,20 @@ impl<'a> Engine<'a> {
                 pass.dst.name
             )
         };
-        match pass.table.on_delete {
+        match deletion_rule(pass) {
             DeleteRule::Fail => {
-                let msg = note("the rule is `fail`: uncouple, restore or delete it by hand");
-                self.fail(pass, pr, &row.key, Some(&gone), &msg)?;
+                let msg = note(&format!(
+                    "the rule is `fail`: settle it with `syncmap resolve {mapping} --{} {} --restore|--delete|--uncouple`",
+                    side_word(pass.dir.source()),
+                    row.key
+                ));
+                let keys = (row.key.as_str(), Some(gone.as_str()));
+                let described = (FailureKind::PartnerDeleted, Vec::new());
+                self.fail_described(pass, pr, keys, &msg, true, described)?;
                 Ok(None)
             }
             DeleteRule::Uncouple => {
-                let msg = note("uncoupled");
-                if !self.dry_run {
-                    self.store.transaction(|st| {
-                        st.uncouple(mapping, pass.dir.source(), &row.key)?;
-                        self.log_write(
-                            st,
-                            pass,
-                            crate::state::WriteAction::Uncoupled,
-                            (&row.key, Some(&gone)),
-                            Some(&msg),
-                        )?;
-                        self.event(st, pass, "deletion", (Some(&row.key), Some(&gone)), &msg)?;
-                        Ok::<(), EngineError>(())
-                    })?;
-                }
-                pr.counts.uncoupled += 1;
-                pr.change(Change::new("uncouple", &row.key, Some(&gone)).note(msg));
+                self.uncouple_from_deleted(pass, &row.key, &gone, note("uncoupled"), pr)?;
                 Ok(None)
             }
             DeleteRule::Restore => Ok(Some(Pending {
@@ -264,6 +279,32 @@ impl<'a> Engine<'a> {
                 row,
             })),
         }
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Uncouples a record whose partner was deleted, logging why.
+    fn uncouple_from_deleted(
+        &self,
+        pass: &Pass<'a>,
+        key: &str,
+        gone: &str,
+        msg: String,
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        if !self.dry_run {
+            self.store.transaction(|st| {
+                st.uncouple(&pass.table.name, pass.dir.source(), key)?;
+                let keys = (key, Some(gone));
+                let uncoupled = crate::state::WriteAction::Uncoupled;
+                self.log_write(st, pass, uncoupled, keys, Some(&msg))?;
+                self.event(st, pass, "deletion", (Some(key), Some(gone)), &msg)?;
+                Ok::<(), EngineError>(())
+            })?;
+        }
+        pr.counts.uncoupled += 1;
+        pr.change(Change::new("uncouple", key, Some(gone)).note(msg));
+        Ok(())
     }
 }
 
@@ -321,9 +362,70 @@ fn differing_two_way<'p>(
         .collect()
 }
 
+/// Both sides' values of the two-way fields that differ: the source's own column where the
+/// field maps one column to another, else the value as the destination would take it.
+fn differences(
+    pass: &Pass<'_>,
+    update: &Pending,
+    dest: &Row,
+    differing: &[&str],
+) -> Vec<FieldDifference> {
+    let json = |v: Option<&Value>| v.map_or(serde_json::Value::Null, Value::to_json);
+    differing
+        .iter()
+        .filter_map(|target| {
+            let (op, _) = pass.ops.iter().find(|(op, _)| op.target == *target)?;
+            let (src_field, src_value) = match &op.value {
+                Expr::Col(c) => (c.clone(), update.row.fields.get(c)),
+                _ => (target.to_string(), update.fields.get(*target)),
+            };
+            let (src, dst) = (
+                (src_field, json(src_value)),
+                (target.to_string(), json(dest.fields.get(*target))),
+            );
+            let ((left_field, left), (right_field, right)) = match pass.dir.source() {
+                Side::Left => (src, dst),
+                Side::Right => (dst, src),
+            };
+            Some(FieldDifference {
+                left_field,
+                left,
+                right_field,
+                right,
+            })
+        })
+        .collect()
+}
+
+/// The deletion rule of a pass: the table's, unless a person settling the record by hand
+/// (`syncmap resolve`) chose otherwise.
+fn deletion_rule(pass: &Pass<'_>) -> DeleteRule {
+    match pass.resolution {
+        Some(Resolution::Restore) => DeleteRule::Restore,
+        Some(Resolution::Delete) => DeleteRule::Propagate,
+        Some(Resolution::Uncouple) => DeleteRule::Uncouple,
+        _ => pass.table.on_delete,
+    }
+}
+
+/// `left` or `right`, as `--left KEY` names a record.
+pub(crate) fn side_word(side: Side) -> &'static str {
+    match side {
+        Side::Left => "left",
+        Side::Right => "right",
+    }
+}
+
 /// Whether the conflict rule lets this pass's side win (`None`: the rule is `fail`), and the
-/// rule in words.
+/// rule in words. A person settling the record by hand overrides the rule.
 fn rule_says(pass: &Pass<'_>, row: &Row, dest: &Row) -> (Option<bool>, String) {
+    if let Some(Resolution::Take(side)) = pass.resolution {
+        let system = &pass.table.side(side).system;
+        return (
+            Some(side == pass.dir.source()),
+            format!("overridden by hand: take {system}"),
+        );
+    }
     match pass.table.on_conflict {
         ConflictRule::Prefer(side) => (
             Some(side == pass.dir.source()),

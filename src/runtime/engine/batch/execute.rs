@@ -9,7 +9,7 @@ use super::{Pending, PendingKind};
 use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
 use crate::runtime::engine::report::PassReport;
 use crate::runtime::engine::settle::Found;
-use crate::runtime::engine::{Engine, EngineError, Pass};
+use crate::runtime::engine::{Engine, EngineError, Pass, Resolution};
 use crate::state::{Coupling, Intent, IntentKind, WriteAction};
 use crate::value::Value;
 
@@ -52,6 +52,12 @@ impl<'a> Engine<'a> {
                 self.report_dry(pass, p, pr);
             }
             return Ok(());
+        }
+        // A record settled by hand shows what it changes, as a dry run of it would have.
+        if pass.resolution.is_some() {
+            for p in &planned {
+                self.list_planned(pass, p, pr);
+            }
         }
         // Intents first, for every write: a write that reaches the system but whose outcome
         // does not reach the state store (the run is killed in between, or the answer is lost)
@@ -284,8 +290,9 @@ impl<'a> Engine<'a> {
                     c.set_in_step(d, out.modified_on, out.etag.as_deref());
                 }
                 self.commit_coupling(pass, &mut c, *new_coupling, pr)?;
-                let why = new_coupling.then_some("matched, then brought up to date");
                 let keys = (row.key.as_str(), Some(dest.key.as_str()));
+                let why = why_modified(pass, *new_coupling);
+                let why = why.as_deref();
                 self.log_write(self.store, pass, WriteAction::Modified, keys, why)?;
                 pr.counts.modified += 1;
                 Ok(())
@@ -586,6 +593,18 @@ fn pending_change(pass: &Pass<'_>, coupling: &Coupling, dest: &Row, new_coupling
         && coupling
             .changed(pass.dir.dest(), dest.etag.as_deref(), dest.modified_on)
             .unwrap_or(false)
+}
+
+/// Why an update was written, where it is not the source's change: a conflict settled by
+/// hand, or a partner the match rules found.
+fn why_modified(pass: &Pass<'_>, new_coupling: bool) -> Option<String> {
+    if let Some(Resolution::Take(side)) = pass.resolution {
+        let system = &pass.table.side(side).system;
+        return Some(format!(
+            "a conflict settled by hand: {system}'s values taken"
+        ));
+    }
+    new_coupling.then(|| "matched, then brought up to date".to_string())
 }
 
 /// Whether a write may have happened although no success came back: an answer lost (a passing

@@ -1,0 +1,331 @@
+//! Settling by hand what the rules leave failing (`syncmap resolve`), over both sandboxes with
+//! the standard customers mapping (`on conflict: fail`, `on delete: fail`): `errors` shows both
+//! sides' values, a dry run shows the field-level difference and writes nothing, one command
+//! settles a conflict or a deleted partner, and the next run finds nothing left to write.
+
+use super::support::wire::multiset;
+use super::*;
+
+/// Open customers with their coupled accounts (by name), after a full sync.
+fn synced_customers(env: &Env, n: usize) -> Vec<(String, String)> {
+    env.run(&["--mode", "full"]);
+    let accounts = env.rows(true, "accounts");
+    let pairs: Vec<(String, String)> = env
+        .rows(false, "customers")
+        .iter()
+        .filter(|c| c["blocked"] == " ")
+        .filter_map(|c| {
+            let a = accounts.iter().find(|a| a["name"] == c["displayName"])?;
+            Some((text(c, "id"), text(a, "accountid")))
+        })
+        .take(n)
+        .collect();
+    assert_eq!(pairs.len(), n);
+    pairs
+}
+
+/// `syncmap …`, which must succeed; its standard output as JSON.
+fn json_of(env: &Env, args: &[&str]) -> Json {
+    let out = env.syncmap(args);
+    assert!(
+        out.status.success(),
+        "syncmap {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The failures `syncmap errors` lists, as JSON.
+fn errors(env: &Env) -> Vec<Json> {
+    json_of(env, &["errors", "--json"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Asserts a run wrote nothing and failed nothing in any pass.
+fn assert_quiet(report: &Json) {
+    for p in report["tables"].as_array().unwrap() {
+        let moved = ["inserted", "modified", "deleted", "failed", "conflicts"]
+            .iter()
+            .map(|f| n(p, f))
+            .sum::<u64>();
+        assert_eq!(moved, 0, "{p}");
+    }
+}
+
+fn row_of(env: &Env, dv: bool, table: &str, key_field: &str, key: &str) -> Option<Json> {
+    env.rows(dv, table)
+        .into_iter()
+        .find(|r| r[key_field] == key)
+}
+
+#[test]
+fn a_conflict_is_settled_by_one_resolve_after_which_a_run_writes_nothing() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let (customer, account) = synced_customers(&env, 1).remove(0);
+    env.patch(
+        false,
+        "customers",
+        &customer,
+        json!({ "phoneNumber": "+1 555 0199" }),
+    );
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({ "telephone1": "+33 1 00 00 00 00" }),
+    );
+    let out = env.syncmap(&[
+        "run",
+        "--json",
+        "--mode",
+        "modified",
+        "--table",
+        "customers",
+    ]);
+    assert!(!out.status.success());
+
+    // `errors` shows the conflict with both sides' values, in each direction it failed.
+    let failed = errors(&env);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for f in &failed {
+        assert_eq!(f["kind"], "conflict", "{f}");
+        assert_eq!(
+            f["differences"],
+            json!([{ "left_field": "phoneNumber", "left": "+1 555 0199",
+                     "right_field": "telephone1", "right": "+33 1 00 00 00 00" }]),
+            "{f}"
+        );
+    }
+    let human = env.syncmap(&["errors"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains("bc phoneNumber: \"+1 555 0199\"  |  dv telephone1: \"+33 1 00 00 00 00\""),
+        "{human}"
+    );
+
+    // A dry run shows what taking Dataverse's values would write, and writes nothing.
+    let dry = json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            &customer,
+            "--take",
+            "right",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    let change = &counts(&dry, "customers", "right_to_left")["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "update")
+        .cloned()
+        .unwrap_or_else(|| panic!("no update listed: {dry}"));
+    assert_eq!(
+        change["fields"],
+        json!([{ "column": "phoneNumber", "before": "\"+1 555 0199\"", "after": "\"+33 1 00 00 00 00\"" }]),
+        "{change}"
+    );
+    let still = row_of(&env, false, "customers", "id", &customer).unwrap();
+    assert_eq!(still["phoneNumber"], "+1 555 0199");
+    assert_eq!(errors(&env).len(), 2);
+
+    // One command settles it: both sides hold Dataverse's value, nothing is left failing.
+    let done = json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            &customer,
+            "--take",
+            "right",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        n(&counts(&done, "customers", "right_to_left"), "modified"),
+        1
+    );
+    let c = row_of(&env, false, "customers", "id", &customer).unwrap();
+    let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
+    assert_eq!(c["phoneNumber"], "+33 1 00 00 00 00");
+    assert_eq!(a["telephone1"], "+33 1 00 00 00 00");
+    assert!(errors(&env).is_empty());
+
+    // The next modified-only run finds the pair in step, and so does a full one.
+    assert_quiet(&env.run(&["--mode", "modified", "--table", "customers"]));
+    assert_quiet(&env.run(&["--mode", "full", "--table", "customers"]));
+
+    // It is in the run history: a run of its own, its write logged with why, and an event.
+    let resolved_runs = env.state_count("SELECT COUNT(*) FROM runs WHERE mode = 'resolve'");
+    assert_eq!(resolved_runs, 1);
+    let logged = env.state_count(
+        "SELECT COUNT(*) FROM run_writes WHERE action = 'modified' AND reason LIKE 'a conflict settled by hand%'",
+    );
+    assert_eq!(logged, 1);
+    assert_eq!(
+        env.state_count("SELECT COUNT(*) FROM events WHERE kind = 'resolved'"),
+        1
+    );
+}
+
+#[test]
+fn a_deleted_partner_is_restored_deleted_or_uncoupled_by_hand() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let pairs = synced_customers(&env, 3);
+    for (_, account) in &pairs {
+        env.delete(true, "accounts", account);
+    }
+    let out = env.syncmap(&[
+        "run",
+        "--json",
+        "--mode",
+        "modified",
+        "--table",
+        "customers",
+    ]);
+    assert!(!out.status.success());
+    let failed = errors(&env);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(
+        failed.iter().all(|f| f["kind"] == "partner_deleted"),
+        "{failed:?}"
+    );
+
+    // Taking a side is refused where a row of the pair is gone, with what to do instead.
+    let (restored, deleted, uncoupled) = (&pairs[0].0, &pairs[1].0, &pairs[2].0);
+    let out = env.syncmap(&["resolve", "customers", "--left", restored, "--take", "left"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--restore|--delete|--uncouple"), "{err}");
+
+    let names_before = multiset(env.rows(true, "accounts").iter().map(|a| text(a, "name")));
+    let customer = row_of(&env, false, "customers", "id", restored).unwrap();
+    json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            restored,
+            "--restore",
+            "--json",
+        ],
+    );
+    json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            deleted,
+            "--delete",
+            "--json",
+        ],
+    );
+    json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            uncoupled,
+            "--uncouple",
+            "--json",
+        ],
+    );
+
+    // Restored: exactly one new account of the customer's name, coupled.
+    let names_after = multiset(env.rows(true, "accounts").iter().map(|a| text(a, "name")));
+    let mut expected = names_before.clone();
+    *expected.entry(text(&customer, "displayName")).or_default() += 1;
+    assert_eq!(names_after, expected);
+    // Deleted: the customer is gone too. Uncoupled: the customer stays, coupled to nothing.
+    assert!(row_of(&env, false, "customers", "id", deleted).is_none());
+    assert!(row_of(&env, false, "customers", "id", uncoupled).is_some());
+    let coupled = |key: &str| {
+        env.state_count(&format!(
+            "SELECT COUNT(*) FROM couplings WHERE mapping = 'customers' AND left_key = '{key}'"
+        ))
+    };
+    assert_eq!(
+        (coupled(restored), coupled(deleted), coupled(uncoupled)),
+        (1, 0, 0)
+    );
+    assert!(errors(&env).is_empty());
+    assert_quiet(&env.run(&["--mode", "modified", "--table", "customers"]));
+}
+
+#[test]
+fn resolve_all_settles_only_the_conflicts_in_the_fields_named() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let pairs = synced_customers(&env, 2);
+    let (phone, city) = (&pairs[0], &pairs[1]);
+    env.patch(
+        false,
+        "customers",
+        &phone.0,
+        json!({ "phoneNumber": "+1 555 0101" }),
+    );
+    env.patch(
+        true,
+        "accounts",
+        &phone.1,
+        json!({ "telephone1": "+1 555 0202" }),
+    );
+    env.patch(false, "customers", &city.0, json!({ "city": "Redmond" }));
+    env.patch(
+        true,
+        "accounts",
+        &city.1,
+        json!({ "address1_city": "Bellevue" }),
+    );
+    env.syncmap(&["run", "--mode", "modified", "--table", "customers"]);
+    assert_eq!(errors(&env).len(), 4);
+
+    let done = json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--all",
+            "--take",
+            "left",
+            "--field",
+            "telephone1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        n(&counts(&done, "customers", "left_to_right"), "modified"),
+        1,
+        "{done}"
+    );
+    let a = row_of(&env, true, "accounts", "accountid", &phone.1).unwrap();
+    assert_eq!(a["telephone1"], "+1 555 0101");
+    // The city conflict is left for a person: both directions still fail, values untouched.
+    let left: Vec<Json> = errors(&env);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|f| f["differences"][0]["left_field"] == "city"));
+    let a = row_of(&env, true, "accounts", "accountid", &city.1).unwrap();
+    assert_eq!(a["address1_city"], "Bellevue");
+
+    // Without a field named, `--all` takes the rest.
+    json_of(
+        &env,
+        &["resolve", "customers", "--all", "--take", "left", "--json"],
+    );
+    assert!(errors(&env).is_empty());
+    let a = row_of(&env, true, "accounts", "accountid", &city.1).unwrap();
+    assert_eq!(a["address1_city"], "Redmond");
+    assert_quiet(&env.run(&["--mode", "modified", "--table", "customers"]));
+}
