@@ -133,6 +133,14 @@ Examples:
   syncmap retry
   syncmap retry customers";
 
+/// Under `syncmap resolve --help`.
+pub const RESOLVE: &str = "\
+Examples:
+  syncmap resolve customers --left 0000001a-0000-4000-8000-000000000003 --take left --dry-run
+  syncmap resolve customers --right 7f3c9a10-0000-4000-8000-00000000000a --take right
+  syncmap resolve contacts --left 740bd36b-4de7-47f9-86fc-a05e83249b00 --restore
+  syncmap resolve customers --all --take left --field creditLimit";
+
 /// Under `syncmap report --help`.
 pub const REPORT: &str = "\
 Examples:
@@ -196,6 +204,7 @@ mod tests {
             LOG,
             ERRORS,
             RETRY,
+            RESOLVE,
             REPORT,
             DOCTOR,
             SANDBOX,

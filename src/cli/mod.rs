@@ -173,6 +173,7 @@ enum Command {
     /// (`--take left|right`), a deleted partner by `--restore`, `--delete` or `--uncouple`;
     /// one pair, or `--all` of a table mapping. Shows the field-level difference it writes
     /// (`--dry-run` writes nothing).
+    #[command(after_help = help::RESOLVE)]
     Resolve(records::ResolveArgs),
     /// Write the mappings and their recent runs as one self-contained HTML page.
     #[command(after_help = help::REPORT)]
