@@ -180,5 +180,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE failures ADD COLUMN kind TEXT;
     ALTER TABLE failures ADD COLUMN detail TEXT;
+    UPDATE failures SET kind = 'conflict'
+        WHERE message LIKE 'both sides changed since the last sync%';
+    UPDATE failures SET kind = 'partner_deleted'
+        WHERE message LIKE 'its coupled % was deleted; the rule is `fail`%';
     "#,
 ];

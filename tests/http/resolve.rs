@@ -159,13 +159,30 @@ fn a_conflict_is_settled_by_one_resolve_after_which_a_run_writes_nothing() {
     assert_eq!(a["telephone1"], "+33 1 00 00 00 00");
     assert!(errors(&env).is_empty());
 
+    // Settled, the pair is not failing: taking a side of it again is refused.
+    let again = env.syncmap(&[
+        "resolve",
+        "customers",
+        "--left",
+        &customer,
+        "--take",
+        "left",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not failing"));
+
     // The next modified-only run finds the pair in step, and so does a full one.
     assert_quiet(&env.run(&["--mode", "modified", "--table", "customers"]));
     assert_quiet(&env.run(&["--mode", "full", "--table", "customers"]));
 
     // It is in the run history: a run of its own, its write logged with why, and an event.
-    let resolved_runs = env.state_count("SELECT COUNT(*) FROM runs WHERE mode = 'resolve'");
-    assert_eq!(resolved_runs, 1);
+    // (The refused one is in the history too, as a failed run.)
+    let runs = |status: &str| {
+        env.state_count(&format!(
+            "SELECT COUNT(*) FROM runs WHERE mode = 'resolve' AND status = '{status}'"
+        ))
+    };
+    assert_eq!((runs("succeeded"), runs("failed")), (1, 1));
     let logged = env.state_count(
         "SELECT COUNT(*) FROM run_writes WHERE action = 'modified' AND reason LIKE 'a conflict settled by hand%'",
     );
@@ -288,6 +305,39 @@ fn resolve_all_settles_only_the_conflicts_in_the_fields_named() {
         json!({ "address1_city": "Bellevue" }),
     );
     env.syncmap(&["run", "--mode", "modified", "--table", "customers"]);
+    assert_eq!(errors(&env).len(), 4);
+
+    // A pair picked by the fields its failure named, where another field differs since, is
+    // left as it was: the person did not choose for that field.
+    env.patch(
+        true,
+        "accounts",
+        &city.1,
+        json!({ "telephone1": "+1 555 0303" }),
+    );
+    let out = env.syncmap(&[
+        "resolve",
+        "customers",
+        "--all",
+        "--take",
+        "left",
+        "--field",
+        "city",
+        "--json",
+    ]);
+    let left_alone: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        left_alone["hints"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("left as it was"),
+        "{left_alone}"
+    );
+    let a = row_of(&env, true, "accounts", "accountid", &city.1).unwrap();
+    assert_eq!(
+        (text(&a, "address1_city"), text(&a, "telephone1")),
+        ("Bellevue".into(), "+1 555 0303".into())
+    );
     assert_eq!(errors(&env).len(), 4);
 
     let done = json_of(

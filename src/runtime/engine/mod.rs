@@ -198,6 +198,9 @@ pub(crate) struct Pass<'a> {
     /// How a person settles the pass's record, overriding the conflict or deletion rule
     /// (`syncmap resolve`).
     pub resolution: Option<Resolution>,
+    /// With a side taken for every conflict of a table mapping: the only fields that may
+    /// differ (either side's column); a pair where others differ now is left as it was.
+    pub settle_fields: Vec<String>,
 }
 
 impl Pass<'_> {
@@ -463,6 +466,7 @@ impl<'a> Engine<'a> {
             lookups: lookups::PassCache::default(),
             echoes: versions_first::Echoes::default(),
             resolution: None,
+            settle_fields: Vec::new(),
         })
     }
 

@@ -62,9 +62,11 @@ impl<'a> Engine<'a> {
     ) -> Result<RunReport, EngineError> {
         let t = self.table(table)?;
         let mut report = self.begin("resolve", "manual", &[table.to_string()], dry_run)?;
+        // Kept outside, so the pairs settled before an error still count in the run.
+        let mut reports: BTreeMap<&'static str, PassReport> = BTreeMap::new();
         let outcome = async {
+            let reports = &mut reports;
             let pairs = self.pairs_to_settle(t, pick, resolution)?;
-            let mut reports: BTreeMap<&'static str, PassReport> = BTreeMap::new();
             // Writes an interrupted run left unsettled first, as every run does.
             if !self.dry_run && !pairs.is_empty() {
                 let dir = directions(t.flow)[0];
@@ -73,7 +75,7 @@ impl<'a> Engine<'a> {
                 reports.insert(dir.as_str(), pr);
             }
             for c in &pairs {
-                match self.settle_pair(t, c, resolution, &mut reports).await {
+                match self.settle_pair(t, c, resolution, pick, reports).await {
                     Err(EngineError::Request(why)) if matches!(pick, Pick::All { .. }) => {
                         report
                             .hints
@@ -91,10 +93,10 @@ impl<'a> Engine<'a> {
                     }
                 ));
             }
-            report.tables.extend(reports.into_values());
             Ok(())
         }
         .await;
+        report.tables.extend(reports.into_values());
         self.end(&mut report, outcome)?;
         Ok(report)
     }
@@ -109,6 +111,14 @@ impl<'a> Engine<'a> {
         let fields = match pick {
             Pick::One(side, key) => {
                 return match self.store.coupling(&t.name, side, key)? {
+                    // Only a pair that is failing: a side taken from an old ticket must not
+                    // overwrite what the other side changed since.
+                    Some(c) if self.failures_of(t, &c)?.is_empty() => {
+                        Err(EngineError::Request(format!(
+                            "`{key}` of `{}` is not failing (`syncmap errors` lists what is); `syncmap record` brings a record's values over by hand",
+                            t.name
+                        )))
+                    }
                     Some(c) => Ok(vec![c]),
                     None => Err(EngineError::Request(format!(
                         "`{key}` is not coupled in `{}`; `syncmap record {} --{} {key}` syncs an uncoupled record",
@@ -150,6 +160,7 @@ impl<'a> Engine<'a> {
         t: &'a plan::Table,
         c: &Coupling,
         resolution: Resolution,
+        pick: Pick<'_>,
         reports: &mut BTreeMap<&'static str, PassReport>,
     ) -> Result<(), EngineError> {
         let left = self.row_on(t, Side::Left, &c.left_key).await?;
@@ -166,8 +177,17 @@ impl<'a> Engine<'a> {
         let mut pass = self.pass(t, dir, Mode::Modified, true)?;
         pass.force = true;
         pass.resolution = Some(resolution);
+        if let Pick::All { fields } = pick {
+            pass.settle_fields = fields.to_vec();
+        }
         let mut pr = pass.report();
         self.process(&pass, vec![row], true, &mut pr).await?;
+        let n = &pr.counts;
+        if n.failed == 0 && n.inserted + n.modified + n.unchanged + n.deleted + n.uncoupled == 0 {
+            return Err(EngineError::Request(
+                "nothing was done: the record is outside its side's filter, or fields other than those named differ now".into(),
+            ));
+        }
         if !self.dry_run && pr.counts.failed == 0 {
             self.settled(t, c, dir, resolution)?;
         }
@@ -189,11 +209,14 @@ impl<'a> Engine<'a> {
         dir: Direction,
         resolution: Resolution,
     ) -> Result<(), EngineError> {
-        let other = dir.reverse();
-        self.store
-            .clear_failure(&t.name, other, c.key(other.source()))?;
-        self.store
-            .clear_failure(&t.name, dir, c.key(dir.source()))?;
+        // The other direction's failure is cleared only when it is the one settled: a
+        // failure of another kind there (a lookup, a refused write) is still to be seen to.
+        for f in self.failures_of(t, c)? {
+            if f.direction == dir || f.kind == resolution.settles() {
+                self.store
+                    .clear_failure(&t.name, f.direction, &f.source_key)?;
+            }
+        }
         if let Some(mut now) = self.store.coupling(&t.name, Side::Left, &c.left_key)? {
             if now.skipped {
                 now.skipped = false;
@@ -216,6 +239,17 @@ impl<'a> Engine<'a> {
             &format!("settled by hand: {how}"),
         )?;
         Ok(())
+    }
+
+    /// The failures of a pair, in either direction.
+    fn failures_of(
+        &self,
+        t: &'a plan::Table,
+        c: &Coupling,
+    ) -> Result<Vec<crate::state::Failure>, EngineError> {
+        let mut all = self.store.failures(Some(&t.name))?;
+        all.retain(|f| f.source_key == c.key(f.direction.source()));
+        Ok(all)
     }
 
     /// The row with this key on a side of the table mapping, if it is there.

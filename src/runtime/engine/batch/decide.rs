@@ -119,6 +119,9 @@ impl<'a> Engine<'a> {
         if self.refused_outside_filter(pass, &update, dest, pr)? {
             return Ok(None);
         }
+        if self.outside_settled_fields(pass, &update, dest) {
+            return Ok(None);
+        }
         if pass.table.flow == Flow::Both && src_changed && dst_changed {
             let differing = differing_two_way(pass, &update.fields, dest);
             if !differing.is_empty() && !self.conflict(pass, &update, dest, &differing, pr)? {
@@ -126,6 +129,24 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(Some(update))
+    }
+
+    /// Whether a conflict settled for named fields only (`resolve --all --field`) now differs in
+    /// another two-way field: the pair is then left as it was.
+    fn outside_settled_fields(&self, pass: &Pass<'a>, update: &Pending, dest: &Row) -> bool {
+        if pass.settle_fields.is_empty() {
+            return false;
+        }
+        let named = |name: &str| pass.settle_fields.iter().any(|f| f == name);
+        differing_two_way(pass, &update.fields, dest)
+            .into_iter()
+            .any(|target| {
+                let source = pass.ops.iter().find_map(|(op, _)| match &op.value {
+                    Expr::Col(c) if op.target == target => Some(c.as_str()),
+                    _ => None,
+                });
+                !named(target) && !source.is_some_and(named)
+            })
     }
 
     /// Whether a partner found by a match rule outside the destination's filter is refused: it
@@ -164,6 +185,13 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
         let row = &update.row;
+        let (wins, how) = rule_says(pass, row, dest);
+        // A conflict being settled by hand is not a new one: it is listed, not counted again.
+        if pass.resolution.is_some() {
+            let note = format!("both sides changed; rule {how}");
+            pr.change(Change::new("conflict", &row.key, Some(&dest.key)).note(&note));
+            return Ok(wins == Some(true));
+        }
         pr.counts.conflicts += 1;
         let fields = differing
             .iter()
@@ -172,7 +200,6 @@ impl<'a> Engine<'a> {
             .join(", ");
         // Every conflict is logged as an event of the run and listed in the report, whatever
         // the rule (`fail` used to leave only the record's error).
-        let (wins, how) = rule_says(pass, row, dest);
         let outcome = match wins {
             Some(true) => "this side's values are written",
             Some(false) => "the other side's values win; this side is skipped",
