@@ -149,10 +149,16 @@ fn a_conflict_is_settled_by_one_resolve_after_which_a_run_writes_nothing() {
             "--json",
         ],
     );
-    assert_eq!(
-        n(&counts(&done, "customers", "right_to_left"), "modified"),
-        1
-    );
+    let pass = counts(&done, "customers", "right_to_left");
+    assert_eq!(n(&pass, "modified"), 1);
+    // It lists what it wrote, field by field, once the write went through.
+    let kinds: Vec<&str> = pass["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["conflict", "update"], "{pass}");
     let c = row_of(&env, false, "customers", "id", &customer).unwrap();
     let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
     assert_eq!(c["phoneNumber"], "+33 1 00 00 00 00");
@@ -225,6 +231,27 @@ fn a_deleted_partner_is_restored_deleted_or_uncoupled_by_hand() {
 
     let names_before = multiset(env.rows(true, "accounts").iter().map(|a| text(a, "name")));
     let customer = row_of(&env, false, "customers", "id", restored).unwrap();
+    // A dry run shows the account it would create, and creates nothing.
+    let dry = json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            restored,
+            "--restore",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    let listed = &counts(&dry, "customers", "left_to_right")["changes"][0];
+    assert_eq!(
+        (listed["kind"].as_str(), listed["source_key"].as_str()),
+        (Some("insert"), Some(restored.as_str()))
+    );
+    let unchanged = multiset(env.rows(true, "accounts").iter().map(|a| text(a, "name")));
+    assert_eq!(unchanged, names_before);
+    assert_eq!(errors(&env).len(), 3);
     json_of(
         &env,
         &[
@@ -325,14 +352,20 @@ fn resolve_all_settles_only_the_conflicts_in_the_fields_named() {
         "city",
         "--json",
     ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a pair left as it was fails the run"
+    );
     let left_alone: Json = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        left_alone["hints"][0]
-            .as_str()
-            .unwrap_or_default()
-            .contains("left as it was"),
+    let pass = counts(&left_alone, "customers", "left_to_right");
+    assert_eq!(
+        (n(&pass, "failed"), n(&pass, "modified")),
+        (1, 0),
         "{left_alone}"
     );
+    let why = text(&pass["errors"][0], "message");
+    assert!(why.starts_with("left as it was: "), "{why}");
     let a = row_of(&env, true, "accounts", "accountid", &city.1).unwrap();
     assert_eq!(
         (text(&a, "address1_city"), text(&a, "telephone1")),

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::report::{PassReport, RunReport};
+use super::report::{PassReport, RecordFailure, RunReport};
 use super::{directions, Engine, EngineError, Mode};
 use crate::connectors::{Connector, Row};
 use crate::plan::{self, Side};
@@ -77,9 +77,7 @@ impl<'a> Engine<'a> {
             for c in &pairs {
                 match self.settle_pair(t, c, resolution, pick, reports).await {
                     Err(EngineError::Request(why)) if matches!(pick, Pick::All { .. }) => {
-                        report
-                            .hints
-                            .push(format!("`{}` left as it was: {why}", c.left_key));
+                        self.left_unsettled(t, c, &why, reports)?;
                     }
                     other => other?,
                 }
@@ -238,6 +236,34 @@ impl<'a> Engine<'a> {
             Some(c.key(dir.dest())),
             &format!("settled by hand: {how}"),
         )?;
+        Ok(())
+    }
+
+    /// Counts a pair `--all` could not settle as failed in the run (it still fails), with why.
+    fn left_unsettled(
+        &self,
+        t: &'a plan::Table,
+        c: &Coupling,
+        why: &str,
+        reports: &mut BTreeMap<&'static str, PassReport>,
+    ) -> Result<(), EngineError> {
+        let dir = directions(t.flow)[0];
+        let pr = match reports.entry(dir.as_str()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(self.pass(t, dir, Mode::Modified, true)?.report())
+            }
+        };
+        pr.counts.failed += 1;
+        pr.errors.push(RecordFailure {
+            source_key: c.key(dir.source()).to_string(),
+            dest_key: Some(c.key(dir.dest()).to_string()),
+            label: None,
+            message: format!("left as it was: {why}"),
+            skipped: false,
+            kind: FailureKind::Error,
+            differences: Vec::new(),
+        });
         Ok(())
     }
 

@@ -53,12 +53,6 @@ impl<'a> Engine<'a> {
             }
             return Ok(());
         }
-        // A record settled by hand shows what it changes, as a dry run of it would have.
-        if pass.resolution.is_some() {
-            for p in &planned {
-                self.list_planned(pass, p, pr);
-            }
-        }
         // Intents first, for every write: a write that reaches the system but whose outcome
         // does not reach the state store (the run is killed in between, or the answer is lost)
         // is settled from what the system holds. A create is found again (by its key, or by the
@@ -75,6 +69,10 @@ impl<'a> Engine<'a> {
         let outcomes = self
             .settle_unsure(pass, &planned, &intents, results)
             .await?;
+        let went_through: Vec<bool> = outcomes
+            .iter()
+            .map(|o| matches!(o, Outcome::Done { .. } | Outcome::Nothing))
+            .collect();
         // The write log commits with the couplings: after a crash it lists exactly the writes
         // the store knows of (a write whose outcome was lost is settled, and not logged, by the
         // next run).
@@ -83,8 +81,15 @@ impl<'a> Engine<'a> {
                 self.record_outcome(pass, p, outcome, pr)?;
             }
             self.flush_skips(st)?;
-            Ok(())
-        })
+            Ok::<(), EngineError>(())
+        })?;
+        // A record settled by hand shows what it changed, as a dry run of it would have.
+        if pass.resolution.is_some() {
+            for (p, _) in planned.iter().zip(went_through).filter(|(_, ok)| *ok) {
+                self.list_planned(pass, p, pr);
+            }
+        }
+        Ok(())
     }
 
     /// Writes that may have happened although no success came back (a lost answer, a timeout,
