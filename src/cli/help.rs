@@ -141,6 +141,19 @@ Examples:
   syncmap resolve contacts --left 740bd36b-4de7-47f9-86fc-a05e83249b00 --restore
   syncmap resolve customers --all --take left --field creditLimit";
 
+/// Under `syncmap show --help`.
+pub const SHOW: &str = "\
+Examples:
+  syncmap show changes.json
+  syncmap show changes.json --format json";
+
+/// Under `syncmap apply --help`.
+pub const APPLY: &str = "\
+Examples:
+  syncmap run --dry-run --mode full -o changes.json
+  syncmap show changes.json
+  syncmap apply changes.json";
+
 /// Under `syncmap report --help`.
 pub const REPORT: &str = "\
 Examples:
@@ -205,6 +218,8 @@ mod tests {
             ERRORS,
             RETRY,
             RESOLVE,
+            SHOW,
+            APPLY,
             REPORT,
             DOCTOR,
             SANDBOX,

@@ -2,6 +2,7 @@
 //! allowed), 1 errors in the user's files (or a formatting difference under `--check`), 2 usage or
 //! I/O problems.
 
+mod changes;
 mod check;
 mod compile;
 mod demo;
@@ -145,6 +146,14 @@ enum Command {
     /// records on both sides (a conflict and a deletion among them), sync again, and report.
     #[command(after_help = help::DEMO)]
     Demo(demo::DemoArgs),
+    /// Print a change set (`run --dry-run -o FILE`) for review: each write with its fields
+    /// before → after.
+    #[command(after_help = help::SHOW)]
+    Show(changes::ShowArgs),
+    /// Make exactly the writes of a reviewed change set; records whose rows moved on either
+    /// side since the review are refused and reported (exit 1).
+    #[command(after_help = help::APPLY)]
+    Apply(changes::ApplyArgs),
     /// Couple (if needed) and sync one record.
     #[command(after_help = help::RECORD)]
     Record(records::RecordArgs),
@@ -294,6 +303,8 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Errors(args) => inspect::errors(args),
         Command::Retry(args) => records::retry(args),
         Command::Resolve(args) => records::resolve(args),
+        Command::Show(args) => changes::show(args),
+        Command::Apply(args) => changes::apply(args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Lsp => lsp::run(),

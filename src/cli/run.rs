@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Read both sides and show what would change; write nothing, to the systems or the state.
     #[arg(long)]
     dry_run: bool,
+    /// With `--dry-run`: write every write it would make, with the versions of the rows it
+    /// saw, to this change set, for `syncmap show` and `syncmap apply`.
+    #[arg(short = 'o', long = "out", value_name = "FILE", requires = "dry_run")]
+    out: Option<std::path::PathBuf>,
     #[command(flatten)]
     output: super::output::OutputArgs,
     /// Create partners in populated tables this state store has no couplings for even where
@@ -88,6 +92,9 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     // Ctrl-C or SIGTERM: the batch in flight is finished and the run recorded as interrupted.
     let stop = syncmap::schedule::Stop::default();
     engine = engine.with_cancel(stop.flag());
+    if args.out.is_some() {
+        engine = engine.with_change_set();
+    }
     let report = runtime::block_on(async {
         super::signals::stop_on_signals(
             stop.clone(),
@@ -97,12 +104,34 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
         engine.run(&req).await.map_err(runtime::engine_error)
     })
     .and_then(|r| r)?;
+    if let Some(path) = &args.out {
+        save_change_set(path, &engine, &report)?;
+    }
     if args.output.json() {
         runtime::print_json(&report);
     } else {
         print!("{}", syncmap::redact::redact(&report::human(&report)));
     }
     Ok(exit_code(&report, stop.signal()))
+}
+
+/// Writes the change set of a dry run that went to its end; one cut short would leave writes
+/// out that a reviewer would take as none.
+fn save_change_set(
+    path: &std::path::Path,
+    engine: &syncmap::runtime::engine::Engine<'_>,
+    report: &report::RunReport,
+) -> Result<(), CliError> {
+    if report.interrupted {
+        return Err(CliError::Io(format!(
+            "the dry run was stopped before its end; `{}` was not written",
+            path.display()
+        )));
+    }
+    let set = engine
+        .take_change_set(report)
+        .ok_or_else(|| CliError::Io("the dry run collected no change set".into()))?;
+    super::changes::write(path, &set)
 }
 
 /// The exit code of a run that went through: 128 + the signal that stopped it, 1 when some

@@ -9,6 +9,7 @@
 mod support;
 
 mod bulk;
+mod changes;
 mod generic;
 mod guarantees;
 mod resolve;

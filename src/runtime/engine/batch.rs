@@ -492,6 +492,7 @@ impl<'a> Engine<'a> {
     }
 }
 
+pub(crate) mod change_set;
 mod decide;
 pub(crate) use decide::side_word;
 mod dry_run;

@@ -19,6 +19,7 @@ mod resolve;
 mod settle;
 mod versions_first;
 
+pub use batch::change_set::{ChangeSet, FieldWrite, PlannedWrite, RowVersion, CHANGE_SET_FORMAT};
 pub use lifecycle::RunStatus;
 pub use manual::{DirectionStatus, TableStatus};
 pub use matching::Outlook;
@@ -276,6 +277,8 @@ pub struct Engine<'a> {
     pub(crate) zones: BTreeMap<String, TimeZone>,
     /// The labels of the batch in hand, for its failures.
     pub(crate) labels: labels::Labels,
+    /// The writes a dry run would make, when a change set is asked for.
+    pub(crate) change_set: batch::change_set::Collected,
 }
 
 impl<'a> Engine<'a> {
@@ -333,6 +336,7 @@ impl<'a> Engine<'a> {
             cancel: None,
             skips: std::cell::RefCell::default(),
             labels: labels::Labels::default(),
+            change_set: Default::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use crate::runtime::engine::{Engine, Pass};
 impl<'a> Engine<'a> {
     /// Lists what a dry run would do, with the destination's values before, and counts it.
     pub(super) fn report_dry(&self, pass: &Pass<'a>, p: &Planned, pr: &mut PassReport) {
+        self.collect_write(pass, p);
         match (&p.pending.kind, &p.op) {
             (PendingKind::Create { .. }, Some(WriteOp::Create { .. })) => {
                 pr.counts.inserted += 1;
