@@ -308,6 +308,42 @@ fn a_deleted_partner_is_restored_deleted_or_uncoupled_by_hand() {
 }
 
 #[test]
+fn a_pair_whose_rows_are_both_gone_is_uncoupled_by_hand() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let (customer, account) = synced_customers(&env, 1).remove(0);
+    env.delete(true, "accounts", &account);
+    env.syncmap(&["run", "--mode", "modified", "--table", "customers"]);
+    assert_eq!(errors(&env).len(), 1);
+    env.delete(false, "customers", &customer);
+    // Nothing can be restored from a record that is gone too; uncoupling forgets the pair.
+    let out = env.syncmap(&["resolve", "customers", "--left", &customer, "--restore"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`--uncouple` forgets it"));
+    let done = json_of(
+        &env,
+        &[
+            "resolve",
+            "customers",
+            "--left",
+            &customer,
+            "--uncouple",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        n(&counts(&done, "customers", "left_to_right"), "uncoupled"),
+        1,
+        "{done}"
+    );
+    let coupled = env.state_count(&format!(
+        "SELECT COUNT(*) FROM couplings WHERE mapping = 'customers' AND left_key = '{customer}'"
+    ));
+    assert_eq!(coupled, 0);
+    assert!(errors(&env).is_empty());
+    assert_quiet(&env.run(&["--mode", "modified", "--table", "customers"]));
+}
+
+#[test]
 fn resolve_all_settles_only_the_conflicts_in_the_fields_named() {
     let env = Env::start(Seed::Demo, |_| {});
     let pairs = synced_customers(&env, 2);

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::report::{PassReport, RecordFailure, RunReport};
+use super::report::{Change, PassReport, RecordFailure, RunReport};
 use super::{directions, Engine, EngineError, Mode};
 use crate::connectors::{Connector, Row};
 use crate::plan::{self, Side};
@@ -163,6 +163,10 @@ impl<'a> Engine<'a> {
     ) -> Result<(), EngineError> {
         let left = self.row_on(t, Side::Left, &c.left_key).await?;
         let right = self.row_on(t, Side::Right, &c.right_key).await?;
+        if resolution == Resolution::Uncouple && no_pass_needed(t, left.is_some(), right.is_some())
+        {
+            return self.uncouple_directly(t, c, reports);
+        }
         let (side, row) = pick_source(t, c, resolution, left, right)?;
         let dir = Direction::from_source(side);
         if !directions(t.flow).contains(&dir) {
@@ -267,6 +271,31 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Uncouples a pair no pass would meet (both rows gone, or the one left on a side the
+    /// mapping never reads from): the coupling is simply removed.
+    fn uncouple_directly(
+        &self,
+        t: &'a plan::Table,
+        c: &Coupling,
+        reports: &mut BTreeMap<&'static str, PassReport>,
+    ) -> Result<(), EngineError> {
+        let dir = directions(t.flow)[0];
+        if !self.dry_run {
+            self.store.uncouple(&t.name, Side::Left, &c.left_key)?;
+            self.settled(t, c, dir, Resolution::Uncouple)?;
+        }
+        let pr = match reports.entry(dir.as_str()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(self.pass(t, dir, Mode::Modified, true)?.report())
+            }
+        };
+        pr.counts.uncoupled += 1;
+        let change = Change::new("uncouple", c.key(dir.source()), Some(c.key(dir.dest())));
+        pr.change(change.note("settled by hand"));
+        Ok(())
+    }
+
     /// The failures of a pair, in either direction.
     fn failures_of(
         &self,
@@ -296,6 +325,18 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Whether uncoupling a pair needs no pass: both rows are gone, or the one left is on a side
+/// the table mapping never reads from.
+fn no_pass_needed(t: &plan::Table, left: bool, right: bool) -> bool {
+    let reads_from = |side| directions(t.flow).contains(&Direction::from_source(side));
+    match (left, right) {
+        (false, false) => true,
+        (true, false) => !reads_from(Side::Left),
+        (false, true) => !reads_from(Side::Right),
+        (true, true) => false,
+    }
+}
+
 /// The side whose record runs, and that record: the side taken for a conflict, the side still
 /// there for a deleted partner.
 fn pick_source(
@@ -321,8 +362,8 @@ fn pick_source(
             c.left_key, c.right_key
         )),
         (_, None, None) => refuse(&format!(
-            "both rows of the pair (`{}` ↔ `{}`) were deleted: `syncmap uncouple {name} --left {}` forgets it",
-            c.left_key, c.right_key, c.left_key
+            "both rows of the pair (`{}` ↔ `{}`) were deleted: `--uncouple` forgets it",
+            c.left_key, c.right_key
         )),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{Action, Pending, PendingKind};
 use crate::connectors::Row;
-use crate::plan::{ConflictRule, DeleteRule, Expr, Flow, Side};
+use crate::plan::{ConflictRule, DeleteRule, Expr, Flow, Phase, Side};
 use crate::runtime::engine::lookups::Resolver;
 use crate::runtime::engine::report::{Change, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass, Resolution};
@@ -390,7 +390,7 @@ fn differing_two_way<'p>(
 }
 
 /// Both sides' values of the two-way fields that differ: the source's own column where the
-/// field maps one column to another, else the value as the destination would take it.
+/// field maps one column to another, else its expression with the value it computes.
 fn differences(
     pass: &Pass<'_>,
     update: &Pending,
@@ -401,10 +401,17 @@ fn differences(
     differing
         .iter()
         .filter_map(|target| {
-            let (op, _) = pass.ops.iter().find(|(op, _)| op.target == *target)?;
+            let (op, _) = pass
+                .ops
+                .iter()
+                .find(|(op, _)| op.target == *target && op.phase != Phase::Create)?;
+            // A computed field is named by its expression, with the value it computes.
             let (src_field, src_value) = match &op.value {
                 Expr::Col(c) => (c.clone(), update.row.fields.get(c)),
-                _ => (target.to_string(), update.fields.get(*target)),
+                other => (
+                    crate::plan::display::expr(other, &[]),
+                    update.fields.get(*target),
+                ),
             };
             let (src, dst) = (
                 (src_field, json(src_value)),
