@@ -52,8 +52,18 @@ pub fn write(path: &Path, set: &ChangeSet) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(set)
         .map_err(|e| CliError::Io(format!("cannot encode the change set: {e}")))?;
     let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, text + "\n").map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let written = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }
 
 /// Prints a change set for review.
@@ -131,8 +141,18 @@ fn line(w: &PlannedWrite, plan: Option<&Plan>) -> String {
 }
 
 /// Makes exactly the writes of a reviewed change set; exit 1 when some were refused because
-/// their rows moved since the review.
+/// their rows moved since the review, 130 or 143 when a signal stopped it after a batch.
 pub fn apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
+    let json = args.output.json();
+    let outcome = apply_set(args);
+    // A script reading standard output gets a document however it ended, as from `run`.
+    if let (true, Err(e)) = (json, &outcome) {
+        runtime::print_json(&serde_json::json!({ "status": "failed", "error": e.to_string() }));
+    }
+    outcome
+}
+
+fn apply_set(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let set = read(&args.file)?;
     let rt = runtime::open_with(
         &args.target,
@@ -141,16 +161,22 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode, CliError> {
             dry_run: false,
         },
     )?;
-    let mut engine = rt.engine()?;
-    let r = runtime::block_on(engine.apply(&set))?.map_err(runtime::engine_error)?;
+    // Ctrl-C or SIGTERM: the batch in flight is finished and the run recorded as interrupted.
+    let stop = syncmap::schedule::Stop::default();
+    let mut engine = rt.engine()?.with_cancel(stop.flag());
+    let r = runtime::block_on(async {
+        super::signals::stop_on_signals(
+            stop.clone(),
+            "stopping: finishing the batch in flight and recording the run",
+            Some("stopping after the batch in flight — press Ctrl-C again to abort"),
+        )?;
+        engine.apply(&set).await.map_err(runtime::engine_error)
+    })
+    .and_then(|r| r)?;
     if args.output.json() {
         runtime::print_json(&r);
     } else {
         print!("{}", syncmap::redact::redact(&report::human(&r)));
     }
-    Ok(if r.totals().failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::run::exit_code(&r, stop.signal()))
 }

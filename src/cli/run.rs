@@ -104,30 +104,31 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
         engine.run(&req).await.map_err(runtime::engine_error)
     })
     .and_then(|r| r)?;
-    if let Some(path) = &args.out {
-        save_change_set(path, &engine, &report)?;
-    }
     if args.output.json() {
         runtime::print_json(&report);
     } else {
         print!("{}", syncmap::redact::redact(&report::human(&report)));
     }
+    if let Some(path) = &args.out {
+        if report.interrupted {
+            eprintln!(
+                "the dry run was stopped before its end: `{}` was not written (an older file there is left as it was)",
+                path.display()
+            );
+        } else {
+            save_change_set(path, &engine, &report)?;
+        }
+    }
     Ok(exit_code(&report, stop.signal()))
 }
 
-/// Writes the change set of a dry run that went to its end; one cut short would leave writes
-/// out that a reviewer would take as none.
+/// Writes the change set of a dry run that went to its end (one cut short would leave out
+/// writes a reviewer would take as none).
 fn save_change_set(
     path: &std::path::Path,
     engine: &syncmap::runtime::engine::Engine<'_>,
     report: &report::RunReport,
 ) -> Result<(), CliError> {
-    if report.interrupted {
-        return Err(CliError::Io(format!(
-            "the dry run was stopped before its end; `{}` was not written",
-            path.display()
-        )));
-    }
     let set = engine
         .take_change_set(report)
         .ok_or_else(|| CliError::Io("the dry run collected no change set".into()))?;

@@ -143,6 +143,53 @@ fn apply_makes_the_reviewed_writes_and_refuses_a_record_changed_since() {
         env.state_count("SELECT COUNT(*) FROM runs WHERE mode = 'apply'"),
         2
     );
+    let logged = env.state_count(
+        "SELECT COUNT(*) FROM run_writes WHERE action = 'modified' \
+         AND run = (SELECT MIN(id) FROM runs WHERE mode = 'apply')",
+    );
+    assert_eq!(logged, 1);
+}
+
+#[test]
+fn a_record_changed_at_its_source_after_the_review_is_refused() {
+    let env = Env::start(Seed::Demo, |_| {});
+    let [(c1, a1), _] = two_pairs(&env);
+    let phone_before = account(&env, &a1)["telephone1"].clone();
+    env.patch(
+        false,
+        "customers",
+        &c1,
+        json!({ "phoneNumber": "+1 555 0333" }),
+    );
+    let set_path = env.path().join("changes.json");
+    let set_arg = set_path.to_str().unwrap();
+    let args = [
+        "run",
+        "--dry-run",
+        "--mode",
+        "modified",
+        "--table",
+        "customers",
+        "-o",
+        set_arg,
+    ];
+    assert!(env.syncmap(&args).status.success());
+    env.patch(
+        false,
+        "customers",
+        &c1,
+        json!({ "phoneNumber": "+1 555 0444" }),
+    );
+    let (code, applied) = json_out(&env, &["apply", set_arg, "--json"]);
+    assert_eq!(code, Some(1), "{applied}");
+    let pass = counts(&applied, "customers", "left_to_right");
+    assert_eq!((n(&pass, "modified"), n(&pass, "failed")), (0, 1), "{pass}");
+    let why = text(&pass["errors"][0], "message");
+    assert!(why.contains("source row changed since the review"), "{why}");
+    assert_eq!(account(&env, &a1)["telephone1"], phone_before);
+    // The next run syncs the record's latest value as usual.
+    env.run(&["--mode", "modified", "--table", "customers"]);
+    assert_eq!(account(&env, &a1)["telephone1"], "+1 555 0444");
 }
 
 #[test]

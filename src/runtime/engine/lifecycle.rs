@@ -143,6 +143,12 @@ impl<'a> Engine<'a> {
                 "stopped before the run finished; the next run goes on from the last watermarks"
                     .to_string(),
             ),
+            RunStatus::CompletedWithFailures if report.mode == "apply" => Some(format!(
+                "{failed} reviewed write{} not made: {} row moved since the review (the run's report says how); the next run syncs {} as usual",
+                if failed == 1 { "" } else { "s" },
+                if failed == 1 { "its" } else { "their" },
+                if failed == 1 { "it" } else { "them" },
+            )),
             RunStatus::CompletedWithFailures => Some(format!(
                 "{failed} record{} failed; the next run retries {} (`syncmap errors` lists {})",
                 if failed == 1 { "" } else { "s" },

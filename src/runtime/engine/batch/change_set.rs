@@ -92,10 +92,12 @@ impl RowVersion {
 
     /// Whether the row is as it was reviewed: same ETag where there was one, else the same
     /// modified-on.
+    /// A row reviewed without either cannot be told unchanged, and is refused.
     fn holds_for(&self, row: &Row) -> bool {
-        match &self.etag {
-            Some(etag) => row.etag.as_ref() == Some(etag),
-            None => RowVersion::of(row).modified_on == self.modified_on,
+        match (&self.etag, &self.modified_on) {
+            (Some(etag), _) => row.etag.as_ref() == Some(etag),
+            (None, Some(_)) => RowVersion::of(row).modified_on == self.modified_on,
+            (None, None) => false,
         }
     }
 }
@@ -124,7 +126,21 @@ impl<'a> Engine<'a> {
 
     /// The change set of the dry run just made, when one was asked for.
     pub fn take_change_set(&self, report: &RunReport) -> Option<ChangeSet> {
-        let writes = self.change_set.borrow_mut().take()?;
+        let mut writes = self.change_set.borrow_mut().take()?;
+        // A row met twice (a service paging by offset repeats rows) keeps its last write.
+        let mut last = HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            last.insert(
+                (w.table.clone(), w.direction.clone(), w.source_key.clone()),
+                i,
+            );
+        }
+        let mut i = 0;
+        writes.retain(|w| {
+            i += 1;
+            last.get(&(w.table.clone(), w.direction.clone(), w.source_key.clone()))
+                == Some(&(i - 1))
+        });
         Some(ChangeSet {
             format: CHANGE_SET_FORMAT,
             plan_digest: self.plan.digest.clone(),
@@ -161,6 +177,19 @@ impl<'a> Engine<'a> {
                     .as_ref()
                     .map(|c| c.key(pass.dir.dest()).to_string());
                 w.fields = field_writes(fields, None);
+            }
+            (
+                PendingKind::Update {
+                    dest,
+                    new_coupling: true,
+                    ..
+                },
+                None,
+            ) => {
+                w.action = "couple".into();
+                w.dest_key = Some(dest.key.clone());
+                w.dest_version = Some(RowVersion::of(dest));
+                w.matched = true;
             }
             (
                 PendingKind::Update {
@@ -204,34 +233,51 @@ impl<'a> Engine<'a> {
         let mut reports = Vec::new();
         let outcome = async {
             for (table, dir, writes) in &groups {
-                let t = self.table(table)?;
-                let pass = self.pass(t, *dir, Mode::Modified, true)?;
-                let mut pr = pass.report();
-                // Writes an interrupted run left unsettled first, as every run does.
-                self.reconcile_table(t, Mode::Modified, &mut pr).await?;
-                let size = self.options.batch_size.max(1);
-                let outcome = async {
-                    for chunk in writes.chunks(size) {
-                        let pending = self.reviewed(&pass, chunk, &mut pr).await?;
-                        self.execute(&pass, pending, &mut pr).await?;
-                        if self.cancelled() {
-                            return Ok(false);
-                        }
-                    }
-                    Ok::<bool, EngineError>(true)
-                }
-                .await;
+                let mut pr = PassReport::default();
+                let completed = self.apply_group(table, *dir, writes, &mut pr).await;
                 reports.push(pr);
-                if !outcome? {
-                    return Ok(());
+                if !completed? {
+                    return Ok(false);
                 }
             }
-            Ok(())
+            Ok::<bool, EngineError>(true)
         }
         .await;
         report.tables.extend(reports);
-        self.end(&mut report, outcome)?;
+        report.interrupted = matches!(outcome, Ok(false));
+        self.end(&mut report, outcome.map(|_| ()))?;
         Ok(report)
+    }
+
+    /// Applies the reviewed writes of one table mapping in one direction; false when a stop
+    /// cut it short (after a batch).
+    async fn apply_group(
+        &self,
+        table: &str,
+        dir: Direction,
+        writes: &[&PlannedWrite],
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let t = self.table(table)?;
+        let pass = self.pass(t, dir, Mode::Modified, true)?;
+        *pr = pass.report();
+        // Writes an interrupted run left unsettled first, as every run does; a record one of
+        // them could not settle is left to a person, not written again.
+        self.reconcile_table(t, Mode::Modified, pr).await?;
+        let mut seen = Seen {
+            open: (self.store.intents(&t.name, dir)?.into_iter())
+                .map(|i| i.source_key)
+                .collect(),
+            ..Seen::default()
+        };
+        for chunk in writes.chunks(self.options.batch_size.max(1)) {
+            let pending = self.reviewed(&pass, chunk, &mut seen, pr).await?;
+            self.execute(&pass, pending, pr).await?;
+            if self.cancelled() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The pending writes of a chunk of reviewed writes whose rows are as reviewed; the others
@@ -240,12 +286,16 @@ impl<'a> Engine<'a> {
         &self,
         pass: &Pass<'a>,
         chunk: &[&PlannedWrite],
+        seen: &mut Seen,
         pr: &mut PassReport,
     ) -> Result<Vec<Pending>, EngineError> {
         let now = self.as_they_are(pass, chunk).await?;
         let mut pending = Vec::new();
         for w in chunk {
-            match self.still_as_reviewed(pass, w, &now) {
+            let checked = seen
+                .admit(w)
+                .and_then(|()| self.still_as_reviewed(pass, w, &now));
+            match checked {
                 Ok(p) => pending.push(p),
                 Err(why) => refuse(pr, w, &why),
             }
@@ -261,15 +311,36 @@ impl<'a> Engine<'a> {
     ) -> Result<Now, EngineError> {
         let (s, d) = (pass.dir.source(), pass.dir.dest());
         let source_keys: Vec<String> = chunk.iter().map(|w| w.source_key.clone()).collect();
-        let dest_keys: Vec<String> = chunk.iter().filter_map(|w| w.dest_key.clone()).collect();
+        let dest_keys: Vec<String> = chunk
+            .iter()
+            .flat_map(|w| w.dest_key.iter().chain(&w.restores))
+            .cloned()
+            .collect();
+        let mut dests = self
+            .rows_by_key(pass.dst_system, pass.dst, &dest_keys)
+            .await?;
+        // A partner whose absence a write acts on (a deletion propagated, a partner restored)
+        // is asked for alone: only a row the system says is gone counts as gone.
+        let gone = chunk.iter().filter_map(|w| match w.action.as_str() {
+            "delete" => w.dest_key.as_ref(),
+            _ => w.restores.as_ref(),
+        });
+        for key in gone
+            .filter(|k| !dests.contains_key(*k))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let again = self
+                .rows_by_key(pass.dst_system, pass.dst, std::slice::from_ref(&key))
+                .await?;
+            dests.extend(again);
+        }
         let mapping = &pass.table.name;
         Ok(Now {
             sources: self
                 .rows_by_key(pass.src_system, pass.src, &source_keys)
                 .await?,
-            dests: self
-                .rows_by_key(pass.dst_system, pass.dst, &dest_keys)
-                .await?,
+            dests,
             by_source: self.store.couplings(mapping, s, &source_keys)?,
             by_dest: self.store.couplings(mapping, d, &dest_keys)?,
         })
@@ -314,7 +385,8 @@ impl<'a> Engine<'a> {
         let dest = dest_key.and_then(|k| now.dests.get(k));
         let kind = match w.action.as_str() {
             "insert" => reviewed_insert(pass, w, coupling, dest, now)?,
-            "update" => {
+            // A pair the match rules found with nothing to write is coupled the same way.
+            "update" | "couple" => {
                 let dest = dest.ok_or("its partner row is gone")?;
                 reviewed_update(pass, w, coupling, dest, now)?
             }
@@ -402,6 +474,31 @@ fn field_writes(fields: &BTreeMap<String, Value>, dest: Option<&Row>) -> Vec<Fie
         .collect()
 }
 
+/// What earlier writes of the same group hold: records a write to which is still unsettled,
+/// and the records and partners already written, each of which a change set writes once.
+#[derive(Default)]
+struct Seen {
+    open: std::collections::HashSet<String>,
+    sources: std::collections::HashSet<String>,
+    dests: std::collections::HashSet<String>,
+}
+
+impl Seen {
+    fn admit(&mut self, w: &PlannedWrite) -> Result<(), String> {
+        if self.open.contains(&w.source_key) {
+            return Err("a write to it is still unsettled (`syncmap errors`)".into());
+        }
+        let partner_again = w
+            .dest_key
+            .as_ref()
+            .is_some_and(|k| !self.dests.insert(k.clone()));
+        if !self.sources.insert(w.source_key.clone()) || partner_again {
+            return Err("it appears more than once in the change set".into());
+        }
+        Ok(())
+    }
+}
+
 /// Both sides as they are now, for a chunk of reviewed writes.
 struct Now {
     sources: HashMap<String, Row>,
@@ -454,4 +551,59 @@ fn groups(writes: &[PlannedWrite]) -> Result<Vec<Group<'_>>, EngineError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(source: &str, dest: Option<&str>) -> PlannedWrite {
+        PlannedWrite {
+            table: "customers".into(),
+            direction: "left_to_right".into(),
+            action: "update".into(),
+            source_key: source.into(),
+            source_version: RowVersion::default(),
+            dest_key: dest.map(Into::into),
+            dest_version: None,
+            matched: false,
+            restores: None,
+            fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_or_partner_is_written_once_and_never_while_a_write_to_it_is_unsettled() {
+        let mut seen = Seen::default();
+        seen.open.insert("open".into());
+        assert!(seen.admit(&write("a", Some("x"))).is_ok());
+        assert!(seen.admit(&write("a", Some("y"))).is_err());
+        assert!(seen.admit(&write("b", Some("x"))).is_err());
+        assert!(seen.admit(&write("c", None)).is_ok());
+        assert!(seen.admit(&write("d", None)).is_ok());
+        let unsettled = seen.admit(&write("open", Some("z"))).unwrap_err();
+        assert!(unsettled.contains("unsettled"), "{unsettled}");
+    }
+
+    #[test]
+    fn a_row_reviewed_without_a_version_is_never_taken_as_unchanged() {
+        let row = Row {
+            key: "k".into(),
+            modified_on: None,
+            etag: None,
+            fields: BTreeMap::new(),
+            invalid: None,
+        };
+        assert!(!RowVersion::default().holds_for(&row));
+        let tagged = RowVersion {
+            etag: Some("W/\"1\"".into()),
+            modified_on: None,
+        };
+        assert!(!tagged.holds_for(&row));
+        let same = Row {
+            etag: Some("W/\"1\"".into()),
+            ..row
+        };
+        assert!(tagged.holds_for(&same));
+    }
 }
