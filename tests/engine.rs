@@ -2722,3 +2722,168 @@ fn uncouple_and_retry_report_as_json_too() {
         .sum();
     assert_eq!(uncoupled, coupled, "{report}");
 }
+
+// ───────────── conflict rules per field ─────────────
+
+/// The customers mapping with a conflict rule per two-way field: the CRM wins the phone
+/// number, the ERP the city, the later change the email; the name falls to the table's `fail`.
+const PER_FIELD_MAP: &str = r#"
+table customers: bc.customers <-> dv.accounts {
+    filter bc: blocked == " "
+    filter dv: statecode == "Active" and customertypecode == "Customer"
+    on conflict: fail
+
+    displayName <-> name [truncate]
+    number       -> accountnumber [truncate]
+    phoneNumber <-> telephone1 [truncate, on conflict: prefer dv]
+    city        <-> address1_city [truncate, on conflict: prefer bc]
+    email       <-> emailaddress1 [truncate, on conflict: newest]
+    "Customer"   -> customertypecode [create only]
+}
+"#;
+
+/// One combination of changes on both sides, and what each side must hold afterwards.
+struct Merge {
+    what: &'static str,
+    bc: &'static [(&'static str, &'static str)],
+    dv: &'static [(&'static str, &'static str)],
+    /// (phone, city, email, name) on both sides after the run.
+    both_hold: (&'static str, &'static str, &'static str, &'static str),
+    failed: u64,
+}
+
+#[test]
+fn per_field_conflict_rules_merge_changes_in_every_combination() {
+    let cases = [
+        Merge {
+            what: "different fields changed on each side: both changes kept",
+            bc: &[("city", "Tromsø")],
+            dv: &[("telephone1", "555")],
+            both_hold: ("555", "Tromsø", "a@x.no", "Alpha"),
+            failed: 0,
+        },
+        Merge {
+            what: "the same field on both sides, `prefer dv`",
+            bc: &[("phoneNumber", "1-bc")],
+            dv: &[("telephone1", "1-dv")],
+            both_hold: ("1-dv", "Oslo", "a@x.no", "Alpha"),
+            failed: 0,
+        },
+        Merge {
+            what: "the same field on both sides, `prefer bc`",
+            bc: &[("city", "Bergen")],
+            dv: &[("address1_city", "Bodø")],
+            both_hold: ("100", "Bergen", "a@x.no", "Alpha"),
+            failed: 0,
+        },
+        Merge {
+            what: "the same field on both sides, `newest` (Dataverse changed last)",
+            bc: &[("email", "bc@x.no")],
+            dv: &[("emailaddress1", "dv@x.no")],
+            both_hold: ("100", "Oslo", "dv@x.no", "Alpha"),
+            failed: 0,
+        },
+        Merge {
+            what: "one side changed two fields, the other one of them",
+            bc: &[("phoneNumber", "2-bc"), ("city", "Narvik")],
+            dv: &[("telephone1", "2-dv")],
+            both_hold: ("2-dv", "Narvik", "a@x.no", "Alpha"),
+            failed: 0,
+        },
+        Merge {
+            what: "every ruled field changed on both sides at once",
+            bc: &[
+                ("phoneNumber", "3-bc"),
+                ("city", "Alta"),
+                ("email", "bc3@x.no"),
+            ],
+            dv: &[
+                ("telephone1", "3-dv"),
+                ("address1_city", "Moss"),
+                ("emailaddress1", "dv3@x.no"),
+            ],
+            both_hold: ("3-dv", "Alta", "dv3@x.no", "Alpha"),
+            failed: 0,
+        },
+    ];
+    for case in &cases {
+        let (w, a, a2) = per_field_pair();
+        w.update("bc", "customers", &a, &values(case.bc));
+        w.update("dv", "accounts", &a2, &values(case.dv));
+        let r = w.run(Mode::Modified);
+        let failed = counts(&r, "customers", LTR).failed + counts(&r, "customers", RTL).failed;
+        assert_eq!(failed, case.failed, "{}: {r:#?}", case.what);
+        let (phone, city, email, name) = case.both_hold;
+        let bc = ["phoneNumber", "city", "email", "displayName"]
+            .map(|col| w.field("bc", "customers", &a, col));
+        let dv = ["telephone1", "address1_city", "emailaddress1", "name"]
+            .map(|col| w.field("dv", "accounts", &a2, col));
+        let want = [s(phone), s(city), s(email), s(name)];
+        assert_eq!((&bc, &dv), (&want, &want), "{}", case.what);
+        // Merged, the pair is in step: the next run writes nothing.
+        let again = w.run(Mode::Modified);
+        for dir in [LTR, RTL] {
+            let n = counts(&again, "customers", dir);
+            assert_eq!(
+                n.modified + n.inserted + n.failed + n.conflicts,
+                0,
+                "{}: {again:#?}",
+                case.what
+            );
+        }
+    }
+}
+
+#[test]
+fn a_field_without_a_rule_of_its_own_falls_to_the_tables_rule() {
+    let (w, a, a2) = per_field_pair();
+    // The phone has a rule; the name falls to the table's `fail`, which fails the record.
+    w.update(
+        "bc",
+        "customers",
+        &a,
+        &values(&[("displayName", "Alpha BC")]),
+    );
+    w.update(
+        "dv",
+        "accounts",
+        &a2,
+        &values(&[("name", "Alpha DV"), ("telephone1", "9")]),
+    );
+    let r = w.run(Mode::Modified);
+    let failed = counts(&r, "customers", LTR).failed + counts(&r, "customers", RTL).failed;
+    assert!(failed >= 1, "{r:#?}");
+    // Neither side's name is overwritten.
+    assert_eq!(w.field("bc", "customers", &a, "displayName"), s("Alpha BC"));
+    assert_eq!(w.field("dv", "accounts", &a2, "name"), s("Alpha DV"));
+    let errors = w.store().failures(Some("customers")).unwrap();
+    assert!(
+        errors
+            .iter()
+            .all(|f| f.message.contains("`name`") || f.message.contains("`displayName`")),
+        "{errors:?}"
+    );
+}
+
+/// A world with [`PER_FIELD_MAP`] and one customer synced, coupled and aged.
+fn per_field_pair() -> (World, String, String) {
+    let w = World::with_mappings(PER_FIELD_MAP);
+    let a = w.add_customer(
+        "C-A",
+        "Alpha",
+        &[
+            ("phoneNumber", s("100")),
+            ("city", s("Oslo")),
+            ("email", s("a@x.no")),
+        ],
+    );
+    let r = w.run(Mode::Full);
+    assert_eq!(counts(&r, "customers", LTR).inserted, 1, "{r:#?}");
+    let a2 = w.partner("customers", Side::Left, &a);
+    w.age();
+    (w, a, a2)
+}
+
+fn values<'k>(pairs: &[(&'k str, &str)]) -> Vec<(&'k str, Value)> {
+    pairs.iter().map(|(k, v)| (*k, s(v))).collect()
+}

@@ -151,4 +151,6 @@ pub struct FieldOp {
     pub two_way: bool,
     /// Cut text values to this many characters (`[truncate]`).
     pub truncate: Option<u32>,
+    /// What wins this field when both sides changed it, over the table's rule.
+    pub on_conflict: Option<ConflictRule>,
 }

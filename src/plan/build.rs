@@ -171,6 +171,7 @@ fn field_op(op: &model::FieldOp) -> FieldOp {
         clear_on_failure: op.clear_on_failure,
         two_way: op.two_way,
         truncate: op.truncate,
+        on_conflict: op.on_conflict,
     }
 }
 

@@ -259,4 +259,8 @@ pub struct FieldOp {
     /// Cut text values to this many characters (`[truncate]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncate: Option<u32>,
+    /// What wins this field when both sides changed it (`[on conflict: …]`), over the table's
+    /// `on conflict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<ConflictRule>,
 }

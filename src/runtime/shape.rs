@@ -141,6 +141,7 @@ mod tests {
             clear_on_failure: false,
             two_way: false,
             truncate: None,
+            on_conflict: None,
         };
         let zones = Zones {
             from: TimeZone::UTC,

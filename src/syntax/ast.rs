@@ -320,6 +320,9 @@ pub struct FieldMap {
     pub transform: Option<Transform>,
     /// `[…]`.
     pub modifiers: Vec<Modifier>,
+    /// `[on conflict: …]`: what wins this field when both sides changed it, over the table's
+    /// rule.
+    pub on_conflict: Option<OnConflict>,
     /// The whole item.
     pub span: Span,
 }
@@ -357,6 +360,8 @@ pub enum ModifierKind {
     Truncate,
     /// `case sensitive`
     CaseSensitive,
+    /// `on conflict: …`, whose rule is the field mapping's [`FieldMap::on_conflict`].
+    OnConflict,
 }
 
 impl ModifierKind {
@@ -369,6 +374,7 @@ impl ModifierKind {
             ModifierKind::NotNull => "not null",
             ModifierKind::Truncate => "truncate",
             ModifierKind::CaseSensitive => "case sensitive",
+            ModifierKind::OnConflict => "on conflict",
         }
     }
 }

@@ -253,8 +253,9 @@ pub(crate) fn expected_name(rule: Rule) -> &'static str {
         transform | via | using | kw_via | kw_using => "`via` or `using`",
         modifiers | lbracket => "`[`",
         modifier | mod_create_only | mod_update_only | mod_clear_on_failure | mod_not_null
-        | mod_case_sensitive | mod_truncate | kw_update | kw_clear | kw_case | kw_truncate => {
-            "a modifier (`create only`, `update only`, `clear on failure`, `not null`, `truncate`, `case sensitive`)"
+        | mod_case_sensitive | mod_truncate | mod_on_conflict | kw_update | kw_clear | kw_case
+        | kw_truncate => {
+            "a modifier (`create only`, `update only`, `clear on failure`, `not null`, `truncate`, `case sensitive`, `on conflict: …`)"
         }
         kw_failure => "`failure`",
         kw_sensitive => "`sensitive`",

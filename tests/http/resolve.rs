@@ -448,3 +448,83 @@ fn resolve_all_settles_only_the_conflicts_in_the_fields_named() {
     assert_eq!(a["address1_city"], "Redmond");
     assert_quiet(&env.run(&["--mode", "modified", "--table", "customers"]));
 }
+
+#[test]
+fn per_field_rules_merge_a_change_on_each_side_with_both_kept() {
+    let env = Env::start(Seed::Demo, |_| {});
+    // The standard mappings, with the ERP winning the credit limit (made two-way) and the CRM
+    // the phone number.
+    let mut files: Vec<(String, String)> = Vec::new();
+    for e in std::fs::read_dir(env.maps()).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".map") && name != "systems.map" {
+            files.push((name, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    for (name, text) in &mut files {
+        if name == "customers.map" {
+            let before = text.clone();
+            *text = text
+                .replace(
+                    "creditLimit      -> creditlimit",
+                    "creditLimit     <-> creditlimit [on conflict: prefer bc]",
+                )
+                .replace(
+                    "phoneNumber     <-> telephone1 [truncate]",
+                    "phoneNumber     <-> telephone1 [truncate, on conflict: prefer dv]",
+                );
+            assert_ne!(*text, before);
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let plan = env.project("per-field", &borrowed);
+    env.run_with(&plan, &["--mode", "full"]);
+    let (customer, account) = {
+        let accounts = env.rows(true, "accounts");
+        let c = env
+            .rows(false, "customers")
+            .into_iter()
+            .find(|c| c["blocked"] == " ")
+            .unwrap();
+        let a = accounts
+            .into_iter()
+            .find(|a| a["name"] == c["displayName"])
+            .unwrap();
+        (text(&c, "id"), text(&a, "accountid"))
+    };
+    env.patch(
+        false,
+        "customers",
+        &customer,
+        json!({ "creditLimit": 12345.67 }),
+    );
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({ "telephone1": "+1 555 0777" }),
+    );
+    let merged = env.run_with(&plan, &["--mode", "modified", "--table", "customers"]);
+    let (ltr, rtl) = (
+        counts(&merged, "customers", "left_to_right"),
+        counts(&merged, "customers", "right_to_left"),
+    );
+    assert_eq!(n(&ltr, "failed") + n(&rtl, "failed"), 0, "{merged}");
+    assert!(n(&ltr, "conflicts") + n(&rtl, "conflicts") >= 1, "{merged}");
+    let c = row_of(&env, false, "customers", "id", &customer).unwrap();
+    let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
+    assert_eq!(
+        (c["creditLimit"].to_string(), c["phoneNumber"].clone()),
+        ("12345.67".to_string(), json!("+1 555 0777"))
+    );
+    assert_eq!(
+        (a["creditlimit"].to_string(), a["telephone1"].clone()),
+        ("12345.67".to_string(), json!("+1 555 0777"))
+    );
+    // Merged, the pair is in step.
+    assert_quiet(&env.run_with(&plan, &["--mode", "modified", "--table", "customers"]));
+}

@@ -82,7 +82,8 @@ impl<'p> Checker<'p> {
                 dropped = true;
                 continue;
             }
-            let mods = self.modifiers(file, f);
+            let mut mods = self.modifiers(file, f);
+            mods.on_conflict = self.field_conflict_rule(file, t, f, mods);
             if f.arrow.dir == Direction::Both && !self.two_way_shape(file, f) {
                 dropped = true;
                 continue;
@@ -262,6 +263,7 @@ impl<'p> Checker<'p> {
             clear_on_failure: mods.clear_on_failure,
             two_way: f.arrow.dir == Direction::Both,
             truncate: if mods.truncate { dst_max } else { None },
+            on_conflict: mods.on_conflict,
         })
     }
 

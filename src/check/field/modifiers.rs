@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::model::Phase;
+use crate::model::{self, Phase};
 use crate::source::FileId;
-use crate::syntax::ast::{FieldMap, ModifierKind, Span};
+use crate::syntax::ast::{self, Direction, FieldMap, ModifierKind, Span};
 
 /// Modifiers of a field mapping, once checked.
 #[derive(Default, Clone, Copy)]
@@ -17,6 +17,8 @@ pub(super) struct Mods {
     pub clear_on_failure: bool,
     pub not_null: bool,
     pub truncate: bool,
+    /// `[on conflict: …]`, once checked.
+    pub on_conflict: Option<model::ConflictRule>,
 }
 
 impl Mods {
@@ -57,6 +59,8 @@ impl Checker<'_> {
                 ModifierKind::ClearOnFailure => m.clear_on_failure = true,
                 ModifierKind::NotNull => m.not_null = true,
                 ModifierKind::Truncate => m.truncate = true,
+                // Checked with the field's sides and arrow (`field_conflict_rule`).
+                ModifierKind::OnConflict => {}
                 ModifierKind::CaseSensitive => {
                     self.push(
                         Diagnostic::new(
@@ -74,6 +78,53 @@ impl Checker<'_> {
         }
         self.contradictions(file, &mut m, &spans);
         m
+    }
+
+    /// A field mapping's own conflict rule: only a two-way field conflicts, and one written
+    /// only on create never does.
+    pub(super) fn field_conflict_rule(
+        &mut self,
+        file: FileId,
+        t: &ast::Table,
+        f: &FieldMap,
+        mods: Mods,
+    ) -> Option<model::ConflictRule> {
+        let c = f.on_conflict.as_ref()?;
+        if f.arrow.dir != Direction::Both {
+            self.push(
+                Diagnostic::new(Code::E0314, file, c.span, "`on conflict` applies only to a two-way field")
+                    .label("this field flows one way")
+                    .with(file, f.arrow.span, "one way here")
+                    .help("a field conflicts only when both sides change it: make it `<->`, or remove the rule"),
+            );
+            return None;
+        }
+        if mods.create_only {
+            let created = f
+                .modifiers
+                .iter()
+                .find(|m| m.kind == ModifierKind::CreateOnly);
+            let mut d = Diagnostic::new(
+                Code::E0310,
+                file,
+                c.span,
+                "`on conflict` contradicts `create only`",
+            )
+            .label("contradicts")
+            .help("a field written only when its row is created never conflicts; keep one of them");
+            if let Some(m) = created {
+                d = d.with(file, m.span, "given here");
+            }
+            self.push(d);
+            return None;
+        }
+        match &c.rule {
+            ast::ConflictRule::Prefer(side) => self
+                .side_named(file, side, t)
+                .map(model::ConflictRule::Prefer),
+            ast::ConflictRule::Newest => Some(model::ConflictRule::Newest),
+            ast::ConflictRule::Fail => Some(model::ConflictRule::Fail),
+        }
     }
 
     /// E0310 for each contradicting pair, keeping the first of the two.

@@ -131,6 +131,7 @@ pub const MODIFIERS: &[&str] = &[
     "clear on failure",
     "not null",
     "truncate",
+    "on conflict: ",
 ];
 /// Keywords that may start an operand.
 pub const OPERAND: &[&str] = &["if", "not", "null", "true", "false"];

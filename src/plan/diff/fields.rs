@@ -3,7 +3,7 @@
 
 use super::{compare, Change, Entry};
 use crate::plan::display;
-use crate::plan::model::{FieldOp, Pass, Phase, Side, Table};
+use crate::plan::model::{ConflictRule, FieldOp, Pass, Phase, Side, Table};
 
 pub(super) fn pass_name(dest: Side) -> &'static str {
     match dest {
@@ -138,6 +138,13 @@ fn modifiers(f: &FieldOp) -> String {
     }
     if let Some(n) = f.truncate {
         m.push(format!("truncate {n}"));
+    }
+    match f.on_conflict {
+        Some(ConflictRule::Prefer(Side::Left)) => m.push("on conflict: prefer left".into()),
+        Some(ConflictRule::Prefer(Side::Right)) => m.push("on conflict: prefer right".into()),
+        Some(ConflictRule::Newest) => m.push("on conflict: newest".into()),
+        Some(ConflictRule::Fail) => m.push("on conflict: fail".into()),
+        None => {}
     }
     m.join(", ")
 }

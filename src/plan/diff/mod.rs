@@ -375,6 +375,7 @@ mod tests {
             clear_on_failure: false,
             two_way: false,
             truncate: None,
+            on_conflict: None,
         }
     }
 

@@ -35,11 +35,7 @@ pub(super) fn table_setting(item: &TableItem) -> String {
             let sides: Vec<String> = c.sides.iter().map(|s| ident(&s.name)).collect();
             format!("create: {}", sides.join(", "))
         }
-        TableItem::OnConflict(c) => match &c.rule {
-            ConflictRule::Prefer(side) => format!("on conflict: prefer {}", ident(&side.name)),
-            ConflictRule::Newest => "on conflict: newest".into(),
-            ConflictRule::Fail => "on conflict: fail".into(),
-        },
+        TableItem::OnConflict(c) => conflict_rule(&c.rule),
         TableItem::OnDelete(d) => format!("on delete: {}", d.rule.keyword()),
         TableItem::OnlyCoupled(o) => format!("only coupled: {}", o.value),
         TableItem::After(a) => {
@@ -79,8 +75,27 @@ pub(super) fn field(f: &FieldMap, (left_width, arrow_width): (usize, usize)) -> 
         }
         None => {}
     }
-    line.push_str(&modifiers(&f.modifiers));
+    if !f.modifiers.is_empty() {
+        let names: Vec<String> = f
+            .modifiers
+            .iter()
+            .map(|m| match (m.kind, &f.on_conflict) {
+                (ModifierKind::OnConflict, Some(c)) => conflict_rule(&c.rule),
+                (kind, _) => kind.text().to_string(),
+            })
+            .collect();
+        line.push_str(&format!(" [{}]", names.join(", ")));
+    }
     line
+}
+
+/// `on conflict: …`, of a table or a field mapping.
+fn conflict_rule(rule: &ConflictRule) -> String {
+    match rule {
+        ConflictRule::Prefer(side) => format!("on conflict: prefer {}", ident(&side.name)),
+        ConflictRule::Newest => "on conflict: newest".into(),
+        ConflictRule::Fail => "on conflict: fail".into(),
+    }
 }
 
 fn modifiers(mods: &[Modifier]) -> String {

@@ -166,10 +166,14 @@ impl Lower {
         let right = self.expr(it.next()?);
         let mut transform = None;
         let mut modifiers = Vec::new();
+        let mut on_conflict = None;
         for c in it {
             match c.as_rule() {
                 Rule::transform => transform = self.transform(c),
-                Rule::modifiers => modifiers = self.modifiers(c),
+                Rule::modifiers => {
+                    on_conflict = self.field_conflict_rule(c.clone());
+                    modifiers = self.modifiers(c);
+                }
                 _ => {}
             }
         }
@@ -179,6 +183,20 @@ impl Lower {
             right,
             transform,
             modifiers,
+            on_conflict,
+            span: s,
+        })
+    }
+
+    /// The first `[on conflict: …]` among a field mapping's modifiers (a repeated one is
+    /// reported with the other repeated modifiers).
+    fn field_conflict_rule(&mut self, p: Pair<'_, Rule>) -> Option<OnConflict> {
+        let m = content(p)
+            .filter_map(|m| m.into_inner().next())
+            .find(|k| k.as_rule() == Rule::mod_on_conflict)?;
+        let s = span(&m);
+        Some(OnConflict {
+            rule: self.conflict_rule(m)?,
             span: s,
         })
     }
@@ -218,6 +236,7 @@ impl Lower {
                 Some(Rule::mod_clear_on_failure) => ModifierKind::ClearOnFailure,
                 Some(Rule::mod_not_null) => ModifierKind::NotNull,
                 Some(Rule::mod_truncate) => ModifierKind::Truncate,
+                Some(Rule::mod_on_conflict) => ModifierKind::OnConflict,
                 _ => ModifierKind::CaseSensitive,
             };
             if let Some(prev) = out.iter().find(|x| x.kind == kind) {

@@ -109,7 +109,8 @@ impl<'a> Engine<'a> {
             return Ok(None);
         }
         let dest_key = dest.key.clone();
-        let Some(update) = self.with_fields(pass, update, false, Some(&dest_key), lookups, pr)?
+        let Some(mut update) =
+            self.with_fields(pass, update, false, Some(&dest_key), lookups, pr)?
         else {
             return Ok(None);
         };
@@ -124,11 +125,80 @@ impl<'a> Engine<'a> {
         }
         if pass.table.flow == Flow::Both && src_changed && dst_changed {
             let differing = differing_two_way(pass, &update.fields, dest);
-            if !differing.is_empty() && !self.conflict(pass, &update, dest, &differing, pr)? {
+            // Fields with rules of their own are settled field by field (unless a person
+            // settles the record by hand); otherwise the table's rule settles the record.
+            let by_field = pass.resolution.is_none()
+                && differing.iter().any(|f| field_rule(pass, f).is_some());
+            let goes_ahead = match (differing.is_empty(), by_field) {
+                (true, _) => true,
+                (false, true) => self.merge(pass, &mut update, &differing, pr)?,
+                (false, false) => self.conflict(pass, &update, dest, &differing, pr)?,
+            };
+            if !goes_ahead {
                 return Ok(None);
             }
         }
         Ok(Some(update))
+    }
+
+    /// Settles a conflict field by field: each differing two-way field goes to the side its
+    /// own rule (or the table's) prefers; fields the other side wins are left out of this
+    /// pass's write, so the other side's change to them survives and flows back. A field whose
+    /// rule is `fail` fails the record.
+    fn merge(
+        &self,
+        pass: &Pass<'a>,
+        update: &mut Pending,
+        differing: &[&str],
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let PendingKind::Update { dest, .. } = &update.kind else {
+            return Ok(true);
+        };
+        let (mut kept, mut given, mut failing) = (Vec::new(), Vec::new(), Vec::new());
+        for f in differing {
+            match field_wins(pass, f, &update.row, dest).0 {
+                Some(true) => kept.push(*f),
+                Some(false) => given.push(*f),
+                None => failing.push(*f),
+            }
+        }
+        pr.counts.conflicts += 1;
+        let listed = |fs: &[&str]| {
+            fs.iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !failing.is_empty() {
+            let text = listed(&failing);
+            self.fail_conflict(pass, update, dest, (&text, &failing), pr)?;
+            return Ok(false);
+        }
+        let (this, other) = (pass.src_system, pass.dst_system);
+        let note = format!(
+            "both sides changed; merged field by field: {} from {this}, {} from {other}",
+            if kept.is_empty() {
+                "nothing".into()
+            } else {
+                listed(&kept)
+            },
+            if given.is_empty() {
+                "nothing".into()
+            } else {
+                listed(&given)
+            },
+        );
+        let keys = (update.row.key.clone(), dest.key.clone());
+        if !self.dry_run {
+            let (src, dst) = (Some(keys.0.as_str()), Some(keys.1.as_str()));
+            self.event(self.store, pass, "conflict", (src, dst), &note)?;
+        }
+        pr.change(Change::new("conflict", &keys.0, Some(&keys.1)).note(&note));
+        for f in given.drain(..) {
+            update.fields.remove(f);
+        }
+        Ok(true)
     }
 
     /// Whether a conflict settled for named fields only (`resolve --all --field`) now differs in
@@ -450,6 +520,20 @@ pub(crate) fn side_word(side: Side) -> &'static str {
     }
 }
 
+/// A two-way field's own conflict rule (`[on conflict: …]`), if it has one.
+fn field_rule(pass: &Pass<'_>, target: &str) -> Option<ConflictRule> {
+    pass.ops
+        .iter()
+        .find(|(op, _)| op.target == target)
+        .and_then(|(op, _)| op.on_conflict)
+}
+
+/// Whether a differing field goes to this pass's side under its own rule, else the table's.
+fn field_wins(pass: &Pass<'_>, target: &str, row: &Row, dest: &Row) -> (Option<bool>, String) {
+    let rule = field_rule(pass, target).unwrap_or(pass.table.on_conflict);
+    rule_outcome(pass, rule, row, dest)
+}
+
 /// Whether the conflict rule lets this pass's side win (`None`: the rule is `fail`), and the
 /// rule in words. A person settling the record by hand overrides the rule.
 fn rule_says(pass: &Pass<'_>, row: &Row, dest: &Row) -> (Option<bool>, String) {
@@ -460,7 +544,17 @@ fn rule_says(pass: &Pass<'_>, row: &Row, dest: &Row) -> (Option<bool>, String) {
             format!("overridden by hand: take {system}"),
         );
     }
-    match pass.table.on_conflict {
+    rule_outcome(pass, pass.table.on_conflict, row, dest)
+}
+
+/// What a conflict rule says of this pass's side, and the rule in words.
+fn rule_outcome(
+    pass: &Pass<'_>,
+    rule: ConflictRule,
+    row: &Row,
+    dest: &Row,
+) -> (Option<bool>, String) {
+    match rule {
         ConflictRule::Prefer(side) => (
             Some(side == pass.dir.source()),
             format!("prefer {}", pass.table.side(side).system),
