@@ -2763,6 +2763,13 @@ fn per_field_conflict_rules_merge_changes_in_every_combination() {
             failed: 0,
         },
         Merge {
+            what: "each side changed the field the other side's rule prefers: both kept",
+            bc: &[("phoneNumber", "4-bc")],
+            dv: &[("address1_city", "Hamar")],
+            both_hold: ("4-bc", "Hamar", "a@x.no", "Alpha"),
+            failed: 0,
+        },
+        Merge {
             what: "the same field on both sides, `prefer dv`",
             bc: &[("phoneNumber", "1-bc")],
             dv: &[("telephone1", "1-dv")],
@@ -2886,4 +2893,46 @@ fn per_field_pair() -> (World, String, String) {
 
 fn values<'k>(pairs: &[(&'k str, &str)]) -> Vec<(&'k str, Value)> {
     pairs.iter().map(|(k, v)| (*k, s(v))).collect()
+}
+
+#[test]
+fn different_fields_changed_on_each_side_merge_under_any_table_rule() {
+    for rules in [
+        "    on conflict: fail",
+        "    on conflict: prefer bc",
+        "    on conflict: prefer dv",
+        "    on conflict: newest",
+    ] {
+        let (w, a, a2, _, _) = coupled_pair(rules);
+        w.update("bc", "customers", &a, &[("city", s("Tromsø"))]);
+        w.update("dv", "accounts", &a2, &[("telephone1", s("555"))]);
+        let r = w.run(Mode::Modified);
+        for dir in [LTR, RTL] {
+            let n = counts(&r, "customers", dir);
+            assert_eq!((n.failed, n.conflicts), (0, 0), "{rules}: {r:#?}");
+        }
+        // Each side's change is kept, on both sides.
+        assert_eq!(
+            w.field("bc", "customers", &a, "city"),
+            s("Tromsø"),
+            "{rules}"
+        );
+        assert_eq!(
+            w.field("dv", "accounts", &a2, "address1_city"),
+            s("Tromsø"),
+            "{rules}"
+        );
+        assert_eq!(
+            w.field("bc", "customers", &a, "phoneNumber"),
+            s("555"),
+            "{rules}"
+        );
+        assert_eq!(
+            w.field("dv", "accounts", &a2, "telephone1"),
+            s("555"),
+            "{rules}"
+        );
+        w.age();
+        nothing_written(&w.run(Mode::Modified));
+    }
 }

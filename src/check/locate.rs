@@ -201,6 +201,11 @@ fn table_item<'a>(t: &'a ast::Table, item: &'a TableItem, offset: usize) -> Opti
 /// mapping or value map its transform names.
 fn field<'a>(mapping: &'a str, f: &'a ast::FieldMap, offset: usize) -> Option<Target<'a>> {
     let ident = |i: &Ident| hit(i.span, offset);
+    if let Some(ast::ConflictRule::Prefer(i)) = f.on_conflict.as_ref().map(|c| &c.rule) {
+        if ident(i) {
+            return Some(Target::Side { mapping, name: i });
+        }
+    }
     for (side, e) in [(Side::Left, &f.left), (Side::Right, &f.right)] {
         if hit(e.span, offset) {
             return expr(e, offset, &|name, span| {

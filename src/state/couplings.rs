@@ -20,11 +20,12 @@ impl Store {
             left_version: r.get(10)?,
             right_version: r.get(11)?,
             follow_up: r.get::<_, Option<String>>(12)?.as_deref().and_then(side_of),
+            base: r.get(13)?,
         })
     }
 
     const COUPLING_COLUMNS: &'static str =
-        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, left_version, right_version, follow_up";
+        "mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, left_version, right_version, follow_up, base";
 
     /// The coupling of a record, if it has one.
     pub fn coupling(
@@ -150,16 +151,16 @@ impl Store {
         self.save_coupling(c)
     }
 
-    pub(super) const SAVE_COUPLING: &'static str = "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up)";
+    pub(super) const SAVE_COUPLING: &'static str = "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up, base)";
 
     pub(super) const ON_COUPLED: &'static str = "ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
                right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
                rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped,
                left_version = excluded.left_version, right_version = excluded.right_version,
-               follow_up = excluded.follow_up";
+               follow_up = excluded.follow_up, base = excluded.base";
 
     /// A coupling's values in [`Self::SAVE_COUPLING`]'s column order.
-    pub(super) fn coupling_values(c: &Coupling, coupled_at: &str) -> [SqlValue; 14] {
+    pub(super) fn coupling_values(c: &Coupling, coupled_at: &str) -> [SqlValue; 15] {
         let text = |s: &str| SqlValue::Text(s.to_string());
         let opt_text = |s: Option<&str>| s.map_or(SqlValue::Null, text);
         let opt_int = |i: Option<i64>| i.map_or(SqlValue::Null, SqlValue::Integer);
@@ -178,6 +179,7 @@ impl Store {
             opt_text(c.left_version.as_deref()),
             opt_text(c.right_version.as_deref()),
             opt_text(c.follow_up.map(side_name)),
+            opt_text(c.base.as_deref()),
         ]
     }
 
@@ -187,7 +189,7 @@ impl Store {
             return Ok(());
         }
         let sql = format!(
-            "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) {}",
+            "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) {}",
             Self::SAVE_COUPLING,
             Self::ON_COUPLED
         );

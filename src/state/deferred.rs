@@ -12,7 +12,7 @@ use rusqlite::types::Value as SqlValue;
 
 use super::*;
 
-/// Rows per multi-row statement: well under SQLite's bound on parameters (14 a coupling).
+/// Rows per multi-row statement: well under SQLite's bound on parameters (15 a coupling).
 const CHUNK: usize = 100;
 
 /// What a transaction wrote and the store has not made yet, in the order it came.
@@ -255,13 +255,13 @@ impl Store {
 
     /// Saves couplings with one statement (inserting the new ones).
     fn save_couplings(&self, chunk: &[SavedCoupling]) -> Result<(), StateError> {
-        let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
             "{} VALUES {marks} {}",
             Self::SAVE_COUPLING,
             Self::ON_COUPLED
         );
-        let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 14);
+        let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 15);
         for s in chunk {
             args.extend(Self::coupling_values(&s.coupling, &s.coupled_at));
         }

@@ -183,6 +183,10 @@ pub struct Coupling {
     pub rtl_run: Option<i64>,
     /// Excluded from automatic sync until retried by hand.
     pub skipped: bool,
+    /// What each two-way field held on each side when the pair last synced, as fingerprints
+    /// (JSON: field mapping id → `[left, right]`): which side changed a field since is told
+    /// from them, so a conflict is settled field by field.
+    pub base: Option<String>,
 }
 
 impl Coupling {
@@ -202,6 +206,7 @@ impl Coupling {
             rtl_result: None,
             rtl_run: None,
             skipped: false,
+            base: None,
         }
     }
 

@@ -185,4 +185,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     UPDATE failures SET kind = 'partner_deleted'
         WHERE message LIKE 'its coupled % was deleted; the rule is `fail`%';
     "#,
+    // 9: each two-way field's value on each side when the pair last synced (fingerprints), so
+    //    a conflict tells which side changed which field.
+    r#"
+    ALTER TABLE couplings ADD COLUMN base TEXT;
+    "#,
 ];

@@ -492,6 +492,7 @@ impl<'a> Engine<'a> {
     }
 }
 
+mod base;
 pub(crate) mod change_set;
 mod decide;
 pub(crate) use decide::side_word;

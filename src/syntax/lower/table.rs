@@ -135,7 +135,7 @@ impl Lower {
                         span: ts,
                     });
                 }
-                Rule::modifiers => modifiers = self.modifiers(c),
+                Rule::modifiers => modifiers = self.match_modifiers(c),
                 _ => {}
             }
         }
@@ -144,6 +144,25 @@ impl Lower {
             modifiers,
             span: s,
         })
+    }
+
+    /// A match rule's modifiers; `on conflict` belongs to two-way fields (E0314), and is
+    /// dropped here so nothing downstream meets it without its rule.
+    fn match_modifiers(&mut self, p: Pair<'_, Rule>) -> Vec<Modifier> {
+        let mut mods = self.modifiers(p);
+        if let Some(m) = mods.iter().find(|m| m.kind == ModifierKind::OnConflict) {
+            let d = Diagnostic::new(
+                Code::E0314,
+                self.file,
+                m.span,
+                "`on conflict` does not apply to a match rule",
+            )
+            .label("not allowed here")
+            .help("a match rule takes only `[case sensitive]`; a two-way field takes `[on conflict: …]`");
+            self.diags.push(d);
+        }
+        mods.retain(|m| m.kind != ModifierKind::OnConflict);
+        mods
     }
 
     /// `on conflict: prefer SIDE | newest | fail`.

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Pending, PendingKind};
+use super::{base, Action, Pending, PendingKind};
 use crate::connectors::Row;
-use crate::plan::{ConflictRule, DeleteRule, Expr, Flow, Phase, Side};
+use crate::plan::{ConflictRule, DeleteRule, Expr, Flow, Side};
 use crate::runtime::engine::lookups::Resolver;
 use crate::runtime::engine::report::{Change, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass, Resolution};
@@ -114,7 +114,7 @@ impl<'a> Engine<'a> {
         else {
             return Ok(None);
         };
-        let PendingKind::Update { dest, .. } = &update.kind else {
+        let PendingKind::Update { coupling, dest, .. } = &update.kind else {
             return Ok(Some(update));
         };
         if self.refused_outside_filter(pass, &update, dest, pr)? {
@@ -125,10 +125,13 @@ impl<'a> Engine<'a> {
         }
         if pass.table.flow == Flow::Both && src_changed && dst_changed {
             let differing = differing_two_way(pass, &update.fields, dest);
-            // Fields with rules of their own are settled field by field (unless a person
-            // settles the record by hand); otherwise the table's rule settles the record.
-            let by_field = pass.resolution.is_none()
-                && differing.iter().any(|f| field_rule(pass, f).is_some());
+            // Settled field by field where the base tells who changed what, or a field has a
+            // rule of its own (unless a person settles the record by hand); otherwise the
+            // table's rule settles the record.
+            let base = coupling.base.as_deref();
+            let sides = (&update.row, dest);
+            let by_field =
+                pass.resolution.is_none() && base::by_field(pass, base, sides, &differing);
             let goes_ahead = match (differing.is_empty(), by_field) {
                 (true, _) => true,
                 (false, true) => self.merge(pass, &mut update, &differing, pr)?,
@@ -139,66 +142,6 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(Some(update))
-    }
-
-    /// Settles a conflict field by field: each differing two-way field goes to the side its
-    /// own rule (or the table's) prefers; fields the other side wins are left out of this
-    /// pass's write, so the other side's change to them survives and flows back. A field whose
-    /// rule is `fail` fails the record.
-    fn merge(
-        &self,
-        pass: &Pass<'a>,
-        update: &mut Pending,
-        differing: &[&str],
-        pr: &mut PassReport,
-    ) -> Result<bool, EngineError> {
-        let PendingKind::Update { dest, .. } = &update.kind else {
-            return Ok(true);
-        };
-        let (mut kept, mut given, mut failing) = (Vec::new(), Vec::new(), Vec::new());
-        for f in differing {
-            match field_wins(pass, f, &update.row, dest).0 {
-                Some(true) => kept.push(*f),
-                Some(false) => given.push(*f),
-                None => failing.push(*f),
-            }
-        }
-        pr.counts.conflicts += 1;
-        let listed = |fs: &[&str]| {
-            fs.iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if !failing.is_empty() {
-            let text = listed(&failing);
-            self.fail_conflict(pass, update, dest, (&text, &failing), pr)?;
-            return Ok(false);
-        }
-        let (this, other) = (pass.src_system, pass.dst_system);
-        let note = format!(
-            "both sides changed; merged field by field: {} from {this}, {} from {other}",
-            if kept.is_empty() {
-                "nothing".into()
-            } else {
-                listed(&kept)
-            },
-            if given.is_empty() {
-                "nothing".into()
-            } else {
-                listed(&given)
-            },
-        );
-        let keys = (update.row.key.clone(), dest.key.clone());
-        if !self.dry_run {
-            let (src, dst) = (Some(keys.0.as_str()), Some(keys.1.as_str()));
-            self.event(self.store, pass, "conflict", (src, dst), &note)?;
-        }
-        pr.change(Change::new("conflict", &keys.0, Some(&keys.1)).note(&note));
-        for f in given.drain(..) {
-            update.fields.remove(f);
-        }
-        Ok(true)
     }
 
     /// Whether a conflict settled for named fields only (`resolve --all --field`) now differs in
@@ -306,7 +249,7 @@ impl<'a> Engine<'a> {
 
     /// Fails a record in conflict under the rule `fail`, with both sides' values and the
     /// command that settles it.
-    fn fail_conflict(
+    pub(super) fn fail_conflict(
         &self,
         pass: &Pass<'a>,
         update: &Pending,
@@ -456,7 +399,13 @@ fn differing_two_way<'p>(
                 .is_some_and(|v| !dest.fields.get(&op.target).is_some_and(|dv| dv.same_as(v)))
         })
         .map(|(op, _)| op.target.as_str())
-        .collect()
+        .fold(Vec::new(), |mut out, target| {
+            // Two operations may write one column (one on create, one on update): once.
+            if !out.contains(&target) {
+                out.push(target);
+            }
+            out
+        })
 }
 
 /// Both sides' values of the two-way fields that differ: the source's own column where the
@@ -471,10 +420,7 @@ fn differences(
     differing
         .iter()
         .filter_map(|target| {
-            let (op, _) = pass
-                .ops
-                .iter()
-                .find(|(op, _)| op.target == *target && op.phase != Phase::Create)?;
+            let op = base::two_way_op(pass, target)?;
             // A computed field is named by its expression, with the value it computes.
             let (src_field, src_value) = match &op.value {
                 Expr::Col(c) => (c.clone(), update.row.fields.get(c)),
@@ -518,20 +464,6 @@ pub(crate) fn side_word(side: Side) -> &'static str {
         Side::Left => "left",
         Side::Right => "right",
     }
-}
-
-/// A two-way field's own conflict rule (`[on conflict: …]`), if it has one.
-fn field_rule(pass: &Pass<'_>, target: &str) -> Option<ConflictRule> {
-    pass.ops
-        .iter()
-        .find(|(op, _)| op.target == target)
-        .and_then(|(op, _)| op.on_conflict)
-}
-
-/// Whether a differing field goes to this pass's side under its own rule, else the table's.
-fn field_wins(pass: &Pass<'_>, target: &str, row: &Row, dest: &Row) -> (Option<bool>, String) {
-    let rule = field_rule(pass, target).unwrap_or(pass.table.on_conflict);
-    rule_outcome(pass, rule, row, dest)
 }
 
 /// Whether the conflict rule lets this pass's side win (`None`: the rule is `fail`), and the

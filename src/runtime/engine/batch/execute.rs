@@ -264,6 +264,12 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let row = &p.pending.row;
+        // What the two-way fields hold on both sides once this write went through.
+        let old_base = match &p.pending.kind {
+            PendingKind::Update { coupling, .. } => coupling.base.as_deref(),
+            _ => None,
+        };
+        let base = super::base::synced_base(pass, old_base, row, &p.pending.fields);
         match (&p.pending.kind, outcome) {
             (PendingKind::Update { coupling, dest, .. }, done) if pass.back_only => {
                 self.record_followed_up(pass, row, coupling, dest, done, pr)
@@ -275,7 +281,11 @@ impl<'a> Engine<'a> {
                     new_coupling,
                 },
                 Outcome::Nothing,
-            ) => self.record_in_step(pass, row, coupling, dest, *new_coupling, pr),
+            ) => {
+                let mut c = coupling.clone();
+                c.base = base;
+                self.record_in_step(pass, row, &c, dest, *new_coupling, pr)
+            }
             (
                 PendingKind::Update {
                     coupling,
@@ -284,26 +294,11 @@ impl<'a> Engine<'a> {
                 },
                 Outcome::Done { out, untouched },
             ) => {
-                let (s, d) = (pass.dir.source(), pass.dir.dest());
-                let mut c = coupling.clone();
-                c.set_in_step(s, row.modified_on, row.etag.as_deref());
-                // Our write is synced; a change the destination had before it (or got since) is
-                // not: it stays pending, so the reverse pass (or the next run) still takes it.
-                if pending_change(pass, coupling, dest, *new_coupling) || !untouched {
-                    c.set_pending(d, out.modified_on);
-                } else {
-                    c.set_in_step(d, out.modified_on, out.etag.as_deref());
-                }
-                self.commit_coupling(pass, &mut c, *new_coupling, pr)?;
-                let keys = (row.key.as_str(), Some(dest.key.as_str()));
-                let why = why_modified(pass, *new_coupling);
-                let why = why.as_deref();
-                self.log_write(self.store, pass, WriteAction::Modified, keys, why)?;
-                pr.counts.modified += 1;
-                Ok(())
+                let pair = (coupling, dest, *new_coupling);
+                self.record_updated(pass, row, pair, (&out, untouched, base), pr)
             }
             (PendingKind::Create { replaces, .. }, Outcome::Done { out, untouched }) => {
-                self.record_created(pass, row, replaces.as_ref(), &out, untouched, pr)
+                self.record_created(pass, row, replaces.as_ref(), (&out, untouched, base), pr)
             }
             (PendingKind::DeleteSource { coupling }, Outcome::Done { .. }) => {
                 self.record_deleted(pass, row, coupling, pr)
@@ -312,6 +307,41 @@ impl<'a> Engine<'a> {
             (kind, Outcome::Failed(e)) => self.record_failed(pass, row, kind, &e, pr),
             (_, Outcome::Nothing) => Ok(()),
         }
+    }
+
+    /// An update that went through: the pair is in step on the source's side, and on the
+    /// destination's unless it holds a change of its own the sync has not taken yet.
+    fn record_updated(
+        &self,
+        pass: &Pass<'a>,
+        row: &Row,
+        (coupling, dest, new_coupling): (&Coupling, &Row, bool),
+        (out, untouched, base): (&WriteOutcome, bool, Option<String>),
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let (s, d) = (pass.dir.source(), pass.dir.dest());
+        let mut c = coupling.clone();
+        c.base = base;
+        c.set_in_step(s, row.modified_on, row.etag.as_deref());
+        // Our write is synced; a change the destination had before it (or got since) is not: it
+        // stays pending, so the reverse pass (or the next run) still takes it.
+        if pending_change(pass, coupling, dest, new_coupling) || !untouched {
+            c.set_pending(d, out.modified_on);
+        } else {
+            c.set_in_step(d, out.modified_on, out.etag.as_deref());
+        }
+        self.commit_coupling(pass, &mut c, new_coupling, pr)?;
+        let keys = (row.key.as_str(), Some(dest.key.as_str()));
+        let why = why_modified(pass, new_coupling);
+        self.log_write(
+            self.store,
+            pass,
+            WriteAction::Modified,
+            keys,
+            why.as_deref(),
+        )?;
+        pr.counts.modified += 1;
+        Ok(())
     }
 
     /// A write whose outcome cannot be told: the intent stays open, with why, until the record
@@ -436,8 +466,7 @@ impl<'a> Engine<'a> {
         pass: &Pass<'a>,
         row: &Row,
         replaces: Option<&Coupling>,
-        out: &WriteOutcome,
-        untouched: bool,
+        (out, untouched, base): (&WriteOutcome, bool, Option<String>),
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let (s, d) = (pass.dir.source(), pass.dir.dest());
@@ -457,6 +486,7 @@ impl<'a> Engine<'a> {
             )?;
         }
         let mut c = pass.coupling(&row.key, &out.key);
+        c.base = base;
         c.set_in_step(s, row.modified_on, row.etag.as_deref());
         if untouched {
             c.set_in_step(d, out.modified_on, out.etag.as_deref());
