@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use syncmap::plan::Plan;
-use syncmap::runtime::engine::{report, ChangeSet, PlannedWrite};
+use syncmap::runtime::engine::{ChangeSet, PlannedWrite};
 
 use super::runtime::{self, Target};
 use super::CliError;
@@ -164,19 +164,9 @@ fn apply_set(args: ApplyArgs) -> Result<ExitCode, CliError> {
     // Ctrl-C or SIGTERM: the batch in flight is finished and the run recorded as interrupted.
     let stop = syncmap::schedule::Stop::default();
     let mut engine = rt.engine()?.with_cancel(stop.flag());
-    let r = runtime::block_on(async {
-        super::signals::stop_on_signals(
-            stop.clone(),
-            "stopping: finishing the batch in flight and recording the run",
-            Some("stopping after the batch in flight — press Ctrl-C again to abort"),
-        )?;
+    let r = runtime::until_stopped(&stop, async {
         engine.apply(&set).await.map_err(runtime::engine_error)
-    })
-    .and_then(|r| r)?;
-    if args.output.json() {
-        runtime::print_json(&r);
-    } else {
-        print!("{}", syncmap::redact::redact(&report::human(&r)));
-    }
+    })?;
+    runtime::print_report(&r, args.output.json());
     Ok(super::run::exit_code(&r, stop.signal()))
 }

@@ -95,20 +95,10 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if args.out.is_some() {
         engine = engine.with_change_set();
     }
-    let report = runtime::block_on(async {
-        super::signals::stop_on_signals(
-            stop.clone(),
-            "stopping: finishing the batch in flight and recording the run",
-            Some("stopping after the batch in flight — press Ctrl-C again to abort"),
-        )?;
+    let report = runtime::until_stopped(&stop, async {
         engine.run(&req).await.map_err(runtime::engine_error)
-    })
-    .and_then(|r| r)?;
-    if args.output.json() {
-        runtime::print_json(&report);
-    } else {
-        print!("{}", syncmap::redact::redact(&report::human(&report)));
-    }
+    })?;
+    runtime::print_report(&report, args.output.json());
     if let Some(path) = &args.out {
         if report.interrupted {
             eprintln!(

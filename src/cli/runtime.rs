@@ -195,6 +195,35 @@ pub fn engine_error(e: EngineError) -> CliError {
     }
 }
 
+/// Runs a run's future to its end on a runtime of its own; the first SIGINT or SIGTERM asks it
+/// (through `stop`) to stop after the batch in flight, a second ends the process.
+pub fn until_stopped<T>(
+    stop: &syncmap::schedule::Stop,
+    work: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    block_on(async {
+        super::signals::stop_on_signals(
+            stop.clone(),
+            "stopping: finishing the batch in flight and recording the run",
+            Some("stopping after the batch in flight — press Ctrl-C again to abort"),
+        )?;
+        work.await
+    })
+    .and_then(|r| r)
+}
+
+/// Prints a run's report: JSON, or tables and sentences for people.
+pub fn print_report(report: &syncmap::runtime::engine::RunReport, json: bool) {
+    if json {
+        print_json(report);
+    } else {
+        print!(
+            "{}",
+            syncmap::redact::redact(&syncmap::runtime::engine::report::human(report))
+        );
+    }
+}
+
 /// A single-threaded tokio runtime for a command.
 pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
     let rt = tokio::runtime::Builder::new_current_thread()

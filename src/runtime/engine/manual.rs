@@ -131,27 +131,15 @@ impl<'a> Engine<'a> {
         side: Side,
         key: &str,
     ) -> Result<String, EngineError> {
-        let dir = Direction::from_source(side);
-        let pass = self
-            .pass(t, dir, Mode::Modified, true)
-            .or_else(|_| self.pass(t, dir.reverse(), Mode::Modified, true))?;
-        let (system, tref) = if pass.dir.source() == side {
-            (pass.src_system, pass.src)
-        } else {
-            (pass.dst_system, pass.dst)
-        };
-        let rows = self
-            .systems
-            .get(system)?
-            .get(tref, &[key.to_string()])
-            .await
-            .map_err(EngineError::from_connector)?;
-        match rows.into_iter().next() {
+        match self.row_on(t, side, key).await? {
             Some(row) => Ok(row.key),
-            None => Err(EngineError::Request(format!(
-                "{system}.{} has no row `{key}`",
-                tref.name
-            ))),
+            None => {
+                let (system, tref) = super::lookups::table_ref(self.plan, t, side)?;
+                Err(EngineError::Request(format!(
+                    "{system}.{} has no row `{key}`",
+                    tref.name
+                )))
+            }
         }
     }
 

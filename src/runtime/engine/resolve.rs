@@ -308,7 +308,7 @@ impl<'a> Engine<'a> {
     }
 
     /// The row with this key on a side of the table mapping, if it is there.
-    async fn row_on(
+    pub(super) async fn row_on(
         &self,
         t: &'a plan::Table,
         side: Side,
