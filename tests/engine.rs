@@ -2936,3 +2936,47 @@ fn different_fields_changed_on_each_side_merge_under_any_table_rule() {
         nothing_written(&w.run(Mode::Modified));
     }
 }
+
+#[test]
+fn merges_keep_working_round_after_round_in_either_pass_order() {
+    let (w, a, a2) = per_field_pair();
+    type Changes = &'static [(&'static str, &'static str)];
+    let rounds: [(Changes, Changes, (&str, &str)); 3] = [
+        // Each side a field of its own, then the other way round, then the phone on both
+        // sides (its rule prefers Dataverse).
+        (
+            &[("city", "Tromsø")],
+            &[("telephone1", "555")],
+            ("555", "Tromsø"),
+        ),
+        (
+            &[("phoneNumber", "556")],
+            &[("address1_city", "Bodø")],
+            ("556", "Bodø"),
+        ),
+        (
+            &[("phoneNumber", "557-bc")],
+            &[("telephone1", "557-dv")],
+            ("557-dv", "Bodø"),
+        ),
+    ];
+    for (n, (bc, dv, (phone, city))) in rounds.into_iter().enumerate() {
+        w.update("bc", "customers", &a, &values(bc));
+        w.update("dv", "accounts", &a2, &values(dv));
+        let r = w.run(Mode::Modified);
+        let failed = counts(&r, "customers", LTR).failed + counts(&r, "customers", RTL).failed;
+        assert_eq!(failed, 0, "round {n}: {r:#?}");
+        let bc_now = [
+            w.field("bc", "customers", &a, "phoneNumber"),
+            w.field("bc", "customers", &a, "city"),
+        ];
+        let dv_now = [
+            w.field("dv", "accounts", &a2, "telephone1"),
+            w.field("dv", "accounts", &a2, "address1_city"),
+        ];
+        let want = [s(phone), s(city)];
+        assert_eq!((&bc_now, &dv_now), (&want, &want), "round {n}");
+        w.age();
+        nothing_written(&w.run(Mode::Modified));
+    }
+}

@@ -287,6 +287,9 @@ impl<'a> Engine<'a> {
             Some(mut c) if c.key(d) == row.key => {
                 c.set_in_step(s, i.source_modified_on, i.source_version.as_deref());
                 in_step_or_pending(&mut c, d, row, untouched && !i.dest_pending);
+                // What the fields held when the pair last synced is not known from here: a
+                // later conflict goes to the rules, not to a stale base.
+                c.base = None;
                 st.save_coupling(&c)?;
             }
             // A pair the match rules found in that batch, written to but not coupled:

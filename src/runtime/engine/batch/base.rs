@@ -7,25 +7,34 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use super::{Pending, PendingKind};
 use crate::connectors::Row;
-use crate::plan::{ConflictRule, Expr, FieldOp, Phase, Side};
+use crate::plan::{ConflictRule, FieldOp, Phase, Side};
 use crate::runtime::engine::report::{Change, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::value::Value;
 
-/// A value's fingerprint: equal values (in a system's own terms) give equal fingerprints.
+/// A value's fingerprint: equal values (in a system's own terms) give equal fingerprints. FNV-1a
+/// over the value's canonical JSON: stable across versions and platforms (it is stored), and
+/// cheap, since it runs for every two-way field of every row a sync writes.
 fn fingerprint(v: Option<&Value>) -> String {
+    // Empty text is no value, as the sync compares them (`Value::same_as`): a system that
+    // stores one as the other does not change the field.
+    let v = v.filter(|v| !matches!(v, Value::String(s) if s.is_empty()));
     let text = v
         .map_or(serde_json::Value::Null, Value::to_json)
         .to_string();
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
-/// The base of a coupling: field mapping id → the fingerprints of its left and right values.
+/// The base of a coupling: a two-way field, by its two columns (`left|right`), → the
+/// fingerprints of its left and right values. Keyed by the columns, not by the field mapping's
+/// place in its file, so an edited plan keeps what it can and drops what it cannot.
 type Base = BTreeMap<String, [String; 2]>;
 
 fn parse(base: Option<&str>) -> Base {
@@ -33,13 +42,25 @@ fn parse(base: Option<&str>) -> Base {
         .unwrap_or_default()
 }
 
-/// The source column a two-way field reads (its value wrapped, maybe, in a lookup or map).
-fn source_column(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Col(c) => Some(c),
-        Expr::Call { args, .. } | Expr::Fn { args, .. } => args.iter().find_map(source_column),
-        _ => None,
-    }
+/// The source's own column of a two-way field: what the reverse pass writes for the same
+/// field mapping (whatever lookup or value map carries the value between them).
+fn source_column<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<&'p str> {
+    let reverse = pass.table.pass_to(pass.dir.source())?;
+    reverse
+        .ops
+        .iter()
+        .find(|o| o.two_way && o.id == op.id)
+        .map(|o| o.target.as_str())
+}
+
+/// The key of a two-way field in the base, and its source column.
+fn field_key<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<(String, &'p str)> {
+    let src = source_column(pass, op)?;
+    let key = match pass.dir.source() {
+        Side::Left => format!("{src}|{}", op.target),
+        Side::Right => format!("{}|{src}", op.target),
+    };
+    Some((key, src))
 }
 
 /// The operation of a two-way field that an update writes.
@@ -59,12 +80,13 @@ fn who_changed(
     row: &Row,
     dest: &Row,
 ) -> Option<(bool, bool)> {
-    let [left, right] = base.get(&op.id)?;
+    let (key, src) = field_key(pass, op)?;
+    let [left, right] = base.get(&key)?;
     let (src_was, dst_was) = match pass.dir.source() {
         Side::Left => (left, right),
         Side::Right => (right, left),
     };
-    let src_now = fingerprint(source_column(&op.value).and_then(|c| row.fields.get(c)));
+    let src_now = fingerprint(row.fields.get(src));
     let dst_now = fingerprint(dest.fields.get(&op.target));
     Some((&src_now != src_was, &dst_now != dst_was))
 }
@@ -77,18 +99,22 @@ pub(crate) fn synced_base(
     row: &Row,
     fields: &BTreeMap<String, Value>,
 ) -> Option<String> {
+    // A one-way mapping never meets a conflict: it keeps no base.
+    if pass.table.flow != crate::plan::Flow::Both {
+        return None;
+    }
     let mut base = parse(old);
     for (op, _) in pass.ops.iter().filter(|(op, _)| op.two_way) {
-        let Some(dst) = fields.get(&op.target) else {
+        let (Some(dst), Some((key, src))) = (fields.get(&op.target), field_key(pass, op)) else {
             continue;
         };
-        let src = fingerprint(source_column(&op.value).and_then(|c| row.fields.get(c)));
+        let src = fingerprint(row.fields.get(src));
         let dst = fingerprint(Some(dst));
         let entry = match pass.dir.source() {
             Side::Left => [src, dst],
             Side::Right => [dst, src],
         };
-        base.insert(op.id.clone(), entry);
+        base.insert(key, entry);
     }
     serde_json::to_string(&base).ok()
 }
@@ -132,7 +158,7 @@ pub(super) fn by_field(
     let own_rule = ops.iter().any(|op| op.on_conflict.is_some());
     let one_sided = ops
         .iter()
-        .all(|op| who_changed(pass, &base, op, row, dest).is_some_and(|(src, dst)| src != dst));
+        .all(|op| who_changed(pass, &base, op, row, dest).is_some_and(|(src, dst)| !(src && dst)));
     own_rule || (!ops.is_empty() && one_sided)
 }
 
@@ -156,7 +182,9 @@ impl<'a> Engine<'a> {
             };
             let wins = match who_changed(pass, &base, op, &update.row, dest) {
                 Some((true, false)) => Some(true),
-                Some((false, true)) => Some(false),
+                // Changed by the other side, or by neither (the two hold forms of one value a
+                // mapping cannot tell apart, as a text cut to fit): this side leaves it.
+                Some((false, _)) => Some(false),
                 _ => {
                     s.ruled = true;
                     let rule = op.on_conflict.unwrap_or(pass.table.on_conflict);
