@@ -179,7 +179,7 @@ impl Store {
             opt_text(c.left_version.as_deref()),
             opt_text(c.right_version.as_deref()),
             opt_text(c.follow_up.map(side_name)),
-            opt_text(c.base.as_deref()),
+            c.base.clone().map_or(SqlValue::Null, SqlValue::Blob),
         ]
     }
 

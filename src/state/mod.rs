@@ -184,9 +184,9 @@ pub struct Coupling {
     /// Excluded from automatic sync until retried by hand.
     pub skipped: bool,
     /// What each two-way field held on each side when the pair last synced, as fingerprints
-    /// (JSON: field mapping id → `[left, right]`): which side changed a field since is told
+    /// (20 bytes a field, see the engine's `base`): which side changed a field since is told
     /// from them, so a conflict is settled field by field.
-    pub base: Option<String>,
+    pub base: Option<Vec<u8>>,
 }
 
 impl Coupling {

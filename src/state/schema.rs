@@ -188,6 +188,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 9: each two-way field's value on each side when the pair last synced (fingerprints), so
     //    a conflict tells which side changed which field.
     r#"
-    ALTER TABLE couplings ADD COLUMN base TEXT;
+    ALTER TABLE couplings ADD COLUMN base BLOB;
     "#,
 ];

@@ -14,32 +14,61 @@ use crate::runtime::engine::report::{Change, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::value::Value;
 
-/// A value's fingerprint: equal values (in a system's own terms) give equal fingerprints. FNV-1a
-/// over the value's canonical JSON: stable across versions and platforms (it is stored), and
-/// cheap, since it runs for every two-way field of every row a sync writes.
-fn fingerprint(v: Option<&Value>) -> String {
-    // Empty text is no value, as the sync compares them (`Value::same_as`): a system that
-    // stores one as the other does not change the field.
-    let v = v.filter(|v| !matches!(v, Value::String(s) if s.is_empty()));
-    let text = v
-        .map_or(serde_json::Value::Null, Value::to_json)
-        .to_string();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+/// FNV-1a, 64 bits: stable across versions and platforms (fingerprints are stored), and cheap,
+/// since it runs for every two-way field of every row a sync writes.
+fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
-/// The base of a coupling: a two-way field, by its two columns (`left|right`), → the
-/// fingerprints of its left and right values. Keyed by the columns, not by the field mapping's
-/// place in its file, so an edited plan keeps what it can and drops what it cannot.
-type Base = BTreeMap<String, [String; 2]>;
+/// A value's fingerprint: values the sync holds equal (`Value::same_as`) give equal
+/// fingerprints — empty text and no value alike, a whole number and the decimal of it alike.
+fn fingerprint(v: Option<&Value>) -> u64 {
+    let tagged = |tag: u8, text: &str| fnv(std::iter::once(tag).chain(text.bytes()));
+    match v {
+        None | Some(Value::Absent | Value::Null) => fnv([0]),
+        Some(Value::String(s)) if s.is_empty() => fnv([0]),
+        Some(Value::String(s)) => tagged(1, s),
+        Some(Value::Bool(b)) => fnv([2, u8::from(*b)]),
+        Some(Value::Int(i)) => tagged(3, &i.to_string()),
+        Some(Value::Decimal(d)) => tagged(3, &d.normalize().to_string()),
+        Some(Value::Date(d)) => tagged(4, &d.to_string()),
+        Some(Value::DateTime(t)) => tagged(5, &t.to_string()),
+    }
+}
 
-fn parse(base: Option<&str>) -> Base {
-    base.and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or_default()
+/// The base of a coupling: per two-way field, the fingerprint of its two columns' names
+/// (`left|right`: an edited plan keeps what it can and drops what it cannot) and of its left
+/// and right values, 20 bytes a field.
+type Base = Vec<(u32, u64, u64)>;
+
+const ENTRY: usize = 20;
+
+fn parse(base: Option<&[u8]>) -> Base {
+    base.unwrap_or_default()
+        .chunks_exact(ENTRY)
+        .map(|e| {
+            let word = |r: std::ops::Range<usize>| e.get(r).unwrap_or_default();
+            let u32_at = |r| u32::from_le_bytes(word(r).try_into().unwrap_or_default());
+            let u64_at = |r| u64::from_le_bytes(word(r).try_into().unwrap_or_default());
+            (u32_at(0..4), u64_at(4..12), u64_at(12..20))
+        })
+        .collect()
+}
+
+fn encode(base: &Base) -> Vec<u8> {
+    let mut out = Vec::with_capacity(base.len() * ENTRY);
+    for (key, left, right) in base {
+        out.extend(key.to_le_bytes());
+        out.extend(left.to_le_bytes());
+        out.extend(right.to_le_bytes());
+    }
+    out
+}
+
+fn entry(base: &Base, key: u32) -> Option<(u64, u64)> {
+    base.iter().find(|e| e.0 == key).map(|e| (e.1, e.2))
 }
 
 /// The source's own column of a two-way field: what the reverse pass writes for the same
@@ -54,13 +83,14 @@ fn source_column<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<&'p str> {
 }
 
 /// The key of a two-way field in the base, and its source column.
-fn field_key<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<(String, &'p str)> {
+fn field_key<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<(u32, &'p str)> {
     let src = source_column(pass, op)?;
-    let key = match pass.dir.source() {
-        Side::Left => format!("{src}|{}", op.target),
-        Side::Right => format!("{}|{src}", op.target),
+    let (left, right) = match pass.dir.source() {
+        Side::Left => (src, op.target.as_str()),
+        Side::Right => (op.target.as_str(), src),
     };
-    Some((key, src))
+    let bytes = left.bytes().chain([b'|']).chain(right.bytes());
+    Some(((fnv(bytes) & 0xffff_ffff) as u32, src))
 }
 
 /// The operation of a two-way field that an update writes.
@@ -81,24 +111,24 @@ fn who_changed(
     dest: &Row,
 ) -> Option<(bool, bool)> {
     let (key, src) = field_key(pass, op)?;
-    let [left, right] = base.get(&key)?;
+    let (left, right) = entry(base, key)?;
     let (src_was, dst_was) = match pass.dir.source() {
         Side::Left => (left, right),
         Side::Right => (right, left),
     };
     let src_now = fingerprint(row.fields.get(src));
     let dst_now = fingerprint(dest.fields.get(&op.target));
-    Some((&src_now != src_was, &dst_now != dst_was))
+    Some((src_now != src_was, dst_now != dst_was))
 }
 
 /// The base after a pass synced the pair: each two-way field it wrote or found equal now holds
 /// the same value on both sides; the others (left to the other side) keep their entry.
 pub(crate) fn synced_base(
     pass: &Pass<'_>,
-    old: Option<&str>,
+    old: Option<&[u8]>,
     row: &Row,
     fields: &BTreeMap<String, Value>,
-) -> Option<String> {
+) -> Option<Vec<u8>> {
     // A one-way mapping never meets a conflict: it keeps no base.
     if pass.table.flow != crate::plan::Flow::Both {
         return None;
@@ -110,13 +140,16 @@ pub(crate) fn synced_base(
         };
         let src = fingerprint(row.fields.get(src));
         let dst = fingerprint(Some(dst));
-        let entry = match pass.dir.source() {
-            Side::Left => [src, dst],
-            Side::Right => [dst, src],
+        let (left, right) = match pass.dir.source() {
+            Side::Left => (src, dst),
+            Side::Right => (dst, src),
         };
-        base.insert(key, entry);
+        match base.iter_mut().find(|e| e.0 == key) {
+            Some(e) => *e = (key, left, right),
+            None => base.push((key, left, right)),
+        }
     }
-    serde_json::to_string(&base).ok()
+    Some(encode(&base))
 }
 
 /// Whether this pass's side wins a differing field under a rule (`None`: `fail`).
@@ -146,7 +179,7 @@ struct Settled<'p> {
 /// fields: no field is in conflict). Otherwise the table's rule settles the whole record.
 pub(super) fn by_field(
     pass: &Pass<'_>,
-    coupling_base: Option<&str>,
+    coupling_base: Option<&[u8]>,
     (row, dest): (&Row, &Row),
     differing: &[&str],
 ) -> bool {

@@ -316,7 +316,7 @@ impl<'a> Engine<'a> {
         pass: &Pass<'a>,
         row: &Row,
         (coupling, dest, new_coupling): (&Coupling, &Row, bool),
-        (out, untouched, base): (&WriteOutcome, bool, Option<String>),
+        (out, untouched, base): (&WriteOutcome, bool, Option<Vec<u8>>),
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let (s, d) = (pass.dir.source(), pass.dir.dest());
@@ -466,7 +466,7 @@ impl<'a> Engine<'a> {
         pass: &Pass<'a>,
         row: &Row,
         replaces: Option<&Coupling>,
-        (out, untouched, base): (&WriteOutcome, bool, Option<String>),
+        (out, untouched, base): (&WriteOutcome, bool, Option<Vec<u8>>),
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let (s, d) = (pass.dir.source(), pass.dir.dest());
