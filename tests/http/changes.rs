@@ -18,21 +18,9 @@ fn json_out(env: &Env, args: &[&str]) -> (Option<i32>, Json) {
     (out.status.code(), doc)
 }
 
-/// The open customers with their accounts (by name), after a full sync.
+/// Two open customers with their accounts, after a full sync.
 fn two_pairs(env: &Env) -> [(String, String); 2] {
-    env.run(&["--mode", "full"]);
-    let accounts = env.rows(true, "accounts");
-    let pairs: Vec<(String, String)> = env
-        .rows(false, "customers")
-        .iter()
-        .filter(|c| c["blocked"] == " ")
-        .filter_map(|c| {
-            let a = accounts.iter().find(|a| a["name"] == c["displayName"])?;
-            Some((text(c, "id"), text(a, "accountid")))
-        })
-        .take(2)
-        .collect();
-    pairs.try_into().unwrap()
+    synced_customers(env, 2).try_into().unwrap()
 }
 
 fn account(env: &Env, key: &str) -> Json {

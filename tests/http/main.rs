@@ -132,6 +132,24 @@ fn syncmap_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// Open customers with their coupled accounts (by name), after a full sync.
+fn synced_customers(env: &Env, n: usize) -> Vec<(String, String)> {
+    env.run(&["--mode", "full"]);
+    let accounts = env.rows(true, "accounts");
+    let pairs: Vec<(String, String)> = env
+        .rows(false, "customers")
+        .iter()
+        .filter(|c| c["blocked"] == " ")
+        .filter_map(|c| {
+            let a = accounts.iter().find(|a| a["name"] == c["displayName"])?;
+            Some((text(c, "id"), text(a, "accountid")))
+        })
+        .take(n)
+        .collect();
+    assert_eq!(pairs.len(), n);
+    pairs
+}
+
 /// The counts of one pass of a run report.
 fn counts(report: &Json, mapping: &str, direction: &str) -> Json {
     report["tables"]

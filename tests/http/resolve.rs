@@ -6,24 +6,6 @@
 use super::support::wire::multiset;
 use super::*;
 
-/// Open customers with their coupled accounts (by name), after a full sync.
-fn synced_customers(env: &Env, n: usize) -> Vec<(String, String)> {
-    env.run(&["--mode", "full"]);
-    let accounts = env.rows(true, "accounts");
-    let pairs: Vec<(String, String)> = env
-        .rows(false, "customers")
-        .iter()
-        .filter(|c| c["blocked"] == " ")
-        .filter_map(|c| {
-            let a = accounts.iter().find(|a| a["name"] == c["displayName"])?;
-            Some((text(c, "id"), text(a, "accountid")))
-        })
-        .take(n)
-        .collect();
-    assert_eq!(pairs.len(), n);
-    pairs
-}
-
 /// `syncmap …`, which must succeed; its standard output as JSON.
 fn json_of(env: &Env, args: &[&str]) -> Json {
     let out = env.syncmap(args);
