@@ -5,19 +5,6 @@
 use super::support::wire::multiset;
 use super::*;
 
-/// `syncmap …`; its exit code and standard output as JSON.
-fn json_out(env: &Env, args: &[&str]) -> (Option<i32>, Json) {
-    let out = env.syncmap(args);
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "syncmap {args:?}: {e}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code(), doc)
-}
-
 /// Two open customers with their accounts, after a full sync.
 fn two_pairs(env: &Env) -> [(String, String); 2] {
     synced_customers(env, 2).try_into().unwrap()

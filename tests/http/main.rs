@@ -150,6 +150,19 @@ fn synced_customers(env: &Env, n: usize) -> Vec<(String, String)> {
     pairs
 }
 
+/// `syncmap …`; its exit code and standard output as JSON.
+fn json_out(env: &Env, args: &[&str]) -> (Option<i32>, Json) {
+    let out = env.syncmap(args);
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "syncmap {args:?}: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), doc)
+}
+
 /// The counts of one pass of a run report.
 fn counts(report: &Json, mapping: &str, direction: &str) -> Json {
     report["tables"]

@@ -8,14 +8,22 @@ use super::*;
 
 /// `syncmap …`, which must succeed; its standard output as JSON.
 fn json_of(env: &Env, args: &[&str]) -> Json {
-    let out = env.syncmap(args);
-    assert!(
-        out.status.success(),
-        "syncmap {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let (code, doc) = json_out(env, args);
+    assert_eq!(code, Some(0), "syncmap {args:?}: {doc}");
+    doc
+}
+
+/// A modified-only run of the customers; whether it went through without a failure.
+fn customers_run(env: &Env) -> bool {
+    let args = [
+        "run",
+        "--json",
+        "--mode",
+        "modified",
+        "--table",
+        "customers",
+    ];
+    env.syncmap(&args).status.success()
 }
 
 /// The failures `syncmap errors` lists, as JSON.
@@ -59,15 +67,7 @@ fn a_conflict_is_settled_by_one_resolve_after_which_a_run_writes_nothing() {
         &account,
         json!({ "telephone1": "+33 1 00 00 00 00" }),
     );
-    let out = env.syncmap(&[
-        "run",
-        "--json",
-        "--mode",
-        "modified",
-        "--table",
-        "customers",
-    ]);
-    assert!(!out.status.success());
+    assert!(!customers_run(&env));
 
     // `errors` shows the conflict with both sides' values, in each direction it failed.
     let failed = errors(&env);
@@ -188,15 +188,7 @@ fn a_deleted_partner_is_restored_deleted_or_uncoupled_by_hand() {
     for (_, account) in &pairs {
         env.delete(true, "accounts", account);
     }
-    let out = env.syncmap(&[
-        "run",
-        "--json",
-        "--mode",
-        "modified",
-        "--table",
-        "customers",
-    ]);
-    assert!(!out.status.success());
+    assert!(!customers_run(&env));
     let failed = errors(&env);
     assert_eq!(failed.len(), 3, "{failed:?}");
     assert!(
@@ -294,7 +286,7 @@ fn a_pair_whose_rows_are_both_gone_is_uncoupled_by_hand() {
     let env = Env::start(Seed::Demo, |_| {});
     let (customer, account) = synced_customers(&env, 1).remove(0);
     env.delete(true, "accounts", &account);
-    env.syncmap(&["run", "--mode", "modified", "--table", "customers"]);
+    customers_run(&env);
     assert_eq!(errors(&env).len(), 1);
     env.delete(false, "customers", &customer);
     // Nothing can be restored from a record that is gone too; uncoupling forgets the pair.
@@ -349,7 +341,7 @@ fn resolve_all_settles_only_the_conflicts_in_the_fields_named() {
         &city.1,
         json!({ "address1_city": "Bellevue" }),
     );
-    env.syncmap(&["run", "--mode", "modified", "--table", "customers"]);
+    customers_run(&env);
     assert_eq!(errors(&env).len(), 4);
 
     // A pair picked by the fields its failure named, where another field differs since, is
