@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::schema::{self, SchemaError, SystemSchema};
+use crate::schema::{self, SchemaError, SystemSchema, TableSchema};
 use crate::source::{FileId, SourceMap};
 use crate::syntax::{self, ast};
 
@@ -72,6 +72,18 @@ pub struct LoadedSchema {
     pub schema: SystemSchema,
     /// Its text's id in the source map.
     pub file: FileId,
+    /// The options of each choice column as a table (`accounts.paymenttermscode`), for
+    /// option mappings.
+    pub choices: Vec<TableSchema>,
+}
+
+impl LoadedSchema {
+    /// A table of the snapshot, or the options of one of its choice columns.
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.schema
+            .table(name)
+            .or_else(|| self.choices.iter().find(|t| t.name == name))
+    }
 }
 
 /// Everything the checker needs.
@@ -390,6 +402,7 @@ fn load_schemas(
         match load_schema(project, loader, fence, file, &map_path, &system) {
             Ok(mut loaded) => {
                 override_modified_on(&mut loaded.schema, file, &system, diags);
+                loaded.choices = schema::choices::choice_tables(&loaded.schema);
                 project.schemas.insert(system.name.name.clone(), loaded);
             }
             Err(d) => {
@@ -483,6 +496,7 @@ fn load_schema(
         Ok(schema) => Ok(LoadedSchema {
             schema,
             file: schema_id,
+            choices: Vec::new(),
         }),
         Err(e) => Err(unusable_schema(&e, &path, text, schema_id, file, span).into()),
     }

@@ -404,7 +404,8 @@ fn standard_columns() -> Columns {
             .unwrap_or_else(|| panic!("system `{}` names no schema", s.name.name));
         let schema = syncmap::schema::load(&read(&path))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for t in &schema.tables {
+        let choices = syncmap::schema::choices::choice_tables(&schema);
+        for t in schema.tables.iter().chain(&choices) {
             let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
             cols.all.extend(names.iter().map(|n| n.to_lowercase()));
             cols.by_table
@@ -619,7 +620,7 @@ fn standard_sites() -> (BTreeMap<String, String>, Vec<Site>) {
         covered, files_with_tables,
         "every file with a table mapping has sites"
     );
-    assert_eq!(files_with_tables.len(), 5, "{files_with_tables:?}");
+    assert_eq!(files_with_tables.len(), 6, "{files_with_tables:?}");
     let kinds: BTreeSet<Kind> = sites.iter().map(|s| s.kind).collect();
     let all_kinds = [
         Kind::Filter,
@@ -745,7 +746,7 @@ fn absolute_paths_are_shown_as_given() {
     let text = read(&path);
     write(
         &path,
-        &text.replacen("city            <->", "cty             <->", 1),
+        &text.replacen("city             <->", "cty              <->", 1),
     );
     let maps = dir.path().join("mappings");
     let maps = maps
@@ -778,7 +779,7 @@ fn compile_with_errors_writes_no_plan() {
     let text = read(&path);
     write(
         &path,
-        &text.replacen("city         <->", "cty          <->", 1),
+        &text.replacen("city           <->", "cty            <->", 1),
     );
     let r = run(dir.path(), &["compile", "mappings", "-o", "plan.json"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -818,7 +819,7 @@ fn compile_is_deterministic_ordered_and_relocatable() {
     assert!(first == second, "two compilations differ");
     assert!(
         r1.stderr
-            .starts_with("wrote plan.json (5 table mappings, sha256:"),
+            .starts_with("wrote plan.json (7 table mappings, sha256:"),
         "{}",
         r1.stderr
     );
@@ -879,16 +880,8 @@ fn compile_is_deterministic_ordered_and_relocatable() {
         .iter()
         .map(|t| t["name"].as_str().expect("table name"))
         .collect();
-    let expected: BTreeSet<&str> = [
-        "currencies",
-        "salespeople",
-        "customers",
-        "vendors",
-        "contacts",
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(names.len(), 5, "{names:?}");
+    let expected: BTreeSet<&str> = STANDARD_TABLES.into_iter().collect();
+    assert_eq!(names.len(), 7, "{names:?}");
     assert_eq!(names.iter().copied().collect::<BTreeSet<_>>(), expected);
     for (i, t) in tables.iter().enumerate() {
         for dep in t["depends_on"].as_array().expect("depends_on") {
@@ -912,9 +905,18 @@ fn compile_is_deterministic_ordered_and_relocatable() {
     for d in ["customers", "vendors"] {
         assert!(deps("contacts").contains(&d), "contacts depends on {d}");
     }
-    for d in ["currencies", "salespeople"] {
+    for d in [
+        "currencies",
+        "salespeople",
+        "payment_terms",
+        "shipment_methods",
+    ] {
         assert!(deps("customers").contains(&d), "customers depends on {d}");
     }
+    assert!(
+        deps("vendors").contains(&"payment_terms"),
+        "vendors depend on payment terms"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1549,8 +1551,8 @@ fn changed_plans() -> tempfile::TempDir {
     let m = dir.path().join("mappings");
     edit(
         &m.join("customers.map"),
-        "    creditLimit      -> creditlimit\n",
-        "    creditLimit      -> creditlimit\n    \"Accounts\"       -> address1_primarycontactname [create only]\n",
+        "    creditLimit       -> creditlimit\n",
+        "    creditLimit       -> creditlimit\n    \"Accounts\"        -> address1_primarycontactname [create only]\n",
     );
     edit(
         &m.join("customers.map"),
@@ -1607,7 +1609,7 @@ fn diff_summarises_tables_fields_filters_and_directions() {
     assert_eq!(r.code, 1, "{r:?}");
     let out = &r.stdout;
     for expected in [
-        "- table vendors: bc.vendors <-> dv.accounts (24 field operations)\n",
+        "- table vendors: bc.vendors <-> dv.accounts (26 field operations)\n",
         "~ table currencies: bc.currencies -> dv.transactioncurrencies → bc.currencies <-> dv.transactioncurrencies\n",
         "    ~ flow: -> → <->\n",
         "    ~ create: dv → dv, bc\n",
@@ -2076,11 +2078,13 @@ fn check_follows_no_link_out_of_the_folder() {
 // ------------------------------------------------------------------------------------------
 
 /// The table mappings of the standard mappings, sorted.
-const STANDARD_TABLES: [&str; 5] = [
+const STANDARD_TABLES: [&str; 7] = [
     "contacts",
     "currencies",
     "customers",
+    "payment_terms",
     "salespeople",
+    "shipment_methods",
     "vendors",
 ];
 
@@ -2255,6 +2259,7 @@ fn init_format_json_lists_the_files_it_wrote() {
             "proj/currencies.map",
             "proj/salespeople.map",
             "proj/customers.map",
+            "proj/options.map",
             "proj/vendors.map",
             "proj/contacts.map",
             "proj/jobs.map",
@@ -2286,7 +2291,7 @@ fn init_format_json_lists_the_files_it_wrote() {
         &["init", "--defaults", "proj", "--force", "--json"],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()["files"].as_array().map(Vec::len), Some(9));
+    assert_eq!(r.json()["files"].as_array().map(Vec::len), Some(10));
 }
 
 #[test]
@@ -2390,13 +2395,14 @@ fn schedule_once_format_json_reports_each_job() {
         names,
         [
             "currencies",
+            "options",
             "salespeople",
             "customers",
             "vendors",
             "contacts"
         ]
     );
-    assert_eq!(v["runs"], 5);
+    assert_eq!(v["runs"], 6);
     assert_eq!(v["failed_runs"], 0);
     assert_eq!(v["failed_records"], 0);
     assert_eq!(v["stopped"], false);
@@ -2426,12 +2432,13 @@ fn schedule_once_format_json_reports_each_job() {
     assert_eq!(reported, logged);
     assert!(jobs.iter().all(|j| j["status"] == "succeeded"), "{v}");
     // Modified-only jobs on a new store leave the uncoupled records alone (`only coupled`):
-    // the two currencies, the one enabled salesperson and the two open customers.
+    // the two currencies, no payment terms, the one enabled salesperson and the two open
+    // customers.
     let skipped: Vec<i64> = jobs
         .iter()
         .map(|j| j["counts"]["skipped"].as_i64().unwrap_or(-1))
         .collect();
-    assert_eq!(skipped, [2, 1, 2, 0, 0], "{v}");
+    assert_eq!(skipped, [2, 0, 1, 2, 0, 0], "{v}");
     assert!(jobs.iter().all(|j| j["counts"]["inserted"] == 0), "{v}");
 }
 

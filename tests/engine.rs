@@ -110,6 +110,93 @@ fn coupled_pair(rules: &str) -> (World, String, String, String, String) {
     (w, a, a2, b, b2)
 }
 
+// ───────────── option mappings ─────────────
+
+/// Payment terms become options of the account's payment terms: a code matching an option's
+/// label (without case) couples to it, a new code adds an option numbered after the largest,
+/// and customers carry the option both ways through those couplings.
+#[test]
+fn option_mappings_add_options_and_customers_carry_them() {
+    let w = World::standard();
+    w.seed_standard();
+    let terms = |code: &str, name: &str| {
+        w.insert(
+            "bc",
+            "paymentTerms",
+            &[("code", s(code)), ("displayName", s(name))],
+        )
+    };
+    let net30 = terms("NET 30", "Net 30 days");
+    let days14 = terms("14 DAYS", "Net 14 days");
+    let contoso = w.find("bc", "customers", "displayName", "Contoso Ltd.");
+    let fabrikam = w.find("bc", "customers", "displayName", "Fabrikam Inc.");
+    w.update(
+        "bc",
+        "customers",
+        &contoso,
+        &[("paymentTermsId", s(&days14))],
+    );
+    w.update(
+        "bc",
+        "customers",
+        &fabrikam,
+        &[("paymentTermsId", s(&net30))],
+    );
+    let r = w.run(Mode::Full);
+    let c = counts(&r, "payment_terms", LTR);
+    // One option matched, one added: both coupled.
+    assert_eq!((c.inserted, c.coupled, c.failed), (1, 2, 0), "{r:#?}");
+    let options: Vec<(Value, Value, Value)> = w
+        .rows("dv", "accounts.paymenttermscode")
+        .into_iter()
+        .map(|o| {
+            let f = |c: &str| o.fields.get(c).cloned().unwrap_or(Value::Null);
+            (f("value"), f("label"), f("description"))
+        })
+        .collect();
+    assert_eq!(
+        options,
+        [
+            (Value::Int(1), s("NET 30"), s("Net 30 days")),
+            (Value::Int(2), s("2% 10, Net 30"), Value::Null),
+            (Value::Int(3), s("Net 45"), Value::Null),
+            (Value::Int(4), s("Net 60"), Value::Null),
+            (Value::Int(5), s("14 DAYS"), s("Net 14 days")),
+        ],
+        "the matched option takes the code as written in Business Central, the new one is numbered after the largest"
+    );
+    let account = |bc_key: &str| w.partner("customers", Side::Left, bc_key);
+    let term_of = |bc_key: &str| w.field("dv", "accounts", &account(bc_key), "paymenttermscode");
+    assert_eq!(term_of(&contoso), Value::Int(5));
+    assert_eq!(term_of(&fabrikam), Value::Int(1));
+
+    // An account moved to another coupled option moves its customer to that payment term.
+    w.age();
+    w.update(
+        "dv",
+        "accounts",
+        &account(&contoso),
+        &[("paymenttermscode", Value::Int(1))],
+    );
+    let r = w.run(Mode::Modified);
+    assert_eq!(counts(&r, "customers", RTL).modified, 1, "{r:#?}");
+    assert_eq!(
+        w.field("bc", "customers", &contoso, "paymentTermsId"),
+        s(&net30)
+    );
+    // A modified-only run after it writes nothing: the pair is in step both ways.
+    w.age();
+    let r = w.run(Mode::Modified);
+    for dir in [LTR, RTL] {
+        let c = counts(&r, "customers", dir);
+        assert_eq!(
+            (c.inserted, c.modified, c.failed),
+            (0, 0, 0),
+            "{dir}: {r:#?}"
+        );
+    }
+}
+
 // ───────────── modes ─────────────
 
 #[test]
@@ -126,6 +213,8 @@ fn full_sync_creates_and_couples_in_dependency_order() {
         order,
         [
             ("currencies", LTR),
+            ("payment_terms", LTR),
+            ("shipment_methods", LTR),
             ("salespeople", RTL),
             ("customers", LTR),
             ("customers", RTL),
@@ -2041,7 +2130,7 @@ fn cli_run_full_json_then_dry_run() {
     assert_eq!(j["dry_run"], false);
     assert!(j["duration_ms"].is_u64());
     let tables = j["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 8);
+    assert_eq!(tables.len(), 10);
     let cus = tables
         .iter()
         .find(|t| t["mapping"] == "customers" && t["direction"] == LTR)

@@ -280,14 +280,14 @@ fn a_misspelt_column_is_reported_as_you_type_and_cleared_when_fixed() {
     let text = c.open("mappings/customers.map");
     assert_eq!(c.diagnostics("mappings/customers.map"), json!([]));
 
-    // `    phoneNumber     <-> telephone1 [truncate]`; delete the `1`.
-    let l = line_with(&text, "phoneNumber     <-> telephone1");
-    assert_eq!(&line_of(&text, l as usize)[24..34], "telephone1");
-    c.edit("mappings/customers.map", 2, range(l, 33, l, 34), "");
+    // `    phoneNumber      <-> telephone1 [truncate]`; delete the `1`.
+    let l = line_with(&text, "phoneNumber      <-> telephone1");
+    assert_eq!(&line_of(&text, l as usize)[25..35], "telephone1");
+    c.edit("mappings/customers.map", 2, range(l, 34, l, 35), "");
     assert_eq!(
         c.diagnostics("mappings/customers.map"),
         json!([{
-            "range": range(l, 24, l, 33),
+            "range": range(l, 25, l, 34),
             "severity": 1,
             "code": "E0203",
             "source": "syncmap",
@@ -296,7 +296,7 @@ fn a_misspelt_column_is_reported_as_you_type_and_cleared_when_fixed() {
     );
 
     // Typing it back clears the diagnostic.
-    c.edit("mappings/customers.map", 3, range(l, 33, l, 33), "1");
+    c.edit("mappings/customers.map", 3, range(l, 34, l, 34), "1");
     assert_eq!(c.diagnostics("mappings/customers.map"), json!([]));
     c.shutdown();
 }
@@ -379,13 +379,13 @@ fn completion_in_a_field_mapping_lists_the_columns_of_the_side() {
             .collect()
     };
 
-    // Right of `<->` in `    phoneNumber     <-> telephone1 [truncate]`: Dataverse account
+    // Right of `<->` in `    phoneNumber      <-> telephone1 [truncate]`: Dataverse account
     // columns only (the destination of a two-way field is a column).
-    let l = line_with(&text, "phoneNumber     <-> telephone1");
-    assert_eq!(&line_of(&text, l as usize)[24..27], "tel");
+    let l = line_with(&text, "phoneNumber      <-> telephone1");
+    assert_eq!(&line_of(&text, l as usize)[25..28], "tel");
     let right = c.request(
         "textDocument/completion",
-        c.at("mappings/customers.map", l, 27),
+        c.at("mappings/customers.map", l, 28),
     );
     insta::assert_snapshot!("right_of_two_way_arrow", labels(&right).join("\n"));
     let telephone = right
@@ -544,11 +544,11 @@ fn definition_of_a_via_table_and_of_an_import() {
     c.diagnostics("mappings/customers.map");
 
     // `    currencyCode    <-> transactioncurrencyid via currencies.code [clear on failure]`
-    let l = line_with(&text, "currencyCode    <-> transactioncurrencyid via");
-    assert_eq!(&line_of(&text, l as usize)[50..60], "currencies");
+    let l = line_with(&text, "currencyCode     <-> transactioncurrencyid via");
+    assert_eq!(&line_of(&text, l as usize)[51..61], "currencies");
     let via = c.request(
         "textDocument/definition",
-        c.at("mappings/customers.map", l, 52),
+        c.at("mappings/customers.map", l, 53),
     );
     // `table currencies: …` is line 4 of currencies.map.
     assert_eq!(
@@ -775,7 +775,7 @@ fn references_and_rename_reach_every_use_of_a_table_mapping_and_a_system() {
     let text = c.open("mappings/customers.map");
     c.diagnostics("mappings/customers.map");
     // `    currencyCode    <-> transactioncurrencyid via currencies.code [clear on failure]`
-    let l = line_with(&text, "currencyCode    <-> transactioncurrencyid via");
+    let l = line_with(&text, "currencyCode     <-> transactioncurrencyid via");
     let at = c.at("mappings/customers.map", l, 52);
     let mut params = at.clone();
     params["context"] = json!({ "includeDeclaration": true });

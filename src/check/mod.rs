@@ -3,6 +3,7 @@
 //! error, suppresses knock-on errors (a column of an unknown table is not reported again), and
 //! produces the typed model the plan is built from.
 
+mod choices;
 mod deps;
 mod expr;
 mod facets;
@@ -181,7 +182,7 @@ impl<'p> Checker<'p> {
         self.project
             .schemas
             .get(system)
-            .and_then(|s| s.schema.table(table))
+            .and_then(|s| s.table(table))
     }
 
     /// The declared systems whose schemas loaded, with the tables the mappings use.
@@ -200,7 +201,7 @@ impl<'p> Checker<'p> {
                 .iter()
                 .filter(|((system, _), _)| system == alias)
                 .filter_map(|((_, table), columns)| {
-                    let schema = loaded.schema.table(table)?.clone();
+                    let schema = loaded.table(table)?.clone();
                     let columns = columns.clone();
                     Some((table.clone(), model::UsedTable { schema, columns }))
                 })

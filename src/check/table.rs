@@ -112,6 +112,9 @@ impl<'p> Checker<'p> {
             self.unknown_system(file, r);
             return None;
         }
+        if let Some(choice) = crate::schema::choices::split_choice_name(&r.table.name) {
+            return self.choice_side(file, r, choice);
+        }
         let loaded = self.project.schemas.get(sys)?;
         let found = loaded.schema.table(&r.table.name);
         if found.is_none() {
@@ -236,6 +239,7 @@ impl<'p> Checker<'p> {
     fn table(&mut self, decl: Decl<'p, ast::Table>) -> model::Table {
         let (file, t) = (decl.file, decl.node);
         let sides = self.table_sides(t, file);
+        self.choice_flow(file, t, &sides);
         let flow = flow_of(t.arrow.dir);
         let mut rules = Rules::new();
         for item in &t.items {

@@ -21,6 +21,7 @@ const FILES: &[(&str, &str)] = &[
         "customers.map",
         include_str!("../../mappings/customers.map"),
     ),
+    ("options.map", include_str!("../../mappings/options.map")),
     ("vendors.map", include_str!("../../mappings/vendors.map")),
     ("contacts.map", include_str!("../../mappings/contacts.map")),
     ("jobs.map", include_str!("../../mappings/jobs.map")),

@@ -132,12 +132,26 @@ fn kind_and_tables(args: &PullArgs) -> Result<(String, Vec<String>), CliError> {
         .ok()
         .and_then(|c| c.plan)
         .and_then(|plan| plan.systems.get(&args.system).cloned());
+    // The options of a choice are read from their table's metadata: the pull takes the table.
+    let entity_sets = |s: &syncmap::plan::System| -> Vec<String> {
+        let mut sets: Vec<String> = s
+            .tables
+            .keys()
+            .map(|t| match syncmap::schema::choices::split_choice_name(t) {
+                Some((table, _)) => table.to_string(),
+                None => t.clone(),
+            })
+            .collect();
+        sets.sort();
+        sets.dedup();
+        sets
+    };
     match (&args.kind, from_plan) {
         (Some(kind), plan) => Ok((
             kind.clone(),
-            plan.map(|s| s.tables.keys().cloned().collect()).unwrap_or_default(),
+            plan.as_ref().map(entity_sets).unwrap_or_default(),
         )),
-        (None, Some(s)) => Ok((s.kind.to_string(), s.tables.keys().cloned().collect())),
+        (None, Some(s)) => Ok((s.kind.to_string(), entity_sets(&s))),
         (None, None) => Err(CliError::Usage(format!(
             "the mappings do not compile or do not name system `{}`; say which kind of service it is with --kind dataverse|business_central|odata",
             args.system

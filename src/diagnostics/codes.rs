@@ -91,6 +91,7 @@ codes! {
     E0313, Error, "recursive function";
     E0314, Error, "modifier not allowed here";
     E0315, Error, "invalid test";
+    E0316, Error, "invalid option mapping";
     E0501, Error, "test expectation not met";
     E0601, Error, "table missing in the live system";
     E0602, Error, "column missing in the live system";

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostics::Code;
 use crate::plan::{ColumnKind, Plan, Side};
+use crate::schema::choices::split_choice_name;
 use crate::schema::{ColumnType, SystemSchema};
 
 /// What the plan uses of one table of a system.
@@ -52,6 +53,23 @@ pub fn used_by(plan: &Plan, system: &str) -> Vec<UsedTable> {
             for op in &pass.ops {
                 u.columns.insert(op.target.clone(), true);
             }
+        }
+    }
+    // The options of a choice are no entity set: what the service must have is the table
+    // and its choice column.
+    let choices: Vec<&str> = used
+        .keys()
+        .copied()
+        .filter(|name| split_choice_name(name).is_some())
+        .collect();
+    for name in choices {
+        used.remove(name);
+        if let Some((table, column)) = split_choice_name(name) {
+            let parent = used.entry(table).or_insert_with(|| UsedTable {
+                name: table.to_string(),
+                columns: BTreeMap::new(),
+            });
+            parent.columns.entry(column.to_string()).or_insert(false);
         }
     }
     used.into_values().collect()

@@ -75,7 +75,7 @@ impl Analysis {
 
     /// The schema table of `system.table`, when both are known.
     pub fn schema_table(&self, system: &str, table: &str) -> Option<&TableSchema> {
-        self.project.schemas.get(system)?.schema.table(table)
+        self.project.schemas.get(system)?.table(table)
     }
 }
 

@@ -1,6 +1,7 @@
 //! System schemas: tables, columns, types, keys and option sets, read from JSON snapshots or
 //! imported from OData CSDL `$metadata`. Loading works on text; reading files is the caller's.
 
+pub mod choices;
 pub mod csdl;
 pub mod facets;
 mod model;

@@ -441,12 +441,12 @@ fn per_field_rules_merge_a_change_on_each_side_with_both_kept() {
             let before = text.clone();
             *text = text
                 .replace(
-                    "creditLimit      -> creditlimit",
-                    "creditLimit     <-> creditlimit [on conflict: prefer bc]",
+                    "creditLimit       -> creditlimit",
+                    "creditLimit      <-> creditlimit [on conflict: prefer bc]",
                 )
                 .replace(
-                    "phoneNumber     <-> telephone1 [truncate]",
-                    "phoneNumber     <-> telephone1 [truncate, on conflict: prefer dv]",
+                    "phoneNumber      <-> telephone1 [truncate]",
+                    "phoneNumber      <-> telephone1 [truncate, on conflict: prefer dv]",
                 );
             assert_ne!(*text, before);
         }

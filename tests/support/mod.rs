@@ -224,8 +224,15 @@ impl World {
     }
 
     fn info(&self, sys: &str, table: &str) -> plan::TableInfo {
-        let t = self.schemas[sys]
+        let schema = &self.schemas[sys];
+        let t = &schema
             .table(table)
+            .cloned()
+            .or_else(|| {
+                syncmap::schema::choices::choice_tables(schema)
+                    .into_iter()
+                    .find(|t| t.name == table)
+            })
             .unwrap_or_else(|| panic!("no table {sys}.{table}"));
         let columns = t
             .columns

@@ -36,6 +36,26 @@ fn side_of(left: &str, right: &str, sys: &str, fallback: Side) -> Option<Side> {
     }
 }
 
+/// Whether a table holds the options of a choice column.
+fn is_choice(table: &TableSchema) -> bool {
+    crate::schema::choices::split_choice_name(&table.name).is_some()
+}
+
+/// Whether values of `ty` are keys of `table`, so a lookup translates them through couplings
+/// without a column: GUIDs and lookups are keys; an option is one of the table of the same
+/// choice's options (an option mapping), whose key is the option's value.
+fn is_key_of(ty: &Ty, table: &TableSchema) -> bool {
+    match ty {
+        Ty::Option(_) => {
+            is_choice(table)
+                && table
+                    .column(&table.key)
+                    .is_some_and(|k| Ty::of_column(&k.ty) == *ty)
+        }
+        ty => ty.is_key() || ty.is_lenient(),
+    }
+}
+
 impl<'p> Checker<'p> {
     /// Compiles `via table[.column]` for one direction.
     pub(super) fn lookup(
@@ -126,13 +146,30 @@ impl<'p> Checker<'p> {
         Some((v_src, v_dst))
     }
 
-    /// Whether the lookups among the ends refer to the tables the lookup goes through (E0308
-    /// if not).
+    /// Whether the lookups among the ends refer to the tables the lookup goes through, and
+    /// the choices among them to the choice it couples (E0308 if not).
     fn lookup_targets_agree(&mut self, file: FileId, v: &Via, value: &Typed, dst_ty: &Ty) -> bool {
         for (ty, tbl, what) in [
             (&value.ty, v.src.1, "value"),
             (dst_ty, v.dst.1, "destination"),
         ] {
+            if matches!(ty, Ty::Option(_)) && is_choice(tbl) && !is_key_of(ty, tbl) {
+                // Once for a two-way field: both directions meet the same two choices.
+                self.push_once(
+                    Diagnostic::new(
+                        Code::E0308,
+                        file,
+                        v.span,
+                        format!(
+                            "`{}` couples the options of `{}`, not of this choice",
+                            v.name.name, tbl.name
+                        ),
+                    )
+                    .label("options of another choice")
+                    .help("look up through the option mapping of the same choice column"),
+                );
+                return false;
+            }
             if let Ty::Lookup(targets) = ty {
                 if !targets.iter().any(|x| x == &tbl.name) {
                     self.push(
@@ -163,10 +200,7 @@ impl<'p> Checker<'p> {
         target: &str,
         column: Option<&ast::Ident>,
     ) -> Option<(Option<String>, Option<String>)> {
-        let (src_key, dst_key) = (
-            value.ty.is_key() || value.ty.is_lenient(),
-            dst_ty.is_key() || dst_ty.is_lenient(),
-        );
+        let (src_key, dst_key) = (is_key_of(&value.ty, v.src.1), is_key_of(dst_ty, v.dst.1));
         match (src_key, dst_key, column) {
             (true, true, None) => Some((None, None)),
             (true, true, Some(c)) => {

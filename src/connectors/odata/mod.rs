@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod bulk;
+mod choices;
 pub mod client;
 pub mod failure;
 pub mod flavor;
@@ -315,10 +316,16 @@ impl Connector for ODataConnector {
         req: &ReadRequest<'_>,
         continuation: Option<&str>,
     ) -> Result<Page, ConnectorError> {
+        if choices::is_choice(req.table) {
+            return choices::page(self, req.table).await;
+        }
         read::page(self, req, continuation).await
     }
 
     async fn get(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
+        if choices::is_choice(table) {
+            return choices::by_keys(self, table, keys).await;
+        }
         read::by_keys(self, table, keys).await
     }
 
@@ -328,6 +335,11 @@ impl Connector for ODataConnector {
         equal: &[(String, Value)],
         ignore_case: bool,
     ) -> Result<Vec<Row>, ConnectorError> {
+        if choices::is_choice(table) {
+            let lookups = [equal.to_vec()];
+            let mut found = choices::find_many(self, table, &lookups, ignore_case).await?;
+            return Ok(found.pop().unwrap_or_default());
+        }
         read::find(self, table, equal, ignore_case).await
     }
 
@@ -337,6 +349,9 @@ impl Connector for ODataConnector {
         lookups: &[Vec<(String, Value)>],
         ignore_case: bool,
     ) -> Result<Vec<Vec<Row>>, ConnectorError> {
+        if choices::is_choice(table) {
+            return choices::find_many(self, table, lookups, ignore_case).await;
+        }
         read::find_many(self, table, lookups, ignore_case).await
     }
 
@@ -345,6 +360,9 @@ impl Connector for ODataConnector {
         table: TableRef<'_>,
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        if choices::is_choice(table) {
+            return choices::write(self, table, ops).await;
+        }
         write::write(self, table, ops, false).await
     }
 
@@ -353,6 +371,9 @@ impl Connector for ODataConnector {
         table: TableRef<'_>,
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+        if choices::is_choice(table) {
+            return choices::write(self, table, ops).await;
+        }
         write::write(self, table, ops, true).await
     }
 }

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{ident, sql_error, Layout, VERSION_COLUMN};
 use crate::connectors::ConnectorError;
+use crate::schema::choices;
 use crate::schema::{ColumnSchema, ColumnType, SystemSchema, TableSchema, SCHEMA_FORMAT_VERSION};
 
 /// Names of columns that mean "modified on" in tables without metadata, in order of preference.
@@ -162,7 +163,39 @@ pub(crate) fn create_tables(
         }
         record_table(&tx, position, t)?;
     }
+    create_choice_tables(&tx, schema)?;
     tx.commit().map_err(fail)
+}
+
+/// The options of every choice column as a table of their own (`accounts.paymenttermscode`,
+/// see [`crate::schema::choices`]), holding the snapshot's options: a database standing in
+/// for Dataverse serves option mappings as Dataverse does, new options numbered after the
+/// largest. Not recorded for `introspect`, which leaves them out: they are no tables of the
+/// system's own.
+fn create_choice_tables(conn: &Connection, schema: &SystemSchema) -> Result<(), ConnectorError> {
+    for (t, c) in schema
+        .tables
+        .iter()
+        .flat_map(|t| t.columns.iter().map(move |c| (t, c)))
+    {
+        let (Some(choice), ColumnType::Option { options }) = (choices::choice_table(t, c), &c.ty)
+        else {
+            continue;
+        };
+        conn.execute_batch(&create_table_sql(&choice))
+            .map_err(create_failed)?;
+        let sql = format!(
+            "INSERT OR IGNORE INTO {} ({}, {}) VALUES (?1, ?2)",
+            ident(&choice.name),
+            ident(choices::VALUE),
+            ident(choices::LABEL)
+        );
+        for o in options {
+            conn.execute(&sql, params![o.value, o.label])
+                .map_err(create_failed)?;
+        }
+    }
+    Ok(())
 }
 
 fn create_failed(e: rusqlite::Error) -> ConnectorError {
@@ -324,7 +357,8 @@ fn table_names(conn: &Connection) -> Result<Vec<String>, ConnectorError> {
     let mut stmt = conn
         .prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'table' \
-             AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_syncmap_*' ORDER BY rowid",
+             AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_syncmap_*' \
+             AND name NOT GLOB '*.*' ORDER BY rowid",
         )
         .map_err(read_failed)?;
     let rows = stmt.query_map([], |r| r.get(0)).map_err(read_failed)?;

@@ -17,7 +17,12 @@ pub(super) fn setting(s: &Setting) -> String {
 }
 
 pub(super) fn table_ref(t: &TableRef) -> String {
-    format!("{}.{}", ident(&t.system.name), ident(&t.table.name))
+    // The options of a choice column, `table.column`, keep their dot outside the quotes.
+    let table = match t.table.name.split_once('.') {
+        Some((table, column)) => format!("{}.{}", ident(table), ident(column)),
+        None => ident(&t.table.name),
+    };
+    format!("{}.{table}", ident(&t.system.name))
 }
 
 pub(super) fn table_setting(item: &TableItem) -> String {

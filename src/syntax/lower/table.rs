@@ -14,7 +14,14 @@ impl Lower {
         let s = span(&p);
         let mut it = content(p);
         let system = self.ident(it.next()?);
-        let table = self.ident(it.next()?);
+        let mut table = self.ident(it.next()?);
+        // A choice column's options are one table to the rest of the compiler, named
+        // `table.column` (no entity set has a dot in its name).
+        if let Some(column) = it.next() {
+            let column = self.ident(column);
+            table.name = format!("{}.{}", table.name, column.name);
+            table.span.end = column.span.end;
+        }
         Some(TableRef {
             system,
             table,

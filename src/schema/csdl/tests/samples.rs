@@ -94,6 +94,8 @@ fn imports_the_business_central_sample() {
             "contacts",
             "vendors",
             "currencies",
+            "paymentTerms",
+            "shipmentMethods",
             "salespeoplePurchasers"
         ]
     );
@@ -169,6 +171,8 @@ fn business_central_snapshot_facts() {
         ("vendors", "vendor"),
         ("contacts", "contact"),
         ("currencies", "currency"),
+        ("paymentTerms", "paymentTerm"),
+        ("shipmentMethods", "shipmentMethod"),
         ("salespeoplePurchasers", "salespersonPurchaser"),
     ];
     assert_eq!(bc.tables.len(), expected.len());
@@ -354,6 +358,8 @@ fn samples_agree_with_the_snapshots() {
         "vendors",
         "contacts",
         "currencies",
+        "paymentTerms",
+        "shipmentMethods",
         "salespeoplePurchasers",
     ]);
     let bc = match import(BC_SAMPLE, Some(&only)) {
