@@ -102,7 +102,8 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seed {
     /// Only what the services always have: the Business Central companies, and Dataverse's
-    /// application user, default team, base currency and company row.
+    /// application user, default team, base currency, company row and the options of its
+    /// choice columns.
     Empty,
     /// A small consistent world for the standard mappings: currencies, salespeople and users,
     /// customers, vendors, accounts and contacts. Seeded rows whose ids exist already are left
