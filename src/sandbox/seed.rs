@@ -3,7 +3,8 @@
 //! world for the standard mappings. Ids are fixed, so every sandbox has the same rows.
 //!
 //! The demo data is chosen so each standard mapping has something to do: Business Central
-//! currencies (EUR is also in Dataverse, to be matched by ISO code), salespeople and
+//! currencies (EUR is also in Dataverse, to be matched by ISO code), payment terms and
+//! shipment methods (for option mappings into Dataverse choices), salespeople and
 //! Dataverse users (one disabled, one the integration user), customers (one blocked) and
 //! vendors, person contacts of customers, and Dataverse accounts of both types with contacts.
 //! Dataverse's choice columns get the snapshot's options in every seed.

@@ -1,5 +1,6 @@
-//! Business Central's demo world: currencies, salespeople, customers, vendors and their
-//! contacts, in the seeded company.
+//! Business Central's demo world: currencies, payment terms and shipment methods (the code
+//! tables option mappings carry into Dataverse choices), salespeople, customers, vendors and
+//! their contacts, in the seeded company.
 
 use crate::value::Value;
 
@@ -23,6 +24,8 @@ pub(super) fn seed_bc(bc: &Bc, seed: Seed) -> Result<(), String> {
                 scope: c,
             };
             bc_currencies(rows)?;
+            bc_payment_terms(rows)?;
+            bc_shipment_methods(rows)?;
             bc_salespeople(rows)?;
             bc_customers(rows)?;
             bc_vendors(rows)?;
@@ -56,6 +59,68 @@ fn bc_currencies(rows: &mut Rows) -> Result<(), String> {
                 ("amountDecimalPlaces", s("2:2")),
                 ("amountRoundingPrecision", dec("0.01")),
             ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The id of the `n`th seeded payment term (1-based).
+fn payment_term(n: u64) -> String {
+    id(0x17, n)
+}
+
+/// The id of the `n`th seeded shipment method (1-based).
+fn shipment_method(n: u64) -> String {
+    id(0x18, n)
+}
+
+/// A guid column set to the `n`th row of a code table, or left empty for 0.
+fn code_id(
+    column: &'static str,
+    n: u64,
+    id_of: fn(u64) -> String,
+) -> Option<(&'static str, Value)> {
+    (n > 0).then(|| (column, s(&id_of(n))))
+}
+
+fn bc_payment_terms(rows: &mut Rows) -> Result<(), String> {
+    // Code, description, due date and discount date formulas, discount %, discount on credit
+    // memos: Business Central's demo terms, one with a payment discount.
+    let terms = [
+        ("14 DAYS", "Net 14 days", "14D", "", "0", false),
+        ("30 DAYS", "Net 30 days", "30D", "", "0", false),
+        ("CM", "Current month", "CM", "", "0", false),
+        ("COD", "Cash on delivery", "0D", "", "0", false),
+        ("1M(8D)", "1 Month/2% 8 days", "1M", "8D", "2", true),
+    ];
+    for (n, (code, name, due, discount_date, percent, memos)) in terms.iter().enumerate() {
+        rows.put(
+            "paymentTerms",
+            &payment_term(1 + n as u64),
+            &[
+                ("code", s(code)),
+                ("displayName", s(name)),
+                ("dueDateCalculation", s(due)),
+                ("discountDateCalculation", s(discount_date)),
+                ("discountPercent", dec(percent)),
+                ("calculateDiscountOnCreditMemos", Value::Bool(*memos)),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn bc_shipment_methods(rows: &mut Rows) -> Result<(), String> {
+    let methods = [
+        ("EXW", "Ex Works"),
+        ("CIF", "Cost Insurance Freight"),
+        ("PICKUP", "Pickup at Location"),
+    ];
+    for (n, (code, name)) in methods.iter().enumerate() {
+        rows.put(
+            "shipmentMethods",
+            &shipment_method(1 + n as u64),
+            &[("code", s(code)), ("displayName", s(name))],
         )?;
     }
     Ok(())
@@ -97,26 +162,38 @@ fn bc_customers(rows: &mut Rows) -> Result<(), String> {
         ("Fabrikam, Inc.", "Paris", "FR", "EUR", "AH", " "),
         ("Litware, Inc.", "Redmond", "US", "", "JO", "All"),
     ];
-    for (n, (name, city, country, currency, person, blocked)) in customers.iter().enumerate() {
+    // Each customer's payment term and shipment method (numbers of the seeded rows, 0 for
+    // none): most have terms, some a method, a few neither, as in a real company.
+    let terms: [(u64, u64); 8] = [
+        (2, 1),
+        (1, 2),
+        (3, 0),
+        (5, 3),
+        (0, 0),
+        (4, 2),
+        (2, 0),
+        (0, 0),
+    ];
+    let with_terms = customers.iter().zip(terms).enumerate();
+    for (n, ((name, city, country, currency, person, blocked), (term, method))) in with_terms {
         let slug = slug(name);
-        rows.put(
-            "customers",
-            &id(0x1a, 1 + n as u64),
-            &[
-                ("number", s(&format!("C{:05}", 10 * (n + 1)))),
-                ("displayName", s(name)),
-                ("type", s("Company")),
-                ("city", s(city)),
-                ("country", s(country)),
-                ("email", s(&format!("orders@{slug}.example"))),
-                ("phoneNumber", s(&format!("+1 555 03{n:02}"))),
-                ("currencyCode", s(currency)),
-                ("salespersonCode", s(person)),
-                ("creditLimit", dec(&format!("{}", 5000 * (n + 1)))),
-                ("taxLiable", Value::Bool(true)),
-                ("blocked", s(blocked)),
-            ],
-        )?;
+        let mut fields = vec![
+            ("number", s(&format!("C{:05}", 10 * (n + 1)))),
+            ("displayName", s(name)),
+            ("type", s("Company")),
+            ("city", s(city)),
+            ("country", s(country)),
+            ("email", s(&format!("orders@{slug}.example"))),
+            ("phoneNumber", s(&format!("+1 555 03{n:02}"))),
+            ("currencyCode", s(currency)),
+            ("salespersonCode", s(person)),
+            ("creditLimit", dec(&format!("{}", 5000 * (n + 1)))),
+            ("taxLiable", Value::Bool(true)),
+            ("blocked", s(blocked)),
+        ];
+        fields.extend(code_id("paymentTermsId", term, payment_term));
+        fields.extend(code_id("shipmentMethodId", method, shipment_method));
+        rows.put("customers", &id(0x1a, 1 + n as u64), &fields)?;
     }
     Ok(())
 }
@@ -129,20 +206,20 @@ fn bc_vendors(rows: &mut Rows) -> Result<(), String> {
         ("Wide World Importers", "Chicago", "US", ""),
         ("Northwind Traders", "London", "GB", "GBP"),
     ];
-    for (n, (name, city, country, currency)) in vendors.iter().enumerate() {
-        rows.put(
-            "vendors",
-            &id(0x1b, 1 + n as u64),
-            &[
-                ("number", s(&format!("V{:05}", 10 * (n + 1)))),
-                ("displayName", s(name)),
-                ("city", s(city)),
-                ("country", s(country)),
-                ("currencyCode", s(currency)),
-                ("taxLiable", Value::Bool(false)),
-                ("blocked", s(" ")),
-            ],
-        )?;
+    // Each vendor's payment term (the number of the seeded row, 0 for none).
+    let terms: [u64; 5] = [2, 1, 0, 3, 0];
+    for (n, ((name, city, country, currency), term)) in vendors.iter().zip(terms).enumerate() {
+        let mut fields = vec![
+            ("number", s(&format!("V{:05}", 10 * (n + 1)))),
+            ("displayName", s(name)),
+            ("city", s(city)),
+            ("country", s(country)),
+            ("currencyCode", s(currency)),
+            ("taxLiable", Value::Bool(false)),
+            ("blocked", s(" ")),
+        ];
+        fields.extend(code_id("paymentTermsId", term, payment_term));
+        rows.put("vendors", &id(0x1b, 1 + n as u64), &fields)?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Dataverse's choice columns as live metadata over HTTP: reading a column's options,
 //! `InsertOptionValue`, `UpdateOptionValue` and `DeleteOptionValue`, rows checked against the
-//! options as they are now.
+//! options as they are now; and Business Central's code tables the options come from.
 
 use super::*;
 
@@ -453,6 +453,71 @@ async fn options_clients_changed_outlive_a_restart_of_a_data_folder() {
         [2, 3, 4, 100000000],
         "the snapshot's options are not seeded again"
     );
+    h.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn business_central_serves_its_payment_terms_and_shipment_methods() {
+    let h = start(Seed::Demo).await;
+    let codes = |r: &Answer| -> Vec<String> {
+        let rows = r.json["value"].as_array().unwrap();
+        rows.iter()
+            .map(|t| t["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let terms = h.get(&h.bc("paymentTerms?$orderby=code")).await;
+    assert_eq!(terms.status, 200, "{}", terms.json);
+    assert_eq!(codes(&terms), ["14 DAYS", "1M(8D)", "30 DAYS", "CM", "COD"]);
+    let net30 = &terms.json["value"][2];
+    assert_eq!(
+        (&net30["displayName"], &net30["dueDateCalculation"]),
+        (&json!("Net 30 days"), &json!("30D"))
+    );
+    let methods = h.get(&h.bc("shipmentMethods?$orderby=code")).await;
+    assert_eq!(codes(&methods), ["CIF", "EXW", "PICKUP"]);
+    let adatum = h.get(&h.bc("customers?$filter=number eq 'C00010'")).await;
+    assert_eq!(adatum.json["value"][0]["paymentTermsId"], net30["id"]);
+    let exw = &methods.json["value"][1];
+    assert_eq!(adatum.json["value"][0]["shipmentMethodId"], exw["id"]);
+
+    let made = h
+        .send(
+            Method::POST,
+            &h.bc("paymentTerms"),
+            &[],
+            Some(&json!({"code": "60 DAYS", "displayName": "Net 60 days", "dueDateCalculation": "60D"})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.json);
+    let url = h.bc(&format!(
+        "paymentTerms({})",
+        made.json["id"].as_str().unwrap()
+    ));
+    let etag = made.json["@odata.etag"].as_str().unwrap().to_string();
+    let changed = h
+        .send(
+            Method::PATCH,
+            &url,
+            &[("If-Match", &etag)],
+            Some(&json!({"displayName": "Sixty days"})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.json);
+    assert_eq!(changed.json["displayName"], "Sixty days");
+    let taken = h
+        .send(
+            Method::POST,
+            &h.bc("shipmentMethods"),
+            &[],
+            Some(&json!({"code": "EXW"})),
+        )
+        .await;
+    assert_eq!(taken.status, 400, "codes are unique in a company");
+    let deleted = h
+        .send(Method::DELETE, &url, &[("If-Match", "*")], None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(h.get(&url).await.status, 404);
     h.sb.shutdown().await;
 }
 
