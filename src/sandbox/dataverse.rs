@@ -14,8 +14,8 @@ use super::keys;
 use super::query::{parse_query, Query};
 use super::request::{etag_core, split_key, Req, Resp, Whole};
 use super::store::{Db, Row, Store, StoreError};
-use super::values::option_label;
 use bulk::Bulk;
+use choices::{Labels, OptionAction};
 
 /// Where the API lives on the server.
 pub(crate) const PREFIX: &str = "/api/data/v9.2";
@@ -25,6 +25,7 @@ pub(crate) const NAMESPACE: &str = "Microsoft.Dynamics.CRM";
 const MAX_PAGE: usize = 5000;
 
 mod bulk;
+mod choices;
 mod write;
 
 /// The application user the sandbox's clients act as, and its organization.
@@ -167,9 +168,12 @@ impl Dv {
     }
 
     /// The route name of a request for statistics: the entity set, and the bulk action
-    /// bound to it (`accounts/CreateMultiple`).
+    /// bound to it (`accounts/CreateMultiple`), or the unbound action (`InsertOptionValue`).
     pub fn route(&self, req: &Req) -> String {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
+        if let Some(action) = OptionAction::named(rest.trim_start_matches('/')) {
+            return action.name().to_string();
+        }
         let mut segments = rest.trim_start_matches('/').split('/');
         let first = segments.next().unwrap_or("");
         let set = split_key(first).map_or(first, |(set, _)| set);
@@ -230,8 +234,12 @@ impl Dv {
                 let paging = paging(monitor);
                 let mut db = self.store.lock();
                 let mut writes = usize::from(req.method != "GET");
+                let rest = rest.trim_start_matches('/');
                 let answer = db.transaction(
-                    |db| self.operation_counted(db, req, paging, &mut writes),
+                    |db| match self.choices(db, req, rest) {
+                        Some(answer) => answer,
+                        None => self.operation_counted(db, req, paging, &mut writes),
+                    },
                     Resp::ok,
                 );
                 monitor.count_writes(writes);
@@ -254,9 +262,18 @@ impl Dv {
         )
     }
 
-    /// One data operation on an entity set, inside the caller's transaction (a `$batch` runs
-    /// its operations through here too).
+    /// One data operation on an entity set, inside the caller's transaction: how a `$batch`
+    /// runs its operations. Metadata (entity definitions, the actions on options) is served
+    /// to requests sent alone only.
     pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
+        let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
+        if choices::is_metadata(rest.trim_start_matches('/')) {
+            return Resp::error(
+                501,
+                code::QUERY,
+                &format!("The sandbox does not serve metadata requests such as '{}' inside a $batch; send them alone.", rest.trim_start_matches('/')),
+            );
+        }
         self.operation_counted(db, req, paging, &mut 0)
     }
 
@@ -325,13 +342,15 @@ impl Dv {
         format!("{}{PREFIX}/$metadata#{}{sel}{suffix}", req.origin, t.name)
     }
 
-    /// A row as JSON: the selected properties (the key always), lookups as `_x_value`.
+    /// A row as JSON: the selected properties (the key always), lookups as `_x_value`, and
+    /// choices' formatted values from `labels`.
     fn represent(
         &self,
         t: &TableSchema,
         row: &Row,
         select: Option<&[String]>,
         a: Annotations,
+        labels: &Labels,
     ) -> Map<String, Json> {
         let mut out = Map::new();
         out.insert(
@@ -344,11 +363,11 @@ impl Dv {
                 continue;
             }
             let v = row.get(&c.name);
-            if a.formatted {
-                if let Some(label) = option_label(c, &v) {
+            if let (true, Value::Int(i)) = (a.formatted, &v) {
+                if let Some(label) = labels.get(&c.name, *i) {
                     out.insert(
                         format!("{wire}@OData.Community.Display.V1.FormattedValue"),
-                        Json::String(label),
+                        Json::String(label.to_string()),
                     );
                 }
             }
@@ -412,10 +431,14 @@ impl Dv {
             Err(ListError::Store(e)) => return store_error(e),
         };
         let a = Annotations::of(req);
+        let labels = match self.labels(db, t, a) {
+            Ok(l) => l,
+            Err(r) => return r,
+        };
         let rows: Vec<Json> = listing
             .rows
             .iter()
-            .map(|r| Json::Object(self.represent(t, r, q.select.as_deref(), a)))
+            .map(|r| Json::Object(self.represent(t, r, q.select.as_deref(), a, &labels)))
             .collect();
         collection::page_response(
             req,
@@ -443,7 +466,12 @@ impl Dv {
                 {
                     return Resp::empty(304);
                 }
-                let mut body = self.represent(t, &row, q.select.as_deref(), Annotations::of(req));
+                let a = Annotations::of(req);
+                let labels = match self.labels(db, t, a) {
+                    Ok(l) => l,
+                    Err(r) => return r,
+                };
+                let mut body = self.represent(t, &row, q.select.as_deref(), a, &labels);
                 body.insert(
                     "@odata.context".into(),
                     Json::String(self.context(req, t, q.select.as_deref(), true)),

@@ -102,10 +102,11 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seed {
     /// Only what the services always have: the Business Central companies, and Dataverse's
-    /// application user, default team, base currency and company row.
+    /// application user, default team, base currency, company row and the options of its
+    /// choice columns.
     Empty,
-    /// A small consistent world for the standard mappings: currencies, salespeople and users,
-    /// customers, vendors, accounts and contacts. Seeded rows whose ids exist already are left
+    /// A small consistent world for the standard mappings: currencies, payment terms and
+    /// shipment methods, salespeople and users, customers, vendors, accounts and contacts. Seeded rows whose ids exist already are left
     /// alone, so a `--data` folder keeps its edits across restarts.
     Demo,
 }

@@ -28,6 +28,10 @@ use super::storage;
 use super::tables::{self, ident, SCOPE, VERSION};
 use super::SandboxError;
 
+mod options;
+
+pub(crate) use options::{user_label, Choice, LiveOption, Localized};
+
 /// One row as stored: its key, version and every column (null where empty).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Row {
@@ -97,6 +101,7 @@ impl Store {
               PRIMARY KEY (scope, series))",
         )
         .map_err(fail)?;
+        conn.execute_batch(options::CREATE).map_err(fail)?;
         Ok(Store {
             inner: Mutex::new(Db {
                 conn,

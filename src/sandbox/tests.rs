@@ -11,6 +11,7 @@ use serde_json::{json, Value as Json};
 use super::*;
 
 mod bulk;
+mod choices;
 
 /// A running sandbox and a client with a valid token for each service.
 struct Harness {

@@ -43,8 +43,26 @@ pub(crate) fn edm_type(c: &ColumnSchema) -> &'static str {
     }
 }
 
-/// Reads a written JSON value for a column and checks it against the column.
+/// Reads a written JSON value for a column and checks it against the column, a choice's value
+/// against the snapshot's options.
 pub(crate) fn read(
+    c: &ColumnSchema,
+    j: &serde_json::Value,
+    numbers: Numbers,
+) -> Result<Value, Problem> {
+    let v = read_any_option(c, j, numbers)?;
+    if let (ColumnType::Option { options }, Value::Int(i)) = (&c.ty, &v) {
+        // An empty list is a snapshot that does not know the options (a CSDL import).
+        if !options.is_empty() && !options.iter().any(|o| o.value == *i) {
+            return Err(Problem::NotAnOption(*i));
+        }
+    }
+    Ok(v)
+}
+
+/// [`read`], leaving a choice's value to the caller to check: for a service whose options
+/// change while it runs (Dataverse's live options).
+pub(crate) fn read_any_option(
     c: &ColumnSchema,
     j: &serde_json::Value,
     numbers: Numbers,
@@ -71,11 +89,6 @@ pub(crate) fn read(
                 return Err(Problem::TooLong { max: *max, len });
             }
         }
-        (ColumnType::Option { options }, Value::Int(i))
-            if !options.is_empty() && !options.iter().any(|o| o.value == *i) =>
-        {
-            return Err(Problem::NotAnOption(*i));
-        }
         (ColumnType::Enum { members }, Value::String(s))
             if !members.is_empty() && !members.contains(s) =>
         {
@@ -93,15 +106,4 @@ pub(crate) fn read(
         _ => {}
     }
     Ok(v)
-}
-
-/// The label of an option value, for formatted-value annotations.
-pub(crate) fn option_label(c: &ColumnSchema, v: &Value) -> Option<String> {
-    match (&c.ty, v) {
-        (ColumnType::Option { options }, Value::Int(i)) => options
-            .iter()
-            .find(|o| o.value == *i)
-            .map(|o| o.label.clone()),
-        _ => None,
-    }
 }

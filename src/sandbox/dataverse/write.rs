@@ -16,7 +16,7 @@ use crate::sandbox::codec::Numbers;
 use crate::sandbox::keys;
 use crate::sandbox::query::parse_query;
 use crate::sandbox::request::{etag_core, guid_key, split_key, Req, Resp};
-use crate::sandbox::store::{Db, Row, StoreError};
+use crate::sandbox::store::{Choice, Db, Row, StoreError};
 use crate::sandbox::values::{self, Problem};
 
 impl Dv {
@@ -67,10 +67,39 @@ impl Dv {
                     &format!("The property '{name}' of entity '{}' cannot be set: it is read-only (set lookups with '@odata.bind').", logical_name(t)),
                 ));
             }
-            let value = values::read(c, v, numbers).map_err(|p| problem(t, c, v, p))?;
+            let value = values::read_any_option(c, v, numbers).map_err(|p| problem(t, c, v, p))?;
+            self.check_choice(db, t, c, &value, v)?;
             fields.insert(name.clone(), value);
         }
         Ok((body_key, fields))
+    }
+
+    /// Checks a choice's value against the column's options as they are now: options added
+    /// with `InsertOptionValue` count, deleted ones no longer do.
+    fn check_choice(
+        &self,
+        db: &Db,
+        t: &TableSchema,
+        c: &ColumnSchema,
+        value: &Value,
+        v: &Json,
+    ) -> Result<(), Resp> {
+        let (ColumnType::Option { options }, Value::Int(i)) = (&c.ty, value) else {
+            return Ok(());
+        };
+        let choice = Choice {
+            entity: logical_name(t),
+            attribute: &c.name,
+        };
+        if db.option(choice, *i).map_err(store_error)?.is_some() {
+            return Ok(());
+        }
+        // A snapshot without the column's options (a CSDL import) says nothing of its values:
+        // any is taken, as before options were live, until a client adds some.
+        if options.is_empty() && !db.has_options(choice).map_err(store_error)? {
+            return Ok(());
+        }
+        Err(problem(t, c, v, Problem::NotAnOption(*i)))
     }
 
     /// Applies `nav@odata.bind`: the lookup column (and its type column) from a reference.
@@ -210,11 +239,16 @@ impl Dv {
     }
 
     /// The answer to a successful create or update.
-    fn written(&self, req: &Req, t: &TableSchema, row: &Row, created: bool) -> Resp {
+    fn written(&self, db: &Db, req: &Req, t: &TableSchema, row: &Row, created: bool) -> Resp {
         let id = self.entity_id(req, t, &row.key);
         if req.preference("return").as_deref() == Some("representation") {
             let select = parse_query(&req.query).ok().and_then(|q| q.select);
-            let mut body = self.represent(t, row, select.as_deref(), Annotations::of(req));
+            let a = Annotations::of(req);
+            let labels = match self.labels(db, t, a) {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            let mut body = self.represent(t, row, select.as_deref(), a, &labels);
             body.insert(
                 "@odata.context".into(),
                 Json::String(self.context(req, t, select.as_deref(), true)),
@@ -239,7 +273,7 @@ impl Dv {
             .caller(db, req)
             .and_then(|caller| self.insert_row(db, t, &caller, &key, fields));
         match made {
-            Ok(row) => self.written(req, t, &row, true),
+            Ok(row) => self.written(db, req, t, &row, true),
             Err(r) => r,
         }
     }
@@ -317,7 +351,7 @@ impl Dv {
                 };
                 self.derive(t, Some(&old), &caller, &mut fields);
                 match db.update(t, "", key, &fields) {
-                    Ok(row) => self.written(req, t, &row, false),
+                    Ok(row) => self.written(db, req, t, &row, false),
                     Err(e) => store_error(e),
                 }
             }
