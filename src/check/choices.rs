@@ -6,9 +6,14 @@ use super::table::Sides;
 use super::Checker;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::model::SystemKind;
-use crate::schema::{ColumnType, TableSchema};
+use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 use crate::source::FileId;
 use crate::syntax::ast;
+
+/// Whether a column is a choice.
+fn is_choice(c: &ColumnSchema) -> bool {
+    matches!(c.ty, ColumnType::Option { .. })
+}
 
 impl<'p> Checker<'p> {
     /// The table of a choice column's options: E0202 when the table or the choice column is
@@ -38,31 +43,8 @@ impl<'p> Checker<'p> {
             );
             return None;
         };
-        let is_choice = |c: &crate::schema::ColumnSchema| matches!(c.ty, ColumnType::Option { .. });
         if !parent.column(column).is_some_and(is_choice) {
-            let choices: Vec<&str> = parent
-                .columns
-                .iter()
-                .filter(|c| is_choice(c))
-                .map(|c| c.name.as_str())
-                .collect();
-            let help = did_you_mean(column, choices.iter().copied()).unwrap_or_else(|| {
-                if choices.is_empty() {
-                    format!("`{table}` has no choice columns")
-                } else {
-                    format!("the choice columns of `{table}` are {}", choices.join(", "))
-                }
-            });
-            let what = if parent.column(column).is_some() {
-                format!("`{table}.{column}` is not a choice column: only a choice's options can be synced as rows")
-            } else {
-                format!("`{table}` has no column `{column}`")
-            };
-            self.push(
-                Diagnostic::new(Code::E0202, file, r.table.span, what)
-                    .label("not a choice column")
-                    .help(help),
-            );
+            self.not_a_choice(file, r, parent, column);
             return None;
         }
         let kind = decl.node.kind.name.as_str();
@@ -83,6 +65,40 @@ impl<'p> Checker<'p> {
             return None;
         }
         loaded.table(&r.table.name)
+    }
+
+    /// E0202: the table has no choice column of this name; its choice columns are the help.
+    fn not_a_choice(
+        &mut self,
+        file: FileId,
+        r: &ast::TableRef,
+        parent: &TableSchema,
+        column: &str,
+    ) {
+        let table = &parent.name;
+        let choices: Vec<&str> = parent
+            .columns
+            .iter()
+            .filter(|c| is_choice(c))
+            .map(|c| c.name.as_str())
+            .collect();
+        let help = did_you_mean(column, choices.iter().copied()).unwrap_or_else(|| {
+            if choices.is_empty() {
+                format!("`{table}` has no choice columns")
+            } else {
+                format!("the choice columns of `{table}` are {}", choices.join(", "))
+            }
+        });
+        let what = if parent.column(column).is_some() {
+            format!("`{table}.{column}` is not a choice column: only a choice's options can be synced as rows")
+        } else {
+            format!("`{table}` has no column `{column}`")
+        };
+        self.push(
+            Diagnostic::new(Code::E0202, file, r.table.span, what)
+                .label("not a choice column")
+                .help(help),
+        );
     }
 
     /// E0316: a choice's options flow one way. They carry no modified-on, so a change on the

@@ -34,8 +34,13 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
         runtime::print_json(&serde_json::json!({ "tables": status, "last_run": last.first() }));
         return Ok(ExitCode::SUCCESS);
     }
+    // As wide as the longest table mapping's name, so the columns line up whatever the names.
+    let w = status
+        .iter()
+        .map(|t| t.mapping.chars().count())
+        .fold(14, usize::max);
     println!(
-        "{:<14} {:>8} {:<15} {:>7} {:>8}  watermark",
+        "{:<w$} {:>8} {:<15} {:>7} {:>8}  watermark",
         "table", "coupled", "direction", "failed", "skipped"
     );
     let words = |mapping: &str, d: &str| rt.plan.direction_words(mapping, d);
@@ -47,7 +52,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
                 ("", String::new())
             };
             println!(
-                "{name:<14} {coupled:>8} {:<15} {:>7} {:>8}  {}",
+                "{name:<w$} {coupled:>8} {:<15} {:>7} {:>8}  {}",
                 words(&t.mapping, &d.direction),
                 d.failed,
                 d.skipped,

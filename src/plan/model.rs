@@ -116,6 +116,20 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
+    /// A key of this table as the value a column holding it takes: a number where the key
+    /// column is one (an option's value, an integer key), else the key's text.
+    pub fn key_value(&self, key: String) -> crate::value::Value {
+        use crate::value::{ColumnKind, Value};
+        let numeric = self
+            .columns
+            .get(&self.key)
+            .is_some_and(|c| matches!(c.ty, ColumnKind::Int | ColumnKind::Option));
+        match key.parse::<i64>() {
+            Ok(n) if numeric => Value::Int(n),
+            _ => Value::String(key),
+        }
+    }
+
     /// The polymorphic lookup a `<lookup>type` column names the target table of, if it is
     /// one (`owneridtype` → `ownerid`, when `ownerid` points to several tables).
     pub fn lookup_typed_by(&self, column: &str) -> Option<&str> {

@@ -127,6 +127,31 @@ impl<'a> Person<'a> {
         Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
     }
 
+    /// The options of a Dataverse choice column, `(value, label)` in value order, read from
+    /// the column's metadata as any Web API client reads them.
+    pub async fn options(&self, entity: &str, column: &str) -> Result<Vec<(i64, String)>, String> {
+        let token = self.token(Service::Dataverse).await?;
+        let url = format!(
+            "{}/EntityDefinitions(LogicalName='{entity}')/Attributes(LogicalName='{column}')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet($select=Options)",
+            self.sandbox.dv_url()
+        );
+        let doc = self.get_json(&url, &token).await?;
+        let options = doc["OptionSet"]["Options"]
+            .as_array()
+            .ok_or_else(|| format!("no options in {doc}"))?;
+        options
+            .iter()
+            .map(|o| {
+                let value = o["Value"].as_i64();
+                let label = o["Label"]["UserLocalizedLabel"]["Label"].as_str();
+                match (value, label) {
+                    (Some(v), Some(l)) => Ok((v, l.to_string())),
+                    _ => Err(format!("an option without value or label: {o}")),
+                }
+            })
+            .collect()
+    }
+
     /// Every row of a table.
     pub async fn rows(&self, service: Service, table: &str) -> Result<Vec<Json>, String> {
         let token = self.token(service).await?;

@@ -58,6 +58,22 @@ enum Actual {
 /// Lookups answered from the test's `couple` lines.
 struct TestLookups<'a> {
     couplings: &'a [(String, Literal, Literal)],
+    plan: &'a Plan,
+}
+
+impl TestLookups<'_> {
+    /// A partner's key written in a `couple` line as the value its column takes (an option's
+    /// value is a number), as the runtime's lookups give it.
+    fn partner_value(&self, l: &plan::Lookup, key: Value) -> Value {
+        let info = self.plan.table(&l.via).and_then(|t| {
+            let side = t.side(l.from.other());
+            self.plan.systems.get(&side.system)?.tables.get(&side.table)
+        });
+        match (key, info) {
+            (Value::String(k), Some(info)) => info.key_value(k),
+            (key, _) => key,
+        }
+    }
 }
 
 impl Lookups for TestLookups<'_> {
@@ -73,7 +89,7 @@ impl Lookups for TestLookups<'_> {
             };
             let mine = mine.to_value()?;
             if values_equal(&mine, value) {
-                return Ok(theirs.to_value()?);
+                return Ok(self.partner_value(l, theirs.to_value()?));
             }
         }
         Err(EvalError::LookupNotFound {
@@ -139,6 +155,7 @@ fn evaluate(case: &TestCase, table: &plan::Table, plan: &Plan) -> Actual {
     };
     let lookups = TestLookups {
         couplings: &case.couplings,
+        plan,
     };
     let functions = match UserFunctions::new(&plan.functions) {
         Ok(f) => f,

@@ -253,7 +253,14 @@ fn without_match_rules_a_new_store_refuses_to_copy_a_populated_table_and_says_ho
     let without = customers.replace("    match number == accountnumber\n", "");
     assert_ne!(without, customers);
     let mut files: Vec<(String, String)> = Vec::new();
-    for f in ["currencies", "options", "salespeople", "vendors", "contacts", "jobs"] {
+    for f in [
+        "currencies",
+        "options",
+        "salespeople",
+        "vendors",
+        "contacts",
+        "jobs",
+    ] {
         let name = format!("{f}.map");
         files.push((
             name.clone(),

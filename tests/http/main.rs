@@ -12,6 +12,7 @@ mod bulk;
 mod changes;
 mod generic;
 mod guarantees;
+mod options;
 mod resolve;
 mod secrets;
 mod throughput;

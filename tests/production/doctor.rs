@@ -108,7 +108,7 @@ fn doctor_passes_every_check_against_healthy_sandboxes() {
         "{customers}"
     );
     assert!(
-        out.stdout.contains("all 19 checks passed"),
+        out.stdout.contains("all 21 checks passed"),
         "{}",
         out.stdout
     );
@@ -338,8 +338,8 @@ fn drifted_mappings(env: &Env) -> std::path::PathBuf {
     let customers = dir.join("customers.map");
     let text = std::fs::read_to_string(&customers).unwrap();
     let text = text.replacen(
-        "    displayName     <-> name [truncate]\n",
-        "    displayName     <-> name [truncate]\n    city             -> syncmap_region [truncate]\n",
+        "    displayName      <-> name [truncate]\n",
+        "    displayName      <-> name [truncate]\n    city              -> syncmap_region [truncate]\n",
         1,
     );
     std::fs::write(&customers, text).unwrap();

@@ -194,7 +194,6 @@ async fn write_one(
         idempotent: key.is_some(),
     };
     let response = c.client.send(&request).await?;
-    let status = response.status.as_u16();
     if !response.status.is_success() {
         let message = format!(
             "{}: {action} for {}.{}: {}",
@@ -203,15 +202,7 @@ async fn write_one(
             choice.attribute,
             response.error_message()
         );
-        return Err(match status {
-            404 => ConnectorError::NotFound {
-                table: table.name.to_string(),
-                key: key.cloned().unwrap_or_default(),
-            },
-            401 | 403 => ConnectorError::Fatal(message),
-            400..=499 => ConnectorError::Rejected(message),
-            _ => ConnectorError::Transient(message),
-        });
+        return Err(refused(table, key, response.status.as_u16(), message));
     }
     let key = match key {
         Some(k) => k.clone(),
@@ -222,6 +213,26 @@ async fn write_one(
         modified_on: None,
         etag: None,
     })
+}
+
+/// The error of an action the service refused with `status`.
+fn refused(
+    table: TableRef<'_>,
+    key: Option<&String>,
+    status: u16,
+    message: String,
+) -> ConnectorError {
+    match (status, key) {
+        // The option is gone (an update or delete); an insert that finds nothing found no
+        // column to add to, which no retry mends.
+        (404, Some(key)) => ConnectorError::NotFound {
+            table: table.name.to_string(),
+            key: key.clone(),
+        },
+        (404 | 401 | 403, _) => ConnectorError::Fatal(message),
+        (400..=499, _) => ConnectorError::Rejected(message),
+        _ => ConnectorError::Transient(message),
+    }
 }
 
 /// The label and description a write sets, in [`LANGUAGE`]; a column the write leaves out is
@@ -262,4 +273,46 @@ fn not_a_choice(table: TableRef<'_>) -> ConnectorError {
         "`{}` is not the options of a choice column",
         table.name
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_option_reads_its_label_in_the_callers_language_else_the_first() {
+        let o = json!({
+            "Value": 100000002,
+            "Label": {
+                "LocalizedLabels": [{"Label": "Net 14", "LanguageCode": 1036}],
+                "UserLocalizedLabel": {"Label": "Net 14 days", "LanguageCode": 1033}
+            },
+            "Description": {"LocalizedLabels": [{"Label": "Paid in 14 days", "LanguageCode": 1036}], "UserLocalizedLabel": null}
+        });
+        let row = option_row(&o).unwrap();
+        assert_eq!(row.key, "100000002");
+        assert_eq!(row.fields[VALUE], Value::Int(100000002));
+        assert_eq!(row.fields[LABEL], Value::String("Net 14 days".into()));
+        assert_eq!(
+            row.fields[DESCRIPTION],
+            Value::String("Paid in 14 days".into())
+        );
+        let bare = option_row(&json!({"Value": 3, "Label": {"LocalizedLabels": []}})).unwrap();
+        assert_eq!(bare.fields[LABEL], Value::Null);
+        assert!(
+            option_row(&json!({"Label": {}})).is_none(),
+            "no value, no option"
+        );
+    }
+
+    #[test]
+    fn a_write_sets_only_the_labels_it_was_given() {
+        let mut body = json!({});
+        let fields = BTreeMap::from([(LABEL.to_string(), Value::String("CM".into()))]);
+        labels(&mut body, &fields);
+        assert_eq!(
+            body,
+            json!({"Label": {"LocalizedLabels": [{"Label": "CM", "LanguageCode": 1033}]}})
+        );
+    }
 }

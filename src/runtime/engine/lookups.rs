@@ -17,7 +17,7 @@ use crate::plan::{self, Plan, Side};
 use crate::runtime::eval::{EvalError, Lookups};
 use crate::runtime::systems::Systems;
 use crate::state::Store;
-use crate::value::{ColumnKind, Value};
+use crate::value::Value;
 
 /// The way a lookup goes: through which mapping, from which side, by and to which columns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -204,24 +204,10 @@ async fn resolve_group(
             let (_, partner_table) = table_ref(plan, via, route.from.other())?;
             Ok(partners
                 .into_iter()
-                .map(|p| p.map(|k| k.map_or(Value::Null, |k| key_value(partner_table, k))))
+                .map(|p| p.map(|k| k.map_or(Value::Null, |k| partner_table.info.key_value(k))))
                 .collect())
         }
         Some(column) => taken(route, column, partners, values, (plan, via), systems).await,
-    }
-}
-
-/// A partner's key as the value a column holding it takes: a number where the key column is
-/// one (an option's value, an integer key), else the key's text.
-fn key_value(table: TableRef<'_>, key: String) -> Value {
-    let numeric = table
-        .info
-        .columns
-        .get(&table.info.key)
-        .is_some_and(|c| matches!(c.ty, ColumnKind::Int | ColumnKind::Option));
-    match key.parse::<i64>() {
-        Ok(n) if numeric => Value::Int(n),
-        _ => Value::String(key),
     }
 }
 

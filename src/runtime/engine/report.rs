@@ -278,9 +278,15 @@ fn heading(r: &RunReport) -> String {
 
 /// One line of counts per table mapping and direction, under a header.
 fn counts_table(r: &RunReport) -> String {
+    // As wide as the longest table mapping's name, so the columns line up whatever the names.
+    let w = r
+        .tables
+        .iter()
+        .map(|p| p.mapping.chars().count())
+        .fold(14, usize::max);
     let line = |cells: [&dyn std::fmt::Display; 11]| {
         let [a, b, c, d, e, f, g, h, i, j, k] = cells;
-        format!("{a:<14} {b:<22} {c:>8} {d:>8} {e:>9} {f:>7} {g:>6} {h:>9} {i:>7} {j:>9} {k:>7}\n")
+        format!("{a:<w$} {b:<22} {c:>8} {d:>8} {e:>9} {f:>7} {g:>6} {h:>9} {i:>7} {j:>9} {k:>7}\n")
     };
     let mut out = line([
         &"table",
