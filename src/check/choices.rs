@@ -47,6 +47,21 @@ impl<'p> Checker<'p> {
             self.not_a_choice(file, r, parent, column);
             return None;
         }
+        if matches!(column, "statecode" | "statuscode") {
+            // Dataverse keeps these as state and status columns, with actions of their own
+            // (`InsertStatusValue`) and states tied to statuses; they are not choices to add to.
+            self.push(
+                Diagnostic::new(
+                    Code::E0316,
+                    file,
+                    r.table.span,
+                    format!("`{table}.{column}` is a state or status column, not a choice that takes new options"),
+                )
+                .label("state or status")
+                .help("map the column's values with a value map (`using`) instead"),
+            );
+            return None;
+        }
         let kind = decl.node.kind.name.as_str();
         if SystemKind::parse(kind).is_some_and(|k| k != SystemKind::Dataverse) {
             self.push(

@@ -6,7 +6,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::schema::TableSchema;
+use crate::schema::{ColumnType, TableSchema};
+use crate::value::Value;
 
 use super::codec::{self, Numbers, Overflow};
 use super::collection::{self, ListError, ListRequest, Paging};
@@ -17,6 +18,8 @@ use super::store::{Db, Row, Store, StoreError};
 
 /// The namespace of the entity types.
 pub(crate) const NAMESPACE: &str = "Microsoft.NAV";
+/// What a GUID field holds when it is empty.
+pub(crate) const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
 /// Business Central's largest page.
 const MAX_PAGE: usize = 20_000;
 
@@ -361,7 +364,15 @@ impl Bc {
             if select.is_some_and(|s| !s.contains(&c.name)) {
                 continue;
             }
-            out.insert(c.name.clone(), codec::write(&row.get(&c.name), numbers));
+            let v = row.get(&c.name);
+            // Business Central has no empty GUID: a GUID field never set holds all zeros.
+            let v = match (&c.ty, v) {
+                (ColumnType::Guid, Value::Null) if c.name != t.key => {
+                    Value::String(EMPTY_GUID.to_string())
+                }
+                (_, v) => v,
+            };
+            out.insert(c.name.clone(), codec::write(&v, numbers));
         }
         out
     }

@@ -115,7 +115,9 @@ struct Scheduled {
     name: String,
     job: plan::Job,
     timer: Timer,
-    /// The position of its first table in the plan (dependency) order.
+    /// The position of its last table in the plan (dependency) order: a job that syncs the
+    /// tables a record needs before the record (option mappings before customers) runs after
+    /// the jobs of the record's other dependencies.
     order: usize,
 }
 
@@ -159,7 +161,7 @@ impl<'a> Scheduler<'a> {
         let now = Timestamp::now();
         let mut jobs = Vec::new();
         for (name, job) in &plan.jobs {
-            let mut order = usize::MAX;
+            let mut order = 0;
             for table in &job.tables {
                 let pos = plan
                     .tables
@@ -169,7 +171,7 @@ impl<'a> Scheduler<'a> {
                         job: name.clone(),
                         table: table.clone(),
                     })?;
-                order = order.min(pos);
+                order = order.max(pos);
             }
             let timer = Timer::new(job, now, &tz).map_err(|source| ScheduleError::Time {
                 job: name.clone(),

@@ -45,7 +45,11 @@ fn assert_carried(env: &Env, bc_column: &str, table: &str, dv_column: &str) {
             .iter()
             .find(|a| a["accountnumber"] == c["number"])
             .unwrap_or_else(|| panic!("no account for {c}"));
-        let code = c[bc_column].as_str().map(|id| codes[id].clone());
+        // Business Central's empty GUID refers to nothing.
+        let code = c[bc_column]
+            .as_str()
+            .filter(|id| *id != "00000000-0000-0000-0000-000000000000")
+            .map(|id| codes[id].clone());
         let label = account[dv_column].as_i64().map(|v| labels[&v].clone());
         assert_eq!(label, code, "{} of customer {}", dv_column, c["number"]);
         checked += usize::from(code.is_some());
@@ -80,6 +84,9 @@ fn payment_terms_created_in_business_central_appear_as_choice_values() {
         .iter()
         .filter(|(v, _)| !before.contains_key(v))
         .all(|(v, _)| *v >= 100_000_000));
+    // Published once per written batch of each choice, so apps show the options.
+    let routes = env.sandbox().control().stats().dv.routes;
+    assert_eq!(routes.get("POST PublishXml"), Some(&2), "{routes:?}");
     assert_carried(&env, "paymentTermsId", "paymentTerms", "paymenttermscode");
     assert_carried(
         &env,
@@ -219,4 +226,94 @@ fn a_lost_answer_to_insert_option_value_adds_the_option_once() {
         "{c}"
     );
     assert_eq!(ninety(&env), 1);
+}
+
+/// Someone relabels an option's description in Dataverse, as an admin would in the maker portal.
+fn describe_option(env: &Env, value: i64, description: &str) {
+    env.rt.block_on(async {
+        let http = reqwest::Client::new();
+        let token = env.token(&http, Service::Dataverse).await;
+        let body = json!({
+            "EntityLogicalName": "account",
+            "AttributeLogicalName": "paymenttermscode",
+            "Value": value,
+            "Description": {"LocalizedLabels": [{"Label": description, "LanguageCode": 1033}]},
+            "MergeLabels": true,
+        });
+        let r = http
+            .post(format!("{}/UpdateOptionValue", env.sandbox().dv_url()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    });
+}
+
+#[test]
+fn a_reviewed_change_set_of_options_refuses_an_option_changed_since() {
+    let env = Env::start(Seed::Demo, |_| {});
+    env.run(&["--mode", "full"]);
+    let cm_term = env
+        .rows(false, "paymentTerms")
+        .into_iter()
+        .find(|t| t["code"] == "CM")
+        .unwrap();
+    env.patch(
+        false,
+        "paymentTerms",
+        &text(&cm_term, "id"),
+        json!({"displayName": "Current month, end"}),
+    );
+    env.rt
+        .block_on(env.person().create(
+            Service::BusinessCentral,
+            "paymentTerms",
+            json!({"code": "45 DAYS", "displayName": "Net 45 days"}),
+        ))
+        .unwrap();
+    let set_path = env.path().join("changes.json");
+    let set_arg = set_path.to_str().unwrap();
+    let args = [
+        "run",
+        "--dry-run",
+        "--mode",
+        "modified",
+        "--table",
+        "payment_terms",
+        "-o",
+        set_arg,
+    ];
+    assert!(env.syncmap(&args).status.success());
+    let before = options(&env, "paymenttermscode");
+    let cm = before.iter().find(|(_, l)| l == "CM").unwrap().0;
+    describe_option(&env, cm, "Edited in Dataverse");
+
+    // The insert goes through; the update of the option edited since the review is refused.
+    let (code, applied) = json_out(&env, &["apply", set_arg, "--json"]);
+    assert_eq!(code, Some(1), "{applied}");
+    let pass = counts(&applied, "payment_terms", "left_to_right");
+    assert_eq!(
+        (
+            n(&pass, "inserted"),
+            n(&pass, "modified"),
+            n(&pass, "failed")
+        ),
+        (1, 0, 1),
+        "{pass}"
+    );
+    let why = text(&pass["errors"][0], "message");
+    assert!(
+        why.contains("partner row changed since the review"),
+        "{why}"
+    );
+    let after = options(&env, "paymenttermscode");
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after.iter().filter(|(_, l)| l == "45 DAYS").count(), 1);
+    // Applying the set again writes nothing twice.
+    let (_, again) = json_out(&env, &["apply", set_arg, "--json"]);
+    let pass = counts(&again, "payment_terms", "left_to_right");
+    assert_eq!(n(&pass, "inserted"), 0, "{pass}");
+    assert_eq!(options(&env, "paymenttermscode").len(), after.len());
 }

@@ -20,6 +20,10 @@ struct Via<'a, 'p> {
     span: Span,
     src: (&'p str, &'p TableSchema),
     dst: (&'p str, &'p TableSchema),
+    /// The table and column the value is, when it is a column.
+    value_column: Option<(&'a str, &'a str)>,
+    /// The table and column written.
+    dest_column: Option<(&'a str, &'a str)>,
 }
 
 /// Which side of a table mapping between `left` and `right` system `sys` is; `fallback` when
@@ -41,16 +45,15 @@ fn is_choice(table: &TableSchema) -> bool {
     crate::schema::choices::split_choice_name(&table.name).is_some()
 }
 
-/// Whether values of `ty` are keys of `table`, so a lookup translates them through couplings
-/// without a column: GUIDs and lookups are keys; an option is one of the table of the same
-/// choice's options (an option mapping), whose key is the option's value.
-fn is_key_of(ty: &Ty, table: &TableSchema) -> bool {
+/// Whether values of `ty`, held by `column` (table and column, where the value is one), are
+/// keys of `table`, so a lookup translates them through couplings without a column: GUIDs and
+/// lookups are keys; an option is one of the table of that very choice column's options (an
+/// option mapping), whose key is the option's value. Another choice with the same options
+/// holds other values once options are added, so it is not.
+fn is_key_of(ty: &Ty, table: &TableSchema, column: Option<(&str, &str)>) -> bool {
     match ty {
         Ty::Option(_) => {
-            is_choice(table)
-                && table
-                    .column(&table.key)
-                    .is_some_and(|k| Ty::of_column(&k.ty) == *ty)
+            column.is_some() && crate::schema::choices::split_choice_name(&table.name) == column
         }
         ty => ty.is_key() || ty.is_lenient(),
     }
@@ -91,11 +94,17 @@ impl<'p> Checker<'p> {
         let (vd_sys, vd_table) = end(v_dst);
         let vs = self.schema_table(vs_sys, vs_table)?;
         let vd = self.schema_table(vd_sys, vd_table)?;
+        let value_column = match (&value.expr, sides.table(src)) {
+            (model::Expr::Col(c), Some(t)) => Some((t.name.as_str(), c.as_str())),
+            _ => None,
+        };
         let v = Via {
             name: via,
             span,
             src: (vs_sys, vs),
             dst: (vd_sys, vd),
+            value_column,
+            dest_column: sides.table(dst).map(|t| (t.name.as_str(), target)),
         };
         if !self.lookup_targets_agree(file, &v, value, dst_ty) {
             return None;
@@ -149,11 +158,11 @@ impl<'p> Checker<'p> {
     /// Whether the lookups among the ends refer to the tables the lookup goes through, and
     /// the choices among them to the choice it couples (E0308 if not).
     fn lookup_targets_agree(&mut self, file: FileId, v: &Via, value: &Typed, dst_ty: &Ty) -> bool {
-        for (ty, tbl, what) in [
-            (&value.ty, v.src.1, "value"),
-            (dst_ty, v.dst.1, "destination"),
+        for (ty, tbl, column, what) in [
+            (&value.ty, v.src.1, v.value_column, "value"),
+            (dst_ty, v.dst.1, v.dest_column, "destination"),
         ] {
-            if matches!(ty, Ty::Option(_)) && is_choice(tbl) && !is_key_of(ty, tbl) {
+            if matches!(ty, Ty::Option(_)) && is_choice(tbl) && !is_key_of(ty, tbl, column) {
                 // Once for a two-way field: both directions meet the same two choices.
                 self.push_once(
                     Diagnostic::new(
@@ -200,7 +209,10 @@ impl<'p> Checker<'p> {
         target: &str,
         column: Option<&ast::Ident>,
     ) -> Option<(Option<String>, Option<String>)> {
-        let (src_key, dst_key) = (is_key_of(&value.ty, v.src.1), is_key_of(dst_ty, v.dst.1));
+        let (src_key, dst_key) = (
+            is_key_of(&value.ty, v.src.1, v.value_column),
+            is_key_of(dst_ty, v.dst.1, v.dest_column),
+        );
         match (src_key, dst_key, column) {
             (true, true, None) => Some((None, None)),
             (true, true, Some(c)) => {

@@ -333,12 +333,15 @@ async fn missing_tables<'u>(
 ) -> Option<Vec<&'u str>> {
     let mut missing = Vec::new();
     for t in used {
+        // A table only an option mapping uses is not in the plan: its choice column answers.
         let key = inputs
             .plan
             .systems
             .get(&r.system)
             .and_then(|s| s.tables.get(&t.name))
-            .map_or("id", |i| i.key.as_str());
+            .map(|i| i.key.as_str())
+            .or_else(|| t.columns.keys().next().map(String::as_str))
+            .unwrap_or("id");
         match conn.table_answers(&t.name, key).await {
             Ok(true) => {}
             Ok(false) => missing.push(t.name.as_str()),

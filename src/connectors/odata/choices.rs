@@ -70,7 +70,11 @@ pub(super) async fn options(
         logical(choice.entity)?,
         logical(choice.attribute)?
     );
-    let body = c.get_json(&url).await?;
+    // Metadata reads may come from a cache; an option this connector just added (or a lost
+    // answer's option, looked for right after) must be seen.
+    let body = c
+        .send_for_json(&Request::get(url).header("Consistency", "Strong"))
+        .await?;
     let Some(list) = body.pointer("/OptionSet/Options").and_then(Json::as_array) else {
         return Err(ConnectorError::Transient(format!(
             "{}: the metadata of {}.{} came without its options",
@@ -156,7 +160,38 @@ pub(super) async fn write(
     for op in ops {
         out.push(write_one(c, table, op).await);
     }
+    if out.iter().any(Result::is_ok) {
+        publish(c, table).await;
+    }
     out
+}
+
+/// Publishes the entity's customizations, so apps show the options as written. The options
+/// are written already: a failure here is told, not a failure of the records.
+async fn publish(c: &ODataConnector, table: TableRef<'_>) {
+    let Some(entity) = choice_of(table).and_then(|c| logical(c.entity).ok()) else {
+        return;
+    };
+    let xml = format!(
+        "<importexportxml><entities><entity>{entity}</entity></entities></importexportxml>"
+    );
+    let request = Request {
+        method: Method::POST,
+        url: format!("{}/PublishXml", c.endpoint.url),
+        headers: Vec::new(),
+        body: Some(json!({ "ParameterXml": xml }).to_string().into_bytes()),
+        idempotent: true,
+    };
+    let failed = match c.client.send(&request).await {
+        Ok(r) if r.status.is_success() => return,
+        Ok(r) => r.error_message(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(
+        system = %c.endpoint.system,
+        entity,
+        "the options were written but could not be published: {failed}"
+    );
 }
 
 async fn write_one(

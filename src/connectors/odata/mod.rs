@@ -269,7 +269,13 @@ impl ODataConnector {
 
     /// GETs JSON, failing on any status but 200.
     async fn get_json(&self, url: &str) -> Result<Json, ConnectorError> {
-        let response = self.client.send(&Request::get(url.to_string())).await?;
+        self.send_for_json(&Request::get(url.to_string())).await
+    }
+
+    /// Sends a GET (with whatever headers it carries) for JSON, failing on any status but 200.
+    async fn send_for_json(&self, request: &Request) -> Result<Json, ConnectorError> {
+        let url = request.url.as_str();
+        let response = self.client.send(request).await?;
         if !response.status.is_success() {
             let message = format!(
                 "{}: GET {} failed: {}",

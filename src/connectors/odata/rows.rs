@@ -38,7 +38,7 @@ pub fn decode(flavor: Flavor, table: &TableInfo, entity: &Map<String, Json>) -> 
         };
         match from_json(json, info.ty) {
             Ok(v) => {
-                fields.insert(column.clone(), v);
+                fields.insert(column.clone(), empty_guid_is_null(flavor, table, column, v));
             }
             Err(e) => problems.push(format!("`{name}`: {e}")),
         }
@@ -140,12 +140,46 @@ pub fn encode(
                 };
                 body.insert(bind_property(column, info, set), bound);
             }
+            Some(info) if is_empty_guid_column(flavor, table, column, info.ty) => {
+                let empty = Value::String(EMPTY_GUID.into());
+                let value = if matches!(value, Value::Null) {
+                    &empty
+                } else {
+                    value
+                };
+                body.insert(column.clone(), to_json(value));
+            }
             _ => {
                 body.insert(column.clone(), to_json(value));
             }
         }
     }
     Ok(Json::Object(body))
+}
+
+/// What Business Central holds in a GUID field that refers to nothing: it has no null GUID.
+const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Whether a column is a Business Central GUID field other than the key, whose empty value
+/// is [`EMPTY_GUID`]: read as null, and null written as it.
+fn is_empty_guid_column(flavor: Flavor, table: &TableInfo, column: &str, ty: ColumnKind) -> bool {
+    flavor == Flavor::BusinessCentral && ty == ColumnKind::Guid && column != table.key
+}
+
+/// A value read, with Business Central's empty GUID as null.
+fn empty_guid_is_null(flavor: Flavor, table: &TableInfo, column: &str, v: Value) -> Value {
+    match v {
+        Value::String(g)
+            if g == EMPTY_GUID
+                && table
+                    .columns
+                    .get(column)
+                    .is_some_and(|i| is_empty_guid_column(flavor, table, column, i.ty)) =>
+        {
+            Value::Null
+        }
+        v => v,
+    }
 }
 
 /// A body for a service spoken to with `IEEE754Compatible=true`: decimal columns as JSON
@@ -170,6 +204,33 @@ pub fn numbers_as_strings(table: &TableInfo, body: &mut Json) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn business_centrals_empty_guid_is_null_both_ways() {
+        let mut t = TableInfo {
+            entity_type: Some("customer".into()),
+            key: "id".into(),
+            modified_on: None,
+            columns: Default::default(),
+        };
+        t.columns.insert("id".into(), col(ColumnKind::Guid, &[]));
+        t.columns
+            .insert("paymentTermsId".into(), col(ColumnKind::Guid, &[]));
+        let read = |flavor| {
+            let entity = serde_json::json!({"id": EMPTY_GUID, "paymentTermsId": EMPTY_GUID});
+            decode(flavor, &t, entity.as_object().unwrap()).fields
+        };
+        let bc = read(Flavor::BusinessCentral);
+        assert_eq!(bc["paymentTermsId"], Value::Null);
+        assert_eq!(bc["id"], Value::String(EMPTY_GUID.into()), "a key is a key");
+        let dv = read(Flavor::Dataverse);
+        assert_eq!(dv["paymentTermsId"], Value::String(EMPTY_GUID.into()));
+        let fields = BTreeMap::from([("paymentTermsId".to_string(), Value::Null)]);
+        let body = encode(Flavor::BusinessCentral, &t, None, &fields).unwrap();
+        assert_eq!(body["paymentTermsId"], EMPTY_GUID);
+        let body = encode(Flavor::Generic, &t, None, &fields).unwrap();
+        assert_eq!(body["paymentTermsId"], Json::Null);
+    }
     use crate::plan::ColumnInfo;
     use crate::value::ColumnKind;
 

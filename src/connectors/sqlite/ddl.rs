@@ -182,6 +182,10 @@ fn create_choice_tables(conn: &Connection, schema: &SystemSchema) -> Result<(), 
         else {
             continue;
         };
+        // Seeded once, when made: options deleted since stay deleted.
+        if has_table(conn, &choice.name)? {
+            continue;
+        }
         conn.execute_batch(&create_table_sql(&choice))
             .map_err(create_failed)?;
         let sql = format!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-use crate::schema::{ColumnSchema, TableSchema};
+use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 use crate::value::Value;
 
 use super::{
@@ -56,10 +56,14 @@ impl Bc {
                     ),
                 ));
             }
-            fields.insert(
-                name.clone(),
-                values::read(c, v, numbers).map_err(|p| problem(c, v, p))?,
-            );
+            // The all-zero GUID is how clients empty a GUID field.
+            let value = match values::read(c, v, numbers).map_err(|p| problem(c, v, p))? {
+                Value::String(g) if c.ty == ColumnType::Guid && g == super::EMPTY_GUID => {
+                    Value::Null
+                }
+                value => value,
+            };
+            fields.insert(name.clone(), value);
         }
         Ok(fields)
     }

@@ -56,7 +56,26 @@ impl OptionAction {
 pub(super) fn is_metadata(rest: &str) -> bool {
     let first = rest.split('/').next().unwrap_or_default();
     OptionAction::named(rest).is_some()
+        || rest == "PublishXml"
         || split_key(first).is_some_and(|(set, _)| set == "EntityDefinitions")
+}
+
+/// `PublishXml`: publishes customizations. The sandbox keeps no unpublished layer, so this
+/// only checks the request is one the service would take.
+fn publish(req: &Req) -> Resp {
+    let body: Result<serde_json::Value, _> = serde_json::from_slice(&req.body);
+    match body
+        .as_ref()
+        .ok()
+        .and_then(|b| b.get("ParameterXml")?.as_str())
+    {
+        Some(xml) if xml.contains("<importexportxml>") => Resp::empty(204),
+        _ => Resp::error(
+            400,
+            "0x80040203",
+            "PublishXml needs a ParameterXml naming what to publish (<importexportxml>…).",
+        ),
+    }
 }
 
 /// The live labels of a table's choice columns by column and value, for formatted values.
@@ -111,6 +130,12 @@ impl Dv {
     /// Answers a request to metadata (`EntityDefinitions…`, `InsertOptionValue`, …), or
     /// `None` when the path names something else.
     pub(super) fn choices(&self, db: &mut Db, req: &Req, rest: &str) -> Option<Resp> {
+        if rest == "PublishXml" {
+            return Some(match req.method.as_str() {
+                "POST" => publish(req),
+                m => not_allowed(m, rest),
+            });
+        }
         if let Some(action) = OptionAction::named(rest) {
             return Some(match req.method.as_str() {
                 "POST" => self.option_action(db, req, action),

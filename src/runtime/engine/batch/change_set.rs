@@ -80,26 +80,44 @@ pub struct RowVersion {
     /// Its modified-on (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_on: Option<String>,
+    /// Where the system gives neither (a choice's options), a fingerprint of every value of
+    /// the row (`sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<String>,
 }
 
 impl RowVersion {
     fn of(row: &Row) -> RowVersion {
+        let versionless = row.etag.is_none() && row.modified_on.is_none();
         RowVersion {
             etag: row.etag.clone(),
             modified_on: row.modified_on.map(|t| t.to_string()),
+            values: versionless.then(|| fingerprint(row)),
         }
     }
 
     /// Whether the row is as it was reviewed: same ETag where there was one, else the same
-    /// modified-on.
-    /// A row reviewed without either cannot be told unchanged, and is refused.
+    /// modified-on, else the same values. A row reviewed without any of them cannot be told
+    /// unchanged, and is refused.
     fn holds_for(&self, row: &Row) -> bool {
-        match (&self.etag, &self.modified_on) {
-            (Some(etag), _) => row.etag.as_ref() == Some(etag),
-            (None, Some(_)) => RowVersion::of(row).modified_on == self.modified_on,
-            (None, None) => false,
+        match (&self.etag, &self.modified_on, &self.values) {
+            (Some(etag), _, _) => row.etag.as_ref() == Some(etag),
+            (None, Some(_), _) => RowVersion::of(row).modified_on == self.modified_on,
+            (None, None, Some(values)) => fingerprint(row) == *values,
+            (None, None, None) => false,
         }
     }
+}
+
+/// A fingerprint of every value of a row, for rows whose system gives them no version.
+fn fingerprint(row: &Row) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (column, value) in &row.fields {
+        hash.update(format!("{column}={value}\n").as_bytes());
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// One column written (values as JSON, decimals exact).
@@ -597,7 +615,7 @@ mod tests {
         assert!(!RowVersion::default().holds_for(&row));
         let tagged = RowVersion {
             etag: Some("W/\"1\"".into()),
-            modified_on: None,
+            ..RowVersion::default()
         };
         assert!(!tagged.holds_for(&row));
         let same = Row {
@@ -605,5 +623,20 @@ mod tests {
             ..row
         };
         assert!(tagged.holds_for(&same));
+    }
+
+    #[test]
+    fn a_row_without_versions_is_reviewed_by_its_values() {
+        let option = |label: &str| Row {
+            key: "100000000".into(),
+            modified_on: None,
+            etag: None,
+            fields: BTreeMap::from([("label".to_string(), Value::String(label.into()))]),
+            invalid: None,
+        };
+        let reviewed = RowVersion::of(&option("NET 30"));
+        assert!(reviewed.values.is_some());
+        assert!(reviewed.holds_for(&option("NET 30")));
+        assert!(!reviewed.holds_for(&option("NET 45")), "relabelled since");
     }
 }
