@@ -874,7 +874,8 @@ fn compile_is_deterministic_ordered_and_relocatable() {
         "absolute paths in the plan: {absolute:?}"
     );
 
-    assert_eq!(plan["format_version"], 1);
+    // Format 2: the option mappings sync choices' options, which format 1 runtimes cannot.
+    assert_eq!(plan["format_version"], 2);
     let tables = plan["tables"].as_array().expect("tables");
     let names: Vec<&str> = tables
         .iter()
@@ -1708,7 +1709,7 @@ fn diff_of_a_file_that_is_not_a_plan_is_exit_2() {
     let plan = read(&dir.path().join("plan.json"));
     write(
         &dir.path().join("v9.json"),
-        &plan.replacen("\"format_version\": 1", "\"format_version\": 9", 1),
+        &plan.replacen("\"format_version\": 2", "\"format_version\": 9", 1),
     );
     let r = run(dir.path(), &["diff", "plan.json", "v9.json"]);
     assert_eq!(r.code, 2, "{r:?}");

@@ -40,9 +40,9 @@ fn read(path: &Path) -> Result<Plan, CliError> {
         .map_err(|e| CliError::Usage(format!("`{}` is not a syncmap plan: {e}", path.display())))?;
     // Plans of another format could mean other things by the same fields; comparing them would
     // report differences that are not there.
-    if plan.format_version != PLAN_FORMAT_VERSION {
+    if !plan.format_is_known() {
         return Err(CliError::Usage(format!(
-            "`{}` has plan format {}; this syncmap reads format {PLAN_FORMAT_VERSION}",
+            "`{}` has plan format {}; this syncmap reads formats 1 to {PLAN_FORMAT_VERSION}",
             path.display(),
             plan.format_version
         )));

@@ -38,7 +38,7 @@ pub fn build(model: &model::Model, sources: &[SourceText<'_>]) -> Plan {
     digests.sort_by(|a, b| a.path.cmp(&b.path));
     digests.dedup_by(|a, b| a.path == b.path);
     let mut plan = Plan {
-        format_version: PLAN_FORMAT_VERSION,
+        format_version: 1,
         compiler: format!("syncmap {}", env!("CARGO_PKG_VERSION")),
         digest: String::new(),
         sources: digests,
@@ -47,6 +47,7 @@ pub fn build(model: &model::Model, sources: &[SourceText<'_>]) -> Plan {
         functions: model.functions.clone(),
         jobs: model.jobs.clone(),
     };
+    plan.format_version = plan.required_format();
     plan.digest = digest(&plan);
     plan
 }

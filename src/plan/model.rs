@@ -16,13 +16,43 @@ pub use crate::model::{
 };
 pub use crate::value::ColumnKind;
 
-/// The version of the plan format; the runtime refuses plans of another major version.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// The newest plan format this syncmap writes and reads; it reads every older one. A plan is
+/// written in the oldest format that holds what it says, so runtimes that know no newer one
+/// still run it, and refuse (rather than misread) one that needs more.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
+
+impl Plan {
+    /// The oldest plan format that holds this plan: 2 where it syncs a choice's options or
+    /// gives a field a conflict rule of its own (which format 1 runtimes would ignore), else 1.
+    pub fn required_format(&self) -> u32 {
+        let choices = self.tables.iter().any(|t| {
+            [&t.left.table, &t.right.table]
+                .iter()
+                .any(|name| crate::schema::choices::split_choice_name(name).is_some())
+        });
+        let field_rules = self.tables.iter().any(|t| {
+            [&t.left_to_right, &t.right_to_left]
+                .into_iter()
+                .flatten()
+                .any(|p| p.ops.iter().any(|op| op.on_conflict.is_some()))
+        });
+        if choices || field_rules {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Whether this syncmap reads the plan's format.
+    pub fn format_is_known(&self) -> bool {
+        (1..=PLAN_FORMAT_VERSION).contains(&self.format_version)
+    }
+}
 
 /// A whole compiled project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Always [`PLAN_FORMAT_VERSION`].
+    /// The plan's format: [`Plan::required_format`], at most [`PLAN_FORMAT_VERSION`].
     pub format_version: u32,
     /// The syncmap version that compiled it.
     pub compiler: String,

@@ -311,9 +311,9 @@ impl<'a> Engine<'a> {
         store: &'a Store,
         options: Options,
     ) -> Result<Engine<'a>, EngineError> {
-        if plan.format_version != plan::PLAN_FORMAT_VERSION {
+        if !plan.format_is_known() {
             return Err(EngineError::Plan(format!(
-                "format version {} is not supported (this syncmap runs version {})",
+                "format version {} is not supported (this syncmap runs versions 1 to {})",
                 plan.format_version,
                 plan::PLAN_FORMAT_VERSION
             )));
