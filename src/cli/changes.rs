@@ -95,6 +95,9 @@ fn human(set: &ChangeSet, plan: Option<&Plan>) -> String {
         set.created_at,
         if n == 1 { "" } else { "s" }
     );
+    for (alias, target) in &set.targets {
+        out.push_str(&format!("reviewed against {alias} at {target}\n"));
+    }
     for w in &set.writes {
         out.push_str(&line(w, plan));
         for f in &w.fields {
@@ -105,6 +108,26 @@ fn human(set: &ChangeSet, plan: Option<&Plan>) -> String {
         }
     }
     out
+}
+
+/// Refuses a change set reviewed against other systems than the profile's: its writes were
+/// decided from those systems' rows (a test environment's set applied to production would
+/// write what nobody reviewed for it).
+fn same_targets(
+    set: &ChangeSet,
+    now: &std::collections::BTreeMap<String, String>,
+) -> Result<(), CliError> {
+    for (alias, reviewed) in &set.targets {
+        let here = now
+            .get(alias)
+            .map_or("nowhere (no such system)", String::as_str);
+        if here != reviewed {
+            return Err(CliError::Usage(format!(
+                "the change set was reviewed with system `{alias}` at {reviewed}, but the profile puts it at {here}: apply it with the profile it was reviewed with (--profile, --env)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A plan digest as people compare it: twelve hex digits.
@@ -161,6 +184,7 @@ fn apply_set(args: ApplyArgs) -> Result<ExitCode, CliError> {
             dry_run: false,
         },
     )?;
+    same_targets(&set, &rt.targets)?;
     // Ctrl-C or SIGTERM: the batch in flight is finished and the run recorded as interrupted.
     let stop = syncmap::schedule::Stop::default();
     let mut engine = rt.engine()?.with_cancel(stop.flag());

@@ -106,7 +106,7 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
                 path.display()
             );
         } else {
-            save_change_set(path, &engine, &report)?;
+            save_change_set(path, &engine, &report, &rt.targets)?;
         }
     }
     Ok(exit_code(&report, stop.signal()))
@@ -118,10 +118,12 @@ fn save_change_set(
     path: &std::path::Path,
     engine: &syncmap::runtime::engine::Engine<'_>,
     report: &report::RunReport,
+    targets: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), CliError> {
-    let set = engine
+    let mut set = engine
         .take_change_set(report)
         .ok_or_else(|| CliError::Io("the dry run collected no change set".into()))?;
+    set.targets = targets.clone();
     super::changes::write(path, &set)
 }
 

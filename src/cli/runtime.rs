@@ -1,6 +1,7 @@
 //! What every runtime command needs: the plan (from a plan file or compiled on the fly), the
 //! profile, the state store and a connector per system.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use syncmap::diagnostics::render;
@@ -22,6 +23,27 @@ pub struct Runtime {
     pub store: Store,
     /// Run tuning from the profile.
     pub options: Options,
+    /// Where each system is, as the profile says (URL and company, without credentials): what
+    /// a change set is reviewed against.
+    pub targets: BTreeMap<String, String>,
+}
+
+/// Where a system is, as a reviewer would recognise it: its URL without credentials, and its
+/// company.
+fn target_of(config: &syncmap::profile::SystemConfig) -> String {
+    let url = match reqwest::Url::parse(&config.url) {
+        Ok(mut u) if u.has_host() => {
+            // Credentials never go in a file meant for review.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => config.url.clone(),
+    };
+    match &config.company {
+        Some(c) => format!("{url} (company {c})"),
+        None => url,
+    }
 }
 
 /// Where the plan comes from and which profile to use.
@@ -126,11 +148,17 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
         versions_first_from: profile.run.versions_first_from,
         ..Options::default()
     };
+    let targets = profile
+        .systems
+        .iter()
+        .map(|(alias, config)| (alias.clone(), target_of(config)))
+        .collect();
     Ok(Runtime {
         plan,
         systems,
         store,
         options,
+        targets,
     })
 }
 

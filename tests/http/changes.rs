@@ -86,6 +86,30 @@ fn apply_makes_the_reviewed_writes_and_refuses_a_record_changed_since() {
         "{shown}"
     );
 
+    // It says which systems it was reviewed against, and is refused against others.
+    let bc_url = set["targets"]["bc"].as_str().unwrap().to_string();
+    assert!(
+        bc_url.contains("/api/v2.0") && bc_url.contains("(company "),
+        "{bc_url}"
+    );
+    assert!(shown.contains(&bc_url), "{shown}");
+    let elsewhere_path = env.path().join("elsewhere.json");
+    let mut elsewhere = set.clone();
+    elsewhere["targets"]["bc"] = json!("https://production.example/api/v2.0 (company CRONUS)");
+    std::fs::write(&elsewhere_path, elsewhere.to_string()).unwrap();
+    let out = env.syncmap(&["apply", elsewhere_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains("reviewed with system `bc` at https://production.example"),
+        "{why}"
+    );
+    assert_ne!(
+        account(&env, &a1)["telephone1"],
+        "+1 555 0111",
+        "nothing written"
+    );
+
     // After the review, someone changes the second account: its write is refused.
     env.patch(
         true,

@@ -31,6 +31,10 @@ pub struct ChangeSet {
     pub format: u32,
     /// The digest of the plan the dry run ran: `apply` refuses another plan's change set.
     pub plan_digest: String,
+    /// Where each system was, by alias (URL and company, without credentials): `apply`
+    /// refuses to write a change set reviewed against other systems.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, String>,
     /// When the dry run started (RFC 3339).
     pub created_at: String,
     /// `full` or `modified`.
@@ -162,6 +166,7 @@ impl<'a> Engine<'a> {
         Some(ChangeSet {
             format: CHANGE_SET_FORMAT,
             plan_digest: self.plan.digest.clone(),
+            targets: BTreeMap::new(),
             created_at: report.started_at.clone(),
             mode: report.mode.clone(),
             writes,
