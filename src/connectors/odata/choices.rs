@@ -20,8 +20,9 @@ use crate::connectors::{row_matches, ConnectorError, Page, Row, TableRef, WriteO
 use crate::schema::choices::{split_choice_name, DESCRIPTION, LABEL, VALUE};
 use crate::value::Value;
 
-/// The language labels are written in: English, the base language Dataverse organizations
-/// are most often made with. Labels are read in the caller's own language.
+/// The language labels are written in when the choice shows none: English, the base language
+/// Dataverse organizations are most often made with. Otherwise they are written in the
+/// caller's own language, the one they are read in, so what is matched is what was written.
 const LANGUAGE: i64 = 1033;
 
 /// The entity and attribute whose options a table holds.
@@ -63,6 +64,32 @@ pub(super) async fn options(
     c: &ODataConnector,
     table: TableRef<'_>,
 ) -> Result<Vec<Row>, ConnectorError> {
+    let body = metadata(c, table).await?;
+    let Some(list) = body.pointer("/OptionSet/Options").and_then(Json::as_array) else {
+        return Err(ConnectorError::Transient(format!(
+            "{}: the metadata of {} came without its options",
+            c.endpoint.system, table.name
+        )));
+    };
+    let mut rows: Vec<Row> = list.iter().filter_map(option_row).collect();
+    rows.sort_by_key(|r| match r.fields.get(VALUE) {
+        Some(Value::Int(v)) => *v,
+        _ => i64::MAX,
+    });
+    Ok(rows)
+}
+
+/// The language the caller reads the choice's labels in: that of the first option's label
+/// in the caller's language, else [`LANGUAGE`].
+fn user_language(metadata: &Json) -> i64 {
+    metadata
+        .pointer("/OptionSet/Options/0/Label/UserLocalizedLabel/LanguageCode")
+        .and_then(Json::as_i64)
+        .unwrap_or(LANGUAGE)
+}
+
+/// The choice column's metadata with its options.
+async fn metadata(c: &ODataConnector, table: TableRef<'_>) -> Result<Json, ConnectorError> {
     let choice = choice_of(table).ok_or_else(|| not_a_choice(table))?;
     let url = format!(
         "{}/EntityDefinitions(LogicalName='{}')/Attributes(LogicalName='{}')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet($select=Options)",
@@ -72,21 +99,8 @@ pub(super) async fn options(
     );
     // Metadata reads may come from a cache; an option this connector just added (or a lost
     // answer's option, looked for right after) must be seen.
-    let body = c
-        .send_for_json(&Request::get(url).header("Consistency", "Strong"))
-        .await?;
-    let Some(list) = body.pointer("/OptionSet/Options").and_then(Json::as_array) else {
-        return Err(ConnectorError::Transient(format!(
-            "{}: the metadata of {}.{} came without its options",
-            c.endpoint.system, choice.entity, choice.attribute
-        )));
-    };
-    let mut rows: Vec<Row> = list.iter().filter_map(option_row).collect();
-    rows.sort_by_key(|r| match r.fields.get(VALUE) {
-        Some(Value::Int(v)) => *v,
-        _ => i64::MAX,
-    });
-    Ok(rows)
+    c.send_for_json(&Request::get(url).header("Consistency", "Strong"))
+        .await
 }
 
 /// One option as a row; none for an entry without a value.
@@ -156,9 +170,14 @@ pub(super) async fn write(
     table: TableRef<'_>,
     ops: &[WriteOp],
 ) -> Vec<Result<WriteOutcome, ConnectorError>> {
+    // A choice that cannot be read now is written in the default language; its writes will
+    // tell what is wrong.
+    let language = metadata(c, table)
+        .await
+        .map_or(LANGUAGE, |m| user_language(&m));
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        out.push(write_one(c, table, op).await);
+        out.push(write_one(c, table, op, language).await);
     }
     if out.iter().any(Result::is_ok) {
         publish(c, table).await;
@@ -198,6 +217,7 @@ async fn write_one(
     c: &ODataConnector,
     table: TableRef<'_>,
     op: &WriteOp,
+    language: i64,
 ) -> Result<WriteOutcome, ConnectorError> {
     let choice = choice_of(table).ok_or_else(|| not_a_choice(table))?;
     let mut body = json!({
@@ -206,13 +226,13 @@ async fn write_one(
     });
     let (action, key) = match op {
         WriteOp::Create { fields, .. } => {
-            labels(&mut body, fields);
+            labels(&mut body, fields, language);
             ("InsertOptionValue", None)
         }
         WriteOp::Update { key, fields, .. } => {
             body["Value"] = json!(option_value(table, key)?);
             body["MergeLabels"] = json!(true);
-            labels(&mut body, fields);
+            labels(&mut body, fields, language);
             ("UpdateOptionValue", Some(key))
         }
         WriteOp::Delete { key, .. } => {
@@ -270,14 +290,14 @@ fn refused(
     }
 }
 
-/// The label and description a write sets, in [`LANGUAGE`]; a column the write leaves out is
+/// The label and description a write sets, in `language`; a column the write leaves out is
 /// left as it is (`MergeLabels` keeps the other languages).
-fn labels(body: &mut Json, fields: &BTreeMap<String, Value>) {
+fn labels(body: &mut Json, fields: &BTreeMap<String, Value>, language: i64) {
     for (column, parameter) in [(LABEL, "Label"), (DESCRIPTION, "Description")] {
         if let Some(v) = fields.get(column) {
             let text = v.to_text().unwrap_or_default();
             body[parameter] =
-                json!({"LocalizedLabels": [{"Label": text, "LanguageCode": LANGUAGE}]});
+                json!({"LocalizedLabels": [{"Label": text, "LanguageCode": language}]});
         }
     }
 }
@@ -344,10 +364,20 @@ mod tests {
     fn a_write_sets_only_the_labels_it_was_given() {
         let mut body = json!({});
         let fields = BTreeMap::from([(LABEL.to_string(), Value::String("CM".into()))]);
-        labels(&mut body, &fields);
+        labels(&mut body, &fields, 1036);
         assert_eq!(
             body,
-            json!({"Label": {"LocalizedLabels": [{"Label": "CM", "LanguageCode": 1033}]}})
+            json!({"Label": {"LocalizedLabels": [{"Label": "CM", "LanguageCode": 1036}]}})
         );
+    }
+
+    #[test]
+    fn labels_are_written_in_the_language_they_are_read_in() {
+        let french = json!({"OptionSet": {"Options": [{"Value": 1, "Label": {
+            "LocalizedLabels": [{"Label": "Net 30", "LanguageCode": 1033}],
+            "UserLocalizedLabel": {"Label": "Net 30", "LanguageCode": 1036}
+        }}]}});
+        assert_eq!(user_language(&french), 1036);
+        assert_eq!(user_language(&json!({"OptionSet": {"Options": []}})), 1033);
     }
 }
