@@ -47,19 +47,7 @@ impl<'p> Checker<'p> {
             self.not_a_choice(file, r, parent, column);
             return None;
         }
-        if matches!(column, "statecode" | "statuscode") {
-            // Dataverse keeps these as state and status columns, with actions of their own
-            // (`InsertStatusValue`) and states tied to statuses; they are not choices to add to.
-            self.push(
-                Diagnostic::new(
-                    Code::E0316,
-                    file,
-                    r.table.span,
-                    format!("`{table}.{column}` is a state or status column, not a choice that takes new options"),
-                )
-                .label("state or status")
-                .help("map the column's values with a value map (`using`) instead"),
-            );
+        if self.state_or_status(file, r, (table, column)) {
             return None;
         }
         let kind = decl.node.kind.name.as_str();
@@ -80,6 +68,30 @@ impl<'p> Checker<'p> {
             return None;
         }
         loaded.table(&r.table.name)
+    }
+
+    /// E0316 for a state or status column: Dataverse keeps these with actions of their own
+    /// (`InsertStatusValue`) and states tied to statuses; they are not choices to add to.
+    fn state_or_status(
+        &mut self,
+        file: FileId,
+        r: &ast::TableRef,
+        (table, column): (&str, &str),
+    ) -> bool {
+        if !matches!(column, "statecode" | "statuscode") {
+            return false;
+        }
+        self.push(
+            Diagnostic::new(
+                Code::E0316,
+                file,
+                r.table.span,
+                format!("`{table}.{column}` is a state or status column, not a choice that takes new options"),
+            )
+            .label("state or status")
+            .help("map the column's values with a value map (`using`) instead"),
+        );
+        true
     }
 
     /// E0202: the table has no choice column of this name; its choice columns are the help.
