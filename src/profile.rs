@@ -121,6 +121,20 @@ pub struct HttpSettings {
     /// documented limit when absent (Dataverse and Business Central: 6,000 requests per five
     /// minutes), [`RateLimit::Off`] for none.
     pub rate_limit: Option<RateLimit>,
+    /// How modified-only runs find what changed.
+    pub changes: ChangeReads,
+}
+
+/// `changes = "modified_on" | "tracking"`: how modified-only runs find a system's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReads {
+    /// Rows whose modified-on is after the last run's (the reference's way).
+    #[default]
+    ModifiedOn,
+    /// The system's own record of changes (Dataverse change tracking), deletions included;
+    /// tables whose changes the system does not track are read by modified-on.
+    Tracking,
 }
 
 /// `rate_limit = { requests = 6000, seconds = 300 }` or `rate_limit = false`.
@@ -162,6 +176,7 @@ impl Default for HttpSettings {
             client_keys: None,
             bulk_creates: None,
             rate_limit: None,
+            changes: ChangeReads::ModifiedOn,
         }
     }
 }

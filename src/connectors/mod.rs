@@ -51,6 +51,22 @@ pub struct ReadRequest<'a> {
     pub since: Option<Cursor>,
     /// Rows per page.
     pub page_size: usize,
+    /// Whether the read follows the system's own record of changes.
+    pub tracking: Tracking,
+}
+
+/// How a read follows a system's own record of changes (Dataverse change tracking), instead
+/// of a modified-since cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracking {
+    /// A plain read.
+    Off,
+    /// A whole read that starts tracking: its last page tells where the changes after it
+    /// begin ([`Page::delta`]), when the table's changes are tracked.
+    Start,
+    /// The rows changed since this point, which a tracked read's last page gave, and the
+    /// keys of those deleted since ([`Page::removed`]).
+    Since(String),
 }
 
 /// One page of rows and where the next one starts.
@@ -60,6 +76,11 @@ pub struct Page {
     pub rows: Vec<Row>,
     /// The continuation for the next page; none after the last page.
     pub next: Option<String>,
+    /// In a tracked read, the keys of the rows deleted since the point read from.
+    pub removed: Vec<String>,
+    /// On a tracked read's last page, where the changes after this read begin; none where the
+    /// system does not track the table's changes.
+    pub delta: Option<String>,
 }
 
 /// A write to a system.
@@ -135,6 +156,10 @@ pub enum ConnectorError {
     /// The connector cannot work at all (configuration, missing table, I/O).
     #[error("{0}")]
     Fatal(String),
+    /// The point a tracked read asked for changes since is no longer known to the system (it
+    /// expired): the changes must be read another way.
+    #[error("{0}")]
+    Expired(String),
 }
 
 /// Whether a row holds a lookup's values (text compared without case when asked), as a
@@ -172,6 +197,8 @@ pub struct Capabilities {
     /// Batches of writes worth having under way at once: 1 where a write runs on the caller's
     /// thread to its end (nothing else could go on meanwhile), more across a network.
     pub batches_at_once: usize,
+    /// Whether reads follow the system's record of changes ([`Tracking`]) where it keeps one.
+    pub tracks_changes: bool,
 }
 
 /// The interface every system kind implements.

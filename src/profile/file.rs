@@ -8,8 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    transport, Auth, BatchMode, HttpSettings, ParseError, Profile, RateLimit, RunConfig,
-    StateConfig, SystemConfig, Written, DEFAULT_PROFILE, ENV_VAR,
+    transport, Auth, BatchMode, ChangeReads, HttpSettings, ParseError, Profile, RateLimit,
+    RunConfig, StateConfig, SystemConfig, Written, DEFAULT_PROFILE, ENV_VAR,
 };
 
 /// The whole file: one unnamed profile, or `[profiles.NAME]` tables.
@@ -54,6 +54,7 @@ struct RawSystem {
     client_keys: Option<bool>,
     bulk_creates: Option<bool>,
     rate_limit: Option<RawRateLimit>,
+    changes: Option<ChangeReads>,
 }
 
 /// The longest request-budget window a profile may give: a day. Services count in minutes;
@@ -303,6 +304,7 @@ fn http_settings(alias: &str, s: &RawSystem) -> Result<HttpSettings, ParseError>
         ieee754_compatible: s.ieee754_compatible.unwrap_or(false),
         client_keys: s.client_keys,
         bulk_creates: s.bulk_creates,
+        changes: s.changes.unwrap_or_default(),
         rate_limit: match s.rate_limit {
             None | Some(RawRateLimit::Switch(true)) => None,
             Some(RawRateLimit::Switch(false)) => Some(RateLimit::Off),

@@ -190,4 +190,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE couplings ADD COLUMN base BLOB;
     "#,
+    // 10: where a system's record of changes was last read to (Dataverse's delta links), per
+    //     table mapping and direction, kept with the watermark.
+    r#"
+    CREATE TABLE deltas (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        link TEXT NOT NULL,
+        run INTEGER NOT NULL,
+        PRIMARY KEY (mapping, direction)
+    );
+    "#,
 ];

@@ -42,10 +42,48 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets the watermarks of a table mapping (the next modified-only run reads everything).
+    /// Forgets the watermarks of a table mapping, and where its changes were read to (the
+    /// next modified-only run reads everything).
     pub fn reset_watermarks(&self, mapping: &str) -> Result<(), StateError> {
-        self.conn()?
-            .execute("DELETE FROM watermarks WHERE mapping = ?1", [mapping])?;
+        let conn = self.conn()?;
+        conn.execute("DELETE FROM watermarks WHERE mapping = ?1", [mapping])?;
+        conn.execute("DELETE FROM deltas WHERE mapping = ?1", [mapping])?;
+        Ok(())
+    }
+
+    /// Where the system's record of changes of a table mapping's source was read to (a delta
+    /// link), if it was.
+    pub fn delta(&self, mapping: &str, dir: Direction) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT link FROM deltas WHERE mapping = ?1 AND direction = ?2",
+                params![mapping, dir.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Keeps where the changes were read to, or forgets it (`None`: the next read starts over).
+    pub fn set_delta(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        link: Option<&str>,
+        run: i64,
+    ) -> Result<(), StateError> {
+        let conn = self.conn()?;
+        match link {
+            Some(link) => conn.execute(
+                "INSERT INTO deltas (mapping, direction, link, run) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (mapping, direction) DO UPDATE SET link = excluded.link, run = excluded.run",
+                params![mapping, dir.as_str(), link, run],
+            )?,
+            None => conn.execute(
+                "DELETE FROM deltas WHERE mapping = ?1 AND direction = ?2",
+                params![mapping, dir.as_str()],
+            )?,
+        };
         Ok(())
     }
 }

@@ -339,6 +339,7 @@ fn a_row_leaving_the_order_between_offset_pages_costs_no_other_row() {
         filter: None,
         since: None,
         page_size: 300,
+        tracking: syncmap::connectors::Tracking::Off,
     };
     let gone = id(10);
     let read = read_all(&w, &c, &full, || {

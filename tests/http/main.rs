@@ -16,6 +16,7 @@ mod options;
 mod resolve;
 mod secrets;
 mod throughput;
+mod tracking;
 mod values;
 
 use std::collections::BTreeSet;

@@ -334,6 +334,7 @@ impl World {
             filter: None,
             since: None,
             page_size: 1000,
+            tracking: syncmap::connectors::Tracking::Off,
         };
         let mut out = Vec::new();
         let mut next: Option<String> = None;

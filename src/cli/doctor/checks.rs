@@ -8,10 +8,12 @@ use syncmap::connectors::odata::ODataConnector;
 use syncmap::connectors::sqlite::SqliteConnector;
 use syncmap::diagnostics::Diagnostics;
 use syncmap::drift::{self, diagnose, UsedTable};
-use syncmap::profile::{Auth, Profile, Secret, SystemConfig};
+use syncmap::profile::{Auth, ChangeReads, Profile, Secret, SystemConfig};
 use syncmap::runtime::engine::{Engine, Options, Outlook};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::schema::SystemSchema;
+
+mod tracking;
 use syncmap::source::FileId;
 use syncmap::state::Store;
 
@@ -113,7 +115,10 @@ pub async fn all(inputs: &Inputs, profile: &Profile) -> Vec<SystemReport> {
     for (alias, system) in &inputs.plan.systems {
         let config = profile.systems.get(alias);
         let is_sqlite = config.is_none_or(|c| c.url.starts_with("sqlite://"));
-        let planned = planned_checks(is_sqlite, system.kind.as_str());
+        let mut planned = planned_checks(is_sqlite, system.kind.as_str());
+        if !is_sqlite && config.is_some_and(|c| c.http.changes == ChangeReads::Tracking) {
+            planned.push("changes");
+        }
         let mut r = SystemReport {
             system: alias.clone(),
             kind: system.kind.to_string(),
@@ -244,6 +249,9 @@ async fn service(r: &mut SystemReport, config: &SystemConfig, inputs: &Inputs, u
             "schema",
             format!("the service's $metadata cannot be read: {e}"),
         ),
+    }
+    if config.http.changes == ChangeReads::Tracking && flavor == Flavor::Dataverse {
+        tracking::changes(r, &conn, inputs, used).await;
     }
 }
 

@@ -130,7 +130,7 @@ fn option_row(o: &Json) -> Option<Row> {
 pub(super) async fn page(c: &ODataConnector, table: TableRef<'_>) -> Result<Page, ConnectorError> {
     Ok(Page {
         rows: options(c, table).await?,
-        next: None,
+        ..Page::default()
     })
 }
 

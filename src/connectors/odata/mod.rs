@@ -16,6 +16,7 @@ pub mod paging;
 mod probe;
 mod read;
 pub mod rows;
+mod tracking;
 mod write;
 
 use std::collections::HashSet;
@@ -30,11 +31,11 @@ use self::client::{Client, Request};
 use self::flavor::{BatchFormat, Flavor};
 use self::pacing::RateLimit;
 use super::{
-    Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
+    Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, Tracking, WriteOp,
     WriteOutcome,
 };
 use crate::odata::literal;
-use crate::profile::{self, BatchMode, HttpSettings, Secret, SystemConfig};
+use crate::profile::{self, BatchMode, ChangeReads, HttpSettings, Secret, SystemConfig};
 use crate::value::ColumnKind;
 use crate::value::Value;
 
@@ -115,6 +116,12 @@ impl Endpoint {
                     config.name
                 )));
             }
+        }
+        if http.changes == ChangeReads::Tracking && flavor != Flavor::Dataverse {
+            return Err(ConnectorError::Fatal(format!(
+                "system `{}`: `changes = \"tracking\"` follows Dataverse's change tracking, which this kind of service does not offer",
+                config.name
+            )));
         }
         if flavor == Flavor::BusinessCentral && config.company.is_none() {
             return Err(ConnectorError::Fatal(format!(
@@ -314,6 +321,9 @@ impl Connector for ODataConnector {
             max_page: self.endpoint.flavor.max_page(),
             // One batch answered while the next is sent keeps the service busy.
             batches_at_once: 2,
+            // Dataverse's change tracking; the other kinds read by modified-on.
+            tracks_changes: self.endpoint.flavor == Flavor::Dataverse
+                && self.endpoint.http.changes == ChangeReads::Tracking,
         }
     }
 
@@ -324,6 +334,9 @@ impl Connector for ODataConnector {
     ) -> Result<Page, ConnectorError> {
         if choices::is_choice(req.table) {
             return choices::page(self, req.table).await;
+        }
+        if req.tracking != Tracking::Off {
+            return tracking::page(self, req, continuation).await;
         }
         read::page(self, req, continuation).await
     }

@@ -67,6 +67,29 @@ impl ODataConnector {
         self.scope().await.map(|s| Some(s.to_string()))
     }
 
+    /// Whether Dataverse keeps a record of the changes of an entity (its
+    /// `ChangeTrackingEnabled` metadata), which `changes = "tracking"` reads.
+    pub async fn tracks_changes_of(&self, entity: &str) -> Result<bool, ConnectorError> {
+        let plain = !entity.is_empty()
+            && entity
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            return Err(ConnectorError::Fatal(format!(
+                "`{entity}` is not a Dataverse logical name"
+            )));
+        }
+        let url = format!(
+            "{}/EntityDefinitions(LogicalName='{entity}')?$select=ChangeTrackingEnabled",
+            self.endpoint.url
+        );
+        let body = self.get_json(&url).await?;
+        Ok(body
+            .get("ChangeTrackingEnabled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false))
+    }
+
     /// Whether a table (entity set) answers a read of one row's key: `false` when the service
     /// says it does not know the table (404).
     pub async fn table_answers(&self, table: &str, key: &str) -> Result<bool, ConnectorError> {

@@ -58,7 +58,11 @@ pub async fn page(
             None => true,
         });
     }
-    Ok(Page { rows, next })
+    Ok(Page {
+        rows,
+        next,
+        ..Page::default()
+    })
 }
 
 /// The URL of a read in the order the engine's cursor needs: modified-on then key for a
@@ -271,7 +275,7 @@ async fn all_pages(
 }
 
 /// The `$select` of a table: its columns as the service names them.
-fn select(c: &ODataConnector, table: TableRef<'_>) -> String {
+pub(super) fn select(c: &ODataConnector, table: TableRef<'_>) -> String {
     let flavor = c.endpoint.flavor;
     let mut names: Vec<String> = table
         .info

@@ -243,7 +243,11 @@ impl SqliteConnector {
         } else {
             None
         };
-        Ok(Page { rows, next })
+        Ok(Page {
+            rows,
+            next,
+            ..Page::default()
+        })
     }
 
     fn get_sync(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
@@ -332,6 +336,7 @@ impl Connector for SqliteConnector {
             max_batch: MAX_BATCH,
             max_page: MAX_PAGE,
             batches_at_once: 1,
+            tracks_changes: false,
         }
     }
 

@@ -172,6 +172,7 @@ impl Db {
             filter: None,
             since,
             page_size,
+            tracking: crate::connectors::Tracking::Off,
         };
         let mut rows = Vec::new();
         let mut next: Option<String> = None;
@@ -537,6 +538,7 @@ fn keyset_paging_with_tied_stamps_skips_and_repeats_nothing() {
             key: k,
         }),
         page_size: 10,
+        tracking: crate::connectors::Tracking::Off,
     };
     let page = run(db.conn.read_page(&req, None)).unwrap();
     assert!(page.rows.is_empty() && page.next.is_none());
@@ -1219,6 +1221,7 @@ fn misconfigured_tables_are_fatal() {
             key: String::new(),
         }),
         page_size: 10,
+        tracking: crate::connectors::Tracking::Off,
     };
     let r = run(db.conn.read_page(&req, None)).map(|p| p.rows);
     assert!(fatal(r).contains("no modified-on column"));
@@ -1228,6 +1231,7 @@ fn misconfigured_tables_are_fatal() {
         filter: None,
         since: None,
         page_size: 10,
+        tracking: crate::connectors::Tracking::Off,
     };
     for bad in ["garbage", r#"{"m":"2024-01-01T00:00:00.000000Z","k":"x"}"#] {
         let r = run(db.conn.read_page(&req, Some(bad))).map(|p| p.rows);
@@ -1301,6 +1305,7 @@ fn capabilities_and_futures() {
         filter: None,
         since: None,
         page_size: 1,
+        tracking: crate::connectors::Tracking::Off,
     };
     send(&db.conn.read_page(&req, None));
     send(&db.conn.get(db.items(), &[]));

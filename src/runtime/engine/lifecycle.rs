@@ -182,5 +182,6 @@ fn hints(report: &RunReport) -> Vec<String> {
             if left == 1 { "was" } else { "were" },
         ));
     }
+    out.extend(report.tables.iter().filter_map(|p| p.read_note.clone()));
     out
 }

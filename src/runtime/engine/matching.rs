@@ -289,6 +289,7 @@ impl<'a> Engine<'a> {
             filter: None,
             since: None,
             page_size: 1,
+            tracking: crate::connectors::Tracking::Off,
         };
         let page = self
             .systems
@@ -309,6 +310,7 @@ impl<'a> Engine<'a> {
             filter: pass.table.side(pass.dir.dest()).filter.as_ref(),
             since: None,
             page_size: 50,
+            tracking: crate::connectors::Tracking::Off,
         };
         let no = NoLookups;
         let ctx = self.context(pass, &no);

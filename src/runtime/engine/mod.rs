@@ -17,6 +17,7 @@ mod plan_change;
 pub mod report;
 mod resolve;
 mod settle;
+mod tracked;
 mod versions_first;
 
 pub use batch::change_set::{ChangeSet, FieldWrite, PlannedWrite, RowVersion, CHANGE_SET_FORMAT};

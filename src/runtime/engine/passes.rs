@@ -2,6 +2,7 @@
 //! records that failed, then read the source page by page (all of it, or what changed since the
 //! watermark), process it in batches and move the watermark.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::pin::pin;
 
@@ -9,9 +10,10 @@ use futures_util::FutureExt;
 
 use super::overlap::Writing;
 use super::report::{PassReport, RunReport};
+use super::tracked::{Tracked, UNTRACKED};
 use super::versions_first::versions_only;
 use super::{Engine, EngineError, Mode, Pass};
-use crate::connectors::{Connector, ReadRequest, Row, TableRef};
+use crate::connectors::{Connector, ConnectorError, ReadRequest, Row, TableRef, Tracking};
 use crate::cursor::Cursor;
 use crate::plan;
 use crate::state::Direction;
@@ -39,11 +41,16 @@ impl<'a> Engine<'a> {
             }),
             Mode::Full => None,
         };
-        let (completed, newest) = if completed {
-            self.read_source(pass, since, &retried, pr).await?
+        let tracking = self.tracking(pass)?;
+        let (completed, newest, tracked) = if completed {
+            self.read_changes(pass, since, &retried, &tracking, pr)
+                .await?
         } else {
-            (false, None)
+            (false, None, Tracked::default())
         };
+        if completed {
+            self.partners_removed(pass, &tracked.removed, pr).await?;
+        }
         // The watermark moves to the newest row seen (synced or not), capped at the run's start
         // so rows changed while the run went on are read again next time; it never goes back.
         let after = newest.map(|n| {
@@ -61,6 +68,16 @@ impl<'a> Engine<'a> {
             self.store.transaction(|st| {
                 if let Some(c) = after.as_ref().filter(|_| completed) {
                     st.advance_watermark(mapping, pass.dir, c, self.run)?;
+                }
+                if completed && tracking != Tracking::Off {
+                    // A whole read the system did not track leaves the table to modified-on
+                    // reads; an expired link is forgotten, so the next read starts over.
+                    let link = match (&tracking, tracked.delta.as_deref()) {
+                        (_, Some(link)) => Some(link),
+                        (Tracking::Start, None) => Some(UNTRACKED),
+                        _ => None,
+                    };
+                    st.set_delta(mapping, pass.dir, link, self.run)?;
                 }
                 let stored = st.watermark(mapping, pass.dir)?;
                 st.save_counts(
@@ -116,6 +133,45 @@ impl<'a> Engine<'a> {
         Ok((true, retried))
     }
 
+    /// Reads the source as `tracking` says (by its system's record of changes, or since the
+    /// watermark `since`), falling back to `since` when the system no longer knows the point
+    /// the changes were asked from: whether it read to the end, the newest `(modified_on,
+    /// key)` seen, and what the record of changes brought besides rows.
+    async fn read_changes(
+        &self,
+        pass: &Pass<'a>,
+        since: Option<Cursor>,
+        retried: &HashSet<String>,
+        tracking: &Tracking,
+        pr: &mut PassReport,
+    ) -> Result<(bool, Option<Cursor>, Tracked), EngineError> {
+        let tracked = RefCell::new(Tracked::default());
+        // A whole tracked read starts over; a read since a link or by modified-on goes on.
+        let from = if *tracking == Tracking::Off {
+            since.clone()
+        } else {
+            None
+        };
+        match self
+            .read_source_tracked(pass, from, retried, tracking, &tracked, pr)
+            .await
+        {
+            Err(EngineError::Connector(ConnectorError::Expired(why))) => {
+                pr.read_note = Some(format!(
+                    "{} {}: its changes were read by modified-on, as the system no longer knows where the last read ended ({why}); the next read follows its record of changes again, from a whole read",
+                    pass.table.name,
+                    pass.dir.as_str()
+                ));
+                let (done, newest) = self
+                    .read_source_tracked(pass, since, retried, &Tracking::Off, &tracked, pr)
+                    .await?;
+                Ok((done, newest, Tracked::default()))
+            }
+            Err(e) => Err(e),
+            Ok((done, newest)) => Ok((done, newest, tracked.into_inner())),
+        }
+    }
+
     /// Reads the source page by page and processes it in batches; returns whether it read to
     /// the end (not cancelled) and the newest `(modified_on, key)` seen.
     pub(crate) async fn read_source(
@@ -123,6 +179,22 @@ impl<'a> Engine<'a> {
         pass: &Pass<'a>,
         since: Option<Cursor>,
         retried: &HashSet<String>,
+        pr: &mut PassReport,
+    ) -> Result<(bool, Option<Cursor>), EngineError> {
+        let tracked = RefCell::new(Tracked::default());
+        self.read_source_tracked(pass, since, retried, &Tracking::Off, &tracked, pr)
+            .await
+    }
+
+    /// [`Engine::read_source`], following the system's record of changes as `tracking` says
+    /// and gathering what it brings besides rows in `tracked`.
+    async fn read_source_tracked(
+        &self,
+        pass: &Pass<'a>,
+        since: Option<Cursor>,
+        retried: &HashSet<String>,
+        tracking: &Tracking,
+        tracked: &RefCell<Tracked>,
         pr: &mut PassReport,
     ) -> Result<(bool, Option<Cursor>), EngineError> {
         let src_conn = self.systems.get(pass.src_system)?;
@@ -149,12 +221,14 @@ impl<'a> Engine<'a> {
             filter,
             since,
             page_size,
+            tracking: tracking.clone(),
         };
         let mut writing = Writing::default();
         let pages = Pages {
             req: &req,
             retried,
             narrow: narrow.is_some(),
+            tracked,
         };
         let read = self.read_pages(pass, &pages, &mut writing, pr).await;
         // Whatever was decided is written before the pass moves on, after a stop or a
@@ -187,6 +261,7 @@ impl<'a> Engine<'a> {
                 p.rows(page.rows.len() as u64);
             }
             newest = newest_of(newest, &page.rows);
+            Tracked::absorb(pages.tracked, &mut page);
             // The next page is asked for while this one is processed: the service answers
             // while the engine works, instead of each waiting on the other. A stop or an
             // error ends the pass without waiting for it.
@@ -320,6 +395,8 @@ struct Pages<'r> {
     retried: &'r HashSet<String>,
     /// Whether the read is versions first.
     narrow: bool,
+    /// What a tracked read brings besides rows.
+    tracked: &'r RefCell<Tracked>,
 }
 
 /// Runs `work` while `read` goes on; `None` when the work says to stop, else what the read

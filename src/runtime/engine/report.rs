@@ -89,6 +89,10 @@ pub struct PassReport {
     /// Per-record errors of this pass.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<RecordFailure>,
+    /// How the source was read, where it was not the usual way (a record of changes that
+    /// could not be followed); also among the run's hints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_note: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -1,0 +1,94 @@
+//! Passes that follow a system's own record of changes (Dataverse change tracking, where the
+//! profile asks for it): a full sync reads the source whole and keeps the delta link its last
+//! page gives; a modified-only run reads the rows changed since that link, deletions included,
+//! and keeps the next one, in the transaction that moves the watermark. A table the system
+//! does not track is read by modified-on until a full sync finds it tracked; an expired link
+//! falls back to a modified-on read, and the next full sync starts tracking again.
+
+use std::cell::RefCell;
+
+use super::report::PassReport;
+use super::{directions, Engine, EngineError, Mode, Pass};
+use crate::connectors::{Connector, Page, Tracking};
+use crate::schema::choices::split_choice_name;
+
+/// Kept instead of a link for a table whose system does not track its changes.
+pub(crate) const UNTRACKED: &str = "";
+
+/// What a tracked read brought besides rows.
+#[derive(Debug, Default)]
+pub(crate) struct Tracked {
+    /// The keys of the source rows deleted since the point read from.
+    pub removed: Vec<String>,
+    /// Where the next read begins (none where the read did not come to its end, or the system
+    /// does not track the table).
+    pub delta: Option<String>,
+}
+
+impl Tracked {
+    /// Takes what a page brought besides its rows.
+    pub fn absorb(cell: &RefCell<Tracked>, page: &mut Page) {
+        let mut t = cell.borrow_mut();
+        t.removed.append(&mut page.removed);
+        if page.delta.is_some() {
+            t.delta = page.delta.take();
+        }
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// How a pass reads its source: by the system's record of changes where the profile asks
+    /// for it and the table has one, else by modified-on (or whole, in a full sync).
+    pub(crate) fn tracking(&self, pass: &Pass<'a>) -> Result<Tracking, EngineError> {
+        let conn = self.systems.get(pass.src_system)?;
+        let plain = !conn.capabilities().tracks_changes
+            || split_choice_name(pass.src.name).is_some()
+            || pass.force
+            || pass.back_only
+            || pass.match_only;
+        if plain {
+            return Ok(Tracking::Off);
+        }
+        Ok(
+            match (pass.mode, self.store.delta(&pass.table.name, pass.dir)?) {
+                (Mode::Modified, Some(link)) if link == UNTRACKED => Tracking::Off,
+                (Mode::Modified, Some(link)) => Tracking::Since(link),
+                _ => Tracking::Start,
+            },
+        )
+    }
+
+    /// Source rows the system says were deleted since the last read: each coupled pair goes
+    /// through the pass the other way, whose source is the row that is left, where the table's
+    /// deletion rule decides, as when a changed row finds its partner gone. A mapping that
+    /// flows one way has no such pass: a partner deleted on its destination side is met when
+    /// its source changes, as without tracking.
+    pub(crate) async fn partners_removed(
+        &self,
+        pass: &Pass<'a>,
+        removed: &[String],
+        pr: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let back = pass.dir.reverse();
+        if removed.is_empty() || !directions(pass.table.flow).contains(&back) {
+            return Ok(());
+        }
+        let mapping = &pass.table.name;
+        let coupled = self.store.couplings(mapping, pass.dir.source(), removed)?;
+        let keys: Vec<String> = coupled
+            .values()
+            .map(|c| c.key(pass.dir.dest()).to_string())
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let back_pass = self.pass(pass.table, back, pass.mode, true)?;
+        let rows = self
+            .systems
+            .get(back_pass.src_system)?
+            .get(back_pass.src, &keys)
+            .await
+            .map_err(EngineError::from_connector)?;
+        self.process(&back_pass, rows, true, pr).await
+    }
+}

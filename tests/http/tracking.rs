@@ -1,0 +1,152 @@
+//! Dataverse's change tracking (`changes = "tracking"` in the profile) over both sandboxes
+//! with the standard mappings: a full sync keeps the delta link of each Dataverse source, a
+//! modified-only run reads the changes since it, a deletion in Dataverse reaches the table's
+//! deletion rule without the surviving record changing, an expired link falls back to a
+//! modified-on read and says so, and an untracked table is read by modified-on.
+
+use super::*;
+
+/// Both sandboxes, with the profile asking Dataverse for its record of changes.
+fn tracked(tune: impl FnOnce(&mut SandboxConfig)) -> Env {
+    let env = Env::start(Seed::Demo, tune);
+    let path = env.path().join("syncmap.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "[systems.dv]\n",
+        "[systems.dv]\nchanges = \"tracking\"\n",
+        1,
+    );
+    assert!(text.contains("changes = \"tracking\""));
+    std::fs::write(&path, text).unwrap();
+    env
+}
+
+/// The delta link kept for the customers read from Dataverse, if any.
+fn customers_link(env: &Env) -> Option<String> {
+    env.state()
+        .query_row(
+            "SELECT link FROM deltas WHERE mapping = 'customers' AND direction = 'right_to_left'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+}
+
+/// An open customer and its account, after a full sync.
+fn a_pair(env: &Env) -> (String, String) {
+    synced_customers(env, 1).remove(0)
+}
+
+#[test]
+fn changes_and_deletions_in_dataverse_come_from_its_record_of_changes() {
+    let env = tracked(|_| {});
+    let (customer, account) = a_pair(&env);
+    let first = customers_link(&env).expect("a full sync keeps the delta link");
+    assert!(first.contains("$deltatoken="), "{first}");
+
+    // A change in Dataverse is read from the link, and a new link is kept.
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({"telephone1": "+1 555 0777"}),
+    );
+    let report = env.run(&["--mode", "modified"]);
+    assert_eq!(
+        n(&counts(&report, "customers", "right_to_left"), "modified"),
+        1
+    );
+    let row = env
+        .rows(false, "customers")
+        .into_iter()
+        .find(|c| text(c, "id") == customer)
+        .unwrap();
+    assert_eq!(row["phoneNumber"], "+1 555 0777");
+    let second = customers_link(&env).unwrap();
+    assert_ne!(second, first);
+
+    // A deletion in Dataverse reaches the deletion rule (`fail`) though the customer did not
+    // change: the pair is failing, with what settles it.
+    env.delete(true, "accounts", &account);
+    let out = env.syncmap(&["run", "--json", "--mode", "modified"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, errors) = json_out(&env, &["errors", "--json"]);
+    let failing: Vec<&Json> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "partner_deleted")
+        .collect();
+    assert_eq!(failing.len(), 1, "{errors}");
+    assert_eq!(text(failing[0], "key"), customer);
+}
+
+#[test]
+fn an_expired_link_is_read_by_modified_on_and_said() {
+    let env = tracked(|_| {});
+    let (customer, account) = a_pair(&env);
+    env.sandbox().control().expire_delta_tokens();
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({"telephone1": "+1 555 0888"}),
+    );
+    let report = env.run(&["--mode", "modified"]);
+    assert_eq!(
+        n(&counts(&report, "customers", "right_to_left"), "modified"),
+        1
+    );
+    let hints = report["hints"].to_string();
+    assert!(
+        hints.contains("no longer knows where the last read ended"),
+        "{hints}"
+    );
+    let row = env
+        .rows(false, "customers")
+        .into_iter()
+        .find(|c| text(c, "id") == customer)
+        .unwrap();
+    assert_eq!(row["phoneNumber"], "+1 555 0888");
+    assert_eq!(customers_link(&env), None, "the expired link is forgotten");
+    // The next read starts over, whole, and keeps a link again; nothing is left to write.
+    let report = env.run(&["--mode", "modified"]);
+    assert_eq!(
+        n(&counts(&report, "customers", "right_to_left"), "modified"),
+        0
+    );
+    assert!(customers_link(&env).is_some_and(|l| l.contains("$deltatoken=")));
+}
+
+#[test]
+fn a_table_dataverse_does_not_track_is_read_by_modified_on() {
+    let env = tracked(|c| c.limits.untracked = vec!["accounts".into()]);
+    let (customer, account) = a_pair(&env);
+    assert_eq!(
+        customers_link(&env).as_deref(),
+        Some(""),
+        "marked untracked"
+    );
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({"telephone1": "+1 555 0999"}),
+    );
+    let report = env.run(&["--mode", "modified"]);
+    assert_eq!(
+        n(&counts(&report, "customers", "right_to_left"), "modified"),
+        1
+    );
+    let row = env
+        .rows(false, "customers")
+        .into_iter()
+        .find(|c| text(c, "id") == customer)
+        .unwrap();
+    assert_eq!(row["phoneNumber"], "+1 555 0999");
+}
