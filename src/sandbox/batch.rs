@@ -16,7 +16,7 @@ use crate::odata::json_batch::{
 
 use super::business_central::{self, split_api, Bc};
 use super::collection::Paging;
-use super::dataverse::{self, Dv, PREFIX};
+use super::dataverse::{self, Dv, Reading, PREFIX};
 use super::faults::Monitor;
 use super::request::{Req, Resp};
 use super::store::Db;
@@ -86,13 +86,13 @@ pub(crate) fn dataverse(dv: &Dv, req: &Req, monitor: &Monitor) -> Resp {
         );
     }
     let continue_on_error = req.preference("odata.continue-on-error").is_some();
-    let paging = dataverse::paging(monitor);
+    let reading = dataverse::reading(monitor);
     let mut out: Vec<Part<HttpResponse>> = Vec::new();
     let mut db = dv.store.lock();
     db.transaction(
         |db| {
             for part in parts {
-                let ok = run_dv_part(dv, db, req, part, paging, &mut out);
+                let ok = run_dv_part(dv, db, req, part, &reading, &mut out);
                 if !ok && !continue_on_error {
                     break;
                 }
@@ -130,12 +130,12 @@ fn run_dv_part(
     db: &mut Db,
     req: &Req,
     part: Part<HttpRequest>,
-    paging: Paging,
+    reading: &Reading,
     out: &mut Vec<Part<HttpResponse>>,
 ) -> bool {
     match part {
         Part::Single(op) => {
-            let r = run_dv(dv, db, req, op, paging, &BTreeMap::new());
+            let r = run_dv(dv, db, req, op, reading, &BTreeMap::new());
             let ok = r.ok();
             out.push(Part::Single(to_http(r)));
             ok
@@ -143,7 +143,7 @@ fn run_dv_part(
         Part::ChangeSet(ops) => {
             let answers = db.savepoint(
                 "changeset",
-                |db| change_set(dv, db, req, ops, paging),
+                |db| change_set(dv, db, req, ops, reading),
                 |a| a.iter().all(Resp::ok),
             );
             if let Some(failed) = answers.iter().find(|r| !r.ok()) {
@@ -177,13 +177,13 @@ fn change_set(
     db: &mut Db,
     outer: &Req,
     ops: Vec<HttpRequest>,
-    paging: Paging,
+    reading: &Reading,
 ) -> Vec<Resp> {
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut answers = Vec::new();
     for op in ops {
         let content_id = op.header("content-id").map(str::to_string);
-        let r = run_dv(dv, db, outer, op, paging, &ids);
+        let r = run_dv(dv, db, outer, op, reading, &ids);
         let ok = r.ok();
         if let (Some(id), Some(entity)) = (&content_id, r.header("odata-entityid")) {
             ids.insert(id.clone(), entity.to_string());
@@ -206,7 +206,7 @@ fn run_dv(
     db: &mut Db,
     outer: &Req,
     op: HttpRequest,
-    paging: Paging,
+    reading: &Reading,
     ids: &BTreeMap<String, String>,
 ) -> Resp {
     let mut url = op.url.clone();
@@ -233,7 +233,7 @@ fn run_dv(
     if sub.path.ends_with("/$batch") {
         return Resp::error(400, "0x80060888", "A batch cannot contain another batch.");
     }
-    db.savepoint("op", |db| dv.operation(db, &sub, paging), Resp::ok)
+    db.savepoint("op", |db| dv.operation(db, &sub, reading), Resp::ok)
 }
 
 /// Business Central: `POST …/api/v2.0/$batch` with a JSON body.

@@ -543,14 +543,7 @@ pub(crate) fn page_response(
     }
     body.insert("value".into(), Json::Array(rows));
     if let Some(next) = &listing.next {
-        let origin = if paging.relative { "" } else { &req.origin };
-        let mut link = next_link(origin, &req.path, &req.query, next);
-        if paging.relative {
-            // Relative to the request URL: from its last segment on (`accounts?…`).
-            let path_end = link.find('?').unwrap_or(link.len());
-            let last = link[..path_end].rfind('/').map_or(0, |i| i + 1);
-            link = link.split_off(last);
-        }
+        let link = link(req, next, paging.relative);
         body.insert("@odata.nextLink".into(), Json::String(link));
     }
     let mut resp = Resp::json(200, &Json::Object(body));
@@ -559,6 +552,19 @@ pub(crate) fn page_response(
         resp = resp.with_header("Preference-Applied", format!("odata.maxpagesize={page}"));
     }
     resp
+}
+
+/// The next page's link, absolute or relative to the request URL.
+pub(crate) fn link(req: &Req, next: &Next, relative: bool) -> String {
+    let origin = if relative { "" } else { &req.origin };
+    let mut link = next_link(origin, &req.path, &req.query, next);
+    if relative {
+        // Relative to the request URL: from its last segment on (`accounts?…`).
+        let path_end = link.find('?').unwrap_or(link.len());
+        let last = link[..path_end].rfind('/').map_or(0, |i| i + 1);
+        link = link.split_off(last);
+    }
+    link
 }
 
 /// The URL of the next page: the request's own URL with `$skiptoken` (or `$skip`) replaced.

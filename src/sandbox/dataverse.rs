@@ -1,6 +1,9 @@
 //! The Dataverse Web API emulator (`/api/data/v9.2/…`): entity sets from the Dataverse
 //! snapshot, rows with `@odata.etag` from `versionnumber`, lookups read as `_x_value` and
-//! written with `x@odata.bind`, conditional writes, upserts, `WhoAmI` and `$metadata`.
+//! written with `x@odata.bind`, conditional writes, upserts, `WhoAmI`, `$metadata`, and
+//! change tracking (delta links, in [`tracking`]).
+
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -8,7 +11,7 @@ use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 use crate::value::Value;
 
 use super::codec::{self, Numbers};
-use super::collection::{self, ListError, ListRequest, Paging};
+use super::collection::{self, ListError, ListRequest, Listing, Paging};
 use super::faults::Monitor;
 use super::keys;
 use super::query::{parse_query, Query};
@@ -16,6 +19,7 @@ use super::request::{etag_core, split_key, Req, Resp, Whole};
 use super::store::{Db, Row, Store, StoreError};
 use bulk::Bulk;
 use choices::{Labels, OptionAction};
+use tracking::Tracking;
 
 /// Where the API lives on the server.
 pub(crate) const PREFIX: &str = "/api/data/v9.2";
@@ -26,6 +30,7 @@ const MAX_PAGE: usize = 5000;
 
 mod bulk;
 mod choices;
+mod tracking;
 mod write;
 
 /// The application user the sandbox's clients act as, and its organization.
@@ -42,8 +47,8 @@ pub(crate) struct AppUser {
 /// The Dataverse service.
 #[derive(Debug)]
 pub(crate) struct Dv {
-    /// Its tables.
-    pub store: Store,
+    /// Its tables (shared with [`super::Control`], which expires delta tokens).
+    pub store: Arc<Store>,
     /// Who callers are.
     pub app_user: AppUser,
 }
@@ -57,6 +62,7 @@ mod code {
     pub const PAYLOAD: &str = "0x80048d19";
     pub const VALIDATION: &str = "0x80044331";
     pub const INTERNAL: &str = "0x80040216";
+    pub const EXPIRED: &str = "0x80044352";
 }
 
 /// Which annotations `Prefer: odata.include-annotations` asked for.
@@ -164,7 +170,10 @@ fn not_found(t: &TableSchema, key: &str) -> Resp {
 impl Dv {
     /// The service over these tables, acting for this user.
     pub fn new(store: Store, app_user: AppUser) -> Dv {
-        Dv { store, app_user }
+        Dv {
+            store: Arc::new(store),
+            app_user,
+        }
     }
 
     /// The route name of a request for statistics: the entity set, and the bulk action
@@ -225,20 +234,23 @@ impl Dv {
                     "OrganizationId": self.app_user.organization,
                 }),
             ),
+            ("GET", r) if tracking::is_entity_definition(r) => {
+                self.entity_definition(req, r, &Tracking::of(&monitor.limits()))
+            }
             _ if monitor.limits().no_bulk_actions && self.names_a_bulk_action(req) => {
                 let segment = req.path.rsplit('/').next().unwrap_or_default();
                 let message = format!("Resource not found for the segment '{segment}'.");
                 Resp::error(404, code::QUERY, &message)
             }
             _ => {
-                let paging = paging(monitor);
+                let reading = reading(monitor);
                 let mut db = self.store.lock();
                 let mut writes = usize::from(req.method != "GET");
                 let rest = rest.trim_start_matches('/');
                 let answer = db.transaction(
                     |db| match self.choices(db, req, rest) {
                         Some(answer) => answer,
-                        None => self.operation_counted(db, req, paging, &mut writes),
+                        None => self.operation_counted(db, req, &reading, &mut writes),
                     },
                     Resp::ok,
                 );
@@ -265,7 +277,7 @@ impl Dv {
     /// One data operation on an entity set, inside the caller's transaction: how a `$batch`
     /// runs its operations. Metadata (entity definitions, the actions on options) is served
     /// to requests sent alone only.
-    pub fn operation(&self, db: &mut Db, req: &Req, paging: Paging) -> Resp {
+    pub fn operation(&self, db: &mut Db, req: &Req, reading: &Reading) -> Resp {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
         if choices::is_metadata(rest.trim_start_matches('/')) {
             return Resp::error(
@@ -274,7 +286,7 @@ impl Dv {
                 &format!("The sandbox does not serve metadata requests such as '{}' inside a $batch; send them alone.", rest.trim_start_matches('/')),
             );
         }
-        self.operation_counted(db, req, paging, &mut 0)
+        self.operation_counted(db, req, reading, &mut 0)
     }
 
     /// [`Dv::operation`], telling how many rows a bulk action wrote.
@@ -282,7 +294,7 @@ impl Dv {
         &self,
         db: &mut Db,
         req: &Req,
-        paging: Paging,
+        reading: &Reading,
         writes: &mut usize,
     ) -> Resp {
         let rest = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
@@ -315,7 +327,7 @@ impl Dv {
             Err(why) => return query_error(format!("Bad Request - Error in query syntax: {why}")),
         };
         match (req.method.as_str(), key) {
-            ("GET", None) => self.list(db, req, table, paging),
+            ("GET", None) => self.read_collection(db, req, table, reading),
             ("GET", Some(k)) => self.get(db, req, table, &k),
             ("POST", None) => self.create(db, req, table),
             ("PATCH", Some(k)) => self.patch(db, req, table, &k),
@@ -412,42 +424,55 @@ impl Dv {
             Err(e) => return query_error(e),
         };
         let page = paging.size(req.preference("odata.maxpagesize"));
+        match self.page_of_rows(db, req, t, &q, page.0, paging) {
+            Ok((listing, rows)) => collection::page_response(
+                req,
+                self.context(req, t, q.select.as_deref(), false),
+                &listing,
+                rows,
+                page,
+                paging,
+            ),
+            Err(r) => r,
+        }
+    }
+
+    /// One page of a listing: what was read, and its rows as the answer shows them.
+    fn page_of_rows(
+        &self,
+        db: &Db,
+        req: &Req,
+        t: &TableSchema,
+        q: &Query,
+        page_size: usize,
+        paging: Paging,
+    ) -> Result<(Listing, Vec<Json>), Resp> {
         let type_name = format!("{NAMESPACE}.{}", logical_name(t));
         let resolver = |name: &str| resolve(t, name);
-        let listing = match collection::list(
+        let listing = collection::list(
             db,
             &ListRequest {
                 table: t,
                 scope: "",
-                query: &q,
-                page_size: page.0,
+                query: q,
+                page_size,
                 skip_paging: paging.skip,
                 resolve: &resolver,
                 type_name: &type_name,
             },
-        ) {
-            Ok(l) => l,
-            Err(ListError::Query(e)) => return query_error(e),
-            Err(ListError::Store(e)) => return store_error(e),
-        };
+        )
+        .map_err(|e| match e {
+            ListError::Query(e) => query_error(e),
+            ListError::Store(e) => store_error(e),
+        })?;
         let a = Annotations::of(req);
-        let labels = match self.labels(db, t, a) {
-            Ok(l) => l,
-            Err(r) => return r,
-        };
+        let labels = self.labels(db, t, a)?;
         let rows: Vec<Json> = listing
             .rows
             .iter()
             .map(|r| Json::Object(self.represent(t, r, q.select.as_deref(), a, &labels)))
             .collect();
-        collection::page_response(
-            req,
-            self.context(req, t, q.select.as_deref(), false),
-            &listing,
-            rows,
-            page,
-            paging,
-        )
+        Ok((listing, rows))
     }
 
     fn get(&self, db: &Db, req: &Req, t: &TableSchema, key: &str) -> Resp {
@@ -484,7 +509,20 @@ impl Dv {
     }
 }
 
-/// How the service pages: the configured cap, else Dataverse's 5000.
-pub(crate) fn paging(monitor: &Monitor) -> Paging {
-    Paging::of(&monitor.limits(), MAX_PAGE)
+/// How the service reads collections under the sandbox's limits.
+#[derive(Debug, Clone)]
+pub(crate) struct Reading {
+    /// How it pages: the configured cap, else Dataverse's 5000.
+    pub paging: Paging,
+    /// Which tables track changes.
+    pub tracking: Tracking,
+}
+
+/// How the service reads collections now.
+pub(crate) fn reading(monitor: &Monitor) -> Reading {
+    let limits = monitor.limits();
+    Reading {
+        paging: Paging::of(&limits, MAX_PAGE),
+        tracking: Tracking::of(&limits),
+    }
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Faults, Limits};
+use super::store::Store;
+use super::{Faults, Limits, SandboxError};
 
 /// What one service counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,11 +351,22 @@ fn drop_guard<T>(guard: T) {
 pub struct Control {
     bc: Arc<Monitor>,
     dv: Arc<Monitor>,
+    dv_store: Arc<Store>,
 }
 
 impl Control {
-    pub(crate) fn new(bc: Arc<Monitor>, dv: Arc<Monitor>) -> Control {
-        Control { bc, dv }
+    pub(crate) fn new(bc: Arc<Monitor>, dv: Arc<Monitor>, dv_store: Arc<Store>) -> Control {
+        Control { bc, dv, dv_store }
+    }
+
+    /// Expires every Dataverse delta token issued so far, as a service that cleaned up its
+    /// change history does: a delta read with one is refused with `0x80044352` ("perform a
+    /// full sync"); tokens issued from now on are valid. Kept in a `--data` folder.
+    pub fn expire_delta_tokens(&self) -> Result<(), SandboxError> {
+        self.dv_store
+            .lock()
+            .expire_changes()
+            .map_err(|e| SandboxError::Storage(format!("cannot expire the delta tokens: {e:?}")))
     }
 
     /// Waits until both services together have processed `n` write operations since they
@@ -424,6 +436,11 @@ pub(crate) struct FaultsPatch {
     /// `[requests, seconds]` to throttle, or `null` to stop.
     #[serde(default, with = "double_option")]
     throttle: Option<Option<(u32, u64)>>,
+    /// Dataverse entity sets without change tracking.
+    untracked: Option<Vec<String>>,
+    /// How long a delta token stays valid, or `null` for ever.
+    #[serde(default, with = "double_option")]
+    delta_token_ttl_secs: Option<Option<u64>>,
 }
 
 /// Tells a field set to `null` from one left out.
@@ -462,11 +479,22 @@ impl FaultsPatch {
         f.echo_secrets = self.echo_secrets.unwrap_or(f.echo_secrets);
         f.refuse_writes = self.refuse_writes.unwrap_or(f.refuse_writes);
         m.set_faults(f);
-        if let Some(throttle) = self.throttle {
-            let mut l = m.limits();
-            l.requests_per_window = throttle.map(|(n, s)| (n, Duration::from_secs(s)));
-            m.set_limits(l);
+        if self.throttle.is_none()
+            && self.untracked.is_none()
+            && self.delta_token_ttl_secs.is_none()
+        {
+            // Setting the limits empties the throttling window: only when asked to.
+            return Ok(());
         }
+        let mut l = m.limits();
+        if let Some(throttle) = self.throttle {
+            l.requests_per_window = throttle.map(|(n, s)| (n, Duration::from_secs(s)));
+        }
+        l.untracked = self.untracked.unwrap_or(l.untracked);
+        if let Some(ttl) = self.delta_token_ttl_secs {
+            l.delta_token_ttl = ttl.map(Duration::from_secs);
+        }
+        m.set_limits(l);
         Ok(())
     }
 }

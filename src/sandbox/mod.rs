@@ -164,6 +164,14 @@ pub struct Limits {
     /// Dataverse answers its bulk actions (`CreateMultiple`, `UpdateMultiple`) 404 "Resource
     /// not found for the segment", as a service older than them does.
     pub no_bulk_actions: bool,
+    /// Dataverse entity sets (`accounts`) without change tracking: their `EntityDefinitions`
+    /// say `ChangeTrackingEnabled: false`, a read with `Prefer: odata.track-changes` gets no
+    /// delta link, and a `$deltatoken` is refused. Every other table tracks changes.
+    pub untracked: Vec<String>,
+    /// How long a Dataverse delta token stays valid after it was issued; `None`: for ever
+    /// (until [`Control::expire_delta_tokens`]). An expired token is refused with
+    /// `0x80044352`, which tells the client to read everything again.
+    pub delta_token_ttl: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -178,6 +186,8 @@ impl Default for Limits {
             skip_paging: false,
             refusals_as_500: false,
             no_bulk_actions: false,
+            untracked: Vec::new(),
+            delta_token_ttl: None,
         }
     }
 }
@@ -261,8 +271,8 @@ impl Sandbox {
     /// Opens the stores, seeds them, binds both ports and starts serving.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let tokens = Arc::new(auth::Tokens::new(config.auth.clone()));
-        let (bc_state, dv_state) = server::states(&config, tokens)?;
-        let control = Control::new(bc_state.monitor.clone(), dv_state.monitor.clone());
+        let (bc_state, dv_state, dv_store) = server::states(&config, tokens)?;
+        let control = Control::new(bc_state.monitor.clone(), dv_state.monitor.clone(), dv_store);
         let bc = server::serve(config.bind, config.bc_port, bc_state).await?;
         let dv = server::serve(config.bind, config.dv_port, dv_state).await?;
         Ok(Sandbox {

@@ -53,11 +53,12 @@ pub(crate) struct ServiceState {
     pub tokens: Arc<Tokens>,
 }
 
+/// Both services' states, and Dataverse's store (whose delta tokens [`super::Control`]
+/// expires).
+pub(crate) type States = (Arc<ServiceState>, Arc<ServiceState>, Arc<Store>);
+
 /// Opens, creates and seeds both stores and builds both services' states.
-pub(crate) fn states(
-    config: &SandboxConfig,
-    tokens: Arc<Tokens>,
-) -> Result<(Arc<ServiceState>, Arc<ServiceState>), SandboxError> {
+pub(crate) fn states(config: &SandboxConfig, tokens: Arc<Tokens>) -> Result<States, SandboxError> {
     let schema =
         |text: &str| crate::schema::load(text).map_err(|e| SandboxError::Schema(e.to_string()));
     if let Some(dir) = &config.data {
@@ -76,6 +77,9 @@ pub(crate) fn states(
     let bc = Bc::new(bc_store, seed::companies());
     let dv = Dv::new(dv_store, seed::app_user());
     seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;
+    // After the seed: a first tracked read reads the seeded rows anyway.
+    dv.store.track_changes()?;
+    let dv_store = dv.store.clone();
     let writes = Arc::new(Writes::default());
     let state = |api| {
         Arc::new(ServiceState {
@@ -88,7 +92,7 @@ pub(crate) fn states(
             tokens: tokens.clone(),
         })
     };
-    Ok((state(Api::Bc(bc)), state(Api::Dv(dv))))
+    Ok((state(Api::Bc(bc)), state(Api::Dv(dv)), dv_store))
 }
 
 /// A running server.
@@ -287,9 +291,17 @@ fn names_a_target(answer: &Resp) -> bool {
         .is_some_and(|b| b["error"]["target"].is_string())
 }
 
-/// `/_sandbox/stats` (GET, DELETE resets) and `/_sandbox/faults` (GET, PUT).
+/// `/_sandbox/stats` (GET, DELETE resets), `/_sandbox/faults` (GET, PUT) and, on Dataverse,
+/// `/_sandbox/expire-delta-tokens` (POST).
 fn control(state: &ServiceState, rest: &str, req: &Req) -> Resp {
     match (req.method.as_str(), rest) {
+        ("POST", "expire-delta-tokens") => match &state.api {
+            Api::Dv(dv) => match dv.store.lock().expire_changes() {
+                Ok(()) => Resp::empty(204),
+                Err(e) => Resp::error(500, "Internal", &format!("{e:?}")),
+            },
+            Api::Bc(_) => Resp::error(404, "NotFound", "Business Central has no delta tokens"),
+        },
         ("GET", "stats") => match serde_json::to_value(state.monitor.stats()) {
             Ok(v) => Resp::json(200, &v),
             Err(e) => Resp::error(500, "Internal", &e.to_string()),
@@ -310,6 +322,8 @@ fn control(state: &ServiceState, rest: &str, req: &Req) -> Resp {
                     "delay_ms": u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX),
                     "seed": f.seed,
                     "throttle": l.requests_per_window.map(|(n, w)| (n, w.as_secs())),
+                    "untracked": l.untracked,
+                    "delta_token_ttl_secs": l.delta_token_ttl.map(|d| d.as_secs()),
                 }),
             )
         }

@@ -28,8 +28,10 @@ use super::storage;
 use super::tables::{self, ident, SCOPE, VERSION};
 use super::SandboxError;
 
+mod changes;
 mod options;
 
+pub(crate) use changes::{Change, Span};
 pub(crate) use options::{user_label, Choice, LiveOption, Localized};
 
 /// One row as stored: its key, version and every column (null where empty).
@@ -83,6 +85,8 @@ pub(crate) struct Db {
     version: i64,
     /// The last modified-on stamp handed out, in microseconds since the epoch.
     last_stamp: i64,
+    /// Whether writes of rows are logged for change tracking (Dataverse's, once seeded).
+    tracking: bool,
 }
 
 impl Store {
@@ -107,6 +111,7 @@ impl Store {
                 conn,
                 version,
                 last_stamp,
+                tracking: false,
             }),
             schema,
         })
@@ -118,6 +123,15 @@ impl Store {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Logs every write of a row from now on, in the change log change tracking reads. Rows
+    /// written before (the seed) are in no entry: a first tracked read reads every row anyway.
+    pub fn track_changes(&self) -> Result<(), SandboxError> {
+        let mut db = self.lock();
+        db.conn.execute_batch(changes::CREATE).map_err(fail)?;
+        db.tracking = true;
+        Ok(())
     }
 
     /// The table of the snapshot with this name.
@@ -404,6 +418,7 @@ impl Db {
         let mut stmt = self.conn.prepare_cached(&sql).map_err(internal)?;
         stmt.execute(params_from_iter(cols.into_iter().map(|(_, v)| v)))
             .map_err(constraint)?;
+        self.log_change(&table.name, key, false)?;
         self.get(table, scope, key)?.ok_or(StoreError::NotFound)
     }
 
@@ -452,6 +467,7 @@ impl Db {
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
+        self.log_change(&table.name, key, false)?;
         self.get(table, scope, key)?.ok_or(StoreError::NotFound)
     }
 
@@ -471,6 +487,9 @@ impl Db {
         let n = stmt
             .execute([key.to_ascii_lowercase(), scope.to_string()])
             .map_err(internal)?;
+        if n > 0 {
+            self.log_change(&table.name, key, true)?;
+        }
         Ok(n > 0)
     }
 

@@ -91,7 +91,7 @@ impl Labels {
 
 /// A GUID that is the same for the same names in every sandbox, as metadata ids are stable
 /// on the real service: FNV-1a over the names, twice with different offsets for 128 bits.
-fn stable_guid(parts: &[&str]) -> String {
+pub(super) fn stable_guid(parts: &[&str]) -> String {
     let hash = |offset: u64| {
         parts
             .iter()
@@ -108,7 +108,7 @@ fn stable_guid(parts: &[&str]) -> String {
 }
 
 /// The key of `Set(LogicalName='name')`, when `segment` is one of `set`.
-fn by_logical_name<'s>(segment: &'s str, set: &str) -> Result<&'s str, Resp> {
+pub(super) fn by_logical_name<'s>(segment: &'s str, set: &str) -> Result<&'s str, Resp> {
     let shape = || {
         Resp::error(
             501,
@@ -151,14 +151,9 @@ impl Dv {
         })
     }
 
-    /// The table of an entity and its choice column, or the 404 the service answers.
-    pub(super) fn choice_column(
-        &self,
-        entity: &str,
-        attribute: &str,
-    ) -> Result<(&TableSchema, &ColumnSchema), Resp> {
-        let table = self
-            .store
+    /// The table of an entity, or the 404 the service answers.
+    pub(super) fn entity_table(&self, entity: &str) -> Result<&TableSchema, Resp> {
+        self.store
             .schema
             .tables
             .iter()
@@ -169,7 +164,16 @@ impl Dv {
                     code::NOT_FOUND,
                     &format!("Could not find an entity with name '{entity}'."),
                 )
-            })?;
+            })
+    }
+
+    /// The table of an entity and its choice column, or the 404 the service answers.
+    pub(super) fn choice_column(
+        &self,
+        entity: &str,
+        attribute: &str,
+    ) -> Result<(&TableSchema, &ColumnSchema), Resp> {
+        let table = self.entity_table(entity)?;
         let column = table.column(attribute).ok_or_else(|| {
             Resp::error(
                 404,
