@@ -32,6 +32,15 @@ fn customers_link(env: &Env) -> Option<String> {
         .ok()
 }
 
+/// A customer's phone number in Business Central.
+fn phone(env: &Env, customer: &str) -> Json {
+    env.rows(false, "customers")
+        .into_iter()
+        .find(|c| text(c, "id") == customer)
+        .map(|c| c["phoneNumber"].clone())
+        .unwrap_or(Json::Null)
+}
+
 /// An open customer and its account, after a full sync.
 fn a_pair(env: &Env) -> (String, String) {
     synced_customers(env, 1).remove(0)
@@ -66,12 +75,7 @@ fn changes_and_deletions_in_dataverse_come_from_its_record_of_changes() {
         n(&rtl, "modified") + n(&rtl, "unchanged") < customer_accounts,
         "{rtl}, of {customer_accounts} customer accounts"
     );
-    let row = env
-        .rows(false, "customers")
-        .into_iter()
-        .find(|c| text(c, "id") == customer)
-        .unwrap();
-    assert_eq!(row["phoneNumber"], "+1 555 0777");
+    assert_eq!(phone(&env, &customer), "+1 555 0777");
     let second = customers_link(&env).unwrap();
     assert_ne!(second, first);
 
@@ -117,12 +121,7 @@ fn an_expired_link_is_read_by_modified_on_and_said() {
         hints.contains("no longer knows where the last read ended"),
         "{hints}"
     );
-    let row = env
-        .rows(false, "customers")
-        .into_iter()
-        .find(|c| text(c, "id") == customer)
-        .unwrap();
-    assert_eq!(row["phoneNumber"], "+1 555 0888");
+    assert_eq!(phone(&env, &customer), "+1 555 0888");
     assert_eq!(customers_link(&env), None, "the expired link is forgotten");
     // The next read starts over, whole, and keeps a link again; nothing is left to write.
     let report = env.run(&["--mode", "modified"]);
@@ -153,10 +152,5 @@ fn a_table_dataverse_does_not_track_is_read_by_modified_on() {
         n(&counts(&report, "customers", "right_to_left"), "modified"),
         1
     );
-    let row = env
-        .rows(false, "customers")
-        .into_iter()
-        .find(|c| text(c, "id") == customer)
-        .unwrap();
-    assert_eq!(row["phoneNumber"], "+1 555 0999");
+    assert_eq!(phone(&env, &customer), "+1 555 0999");
 }
