@@ -10,7 +10,7 @@
 
 use serde_json::Value as Json;
 
-use super::client::Request;
+use super::client::{Request, Response};
 use super::failure::without_query;
 use super::paging;
 use super::read::select;
@@ -54,17 +54,7 @@ pub async fn page(
         .send(&Request::get(url.clone()).header("Prefer", prefer))
         .await?;
     if !response.status.is_success() {
-        let message = format!(
-            "{system}: reading the changes of {} failed: {}",
-            req.table.name,
-            response.error_message()
-        );
-        let expired = response.status.as_u16() == 410 || response.error_message().contains(EXPIRED);
-        return Err(match response.status.as_u16() {
-            _ if expired => ConnectorError::Expired(message),
-            400 | 404 => ConnectorError::Fatal(message),
-            _ => ConnectorError::Transient(message),
-        });
+        return Err(refused(c, req, &response));
     }
     let tracked = response
         .header("preference-applied")
@@ -92,6 +82,25 @@ pub async fn page(
         page.delta = link("@odata.deltaLink")?;
     }
     Ok(page)
+}
+
+/// Why a tracked read was refused: an expired link (Dataverse's code, or the `410 Gone` of
+/// OData services) is told apart, for the engine to read another way.
+fn refused(c: &ODataConnector, req: &ReadRequest<'_>, response: &Response) -> ConnectorError {
+    let message = format!(
+        "{}: reading the changes of {} failed: {}",
+        c.endpoint.system,
+        req.table.name,
+        response.error_message()
+    );
+    let status = response.status.as_u16();
+    if status == 410 || response.error_message().contains(EXPIRED) {
+        return ConnectorError::Expired(message);
+    }
+    match status {
+        400 | 404 => ConnectorError::Fatal(message),
+        _ => ConnectorError::Transient(message),
+    }
 }
 
 /// The rows and deleted keys of a page's `value`.

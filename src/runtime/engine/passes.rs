@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 
 use super::overlap::Writing;
 use super::report::{PassReport, RunReport};
-use super::tracked::{Tracked, UNTRACKED};
+use super::tracked::{self, Tracked};
 use super::versions_first::versions_only;
 use super::{Engine, EngineError, Mode, Pass};
 use crate::connectors::{Connector, ConnectorError, ReadRequest, Row, TableRef, Tracking};
@@ -64,34 +64,45 @@ impl<'a> Engine<'a> {
             }
         });
         if !self.dry_run {
-            self.flush_skips_now()?;
-            self.store.transaction(|st| {
-                if let Some(c) = after.as_ref().filter(|_| completed) {
-                    st.advance_watermark(mapping, pass.dir, c, self.run)?;
-                }
-                if completed && tracking != Tracking::Off {
-                    // A whole read the system did not track leaves the table to modified-on
-                    // reads; an expired link is forgotten, so the next read starts over.
-                    let link = match (&tracking, tracked.delta.as_deref()) {
-                        (_, Some(link)) => Some(link),
-                        (Tracking::Start, None) => Some(UNTRACKED),
-                        _ => None,
-                    };
-                    st.set_delta(mapping, pass.dir, link, self.run)?;
-                }
-                let stored = st.watermark(mapping, pass.dir)?;
-                st.save_counts(
-                    self.run,
-                    mapping,
-                    pass.dir,
-                    &pr.counts,
-                    before.as_ref(),
-                    stored.as_ref(),
-                )?;
-                Ok::<(), EngineError>(())
-            })?;
+            let link = (completed && tracking != Tracking::Off)
+                .then(|| tracked::kept_link(&tracking, tracked.delta.as_deref()));
+            let watermark = after.filter(|_| completed);
+            self.commit_pass(pass, pr, before.as_ref(), watermark.as_ref(), link)?;
         }
         Ok(completed)
+    }
+
+    /// Ends a pass in one transaction: the watermark moves (where the pass read to its end),
+    /// the link to the system's record of changes is kept or forgotten (`link`, where the
+    /// pass followed one), and its counts are saved.
+    fn commit_pass(
+        &self,
+        pass: &Pass<'a>,
+        pr: &PassReport,
+        before: Option<&Cursor>,
+        after: Option<&Cursor>,
+        link: Option<Option<&str>>,
+    ) -> Result<(), EngineError> {
+        let mapping = &pass.table.name;
+        self.flush_skips_now()?;
+        self.store.transaction(|st| {
+            if let Some(c) = after {
+                st.advance_watermark(mapping, pass.dir, c, self.run)?;
+            }
+            if let Some(link) = link {
+                st.set_delta(mapping, pass.dir, link, self.run)?;
+            }
+            let stored = st.watermark(mapping, pass.dir)?;
+            st.save_counts(
+                self.run,
+                mapping,
+                pass.dir,
+                &pr.counts,
+                before,
+                stored.as_ref(),
+            )?;
+            Ok::<(), EngineError>(())
+        })
     }
 
     /// Failed records first, as the reference does: they are read by key whatever their

@@ -36,6 +36,17 @@ impl Tracked {
     }
 }
 
+/// The link a pass that read to its end keeps: the one its last page gave; a mark that the
+/// table is not tracked, after a whole read the system did not track; none (forgotten, so the
+/// next read starts over) after an expired link was read another way.
+pub(crate) fn kept_link<'l>(tracking: &Tracking, delta: Option<&'l str>) -> Option<&'l str> {
+    match (tracking, delta) {
+        (_, Some(link)) => Some(link),
+        (Tracking::Start, None) => Some(UNTRACKED),
+        _ => None,
+    }
+}
+
 impl<'a> Engine<'a> {
     /// How a pass reads its source: by the system's record of changes where the profile asks
     /// for it and the table has one, else by modified-on (or whole, in a full sync).
