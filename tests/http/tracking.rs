@@ -118,7 +118,7 @@ fn an_expired_link_is_read_by_modified_on_and_said() {
     );
     let hints = report["hints"].to_string();
     assert!(
-        hints.contains("no longer knows where the last read ended"),
+        hints.contains("could not be followed") && hints.contains("expired"),
         "{hints}"
     );
     assert_eq!(phone(&env, &customer), "+1 555 0888");
@@ -153,4 +153,33 @@ fn a_table_dataverse_does_not_track_is_read_by_modified_on() {
         1
     );
     assert_eq!(phone(&env, &customer), "+1 555 0999");
+}
+
+#[test]
+fn a_link_that_reads_fewer_columns_than_the_mapping_is_not_followed() {
+    let env = tracked(|_| {});
+    let (customer, account) = a_pair(&env);
+    // The link as an older mapping, which did not read `telephone1`, would have kept it.
+    let link = customers_link(&env).unwrap();
+    let narrower = link
+        .replacen("telephone1,", "", 1)
+        .replacen(",telephone1", "", 1);
+    assert_ne!(narrower, link);
+    env.state()
+        .execute(
+            "UPDATE deltas SET link = ?1 WHERE mapping = 'customers' AND direction = 'right_to_left'",
+            [&narrower],
+        )
+        .unwrap();
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({"telephone1": "+1 555 0666"}),
+    );
+    let report = env.run(&["--mode", "modified"]);
+    let hints = report["hints"].to_string();
+    assert!(hints.contains("does not read telephone1"), "{hints}");
+    assert_eq!(phone(&env, &customer), "+1 555 0666");
+    assert_eq!(customers_link(&env), None);
 }

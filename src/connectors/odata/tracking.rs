@@ -32,8 +32,12 @@ pub async fn page(
     let url = match (continuation, &req.tracking) {
         (Some(next), _) => next.to_string(),
         // A link the service gave: followed only inside the service, as next links are.
-        (None, Tracking::Since(link)) => paging::next_page(&c.endpoint.url, link, None, link)
-            .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?,
+        (None, Tracking::Since(link)) => {
+            let url = paging::next_page(&c.endpoint.url, link, None, link)
+                .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?;
+            lacking_columns(c, req, &url)?;
+            url
+        }
         (None, _) => {
             let options = [("$select", select(c, req.table))];
             let options: Vec<(&str, &str)> =
@@ -82,6 +86,38 @@ pub async fn page(
         page.delta = link("@odata.deltaLink")?;
     }
     Ok(page)
+}
+
+/// A link taken when the mapping read fewer columns (a field mapping added since) would
+/// bring rows without them: it is treated as expired, so the changes are read by modified-on
+/// and the next read starts over with every column.
+fn lacking_columns(
+    c: &ODataConnector,
+    req: &ReadRequest<'_>,
+    url: &str,
+) -> Result<(), ConnectorError> {
+    let selected: Vec<String> = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "$select")
+                .map(|(_, v)| v.split(',').map(str::to_string).collect())
+        })
+        .unwrap_or_default();
+    let needed = select(c, req.table);
+    let missing: Vec<&str> = needed
+        .split(',')
+        .filter(|n| !selected.iter().any(|s| s == n))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectorError::Expired(format!(
+        "{}: the delta link of {} does not read {}, which the mapping now reads",
+        c.endpoint.system,
+        req.table.name,
+        missing.join(", ")
+    )))
 }
 
 /// Why a tracked read was refused: an expired link (Dataverse's code, or the `410 Gone` of

@@ -169,7 +169,7 @@ impl<'a> Engine<'a> {
         {
             Err(EngineError::Connector(ConnectorError::Expired(why))) => {
                 pr.read_note = Some(format!(
-                    "{} {}: its changes were read by modified-on, as the system no longer knows where the last read ended ({why}); the next read follows its record of changes again, from a whole read",
+                    "{} {}: its changes were read by modified-on, as the link to the system's record of changes could not be followed ({why}); the next read follows the record again, from a whole read",
                     pass.table.name,
                     pass.dir.as_str()
                 ));
@@ -217,8 +217,9 @@ impl<'a> Engine<'a> {
         let filter = pass.table.side(pass.dir.source()).filter.as_ref();
         // Read versions first, the table is described by its key, version and filter columns
         // alone; rows that need more are read whole by key (`widen`).
-        let narrow = self
-            .reads_versions_first(pass)
+        // Not with a record of changes: a whole tracked read's delta link keeps its `$select`,
+        // and the reads that follow it must bring every column.
+        let narrow = (self.reads_versions_first(pass) && *tracking == Tracking::Off)
             .then(|| versions_only(pass.src.info, filter));
         let table = match &narrow {
             Some(info) => TableRef {
