@@ -169,6 +169,21 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Source keys of records that failed in this run: a record met again in the same run is
+    /// not failed twice.
+    pub fn failed_in_run(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        run: i64,
+    ) -> Result<std::collections::HashSet<String>, StateError> {
+        let mut stmt = self.conn()?.prepare_cached(
+            "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND run = ?3",
+        )?;
+        let rows = stmt.query_map(params![mapping, dir.as_str(), run], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Source keys of the couplings never synced from `side`: pairs coupled by hand or by the
     /// match rules. Their rows may be older than the watermark, so every run reads them by key
     /// (as it does failed records) until they have synced.

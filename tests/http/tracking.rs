@@ -183,3 +183,38 @@ fn a_link_that_reads_fewer_columns_than_the_mapping_is_not_followed() {
     assert_eq!(phone(&env, &customer), "+1 555 0666");
     assert_eq!(customers_link(&env), None);
 }
+
+#[test]
+fn a_whole_tracked_read_keeps_every_column_in_its_link() {
+    // The reverse pass of a first full sync reads versions first from its first write on:
+    // not when it keeps a delta link, whose columns every later read brings.
+    let env = tracked(|_| {});
+    let path = env.path().join("syncmap.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n[run]\nversions_first_from = 1\n")).unwrap();
+    a_pair(&env);
+    let link = customers_link(&env).unwrap();
+    for column in ["telephone1", "address1_city", "websiteurl", "emailaddress1"] {
+        assert!(link.contains(column), "{column} in {link}");
+    }
+}
+
+#[test]
+fn deletions_on_the_side_a_one_way_mapping_reads_are_told() {
+    let env = tracked(|_| {});
+    a_pair(&env);
+    // Salespeople flow one way, from Dataverse's users: nothing decides for a deleted one's
+    // salesperson, and the run says so.
+    let coupled: String = env
+        .state()
+        .query_row(
+            "SELECT right_key FROM couplings WHERE mapping = 'salespeople' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    env.delete(true, "systemusers", &coupled);
+    let report = env.run(&["--mode", "modified"]);
+    let hints = report["hints"].to_string();
+    assert!(hints.contains("flows one way from it"), "{hints}");
+}

@@ -32,9 +32,11 @@ pub async fn page(
     let url = match (continuation, &req.tracking) {
         (Some(next), _) => next.to_string(),
         // A link the service gave: followed only inside the service, as next links are.
+        // One that points elsewhere (the profile now names another service) is not followed,
+        // and the changes are read another way.
         (None, Tracking::Since(link)) => {
             let url = paging::next_page(&c.endpoint.url, link, None, link)
-                .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))?;
+                .map_err(|e| ConnectorError::Expired(format!("{system}: {e}")))?;
             lacking_columns(c, req, &url)?;
             url
         }
@@ -58,11 +60,9 @@ pub async fn page(
         .send(&Request::get(url.clone()).header("Prefer", prefer))
         .await?;
     if !response.status.is_success() {
-        return Err(refused(c, req, &response));
+        let following = continuation.is_none() && matches!(req.tracking, Tracking::Since(_));
+        return Err(refused(c, req, &response, following));
     }
-    let tracked = response
-        .header("preference-applied")
-        .is_some_and(|p| p.split(',').any(|p| p.trim() == "odata.track-changes"));
     let body: Json = serde_json::from_slice(&response.body).map_err(|e| {
         ConnectorError::Transient(format!(
             "{system}: GET {} answered with invalid JSON: {e}",
@@ -80,9 +80,8 @@ pub async fn page(
             .map_err(|e| ConnectorError::Fatal(format!("{system}: {e}")))
     };
     page.next = link("@odata.nextLink")?;
-    // A delta read is tracked by nature; a first read only where the service said so.
-    let follows = tracked || matches!(req.tracking, Tracking::Since(_)) || continuation.is_some();
-    if page.next.is_none() && follows {
+    // A service that does not track the table ignores the preference and gives no link.
+    if page.next.is_none() {
         page.delta = link("@odata.deltaLink")?;
     }
     Ok(page)
@@ -121,8 +120,14 @@ fn lacking_columns(
 }
 
 /// Why a tracked read was refused: an expired link (Dataverse's code, or the `410 Gone` of
-/// OData services) is told apart, for the engine to read another way.
-fn refused(c: &ODataConnector, req: &ReadRequest<'_>, response: &Response) -> ConnectorError {
+/// OData services), or a kept link the service refuses (`following`: the table's tracking was
+/// turned off since), is told apart, for the engine to read another way.
+fn refused(
+    c: &ODataConnector,
+    req: &ReadRequest<'_>,
+    response: &Response,
+    following: bool,
+) -> ConnectorError {
     let message = format!(
         "{}: reading the changes of {} failed: {}",
         c.endpoint.system,
@@ -130,7 +135,7 @@ fn refused(c: &ODataConnector, req: &ReadRequest<'_>, response: &Response) -> Co
         response.error_message()
     );
     let status = response.status.as_u16();
-    if status == 410 || response.error_message().contains(EXPIRED) {
+    if status == 410 || response.error_message().contains(EXPIRED) || following && status == 400 {
         return ConnectorError::Expired(message);
     }
     match status {

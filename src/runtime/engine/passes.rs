@@ -173,10 +173,17 @@ impl<'a> Engine<'a> {
                     pass.table.name,
                     pass.dir.as_str()
                 ));
+                // Deletions the pages read before the refusal brought are still applied;
+                // the link is forgotten.
+                let removed = std::mem::take(&mut tracked.borrow_mut().removed);
                 let (done, newest) = self
                     .read_source_tracked(pass, since, retried, &Tracking::Off, &tracked, pr)
                     .await?;
-                Ok((done, newest, Tracked::default()))
+                let tracked = Tracked {
+                    removed,
+                    delta: None,
+                };
+                Ok((done, newest, tracked))
             }
             Err(e) => Err(e),
             Ok((done, newest)) => Ok((done, newest, tracked.into_inner())),

@@ -3,7 +3,7 @@
 //! page gives; a modified-only run reads the rows changed since that link, deletions included,
 //! and keeps the next one, in the transaction that moves the watermark. A table the system
 //! does not track is read by modified-on until a full sync finds it tracked; an expired link
-//! falls back to a modified-on read, and the next full sync starts tracking again.
+//! falls back to a modified-on read, and the next run starts over with a whole read.
 
 use std::cell::RefCell;
 
@@ -71,35 +71,51 @@ impl<'a> Engine<'a> {
 
     /// Source rows the system says were deleted since the last read: each coupled pair goes
     /// through the pass the other way, whose source is the row that is left, where the table's
-    /// deletion rule decides, as when a changed row finds its partner gone. A mapping that
-    /// flows one way has no such pass: a partner deleted on its destination side is met when
-    /// its source changes, as without tracking.
+    /// deletion rule decides, as when a changed row finds its partner gone (its counts are
+    /// this pass's). A pair that pass already failed in this run is left as it is. A mapping
+    /// that flows one way has no such pass: the deletions are told, not applied.
     pub(crate) async fn partners_removed(
         &self,
         pass: &Pass<'a>,
         removed: &[String],
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
-        let back = pass.dir.reverse();
-        if removed.is_empty() || !directions(pass.table.flow).contains(&back) {
+        if removed.is_empty() {
             return Ok(());
         }
+        let back = pass.dir.reverse();
         let mapping = &pass.table.name;
         let coupled = self.store.couplings(mapping, pass.dir.source(), removed)?;
+        if !directions(pass.table.flow).contains(&back) {
+            if !coupled.is_empty() {
+                pr.read_note = Some(format!(
+                    "{mapping}: {} coupled row{} of {} {} deleted; the mapping flows one way from it, so no deletion rule applies to their partners",
+                    coupled.len(),
+                    if coupled.len() == 1 { "" } else { "s" },
+                    pass.src.name,
+                    if coupled.len() == 1 { "was" } else { "were" },
+                ));
+            }
+            return Ok(());
+        }
+        let failed = self.store.failed_in_run(mapping, back, self.run)?;
         let keys: Vec<String> = coupled
             .values()
             .map(|c| c.key(pass.dir.dest()).to_string())
+            .filter(|k| !failed.contains(k))
             .collect();
-        if keys.is_empty() {
-            return Ok(());
-        }
         let back_pass = self.pass(pass.table, back, pass.mode, true)?;
-        let rows = self
-            .systems
-            .get(back_pass.src_system)?
-            .get(back_pass.src, &keys)
-            .await
-            .map_err(EngineError::from_connector)?;
-        self.process(&back_pass, rows, true, pr).await
+        let conn = self.systems.get(back_pass.src_system)?;
+        for chunk in keys.chunks(self.options.batch_size.max(1)) {
+            if self.cancelled() {
+                break;
+            }
+            let rows = conn
+                .get(back_pass.src, chunk)
+                .await
+                .map_err(EngineError::from_connector)?;
+            self.process(&back_pass, rows, true, pr).await?;
+        }
+        Ok(())
     }
 }
