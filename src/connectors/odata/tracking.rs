@@ -29,27 +29,9 @@ pub async fn page(
     continuation: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     let system = &c.endpoint.system;
-    let url = match (continuation, &req.tracking) {
-        (Some(next), _) => next.to_string(),
-        // A link the service gave: followed only inside the service, as next links are.
-        // One that points elsewhere (the profile now names another service) is not followed,
-        // and the changes are read another way.
-        (None, Tracking::Since(link)) => {
-            let url = paging::next_page(&c.endpoint.url, link, None, link)
-                .map_err(|e| ConnectorError::Expired(format!("{system}: {e}")))?;
-            lacking_columns(c, req, &url)?;
-            url
-        }
-        (None, _) => {
-            let options = [("$select", select(c, req.table))];
-            let options: Vec<(&str, &str)> =
-                options.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            format!(
-                "{}?{}",
-                c.collection(req.table.name).await?,
-                literal::query(&options)
-            )
-        }
+    let url = match continuation {
+        Some(next) => next.to_string(),
+        None => first_url(c, req).await?,
     };
     let prefer = format!(
         "odata.track-changes,odata.maxpagesize={},odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"",
@@ -85,6 +67,27 @@ pub async fn page(
         page.delta = link("@odata.deltaLink")?;
     }
     Ok(page)
+}
+
+/// Where a tracked read begins: the kept link, or the table's collection with the columns
+/// the mapping reads.
+async fn first_url(c: &ODataConnector, req: &ReadRequest<'_>) -> Result<String, ConnectorError> {
+    let Tracking::Since(link) = &req.tracking else {
+        let options = [("$select", select(c, req.table))];
+        let options: Vec<(&str, &str)> = options.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        return Ok(format!(
+            "{}?{}",
+            c.collection(req.table.name).await?,
+            literal::query(&options)
+        ));
+    };
+    // A link the service gave: followed only inside the service, as next links are. One that
+    // points elsewhere (the profile now names another service) is not followed, and the
+    // changes are read another way.
+    let url = paging::next_page(&c.endpoint.url, link, None, link)
+        .map_err(|e| ConnectorError::Expired(format!("{}: {e}", c.endpoint.system)))?;
+    lacking_columns(c, req, &url)?;
+    Ok(url)
 }
 
 /// A link taken when the mapping read fewer columns (a field mapping added since) would
