@@ -218,3 +218,78 @@ fn deletions_on_the_side_a_one_way_mapping_reads_are_told() {
     let hints = report["hints"].to_string();
     assert!(hints.contains("flows one way from it"), "{hints}");
 }
+
+#[test]
+fn a_run_killed_before_its_link_is_kept_resumes_without_a_gap() {
+    let env = tracked(|_| {});
+    let path = env.path().join("syncmap.toml");
+    let text_of = std::fs::read_to_string(&path).unwrap();
+    // Small batches, so the kill lands between a batch's commit and the pass's end.
+    std::fs::write(&path, format!("{text_of}\n[run]\nbatch_size = 2\n")).unwrap();
+    synced_customers(&env, 1);
+    let before = customers_link(&env).unwrap();
+    let accounts: Vec<Json> = env
+        .rows(true, "accounts")
+        .into_iter()
+        .filter(|a| a["customertypecode"] == 3 && a["statecode"] == 0)
+        .collect();
+    assert!(accounts.len() >= 6, "{}", accounts.len());
+    for (i, a) in accounts.iter().enumerate() {
+        let phone = format!("+1 555 2{i:03}");
+        env.patch(
+            true,
+            "accounts",
+            &text(a, "accountid"),
+            json!({ "telephone1": phone }),
+        );
+    }
+    // Killed with SIGKILL once Business Central took its first writes.
+    let control = env.sandbox().control();
+    let target = control.writes() + 2;
+    let mut command = tokio::process::Command::from(env.syncmap_command(&[
+        "run",
+        "--mode",
+        "modified",
+        "--table",
+        "customers",
+    ]));
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let killed = env.rt.block_on(async {
+        let mut child = command.spawn().unwrap();
+        tokio::select! {
+            () = control.writes_reach(target) => {
+                child.kill().await.unwrap();
+                true
+            }
+            _ = child.wait() => false,
+        }
+    });
+    assert!(killed, "the run ended before the kill");
+    assert_eq!(
+        customers_link(&env).as_deref(),
+        Some(before.as_str()),
+        "the link is kept only at the pass's end"
+    );
+
+    // The next run reads from the same link: every change reaches Business Central, once.
+    env.run(&["--mode", "modified", "--table", "customers"]);
+    let phones = |dv: bool| {
+        let (table, number, phone) = if dv {
+            ("accounts", "accountnumber", "telephone1")
+        } else {
+            ("customers", "number", "phoneNumber")
+        };
+        super::support::wire::multiset(
+            env.rows(dv, table)
+                .iter()
+                .filter(|r| r[phone].as_str().is_some_and(|p| p.starts_with("+1 555 2")))
+                .map(|r| format!("{} {}", text(r, number), text(r, phone))),
+        )
+    };
+    assert_eq!(phones(false), phones(true));
+    assert_eq!(phones(false).len(), accounts.len());
+    assert!(customers_link(&env).is_some_and(|l| l != before));
+}
