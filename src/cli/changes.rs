@@ -117,6 +117,11 @@ fn same_targets(
     set: &ChangeSet,
     now: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), CliError> {
+    if set.targets.is_empty() {
+        return Err(CliError::Usage(
+            "the change set does not say which systems it was reviewed against (an older syncmap wrote it): make it again with `syncmap run --dry-run -o`".into(),
+        ));
+    }
     for (alias, reviewed) in &set.targets {
         let here = now
             .get(alias)

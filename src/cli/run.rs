@@ -124,6 +124,14 @@ fn save_change_set(
         .take_change_set(report)
         .ok_or_else(|| CliError::Io("the dry run collected no change set".into()))?;
     set.targets = targets.clone();
+    let failed = report.totals().failed;
+    if failed > 0 {
+        eprintln!(
+            "note: {failed} record{} failed in the dry run: the change set holds no write for {}",
+            if failed == 1 { "" } else { "s" },
+            if failed == 1 { "it" } else { "them" }
+        );
+    }
     super::changes::write(path, &set)
 }
 

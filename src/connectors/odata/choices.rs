@@ -170,11 +170,12 @@ pub(super) async fn write(
     table: TableRef<'_>,
     ops: &[WriteOp],
 ) -> Vec<Result<WriteOutcome, ConnectorError>> {
-    // A choice that cannot be read now is written in the default language; its writes will
-    // tell what is wrong.
-    let language = metadata(c, table)
-        .await
-        .map_or(LANGUAGE, |m| user_language(&m));
+    // The labels' language comes from the choice: one that cannot be read now is not written
+    // to (a label in another language would not be found again, and inserts are not resent).
+    let language = match metadata(c, table).await {
+        Ok(m) => user_language(&m),
+        Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
+    };
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         out.push(write_one(c, table, op, language).await);
@@ -226,6 +227,15 @@ async fn write_one(
     });
     let (action, key) = match op {
         WriteOp::Create { fields, .. } => {
+            if !fields
+                .get(LABEL)
+                .is_some_and(|l| matches!(l, Value::String(t) if !t.is_empty()))
+            {
+                return Err(ConnectorError::Rejected(format!(
+                    "a new option of {} needs a label",
+                    table.name
+                )));
+            }
             labels(&mut body, fields, language);
             ("InsertOptionValue", None)
         }

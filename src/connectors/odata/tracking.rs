@@ -161,16 +161,29 @@ fn entries(
             without_query(url)
         )));
     };
+    // An entry that cannot be read fails the read: the link must not move past a change (a
+    // deletion above all) that was not taken.
+    let unreadable = |what: &str| {
+        ConnectorError::Transient(format!(
+            "{}: the changes of {} hold {what}",
+            c.endpoint.system, req.table.name
+        ))
+    };
     let mut page = Page::default();
-    for e in values.iter().filter_map(Json::as_object) {
+    for e in values {
+        let e = e
+            .as_object()
+            .ok_or_else(|| unreadable("an entry that is not an object"))?;
         let deleted = e
             .get("@odata.context")
             .and_then(Json::as_str)
             .is_some_and(|ctx| ctx.ends_with("$deletedEntity"));
         if deleted {
-            if let Some(id) = e.get("id").and_then(Json::as_str) {
-                page.removed.push(id.to_lowercase());
-            }
+            let id = e
+                .get("id")
+                .and_then(Json::as_str)
+                .ok_or_else(|| unreadable("a deleted entry without its `id`"))?;
+            page.removed.push(id.to_lowercase());
         } else {
             page.rows
                 .push(rows::decode(c.endpoint.flavor, req.table.info, e));

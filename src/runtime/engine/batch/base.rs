@@ -152,15 +152,6 @@ pub(crate) fn synced_base(
     Some(encode(&base))
 }
 
-/// Whether this pass's side wins a differing field under a rule (`None`: `fail`).
-fn rule_wins(pass: &Pass<'_>, rule: ConflictRule, row: &Row, dest: &Row) -> Option<bool> {
-    match rule {
-        ConflictRule::Prefer(side) => Some(side == pass.dir.source()),
-        ConflictRule::Newest => Some(row.modified_on >= dest.modified_on),
-        ConflictRule::Fail => None,
-    }
-}
-
 /// How a conflict's differing fields were settled.
 #[derive(Default)]
 struct Settled<'p> {
@@ -221,7 +212,7 @@ impl<'a> Engine<'a> {
                 _ => {
                     s.ruled = true;
                     let rule = op.on_conflict.unwrap_or(pass.table.on_conflict);
-                    rule_wins(pass, rule, &update.row, dest)
+                    rule_outcome(pass, rule, &update.row, dest).0
                 }
             };
             match wins {
@@ -293,4 +284,24 @@ fn listed(fields: &[&str]) -> String {
         .map(|f| format!("`{f}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What a conflict rule says of this pass's side (`None`: `fail`), and the rule in words.
+pub(super) fn rule_outcome(
+    pass: &Pass<'_>,
+    rule: ConflictRule,
+    row: &Row,
+    dest: &Row,
+) -> (Option<bool>, String) {
+    match rule {
+        ConflictRule::Prefer(side) => (
+            Some(side == pass.dir.source()),
+            format!("prefer {}", pass.table.side(side).system),
+        ),
+        ConflictRule::Newest => (
+            Some(row.modified_on >= dest.modified_on),
+            "newest".to_string(),
+        ),
+        ConflictRule::Fail => (None, "fail".to_string()),
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{base, Action, Pending, PendingKind};
 use crate::connectors::Row;
-use crate::plan::{ConflictRule, DeleteRule, Expr, Flow, Side};
+use crate::plan::{DeleteRule, Expr, Flow, Side};
 use crate::runtime::engine::lookups::Resolver;
 use crate::runtime::engine::report::{Change, PassReport};
 use crate::runtime::engine::{Engine, EngineError, Pass, Resolution};
@@ -476,25 +476,5 @@ fn rule_says(pass: &Pass<'_>, row: &Row, dest: &Row) -> (Option<bool>, String) {
             format!("overridden by hand: take {system}"),
         );
     }
-    rule_outcome(pass, pass.table.on_conflict, row, dest)
-}
-
-/// What a conflict rule says of this pass's side, and the rule in words.
-fn rule_outcome(
-    pass: &Pass<'_>,
-    rule: ConflictRule,
-    row: &Row,
-    dest: &Row,
-) -> (Option<bool>, String) {
-    match rule {
-        ConflictRule::Prefer(side) => (
-            Some(side == pass.dir.source()),
-            format!("prefer {}", pass.table.side(side).system),
-        ),
-        ConflictRule::Newest => (
-            Some(row.modified_on >= dest.modified_on),
-            "newest".to_string(),
-        ),
-        ConflictRule::Fail => (None, "fail".to_string()),
-    }
+    base::rule_outcome(pass, pass.table.on_conflict, row, dest)
 }
