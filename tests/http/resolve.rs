@@ -503,4 +503,36 @@ fn per_field_rules_merge_a_change_on_each_side_with_both_kept() {
     );
     // Merged, the pair is in step.
     assert_quiet(&env.run_with(&plan, &["--mode", "modified", "--table", "customers"]));
+
+    // Both sides change both fields: each field's own rule decides it (the table's rule,
+    // `fail`, would fail the record).
+    env.patch(
+        false,
+        "customers",
+        &customer,
+        json!({ "creditLimit": 1000, "phoneNumber": "+1 555 0001" }),
+    );
+    env.patch(
+        true,
+        "accounts",
+        &account,
+        json!({ "creditlimit": 2000, "telephone1": "+1 555 0002" }),
+    );
+    let decided = env.run_with(&plan, &["--mode", "modified", "--table", "customers"]);
+    let failed: u64 = ["left_to_right", "right_to_left"]
+        .iter()
+        .map(|d| n(&counts(&decided, "customers", d), "failed"))
+        .sum();
+    assert_eq!(failed, 0, "{decided}");
+    let c = row_of(&env, false, "customers", "id", &customer).unwrap();
+    let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
+    assert_eq!(
+        (c["creditLimit"].to_string(), c["phoneNumber"].clone()),
+        ("1000".to_string(), json!("+1 555 0002"))
+    );
+    assert_eq!(
+        (a["creditlimit"].to_string(), a["telephone1"].clone()),
+        ("1000".to_string(), json!("+1 555 0002"))
+    );
+    assert_quiet(&env.run_with(&plan, &["--mode", "modified", "--table", "customers"]));
 }
