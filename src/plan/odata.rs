@@ -127,6 +127,11 @@ impl Translator<'_> {
     fn operand(&self, e: &Expr, key: bool) -> Option<String> {
         match e {
             Expr::Col(c) => Some(self.property(c)),
+            // Business Central has no null GUID: a GUID field that refers to nothing holds
+            // all zeros, which the connector reads as null.
+            Expr::Lit(Literal::Null) if key && self.kind == SystemKind::BusinessCentral => {
+                Some("00000000-0000-0000-0000-000000000000".into())
+            }
             Expr::Lit(l) => Some(literal(l, key)),
             Expr::Call { func, args } if args.len() == 1 => {
                 let name = match func.as_str() {
@@ -176,6 +181,23 @@ mod tests {
             targets: vec![],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_null_guid_is_business_centrals_empty_guid() {
+        let columns = BTreeMap::from([("currencyId".to_string(), info(ColumnKind::Guid))]);
+        let e = Expr::Bin {
+            op: BinOp::Eq,
+            lhs: col("currencyId"),
+            rhs: lit(Literal::Null),
+        };
+        let (bc, _) = split(&e, SystemKind::BusinessCentral, &columns);
+        assert_eq!(
+            bc.as_deref(),
+            Some("currencyId eq 00000000-0000-0000-0000-000000000000")
+        );
+        let (dv, _) = split(&e, SystemKind::Dataverse, &columns);
+        assert_eq!(dv.as_deref(), Some("currencyId eq null"));
     }
 
     #[test]

@@ -18,8 +18,7 @@ use super::store::{Db, Row, Store, StoreError};
 
 /// The namespace of the entity types.
 pub(crate) const NAMESPACE: &str = "Microsoft.NAV";
-/// What a GUID field holds when it is empty.
-pub(crate) const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) use super::values::EMPTY_GUID;
 /// Business Central's largest page.
 const MAX_PAGE: usize = 20_000;
 

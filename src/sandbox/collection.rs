@@ -24,6 +24,7 @@ use super::query::{
 use super::request::{Req, Resp};
 use super::store::{Db, Row, StoreError};
 use super::tables::is_looked_up;
+use super::values;
 
 /// Both services compare text as their SQL Server collations do: without regard to case.
 pub(crate) const EVAL: EvalOptions = EvalOptions { ignore_case: true };
@@ -196,7 +197,10 @@ fn passes(req: &ListRequest<'_>, row: &Row) -> Result<bool, QueryError> {
     match &req.query.filter {
         None => Ok(true),
         Some(f) => {
-            let lookup = |name: &str| (req.resolve)(name).map(|c| row.get(&c));
+            let bc = !req.scope.is_empty();
+            let lookup = |name: &str| {
+                (req.resolve)(name).map(|c| values::as_filtered(req.table, bc, &c, row.get(&c)))
+            };
             eval_filter_with(f, &lookup, &EVAL).map_err(|e| e.in_type(req.type_name))
         }
     }

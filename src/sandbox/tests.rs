@@ -978,6 +978,30 @@ async fn metadata_round_trips_through_the_csdl_import() {
 }
 
 #[tokio::test]
+async fn business_centrals_empty_guid_is_all_zeros_in_answers_and_filters() {
+    let h = start(Seed::Demo).await;
+    let empty = "00000000-0000-0000-0000-000000000000";
+    let all = h.get(&h.bc("customers")).await.json["value"].clone();
+    let all = all.as_array().unwrap();
+    let without: Vec<&Json> = all
+        .iter()
+        .filter(|c| c["paymentTermsId"] == empty)
+        .collect();
+    assert!(!without.is_empty() && without.len() < all.len(), "{all:?}");
+    assert!(
+        all.iter().all(|c| !c["paymentTermsId"].is_null()),
+        "never null"
+    );
+    let filtered = h
+        .get(&h.bc(&format!("customers?$filter=paymentTermsId eq {empty}")))
+        .await
+        .json["value"]
+        .clone();
+    assert_eq!(filtered.as_array().unwrap().len(), without.len());
+    h.sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_demo_world_passes_the_standard_filters() {
     let h = start(Seed::Demo).await;
     let count = |r: Answer| r.json["value"].as_array().map_or(0, Vec::len);

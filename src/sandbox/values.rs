@@ -107,3 +107,23 @@ pub(crate) fn read_any_option(
     }
     Ok(v)
 }
+
+/// What a Business Central GUID field holds when it refers to nothing.
+pub(crate) const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A row's value as a filter compares it: Business Central (`bc`) has no null GUID, and a
+/// GUID field that refers to nothing holds all zeros, as its answers show it.
+pub(crate) fn as_filtered(
+    table: &crate::schema::TableSchema,
+    bc: bool,
+    column: &str,
+    v: Value,
+) -> Value {
+    let guid = table
+        .column(column)
+        .is_some_and(|c| c.ty == ColumnType::Guid && c.name != table.key);
+    match v {
+        Value::Null if bc && guid => Value::String(EMPTY_GUID.to_string()),
+        v => v,
+    }
+}
