@@ -269,26 +269,24 @@ impl Store {
             "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
              WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
         )?;
-        let rows = stmt.query_map([mapping], |r| {
-            let d: String = r.get(1)?;
-            Ok(Failure {
-                mapping: r.get(0)?,
-                direction: Direction::parse(&d).unwrap_or(Direction::LeftToRight),
-                source_key: r.get(2)?,
-                dest_key: r.get(3)?,
-                message: r.get(4)?,
-                attempts: r.get(5)?,
-                skipped: r.get(6)?,
-                at: r.get(7)?,
-                label: r.get(8)?,
-                kind: FailureKind::parse(r.get::<_, Option<String>>(9)?.as_deref()),
-                // A detail that does not decode (written by a later version) is left out.
-                differences: r
-                    .get::<_, Option<String>>(10)?
-                    .and_then(|d| serde_json::from_str(&d).ok())
-                    .unwrap_or_default(),
-            })
-        })?;
+        let rows = stmt.query_map([mapping], failure_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The failures of one coupled pair, in either direction (read by key, not by table).
+    pub fn failures_of_pair(
+        &self,
+        mapping: &str,
+        left_key: &str,
+        right_key: &str,
+    ) -> Result<Vec<Failure>, StateError> {
+        let mut stmt = self.conn()?.prepare_cached(
+            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
+             WHERE mapping = ?1 AND ((direction = 'left_to_right' AND source_key = ?2)
+                                  OR (direction = 'right_to_left' AND source_key = ?3))
+             ORDER BY direction",
+        )?;
+        let rows = stmt.query_map(params![mapping, left_key, right_key], failure_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -331,4 +329,26 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A failure as the store holds it.
+fn failure_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Failure> {
+    let d: String = r.get(1)?;
+    Ok(Failure {
+        mapping: r.get(0)?,
+        direction: Direction::parse(&d).unwrap_or(Direction::LeftToRight),
+        source_key: r.get(2)?,
+        dest_key: r.get(3)?,
+        message: r.get(4)?,
+        attempts: r.get(5)?,
+        skipped: r.get(6)?,
+        at: r.get(7)?,
+        label: r.get(8)?,
+        kind: FailureKind::parse(r.get::<_, Option<String>>(9)?.as_deref()),
+        // A detail that does not decode (written by a later version) is left out.
+        differences: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or_default(),
+    })
 }

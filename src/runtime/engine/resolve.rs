@@ -302,9 +302,9 @@ impl<'a> Engine<'a> {
         t: &'a plan::Table,
         c: &Coupling,
     ) -> Result<Vec<crate::state::Failure>, EngineError> {
-        let mut all = self.store.failures(Some(&t.name))?;
-        all.retain(|f| f.source_key == c.key(f.direction.source()));
-        Ok(all)
+        Ok(self
+            .store
+            .failures_of_pair(&t.name, &c.left_key, &c.right_key)?)
     }
 
     /// The row with this key on a side of the table mapping, if it is there.
