@@ -160,19 +160,8 @@ fn a_record_changed_at_its_source_after_the_review_is_refused() {
         &c1,
         json!({ "phoneNumber": "+1 555 0333" }),
     );
-    let set_path = env.path().join("changes.json");
+    let set_path = review(&env, "modified", "customers");
     let set_arg = set_path.to_str().unwrap();
-    let args = [
-        "run",
-        "--dry-run",
-        "--mode",
-        "modified",
-        "--table",
-        "customers",
-        "-o",
-        set_arg,
-    ];
-    assert!(env.syncmap(&args).status.success());
     env.patch(
         false,
         "customers",
@@ -201,23 +190,8 @@ fn an_applied_insert_creates_its_row_once() {
         vec![json!({ "displayName": "Reviewed Traders", "number": "C99001" })],
     );
     let key = text(&new[0], "id");
-    let set_path = env.path().join("changes.json");
+    let set_path = review(&env, "full", "customers");
     let set_arg = set_path.to_str().unwrap();
-    let (code, _) = json_out(
-        &env,
-        &[
-            "run",
-            "--dry-run",
-            "--json",
-            "--mode",
-            "full",
-            "--table",
-            "customers",
-            "-o",
-            set_arg,
-        ],
-    );
-    assert_eq!(code, Some(0));
     let set: Json = serde_json::from_str(&std::fs::read_to_string(&set_path).unwrap()).unwrap();
     let inserts: Vec<&Json> = set["writes"]
         .as_array()

@@ -152,6 +152,28 @@ fn synced_customers(env: &Env, n: usize) -> Vec<(String, String)> {
     pairs
 }
 
+/// `syncmap run --dry-run --mode MODE --table TABLE -o changes.json`, which must succeed: a
+/// change set for review; its path.
+fn review(env: &Env, mode: &str, table: &str) -> PathBuf {
+    let path = env.path().join("changes.json");
+    let out = env.syncmap(&[
+        "run",
+        "--dry-run",
+        "--mode",
+        mode,
+        "--table",
+        table,
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
 /// `syncmap …`; its exit code and standard output as JSON.
 fn json_out(env: &Env, args: &[&str]) -> (Option<i32>, Json) {
     let out = env.syncmap(args);

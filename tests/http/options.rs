@@ -273,19 +273,8 @@ fn a_reviewed_change_set_of_options_refuses_an_option_changed_since() {
             json!({"code": "45 DAYS", "displayName": "Net 45 days"}),
         ))
         .unwrap();
-    let set_path = env.path().join("changes.json");
+    let set_path = review(&env, "modified", "payment_terms");
     let set_arg = set_path.to_str().unwrap();
-    let args = [
-        "run",
-        "--dry-run",
-        "--mode",
-        "modified",
-        "--table",
-        "payment_terms",
-        "-o",
-        set_arg,
-    ];
-    assert!(env.syncmap(&args).status.success());
     let before = options(&env, "paymenttermscode");
     let cm = before.iter().find(|(_, l)| l == "CM").unwrap().0;
     describe_option(&env, cm, "Edited in Dataverse");

@@ -482,6 +482,20 @@ fn per_field_rules_merge_a_change_on_each_side_with_both_kept() {
         &account,
         json!({ "telephone1": "+1 555 0777" }),
     );
+    // The credit limit and the phone number, the same on both sides.
+    let both_hold = |credit: &str, phone: &str| {
+        let c = row_of(&env, false, "customers", "id", &customer).unwrap();
+        let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
+        let expected = (credit.to_string(), json!(phone));
+        assert_eq!(
+            (c["creditLimit"].to_string(), c["phoneNumber"].clone()),
+            expected
+        );
+        assert_eq!(
+            (a["creditlimit"].to_string(), a["telephone1"].clone()),
+            expected
+        );
+    };
     let merged = env.run_with(&plan, &["--mode", "modified", "--table", "customers"]);
     let (ltr, rtl) = (
         counts(&merged, "customers", "left_to_right"),
@@ -491,16 +505,7 @@ fn per_field_rules_merge_a_change_on_each_side_with_both_kept() {
     // Each field changed on one side only: a merge, not a conflict.
     assert_eq!(n(&ltr, "conflicts") + n(&rtl, "conflicts"), 0, "{merged}");
     assert_eq!(ltr["changes"][0]["kind"], "merge", "{merged}");
-    let c = row_of(&env, false, "customers", "id", &customer).unwrap();
-    let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
-    assert_eq!(
-        (c["creditLimit"].to_string(), c["phoneNumber"].clone()),
-        ("12345.67".to_string(), json!("+1 555 0777"))
-    );
-    assert_eq!(
-        (a["creditlimit"].to_string(), a["telephone1"].clone()),
-        ("12345.67".to_string(), json!("+1 555 0777"))
-    );
+    both_hold("12345.67", "+1 555 0777");
     // Merged, the pair is in step.
     assert_quiet(&env.run_with(&plan, &["--mode", "modified", "--table", "customers"]));
 
@@ -524,15 +529,6 @@ fn per_field_rules_merge_a_change_on_each_side_with_both_kept() {
         .map(|d| n(&counts(&decided, "customers", d), "failed"))
         .sum();
     assert_eq!(failed, 0, "{decided}");
-    let c = row_of(&env, false, "customers", "id", &customer).unwrap();
-    let a = row_of(&env, true, "accounts", "accountid", &account).unwrap();
-    assert_eq!(
-        (c["creditLimit"].to_string(), c["phoneNumber"].clone()),
-        ("1000".to_string(), json!("+1 555 0002"))
-    );
-    assert_eq!(
-        (a["creditlimit"].to_string(), a["telephone1"].clone()),
-        ("1000".to_string(), json!("+1 555 0002"))
-    );
+    both_hold("1000", "+1 555 0002");
     assert_quiet(&env.run_with(&plan, &["--mode", "modified", "--table", "customers"]));
 }
