@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod events;
 mod file;
 mod transport;
+
+pub use events::{ListenConfig, PollConfig};
 
 /// The environment variable that selects a named profile when `--env` is not given.
 pub const ENV_VAR: &str = "SYNCMAP_ENV";
@@ -36,6 +39,10 @@ pub struct Profile {
     pub systems: BTreeMap<String, SystemConfig>,
     /// Tuning of runs.
     pub run: RunConfig,
+    /// Where `syncmap schedule` serves Business Central's webhook notifications, if it does.
+    pub listen: Option<ListenConfig>,
+    /// How often `syncmap schedule` probes Dataverse's change tracking between runs.
+    pub poll: PollConfig,
     /// The folder of the profile file: relative paths in it are taken from here.
     pub base: PathBuf,
 }

@@ -26,6 +26,10 @@ pub struct Runtime {
     /// Where each system is, as the profile says (URL and company, without credentials): what
     /// a change set is reviewed against.
     pub targets: BTreeMap<String, String>,
+    /// Where `schedule` serves webhook notifications, as the profile says.
+    pub listen: Option<syncmap::profile::ListenConfig>,
+    /// How often `schedule` probes tracked tables, as the profile says.
+    pub poll: syncmap::profile::PollConfig,
 }
 
 /// Where a system is, as a reviewer would recognise it: its URL without credentials, and its
@@ -159,6 +163,8 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
         store,
         options,
         targets,
+        listen: profile.listen.clone(),
+        poll: profile.poll,
     })
 }
 

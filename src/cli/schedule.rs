@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use syncmap::schedule::listen::{Hooks, Listener};
 use syncmap::schedule::server::Server;
+use syncmap::schedule::wake::Wakeups;
+use syncmap::schedule::webhooks::tables_to_watch;
 use syncmap::schedule::{Health, Metrics, Scheduler, Stop, Summary};
 use syncmap::state::LeaseKind;
 
@@ -31,6 +34,15 @@ pub struct ScheduleArgs {
     /// failed, 2 when a run failed.
     #[arg(long)]
     once: bool,
+    /// Serve Business Central's webhook notifications on this address (`HOST:PORT`), and
+    /// subscribe to the changes of the tables the jobs read, so a change wakes its job within
+    /// seconds; the profile's `[listen] addr` when absent.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The URL the service calls to reach `--listen` (behind a proxy or a public host name);
+    /// the profile's `[listen] url`, else `http://ADDR`.
+    #[arg(long, value_name = "URL", requires = "listen")]
+    listen_url: Option<String>,
     // `json` needs `--once`: a summary of the jobs run (name, run id, status, counts).
     #[command(flatten)]
     output: super::output::OutputArgs,
@@ -50,6 +62,7 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     }
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
     let rt = runtime::open(&args.target)?;
+    let listen = listen_config(&args, &rt)?;
     // Held until the process ends: a second scheduler on this store refuses to start.
     let scheduler_lease = rt
         .store
@@ -76,11 +89,25 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         let health = Arc::new(Health::default());
         let metrics = Arc::new(http_metrics(&rt));
         let server = serve_metrics(metrics_addr, &metrics, &health).await?;
+        let wakeups = Arc::new(Wakeups::default());
+        let (listener, hooks) = match listen.filter(|_| !once) {
+            Some(l) => listen_for_changes(&l, &rt, &wakeups).await?,
+            None => (None, None),
+        };
         let scheduler = Scheduler::new(&rt.plan, &rt.systems, &rt.store, rt.options.clone(), stop);
         let outcome = match scheduler {
-            Ok(s) => s.with_health(health).with_metrics(metrics).run(once).await,
+            Ok(s) => {
+                s.with_health(health)
+                    .with_metrics(metrics)
+                    .with_events(wakeups, hooks, &rt.poll)
+                    .run(once)
+                    .await
+            }
             Err(e) => Err(e),
         };
+        if let Some(l) = listener {
+            l.stop().await;
+        }
         if let Some(s) = server {
             s.stop().await;
         }
@@ -121,6 +148,57 @@ async fn serve_metrics(
         })?;
     tracing::info!(addr = %s.addr, "serving /metrics and /healthz");
     Ok(Some(s))
+}
+
+/// Where to listen for notifications and the URL the service calls: the flags, else the
+/// profile's `[listen]`.
+fn listen_config(
+    args: &ScheduleArgs,
+    rt: &runtime::Runtime,
+) -> Result<Option<(SocketAddr, Option<String>)>, CliError> {
+    let (addr, url) = match (&args.listen, &rt.listen) {
+        (Some(a), _) => (a.clone(), args.listen_url.clone()),
+        (None, Some(l)) => (l.addr.clone(), l.url.clone()),
+        (None, None) => return Ok(None),
+    };
+    let addr = addr.parse::<SocketAddr>().map_err(|_| {
+        CliError::Usage(format!(
+            "the listen address `{addr}` is not an address like 0.0.0.0:8787 (--listen or [listen] addr)"
+        ))
+    })?;
+    if let Some(u) = &url {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            return Err(CliError::Usage(format!(
+                "the listen URL `{u}` must start with https:// (or http://): it is where the service sends notifications"
+            )));
+        }
+    }
+    Ok(Some((addr, url)))
+}
+
+/// Serves the notification endpoint for the systems whose tables the jobs read and which
+/// offer webhooks; the hooks and the URL the scheduler subscribes with.
+async fn listen_for_changes(
+    (addr, url): &(SocketAddr, Option<String>),
+    rt: &runtime::Runtime,
+    wakeups: &Arc<Wakeups>,
+) -> Result<(Option<Listener>, Option<(Arc<Hooks>, String)>), CliError> {
+    let watch = tables_to_watch(&rt.plan, &rt.systems);
+    if watch.is_empty() {
+        tracing::warn!("--listen: no job reads a table of a system that offers webhooks (Business Central); not listening");
+        return Ok((None, None));
+    }
+    let hooks = Arc::new(Hooks::new(watch.into_keys(), wakeups.clone()));
+    let listener = Listener::start(*addr, hooks.clone()).await.map_err(|e| {
+        CliError::Io(format!(
+            "cannot listen for notifications on {addr}: {e}; choose another address with --listen ADDR"
+        ))
+    })?;
+    let url = url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", listener.addr));
+    tracing::info!(addr = %listener.addr, url = %url, "serving webhook notifications");
+    Ok((Some(listener), Some((hooks, url))))
 }
 
 /// The address to serve metrics on, if any.

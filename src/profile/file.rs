@@ -8,8 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    transport, Auth, BatchMode, ChangeReads, HttpSettings, ParseError, Profile, RateLimit,
-    RunConfig, StateConfig, SystemConfig, Written, DEFAULT_PROFILE, ENV_VAR,
+    transport, Auth, BatchMode, ChangeReads, HttpSettings, ListenConfig, ParseError, PollConfig,
+    Profile, RateLimit, RunConfig, StateConfig, SystemConfig, Written, DEFAULT_PROFILE, ENV_VAR,
 };
 
 /// The whole file: one unnamed profile, or `[profiles.NAME]` tables.
@@ -19,6 +19,8 @@ struct FileDoc {
     state: Option<RawState>,
     systems: Option<BTreeMap<String, RawSystem>>,
     run: Option<RunConfig>,
+    listen: Option<ListenConfig>,
+    poll: Option<PollConfig>,
     profiles: Option<BTreeMap<String, RawProfile>>,
 }
 
@@ -30,6 +32,9 @@ struct RawProfile {
     systems: BTreeMap<String, RawSystem>,
     #[serde(default)]
     run: RunConfig,
+    listen: Option<ListenConfig>,
+    #[serde(default)]
+    poll: PollConfig,
 }
 
 #[derive(Deserialize)]
@@ -116,13 +121,19 @@ pub(super) fn profile(
         state,
         systems,
         run: raw.run,
+        listen: raw.listen,
+        poll: raw.poll,
         base: PathBuf::new(),
     })
 }
 
 /// The profile a file and a name select.
 fn select(doc: FileDoc, name: Option<&str>) -> Result<(Option<String>, RawProfile), ParseError> {
-    let flat = doc.state.is_some() || doc.systems.is_some() || doc.run.is_some();
+    let flat = doc.state.is_some()
+        || doc.systems.is_some()
+        || doc.run.is_some()
+        || doc.listen.is_some()
+        || doc.poll.is_some();
     let Some(mut profiles) = doc.profiles else {
         if let Some(n) = name {
             return Err(ParseError::Invalid(format!(
@@ -135,6 +146,8 @@ fn select(doc: FileDoc, name: Option<&str>) -> Result<(Option<String>, RawProfil
                 state: doc.state,
                 systems: doc.systems.unwrap_or_default(),
                 run: doc.run.unwrap_or_default(),
+                listen: doc.listen,
+                poll: doc.poll.unwrap_or_default(),
             },
         ));
     };
@@ -142,7 +155,7 @@ fn select(doc: FileDoc, name: Option<&str>) -> Result<(Option<String>, RawProfil
     // is one or the other.
     if flat {
         return Err(ParseError::Invalid(
-            "a file with [profiles.NAME] sections keeps [state], [systems] and [run] inside each profile, not at the top level".into(),
+            "a file with [profiles.NAME] sections keeps [state], [systems], [run], [listen] and [poll] inside each profile, not at the top level".into(),
         ));
     }
     let known = profiles.keys().cloned().collect::<Vec<_>>().join(", ");

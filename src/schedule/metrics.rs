@@ -10,6 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::connectors::odata::client::Stats;
@@ -43,6 +44,30 @@ struct JobLabels {
     job: String,
 }
 
+/// A table mapping in one direction.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PassLabels {
+    table: String,
+    direction: String,
+}
+
+/// What woke a job.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WakeLabels {
+    job: String,
+    cause: String,
+}
+
+/// Bounds of the latency histogram, in seconds: from a webhook's seconds to a polling
+/// interval's half hour and an idle backoff's hours.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 43200.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
 /// Every metric the scheduler serves.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +77,8 @@ pub struct Metrics {
     last_success: Family<TableLabels, Gauge>,
     next_due: Family<JobLabels, Gauge>,
     wait: Family<JobLabels, Gauge>,
+    latency: Family<PassLabels, Histogram, fn() -> Histogram>,
+    wakes: Family<WakeLabels, Counter>,
 }
 
 impl Metrics {
@@ -84,6 +111,20 @@ impl Metrics {
             "The job's current wait between runs: its interval, longer while runs find nothing to do",
             wait.clone(),
         );
+        let latency = Family::<PassLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "change_latency_seconds",
+            "From a change's modified-on at its source to its write on the other side, in modified-only runs",
+            latency.clone(),
+        );
+        let wakes = Family::<WakeLabels, Counter>::default();
+        registry.register(
+            "job_wakes",
+            "Runs of a job brought forward by a change seen between runs, by cause (notification, probe)",
+            wakes.clone(),
+        );
         registry.register_collector(Box::new(HttpCollector(http)));
         Metrics {
             registry,
@@ -92,6 +133,8 @@ impl Metrics {
             last_success,
             next_due,
             wait,
+            latency,
+            wakes,
         }
     }
 
@@ -126,11 +169,31 @@ impl Metrics {
                     .inc_by(n);
             }
         }
+        for p in &report.tables {
+            let labels = PassLabels {
+                table: p.mapping.clone(),
+                direction: p.direction.clone(),
+            };
+            let h = self.latency.get_or_create(&labels);
+            for l in &p.latencies {
+                h.observe(*l);
+            }
+        }
         if status == "succeeded" {
             for p in &report.tables {
                 self.table_succeeded(&p.mapping, now_unix);
             }
         }
+    }
+
+    /// Counts a job's run brought forward by `cause` (`notification`, `probe`).
+    pub fn woken(&self, job: &str, cause: &str) {
+        self.wakes
+            .get_or_create(&WakeLabels {
+                job: job.into(),
+                cause: cause.into(),
+            })
+            .inc();
     }
 
     /// Sets when a table mapping last synced successfully.

@@ -9,10 +9,14 @@
 //! its run lock anyway, and so no table is ever synced by two jobs at once.
 
 pub mod health;
+pub mod listen;
 pub mod metrics;
+pub mod probe;
 pub mod runner;
 pub mod server;
 pub mod timing;
+pub mod wake;
+pub mod webhooks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -7,11 +7,17 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+use super::listen::Hooks;
+use super::probe::Probe;
 use super::timing::{BadTime, Outcome, Reason, Timer};
+use super::wake::Wakeups;
+use super::webhooks::{tables_to_watch, Webhooks};
 use super::{Health, Metrics, Stop};
 use crate::plan::{self, Plan, SyncMode};
+use crate::profile::PollConfig;
 use crate::runtime::engine::{
-    Engine, EngineError, Mode, Options, RunReport, RunRequest, RunStatus,
+    changes_waiting, tracked_passes, Engine, EngineError, Mode, Options, RunReport, RunRequest,
+    RunStatus,
 };
 use crate::runtime::systems::Systems;
 use crate::state::{StateError, Store};
@@ -21,6 +27,10 @@ pub const TRIGGER: &str = "schedule";
 
 /// How many recent runs are read for each table mapping's last success at start.
 const RUNS_LOOKED_AT: usize = 500;
+
+/// How long a woken job waits before it runs, so that the notifications of one burst of
+/// changes (several tables, several deliveries) are taken by one run.
+const SETTLE: jiff::SignedDuration = jiff::SignedDuration::from_millis(250);
 
 /// Why the scheduler cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +129,30 @@ struct Scheduled {
     /// tables a record needs before the record (option mappings before customers) runs after
     /// the jobs of the record's other dependencies.
     order: usize,
+    /// Asks the system whether the job's tracked tables changed, between runs.
+    probe: Option<Probe>,
+}
+
+/// What the loop does next.
+enum Next {
+    /// Run this job.
+    Job(usize),
+    /// Probe this job's tracked tables.
+    Probe(usize),
+    /// Renew webhook subscriptions.
+    Renew,
+    /// Nothing until then (or a wake, or a stop).
+    Sleep(Timestamp),
+    /// Nothing is ever due again.
+    Done,
+}
+
+/// How the scheduler learns of changes between runs.
+struct Events {
+    wakeups: Arc<Wakeups>,
+    /// The notification endpoint's hooks and the URL the service calls it at.
+    hooks: Option<(Arc<Hooks>, String)>,
+    webhooks: Webhooks,
 }
 
 /// Runs a plan's jobs.
@@ -132,6 +166,7 @@ pub struct Scheduler<'a> {
     stop: Stop,
     health: Arc<Health>,
     metrics: Option<Arc<Metrics>>,
+    events: Option<Events>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -182,6 +217,7 @@ impl<'a> Scheduler<'a> {
                 job: job.clone(),
                 timer,
                 order,
+                probe: None,
             });
         }
         jobs.sort_by_key(|j| j.order);
@@ -195,6 +231,7 @@ impl<'a> Scheduler<'a> {
             stop,
             health: Arc::new(Health::default()),
             metrics: None,
+            events: None,
         })
     }
 
@@ -210,11 +247,40 @@ impl<'a> Scheduler<'a> {
         self
     }
 
+    /// Runs a job early when one of its tables changes: when `wakeups` names it (the
+    /// notification endpoint of `hooks`, whose subscriptions the scheduler makes at the URL
+    /// given, wakes it), and when a probe of the system's change tracking finds changes, as
+    /// often as `poll` says.
+    pub fn with_events(
+        mut self,
+        wakeups: Arc<Wakeups>,
+        hooks: Option<(Arc<Hooks>, String)>,
+        poll: &PollConfig,
+    ) -> Self {
+        let now = Timestamp::now();
+        for j in &mut self.jobs {
+            let passes = tracked_passes(self.plan, self.systems, &j.job.tables);
+            j.probe = Probe::new(passes, poll, now);
+        }
+        self.events = Some(Events {
+            wakeups,
+            hooks,
+            webhooks: Webhooks::default(),
+        });
+        self
+    }
+
     /// Runs due jobs until a stop is asked for (or no job is ever due again); with `once`,
     /// runs every job once, in dependency order, and returns.
     pub async fn run(&mut self, once: bool) -> Result<Summary, ScheduleError> {
         self.health.set_alive(true);
+        if !once {
+            self.subscribe().await;
+        }
         let outcome = self.run_loop(once).await;
+        if let Some(e) = self.events.as_mut() {
+            std::mem::take(&mut e.webhooks).stop(self.systems).await;
+        }
         self.health.set_alive(false);
         outcome
     }
@@ -239,25 +305,160 @@ impl<'a> Scheduler<'a> {
                 summary.stopped = true;
                 return Ok(summary);
             }
-            // The earliest due; among jobs due together, the plan's dependency order.
-            let next = self
-                .jobs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, j)| j.timer.due().map(|d| (d, j.order, i)))
-                .min();
-            let Some((due, _, i)) = next else {
-                tracing::info!("no job is due again; the scheduler ends");
-                return Ok(summary);
+            self.take_wakes();
+            match self.next() {
+                Next::Done => {
+                    tracing::info!("no job is due again; the scheduler ends");
+                    return Ok(summary);
+                }
+                Next::Sleep(until) => self.sleep_until(until).await,
+                Next::Renew => self.renew().await,
+                Next::Probe(i) => self.probe(i).await,
+                Next::Job(i) => {
+                    if !self.run_job(i, &mut summary, false).await? {
+                        summary.stopped = true;
+                        return Ok(summary);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What is due first: a job (among jobs due together, in the plan's dependency order),
+    /// else a renewal, else a probe; or how long to sleep.
+    fn next(&self) -> Next {
+        let now = Timestamp::now();
+        let job = self
+            .jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, j)| j.timer.due().map(|d| (d, j.order, i)))
+            .min();
+        let renewal = self.events.as_ref().and_then(|e| e.webhooks.next_renewal());
+        let probe = self
+            .jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, j)| j.probe.as_ref().map(|p| (p.due(), i)))
+            .min();
+        // Probes and renewals keep a scheduler alive whose jobs run only when woken.
+        let first = [job.map(|j| j.0), renewal, probe.map(|p| p.0)]
+            .into_iter()
+            .flatten()
+            .min();
+        match (first, job, renewal, probe) {
+            (None, ..) => Next::Done,
+            (Some(t), ..) if t > now => Next::Sleep(t),
+            (_, Some((due, _, i)), _, _) if due <= now => Next::Job(i),
+            (_, _, Some(due), _) if due <= now => Next::Renew,
+            (_, _, _, Some((_, i))) => Next::Probe(i),
+            (Some(t), ..) => Next::Sleep(t),
+        }
+    }
+
+    /// Sleeps until `until`, or less if a stop is asked for or a table is woken.
+    async fn sleep_until(&self, until: Timestamp) {
+        match self.events.as_ref() {
+            Some(e) => {
+                tokio::select! {
+                    _ = self.stop.sleep_until(until) => {}
+                    _ = e.wakeups.woken() => {}
+                }
+            }
+            None => self.stop.sleep_until(until).await,
+        }
+    }
+
+    /// Brings forward the jobs whose tables were woken since the loop last looked.
+    fn take_wakes(&mut self) {
+        let Some(woken) = self.events.as_ref().map(|e| e.wakeups.take()) else {
+            return;
+        };
+        if woken.is_empty() {
+            return;
+        }
+        let now = Timestamp::now();
+        for i in 0..self.jobs.len() {
+            let reads = |(system, table): &(String, String)| {
+                self.jobs[i].job.tables.iter().any(|name| {
+                    self.plan.tables.iter().any(|t| {
+                        &t.name == name
+                            && [&t.left, &t.right]
+                                .iter()
+                                .any(|side| &side.system == system && &side.table == table)
+                    })
+                })
             };
-            if due > Timestamp::now() {
-                self.stop.sleep_until(due).await;
-                continue;
+            if woken.iter().any(reads) {
+                self.wake(i, now, "notification");
             }
-            if !self.run_job(i, &mut summary, false).await? {
-                summary.stopped = true;
-                return Ok(summary);
+        }
+    }
+
+    /// Brings a job's run forward, because of `cause`.
+    fn wake(&mut self, i: usize, now: Timestamp, cause: &str) {
+        self.jobs[i].timer.wake(now, SETTLE);
+        if let Some(m) = &self.metrics {
+            m.woken(&self.jobs[i].name, cause);
+        }
+        self.announce(i, Reason::Woken);
+    }
+
+    /// Makes the webhook subscriptions of the tables the jobs read.
+    async fn subscribe(&mut self) {
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
+        let Some((hooks, url)) = events.hooks.clone() else {
+            return;
+        };
+        let watch = tables_to_watch(self.plan, self.systems);
+        events.webhooks = Webhooks::start(self.systems, &watch, &url, &hooks).await;
+    }
+
+    /// Renews the subscriptions due; a table whose subscription had to be made again may
+    /// have changed unnoticed, so its jobs run.
+    async fn renew(&mut self) {
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
+        let Some((hooks, _)) = events.hooks.clone() else {
+            return;
+        };
+        let touched = events.webhooks.renew_due(self.systems, &hooks).await;
+        for (system, table) in touched {
+            events.wakeups.wake(&system, &table);
+        }
+    }
+
+    /// Asks the system whether the job's tracked tables changed; the job runs if so.
+    async fn probe(&mut self, i: usize) {
+        let Some(probe) = self.jobs[i].probe.clone() else {
+            return;
+        };
+        let mut changed = false;
+        for (mapping, dir) in &probe.passes {
+            match changes_waiting(self.plan, self.systems, self.store, mapping, *dir).await {
+                Ok(c) => changed |= c,
+                Err(e) => {
+                    tracing::warn!(job = %self.jobs[i].name, table = %mapping, error = %e, "cannot ask for the table's changes; its job runs by its interval");
+                }
             }
+            if changed {
+                break;
+            }
+        }
+        let now = Timestamp::now();
+        let job_wait = self.jobs[i].timer.wait();
+        if let Some(p) = self.jobs[i].probe.as_mut() {
+            if changed {
+                p.busy(now);
+            } else {
+                p.quiet(now, job_wait);
+            }
+        }
+        if changed {
+            self.wake(i, now, "probe");
         }
     }
 
@@ -317,6 +518,12 @@ impl<'a> Scheduler<'a> {
             return Ok(false);
         };
         let reason = self.jobs[i].timer.after(outcome, finished, &self.tz);
+        if let Some(p) = self.jobs[i].probe.as_mut() {
+            match outcome {
+                Outcome::Changed => p.busy(finished),
+                _ => p.ran(finished),
+            }
+        }
         self.announce(i, reason);
         Ok(true)
     }

@@ -46,6 +46,9 @@ pub enum Reason {
     Busy,
     /// The job has no interval and no time of day: it ran once.
     Done,
+    /// A table of the job changed (a webhook notification, or a probe of the system's change
+    /// tracking): it runs shortly.
+    Woken,
 }
 
 impl Reason {
@@ -58,6 +61,7 @@ impl Reason {
             Reason::Failed => "failed",
             Reason::Busy => "busy",
             Reason::Done => "done",
+            Reason::Woken => "woken",
         }
     }
 }
@@ -115,6 +119,14 @@ impl Timer {
     /// The current wait between runs (the interval, or longer while runs find nothing to do).
     pub fn wait(&self) -> Option<SignedDuration> {
         self.wait
+    }
+
+    /// A table of the job changed at `now`: the job is due after `settle` (or sooner, if it
+    /// already was), so the changes of one burst are taken by one run. Its wait is left as it
+    /// is: the run it brings forward says whether there was work about.
+    pub fn wake(&mut self, now: Timestamp, settle: SignedDuration) {
+        let soon = add(now, settle);
+        self.due = Some(self.due.map_or(soon, |d| d.min(soon)));
     }
 
     /// Takes in how a run that ended at `finished` went, and moves the due time.

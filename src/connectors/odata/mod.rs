@@ -16,6 +16,7 @@ pub mod paging;
 mod probe;
 mod read;
 pub mod rows;
+pub mod subscriptions;
 mod tracking;
 mod write;
 

@@ -25,6 +25,7 @@ pub use lifecycle::RunStatus;
 pub use manual::{DirectionStatus, TableStatus};
 pub use matching::Outlook;
 pub use resolve::{Pick, Resolution};
+pub use tracked::{changes_waiting, tracked_passes};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -93,6 +93,10 @@ pub struct PassReport {
     /// could not be followed); also among the run's hints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_note: Option<String>,
+    /// Seconds from each change's modified-on at its source to its write at the destination,
+    /// in modified-only runs (up to [`MAX_CHANGES`]), for the scheduler's latency metric.
+    #[serde(skip)]
+    pub latencies: Vec<f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -111,8 +115,23 @@ impl PassReport {
             self.change(c);
         }
         self.changes_not_listed += other.changes_not_listed;
+        let room = MAX_CHANGES.saturating_sub(self.latencies.len());
+        self.latencies
+            .extend(other.latencies.into_iter().take(room));
         let room = MAX_CHANGES.saturating_sub(self.errors.len());
         self.errors.extend(other.errors.into_iter().take(room));
+    }
+
+    /// Notes how long a change written now took to come across since its source's
+    /// modified-on (a clock ahead of this one counts as no time).
+    pub(crate) fn note_latency(&mut self, modified_on: Option<jiff::Timestamp>) {
+        let Some(at) = modified_on else {
+            return;
+        };
+        if self.latencies.len() < MAX_CHANGES {
+            let secs = jiff::Timestamp::now().duration_since(at).as_secs_f64();
+            self.latencies.push(secs.max(0.0));
+        }
     }
 
     /// Adds a change to the list, or counts it when the list is full.

@@ -9,8 +9,11 @@ use std::cell::RefCell;
 
 use super::report::PassReport;
 use super::{directions, Engine, EngineError, Mode, Pass};
-use crate::connectors::{Connector, Page, Tracking};
+use crate::connectors::{Connector, ConnectorError, Page, ReadRequest, Tracking};
+use crate::plan::Plan;
+use crate::runtime::systems::Systems;
 use crate::schema::choices::split_choice_name;
+use crate::state::{Direction, Store};
 
 /// Kept instead of a link for a table whose system does not track its changes.
 pub(crate) const UNTRACKED: &str = "";
@@ -117,5 +120,62 @@ impl<'a> Engine<'a> {
             self.process(&back_pass, rows, true, pr).await?;
         }
         Ok(())
+    }
+}
+
+/// The passes whose source a system tracks the changes of, as `(mapping, direction)`: those a
+/// probe between runs can ask about ([`changes_waiting`]).
+pub fn tracked_passes(
+    plan: &Plan,
+    systems: &Systems,
+    mappings: &[String],
+) -> Vec<(String, Direction)> {
+    let mut out = Vec::new();
+    for t in plan.tables.iter().filter(|t| mappings.contains(&t.name)) {
+        for dir in directions(t.flow) {
+            let side = t.side(dir.source());
+            let tracks = systems
+                .get(&side.system)
+                .is_ok_and(|c| c.capabilities().tracks_changes);
+            if tracks && split_choice_name(&side.table).is_none() {
+                out.push((t.name.clone(), dir));
+            }
+        }
+    }
+    out
+}
+
+/// Whether changes wait past the link a pass of `mapping` kept: one row of them is asked
+/// for, and the link is left where it is (the run that reads them moves it). A link the
+/// system no longer follows counts as changes: the run reads them another way.
+pub async fn changes_waiting(
+    plan: &Plan,
+    systems: &Systems,
+    store: &Store,
+    mapping: &str,
+    dir: Direction,
+) -> Result<bool, EngineError> {
+    let link = match store.delta(mapping, dir)? {
+        Some(link) if link != UNTRACKED => link,
+        // Not read by its changes yet (or not tracked): nothing to ask.
+        _ => return Ok(false),
+    };
+    let t = plan
+        .tables
+        .iter()
+        .find(|t| t.name == mapping)
+        .ok_or_else(|| EngineError::Plan(format!("the plan has no table mapping `{mapping}`")))?;
+    let (system, table) = super::lookups::table_ref(plan, t, dir.source())?;
+    let req = ReadRequest {
+        table,
+        filter: None,
+        since: None,
+        page_size: 1,
+        tracking: Tracking::Since(link),
+    };
+    match systems.get(system)?.read_page(&req, None).await {
+        Ok(page) => Ok(!page.rows.is_empty() || !page.removed.is_empty()),
+        Err(ConnectorError::Expired(_)) => Ok(true),
+        Err(e) => Err(EngineError::from_connector(e)),
     }
 }

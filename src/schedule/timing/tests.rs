@@ -143,3 +143,28 @@ fn a_malformed_time_of_day_is_refused() {
     assert_eq!(err, BadTime("25:00".into()));
     assert!(Timer::new(&job(None, None, Some("noon")), now, &TimeZone::UTC).is_err());
 }
+
+#[test]
+fn a_wake_brings_the_run_forward_and_keeps_the_wait() {
+    let tz = TimeZone::UTC;
+    let start = t("2025-03-01T10:00:00Z");
+    let mut timer = Timer::new(&job(Some(1800), Some(43200), None), start, &tz).unwrap();
+    timer.after(Outcome::Idle, t("2025-03-01T10:00:01Z"), &tz);
+    assert_eq!(timer.wait(), Some(secs(3600)));
+    let settle = SignedDuration::from_millis(250);
+    timer.wake(t("2025-03-01T10:05:00Z"), settle);
+    assert_eq!(timer.due(), Some(t("2025-03-01T10:05:00.25Z")));
+    assert_eq!(timer.wait(), Some(secs(3600)));
+    // A second notice of the same burst does not put the run off.
+    timer.wake(t("2025-03-01T10:05:00.2Z"), settle);
+    assert_eq!(timer.due(), Some(t("2025-03-01T10:05:00.25Z")));
+    // The run it brought forward found the change: back to the interval.
+    timer.after(Outcome::Changed, t("2025-03-01T10:05:01Z"), &tz);
+    assert_eq!(timer.due(), Some(t("2025-03-01T10:35:01Z")));
+    // A job that ran once and is not due again wakes too.
+    let mut once = Timer::new(&job(None, None, None), start, &tz).unwrap();
+    once.after(Outcome::Idle, start, &tz);
+    assert_eq!(once.due(), None);
+    once.wake(start, settle);
+    assert_eq!(once.due(), Some(t("2025-03-01T10:00:00.25Z")));
+}

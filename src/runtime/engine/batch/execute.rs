@@ -9,7 +9,7 @@ use super::{Pending, PendingKind};
 use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
 use crate::runtime::engine::report::PassReport;
 use crate::runtime::engine::settle::Found;
-use crate::runtime::engine::{Engine, EngineError, Pass, Resolution};
+use crate::runtime::engine::{Engine, EngineError, Mode, Pass, Resolution};
 use crate::state::{Coupling, Intent, IntentKind, WriteAction};
 use crate::value::Value;
 
@@ -341,6 +341,9 @@ impl<'a> Engine<'a> {
             why.as_deref(),
         )?;
         pr.counts.modified += 1;
+        if pass.mode == Mode::Modified {
+            pr.note_latency(row.modified_on);
+        }
         Ok(())
     }
 
@@ -509,6 +512,9 @@ impl<'a> Engine<'a> {
             why.as_deref(),
         )?;
         pr.counts.inserted += 1;
+        if pass.mode == Mode::Modified {
+            pr.note_latency(row.modified_on);
+        }
         Ok(())
     }
 

@@ -1,0 +1,206 @@
+//! The endpoint Business Central's webhooks call, `POST {url}/notifications/{system}`:
+//!
+//! - With `?validationToken=…` (the service checking the URL, when a subscription is made or
+//!   renewed): answers 200 with the token as plain text.
+//! - With a notification (`{"value":[{subscriptionId, clientState, resource, changeType, …}]}`):
+//!   checks every entry's `clientState` against the one this process gave its subscriptions,
+//!   in constant time, and answers 401 to a batch with any other; otherwise wakes the jobs of
+//!   the tables the entries name (`collection`, "many changed", included) and answers 202.
+//!
+//! The notification's content is not trusted beyond the table it names: the job reads the
+//! changes by its own watermark, so a forged or replayed notification costs one run at most.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::wake::Wakeups;
+use crate::profile::Secret;
+
+/// What the endpoint checks notifications against and whom it wakes.
+#[derive(Debug)]
+pub struct Hooks {
+    /// The client state given to each system's subscriptions, by system alias.
+    states: BTreeMap<String, Secret>,
+    wakeups: Arc<Wakeups>,
+}
+
+impl Hooks {
+    /// Hooks for these systems, each with a fresh client state.
+    pub fn new(systems: impl IntoIterator<Item = String>, wakeups: Arc<Wakeups>) -> Hooks {
+        let states = systems
+            .into_iter()
+            .map(|alias| (alias, fresh_client_state()))
+            .collect();
+        Hooks { states, wakeups }
+    }
+
+    /// The client state of a system's subscriptions.
+    pub fn client_state(&self, system: &str) -> Option<&Secret> {
+        self.states.get(system)
+    }
+
+    /// The systems listened for.
+    pub fn systems(&self) -> impl Iterator<Item = &str> {
+        self.states.keys().map(String::as_str)
+    }
+}
+
+/// A client state no one can guess: 256 random bits, new for each process, so none is kept
+/// anywhere (a restart renews its subscriptions with its own).
+fn fresh_client_state() -> Secret {
+    Secret::new(format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// The endpoint, serving until stopped.
+pub struct Listener {
+    /// Where it listens (the port chosen, when 0 was asked for).
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    /// Binds `addr` and serves on the current runtime.
+    pub async fn start(addr: SocketAddr, hooks: Arc<Hooks>) -> std::io::Result<Listener> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .route("/notifications/{system}", any(notified))
+            .with_state(hooks);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the notification endpoint stopped");
+            }
+        });
+        Ok(Listener { addr, stop, task })
+    }
+
+    /// Stops serving and waits for answers in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn notified(
+    State(hooks): State<Arc<Hooks>>,
+    Path(system): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let Some(state) = hooks.client_state(&system) else {
+        return (StatusCode::NOT_FOUND, "no such system").into_response();
+    };
+    if let Some(token) = validation_token(&uri) {
+        tracing::debug!(system = %system, "answering the service's check of the notification URL");
+        return ([(header::CONTENT_TYPE, "text/plain")], token).into_response();
+    }
+    let entries = match serde_json::from_slice::<Json>(&body) {
+        Ok(Json::Object(mut o)) => match o.remove("value") {
+            Some(Json::Array(entries)) => entries,
+            _ => return bad_request(&system, "a notification without `value`"),
+        },
+        _ => return bad_request(&system, "a notification that is not a JSON object"),
+    };
+    let expected = Sha256::digest(state.expose().as_bytes());
+    let genuine = entries.iter().all(|e| {
+        let given = e.get("clientState").and_then(Json::as_str).unwrap_or("");
+        // Digests compared in constant time: neither the state's bytes nor its length show
+        // in how long a wrong guess takes to refuse.
+        bool::from(Sha256::digest(given.as_bytes()).ct_eq(&expected))
+    });
+    if !genuine {
+        tracing::warn!(system = %system, "refused a notification whose client state is not this process's");
+        return (StatusCode::UNAUTHORIZED, "unknown client state").into_response();
+    }
+    let mut tables: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.get("resource").and_then(Json::as_str))
+        .filter_map(table_of_resource)
+        .collect();
+    tables.sort();
+    tables.dedup();
+    for table in &tables {
+        hooks.wakeups.wake(&system, table);
+    }
+    tracing::info!(
+        system = %system,
+        entries = entries.len(),
+        tables = %tables.join(","),
+        "notified of changes"
+    );
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn bad_request(system: &str, what: &str) -> Response {
+    tracing::warn!(system = %system, "refused {what}");
+    (
+        StatusCode::BAD_REQUEST,
+        format!("expected {{\"value\": [...]}}, got {what}"),
+    )
+        .into_response()
+}
+
+/// The `validationToken` of the service's check, if the request is one.
+fn validation_token(uri: &Uri) -> Option<String> {
+    let query = uri.query()?;
+    let url = reqwest::Url::parse(&format!("http://localhost/?{query}")).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "validationToken")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The table a notification's resource names: `api/v2.0/companies(…)/customers(…)` and
+/// `…/customers?$filter=…` name `customers`.
+pub fn table_of_resource(resource: &str) -> Option<String> {
+    let path = resource.split('?').next()?;
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    let name = last.split('(').next()?;
+    (!name.is_empty() && !name.eq_ignore_ascii_case("companies")).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_of_resource;
+
+    #[test]
+    fn a_resource_names_its_table() {
+        let cases = [
+            ("api/v2.0/companies(1f2e)/customers(9a8b)", Some("customers")),
+            ("/api/v2.0/companies(1f2e)/customers", Some("customers")),
+            (
+                "/api/v2.0/companies(1f2e)/salesInvoices?$filter=lastModifiedDateTime%20gt%202026-01-01T00:00:00Z",
+                Some("salesInvoices"),
+            ),
+            ("api/v2.0/companies(1f2e)", None),
+            ("", None),
+        ];
+        for (resource, table) in cases {
+            assert_eq!(table_of_resource(resource).as_deref(), table, "{resource}");
+        }
+    }
+}
