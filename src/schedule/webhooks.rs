@@ -139,7 +139,7 @@ impl Webhooks {
                 None => c.subscribe(&url, &resource, state).await,
             };
             match made {
-                Ok(s) => self.keep(alias, table, s),
+                Ok(s) => self.keep(alias, table, s, false),
                 Err(e) => warn_unwatched(alias, table, &e),
             }
         }
@@ -149,14 +149,15 @@ impl Webhooks {
         }
     }
 
-    fn keep(&mut self, system: &str, table: &str, subscription: Subscription) {
-        tracing::info!(
-            system = %system,
-            table = %table,
-            id = %subscription.id,
-            expires = ?subscription.expires.map(|t| t.to_string()),
-            "subscribed to the table's changes"
-        );
+    /// Keeps a subscription made (or taken over) now, or renewed (`renewal`).
+    fn keep(&mut self, system: &str, table: &str, subscription: Subscription, renewal: bool) {
+        let expires = subscription.expires.map(|t| t.to_string());
+        let id = &subscription.id;
+        if renewal {
+            tracing::info!(system = %system, table = %table, id = %id, expires = ?expires, "renewed the webhook subscription");
+        } else {
+            tracing::info!(system = %system, table = %table, id = %id, expires = ?expires, "subscribed to the table's changes");
+        }
         let renew_at = renewal_time(Timestamp::now(), subscription.expires);
         self.kept
             .retain(|k| !(k.system == system && k.table == table));
@@ -182,7 +183,8 @@ impl Webhooks {
     }
 
     /// Renews the subscriptions due; one the service no longer has is made again. Returns the
-    /// tables renewed or made again, whose changes in between may not have been notified.
+    /// tables whose subscriptions were made again: their changes in between may not have been
+    /// notified.
     pub async fn renew_due(&mut self, systems: &Systems, hooks: &Hooks) -> Vec<(String, String)> {
         let now = Timestamp::now();
         let due: Vec<Kept> = self
@@ -198,18 +200,23 @@ impl Webhooks {
             else {
                 continue;
             };
-            let renewed = match c.renew(&k.subscription, state).await {
-                Ok(s) => Ok(s),
+            let (renewed, made_again) = match c.renew(&k.subscription, state).await {
+                Ok(s) => (Ok(s), false),
                 Err(e) => {
                     tracing::warn!(system = %k.system, table = %k.table, error = %e, "cannot renew the webhook subscription; making a new one");
                     let url = self.urls.get(&k.system).cloned().unwrap_or_default();
-                    c.subscribe(&url, &k.subscription.resource, state).await
+                    (
+                        c.subscribe(&url, &k.subscription.resource, state).await,
+                        true,
+                    )
                 }
             };
             match renewed {
                 Ok(s) => {
-                    self.keep(&k.system, &k.table, s);
-                    touched.push((k.system, k.table));
+                    self.keep(&k.system, &k.table, s, !made_again);
+                    if made_again {
+                        touched.push((k.system, k.table));
+                    }
                 }
                 Err(e) => {
                     // Tried again shortly; the job's interval keeps the table synced meanwhile.

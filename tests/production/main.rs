@@ -8,5 +8,6 @@
 mod support;
 
 mod doctor;
+mod events;
 mod report;
 mod schedule;

@@ -25,7 +25,7 @@ const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Both sandboxes, a folder with a profile for them and the standard mappings in `maps/` with
 /// the test's jobs (see [`Wire`]).
-struct Env(Wire);
+pub(crate) struct Env(pub(crate) Wire);
 
 impl std::ops::Deref for Env {
     type Target = Wire;
@@ -37,7 +37,7 @@ impl std::ops::Deref for Env {
 
 impl Env {
     /// `run` is added to the profile (a `[run]` section); `jobs` replaces `maps/jobs.map`.
-    fn start(tune: impl FnOnce(&mut SandboxConfig), run: &str, jobs: &str) -> Env {
+    pub(crate) fn start(tune: impl FnOnce(&mut SandboxConfig), run: &str, jobs: &str) -> Env {
         let w = Wire::start(|c| {
             c.seed = Seed::Demo;
             tune(c);
@@ -48,7 +48,7 @@ impl Env {
     }
 
     /// Starts `syncmap schedule ARGS` with JSON logs going to `NAME.log`.
-    fn schedule(&self, name: &str, args: &[&str]) -> Scheduler {
+    pub(crate) fn schedule(&self, name: &str, args: &[&str]) -> Scheduler {
         let log = self.path().join(format!("{name}.log"));
         let child = self
             .command(&["schedule", "--log-format", "json"])
@@ -84,7 +84,7 @@ impl Env {
     }
 
     /// `GET http://ADDR/PATH`: status and body.
-    fn get(&self, addr: &str, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, addr: &str, path: &str) -> (u16, String) {
         self.rt.block_on(async {
             let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
@@ -92,20 +92,20 @@ impl Env {
     }
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// A running `syncmap schedule`, killed if the test ends before it does.
-struct Scheduler {
-    child: Child,
+pub(crate) struct Scheduler {
+    pub(crate) child: Child,
     log: PathBuf,
     secret: String,
 }
 
 impl Scheduler {
     /// The log so far, one JSON object per line (a line being written is left out).
-    fn events(&self) -> Vec<Json> {
+    pub(crate) fn events(&self) -> Vec<Json> {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         assert!(
             !log.contains(&self.secret),
@@ -116,13 +116,18 @@ impl Scheduler {
             .collect()
     }
 
-    fn raw_log(&self) -> String {
+    pub(crate) fn raw_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits for an event the predicate accepts, among those from index `from` on; its index
     /// and the event.
-    fn wait_for(&mut self, what: &str, from: usize, pred: impl Fn(&Json) -> bool) -> (usize, Json) {
+    pub(crate) fn wait_for(
+        &mut self,
+        what: &str,
+        from: usize,
+        pred: impl Fn(&Json) -> bool,
+    ) -> (usize, Json) {
         let start = Instant::now();
         loop {
             if let Some(found) = self
@@ -150,14 +155,14 @@ impl Scheduler {
     }
 
     /// Sends SIGTERM, as a service manager stopping it would, and waits for the exit.
-    fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(kill.success());
         self.wait()
     }
 
-    fn wait(&mut self) -> ExitStatus {
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -182,12 +187,12 @@ impl Drop for Scheduler {
     }
 }
 
-fn is(e: &Json, message: &str) -> bool {
+pub(crate) fn is(e: &Json, message: &str) -> bool {
     e["message"] == message
 }
 
 /// The value of the sample `name{labels}` in a Prometheus text page.
-fn sample(page: &str, series: &str) -> f64 {
+pub(crate) fn sample(page: &str, series: &str) -> f64 {
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no `{series}` in\n{page}"))
@@ -196,7 +201,7 @@ fn sample(page: &str, series: &str) -> f64 {
         .unwrap()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < DEADLINE, "not {what} within {DEADLINE:?}");
