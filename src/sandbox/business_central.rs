@@ -31,10 +31,11 @@ mod companies;
 mod notify;
 mod subscriptions;
 pub(crate) mod webhooks;
+mod window;
 mod write;
 
-pub(crate) use notify::RowChange;
 use webhooks::Webhooks;
+pub(crate) use window::RowChange;
 
 /// The custom API route the sandbox also serves: publisher, group, version.
 pub(crate) const CUSTOM_ROUTE: [&str; 3] = ["syncmap", "sandbox", "v1.0"];

@@ -14,7 +14,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::{watch, Notify};
 
-use super::notify::Window;
+use super::window::Window;
 use crate::sandbox::Control;
 
 /// A live subscription as [`Control::subscriptions`] shows it.
