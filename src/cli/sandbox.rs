@@ -81,6 +81,11 @@ pub struct SandboxArgs {
     /// Answer refused values (400s naming a column) with 500, as some services do.
     #[arg(long)]
     refusals_as_500: bool,
+    /// How long Business Central waits after a change before it sends the webhook
+    /// notifications queued for a subscriber (`500ms`, `2s`, `1m`). The real service waits
+    /// 30s; the sandbox's default is short so webhooks can be watched at work.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    notify_delay: Duration,
 }
 
 fn parse_throttle(s: &str) -> Result<(u32, Duration), String> {
@@ -99,6 +104,23 @@ fn parse_throttle(s: &str) -> Result<(u32, Duration), String> {
         return Err("both numbers must be at least 1".into());
     }
     Ok((n, Duration::from_secs(secs)))
+}
+
+/// A duration with its unit: `250ms`, `2s` or `1m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 2s or 1m"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "" => Err(format!("`{s}` needs a unit: ms, s or m (such as {s}s)")),
+        other => Err(format!("`{other}` is not a unit of time: use ms, s or m")),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -168,6 +190,7 @@ fn config(args: SandboxArgs, auth: AuthConfig) -> SandboxConfig {
             relative_links: args.relative_links,
             skip_paging: args.skip_paging,
             refusals_as_500: args.refusals_as_500,
+            notify_delay: args.notify_delay,
             ..Limits::default()
         },
         faults: Faults {
@@ -185,12 +208,18 @@ fn config(args: SandboxArgs, auth: AuthConfig) -> SandboxConfig {
 
 /// Starts the services, says where they are and how to reach them, and waits for a signal.
 async fn serve(config: SandboxConfig, var: String, generated: bool) -> Result<ExitCode, CliError> {
+    let notify_delay = config.limits.notify_delay;
     let sandbox = Sandbox::start(config)
         .await
         .map_err(|e| CliError::Io(e.to_string()))?;
     println!("Business Central: {}", sandbox.bc_url());
     println!("Dataverse:        {}", sandbox.dv_url());
     println!("Company:          {}", sandbox.company_name());
+    println!(
+        "Webhooks:         {}/subscriptions (notified {:?} after a change)",
+        sandbox.bc_url(),
+        notify_delay
+    );
     if generated {
         println!();
         println!("Generated client secret (shown once; export it for syncmap):");
@@ -207,4 +236,20 @@ async fn serve(config: SandboxConfig, var: String, generated: bool) -> Result<Ex
     eprintln!("stopping…");
     sandbox.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("2").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("2h").unwrap_err().contains("`h`"));
+        assert!(parse_duration("s").is_err());
+    }
 }

@@ -14,7 +14,7 @@ use crate::odata::json_batch::{
     BatchRequest, BatchResponse, Request as JsonRequest, Response as JsonResponse,
 };
 
-use super::business_central::{self, split_api, Bc};
+use super::business_central::{self, split_api, Bc, RowChange};
 use super::collection::Paging;
 use super::dataverse::{self, Dv, Reading, PREFIX};
 use super::faults::Monitor;
@@ -252,6 +252,8 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
         paging: Paging::of(&monitor.limits(), 20_000),
         responses: Vec::new(),
         failed: HashSet::new(),
+        watching: bc.webhooks.watching(),
+        changes: Vec::new(),
     };
     let mut done_groups: HashSet<String> = HashSet::new();
     let mut db = bc.store.lock();
@@ -276,6 +278,8 @@ pub(crate) fn business_central(bc: &Bc, req: &Req, monitor: &Monitor) -> Resp {
     );
     drop(db);
     monitor.count_writes(batch.requests.iter().filter(|r| r.method != "GET").count());
+    // The batch has committed: what its operations wrote is notified now.
+    bc.notify(&run.changes, monitor);
     match serde_json::to_value(BatchResponse {
         responses: run.responses,
     }) {
@@ -330,12 +334,26 @@ struct BcRun<'a> {
     paging: Paging,
     responses: Vec<JsonResponse>,
     failed: HashSet<String>,
+    /// Whether a webhook subscription may want the rows written.
+    watching: bool,
+    /// The rows written by operations that stay committed.
+    changes: Vec<RowChange>,
 }
 
 impl BcRun<'_> {
+    /// Notes the row a successful operation changed, for the webhook subscriptions.
+    fn changed(&mut self, sub: Option<&Req>, answer: &Resp) {
+        if !self.watching || !answer.ok() {
+            return;
+        }
+        if let Some(change) = sub.and_then(|s| self.bc.row_change(s, answer)) {
+            self.changes.push(change);
+        }
+    }
+
     /// An operation outside any atomicity group.
     fn single(&mut self, db: &mut Db, r: &JsonRequest) {
-        let answer = run_bc(
+        let (answer, sub) = run_bc(
             self.bc,
             db,
             self.outer,
@@ -347,6 +365,7 @@ impl BcRun<'_> {
         if !answer.ok() {
             self.failed.insert(r.id.clone());
         }
+        self.changed(sub.as_ref(), &answer);
         self.responses.push(json_response(&r.id, answer));
     }
 
@@ -366,7 +385,7 @@ impl BcRun<'_> {
                         &self.failed,
                         self.paging,
                     );
-                    let ok = a.ok();
+                    let ok = a.0.ok();
                     answers.push(a);
                     if !ok {
                         break;
@@ -374,16 +393,21 @@ impl BcRun<'_> {
                 }
                 answers
             },
-            |a| a.iter().all(Resp::ok),
+            |a| a.iter().all(|(r, _)| r.ok()),
         );
-        let group_ok = answers.iter().all(Resp::ok);
+        let group_ok = answers.iter().all(|(r, _)| r.ok());
+        if group_ok {
+            for (answer, sub) in &answers {
+                self.changed(sub.as_ref(), answer);
+            }
+        }
         if !group_ok {
             self.failed.insert(g.to_string());
         }
         for (k, m) in members.iter().enumerate() {
             let answer = match answers.get(k) {
-                Some(a) if !group_ok && a.ok() => failed_dependency(&m.id),
-                Some(a) => a.clone(),
+                Some((a, _)) if !group_ok && a.ok() => failed_dependency(&m.id),
+                Some((a, _)) => a.clone(),
                 None => failed_dependency(&m.id),
             };
             if !group_ok {
@@ -405,7 +429,8 @@ fn failed_dependency(id: &str) -> Resp {
     )
 }
 
-/// One Business Central operation, in a savepoint.
+/// One Business Central operation, in a savepoint, and the request it made of the service
+/// (none when it was refused before it could be made).
 fn run_bc(
     bc: &Bc,
     db: &mut Db,
@@ -414,9 +439,9 @@ fn run_bc(
     r: &JsonRequest,
     failed: &HashSet<String>,
     paging: Paging,
-) -> Resp {
+) -> (Resp, Option<Req>) {
     if r.depends_on.iter().any(|d| failed.contains(d)) {
-        return failed_dependency(&r.id);
+        return (failed_dependency(&r.id), None);
     }
     let mut headers: Vec<(String, String)> = r
         .headers
@@ -432,9 +457,12 @@ fn run_bc(
     };
     let sub = sub_request(outer, &r.method, &r.url, root, headers, body);
     if sub.path.ends_with("/$batch") {
-        return business_central::error(400, "BadRequest", "A batch cannot contain another batch.");
+        let nested =
+            business_central::error(400, "BadRequest", "A batch cannot contain another batch.");
+        return (nested, None);
     }
-    db.savepoint("op", |db| bc.operation(db, &sub, paging), Resp::ok)
+    let answer = db.savepoint("op", |db| bc.operation(db, &sub, paging), Resp::ok);
+    (answer, Some(sub))
 }
 
 fn json_response(id: &str, r: Resp) -> JsonResponse {

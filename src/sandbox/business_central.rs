@@ -3,6 +3,11 @@
 //! server-assigned ids, number series, opaque ETags that `PATCH` and `DELETE` must send back,
 //! `$batch` and `$metadata`. The same tables are also served under the custom API route
 //! `api/syncmap/sandbox/v1.0`, so custom-route settings can be tried.
+//!
+//! Webhook subscriptions (`…/subscriptions`) are served too: [`subscriptions`] answers them,
+//! [`webhooks`] keeps them, and [`notify`] sends their notifications of the rows written.
+
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -23,7 +28,15 @@ pub(crate) use super::values::EMPTY_GUID;
 const MAX_PAGE: usize = 20_000;
 
 mod companies;
+mod notify;
+mod subscriptions;
+pub(crate) mod webhooks;
+mod window;
 mod write;
+
+use webhooks::Webhooks;
+pub(crate) use window::RowChange;
+
 /// The custom API route the sandbox also serves: publisher, group, version.
 pub(crate) const CUSTOM_ROUTE: [&str; 3] = ["syncmap", "sandbox", "v1.0"];
 
@@ -45,6 +58,8 @@ pub(crate) struct Bc {
     pub store: Store,
     /// The companies.
     pub companies: Vec<Company>,
+    /// The webhook subscriptions, and the notifications of the rows written.
+    pub webhooks: Arc<Webhooks>,
 }
 
 /// An error the way Business Central writes it: the message ends with a correlation id.
@@ -184,9 +199,14 @@ fn target(rest: &str) -> Option<Target<'_>> {
 }
 
 impl Bc {
-    /// The service over these tables and companies.
-    pub fn new(store: Store, companies: Vec<Company>) -> Bc {
-        Bc { store, companies }
+    /// The service over these tables and companies, notifying the subscriptions of
+    /// `webhooks`.
+    pub fn new(store: Store, companies: Vec<Company>, webhooks: Arc<Webhooks>) -> Bc {
+        Bc {
+            store,
+            companies,
+            webhooks,
+        }
     }
 
     /// The route name of a request for statistics: method and entity set.
@@ -224,10 +244,17 @@ impl Bc {
             ("GET", Some(Target::Root)) => self.service_document(req, &root),
             _ => {
                 let paging = Paging::of(&monitor.limits(), MAX_PAGE);
-                let mut db = self.store.lock();
-                let answer = db.transaction(|db| self.operation(db, req, paging), Resp::ok);
+                let watching = self.webhooks.watching();
+                let answer = self
+                    .store
+                    .lock()
+                    .transaction(|db| self.operation(db, req, paging), Resp::ok);
                 if req.method != "GET" {
                     monitor.count_writes(1);
+                    if let Some(change) = watching.then(|| self.row_change(req, &answer)).flatten()
+                    {
+                        self.notify(std::slice::from_ref(&change), monitor);
+                    }
                 }
                 answer
             }

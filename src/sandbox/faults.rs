@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::business_central::webhooks::Webhooks;
 use super::store::Store;
 use super::{Faults, Limits, SandboxError};
 
@@ -352,11 +353,27 @@ pub struct Control {
     bc: Arc<Monitor>,
     dv: Arc<Monitor>,
     dv_store: Arc<Store>,
+    webhooks: Arc<Webhooks>,
 }
 
 impl Control {
-    pub(crate) fn new(bc: Arc<Monitor>, dv: Arc<Monitor>, dv_store: Arc<Store>) -> Control {
-        Control { bc, dv, dv_store }
+    pub(crate) fn new(
+        bc: Arc<Monitor>,
+        dv: Arc<Monitor>,
+        dv_store: Arc<Store>,
+        webhooks: Arc<Webhooks>,
+    ) -> Control {
+        Control {
+            bc,
+            dv,
+            dv_store,
+            webhooks,
+        }
+    }
+
+    /// Business Central's webhook subscriptions, which the methods in that module control.
+    pub(crate) fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// Expires every Dataverse delta token issued so far, as a service that cleaned up its

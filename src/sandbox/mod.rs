@@ -7,7 +7,10 @@
 //! two files), and they answer what the real services answer for what a connector does: OAuth2
 //! client-credentials tokens, collection reads with `$filter`/`$select`/`$orderby`/`$top` and
 //! server-driven paging, ETags and conditional writes, Dataverse lookups and binds, `$batch` in
-//! both formats, `$metadata`, throttling with `Retry-After`, and injected faults.
+//! both formats, `$metadata`, throttling with `Retry-After`, and injected faults. Business
+//! Central also takes webhook subscriptions (`…/api/v2.0/subscriptions`), makes their
+//! handshake and sends their notifications of changed rows, as the real service does but
+//! after [`Limits::notify_delay`]; subscriptions are kept in memory only.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), syncmap::sandbox::SandboxError> {
@@ -52,6 +55,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use business_central::webhooks::SubscriptionInfo;
 pub use faults::{Control, ServiceStats, Stats};
 pub use keys::{integer_keyed_schema, NUMBERS};
 
@@ -172,6 +176,18 @@ pub struct Limits {
     /// (until [`Control::expire_delta_tokens`]). An expired token is refused with
     /// `0x80044352`, which tells the client to read everything again.
     pub delta_token_ttl: Option<Duration>,
+    /// How long a Business Central webhook subscription lives unless renewed with a `PATCH`
+    /// (the real service: three days).
+    pub subscription_ttl: Duration,
+    /// How long Business Central waits after the first change queued for a notification URL
+    /// before it sends everything queued for that URL in one notification (the real service:
+    /// 30 seconds); also the wait before a notification the subscriber answered 408, 429 or
+    /// 5xx (or did not answer) is sent again, five tries in all.
+    pub notify_delay: Duration,
+    /// The most rows of one subscription a notification lists one by one (the real service:
+    /// 1000); when more changed during one wait, the subscription gets a single `collection`
+    /// entry, whose resource filters on `lastModifiedDateTime`, instead.
+    pub notify_max: usize,
 }
 
 impl Default for Limits {
@@ -188,6 +204,9 @@ impl Default for Limits {
             no_bulk_actions: false,
             untracked: Vec::new(),
             delta_token_ttl: None,
+            subscription_ttl: Duration::from_secs(3 * 24 * 3600),
+            notify_delay: Duration::from_secs(30),
+            notify_max: 1000,
         }
     }
 }
@@ -265,14 +284,21 @@ pub struct Sandbox {
     control: Control,
     company: String,
     auth: AuthConfig,
+    /// Stops the webhook notifications when the sandbox goes.
+    webhooks: business_central::webhooks::Stopper,
 }
 
 impl Sandbox {
     /// Opens the stores, seeds them, binds both ports and starts serving.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let tokens = Arc::new(auth::Tokens::new(config.auth.clone()));
-        let (bc_state, dv_state, dv_store) = server::states(&config, tokens)?;
-        let control = Control::new(bc_state.monitor.clone(), dv_state.monitor.clone(), dv_store);
+        let (bc_state, dv_state, dv_store, webhooks) = server::states(&config, tokens)?;
+        let control = Control::new(
+            bc_state.monitor.clone(),
+            dv_state.monitor.clone(),
+            dv_store,
+            webhooks.clone(),
+        );
         let bc = server::serve(config.bind, config.bc_port, bc_state).await?;
         let dv = server::serve(config.bind, config.dv_port, dv_state).await?;
         Ok(Sandbox {
@@ -281,6 +307,7 @@ impl Sandbox {
             control,
             company: seed::COMPANY_NAME.to_string(),
             auth: config.auth,
+            webhooks: business_central::webhooks::Stopper(webhooks),
         })
     }
 
@@ -373,7 +400,9 @@ impl Sandbox {
     }
 
     /// Stops accepting connections, lets requests in flight finish, and closes the stores.
+    /// Webhook notifications not yet sent are given up.
     pub async fn shutdown(self) {
+        self.webhooks.0.stop();
         self.bc.stop().await;
         self.dv.stop().await;
     }

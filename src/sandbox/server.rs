@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::auth::{Check, Tokens};
+use super::business_central::webhooks::Webhooks;
 use super::business_central::Bc;
 use super::dataverse::Dv;
 use super::dispatch::Api;
@@ -53,9 +54,14 @@ pub(crate) struct ServiceState {
     pub tokens: Arc<Tokens>,
 }
 
-/// Both services' states, and Dataverse's store (whose delta tokens [`super::Control`]
-/// expires).
-pub(crate) type States = (Arc<ServiceState>, Arc<ServiceState>, Arc<Store>);
+/// Both services' states, Dataverse's store (whose delta tokens [`super::Control`] expires)
+/// and Business Central's webhook subscriptions.
+pub(crate) type States = (
+    Arc<ServiceState>,
+    Arc<ServiceState>,
+    Arc<Store>,
+    Arc<Webhooks>,
+);
 
 /// Opens, creates and seeds both stores and builds both services' states.
 pub(crate) fn states(config: &SandboxConfig, tokens: Arc<Tokens>) -> Result<States, SandboxError> {
@@ -74,7 +80,8 @@ pub(crate) fn states(config: &SandboxConfig, tokens: Arc<Tokens>) -> Result<Stat
             .extend(super::keys::integer_keyed_schema().tables);
     }
     let dv_store = Store::open(file("dataverse.db").as_deref(), dv_schema)?;
-    let bc = Bc::new(bc_store, seed::companies());
+    let webhooks = Arc::new(Webhooks::new());
+    let bc = Bc::new(bc_store, seed::companies(), webhooks.clone());
     let dv = Dv::new(dv_store, seed::app_user());
     seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;
     // After the seed: a first tracked read reads the seeded rows anyway.
@@ -92,7 +99,7 @@ pub(crate) fn states(config: &SandboxConfig, tokens: Arc<Tokens>) -> Result<Stat
             tokens: tokens.clone(),
         })
     };
-    Ok((state(Api::Bc(bc)), state(Api::Dv(dv)), dv_store))
+    Ok((state(Api::Bc(bc)), state(Api::Dv(dv)), dv_store, webhooks))
 }
 
 /// A running server.
@@ -221,14 +228,25 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
         Throttle::Admitted { remaining } => Some(remaining),
         Throttle::Unlimited => None,
     };
-    if monitor.faults().refuse_writes && req.method != "GET" && !req.path.ends_with("$batch") {
-        return state.api.error(
-            400,
-            "BadRequest",
-            "The record was refused (a fault injected by the sandbox).",
-        );
-    }
-    let mut answer = state.api.handle(req, monitor);
+    // Subscriptions are answered apart: their handshake waits on the subscriber. They are not
+    // records, so the refusal of records does not touch them.
+    let subscription = match &state.api {
+        Api::Bc(bc) => bc.subscriptions(req, monitor).await,
+        Api::Dv(_) => None,
+    };
+    let refused =
+        monitor.faults().refuse_writes && req.method != "GET" && !req.path.ends_with("$batch");
+    let mut answer = match subscription {
+        Some(answer) => answer,
+        None if refused => {
+            return state.api.error(
+                400,
+                "BadRequest",
+                "The record was refused (a fault injected by the sandbox).",
+            )
+        }
+        None => state.api.handle(req, monitor),
+    };
     monitor.count_sent(answer.body.len());
     if let Some(remaining) = remaining {
         answer = state.api.with_budget_left(answer, remaining);

@@ -12,6 +12,7 @@ use super::*;
 
 mod bulk;
 mod choices;
+mod subscriptions;
 mod tracking;
 
 /// A running sandbox and a client with a valid token for each service.
