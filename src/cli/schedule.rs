@@ -86,37 +86,48 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         if let Some(lost) = scheduler_lease.as_ref().map(|l| l.lost_flag()) {
             watch_lease(lost, stop.clone());
         }
-        let health = Arc::new(Health::default());
-        let metrics = Arc::new(http_metrics(&rt));
-        let server = serve_metrics(metrics_addr, &metrics, &health).await?;
-        let wakeups = Arc::new(Wakeups::default());
-        let (listener, hooks) = match listen.filter(|_| !once) {
-            Some(l) => listen_for_changes(&l, &rt, &wakeups).await?,
-            None => (None, None),
-        };
-        let scheduler = Scheduler::new(&rt.plan, &rt.systems, &rt.store, rt.options.clone(), stop);
-        let outcome = match scheduler {
-            Ok(s) => {
-                s.with_health(health)
-                    .with_metrics(metrics)
-                    .with_events(wakeups, hooks, &rt.poll)
-                    .run(once)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Some(l) = listener {
-            l.stop().await;
-        }
-        if let Some(s) = server {
-            s.stop().await;
-        }
-        outcome.map_err(|e| CliError::Io(e.to_string()))
+        serve_and_run(&rt, once, metrics_addr, listen, stop).await
     })?;
     if args.output.json() {
         runtime::print_json(&summary);
     }
     Ok(exit_code(&summary, once))
+}
+
+/// Serves metrics (and notifications, when listening) while the scheduler runs.
+async fn serve_and_run(
+    rt: &runtime::Runtime,
+    once: bool,
+    metrics_addr: Option<SocketAddr>,
+    listen: Option<(SocketAddr, Option<String>)>,
+    stop: Stop,
+) -> Result<Summary, CliError> {
+    let health = Arc::new(Health::default());
+    let metrics = Arc::new(http_metrics(rt));
+    let server = serve_metrics(metrics_addr, &metrics, &health).await?;
+    let wakeups = Arc::new(Wakeups::default());
+    let (listener, hooks) = match listen.filter(|_| !once) {
+        Some(l) => listen_for_changes(&l, rt, &wakeups).await?,
+        None => (None, None),
+    };
+    let scheduler = Scheduler::new(&rt.plan, &rt.systems, &rt.store, rt.options.clone(), stop);
+    let outcome = match scheduler {
+        Ok(s) => {
+            s.with_health(health)
+                .with_metrics(metrics)
+                .with_events(wakeups, hooks, &rt.poll)
+                .run(once)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(l) = listener {
+        l.stop().await;
+    }
+    if let Some(s) = server {
+        s.stop().await;
+    }
+    outcome.map_err(|e| CliError::Io(e.to_string()))
 }
 
 /// The metrics of the run, with the HTTP statistics of each service system.

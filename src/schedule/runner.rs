@@ -335,11 +335,15 @@ impl<'a> Scheduler<'a> {
             .filter_map(|(i, j)| j.timer.due().map(|d| (d, j.order, i)))
             .min();
         let renewal = self.events.as_ref().and_then(|e| e.webhooks.next_renewal());
+        // A probe due no sooner than its job's run is not made: the run reads the changes
+        // anyway (and moves the probe on), so a quiet table costs its job's runs and no more.
         let probe = self
             .jobs
             .iter()
             .enumerate()
-            .filter_map(|(i, j)| j.probe.as_ref().map(|p| (p.due(), i)))
+            .filter_map(|(i, j)| j.probe.as_ref().map(|p| (p.due(), i, j.timer.due())))
+            .filter(|(due, _, run)| run.is_none_or(|run| *due < run))
+            .map(|(due, i, _)| (due, i))
             .min();
         // Probes and renewals keep a scheduler alive whose jobs run only when woken.
         let first = [job.map(|j| j.0), renewal, probe.map(|p| p.0)]
