@@ -11,26 +11,24 @@ use super::listen::Hooks;
 use super::probe::Probe;
 use super::timing::{BadTime, Outcome, Reason, Timer};
 use super::wake::Wakeups;
-use super::webhooks::{tables_to_watch, Webhooks};
+use super::webhooks::Webhooks;
 use super::{Health, Metrics, Stop};
 use crate::plan::{self, Plan, SyncMode};
 use crate::profile::PollConfig;
 use crate::runtime::engine::{
-    changes_waiting, tracked_passes, Engine, EngineError, Mode, Options, RunReport, RunRequest,
-    RunStatus,
+    tracked_passes, Engine, EngineError, Mode, Options, RunReport, RunRequest, RunStatus,
 };
+
+mod events;
 use crate::runtime::systems::Systems;
 use crate::state::{StateError, Store};
+use events::Events;
 
 /// The trigger recorded with the scheduler's runs.
 pub const TRIGGER: &str = "schedule";
 
 /// How many recent runs are read for each table mapping's last success at start.
 const RUNS_LOOKED_AT: usize = 500;
-
-/// How long a woken job waits before it runs, so that the notifications of one burst of
-/// changes (several tables, several deliveries) are taken by one run.
-const SETTLE: jiff::SignedDuration = jiff::SignedDuration::from_millis(250);
 
 /// Why the scheduler cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -145,14 +143,6 @@ enum Next {
     Sleep(Timestamp),
     /// Nothing is ever due again.
     Done,
-}
-
-/// How the scheduler learns of changes between runs.
-struct Events {
-    wakeups: Arc<Wakeups>,
-    /// The notification endpoint's hooks and the URL the service calls it at.
-    hooks: Option<(Arc<Hooks>, String)>,
-    webhooks: Webhooks,
 }
 
 /// Runs a plan's jobs.
@@ -357,112 +347,6 @@ impl<'a> Scheduler<'a> {
             (_, _, Some(due), _) if due <= now => Next::Renew,
             (_, _, _, Some((_, i))) => Next::Probe(i),
             (Some(t), ..) => Next::Sleep(t),
-        }
-    }
-
-    /// Sleeps until `until`, or less if a stop is asked for or a table is woken.
-    async fn sleep_until(&self, until: Timestamp) {
-        match self.events.as_ref() {
-            Some(e) => {
-                tokio::select! {
-                    _ = self.stop.sleep_until(until) => {}
-                    _ = e.wakeups.woken() => {}
-                }
-            }
-            None => self.stop.sleep_until(until).await,
-        }
-    }
-
-    /// Brings forward the jobs whose tables were woken since the loop last looked.
-    fn take_wakes(&mut self) {
-        let Some(woken) = self.events.as_ref().map(|e| e.wakeups.take()) else {
-            return;
-        };
-        if woken.is_empty() {
-            return;
-        }
-        let now = Timestamp::now();
-        for i in 0..self.jobs.len() {
-            let reads = |(system, table): &(String, String)| {
-                self.jobs[i].job.tables.iter().any(|name| {
-                    self.plan.tables.iter().any(|t| {
-                        &t.name == name
-                            && [&t.left, &t.right]
-                                .iter()
-                                .any(|side| &side.system == system && &side.table == table)
-                    })
-                })
-            };
-            if woken.iter().any(reads) {
-                self.wake(i, now, "notification");
-            }
-        }
-    }
-
-    /// Brings a job's run forward, because of `cause`.
-    fn wake(&mut self, i: usize, now: Timestamp, cause: &str) {
-        self.jobs[i].timer.wake(now, SETTLE);
-        if let Some(m) = &self.metrics {
-            m.woken(&self.jobs[i].name, cause);
-        }
-        self.announce(i, Reason::Woken);
-    }
-
-    /// Makes the webhook subscriptions of the tables the jobs read.
-    async fn subscribe(&mut self) {
-        let Some(events) = self.events.as_mut() else {
-            return;
-        };
-        let Some((hooks, url)) = events.hooks.clone() else {
-            return;
-        };
-        let watch = tables_to_watch(self.plan, self.systems);
-        events.webhooks = Webhooks::start(self.systems, &watch, &url, &hooks).await;
-    }
-
-    /// Renews the subscriptions due; a table whose subscription had to be made again may
-    /// have changed unnoticed, so its jobs run.
-    async fn renew(&mut self) {
-        let Some(events) = self.events.as_mut() else {
-            return;
-        };
-        let Some((hooks, _)) = events.hooks.clone() else {
-            return;
-        };
-        let touched = events.webhooks.renew_due(self.systems, &hooks).await;
-        for (system, table) in touched {
-            events.wakeups.wake(&system, &table);
-        }
-    }
-
-    /// Asks the system whether the job's tracked tables changed; the job runs if so.
-    async fn probe(&mut self, i: usize) {
-        let Some(probe) = self.jobs[i].probe.clone() else {
-            return;
-        };
-        let mut changed = false;
-        for (mapping, dir) in &probe.passes {
-            match changes_waiting(self.plan, self.systems, self.store, mapping, *dir).await {
-                Ok(c) => changed |= c,
-                Err(e) => {
-                    tracing::warn!(job = %self.jobs[i].name, table = %mapping, error = %e, "cannot ask for the table's changes; its job runs by its interval");
-                }
-            }
-            if changed {
-                break;
-            }
-        }
-        let now = Timestamp::now();
-        let job_wait = self.jobs[i].timer.wait();
-        if let Some(p) = self.jobs[i].probe.as_mut() {
-            if changed {
-                p.busy(now);
-            } else {
-                p.quiet(now, job_wait);
-            }
-        }
-        if changed {
-            self.wake(i, now, "probe");
         }
     }
 
