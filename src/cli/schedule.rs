@@ -39,9 +39,9 @@ pub struct ScheduleArgs {
     /// seconds; the profile's `[listen] addr` when absent.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// The URL the service calls to reach `--listen` (behind a proxy or a public host name);
-    /// the profile's `[listen] url`, else `http://ADDR`.
-    #[arg(long, value_name = "URL", requires = "listen")]
+    /// The URL the service calls to reach the endpoint (behind a proxy or a public host
+    /// name); the profile's `[listen] url`, else `http://ADDR`.
+    #[arg(long, value_name = "URL")]
     listen_url: Option<String>,
     // `json` needs `--once`: a summary of the jobs run (name, run id, status, counts).
     #[command(flatten)]
@@ -167,16 +167,28 @@ fn listen_config(
     args: &ScheduleArgs,
     rt: &runtime::Runtime,
 ) -> Result<Option<(SocketAddr, Option<String>)>, CliError> {
-    let (addr, url) = match (&args.listen, &rt.listen) {
-        (Some(a), _) => (a.clone(), args.listen_url.clone()),
-        (None, Some(l)) => (l.addr.clone(), l.url.clone()),
+    let profile_url = rt.listen.as_ref().and_then(|l| l.url.clone());
+    let addr = match (&args.listen, &rt.listen) {
+        (Some(a), _) => a.clone(),
+        (None, Some(l)) => l.addr.clone(),
+        (None, None) if args.listen_url.is_some() => {
+            return Err(CliError::Usage(
+                "--listen-url needs an address to listen on: --listen ADDR or [listen] addr".into(),
+            ))
+        }
         (None, None) => return Ok(None),
     };
+    let url = args.listen_url.clone().or(profile_url);
     let addr = addr.parse::<SocketAddr>().map_err(|_| {
         CliError::Usage(format!(
             "the listen address `{addr}` is not an address like 0.0.0.0:8787 (--listen or [listen] addr)"
         ))
     })?;
+    if addr.ip().is_unspecified() && url.is_none() {
+        return Err(CliError::Usage(format!(
+            "listening on {addr} (every interface), the service needs to be told where to call: give --listen-url URL or [listen] url"
+        )));
+    }
     if let Some(u) = &url {
         if !(u.starts_with("https://") || u.starts_with("http://")) {
             return Err(CliError::Usage(format!(

@@ -3,9 +3,13 @@
 //! - With `?validationToken=…` (the service checking the URL, when a subscription is made or
 //!   renewed): answers 200 with the token as plain text.
 //! - With a notification (`{"value":[{subscriptionId, clientState, resource, changeType, …}]}`):
-//!   checks every entry's `clientState` against the one this process gave its subscriptions,
-//!   in constant time, and answers 401 to a batch with any other; otherwise wakes the jobs of
-//!   the tables the entries name (`collection`, "many changed", included) and answers 202.
+//!   checks each entry's `clientState` against the one this process gave its subscriptions, in
+//!   constant time, wakes the jobs of the tables the genuine entries name (`collection`, "many
+//!   changed", included) and answers 202; a request with no genuine entry is answered 401.
+//!   Entries of other states are ignored rather than refused along with the batch: the service
+//!   deletes every subscription of a batch answered with an error, and a batch may mix this
+//!   process's subscriptions with a stale one to the same URL (which a refusal of a batch of
+//!   its own alone then removes).
 //!
 //! The notification's content is not trusted beyond the table it names: the job reads the
 //! changes by its own watermark, so a forged or replayed notification costs one run at most.
@@ -99,10 +103,17 @@ impl Listener {
         Ok(Listener { addr, stop, task })
     }
 
-    /// Stops serving and waits for answers in flight.
+    /// Stops serving and waits for answers in flight, a few seconds at most.
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        let task = self.task;
+        let abort = task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
 }
 
@@ -127,17 +138,23 @@ async fn notified(
         _ => return bad_request(&system, "a notification that is not a JSON object"),
     };
     let expected = Sha256::digest(state.expose().as_bytes());
-    let genuine = entries.iter().all(|e| {
-        let given = e.get("clientState").and_then(Json::as_str).unwrap_or("");
-        // Digests compared in constant time: neither the state's bytes nor its length show
-        // in how long a wrong guess takes to refuse.
-        bool::from(Sha256::digest(given.as_bytes()).ct_eq(&expected))
-    });
-    if !genuine {
-        tracing::warn!(system = %system, "refused a notification whose client state is not this process's");
+    let genuine: Vec<&Json> = entries
+        .iter()
+        .filter(|e| {
+            let given = e.get("clientState").and_then(Json::as_str).unwrap_or("");
+            // Digests compared in constant time: neither the state's bytes nor its length
+            // show in how long a wrong guess takes to refuse.
+            bool::from(Sha256::digest(given.as_bytes()).ct_eq(&expected))
+        })
+        .collect();
+    if genuine.is_empty() {
+        tracing::warn!(system = %system, entries = entries.len(), "refused a notification whose client state is not this process's");
         return (StatusCode::UNAUTHORIZED, "unknown client state").into_response();
     }
-    let mut tables: Vec<String> = entries
+    if genuine.len() < entries.len() {
+        tracing::warn!(system = %system, ignored = entries.len() - genuine.len(), "ignored notification entries whose client state is not this process's");
+    }
+    let mut tables: Vec<String> = genuine
         .iter()
         .filter_map(|e| e.get("resource").and_then(Json::as_str))
         .filter_map(table_of_resource)
@@ -185,7 +202,55 @@ pub fn table_of_resource(resource: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::table_of_resource;
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::{table_of_resource, Hooks, Listener, Wakeups};
+
+    #[tokio::test]
+    async fn genuine_entries_wake_their_tables_and_stale_ones_beside_them_are_ignored() {
+        let wakeups = Arc::new(Wakeups::default());
+        let hooks = Arc::new(Hooks::new(["bc".to_string()], wakeups.clone()));
+        let state = hooks
+            .client_state("bc")
+            .map(|s| s.expose().to_string())
+            .unwrap_or_default();
+        let listener = Listener::start(([127, 0, 0, 1], 0).into(), hooks)
+            .await
+            .unwrap_or_else(|e| panic!("listen: {e}"));
+        let url = format!("http://{}/notifications/bc", listener.addr);
+        let entry = |state: &str, table: &str| {
+            json!({
+                "subscriptionId": "5f1c",
+                "clientState": state,
+                "resource": format!("api/v2.0/companies(1f2e)/{table}(9a8b)"),
+                "changeType": "updated",
+            })
+        };
+        let post = |body: serde_json::Value| {
+            let url = url.clone();
+            async move {
+                let r = reqwest::Client::new().post(url).json(&body).send().await;
+                r.map(|r| r.status().as_u16()).unwrap_or(0)
+            }
+        };
+        let mixed = json!({ "value": [entry("stale", "vendors"), entry(&state, "customers")] });
+        assert_eq!(post(mixed).await, 202);
+        let woken: Vec<_> = wakeups.take().into_iter().collect();
+        assert_eq!(woken, [("bc".to_string(), "customers".to_string())]);
+        let stale = json!({ "value": [entry("stale", "customers")] });
+        assert_eq!(post(stale).await, 401);
+        assert!(wakeups.take().is_empty());
+        let unknown = format!("http://{}/notifications/dv", listener.addr);
+        let r = reqwest::Client::new()
+            .post(unknown)
+            .json(&json!({}))
+            .send()
+            .await;
+        assert_eq!(r.map(|r| r.status().as_u16()).unwrap_or(0), 404);
+        listener.stop().await;
+    }
 
     #[test]
     fn a_resource_names_its_table() {

@@ -3,7 +3,10 @@
 //! [`timing`] decides when each job is due (intervals, idle backoff, times of day) as pure
 //! functions of a clock; [`runner`] is the loop that runs due jobs one at a time through the
 //! engine and stops between batches when asked; [`metrics`] and [`server`] expose what it does
-//! over HTTP (`/metrics`, `/healthz`).
+//! over HTTP (`/metrics`, `/healthz`). Between runs, changes wake jobs: [`listen`] serves
+//! Business Central's webhook notifications, [`webhooks`] keeps the subscriptions that bring
+//! them, [`probe`] times the probes of Dataverse's change tracking, and [`wake`] carries what
+//! woke to the loop.
 //!
 //! Jobs run one after another, never side by side: runs of one state store are serialised by
 //! its run lock anyway, and so no table is ever synced by two jobs at once.

@@ -70,6 +70,12 @@ impl Probe {
         self.due = now.saturating_add(self.base).unwrap_or(now);
     }
 
+    /// The job's run failed or could not start: no probe before it is tried again at `due`
+    /// (none while it is never due).
+    pub fn hold_until(&mut self, due: Option<Timestamp>) {
+        self.due = due.unwrap_or(Timestamp::MAX).max(self.due);
+    }
+
     /// The job ran at `now` without change: the run read what there was, so the next probe
     /// waits its current wait from here.
     pub fn ran(&mut self, now: Timestamp) {

@@ -1,6 +1,8 @@
-//! The scheduler loop: sleeps until the next job is due, runs it through the engine (trigger
-//! `schedule`), tells its timer how the run went, and repeats until asked to stop. One job runs
-//! at a time; jobs due together run in the plan's dependency order.
+//! The scheduler loop: sleeps until the next job is due (or a change wakes one, see
+//! [`events`]), runs it through the engine (trigger `schedule`), tells its timer how the run
+//! went, and repeats until asked to stop; between runs it probes tracked tables and renews
+//! webhook subscriptions when those are due. One job runs at a time; jobs due together run in
+//! the plan's dependency order.
 
 use std::sync::Arc;
 
@@ -248,7 +250,7 @@ impl<'a> Scheduler<'a> {
         poll: &PollConfig,
     ) -> Self {
         let now = Timestamp::now();
-        for j in &mut self.jobs {
+        for j in self.jobs.iter_mut().filter(|j| Timer::wakes(&j.job)) {
             let passes = tracked_passes(self.plan, self.systems, &j.job.tables);
             j.probe = Probe::new(passes, poll, now);
         }
@@ -383,8 +385,7 @@ impl<'a> Scheduler<'a> {
                 if keep {
                     summary.jobs.push(JobRun::busy(name));
                 }
-                let reason = self.jobs[i].timer.after(Outcome::Busy, finished, &self.tz);
-                self.announce(i, reason);
+                self.after_run(i, Outcome::Busy, finished);
                 return Ok(true);
             }
             Err(e) => {
@@ -405,15 +406,24 @@ impl<'a> Scheduler<'a> {
             tracing::info!(job = %name, run = report.run_id, "job stopped after the batch in flight");
             return Ok(false);
         };
+        self.after_run(i, outcome, finished);
+        Ok(true)
+    }
+
+    /// Moves job `i`'s timer and probe on after a run (or a try) that ended at `finished`.
+    fn after_run(&mut self, i: usize, outcome: Outcome, finished: Timestamp) {
         let reason = self.jobs[i].timer.after(outcome, finished, &self.tz);
+        let due = self.jobs[i].timer.due();
         if let Some(p) = self.jobs[i].probe.as_mut() {
             match outcome {
                 Outcome::Changed => p.busy(finished),
-                _ => p.ran(finished),
+                Outcome::Idle => p.ran(finished),
+                // Retried when the timer says: probing meanwhile would only find the same
+                // changes again.
+                Outcome::Failed | Outcome::Busy => p.hold_until(due),
             }
         }
         self.announce(i, reason);
-        Ok(true)
     }
 
     /// Sets each table mapping's last success from the runs the store remembers, so the gauge

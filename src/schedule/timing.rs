@@ -74,6 +74,10 @@ pub struct Timer {
     at: Option<Time>,
     wait: Option<SignedDuration>,
     due: Option<Timestamp>,
+    /// Whether the run now due was brought forward by a wake.
+    woken: bool,
+    /// Whether the last run failed or could not start: wakes then leave the retry where it is.
+    holding: bool,
 }
 
 /// Why a job's settings cannot be scheduled (the compiler rejects these; a hand-edited plan
@@ -103,6 +107,8 @@ impl Timer {
             at,
             wait: every,
             due: None,
+            woken: false,
+            holding: false,
         };
         t.due = Some(match at {
             Some(at) => next_time_of_day(now, at, tz),
@@ -121,12 +127,29 @@ impl Timer {
         self.wait
     }
 
+    /// Whether a change seen between runs may bring the job's run forward: a modified-only
+    /// sync on an interval, not on a time of day (its grid stays), nor a full sync.
+    pub fn wakes(job: &plan::Job) -> bool {
+        job.mode == plan::SyncMode::Modified
+            && job.at.is_none()
+            && job.every_seconds.is_some_and(|s| s > 0)
+    }
+
     /// A table of the job changed at `now`: the job is due after `settle` (or sooner, if it
     /// already was), so the changes of one burst are taken by one run. Its wait is left as it
-    /// is: the run it brings forward says whether there was work about.
-    pub fn wake(&mut self, now: Timestamp, settle: SignedDuration) {
+    /// is, and a run that failed is retried when its interval says, not sooner. Returns
+    /// whether the run was brought forward.
+    pub fn wake(&mut self, now: Timestamp, settle: SignedDuration) -> bool {
+        if self.holding {
+            return false;
+        }
         let soon = add(now, settle);
-        self.due = Some(self.due.map_or(soon, |d| d.min(soon)));
+        if self.due.is_some_and(|d| d <= soon) {
+            return false;
+        }
+        self.due = Some(soon);
+        self.woken = true;
+        true
     }
 
     /// Takes in how a run that ended at `finished` went, and moves the due time.
@@ -136,13 +159,19 @@ impl Timer {
                 // Not a run: the wait it was due with stands.
                 let retry = self.wait.map_or(BUSY_RETRY, |w| w.min(BUSY_RETRY));
                 self.due = Some(add(finished, retry));
+                self.holding = true;
                 return Reason::Busy;
             }
             Outcome::Changed => Reason::Changed,
             Outcome::Failed => Reason::Failed,
             Outcome::Idle => Reason::Idle,
         };
+        // A woken run that found nothing (the echo of the sync's own write, say) says nothing
+        // about how quiet the table is: the wait stays.
+        let woken = std::mem::take(&mut self.woken);
+        self.holding = outcome == Outcome::Failed;
         self.wait = match (outcome, self.every, self.idle, self.wait) {
+            (Outcome::Idle, _, _, wait) if woken => wait,
             (Outcome::Idle, Some(every), Some(idle), Some(wait)) => {
                 Some(wait.checked_mul(2).unwrap_or(idle).clamp(every, idle))
             }

@@ -4,7 +4,6 @@
 //! wake lost or doubled delays or repeats a run, never a record.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -17,13 +16,11 @@ pub type TableOf = (String, String);
 pub struct Wakeups {
     pending: Mutex<BTreeSet<TableOf>>,
     ready: Notify,
-    received: AtomicU64,
 }
 
 impl Wakeups {
     /// Notes that `table` of `system` changed, and wakes the loop.
     pub fn wake(&self, system: &str, table: &str) {
-        self.received.fetch_add(1, Ordering::Relaxed);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.insert((system.to_string(), table.to_string()));
         drop(pending);
@@ -41,10 +38,5 @@ impl Wakeups {
     /// Waits until a table is woken.
     pub async fn woken(&self) {
         self.ready.notified().await;
-    }
-
-    /// How many notices of a change were received, for metrics.
-    pub fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
     }
 }

@@ -1,17 +1,25 @@
-//! The scheduler's webhook subscriptions: one per Business Central table its jobs read, made
-//! when it starts (taking over those an earlier process left, so a restart never doubles
-//! them), renewed halfway to their expiry, and deleted when it stops. A table the service
-//! cannot notify about is synced by its job's interval alone.
+//! The scheduler's webhook subscriptions: one per Business Central table its woken jobs read.
+//! At start it takes over those an earlier process left at the same URL (so a restart never
+//! doubles them), renews each halfway to its expiry, makes one again where the service lost
+//! it, retries what failed a minute later, and deletes them all when it stops. A table the
+//! service refuses to notify about is synced by its job's interval alone.
+//!
+//! Every call to the service is bounded ([`CALL_LIMIT`]): the scheduler's loop waits for them,
+//! and a slow service must not hold its jobs up for long.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::listen::Hooks;
+use super::timing::Timer;
 use crate::connectors::odata::subscriptions::Subscription;
 use crate::connectors::odata::ODataConnector;
 use crate::connectors::ConnectorError;
 use crate::plan::Plan;
+use crate::profile::Secret;
 use crate::runtime::engine::directions;
 use crate::runtime::systems::{AnyConnector, Systems};
 
@@ -19,13 +27,21 @@ use crate::runtime::systems::{AnyConnector, Systems};
 /// loop.
 const MIN_RENEWAL: SignedDuration = SignedDuration::from_secs(1);
 
-/// One subscription the scheduler keeps.
+/// How long after a failure a subscription is tried again.
+const RETRY: SignedDuration = SignedDuration::from_mins(1);
+
+/// The longest one call to the service may take (its own retries included).
+pub const CALL_LIMIT: Duration = Duration::from_secs(20);
+
+/// One table's subscription, or the want of one.
 #[derive(Debug, Clone)]
 struct Kept {
     system: String,
     table: String,
-    subscription: Subscription,
-    renew_at: Timestamp,
+    /// None while it is still to be made (a call failed).
+    subscription: Option<Subscription>,
+    /// When to renew it, or to try again.
+    due: Timestamp,
 }
 
 /// The subscriptions kept, and when each is renewed.
@@ -36,12 +52,14 @@ pub struct Webhooks {
     urls: BTreeMap<String, String>,
 }
 
-/// The Business Central tables each system's jobs read from (source sides), by system alias.
+/// The tables to watch, by system alias: those the woken jobs ([`Timer::wakes`]) read from
+/// (source sides) on systems that offer webhooks.
 pub fn tables_to_watch(plan: &Plan, systems: &Systems) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let in_jobs: BTreeSet<&str> = plan
         .jobs
         .values()
+        .filter(|j| Timer::wakes(j))
         .flat_map(|j| j.tables.iter().map(String::as_str))
         .collect();
     for t in plan
@@ -63,10 +81,23 @@ pub fn tables_to_watch(plan: &Plan, systems: &Systems) -> BTreeMap<String, BTree
     out
 }
 
+/// `call`, given up after [`CALL_LIMIT`].
+async fn bounded<T>(
+    call: impl Future<Output = Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
+    tokio::time::timeout(CALL_LIMIT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnectorError::Transient(format!(
+                "no answer within {} s",
+                CALL_LIMIT.as_secs()
+            )))
+        })
+}
+
 impl Webhooks {
-    /// Subscribes `{base_url}/notifications/{system}` to each table, renewing (with this
-    /// process's client state) the subscriptions to that URL it finds, deleting doubles and
-    /// those to tables no job reads now.
+    /// Subscribes `{base_url}/notifications/{system}` to each table, taking over the
+    /// subscriptions to that URL the service holds.
     pub async fn start(
         systems: &Systems,
         watch: &BTreeMap<String, BTreeSet<String>>,
@@ -74,180 +105,236 @@ impl Webhooks {
         hooks: &Hooks,
     ) -> Webhooks {
         let mut w = Webhooks::default();
+        let now = Timestamp::now();
         for (alias, tables) in watch {
-            let (Ok(AnyConnector::OData(c)), Some(state)) =
-                (systems.get(alias), hooks.client_state(alias))
-            else {
-                continue;
-            };
             let url = format!("{}/notifications/{alias}", base_url.trim_end_matches('/'));
-            w.urls.insert(alias.clone(), url.clone());
-            let found = match c.subscriptions().await {
-                Ok(all) => all
-                    .into_iter()
-                    .filter(|s| s.notification_url == url)
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(system = %alias, error = %e, "cannot list webhook subscriptions; making new ones");
-                    Vec::new()
-                }
-            };
-            w.take_over(c, alias, tables, found, state).await;
+            w.urls.insert(alias.clone(), url);
+            for table in tables {
+                w.kept.push(Kept {
+                    system: alias.clone(),
+                    table: table.clone(),
+                    subscription: None,
+                    due: now,
+                });
+            }
         }
+        w.attach_missing(systems, hooks).await;
         w
     }
 
-    /// Keeps one subscription per table among those found (renewed), makes the missing ones
-    /// and deletes the rest.
-    async fn take_over(
-        &mut self,
-        c: &ODataConnector,
-        alias: &str,
-        tables: &BTreeSet<String>,
-        mut found: Vec<Subscription>,
-        state: &crate::profile::Secret,
-    ) {
-        let url = self.urls.get(alias).cloned().unwrap_or_default();
-        for table in tables {
-            let resource = match c.subscription_resource(table).await {
-                Ok(r) => r,
-                Err(e) => {
-                    warn_unwatched(alias, table, &e);
-                    continue;
-                }
-            };
-            let mut same: Vec<Subscription> = Vec::new();
-            found.retain(|s| {
-                let mine = same_resource(&s.resource, &resource);
-                if mine {
-                    same.push(s.clone());
-                }
-                !mine
-            });
-            let mut made = None;
-            for s in same {
-                if made.is_none() {
-                    made = c.renew(&s, state).await.ok();
-                    if made.is_some() {
-                        continue;
-                    }
-                }
-                unsubscribe(c, alias, &s).await;
-            }
-            let made = match made {
-                Some(s) => Ok(s),
-                None => c.subscribe(&url, &resource, state).await,
-            };
-            match made {
-                Ok(s) => self.keep(alias, table, s, false),
-                Err(e) => warn_unwatched(alias, table, &e),
-            }
-        }
-        // Left over: subscriptions of this URL to tables no job reads any more.
-        for s in found {
-            unsubscribe(c, alias, &s).await;
-        }
-    }
-
-    /// Keeps a subscription made (or taken over) now, or renewed (`renewal`).
-    fn keep(&mut self, system: &str, table: &str, subscription: Subscription, renewal: bool) {
-        let expires = subscription.expires.map(|t| t.to_string());
-        let id = &subscription.id;
-        if renewal {
-            tracing::info!(system = %system, table = %table, id = %id, expires = ?expires, "renewed the webhook subscription");
-        } else {
-            tracing::info!(system = %system, table = %table, id = %id, expires = ?expires, "subscribed to the table's changes");
-        }
-        let renew_at = renewal_time(Timestamp::now(), subscription.expires);
-        self.kept
-            .retain(|k| !(k.system == system && k.table == table));
-        self.kept.push(Kept {
-            system: system.to_string(),
-            table: table.to_string(),
-            subscription,
-            renew_at,
-        });
-    }
-
-    /// The tables subscribed to, as `(system, table)`.
-    pub fn watched(&self) -> BTreeSet<(String, String)> {
-        self.kept
-            .iter()
-            .map(|k| (k.system.clone(), k.table.clone()))
-            .collect()
-    }
-
-    /// When the next renewal is due.
+    /// When the next renewal (or retry) is due.
     pub fn next_renewal(&self) -> Option<Timestamp> {
-        self.kept.iter().map(|k| k.renew_at).min()
+        self.kept.iter().map(|k| k.due).min()
     }
 
-    /// Renews the subscriptions due; one the service no longer has is made again. Returns the
-    /// tables whose subscriptions were made again: their changes in between may not have been
-    /// notified.
+    /// Renews the subscriptions due, and makes those still missing. Returns the tables whose
+    /// subscriptions were made anew: their changes in between may not have been notified.
     pub async fn renew_due(&mut self, systems: &Systems, hooks: &Hooks) -> Vec<(String, String)> {
         let now = Timestamp::now();
-        let due: Vec<Kept> = self
-            .kept
-            .iter()
-            .filter(|k| k.renew_at <= now)
-            .cloned()
-            .collect();
-        let mut touched = Vec::new();
-        for k in due {
+        let mut made = Vec::new();
+        for i in 0..self.kept.len() {
+            let k = self.kept[i].clone();
+            let (Some(s), true) = (&k.subscription, k.due <= now) else {
+                continue;
+            };
+            // Tried again later whatever happens, so a failure never makes a loop.
+            self.kept[i].due = later(now);
             let (Ok(AnyConnector::OData(c)), Some(state)) =
                 (systems.get(&k.system), hooks.client_state(&k.system))
             else {
                 continue;
             };
-            let (renewed, made_again) = match c.renew(&k.subscription, state).await {
-                Ok(s) => (Ok(s), false),
-                Err(e) => {
-                    tracing::warn!(system = %k.system, table = %k.table, error = %e, "cannot renew the webhook subscription; making a new one");
-                    let url = self.urls.get(&k.system).cloned().unwrap_or_default();
-                    (
-                        c.subscribe(&url, &k.subscription.resource, state).await,
-                        true,
-                    )
-                }
-            };
-            match renewed {
-                Ok(s) => {
-                    self.keep(&k.system, &k.table, s, !made_again);
-                    if made_again {
-                        touched.push((k.system, k.table));
-                    }
+            match renew(c, s, state).await {
+                Ok(s) => self.keep(i, s, "renewed the webhook subscription"),
+                Err(ConnectorError::NotFound { .. }) => {
+                    tracing::warn!(system = %k.system, table = %k.table, "the service no longer has the webhook subscription; making it again");
+                    self.kept[i].subscription = None;
+                    self.kept[i].due = now;
                 }
                 Err(e) => {
-                    // Tried again shortly; the job's interval keeps the table synced meanwhile.
-                    tracing::warn!(system = %k.system, table = %k.table, error = %e, "cannot subscribe to the table's changes; trying again in a minute");
-                    if let Some(kept) = self
-                        .kept
-                        .iter_mut()
-                        .find(|x| x.system == k.system && x.table == k.table)
-                    {
-                        kept.renew_at = now
-                            .saturating_add(SignedDuration::from_mins(1))
-                            .unwrap_or(now);
-                    }
+                    tracing::warn!(system = %k.system, table = %k.table, error = %e, "cannot renew the webhook subscription; trying again in a minute");
                 }
             }
         }
-        touched
+        made.extend(self.attach_missing(systems, hooks).await);
+        made
     }
 
-    /// Deletes every subscription kept, so the service stops calling a process that is gone.
-    pub async fn stop(self, systems: &Systems) {
-        for k in self.kept {
-            if let Ok(AnyConnector::OData(c)) = systems.get(&k.system) {
-                unsubscribe(c, &k.system, &k.subscription).await;
+    /// For each system with tables still to subscribe whose time has come: lists the
+    /// subscriptions to its URL, renews one per table (with this process's client state),
+    /// makes the missing ones and deletes the rest (doubles, tables no job reads now).
+    /// Returns the tables subscribed to.
+    async fn attach_missing(&mut self, systems: &Systems, hooks: &Hooks) -> Vec<(String, String)> {
+        let now = Timestamp::now();
+        let due: BTreeSet<String> = self
+            .kept
+            .iter()
+            .filter(|k| k.subscription.is_none() && k.due <= now)
+            .map(|k| k.system.clone())
+            .collect();
+        let mut made = Vec::new();
+        for alias in due {
+            let (Ok(AnyConnector::OData(c)), Some(state), Some(url)) = (
+                systems.get(&alias),
+                hooks.client_state(&alias),
+                self.urls.get(&alias).cloned(),
+            ) else {
+                continue;
+            };
+            let found = match bounded(c.subscriptions()).await {
+                Ok(all) => all
+                    .into_iter()
+                    .filter(|s| s.notification_url == url)
+                    .collect(),
+                Err(e) => {
+                    // Made blindly, a subscription could double one the service holds.
+                    tracing::warn!(system = %alias, error = %e, "cannot list the webhook subscriptions; trying again in a minute");
+                    self.retry_missing(&alias, now);
+                    continue;
+                }
+            };
+            made.extend(self.take_over(c, &alias, &url, found, state).await);
+        }
+        made
+    }
+
+    /// Subscribes this system's missing tables, reusing what `found` holds.
+    async fn take_over(
+        &mut self,
+        c: &ODataConnector,
+        alias: &str,
+        url: &str,
+        mut found: Vec<Subscription>,
+        state: &Secret,
+    ) -> Vec<(String, String)> {
+        let mut made = Vec::new();
+        // Not to be deleted: the subscriptions kept already, and those a renewal failed on
+        // (one may still be the table's).
+        let mut spared: BTreeSet<String> = self
+            .kept
+            .iter()
+            .filter(|k| k.system == alias)
+            .filter_map(|k| k.subscription.as_ref().map(|s| s.id.clone()))
+            .collect();
+        let mut refused = Vec::new();
+        for i in 0..self.kept.len() {
+            let k = self.kept[i].clone();
+            if k.system != alias || k.subscription.is_some() {
+                continue;
             }
+            self.kept[i].due = later(Timestamp::now());
+            match attach(c, &k.table, url, &mut found, &mut spared, state).await {
+                Ok(s) => {
+                    self.keep(i, s, "subscribed to the table's changes");
+                    made.push((k.system, k.table));
+                }
+                Err(ConnectorError::Rejected(e)) => {
+                    tracing::warn!(system = %alias, table = %k.table, error = %e, "the service refused to notify about this table: its job finds its changes by its interval");
+                    refused.push(i);
+                }
+                Err(e) => {
+                    tracing::warn!(system = %alias, table = %k.table, error = %e, "cannot subscribe to the table's changes; trying again in a minute");
+                }
+            }
+        }
+        for i in refused.into_iter().rev() {
+            self.kept.remove(i);
+        }
+        // Left over: doubles, and subscriptions of this URL to tables no job reads now.
+        for s in found.iter().filter(|s| !spared.contains(&s.id)) {
+            unsubscribe(c, alias, s).await;
+        }
+        made
+    }
+
+    fn retry_missing(&mut self, alias: &str, now: Timestamp) {
+        for k in self.kept.iter_mut().filter(|k| k.system == alias) {
+            if k.subscription.is_none() {
+                k.due = later(now);
+            }
+        }
+    }
+
+    /// Keeps the subscription of `kept[i]` as the service answered it.
+    fn keep(&mut self, i: usize, subscription: Subscription, what: &str) {
+        let k = &mut self.kept[i];
+        let expires = subscription.expires.map(|t| t.to_string());
+        tracing::info!(system = %k.system, table = %k.table, id = %subscription.id, expires = ?expires, "{what}");
+        k.due = renewal_time(Timestamp::now(), subscription.expires);
+        k.subscription = Some(subscription);
+    }
+
+    /// Deletes every subscription kept, so the service stops calling a process that is gone;
+    /// bounded as a whole, since a service manager waits only so long for a stop.
+    pub async fn stop(self, systems: &Systems) {
+        let all = async {
+            for k in &self.kept {
+                let (Ok(AnyConnector::OData(c)), Some(s)) =
+                    (systems.get(&k.system), &k.subscription)
+                else {
+                    continue;
+                };
+                unsubscribe(c, &k.system, s).await;
+            }
+        };
+        if tokio::time::timeout(CALL_LIMIT, all).await.is_err() {
+            tracing::warn!("gave up deleting the webhook subscriptions; they expire by themselves, and the next start takes them over");
         }
     }
 }
 
-/// Halfway from now to the expiry (at least a second away); a day from now when the service
-/// gave none.
+/// One table's subscription: the first of `found` to its collection, renewed (a double of it
+/// is left in `found`, to be deleted), else a new one.
+async fn attach(
+    c: &ODataConnector,
+    table: &str,
+    url: &str,
+    found: &mut Vec<Subscription>,
+    spared: &mut BTreeSet<String>,
+    state: &Secret,
+) -> Result<Subscription, ConnectorError> {
+    let resource = bounded(c.subscription_resource(table)).await?;
+    while let Some(at) = found
+        .iter()
+        .position(|s| same_resource(&s.resource, &resource) && !spared.contains(&s.id))
+    {
+        let s = found.remove(at);
+        match renew(c, &s, state).await {
+            Ok(renewed) => return Ok(renewed),
+            Err(ConnectorError::NotFound { .. }) => continue,
+            Err(e) => {
+                // Not deleted, not doubled: the table is tried again later.
+                spared.insert(s.id);
+                return Err(e);
+            }
+        }
+    }
+    bounded(c.subscribe(url, &resource, state)).await
+}
+
+/// Renews `s`; one changed since it was read is read again and renewed once more.
+async fn renew(
+    c: &ODataConnector,
+    s: &Subscription,
+    state: &Secret,
+) -> Result<Subscription, ConnectorError> {
+    match bounded(c.renew(s, state)).await {
+        Err(ConnectorError::Conflict { table, key }) => {
+            let Some(now) = bounded(c.subscription(&s.id)).await? else {
+                return Err(ConnectorError::NotFound { table, key });
+            };
+            bounded(c.renew(&now, state)).await
+        }
+        other => other,
+    }
+}
+
+fn later(now: Timestamp) -> Timestamp {
+    now.saturating_add(RETRY).unwrap_or(now)
+}
+
+/// Halfway from now to the expiry (at least a second away); two days from now when the
+/// service gave none.
 fn renewal_time(now: Timestamp, expires: Option<Timestamp>) -> Timestamp {
     let left = expires.map_or(SignedDuration::from_hours(48), |e| e.duration_since(now));
     let half = (left / 2).max(MIN_RENEWAL);
@@ -265,7 +352,7 @@ fn same_resource(given: &str, wanted: &str) -> bool {
 }
 
 async fn unsubscribe(c: &ODataConnector, alias: &str, s: &Subscription) {
-    match c.unsubscribe(s).await {
+    match bounded(c.unsubscribe(s)).await {
         Ok(()) => {
             tracing::info!(system = %alias, id = %s.id, resource = %s.resource, "deleted a webhook subscription")
         }
@@ -273,15 +360,6 @@ async fn unsubscribe(c: &ODataConnector, alias: &str, s: &Subscription) {
             tracing::warn!(system = %alias, id = %s.id, error = %e, "cannot delete a webhook subscription")
         }
     }
-}
-
-fn warn_unwatched(alias: &str, table: &str, e: &ConnectorError) {
-    tracing::warn!(
-        system = %alias,
-        table = %table,
-        error = %e,
-        "no webhook for this table: its job finds its changes by its interval"
-    );
 }
 
 #[cfg(test)]

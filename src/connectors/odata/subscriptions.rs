@@ -88,14 +88,34 @@ impl ODataConnector {
         self.subscription_answer("subscribing to", resource, &response)
     }
 
+    /// One subscription, as the service holds it now; none when it is gone.
+    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>, ConnectorError> {
+        let response = self
+            .client
+            .send(&Request::get(self.subscription_url(id)))
+            .await?;
+        if response.status.as_u16() == 404 {
+            return Ok(None);
+        }
+        self.subscription_answer("reading the subscription", id, &response)
+            .map(Some)
+    }
+
     /// Renews a subscription for three more days (and sets its client state); the service
-    /// calls its URL with a token to echo again.
+    /// calls its URL with a token to echo again. A subscription the service no longer has is
+    /// [`ConnectorError::NotFound`]; one changed since it was read (its ETag),
+    /// [`ConnectorError::Conflict`].
     pub async fn renew(
         &self,
         s: &Subscription,
         client_state: &Secret,
     ) -> Result<Subscription, ConnectorError> {
-        let body = json!({ "clientState": client_state.expose() });
+        // The whole subscription, as the service's own example renews it.
+        let body = json!({
+            "notificationUrl": s.notification_url,
+            "resource": s.resource,
+            "clientState": client_state.expose(),
+        });
         let request = Request {
             method: Method::PATCH,
             url: self.subscription_url(&s.id),
@@ -104,15 +124,27 @@ impl ODataConnector {
             idempotent: true,
         };
         let response = self.client.send(&request).await?;
-        self.subscription_answer("renewing the subscription to", &s.resource, &response)
+        let gone = |table: &str| (table.to_string(), s.id.clone());
+        match response.status.as_u16() {
+            404 => {
+                let (table, key) = gone("subscriptions");
+                Err(ConnectorError::NotFound { table, key })
+            }
+            412 => {
+                let (table, key) = gone("subscriptions");
+                Err(ConnectorError::Conflict { table, key })
+            }
+            _ => self.subscription_answer("renewing the subscription to", &s.resource, &response),
+        }
     }
 
-    /// Ends a subscription; one already gone is not an error.
+    /// Ends a subscription, whatever it became since it was read; one already gone is not an
+    /// error.
     pub async fn unsubscribe(&self, s: &Subscription) -> Result<(), ConnectorError> {
         let request = Request {
             method: Method::DELETE,
             url: self.subscription_url(&s.id),
-            headers: vec![("If-Match", s.etag.clone().unwrap_or_else(|| "*".into()))],
+            headers: vec![("If-Match", "*".into())],
             body: None,
             idempotent: true,
         };

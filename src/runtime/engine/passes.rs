@@ -33,6 +33,9 @@ impl<'a> Engine<'a> {
             self.reconcile_table(pass.table, pass.mode, pr).await?;
         }
         let (completed, retried) = self.retry_failed(pass, pr).await?;
+        // Latency is that of the changes read past the watermark, not of records tried again
+        // or settled (whose modified-on may be days old).
+        pr.latencies.clear();
         let before = self.store.watermark(mapping, pass.dir)?;
         let since = match pass.mode {
             Mode::Modified => before.as_ref().map(|c| Cursor {
@@ -49,7 +52,9 @@ impl<'a> Engine<'a> {
             (false, None, Tracked::default())
         };
         if completed {
+            let read = pr.latencies.len();
             self.partners_removed(pass, &tracked.removed, pr).await?;
+            pr.latencies.truncate(read);
         }
         // The watermark moves to the newest row seen (synced or not), capped at the run's start
         // so rows changed while the run went on are read again next time; it never goes back.

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::Scheduler;
-use crate::runtime::engine::changes_waiting;
+use crate::runtime::engine::{changes_waiting, directions};
 use crate::schedule::listen::Hooks;
-use crate::schedule::timing::Reason;
+use crate::schedule::timing::{Reason, Timer};
 use crate::schedule::wake::Wakeups;
 use crate::schedule::webhooks::{tables_to_watch, Webhooks};
+
+/// The longest a probe may take: it holds the loop up while it waits.
+const PROBE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a woken job waits before it runs, so that the notifications of one burst of
 /// changes (several tables, several deliveries) are taken by one run.
@@ -50,25 +53,32 @@ impl Scheduler<'_> {
         }
         let now = Timestamp::now();
         for i in 0..self.jobs.len() {
-            let reads = |(system, table): &(String, String)| {
-                self.jobs[i].job.tables.iter().any(|name| {
-                    self.plan.tables.iter().any(|t| {
-                        &t.name == name
-                            && [&t.left, &t.right]
-                                .iter()
-                                .any(|side| &side.system == system && &side.table == table)
-                    })
-                })
-            };
-            if woken.iter().any(reads) {
+            if woken.iter().any(|t| self.reads_from(i, t)) {
                 self.wake(i, now, "notification");
             }
         }
     }
 
-    /// Brings a job's run forward, because of `cause`.
+    /// Whether job `i` reads records from `table` of `system` (a mapping's source side).
+    fn reads_from(&self, i: usize, (system, table): &(String, String)) -> bool {
+        let j = &self.jobs[i].job;
+        self.plan
+            .tables
+            .iter()
+            .filter(|t| j.tables.contains(&t.name))
+            .any(|t| {
+                directions(t.flow).into_iter().any(|dir| {
+                    let side = t.side(dir.source());
+                    &side.system == system && &side.table == table
+                })
+            })
+    }
+
+    /// Brings a job's run forward, because of `cause`, if it wakes and is not due sooner.
     fn wake(&mut self, i: usize, now: Timestamp, cause: &str) {
-        self.jobs[i].timer.wake(now, SETTLE);
+        if !Timer::wakes(&self.jobs[i].job) || !self.jobs[i].timer.wake(now, SETTLE) {
+            return;
+        }
         if let Some(m) = &self.metrics {
             m.woken(&self.jobs[i].name, cause);
         }
@@ -84,7 +94,10 @@ impl Scheduler<'_> {
             return;
         };
         let watch = tables_to_watch(self.plan, self.systems);
-        events.webhooks = Webhooks::start(self.systems, &watch, &url, &hooks).await;
+        tokio::select! {
+            w = Webhooks::start(self.systems, &watch, &url, &hooks) => events.webhooks = w,
+            _ = self.stop.wait() => {}
+        }
     }
 
     /// Renews the subscriptions due; a table whose subscription had to be made again may
@@ -96,8 +109,11 @@ impl Scheduler<'_> {
         let Some((hooks, _)) = events.hooks.clone() else {
             return;
         };
-        let touched = events.webhooks.renew_due(self.systems, &hooks).await;
-        for (system, table) in touched {
+        let made = tokio::select! {
+            made = events.webhooks.renew_due(self.systems, &hooks) => made,
+            _ = self.stop.wait() => Vec::new(),
+        };
+        for (system, table) in made {
             events.wakeups.wake(&system, &table);
         }
     }
@@ -109,10 +125,18 @@ impl Scheduler<'_> {
         };
         let mut changed = false;
         for (mapping, dir) in &probe.passes {
-            match changes_waiting(self.plan, self.systems, self.store, mapping, *dir).await {
-                Ok(c) => changed |= c,
-                Err(e) => {
+            let asked = changes_waiting(self.plan, self.systems, self.store, mapping, *dir);
+            let answer = tokio::select! {
+                a = tokio::time::timeout(PROBE_LIMIT, asked) => a,
+                _ = self.stop.wait() => return,
+            };
+            match answer {
+                Ok(Ok(c)) => changed |= c,
+                Ok(Err(e)) => {
                     tracing::warn!(job = %self.jobs[i].name, table = %mapping, error = %e, "cannot ask for the table's changes; its job runs by its interval");
+                }
+                Err(_) => {
+                    tracing::warn!(job = %self.jobs[i].name, table = %mapping, "no answer to a probe of the table's changes in time; its job runs by its interval");
                 }
             }
             if changed {

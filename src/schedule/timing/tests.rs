@@ -152,19 +152,50 @@ fn a_wake_brings_the_run_forward_and_keeps_the_wait() {
     timer.after(Outcome::Idle, t("2025-03-01T10:00:01Z"), &tz);
     assert_eq!(timer.wait(), Some(secs(3600)));
     let settle = SignedDuration::from_millis(250);
-    timer.wake(t("2025-03-01T10:05:00Z"), settle);
+    assert!(timer.wake(t("2025-03-01T10:05:00Z"), settle));
     assert_eq!(timer.due(), Some(t("2025-03-01T10:05:00.25Z")));
     assert_eq!(timer.wait(), Some(secs(3600)));
     // A second notice of the same burst does not put the run off.
-    timer.wake(t("2025-03-01T10:05:00.2Z"), settle);
+    assert!(!timer.wake(t("2025-03-01T10:05:00.2Z"), settle));
     assert_eq!(timer.due(), Some(t("2025-03-01T10:05:00.25Z")));
-    // The run it brought forward found the change: back to the interval.
-    timer.after(Outcome::Changed, t("2025-03-01T10:05:01Z"), &tz);
-    assert_eq!(timer.due(), Some(t("2025-03-01T10:35:01Z")));
-    // A job that ran once and is not due again wakes too.
-    let mut once = Timer::new(&job(None, None, None), start, &tz).unwrap();
-    once.after(Outcome::Idle, start, &tz);
-    assert_eq!(once.due(), None);
-    once.wake(start, settle);
-    assert_eq!(once.due(), Some(t("2025-03-01T10:00:00.25Z")));
+    // The woken run found nothing (an echo of the sync's own write): the wait does not grow.
+    timer.after(Outcome::Idle, t("2025-03-01T10:05:01Z"), &tz);
+    assert_eq!(timer.wait(), Some(secs(3600)));
+    assert_eq!(timer.due(), Some(t("2025-03-01T11:05:01Z")));
+    // A run that came by its interval and found nothing still doubles it.
+    timer.after(Outcome::Idle, t("2025-03-01T11:05:01Z"), &tz);
+    assert_eq!(timer.wait(), Some(secs(7200)));
+    // A woken run that found the change: back to the interval.
+    assert!(timer.wake(t("2025-03-01T11:10:00Z"), settle));
+    timer.after(Outcome::Changed, t("2025-03-01T11:10:01Z"), &tz);
+    assert_eq!(timer.due(), Some(t("2025-03-01T11:40:01Z")));
+}
+
+#[test]
+fn a_failed_or_busy_run_is_tried_again_by_its_timer_whatever_wakes_it() {
+    let tz = TimeZone::UTC;
+    let start = t("2025-03-01T10:00:00Z");
+    let settle = SignedDuration::from_millis(250);
+    let mut timer = Timer::new(&job(Some(1800), None, None), start, &tz).unwrap();
+    timer.after(Outcome::Failed, t("2025-03-01T10:00:01Z"), &tz);
+    assert!(!timer.wake(t("2025-03-01T10:00:02Z"), settle));
+    assert_eq!(timer.due(), Some(t("2025-03-01T10:30:01Z")));
+    timer.after(Outcome::Busy, t("2025-03-01T10:30:01Z"), &tz);
+    assert!(!timer.wake(t("2025-03-01T10:30:02Z"), settle));
+    assert_eq!(timer.due(), Some(t("2025-03-01T10:30:06Z")));
+    // Once a run went through, wakes count again.
+    timer.after(Outcome::Idle, t("2025-03-01T10:30:07Z"), &tz);
+    assert!(timer.wake(t("2025-03-01T10:31:00Z"), settle));
+}
+
+#[test]
+fn only_modified_syncs_on_an_interval_are_woken() {
+    assert!(Timer::wakes(&job(Some(1800), Some(43200), None)));
+    assert!(!Timer::wakes(&job(None, None, None)));
+    assert!(!Timer::wakes(&job(Some(86400), None, Some("03:00"))));
+    let full = Job {
+        mode: SyncMode::Full,
+        ..job(Some(1800), None, None)
+    };
+    assert!(!Timer::wakes(&full));
 }
