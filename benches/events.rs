@@ -10,8 +10,10 @@
 //! the value is then read back, so a loss fails the bench. The sandbox notifies 1 s after a
 //! change (Business Central online waits 30 s; on-premises the delay is a setting).
 //!
-//! Then the cost of quiet: requests to both services over the same quiet minute by a scheduler
-//! with only its interval (`every 2s idle 16s`), and by one that also listens and probes.
+//! Then the cost of quiet: requests to both services over the same quiet two minutes by a
+//! scheduler with only its interval (`every 5s idle 40s`, time-scaled from the reference's
+//! `every 30m idle 12h`), and by one that also listens and probes; both read Dataverse by its
+//! change tracking, so only the waking differs.
 //!
 //! `cargo bench --bench events` (changes per direction from `SYNCMAP_BENCH_CHANGES`, default
 //! 20); `cargo test --benches` runs it with 2 changes and a short quiet window as a smoke test.
@@ -40,16 +42,21 @@ fn main() -> Result<()> {
             .parse()?,
         false => 2,
     };
-    let quiet = Duration::from_secs(if bench { 60 } else { 5 });
+    let quiet = Duration::from_secs(if bench { 120 } else { 5 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (to_dv, to_bc) = rt.block_on(latencies(changes))?;
+    let (to_dv, to_bc) = rt.block_on(latencies(changes, true))?;
+    let (hooks_alone, _) = rt.block_on(latencies(changes, false))?;
     println!("| direction | changes | median | p90 | max |\n|---|---:|---:|---:|---:|");
     for (what, l) in [
-        ("Business Central → Dataverse (webhook)", &to_dv),
-        ("Dataverse → Business Central (probe)", &to_bc),
+        ("Business Central → Dataverse", &to_dv),
+        ("Dataverse → Business Central", &to_bc),
+        (
+            "Business Central → Dataverse, webhooks alone (no probes)",
+            &hooks_alone,
+        ),
     ] {
         println!(
             "| {what} | {} | {:.2} s | {:.2} s | {:.2} s |",
@@ -172,10 +179,16 @@ fn stop(mut child: Child) -> Result<()> {
     Ok(())
 }
 
-/// Seconds each change took, sorted, per direction.
-async fn latencies(changes: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+/// Seconds each change took, sorted, per direction; with `probes` off, Dataverse is not
+/// probed (only webhooks wake the job) and only Business Central's changes are made.
+async fn latencies(changes: usize, probes: bool) -> Result<(Vec<f64>, Vec<f64>)> {
+    let poll = if probes {
+        "seconds = 1\nidle_seconds = 2"
+    } else {
+        "seconds = 0"
+    };
     let w = World::start(
-        "changes = \"tracking\"\n\n[poll]\nseconds = 1\nidle_seconds = 2\n",
+        &format!("changes = \"tracking\"\n\n[poll]\n{poll}\n"),
         "job customers { sync modified customers every 1h }\n",
     )
     .await?;
@@ -184,18 +197,7 @@ async fn latencies(changes: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         "subscribed to the table's changes",
     )?;
     let person = w.person();
-    let customers = person.rows(Service::BusinessCentral, "customers").await?;
-    let customer = customers
-        .iter()
-        .find(|c| c["blocked"] == " ")
-        .ok_or("no open customer")?;
-    let (cid, name) = (text(customer, "id")?, text(customer, "displayName")?);
-    let accounts = person.rows(Service::Dataverse, "accounts").await?;
-    let account = accounts
-        .iter()
-        .find(|a| a["name"] == name.as_str())
-        .ok_or("the customer's account is not there")?;
-    let aid = text(account, "accountid")?;
+    let (cid, aid, name) = coupled_pair(&person).await?;
     let (mut to_dv, mut to_bc) = (Vec::new(), Vec::new());
     for k in 0..changes {
         let phone = format!("+1 555 {:04}", 1000 + k);
@@ -213,6 +215,10 @@ async fn latencies(changes: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         )
         .await?;
         to_dv.push(took);
+        if !probes {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
         let renamed = format!("{name} ({k})");
         let took = change_and_wait(
             &w,
@@ -237,6 +243,22 @@ async fn latencies(changes: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     Ok((to_dv, to_bc))
 }
 
+/// A customer, its account and its name.
+async fn coupled_pair(person: &Person<'_>) -> Result<(String, String, String)> {
+    let customers = person.rows(Service::BusinessCentral, "customers").await?;
+    let customer = customers
+        .iter()
+        .find(|c| c["blocked"] == " ")
+        .ok_or("no open customer")?;
+    let (cid, name) = (text(customer, "id")?, text(customer, "displayName")?);
+    let accounts = person.rows(Service::Dataverse, "accounts").await?;
+    let account = accounts
+        .iter()
+        .find(|a| a["name"] == name.as_str())
+        .ok_or("the customer's account is not there")?;
+    Ok((cid, text(account, "accountid")?, name))
+}
+
 /// Makes a change as a person, then waits for the sandbox's next writes until `arrived` says
 /// the other side holds it; the seconds in between.
 async fn change_and_wait<F, Fut>(
@@ -259,8 +281,10 @@ where
         tokio::time::timeout(GIVE_UP, control.writes_reach(seen))
             .await
             .map_err(|_| "a change did not arrive")?;
+        // The time of the write's answer; reading it back is not part of it.
+        let took = start.elapsed().as_secs_f64();
         if arrived().await? {
-            return Ok(start.elapsed().as_secs_f64());
+            return Ok(took);
         }
     }
 }
@@ -275,13 +299,13 @@ fn text(row: &Json, name: &str) -> Result<String> {
 /// Requests both services answered over `quiet`, by a scheduler that has only its interval,
 /// and by one that also listens and probes.
 async fn quiet_cost(quiet: Duration) -> Result<(u64, u64)> {
-    let jobs = "job customers { sync modified customers every 2s idle 16s }\n";
+    let jobs = "job customers { sync modified customers every 5s idle 40s }\n";
     let mut counts = Vec::new();
     for events in [false, true] {
         let profile = if events {
             "changes = \"tracking\"\n"
         } else {
-            ""
+            "changes = \"tracking\"\n\n[poll]\nseconds = 0\n"
         };
         let w = World::start(profile, jobs).await?;
         let args: &[&str] = if events {
