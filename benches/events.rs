@@ -225,7 +225,7 @@ async fn latencies(changes: usize, probes: bool) -> Result<(Vec<f64>, Vec<f64>)>
         .await?;
         to_dv.push(took);
         if !probes {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(pause(k)).await;
             continue;
         }
         let renamed = format!("{name} ({k})");
@@ -243,13 +243,19 @@ async fn latencies(changes: usize, probes: bool) -> Result<(Vec<f64>, Vec<f64>)>
         )
         .await?;
         to_bc.push(took);
-        // A person's next change comes a moment later, not in the same instant.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(pause(k)).await;
     }
     stop(child)?;
     to_dv.sort_by(f64::total_cmp);
     to_bc.sort_by(f64::total_cmp);
     Ok((to_dv, to_bc))
+}
+
+/// How long the person waits before the next change: 0.5 to 3 s, spread evenly (a fixed
+/// sequence), so the changes fall anywhere in the service's notification windows and between
+/// probes rather than always at the same point of them.
+fn pause(k: usize) -> Duration {
+    Duration::from_millis(500 + (k as u64 * 737) % 2500)
 }
 
 /// A customer, its account and its name.
