@@ -16,7 +16,7 @@
 //! change tracking, so only the waking differs.
 //!
 //! `cargo bench --bench events` (changes per direction from `SYNCMAP_BENCH_CHANGES`, default
-//! 20); `cargo test --benches` runs it with 2 changes and a short quiet window as a smoke test.
+//! 20; each quiet window from `SYNCMAP_BENCH_QUIET_SECS`, default 120); `cargo test --benches` runs it with 2 changes and a short quiet window as a smoke test.
 
 use std::error::Error;
 use std::io::{BufRead, BufReader};
@@ -42,7 +42,13 @@ fn main() -> Result<()> {
             .parse()?,
         false => 2,
     };
-    let quiet = Duration::from_secs(if bench { 120 } else { 5 });
+    let quiet = match bench {
+        true => std::env::var("SYNCMAP_BENCH_QUIET_SECS")
+            .unwrap_or_else(|_| "120".into())
+            .parse()?,
+        false => 5,
+    };
+    let quiet = Duration::from_secs(quiet);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,6 +71,10 @@ fn main() -> Result<()> {
             quantile(l, 0.9),
             quantile(l, 1.0)
         );
+    }
+    for (what, l) in [("to Dataverse", &to_dv), ("to Business Central", &to_bc)] {
+        let each: Vec<String> = l.iter().map(|t| format!("{t:.2}")).collect();
+        println!("\n{what}, each (s): {}", each.join(" "));
     }
     let [(alone_ramp, alone_steady), (events_ramp, events_steady)] =
         rt.block_on(quiet_cost(quiet))?;
@@ -224,8 +234,10 @@ async fn latencies(changes: usize, probes: bool) -> Result<(Vec<f64>, Vec<f64>)>
         )
         .await?;
         to_dv.push(took);
+        // Not in the instant the last change arrived: the run that wrote it may still be
+        // reading the other way, and would take a change made then at once.
+        tokio::time::sleep(pause(k)).await;
         if !probes {
-            tokio::time::sleep(pause(k)).await;
             continue;
         }
         let renamed = format!("{name} ({k})");
@@ -243,7 +255,7 @@ async fn latencies(changes: usize, probes: bool) -> Result<(Vec<f64>, Vec<f64>)>
         )
         .await?;
         to_bc.push(took);
-        tokio::time::sleep(pause(k)).await;
+        tokio::time::sleep(pause(k + 1)).await;
     }
     stop(child)?;
     to_dv.sort_by(f64::total_cmp);
