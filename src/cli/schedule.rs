@@ -62,7 +62,11 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     }
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
     let rt = runtime::open(&args.target)?;
-    let listen = listen_config(&args, &rt)?;
+    // `--once` runs each job once and listens for nothing.
+    let listen = match args.once {
+        true => None,
+        false => listen_config(&args, &rt)?,
+    };
     // Held until the process ends: a second scheduler on this store refuses to start.
     let scheduler_lease = rt
         .store

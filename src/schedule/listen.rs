@@ -5,18 +5,21 @@
 //! - With a notification (`{"value":[{subscriptionId, clientState, resource, changeType, …}]}`):
 //!   checks each entry's `clientState` against the one this process gave its subscriptions, in
 //!   constant time, wakes the jobs of the tables the genuine entries name (`collection`, "many
-//!   changed", included) and answers 202; a request with no genuine entry is answered 401.
-//!   Entries of other states are ignored rather than refused along with the batch: the service
-//!   deletes every subscription of a batch answered with an error, and a batch may mix this
-//!   process's subscriptions with a stale one to the same URL (which a refusal of a batch of
-//!   its own alone then removes).
+//!   changed", included) and answers 202. A request with neither a genuine entry nor one of this
+//!   process's subscriptions is answered 401.
+//!
+//! Entries of another state are ignored rather than refused with the batch: the service
+//! deletes every subscription of a batch answered with an error. A batch may mix this
+//! process's entries with a stale subscription's to the same URL (a refusal of a batch of its
+//! own alone then removes that one), or carry the state a subscription had before this process
+//! took it over (what such entries report was made before, and the first run reads it).
 //!
 //! The notification's content is not trusted beyond the table it names: the job reads the
 //! changes by its own watermark, so a forged or replayed notification costs one run at most.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -39,6 +42,8 @@ use crate::profile::Secret;
 pub struct Hooks {
     /// The client state given to each system's subscriptions, by system alias.
     states: BTreeMap<String, Secret>,
+    /// The ids of the subscriptions this process keeps, by system alias.
+    ids: Mutex<BTreeMap<String, BTreeSet<String>>>,
     wakeups: Arc<Wakeups>,
 }
 
@@ -49,7 +54,23 @@ impl Hooks {
             .into_iter()
             .map(|alias| (alias, fresh_client_state()))
             .collect();
-        Hooks { states, wakeups }
+        Hooks {
+            states,
+            ids: Mutex::default(),
+            wakeups,
+        }
+    }
+
+    /// Sets the subscriptions this process keeps for a system.
+    pub fn know(&self, system: &str, ids: BTreeSet<String>) {
+        let mut known = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        known.insert(system.to_string(), ids);
+    }
+
+    /// Whether this process keeps the subscription `id` of `system`.
+    fn keeps(&self, system: &str, id: &str) -> bool {
+        let known = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(system).is_some_and(|ids| ids.contains(id))
     }
 
     /// The client state of a system's subscriptions.
@@ -148,6 +169,14 @@ async fn notified(
         })
         .collect();
     if genuine.is_empty() {
+        let ours = entries.iter().any(|e| {
+            let id = e.get("subscriptionId").and_then(Json::as_str).unwrap_or("");
+            hooks.keeps(&system, id)
+        });
+        if ours {
+            tracing::info!(system = %system, entries = entries.len(), "ignored a notification with the client state a subscription had before this process took it over");
+            return StatusCode::ACCEPTED.into_response();
+        }
         tracing::warn!(system = %system, entries = entries.len(), "refused a notification whose client state is not this process's");
         return (StatusCode::UNAUTHORIZED, "unknown client state").into_response();
     }

@@ -30,6 +30,11 @@ const MIN_RENEWAL: SignedDuration = SignedDuration::from_secs(1);
 /// How long after a failure a subscription is tried again.
 const RETRY: SignedDuration = SignedDuration::from_mins(1);
 
+/// The longest wait before a table the service refused is tried again (the wait doubles from
+/// [`RETRY`] with each refusal in a row): a refusal may be the service's for good (a table it
+/// does not notify about) or passing (the handshake with a proxy not ready yet).
+const MAX_RETRY: SignedDuration = SignedDuration::from_hours(1);
+
 /// The longest one call to the service may take (its own retries included).
 pub const CALL_LIMIT: Duration = Duration::from_secs(20);
 
@@ -42,6 +47,8 @@ struct Kept {
     subscription: Option<Subscription>,
     /// When to renew it, or to try again.
     due: Timestamp,
+    /// Refusals in a row to make it.
+    refusals: u32,
 }
 
 /// The subscriptions kept, and when each is renewed.
@@ -115,11 +122,26 @@ impl Webhooks {
                     table: table.clone(),
                     subscription: None,
                     due: now,
+                    refusals: 0,
                 });
             }
         }
         w.attach_missing(systems, hooks).await;
+        w.tell(hooks);
         w
+    }
+
+    /// Tells the endpoint which subscriptions are this process's.
+    fn tell(&self, hooks: &Hooks) {
+        for alias in self.urls.keys() {
+            let ids = self
+                .kept
+                .iter()
+                .filter(|k| &k.system == alias)
+                .filter_map(|k| k.subscription.as_ref().map(|s| s.id.clone()))
+                .collect();
+            hooks.know(alias, ids);
+        }
     }
 
     /// When the next renewal (or retry) is due.
@@ -144,7 +166,9 @@ impl Webhooks {
             else {
                 continue;
             };
-            match renew(c, s, state).await {
+            let renewed = renew(c, s, state).await;
+            self.kept[i].due = later(Timestamp::now());
+            match renewed {
                 Ok(s) => self.keep(i, s, "renewed the webhook subscription"),
                 Err(ConnectorError::NotFound { .. }) => {
                     tracing::warn!(system = %k.system, table = %k.table, "the service no longer has the webhook subscription; making it again");
@@ -157,6 +181,7 @@ impl Webhooks {
             }
         }
         made.extend(self.attach_missing(systems, hooks).await);
+        self.tell(hooks);
         made
     }
 
@@ -179,9 +204,10 @@ impl Webhooks {
                 hooks.client_state(&alias),
                 self.urls.get(&alias).cloned(),
             ) else {
+                self.retry_missing(&alias, now);
                 continue;
             };
-            let found = match bounded(c.subscriptions()).await {
+            let found: Vec<Subscription> = match bounded(c.subscriptions()).await {
                 Ok(all) => all
                     .into_iter()
                     .filter(|s| s.notification_url == url)
@@ -193,7 +219,19 @@ impl Webhooks {
                     continue;
                 }
             };
+            // Before any is renewed with this process's state: a notification the service
+            // made before carries the old one, and must not be refused (which would make the
+            // service delete the subscription).
+            let mut ids: BTreeSet<String> = found.iter().map(|s| s.id.clone()).collect();
+            ids.extend(
+                self.kept
+                    .iter()
+                    .filter(|k| k.system == alias)
+                    .filter_map(|k| k.subscription.as_ref().map(|s| s.id.clone())),
+            );
+            hooks.know(&alias, ids);
             made.extend(self.take_over(c, &alias, &url, found, state).await);
+            self.tell(hooks);
         }
         made
     }
@@ -216,33 +254,44 @@ impl Webhooks {
             .filter(|k| k.system == alias)
             .filter_map(|k| k.subscription.as_ref().map(|s| s.id.clone()))
             .collect();
-        let mut refused = Vec::new();
+        let mut failed = false;
         for i in 0..self.kept.len() {
             let k = self.kept[i].clone();
             if k.system != alias || k.subscription.is_some() {
                 continue;
             }
-            self.kept[i].due = later(Timestamp::now());
-            match attach(c, &k.table, url, &mut found, &mut spared, state).await {
+            let attached = attach(c, &k.table, url, &mut found, &mut spared, state).await;
+            let now = Timestamp::now();
+            self.kept[i].due = later(now);
+            match attached {
                 Ok(s) => {
+                    self.kept[i].refusals = 0;
                     self.keep(i, s, "subscribed to the table's changes");
                     made.push((k.system, k.table));
                 }
-                Err(ConnectorError::Rejected(e)) => {
-                    tracing::warn!(system = %alias, table = %k.table, error = %e, "the service refused to notify about this table: its job finds its changes by its interval");
-                    refused.push(i);
+                Err(e @ (ConnectorError::Rejected(_) | ConnectorError::Fatal(_))) => {
+                    failed = true;
+                    let n = self.kept[i].refusals.saturating_add(1);
+                    let wait = RETRY
+                        .checked_mul(1 << (n - 1).min(6))
+                        .unwrap_or(MAX_RETRY)
+                        .min(MAX_RETRY);
+                    self.kept[i].refusals = n;
+                    self.kept[i].due = now.saturating_add(wait).unwrap_or(now);
+                    tracing::warn!(system = %alias, table = %k.table, error = %e, retry_in_seconds = wait.as_secs(), "the service refused to notify about this table: its job finds its changes by its interval meanwhile");
                 }
                 Err(e) => {
+                    failed = true;
                     tracing::warn!(system = %alias, table = %k.table, error = %e, "cannot subscribe to the table's changes; trying again in a minute");
                 }
             }
         }
-        for i in refused.into_iter().rev() {
-            self.kept.remove(i);
-        }
-        // Left over: doubles, and subscriptions of this URL to tables no job reads now.
-        for s in found.iter().filter(|s| !spared.contains(&s.id)) {
-            unsubscribe(c, alias, s).await;
+        // Left over: doubles, and subscriptions of this URL to tables no job reads now. After
+        // a failure, one of them may be the failed table's: nothing is deleted this time.
+        if !failed {
+            for s in found.iter().filter(|s| !spared.contains(&s.id)) {
+                unsubscribe(c, alias, s).await;
+            }
         }
         made
     }
@@ -301,7 +350,12 @@ async fn attach(
         let s = found.remove(at);
         match renew(c, &s, state).await {
             Ok(renewed) => return Ok(renewed),
-            Err(ConnectorError::NotFound { .. }) => continue,
+            Err(ConnectorError::NotFound { .. }) => {
+                // Gone, or so the service says: deleted all the same, so it cannot double
+                // the one made instead.
+                let _ = bounded(c.unsubscribe(&s)).await;
+                continue;
+            }
             Err(e) => {
                 // Not deleted, not doubled: the table is tried again later.
                 spared.insert(s.id);

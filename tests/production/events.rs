@@ -17,11 +17,12 @@ const JOBS: &str = "job customers { sync modified customers every 1h }\n";
 /// listens on a port of its choosing.
 const PROFILE: &str = "changes = \"tracking\"\n\n[poll]\nseconds = 1\nidle_seconds = 2\n";
 
-fn env() -> Env {
+/// Subscriptions live `ttl` (renewed halfway).
+fn env(ttl: Duration) -> Env {
     let env = Env::start(
         |c| {
             c.limits.notify_delay = Duration::from_millis(200);
-            c.limits.subscription_ttl = Duration::from_secs(4);
+            c.limits.subscription_ttl = ttl;
         },
         PROFILE,
         JOBS,
@@ -47,6 +48,10 @@ fn listening(env: &Env, name: &str, port: u16) -> (Scheduler, String) {
     });
     s.wait_for("the subscription", 0, |e| {
         is(e, "subscribed to the table's changes") && e["table"] == "customers"
+    });
+    // The start's run is over, so what follows is the test's changes alone.
+    s.wait_for("the start's run", 0, |e| {
+        is(e, "job scheduled") && e["reason"] != "start"
     });
     (s, serving["addr"].as_str().unwrap().to_string())
 }
@@ -77,7 +82,7 @@ fn phone_arrived(env: &Env, name: &str, phone: &str) -> bool {
 
 #[test]
 fn changes_on_either_side_arrive_without_interval_polling() {
-    let env = env();
+    let env = env(Duration::from_secs(60));
     let (mut s, addr) = listening(&env, "events", free_port());
     let control = env.0.sandbox().control();
     let subs = control.subscriptions();
@@ -150,7 +155,8 @@ fn changes_on_either_side_arrive_without_interval_polling() {
 
 #[test]
 fn a_lost_notification_delays_a_change_and_loses_none_and_renewals_never_double() {
-    let env = env();
+    // Subscriptions of 4 s, renewed every 2 s during the test.
+    let env = env(Duration::from_secs(4));
     let (mut s, _) = listening(&env, "lost", free_port());
     let control = env.0.sandbox().control();
     // A notification lost on the way: the next one's run reads both changes by modified-on.
@@ -202,7 +208,7 @@ fn a_lost_notification_delays_a_change_and_loses_none_and_renewals_never_double(
 #[test]
 fn a_killed_scheduler_is_taken_over_without_a_second_subscription_and_forged_notifications_are_refused(
 ) {
-    let env = env();
+    let env = env(Duration::from_secs(60));
     let control = env.0.sandbox().control();
     let port = free_port();
     let (mut first, _) = listening(&env, "first", port);
@@ -253,13 +259,19 @@ fn a_killed_scheduler_is_taken_over_without_a_second_subscription_and_forged_not
         })
     };
     let forged = json!({ "value": [{
-        "subscriptionId": after[0],
+        "subscriptionId": "9f0e3c1d2b4a45e6a7b8c9d0e1f2a3b4",
         "clientState": "guessed",
         "resource": "api/v2.0/companies(00000000-0000-0000-0000-000000000001)/customers(00000000-0000-0000-0000-000000000002)",
         "changeType": "updated",
         "lastModifiedDateTime": "2026-12-05T00:00:00Z"
     }]});
-    assert_eq!(post(forged), 401);
+    assert_eq!(post(forged.clone()), 401);
+    // One of this process's subscriptions with another state (as one made before it took the
+    // subscription over carries) is not refused, which would make the service delete it, but
+    // wakes nothing either.
+    let mut stale = forged;
+    stale["value"][0]["subscriptionId"] = json!(after[0]);
+    assert_eq!(post(stale), 202);
     assert_eq!(post(json!({ "not": "a notification" })), 400);
     // The handshake echoes its token, as plain text.
     let echoed = env.rt.block_on(async {
