@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use syncmap::schedule::listen::{Hooks, Listener};
+use syncmap::schedule::listen::{self, Hooks};
 use syncmap::schedule::server::Server;
 use syncmap::schedule::wake::Wakeups;
 use syncmap::schedule::webhooks::tables_to_watch;
@@ -209,14 +209,14 @@ async fn listen_for_changes(
     (addr, url): &(SocketAddr, Option<String>),
     rt: &runtime::Runtime,
     wakeups: &Arc<Wakeups>,
-) -> Result<(Option<Listener>, Option<(Arc<Hooks>, String)>), CliError> {
+) -> Result<(Option<Server>, Option<(Arc<Hooks>, String)>), CliError> {
     let watch = tables_to_watch(&rt.plan, &rt.systems);
     if watch.is_empty() {
         tracing::warn!("--listen: no job reads a table of a system that offers webhooks (Business Central); not listening");
         return Ok((None, None));
     }
     let hooks = Arc::new(Hooks::new(watch.into_keys(), wakeups.clone()));
-    let listener = Listener::start(*addr, hooks.clone()).await.map_err(|e| {
+    let listener = listen::serve(*addr, hooks.clone()).await.map_err(|e| {
         CliError::Io(format!(
             "cannot listen for notifications on {addr}: {e}; choose another address with --listen ADDR"
         ))

@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use super::server::Server;
+use super::wake::Wakeups;
+use crate::profile::Secret;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode, Uri};
@@ -30,12 +33,6 @@ use axum::Router;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-use super::wake::Wakeups;
-use crate::profile::Secret;
 
 /// What the endpoint checks notifications against and whom it wakes.
 #[derive(Debug)]
@@ -94,48 +91,12 @@ fn fresh_client_state() -> Secret {
     ))
 }
 
-/// The endpoint, serving until stopped.
-pub struct Listener {
-    /// Where it listens (the port chosen, when 0 was asked for).
-    pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl Listener {
-    /// Binds `addr` and serves on the current runtime.
-    pub async fn start(addr: SocketAddr, hooks: Arc<Hooks>) -> std::io::Result<Listener> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let app = Router::new()
-            .route("/notifications/{system}", any(notified))
-            .with_state(hooks);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the notification endpoint stopped");
-            }
-        });
-        Ok(Listener { addr, stop, task })
-    }
-
-    /// Stops serving and waits for answers in flight, a few seconds at most.
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let task = self.task;
-        let abort = task.abort_handle();
-        if tokio::time::timeout(std::time::Duration::from_secs(5), task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
+/// Serves the notification endpoint on `addr` (port 0 picks one), on the current runtime.
+pub async fn serve(addr: SocketAddr, hooks: Arc<Hooks>) -> std::io::Result<Server> {
+    let app = Router::new()
+        .route("/notifications/{system}", any(notified))
+        .with_state(hooks);
+    Server::serve(addr, app, "the notification endpoint").await
 }
 
 async fn notified(
@@ -235,7 +196,7 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{table_of_resource, Hooks, Listener, Wakeups};
+    use super::{serve, table_of_resource, Hooks, Wakeups};
 
     #[tokio::test]
     async fn genuine_entries_wake_their_tables_and_stale_ones_beside_them_are_ignored() {
@@ -245,7 +206,7 @@ mod tests {
             .client_state("bc")
             .map(|s| s.expose().to_string())
             .unwrap_or_default();
-        let listener = Listener::start(([127, 0, 0, 1], 0).into(), hooks)
+        let listener = serve(([127, 0, 0, 1], 0).into(), hooks)
             .await
             .unwrap_or_else(|e| panic!("listen: {e}"));
         let url = format!("http://{}/notifications/bc", listener.addr);

@@ -21,7 +21,8 @@ struct Shared {
     health: Arc<Health>,
 }
 
-/// The endpoint, serving until stopped.
+/// An HTTP endpoint, serving until stopped: the metrics and health one, or the notification
+/// one ([`super::listen::serve`]).
 pub struct Server {
     /// Where it listens (the port chosen, when 0 was asked for).
     pub addr: SocketAddr,
@@ -36,12 +37,21 @@ impl Server {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let app = Router::new()
             .route("/metrics", get(scrape))
             .route("/healthz", get(healthz))
             .with_state(Shared { metrics, health });
+        Server::serve(addr, app, "the metrics endpoint").await
+    }
+
+    /// Binds `addr` and serves `app` on the current runtime; `what` names it in the log.
+    pub(crate) async fn serve(
+        addr: SocketAddr,
+        app: Router,
+        what: &'static str,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -50,16 +60,24 @@ impl Server {
                 })
                 .await;
             if let Err(e) = served {
-                tracing::error!(error = %e, "the metrics endpoint stopped");
+                tracing::error!(error = %e, "{what} stopped");
             }
         });
         Ok(Server { addr, stop, task })
     }
 
-    /// Stops serving and waits for answers in flight.
+    /// Stops serving and waits for answers in flight, a few seconds at most (a client that
+    /// never finishes its request must not hold the process).
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        let task = self.task;
+        let abort = task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
 }
 
