@@ -84,6 +84,25 @@ fn store_error(e: StoreError) -> Resp {
     }
 }
 
+/// A request's body as a JSON object, or the 400 the service answers.
+pub(crate) fn json_object(req: &Req) -> Result<Map<String, Json>, Resp> {
+    let json: Json = serde_json::from_slice(&req.body).map_err(|e| {
+        error(
+            400,
+            "BadRequest",
+            &format!("The request body is not valid JSON: {e}"),
+        )
+    })?;
+    match json {
+        Json::Object(fields) => Ok(fields),
+        _ => Err(error(
+            400,
+            "BadRequest",
+            "The request body must be a JSON object.",
+        )),
+    }
+}
+
 fn query_error(e: impl std::fmt::Display) -> Resp {
     error(400, "BadRequest", &e.to_string())
 }

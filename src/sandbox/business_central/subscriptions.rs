@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value as Json};
 
 use super::webhooks::{Subscription, Watched, CALL_TIMEOUT};
-use super::{error, etag, split_api, target, Bc, Target, CUSTOM_ROUTE};
+use super::{error, etag, json_object, split_api, target, Bc, Target, CUSTOM_ROUTE};
 use crate::sandbox::faults::Monitor;
 use crate::sandbox::request::{etag_core, split_key, Req, Resp};
 use crate::sandbox::Limits;
@@ -341,20 +341,7 @@ fn read_body(req: &Req) -> Result<Map<String, Json>, Resp> {
         // A renewal that changes nothing may come without a body.
         return Ok(Map::new());
     }
-    let json: Json = serde_json::from_slice(&req.body).map_err(|e| {
-        error(
-            400,
-            "BadRequest",
-            &format!("The request body is not valid JSON: {e}"),
-        )
-    })?;
-    let Json::Object(fields) = json else {
-        return Err(error(
-            400,
-            "BadRequest",
-            "The request body must be a JSON object.",
-        ));
-    };
+    let fields = json_object(req)?;
     for name in fields.keys() {
         let known = name.contains('@')
             || WRITABLE.contains(&name.as_str())

@@ -10,7 +10,8 @@ use crate::schema::{ColumnSchema, ColumnType, TableSchema};
 use crate::value::Value;
 
 use super::{
-    digits_message, entity_name, error, etag, not_found, store_error, Bc, Place, NAMESPACE,
+    digits_message, entity_name, error, etag, json_object, not_found, store_error, Bc, Place,
+    NAMESPACE,
 };
 use crate::sandbox::codec::Numbers;
 use crate::sandbox::request::{etag_core, Req, Resp};
@@ -21,20 +22,7 @@ impl Bc {
     /// Reads a write's body into column values.
     fn fields(&self, t: &TableSchema, req: &Req) -> Result<BTreeMap<String, Value>, Resp> {
         let numbers = Numbers::of_media_type(req.header("content-type"));
-        let json: Json = serde_json::from_slice(&req.body).map_err(|e| {
-            error(
-                400,
-                "BadRequest",
-                &format!("The request body is not valid JSON: {e}"),
-            )
-        })?;
-        let Json::Object(obj) = json else {
-            return Err(error(
-                400,
-                "BadRequest",
-                "The request body must be a JSON object.",
-            ));
-        };
+        let obj = json_object(req)?;
         let mut fields = BTreeMap::new();
         for (name, v) in &obj {
             if name.starts_with('@') || name.contains('@') {
