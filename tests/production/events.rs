@@ -3,12 +3,14 @@
 //! Dataverse's change tracking. The sandbox delivers notifications as the service does
 //! (batched after a delay, with the subscription's client state), only sooner.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use syncmap::sandbox::person::Service;
 
 use crate::schedule::{is, sample, text, wait_until, Env, Scheduler};
+use crate::support::wire::{field, multiset};
 
 /// One job whose interval is far longer than the test: only wakes can run it after its start.
 const JOBS: &str = "job customers { sync modified customers every 1h }\n";
@@ -80,9 +82,21 @@ fn phone_arrived(env: &Env, name: &str, phone: &str) -> bool {
         .any(|a| a["name"] == name && a["telephone1"] == phone)
 }
 
+/// Every account's number in Dataverse and every customer's in Business Central, each as many
+/// times as it is there: a record created twice shows as a count of two.
+fn records(env: &Env) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let accounts = env.rows(Service::Dataverse, "accounts");
+    let customers = env.rows(Service::BusinessCentral, "customers");
+    (
+        multiset(accounts.iter().map(|a| field(a, "accountnumber"))),
+        multiset(customers.iter().map(|c| field(c, "number"))),
+    )
+}
+
 #[test]
 fn changes_on_either_side_arrive_without_interval_polling() {
     let env = env(Duration::from_secs(60));
+    let before = records(&env);
     let (mut s, addr) = listening(&env, "events", free_port());
     let control = env.0.sandbox().control();
     let subs = control.subscriptions();
@@ -146,6 +160,8 @@ fn changes_on_either_side_arrive_without_interval_polling() {
     // Stopped, it deletes its subscriptions: the service calls no one who is gone.
     let status = s.terminate();
     assert_eq!(status.code(), Some(0), "{}", s.raw_log());
+    // Changes only: no record was created (or created twice) on either side.
+    assert_eq!(records(&env), before);
     assert!(
         control.subscriptions().is_empty(),
         "{:?}",
@@ -157,6 +173,7 @@ fn changes_on_either_side_arrive_without_interval_polling() {
 fn a_lost_notification_delays_a_change_and_loses_none_and_renewals_never_double() {
     // Subscriptions of 4 s, renewed every 2 s during the test.
     let env = env(Duration::from_secs(4));
+    let before = records(&env);
     let (mut s, _) = listening(&env, "lost", free_port());
     let control = env.0.sandbox().control();
     // A notification lost on the way: the next one's run reads both changes by modified-on.
@@ -203,6 +220,8 @@ fn a_lost_notification_delays_a_change_and_loses_none_and_renewals_never_double(
 
     let status = s.terminate();
     assert_eq!(status.code(), Some(0), "{}", s.raw_log());
+    // Changes only: no record was created (or created twice) on either side.
+    assert_eq!(records(&env), before);
 }
 
 #[test]
