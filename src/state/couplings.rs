@@ -1,11 +1,10 @@
 //! Couplings: which record is coupled to which, with their sync history.
 
-use rusqlite::types::Value as SqlValue;
-
+use super::db::{Reuse, Row};
 use super::*;
 
 impl Store {
-    fn coupling_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Coupling> {
+    fn coupling_from(r: &Row) -> Result<Coupling, StateError> {
         Ok(Coupling {
             mapping: r.get(0)?,
             left_key: r.get(1)?,
@@ -19,7 +18,7 @@ impl Store {
             skipped: r.get(9)?,
             left_version: r.get(10)?,
             right_version: r.get(11)?,
-            follow_up: r.get::<_, Option<String>>(12)?.as_deref().and_then(side_of),
+            follow_up: r.get::<Option<String>>(12)?.as_deref().and_then(side_of),
             base: r.get(13)?,
         })
     }
@@ -43,11 +42,10 @@ impl Store {
             "SELECT {} FROM couplings WHERE mapping = ?1 AND {col} = ?2",
             Self::COUPLING_COLUMNS
         );
-        Ok(self
-            .conn()?
-            .prepare_cached(&sql)?
-            .query_row(params![mapping, key], Self::coupling_from)
-            .optional()?)
+        self.conn()?
+            .query_row(&sql, &args![mapping, key])?
+            .map(|r| Self::coupling_from(&r))
+            .transpose()
     }
 
     /// The couplings of many records of one side, by key.
@@ -69,10 +67,11 @@ impl Store {
                 "SELECT {} FROM couplings WHERE mapping = ? AND {col} IN ({marks})",
                 Self::COUPLING_COLUMNS
             );
-            let mut stmt = self.conn()?.prepare_cached(&sql)?;
-            let args = std::iter::once(mapping.to_string()).chain(chunk.iter().cloned());
-            for c in stmt.query_map(rusqlite::params_from_iter(args), Self::coupling_from)? {
-                let c = c?;
+            let args: Vec<Arg<'_>> = std::iter::once(Arg::from(mapping))
+                .chain(chunk.iter().map(Arg::from))
+                .collect();
+            for r in self.conn()?.query(&sql, &args)? {
+                let c = Self::coupling_from(&r)?;
                 out.insert(c.key(side).to_string(), c);
             }
         }
@@ -97,15 +96,13 @@ impl Store {
             let sql = format!(
                 "SELECT {col}, {other} FROM couplings WHERE mapping = ? AND {col} IN ({marks})"
             );
+            let args: Vec<Arg<'_>> = std::iter::once(mapping)
+                .chain(chunk.iter().copied())
+                .map(Arg::from)
+                .collect();
             // Prepared for this once: its size varies with the batch.
-            let mut stmt = self.conn()?.prepare(&sql)?;
-            let args = std::iter::once(mapping).chain(chunk.iter().copied());
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for row in rows {
-                let (key, partner) = row?;
-                out.insert(key, partner);
+            for r in self.conn()?.query_as(&sql, &args, Reuse::Once)? {
+                out.insert(r.get(0)?, r.get(1)?);
             }
         }
         Ok(out)
@@ -122,12 +119,12 @@ impl Store {
             "SELECT {} FROM couplings WHERE mapping = ?1 AND left_key > ?2 ORDER BY left_key LIMIT ?3",
             Self::COUPLING_COLUMNS
         );
-        let mut stmt = self.conn()?.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![mapping, after_left_key.unwrap_or(""), limit as i64],
-            Self::coupling_from,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.conn()?
+            .query(&sql, &args![mapping, after_left_key.unwrap_or(""), limit])?
+            .iter()
+            .map(Self::coupling_from)
+            .collect()
     }
 
     /// Couples two records; refuses when either is already coupled to another. In a
@@ -160,26 +157,23 @@ impl Store {
                follow_up = excluded.follow_up, base = excluded.base";
 
     /// A coupling's values in [`Self::SAVE_COUPLING`]'s column order.
-    pub(super) fn coupling_values(c: &Coupling, coupled_at: &str) -> [SqlValue; 15] {
-        let text = |s: &str| SqlValue::Text(s.to_string());
-        let opt_text = |s: Option<&str>| s.map_or(SqlValue::Null, text);
-        let opt_int = |i: Option<i64>| i.map_or(SqlValue::Null, SqlValue::Integer);
-        [
-            text(&c.mapping),
-            text(&c.left_key),
-            text(&c.right_key),
-            opt_text(ts(c.left_synced).as_deref()),
-            opt_text(ts(c.right_synced).as_deref()),
-            opt_text(c.ltr_result.as_deref()),
-            opt_int(c.ltr_run),
-            opt_text(c.rtl_result.as_deref()),
-            opt_int(c.rtl_run),
-            SqlValue::Integer(i64::from(c.skipped)),
-            text(coupled_at),
-            opt_text(c.left_version.as_deref()),
-            opt_text(c.right_version.as_deref()),
-            opt_text(c.follow_up.map(side_name)),
-            c.base.clone().map_or(SqlValue::Null, SqlValue::Blob),
+    pub(super) fn coupling_values<'c>(c: &'c Coupling, coupled_at: &'c str) -> [Arg<'c>; 15] {
+        args![
+            &c.mapping,
+            &c.left_key,
+            &c.right_key,
+            ts(c.left_synced),
+            ts(c.right_synced),
+            &c.ltr_result,
+            c.ltr_run,
+            &c.rtl_result,
+            c.rtl_run,
+            c.skipped,
+            coupled_at,
+            &c.left_version,
+            &c.right_version,
+            c.follow_up.map(side_name),
+            c.base.as_deref(),
         ]
     }
 
@@ -193,9 +187,8 @@ impl Store {
             Self::SAVE_COUPLING,
             Self::ON_COUPLED
         );
-        self.conn()?
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(Self::coupling_values(c, &now())))?;
+        let at = now();
+        self.conn()?.execute(&sql, &Self::coupling_values(c, &at))?;
         Ok(())
     }
 
@@ -208,7 +201,7 @@ impl Store {
         };
         let n = self.conn()?.execute(
             &format!("DELETE FROM couplings WHERE mapping = ?1 AND {col} = ?2"),
-            params![mapping, key],
+            &args![mapping, key],
         )?;
         Ok(n > 0)
     }
@@ -216,10 +209,9 @@ impl Store {
     /// Removes every coupling of a table mapping; returns how many.
     pub fn uncouple_all(&self, mapping: &str) -> Result<usize, StateError> {
         self.conn()?
-            .execute("DELETE FROM failures WHERE mapping = ?1", [mapping])?;
-        Ok(self
-            .conn()?
-            .execute("DELETE FROM couplings WHERE mapping = ?1", [mapping])?)
+            .execute("DELETE FROM failures WHERE mapping = ?1", &args![mapping])?;
+        self.conn()?
+            .execute("DELETE FROM couplings WHERE mapping = ?1", &args![mapping])
     }
 
     /// The keys, on `side`, of the rows the sync created there whose system-set values have
@@ -230,22 +222,27 @@ impl Store {
         } else {
             "right_key"
         };
-        let mut stmt = self.conn()?.prepare_cached(&format!(
-            // No ORDER BY: it would make SQLite walk the table in key order instead of using
-            // the small index of marked rows.
-            "SELECT {col} FROM couplings WHERE mapping = ?1 AND follow_up = ?2"
-        ))?;
-        let rows = stmt.query_map(params![mapping, side_name(side)], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // No ORDER BY: it would make SQLite walk the table in key order instead of using the
+        // small index of marked rows.
+        let sql = format!("SELECT {col} FROM couplings WHERE mapping = ?1 AND follow_up = ?2");
+        self.conn()?
+            .query(&sql, &args![mapping, side_name(side)])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// Number of couplings and of skipped couplings of a table mapping.
     pub fn coupling_counts(&self, mapping: &str) -> Result<(u64, u64), StateError> {
-        Ok(self.conn()?.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(skipped), 0) FROM couplings WHERE mapping = ?1",
-            [mapping],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
+        let row = self.conn()?.query_row(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(skipped), 0) AS BIGINT) FROM couplings WHERE mapping = ?1",
+            &args![mapping],
+        )?;
+        let count = |i| -> Result<u64, StateError> {
+            let n: Option<i64> = row.as_ref().map(|r| r.get(i)).transpose()?;
+            Ok(n.unwrap_or(0).max(0) as u64)
+        };
+        Ok((count(0)?, count(1)?))
     }
 }
 

@@ -8,8 +8,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::Value as SqlValue;
-
+use super::db::Reuse;
 use super::*;
 
 /// Rows per multi-row statement: well under SQLite's bound on parameters (15 a coupling).
@@ -21,7 +20,7 @@ pub(super) struct Deferred {
     couplings: Vec<SavedCoupling>,
     cleared_intents: Vec<RecordRef>,
     cleared_failures: Vec<RecordRef>,
-    writes: Vec<[SqlValue; 7]>,
+    writes: Vec<[Arg<'static>; 7]>,
 }
 
 /// A coupling to save; `check` when it couples a pair anew, which must not take a record
@@ -84,6 +83,25 @@ fn partner_now<'s>(
     }
 }
 
+/// The couplings saved, each record's last save only, in the order of those: one statement
+/// may not upsert a row twice in PostgreSQL, and the last save is what SQLite would keep.
+fn last_of_each(saved: Vec<SavedCoupling>) -> Vec<SavedCoupling> {
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, s) in saved.iter().enumerate() {
+        last.insert((&s.coupling.mapping, &s.coupling.left_key), i);
+    }
+    if last.len() == saved.len() {
+        return saved;
+    }
+    let keep: HashSet<usize> = last.into_values().collect();
+    saved
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, s)| s)
+        .collect()
+}
+
 impl Deferred {
     fn is_empty(&self) -> bool {
         self.couplings.is_empty()
@@ -96,7 +114,7 @@ impl Deferred {
 impl Store {
     /// The connection, with every deferred write made first, so what a statement reads or
     /// changes follows them as it followed them before they were deferred.
-    pub(super) fn conn(&self) -> Result<&Connection, StateError> {
+    pub(super) fn conn(&self) -> Result<&Db, StateError> {
         if !self.deferred.borrow().is_empty() {
             if let Err(e) = self.flush_deferred() {
                 self.mode.set(Mode::Failed);
@@ -151,7 +169,7 @@ impl Store {
 
     /// Defers logging a write (its values in `run_writes` column order); the row back when
     /// not deferring.
-    pub(super) fn log_or_defer(&self, row: [SqlValue; 7]) -> Option<[SqlValue; 7]> {
+    pub(super) fn log_or_defer(&self, row: [Arg<'static>; 7]) -> Option<[Arg<'static>; 7]> {
         if !self.deferring() {
             return Some(row);
         }
@@ -183,7 +201,7 @@ impl Store {
     fn flush_deferred(&self) -> Result<(), StateError> {
         let d = self.deferred.take();
         self.check_new_couplings(&d.couplings)?;
-        for chunk in d.couplings.chunks(CHUNK) {
+        for chunk in last_of_each(d.couplings).chunks(CHUNK) {
             self.save_couplings(chunk)?;
         }
         self.delete_records("intents", &d.cleared_intents)?;
@@ -193,8 +211,8 @@ impl Store {
             let sql = format!(
                 "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES {marks}"
             );
-            let params = rusqlite::params_from_iter(chunk.iter().flatten());
-            self.execute_rows(&sql, chunk.len() == CHUNK, params)?;
+            let args: Vec<Arg<'_>> = chunk.iter().flatten().cloned().collect();
+            self.execute_rows(&sql, chunk.len() == CHUNK, &args)?;
         }
         Ok(())
     }
@@ -261,29 +279,20 @@ impl Store {
             Self::SAVE_COUPLING,
             Self::ON_COUPLED
         );
-        let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 15);
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 15);
         for s in chunk {
             args.extend(Self::coupling_values(&s.coupling, &s.coupled_at));
         }
-        let params = rusqlite::params_from_iter(args);
-        self.execute_rows(&sql, chunk.len() == CHUNK, params)?;
+        self.execute_rows(&sql, chunk.len() == CHUNK, &args)?;
         Ok(())
     }
 
     /// Runs a multi-row statement: kept prepared when it has the usual number of rows; one
     /// of another size is prepared for this once, so it does not push the store's per-record
     /// statements out of the cache.
-    fn execute_rows(
-        &self,
-        sql: &str,
-        usual: bool,
-        params: impl rusqlite::Params,
-    ) -> Result<usize, StateError> {
-        Ok(if usual {
-            self.db.prepare_cached(sql)?.execute(params)?
-        } else {
-            self.db.prepare(sql)?.execute(params)?
-        })
+    fn execute_rows(&self, sql: &str, usual: bool, args: &[Arg<'_>]) -> Result<usize, StateError> {
+        let reuse = if usual { Reuse::Kept } else { Reuse::Once };
+        self.db.execute_as(sql, args, reuse)
     }
 
     /// Deletes the rows of `table` (intents or failures) of these records.
@@ -301,9 +310,12 @@ impl Store {
                 let sql = format!(
                     "DELETE FROM {table} WHERE mapping = ? AND direction = ? AND source_key IN ({marks})"
                 );
-                let args = [mapping, dir].into_iter().chain(chunk.iter().copied());
-                let params = rusqlite::params_from_iter(args);
-                self.execute_rows(&sql, chunk.len() == CHUNK * 4, params)?;
+                let args: Vec<Arg<'_>> = [mapping, dir]
+                    .into_iter()
+                    .chain(chunk.iter().copied())
+                    .map(Arg::from)
+                    .collect();
+                self.execute_rows(&sql, chunk.len() == CHUNK * 4, &args)?;
             }
         }
         Ok(())

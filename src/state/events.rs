@@ -19,27 +19,29 @@ impl Store {
         let message = crate::redact::redact(message);
         self.conn()?.execute(
             "INSERT INTO events (run, mapping, direction, kind, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![run, mapping, dir.as_str(), kind, source_key, dest_key, message, now()],
+            &args![run, mapping, dir.as_str(), kind, source_key, dest_key, message, now()],
         )?;
         Ok(())
     }
 
     /// The events of one run, in order.
     pub fn events(&self, run: i64) -> Result<Vec<Event>, StateError> {
-        let mut stmt = self.conn()?.prepare(
+        let rows = self.conn()?.query(
             "SELECT mapping, direction, kind, source_key, dest_key, message, at FROM events WHERE run = ?1 ORDER BY id",
+            &args![run],
         )?;
-        let rows = stmt.query_map([run], |r| {
-            Ok(Event {
-                mapping: r.get(0)?,
-                direction: r.get(1)?,
-                kind: r.get(2)?,
-                source_key: r.get(3)?,
-                dest_key: r.get(4)?,
-                message: r.get(5)?,
-                at: r.get(6)?,
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    mapping: r.get(0)?,
+                    direction: r.get(1)?,
+                    kind: r.get(2)?,
+                    source_key: r.get(3)?,
+                    dest_key: r.get(4)?,
+                    message: r.get(5)?,
+                    at: r.get(6)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 }

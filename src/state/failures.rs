@@ -82,23 +82,23 @@ impl Store {
         let at = now();
         self.conn()?.execute(
             "INSERT INTO record_errors (run, mapping, direction, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![run, mapping, dir.as_str(), source_key, dest_key, message, at],
+            &args![run, mapping, dir.as_str(), source_key, dest_key, message, &at],
         )?;
         let previous: Option<String> = self
             .conn()?
             .query_row(
                 "SELECT message FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-                params![mapping, dir.as_str(), source_key],
-                |r| r.get(0),
-            )
-            .optional()?;
+                &args![mapping, dir.as_str(), source_key],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
         let skipped = may_skip && previous.as_deref() == Some(message);
         self.conn()?.execute(
             "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)
-             ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, dest_key),
-               message = excluded.message, attempts = attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at,
+             ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, failures.dest_key),
+               message = excluded.message, attempts = failures.attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at,
                kind = NULL, detail = NULL",
-            params![mapping, dir.as_str(), source_key, dest_key, message, skipped, run, at],
+            &args![mapping, dir.as_str(), source_key, dest_key, message, skipped, run, &at],
         )?;
         if skipped {
             let col = if dir.source() == Side::Left {
@@ -108,7 +108,7 @@ impl Store {
             };
             self.conn()?.execute(
                 &format!("UPDATE couplings SET skipped = 1 WHERE mapping = ?1 AND {col} = ?2"),
-                params![mapping, source_key],
+                &args![mapping, source_key],
             )?;
         }
         Ok(skipped)
@@ -133,7 +133,7 @@ impl Store {
         };
         self.conn()?.execute(
             "UPDATE failures SET kind = ?4, detail = ?5 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            params![mapping, dir.as_str(), source_key, kind.as_str(), detail],
+            &args![mapping, dir.as_str(), source_key, kind.as_str(), detail],
         )?;
         Ok(())
     }
@@ -148,11 +148,10 @@ impl Store {
         if self.clear_or_defer(false, mapping, dir, source_key) {
             return Ok(());
         }
-        self.conn()?
-            .prepare_cached(
-                "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            )?
-            .execute(params![mapping, dir.as_str(), source_key])?;
+        self.conn()?.execute(
+            "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key],
+        )?;
         Ok(())
     }
 
@@ -162,11 +161,14 @@ impl Store {
         mapping: &str,
         dir: Direction,
     ) -> Result<Vec<String>, StateError> {
-        let mut stmt = self.conn()?.prepare_cached(
-            "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND skipped = 0 ORDER BY source_key",
-        )?;
-        let rows = stmt.query_map(params![mapping, dir.as_str()], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn()?
+            .query(
+                "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND skipped = 0 ORDER BY source_key",
+                &args![mapping, dir.as_str()],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// Source keys of records that failed in this run: a record met again in the same run is
@@ -177,11 +179,14 @@ impl Store {
         dir: Direction,
         run: i64,
     ) -> Result<std::collections::HashSet<String>, StateError> {
-        let mut stmt = self.conn()?.prepare_cached(
-            "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND run = ?3",
-        )?;
-        let rows = stmt.query_map(params![mapping, dir.as_str(), run], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn()?
+            .query(
+                "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND run = ?3",
+                &args![mapping, dir.as_str(), run],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// Source keys of the couplings never synced from `side`: pairs coupled by hand or by the
@@ -192,11 +197,14 @@ impl Store {
             Side::Left => ("left_key", "left_synced"),
             Side::Right => ("right_key", "right_synced"),
         };
-        let mut stmt = self.conn()?.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {key} FROM couplings WHERE mapping = ?1 AND {synced} IS NULL AND skipped = 0 ORDER BY {key}"
-        ))?;
-        let rows = stmt.query_map([mapping], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        );
+        self.conn()?
+            .query(&sql, &args![mapping])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// Which of these source records are skipped in a direction: one query for a batch of
@@ -210,14 +218,16 @@ impl Store {
         let mut out = HashSet::new();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let mut stmt = self.conn()?.prepare_cached(&format!(
+            let sql = format!(
                 "SELECT source_key FROM failures WHERE mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
-            ))?;
-            let args = [mapping, dir.as_str()]
+            );
+            let args: Vec<Arg<'_>> = [mapping, dir.as_str()]
                 .into_iter()
-                .chain(chunk.iter().map(String::as_str));
-            for key in stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))? {
-                out.insert(key?);
+                .chain(chunk.iter().map(String::as_str))
+                .map(Arg::from)
+                .collect();
+            for r in self.conn()?.query(&sql, &args)? {
+                out.insert(r.get(0)?);
             }
         }
         Ok(out)
@@ -232,11 +242,12 @@ impl Store {
     ) -> Result<bool, StateError> {
         let s: Option<bool> = self
             .conn()?
-            .prepare_cached(
+            .query_row(
                 "SELECT skipped FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+                &args![mapping, dir.as_str(), source_key],
             )?
-            .query_row(params![mapping, dir.as_str(), source_key], |r| r.get(0))
-            .optional()?;
+            .map(|r| r.get(0))
+            .transpose()?;
         Ok(s.unwrap_or(false))
     }
 
@@ -253,24 +264,27 @@ impl Store {
         let label = crate::redact::redact(label);
         self.conn()?.execute(
             "UPDATE failures SET label = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            params![mapping, dir.as_str(), source_key, label],
+            &args![mapping, dir.as_str(), source_key, &label],
         )?;
         self.conn()?.execute(
             "UPDATE record_errors SET label = ?5 WHERE id = (SELECT MAX(id) FROM record_errors \
              WHERE run = ?1 AND mapping = ?2 AND direction = ?3 AND source_key = ?4)",
-            params![run, mapping, dir.as_str(), source_key, label],
+            &args![run, mapping, dir.as_str(), source_key, &label],
         )?;
         Ok(())
     }
 
     /// Every tracked failure, optionally of one table mapping.
     pub fn failures(&self, mapping: Option<&str>) -> Result<Vec<Failure>, StateError> {
-        let mut stmt = self.conn()?.prepare(
-            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
-             WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
-        )?;
-        let rows = stmt.query_map([mapping], failure_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn()?
+            .query(
+                "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
+                 WHERE CAST(?1 AS TEXT) IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
+                &args![mapping],
+            )?
+            .iter()
+            .map(failure_row)
+            .collect()
     }
 
     /// The failures of one coupled pair, in either direction (read by key, not by table).
@@ -280,26 +294,29 @@ impl Store {
         left_key: &str,
         right_key: &str,
     ) -> Result<Vec<Failure>, StateError> {
-        let mut stmt = self.conn()?.prepare_cached(
-            "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
-             WHERE mapping = ?1 AND ((direction = 'left_to_right' AND source_key = ?2)
-                                  OR (direction = 'right_to_left' AND source_key = ?3))
-             ORDER BY direction",
-        )?;
-        let rows = stmt.query_map(params![mapping, left_key, right_key], failure_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn()?
+            .query(
+                "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
+                 WHERE mapping = ?1 AND ((direction = 'left_to_right' AND source_key = ?2)
+                                      OR (direction = 'right_to_left' AND source_key = ?3))
+                 ORDER BY direction",
+                &args![mapping, left_key, right_key],
+            )?
+            .iter()
+            .map(failure_row)
+            .collect()
     }
 
     /// Un-skips failed records (all, or of one table mapping) so the next run retries them;
     /// returns how many.
     pub fn retry(&self, mapping: Option<&str>) -> Result<usize, StateError> {
         let n = self.conn()?.execute(
-            "UPDATE failures SET skipped = 0, attempts = 0, message = '' WHERE skipped = 1 AND (?1 IS NULL OR mapping = ?1)",
-            [mapping],
+            "UPDATE failures SET skipped = 0, attempts = 0, message = '' WHERE skipped = 1 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1)",
+            &args![mapping],
         )?;
         self.conn()?.execute(
-            "UPDATE couplings SET skipped = 0 WHERE skipped = 1 AND (?1 IS NULL OR mapping = ?1)",
-            [mapping],
+            "UPDATE couplings SET skipped = 0 WHERE skipped = 1 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1)",
+            &args![mapping],
         )?;
         Ok(n)
     }
@@ -311,28 +328,32 @@ impl Store {
         mapping: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecordError>, StateError> {
-        let mut stmt = self.conn()?.prepare(
+        // No bound is the largest one: `LIMIT -1` means none only to SQLite.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.conn()?.query(
             "SELECT run, mapping, direction, source_key, dest_key, message, at, label FROM record_errors
-             WHERE (?1 IS NULL OR run = ?1) AND (?2 IS NULL OR mapping = ?2) ORDER BY id DESC LIMIT ?3",
+             WHERE (CAST(?1 AS BIGINT) IS NULL OR run = ?1) AND (CAST(?2 AS TEXT) IS NULL OR mapping = ?2) ORDER BY id DESC LIMIT ?3",
+            &args![run, mapping, limit],
         )?;
-        let rows = stmt.query_map(params![run, mapping, limit as i64], |r| {
-            Ok(RecordError {
-                run: r.get(0)?,
-                mapping: r.get(1)?,
-                direction: r.get(2)?,
-                source_key: r.get(3)?,
-                dest_key: r.get(4)?,
-                message: r.get(5)?,
-                at: r.get(6)?,
-                label: r.get(7)?,
+        rows.iter()
+            .map(|r| {
+                Ok(RecordError {
+                    run: r.get(0)?,
+                    mapping: r.get(1)?,
+                    direction: r.get(2)?,
+                    source_key: r.get(3)?,
+                    dest_key: r.get(4)?,
+                    message: r.get(5)?,
+                    at: r.get(6)?,
+                    label: r.get(7)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 }
 
 /// A failure as the store holds it.
-fn failure_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Failure> {
+fn failure_row(r: &db::Row) -> Result<Failure, StateError> {
     let d: String = r.get(1)?;
     Ok(Failure {
         mapping: r.get(0)?,
@@ -344,10 +365,10 @@ fn failure_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Failure> {
         skipped: r.get(6)?,
         at: r.get(7)?,
         label: r.get(8)?,
-        kind: FailureKind::parse(r.get::<_, Option<String>>(9)?.as_deref()),
+        kind: FailureKind::parse(r.get::<Option<String>>(9)?.as_deref()),
         // A detail that does not decode (written by a later version) is left out.
         differences: r
-            .get::<_, Option<String>>(10)?
+            .get::<Option<String>>(10)?
             .and_then(|d| serde_json::from_str(&d).ok())
             .unwrap_or_default(),
     })

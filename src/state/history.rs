@@ -1,7 +1,7 @@
 //! Run history: what each run wrote where, the filters of `syncmap log`, and the bound on how
 //! many runs' write logs are kept.
 
-use rusqlite::types::Value as SqlValue;
+use std::borrow::Cow;
 
 use super::*;
 
@@ -83,84 +83,89 @@ impl Store {
         dest_key: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
-        let text = |s: &str| SqlValue::Text(s.to_string());
+        // Owned: a deferred row outlives the call.
+        let text = |s: &str| Arg::Text(Cow::Owned(s.to_string()));
         let row = [
-            SqlValue::Integer(run),
+            Arg::Int(run),
             text(mapping),
-            text(dir.as_str()),
-            text(action.as_str()),
+            Arg::Text(Cow::Borrowed(dir.as_str())),
+            Arg::Text(Cow::Borrowed(action.as_str())),
             text(source_key),
-            dest_key.map_or(SqlValue::Null, text),
-            reason.map_or(SqlValue::Null, |r| SqlValue::Text(crate::redact::redact(r))),
+            dest_key.map_or(Arg::Null, text),
+            reason.map_or(Arg::Null, |r| {
+                Arg::Text(Cow::Owned(crate::redact::redact(r)))
+            }),
         ];
         let Some(row) = self.log_or_defer(row) else {
             return Ok(());
         };
-        self.conn()?
-            .prepare_cached(
-                "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(rusqlite::params_from_iter(row))?;
+        self.conn()?.execute(
+            "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &row,
+        )?;
         Ok(())
     }
 
     /// Everything a run wrote, in the order it was logged.
     pub fn run_writes(&self, run: i64) -> Result<Vec<RunWrite>, StateError> {
-        let mut stmt = self.conn()?.prepare(
+        let rows = self.conn()?.query(
             "SELECT mapping, direction, action, source_key, dest_key, reason FROM run_writes WHERE run = ?1 ORDER BY id",
+            &args![run],
         )?;
-        let rows = stmt.query_map([run], |r| {
-            Ok(RunWrite {
-                mapping: r.get(0)?,
-                direction: r.get(1)?,
-                action: r.get(2)?,
-                source_key: r.get(3)?,
-                dest_key: r.get(4)?,
-                reason: r.get(5)?,
+        rows.iter()
+            .map(|r| {
+                Ok(RunWrite {
+                    mapping: r.get(0)?,
+                    direction: r.get(1)?,
+                    action: r.get(2)?,
+                    source_key: r.get(3)?,
+                    dest_key: r.get(4)?,
+                    reason: r.get(5)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     /// Drops the write logs of all but the newest `keep` runs (the runs themselves, with their
     /// counts, stay); returns how many rows went. `keep` 0 keeps none.
     pub fn prune_run_writes(&self, keep: usize) -> Result<usize, StateError> {
         if keep == 0 {
-            return Ok(self.conn()?.execute("DELETE FROM run_writes", [])?);
+            return self.conn()?.execute("DELETE FROM run_writes", &[]);
         }
         // The oldest run kept, found first: a bound the delete can seek to in the index by run,
         // where one condition of the delete's own would make it scan every write ever logged.
+        let offset = i64::try_from(keep - 1).unwrap_or(i64::MAX);
         let oldest_kept: Option<i64> = self
             .conn()?
             .query_row(
                 "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?1",
-                [keep as i64 - 1],
-                |r| r.get(0),
-            )
-            .optional()?;
+                &args![offset],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
         let Some(oldest_kept) = oldest_kept else {
             return Ok(0);
         };
-        Ok(self
-            .conn()?
-            .prepare_cached("DELETE FROM run_writes WHERE run < ?1")?
-            .execute([oldest_kept])?)
+        self.conn()?
+            .execute("DELETE FROM run_writes WHERE run < ?1", &args![oldest_kept])
     }
 
     /// The runs a filter selects, newest first.
     pub fn runs_where(&self, f: &RunFilter) -> Result<Vec<Run>, StateError> {
         let since = ts(f.since);
-        let mut stmt = self.conn()?.prepare(
-            "SELECT id FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR trigger = ?2)
-               AND (?3 IS NULL OR started_at >= ?3)
-               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(runs.tables) WHERE value = ?4))
-             ORDER BY id DESC LIMIT ?5",
-        )?;
-        let ids: Vec<i64> = stmt
-            .query_map(
-                params![f.status, f.trigger, since, f.table, f.limit as i64],
-                |r| r.get(0),
-            )?
+        let holds = self.conn()?.dialect().json_array_holds("runs.tables", "?4");
+        let sql = format!(
+            "SELECT id FROM runs WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR trigger = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR started_at >= ?3)
+               AND (CAST(?4 AS TEXT) IS NULL OR {holds})
+             ORDER BY id DESC LIMIT ?5"
+        );
+        let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+        let ids: Vec<i64> = self
+            .conn()?
+            .query(&sql, &args![&f.status, &f.trigger, since, &f.table, limit])?
+            .iter()
+            .map(|r| r.get(0))
             .collect::<Result<_, _>>()?;
         ids.into_iter()
             .filter_map(|id| self.run(id).transpose())

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Intents per statement: 13 values each, well under SQLite's bound on parameters.
+const INTENTS_PER_STATEMENT: usize = 100;
+
 impl Store {
     /// Records the writes a batch is about to make, before it makes them (in one transaction).
     pub fn add_intents<'i>(
@@ -13,42 +16,56 @@ impl Store {
     ) -> Result<(), StateError> {
         let at = now();
         // One commit for the batch, unless the caller's transaction already holds them.
-        let tx = if self.conn()?.is_autocommit() {
-            Some(rusqlite::Transaction::new_unchecked(
-                self.conn()?,
-                rusqlite::TransactionBehavior::Immediate,
-            )?)
-        } else {
+        let tx = if self.conn()?.in_transaction() {
             None
+        } else {
+            Some(db::Transaction::begin(self.conn()?)?)
         };
         // The writes follow these intents: a run whose lease was taken over must not send them.
         self.check_fence()?;
-        {
-            let mut stmt = self.conn()?.prepare_cached(
+        // One statement per chunk of intents, each record's last only (a statement may not
+        // upsert a row twice in PostgreSQL).
+        let mut last: HashMap<&str, &Intent> = HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for i in intents {
+            if last.insert(&i.source_key, i).is_none() {
+                order.push(&i.source_key);
+            }
+        }
+        for chunk in order.chunks(INTENTS_PER_STATEMENT) {
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
                 "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note, dest_pending)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 VALUES {marks}
                  ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
                    at = excluded.at, kind = excluded.kind, source_modified_on = excluded.source_modified_on, fields = excluded.fields,
                    kept = excluded.kept, source_version = excluded.source_version, note = excluded.note,
-                   dest_pending = excluded.dest_pending",
-            )?;
-            for i in intents {
-                stmt.execute(params![
+                   dest_pending = excluded.dest_pending"
+            );
+            let mut values: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 13);
+            for i in chunk.iter().filter_map(|k| last.get(k)) {
+                values.extend(args![
                     mapping,
                     dir.as_str(),
-                    i.source_key,
-                    i.dest_key,
+                    &i.source_key,
+                    &i.dest_key,
                     run,
-                    at,
+                    &at,
                     i.kind.as_str(),
                     ts(i.source_modified_on),
-                    i.fields,
-                    i.kept,
-                    i.source_version,
-                    i.note,
+                    &i.fields,
+                    &i.kept,
+                    &i.source_version,
+                    &i.note,
                     i.dest_pending
-                ])?;
+                ]);
             }
+            let reuse = if chunk.len() == INTENTS_PER_STATEMENT {
+                db::Reuse::Kept
+            } else {
+                db::Reuse::Once
+            };
+            self.conn()?.execute_as(&sql, &values, reuse)?;
         }
         if let Some(tx) = tx {
             tx.commit()?;
@@ -59,23 +76,25 @@ impl Store {
     /// Writes that were intended but not confirmed (a run ended between the write and the
     /// commit of its outcome): settled at the start of the next run.
     pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
-        let mut stmt = self.conn()?.prepare_cached(
+        let rows = self.conn()?.query(
             "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note, dest_pending FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
+            &args![mapping, dir.as_str()],
         )?;
-        let rows = stmt.query_map(params![mapping, dir.as_str()], |r| {
-            Ok(Intent {
-                source_key: r.get(0)?,
-                dest_key: r.get(1)?,
-                kind: IntentKind::parse(&r.get::<_, String>(2)?),
-                source_modified_on: parse_ts(r.get(3)?),
-                fields: r.get(4)?,
-                kept: r.get(5)?,
-                source_version: r.get(6)?,
-                note: r.get(7)?,
-                dest_pending: r.get(8)?,
+        rows.iter()
+            .map(|r| {
+                Ok(Intent {
+                    source_key: r.get(0)?,
+                    dest_key: r.get(1)?,
+                    kind: IntentKind::parse(&r.get::<String>(2)?),
+                    source_modified_on: parse_ts(r.get(3)?),
+                    fields: r.get(4)?,
+                    kept: r.get(5)?,
+                    source_version: r.get(6)?,
+                    note: r.get(7)?,
+                    dest_pending: r.get(8)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     /// The open creates of these source records, by source key: one query for a batch of
@@ -89,15 +108,17 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let mut stmt = self.conn()?.prepare_cached(&format!(
+            let sql = format!(
                 "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
                  WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
-            ))?;
-            let args = [mapping, dir.as_str()]
+            );
+            let args: Vec<Arg<'_>> = [mapping, dir.as_str()]
                 .into_iter()
-                .chain(chunk.iter().map(String::as_str));
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(Intent {
+                .chain(chunk.iter().map(String::as_str))
+                .map(Arg::from)
+                .collect();
+            for r in self.conn()?.query(&sql, &args)? {
+                let intent = Intent {
                     source_key: r.get(0)?,
                     dest_key: r.get(1)?,
                     kind: IntentKind::Create,
@@ -107,10 +128,7 @@ impl Store {
                     note: r.get(5)?,
                     kept: None,
                     dest_pending: false,
-                })
-            })?;
-            for intent in rows {
-                let intent = intent?;
+                };
                 out.insert(intent.source_key.clone(), intent);
             }
         }
@@ -126,16 +144,10 @@ impl Store {
         source_key: &str,
         note: &str,
     ) -> Result<(), StateError> {
-        self.conn()?
-            .prepare_cached(
-                "UPDATE intents SET note = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            )?
-            .execute(params![
-                mapping,
-                dir.as_str(),
-                source_key,
-                crate::redact::redact(note)
-            ])?;
+        self.conn()?.execute(
+            "UPDATE intents SET note = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key, crate::redact::redact(note)],
+        )?;
         Ok(())
     }
 
@@ -149,11 +161,10 @@ impl Store {
         if self.clear_or_defer(true, mapping, dir, source_key) {
             return Ok(());
         }
-        self.conn()?
-            .prepare_cached(
-                "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            )?
-            .execute(params![mapping, dir.as_str(), source_key])?;
+        self.conn()?.execute(
+            "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key],
+        )?;
         Ok(())
     }
 }

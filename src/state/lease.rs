@@ -11,7 +11,10 @@
 //! when the process dies), and the row names that file; a newcomer that gets the lock on the very
 //! file the row names knows the holder is gone and takes over at once. A lock file deleted and
 //! made anew is another file, so it proves nothing and the newcomer waits for the expiry.
-//! PostgreSQL holds the same row, with the same heartbeat and token.
+//!
+//! A store in PostgreSQL holds the same rows, with the same heartbeat and token; it has no file
+//! beside it, so a lease left by a process that died is taken over once it expires. Its claims
+//! and fence checks lock the row they read, so a takeover waits for a commit under way to end.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +23,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::db::{args, Db, Location};
 use super::{now, StateError, Store, LOCK_GRACE};
+use jiff::{SignedDuration, Timestamp};
 
 /// How often a holder renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -102,8 +104,8 @@ pub struct Lease {
     lost: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
-    /// The operating-system lock beside the store, held as long as the lease.
-    _lock: File,
+    /// The operating-system lock beside the store (a file's), held as long as the lease.
+    _lock: Option<File>,
 }
 
 impl Lease {
@@ -161,11 +163,17 @@ impl Store {
                 holder,
             },
         };
-        let lock_path = format!("{}.{}", self.path, kind.lock_suffix());
-        let Some(file) = lock_file(&lock_path)? else {
-            return Err(busy(self.holder(kind)?));
+        let file = match &self.location {
+            Location::File(_) => {
+                let lock_path = format!("{}.{}", self.path, kind.lock_suffix());
+                let Some(file) = lock_file(&lock_path)? else {
+                    return Err(busy(self.holder(kind)?));
+                };
+                Some(file)
+            }
+            Location::Server(_) => None,
         };
-        let lock_id = file_identity(&file);
+        let lock_id = file.as_ref().and_then(file_identity);
         let holder = uuid::Uuid::new_v4().to_string();
         let token = self.transaction(|st| st.claim(kind, &holder, lock_id.as_deref(), &busy))?;
         let fence = Fence {
@@ -176,10 +184,10 @@ impl Store {
         let lost = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = mpsc::channel();
         let heartbeat = {
-            let (path, fence, lost) = (self.path.clone(), fence.clone(), lost.clone());
+            let (at, fence, lost) = (self.location.clone(), fence.clone(), lost.clone());
             std::thread::Builder::new()
                 .name(format!("lease-{}", kind.name()))
-                .spawn(move || renew(&path, &fence, &lost, &stopped))
+                .spawn(move || renew(&at, &fence, &lost, &stopped))
                 .map_err(|e| StateError::Io(format!("cannot start the lease heartbeat: {e}")))?
         };
         Ok(Some(Lease {
@@ -203,7 +211,7 @@ impl Store {
         lock_id: Option<&str>,
         busy: &dyn Fn(Option<Holder>) -> StateError,
     ) -> Result<i64, StateError> {
-        let row = self.lease_row(kind)?;
+        let row = self.lease_row(kind, true)?;
         if let Some(r) = row.as_ref().filter(|r| r.holder.is_some()) {
             let gone =
                 lock_id.is_some() && r.lock_id.as_deref() == lock_id && r.host == host_name();
@@ -229,14 +237,14 @@ impl Store {
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, pid = excluded.pid,
                host = excluded.host, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
                lock_id = excluded.lock_id",
-            params![kind.name(), holder, token, std::process::id(), host_name(), now(), lock_id],
+            &args![kind.name(), holder, token, std::process::id(), host_name(), now(), lock_id],
         )?;
         Ok(token)
     }
 
     /// Who holds a lease now, if anyone does (and has renewed it lately).
     pub fn holder(&self, kind: LeaseKind) -> Result<Option<Holder>, StateError> {
-        let row = self.lease_row(kind)?;
+        let row = self.lease_row(kind, false)?;
         Ok(row
             .filter(|r| r.holder.is_some())
             .filter(|r| {
@@ -247,13 +255,15 @@ impl Store {
             .map(|r| (&r).into()))
     }
 
-    fn lease_row(&self, kind: LeaseKind) -> Result<Option<Row>, StateError> {
-        Ok(self
-            .conn()?
-            .prepare_cached(
-                "SELECT holder, token, pid, host, acquired_at, heartbeat_at, lock_id FROM leases WHERE name = ?1",
-            )?
-            .query_row([kind.name()], |r| {
+    /// The row of a lease; `lock` to keep it from changing until the transaction ends.
+    fn lease_row(&self, kind: LeaseKind, lock: bool) -> Result<Option<Row>, StateError> {
+        let db = self.conn()?;
+        let lock = if lock { db.dialect().for_update() } else { "" };
+        let sql = format!(
+            "SELECT holder, token, pid, host, acquired_at, heartbeat_at, lock_id FROM leases WHERE name = ?1{lock}"
+        );
+        db.query_row(&sql, &args![kind.name()])?
+            .map(|r| {
                 Ok(Row {
                     holder: r.get(0)?,
                     token: r.get(1)?,
@@ -264,7 +274,7 @@ impl Store {
                     lock_id: r.get(6)?,
                 })
             })
-            .optional()?)
+            .transpose()
     }
 
     /// Makes every transaction of this store check that `fence` still holds its lease (see
@@ -278,11 +288,16 @@ impl Store {
         let Some(f) = self.fence.borrow().clone() else {
             return Ok(());
         };
-        let held: Option<(Option<String>, i64)> = self
-            .conn()?
-            .prepare_cached("SELECT holder, token FROM leases WHERE name = ?1")?
-            .query_row([f.name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let db = self.conn()?;
+        // Shared: a takeover's update waits for this transaction's commit, which it fences.
+        let sql = format!(
+            "SELECT holder, token FROM leases WHERE name = ?1{}",
+            db.dialect().for_share()
+        );
+        let held: Option<(Option<String>, i64)> = db
+            .query_row(&sql, &args![f.name])?
+            .map(|r| Ok::<_, StateError>((r.get(0)?, r.get(1)?)))
+            .transpose()?;
         match held {
             Some((Some(h), t)) if h == f.holder && t == f.token => Ok(()),
             _ => Err(StateError::LeaseLost(self.path.clone())),
@@ -303,18 +318,17 @@ impl From<&Row> for Holder {
 
 /// The heartbeat: renews the lease every [`HEARTBEAT`] until told to stop (the sender dropped),
 /// then releases it. A renewal that finds the lease taken over sets `lost` and stops.
-fn renew(path: &str, fence: &Fence, lost: &AtomicBool, stop: &mpsc::Receiver<()>) {
-    let Ok(conn) = Connection::open(path) else {
+fn renew(at: &Location, fence: &Fence, lost: &AtomicBool, stop: &mpsc::Receiver<()>) {
+    // A connection of its own: the store's may be inside a transaction.
+    let Ok(conn) = Db::open(at, false) else {
         lost.store(true, Ordering::Relaxed);
         return;
     };
-    let _ = conn.busy_timeout(Duration::from_secs(30));
-    let _ = conn.pragma_update(None, "synchronous", "FULL");
-    let ours = params![fence.name, fence.holder, fence.token];
+    let ours = args![fence.name, &fence.holder, fence.token];
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(HEARTBEAT) {
         let renewed = conn.execute(
             "UPDATE leases SET heartbeat_at = ?4 WHERE name = ?1 AND holder = ?2 AND token = ?3",
-            params![fence.name, fence.holder, fence.token, now()],
+            &args![fence.name, &fence.holder, fence.token, now()],
         );
         match renewed {
             Ok(0) => {
@@ -332,7 +346,7 @@ fn renew(path: &str, fence: &Fence, lost: &AtomicBool, stop: &mpsc::Receiver<()>
     }
     let _ = conn.execute(
         "UPDATE leases SET holder = NULL WHERE name = ?1 AND holder = ?2 AND token = ?3",
-        ours,
+        &ours,
     );
 }
 

@@ -1,8 +1,10 @@
 //! The state store: which records are coupled to which, the watermarks of modified-only sync,
-//! the runs, and the records that failed. It lives in SQLite (one file, WAL mode) and every
-//! change is committed before the runtime moves on, so a run killed at any moment resumes.
+//! the runs, and the records that failed. It lives in SQLite (one file, WAL mode), the embedded
+//! default, or in PostgreSQL, and every change is committed before the runtime moves on, so a
+//! run killed at any moment resumes.
 
 mod couplings;
+mod db;
 mod deferred;
 mod events;
 mod failures;
@@ -17,7 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension};
+
+use db::{args, Arg, Db, Location};
 
 use crate::cursor::Cursor;
 use crate::plan::Side;
@@ -38,9 +41,9 @@ const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Why the state store could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// SQLite reported a problem.
+    /// The database reported a problem.
     #[error("state store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(String),
     /// Another `syncmap schedule` is running with this store.
     #[error("another `syncmap schedule` is running with the state store at {path}{}; stop it first, or give this one another state store", holder_text(.holder))]
     SchedulerBusy {
@@ -71,7 +74,7 @@ pub enum StateError {
         supported: u32,
     },
     /// The URL names a store this build cannot open.
-    #[error("unsupported state store URL scheme `{0}`: use `sqlite://PATH`")]
+    #[error("unsupported state store URL scheme `{0}`: use `sqlite://PATH` or `postgres://USER@HOST/DATABASE`")]
     Url(String),
     /// A record would be coupled twice.
     #[error("{mapping}: {side} record `{key}` is already coupled to `{partner}`")]
@@ -560,10 +563,14 @@ pub struct Event {
 /// The state store.
 pub struct Store {
     /// The connection; statements go through [`Store::conn`], which makes deferred writes first.
-    db: Connection,
+    db: Db,
     /// Per-record writes of the open transaction not made yet (see `deferred`).
     deferred: std::cell::RefCell<deferred::Deferred>,
     mode: std::cell::Cell<deferred::Mode>,
+    /// Where the database is (a PostgreSQL URL may hold a password: see `path`).
+    location: Location,
+    /// Where the store is, as messages say it: a file's path, or a server's URL without its
+    /// password.
     path: String,
     /// The lease the transactions of this store check they still hold (see [`Store::set_fence`]).
     fence: std::cell::RefCell<Option<Fence>>,
@@ -608,35 +615,32 @@ fn create_private(path: &Path) -> Result<(), StateError> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at a `sqlite://PATH` URL or a plain path.
+    /// Opens (creating if needed) the store at a `sqlite://PATH` URL, a plain path, or a
+    /// `postgres://` URL (whose database must exist: the store makes its tables in it).
     pub fn open(url: &str) -> Result<Store, StateError> {
-        let path = Self::path_of(url)?;
-        if path != Path::new(":memory:") {
-            create_private(&path)?;
+        let location = Self::location_of(url)?;
+        if let Location::File(path) = &location {
+            if path != Path::new(":memory:") {
+                create_private(path)?;
+            }
         }
-        let conn = Connection::open(&path)?;
-        Self::setup(conn, &path)
+        let db = Db::open(&location, false)?;
+        let store = Self::with(db, location);
+        store.migrate()?;
+        Ok(store)
     }
 
     /// Opens a store for reading only, for dry runs: nothing is created, migrated or written.
     /// A store that does not exist yet is an empty one in memory; a store of an older version
     /// is refused (a real run upgrades it).
     pub fn open_read_only(url: &str) -> Result<Store, StateError> {
-        let path = Self::path_of(url)?;
-        if !path.exists() {
-            return Self::in_memory();
+        let location = Self::location_of(url)?;
+        if let Location::File(path) = &location {
+            if !path.exists() {
+                return Self::in_memory();
+            }
         }
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        let store = Store {
-            db: conn,
-            path: path.display().to_string(),
-            fence: Default::default(),
-            deferred: Default::default(),
-            mode: Default::default(),
-        };
+        let store = Self::with(Db::open(&location, true)?, location);
         let found = store.version()?;
         let supported = schema::MIGRATIONS.len() as u32;
         if found > supported {
@@ -645,6 +649,10 @@ impl Store {
                 found,
                 supported,
             });
+        }
+        if found == 0 && store.db.dialect() == db::Dialect::Postgres {
+            // A database the store has not written to yet: as a missing file is.
+            return Self::in_memory();
         }
         if found < supported {
             return Err(StateError::Io(format!(
@@ -655,53 +663,50 @@ impl Store {
         Ok(store)
     }
 
-    fn path_of(url: &str) -> Result<PathBuf, StateError> {
+    fn with(db: Db, location: Location) -> Store {
+        Store {
+            db,
+            path: label(&location),
+            location,
+            fence: Default::default(),
+            deferred: Default::default(),
+            mode: Default::default(),
+        }
+    }
+
+    fn location_of(url: &str) -> Result<Location, StateError> {
         Ok(if let Some(p) = url.strip_prefix("sqlite://") {
-            PathBuf::from(p)
+            Location::File(PathBuf::from(p))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Location::Server(url.to_string())
         } else if url.contains("://") {
             // Only the scheme: the rest may hold credentials expanded from the environment.
             return Err(StateError::Url(
                 url.split("://").next().unwrap_or("").to_string(),
             ));
         } else {
-            PathBuf::from(url)
+            Location::File(PathBuf::from(url))
         })
     }
 
     /// A store that lives in memory (tests, dry runs without a store).
     pub fn in_memory() -> Result<Store, StateError> {
-        Self::setup(Connection::open_in_memory()?, Path::new(":memory:"))
-    }
-
-    fn setup(conn: Connection, path: &Path) -> Result<Store, StateError> {
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // A commit is on disk when it returns, power loss included: the couplings of writes
-        // already made to the systems must not roll back (WAL's NORMAL survives a crash of the
-        // process, not of the machine). Only the benchmark that measures this cost turns it off.
-        let synchronous = if std::env::var_os(RELAXED_FOR_BENCHMARKS).is_some() {
-            "NORMAL"
-        } else {
-            "FULL"
-        };
-        conn.pragma_update(None, "synchronous", synchronous)?;
-        // Statements run once per record are prepared once and reused; rusqlite keeps 16.
-        conn.set_prepared_statement_cache_capacity(64);
-        let store = Store {
-            db: conn,
-            path: path.display().to_string(),
-            fence: Default::default(),
-            deferred: Default::default(),
-            mode: Default::default(),
-        };
+        let store = Self::with(Db::in_memory()?, Location::File(":memory:".into()));
         store.migrate()?;
         Ok(store)
     }
 
     fn migrate(&self) -> Result<(), StateError> {
-        let version: u32 = self
-            .conn()?
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tx = db::Transaction::begin(&self.db)?;
+        if self.db.dialect() == db::Dialect::Postgres {
+            // Two processes opening a new store at once: one migrates, the other then finds
+            // it done.
+            self.db.execute_script(
+                "CREATE TABLE IF NOT EXISTS syncmap_schema (version BIGINT NOT NULL); \
+                 SELECT pg_advisory_xact_lock(7405322917);",
+            )?;
+        }
+        let version = self.version()?;
         let supported = schema::MIGRATIONS.len() as u32;
         if version > supported {
             return Err(StateError::TooNew {
@@ -710,23 +715,59 @@ impl Store {
                 supported,
             });
         }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = rusqlite::Transaction::new_unchecked(
-                self.conn()?,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-            tx.commit()?;
+        for m in schema::MIGRATIONS.iter().skip(version as usize) {
+            let sql = match self.db.dialect() {
+                db::Dialect::Sqlite => Some(m.sqlite),
+                db::Dialect::Postgres => m.postgres,
+            };
+            if let Some(sql) = sql {
+                self.db.execute_script(sql)?;
+            }
         }
-        Ok(())
+        if version < supported {
+            self.set_version(supported)?;
+        }
+        tx.commit()
     }
 
-    /// The schema version of the store.
+    /// The schema version of the store (0 for a database it has not written to).
     pub fn version(&self) -> Result<u32, StateError> {
-        Ok(self
-            .conn()?
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        match &self.db {
+            Db::Sqlite(db) => db.user_version(),
+            Db::Postgres(_) => {
+                let exists = self
+                    .db
+                    .query_row("SELECT to_regclass('syncmap_schema') IS NOT NULL", &[])?
+                    .map(|r| r.get::<bool>(0))
+                    .transpose()?
+                    .unwrap_or(false);
+                if !exists {
+                    return Ok(0);
+                }
+                let v = self
+                    .db
+                    .query_row("SELECT MAX(version) FROM syncmap_schema", &[])?
+                    .map(|r| r.get::<Option<i64>>(0))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(0);
+                Ok(u32::try_from(v).unwrap_or(u32::MAX))
+            }
+        }
+    }
+
+    fn set_version(&self, v: u32) -> Result<(), StateError> {
+        match &self.db {
+            Db::Sqlite(db) => db.set_user_version(v),
+            Db::Postgres(_) => {
+                self.db.execute("DELETE FROM syncmap_schema", &[])?;
+                self.db.execute(
+                    "INSERT INTO syncmap_schema (version) VALUES (?1)",
+                    &args![i64::from(v)],
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// Runs `f` in a fenced transaction of its own (see [`Store::transaction`]), or inside the
@@ -735,33 +776,56 @@ impl Store {
         &self,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.conn()?.is_autocommit() {
-            self.transaction(f)
-        } else {
+        if self.conn()?.in_transaction() {
             f(self)
+        } else {
+            self.transaction(f)
         }
     }
 
     /// Runs `f` in one transaction: all of its changes or none (an error rolls back). The
-    /// transaction takes the write lock at once (another connection, such as a lease's
-    /// heartbeat, may write between a read and a write otherwise), and first checks that the
-    /// fence set by [`Store::set_fence`] still holds its lease: a run that lost it commits
-    /// nothing more.
+    /// transaction takes the write lock at once in SQLite (another connection, such as a
+    /// lease's heartbeat, may write between a read and a write otherwise), and first checks
+    /// that the fence set by [`Store::set_fence`] still holds its lease: a run that lost it
+    /// commits nothing more.
     pub fn transaction<T, E: From<StateError>>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            self.conn()?,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| E::from(e.into()))?;
+        let tx = db::Transaction::begin(self.conn()?).map_err(E::from)?;
         self.check_fence().map_err(E::from)?;
         let out = self.deferring_in(f)?;
-        tx.commit().map_err(|e| E::from(e.into()))?;
+        tx.commit().map_err(E::from)?;
         Ok(out)
     }
 }
 
+/// What messages call a store: a file's path, or a server's URL without its password.
+fn label(location: &Location) -> String {
+    match location {
+        Location::File(path) => path.display().to_string(),
+        Location::Server(url) => {
+            let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+                return "a PostgreSQL database".into();
+            };
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                #[cfg(unix)]
+                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "localhost".into(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let user = config
+                .get_user()
+                .map(|u| format!("{u}@"))
+                .unwrap_or_default();
+            let db = config.get_dbname().unwrap_or("");
+            format!("postgres://{user}{host}:{port}/{db}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,8 @@ impl Store {
     /// Keeps the plan a run runs (once per digest).
     pub fn save_plan(&self, digest: &str, plan: &str) -> Result<(), StateError> {
         self.conn()?.execute(
-            "INSERT OR IGNORE INTO plans (digest, plan) VALUES (?1, ?2)",
-            params![digest, plan],
+            "INSERT INTO plans (digest, plan) VALUES (?1, ?2) ON CONFLICT (digest) DO NOTHING",
+            &args![digest, plan],
         )?;
         Ok(())
     }
@@ -15,15 +15,14 @@ impl Store {
     /// The plan (as stored JSON) of the newest run that has one kept: what a command reading
     /// only the store runs with when no plan file or `.map` file is at hand.
     pub fn latest_plan(&self) -> Result<Option<String>, StateError> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(
                 "SELECT p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
                  ORDER BY r.id DESC LIMIT 1",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?)
+                &[],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     /// The latest full sync before run `before` that synced table mapping `mapping` and went
@@ -34,21 +33,15 @@ impl Store {
         mapping: &str,
         before: i64,
     ) -> Result<Option<(i64, String)>, StateError> {
-        let mut stmt = self.conn()?.prepare(
+        let rows = self.conn()?.query(
             "SELECT r.id, r.tables, p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
              WHERE r.mode = 'full' AND r.dry_run = 0 AND r.id < ?1 \
                AND r.status IN ('succeeded', 'completed_with_failures') \
              ORDER BY r.id DESC LIMIT 200",
+            &args![before],
         )?;
-        let rows = stmt.query_map(params![before], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
         for row in rows {
-            let (id, tables, plan) = row?;
+            let (id, tables, plan): (i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
             // Unreadable table lists say nothing about this table mapping: an earlier run may.
             let Ok(tables) = serde_json::from_str::<Vec<String>>(&tables) else {
                 continue;
@@ -71,11 +64,13 @@ impl Store {
         dry_run: bool,
     ) -> Result<i64, StateError> {
         let tables = serde_json::to_string(tables).unwrap_or_else(|_| "[]".into());
-        self.conn()?.execute(
-            "INSERT INTO runs (started_at, mode, trigger, plan_digest, tables, dry_run, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
-            params![now(), mode, trigger, digest, tables, dry_run],
-        )?;
-        Ok(self.conn()?.last_insert_rowid())
+        self.conn()?
+            .query_row(
+                "INSERT INTO runs (started_at, mode, trigger, plan_digest, tables, dry_run, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running') RETURNING id",
+                &args![now(), mode, trigger, digest, tables, dry_run],
+            )?
+            .ok_or_else(|| StateError::Db("a new run was given no id".into()))?
+            .get(0)
     }
 
     /// Stores the counts of one table mapping and direction of a run (cursors given as `None`
@@ -98,9 +93,9 @@ impl Store {
              ON CONFLICT (run, mapping, direction) DO UPDATE SET inserted = excluded.inserted, modified = excluded.modified,
                unchanged = excluded.unchanged, skipped = excluded.skipped, failed = excluded.failed, conflicts = excluded.conflicts,
                deleted = excluded.deleted, uncoupled = excluded.uncoupled, coupled = excluded.coupled,
-               cursor_before = COALESCE(excluded.cursor_before, cursor_before),
-               cursor_after = COALESCE(excluded.cursor_after, cursor_after)",
-            params![
+               cursor_before = COALESCE(excluded.cursor_before, run_counts.cursor_before),
+               cursor_after = COALESCE(excluded.cursor_after, run_counts.cursor_after)",
+            &args![
                 run, mapping, dir.as_str(), c.inserted as i64, c.modified as i64, c.unchanged as i64, c.skipped as i64,
                 c.failed as i64, c.conflicts as i64, c.deleted as i64, c.uncoupled as i64, c.coupled as i64,
                 cur(before), cur(after)
@@ -120,26 +115,30 @@ impl Store {
         let message = message.map(crate::redact::redact);
         self.conn()?.execute(
             "UPDATE runs SET finished_at = ?2, status = ?3, message = ?4 WHERE id = ?1",
-            params![run, now(), status, message],
+            &args![run, now(), status, message],
         )?;
         Ok(())
     }
 
     /// Marks runs left `running` by a process that died as interrupted.
     pub fn close_interrupted_runs(&self) -> Result<usize, StateError> {
-        Ok(self.conn()?.execute(
+        self.conn()?.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?1), message = 'the process ended before the run finished' WHERE status = 'running'",
-            params![now()],
-        )?)
+            &args![now()],
+        )
     }
 
     /// The most recent runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<Run>, StateError> {
-        let mut stmt = self
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids: Vec<i64> = self
             .conn()?
-            .prepare("SELECT id FROM runs ORDER BY id DESC LIMIT ?1")?;
-        let ids: Vec<i64> = stmt
-            .query_map([limit as i64], |r| r.get(0))?
+            .query(
+                "SELECT id FROM runs ORDER BY id DESC LIMIT ?1",
+                &args![limit],
+            )?
+            .iter()
+            .map(|r| r.get(0))
             .collect::<Result<_, _>>()?;
         ids.into_iter()
             .filter_map(|id| self.run(id).transpose())
@@ -152,12 +151,13 @@ impl Store {
             .conn()?
             .query_row(
                 "SELECT id, started_at, finished_at, mode, trigger, plan_digest, tables, dry_run, status, message FROM runs WHERE id = ?1",
-                [id],
-                |r| {
+                &args![id],
+            )?
+            .map(|r| {
                     let tables: String = r.get(6)?;
                     let started_at: String = r.get(1)?;
                     let finished_at: Option<String> = r.get(2)?;
-                    Ok(Run {
+                    Ok::<_, StateError>(Run {
                         id: r.get(0)?,
                         duration_ms: duration_ms(&started_at, finished_at.as_deref()),
                         started_at,
@@ -171,17 +171,20 @@ impl Store {
                         message: r.get(9)?,
                         counts: Vec::new(),
                     })
-                },
-            )
-            .optional()?;
+                })
+            .transpose()?;
         let Some(mut run) = run else { return Ok(None) };
-        let mut stmt = self.conn()?.prepare(
+        let order = self.conn()?.dialect().insertion_order();
+        let sql = format!(
             "SELECT mapping, direction, inserted, modified, unchanged, skipped, failed, conflicts, deleted, uncoupled, coupled, cursor_before, cursor_after
-             FROM run_counts WHERE run = ?1 ORDER BY rowid",
-        )?;
-        run.counts = stmt
-            .query_map([id], |r| {
-                let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+             FROM run_counts WHERE run = ?1 ORDER BY {order}"
+        );
+        run.counts = self
+            .conn()?
+            .query(&sql, &args![id])?
+            .iter()
+            .map(|r| {
+                let n = |i: usize| r.get::<i64>(i).map(|v| v.max(0) as u64);
                 Ok(RunCounts {
                     mapping: r.get(0)?,
                     direction: r.get(1)?,
@@ -199,8 +202,8 @@ impl Store {
                     cursor_before: r.get(11)?,
                     cursor_after: r.get(12)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            })
+            .collect::<Result<_, StateError>>()?;
         Ok(Some(run))
     }
 }

@@ -1,12 +1,26 @@
+use super::conformance::on_both_stores;
 use super::*;
+
+on_both_stores!(
+    couplings_are_one_to_one_and_timestamps_only_move_forward,
+    writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does,
+    deferred_writes_free_moved_partners_and_never_commit_past_an_error,
+    watermarks_never_go_back,
+    a_conflict_keeps_its_kind_and_both_values_until_it_fails_another_way,
+    the_same_error_twice_skips_until_retried,
+    messages_are_stored_redacted_and_equal_across_tokens,
+    runs_keep_their_counts_and_interrupted_runs_are_closed,
+    the_latest_plan_is_that_of_the_newest_run_that_kept_one,
+    intents_survive_until_cleared,
+    passing_errors_never_skip_a_record,
+    write_logs_are_pruned_to_the_newest_runs_and_runs_filter,
+);
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
-#[test]
-fn couplings_are_one_to_one_and_timestamps_only_move_forward() {
-    let s = Store::in_memory().unwrap();
+fn couplings_are_one_to_one_and_timestamps_only_move_forward(s: &Store) {
     let mut c = Coupling::new("customers", "L1", "R1");
     c.set_synced(Side::Left, Some(t("2024-01-02T00:00:00Z")));
     c.set_synced(Side::Left, Some(t("2024-01-01T00:00:00Z")));
@@ -42,9 +56,7 @@ fn couplings_are_one_to_one_and_timestamps_only_move_forward() {
 /// Inside a transaction the per-record writes are deferred to its end: they must still read
 /// as made (by the transaction's own statements), refuse what `couple` refuses — against the
 /// store and against couplings saved earlier in the transaction — and vanish with a rollback.
-#[test]
-fn writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does() {
-    let s = Store::in_memory().unwrap();
+fn writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does(s: &Store) {
     let dir = Direction::LeftToRight;
     s.couple(&Coupling::new("customers", "L0", "R0")).unwrap();
     s.add_intents("customers", dir, &[intent("L1"), intent("L2")], 1)
@@ -129,9 +141,7 @@ fn writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does() {
 /// Held writes keep `couple`'s meaning at the edges: a coupling moved to another partner frees
 /// the one it left; an error met when they are made fails the transaction even if its caller
 /// went on; a panic inside it leaves the store writing at once again.
-#[test]
-fn deferred_writes_free_moved_partners_and_never_commit_past_an_error() {
-    let s = Store::in_memory().unwrap();
+fn deferred_writes_free_moved_partners_and_never_commit_past_an_error(s: &Store) {
     s.couple(&Coupling::new("m", "L1", "R1")).unwrap();
     s.transaction(|st| {
         st.save_coupling(&Coupling::new("m", "L1", "R2"))?;
@@ -180,9 +190,7 @@ fn intent(key: &str) -> Intent {
     Intent::create(key, &format!("R{}", &key[1..]))
 }
 
-#[test]
-fn watermarks_never_go_back() {
-    let s = Store::in_memory().unwrap();
+fn watermarks_never_go_back(s: &Store) {
     let dir = Direction::LeftToRight;
     assert_eq!(s.watermark("m", dir).unwrap(), None);
     let a = Cursor {
@@ -199,9 +207,7 @@ fn watermarks_never_go_back() {
     assert_eq!(s.watermark("m", Direction::RightToLeft).unwrap(), None);
 }
 
-#[test]
-fn a_conflict_keeps_its_kind_and_both_values_until_it_fails_another_way() {
-    let s = Store::in_memory().unwrap();
+fn a_conflict_keeps_its_kind_and_both_values_until_it_fails_another_way(s: &Store) {
     let dir = Direction::LeftToRight;
     let differences = vec![FieldDifference {
         left_field: "phoneNumber".into(),
@@ -226,9 +232,7 @@ fn a_conflict_keeps_its_kind_and_both_values_until_it_fails_another_way() {
     assert!(f.differences.is_empty());
 }
 
-#[test]
-fn the_same_error_twice_skips_until_retried() {
-    let s = Store::in_memory().unwrap();
+fn the_same_error_twice_skips_until_retried(s: &Store) {
     let dir = Direction::RightToLeft;
     s.couple(&Coupling::new("m", "L", "R")).unwrap();
     assert!(!s
@@ -258,9 +262,7 @@ fn the_same_error_twice_skips_until_retried() {
     assert!(s.failures(None).unwrap().is_empty());
 }
 
-#[test]
-fn messages_are_stored_redacted_and_equal_across_tokens() {
-    let s = Store::in_memory().unwrap();
+fn messages_are_stored_redacted_and_equal_across_tokens(s: &Store) {
     let dir = Direction::LeftToRight;
     let run = s
         .begin_run("full", "manual", "sha256:x", &["m".into()], false)
@@ -303,9 +305,7 @@ fn messages_are_stored_redacted_and_equal_across_tokens() {
         .all(|e| e.message == "401: Bearer [redacted] refused"));
 }
 
-#[test]
-fn runs_keep_their_counts_and_interrupted_runs_are_closed() {
-    let s = Store::in_memory().unwrap();
+fn runs_keep_their_counts_and_interrupted_runs_are_closed(s: &Store) {
     let run = s
         .begin_run("modified", "manual", "sha256:x", &["m".into()], false)
         .unwrap();
@@ -331,9 +331,7 @@ fn runs_keep_their_counts_and_interrupted_runs_are_closed() {
     assert_eq!(s.runs(10).unwrap().len(), 1);
 }
 
-#[test]
-fn the_latest_plan_is_that_of_the_newest_run_that_kept_one() {
-    let s = Store::in_memory().unwrap();
+fn the_latest_plan_is_that_of_the_newest_run_that_kept_one(s: &Store) {
     assert_eq!(s.latest_plan().unwrap(), None);
     s.save_plan("sha256:a", "plan a").unwrap();
     s.save_plan("sha256:b", "plan b").unwrap();
@@ -348,9 +346,7 @@ fn the_latest_plan_is_that_of_the_newest_run_that_kept_one() {
     assert_eq!(s.latest_plan().unwrap().as_deref(), Some("plan a"));
 }
 
-#[test]
-fn intents_survive_until_cleared() {
-    let s = Store::in_memory().unwrap();
+fn intents_survive_until_cleared(s: &Store) {
     let dir = Direction::LeftToRight;
     s.add_intents("m", dir, &[Intent::create("a", "x")], 1)
         .unwrap();
@@ -366,27 +362,25 @@ fn an_old_store_is_upgraded_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     {
-        let conn = Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 0).unwrap();
     }
     let s = Store::open(&format!("sqlite://{}", path.display())).unwrap();
     assert_eq!(s.version().unwrap(), schema::MIGRATIONS.len() as u32);
     drop(s);
     {
-        let conn = Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
     }
     let err = Store::open(path.to_str().unwrap()).err().unwrap();
     assert!(err.to_string().contains("schema version 99"), "{err}");
     assert!(matches!(
-        Store::open("postgres://x/y"),
+        Store::open("mysql://x/y"),
         Err(StateError::Url(_))
     ));
 }
 
-#[test]
-fn passing_errors_never_skip_a_record() {
-    let s = Store::in_memory().unwrap();
+fn passing_errors_never_skip_a_record(s: &Store) {
     let dir = Direction::LeftToRight;
     for run in 1..=3 {
         let skipped = s
@@ -400,9 +394,7 @@ fn passing_errors_never_skip_a_record() {
     );
 }
 
-#[test]
-fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter() {
-    let s = Store::in_memory().unwrap();
+fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter(s: &Store) {
     let mut ids = Vec::new();
     for (i, trigger) in ["manual", "schedule", "manual"].iter().enumerate() {
         let table = if i == 1 { "vendors" } else { "customers" };
@@ -476,8 +468,12 @@ fn write_logs_are_pruned_to_the_newest_runs_and_runs_filter() {
 #[test]
 fn pruning_seeks_to_the_old_write_logs_instead_of_scanning_them_all() {
     let s = Store::in_memory().unwrap();
-    let plan: String =
-        s.db.query_row(
+    let Db::Sqlite(db) = &s.db else {
+        unreachable!("a store in memory is SQLite")
+    };
+    let plan: String = db
+        .connection()
+        .query_row(
             "EXPLAIN QUERY PLAN DELETE FROM run_writes WHERE run < 5",
             [],
             |r| r.get(3),

@@ -9,10 +9,10 @@ impl Store {
             .conn()?
             .query_row(
                 "SELECT modified_on, key FROM watermarks WHERE mapping = ?1 AND direction = ?2",
-                params![mapping, dir.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+                &args![mapping, dir.as_str()],
+            )?
+            .map(|r| Ok::<_, StateError>((r.get(0)?, r.get(1)?)))
+            .transpose()?;
         Ok(row.and_then(|(m, key)| {
             m.parse()
                 .ok()
@@ -37,7 +37,7 @@ impl Store {
         self.conn()?.execute(
             "INSERT INTO watermarks (mapping, direction, modified_on, key, run) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (mapping, direction) DO UPDATE SET modified_on = excluded.modified_on, key = excluded.key, run = excluded.run",
-            params![mapping, dir.as_str(), ts(Some(cursor.modified_on)), cursor.key, run],
+            &args![mapping, dir.as_str(), ts(Some(cursor.modified_on)), &cursor.key, run],
         )?;
         Ok(())
     }
@@ -46,22 +46,21 @@ impl Store {
     /// next modified-only run reads everything).
     pub fn reset_watermarks(&self, mapping: &str) -> Result<(), StateError> {
         let conn = self.conn()?;
-        conn.execute("DELETE FROM watermarks WHERE mapping = ?1", [mapping])?;
-        conn.execute("DELETE FROM deltas WHERE mapping = ?1", [mapping])?;
+        conn.execute("DELETE FROM watermarks WHERE mapping = ?1", &args![mapping])?;
+        conn.execute("DELETE FROM deltas WHERE mapping = ?1", &args![mapping])?;
         Ok(())
     }
 
     /// Where the system's record of changes of a table mapping's source was read to (a delta
     /// link), if it was.
     pub fn delta(&self, mapping: &str, dir: Direction) -> Result<Option<String>, StateError> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(
                 "SELECT link FROM deltas WHERE mapping = ?1 AND direction = ?2",
-                params![mapping, dir.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?)
+                &args![mapping, dir.as_str()],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     /// Keeps where the changes were read to, or forgets it (`None`: the next read starts over).
@@ -77,11 +76,11 @@ impl Store {
             Some(link) => conn.execute(
                 "INSERT INTO deltas (mapping, direction, link, run) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (mapping, direction) DO UPDATE SET link = excluded.link, run = excluded.run",
-                params![mapping, dir.as_str(), link, run],
+                &args![mapping, dir.as_str(), link, run],
             )?,
             None => conn.execute(
                 "DELETE FROM deltas WHERE mapping = ?1 AND direction = ?2",
-                params![mapping, dir.as_str()],
+                &args![mapping, dir.as_str()],
             )?,
         };
         Ok(())
