@@ -11,3 +11,4 @@ mod doctor;
 mod events;
 mod report;
 mod schedule;
+mod stores;

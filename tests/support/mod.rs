@@ -21,6 +21,7 @@ use syncmap::schema::{self, SystemSchema};
 use syncmap::state::Store;
 use syncmap::value::Value;
 
+pub mod postgres;
 pub mod wire;
 
 /// A text value.
@@ -110,6 +111,14 @@ impl World {
             schemas,
             conns,
         }
+    }
+
+    /// Keeps the state store at `url` (`syncmap.toml`'s `[state] url`) from now on.
+    pub fn use_state(&self, url: &str) {
+        let profile = format!(
+            "[state]\nurl = \"{url}\"\n[systems.bc]\nurl = \"sqlite://bc.db\"\n[systems.dv]\nurl = \"sqlite://dv.db\"\n"
+        );
+        std::fs::write(self.path().join("syncmap.toml"), profile).unwrap();
     }
 
     /// The folder holding the databases, the state and `syncmap.toml`.
