@@ -303,3 +303,14 @@ fn reopen_result(s: &Store) -> Result<Store, StateError> {
         Location::Server(url) => Store::open(url),
     }
 }
+
+/// TLS is not built in yet: a URL that requires it is refused, never connected in the clear.
+#[test]
+fn a_url_that_requires_tls_is_refused_not_connected_in_the_clear() {
+    let server = std::env::var("SYNCMAP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.into());
+    let sep = if server.contains('?') { '&' } else { '?' };
+    let err = Store::open(&format!("{server}{sep}sslmode=require"))
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("TLS"), "{err}");
+}

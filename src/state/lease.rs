@@ -12,9 +12,11 @@
 //! file the row names knows the holder is gone and takes over at once. A lock file deleted and
 //! made anew is another file, so it proves nothing and the newcomer waits for the expiry.
 //!
-//! A store in PostgreSQL holds the same rows, with the same heartbeat and token; it has no file
-//! beside it, so a lease left by a process that died is taken over once it expires. Its claims
-//! and fence checks lock the row they read, so a takeover waits for a commit under way to end.
+//! A store in PostgreSQL holds the same rows, with the same heartbeat and token. In place of the
+//! file, the holder keeps a session lock (an advisory lock) on the connection its heartbeat
+//! uses: the server releases it when that connection ends, so a newcomer on any machine that
+//! gets it knows the holder is gone. Claims and fence checks lock the row they read, so a
+//! takeover waits for a commit under way to end.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +49,14 @@ impl LeaseKind {
         match self {
             LeaseKind::Run => "run",
             LeaseKind::Scheduler => "scheduler",
+        }
+    }
+
+    /// The key of the lease's PostgreSQL session lock (any fixed number, one per lease).
+    fn session_key(self) -> i64 {
+        match self {
+            LeaseKind::Run => 7_405_322_918,
+            LeaseKind::Scheduler => 7_405_322_919,
         }
     }
 
@@ -135,6 +145,21 @@ impl Drop for Lease {
     }
 }
 
+/// What proves a lease's holder alive (see [`Store::proof_of_life`]).
+enum Alive {
+    File(File),
+    Session(Box<Db>),
+}
+
+/// Who claims a lease, and what proves any holder before it gone.
+struct Claim<'c> {
+    holder: &'c str,
+    /// The lock file's identity, beside a SQLite store.
+    lock_id: Option<&'c str>,
+    /// Whether the claimer holds the PostgreSQL session lock of the lease.
+    session: bool,
+}
+
 /// The row of a lease as read.
 struct Row {
     holder: Option<String>,
@@ -163,19 +188,21 @@ impl Store {
                 holder,
             },
         };
-        let file = match &self.location {
-            Location::File(_) => {
-                let lock_path = format!("{}.{}", self.path, kind.lock_suffix());
-                let Some(file) = lock_file(&lock_path)? else {
-                    return Err(busy(self.holder(kind)?));
-                };
-                Some(file)
-            }
-            Location::Server(_) => None,
+        let Some(alive) = self.proof_of_life(kind)? else {
+            return Err(busy(self.holder(kind)?));
+        };
+        let (file, session) = match alive {
+            Alive::File(file) => (Some(file), None),
+            Alive::Session(db) => (None, Some(*db)),
         };
         let lock_id = file.as_ref().and_then(file_identity);
         let holder = uuid::Uuid::new_v4().to_string();
-        let token = self.transaction(|st| st.claim(kind, &holder, lock_id.as_deref(), &busy))?;
+        let claimed = Claim {
+            holder: &holder,
+            lock_id: lock_id.as_deref(),
+            session: session.is_some(),
+        };
+        let token = self.transaction(|st| st.claim(kind, &claimed, &busy))?;
         let fence = Fence {
             name: kind.name(),
             holder,
@@ -187,7 +214,7 @@ impl Store {
             let (at, fence, lost) = (self.location.clone(), fence.clone(), lost.clone());
             std::thread::Builder::new()
                 .name(format!("lease-{}", kind.name()))
-                .spawn(move || renew(&at, &fence, &lost, &stopped))
+                .spawn(move || renew(&at, session, &fence, &lost, &stopped))
                 .map_err(|e| StateError::Io(format!("cannot start the lease heartbeat: {e}")))?
         };
         Ok(Some(Lease {
@@ -199,22 +226,60 @@ impl Store {
         }))
     }
 
+    /// What proves this process alive while it holds a lease of `kind`, and any holder before
+    /// it gone once this process has it; `None` while another process has it.
+    /// - Beside a SQLite file, an operating-system lock on a file (see [`lock_file`]).
+    /// - In PostgreSQL, a session's advisory lock, which the server releases when the
+    ///   session's connection ends, whichever machine the holder ran on.
+    fn proof_of_life(&self, kind: LeaseKind) -> Result<Option<Alive>, StateError> {
+        match &self.location {
+            Location::File(_) => {
+                let lock_path = format!("{}.{}", self.path, kind.lock_suffix());
+                Ok(lock_file(&lock_path)?.map(Alive::File))
+            }
+            Location::Server(_) => {
+                let session = Db::open(&self.location, false)?;
+                let mut waited = Duration::ZERO;
+                let step = Duration::from_millis(50);
+                // A holder just killed: its server notices the closed connection in a moment.
+                loop {
+                    let got = session
+                        .query_row(
+                            "SELECT pg_try_advisory_lock(?1)",
+                            &args![kind.session_key()],
+                        )?
+                        .map(|r| r.get::<bool>(0))
+                        .transpose()?
+                        .unwrap_or(false);
+                    if got {
+                        return Ok(Some(Alive::Session(Box::new(session))));
+                    }
+                    if waited >= LOCK_GRACE {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+            }
+        }
+    }
+
     /// Writes this holder into the lease's row (inside the caller's transaction) and returns its
     /// fencing token; `busy` when a live holder has it. A holder is gone when this process holds
-    /// the lock on the very file its row names, on the same machine, or when its heartbeat is
-    /// older than [`EXPIRY`] (measured by this machine's clock: hosts sharing a store keep their
-    /// clocks in step).
+    /// the lock on the very file its row names, on the same machine, or the PostgreSQL session
+    /// lock every holder keeps, or when its heartbeat is older than [`EXPIRY`] (measured by this
+    /// machine's clock: hosts sharing a store keep their clocks in step).
     fn claim(
         &self,
         kind: LeaseKind,
-        holder: &str,
-        lock_id: Option<&str>,
+        claim: &Claim<'_>,
         busy: &dyn Fn(Option<Holder>) -> StateError,
     ) -> Result<i64, StateError> {
+        let (holder, lock_id) = (claim.holder, claim.lock_id);
         let row = self.lease_row(kind, true)?;
         if let Some(r) = row.as_ref().filter(|r| r.holder.is_some()) {
-            let gone =
-                lock_id.is_some() && r.lock_id.as_deref() == lock_id && r.host == host_name();
+            let gone = claim.session
+                || (lock_id.is_some() && r.lock_id.as_deref() == lock_id && r.host == host_name());
             let expired = r
                 .heartbeat
                 .parse::<Timestamp>()
@@ -318,9 +383,16 @@ impl From<&Row> for Holder {
 
 /// The heartbeat: renews the lease every [`HEARTBEAT`] until told to stop (the sender dropped),
 /// then releases it. A renewal that finds the lease taken over sets `lost` and stops.
-fn renew(at: &Location, fence: &Fence, lost: &AtomicBool, stop: &mpsc::Receiver<()>) {
-    // A connection of its own: the store's may be inside a transaction.
-    let Ok(conn) = Db::open(at, false) else {
+fn renew(
+    at: &Location,
+    session: Option<Db>,
+    fence: &Fence,
+    lost: &AtomicBool,
+    stop: &mpsc::Receiver<()>,
+) {
+    // A connection of its own (the store's may be inside a transaction): in PostgreSQL the
+    // session holding the lease's lock, which ends with this thread.
+    let Some(conn) = session.or_else(|| Db::open(at, false).ok()) else {
         lost.store(true, Ordering::Relaxed);
         return;
     };

@@ -40,6 +40,26 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The number a query of the database answers (`SELECT count(*) …`).
+    pub fn number(&self, sql: &str) -> i64 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let driver = tokio::spawn(connection);
+            let n: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+            drop(client);
+            let _ = driver.await;
+            n
+        })
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         admin(
