@@ -13,8 +13,13 @@
 //! `cargo bench --bench engine` runs both and prints markdown tables for docs/benchmarks.md.
 //! `cargo bench --bench engine -- interpreter` or `-- sync` runs one part. Environment:
 //! `SYNCMAP_BENCH_ROWS` — source rows per sync scenario, comma-separated (default
-//! `10000,100000,1000000`); `SYNCMAP_BENCH_KEEP=1` keeps the databases and prints where.
+//! `10000,100000,1000000`); `SYNCMAP_BENCH_KEEP=1` keeps the databases and prints where;
+//! `SYNCMAP_BENCH_POSTGRES=URL` (a server, as `.ci/postgres` prints) measures the full syncs again
+//! with the state store in a PostgreSQL database of their own, beside SQLite.
 //! Without `--bench` (`cargo test --benches`) every part runs once, small, as a smoke test.
+
+#[path = "shared/engine_postgres.rs"]
+mod postgres;
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -571,6 +576,18 @@ struct RunOutcome {
 }
 
 impl SyncWorld {
+    /// Keeps the state store at `url` instead of `state.db`.
+    fn use_state(&self, url: &str) -> Result<()> {
+        std::fs::write(
+            self.dir.path().join("syncmap.toml"),
+            format!(
+                "[state]\nurl = \"{url}\"\n\n[systems.bc]\nurl = \"sqlite://bc.db\"\n\n\
+                 [systems.dv]\nurl = \"sqlite://dv.db\"\n"
+            ),
+        )?;
+        Ok(())
+    }
+
     fn new() -> Result<SyncWorld> {
         let dir = tempfile::Builder::new()
             .prefix("syncmap-bench-")
@@ -908,6 +925,8 @@ struct SizeResult {
     /// The first full sync again, into a fresh world, with the store's commits durable against
     /// a crash of the process only: the baseline of `full`.
     full_relaxed: RunOutcome,
+    /// The full syncs with the store in PostgreSQL, when a server is named.
+    postgres: Option<postgres::PostgresRuns>,
 }
 
 fn expect_count(run: &RunOutcome, what: &str, count: &str, n: u64) -> Result<()> {
@@ -967,6 +986,7 @@ fn measure_size(n: u64, bench: bool) -> Result<SizeResult> {
     relaxed.fill(n)?;
     let full_relaxed = relaxed.run_as("full", true)?;
     expect_count(&full_relaxed, "full sync (NORMAL)", "inserted", n)?;
+    let postgres = postgres::measure(n)?;
     Ok(SizeResult {
         rows: n,
         fill,
@@ -977,6 +997,7 @@ fn measure_size(n: u64, bench: bool) -> Result<SizeResult> {
         modified_none,
         disk_mib: disk as f64 / 1024.0 / 1024.0,
         full_relaxed,
+        postgres,
     })
 }
 
@@ -1082,6 +1103,11 @@ fn sync_tables(sizes: &[u64], bench: bool) -> Result<String> {
             r.full.wall.as_secs_f64() / r.full_relaxed.wall.as_secs_f64(),
         ));
     }
+    let both: Vec<_> = results
+        .iter()
+        .filter_map(|r| Some((r.rows, &r.full, &r.full_again, r.postgres.as_ref()?)))
+        .collect();
+    out.push_str(&postgres::table(&both));
     Ok(out)
 }
 

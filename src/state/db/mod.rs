@@ -358,9 +358,15 @@ impl<'d> Transaction<'d> {
         Ok(Transaction { db, open: true })
     }
 
+    /// Commits; a commit that fails (SQLite busy past its timeout, say) is rolled back, so the
+    /// connection is left with no transaction open either way.
     pub(super) fn commit(mut self) -> Result<(), StateError> {
         self.open = false;
-        self.db.commit()
+        let committed = self.db.commit();
+        if committed.is_err() && self.db.in_transaction() {
+            let _ = self.db.rollback();
+        }
+        committed
     }
 }
 
