@@ -146,6 +146,7 @@ on_both_stores!(
     a_failed_transaction_commits_nothing,
     a_store_written_by_a_newer_syncmap_is_refused,
     a_record_saved_twice_in_a_batch_keeps_its_last_save,
+    saves_in_a_batch_take_effect_in_their_order,
     keys_sort_and_page_byte_by_byte,
     every_error_is_listed_when_no_bound_is_given,
 );
@@ -265,6 +266,24 @@ fn a_record_saved_twice_in_a_batch_keeps_its_last_save(s: &Store) {
     let open = s.intents("m", dir).unwrap();
     assert_eq!(open.len(), 250);
     assert_eq!(open[7].dest_key, "again");
+}
+
+/// A save that moves a record to another partner frees the old one for a save after it, in
+/// the same batch, as when each is made alone.
+fn saves_in_a_batch_take_effect_in_their_order(s: &Store) {
+    s.couple(&Coupling::new("m", "L1", "R1")).unwrap();
+    s.transaction(|st| {
+        st.save_coupling(&Coupling::new("m", "L1", "R2"))?;
+        st.couple(&Coupling::new("m", "L2", "R1"))?;
+        st.save_coupling(&Coupling::new("m", "L1", "R3"))
+    })
+    .unwrap();
+    let partner = |l: &str| s.coupling("m", Side::Left, l).unwrap().unwrap().right_key;
+    assert_eq!(
+        (partner("L1"), partner("L2")),
+        ("R3".to_string(), "R1".to_string())
+    );
+    assert_eq!(s.coupling_counts("m").unwrap(), (2, 0));
 }
 
 fn keys_sort_and_page_byte_by_byte(s: &Store) {

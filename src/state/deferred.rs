@@ -83,23 +83,26 @@ fn partner_now<'s>(
     }
 }
 
-/// The couplings saved, each record's last save only, in the order of those: one statement
-/// may not upsert a row twice in PostgreSQL, and the last save is what SQLite would keep.
-fn last_of_each(saved: Vec<SavedCoupling>) -> Vec<SavedCoupling> {
-    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+/// The couplings saved, in their order, cut into statements of at most [`CHUNK`] that each
+/// save a record once: one statement may not upsert a row twice in PostgreSQL, and saving
+/// them in order is what keeps a partner freed by one save free for the next.
+fn statements(saved: &[SavedCoupling]) -> Vec<&[SavedCoupling]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (i, s) in saved.iter().enumerate() {
-        last.insert((&s.coupling.mapping, &s.coupling.left_key), i);
+        let record = (s.coupling.mapping.as_str(), s.coupling.left_key.as_str());
+        if i - start == CHUNK || seen.contains(&record) {
+            out.push(&saved[start..i]);
+            start = i;
+            seen.clear();
+        }
+        seen.insert(record);
     }
-    if last.len() == saved.len() {
-        return saved;
+    if start < saved.len() {
+        out.push(&saved[start..]);
     }
-    let keep: HashSet<usize> = last.into_values().collect();
-    saved
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep.contains(i))
-        .map(|(_, s)| s)
-        .collect()
+    out
 }
 
 impl Deferred {
@@ -201,7 +204,7 @@ impl Store {
     fn flush_deferred(&self) -> Result<(), StateError> {
         let d = self.deferred.take();
         self.check_new_couplings(&d.couplings)?;
-        for chunk in last_of_each(d.couplings).chunks(CHUNK) {
+        for chunk in statements(&d.couplings) {
             self.save_couplings(chunk)?;
         }
         self.delete_records("intents", &d.cleared_intents)?;

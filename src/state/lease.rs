@@ -412,6 +412,12 @@ fn renew(
                 return;
             }
             Ok(_) => {}
+            // The session's lock went with its connection: a newcomer may hold the lease now.
+            Err(e) if conn.is_closed() => {
+                tracing::error!(lease = fence.name, error = %e, "lease lost: its connection to the store ended");
+                lost.store(true, Ordering::Relaxed);
+                return;
+            }
             // A store too busy to renew for a moment is renewed at the next beat.
             Err(e) => tracing::warn!(lease = fence.name, error = %e, "lease not renewed"),
         }

@@ -117,9 +117,11 @@ impl Store {
         if self.db.dialect() == db::Dialect::Postgres {
             // Two processes opening a new store at once: one migrates, the other then finds
             // it done.
+            // The lock first: two sessions making the same table at once collide even with
+            // `IF NOT EXISTS`.
             self.db.execute_script(
-                "CREATE TABLE IF NOT EXISTS syncmap_schema (version BIGINT NOT NULL); \
-                 SELECT pg_advisory_xact_lock(7405322917);",
+                "SELECT pg_advisory_xact_lock(7405322917); \
+                 CREATE TABLE IF NOT EXISTS syncmap_schema (version BIGINT NOT NULL);",
             )?;
         }
         let version = self.version()?;

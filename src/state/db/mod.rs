@@ -336,6 +336,14 @@ impl Db {
         }
     }
 
+    /// Whether the connection is gone for good (a PostgreSQL server closed it).
+    pub(super) fn is_closed(&self) -> bool {
+        match self {
+            Db::Sqlite(_) => false,
+            Db::Postgres(db) => db.is_closed(),
+        }
+    }
+
     /// Whether a transaction is open.
     pub(super) fn in_transaction(&self) -> bool {
         match self {

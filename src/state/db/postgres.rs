@@ -157,6 +157,10 @@ impl Postgres {
 
     /// Runs `BEGIN`, `COMMIT` or `ROLLBACK`; `open` is whether a transaction is open after it.
     pub(super) fn set_transaction(&self, sql: &str, open: bool) -> Result<(), StateError> {
+        if sql == "BEGIN" && self.in_tx.get() {
+            // PostgreSQL would only warn, and the inner commit would end the outer transaction.
+            return Err(StateError::Db("a transaction is already open".into()));
+        }
         if sql == "COMMIT" && self.aborted.get() {
             let _ = self.set_transaction("ROLLBACK", false);
             return Err(StateError::Db(
@@ -175,6 +179,11 @@ impl Postgres {
 
     pub(super) fn in_transaction(&self) -> bool {
         self.in_tx.get()
+    }
+
+    /// Whether the connection to the server has ended.
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
     }
 }
 
