@@ -104,6 +104,15 @@ pub fn register_url(url: &str) {
     let Some((_, tail)) = url.split_once("://") else {
         return;
     };
+    // A PostgreSQL URL may carry its password as a parameter instead (`?password=…`).
+    if let Some((_, query)) = tail.split_once('?') {
+        for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            if name == "password" {
+                register(value);
+                register(&percent_encoding::percent_decode_str(value).decode_utf8_lossy());
+            }
+        }
+    }
     let authority = tail.split(['/', '?', '#']).next().unwrap_or(tail);
     let Some((info, _)) = authority.rsplit_once('@') else {
         return;
@@ -344,6 +353,11 @@ mod tests {
         assert_eq!(redact("Ym9iOnBhJCR3b3Jk"), MARKER, "base64 of bob:pa$$word");
         register_basic("bob", "hunter22");
         assert_eq!(redact("Ym9iOmh1bnRlcjIy"), MARKER);
+        register_url("postgres://syncmap@db/x?sslmode=disable&password=s3cr%21t-pw");
+        assert_eq!(
+            redact("s3cr!t-pw or s3cr%21t-pw"),
+            "[redacted] or [redacted]"
+        );
     }
 
     #[test]

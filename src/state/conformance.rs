@@ -333,3 +333,45 @@ fn a_url_that_requires_tls_is_refused_not_connected_in_the_clear() {
         .expect("refused");
     assert!(err.to_string().contains("TLS"), "{err}");
 }
+
+/// A server that closes the store's connection (a restart, a failover) fails what was under
+/// way; the store connects again for what comes next, with its settings.
+#[test]
+fn a_store_connects_again_after_the_server_closed_its_connection() {
+    let s = TestStore::postgres();
+    let Some((server, name)) = &s.postgres else {
+        unreachable!("a PostgreSQL store")
+    };
+    s.couple(&Coupling::new("m", "L1", "R1")).unwrap();
+    admin(server)
+        .execute_script(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .unwrap();
+    // The first call may still reach the closed connection; the one after it must not.
+    let _ = s.coupling_counts("m");
+    assert_eq!(s.coupling_counts("m").unwrap(), (1, 0));
+    s.couple(&Coupling::new("m", "L2", "R2")).unwrap();
+    let timeout =
+        s.db.query_row("SELECT current_setting('lock_timeout')", &[])
+            .unwrap()
+            .unwrap()
+            .get::<String>(0)
+            .unwrap();
+    assert_eq!(timeout, "30s", "the session's settings are made again");
+}
+
+/// Text PostgreSQL cannot keep is refused with a clear error, and nothing of the batch stays.
+#[test]
+fn text_with_a_nul_character_is_refused_clearly_in_postgresql() {
+    let s = TestStore::postgres();
+    let err = s
+        .transaction(|st| {
+            st.couple(&Coupling::new("m", "L1", "R1"))?;
+            st.couple(&Coupling::new("m", "L\u{0}2", "R2"))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("NUL character"), "{err}");
+    assert_eq!(s.coupling_counts("m").unwrap(), (0, 0));
+}

@@ -238,7 +238,7 @@ impl Store {
                 Ok(lock_file(&lock_path)?.map(Alive::File))
             }
             Location::Server(_) => {
-                let session = Db::open(&self.location, false)?;
+                let session = Db::open_session(&self.location)?;
                 let mut waited = Duration::ZERO;
                 let step = Duration::from_millis(50);
                 // A holder just killed: its server notices the closed connection in a moment.

@@ -228,7 +228,7 @@ pub(super) enum Reuse {
 /// A connection to the store's database.
 pub(super) enum Db {
     Sqlite(sqlite::Sqlite),
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
 }
 
 /// Where a store's database is.
@@ -245,7 +245,21 @@ impl Db {
     pub(super) fn open(at: &Location, read_only: bool) -> Result<Db, StateError> {
         Ok(match at {
             Location::File(path) => Db::Sqlite(sqlite::Sqlite::open(path, read_only)?),
-            Location::Server(url) => Db::Postgres(postgres::Postgres::connect(url, read_only)?),
+            Location::Server(url) => {
+                Db::Postgres(Box::new(postgres::Postgres::connect(url, read_only, true)?))
+            }
+        })
+    }
+
+    /// A connection of its own for a lease's heartbeat. In PostgreSQL it holds the lease's
+    /// session lock, so it is never made again: a connection the server closed took the lock
+    /// with it, and the lease is lost.
+    pub(super) fn open_session(at: &Location) -> Result<Db, StateError> {
+        Ok(match at {
+            Location::File(_) => Db::open(at, false)?,
+            Location::Server(url) => {
+                Db::Postgres(Box::new(postgres::Postgres::connect(url, false, false)?))
+            }
         })
     }
 

@@ -28,7 +28,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const KEPT_STATEMENTS: usize = 256;
 
 pub(in crate::state) struct Postgres {
-    client: Client,
+    client: RefCell<Client>,
+    config: tokio_postgres::Config,
+    read_only: bool,
+    /// Whether a connection the server closed is made again before the next statement outside
+    /// a transaction (not for a lease's session, whose lock went with it).
+    reconnects: bool,
     /// Prepared statements by the SQL they were written in.
     statements: RefCell<HashMap<String, Statement>>,
     in_tx: Cell<bool>,
@@ -56,7 +61,11 @@ fn client_error(e: tokio_postgres::Error) -> StateError {
 
 impl Postgres {
     /// Connects to the database a `postgres://` URL names (its password is never shown).
-    pub(super) fn connect(url: &str, read_only: bool) -> Result<Postgres, StateError> {
+    pub(super) fn connect(
+        url: &str,
+        read_only: bool,
+        reconnects: bool,
+    ) -> Result<Postgres, StateError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StateError::Db(format!(
                 "the state store's URL is not a PostgreSQL URL: {}",
@@ -70,9 +79,12 @@ impl Postgres {
         config.keepalives_idle(Duration::from_secs(30));
         config.tcp_user_timeout(Duration::from_secs(60));
         config.application_name("syncmap");
-        let client = spawn_connection(config)?;
+        let client = spawn_connection(config.clone())?;
         let db = Postgres {
-            client,
+            client: RefCell::new(client),
+            config,
+            read_only,
+            reconnects,
             statements: RefCell::default(),
             in_tx: Cell::new(false),
             aborted: Cell::new(false),
@@ -81,11 +93,27 @@ impl Postgres {
         Ok(db)
     }
 
+    /// The client, connected again first when the server closed its connection (a restart, a
+    /// failover) and no transaction was open: what was under way failed, what comes next runs.
+    fn client(&self) -> Result<std::cell::Ref<'_, Client>, StateError> {
+        if self.reconnects && !self.in_tx.get() && self.client.borrow().is_closed() {
+            tracing::warn!("the state store's connection ended; connecting again");
+            let client = spawn_connection(self.config.clone())?;
+            *self.client.borrow_mut() = client;
+            self.statements.borrow_mut().clear();
+            let settings = session_settings(self.read_only);
+            let fresh = self.client.borrow();
+            self.watch(wait(fresh.batch_execute(&settings)))?;
+        }
+        Ok(self.client.borrow())
+    }
+
     fn statement(&self, sql: &str) -> Result<Statement, StateError> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let prepared = self.watch(wait(self.client.prepare(&numbered_placeholders(sql))))?;
+        let client = self.client()?;
+        let prepared = self.watch(wait(client.prepare(&numbered_placeholders(sql))))?;
         let mut kept = self.statements.borrow_mut();
         if kept.len() >= KEPT_STATEMENTS {
             kept.clear();
@@ -114,11 +142,11 @@ impl Postgres {
         let n = match reuse {
             Reuse::Kept => {
                 let stmt = self.statement(sql)?;
-                self.watch(wait(self.client.execute(&stmt, &params)))?
+                self.watch(wait(self.client()?.execute(&stmt, &params)))?
             }
             Reuse::Once => {
                 let sql = numbered_placeholders(sql);
-                self.watch(wait(self.client.execute(sql.as_str(), &params)))?
+                self.watch(wait(self.client()?.execute(sql.as_str(), &params)))?
             }
         };
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -134,11 +162,11 @@ impl Postgres {
         let rows = match reuse {
             Reuse::Kept => {
                 let stmt = self.statement(sql)?;
-                self.watch(wait(self.client.query(&stmt, &params)))?
+                self.watch(wait(self.client()?.query(&stmt, &params)))?
             }
             Reuse::Once => {
                 let sql = numbered_placeholders(sql);
-                self.watch(wait(self.client.query(sql.as_str(), &params)))?
+                self.watch(wait(self.client()?.query(sql.as_str(), &params)))?
             }
         };
         rows.iter()
@@ -152,7 +180,7 @@ impl Postgres {
     }
 
     pub(super) fn execute_script(&self, sql: &str) -> Result<(), StateError> {
-        self.watch(wait(self.client.batch_execute(sql)))
+        self.watch(wait(self.client()?.batch_execute(sql)))
     }
 
     /// Runs `BEGIN`, `COMMIT` or `ROLLBACK`; `open` is whether a transaction is open after it.
@@ -167,7 +195,9 @@ impl Postgres {
                 "a statement of this transaction failed; nothing of it was committed".into(),
             ));
         }
-        let r = wait(self.client.batch_execute(sql)).map_err(client_error);
+        let r = self
+            .client()
+            .and_then(|c| wait(c.batch_execute(sql)).map_err(client_error));
         // However it went, a transaction ended by COMMIT or ROLLBACK is over (a failed COMMIT
         // rolls back).
         if r.is_ok() || !open {
@@ -183,7 +213,7 @@ impl Postgres {
 
     /// Whether the connection to the server has ended.
     pub(super) fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.borrow().is_closed()
     }
 }
 
@@ -288,6 +318,9 @@ impl ToSql for Arg<'_> {
                 Type::BOOL => (*i != 0).to_sql(ty, out),
                 _ => Err(format!("an integer cannot be bound to a {ty} parameter").into()),
             },
+            Arg::Text(s) if s.contains('\0') => {
+                Err("text holding a NUL character (U+0000) cannot be kept in PostgreSQL".into())
+            }
             Arg::Text(s) if <&str as ToSql>::accepts(ty) => s.as_ref().to_sql(ty, out),
             Arg::Blob(b) if *ty == Type::BYTEA => b.as_ref().to_sql(ty, out),
             Arg::Text(_) | Arg::Blob(_) => {
