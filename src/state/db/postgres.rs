@@ -40,6 +40,9 @@ pub(in crate::state) struct Postgres {
     /// A statement of the open transaction failed: PostgreSQL has undone it, and its `COMMIT`
     /// would only say `ROLLBACK`.
     aborted: Cell<bool>,
+    /// A statement failed because the connection ended; the client may not have seen the
+    /// socket close yet, so this, not only `is_closed`, calls for a new connection.
+    ended: Cell<bool>,
 }
 
 fn db_error(e: impl std::fmt::Display) -> StateError {
@@ -88,6 +91,7 @@ impl Postgres {
             statements: RefCell::default(),
             in_tx: Cell::new(false),
             aborted: Cell::new(false),
+            ended: Cell::new(false),
         };
         db.execute_script(&session_settings(read_only))?;
         Ok(db)
@@ -96,10 +100,12 @@ impl Postgres {
     /// The client, connected again first when the server closed its connection (a restart, a
     /// failover) and no transaction was open: what was under way failed, what comes next runs.
     fn client(&self) -> Result<std::cell::Ref<'_, Client>, StateError> {
-        if self.reconnects && !self.in_tx.get() && self.client.borrow().is_closed() {
+        let ended = self.ended.get() || self.client.borrow().is_closed();
+        if self.reconnects && !self.in_tx.get() && ended {
             tracing::warn!("the state store's connection ended; connecting again");
             let client = spawn_connection(self.config.clone())?;
             *self.client.borrow_mut() = client;
+            self.ended.set(false);
             self.statements.borrow_mut().clear();
             let settings = session_settings(self.read_only);
             let fresh = self.client.borrow();
@@ -108,11 +114,12 @@ impl Postgres {
         Ok(self.client.borrow())
     }
 
-    fn statement(&self, sql: &str) -> Result<Statement, StateError> {
+    /// The statement prepared on `client`, which must be the current one: the cache is emptied
+    /// whenever the store connects again, so a kept statement never outlives its session.
+    fn statement(&self, client: &Client, sql: &str) -> Result<Statement, StateError> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let client = self.client()?;
         let prepared = self.watch(wait(client.prepare(&numbered_placeholders(sql))))?;
         let mut kept = self.statements.borrow_mut();
         if kept.len() >= KEPT_STATEMENTS {
@@ -122,14 +129,27 @@ impl Postgres {
         Ok(prepared)
     }
 
-    /// Notes a failed statement inside a transaction (see `aborted`).
+    /// Notes a failed statement inside a transaction (see `aborted`) and one that failed
+    /// because the connection ended (see `ended`).
     fn watch<T>(&self, r: Result<T, tokio_postgres::Error>) -> Result<T, StateError> {
         r.map_err(|e| {
             if self.in_tx.get() {
                 self.aborted.set(true);
             }
+            self.note_ended(&e);
             client_error(e)
         })
+    }
+
+    fn note_ended(&self, e: &tokio_postgres::Error) {
+        // A FATAL error is the server ending the session (`pg_terminate_backend`, a shutdown).
+        let fatal = e
+            .as_db_error()
+            .is_some_and(|db| matches!(db.severity(), "FATAL" | "PANIC"));
+        let io = std::error::Error::source(e).is_some_and(|c| c.is::<std::io::Error>());
+        if e.is_closed() || fatal || io {
+            self.ended.set(true);
+        }
     }
 
     pub(super) fn execute(
@@ -141,8 +161,9 @@ impl Postgres {
         let params = params(args);
         let n = match reuse {
             Reuse::Kept => {
-                let stmt = self.statement(sql)?;
-                self.watch(wait(self.client()?.execute(&stmt, &params)))?
+                let client = self.client()?;
+                let stmt = self.statement(&client, sql)?;
+                self.watch(wait(client.execute(&stmt, &params)))?
             }
             Reuse::Once => {
                 let sql = numbered_placeholders(sql);
@@ -161,8 +182,9 @@ impl Postgres {
         let params = params(args);
         let rows = match reuse {
             Reuse::Kept => {
-                let stmt = self.statement(sql)?;
-                self.watch(wait(self.client()?.query(&stmt, &params)))?
+                let client = self.client()?;
+                let stmt = self.statement(&client, sql)?;
+                self.watch(wait(client.query(&stmt, &params)))?
             }
             Reuse::Once => {
                 let sql = numbered_placeholders(sql);
@@ -195,9 +217,12 @@ impl Postgres {
                 "a statement of this transaction failed; nothing of it was committed".into(),
             ));
         }
-        let r = self
-            .client()
-            .and_then(|c| wait(c.batch_execute(sql)).map_err(client_error));
+        let r = self.client().and_then(|c| {
+            wait(c.batch_execute(sql)).map_err(|e| {
+                self.note_ended(&e);
+                client_error(e)
+            })
+        });
         // However it went, a transaction ended by COMMIT or ROLLBACK is over (a failed COMMIT
         // rolls back).
         if r.is_ok() || !open {
