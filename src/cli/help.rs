@@ -78,6 +78,17 @@ Examples:
   syncmap schedule --once                         each job once, for cron
   syncmap schedule --once --format json           each job's name, run id, status and counts";
 
+/// Under `syncmap worker --help`.
+pub const WORKER: &str = "\
+Examples:
+  syncmap worker                                   on each machine, all sharing [state] url
+  syncmap worker --metrics 127.0.0.1:9465 --log-format json
+  syncmap worker --until-idle                      run what is due, then exit (for cron)
+
+Workers share a store by units (a job's table mapping): each unit runs on one worker at a
+time, in dependency order, and a killed worker's unit is taken over by another. See
+docs/scaling.md.";
+
 /// Under `syncmap demo --help`.
 pub const DEMO: &str = "\
 Examples:

@@ -28,6 +28,7 @@ mod schedule;
 mod schema;
 mod signals;
 mod test;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,6 +143,11 @@ enum Command {
     /// /metrics and /healthz; `--once` runs each job once and exits.
     #[command(after_help = help::SCHEDULE)]
     Schedule(schedule::ScheduleArgs),
+    /// Share the plan's jobs with other workers through one state store (PostgreSQL for
+    /// several machines): take due units (a job's table mapping) one at a time, under a
+    /// lease, until SIGINT or SIGTERM; `--until-idle` stops when nothing is due.
+    #[command(after_help = help::WORKER)]
+    Worker(worker::WorkerArgs),
     /// Try it all on local sandboxes: start both, seed them, run the standard mappings, change
     /// records on both sides (a conflict and a deletion among them), sync again, and report.
     #[command(after_help = help::DEMO)]
@@ -249,7 +255,7 @@ pub fn main() -> ExitCode {
     // A service's log is its output; a one-off command reports in its own output, so its log
     // is there only when asked for (`SYNCMAP_LOG=info syncmap run …`).
     let level = match cli.command {
-        Command::Schedule(_) => "info",
+        Command::Schedule(_) | Command::Worker(_) => "info",
         _ => "off",
     };
     logging::init(cli.log_format, level);
@@ -293,6 +299,7 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         } => init::run(&dir, force, format.json()),
         Command::Run(args) => run::run(args),
         Command::Schedule(args) => schedule::run(args),
+        Command::Worker(args) => worker::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Record(args) => records::record(args),
         Command::Couple(args) => records::couple(args),

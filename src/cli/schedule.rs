@@ -72,21 +72,8 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         .store
         .take_lease(LeaseKind::Scheduler)
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    // Several threads: the endpoint answers on a worker while the loop (whose state store is
-    // not shared between threads) runs on this one.
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
     let once = args.once;
-    let summary = tokio.block_on(async {
-        let stop = Stop::default();
-        super::signals::stop_on_signals(
-            stop.clone(),
-            "stopping: finishing the batch in flight and recording the run",
-            None,
-        )?;
+    let summary = as_service(|stop| async {
         if let Some(lost) = scheduler_lease.as_ref().map(|l| l.lost_flag()) {
             watch_lease(lost, stop.clone());
         }
@@ -96,6 +83,28 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         runtime::print_json(&summary);
     }
     Ok(exit_code(&summary, once))
+}
+
+/// Runs `work` as a service: on several threads (the endpoints answer on one while the loop,
+/// whose state store is not shared between threads, runs on this one), stopped after its batch
+/// in flight by SIGINT or SIGTERM.
+pub(super) fn as_service<T, F: std::future::Future<Output = Result<T, CliError>>>(
+    work: impl FnOnce(Stop) -> F,
+) -> Result<T, CliError> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
+    tokio.block_on(async {
+        let stop = Stop::default();
+        super::signals::stop_on_signals(
+            stop.clone(),
+            "stopping: finishing the batch in flight and recording the run",
+            None,
+        )?;
+        work(stop).await
+    })
 }
 
 /// Serves metrics (and notifications, when listening) while the scheduler runs.
@@ -135,7 +144,7 @@ async fn serve_and_run(
 }
 
 /// The metrics of the run, with the HTTP statistics of each service system.
-fn http_metrics(rt: &runtime::Runtime) -> Metrics {
+pub(super) fn http_metrics(rt: &runtime::Runtime) -> Metrics {
     let stats = rt
         .systems
         .0
@@ -146,7 +155,7 @@ fn http_metrics(rt: &runtime::Runtime) -> Metrics {
 }
 
 /// Serves `/metrics` and `/healthz` on `addr`, when metrics are wanted.
-async fn serve_metrics(
+pub(super) async fn serve_metrics(
     addr: Option<SocketAddr>,
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
@@ -229,7 +238,7 @@ async fn listen_for_changes(
 }
 
 /// The address to serve metrics on, if any.
-fn metrics_addr(arg: Option<&str>, once: bool) -> Result<Option<SocketAddr>, CliError> {
+pub(super) fn metrics_addr(arg: Option<&str>, once: bool) -> Result<Option<SocketAddr>, CliError> {
     let text = match arg {
         Some(a) if a.eq_ignore_ascii_case("off") => return Ok(None),
         Some(a) => a,
@@ -245,7 +254,7 @@ fn metrics_addr(arg: Option<&str>, once: bool) -> Result<Option<SocketAddr>, Cli
 
 /// Stopped by a signal: 0, the work in flight being saved. Otherwise (`--once`, or no job due
 /// again) as `run`: 1 when records failed, 2 when a run failed.
-fn exit_code(s: &Summary, once: bool) -> ExitCode {
+pub(super) fn exit_code(s: &Summary, once: bool) -> ExitCode {
     if s.stopped && !once {
         ExitCode::SUCCESS
     } else if s.failed_runs > 0 {

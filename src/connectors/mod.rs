@@ -123,6 +123,12 @@ pub struct WriteOutcome {
     pub etag: Option<String>,
 }
 
+/// Whether writes may still be sent, asked right before each request that writes leaves
+/// (after any wait for a place in flight or for the service's budget): a run that may have
+/// lost its lease of the state store must send nothing more, since another process may be
+/// settling its writes.
+pub type WriteGate = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Why a connector call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConnectorError {

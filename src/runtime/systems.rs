@@ -3,6 +3,7 @@
 //! mappings run against local databases shaped like the real tables); an `https://` (or, for a
 //! local sandbox, `http://`) URL opens the HTTP connector of the system's kind.
 
+use crate::connectors::WriteGate;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -70,6 +71,14 @@ impl AnyConnector {
         match self {
             AnyConnector::Sqlite(_) => None,
             AnyConnector::OData(c) => Some(c.client().stats.clone()),
+        }
+    }
+
+    /// Asks `gate` before each request that writes (see [`WriteGate`]). A database file's
+    /// writes are made at once, on the engine's own thread, after its own check.
+    pub fn set_write_gate(&self, gate: Option<WriteGate>) {
+        if let AnyConnector::OData(c) = self {
+            c.client().set_write_gate(gate);
         }
     }
 
@@ -169,6 +178,13 @@ pub struct Systems(pub BTreeMap<String, AnyConnector>);
 pub struct UnknownSystem(pub String);
 
 impl Systems {
+    /// Asks `gate` before each write any of the systems sends (see [`WriteGate`]).
+    pub fn set_write_gate(&self, gate: Option<WriteGate>) {
+        for c in self.0.values() {
+            c.set_write_gate(gate.clone());
+        }
+    }
+
     /// The connector of a system.
     pub fn get(&self, alias: &str) -> Result<&AnyConnector, UnknownSystem> {
         self.0

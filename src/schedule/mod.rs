@@ -20,6 +20,7 @@ pub mod server;
 pub mod timing;
 pub mod wake;
 pub mod webhooks;
+pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio::sync::Notify;
 pub use health::Health;
 pub use metrics::Metrics;
 pub use runner::{JobRun, ScheduleError, Scheduler, Summary};
+pub use worker::Worker;
 
 /// A request to stop, shared by whoever asks (a signal handler) and the loop and engine that
 /// heed it.

@@ -80,7 +80,7 @@ pub struct Summary {
 
 impl Summary {
     /// Counts a job's run (and keeps it in `jobs` with `keep`).
-    fn tally(&mut self, name: &str, status: &str, report: &RunReport, keep: bool) {
+    pub(super) fn tally(&mut self, name: &str, status: &str, report: &RunReport, keep: bool) {
         let counts = report.totals();
         self.runs += 1;
         self.failed_runs += u64::from(status == "failed");
@@ -375,33 +375,21 @@ impl<'a> Scheduler<'a> {
             .with_cancel(self.stop.flag());
         let result = engine.run(&req).await;
         let finished = Timestamp::now();
-        let (outcome, status, report) = match result {
-            Ok(r) if r.interrupted => (None, "interrupted", r),
-            Ok(r) if changed(&r) => (Some(Outcome::Changed), status_of(&r), r),
-            Ok(r) => (Some(Outcome::Idle), status_of(&r), r),
-            Err(EngineError::State(StateError::Busy { .. })) => {
-                // Not a run (none was recorded): someone else is syncing with the store.
-                tracing::warn!(job = %name, "another syncmap run holds the state store; trying again shortly");
-                if keep {
-                    summary.jobs.push(JobRun::busy(name));
-                }
-                self.after_run(i, Outcome::Busy, finished);
-                return Ok(true);
+        if let Err(EngineError::State(StateError::Busy { .. } | StateError::WorkerBusy { .. })) =
+            &result
+        {
+            // Not a run (none was recorded): someone else is syncing with the store.
+            tracing::warn!(job = %name, "another syncmap run holds the state store; trying again shortly");
+            if keep {
+                summary.jobs.push(JobRun::busy(name));
             }
-            Err(e) => {
-                tracing::error!(job = %name, error = %e, "job failed");
-                let report = RunReport {
-                    mode: mode.as_str().into(),
-                    ..RunReport::default()
-                };
-                (Some(Outcome::Failed), "failed", report)
-            }
-        };
-        summary.tally(&name, status, &report, keep);
-        if let Some(m) = &self.metrics {
-            m.run(&report, TRIGGER, status, finished.as_second());
+            self.after_run(i, Outcome::Busy, finished);
+            return Ok(true);
         }
-        self.health.run(&name, report.run_id, status, finished);
+        let (outcome, status, report) = judged(result, mode, &name);
+        summary.tally(&name, status, &report, keep);
+        let reporting = (self.metrics.as_deref(), self.health.as_ref());
+        tell(reporting, TRIGGER, &name, status, &report);
         let Some(outcome) = outcome else {
             tracing::info!(job = %name, run = report.run_id, "job stopped after the batch in flight");
             return Ok(false);
@@ -471,6 +459,43 @@ impl<'a> Scheduler<'a> {
             m.job(&j.name, wait, due.map(|d| d.as_second()));
         }
     }
+}
+
+/// What a run's result comes to for the timing of its job or unit `name` (none when it was
+/// stopped part-way), the status it is told with, and its report.
+pub(super) fn judged(
+    result: Result<RunReport, EngineError>,
+    mode: Mode,
+    name: &str,
+) -> (Option<Outcome>, &'static str, RunReport) {
+    match result {
+        Ok(r) if r.interrupted => (None, "interrupted", r),
+        Ok(r) if changed(&r) => (Some(Outcome::Changed), status_of(&r), r),
+        Ok(r) => (Some(Outcome::Idle), status_of(&r), r),
+        Err(e) => {
+            tracing::error!(job = %name, error = %e, "job failed");
+            let report = RunReport {
+                mode: mode.as_str().into(),
+                ..RunReport::default()
+            };
+            (Some(Outcome::Failed), "failed", report)
+        }
+    }
+}
+
+/// Tells the metrics and the health state how a run of `name` (by `trigger`) ended.
+pub(super) fn tell(
+    (metrics, health): (Option<&Metrics>, &Health),
+    trigger: &str,
+    name: &str,
+    status: &str,
+    report: &RunReport,
+) {
+    let finished = Timestamp::now();
+    if let Some(m) = metrics {
+        m.run(report, trigger, status, finished.as_second());
+    }
+    health.run(name, report.run_id, status, finished);
 }
 
 /// Whether a run saw something to do: wrote, coupled, deleted, failed or met a conflict.

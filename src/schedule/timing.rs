@@ -117,6 +117,22 @@ impl Timer {
         Ok(t)
     }
 
+    /// The timing of one of a job's units as the store keeps it, for workers that share it:
+    /// due at `due`, with the wait its runs have come to.
+    pub fn resumed(
+        job: &plan::Job,
+        due: Option<Timestamp>,
+        wait: Option<SignedDuration>,
+        tz: &TimeZone,
+    ) -> Result<Timer, BadTime> {
+        let mut t = Timer::new(job, due.unwrap_or_else(Timestamp::now), tz)?;
+        t.due = due;
+        if wait.is_some() {
+            t.wait = wait;
+        }
+        Ok(t)
+    }
+
     /// When the job is next due; `None` when it never is again.
     pub fn due(&self) -> Option<Timestamp> {
         self.due

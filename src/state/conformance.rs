@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::db::{Db, Location};
 use super::*;
 
+mod units;
+
 /// Where the tests' PostgreSQL is when `SYNCMAP_TEST_POSTGRES` does not say.
 const DEFAULT_SERVER: &str = "postgres://syncmap@127.0.0.1:54329/postgres";
 

@@ -146,8 +146,13 @@ impl Store {
         let Some(oldest_kept) = oldest_kept else {
             return Ok(0);
         };
-        self.conn()?
-            .execute("DELETE FROM run_writes WHERE run < ?1", &args![oldest_kept])
+        // A run still under way keeps its log, however many runs began since: workers run
+        // units side by side, and a long one may be passed by many short ones.
+        self.conn()?.execute(
+            "DELETE FROM run_writes WHERE run < ?1 \
+             AND run NOT IN (SELECT id FROM runs WHERE status = 'running')",
+            &args![oldest_kept],
+        )
     }
 
     /// The runs a filter selects, newest first.

@@ -1,5 +1,8 @@
 //! Leases: who may write this store. A run holds the `run` lease for as long as it writes, a
-//! scheduler the `scheduler` lease for as long as it runs; a second one is refused.
+//! scheduler the `scheduler` lease for as long as it runs; a second one is refused. Workers
+//! share a store by units: a worker holds the lease of the unit (a table mapping) it syncs, so
+//! several sync different tables at once, never one table twice; the run lease and the units'
+//! exclude each other, so a manual run never writes beside a worker.
 //!
 //! A lease is a row of the store, not a file's presence, so deleting a file cannot let a second
 //! writer in. Its holder renews it every second from a thread of its own (the heartbeat) and
@@ -12,59 +15,95 @@
 //! file the row names knows the holder is gone and takes over at once. A lock file deleted and
 //! made anew is another file, so it proves nothing and the newcomer waits for the expiry.
 //!
-//! A store in PostgreSQL holds the same rows, with the same heartbeat and token. In place of the
-//! file, the holder keeps a session lock (an advisory lock) on the connection its heartbeat
-//! uses: the server releases it when that connection ends, so a newcomer on any machine that
-//! gets it knows the holder is gone. Claims and fence checks lock the row they read, so a
-//! takeover waits for a commit under way to end.
+//! A store in PostgreSQL holds the same rows, with the same heartbeat and token, and the holder
+//! keeps a session lock (an advisory lock) on the connection its heartbeat uses. A connection
+//! that ended does not prove its process dead (a network cut, a server restart), and a live
+//! holder may have writes in flight: so a newcomer takes over only once the heartbeat is older
+//! than [`EXPIRY`]. A holder frozen past that (a paused machine) still holds its session lock;
+//! the newcomer ends that session, so a frozen process cannot keep a lease for ever. Claims and
+//! fence checks lock the row they read, so a takeover waits for a commit under way to end.
+//!
+//! A holder, for its part, stops writing once it has not renewed its lease for half the
+//! expiry ([`Lease::lost`]): it may have been taken over without being told.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::db::{args, Db, Location};
-use super::{now, StateError, Store, LOCK_GRACE};
+mod alive;
+
+use super::db::{args, Arg, Db, Location};
+use super::{now, StateError, Store};
+use alive::{file_identity, Alive};
 use jiff::{SignedDuration, Timestamp};
 
 /// How often a holder renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a lease lives without a heartbeat.
 pub const EXPIRY: SignedDuration = SignedDuration::from_secs(10);
+/// How long a holder goes on writing without renewing its lease: half the expiry, so it has
+/// stopped well before anyone may take the lease over.
+const STALE: Duration = Duration::from_secs(5);
 
 /// What a lease is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseKind {
     /// Writing the store: a run (full, modified-only, one record, couple, uncouple, match).
     Run,
     /// Running the jobs of a plan until stopped.
     Scheduler,
+    /// Syncing one unit of a worker's share of the jobs: a table mapping, by name.
+    Unit(String),
 }
+
+/// The start of every unit lease's name.
+const UNIT_PREFIX: &str = "unit:";
 
 impl LeaseKind {
     /// The name of its row.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            LeaseKind::Run => "run",
-            LeaseKind::Scheduler => "scheduler",
+            LeaseKind::Run => "run".into(),
+            LeaseKind::Scheduler => "scheduler".into(),
+            LeaseKind::Unit(mapping) => format!("{UNIT_PREFIX}{mapping}"),
         }
     }
 
-    /// The key of the lease's PostgreSQL session lock (any fixed number, one per lease).
-    fn session_key(self) -> i64 {
+    /// The key of the lease's PostgreSQL session lock, as SQL of its one argument: a fixed
+    /// number for the store's own leases, a hash of the name for a unit (the server's hash, so
+    /// every worker computes the same key).
+    fn session_key(&self) -> (&'static str, Arg<'static>) {
         match self {
-            LeaseKind::Run => 7_405_322_918,
-            LeaseKind::Scheduler => 7_405_322_919,
+            LeaseKind::Run => ("?1", Arg::Int(7_405_322_918)),
+            LeaseKind::Scheduler => ("?1", Arg::Int(7_405_322_919)),
+            LeaseKind::Unit(_) => (
+                "hashtextextended(?1, 7405322920)",
+                Arg::Text(self.name().into()),
+            ),
         }
     }
 
-    fn lock_suffix(self) -> &'static str {
+    fn lock_suffix(&self) -> String {
         match self {
-            LeaseKind::Run => "lock",
-            LeaseKind::Scheduler => "schedule.lock",
+            LeaseKind::Run => "lock".into(),
+            LeaseKind::Scheduler => "schedule.lock".into(),
+            LeaseKind::Unit(mapping) => {
+                let safe: String = mapping
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                format!("unit-{safe}.lock")
+            }
         }
+    }
+
+    /// Whether a holder found alive is waited for a moment (it may be ending): a run is, a
+    /// unit is not, since a worker goes on to another unit and comes back later.
+    fn waits(&self) -> bool {
+        !matches!(self, LeaseKind::Unit(_))
     }
 }
 
@@ -99,8 +138,8 @@ impl std::fmt::Display for Holder {
 /// The token a lease's holder checks its commits against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
-    /// The lease.
-    pub name: &'static str,
+    /// The lease's name.
+    pub name: String,
     /// The holder's id.
     pub holder: String,
     /// The fencing token it took the lease with.
@@ -112,6 +151,9 @@ pub struct Fence {
 pub struct Lease {
     fence: Fence,
     lost: Arc<AtomicBool>,
+    /// When the lease was taken, and how long after that it was last renewed (ms).
+    taken: Instant,
+    renewed: Arc<AtomicU64>,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
     /// The operating-system lock beside the store (a file's), held as long as the lease.
@@ -124,14 +166,40 @@ impl Lease {
         self.fence.clone()
     }
 
-    /// Whether another process took the lease over (after this one stopped renewing it).
+    /// Whether another process took the lease over, or may have: this one has not renewed it
+    /// for a while (a paused process, a store out of reach), and must not write on.
     pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
+        self.watch().lost()
+    }
+
+    /// What tells whether the lease is lost, for other threads (a connector about to write).
+    pub fn watch(&self) -> LeaseWatch {
+        LeaseWatch {
+            lost: self.lost.clone(),
+            taken: self.taken,
+            renewed: self.renewed.clone(),
+        }
     }
 
     /// A flag that turns true when the lease is lost, for a run to stop on.
     pub fn lost_flag(&self) -> Arc<AtomicBool> {
         self.lost.clone()
+    }
+}
+
+/// Whether a lease is lost, as [`Lease::lost`] says, from any thread.
+#[derive(Debug, Clone)]
+pub struct LeaseWatch {
+    lost: Arc<AtomicBool>,
+    taken: Instant,
+    renewed: Arc<AtomicU64>,
+}
+
+impl LeaseWatch {
+    /// See [`Lease::lost`].
+    pub fn lost(&self) -> bool {
+        let renewed = Duration::from_millis(self.renewed.load(Ordering::Relaxed));
+        self.lost.load(Ordering::Relaxed) || self.taken.elapsed().saturating_sub(renewed) > STALE
     }
 }
 
@@ -145,19 +213,23 @@ impl Drop for Lease {
     }
 }
 
-/// What proves a lease's holder alive (see [`Store::proof_of_life`]).
-enum Alive {
-    File(File),
-    Session(Box<Db>),
-}
-
 /// Who claims a lease, and what proves any holder before it gone.
 struct Claim<'c> {
     holder: &'c str,
-    /// The lock file's identity, beside a SQLite store.
+    /// Beside a SQLite store, the lock file's identity; in PostgreSQL, the name this process's
+    /// sessions give the server.
     lock_id: Option<&'c str>,
-    /// Whether the claimer holds the PostgreSQL session lock of the lease.
-    session: bool,
+    /// Whether `lock_id` names a lock file (whose lock proves a holder that named it gone).
+    file: bool,
+}
+
+/// How a lease's row is read in a transaction.
+enum Lock {
+    None,
+    /// Kept from changing (a fence check, a unit's look at the run lease).
+    Share,
+    /// About to be written.
+    Update,
 }
 
 /// The row of a lease as read.
@@ -173,122 +245,107 @@ struct Row {
 
 impl Store {
     /// Takes a lease of this store: `Ok(None)` for a store in memory (no other process can
-    /// reach it), `Busy` / `SchedulerBusy` when a live holder has it.
+    /// reach it), `Busy` / `SchedulerBusy` / `WorkerBusy` when a live holder has it (or, for
+    /// the run lease and a unit's, the other kind).
     pub fn take_lease(&self, kind: LeaseKind) -> Result<Option<Lease>, StateError> {
         if self.path == ":memory:" {
             return Ok(None);
         }
-        let busy = |holder: Option<Holder>| match kind {
-            LeaseKind::Run => StateError::Busy {
-                path: self.path.clone(),
-                holder,
-            },
-            LeaseKind::Scheduler => StateError::SchedulerBusy {
-                path: self.path.clone(),
-                holder,
-            },
-        };
-        let Some(alive) = self.proof_of_life(kind)? else {
-            return Err(busy(self.holder(kind)?));
+        let Some(alive) = self.proof_of_life(&kind)? else {
+            let holder = self.holder(&kind)?;
+            return Err(self.busy(&kind, holder));
         };
         let (file, session) = match alive {
             Alive::File(file) => (Some(file), None),
             Alive::Session(db) => (None, Some(*db)),
         };
-        let lock_id = file.as_ref().and_then(file_identity);
+        let lock_id = match &file {
+            Some(f) => file_identity(f),
+            None => Some(super::db::session_tag().to_string()),
+        };
         let holder = uuid::Uuid::new_v4().to_string();
         let claimed = Claim {
             holder: &holder,
             lock_id: lock_id.as_deref(),
-            session: session.is_some(),
+            file: file.is_some(),
         };
-        let token = self.transaction(|st| st.claim(kind, &claimed, &busy))?;
+        let token = self.transaction(|st| st.claim(&kind, &claimed))?;
         let fence = Fence {
             name: kind.name(),
             holder,
             token,
         };
         let lost = Arc::new(AtomicBool::new(false));
+        let (taken, renewed) = (Instant::now(), Arc::new(AtomicU64::new(0)));
         let (stop, stopped) = mpsc::channel();
         let heartbeat = {
-            let (at, fence, lost) = (self.location.clone(), fence.clone(), lost.clone());
+            let (at, fence) = (self.location.clone(), fence.clone());
+            let beat = Beat {
+                lost: lost.clone(),
+                taken,
+                renewed: renewed.clone(),
+            };
             std::thread::Builder::new()
-                .name(format!("lease-{}", kind.name()))
-                .spawn(move || renew(&at, session, &fence, &lost, &stopped))
+                .name("lease".into())
+                .spawn(move || renew(&at, session, &fence, &beat, &stopped))
                 .map_err(|e| StateError::Io(format!("cannot start the lease heartbeat: {e}")))?
         };
         Ok(Some(Lease {
             fence,
             lost,
+            taken,
+            renewed,
             stop: Some(stop),
             heartbeat: Some(heartbeat),
             _lock: file,
         }))
     }
 
-    /// What proves this process alive while it holds a lease of `kind`, and any holder before
-    /// it gone once this process has it; `None` while another process has it.
-    /// - Beside a SQLite file, an operating-system lock on a file (see [`lock_file`]).
-    /// - In PostgreSQL, a session's advisory lock, which the server releases when the
-    ///   session's connection ends, whichever machine the holder ran on.
-    fn proof_of_life(&self, kind: LeaseKind) -> Result<Option<Alive>, StateError> {
-        match &self.location {
-            Location::File(_) => {
-                let lock_path = format!("{}.{}", self.path, kind.lock_suffix());
-                Ok(lock_file(&lock_path)?.map(Alive::File))
-            }
-            Location::Server(_) => {
-                let session = Db::open_session(&self.location)?;
-                let mut waited = Duration::ZERO;
-                let step = Duration::from_millis(50);
-                // A holder just killed: its server notices the closed connection in a moment.
-                loop {
-                    let got = session
-                        .query_row(
-                            "SELECT pg_try_advisory_lock(?1)",
-                            &args![kind.session_key()],
-                        )?
-                        .map(|r| r.get::<bool>(0))
-                        .transpose()?
-                        .unwrap_or(false);
-                    if got {
-                        return Ok(Some(Alive::Session(Box::new(session))));
-                    }
-                    if waited >= LOCK_GRACE {
-                        return Ok(None);
-                    }
-                    std::thread::sleep(step);
-                    waited += step;
-                }
-            }
+    /// The error that says a live holder has the lease of `kind`.
+    fn busy(&self, kind: &LeaseKind, holder: Option<Holder>) -> StateError {
+        let path = self.path.clone();
+        match kind {
+            LeaseKind::Run => StateError::Busy { path, holder },
+            LeaseKind::Scheduler => StateError::SchedulerBusy { path, holder },
+            LeaseKind::Unit(unit) => StateError::WorkerBusy {
+                path,
+                unit: unit.clone(),
+                holder: holder.map(Box::new),
+            },
         }
     }
 
     /// Writes this holder into the lease's row (inside the caller's transaction) and returns its
-    /// fencing token; `busy` when a live holder has it. A holder is gone when this process holds
-    /// the lock on the very file its row names, on the same machine, or the PostgreSQL session
-    /// lock every holder keeps, or when its heartbeat is older than [`EXPIRY`] (measured by this
-    /// machine's clock: hosts sharing a store keep their clocks in step).
-    fn claim(
-        &self,
-        kind: LeaseKind,
-        claim: &Claim<'_>,
-        busy: &dyn Fn(Option<Holder>) -> StateError,
-    ) -> Result<i64, StateError> {
+    /// fencing token; busy when a live holder has it. A holder is gone when this process holds
+    /// the lock on the very file its row names, on the same machine, or when its heartbeat is
+    /// older than [`EXPIRY`] (measured by this machine's clock: hosts sharing a store keep
+    /// their clocks in step).
+    ///
+    /// The run lease and the units' exclude each other. Rows are locked in one order (the run
+    /// lease's first), so two claims never wait for each other in a circle.
+    fn claim(&self, kind: &LeaseKind, claim: &Claim<'_>) -> Result<i64, StateError> {
         let (holder, lock_id) = (claim.holder, claim.lock_id);
-        let row = self.lease_row(kind, true)?;
+        match kind {
+            LeaseKind::Unit(_) => {
+                if let Some(run) = live(&self.lease_row("run", Lock::Share)?) {
+                    return Err(self.busy(&LeaseKind::Run, Some(run)));
+                }
+            }
+            LeaseKind::Run => self.take_over_units()?,
+            LeaseKind::Scheduler => {}
+        }
+        let name = kind.name();
+        let row = self.lease_row(&name, Lock::Update)?;
         if let Some(r) = row.as_ref().filter(|r| r.holder.is_some()) {
-            let gone = claim.session
-                || (lock_id.is_some() && r.lock_id.as_deref() == lock_id && r.host == host_name());
-            let expired = r
-                .heartbeat
-                .parse::<Timestamp>()
-                .is_ok_and(|t| Timestamp::now().duration_since(t) > EXPIRY);
-            if !gone && !expired {
-                return Err(busy(Some(r.into())));
+            let gone = claim.file
+                && lock_id.is_some()
+                && r.lock_id.as_deref() == lock_id
+                && r.host == host_name();
+            if !gone && !expired(r) {
+                return Err(self.busy(kind, Some(r.into())));
             }
             tracing::warn!(
-                lease = kind.name(),
+                lease = %name,
                 pid = r.pid,
                 host = %r.host,
                 why = if gone { "process_gone" } else { "expired" },
@@ -302,43 +359,56 @@ impl Store {
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, pid = excluded.pid,
                host = excluded.host, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
                lock_id = excluded.lock_id",
-            &args![kind.name(), holder, token, std::process::id(), host_name(), now(), lock_id],
+            &args![&name, holder, token, std::process::id(), host_name(), now(), lock_id],
         )?;
         Ok(token)
     }
 
-    /// Who holds a lease now, if anyone does (and has renewed it lately).
-    pub fn holder(&self, kind: LeaseKind) -> Result<Option<Holder>, StateError> {
-        let row = self.lease_row(kind, false)?;
-        Ok(row
-            .filter(|r| r.holder.is_some())
-            .filter(|r| {
-                r.heartbeat
-                    .parse::<Timestamp>()
-                    .is_ok_and(|t| Timestamp::now().duration_since(t) <= EXPIRY)
-            })
-            .map(|r| (&r).into()))
+    /// For a run about to take the run lease: busy while a worker syncs a unit; the units of
+    /// workers that stopped renewing are taken over (their tokens move on), so a worker that
+    /// only paused commits nothing more once it wakes.
+    fn take_over_units(&self) -> Result<(), StateError> {
+        let db = self.conn()?;
+        let sql = format!(
+            "SELECT name, holder, token, pid, host, acquired_at, heartbeat_at, lock_id FROM leases \
+             WHERE name LIKE '{UNIT_PREFIX}%' AND holder IS NOT NULL ORDER BY name{}",
+            db.dialect().for_update()
+        );
+        for r in db.query(&sql, &[])? {
+            let (name, row) = (r.get::<String>(0)?, lease_row_of(&r, 1)?);
+            if let Some(holder) = live(&Some(row)) {
+                let unit = name.trim_start_matches(UNIT_PREFIX).to_string();
+                return Err(self.busy(&LeaseKind::Unit(unit), Some(holder)));
+            }
+        }
+        db.execute(
+            &format!(
+                "UPDATE leases SET holder = NULL, token = token + 1 \
+                 WHERE name LIKE '{UNIT_PREFIX}%' AND holder IS NOT NULL"
+            ),
+            &[],
+        )?;
+        Ok(())
     }
 
-    /// The row of a lease; `lock` to keep it from changing until the transaction ends.
-    fn lease_row(&self, kind: LeaseKind, lock: bool) -> Result<Option<Row>, StateError> {
+    /// Who holds a lease now, if anyone does (and has renewed it lately).
+    pub fn holder(&self, kind: &LeaseKind) -> Result<Option<Holder>, StateError> {
+        Ok(live(&self.lease_row(&kind.name(), Lock::None)?))
+    }
+
+    /// The row of a lease, locked as asked until the transaction ends.
+    fn lease_row(&self, name: &str, lock: Lock) -> Result<Option<Row>, StateError> {
         let db = self.conn()?;
-        let lock = if lock { db.dialect().for_update() } else { "" };
+        let lock = match lock {
+            Lock::None => "",
+            Lock::Share => db.dialect().for_share(),
+            Lock::Update => db.dialect().for_update(),
+        };
         let sql = format!(
             "SELECT holder, token, pid, host, acquired_at, heartbeat_at, lock_id FROM leases WHERE name = ?1{lock}"
         );
-        db.query_row(&sql, &args![kind.name()])?
-            .map(|r| {
-                Ok(Row {
-                    holder: r.get(0)?,
-                    token: r.get(1)?,
-                    pid: r.get(2)?,
-                    host: r.get(3)?,
-                    since: r.get(4)?,
-                    heartbeat: r.get(5)?,
-                    lock_id: r.get(6)?,
-                })
-            })
+        db.query_row(&sql, &args![name])?
+            .map(|r| lease_row_of(&r, 0))
             .transpose()
     }
 
@@ -360,7 +430,7 @@ impl Store {
             db.dialect().for_share()
         );
         let held: Option<(Option<String>, i64)> = db
-            .query_row(&sql, &args![f.name])?
+            .query_row(&sql, &args![&f.name])?
             .map(|r| Ok::<_, StateError>((r.get(0)?, r.get(1)?)))
             .transpose()?;
         match held {
@@ -368,6 +438,33 @@ impl Store {
             _ => Err(StateError::LeaseLost(self.path.clone())),
         }
     }
+}
+
+/// A lease's row from the columns of a query, the first at `at`.
+fn lease_row_of(r: &super::db::Row, at: usize) -> Result<Row, StateError> {
+    Ok(Row {
+        holder: r.get(at)?,
+        token: r.get(at + 1)?,
+        pid: r.get(at + 2)?,
+        host: r.get(at + 3)?,
+        since: r.get(at + 4)?,
+        heartbeat: r.get(at + 5)?,
+        lock_id: r.get(at + 6)?,
+    })
+}
+
+/// The holder of a lease's row, when it has one that renewed it lately.
+fn live(row: &Option<Row>) -> Option<Holder> {
+    row.as_ref()
+        .filter(|r| r.holder.is_some() && !expired(r))
+        .map(Holder::from)
+}
+
+/// Whether the holder of a lease stopped renewing it more than [`EXPIRY`] ago.
+fn expired(r: &Row) -> bool {
+    r.heartbeat
+        .parse::<Timestamp>()
+        .is_ok_and(|t| Timestamp::now().duration_since(t) > EXPIRY)
 }
 
 impl From<&Row> for Holder {
@@ -387,39 +484,43 @@ fn renew(
     at: &Location,
     session: Option<Db>,
     fence: &Fence,
-    lost: &AtomicBool,
+    beat: &Beat,
     stop: &mpsc::Receiver<()>,
 ) {
+    let lost = &beat.lost;
     // A connection of its own (the store's may be inside a transaction): in PostgreSQL the
     // session holding the lease's lock, which ends with this thread.
     let Some(conn) = session.or_else(|| Db::open(at, false).ok()) else {
         lost.store(true, Ordering::Relaxed);
         return;
     };
-    let ours = args![fence.name, &fence.holder, fence.token];
+    let ours = args![&fence.name, &fence.holder, fence.token];
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(HEARTBEAT) {
         let renewed = conn.execute(
             "UPDATE leases SET heartbeat_at = ?4 WHERE name = ?1 AND holder = ?2 AND token = ?3",
-            &args![fence.name, &fence.holder, fence.token, now()],
+            &args![&fence.name, &fence.holder, fence.token, now()],
         );
         match renewed {
             Ok(0) => {
                 tracing::error!(
-                    lease = fence.name,
+                    lease = %fence.name,
                     "lease lost: another process took it over"
                 );
                 lost.store(true, Ordering::Relaxed);
                 return;
             }
-            Ok(_) => {}
+            Ok(_) => {
+                let since = u64::try_from(beat.taken.elapsed().as_millis()).unwrap_or(u64::MAX);
+                beat.renewed.store(since, Ordering::Relaxed);
+            }
             // The session's lock went with its connection: a newcomer may hold the lease now.
             Err(e) if conn.is_closed() => {
-                tracing::error!(lease = fence.name, error = %e, "lease lost: its connection to the store ended");
+                tracing::error!(lease = %fence.name, error = %e, "lease lost: its connection to the store ended");
                 lost.store(true, Ordering::Relaxed);
                 return;
             }
             // A store too busy to renew for a moment is renewed at the next beat.
-            Err(e) => tracing::warn!(lease = fence.name, error = %e, "lease not renewed"),
+            Err(e) => tracing::warn!(lease = %fence.name, error = %e, "lease not renewed"),
         }
     }
     let _ = conn.execute(
@@ -428,48 +529,11 @@ fn renew(
     );
 }
 
-/// Takes the operating-system lock on `path` (creating the file), or `None` when another
-/// process holds it. A lock just released can still look held for a moment: a process this one
-/// starts holds a copy of the descriptor until it executes its program. A short grace period
-/// tells that apart from another run really holding it.
-fn lock_file(path: &str) -> Result<Option<File>, StateError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    // Private like the store beside it.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options
-        .open(path)
-        .map_err(|e| StateError::Io(format!("{path}: {e}")))?;
-    let mut waited = Duration::ZERO;
-    let step = Duration::from_millis(50);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
-                std::thread::sleep(step);
-                waited += step;
-            }
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(StateError::Io(format!("{path}: {e}")))
-            }
-        }
-    }
-}
-
-/// Which file a lock is on (device and inode), so a lock on a file made anew under the same name
-/// is not taken for the lock on the old one.
-#[cfg(unix)]
-fn file_identity(file: &File) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let m = file.metadata().ok()?;
-    Some(format!("{}:{}", m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-fn file_identity(_file: &File) -> Option<String> {
-    None
+/// What the heartbeat tells its lease.
+struct Beat {
+    lost: Arc<AtomicBool>,
+    taken: Instant,
+    renewed: Arc<AtomicU64>,
 }
 
 /// This machine's name, for messages about who holds a lease.

@@ -14,6 +14,7 @@ pub mod lease;
 mod open;
 mod runs;
 mod schema;
+mod units;
 mod watermarks;
 
 use std::collections::{HashMap, HashSet};
@@ -27,7 +28,8 @@ use crate::plan::Side;
 
 pub use failures::{FailureKind, FieldDifference};
 pub use history::{RunFilter, RunWrite, WriteAction};
-pub use lease::{Fence, Holder, Lease, LeaseKind};
+pub use lease::{Fence, Holder, Lease, LeaseKind, LeaseWatch};
+pub use units::{Unit, UnitRun};
 
 /// The variable that makes stores commit with `synchronous=NORMAL` (durable against a crash of
 /// the process, not of the machine), for `cargo bench --bench engine` to measure what power-loss
@@ -59,6 +61,17 @@ pub enum StateError {
         path: String,
         /// Who holds the run lease, when the store says.
         holder: Option<Holder>,
+    },
+    /// A worker is syncing a unit of this store: a manual run waits for it, and so does
+    /// another worker for that unit.
+    #[error("a syncmap worker is syncing `{unit}` with the state store at {path}{}; wait for it to finish, or stop the workers", holder_text(.holder))]
+    WorkerBusy {
+        /// Where the store is.
+        path: String,
+        /// The unit: the table mapping it syncs.
+        unit: String,
+        /// Who holds the unit's lease, when the store says (boxed: errors stay small).
+        holder: Option<Box<Holder>>,
     },
     /// Another process took over this run's lease (this one stopped renewing it for too long).
     #[error("this run lost its lease of the state store at {0} to another process and stopped; nothing more was written")]
@@ -93,7 +106,7 @@ pub enum StateError {
     Io(String),
 }
 
-fn holder_text(h: &Option<Holder>) -> String {
+fn holder_text<H: std::fmt::Display>(h: &Option<H>) -> String {
     h.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }
 

@@ -148,6 +148,11 @@ impl Store {
         tx.commit()
     }
 
+    /// Where the store is, as messages name it (a server's URL without its password).
+    pub fn label(&self) -> String {
+        self.path.clone()
+    }
+
     /// The schema version of the store (0 for a database it has not written to).
     pub fn version(&self) -> Result<u32, StateError> {
         match &self.db {

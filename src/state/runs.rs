@@ -128,6 +128,22 @@ impl Store {
         )
     }
 
+    /// Marks interrupted the runs still `running` that synced `mapping`: for a worker that
+    /// holds the unit's lease, runs another worker left when it died. Other workers' runs
+    /// live on.
+    pub fn close_interrupted_runs_of(&self, mapping: &str) -> Result<usize, StateError> {
+        let db = self.conn()?;
+        let holds = db.dialect().json_array_holds("tables", "?2");
+        db.execute(
+            &format!(
+                "UPDATE runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?1), \
+                 message = 'the process ended before the run finished' \
+                 WHERE status = 'running' AND {holds}"
+            ),
+            &args![now(), mapping],
+        )
+    }
+
     /// The most recent runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<Run>, StateError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

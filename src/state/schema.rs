@@ -214,7 +214,37 @@ const SQLITE: &[&str] = &[
         PRIMARY KEY (mapping, direction)
     );
     "#,
+    // 11: the units workers share (see `units.rs`): each job's table mapping, when it is next
+    //     due and how its last run went, so any worker knows what is due.
+    r#"
+    CREATE TABLE units (
+        company TEXT NOT NULL DEFAULT '',
+        job TEXT NOT NULL,
+        mapping TEXT NOT NULL,
+        due_at TEXT,
+        wait_seconds INTEGER,
+        last_status TEXT,
+        last_run INTEGER,
+        finished_at TEXT,
+        PRIMARY KEY (company, job, mapping)
+    );
+    "#,
 ];
+
+/// Migration 11 for PostgreSQL.
+const POSTGRES_11: &str = r#"
+    CREATE TABLE units (
+        company TEXT COLLATE "C" NOT NULL DEFAULT '',
+        job TEXT COLLATE "C" NOT NULL,
+        mapping TEXT COLLATE "C" NOT NULL,
+        due_at TEXT COLLATE "C",
+        wait_seconds BIGINT,
+        last_status TEXT COLLATE "C",
+        last_run BIGINT,
+        finished_at TEXT COLLATE "C",
+        PRIMARY KEY (company, job, mapping)
+    );
+"#;
 
 /// The migrations in order; a store's version is how many have been applied.
 pub(super) const MIGRATIONS: &[Migration] = &[
@@ -257,6 +287,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         sqlite: SQLITE[9],
         postgres: Some(POSTGRES_AT_10),
+    },
+    Migration {
+        sqlite: SQLITE[10],
+        postgres: Some(POSTGRES_11),
     },
 ];
 

@@ -14,3 +14,4 @@ mod support;
 mod postgres;
 mod sqlite;
 mod wire;
+mod workers;

@@ -2,7 +2,7 @@
 //! resume from what the store committed, and nothing is lost or made twice. The engine's logic
 //! is the one `sqlite` tests at length; this proves the PostgreSQL store keeps its promises
 //! (intents committed before writes, outcomes with their couplings, the lease taken over from a
-//! killed holder).
+//! killed holder once it expired).
 
 use crate::support;
 
@@ -111,6 +111,7 @@ fn runs_killed_at_random_moments_with_the_store_in_postgresql_lose_and_duplicate
             std::thread::sleep(Duration::from_millis(1));
         };
         if status.signal() == Some(9) {
+            lease_expired(&db);
             if runs(&db) > runs_before {
                 landed += 1;
                 if count(&db, "intents") > 0 {
@@ -147,6 +148,24 @@ fn runs_killed_at_random_moments_with_the_store_in_postgresql_lose_and_duplicate
             (Some(0), Some(0)),
             "{t}"
         );
+    }
+}
+
+/// Waits until the run lease a killed run held has expired: a session gone does not prove a
+/// process dead in PostgreSQL, so the next run takes over only then.
+fn lease_expired(db: &TestDatabase) {
+    let started = Instant::now();
+    while count(db, "leases") > 0
+        && db.number(
+            "SELECT count(*) FROM leases WHERE name = 'run' AND holder IS NOT NULL \
+             AND heartbeat_at::timestamptz > now() - interval '10.1 seconds'",
+        ) > 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the lease never expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use super::auth::Authenticator;
 use super::failure::{describe_reqwest, explain_connection, without_query};
 use super::pacing::{Pacer, RateLimit};
-use crate::connectors::ConnectorError;
+use crate::connectors::{ConnectorError, WriteGate};
 use crate::odata::error::ErrorBody;
 
 /// A request to send.
@@ -188,6 +188,8 @@ pub struct Client {
     in_flight: Semaphore,
     pacer: Pacer,
     max_retries: u32,
+    /// Asked before each request that writes (see [`WriteGate`]).
+    write_gate: std::sync::RwLock<Option<WriteGate>>,
     /// Traffic counters, shared so metrics can read them while requests go on.
     pub stats: Arc<Stats>,
 }
@@ -247,8 +249,31 @@ impl Client {
             in_flight: Semaphore::new(concurrency.max(1)),
             pacer: Pacer::new(None),
             max_retries,
+            write_gate: std::sync::RwLock::new(None),
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// Asks `gate` before each request that writes from now on (`None`: sends them all).
+    pub fn set_write_gate(&self, gate: Option<WriteGate>) {
+        if let Ok(mut g) = self.write_gate.write() {
+            *g = gate;
+        }
+    }
+
+    /// `Fatal` when the write gate is shut: the request is not sent.
+    fn gate_open(&self, request: &Request) -> Result<(), ConnectorError> {
+        if request.method == Method::GET {
+            return Ok(());
+        }
+        let gate = self.write_gate.read().ok().and_then(|g| g.clone());
+        match gate {
+            Some(open) if !open() => Err(ConnectorError::Fatal(format!(
+                "system `{}`: write not sent: the run may no longer hold its lease of the state store",
+                self.system
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The system's alias, for messages.
@@ -306,6 +331,7 @@ impl Client {
         if let Some(wait) = self.pacer.admit() {
             self.wait_for_budget(request, wait).await;
         }
+        self.gate_open(request)?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let outcome = self.attempt(request).await;
         if let Ok(r) = &outcome {

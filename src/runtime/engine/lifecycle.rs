@@ -74,15 +74,29 @@ impl<'a> Engine<'a> {
         self.dry_run = dry_run;
         self.started = Timestamp::now();
         if !dry_run {
-            let lease = self.store.take_lease(LeaseKind::Run)?;
-            self.store.set_fence(lease.as_ref().map(|l| l.fence()));
-            self.lease = lease;
-            self.store.close_interrupted_runs()?;
+            if self.unit {
+                self.store.set_fence(self.lease.as_ref().map(|l| l.fence()));
+                for t in tables {
+                    self.store.close_interrupted_runs_of(t)?;
+                }
+            } else {
+                let lease = self.store.take_lease(LeaseKind::Run)?;
+                self.store.set_fence(lease.as_ref().map(|l| l.fence()));
+                self.lease = lease;
+                self.store.close_interrupted_runs()?;
+            }
             self.run = self
                 .store
                 .begin_run(mode, trigger, &self.plan.digest, tables, false)?;
             self.prune_history()?;
         }
+        // Writes stop going out the moment the lease may be lost, even those waiting for a
+        // place in flight or for the service's budget.
+        let gate = self.lease.as_ref().map(|l| {
+            let watch = l.watch();
+            std::sync::Arc::new(move || !watch.lost()) as crate::connectors::WriteGate
+        });
+        self.systems.set_write_gate(gate);
         tracing::info!(
             run = self.run,
             mode,
@@ -124,7 +138,10 @@ impl<'a> Engine<'a> {
         };
         log_run_end(self.run, status.as_str(), report, outcome.as_ref().err());
         self.store.set_fence(None);
-        self.lease = None;
+        self.systems.set_write_gate(None);
+        if !self.unit {
+            self.lease = None;
+        }
         outcome.and(recorded)
     }
 

@@ -267,8 +267,12 @@ pub struct Engine<'a> {
     pub(crate) dry_run: bool,
     pub(crate) started: Timestamp,
     pub(crate) progress: Option<&'a dyn Progress>,
-    /// The store's run lease while a run that writes is under way.
+    /// The store's run lease while a run that writes is under way, or the lease of the unit
+    /// a worker gave (see [`Engine::holding`]).
     pub(crate) lease: Option<Lease>,
+    /// Whether the lease was given by a worker: the run syncs that unit's table alone, and the
+    /// lease is the worker's again when the run ends.
+    pub(crate) unit: bool,
     /// See [`RunRequest::create_without_match`].
     pub(crate) create_without_match: bool,
     /// Set from outside (a signal) to stop the run after the batch in flight.
@@ -298,12 +302,38 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Runs as a worker's unit, under the unit's `lease` in place of the store's run lease:
+    /// the runs of other units go on beside it, so only the runs of this unit's table that a
+    /// dead worker left are closed, and only its own interrupted writes are settled (another
+    /// worker may have writes in flight in other tables). [`Engine::give_back`] returns the
+    /// lease after the run.
+    pub fn holding(mut self, lease: Option<Lease>) -> Self {
+        self.lease = lease;
+        self.unit = true;
+        self
+    }
+
+    /// The unit's lease given with [`Engine::holding`], once the run ended.
+    pub fn give_back(&mut self) -> Option<Lease> {
+        self.lease.take()
+    }
+
     /// Whether the run was asked to stop, or lost its lease of the store to another process.
     pub(crate) fn cancelled(&self) -> bool {
         self.cancel
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
             || self.lease.as_ref().is_some_and(Lease::lost)
+    }
+
+    /// `LeaseLost` once the run's lease is lost, or may be (see [`Lease::lost`]).
+    pub(crate) fn still_holding(&self) -> Result<(), EngineError> {
+        match &self.lease {
+            Some(l) if l.lost() => Err(EngineError::State(StateError::LeaseLost(
+                self.store.label(),
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// An engine over a plan, its systems and a state store.
@@ -334,6 +364,7 @@ impl<'a> Engine<'a> {
             started: Timestamp::now(),
             progress: None,
             lease: None,
+            unit: false,
             create_without_match: false,
             cancel: None,
             skips: std::cell::RefCell::default(),
@@ -394,7 +425,7 @@ impl<'a> Engine<'a> {
         // Writes interrupted in the table mappings this run leaves out are settled too (those
         // it runs are, as each pass starts): their couplings serve this run's lookups, which
         // would fail on a partner created but never coupled (twice the same way: skipped).
-        if !self.dry_run {
+        if !self.dry_run && !self.unit {
             let run_now = |t: &plan::Table| tables.iter().any(|s| s.name == t.name);
             for t in self.plan.tables.iter().filter(|t| !run_now(t)) {
                 self.reconcile_table(t, mode, &mut PassReport::default())

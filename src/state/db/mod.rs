@@ -135,6 +135,7 @@ macro_rules! args {
     };
 }
 pub(super) use args;
+pub(super) use postgres::session_tag;
 
 /// A value read.
 #[derive(Debug, Clone, PartialEq)]

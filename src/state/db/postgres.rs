@@ -45,6 +45,19 @@ pub(in crate::state) struct Postgres {
     ended: Cell<bool>,
 }
 
+/// The name every session of this process gives the server (`application_name`), so another
+/// process taking over a lease from this one, frozen, can end all of them: a frozen session
+/// inside a transaction holds the rows it locked.
+pub(in crate::state) fn session_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        format!(
+            "syncmap-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        )
+    })
+}
+
 fn db_error(e: impl std::fmt::Display) -> StateError {
     // A server's message may quote what it was sent; the registered secrets stop here.
     StateError::Db(crate::redact::redact(&e.to_string()))
@@ -81,7 +94,7 @@ impl Postgres {
         // A server gone from the network is noticed in a minute, not in two hours.
         config.keepalives_idle(Duration::from_secs(30));
         config.tcp_user_timeout(Duration::from_secs(60));
-        config.application_name("syncmap");
+        config.application_name(session_tag());
         let client = spawn_connection(config.clone())?;
         let db = Postgres {
             client: RefCell::new(client),

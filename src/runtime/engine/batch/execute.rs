@@ -228,6 +228,9 @@ impl<'a> Engine<'a> {
             let conn = self.systems.get(system)?;
             let max = conn.capabilities().max_batch.max(1);
             for chunk in indexes.chunks(max) {
+                // A holder that could not renew its lease for a while may have been taken
+                // over, and its successor settles these intents: no write goes out after that.
+                self.still_holding()?;
                 let ops: Vec<WriteOp> = chunk
                     .iter()
                     .filter_map(|i| planned[*i].op.clone())

@@ -1,0 +1,129 @@
+//! The units workers share: each job's table mapping, with when it is next due and how its
+//! last run went. Any worker reads them to find what is due; the one that holds a unit's lease
+//! (see [`lease`](super::lease)) runs it and moves its due time, inside a transaction fenced by
+//! that lease, so a worker that lost the unit moves nothing.
+
+use jiff::Timestamp;
+
+use super::db::args;
+use super::{parse_ts, ts, StateError, Store};
+
+/// One unit as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// The job whose timing it follows.
+    pub job: String,
+    /// The table mapping it syncs.
+    pub mapping: String,
+    /// When it is next due; `None` once it never is again.
+    pub due_at: Option<Timestamp>,
+    /// The wait between its runs now, in seconds (longer while runs find nothing to do).
+    pub wait_seconds: Option<i64>,
+    /// How its last run ended (a run status), if it ran.
+    pub last_status: Option<String>,
+    /// Its last run's id.
+    pub last_run: Option<i64>,
+    /// When its last run ended.
+    pub finished_at: Option<Timestamp>,
+}
+
+impl Unit {
+    /// Whether it is due at `now`.
+    pub fn due(&self, now: Timestamp) -> bool {
+        self.due_at.is_some_and(|d| d <= now)
+    }
+}
+
+/// How a unit's run went, for its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRun {
+    /// When it is next due.
+    pub due_at: Option<Timestamp>,
+    /// The wait between its runs now, in seconds.
+    pub wait_seconds: Option<i64>,
+    /// How the run ended.
+    pub status: String,
+    /// The run's id, when one was recorded.
+    pub run: Option<i64>,
+    /// When it ended.
+    pub finished_at: Timestamp,
+}
+
+const COLUMNS: &str =
+    "job, mapping, due_at, wait_seconds, last_status, last_run, finished_at FROM units";
+
+impl Store {
+    /// Adds the units not yet in the store, each `(job, mapping, first due time)`; those it
+    /// has keep their times, whichever worker wrote them. Also makes each unit's lease row, so
+    /// a claim always finds one to lock.
+    pub fn seed_units(
+        &self,
+        units: &[(String, String, Option<Timestamp>)],
+    ) -> Result<(), StateError> {
+        self.transaction(|st| {
+            let db = st.conn()?;
+            for (job, mapping, due) in units {
+                db.execute(
+                    "INSERT INTO units (company, job, mapping, due_at) VALUES ('', ?1, ?2, ?3) \
+                     ON CONFLICT DO NOTHING",
+                    &args![job, mapping, ts(*due)],
+                )?;
+                let lease = super::LeaseKind::Unit(mapping.clone()).name();
+                db.execute(
+                    "INSERT INTO leases (name, holder, token, pid, host, acquired_at, heartbeat_at) \
+                     VALUES (?1, NULL, 0, 0, '', '', '') ON CONFLICT DO NOTHING",
+                    &args![&lease],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every unit, by job and table mapping.
+    pub fn units(&self) -> Result<Vec<Unit>, StateError> {
+        let sql = format!("SELECT {COLUMNS} WHERE company = '' ORDER BY job, mapping");
+        self.conn()?.query(&sql, &[])?.iter().map(unit_of).collect()
+    }
+
+    /// One unit, as it is now.
+    pub fn unit(&self, job: &str, mapping: &str) -> Result<Option<Unit>, StateError> {
+        let sql = format!("SELECT {COLUMNS} WHERE company = '' AND job = ?1 AND mapping = ?2");
+        self.conn()?
+            .query_row(&sql, &args![job, mapping])?
+            .map(|r| unit_of(&r))
+            .transpose()
+    }
+
+    /// Records how a unit's run went and when it is next due; fenced by the store's fence (the
+    /// unit's lease), so a worker that lost the unit records nothing.
+    pub fn unit_ran(&self, job: &str, mapping: &str, ran: &UnitRun) -> Result<(), StateError> {
+        self.transaction(|st| {
+            st.conn()?.execute(
+                "UPDATE units SET due_at = ?3, wait_seconds = ?4, last_status = ?5, last_run = ?6, \
+                 finished_at = ?7 WHERE company = '' AND job = ?1 AND mapping = ?2",
+                &args![
+                    job,
+                    mapping,
+                    ts(ran.due_at),
+                    ran.wait_seconds,
+                    &ran.status,
+                    ran.run,
+                    ts(Some(ran.finished_at))
+                ],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn unit_of(r: &super::db::Row) -> Result<Unit, StateError> {
+    Ok(Unit {
+        job: r.get(0)?,
+        mapping: r.get(1)?,
+        due_at: parse_ts(r.get(2)?),
+        wait_seconds: r.get(3)?,
+        last_status: r.get(4)?,
+        last_run: r.get(5)?,
+        finished_at: parse_ts(r.get(6)?),
+    })
+}
