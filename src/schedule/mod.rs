@@ -9,7 +9,8 @@
 //! woke to the loop.
 //!
 //! Jobs run one after another, never side by side: runs of one state store are serialised by
-//! its run lock anyway, and so no table is ever synced by two jobs at once.
+//! its run lock anyway, and so no table is ever synced by two jobs at once. [`worker`] shares
+//! the jobs between processes instead, a table mapping at a time each.
 
 pub mod health;
 pub mod listen;

@@ -4,11 +4,11 @@
 //! waiting for one another worker holds), runs it through the engine under that lease and
 //! moves its due time by the job's timing, inside a transaction the lease fences.
 //!
-//! A worker killed mid-run leaves its unit due: once its lease is free (at once in PostgreSQL,
-//! whose server ends the dead worker's session lock; after the lease's expiry otherwise),
-//! another worker takes it, closes the dead run and settles its open intents, and goes on from
-//! the last committed watermark. A worker that only paused past its lease finds the lease
-//! taken over and commits nothing more.
+//! A worker killed mid-run leaves its unit due: once its lease expired (at once on a SQLite
+//! store's machine, whose lock file proves the worker dead), another worker takes it, closes
+//! the dead run and settles its open intents, and goes on from the last committed watermark.
+//! A worker that only paused past its lease finds the lease taken over and commits nothing
+//! more.
 //!
 //! Dependency order holds per unit: a unit whose table looks up another's couplings (its
 //! `depends_on`) waits while a unit of that table is due or running, and sits out its cycle
@@ -202,13 +202,17 @@ impl<'a> Worker<'a> {
         (self.units[i].job.clone(), self.units[i].mapping.clone())
     }
 
-    /// The store's units, by job and table mapping.
+    /// The store's units of this worker's plan, by job and table mapping (those of jobs a
+    /// plan no longer has would wait for ever).
     fn rows(&self) -> Result<BTreeMap<(String, String), Unit>, ScheduleError> {
+        let known: BTreeSet<(String, String)> =
+            (0..self.units.len()).map(|i| self.key(i)).collect();
         Ok(self
             .store
             .units()?
             .into_iter()
             .map(|u| ((u.job.clone(), u.mapping.clone()), u))
+            .filter(|(k, _)| known.contains(k))
             .collect())
     }
 

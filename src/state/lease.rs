@@ -226,9 +226,7 @@ struct Claim<'c> {
 /// How a lease's row is read in a transaction.
 enum Lock {
     None,
-    /// Kept from changing (a fence check, a unit's look at the run lease).
-    Share,
-    /// About to be written.
+    /// About to be written, or kept from changing until the claim ends.
     Update,
 }
 
@@ -327,11 +325,19 @@ impl Store {
         let (holder, lock_id) = (claim.holder, claim.lock_id);
         match kind {
             LeaseKind::Unit(_) => {
-                if let Some(run) = live(&self.lease_row("run", Lock::Share)?) {
+                let run = self.lease_row("run", Lock::Update)?;
+                if let Some(run) = live(&run) {
                     return Err(self.busy(&LeaseKind::Run, Some(run)));
                 }
+                // A run that stopped renewing (frozen) must not wake to write beside this one.
+                if run.is_some_and(|r| r.holder.is_some()) {
+                    self.take_over_expired("name = 'run'")?;
+                }
             }
-            LeaseKind::Run => self.take_over_units()?,
+            LeaseKind::Run => {
+                self.lease_row("run", Lock::Update)?;
+                self.take_over_units()?;
+            }
             LeaseKind::Scheduler => {}
         }
         let name = kind.name();
@@ -364,9 +370,9 @@ impl Store {
         Ok(token)
     }
 
-    /// For a run about to take the run lease: busy while a worker syncs a unit; the units of
-    /// workers that stopped renewing are taken over (their tokens move on), so a worker that
-    /// only paused commits nothing more once it wakes.
+    /// For a run about to take the run lease (whose row it has locked): busy while a worker
+    /// syncs a unit; the units of workers that stopped renewing are taken over (their tokens
+    /// move on), so a worker that only paused commits nothing more once it wakes.
     fn take_over_units(&self) -> Result<(), StateError> {
         let db = self.conn()?;
         let sql = format!(
@@ -381,11 +387,15 @@ impl Store {
                 return Err(self.busy(&LeaseKind::Unit(unit), Some(holder)));
             }
         }
-        db.execute(
-            &format!(
-                "UPDATE leases SET holder = NULL, token = token + 1 \
-                 WHERE name LIKE '{UNIT_PREFIX}%' AND holder IS NOT NULL"
-            ),
+        self.take_over_expired(&format!("name LIKE '{UNIT_PREFIX}%'"))
+    }
+
+    /// Moves on the tokens of the expired leases `which` selects, so their holders commit
+    /// nothing more. The holders stay named, expired: whoever claims one of those leases next
+    /// may end a frozen holder's sessions (see `alive.rs`).
+    fn take_over_expired(&self, which: &str) -> Result<(), StateError> {
+        self.conn()?.execute(
+            &format!("UPDATE leases SET token = token + 1 WHERE {which} AND holder IS NOT NULL"),
             &[],
         )?;
         Ok(())
@@ -401,7 +411,6 @@ impl Store {
         let db = self.conn()?;
         let lock = match lock {
             Lock::None => "",
-            Lock::Share => db.dialect().for_share(),
             Lock::Update => db.dialect().for_update(),
         };
         let sql = format!(

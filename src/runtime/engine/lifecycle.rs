@@ -74,20 +74,21 @@ impl<'a> Engine<'a> {
         self.dry_run = dry_run;
         self.started = Timestamp::now();
         if !dry_run {
-            if self.unit {
-                self.store.set_fence(self.lease.as_ref().map(|l| l.fence()));
-                for t in tables {
-                    self.store.close_interrupted_runs_of(t)?;
-                }
-            } else {
-                let lease = self.store.take_lease(LeaseKind::Run)?;
-                self.store.set_fence(lease.as_ref().map(|l| l.fence()));
-                self.lease = lease;
-                self.store.close_interrupted_runs()?;
+            if !self.unit {
+                self.lease = self.store.take_lease(LeaseKind::Run)?;
             }
-            self.run = self
-                .store
-                .begin_run(mode, trigger, &self.plan.digest, tables, false)?;
+            self.store.set_fence(self.lease.as_ref().map(|l| l.fence()));
+            // Under the fence: a holder that lost its lease closes no one's run.
+            self.run = self.store.transaction(|st| {
+                if self.unit {
+                    for t in tables {
+                        st.close_interrupted_runs_of(t)?;
+                    }
+                } else {
+                    st.close_interrupted_runs()?;
+                }
+                st.begin_run(mode, trigger, &self.plan.digest, tables, false)
+            })?;
             self.prune_history()?;
         }
         // Writes stop going out the moment the lease may be lost, even those waiting for a
@@ -174,8 +175,9 @@ impl<'a> Engine<'a> {
             )),
             RunStatus::Succeeded => None,
         };
+        // Fenced: a run whose lease was taken over leaves its record to the new holder.
         self.store
-            .finish_run(self.run, status.as_str(), message.as_deref())?;
+            .fenced(|st| st.finish_run(self.run, status.as_str(), message.as_deref()))?;
         Ok(flushed?)
     }
 }

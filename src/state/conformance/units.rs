@@ -8,6 +8,7 @@ use super::{on_both_stores, reopen, t, TestStore};
 on_both_stores!(
     a_unit_lease_excludes_the_run_lease_and_the_same_unit_not_another,
     a_run_takes_over_the_units_of_workers_that_stopped_renewing,
+    a_worker_takes_over_a_run_that_stopped_renewing,
     a_unit_taken_over_records_nothing_more,
     units_keep_their_times_whoever_seeds_them,
 );
@@ -56,11 +57,33 @@ fn a_run_takes_over_the_units_of_workers_that_stopped_renewing(s: &Store) {
         .expect("the unit's row");
     let (holder, token): (Option<String>, i64) = (row.get(0).unwrap(), row.get(1).unwrap());
     assert_eq!(
-        (holder, token),
-        (None, 4),
-        "its token moves on, so it commits nothing more"
+        (holder.as_deref(), token),
+        (Some("paused"), 4),
+        "its token moves on, so it commits nothing more; it stays named, expired"
     );
     drop(run);
+}
+
+fn a_worker_takes_over_a_run_that_stopped_renewing(s: &Store) {
+    // A manual run that stopped renewing a minute ago (a laptop closed mid-run).
+    s.db.execute(
+        "INSERT INTO leases (name, holder, token, pid, host, acquired_at, heartbeat_at) \
+         VALUES ('run', 'paused', 7, 1, 'elsewhere', ?1, ?1) ON CONFLICT (name) DO UPDATE \
+         SET holder = excluded.holder, token = excluded.token, heartbeat_at = excluded.heartbeat_at",
+        &args![ts(Some(Timestamp::now() - jiff::SignedDuration::from_secs(60)))],
+    )
+    .unwrap();
+    let unit = s.take_lease(unit("customers")).unwrap().expect("a lease");
+    let row =
+        s.db.query_row("SELECT token FROM leases WHERE name = 'run'", &[])
+            .unwrap()
+            .expect("the run lease's row");
+    assert_eq!(
+        row.get::<i64>(0).unwrap(),
+        8,
+        "the run, if it wakes, commits nothing more"
+    );
+    drop(unit);
 }
 
 fn a_unit_taken_over_records_nothing_more(s: &Store) {

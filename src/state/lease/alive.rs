@@ -44,7 +44,7 @@ impl Store {
         let session = Db::open_session(&self.location)?;
         let (key, arg) = kind.session_key();
         let take = format!("SELECT pg_try_advisory_lock({key})");
-        let mut waited = Duration::ZERO;
+        let (mut waited, mut grace) = (Duration::ZERO, grace);
         let mut ended_frozen = false;
         let step = Duration::from_millis(50);
         loop {
@@ -65,21 +65,9 @@ impl Store {
                     return Ok(None);
                 };
                 tracing::warn!(lease = %kind.name(), "ending the sessions of a holder that stopped renewing its lease");
-                // Its sessions: the one holding the lock, and those the holder's process
-                // named, one of which may be inside a transaction holding the lease's row.
-                // Each is waited for (up to 5 s) to end, and its locks with it.
-                session.query_row(
-                    &format!(
-                        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                         AND (application_name = NULLIF(CAST(?2 AS TEXT), '') OR pid IN (SELECT pid FROM pg_locks \
-                         WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
-                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-                         AND ((classid::bigint << 32) | objid::bigint) = {key}))"
-                    ),
-                    &[arg.clone(), Arg::Text(tag.into())],
-                )?;
-                ended_frozen = true;
+                end_sessions(&session, key, &arg, &tag)?;
+                // The server ends them in a moment, and their locks with them.
+                (ended_frozen, waited, grace) = (true, Duration::ZERO, FROZEN_END);
                 continue;
             }
             // A holder just released: its server notices in a moment.
@@ -96,6 +84,37 @@ impl Store {
             .filter(|r| r.holder.is_some() && expired(r))
             .map(|r| r.lock_id.unwrap_or_default()))
     }
+}
+
+/// How long the sessions of a frozen holder are given to end.
+const FROZEN_END: Duration = Duration::from_secs(5);
+
+/// Ends the sessions of the frozen holder of the lease whose session-lock key is `key`: those
+/// its process named `tag` (one may be inside a transaction holding the lease's row), or, when
+/// the row named none, the one holding the lock. Never another process's: a live newcomer may
+/// hold the lock by now.
+fn end_sessions(session: &Db, key: &str, arg: &Arg<'_>, tag: &str) -> Result<(), StateError> {
+    let ours = "datname = current_database() AND pid <> pg_backend_pid()";
+    if tag.is_empty() {
+        session.query_row(
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {ours} \
+                 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND ((classid::bigint << 32) | objid::bigint) = {key})"
+            ),
+            std::slice::from_ref(arg),
+        )?;
+    } else {
+        session.query_row(
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {ours} \
+                 AND application_name = ?1"
+            ),
+            &[Arg::Text(tag.to_string().into())],
+        )?;
+    }
+    Ok(())
 }
 
 /// Takes the operating-system lock on `path` (creating the file), or `None` when another
