@@ -1,8 +1,9 @@
 //! OAuth2 client credentials as Microsoft Entra answers them, and bearer-token checks.
 //!
 //! Each server answers `POST /{tenant}/oauth2/v2.0/token`; tokens are random, remembered with
-//! their expiry and their audience — the server whose endpoint issued them — and valid on that
-//! server only, as a token for one resource is refused by another.
+//! their expiry, their audience — the server whose endpoint issued them — and the application
+//! user they were issued to, and valid on that server only, as a token for one resource is
+//! refused by another. The user is who a request's throttling counts against.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,8 +19,12 @@ use super::AuthConfig;
 #[derive(Debug)]
 pub(crate) struct Tokens {
     config: AuthConfig,
-    issued: Mutex<HashMap<String, (Instant, Audience)>>,
+    issued: Mutex<HashMap<String, (Instant, Audience, Caller)>>,
 }
+
+/// Which application user a request comes from: 0 for [`AuthConfig::client_id`], `i` for the
+/// `i`-th of [`AuthConfig::more_clients`] (from 1). Requests are throttled per caller.
+pub(crate) type Caller = usize;
 
 /// The service a token was issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +38,8 @@ pub(crate) enum Audience {
 /// The outcome of checking a request's `Authorization` header.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Check {
-    /// A valid token, or auth is not required.
-    Ok,
+    /// A valid token of this caller, or auth is not required (caller 0).
+    Ok(Caller),
     /// No token, a token never issued, or one that expired; the text says which.
     Rejected(&'static str),
 }
@@ -56,10 +61,11 @@ impl Tokens {
 
     /// Answers a token request.
     pub fn token(&self, req: &Req, audience: Audience) -> Resp {
-        if let Err(refused) = self.check_client(req) {
-            return refused;
-        }
-        let token = self.issue(audience);
+        let caller = match self.check_client(req) {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
+        let token = self.issue(audience, caller);
         Resp::json(
             200,
             &json!({
@@ -71,8 +77,9 @@ impl Tokens {
         )
     }
 
-    /// Checks that a token request is a client-credentials `POST` with these credentials.
-    fn check_client(&self, req: &Req) -> Result<(), Resp> {
+    /// Checks that a token request is a client-credentials `POST` with the credentials of one
+    /// of the application users; which one.
+    fn check_client(&self, req: &Req) -> Result<Caller, Resp> {
         if req.method != "POST" {
             return Err(entra_error(
                 405,
@@ -96,15 +103,25 @@ impl Tokens {
                 "The app requested an unsupported grant type; this endpoint issues client_credentials tokens.",
             ));
         }
-        if field("client_id").as_deref() != Some(self.config.client_id.as_str()) {
+        let clients = std::iter::once((&self.config.client_id, &self.config.client_secret)).chain(
+            self.config
+                .more_clients
+                .iter()
+                .map(|(id, secret)| (id, secret)),
+        );
+        let id = field("client_id");
+        let Some((caller, (_, secret))) = clients
+            .enumerate()
+            .find(|(_, (known, _))| id.as_deref() == Some(known.as_str()))
+        else {
             return Err(entra_error(
                 401,
                 "invalid_client",
                 "AADSTS700016",
                 "Application with the given identifier was not found in the directory.",
             ));
-        }
-        if field("client_secret").as_deref() != Some(self.config.client_secret.as_str()) {
+        };
+        if field("client_secret").as_deref() != Some(secret.as_str()) {
             return Err(entra_error(
                 401,
                 "invalid_client",
@@ -112,11 +129,12 @@ impl Tokens {
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
             ));
         }
-        Ok(())
+        Ok(caller)
     }
 
-    /// A new token for `audience`, registered until it expires; expired ones are forgotten.
-    fn issue(&self, audience: Audience) -> String {
+    /// A new token for `audience` and `caller`, registered until it expires; expired ones are
+    /// forgotten.
+    fn issue(&self, audience: Audience, caller: Caller) -> String {
         let token = format!(
             "sbx.{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -128,8 +146,8 @@ impl Tokens {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        issued.retain(|_, (expires, _)| *expires > now);
-        issued.insert(token.clone(), (expires, audience));
+        issued.retain(|_, (expires, _, _)| *expires > now);
+        issued.insert(token.clone(), (expires, audience, caller));
         token
     }
 
@@ -141,12 +159,12 @@ impl Tokens {
         audience: Audience,
     ) -> Check {
         if !self.config.required {
-            return Check::Ok;
+            return Check::Ok(0);
         }
         let mut why = Check::Rejected("The request has no Authorization header.");
         for value in authorizations {
             match self.check_one(value, audience) {
-                Check::Ok => return Check::Ok,
+                ok @ Check::Ok(_) => return ok,
                 rejected => why = rejected,
             }
         }
@@ -164,13 +182,13 @@ impl Tokens {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match issued.get(token) {
             None => Check::Rejected("The bearer token is not valid."),
-            Some((expires, _)) if *expires <= Instant::now() => {
+            Some((expires, _, _)) if *expires <= Instant::now() => {
                 Check::Rejected("The bearer token has expired.")
             }
-            Some((_, issued_for)) if *issued_for != audience => {
+            Some((_, issued_for, _)) if *issued_for != audience => {
                 Check::Rejected("The bearer token was issued for another service.")
             }
-            Some(_) => Check::Ok,
+            Some((_, _, caller)) => Check::Ok(*caller),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Throttling, injected faults and statistics, per service, and the [`Control`] handle that
 //! changes them while the services run.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -111,7 +111,8 @@ struct FaultState {
 pub(crate) struct Monitor {
     limits: Mutex<Limits>,
     faults: Mutex<FaultState>,
-    window: Mutex<VecDeque<Instant>>,
+    /// Each caller's requests in the throttling window (see [`super::auth::Caller`]).
+    window: Mutex<HashMap<usize, VecDeque<Instant>>>,
     stats: Mutex<ServiceStats>,
     /// API requests being answered now, and of those the ones that could write.
     at_once: [std::sync::atomic::AtomicU64; 2],
@@ -178,7 +179,7 @@ impl Monitor {
                 rng: faults.seed,
                 faults,
             }),
-            window: Mutex::new(VecDeque::new()),
+            window: Mutex::new(HashMap::new()),
             stats: Mutex::new(ServiceStats::default()),
             at_once: Default::default(),
             writes,
@@ -282,15 +283,17 @@ impl Monitor {
         (delay, fault)
     }
 
-    /// Whether the request fits the window's allowance: [`Throttle::Admitted`] (counted in
-    /// the window) with what the window has left, or [`Throttle::Refused`] (counted as
+    /// Whether a request of `caller` fits the caller's allowance in the window (each
+    /// application user has its own, as the services count): [`Throttle::Admitted`] (counted
+    /// in the window) with what the window has left, or [`Throttle::Refused`] (counted as
     /// throttled) with the seconds to wait.
-    pub fn throttle(&self) -> Throttle {
+    pub fn throttle(&self, caller: usize) -> Throttle {
         let Some((max, window)) = lock(&self.limits).requests_per_window else {
             return Throttle::Unlimited;
         };
         let now = Instant::now();
-        let mut w = lock(&self.window);
+        let mut windows = lock(&self.window);
+        let w = windows.entry(caller).or_default();
         while w.front().is_some_and(|t| now.duration_since(*t) >= window) {
             w.pop_front();
         }
@@ -301,9 +304,9 @@ impl Monitor {
                 remaining: u32::try_from(max - w.len()).unwrap_or(u32::MAX),
             };
         }
-        drop_guard(w);
+        let oldest = w.front().copied().unwrap_or(now);
+        drop_guard(windows);
         lock(&self.stats).throttled += 1;
-        let oldest = lock(&self.window).front().copied().unwrap_or(now);
         let wait = window.saturating_sub(now.duration_since(oldest));
         // Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite a busy loop.
         Throttle::Refused {
@@ -548,9 +551,11 @@ mod tests {
             ..Limits::default()
         };
         let m = Monitor::new(limits, Faults::default());
-        assert_eq!(m.throttle(), Throttle::Admitted { remaining: 1 });
-        assert_eq!(m.throttle(), Throttle::Admitted { remaining: 0 });
-        let Throttle::Refused { retry_after } = m.throttle() else {
+        assert_eq!(m.throttle(0), Throttle::Admitted { remaining: 1 });
+        assert_eq!(m.throttle(0), Throttle::Admitted { remaining: 0 });
+        // Another application user has a budget of its own.
+        assert_eq!(m.throttle(1), Throttle::Admitted { remaining: 1 });
+        let Throttle::Refused { retry_after } = m.throttle(0) else {
             panic!("a third request in the window was let through");
         };
         assert!((9..=10).contains(&retry_after), "{retry_after}");

@@ -126,6 +126,10 @@ pub struct AuthConfig {
     pub client_secret: String,
     /// How long a token is valid.
     pub token_ttl: Duration,
+    /// Further application users (client id, client secret): each has a request budget of its
+    /// own, as the services count their limits per user, so workers that authenticate as
+    /// different users add up their budgets.
+    pub more_clients: Vec<(String, String)>,
 }
 
 impl Default for AuthConfig {
@@ -137,6 +141,7 @@ impl Default for AuthConfig {
             client_id: "syncmap-sandbox".into(),
             client_secret: uuid::Uuid::new_v4().simple().to_string(),
             token_ttl: Duration::from_secs(3600),
+            more_clients: Vec::new(),
         }
     }
 }
@@ -362,12 +367,26 @@ impl Sandbox {
     /// services have none, unlike the real ones), and the default state store. Without
     /// required auth the systems get `kind = "none"`.
     pub fn profile_toml(&self, secret_env: &str) -> String {
+        self.profile_toml_as(0, secret_env)
+    }
+
+    /// [`Sandbox::profile_toml`] for another application user: `caller` 0 is
+    /// [`AuthConfig::client_id`], `i` the `i`-th of [`AuthConfig::more_clients`] (whose secret
+    /// `secret_env` must then hold).
+    pub fn profile_toml_as(&self, caller: usize, secret_env: &str) -> String {
+        let client_id = match caller {
+            0 => &self.auth.client_id,
+            i => self
+                .auth
+                .more_clients
+                .get(i - 1)
+                .map_or(&self.auth.client_id, |(id, _)| id),
+        };
         let auth = |token_url: String, scope: &str| {
             if self.auth.required {
                 format!(
-                    "{{ kind = \"client_credentials\", token_url = \"{token_url}\", client_id = \"{}\", \
-                     client_secret_env = \"{secret_env}\", scope = \"{scope}\" }}",
-                    self.auth.client_id
+                    "{{ kind = \"client_credentials\", token_url = \"{token_url}\", client_id = \"{client_id}\", \
+                     client_secret_env = \"{secret_env}\", scope = \"{scope}\" }}"
                 )
             } else {
                 "{ kind = \"none\" }".to_string()

@@ -187,7 +187,7 @@ async fn handle(
     let limit = if Tokens::is_token_path(request.uri().path()) {
         Some(MAX_TOKEN_FORM)
     } else {
-        (access == Check::Ok).then_some(MAX_BODY)
+        matches!(access, Check::Ok(_)).then_some(MAX_BODY)
     };
     let req = match read(request, limit).await {
         Ok(req) => req,
@@ -206,7 +206,7 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     if let Some(rest) = req.path.strip_prefix("/_sandbox/") {
         // The controls change what every caller gets: they need a token as the API does.
         return match access {
-            Check::Ok => control(state, rest, req),
+            Check::Ok(_) => control(state, rest, req),
             Check::Rejected(why) => state.api.unauthorized(why),
         };
     }
@@ -219,11 +219,14 @@ async fn answer(state: &ServiceState, conn: &Conn, req: &Req, access: Check) -> 
     if let Some(faulty) = injected_fault(state, conn).await {
         return faulty;
     }
-    if let Check::Rejected(why) = access {
-        monitor.count_unauthorized();
-        return state.api.unauthorized(why);
-    }
-    let remaining = match monitor.throttle() {
+    let caller = match access {
+        Check::Ok(caller) => caller,
+        Check::Rejected(why) => {
+            monitor.count_unauthorized();
+            return state.api.unauthorized(why);
+        }
+    };
+    let remaining = match monitor.throttle(caller) {
         Throttle::Refused { retry_after } => return state.api.throttled(retry_after, monitor),
         Throttle::Admitted { remaining } => Some(remaining),
         Throttle::Unlimited => None,

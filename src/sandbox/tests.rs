@@ -848,6 +848,58 @@ async fn business_central_batches_are_atomic_per_group_and_limited() {
     h.sb.shutdown().await;
 }
 
+/// Each application user has a budget of its own: one user throttled leaves another's
+/// requests through, and a user the directory lacks (or a wrong secret) gets no token.
+#[tokio::test]
+async fn each_application_user_is_throttled_on_its_own_budget() {
+    let mut config = SandboxConfig::default();
+    config.auth.more_clients = vec![("worker-2".into(), "second-secret".into())];
+    let h = start_with(config).await;
+    h.sb.control().set_limits(Limits {
+        requests_per_window: Some((2, Duration::from_secs(30))),
+        ..Limits::default()
+    });
+    let second = |secret: &str| {
+        let body = format!(
+            "grant_type=client_credentials&client_id=worker-2&client_secret={secret}&scope=x"
+        );
+        h.http
+            .post(h.sb.dv_token_url())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let refused = answer(second("the-first-users-secret").await.unwrap()).await;
+    assert_eq!(refused.status, 401, "{}", refused.json);
+    let granted = answer(second("second-secret").await.unwrap()).await;
+    let token2 = granted.json["access_token"].as_str().unwrap().to_string();
+    let get_as = |token: String| {
+        let req = h.http.get(h.dv("accounts")).bearer_auth(token).send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    for _ in 0..2 {
+        assert_eq!(get_as(h.token.clone()).await, 200);
+    }
+    assert_eq!(
+        get_as(h.token.clone()).await,
+        429,
+        "the first user's budget is spent"
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            get_as(token2.clone()).await,
+            200,
+            "the second user's is its own"
+        );
+    }
+    assert_eq!(get_as(token2.clone()).await, 429);
+    assert!(h
+        .sb
+        .profile_toml_as(1, "SECRET")
+        .contains("client_id = \"worker-2\""));
+    h.sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn throttling_and_faults_answer_and_count() {
     let h = start(Seed::Empty).await;

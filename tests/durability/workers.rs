@@ -18,19 +18,39 @@ use crate::support::wire::{field, multiset, Wire};
 /// Customers seeded in Business Central: enough batches for a kill to land mid-run.
 const CUSTOMERS: usize = 300;
 
+/// The second application user's client id, and the variable holding its secret.
+const SECOND_USER: &str = "syncmap-worker-2";
+const SECOND_SECRET_ENV: &str = "SYNCMAP_TEST_SECOND_SECRET";
+
 /// The sandboxes with a profile whose state store is `db`, `CUSTOMERS` customers, and the
 /// standard mappings with their jobs made full syncs (a modified-only sync leaves records
 /// never coupled alone).
+///
+/// `syncmap-2.toml` is the same profile as a second application user, whose budget the
+/// sandbox counts apart.
 fn setup(db: &TestDatabase) -> (Wire, BTreeMap<String, usize>) {
-    let w = Wire::start(|_| {});
-    let profile = std::fs::read_to_string(w.path().join("syncmap.toml")).unwrap();
-    let profile = profile.replace("sqlite://.syncmap/state.db", &db.url);
-    assert!(profile.contains(&db.url), "the profile names the store");
-    std::fs::write(
-        w.path().join("syncmap.toml"),
-        format!("{profile}\n[run]\nbatch_size = 10\n"),
-    )
-    .unwrap();
+    let w = Wire::start(|c| {
+        c.auth.more_clients = vec![(SECOND_USER.into(), second_secret())];
+    });
+    let profiles = [
+        (
+            "syncmap.toml",
+            w.sandbox().profile_toml(crate::support::wire::SECRET_ENV),
+        ),
+        (
+            "syncmap-2.toml",
+            w.sandbox().profile_toml_as(1, SECOND_SECRET_ENV),
+        ),
+    ];
+    for (file, profile) in profiles {
+        let profile = profile.replace("sqlite://.syncmap/state.db", &db.url);
+        assert!(profile.contains(&db.url), "the profile names the store");
+        std::fs::write(
+            w.path().join(file),
+            format!("{profile}\n[run]\nbatch_size = 10\n"),
+        )
+        .unwrap();
+    }
     let bodies = (0..CUSTOMERS)
         .map(|i| json!({ "displayName": format!("Customer {i:04}"), "blocked": " " }))
         .collect();
@@ -43,10 +63,22 @@ fn setup(db: &TestDatabase) -> (Wire, BTreeMap<String, usize>) {
     (w, names)
 }
 
-/// A worker that runs until nothing is due, its log in a file of its own.
+fn second_secret() -> String {
+    format!("second-{}", std::process::id())
+}
+
+/// A worker that runs until nothing is due, its log in a file of its own; worker 2
+/// authenticates as the second application user.
 fn worker(w: &Wire, n: usize) -> Child {
     let log = std::fs::File::create(w.path().join(format!("worker-{n}.log"))).unwrap();
-    w.syncmap_command(&["worker", "--until-idle", "--metrics", "off"])
+    let profile = if n == 2 {
+        "syncmap-2.toml"
+    } else {
+        "syncmap.toml"
+    };
+    w.command(&["worker", "--until-idle", "--metrics", "off"])
+        .args(["--plan", "maps", "--profile", profile])
+        .env(SECOND_SECRET_ENV, second_secret())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
