@@ -6,6 +6,8 @@ pub use log::{log, LogArgs};
 
 use std::process::ExitCode;
 
+use syncmap::state::{LeaseKind, StateError};
+
 use super::runtime::{self, Target};
 use super::CliError;
 
@@ -30,8 +32,14 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let engine = rt.engine()?;
     let status = engine.status().map_err(runtime::engine_error)?;
     let last = rt.store.runs(1).map_err(|e| CliError::Io(e.to_string()))?;
+    let units = units(&rt.store).map_err(|e| CliError::Io(e.to_string()))?;
     if args.output.json() {
-        runtime::print_json(&serde_json::json!({ "tables": status, "last_run": last.first() }));
+        let mut doc = serde_json::json!({ "tables": status, "last_run": last.first() });
+        // Only where workers share the store.
+        if !units.is_empty() {
+            doc["units"] = serde_json::Value::Array(units);
+        }
+        runtime::print_json(&doc);
         return Ok(ExitCode::SUCCESS);
     }
     // As wide as the longest table mapping's name, so the columns line up whatever the names.
@@ -60,6 +68,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
             );
         }
     }
+    print_units(&units);
     match last.first() {
         Some(r) => println!(
             "last run: {} ({} {}, {}, started {})",
@@ -72,6 +81,52 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
         None => println!("no run yet"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The units workers share (none unless workers ran): each with when it is next due, how its
+/// last run went and which worker holds it now.
+fn units(store: &syncmap::state::Store) -> Result<Vec<serde_json::Value>, StateError> {
+    let mut out = Vec::new();
+    for u in store.units()? {
+        let holder = store.holder(&LeaseKind::Unit(u.mapping.clone()))?;
+        out.push(serde_json::json!({
+            "job": u.job,
+            "mapping": u.mapping,
+            "due_at": u.due_at.map(|t| t.to_string()),
+            "wait_seconds": u.wait_seconds,
+            "last_status": u.last_status,
+            "last_run": u.last_run,
+            "finished_at": u.finished_at.map(|t| t.to_string()),
+            "held_by": holder.map(|h| serde_json::json!({
+                "pid": h.pid, "host": h.host, "since": h.since, "heartbeat": h.heartbeat,
+            })),
+        }));
+    }
+    Ok(out)
+}
+
+fn print_units(units: &[serde_json::Value]) {
+    if units.is_empty() {
+        return;
+    }
+    println!(
+        "\n{:<32} {:<28} {:<24} held by",
+        "unit (job/table)", "next due", "last run"
+    );
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    for u in units {
+        let name = format!("{}/{}", text(&u["job"]), text(&u["mapping"]));
+        let held = match &u["held_by"] {
+            serde_json::Value::Null => "-".to_string(),
+            h => format!("process {} on {}", h["pid"], text(&h["host"])),
+        };
+        println!(
+            "{name:<32} {:<28} {:<24} {held}",
+            text(&u["due_at"]),
+            text(&u["last_status"])
+        );
+    }
+    println!();
 }
 
 /// `syncmap errors`.

@@ -193,6 +193,20 @@ fn three_workers_share_the_jobs_and_finish_the_unit_of_one_killed_mid_run() {
         "the killed worker's run was closed by the worker that took its unit over"
     );
     assert_synced_once(&w, &db, &names);
+    // `status` shows the units: the standard jobs make eight, all done, none held.
+    let status = w.syncmap(&["status", "--json"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let units = doc["units"].as_array().expect("units in the status");
+    assert_eq!(units.len(), 8, "{units:?}");
+    for u in units {
+        assert_eq!(u["last_status"], "succeeded", "{u}");
+        assert!(u["held_by"].is_null() && u["due_at"].is_string(), "{u}");
+    }
 }
 
 #[test]
