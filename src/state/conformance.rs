@@ -325,15 +325,50 @@ fn reopen_result(s: &Store) -> Result<Store, StateError> {
     }
 }
 
-/// TLS is not built in yet: a URL that requires it is refused, never connected in the clear.
+/// A URL that asks for TLS gets it, the server's certificate verified: against the authority
+/// `sslrootcert` names, and refused against the public roots (the tests' server has an
+/// authority of its own), never connected in the clear.
 #[test]
-fn a_url_that_requires_tls_is_refused_not_connected_in_the_clear() {
-    let server = std::env::var("SYNCMAP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.into());
-    let sep = if server.contains('?') { '&' } else { '?' };
-    let err = Store::open(&format!("{server}{sep}sslmode=require"))
+fn tls_is_verified_against_the_authority_given_and_refused_otherwise() {
+    let s = TestStore::postgres();
+    let Some((server, name)) = &s.postgres else {
+        unreachable!("a PostgreSQL store")
+    };
+    let show = |what: &str| {
+        admin(server)
+            .query_row(&format!("SHOW {what}"), &[])
+            .unwrap()
+            .and_then(|r| r.get::<String>(0).ok())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        show("ssl"),
+        "on",
+        "the tests' PostgreSQL serves no TLS: restart it with `.ci/postgres`"
+    );
+    let ca = std::path::Path::new(&show("ssl_cert_file")).with_file_name("ca.crt");
+    let url = database_url(server, name);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let verified = format!("{url}{sep}sslmode=verify-full&sslrootcert={}", ca.display());
+    let store = Store::open(&verified).unwrap();
+    let encrypted = store
+        .db
+        .query_row(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .and_then(|r| r.get::<bool>(0).ok());
+    assert_eq!(encrypted, Some(true), "the session is encrypted");
+    assert!(!store.label().contains("sslrootcert"), "{}", store.label());
+    let err = Store::open(&format!("{url}{sep}sslmode=require"))
+        .err()
+        .expect("refused against the public roots");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    let err = Store::open(&format!("{url}{sep}sslmode=verify-ca"))
         .err()
         .expect("refused");
-    assert!(err.to_string().contains("TLS"), "{err}");
+    assert!(err.to_string().contains("verify-full"), "{err}");
 }
 
 /// A server that closes the store's connection (a restart, a failover) fails what was under

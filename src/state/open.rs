@@ -228,6 +228,7 @@ fn label(location: &Location) -> String {
     match location {
         Location::File(path) => path.display().to_string(),
         Location::Server(url) => {
+            let url = db::without_tls_options(url);
             let Ok(config) = url.parse::<tokio_postgres::Config>() else {
                 return "a PostgreSQL database".into();
             };

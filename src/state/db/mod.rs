@@ -9,6 +9,7 @@
 
 mod postgres;
 mod sqlite;
+mod tls;
 
 use std::borrow::Cow;
 
@@ -136,6 +137,7 @@ macro_rules! args {
 }
 pub(super) use args;
 pub(super) use postgres::session_tag;
+pub(super) use tls::without_tls_options;
 
 /// A value read.
 #[derive(Debug, Clone, PartialEq)]

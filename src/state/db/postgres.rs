@@ -13,9 +13,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, NoTls, Socket, Statement};
 
+use super::tls::{MakeRustls, Tls};
 use super::{numbered_placeholders, Arg, Reuse, Row, Val};
 use crate::state::{StateError, RELAXED_FOR_BENCHMARKS};
 
@@ -30,6 +32,7 @@ const KEPT_STATEMENTS: usize = 256;
 pub(in crate::state) struct Postgres {
     client: RefCell<Client>,
     config: tokio_postgres::Config,
+    tls: Tls,
     read_only: bool,
     /// Whether a connection the server closed is made again before the next statement outside
     /// a transaction (not for a lease's session, whose lock went with it).
@@ -82,6 +85,7 @@ impl Postgres {
         read_only: bool,
         reconnects: bool,
     ) -> Result<Postgres, StateError> {
+        let (url, tls) = super::tls::options(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StateError::Db(format!(
                 "the state store's URL is not a PostgreSQL URL: {}",
@@ -95,10 +99,11 @@ impl Postgres {
         config.keepalives_idle(Duration::from_secs(30));
         config.tcp_user_timeout(Duration::from_secs(60));
         config.application_name(session_tag());
-        let client = spawn_connection(config.clone())?;
+        let client = spawn_connection(config.clone(), tls.clone())?;
         let db = Postgres {
             client: RefCell::new(client),
             config,
+            tls,
             read_only,
             reconnects,
             statements: RefCell::default(),
@@ -116,7 +121,7 @@ impl Postgres {
         let ended = self.ended.get() || self.client.borrow().is_closed();
         if self.reconnects && !self.in_tx.get() && ended {
             tracing::warn!("the state store's connection ended; connecting again");
-            let client = spawn_connection(self.config.clone())?;
+            let client = spawn_connection(self.config.clone(), self.tls.clone())?;
             *self.client.borrow_mut() = client;
             self.ended.set(false);
             self.statements.borrow_mut().clear();
@@ -275,7 +280,7 @@ fn session_settings(read_only: bool) -> String {
 
 /// Connects on a thread of its own, which then drives the connection until the client is
 /// dropped; the client comes back to the caller.
-fn spawn_connection(config: tokio_postgres::Config) -> Result<Client, StateError> {
+fn spawn_connection(config: tokio_postgres::Config, tls: Tls) -> Result<Client, StateError> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("pg-io".into())
@@ -291,27 +296,46 @@ fn spawn_connection(config: tokio_postgres::Config) -> Result<Client, StateError
                 }
             };
             runtime.block_on(async move {
-                match config.connect(NoTls).await {
-                    Ok((client, connection)) => {
-                        let _ = tx.send(Ok(client));
-                        if let Err(e) = connection.await {
-                            tracing::warn!(error = %crate::redact::redact(&e.to_string()), "state store connection ended");
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(match client_error(e) {
-                            StateError::Db(why) => StateError::Db(format!(
-                                "cannot connect to the state store: {why}"
-                            )),
-                            other => other,
-                        }));
-                    }
+                match tls {
+                    Tls::Off => drive(&config, NoTls, tx).await,
+                    Tls::Verified(c) => drive(&config, MakeRustls(c), tx).await,
                 }
             });
         })
         .map_err(|e| StateError::Io(format!("cannot start the state store's connection: {e}")))?;
     rx.recv()
         .map_err(|_| StateError::Db("the state store's connection ended while connecting".into()))?
+}
+
+/// Connects, hands the client over `tx`, and drives the connection until it ends.
+async fn drive<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    tx: std::sync::mpsc::Sender<Result<Client, StateError>>,
+) where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    match config.connect(tls).await {
+        Ok((client, connection)) => {
+            let _ = tx.send(Ok(client));
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %crate::redact::redact(&e.to_string()), "state store connection ended");
+            }
+        }
+        Err(e) => {
+            let _ = tx.send(Err(match client_error(e) {
+                StateError::Db(why) => {
+                    let hint = match why.contains("peer certificate") {
+                        true => "; a server whose certificate comes from a private authority needs it named: `sslrootcert=PATH` in the URL",
+                        false => "",
+                    };
+                    StateError::Db(format!("cannot connect to the state store: {why}{hint}"))
+                }
+                other => other,
+            }));
+        }
+    }
 }
 
 fn params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
