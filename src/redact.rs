@@ -98,6 +98,23 @@ pub fn register_basic(username: &str, password: &str) {
     register(&base64(format!("{username}:{password}").as_bytes()));
 }
 
+/// The `user:password` of a URL's authority (after `://`): up to its last `@` before the path,
+/// so a password holding `?` or `#` is not cut short.
+fn user_info(tail: &str) -> Option<&str> {
+    let authority = &tail[..tail.find('/').unwrap_or(tail.len())];
+    authority.rsplit_once('@').map(|(info, _)| info)
+}
+
+/// A URL and its query (`None` without one), the query found after the user-info, whose
+/// password may hold a `?`.
+pub fn split_query(url: &str) -> Option<(&str, &str)> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let tail = &url[start..];
+    let from = start + user_info(tail).map_or(0, |info| info.len() + 1);
+    let at = from + url[from..].find('?')?;
+    Some((&url[..at], &url[at + 1..]))
+}
+
 /// Registers the password of a URL's `user:password@`, as written and percent-decoded (the
 /// generic rule masks the URL itself, not the password quoted elsewhere).
 pub fn register_url(url: &str) {
@@ -105,7 +122,7 @@ pub fn register_url(url: &str) {
         return;
     };
     // A PostgreSQL URL may carry its password as a parameter instead (`?password=…`).
-    if let Some((_, query)) = tail.split_once('?') {
+    if let Some((_, query)) = split_query(url) {
         for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
             if name == "password" {
                 register(value);
@@ -113,8 +130,7 @@ pub fn register_url(url: &str) {
             }
         }
     }
-    let authority = tail.split(['/', '?', '#']).next().unwrap_or(tail);
-    let Some((info, _)) = authority.rsplit_once('@') else {
+    let Some(info) = user_info(tail) else {
         return;
     };
     if let Some((user, password)) = info.split_once(':') {
@@ -358,6 +374,22 @@ mod tests {
             redact("s3cr!t-pw or s3cr%21t-pw"),
             "[redacted] or [redacted]"
         );
+        // A `?` or `#` in a password written as is does not cut it short.
+        register_url("postgres://syncmap:qu?es#tion-pw@db/x?sslmode=require");
+        assert_eq!(redact("qu?es#tion-pw"), MARKER);
+    }
+
+    #[test]
+    fn a_query_is_found_after_the_password() {
+        assert_eq!(
+            split_query("postgres://u:a?b@h/db?sslmode=require"),
+            Some(("postgres://u:a?b@h/db", "sslmode=require"))
+        );
+        assert_eq!(
+            split_query("postgres://h/db?x=1"),
+            Some(("postgres://h/db", "x=1"))
+        );
+        assert_eq!(split_query("postgres://u:a?b@h/db"), None);
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn units(store: &syncmap::state::Store) -> Result<Vec<serde_json::Value>, StateE
             "due_at": u.due_at.map(|t| t.to_string()),
             "wait_seconds": u.wait_seconds,
             "last_status": u.last_status,
-            "last_run": u.last_run,
+            "last_run_id": u.last_run,
             "finished_at": u.finished_at.map(|t| t.to_string()),
             "held_by": holder.map(|h| serde_json::json!({
                 "pid": h.pid, "host": h.host, "since": h.since, "heartbeat": h.heartbeat,

@@ -367,21 +367,21 @@ impl Sandbox {
     /// services have none, unlike the real ones), and the default state store. Without
     /// required auth the systems get `kind = "none"`.
     pub fn profile_toml(&self, secret_env: &str) -> String {
-        self.profile_toml_as(0, secret_env)
+        self.profile_for(&self.auth.client_id, secret_env)
     }
 
     /// [`Sandbox::profile_toml`] for another application user: `caller` 0 is
     /// [`AuthConfig::client_id`], `i` the `i`-th of [`AuthConfig::more_clients`] (whose secret
-    /// `secret_env` must then hold).
-    pub fn profile_toml_as(&self, caller: usize, secret_env: &str) -> String {
+    /// `secret_env` must then hold); `None` for a user the sandbox does not have.
+    pub fn profile_toml_as(&self, caller: usize, secret_env: &str) -> Option<String> {
         let client_id = match caller {
-            0 => &self.auth.client_id,
-            i => self
-                .auth
-                .more_clients
-                .get(i - 1)
-                .map_or(&self.auth.client_id, |(id, _)| id),
+            0 => Some(&self.auth.client_id),
+            i => self.auth.more_clients.get(i - 1).map(|(id, _)| id),
         };
+        client_id.map(|id| self.profile_for(id, secret_env))
+    }
+
+    fn profile_for(&self, client_id: &str, secret_env: &str) -> String {
         let auth = |token_url: String, scope: &str| {
             if self.auth.required {
                 format!(

@@ -893,10 +893,9 @@ async fn each_application_user_is_throttled_on_its_own_budget() {
         );
     }
     assert_eq!(get_as(token2.clone()).await, 429);
-    assert!(h
-        .sb
-        .profile_toml_as(1, "SECRET")
-        .contains("client_id = \"worker-2\""));
+    let profile = h.sb.profile_toml_as(1, "SECRET").expect("a second user");
+    assert!(profile.contains("client_id = \"worker-2\""), "{profile}");
+    assert_eq!(h.sb.profile_toml_as(2, "SECRET"), None, "no third user");
     h.sb.shutdown().await;
 }
 

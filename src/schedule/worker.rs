@@ -35,6 +35,8 @@ pub const TRIGGER: &str = "worker";
 /// dependencies; also the longest it sleeps, so units another worker added are seen.
 const LOOK_AGAIN: SignedDuration = SignedDuration::from_secs(1);
 const LONGEST_SLEEP: SignedDuration = SignedDuration::from_secs(60);
+/// How long a worker waits before asking a store it could not read again.
+const STORE_RETRY: SignedDuration = SignedDuration::from_secs(5);
 
 /// One unit as this worker knows it from the plan.
 struct PlanUnit {
@@ -151,7 +153,15 @@ impl<'a> Worker<'a> {
                 return Ok(summary);
             }
             let now = Timestamp::now();
-            let rows = self.rows()?;
+            // A store out of reach for a moment (a restart, a failover) is asked again.
+            let rows = match self.rows() {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the units; trying again shortly");
+                    self.stop.sleep_until(now + STORE_RETRY).await;
+                    continue;
+                }
+            };
             let mut due = false;
             let mut ran = false;
             for i in 0..self.units.len() {
@@ -248,11 +258,8 @@ impl<'a> Worker<'a> {
             }
         };
         // Under the lease, as it is now: another worker may have just run it.
-        let Some(row) = self
-            .store
-            .unit(&unit.job, &unit.mapping)?
-            .filter(|r| r.due(Timestamp::now()))
-        else {
+        let now = self.store.unit(&unit.job, &unit.mapping);
+        let Some(row) = now.ok().flatten().filter(|r| r.due(Timestamp::now())) else {
             return Ok(false);
         };
         match blocked {

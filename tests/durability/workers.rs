@@ -39,7 +39,9 @@ fn setup(db: &TestDatabase) -> (Wire, BTreeMap<String, usize>) {
         ),
         (
             "syncmap-2.toml",
-            w.sandbox().profile_toml_as(1, SECOND_SECRET_ENV),
+            w.sandbox()
+                .profile_toml_as(1, SECOND_SECRET_ENV)
+                .expect("the second user"),
         ),
     ];
     for (file, profile) in profiles {

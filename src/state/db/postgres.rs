@@ -316,7 +316,27 @@ async fn drive<T>(
     T: MakeTlsConnect<Socket>,
     T::Stream: Send + 'static,
 {
-    match config.connect(tls).await {
+    // The connect timeout covers the TCP connection only: a server that stalls the TLS
+    // handshake or the start-up must not hold the store (or a lease's heartbeat) for ever.
+    let limit = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT)
+        * 3;
+    let connected = match tokio::time::timeout(limit, config.connect(tls)).await {
+        Ok(connected) => connected,
+        Err(_) => {
+            let why = format!(
+                "the server did not finish the start-up in {} s",
+                limit.as_secs()
+            );
+            let _ = tx.send(Err(StateError::Db(format!(
+                "cannot connect to the state store: {why}"
+            ))));
+            return;
+        }
+    };
+    match connected {
         Ok((client, connection)) => {
             let _ = tx.send(Ok(client));
             if let Err(e) = connection.await {
@@ -326,7 +346,7 @@ async fn drive<T>(
         Err(e) => {
             let _ = tx.send(Err(match client_error(e) {
                 StateError::Db(why) => {
-                    let hint = match why.contains("peer certificate") {
+                    let hint = match why.contains("UnknownIssuer") {
                         true => "; a server whose certificate comes from a private authority needs it named: `sslrootcert=PATH` in the URL",
                         false => "",
                     };

@@ -31,6 +31,13 @@ pub(super) enum Tls {
 pub(super) fn options(url: &str) -> Result<(String, Tls), StateError> {
     let (mut url, mode, root) = split(url);
     let tls = match mode.as_deref() {
+        None | Some("disable" | "prefer") if root.is_some() => {
+            return Err(StateError::Db(
+                "the state store's URL names an sslrootcert but does not ask for TLS: add \
+                 `sslmode=verify-full`"
+                    .into(),
+            ))
+        }
         None | Some("disable" | "prefer") => Tls::Off,
         Some("require" | "verify-full") => Tls::Verified(Arc::new(client_config(root)?)),
         Some(other) => {
@@ -43,7 +50,8 @@ pub(super) fn options(url: &str) -> Result<(String, Tls), StateError> {
     };
     // tokio-postgres speaks TLS only when asked; the mode it needs is `require`.
     if matches!(tls, Tls::Verified(_)) {
-        url.push(if url.contains('?') { '&' } else { '?' });
+        let has_query = crate::redact::split_query(&url).is_some();
+        url.push(if has_query { '&' } else { '?' });
         url.push_str("sslmode=require");
     }
     Ok((url, tls))
@@ -57,11 +65,11 @@ pub(in crate::state) fn without_tls_options(url: &str) -> String {
 
 /// The URL without `sslmode` and `sslrootcert`, and their values.
 fn split(url: &str) -> (String, Option<String>, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
+    let Some((base, query)) = crate::redact::split_query(url) else {
         return (url.to_string(), None, None);
     };
     let (mut kept, mut mode, mut root) = (Vec::new(), None, None);
-    for pair in query.split('&') {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
             Some(("sslmode", m)) => mode = Some(m.to_string()),
             Some(("sslrootcert", path)) => root = Some(decoded(path)),
@@ -165,8 +173,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     fn channel_binding(&self) -> ChannelBinding {
-        // SCRAM without channel binding, as libpq's default `channel_binding=prefer` does
-        // when the server offers none.
+        // None: the client logs in with SCRAM without binding it to the session, which the
+        // server accepts. The server's certificate is verified, which is what binding would
+        // otherwise guard; a URL asking `channel_binding=require` is refused by the client.
         ChannelBinding::none()
     }
 }
@@ -196,5 +205,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_options_are_taken_out_of_the_url_and_the_rest_kept() {
+        let (url, tls) = options("postgres://u:p@h/db?connect_timeout=5").unwrap();
+        assert_eq!(url, "postgres://u:p@h/db?connect_timeout=5");
+        assert!(matches!(tls, Tls::Off));
+        let (url, tls) =
+            options("postgres://u:p@h/db?sslmode=verify-full&&connect_timeout=5&").unwrap();
+        assert_eq!(url, "postgres://u:p@h/db?connect_timeout=5&sslmode=require");
+        assert!(matches!(tls, Tls::Verified(_)));
+        // A `?` in the password is the password's, not the start of the query.
+        let (url, tls) = options("postgres://u:p?x@h/db?sslmode=require").unwrap();
+        assert_eq!(url, "postgres://u:p?x@h/db?sslmode=require");
+        assert!(matches!(tls, Tls::Verified(_)));
+    }
+
+    #[test]
+    fn a_url_that_cannot_be_kept_to_its_word_is_refused() {
+        for url in [
+            "postgres://h/db?sslrootcert=/ca.pem",
+            "postgres://h/db?sslmode=prefer&sslrootcert=/ca.pem",
+            "postgres://h/db?sslmode=verify-ca",
+            "postgres://h/db?sslmode=verify-full&sslrootcert=/no/such/ca.pem",
+        ] {
+            assert!(options(url).is_err(), "{url}");
+        }
     }
 }
