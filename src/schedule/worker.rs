@@ -376,7 +376,10 @@ impl<'a> Worker<'a> {
             Err(e) => return Err(e.into()),
         }
         let label = unit.label();
-        tracing::info!(unit = %label, reason = %reason.as_str(), next_due = ?ran.due_at, "unit scheduled");
+        let next_due = ran
+            .due_at
+            .map_or_else(|| "never".to_string(), |d| d.to_string());
+        tracing::info!(unit = %label, reason = %reason.as_str(), next_due = %next_due, "unit scheduled");
         self.health.job(&label, ran.due_at, ran.wait_seconds);
         if let Some(m) = &self.metrics {
             m.job(&label, ran.wait_seconds, ran.due_at.map(|d| d.as_second()));
