@@ -33,7 +33,9 @@ fn main() -> Result<()> {
         true => std::env::var("SYNCMAP_BENCH_ROWS").map_or(Ok(1000), |s| s.parse())?,
         false => 40,
     };
+    // `cargo test --benches` runs it once, small, on the tests' server.
     let server = std::env::var("SYNCMAP_BENCH_POSTGRES")
+        .or_else(|_| std::env::var("SYNCMAP_TEST_POSTGRES"))
         .map_err(|_| "SYNCMAP_BENCH_POSTGRES must name a PostgreSQL server: $(.ci/postgres)")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -74,6 +74,9 @@ pub struct Worker<'a> {
     stop: Stop,
     health: Arc<Health>,
     metrics: Option<Arc<Metrics>>,
+    /// Whether each unit's run is kept in the summary (`--until-idle`: a worker that runs
+    /// until stopped would grow it without end).
+    keep_runs: bool,
 }
 
 impl<'a> Worker<'a> {
@@ -120,6 +123,7 @@ impl<'a> Worker<'a> {
             stop,
             health: Arc::new(Health::default()),
             metrics: None,
+            keep_runs: false,
         })
     }
 
@@ -139,6 +143,7 @@ impl<'a> Worker<'a> {
     /// held by another worker, which may die before it is done).
     pub async fn run(&mut self, until_idle: bool) -> Result<Summary, ScheduleError> {
         self.health.set_alive(true);
+        self.keep_runs = until_idle;
         let outcome = self.run_loop(until_idle).await;
         self.health.set_alive(false);
         outcome
@@ -322,7 +327,7 @@ impl<'a> Worker<'a> {
         let result = engine.run(&req).await;
         let lease = engine.give_back();
         let (outcome, status, report) = judged(result, mode, &label);
-        summary.tally(&label, status, &report, false);
+        summary.tally(&label, status, &report, self.keep_runs);
         let reporting = (self.metrics.as_deref(), self.health.as_ref());
         tell(reporting, TRIGGER, &label, status, &report);
         match outcome {

@@ -6,7 +6,7 @@
 //! record exactly once (multisets).
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -78,13 +78,21 @@ fn worker(w: &Wire, n: usize) -> Child {
     } else {
         "syncmap.toml"
     };
-    w.command(&["worker", "--until-idle", "--metrics", "off"])
-        .args(["--plan", "maps", "--profile", profile])
-        .env(SECOND_SECRET_ENV, second_secret())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    let summary = std::fs::File::create(w.path().join(format!("worker-{n}.json"))).unwrap();
+    w.command(&[
+        "worker",
+        "--until-idle",
+        "--metrics",
+        "off",
+        "--format",
+        "json",
+    ])
+    .args(["--plan", "maps", "--profile", profile])
+    .env(SECOND_SECRET_ENV, second_secret())
+    .stdout(summary)
+    .stderr(log)
+    .spawn()
+    .unwrap()
 }
 
 fn log_of(w: &Wire, n: usize) -> String {
@@ -183,7 +191,20 @@ fn three_workers_share_the_jobs_and_finish_the_unit_of_one_killed_mid_run() {
             continue;
         }
         assert_eq!(status.code(), Some(0), "worker {n}:\n{}", log_of(&w, n));
-        survivors_ran += usize::from(log_of(&w, n).contains("unit started"));
+        // Its summary lists each unit it ran, with the run's id and status.
+        let text = std::fs::read_to_string(w.path().join(format!("worker-{n}.json"))).unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let jobs = summary["jobs"].as_array().unwrap();
+        assert_eq!(
+            jobs.len() as u64,
+            summary["runs"].as_u64().unwrap(),
+            "{summary}"
+        );
+        for job in jobs {
+            assert_eq!(job["status"], "succeeded", "{job}");
+            assert!(job["name"].as_str().unwrap().contains('/'), "{job}");
+        }
+        survivors_ran += usize::from(!jobs.is_empty());
     }
     assert!(
         survivors_ran >= 1 && log_of(&w, killed).contains("unit started"),
