@@ -18,6 +18,8 @@
 //! with the state store in a PostgreSQL database of their own, beside SQLite.
 //! Without `--bench` (`cargo test --benches`) every part runs once, small, as a smoke test.
 
+#[path = "shared/database.rs"]
+mod database;
 #[path = "shared/engine_postgres.rs"]
 mod postgres;
 

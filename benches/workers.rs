@@ -9,11 +9,15 @@
 //! `SYNCMAP_BENCH_POSTGRES=$(.ci/postgres) cargo bench --bench workers` (rows per table from
 //! `SYNCMAP_BENCH_ROWS`, default 1000).
 
+#[path = "shared/database.rs"]
+mod database;
+
 use std::error::Error;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use database::Database;
 use serde_json::json;
 use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Limits, Sandbox, SandboxConfig, Seed};
@@ -95,7 +99,7 @@ fn measure(
         requests_per_window: Some(BUDGET),
         ..Limits::default()
     });
-    let db = Database::new(rt, server, workers)?;
+    let db = Database::new(rt, server, "workers", workers as u64)?;
     let dir = tempfile::tempdir()?;
     write_project(dir.path(), &sandbox, &db.url())?;
     let started = Instant::now();
@@ -133,7 +137,7 @@ fn measure(
         return Err(format!("{} accounts for {} records and two", accounts.len(), 2 * n).into());
     }
     rt.block_on(sandbox.shutdown());
-    db.drop(rt)?;
+    db.drop_now(rt)?;
     Ok(Measured { secs, throttled })
 }
 
@@ -186,49 +190,4 @@ fn write_project(dir: &Path, sandbox: &Sandbox, state: &str) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// A database made for one measurement.
-struct Database {
-    server: String,
-    name: String,
-}
-
-impl Database {
-    fn new(rt: &tokio::runtime::Runtime, server: &str, n: usize) -> Result<Database> {
-        let name = format!("syncmap_workers_{}_{n}", std::process::id());
-        admin(rt, server, &format!("DROP DATABASE IF EXISTS {name}"))?;
-        admin(rt, server, &format!("CREATE DATABASE {name}"))?;
-        Ok(Database {
-            server: server.to_string(),
-            name,
-        })
-    }
-
-    fn url(&self) -> String {
-        let base = self
-            .server
-            .rsplit_once('/')
-            .map_or(self.server.as_str(), |(b, _)| b);
-        format!("{base}/{}", self.name)
-    }
-
-    fn drop(self, rt: &tokio::runtime::Runtime) -> Result<()> {
-        admin(
-            rt,
-            &self.server,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        )
-    }
-}
-
-fn admin(rt: &tokio::runtime::Runtime, server: &str, sql: &str) -> Result<()> {
-    rt.block_on(async {
-        let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await?;
-        drop(client);
-        let _ = driver.await;
-        Ok(())
-    })
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL database instead of a SQLite file, when `SYNCMAP_BENCH_POSTGRES` names a server
 //! (`export SYNCMAP_BENCH_POSTGRES=$(.ci/postgres)`).
 
+use super::database::Database;
 use super::{cpu, secs, thousands, Result, RunOutcome, SyncWorld};
 
 /// The runs measured with the store in PostgreSQL.
@@ -11,50 +12,6 @@ pub struct PostgresRuns {
 }
 
 /// A database made for the measurement and dropped after it.
-struct Database {
-    server: String,
-    name: String,
-}
-
-impl Database {
-    fn new(rt: &tokio::runtime::Runtime, server: &str, n: u64) -> Result<Database> {
-        let name = format!("syncmap_bench_{}_{n}", std::process::id());
-        admin(
-            rt,
-            server,
-            &[
-                format!("DROP DATABASE IF EXISTS {name}"),
-                format!("CREATE DATABASE {name}"),
-            ],
-        )?;
-        Ok(Database {
-            server: server.to_string(),
-            name,
-        })
-    }
-
-    fn url(&self) -> String {
-        let base = self
-            .server
-            .rsplit_once('/')
-            .map_or(self.server.as_str(), |(b, _)| b);
-        format!("{base}/{}", self.name)
-    }
-}
-
-fn admin(rt: &tokio::runtime::Runtime, server: &str, statements: &[String]) -> Result<()> {
-    rt.block_on(async {
-        let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
-        let driver = tokio::spawn(connection);
-        for sql in statements {
-            client.batch_execute(sql).await?;
-        }
-        drop(client);
-        let _ = driver.await;
-        Ok(())
-    })
-}
-
 /// A full sync of `n` rows and a second one, with the store in PostgreSQL; `None` without a
 /// server named.
 pub fn measure(n: u64) -> Result<Option<PostgresRuns>> {
@@ -64,18 +21,14 @@ pub fn measure(n: u64) -> Result<Option<PostgresRuns>> {
     eprintln!("sync: {n} rows: full syncs with the store in PostgreSQL …");
     let mut w = SyncWorld::new()?;
     w.fill(n)?;
-    let db = Database::new(&w.rt, &server, n)?;
+    let db = Database::new(&w.rt, &server, "bench", n)?;
     w.use_state(&db.url())?;
     let full = w.run("full")?;
     super::expect_count(&full, "full sync (PostgreSQL)", "inserted", n)?;
     let full_again = w.run("full")?;
     super::expect_count(&full_again, "second full sync (PostgreSQL)", "modified", 0)?;
     w.check_exact()?;
-    admin(
-        &w.rt,
-        &server,
-        &[format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name)],
-    )?;
+    db.drop_now(&w.rt)?;
     Ok(Some(PostgresRuns { full, full_again }))
 }
 
