@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod companies;
 mod events;
 mod file;
 mod transport;
 
+pub use companies::{Company, CompanyColumn};
 pub use events::{ListenConfig, PollConfig};
 
 /// The environment variable that selects a named profile when `--env` is not given.
@@ -87,6 +89,11 @@ pub struct SystemConfig {
     pub url: String,
     /// The company, for services that hold several (Business Central).
     pub company: Option<String>,
+    /// The companies one plan syncs, one after another, instead of one `company`.
+    pub companies: Vec<Company>,
+    /// The column that says which company a row belongs to (Dataverse's company id), when
+    /// each company keeps to its own rows.
+    pub company_column: Option<CompanyColumn>,
     /// How to authenticate.
     pub auth: Auth,
     /// How the HTTP connectors talk to the service.
@@ -215,6 +222,8 @@ impl fmt::Debug for SystemConfig {
             .field("name", &self.name)
             .field("url", &self.written.url)
             .field("company", &self.written.company)
+            .field("companies", &self.companies)
+            .field("company_column", &self.company_column)
             .field("auth", &self.written.auth)
             .finish()
     }

@@ -88,8 +88,9 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
 fn units(store: &syncmap::state::Store) -> Result<Vec<serde_json::Value>, StateError> {
     let mut out = Vec::new();
     for u in store.units()? {
-        let holder = store.holder(&LeaseKind::Unit(u.mapping.clone()))?;
+        let holder = store.holder(&LeaseKind::Unit(u.name()))?;
         out.push(serde_json::json!({
+            "company": u.company,
             "job": u.job,
             "mapping": u.mapping,
             "due_at": u.due_at.map(|t| t.to_string()),
@@ -111,11 +112,14 @@ fn print_units(units: &[serde_json::Value]) {
     }
     println!(
         "\n{:<32} {:<28} {:<24} held by",
-        "unit (job/table)", "next due", "last run"
+        "unit ([company/]job/table)", "next due", "last run"
     );
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
     for u in units {
-        let name = format!("{}/{}", text(&u["job"]), text(&u["mapping"]));
+        let name = syncmap::state::unit_name(
+            u["company"].as_str().unwrap_or_default(),
+            &format!("{}/{}", text(&u["job"]), text(&u["mapping"])),
+        );
         let held = match &u["held_by"] {
             serde_json::Value::Null => "-".to_string(),
             h => format!("process {} on {}", h["pid"], text(&h["host"])),

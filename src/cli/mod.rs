@@ -4,6 +4,7 @@
 
 mod changes;
 mod check;
+mod companies;
 mod compile;
 mod demo;
 mod diff;

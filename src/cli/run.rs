@@ -67,6 +67,48 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if !args.paths.is_empty() {
         args.target.plan = std::mem::take(&mut args.paths);
     }
+    let every = every_company(&args.target)?;
+    if every.is_empty() {
+        return sync_one(&args).map(|(code, _)| code);
+    }
+    if args.out.is_some() {
+        return Err(CliError::Usage(
+            "--out writes one company's change set: name it with --company".into(),
+        ));
+    }
+    // Each company in turn, as a run of its own; the exit code is the worst of theirs.
+    let mut worst = (0u8, ExitCode::SUCCESS);
+    for company in every {
+        args.target.company = Some(company.clone());
+        if !args.output.json() {
+            println!("company {company}:");
+        }
+        let (code, rank) = sync_one(&args)?;
+        if rank > worst.0 {
+            worst = (rank, code);
+        }
+        if rank >= 2 {
+            // Stopped by a signal or a system error: the next companies wait for the next run.
+            break;
+        }
+    }
+    Ok(worst.1)
+}
+
+/// The companies `run` syncs one after another: every one the profile names, unless
+/// `--company` names one (or the profile names none).
+fn every_company(target: &Target) -> Result<Vec<String>, CliError> {
+    if target.company.is_some() {
+        return Ok(Vec::new());
+    }
+    let profile = syncmap::profile::Profile::load_env(&target.profile, target.env.as_deref())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(profile.companies().into_iter().map(|c| c.name).collect())
+}
+
+/// Runs one company's sync (or the profile's one company's); its exit code, and how bad it
+/// was: 0 all synced, 1 records failed, 2 stopped.
+fn sync_one(args: &RunArgs) -> Result<(ExitCode, u8), CliError> {
     let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
@@ -79,7 +121,7 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
         ModeArg::Modified => Mode::Modified,
     };
     let req = RunRequest {
-        tables: args.tables,
+        tables: args.tables.clone(),
         dry_run: args.dry_run,
         create_without_match: args.create_without_match,
         ..RunRequest::new(mode)
@@ -109,7 +151,16 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
             save_change_set(path, &engine, &report, &rt.targets)?;
         }
     }
-    Ok(exit_code(&report, stop.signal()))
+    let rank = match (
+        stop.signal(),
+        report.interrupted,
+        report.totals().failed > 0,
+    ) {
+        (Some(_), true, _) => 2,
+        (_, true, _) | (_, _, true) => 1,
+        _ => 0,
+    };
+    Ok((exit_code(&report, stop.signal()), rank))
 }
 
 /// Writes the change set of a dry run that went to its end (one cut short would leave out

@@ -11,7 +11,7 @@ use syncmap::runtime::engine::{Engine, EngineError, Options};
 use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::state::Store;
 
-use super::{inputs, CliError};
+use super::{companies, inputs, CliError};
 
 /// The plan, systems and store of a command.
 pub struct Runtime {
@@ -30,6 +30,8 @@ pub struct Runtime {
     pub listen: Option<syncmap::profile::ListenConfig>,
     /// How often `schedule` probes tracked tables, as the profile says.
     pub poll: syncmap::profile::PollConfig,
+    /// The profile, as loaded.
+    pub profile: Profile,
 }
 
 /// Where a system is, as a reviewer would recognise it: its URL without credentials, and its
@@ -66,6 +68,10 @@ pub struct Target {
     /// `default`, when absent.
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
+    /// The company, of those the profile's `companies` names, whose records and state to
+    /// work on.
+    #[arg(long, value_name = "NAME")]
+    pub company: Option<String>,
 }
 
 impl Target {
@@ -126,21 +132,53 @@ pub struct Needs {
 /// Opens what a command needs: the profile and the state store first, so a command that
 /// reads only the store can fall back to the plan its last run kept there.
 pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
-    let profile = Profile::load_env(&target.profile, target.env.as_deref())
+    open_as(target, needs, false)
+}
+
+/// Opens what a worker needs: the runtime without connections, and every company's plan and
+/// connections (one company's with `--company`).
+pub fn open_for_workers(
+    target: &Target,
+) -> Result<(Runtime, Vec<syncmap::schedule::WorkerCompany>), CliError> {
+    let needs = Needs {
+        systems: true,
+        dry_run: false,
+    };
+    let rt = open_as(target, needs, true)?;
+    let companies = companies::all(target, &rt.profile, &rt.plan)?;
+    Ok((rt, companies))
+}
+
+/// [`open_with`]; for `workers`, no company is chosen nor anything connected: the worker
+/// connects each company itself.
+fn open_as(target: &Target, needs: Needs, workers: bool) -> Result<Runtime, CliError> {
+    let whole = Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    know_secrets(&profile);
+    know_secrets(&whole);
     let store = if needs.dry_run {
-        Store::open_read_only(&profile.state_url())
+        Store::open_read_only(&whole.state_url())
     } else {
-        Store::open(&profile.state_url())
+        Store::open(&whole.state_url())
     }
     .map_err(|e| CliError::Io(e.to_string()))?;
     let plan = if target.plan.is_empty() && !needs.systems && !inputs::default_plan_found() {
-        stored_plan(&store, &profile.state_url())?
+        stored_plan(&store, &whole.state_url())?
     } else {
         load_plan(&target.plan_paths())?
     };
-    let systems = if needs.systems {
+    let chosen = if workers {
+        None
+    } else {
+        companies::chosen(&whole, target.company.as_deref())?
+    };
+    let (profile, plan) = match chosen {
+        Some(company) => {
+            store.set_company(&company.name);
+            companies::scoped(&whole, &company, plan)
+        }
+        None => (whole.clone(), plan),
+    };
+    let systems = if needs.systems && !workers {
         connect(target, &plan, &profile)?
     } else {
         Systems::default()
@@ -165,6 +203,7 @@ pub fn open_with(target: &Target, needs: Needs) -> Result<Runtime, CliError> {
         targets,
         listen: profile.listen.clone(),
         poll: profile.poll,
+        profile: whole,
     })
 }
 
@@ -196,7 +235,11 @@ fn stored_plan(store: &Store, url: &str) -> Result<Plan, CliError> {
 }
 
 /// A connector per system of the plan, configured by the profile.
-fn connect(target: &Target, plan: &Plan, profile: &Profile) -> Result<Systems, CliError> {
+pub(super) fn connect(
+    target: &Target,
+    plan: &Plan,
+    profile: &Profile,
+) -> Result<Systems, CliError> {
     let mut systems = Systems::default();
     for (alias, system) in &plan.systems {
         let config = profile.systems.get(alias).ok_or_else(|| {

@@ -78,6 +78,10 @@ pub struct SandboxArgs {
     /// Also serve `numbers`, a plain OData table keyed by integers, on the Dataverse port.
     #[arg(long)]
     integer_keys: bool,
+    /// Companies seeded like the first besides it (`CRONUS 2`, `CRONUS 3`…), each with its
+    /// Dataverse company row: to try a profile that syncs many companies.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    more_companies: usize,
     /// Answer refused values (400s naming a column) with 500, as some services do.
     #[arg(long)]
     refusals_as_500: bool,
@@ -203,6 +207,7 @@ fn config(args: SandboxArgs, auth: AuthConfig) -> SandboxConfig {
             refuse_writes: false,
         },
         integer_keys: args.integer_keys,
+        more_companies: args.more_companies,
     }
 }
 

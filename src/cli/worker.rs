@@ -46,7 +46,7 @@ pub fn run(mut args: WorkerArgs) -> Result<ExitCode, CliError> {
         ));
     }
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.until_idle)?;
-    let rt = runtime::open(&args.target)?;
+    let (rt, companies) = runtime::open_for_workers(&args.target)?;
     // A scheduler runs every job itself: workers beside it would only wait for its runs.
     if let Some(holder) = rt
         .store
@@ -62,8 +62,9 @@ pub fn run(mut args: WorkerArgs) -> Result<ExitCode, CliError> {
         ));
     }
     let until_idle = args.until_idle;
-    let summary =
-        as_service(|stop| async { serve_and_work(&rt, until_idle, metrics_addr, stop).await })?;
+    let summary = as_service(|stop| async {
+        serve_and_work(&rt, &companies, until_idle, metrics_addr, stop).await
+    })?;
     if args.output.json() {
         runtime::print_json(&summary);
     }
@@ -73,6 +74,7 @@ pub fn run(mut args: WorkerArgs) -> Result<ExitCode, CliError> {
 /// Serves metrics while the worker runs.
 async fn serve_and_work(
     rt: &runtime::Runtime,
+    companies: &[syncmap::schedule::WorkerCompany],
     until_idle: bool,
     metrics_addr: Option<std::net::SocketAddr>,
     stop: Stop,
@@ -81,8 +83,7 @@ async fn serve_and_work(
     let metrics = Arc::new(http_metrics(rt));
     let server = serve_metrics(metrics_addr, &metrics, &health).await?;
     let worker = Worker::new(
-        &rt.plan,
-        &rt.systems,
+        companies,
         &rt.store,
         rt.options.clone(),
         stop,

@@ -46,6 +46,7 @@ pub fn build(model: &model::Model, sources: &[SourceText<'_>]) -> Plan {
         tables,
         functions: model.functions.clone(),
         jobs: model.jobs.clone(),
+        compiled: None,
     };
     plan.format_version = plan.required_format();
     plan.digest = digest(&plan);
@@ -120,6 +121,7 @@ fn table(t: &model::Table, systems: &BTreeMap<String, System>) -> Table {
         system: s.system.clone(),
         table: s.table.clone(),
         filter: s.filter.as_ref().map(|expr| filter(expr, s, systems)),
+        company: None,
     };
     let pass = |p: &model::Pass| Pass {
         source: p.source,

@@ -1,6 +1,7 @@
 //! Stage 4: the compiled, versioned, serializable plan, built from the checked model.
 
 mod build;
+pub mod company;
 pub mod diff;
 pub mod display;
 mod model;

@@ -69,9 +69,18 @@ pub struct Plan {
     pub functions: BTreeMap<String, Function>,
     /// Scheduled jobs by name.
     pub jobs: BTreeMap<String, Job>,
+    /// The plan as compiled, when this one is a company's (see
+    /// [`company`](super::company)): what the state store keeps and the digest covers.
+    #[serde(skip)]
+    pub compiled: Option<Box<Plan>>,
 }
 
 impl Plan {
+    /// The plan as compiled: this one, or the one a company's plan was made from.
+    pub fn as_compiled(&self) -> &Plan {
+        self.compiled.as_deref().unwrap_or(self)
+    }
+
     /// The table mapping with this name.
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
@@ -255,6 +264,45 @@ pub struct TableSide {
     /// Which rows take part, if filtered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
+    /// The company whose rows alone this side's rows may be, when one company of many runs
+    /// (see [`company`](super::company)); never in a compiled plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<CompanyScope>,
+}
+
+/// Which rows of a shared system belong to one company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyScope {
+    /// The column that names a row's company.
+    pub column: String,
+    /// The company's id there (lower case).
+    pub id: String,
+}
+
+impl CompanyScope {
+    /// The condition a row of the company (or of none) meets: `column == id or column == null`.
+    pub fn condition(&self) -> Expr {
+        let is = |value: Literal| Expr::Bin {
+            op: BinOp::Eq,
+            lhs: Box::new(Expr::Col(self.column.clone())),
+            rhs: Box::new(Expr::Lit(value)),
+        };
+        Expr::Bin {
+            op: BinOp::Or,
+            lhs: Box::new(is(Literal::String(self.id.clone()))),
+            rhs: Box::new(is(Literal::Null)),
+        }
+    }
+
+    /// Whether a row's value of the column leaves it to this company: its id, or none.
+    /// Compared as text, case aside, so any spelling of the GUID counts.
+    pub fn admits(&self, value: Option<&crate::value::Value>) -> bool {
+        match value {
+            None | Some(crate::value::Value::Null | crate::value::Value::Absent) => true,
+            Some(crate::value::Value::String(s)) => s.eq_ignore_ascii_case(&self.id),
+            Some(_) => false,
+        }
+    }
 }
 
 /// A compiled row filter.

@@ -48,6 +48,8 @@ struct RawState {
 struct RawSystem {
     url: Spanned<String>,
     company: Option<Spanned<String>>,
+    companies: Option<Vec<super::companies::RawCompany>>,
+    company_column: Option<super::companies::RawCompanyColumn>,
     auth: Option<RawAuth>,
     concurrency: Option<usize>,
     batch_size: Option<usize>,
@@ -116,7 +118,7 @@ pub(super) fn profile(
             "`run.page_size` and `run.batch_size` must be at least 1".into(),
         ));
     }
-    Ok(Profile {
+    let profile = Profile {
         name: selected,
         state,
         systems,
@@ -124,7 +126,9 @@ pub(super) fn profile(
         listen: raw.listen,
         poll: raw.poll,
         base: PathBuf::new(),
-    })
+    };
+    super::companies::check(&profile)?;
+    Ok(profile)
 }
 
 /// The profile a file and a name select.
@@ -272,10 +276,13 @@ fn system(x: &Expander<'_>, alias: &str, s: RawSystem) -> Result<SystemConfig, P
     }
     let (auth, written_auth) = auths(x, alias, s.auth.as_ref())?;
     let http = http_settings(alias, &s)?;
+    let companies = super::companies::companies(alias, s.companies, company.as_deref())?;
     Ok(SystemConfig {
         name: alias.into(),
         url,
         company,
+        companies,
+        company_column: s.company_column.map(Into::into),
         auth,
         http,
         written: Box::new(Written {

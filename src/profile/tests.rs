@@ -352,3 +352,60 @@ fn secrets_never_show_in_debug_or_errors() {
     }
     assert!(errors.iter().any(|e| e.contains("`MISSING` is not set")));
 }
+
+#[test]
+fn companies_are_read_and_checked() {
+    const DV: &str = "[systems.dv]\nurl = \"https://x.crm.dynamics.com/api/data/v9.2\"\n\
+        company_column = { name = \"bcbi_companyid\", table = \"bcbi_companies\", on = [\"accounts\"] }\n";
+    let parse = |bc: &str, dv: &str| {
+        Profile::parse_with(
+            &format!("[systems.bc]\nurl = \"https://x/api/v2.0\"\n{bc}\n{dv}"),
+            None,
+            &env_of(&[]),
+        )
+    };
+    let p = parse(
+        "companies = [{ name = \"CRONUS UK Ltd.\", dataverse_id = \"0000000A-0000-4000-8000-000000000001\" }, \
+         { name = \"CRONUS DE\", dataverse_id = \"0000000a-0000-4000-8000-000000000002\" }]",
+        DV,
+    )
+    .unwrap();
+    let names: Vec<String> = p.companies().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["CRONUS UK Ltd.", "CRONUS DE"]);
+    let (system, column) = p.company_column().expect("the column");
+    assert_eq!((system, column.column.as_str()), ("dv", "bcbi_companyid"));
+    let de = p.for_company(&p.companies()[1]);
+    assert_eq!(de.systems["bc"].company.as_deref(), Some("CRONUS DE"));
+    assert!(de.companies().is_empty(), "one company's profile names one");
+    // Without a company column, names alone do.
+    let p = parse("companies = [\"A\", \"B\"]", "").unwrap();
+    assert_eq!(p.companies().len(), 2);
+    for (bc, dv, says) in [
+        (
+            "company = \"A\"\ncompanies = [\"B\"]",
+            "",
+            "both `company` and `companies`",
+        ),
+        ("companies = []", "", "`companies` is empty"),
+        (
+            "companies = [\"A\", \"a\"]",
+            "",
+            "company `a` is named twice",
+        ),
+        ("companies = [\"\"]", "", "an empty name"),
+        (
+            "companies = [{ name = \"A\", dataverse_id = \"not-a-guid\" }]",
+            "",
+            "`dataverse_id` is not a GUID",
+        ),
+        (
+            "companies = [\"A\"]",
+            DV,
+            "company `A` needs `dataverse_id`",
+        ),
+        ("", DV, "no system names `companies`"),
+    ] {
+        let err = parse(bc, dv).unwrap_err().to_string();
+        assert!(err.contains(says), "{bc} {dv}: {err}");
+    }
+}

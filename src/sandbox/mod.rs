@@ -84,6 +84,9 @@ pub struct SandboxConfig {
     /// "odata"` at the Dataverse URL. Dataverse itself keys every table by GUID; this is how
     /// clients meet `numbers(42)` and `id eq 42` without a third server.
     pub integer_keys: bool,
+    /// Companies seeded like the first, besides it (`CRONUS 2`, `CRONUS 3`…), each with its
+    /// row in Dataverse's `bcbi_companies`: what a profile that syncs many companies meets.
+    pub more_companies: usize,
 }
 
 impl Default for SandboxConfig {
@@ -98,6 +101,7 @@ impl Default for SandboxConfig {
             limits: Limits::default(),
             faults: Faults::default(),
             integer_keys: false,
+            more_companies: 0,
         }
     }
 }
@@ -288,6 +292,7 @@ pub struct Sandbox {
     dv: server::Running,
     control: Control,
     company: String,
+    more_companies: usize,
     auth: AuthConfig,
     /// Stops the webhook notifications when the sandbox goes.
     webhooks: business_central::webhooks::Stopper,
@@ -311,6 +316,7 @@ impl Sandbox {
             dv,
             control,
             company: seed::COMPANY_NAME.to_string(),
+            more_companies: config.more_companies,
             auth: config.auth,
             webhooks: business_central::webhooks::Stopper(webhooks),
         })
@@ -367,7 +373,34 @@ impl Sandbox {
     /// services have none, unlike the real ones), and the default state store. Without
     /// required auth the systems get `kind = "none"`.
     pub fn profile_toml(&self, secret_env: &str) -> String {
-        self.profile_for(&self.auth.client_id, secret_env)
+        self.profile_for(&self.auth.client_id, secret_env, false)
+    }
+
+    /// The companies seeded with data, by name: the first and the [`SandboxConfig::more_companies`].
+    pub fn company_names(&self) -> Vec<String> {
+        seed::seeded_companies(self.more_companies)
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect()
+    }
+
+    /// The id of a company's row in Dataverse's `bcbi_companies`, by its name.
+    pub fn dataverse_company_id(&self, name: &str) -> Option<String> {
+        seed::seeded_companies(self.more_companies)
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, id)| id)
+    }
+
+    /// [`Sandbox::profile_toml_as`] syncing every seeded company: Business Central's
+    /// `companies` with their Dataverse ids, and Dataverse's `company_column` on accounts and
+    /// contacts.
+    pub fn companies_profile_toml_as(&self, caller: usize, secret_env: &str) -> Option<String> {
+        let client_id = match caller {
+            0 => Some(&self.auth.client_id),
+            i => self.auth.more_clients.get(i - 1).map(|(id, _)| id),
+        };
+        client_id.map(|id| self.profile_for(id, secret_env, true))
     }
 
     /// [`Sandbox::profile_toml`] for another application user: `caller` 0 is
@@ -378,10 +411,10 @@ impl Sandbox {
             0 => Some(&self.auth.client_id),
             i => self.auth.more_clients.get(i - 1).map(|(id, _)| id),
         };
-        client_id.map(|id| self.profile_for(id, secret_env))
+        client_id.map(|id| self.profile_for(id, secret_env, false))
     }
 
-    fn profile_for(&self, client_id: &str, secret_env: &str) -> String {
+    fn profile_for(&self, client_id: &str, secret_env: &str, companies: bool) -> String {
         let auth = |token_url: String, scope: &str| {
             if self.auth.required {
                 format!(
@@ -392,7 +425,21 @@ impl Sandbox {
                 "{ kind = \"none\" }".to_string()
             }
         };
-        let company = self.company.replace('\\', "\\\\").replace('"', "\\\"");
+        let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let (company, company_column) = if companies {
+            let list: Vec<String> = seed::seeded_companies(self.more_companies)
+                .iter()
+                .map(|(name, _, dv)| {
+                    format!("{{ name = {}, dataverse_id = \"{dv}\" }}", quoted(name))
+                })
+                .collect();
+            (
+                format!("companies = [{}]", list.join(", ")),
+                "company_column = { name = \"bcbi_companyid\", table = \"bcbi_companies\", on = [\"accounts\", \"contacts\"] }\n",
+            )
+        } else {
+            (format!("company = {}", quoted(&self.company)), "")
+        };
         let budget = match self.control.limits().requests_per_window {
             // Whole seconds, rounded up: a budget over a shorter window would be broken.
             Some((n, window)) => format!(
@@ -403,8 +450,8 @@ impl Sandbox {
         };
         format!(
             "[state]\nurl = \"sqlite://.syncmap/state.db\"\n\n\
-             [systems.bc]\nurl = \"{}\"\ncompany = \"{company}\"\nauth = {}\nrate_limit = {budget}\n\n\
-             [systems.dv]\nurl = \"{}\"\nauth = {}\nrate_limit = {budget}\n",
+             [systems.bc]\nurl = \"{}\"\n{company}\nauth = {}\nrate_limit = {budget}\n\n\
+             [systems.dv]\nurl = \"{}\"\nauth = {}\nrate_limit = {budget}\n{company_column}",
             self.bc_url(),
             auth(
                 self.bc_token_url(),

@@ -22,6 +22,8 @@ pub struct Person<'a> {
     sandbox: &'a Sandbox,
     secret: String,
     http: reqwest::Client,
+    /// The Business Central company worked in; the seeded one when `None`.
+    company: Option<String>,
 }
 
 impl<'a> Person<'a> {
@@ -36,7 +38,14 @@ impl<'a> Person<'a> {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            company: None,
         }
+    }
+
+    /// The same person, working in another Business Central company (by name).
+    pub fn in_company(mut self, name: &str) -> Person<'a> {
+        self.company = Some(name.to_string());
+        self
     }
 
     async fn token(&self, service: Service) -> Result<String, String> {
@@ -85,9 +94,13 @@ impl<'a> Person<'a> {
                 let companies = self
                     .get_json(&format!("{}/companies", self.sandbox.bc_url()), token)
                     .await?;
+                let name = self
+                    .company
+                    .as_deref()
+                    .unwrap_or(self.sandbox.company_name());
                 let id = companies["value"]
                     .as_array()
-                    .and_then(|v| v.iter().find(|c| c["name"] == self.sandbox.company_name()))
+                    .and_then(|v| v.iter().find(|c| c["name"] == name))
                     .and_then(|c| c["id"].as_str())
                     .ok_or("the sandbox has no such company")?;
                 Ok(format!("{}/companies({id})", self.sandbox.bc_url()))

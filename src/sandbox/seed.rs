@@ -37,20 +37,40 @@ fn dec(v: &str) -> Value {
     Value::Decimal(rust_decimal::Decimal::from_str_exact(v).unwrap_or_default())
 }
 
-/// The two companies: the seeded one, and an empty one to test choosing by name.
-pub(crate) fn companies() -> Vec<Company> {
-    vec![
-        Company {
-            id: id(0xc0, 1),
-            name: COMPANY_NAME.into(),
-            display_name: COMPANY_NAME.into(),
-        },
-        Company {
-            id: id(0xc0, 2),
-            name: "My Company".into(),
-            display_name: "My Company".into(),
-        },
-    ]
+/// The companies: the seeded one, an empty one to test choosing by name, and `more` seeded
+/// like the first (see [`more_company_name`]).
+pub(crate) fn companies(more: usize) -> Vec<Company> {
+    let company = |n: u64, name: String| Company {
+        id: id(0xc0, n),
+        display_name: name.clone(),
+        name,
+    };
+    let mut out = vec![
+        company(1, COMPANY_NAME.into()),
+        company(2, "My Company".into()),
+    ];
+    out.extend((1..=more).map(|i| company(more_company_number(i), more_company_name(i))));
+    out
+}
+
+/// The name of the `i`-th more company (from 1): `CRONUS 2`, `CRONUS 3`…
+pub(crate) fn more_company_name(i: usize) -> String {
+    format!("CRONUS {}", i + 1)
+}
+
+fn more_company_number(i: usize) -> u64 {
+    10 + i as u64
+}
+
+/// The companies seeded with data, by name, with their Business Central id and the id of
+/// their row in Dataverse's `bcbi_companies`.
+pub(crate) fn seeded_companies(more: usize) -> Vec<(String, String, String)> {
+    let mut out = vec![(COMPANY_NAME.to_string(), id(0xc0, 1), id(0xbc, 1))];
+    out.extend((1..=more).map(|i| {
+        let n = more_company_number(i);
+        (more_company_name(i), id(0xc0, n), id(0xbc, n))
+    }));
+    out
 }
 
 /// The application user the clients act as.
@@ -106,10 +126,13 @@ fn put(
     }
 }
 
-/// Seeds both services.
-pub(crate) fn seed(bc: &Bc, dv: &Dv, seed: Seed) -> Result<(), String> {
-    seed_dv(dv, seed)?;
-    bc::seed_bc(bc, seed)
+/// Seeds both services, with `more` companies seeded like the first.
+pub(crate) fn seed(bc: &Bc, dv: &Dv, seed: Seed, more: usize) -> Result<(), String> {
+    seed_dv(dv, seed, more)?;
+    for (_, company, _) in seeded_companies(more) {
+        bc::seed_bc(bc, seed, &company)?;
+    }
+    Ok(())
 }
 
 /// A name's letters and digits in lower case, for made-up addresses and web sites.
@@ -141,7 +164,7 @@ fn demo_owner() -> String {
     id(0x5e, 11)
 }
 
-fn seed_dv(dv: &Dv, seed: Seed) -> Result<(), String> {
+fn seed_dv(dv: &Dv, seed: Seed, more: usize) -> Result<(), String> {
     let store = &dv.store;
     let mut db = store.lock();
     let me = dv.app_user.id.as_str();
@@ -154,7 +177,7 @@ fn seed_dv(dv: &Dv, seed: Seed) -> Result<(), String> {
             };
             dv_options(rows)?;
             dv_users(rows, me)?;
-            dv_organization(rows, me)?;
+            dv_organization(rows, me, more)?;
             if seed == Seed::Empty {
                 return Ok(());
             }
@@ -222,8 +245,8 @@ fn dv_users(rows: &mut Rows, me: &str) -> Result<(), String> {
     )
 }
 
-/// The default team, the base currency and the company row, in every seed.
-fn dv_organization(rows: &mut Rows, me: &str) -> Result<(), String> {
+/// The default team, the base currency and the companies' rows, in every seed.
+fn dv_organization(rows: &mut Rows, me: &str, more: usize) -> Result<(), String> {
     rows.put("teams", &id(0x7e, 1), &[("name", s(COMPANY_NAME))])?;
     rows.put(
         "transactioncurrencies",
@@ -239,14 +262,14 @@ fn dv_organization(rows: &mut Rows, me: &str) -> Result<(), String> {
             ],
         ),
     )?;
-    rows.put(
-        "bcbi_companies",
-        &id(0xbc, 1),
-        &[
-            ("bcbi_name", s(COMPANY_NAME)),
-            ("bcbi_externalid", s(&id(0xc0, 1))),
-        ],
-    )
+    for (name, bc_id, dv_id) in seeded_companies(more) {
+        rows.put(
+            "bcbi_companies",
+            &dv_id,
+            &[("bcbi_name", s(&name)), ("bcbi_externalid", s(&bc_id))],
+        )?;
+    }
+    Ok(())
 }
 
 /// A licensed, ordinary user's fields.

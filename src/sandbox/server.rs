@@ -81,9 +81,13 @@ pub(crate) fn states(config: &SandboxConfig, tokens: Arc<Tokens>) -> Result<Stat
     }
     let dv_store = Store::open(file("dataverse.db").as_deref(), dv_schema)?;
     let webhooks = Arc::new(Webhooks::new());
-    let bc = Bc::new(bc_store, seed::companies(), webhooks.clone());
+    let bc = Bc::new(
+        bc_store,
+        seed::companies(config.more_companies),
+        webhooks.clone(),
+    );
     let dv = Dv::new(dv_store, seed::app_user());
-    seed::seed(&bc, &dv, config.seed).map_err(SandboxError::Storage)?;
+    seed::seed(&bc, &dv, config.seed, config.more_companies).map_err(SandboxError::Storage)?;
     // After the seed: a first tracked read reads the seeded rows anyway.
     dv.store.track_changes()?;
     let dv_store = dv.store.clone();

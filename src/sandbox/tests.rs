@@ -148,7 +148,7 @@ impl Harness {
         format!(
             "{}/companies({})/{rest}",
             self.sb.bc_url(),
-            seed::companies()[0].id
+            seed::companies(0)[0].id
         )
     }
 
@@ -374,7 +374,7 @@ async fn business_central_pages_and_filters() {
     let h = start(Seed::Demo).await;
     let t0 = jiff::Timestamp::now();
     let requests: Vec<Json> = (0..90)
-        .map(|i| json!({"id": format!("r{i}"), "method": "POST", "url": format!("companies({})/vendors", seed::companies()[0].id), "body": {"displayName": format!("Vendor {i}")}}))
+        .map(|i| json!({"id": format!("r{i}"), "method": "POST", "url": format!("companies({})/vendors", seed::companies(0)[0].id), "body": {"displayName": format!("Vendor {i}")}}))
         .collect();
     let r = h
         .send(
@@ -782,7 +782,7 @@ async fn dataverse_batches_roll_back_change_sets_and_keep_limits() {
 #[tokio::test]
 async fn business_central_batches_are_atomic_per_group_and_limited() {
     let h = start(Seed::Demo).await;
-    let company = &seed::companies()[0].id;
+    let company = &seed::companies(0)[0].id;
     let req = |id: &str, body: Json, group: Option<&str>| {
         let mut r = json!({"id": id, "method": "POST", "url": format!("companies({company})/currencies"), "body": body});
         if let Some(g) = group {

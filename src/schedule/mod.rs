@@ -32,7 +32,7 @@ use tokio::sync::Notify;
 pub use health::Health;
 pub use metrics::Metrics;
 pub use runner::{JobRun, ScheduleError, Scheduler, Summary};
-pub use worker::Worker;
+pub use worker::{Worker, WorkerCompany};
 
 /// A request to stop, shared by whoever asks (a signal handler) and the loop and engine that
 /// heed it.

@@ -1,5 +1,5 @@
 //! `syncmap worker`: one of any number of processes, on any machines, that share a plan's jobs
-//! through one state store. The unit of work is a job's table mapping. The store keeps each
+//! through one state store. The unit of work is a company's job's table mapping. The store keeps each
 //! unit's due time and last outcome ([`Unit`]); a worker takes a due unit's lease (never
 //! waiting for one another worker holds), runs it through the engine under that lease and
 //! moves its due time by the job's timing, inside a transaction the lease fences.
@@ -11,8 +11,8 @@
 //! more.
 //!
 //! Dependency order holds per unit: a unit whose table looks up another's couplings (its
-//! `depends_on`) waits while a unit of that table is due or running, and sits out its cycle
-//! when that table's run failed since the unit became due.
+//! `depends_on`) waits while a unit of that table (of its company) is due or running, and sits
+//! out its cycle when that table's run failed since the unit became due.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use super::{Health, Metrics, ScheduleError, Stop, Summary};
 use crate::plan::{Plan, SyncMode};
 use crate::runtime::engine::{Engine, Mode, Options, RunRequest};
 use crate::runtime::systems::Systems;
-use crate::state::{Lease, LeaseKind, StateError, Store, Unit, UnitRun};
+use crate::state::{unit_name, Lease, LeaseKind, StateError, Store, Unit, UnitRun};
 
 /// The trigger recorded with a worker's runs.
 pub const TRIGGER: &str = "worker";
@@ -38,8 +38,26 @@ const LONGEST_SLEEP: SignedDuration = SignedDuration::from_secs(60);
 /// How long a worker waits before asking a store it could not read again.
 const STORE_RETRY: SignedDuration = SignedDuration::from_secs(5);
 
+/// One company whose units a worker runs: its plan (with its company's conditions) and its
+/// connections.
+pub struct WorkerCompany {
+    /// Its name in the state store (`""`: a profile's one company).
+    pub company: String,
+    /// The plan its runs run.
+    pub plan: Plan,
+    /// Its systems.
+    pub systems: Systems,
+}
+
+/// The key of a unit among the store's: its company, job and table mapping.
+type UnitKey = (String, String, String);
+
 /// One unit as this worker knows it from the plan.
 struct PlanUnit {
+    /// Its company, by index.
+    company: usize,
+    /// Its company's name in the store.
+    company_name: String,
     job: String,
     spec: crate::plan::Job,
     mapping: String,
@@ -51,7 +69,18 @@ struct PlanUnit {
 
 impl PlanUnit {
     fn label(&self) -> String {
-        format!("{}/{}", self.job, self.mapping)
+        unit_name(
+            &self.company_name,
+            &format!("{}/{}", self.job, self.mapping),
+        )
+    }
+
+    fn key(&self) -> UnitKey {
+        (
+            self.company_name.clone(),
+            self.job.clone(),
+            self.mapping.clone(),
+        )
     }
 }
 
@@ -65,8 +94,7 @@ enum Blocked {
 
 /// A worker of a plan's jobs.
 pub struct Worker<'a> {
-    plan: &'a Plan,
-    systems: &'a Systems,
+    companies: &'a [WorkerCompany],
     store: &'a Store,
     options: Options,
     units: Vec<PlanUnit>,
@@ -80,42 +108,25 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// A worker of the plan's jobs, whose times of day are in `tz`.
+    /// A worker of the plan's jobs for each company, whose times of day are in `tz`.
     pub fn new(
-        plan: &'a Plan,
-        systems: &'a Systems,
+        companies: &'a [WorkerCompany],
         store: &'a Store,
         options: Options,
         stop: Stop,
         tz: TimeZone,
     ) -> Result<Worker<'a>, ScheduleError> {
-        if plan.jobs.is_empty() {
+        if companies.iter().all(|c| c.plan.jobs.is_empty()) {
             return Err(ScheduleError::NoJobs);
         }
         let mut units = Vec::new();
-        for (job, spec) in &plan.jobs {
-            for mapping in &spec.tables {
-                let position = plan
-                    .tables
-                    .iter()
-                    .position(|t| &t.name == mapping)
-                    .ok_or_else(|| ScheduleError::UnknownTable {
-                        job: job.clone(),
-                        table: mapping.clone(),
-                    })?;
-                units.push(PlanUnit {
-                    job: job.clone(),
-                    spec: spec.clone(),
-                    mapping: mapping.clone(),
-                    position,
-                    needs: needs(plan, mapping),
-                });
-            }
+        for (index, company) in companies.iter().enumerate() {
+            units.extend(plan_units(index, company)?);
         }
-        units.sort_by_key(|u| u.position);
+        // Companies take turns: each table in dependency order, for every company in turn.
+        units.sort_by_key(|u| (u.position, u.company));
         Ok(Worker {
-            plan,
-            systems,
+            companies,
             store,
             options,
             units,
@@ -204,7 +215,12 @@ impl<'a> Worker<'a> {
                     job: u.job.clone(),
                     source,
                 })?;
-            seeds.push((u.job.clone(), u.mapping.clone(), timer.due()));
+            seeds.push((
+                u.company_name.clone(),
+                u.job.clone(),
+                u.mapping.clone(),
+                timer.due(),
+            ));
         }
         self.store.seed_units(&seeds)?;
         for u in &self.units {
@@ -213,26 +229,25 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    fn key(&self, i: usize) -> (String, String) {
-        (self.units[i].job.clone(), self.units[i].mapping.clone())
+    fn key(&self, i: usize) -> UnitKey {
+        self.units[i].key()
     }
 
-    /// The store's units of this worker's plan, by job and table mapping (those of jobs a
-    /// plan no longer has would wait for ever).
-    fn rows(&self) -> Result<BTreeMap<(String, String), Unit>, ScheduleError> {
-        let known: BTreeSet<(String, String)> =
-            (0..self.units.len()).map(|i| self.key(i)).collect();
+    /// The store's units of this worker's plan, by company, job and table mapping (those of
+    /// jobs a plan no longer has would wait for ever).
+    fn rows(&self) -> Result<BTreeMap<UnitKey, Unit>, ScheduleError> {
+        let known: BTreeSet<UnitKey> = (0..self.units.len()).map(|i| self.key(i)).collect();
         Ok(self
             .store
             .units()?
             .into_iter()
-            .map(|u| ((u.job.clone(), u.mapping.clone()), u))
+            .map(|u| ((u.company.clone(), u.job.clone(), u.mapping.clone()), u))
             .filter(|(k, _)| known.contains(k))
             .collect())
     }
 
     /// When the first of this worker's units is next due.
-    fn next_due(&self, rows: &BTreeMap<(String, String), Unit>) -> Option<Timestamp> {
+    fn next_due(&self, rows: &BTreeMap<UnitKey, Unit>) -> Option<Timestamp> {
         (0..self.units.len())
             .filter_map(|i| rows.get(&self.key(i)).and_then(|r| r.due_at))
             .min()
@@ -244,7 +259,7 @@ impl<'a> Worker<'a> {
         &self,
         i: usize,
         row: &Unit,
-        rows: &BTreeMap<(String, String), Unit>,
+        rows: &BTreeMap<UnitKey, Unit>,
         summary: &mut Summary,
     ) -> Result<bool, ScheduleError> {
         let unit = &self.units[i];
@@ -252,7 +267,8 @@ impl<'a> Worker<'a> {
         if matches!(blocked, Some(Blocked::Waits)) {
             return Ok(false);
         }
-        let lease = match self.store.take_lease(LeaseKind::Unit(unit.mapping.clone())) {
+        let name = unit_name(&unit.company_name, &unit.mapping);
+        let lease = match self.store.take_lease(LeaseKind::Unit(name)) {
             Ok(lease) => lease,
             Err(StateError::Busy { .. } | StateError::WorkerBusy { .. }) => return Ok(false),
             // A store too busy to answer in time now (a lock held by a frozen worker, say) is
@@ -262,6 +278,8 @@ impl<'a> Worker<'a> {
                 return Ok(false);
             }
         };
+        // What follows reads and writes this company's state.
+        self.store.set_company(&unit.company_name);
         // Under the lease, as it is now: another worker may have just run it.
         let now = self.store.unit(&unit.job, &unit.mapping);
         let Some(row) = now.ok().flatten().filter(|r| r.due(Timestamp::now())) else {
@@ -282,10 +300,12 @@ impl<'a> Worker<'a> {
         &self,
         unit: &PlanUnit,
         row: &Unit,
-        rows: &BTreeMap<(String, String), Unit>,
+        rows: &BTreeMap<UnitKey, Unit>,
     ) -> Option<Blocked> {
         let now = Timestamp::now();
-        let needed = rows.values().filter(|r| unit.needs.contains(&r.mapping));
+        let needed = rows
+            .values()
+            .filter(|r| r.company == unit.company_name && unit.needs.contains(&r.mapping));
         let mut sits_out = None;
         for r in needed {
             if r.due(now) {
@@ -321,9 +341,15 @@ impl<'a> Worker<'a> {
         };
         let label = unit.label();
         tracing::info!(unit = %label, mode = %mode.as_str(), "unit started");
-        let mut engine = Engine::new(self.plan, self.systems, self.store, self.options.clone())?
-            .with_cancel(self.stop.flag())
-            .holding(lease);
+        let company = &self.companies[unit.company];
+        let mut engine = Engine::new(
+            &company.plan,
+            &company.systems,
+            self.store,
+            self.options.clone(),
+        )?
+        .with_cancel(self.stop.flag())
+        .holding(lease);
         let result = engine.run(&req).await;
         let lease = engine.give_back();
         let (outcome, status, report) = judged(result, mode, &label);
@@ -391,6 +417,34 @@ impl<'a> Worker<'a> {
         }
         Ok(())
     }
+}
+
+/// The units of one company's plan.
+fn plan_units(index: usize, company: &WorkerCompany) -> Result<Vec<PlanUnit>, ScheduleError> {
+    let plan = &company.plan;
+    let mut units = Vec::new();
+    for (job, spec) in &plan.jobs {
+        for mapping in &spec.tables {
+            let position = plan
+                .tables
+                .iter()
+                .position(|t| &t.name == mapping)
+                .ok_or_else(|| ScheduleError::UnknownTable {
+                    job: job.clone(),
+                    table: mapping.clone(),
+                })?;
+            units.push(PlanUnit {
+                company: index,
+                company_name: company.company.clone(),
+                job: job.clone(),
+                spec: spec.clone(),
+                mapping: mapping.clone(),
+                position,
+                needs: needs(plan, mapping),
+            });
+        }
+    }
+    Ok(units)
 }
 
 /// The tables whose couplings `mapping` looks up, directly or through another.

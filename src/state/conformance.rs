@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::db::{Db, Location};
 use super::*;
 
+mod companies;
 mod units;
 
 /// Where the tests' PostgreSQL is when `SYNCMAP_TEST_POSTGRES` does not say.

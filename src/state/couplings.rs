@@ -39,11 +39,11 @@ impl Store {
             "right_key"
         };
         let sql = format!(
-            "SELECT {} FROM couplings WHERE mapping = ?1 AND {col} = ?2",
+            "SELECT {} FROM couplings WHERE company = ?3 AND mapping = ?1 AND {col} = ?2",
             Self::COUPLING_COLUMNS
         );
         self.conn()?
-            .query_row(&sql, &args![mapping, key])?
+            .query_row(&sql, &args![mapping, key, self.company()])?
             .map(|r| Self::coupling_from(&r))
             .transpose()
     }
@@ -61,13 +61,15 @@ impl Store {
             "right_key"
         };
         let mut out = HashMap::new();
+        let company = self.company();
         for chunk in keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT {} FROM couplings WHERE mapping = ? AND {col} IN ({marks})",
+                "SELECT {} FROM couplings WHERE company = ? AND mapping = ? AND {col} IN ({marks})",
                 Self::COUPLING_COLUMNS
             );
-            let args: Vec<Arg<'_>> = std::iter::once(Arg::from(mapping))
+            let args: Vec<Arg<'_>> = [Arg::from(&company), Arg::from(mapping)]
+                .into_iter()
                 .chain(chunk.iter().map(Arg::from))
                 .collect();
             for r in self.conn()?.query(&sql, &args)? {
@@ -91,12 +93,14 @@ impl Store {
             Side::Right => ("right_key", "left_key"),
         };
         let mut out = HashMap::new();
+        let company = self.company();
         for chunk in keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT {col}, {other} FROM couplings WHERE mapping = ? AND {col} IN ({marks})"
+                "SELECT {col}, {other} FROM couplings WHERE company = ? AND mapping = ? AND {col} IN ({marks})"
             );
-            let args: Vec<Arg<'_>> = std::iter::once(mapping)
+            let args: Vec<Arg<'_>> = [company.as_str(), mapping]
+                .into_iter()
                 .chain(chunk.iter().copied())
                 .map(Arg::from)
                 .collect();
@@ -116,12 +120,15 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Coupling>, StateError> {
         let sql = format!(
-            "SELECT {} FROM couplings WHERE mapping = ?1 AND left_key > ?2 ORDER BY left_key LIMIT ?3",
+            "SELECT {} FROM couplings WHERE company = ?4 AND mapping = ?1 AND left_key > ?2 ORDER BY left_key LIMIT ?3",
             Self::COUPLING_COLUMNS
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.conn()?
-            .query(&sql, &args![mapping, after_left_key.unwrap_or(""), limit])?
+            .query(
+                &sql,
+                &args![mapping, after_left_key.unwrap_or(""), limit, self.company()],
+            )?
             .iter()
             .map(Self::coupling_from)
             .collect()
@@ -148,16 +155,20 @@ impl Store {
         self.save_coupling(c)
     }
 
-    pub(super) const SAVE_COUPLING: &'static str = "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up, base)";
+    pub(super) const SAVE_COUPLING: &'static str = "INSERT INTO couplings (mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up, base, company)";
 
-    pub(super) const ON_COUPLED: &'static str = "ON CONFLICT (mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
+    pub(super) const ON_COUPLED: &'static str = "ON CONFLICT (company, mapping, left_key) DO UPDATE SET right_key = excluded.right_key, left_synced = excluded.left_synced,
                right_synced = excluded.right_synced, ltr_result = excluded.ltr_result, ltr_run = excluded.ltr_run,
                rtl_result = excluded.rtl_result, rtl_run = excluded.rtl_run, skipped = excluded.skipped,
                left_version = excluded.left_version, right_version = excluded.right_version,
                follow_up = excluded.follow_up, base = excluded.base";
 
     /// A coupling's values in [`Self::SAVE_COUPLING`]'s column order.
-    pub(super) fn coupling_values<'c>(c: &'c Coupling, coupled_at: &'c str) -> [Arg<'c>; 15] {
+    pub(super) fn coupling_values<'c>(
+        c: &'c Coupling,
+        coupled_at: &'c str,
+        company: &'c str,
+    ) -> [Arg<'c>; 16] {
         args![
             &c.mapping,
             &c.left_key,
@@ -174,6 +185,7 @@ impl Store {
             &c.right_version,
             c.follow_up.map(side_name),
             c.base.as_deref(),
+            company,
         ]
     }
 
@@ -183,12 +195,13 @@ impl Store {
             return Ok(());
         }
         let sql = format!(
-            "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) {}",
+            "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) {}",
             Self::SAVE_COUPLING,
             Self::ON_COUPLED
         );
-        let at = now();
-        self.conn()?.execute(&sql, &Self::coupling_values(c, &at))?;
+        let (at, company) = (now(), self.company());
+        self.conn()?
+            .execute(&sql, &Self::coupling_values(c, &at, &company))?;
         Ok(())
     }
 
@@ -200,18 +213,23 @@ impl Store {
             "right_key"
         };
         let n = self.conn()?.execute(
-            &format!("DELETE FROM couplings WHERE mapping = ?1 AND {col} = ?2"),
-            &args![mapping, key],
+            &format!("DELETE FROM couplings WHERE company = ?3 AND mapping = ?1 AND {col} = ?2"),
+            &args![mapping, key, self.company()],
         )?;
         Ok(n > 0)
     }
 
     /// Removes every coupling of a table mapping; returns how many.
     pub fn uncouple_all(&self, mapping: &str) -> Result<usize, StateError> {
-        self.conn()?
-            .execute("DELETE FROM failures WHERE mapping = ?1", &args![mapping])?;
-        self.conn()?
-            .execute("DELETE FROM couplings WHERE mapping = ?1", &args![mapping])
+        let scope = args![mapping, self.company()];
+        self.conn()?.execute(
+            "DELETE FROM failures WHERE company = ?2 AND mapping = ?1",
+            &scope,
+        )?;
+        self.conn()?.execute(
+            "DELETE FROM couplings WHERE company = ?2 AND mapping = ?1",
+            &scope,
+        )
     }
 
     /// The keys, on `side`, of the rows the sync created there whose system-set values have
@@ -224,9 +242,11 @@ impl Store {
         };
         // No ORDER BY: it would make SQLite walk the table in key order instead of using the
         // small index of marked rows.
-        let sql = format!("SELECT {col} FROM couplings WHERE mapping = ?1 AND follow_up = ?2");
+        let sql = format!(
+            "SELECT {col} FROM couplings WHERE company = ?3 AND mapping = ?1 AND follow_up = ?2"
+        );
         self.conn()?
-            .query(&sql, &args![mapping, side_name(side)])?
+            .query(&sql, &args![mapping, side_name(side), self.company()])?
             .iter()
             .map(|r| r.get(0))
             .collect()
@@ -235,8 +255,8 @@ impl Store {
     /// Number of couplings and of skipped couplings of a table mapping.
     pub fn coupling_counts(&self, mapping: &str) -> Result<(u64, u64), StateError> {
         let row = self.conn()?.query_row(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(skipped), 0) AS BIGINT) FROM couplings WHERE mapping = ?1",
-            &args![mapping],
+            "SELECT COUNT(*), CAST(COALESCE(SUM(skipped), 0) AS BIGINT) FROM couplings WHERE company = ?2 AND mapping = ?1",
+            &args![mapping, self.company()],
         )?;
         let count = |i| -> Result<u64, StateError> {
             let n: Option<i64> = row.as_ref().map(|r| r.get(i)).transpose()?;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::db::Reuse;
 use super::*;
 
-/// Rows per multi-row statement: well under SQLite's bound on parameters (15 a coupling).
+/// Rows per multi-row statement: well under SQLite's bound on parameters (16 a coupling).
 const CHUNK: usize = 100;
 
 /// What a transaction wrote and the store has not made yet, in the order it came.
@@ -276,15 +276,17 @@ impl Store {
 
     /// Saves couplings with one statement (inserting the new ones).
     fn save_couplings(&self, chunk: &[SavedCoupling]) -> Result<(), StateError> {
-        let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let marks =
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
             "{} VALUES {marks} {}",
             Self::SAVE_COUPLING,
             Self::ON_COUPLED
         );
-        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 15);
+        let company = self.company();
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 16);
         for s in chunk {
-            args.extend(Self::coupling_values(&s.coupling, &s.coupled_at));
+            args.extend(Self::coupling_values(&s.coupling, &s.coupled_at, &company));
         }
         self.execute_rows(&sql, chunk.len() == CHUNK, &args)?;
         Ok(())
@@ -307,13 +309,14 @@ impl Store {
                 .or_default()
                 .push(r.source_key.as_str());
         }
+        let company = self.company();
         for ((mapping, dir), keys) in groups {
             for chunk in keys.chunks(CHUNK * 4) {
                 let marks = vec!["?"; chunk.len()].join(", ");
                 let sql = format!(
-                    "DELETE FROM {table} WHERE mapping = ? AND direction = ? AND source_key IN ({marks})"
+                    "DELETE FROM {table} WHERE company = ? AND mapping = ? AND direction = ? AND source_key IN ({marks})"
                 );
-                let args: Vec<Arg<'_>> = [mapping, dir]
+                let args: Vec<Arg<'_>> = [company.as_str(), mapping, dir]
                     .into_iter()
                     .chain(chunk.iter().copied())
                     .map(Arg::from)

@@ -79,7 +79,7 @@ impl Store {
         // whose tokens differ.
         let message = crate::redact::redact(message);
         let message = message.as_str();
-        let at = now();
+        let (at, company) = (now(), self.company());
         self.conn()?.execute(
             "INSERT INTO record_errors (run, mapping, direction, source_key, dest_key, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &args![run, mapping, dir.as_str(), source_key, dest_key, message, &at],
@@ -87,18 +87,18 @@ impl Store {
         let previous: Option<String> = self
             .conn()?
             .query_row(
-                "SELECT message FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-                &args![mapping, dir.as_str(), source_key],
+                "SELECT message FROM failures WHERE company = ?4 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+                &args![mapping, dir.as_str(), source_key, &company],
             )?
             .map(|r| r.get(0))
             .transpose()?;
         let skipped = may_skip && previous.as_deref() == Some(message);
         self.conn()?.execute(
-            "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)
-             ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, failures.dest_key),
+            "INSERT INTO failures (mapping, direction, source_key, dest_key, message, attempts, skipped, run, at, company) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9)
+             ON CONFLICT (company, mapping, direction, source_key) DO UPDATE SET dest_key = COALESCE(excluded.dest_key, failures.dest_key),
                message = excluded.message, attempts = failures.attempts + 1, skipped = excluded.skipped, run = excluded.run, at = excluded.at,
                kind = NULL, detail = NULL",
-            &args![mapping, dir.as_str(), source_key, dest_key, message, skipped, run, &at],
+            &args![mapping, dir.as_str(), source_key, dest_key, message, skipped, run, &at, &company],
         )?;
         if skipped {
             let col = if dir.source() == Side::Left {
@@ -107,8 +107,10 @@ impl Store {
                 "right_key"
             };
             self.conn()?.execute(
-                &format!("UPDATE couplings SET skipped = 1 WHERE mapping = ?1 AND {col} = ?2"),
-                &args![mapping, source_key],
+                &format!(
+                    "UPDATE couplings SET skipped = 1 WHERE company = ?3 AND mapping = ?1 AND {col} = ?2"
+                ),
+                &args![mapping, source_key, &company],
             )?;
         }
         Ok(skipped)
@@ -132,8 +134,8 @@ impl Store {
             Some(crate::redact::redact(&json))
         };
         self.conn()?.execute(
-            "UPDATE failures SET kind = ?4, detail = ?5 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            &args![mapping, dir.as_str(), source_key, kind.as_str(), detail],
+            "UPDATE failures SET kind = ?4, detail = ?5 WHERE company = ?6 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key, kind.as_str(), detail, self.company()],
         )?;
         Ok(())
     }
@@ -149,8 +151,8 @@ impl Store {
             return Ok(());
         }
         self.conn()?.execute(
-            "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            &args![mapping, dir.as_str(), source_key],
+            "DELETE FROM failures WHERE company = ?4 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key, self.company()],
         )?;
         Ok(())
     }
@@ -163,8 +165,8 @@ impl Store {
     ) -> Result<Vec<String>, StateError> {
         self.conn()?
             .query(
-                "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND skipped = 0 ORDER BY source_key",
-                &args![mapping, dir.as_str()],
+                "SELECT source_key FROM failures WHERE company = ?3 AND mapping = ?1 AND direction = ?2 AND skipped = 0 ORDER BY source_key",
+                &args![mapping, dir.as_str(), self.company()],
             )?
             .iter()
             .map(|r| r.get(0))
@@ -181,8 +183,8 @@ impl Store {
     ) -> Result<std::collections::HashSet<String>, StateError> {
         self.conn()?
             .query(
-                "SELECT source_key FROM failures WHERE mapping = ?1 AND direction = ?2 AND run = ?3",
-                &args![mapping, dir.as_str(), run],
+                "SELECT source_key FROM failures WHERE company = ?4 AND mapping = ?1 AND direction = ?2 AND run = ?3",
+                &args![mapping, dir.as_str(), run, self.company()],
             )?
             .iter()
             .map(|r| r.get(0))
@@ -198,10 +200,10 @@ impl Store {
             Side::Right => ("right_key", "right_synced"),
         };
         let sql = format!(
-            "SELECT {key} FROM couplings WHERE mapping = ?1 AND {synced} IS NULL AND skipped = 0 ORDER BY {key}"
+            "SELECT {key} FROM couplings WHERE company = ?2 AND mapping = ?1 AND {synced} IS NULL AND skipped = 0 ORDER BY {key}"
         );
         self.conn()?
-            .query(&sql, &args![mapping])?
+            .query(&sql, &args![mapping, self.company()])?
             .iter()
             .map(|r| r.get(0))
             .collect()
@@ -216,12 +218,13 @@ impl Store {
         source_keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
+        let company = self.company();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT source_key FROM failures WHERE mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
+                "SELECT source_key FROM failures WHERE company = ? AND mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
             );
-            let args: Vec<Arg<'_>> = [mapping, dir.as_str()]
+            let args: Vec<Arg<'_>> = [company.as_str(), mapping, dir.as_str()]
                 .into_iter()
                 .chain(chunk.iter().map(String::as_str))
                 .map(Arg::from)
@@ -243,8 +246,8 @@ impl Store {
         let s: Option<bool> = self
             .conn()?
             .query_row(
-                "SELECT skipped FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-                &args![mapping, dir.as_str(), source_key],
+                "SELECT skipped FROM failures WHERE company = ?4 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+                &args![mapping, dir.as_str(), source_key, self.company()],
             )?
             .map(|r| r.get(0))
             .transpose()?;
@@ -263,8 +266,8 @@ impl Store {
     ) -> Result<(), StateError> {
         let label = crate::redact::redact(label);
         self.conn()?.execute(
-            "UPDATE failures SET label = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            &args![mapping, dir.as_str(), source_key, &label],
+            "UPDATE failures SET label = ?4 WHERE company = ?5 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key, &label, self.company()],
         )?;
         self.conn()?.execute(
             "UPDATE record_errors SET label = ?5 WHERE id = (SELECT MAX(id) FROM record_errors \
@@ -279,8 +282,8 @@ impl Store {
         self.conn()?
             .query(
                 "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
-                 WHERE CAST(?1 AS TEXT) IS NULL OR mapping = ?1 ORDER BY mapping, direction, source_key",
-                &args![mapping],
+                 WHERE company = ?2 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1) ORDER BY mapping, direction, source_key",
+                &args![mapping, self.company()],
             )?
             .iter()
             .map(failure_row)
@@ -297,10 +300,10 @@ impl Store {
         self.conn()?
             .query(
                 "SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, at, label, kind, detail FROM failures
-                 WHERE mapping = ?1 AND ((direction = 'left_to_right' AND source_key = ?2)
+                 WHERE company = ?4 AND mapping = ?1 AND ((direction = 'left_to_right' AND source_key = ?2)
                                       OR (direction = 'right_to_left' AND source_key = ?3))
                  ORDER BY direction",
-                &args![mapping, left_key, right_key],
+                &args![mapping, left_key, right_key, self.company()],
             )?
             .iter()
             .map(failure_row)
@@ -310,13 +313,14 @@ impl Store {
     /// Un-skips failed records (all, or of one table mapping) so the next run retries them;
     /// returns how many.
     pub fn retry(&self, mapping: Option<&str>) -> Result<usize, StateError> {
+        let scope = args![mapping, self.company()];
         let n = self.conn()?.execute(
-            "UPDATE failures SET skipped = 0, attempts = 0, message = '' WHERE skipped = 1 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1)",
-            &args![mapping],
+            "UPDATE failures SET skipped = 0, attempts = 0, message = '' WHERE skipped = 1 AND company = ?2 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1)",
+            &scope,
         )?;
         self.conn()?.execute(
-            "UPDATE couplings SET skipped = 0 WHERE skipped = 1 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1)",
-            &args![mapping],
+            "UPDATE couplings SET skipped = 0 WHERE skipped = 1 AND company = ?2 AND (CAST(?1 AS TEXT) IS NULL OR mapping = ?1)",
+            &scope,
         )?;
         Ok(n)
     }
@@ -332,8 +336,9 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.conn()?.query(
             "SELECT run, mapping, direction, source_key, dest_key, message, at, label FROM record_errors
-             WHERE (CAST(?1 AS BIGINT) IS NULL OR run = ?1) AND (CAST(?2 AS TEXT) IS NULL OR mapping = ?2) ORDER BY id DESC LIMIT ?3",
-            &args![run, mapping, limit],
+             WHERE (CAST(?1 AS BIGINT) IS NULL OR run = ?1) AND (CAST(?2 AS TEXT) IS NULL OR mapping = ?2)
+               AND run NOT IN (SELECT id FROM runs WHERE company <> ?4) ORDER BY id DESC LIMIT ?3",
+            &args![run, mapping, limit, self.company()],
         )?;
         rows.iter()
             .map(|r| {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Intents per statement: 13 values each, well under SQLite's bound on parameters.
+/// Intents per statement: 14 values each, well under SQLite's bound on parameters.
 const INTENTS_PER_STATEMENT: usize = 100;
 
 impl Store {
@@ -15,6 +15,7 @@ impl Store {
         run: i64,
     ) -> Result<(), StateError> {
         let at = now();
+        let company = self.company();
         // One commit for the batch, unless the caller's transaction already holds them.
         let tx = if self.conn()?.in_transaction() {
             None
@@ -33,18 +34,19 @@ impl Store {
             }
         }
         for chunk in order.chunks(INTENTS_PER_STATEMENT) {
-            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
-                "INSERT INTO intents (mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note, dest_pending)
+                "INSERT INTO intents (company, mapping, direction, source_key, dest_key, run, at, kind, source_modified_on, fields, kept, source_version, note, dest_pending)
                  VALUES {marks}
-                 ON CONFLICT (mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
+                 ON CONFLICT (company, mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, run = excluded.run,
                    at = excluded.at, kind = excluded.kind, source_modified_on = excluded.source_modified_on, fields = excluded.fields,
                    kept = excluded.kept, source_version = excluded.source_version, note = excluded.note,
                    dest_pending = excluded.dest_pending"
             );
-            let mut values: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 13);
+            let mut values: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 14);
             for i in chunk.iter().filter_map(|k| last.get(k)) {
                 values.extend(args![
+                    &company,
                     mapping,
                     dir.as_str(),
                     &i.source_key,
@@ -77,8 +79,8 @@ impl Store {
     /// commit of its outcome): settled at the start of the next run.
     pub fn intents(&self, mapping: &str, dir: Direction) -> Result<Vec<Intent>, StateError> {
         let rows = self.conn()?.query(
-            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note, dest_pending FROM intents WHERE mapping = ?1 AND direction = ?2 ORDER BY source_key",
-            &args![mapping, dir.as_str()],
+            "SELECT source_key, dest_key, kind, source_modified_on, fields, kept, source_version, note, dest_pending FROM intents WHERE company = ?3 AND mapping = ?1 AND direction = ?2 ORDER BY source_key",
+            &args![mapping, dir.as_str(), self.company()],
         )?;
         rows.iter()
             .map(|r| {
@@ -106,13 +108,14 @@ impl Store {
         source_keys: &[String],
     ) -> Result<HashMap<String, Intent>, StateError> {
         let mut out = HashMap::new();
+        let company = self.company();
         for chunk in source_keys.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
-                 WHERE mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
+                 WHERE company = ? AND mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
             );
-            let args: Vec<Arg<'_>> = [mapping, dir.as_str()]
+            let args: Vec<Arg<'_>> = [company.as_str(), mapping, dir.as_str()]
                 .into_iter()
                 .chain(chunk.iter().map(String::as_str))
                 .map(Arg::from)
@@ -145,8 +148,8 @@ impl Store {
         note: &str,
     ) -> Result<(), StateError> {
         self.conn()?.execute(
-            "UPDATE intents SET note = ?4 WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            &args![mapping, dir.as_str(), source_key, crate::redact::redact(note)],
+            "UPDATE intents SET note = ?4 WHERE company = ?5 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key, crate::redact::redact(note), self.company()],
         )?;
         Ok(())
     }
@@ -162,8 +165,8 @@ impl Store {
             return Ok(());
         }
         self.conn()?.execute(
-            "DELETE FROM intents WHERE mapping = ?1 AND direction = ?2 AND source_key = ?3",
-            &args![mapping, dir.as_str(), source_key],
+            "DELETE FROM intents WHERE company = ?4 AND mapping = ?1 AND direction = ?2 AND source_key = ?3",
+            &args![mapping, dir.as_str(), source_key, self.company()],
         )?;
         Ok(())
     }

@@ -39,6 +39,7 @@ use super::db::{args, Arg, Db, Location};
 use super::{now, StateError, Store};
 use alive::{file_identity, Alive};
 use jiff::{SignedDuration, Timestamp};
+use sha2::Digest as _;
 
 /// How often a holder renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -55,7 +56,8 @@ pub enum LeaseKind {
     Run,
     /// Running the jobs of a plan until stopped.
     Scheduler,
-    /// Syncing one unit of a worker's share of the jobs: a table mapping, by name.
+    /// Syncing one unit of a worker's share of the jobs: a company's table mapping, by its
+    /// unit's name (see [`unit_name`](super::units::unit_name)).
     Unit(String),
 }
 
@@ -90,12 +92,19 @@ impl LeaseKind {
         match self {
             LeaseKind::Run => "lock".into(),
             LeaseKind::Scheduler => "schedule.lock".into(),
-            LeaseKind::Unit(mapping) => {
-                let safe: String = mapping
+            LeaseKind::Unit(unit) => {
+                let safe: String = unit
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                     .collect();
-                format!("unit-{safe}.lock")
+                if safe == *unit {
+                    format!("unit-{safe}.lock")
+                } else {
+                    // Names that differ only where characters were replaced keep files apart.
+                    let digest = sha2::Sha256::digest(unit.as_bytes());
+                    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+                    format!("unit-{safe}-{tag}.lock")
+                }
             }
         }
     }

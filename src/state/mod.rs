@@ -29,7 +29,7 @@ use crate::plan::Side;
 pub use failures::{FailureKind, FieldDifference};
 pub use history::{RunFilter, RunWrite, WriteAction};
 pub use lease::{Fence, Holder, Lease, LeaseKind, LeaseWatch};
-pub use units::{Unit, UnitRun};
+pub use units::{unit_name, NewUnit, Unit, UnitRun};
 
 /// The variable that makes stores commit with `synchronous=NORMAL` (durable against a crash of
 /// the process, not of the machine), for `cargo bench --bench engine` to measure what power-loss
@@ -510,6 +510,9 @@ pub struct Run {
     pub status: String,
     /// Why it failed, if it did.
     pub message: Option<String>,
+    /// The company it synced; empty for a profile's one company.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub company: String,
     /// How long it took (finished minus started), once it ended.
     pub duration_ms: Option<u64>,
     /// Counts per table mapping and direction.
@@ -587,6 +590,8 @@ pub struct Store {
     path: String,
     /// The lease the transactions of this store check they still hold (see [`Store::set_fence`]).
     fence: std::cell::RefCell<Option<Fence>>,
+    /// The company whose state this store reads and writes (see [`Store::set_company`]).
+    company: std::cell::RefCell<String>,
 }
 
 fn ts(t: Option<Timestamp>) -> Option<String> {

@@ -85,6 +85,7 @@ impl Store {
             path: label(&location),
             location,
             fence: Default::default(),
+            company: Default::default(),
             deferred: Default::default(),
             mode: Default::default(),
         }
@@ -146,6 +147,18 @@ impl Store {
             self.set_version(supported)?;
         }
         tx.commit()
+    }
+
+    /// Reads and writes the state of `company` from now on: its couplings, watermarks,
+    /// intents, failures and runs, kept apart from every other company's. `""` is the state of
+    /// a profile that names one company (or a service without companies).
+    pub fn set_company(&self, company: &str) {
+        *self.company.borrow_mut() = company.to_string();
+    }
+
+    /// The company whose state this store reads and writes.
+    pub fn company(&self) -> String {
+        self.company.borrow().clone()
     }
 
     /// Where the store is, as messages name it (a server's URL without its password).

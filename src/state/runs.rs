@@ -35,10 +35,10 @@ impl Store {
     ) -> Result<Option<(i64, String)>, StateError> {
         let rows = self.conn()?.query(
             "SELECT r.id, r.tables, p.plan FROM runs r JOIN plans p ON p.digest = r.plan_digest \
-             WHERE r.mode = 'full' AND r.dry_run = 0 AND r.id < ?1 \
+             WHERE r.mode = 'full' AND r.dry_run = 0 AND r.id < ?1 AND r.company = ?2 \
                AND r.status IN ('succeeded', 'completed_with_failures') \
              ORDER BY r.id DESC LIMIT 200",
-            &args![before],
+            &args![before, self.company()],
         )?;
         for row in rows {
             let (id, tables, plan): (i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
@@ -66,8 +66,8 @@ impl Store {
         let tables = serde_json::to_string(tables).unwrap_or_else(|_| "[]".into());
         self.conn()?
             .query_row(
-                "INSERT INTO runs (started_at, mode, trigger, plan_digest, tables, dry_run, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running') RETURNING id",
-                &args![now(), mode, trigger, digest, tables, dry_run],
+                "INSERT INTO runs (started_at, mode, trigger, plan_digest, tables, dry_run, status, company) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7) RETURNING id",
+                &args![now(), mode, trigger, digest, tables, dry_run, self.company()],
             )?
             .ok_or_else(|| StateError::Db("a new run was given no id".into()))?
             .get(0)
@@ -128,9 +128,9 @@ impl Store {
         )
     }
 
-    /// Marks interrupted the runs still `running` that synced `mapping`: for a worker that
-    /// holds the unit's lease, runs another worker left when it died. Other workers' runs
-    /// live on.
+    /// Marks interrupted the runs of this company still `running` that synced `mapping`: for a
+    /// worker that holds the unit's lease, runs another worker left when it died. Other
+    /// workers' runs live on.
     pub fn close_interrupted_runs_of(&self, mapping: &str) -> Result<usize, StateError> {
         let db = self.conn()?;
         let holds = db.dialect().json_array_holds("tables", "?2");
@@ -138,9 +138,9 @@ impl Store {
             &format!(
                 "UPDATE runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?1), \
                  message = 'the process ended before the run finished' \
-                 WHERE status = 'running' AND {holds}"
+                 WHERE status = 'running' AND company = ?3 AND {holds}"
             ),
-            &args![now(), mapping],
+            &args![now(), mapping, self.company()],
         )
     }
 
@@ -166,7 +166,7 @@ impl Store {
         let run = self
             .conn()?
             .query_row(
-                "SELECT id, started_at, finished_at, mode, trigger, plan_digest, tables, dry_run, status, message FROM runs WHERE id = ?1",
+                "SELECT id, started_at, finished_at, mode, trigger, plan_digest, tables, dry_run, status, message, company FROM runs WHERE id = ?1",
                 &args![id],
             )?
             .map(|r| {
@@ -185,6 +185,7 @@ impl Store {
                         dry_run: r.get(7)?,
                         status: r.get(8)?,
                         message: r.get(9)?,
+                        company: r.get(10)?,
                         counts: Vec::new(),
                     })
                 })

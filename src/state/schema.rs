@@ -229,6 +229,116 @@ const SQLITE: &[&str] = &[
         PRIMARY KEY (company, job, mapping)
     );
     "#,
+    // 12: the company each row of state belongs to, so one store keeps the couplings,
+    //     watermarks, intents and failures of many Business Central companies apart (a run
+    //     records its company; what a run logged is its run's). '' is a profile's one company.
+    //     SQLite cannot change a primary key in place: each keyed table is made again.
+    r#"
+    ALTER TABLE runs ADD COLUMN company TEXT NOT NULL DEFAULT '';
+    CREATE TABLE couplings_12 (
+        company TEXT NOT NULL DEFAULT '',
+        mapping TEXT NOT NULL,
+        left_key TEXT NOT NULL,
+        right_key TEXT NOT NULL,
+        left_synced TEXT,
+        right_synced TEXT,
+        ltr_result TEXT,
+        ltr_run INTEGER,
+        rtl_result TEXT,
+        rtl_run INTEGER,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        coupled_at TEXT NOT NULL,
+        left_version TEXT,
+        right_version TEXT,
+        follow_up TEXT,
+        base BLOB,
+        PRIMARY KEY (company, mapping, left_key),
+        UNIQUE (company, mapping, right_key)
+    );
+    INSERT INTO couplings_12 (mapping, left_key, right_key, left_synced, right_synced, ltr_result,
+            ltr_run, rtl_result, rtl_run, skipped, coupled_at, left_version, right_version,
+            follow_up, base)
+        SELECT mapping, left_key, right_key, left_synced, right_synced, ltr_result, ltr_run,
+            rtl_result, rtl_run, skipped, coupled_at, left_version, right_version, follow_up, base
+        FROM couplings;
+    DROP TABLE couplings;
+    ALTER TABLE couplings_12 RENAME TO couplings;
+    CREATE INDEX couplings_left_unsynced ON couplings(company, mapping, left_key) WHERE left_synced IS NULL;
+    CREATE INDEX couplings_right_unsynced ON couplings(company, mapping, right_key) WHERE right_synced IS NULL;
+    CREATE INDEX couplings_follow_up ON couplings(company, mapping, follow_up) WHERE follow_up IS NOT NULL;
+    CREATE TABLE watermarks_12 (
+        company TEXT NOT NULL DEFAULT '',
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        modified_on TEXT NOT NULL,
+        key TEXT NOT NULL,
+        run INTEGER,
+        PRIMARY KEY (company, mapping, direction)
+    );
+    INSERT INTO watermarks_12 (mapping, direction, modified_on, key, run)
+        SELECT mapping, direction, modified_on, key, run FROM watermarks;
+    DROP TABLE watermarks;
+    ALTER TABLE watermarks_12 RENAME TO watermarks;
+    CREATE TABLE failures_12 (
+        company TEXT NOT NULL DEFAULT '',
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        run INTEGER,
+        at TEXT NOT NULL,
+        label TEXT,
+        kind TEXT,
+        detail TEXT,
+        PRIMARY KEY (company, mapping, direction, source_key)
+    );
+    INSERT INTO failures_12 (mapping, direction, source_key, dest_key, message, attempts, skipped,
+            run, at, label, kind, detail)
+        SELECT mapping, direction, source_key, dest_key, message, attempts, skipped, run, at,
+            label, kind, detail
+        FROM failures;
+    DROP TABLE failures;
+    ALTER TABLE failures_12 RENAME TO failures;
+    CREATE TABLE intents_12 (
+        company TEXT NOT NULL DEFAULT '',
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT NOT NULL,
+        run INTEGER,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'create',
+        source_modified_on TEXT,
+        fields TEXT,
+        kept TEXT,
+        source_version TEXT,
+        note TEXT,
+        dest_pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (company, mapping, direction, source_key)
+    );
+    INSERT INTO intents_12 (mapping, direction, source_key, dest_key, run, at, kind,
+            source_modified_on, fields, kept, source_version, note, dest_pending)
+        SELECT mapping, direction, source_key, dest_key, run, at, kind, source_modified_on,
+            fields, kept, source_version, note, dest_pending
+        FROM intents;
+    DROP TABLE intents;
+    ALTER TABLE intents_12 RENAME TO intents;
+    CREATE TABLE deltas_12 (
+        company TEXT NOT NULL DEFAULT '',
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        link TEXT NOT NULL,
+        run INTEGER NOT NULL,
+        PRIMARY KEY (company, mapping, direction)
+    );
+    INSERT INTO deltas_12 (mapping, direction, link, run)
+        SELECT mapping, direction, link, run FROM deltas;
+    DROP TABLE deltas;
+    ALTER TABLE deltas_12 RENAME TO deltas;
+    "#,
 ];
 
 /// Migration 11 for PostgreSQL.
@@ -244,6 +354,34 @@ const POSTGRES_11: &str = r#"
         finished_at TEXT COLLATE "C",
         PRIMARY KEY (company, job, mapping)
     );
+"#;
+
+/// Migration 12 for PostgreSQL: the same columns, keys changed in place.
+const POSTGRES_12: &str = r#"
+    ALTER TABLE runs ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE couplings ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE couplings DROP CONSTRAINT couplings_pkey;
+    ALTER TABLE couplings DROP CONSTRAINT couplings_mapping_right_key_key;
+    ALTER TABLE couplings ADD PRIMARY KEY (company, mapping, left_key);
+    ALTER TABLE couplings ADD CONSTRAINT couplings_right UNIQUE (company, mapping, right_key);
+    DROP INDEX couplings_left_unsynced;
+    DROP INDEX couplings_right_unsynced;
+    DROP INDEX couplings_follow_up;
+    CREATE INDEX couplings_left_unsynced ON couplings(company, mapping, left_key) WHERE left_synced IS NULL;
+    CREATE INDEX couplings_right_unsynced ON couplings(company, mapping, right_key) WHERE right_synced IS NULL;
+    CREATE INDEX couplings_follow_up ON couplings(company, mapping, follow_up) WHERE follow_up IS NOT NULL;
+    ALTER TABLE watermarks ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE watermarks DROP CONSTRAINT watermarks_pkey;
+    ALTER TABLE watermarks ADD PRIMARY KEY (company, mapping, direction);
+    ALTER TABLE failures ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE failures DROP CONSTRAINT failures_pkey;
+    ALTER TABLE failures ADD PRIMARY KEY (company, mapping, direction, source_key);
+    ALTER TABLE intents ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE intents DROP CONSTRAINT intents_pkey;
+    ALTER TABLE intents ADD PRIMARY KEY (company, mapping, direction, source_key);
+    ALTER TABLE deltas ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE deltas DROP CONSTRAINT deltas_pkey;
+    ALTER TABLE deltas ADD PRIMARY KEY (company, mapping, direction);
 "#;
 
 /// The migrations in order; a store's version is how many have been applied.
@@ -291,6 +429,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         sqlite: SQLITE[10],
         postgres: Some(POSTGRES_11),
+    },
+    Migration {
+        sqlite: SQLITE[11],
+        postgres: Some(POSTGRES_12),
     },
 ];
 

@@ -380,6 +380,37 @@ fn an_old_store_is_upgraded_and_a_newer_one_refused() {
     ));
 }
 
+#[test]
+fn a_store_of_one_company_keeps_its_state_when_upgraded_to_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for m in &schema::MIGRATIONS[..11] {
+            conn.execute_batch(m.sqlite).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO couplings (mapping, left_key, right_key, coupled_at) VALUES ('customers', 'L1', 'R1', 'x');
+             INSERT INTO watermarks (mapping, direction, modified_on, key) VALUES ('customers', 'left_to_right', '2024-01-01T00:00:00Z', 'k');
+             INSERT INTO intents (mapping, direction, source_key, dest_key, at) VALUES ('customers', 'left_to_right', 'L2', 'R2', 'x');
+             INSERT INTO failures (mapping, direction, source_key, message, attempts, at) VALUES ('customers', 'left_to_right', 'L3', 'refused', 1, 'x');",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 11).unwrap();
+    }
+    let s = Store::open(&format!("sqlite://{}", path.display())).unwrap();
+    let dir = Direction::LeftToRight;
+    let c = s.coupling("customers", Side::Left, "L1").unwrap();
+    assert_eq!(c.map(|c| c.right_key), Some("R1".to_string()));
+    assert!(s.watermark("customers", dir).unwrap().is_some());
+    assert_eq!(s.intents("customers", dir).unwrap().len(), 1);
+    assert_eq!(s.failures(None).unwrap().len(), 1);
+    // Another company starts with nothing, and may couple the same keys.
+    s.set_company("CRONUS 2");
+    assert_eq!(s.coupling_counts("customers").unwrap(), (0, 0));
+    s.couple(&Coupling::new("customers", "L1", "R1")).unwrap();
+}
+
 fn passing_errors_never_skip_a_record(s: &Store) {
     let dir = Direction::LeftToRight;
     for run in 1..=3 {

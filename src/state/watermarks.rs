@@ -8,8 +8,8 @@ impl Store {
         let row: Option<(String, String)> = self
             .conn()?
             .query_row(
-                "SELECT modified_on, key FROM watermarks WHERE mapping = ?1 AND direction = ?2",
-                &args![mapping, dir.as_str()],
+                "SELECT modified_on, key FROM watermarks WHERE company = ?3 AND mapping = ?1 AND direction = ?2",
+                &args![mapping, dir.as_str(), self.company()],
             )?
             .map(|r| Ok::<_, StateError>((r.get(0)?, r.get(1)?)))
             .transpose()?;
@@ -35,9 +35,9 @@ impl Store {
             return Ok(());
         }
         self.conn()?.execute(
-            "INSERT INTO watermarks (mapping, direction, modified_on, key, run) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (mapping, direction) DO UPDATE SET modified_on = excluded.modified_on, key = excluded.key, run = excluded.run",
-            &args![mapping, dir.as_str(), ts(Some(cursor.modified_on)), &cursor.key, run],
+            "INSERT INTO watermarks (mapping, direction, modified_on, key, run, company) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (company, mapping, direction) DO UPDATE SET modified_on = excluded.modified_on, key = excluded.key, run = excluded.run",
+            &args![mapping, dir.as_str(), ts(Some(cursor.modified_on)), &cursor.key, run, self.company()],
         )?;
         Ok(())
     }
@@ -46,8 +46,15 @@ impl Store {
     /// next modified-only run reads everything).
     pub fn reset_watermarks(&self, mapping: &str) -> Result<(), StateError> {
         let conn = self.conn()?;
-        conn.execute("DELETE FROM watermarks WHERE mapping = ?1", &args![mapping])?;
-        conn.execute("DELETE FROM deltas WHERE mapping = ?1", &args![mapping])?;
+        let scope = args![mapping, self.company()];
+        conn.execute(
+            "DELETE FROM watermarks WHERE company = ?2 AND mapping = ?1",
+            &scope,
+        )?;
+        conn.execute(
+            "DELETE FROM deltas WHERE company = ?2 AND mapping = ?1",
+            &scope,
+        )?;
         Ok(())
     }
 
@@ -56,8 +63,8 @@ impl Store {
     pub fn delta(&self, mapping: &str, dir: Direction) -> Result<Option<String>, StateError> {
         self.conn()?
             .query_row(
-                "SELECT link FROM deltas WHERE mapping = ?1 AND direction = ?2",
-                &args![mapping, dir.as_str()],
+                "SELECT link FROM deltas WHERE company = ?3 AND mapping = ?1 AND direction = ?2",
+                &args![mapping, dir.as_str(), self.company()],
             )?
             .map(|r| r.get(0))
             .transpose()
@@ -74,13 +81,13 @@ impl Store {
         let conn = self.conn()?;
         match link {
             Some(link) => conn.execute(
-                "INSERT INTO deltas (mapping, direction, link, run) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (mapping, direction) DO UPDATE SET link = excluded.link, run = excluded.run",
-                &args![mapping, dir.as_str(), link, run],
+                "INSERT INTO deltas (mapping, direction, link, run, company) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (company, mapping, direction) DO UPDATE SET link = excluded.link, run = excluded.run",
+                &args![mapping, dir.as_str(), link, run, self.company()],
             )?,
             None => conn.execute(
-                "DELETE FROM deltas WHERE mapping = ?1 AND direction = ?2",
-                &args![mapping, dir.as_str()],
+                "DELETE FROM deltas WHERE company = ?3 AND mapping = ?1 AND direction = ?2",
+                &args![mapping, dir.as_str(), self.company()],
             )?,
         };
         Ok(())

@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod companies;
 mod postgres;
 mod sqlite;
 mod wire;

@@ -20,7 +20,7 @@ const CUSTOMERS: usize = 300;
 
 /// The second application user's client id, and the variable holding its secret.
 const SECOND_USER: &str = "syncmap-worker-2";
-const SECOND_SECRET_ENV: &str = "SYNCMAP_TEST_SECOND_SECRET";
+pub(crate) const SECOND_SECRET_ENV: &str = "SYNCMAP_TEST_SECOND_SECRET";
 
 /// The sandboxes with a profile whose state store is `db`, `CUSTOMERS` customers, and the
 /// standard mappings with their jobs made full syncs (a modified-only sync leaves records
@@ -65,19 +65,24 @@ fn setup(db: &TestDatabase) -> (Wire, BTreeMap<String, usize>) {
     (w, names)
 }
 
-fn second_secret() -> String {
+pub(crate) fn second_secret() -> String {
     format!("second-{}", std::process::id())
 }
 
 /// A worker that runs until nothing is due, its log in a file of its own; worker 2
 /// authenticates as the second application user.
 fn worker(w: &Wire, n: usize) -> Child {
-    let log = std::fs::File::create(w.path().join(format!("worker-{n}.log"))).unwrap();
     let profile = if n == 2 {
         "syncmap-2.toml"
     } else {
         "syncmap.toml"
     };
+    worker_with(w, n, profile)
+}
+
+/// Worker `n` with a profile of the test's folder, as [`worker`].
+pub(crate) fn worker_with(w: &Wire, n: usize, profile: &str) -> Child {
+    let log = std::fs::File::create(w.path().join(format!("worker-{n}.log"))).unwrap();
     let summary = std::fs::File::create(w.path().join(format!("worker-{n}.json"))).unwrap();
     w.command(&[
         "worker",
@@ -95,12 +100,12 @@ fn worker(w: &Wire, n: usize) -> Child {
     .unwrap()
 }
 
-fn log_of(w: &Wire, n: usize) -> String {
+pub(crate) fn log_of(w: &Wire, n: usize) -> String {
     std::fs::read_to_string(w.path().join(format!("worker-{n}.log"))).unwrap_or_default()
 }
 
 /// Waits for a child to end, failing the test after `limit`.
-fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
+pub(crate) fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {

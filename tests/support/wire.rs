@@ -200,7 +200,45 @@ impl Wire {
 
     /// Creates rows as a person would, several requests at a time; the rows as stored.
     pub fn create_many(&self, service: Service, table: &str, bodies: Vec<Json>) -> Vec<Json> {
-        let person = self.person();
+        self.create_many_as(self.person(), service, table, bodies)
+    }
+
+    /// [`Wire::create_many`] in one Business Central company, by name.
+    pub fn create_many_in(&self, company: &str, table: &str, bodies: Vec<Json>) -> Vec<Json> {
+        let person = self.person().in_company(company);
+        self.create_many_as(person, Service::BusinessCentral, table, bodies)
+    }
+
+    /// Every row of a table of one Business Central company, by name.
+    pub fn rows_in(&self, company: &str, table: &str) -> Vec<Json> {
+        let person = self.person().in_company(company);
+        self.rt
+            .block_on(person.rows(Service::BusinessCentral, table))
+            .unwrap()
+    }
+
+    /// `syncmap ARGS --plan maps --profile PROFILE` to its end, as [`Wire::syncmap_with`].
+    pub fn syncmap_in(&self, profile: &str, args: &[&str]) -> Output {
+        let out = self
+            .command(args)
+            .args(["--plan", "maps", "--profile", profile])
+            .output()
+            .unwrap();
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            !all.contains(&self.secret),
+            "the secret appeared in {args:?}"
+        );
+        out
+    }
+
+    fn create_many_as(
+        &self,
+        person: Person<'_>,
+        service: Service,
+        table: &str,
+        bodies: Vec<Json>,
+    ) -> Vec<Json> {
         self.rt.block_on(async {
             let mut out = Vec::with_capacity(bodies.len());
             for chunk in bodies.chunks(16) {

@@ -384,6 +384,7 @@ mod tests {
             system: system.into(),
             table: table.into(),
             filter: None,
+            company: None,
         };
         Plan {
             format_version: 1,
@@ -412,6 +413,7 @@ mod tests {
             }],
             functions: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            compiled: None,
         }
     }
 

@@ -203,7 +203,8 @@ impl<'a> Engine<'a> {
     /// write (a copy the sync made earlier, whose values put it outside the filter — a contact
     /// whose company is not synced): taken then, when it is the only one, and checked once the
     /// values are computed, rather than copied a second time. Matching alone (`syncmap match`)
-    /// computes no values, so it keeps to the filter.
+    /// computes no values, so it keeps to the filter. A row of another company is never one
+    /// (see [`company`](crate::plan::company)).
     fn free_candidates(
         &self,
         pass: &Pass<'a>,
@@ -214,9 +215,11 @@ impl<'a> Engine<'a> {
     ) -> Vec<Row> {
         let no = NoLookups;
         let ctx = self.context(pass, &no);
+        let company = pass.table.side(pass.dir.dest()).company.as_ref();
         let (free, outside): (Vec<Row>, Vec<Row>) = candidates
             .into_iter()
             .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
+            .filter(|c| company.is_none_or(|s| s.admits(c.fields.get(&s.column))))
             .partition(|c| {
                 pass.dst_filter
                     .as_ref()

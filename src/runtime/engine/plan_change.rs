@@ -28,7 +28,7 @@ impl Engine<'_> {
 
     /// Keeps the plan this run runs, for later runs to compare with.
     fn keep_plan(&self) -> Result<(), EngineError> {
-        let text = serde_json::to_string(self.plan)
+        let text = serde_json::to_string(self.plan.as_compiled())
             .map_err(|e| EngineError::Plan(format!("cannot store the plan: {e}")))?;
         Ok(self.store.save_plan(&self.plan.digest, &text)?)
     }

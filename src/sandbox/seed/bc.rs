@@ -8,13 +8,12 @@ use super::{dec, id, s, slug, Rows};
 use crate::sandbox::business_central::Bc;
 use crate::sandbox::Seed;
 
-pub(super) fn seed_bc(bc: &Bc, seed: Seed) -> Result<(), String> {
+/// Seeds the demo world into one company, by id.
+pub(super) fn seed_bc(bc: &Bc, seed: Seed, c: &str) -> Result<(), String> {
     if seed == Seed::Empty {
         return Ok(());
     }
     let store = &bc.store;
-    let company = id(0xc0, 1);
-    let c = company.as_str();
     let mut db = store.lock();
     db.transaction(
         |db| -> Result<(), String> {

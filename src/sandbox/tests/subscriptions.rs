@@ -148,7 +148,7 @@ impl Receiver {
 }
 
 fn company() -> String {
-    seed::companies()[0].id.clone()
+    seed::companies(0)[0].id.clone()
 }
 
 /// The resource of an entity set of the company, as a client subscribes to it.

@@ -88,7 +88,7 @@ fn a_worker_takes_over_a_run_that_stopped_renewing(s: &Store) {
 
 fn a_unit_taken_over_records_nothing_more(s: &Store) {
     let due = t("2030-01-01T00:00:00Z");
-    s.seed_units(&[("j".into(), "customers".into(), Some(due))])
+    s.seed_units(&[(String::new(), "j".into(), "customers".into(), Some(due))])
         .unwrap();
     let lease = s.take_lease(unit("customers")).unwrap().expect("a lease");
     s.set_fence(Some(lease.fence()));
@@ -117,19 +117,20 @@ fn a_unit_taken_over_records_nothing_more(s: &Store) {
 fn units_keep_their_times_whoever_seeds_them(s: &Store) {
     let first = t("2030-01-01T00:00:00Z");
     let seeds = |due| {
-        vec![
-            ("customers".to_string(), "customers".to_string(), Some(due)),
-            (
-                "customers".to_string(),
-                "payment_terms".to_string(),
-                Some(due),
-            ),
-            (
-                "vendors".to_string(),
-                "payment_terms".to_string(),
-                Some(due),
-            ),
+        [
+            ("customers", "customers"),
+            ("customers", "payment_terms"),
+            ("vendors", "payment_terms"),
         ]
+        .map(|(job, mapping)| {
+            (
+                String::new(),
+                job.to_string(),
+                mapping.to_string(),
+                Some(due),
+            )
+        })
+        .to_vec()
     };
     s.seed_units(&seeds(first)).unwrap();
     let ran = UnitRun {

@@ -1,0 +1,247 @@
+//! Many companies from one plan, shared by workers: the standard mappings for six Business
+//! Central companies into one Dataverse, from three `syncmap worker` processes, each its own
+//! application user, sharing a PostgreSQL store. One is killed with SIGKILL while it syncs a
+//! company's customers. Every company holds the same customers (names and numbers), so only
+//! the company scope keeps one company's account from being matched by another's customer:
+//! each company must end with each of its customers exactly once in Dataverse, as an account
+//! of its own company (multisets), and nothing of another's.
+
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::time::Duration;
+
+use serde_json::json;
+use syncmap::sandbox::person::Service;
+
+use super::workers::{log_of, second_secret, wait, worker_with, SECOND_SECRET_ENV};
+use crate::support::postgres::TestDatabase;
+use crate::support::wire::{field, multiset, Wire};
+
+/// Companies besides the sandbox's first.
+const MORE_COMPANIES: usize = 5;
+/// Customers seeded in each company.
+const CUSTOMERS: usize = 60;
+
+/// Each company's customers' names, by company.
+type Names = BTreeMap<String, BTreeMap<String, usize>>;
+
+/// The sandboxes with six companies and three application users; `syncmap-N.toml` syncs every
+/// company as user N, into the store `db`; the standard jobs made full syncs.
+fn setup(db: &TestDatabase) -> (Wire, Names) {
+    let w = Wire::start(|c| {
+        c.more_companies = MORE_COMPANIES;
+        c.auth.more_clients = vec![
+            ("syncmap-worker-2".into(), second_secret()),
+            ("syncmap-worker-3".into(), second_secret()),
+        ];
+    });
+    for n in 0..3 {
+        // The first user's secret is the test's; the others share one of their own.
+        let secret_env = match n {
+            0 => crate::support::wire::SECRET_ENV,
+            _ => SECOND_SECRET_ENV,
+        };
+        let profile = w
+            .sandbox()
+            .companies_profile_toml_as(n, secret_env)
+            .expect("the user")
+            .replace("sqlite://.syncmap/state.db", &db.url);
+        std::fs::write(
+            w.path().join(format!("syncmap-{n}.toml")),
+            format!("{profile}\n[run]\nbatch_size = 10\n"),
+        )
+        .unwrap();
+    }
+    let mut names = Names::new();
+    for company in w.sandbox().company_names() {
+        let bodies = (0..CUSTOMERS)
+            .map(|i| json!({ "displayName": format!("Customer {i:03}"), "blocked": " " }))
+            .collect();
+        let made = w.create_many_in(&company, "customers", bodies);
+        names.insert(
+            company,
+            multiset(made.iter().map(|r| field(r, "displayName"))),
+        );
+    }
+    let jobs = w.maps().join("jobs.map");
+    let text = std::fs::read_to_string(&jobs).unwrap();
+    std::fs::write(&jobs, text.replace("sync modified", "sync full")).unwrap();
+    (w, names)
+}
+
+/// Each company's Dataverse accounts are its customers, once each, and no account is left
+/// without its company.
+fn assert_each_company_synced_once(w: &Wire, db: &TestDatabase, names: &Names) {
+    let accounts = w.rows(Service::Dataverse, "accounts");
+    let mut by_company: Names = BTreeMap::new();
+    for a in &accounts {
+        let company = field(a, "_bcbi_companyid_value");
+        let name = w
+            .sandbox()
+            .company_names()
+            .into_iter()
+            .find(|n| w.sandbox().dataverse_company_id(n).as_deref() == Some(company.as_str()))
+            .unwrap_or_else(|| panic!("an account of no seeded company: {a}"));
+        *by_company
+            .entry(name)
+            .or_default()
+            .entry(field(a, "name"))
+            .or_default() += 1;
+    }
+    assert_eq!(&by_company, names, "each company's accounts, once each");
+    for (company, expected) in names {
+        let customers = w.rows_in(company, "customers");
+        assert_eq!(
+            &multiset(customers.iter().map(|r| field(r, "displayName"))),
+            expected,
+            "{company}'s customers"
+        );
+        let coupled = db.number(&format!(
+            "SELECT count(*) FROM couplings WHERE mapping = 'customers' AND company = '{company}'"
+        ));
+        assert_eq!(coupled, CUSTOMERS as i64, "{company}'s couplings");
+    }
+    assert_eq!(
+        db.number("SELECT count(*) FROM intents"),
+        0,
+        "every intent settled"
+    );
+    assert_eq!(
+        db.number("SELECT count(*) FROM runs WHERE status = 'running'"),
+        0
+    );
+    assert_eq!(
+        db.number(
+            "SELECT count(*) FROM units WHERE last_status IS DISTINCT FROM 'succeeded' \
+             OR due_at IS NULL OR due_at::timestamptz <= now()"
+        ),
+        0,
+        "every unit ran to success and waits for its next time"
+    );
+    assert_eq!(
+        db.number("SELECT count(DISTINCT company) FROM units"),
+        (MORE_COMPANIES + 1) as i64
+    );
+}
+
+/// The process that holds a company's customers unit, once the sandbox has processed
+/// `writes` more writes.
+fn customers_holder_after(w: &Wire, db: &TestDatabase, writes: u64) -> u32 {
+    let control = w.sandbox().control();
+    let target = control.writes() + writes;
+    let reached = w.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(180), control.writes_reach(target)).await
+    });
+    assert!(
+        reached.is_ok(),
+        "the workers wrote fewer than {writes} records"
+    );
+    let pid = db.number(
+        "SELECT COALESCE(MAX(pid), 0) FROM leases \
+         WHERE name LIKE 'unit:%/customers' AND holder IS NOT NULL",
+    );
+    u32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .expect("a worker holds a customers unit while customers are written")
+}
+
+#[test]
+fn three_users_sync_six_companies_and_a_killed_worker_loses_and_duplicates_nothing() {
+    let db = TestDatabase::new("companies");
+    let (w, names) = setup(&db);
+    let mut workers: Vec<Child> = (0..3)
+        .map(|n| worker_with(&w, n, &format!("syncmap-{n}.toml")))
+        .collect();
+    let victim = customers_holder_after(&w, &db, 120);
+    let killed = workers
+        .iter()
+        .position(|c| c.id() == victim)
+        .expect("one of the workers holds it");
+    workers[killed].kill().unwrap();
+    for (n, child) in workers.iter_mut().enumerate() {
+        let status = wait(child, Duration::from_secs(300));
+        if n != killed {
+            assert_eq!(status.code(), Some(0), "worker {n}:\n{}", log_of(&w, n));
+        }
+    }
+    assert_eq!(
+        db.number("SELECT count(*) FROM runs WHERE status = 'interrupted'"),
+        1,
+        "the killed worker's run was closed by the worker that took its unit over"
+    );
+    assert_each_company_synced_once(&w, &db, &names);
+    // Each company's state is read by naming it.
+    let status = w.syncmap_in(
+        "syncmap-0.toml",
+        &["status", "--json", "--company", "CRONUS 3"],
+    );
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        doc["units"].as_array().map(Vec::len),
+        Some(8 * (MORE_COMPANIES + 1)),
+        "{doc}"
+    );
+}
+
+#[test]
+fn run_syncs_every_company_in_turn_and_other_commands_name_one() {
+    let w = Wire::start(|c| c.more_companies = 1);
+    let profile = w
+        .sandbox()
+        .companies_profile_toml_as(0, crate::support::wire::SECRET_ENV)
+        .expect("the user");
+    std::fs::write(w.path().join("syncmap.toml"), profile).unwrap();
+    let mut names = Names::new();
+    for company in w.sandbox().company_names() {
+        let bodies = (0..3)
+            .map(|i| json!({ "displayName": format!("Customer {i}"), "blocked": " " }))
+            .collect();
+        let made = w.create_many_in(&company, "customers", bodies);
+        names.insert(
+            company,
+            multiset(made.iter().map(|r| field(r, "displayName"))),
+        );
+    }
+    let out = w.syncmap(&["run", "--mode", "full", "--table", "customers"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for company in names.keys() {
+        assert!(text.contains(&format!("company {company}:")), "{text}");
+    }
+    let accounts = w.rows(Service::Dataverse, "accounts");
+    for (company, expected) in &names {
+        let id = w.sandbox().dataverse_company_id(company);
+        let own = accounts
+            .iter()
+            .filter(|a| Some(field(a, "_bcbi_companyid_value")) == id)
+            .map(|a| field(a, "name"));
+        assert_eq!(&multiset(own), expected, "{company}'s accounts");
+    }
+    assert_eq!(accounts.len(), 6, "nothing else");
+    // A second run finds nothing to do in either company.
+    let again = w.syncmap(&["run", "--mode", "full", "--table", "customers"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(w.rows(Service::Dataverse, "accounts").len(), 6);
+    // Reading one company's state takes its name.
+    let status = w.syncmap(&["status"]);
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("name one with --company (`CRONUS USA, Inc.`, `CRONUS 2`)"),
+        "{err}"
+    );
+    let status = w.syncmap(&["status", "--json", "--company", "cronus 2"]);
+    assert!(status.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let customers = doc["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["mapping"] == "customers"))
+        .expect("the customers mapping");
+    assert_eq!(customers["coupled"], 3, "{doc}");
+}
