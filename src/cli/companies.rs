@@ -5,9 +5,32 @@ use syncmap::plan::company::for_company;
 use syncmap::plan::Plan;
 use syncmap::profile::{Company, Profile};
 use syncmap::schedule::WorkerCompany;
+use syncmap::state::Store;
 
 use super::runtime::{connect, Target};
 use super::CliError;
+
+/// Refuses a store that holds the couplings of a profile of one company when the profile
+/// names several: each company's state is kept under its name, so those couplings would not
+/// be found, and their records would be matched or copied again.
+pub fn check_store(profile: &Profile, store: &Store) -> Result<(), CliError> {
+    if profile.companies().is_empty() {
+        return Ok(());
+    }
+    let single = store
+        .has_couplings_of("")
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    if single {
+        return Err(CliError::Usage(format!(
+            "the state store at {} holds the couplings of a profile that named one company \
+             (`company = \"…\"`), which a profile that names `companies` would not find: keep \
+             that company's profile of one company with this store, and give the profile of \
+             many companies a store of its own",
+            store.label()
+        )));
+    }
+    Ok(())
+}
 
 /// The company `--company` names among the profile's; `None` for a profile of one company.
 pub fn chosen(profile: &Profile, asked: Option<&str>) -> Result<Option<Company>, CliError> {
@@ -65,6 +88,11 @@ pub fn all(
     plan: &Plan,
 ) -> Result<Vec<WorkerCompany>, CliError> {
     let companies = match target.company.as_deref() {
+        Some(name) if profile.companies().is_empty() => {
+            return Err(CliError::Usage(format!(
+                "--company {name}: the profile names no `companies`; its systems' `company` is the one synced"
+            )))
+        }
         Some(name) => vec![find(&profile.companies(), name)?],
         None => profile.companies(),
     };

@@ -38,6 +38,9 @@ pub struct DoctorArgs {
     /// How to print the checks and the drift diagnostics.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// The company to check, of those the profile's `companies` names; the first when absent.
+    #[arg(long, value_name = "NAME")]
+    company: Option<String>,
 }
 
 /// The plan and what it was compiled from: the sources that drift diagnostics point into.
@@ -64,12 +67,13 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     };
     let mut inputs = load(&paths)?;
     inputs.profile_name = args.profile.display().to_string();
-    let profile = Profile::load_env(&args.profile, args.env.as_deref())
+    let whole = Profile::load_env(&args.profile, args.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    runtime::know_secrets(&profile);
+    runtime::know_secrets(&whole);
+    let (profile, company) = one_company(&whole, &mut inputs, args.company.as_deref())?;
     let reports = runtime::block_on(async {
         let mut reports = checks::all(&inputs, &profile).await;
-        let state = checks::state(&inputs, &profile, &reports).await;
+        let state = checks::state(&inputs, &profile, &company, &reports).await;
         reports.push(state);
         reports
     })?;
@@ -97,6 +101,32 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The profile and plan of the company checked, and its name in the state store (`""` for a
+/// profile of one company): `--company`, else the first the profile names.
+fn one_company(
+    whole: &Profile,
+    inputs: &mut Inputs,
+    asked: Option<&str>,
+) -> Result<(Profile, String), CliError> {
+    let company = match (asked, whole.companies().first()) {
+        (None, None) => return Ok((whole.clone(), String::new())),
+        (Some(_), _) => super::companies::chosen(whole, asked)?,
+        (None, Some(first)) => {
+            eprintln!(
+                "note: checking company `{}`, the profile's first; name another with --company",
+                first.name
+            );
+            Some(first.clone())
+        }
+    };
+    let Some(company) = company else {
+        return Ok((whole.clone(), String::new()));
+    };
+    let (profile, plan) = super::companies::scoped(whole, &company, inputs.plan.clone());
+    inputs.plan = plan;
+    Ok((profile, company.name))
 }
 
 /// Reads a plan file (with the snapshots beside it, when its paths lead to them) or compiles

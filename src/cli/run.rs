@@ -68,31 +68,64 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
         args.target.plan = std::mem::take(&mut args.paths);
     }
     let every = every_company(&args.target)?;
+    let stop = syncmap::schedule::Stop::default();
     if every.is_empty() {
-        return sync_one(&args).map(|(code, _)| code);
+        let done = sync_one(&args, &stop)?;
+        runtime::print_report(&done.report, args.output.json());
+        return Ok(done.code);
     }
     if args.out.is_some() {
         return Err(CliError::Usage(
             "--out writes one company's change set: name it with --company".into(),
         ));
     }
-    // Each company in turn, as a run of its own; the exit code is the worst of theirs.
+    // Each company in turn, as a run of its own; one that cannot run does not keep the next
+    // from theirs. The exit code is the worst of theirs; JSON is one document, a report per
+    // company.
+    let json = args.output.json();
     let mut worst = (0u8, ExitCode::SUCCESS);
+    let mut documents = Vec::new();
     for company in every {
+        if stop.requested() {
+            break;
+        }
         args.target.company = Some(company.clone());
-        if !args.output.json() {
+        if !json {
             println!("company {company}:");
         }
-        let (code, rank) = sync_one(&args)?;
+        let (rank, code, document) = match sync_one(&args, &stop) {
+            Ok(done) => {
+                if !json {
+                    runtime::print_report(&done.report, false);
+                }
+                let mut doc = serde_json::to_value(&done.report).unwrap_or_default();
+                doc["company"] = company.clone().into();
+                (done.rank, done.code, doc)
+            }
+            Err(e) => {
+                eprintln!("company {company}: {e}");
+                let doc = serde_json::json!({ "company": company, "status": "failed", "error": e.to_string() });
+                (2, ExitCode::from(2), doc)
+            }
+        };
+        documents.push(document);
         if rank > worst.0 {
             worst = (rank, code);
         }
-        if rank >= 2 {
-            // Stopped by a signal or a system error: the next companies wait for the next run.
-            break;
-        }
+    }
+    if json {
+        runtime::print_json(&serde_json::json!({ "companies": documents }));
     }
     Ok(worst.1)
+}
+
+/// One company's run, as it ended.
+struct Done {
+    report: report::RunReport,
+    code: ExitCode,
+    /// How bad it was: 0 all synced, 1 records failed or the run was cut short, 2 stopped
+    /// by a signal.
+    rank: u8,
 }
 
 /// The companies `run` syncs one after another: every one the profile names, unless
@@ -106,9 +139,8 @@ fn every_company(target: &Target) -> Result<Vec<String>, CliError> {
     Ok(profile.companies().into_iter().map(|c| c.name).collect())
 }
 
-/// Runs one company's sync (or the profile's one company's); its exit code, and how bad it
-/// was: 0 all synced, 1 records failed, 2 stopped.
-fn sync_one(args: &RunArgs) -> Result<(ExitCode, u8), CliError> {
+/// Runs one company's sync (or the profile's one company's) until its end or `stop`.
+fn sync_one(args: &RunArgs, stop: &syncmap::schedule::Stop) -> Result<Done, CliError> {
     let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
@@ -132,15 +164,13 @@ fn sync_one(args: &RunArgs) -> Result<(ExitCode, u8), CliError> {
         engine = engine.with_progress(b);
     }
     // Ctrl-C or SIGTERM: the batch in flight is finished and the run recorded as interrupted.
-    let stop = syncmap::schedule::Stop::default();
     engine = engine.with_cancel(stop.flag());
     if args.out.is_some() {
         engine = engine.with_change_set();
     }
-    let report = runtime::until_stopped(&stop, async {
+    let report = runtime::until_stopped(stop, async {
         engine.run(&req).await.map_err(runtime::engine_error)
     })?;
-    runtime::print_report(&report, args.output.json());
     if let Some(path) = &args.out {
         if report.interrupted {
             eprintln!(
@@ -160,7 +190,11 @@ fn sync_one(args: &RunArgs) -> Result<(ExitCode, u8), CliError> {
         (_, true, _) | (_, _, true) => 1,
         _ => 0,
     };
-    Ok((exit_code(&report, stop.signal()), rank))
+    Ok(Done {
+        code: exit_code(&report, stop.signal()),
+        rank,
+        report,
+    })
 }
 
 /// Writes the change set of a dry run that went to its end (one cut short would leave out

@@ -62,6 +62,14 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
     }
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
     let rt = runtime::open(&args.target)?;
+    if !rt.profile.companies().is_empty() {
+        return Err(CliError::Usage(
+            "the profile syncs several companies: `syncmap worker` runs their jobs (one or \
+             more workers share them), `syncmap schedule` runs the jobs of a profile of one \
+             company"
+                .into(),
+        ));
+    }
     // `--once` runs each job once and listens for nothing.
     let listen = match args.once {
         true => None,
@@ -145,13 +153,23 @@ async fn serve_and_run(
 
 /// The metrics of the run, with the HTTP statistics of each service system.
 pub(super) fn http_metrics(rt: &runtime::Runtime) -> Metrics {
-    let stats = rt
-        .systems
+    Metrics::new(http_stats("", &rt.systems))
+}
+
+/// The HTTP statistics of a company's systems, by alias (after the company, when there is
+/// one: `CRONUS 2/bc`).
+pub(super) fn http_stats(
+    company: &str,
+    systems: &syncmap::runtime::systems::Systems,
+) -> Vec<(String, Arc<syncmap::connectors::odata::client::Stats>)> {
+    systems
         .0
         .iter()
-        .filter_map(|(alias, c)| c.http_stats().map(|s| (alias.clone(), s)))
-        .collect();
-    Metrics::new(stats)
+        .filter_map(|(alias, c)| {
+            let name = syncmap::state::unit_name(company, alias);
+            c.http_stats().map(|s| (name, s))
+        })
+        .collect()
 }
 
 /// Serves `/metrics` and `/healthz` on `addr`, when metrics are wanted.

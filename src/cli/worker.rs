@@ -10,7 +10,7 @@ use syncmap::schedule::{Health, Stop, Summary, Worker};
 use syncmap::state::{LeaseKind, StateError};
 
 use super::runtime::{self, Target};
-use super::schedule::{as_service, exit_code, http_metrics, metrics_addr, serve_metrics};
+use super::schedule::{as_service, exit_code, http_stats, metrics_addr, serve_metrics};
 use super::CliError;
 
 /// `syncmap worker`.
@@ -80,7 +80,11 @@ async fn serve_and_work(
     stop: Stop,
 ) -> Result<Summary, CliError> {
     let health = Arc::new(Health::default());
-    let metrics = Arc::new(http_metrics(rt));
+    let stats = companies
+        .iter()
+        .flat_map(|c| http_stats(&c.company, &c.systems))
+        .collect();
+    let metrics = Arc::new(syncmap::schedule::Metrics::new(stats));
     let server = serve_metrics(metrics_addr, &metrics, &health).await?;
     let worker = Worker::new(
         companies,

@@ -1,6 +1,8 @@
 //! One company's plan, when a profile syncs many companies into one Dataverse (reference
 //! §1.3): each table of the shared system that has the company column keeps to the rows of
-//! this company or of none, and the rows the company's runs create there are its own.
+//! this company or of none, and the rows the company's runs write there are its own — a row
+//! of no company it creates or updates becomes the company's, as Business Central's
+//! integration sets the company of the rows it syncs, so no other company takes it too.
 //!
 //! The plan a reviewer approved stays as it is (its digest too): the company's conditions are
 //! added when its runs start, from the profile, as Business Central's integration adds its
@@ -15,8 +17,8 @@ use crate::profile::CompanyColumn;
 
 /// The plan as company `id` runs it: on each table of `system` that has the company column,
 /// the side's filter gains the company's condition and the side keeps the scope (matching
-/// takes no partner of another company), and the pass that writes there creates rows of the
-/// company.
+/// takes no partner of another company), and the pass that writes there makes the rows it
+/// writes the company's.
 pub fn for_company(plan: &Plan, system: &str, company: &CompanyColumn, id: &str) -> Plan {
     let scope = &CompanyScope {
         column: company.column.clone(),
@@ -89,14 +91,14 @@ fn scoped_side(table: &Table, system: &str, company: &CompanyColumn) -> Option<S
     })
 }
 
-/// `"<id>" -> column [create only]`: a row the company creates is the company's.
+/// `"<id>" -> column`: a row the company creates or updates is the company's.
 fn created_as_company(table: &str, origin: &str, scope: &CompanyScope) -> FieldOp {
     FieldOp {
         id: format!("{table}#company"),
         origin: origin.to_string(),
         target: scope.column.clone(),
         value: Expr::Lit(Literal::String(scope.id.clone())),
-        phase: Phase::Create,
+        phase: Phase::Always,
         not_null: false,
         clear_on_failure: false,
         two_way: false,
@@ -139,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn a_company_keeps_to_its_rows_and_creates_rows_of_its_own() {
+    fn a_company_keeps_to_its_rows_and_makes_the_rows_it_writes_its_own() {
         let plan = standard_plan();
         let uk = for_company(&plan, "dv", &column(), UK);
         let customers = uk.table("customers").expect("customers");
@@ -158,8 +160,8 @@ mod tests {
         let op = customers
             .pass_to(Side::Right)
             .and_then(|p| p.ops.iter().find(|op| op.target == "bcbi_companyid"))
-            .expect("creates carry the company");
-        assert_eq!(op.phase, Phase::Create);
+            .expect("writes carry the company");
+        assert_eq!(op.phase, Phase::Always);
         let info = &uk.systems["dv"].tables["accounts"].columns["bcbi_companyid"];
         assert_eq!(
             (info.ty, info.targets.as_slice()),

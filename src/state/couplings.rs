@@ -252,6 +252,17 @@ impl Store {
             .collect()
     }
 
+    /// Whether `company` has any coupling in the store, of any table mapping.
+    pub fn has_couplings_of(&self, company: &str) -> Result<bool, StateError> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT 1 FROM couplings WHERE company = ?1 LIMIT 1",
+                &args![company],
+            )?
+            .is_some())
+    }
+
     /// Number of couplings and of skipped couplings of a table mapping.
     pub fn coupling_counts(&self, mapping: &str) -> Result<(u64, u64), StateError> {
         let row = self.conn()?.query_row(

@@ -155,20 +155,30 @@ impl Store {
         )
     }
 
-    /// The runs a filter selects, newest first.
+    /// The runs of the store's company a filter selects, newest first.
     pub fn runs_where(&self, f: &RunFilter) -> Result<Vec<Run>, StateError> {
         let since = ts(f.since);
         let holds = self.conn()?.dialect().json_array_holds("runs.tables", "?4");
         let sql = format!(
             "SELECT id FROM runs WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR trigger = ?2)
                AND (CAST(?3 AS TEXT) IS NULL OR started_at >= ?3)
-               AND (CAST(?4 AS TEXT) IS NULL OR {holds})
+               AND (CAST(?4 AS TEXT) IS NULL OR {holds}) AND company = ?6
              ORDER BY id DESC LIMIT ?5"
         );
         let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
         let ids: Vec<i64> = self
             .conn()?
-            .query(&sql, &args![&f.status, &f.trigger, since, &f.table, limit])?
+            .query(
+                &sql,
+                &args![
+                    &f.status,
+                    &f.trigger,
+                    since,
+                    &f.table,
+                    limit,
+                    self.company()
+                ],
+            )?
             .iter()
             .map(|r| r.get(0))
             .collect::<Result<_, _>>()?;

@@ -151,8 +151,13 @@ impl Store {
 
     /// Reads and writes the state of `company` from now on: its couplings, watermarks,
     /// intents, failures and runs, kept apart from every other company's. `""` is the state of
-    /// a profile that names one company (or a service without companies).
+    /// a profile that names one company (or a service without companies). Never inside a
+    /// transaction: the writes it defers are made for the company of the moment they are made.
     pub fn set_company(&self, company: &str) {
+        debug_assert!(
+            self.mode.get() == super::deferred::Mode::Immediate,
+            "the company changes between transactions"
+        );
         *self.company.borrow_mut() = company.to_string();
     }
 

@@ -144,14 +144,14 @@ impl Store {
         )
     }
 
-    /// The most recent runs, newest first.
+    /// The most recent runs of the store's company, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<Run>, StateError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let ids: Vec<i64> = self
             .conn()?
             .query(
-                "SELECT id FROM runs ORDER BY id DESC LIMIT ?1",
-                &args![limit],
+                "SELECT id FROM runs WHERE company = ?2 ORDER BY id DESC LIMIT ?1",
+                &args![limit, self.company()],
             )?
             .iter()
             .map(|r| r.get(0))

@@ -189,14 +189,28 @@ fn three_users_sync_six_companies_and_a_killed_worker_loses_and_duplicates_nothi
     );
 }
 
+/// The accounts of each seeded company, by name (multisets); accounts of no company under "".
+fn accounts_by_company(w: &Wire) -> Names {
+    let mut out = Names::new();
+    for a in w.rows(Service::Dataverse, "accounts") {
+        let id = field(&a, "_bcbi_companyid_value");
+        let company = w
+            .sandbox()
+            .company_names()
+            .into_iter()
+            .find(|n| w.sandbox().dataverse_company_id(n).as_deref() == Some(id.as_str()))
+            .unwrap_or_default();
+        *out.entry(company)
+            .or_default()
+            .entry(field(&a, "name"))
+            .or_default() += 1;
+    }
+    out
+}
+
 #[test]
-fn run_syncs_every_company_in_turn_and_other_commands_name_one() {
+fn run_syncs_every_company_in_turn_and_a_company_keeps_to_its_rows() {
     let w = Wire::start(|c| c.more_companies = 1);
-    let profile = w
-        .sandbox()
-        .companies_profile_toml_as(0, crate::support::wire::SECRET_ENV)
-        .expect("the user");
-    std::fs::write(w.path().join("syncmap.toml"), profile).unwrap();
     let mut names = Names::new();
     for company in w.sandbox().company_names() {
         let bodies = (0..3)
@@ -208,26 +222,106 @@ fn run_syncs_every_company_in_turn_and_other_commands_name_one() {
             multiset(made.iter().map(|r| field(r, "displayName"))),
         );
     }
-    let out = w.syncmap(&["run", "--mode", "full", "--table", "customers"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    for company in names.keys() {
-        assert!(text.contains(&format!("company {company}:")), "{text}");
-    }
-    let accounts = w.rows(Service::Dataverse, "accounts");
-    for (company, expected) in &names {
-        let id = w.sandbox().dataverse_company_id(company);
-        let own = accounts
-            .iter()
-            .filter(|a| Some(field(a, "_bcbi_companyid_value")) == id)
-            .map(|a| field(a, "name"));
-        assert_eq!(&multiset(own), expected, "{company}'s accounts");
-    }
-    assert_eq!(accounts.len(), 6, "nothing else");
-    // A second run finds nothing to do in either company.
-    let again = w.syncmap(&["run", "--mode", "full", "--table", "customers"]);
-    assert_eq!(again.status.code(), Some(0));
-    assert_eq!(w.rows(Service::Dataverse, "accounts").len(), 6);
+    let first = w.sandbox().company_name().to_string();
+    // A profile of one company syncs the first: its accounts belong to no company.
+    w.run(&["--mode", "full", "--table", "customers"]);
+    let none = Names::from([(String::new(), names[&first].clone())]);
+    assert_eq!(accounts_by_company(&w), none);
+
+    // Its store is refused by a profile of many companies, which would not find its couplings.
+    let profile = w
+        .sandbox()
+        .companies_profile_toml_as(0, crate::support::wire::SECRET_ENV)
+        .expect("the user");
+    std::fs::write(w.path().join("syncmap.toml"), profile).unwrap();
+    let refused = w.syncmap(&["run", "--mode", "full", "--table", "customers"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("holds the couplings of a profile that named one company"),
+        "{err}"
+    );
+
+    // With a store of its own, each company syncs in turn. The first matches the accounts of
+    // no company and makes them its own; the second, whose customers hold the same numbers,
+    // no longer sees them and makes its own.
+    std::fs::remove_file(w.state_path()).unwrap();
+    let out = w.syncmap(&["run", "--mode", "full", "--table", "customers", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let companies: Vec<&str> = doc["companies"]
+        .as_array()
+        .expect("a report per company")
+        .iter()
+        .map(|r| r["company"].as_str().unwrap())
+        .collect();
+    assert_eq!(companies, [first.as_str(), "CRONUS 2"], "{doc}");
+    assert_eq!(accounts_by_company(&w), names);
+
+    // An account another company has made its own is not written from this one.
+    let second = "CRONUS 2";
+    let taken = w
+        .rows(Service::Dataverse, "accounts")
+        .into_iter()
+        .find(|a| {
+            field(a, "_bcbi_companyid_value") == w.sandbox().dataverse_company_id(second).unwrap()
+        })
+        .expect("an account of the second company");
+    let first_id = w.sandbox().dataverse_company_id(&first).unwrap();
+    w.patch(
+        Service::Dataverse,
+        "accounts",
+        &field(&taken, "accountid"),
+        json!({ "bcbi_companyid@odata.bind": format!("/bcbi_companies({first_id})") }),
+    );
+    let customer = w
+        .rows_in(second, "customers")
+        .into_iter()
+        .find(|c| field(c, "number") == field(&taken, "accountnumber"))
+        .expect("its customer");
+    let person = w.person().in_company(second);
+    w.rt.block_on(person.patch(
+        Service::BusinessCentral,
+        "customers",
+        &field(&customer, "id"),
+        json!({ "displayName": "Renamed in the second company" }),
+    ))
+    .unwrap();
+    let out = w.syncmap(&[
+        "run",
+        "--mode",
+        "full",
+        "--table",
+        "customers",
+        "--company",
+        second,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let errors = w.syncmap(&["errors", "--company", second]);
+    let text = String::from_utf8_lossy(&errors.stdout);
+    assert!(text.contains("belongs to another company"), "{text}");
+    let now = w
+        .rows(Service::Dataverse, "accounts")
+        .into_iter()
+        .find(|a| field(a, "accountid") == field(&taken, "accountid"))
+        .unwrap();
+    assert_eq!(field(&now, "name"), field(&taken, "name"), "not written");
+    assert_eq!(
+        field(&now, "_bcbi_companyid_value"),
+        first_id,
+        "not taken back"
+    );
+
     // Reading one company's state takes its name.
     let status = w.syncmap(&["status"]);
     let err = String::from_utf8_lossy(&status.stderr);

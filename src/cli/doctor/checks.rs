@@ -475,7 +475,12 @@ fn plural(n: usize) -> &'static str {
 /// The state store's part: it opens (read-only: doctor changes nothing), and for each table
 /// mapping, its couplings — or, with none, whether a first full sync would meet populated tables
 /// and couple them by match rules, or stop rather than copy every record.
-pub async fn state(inputs: &Inputs, profile: &Profile, systems: &[SystemReport]) -> SystemReport {
+pub async fn state(
+    inputs: &Inputs,
+    profile: &Profile,
+    company: &str,
+    systems: &[SystemReport],
+) -> SystemReport {
     let url = profile.state_url();
     let mut r = SystemReport {
         system: "state".into(),
@@ -493,6 +498,7 @@ pub async fn state(inputs: &Inputs, profile: &Profile, systems: &[SystemReport])
             return r;
         }
     };
+    store.set_company(company);
     r.pass("store", "opens (a store not created yet is empty)");
     let usable: BTreeSet<&str> = systems
         .iter()

@@ -37,7 +37,9 @@ impl Engine<'_> {
     /// did not (none for a table never fully synced, or synced before plans were kept).
     fn plan_change_hints(&self, tables: &[&plan::Table]) -> Result<Vec<String>, EngineError> {
         let mut out = Vec::new();
-        for t in tables {
+        // Compared as compiled: a company's own field is no field the user added.
+        let compiled = self.plan.as_compiled();
+        for t in tables.iter().filter_map(|t| compiled.table(&t.name)) {
             let Some((run, text)) = self.store.last_full_sync(&t.name, self.run)? else {
                 continue;
             };

@@ -117,7 +117,9 @@ impl<'a> Engine<'a> {
         let PendingKind::Update { coupling, dest, .. } = &update.kind else {
             return Ok(Some(update));
         };
-        if self.refused_outside_filter(pass, &update, dest, pr)? {
+        if self.refused_outside_filter(pass, &update, dest, pr)?
+            || self.refused_other_company(pass, &update, dest, pr)?
+        {
             return Ok(None);
         }
         if self.outside_settled_fields(pass, &update, dest) {
@@ -185,6 +187,34 @@ impl<'a> Engine<'a> {
             pass.dst.name, dest.key
         );
         self.fail(pass, pr, &row.key, Some(&dest.key), &msg)?;
+        Ok(true)
+    }
+
+    /// Whether the partner belongs to another company now (another company's run made a row
+    /// of no company its own first): it is not written from this one, which would take it
+    /// back and forth between them.
+    fn refused_other_company(
+        &self,
+        pass: &Pass<'a>,
+        update: &Pending,
+        dest: &Row,
+        pr: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let Some(scope) = pass.table.side(pass.dir.dest()).company.as_ref() else {
+            return Ok(false);
+        };
+        let held = dest.fields.get(&scope.column);
+        if scope.admits(held) {
+            return Ok(false);
+        }
+        let msg = format!(
+            "{} row `{}` belongs to another company ({} is {}); this company does not write it: uncouple the record (`syncmap uncouple`) if the row is no longer its partner",
+            pass.dst.name,
+            dest.key,
+            scope.column,
+            held.map_or_else(String::new, |v| v.to_string())
+        );
+        self.fail(pass, pr, &update.row.key, Some(&dest.key), &msg)?;
         Ok(true)
     }
 
