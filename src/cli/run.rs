@@ -70,9 +70,7 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     let every = every_company(&args.target)?;
     let stop = syncmap::schedule::Stop::default();
     if every.is_empty() {
-        let done = sync_one(&args, &stop)?;
-        runtime::print_report(&done.report, args.output.json());
-        return Ok(done.code);
+        return sync_one(&args, &stop, Some(args.output.json())).map(|done| done.code);
     }
     if args.out.is_some() {
         return Err(CliError::Usage(
@@ -87,21 +85,22 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     let mut documents = Vec::new();
     for company in every {
         if stop.requested() {
-            break;
+            // Stopped between companies: the rest wait for the next run, and say so.
+            documents.push(serde_json::json!({ "company": company, "status": "not_run" }));
+            continue;
         }
         args.target.company = Some(company.clone());
         if !json {
             println!("company {company}:");
         }
-        let (rank, code, document) = match sync_one(&args, &stop) {
+        let (rank, code, document) = match sync_one(&args, &stop, (!json).then_some(false)) {
             Ok(done) => {
-                if !json {
-                    runtime::print_report(&done.report, false);
-                }
                 let mut doc = serde_json::to_value(&done.report).unwrap_or_default();
                 doc["company"] = company.clone().into();
                 (done.rank, done.code, doc)
             }
+            // Mappings that do not compile are every company's: reported once.
+            Err(CliError::Reported) => return Err(CliError::Reported),
             Err(e) => {
                 eprintln!("company {company}: {e}");
                 let doc = serde_json::json!({ "company": company, "status": "failed", "error": e.to_string() });
@@ -115,6 +114,10 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     }
     if json {
         runtime::print_json(&serde_json::json!({ "companies": documents }));
+    }
+    // A signal's code wins over any company's: the run was stopped.
+    if let Some(s) = stop.signal() {
+        return Ok(ExitCode::from(super::signals::exit_code(s)));
     }
     Ok(worst.1)
 }
@@ -139,8 +142,13 @@ fn every_company(target: &Target) -> Result<Vec<String>, CliError> {
     Ok(profile.companies().into_iter().map(|c| c.name).collect())
 }
 
-/// Runs one company's sync (or the profile's one company's) until its end or `stop`.
-fn sync_one(args: &RunArgs, stop: &syncmap::schedule::Stop) -> Result<Done, CliError> {
+/// Runs one company's sync (or the profile's one company's) until its end or `stop`; prints
+/// its report as it ends when `print` says how (JSON or not).
+fn sync_one(
+    args: &RunArgs,
+    stop: &syncmap::schedule::Stop,
+    print: Option<bool>,
+) -> Result<Done, CliError> {
     let rt = runtime::open_with(
         &args.target,
         runtime::Needs {
@@ -171,6 +179,9 @@ fn sync_one(args: &RunArgs, stop: &syncmap::schedule::Stop) -> Result<Done, CliE
     let report = runtime::until_stopped(stop, async {
         engine.run(&req).await.map_err(runtime::engine_error)
     })?;
+    if let Some(json) = print {
+        runtime::print_report(&report, json);
+    }
     if let Some(path) = &args.out {
         if report.interrupted {
             eprintln!(

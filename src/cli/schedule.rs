@@ -61,8 +61,10 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
         ));
     }
     let metrics_addr = metrics_addr(args.metrics.as_deref(), args.once)?;
-    let rt = runtime::open(&args.target)?;
-    if !rt.profile.companies().is_empty() {
+    let profile =
+        syncmap::profile::Profile::load_env(&args.target.profile, args.target.env.as_deref())
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    if !profile.companies().is_empty() {
         return Err(CliError::Usage(
             "the profile syncs several companies: `syncmap worker` runs their jobs (one or \
              more workers share them), `syncmap schedule` runs the jobs of a profile of one \
@@ -70,6 +72,7 @@ pub fn run(mut args: ScheduleArgs) -> Result<ExitCode, CliError> {
                 .into(),
         ));
     }
+    let rt = runtime::open(&args.target)?;
     // `--once` runs each job once and listens for nothing.
     let listen = match args.once {
         true => None,

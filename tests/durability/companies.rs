@@ -187,6 +187,7 @@ fn three_users_sync_six_companies_and_a_killed_worker_loses_and_duplicates_nothi
         Some(8 * (MORE_COMPANIES + 1)),
         "{doc}"
     );
+    assert_eq!(doc["last_run"]["company"], "CRONUS 3", "{doc}");
 }
 
 /// The accounts of each seeded company, by name (multisets); accounts of no company under "".
@@ -212,8 +213,10 @@ fn accounts_by_company(w: &Wire) -> Names {
 fn run_syncs_every_company_in_turn_and_a_company_keeps_to_its_rows() {
     let w = Wire::start(|c| c.more_companies = 1);
     let mut names = Names::new();
-    for company in w.sandbox().company_names() {
-        let bodies = (0..3)
+    for (n, company) in w.sandbox().company_names().into_iter().enumerate() {
+        // Three customers in the first company, two in the second: each company's counts
+        // are its own.
+        let bodies = (0..3 - n)
             .map(|i| json!({ "displayName": format!("Customer {i}"), "blocked": " " }))
             .collect();
         let made = w.create_many_in(&company, "customers", bodies);
@@ -337,5 +340,36 @@ fn run_syncs_every_company_in_turn_and_a_company_keeps_to_its_rows() {
         .as_array()
         .and_then(|t| t.iter().find(|t| t["mapping"] == "customers"))
         .expect("the customers mapping");
-    assert_eq!(customers["coupled"], 3, "{doc}");
+    assert_eq!(customers["coupled"], 2, "{doc}");
+
+    // A company that cannot run does not keep the others from theirs.
+    let path = w.path().join("syncmap.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "companies = [",
+        "companies = [{ name = \"No Such Company\", dataverse_id = \"00000000-0000-4000-8000-0000000000ff\" }, ",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = w.syncmap(&["run", "--table", "customers", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = doc["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["company"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("No Such Company", "failed"),
+            (first.as_str(), "succeeded"),
+            (second, "completed_with_failures"),
+        ],
+        "{doc}"
+    );
 }

@@ -174,7 +174,8 @@ impl<'a> Engine<'a> {
     }
 
     /// For each set of written values, the uncoupled rows sharing the values it is looked up
-    /// by (`None` when it has none to look up by), asked of the system in one go.
+    /// by (`None` when it has none to look up by), asked of the system in one go; never a row
+    /// of another company (see [`company`](crate::plan::company)).
     async fn look_alikes(
         &self,
         pass: &Pass<'a>,
@@ -201,6 +202,8 @@ impl<'a> Engine<'a> {
         let coupled = self
             .store
             .couplings(&pass.table.name, pass.dir.dest(), &keys)?;
+        let company = pass.table.side(pass.dir.dest()).company.as_ref();
+        let ours = |r: &Row| company.is_none_or(|s| s.admits(r.fields.get(&s.column)));
         Ok(lookups
             .iter()
             .map(|l| {
@@ -209,7 +212,9 @@ impl<'a> Engine<'a> {
                         .next()
                         .unwrap_or_default()
                         .into_iter()
-                        .filter(|r| !coupled.contains_key(&r.key) && !taken.contains(&r.key))
+                        .filter(|r| {
+                            !coupled.contains_key(&r.key) && !taken.contains(&r.key) && ours(r)
+                        })
                         .collect()
                 })
             })

@@ -40,6 +40,14 @@ fn companies_keep_their_state_apart(s: &Store) {
     assert!(s.failed_not_skipped("customers", dir).unwrap().is_empty());
     assert_eq!(s.coupling_counts("customers").unwrap(), (2, 0));
     assert_eq!(s.errors(None, None, 10).unwrap(), Vec::new());
+    let keys = ["L2".to_string(), "L3".to_string()];
+    assert!(s
+        .create_intents_among("customers", dir, &keys)
+        .unwrap()
+        .is_empty());
+    assert!(s.failed_in_run("customers", dir, 1).unwrap().is_empty());
+    assert!(s.runs(10).unwrap().is_empty(), "no run of this company");
+    assert_eq!(s.close_interrupted_runs_of("customers").unwrap(), 0);
     s.uncouple_all("customers").unwrap();
     s.reset_watermarks("customers").unwrap();
 
@@ -59,8 +67,20 @@ fn companies_keep_their_state_apart(s: &Store) {
         vec!["L3".to_string()]
     );
     assert_eq!(s.errors(None, None, 10).unwrap().len(), 1);
-    let run = s.run(uk_run).unwrap().expect("the run");
-    assert_eq!(run.company, "CRONUS UK Ltd.");
+    assert_eq!(
+        s.create_intents_among("customers", dir, &keys)
+            .unwrap()
+            .len(),
+        1
+    );
+    let runs = s.runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].company.as_str(), runs[0].status.as_str()),
+        ("CRONUS UK Ltd.", "running"),
+        "another company's worker closed nothing of this one"
+    );
+    assert_eq!(runs[0].id, uk_run);
 }
 
 fn companies_keep_their_units_apart(s: &Store) {

@@ -174,10 +174,14 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
         let row = &update.row;
+        // The company column is left out: a row of no company becomes this one's when written.
+        let company = pass.table.side(pass.dir.dest()).company.as_ref();
+        let compared = |k: &String| company.is_none_or(|s| &s.column != k);
         if !pass.outside_filter.borrow_mut().remove(&row.key)
             || update
                 .fields
                 .iter()
+                .filter(|(k, _)| compared(k))
                 .all(|(k, v)| dest.fields.get(k).is_some_and(|d| d.same_as(v)))
         {
             return Ok(false);
