@@ -109,26 +109,8 @@ fn created_as_company(table: &str, origin: &str, scope: &CompanyScope) -> FieldO
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::project::FsLoader;
-
-    fn standard_plan() -> Plan {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "map"))
-            .collect();
-        files.sort();
-        crate::compile(&files, &FsLoader)
-            .ok()
-            .and_then(|c| c.plan)
-            .unwrap_or_else(|| panic!("the standard mappings compile"))
-    }
+    use crate::plan::standard_plan;
 
     const UK: &str = "0000000A-0000-4000-8000-000000000001";
 

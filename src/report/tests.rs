@@ -5,22 +5,8 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::plan::{BinOp, Expr, Literal};
-use crate::project::FsLoader;
 
-fn standard_plan() -> Plan {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "map"))
-        .collect();
-    files.sort();
-    let c = crate::compile(&files, &FsLoader).ok();
-    c.and_then(|c| c.plan)
-        .unwrap_or_else(|| panic!("the standard mappings compile"))
-}
+use crate::plan::standard_plan;
 
 fn page_of(plan: &Plan, store: Option<&Store>) -> String {
     let schemas = BTreeMap::new();

@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde_json::json;
 use syncmap::sandbox::person::Service;
 
-use super::workers::{log_of, second_secret, wait, worker_with, SECOND_SECRET_ENV};
+use super::workers::{
+    assert_every_unit_done, log_of, second_secret, wait, worker_with, SECOND_SECRET_ENV,
+};
 use crate::support::postgres::TestDatabase;
 use crate::support::wire::{field, multiset, Wire};
 
@@ -101,23 +103,7 @@ fn assert_each_company_synced_once(w: &Wire, db: &TestDatabase, names: &Names) {
         ));
         assert_eq!(coupled, CUSTOMERS as i64, "{company}'s couplings");
     }
-    assert_eq!(
-        db.number("SELECT count(*) FROM intents"),
-        0,
-        "every intent settled"
-    );
-    assert_eq!(
-        db.number("SELECT count(*) FROM runs WHERE status = 'running'"),
-        0
-    );
-    assert_eq!(
-        db.number(
-            "SELECT count(*) FROM units WHERE last_status IS DISTINCT FROM 'succeeded' \
-             OR due_at IS NULL OR due_at::timestamptz <= now()"
-        ),
-        0,
-        "every unit ran to success and waits for its next time"
-    );
+    assert_every_unit_done(db);
     assert_eq!(
         db.number("SELECT count(DISTINCT company) FROM units"),
         (MORE_COMPANIES + 1) as i64

@@ -156,6 +156,11 @@ fn assert_synced_once(w: &Wire, db: &TestDatabase, names: &BTreeMap<String, usiz
         db.number("SELECT count(*) FROM couplings WHERE mapping = 'customers'"),
         CUSTOMERS as i64
     );
+    assert_every_unit_done(db);
+}
+
+/// Nothing left intended or running, and every unit ran to success and is not due.
+pub(crate) fn assert_every_unit_done(db: &TestDatabase) {
     assert_eq!(
         db.number("SELECT count(*) FROM intents"),
         0,

@@ -212,8 +212,8 @@ async fn resolve_group(
 }
 
 /// The key on the `from` side each value stands for: the value itself, or the one row whose
-/// `by` column holds it (all of the route's values asked for at once). An empty code refers to
-/// nothing, as a blank Code field does in Business Central.
+/// `by` column holds it (all of the route's values asked for at once), never a row of another
+/// company. An empty code refers to nothing, as a blank Code field does in Business Central.
 async fn from_keys(
     route: &Route,
     values: &[Value],
@@ -244,7 +244,9 @@ async fn from_keys(
         .find_many(table, &lookups, false)
         .await
         .map_err(EngineError::from_connector)?;
-    for (i, rows) in asked.into_iter().zip(found) {
+    let company = via.side(route.from).company.as_ref();
+    for (i, mut rows) in asked.into_iter().zip(found) {
+        rows.retain(|r| company.is_none_or(|s| s.admits(r.fields.get(&s.column))));
         keys[i] = the_one_row(table.name, column, &values[i], rows);
     }
     Ok(keys)
