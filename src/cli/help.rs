@@ -68,7 +68,8 @@ Examples:
   syncmap run --mode full                         every record, the first time
   syncmap run                                     what changed since the last run
   syncmap run --table customers --dry-run         show what would change, write nothing
-  syncmap run plan.json --profile prod.toml --format json";
+  syncmap run plan.json --profile prod.toml --format json
+  syncmap run --company \"CRONUS UK Ltd.\"          one of the companies the profile names";
 
 /// Under `syncmap schedule --help`.
 pub const SCHEDULE: &str = "\
@@ -84,10 +85,11 @@ Examples:
   syncmap worker                                   on each machine, all sharing [state] url
   syncmap worker --metrics 127.0.0.1:9465 --log-format json
   syncmap worker --until-idle                      run what is due, then exit (for cron)
+  syncmap worker --company \"CRONUS UK Ltd.\"        one of the companies the profile names
 
-Workers share a store by units (a job's table mapping): each unit runs on one worker at a
-time, in dependency order, and a killed worker's unit is taken over by another. See
-docs/scaling.md.";
+Workers share a store by units (a company's job's table mapping): each unit runs on one
+worker at a time, in dependency order, and a killed worker's unit is taken over by another.
+See docs/scaling.md.";
 
 /// Under `syncmap demo --help`.
 pub const DEMO: &str = "\
