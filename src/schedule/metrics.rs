@@ -138,8 +138,21 @@ impl Metrics {
         }
     }
 
-    /// Counts a run that was recorded, and its records per table mapping and direction.
+    /// Counts a run that was recorded, and its records per table mapping and direction (the
+    /// table named after its company when a profile syncs several: `CRONUS 2/customers`).
     pub fn run(&self, report: &RunReport, trigger: &str, status: &str, now_unix: i64) {
+        self.company_run(report, "", (trigger, status), now_unix);
+    }
+
+    /// [`Metrics::run`] of one company's run.
+    pub fn company_run(
+        &self,
+        report: &RunReport,
+        company: &str,
+        (trigger, status): (&str, &str),
+        now_unix: i64,
+    ) {
+        let table = |mapping: &str| crate::state::unit_name(company, mapping);
         self.runs
             .get_or_create(&RunLabels {
                 mode: report.mode.clone(),
@@ -162,7 +175,7 @@ impl Metrics {
             ] {
                 self.records
                     .get_or_create(&RecordLabels {
-                        table: p.mapping.clone(),
+                        table: table(&p.mapping),
                         direction: p.direction.clone(),
                         outcome: outcome.into(),
                     })
@@ -171,7 +184,7 @@ impl Metrics {
         }
         for p in &report.tables {
             let labels = PassLabels {
-                table: p.mapping.clone(),
+                table: table(&p.mapping),
                 direction: p.direction.clone(),
             };
             let h = self.latency.get_or_create(&labels);
@@ -181,7 +194,7 @@ impl Metrics {
         }
         if status == "succeeded" {
             for p in &report.tables {
-                self.table_succeeded(&p.mapping, now_unix);
+                self.table_succeeded(&table(&p.mapping), now_unix);
             }
         }
     }
@@ -356,5 +369,16 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains("table=\"vendors\"}"), "{text}");
         assert!(text.contains("status=\"failed\"} 1"), "{text}");
+        // Another company's run of the same table counts apart.
+        m.company_run(&report, "CRONUS 2", ("worker", "succeeded"), 1_700_000_200);
+        let text = m.encode();
+        for line in [
+            "syncmap_records_total{table=\"customers\",direction=\"left_to_right\",outcome=\"inserted\"} 2",
+            "syncmap_records_total{table=\"CRONUS 2/customers\",direction=\"left_to_right\",outcome=\"inserted\"} 2",
+            "syncmap_table_last_success_timestamp_seconds{table=\"customers\"} 1700000000",
+            "syncmap_table_last_success_timestamp_seconds{table=\"CRONUS 2/customers\"} 1700000200",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
     }
 }

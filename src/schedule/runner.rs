@@ -389,7 +389,7 @@ impl<'a> Scheduler<'a> {
         let (outcome, status, report) = judged(result, mode, &name);
         summary.tally(&name, status, &report, keep);
         let reporting = (self.metrics.as_deref(), self.health.as_ref());
-        tell(reporting, TRIGGER, &name, status, &report);
+        tell(reporting, (TRIGGER, ""), &name, status, &report);
         let Some(outcome) = outcome else {
             tracing::info!(job = %name, run = report.run_id, "job stopped after the batch in flight");
             return Ok(false);
@@ -486,14 +486,14 @@ pub(super) fn judged(
 /// Tells the metrics and the health state how a run of `name` (by `trigger`) ended.
 pub(super) fn tell(
     (metrics, health): (Option<&Metrics>, &Health),
-    trigger: &str,
+    (trigger, company): (&str, &str),
     name: &str,
     status: &str,
     report: &RunReport,
 ) {
     let finished = Timestamp::now();
     if let Some(m) = metrics {
-        m.run(report, trigger, status, finished.as_second());
+        m.company_run(report, company, (trigger, status), finished.as_second());
     }
     health.run(name, report.run_id, status, finished);
 }

@@ -355,7 +355,13 @@ impl<'a> Worker<'a> {
         let (outcome, status, report) = judged(result, mode, &label);
         summary.tally(&label, status, &report, self.keep_runs);
         let reporting = (self.metrics.as_deref(), self.health.as_ref());
-        tell(reporting, TRIGGER, &label, status, &report);
+        tell(
+            reporting,
+            (TRIGGER, &unit.company_name),
+            &label,
+            status,
+            &report,
+        );
         match outcome {
             // Stopped or taken over part-way: the unit stays due, for whoever runs it next.
             None => {

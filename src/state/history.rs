@@ -126,11 +126,16 @@ impl Store {
             .collect()
     }
 
-    /// Drops the write logs of all but the newest `keep` runs (the runs themselves, with their
-    /// counts, stay); returns how many rows went. `keep` 0 keeps none.
+    /// Drops the write logs of all but the newest `keep` runs of the store's company (the runs
+    /// themselves, with their counts, stay; other companies keep theirs); returns how many rows
+    /// went. `keep` 0 keeps none.
     pub fn prune_run_writes(&self, keep: usize) -> Result<usize, StateError> {
+        let company = self.company();
         if keep == 0 {
-            return self.conn()?.execute("DELETE FROM run_writes", &[]);
+            return self.conn()?.execute(
+                "DELETE FROM run_writes WHERE run IN (SELECT id FROM runs WHERE company = ?1)",
+                &args![company],
+            );
         }
         // The oldest run kept, found first: a bound the delete can seek to in the index by run,
         // where one condition of the delete's own would make it scan every write ever logged.
@@ -138,8 +143,8 @@ impl Store {
         let oldest_kept: Option<i64> = self
             .conn()?
             .query_row(
-                "SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?1",
-                &args![offset],
+                "SELECT id FROM runs WHERE company = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                &args![offset, &company],
             )?
             .map(|r| r.get(0))
             .transpose()?;
@@ -150,8 +155,8 @@ impl Store {
         // units side by side, and a long one may be passed by many short ones.
         self.conn()?.execute(
             "DELETE FROM run_writes WHERE run < ?1 \
-             AND run NOT IN (SELECT id FROM runs WHERE status = 'running')",
-            &args![oldest_kept],
+             AND run IN (SELECT id FROM runs WHERE company = ?2 AND status <> 'running')",
+            &args![oldest_kept, &company],
         )
     }
 

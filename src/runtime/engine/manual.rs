@@ -132,7 +132,19 @@ impl<'a> Engine<'a> {
         key: &str,
     ) -> Result<String, EngineError> {
         match self.row_on(t, side, key).await? {
-            Some(row) => Ok(row.key),
+            Some(row) => {
+                if let Some(scope) = t.side(side).company.as_ref() {
+                    let held = row.fields.get(&scope.column);
+                    if !scope.admits(held) {
+                        return Err(EngineError::Request(format!(
+                            "row `{key}` belongs to another company ({} is {}): this company couples only rows of its own or of none",
+                            scope.column,
+                            held.map_or_else(String::new, |v| v.to_string())
+                        )));
+                    }
+                }
+                Ok(row.key)
+            }
             None => {
                 let (system, tref) = super::lookups::table_ref(self.plan, t, side)?;
                 Err(EngineError::Request(format!(

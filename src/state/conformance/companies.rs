@@ -8,7 +8,44 @@ use super::{cursor, on_both_stores, t};
 on_both_stores!(
     companies_keep_their_state_apart,
     companies_keep_their_units_apart,
+    each_company_keeps_the_write_logs_of_its_newest_runs,
 );
+
+fn each_company_keeps_the_write_logs_of_its_newest_runs(s: &Store) {
+    let dir = Direction::LeftToRight;
+    let log = |company: &str| {
+        s.set_company(company);
+        let run = s
+            .begin_run("full", "manual", "sha256:x", &[], false)
+            .unwrap();
+        s.log_write(
+            run,
+            "customers",
+            dir,
+            WriteAction::Inserted,
+            "L",
+            None,
+            None,
+        )
+        .unwrap();
+        s.finish_run(run, "succeeded", None).unwrap();
+        run
+    };
+    let uk = log("CRONUS UK Ltd.");
+    let de = [log("CRONUS DE GmbH"), log("CRONUS DE GmbH")];
+    assert_eq!(
+        s.prune_run_writes(1).unwrap(),
+        1,
+        "the older German run's log"
+    );
+    assert!(s.run_writes(de[0]).unwrap().is_empty());
+    assert_eq!(s.run_writes(de[1]).unwrap().len(), 1);
+    assert_eq!(
+        s.run_writes(uk).unwrap().len(),
+        1,
+        "another company's newest run keeps its log"
+    );
+}
 
 fn companies_keep_their_state_apart(s: &Store) {
     let dir = Direction::LeftToRight;
