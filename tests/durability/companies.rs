@@ -310,6 +310,20 @@ fn run_syncs_every_company_in_turn_and_a_company_keeps_to_its_rows() {
         first_id,
         "not taken back"
     );
+    // Nor coupled to it by hand.
+    let out = w.syncmap(&[
+        "couple",
+        "customers",
+        "--left",
+        &field(&customer, "id"),
+        "--right",
+        &field(&taken, "accountid"),
+        "--company",
+        second,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("belongs to another company"), "{err}");
 
     // Reading one company's state takes its name.
     let status = w.syncmap(&["status"]);
