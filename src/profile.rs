@@ -390,8 +390,9 @@ pub struct RunConfig {
     /// Rows processed (and written) per batch.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    /// How many runs' write logs (`syncmap log --run ID`) the state store keeps: the newest;
-    /// older ones are pruned as a run starts. Runs and their counts are kept regardless.
+    /// How many runs' write logs (`syncmap log --run ID`) the state store keeps: the newest
+    /// (of each company, when the profile names several); older ones are pruned as a run
+    /// starts. Runs and their counts are kept regardless.
     #[serde(default = "default_history_runs")]
     pub history_runs: usize,
     /// A pass reads only keys and versions first (and the rest by key, where needed) when the

@@ -52,9 +52,10 @@ pub struct RunArgs {
 /// batch in flight; the run is recorded `interrupted`).
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let json = args.output.json();
-    let outcome = sync(args);
-    // A script reading standard output gets a document however the run ended.
-    if let (true, Err(e)) = (json, &outcome) {
+    let printed = std::cell::Cell::new(false);
+    let outcome = sync(args, &printed);
+    // A script reading standard output gets one document however the run ended.
+    if let (true, false, Err(e)) = (json, printed.get(), &outcome) {
         runtime::print_json(&serde_json::json!({
             "status": "failed",
             "error": e.to_string(),
@@ -63,14 +64,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     outcome
 }
 
-fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
+fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, CliError> {
     if !args.paths.is_empty() {
         args.target.plan = std::mem::take(&mut args.paths);
     }
     let every = every_company(&args.target)?;
     let stop = syncmap::schedule::Stop::default();
     if every.is_empty() {
-        return sync_one(&args, &stop, Some(args.output.json())).map(|done| done.code);
+        let print = Some(args.output.json());
+        return sync_one(&args, &stop, print, printed).map(|done| done.code);
     }
     if args.out.is_some() {
         return Err(CliError::Usage(
@@ -86,6 +88,9 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     for company in every {
         if stop.requested() {
             // Stopped between companies: the rest wait for the next run, and say so.
+            if !json {
+                println!("company {company}: not run (stopped)");
+            }
             documents.push(serde_json::json!({ "company": company, "status": "not_run" }));
             continue;
         }
@@ -93,7 +98,8 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
         if !json {
             println!("company {company}:");
         }
-        let (rank, code, document) = match sync_one(&args, &stop, (!json).then_some(false)) {
+        let print = (!json).then_some(false);
+        let (rank, code, document) = match sync_one(&args, &stop, print, printed) {
             Ok(done) => {
                 let mut doc = serde_json::to_value(&done.report).unwrap_or_default();
                 doc["company"] = company.clone().into();
@@ -102,7 +108,10 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
             // Mappings that do not compile are every company's: reported once.
             Err(CliError::Reported) => return Err(CliError::Reported),
             Err(e) => {
-                eprintln!("company {company}: {e}");
+                eprintln!(
+                    "company {company}: {}",
+                    syncmap::redact::redact(&e.to_string())
+                );
                 let doc = serde_json::json!({ "company": company, "status": "failed", "error": e.to_string() });
                 (2, ExitCode::from(2), doc)
             }
@@ -114,6 +123,7 @@ fn sync(mut args: RunArgs) -> Result<ExitCode, CliError> {
     }
     if json {
         runtime::print_json(&serde_json::json!({ "companies": documents }));
+        printed.set(true);
     }
     // A signal's code wins over any company's: the run was stopped.
     if let Some(s) = stop.signal() {
@@ -132,13 +142,21 @@ struct Done {
 }
 
 /// The companies `run` syncs one after another: every one the profile names, unless
-/// `--company` names one (or the profile names none).
+/// `--company` names one (or the profile names none). A store every company would refuse is
+/// refused once.
 fn every_company(target: &Target) -> Result<Vec<String>, CliError> {
     if target.company.is_some() {
         return Ok(Vec::new());
     }
     let profile = syncmap::profile::Profile::load_env(&target.profile, target.env.as_deref())
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    if profile.companies().is_empty() {
+        return Ok(Vec::new());
+    }
+    // A store that cannot be opened yet is left to each company's run to report.
+    if let Ok(store) = syncmap::state::Store::open_read_only(&profile.state_url()) {
+        super::companies::check_store(&profile, &store)?;
+    }
     Ok(profile.companies().into_iter().map(|c| c.name).collect())
 }
 
@@ -148,6 +166,7 @@ fn sync_one(
     args: &RunArgs,
     stop: &syncmap::schedule::Stop,
     print: Option<bool>,
+    printed: &std::cell::Cell<bool>,
 ) -> Result<Done, CliError> {
     let rt = runtime::open_with(
         &args.target,
@@ -181,6 +200,7 @@ fn sync_one(
     })?;
     if let Some(json) = print {
         runtime::print_report(&report, json);
+        printed.set(json);
     }
     if let Some(path) = &args.out {
         if report.interrupted {

@@ -20,7 +20,7 @@ pub(super) struct Deferred {
     couplings: Vec<SavedCoupling>,
     cleared_intents: Vec<RecordRef>,
     cleared_failures: Vec<RecordRef>,
-    writes: Vec<[Arg<'static>; 7]>,
+    writes: Vec<[Arg<'static>; 8]>,
 }
 
 /// A coupling to save; `check` when it couples a pair anew, which must not take a record
@@ -172,7 +172,7 @@ impl Store {
 
     /// Defers logging a write (its values in `run_writes` column order); the row back when
     /// not deferring.
-    pub(super) fn log_or_defer(&self, row: [Arg<'static>; 7]) -> Option<[Arg<'static>; 7]> {
+    pub(super) fn log_or_defer(&self, row: [Arg<'static>; 8]) -> Option<[Arg<'static>; 8]> {
         if !self.deferring() {
             return Some(row);
         }
@@ -210,9 +210,9 @@ impl Store {
         self.delete_records("intents", &d.cleared_intents)?;
         self.delete_records("failures", &d.cleared_failures)?;
         for chunk in d.writes.chunks(CHUNK) {
-            let marks = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
-                "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES {marks}"
+                "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason, company) VALUES {marks}"
             );
             let args: Vec<Arg<'_>> = chunk.iter().flatten().cloned().collect();
             self.execute_rows(&sql, chunk.len() == CHUNK, &args)?;

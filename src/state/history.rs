@@ -95,12 +95,13 @@ impl Store {
             reason.map_or(Arg::Null, |r| {
                 Arg::Text(Cow::Owned(crate::redact::redact(r)))
             }),
+            Arg::Text(Cow::Owned(self.company())),
         ];
         let Some(row) = self.log_or_defer(row) else {
             return Ok(());
         };
         self.conn()?.execute(
-            "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason, company) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             &row,
         )?;
         Ok(())
@@ -133,7 +134,8 @@ impl Store {
         let company = self.company();
         if keep == 0 {
             return self.conn()?.execute(
-                "DELETE FROM run_writes WHERE run IN (SELECT id FROM runs WHERE company = ?1)",
+                "DELETE FROM run_writes WHERE company = ?1 \
+                 AND run NOT IN (SELECT id FROM runs WHERE status = 'running')",
                 &args![company],
             );
         }
@@ -154,8 +156,8 @@ impl Store {
         // A run still under way keeps its log, however many runs began since: workers run
         // units side by side, and a long one may be passed by many short ones.
         self.conn()?.execute(
-            "DELETE FROM run_writes WHERE run < ?1 \
-             AND run IN (SELECT id FROM runs WHERE company = ?2 AND status <> 'running')",
+            "DELETE FROM run_writes WHERE company = ?2 AND run < ?1 \
+             AND run NOT IN (SELECT id FROM runs WHERE status = 'running')",
             &args![oldest_kept, &company],
         )
     }

@@ -339,6 +339,15 @@ const SQLITE: &[&str] = &[
     DROP TABLE deltas;
     ALTER TABLE deltas_12 RENAME TO deltas;
     "#,
+    // 13: the company of each logged write, so each company prunes its log to its own newest
+    //     runs by an index that holds only its rows.
+    r#"
+    ALTER TABLE run_writes ADD COLUMN company TEXT NOT NULL DEFAULT '';
+    UPDATE run_writes SET company = (SELECT r.company FROM runs r WHERE r.id = run_writes.run)
+        WHERE run IN (SELECT id FROM runs WHERE company <> '');
+    CREATE INDEX run_writes_by_company ON run_writes(company, run);
+    CREATE INDEX runs_by_company ON runs(company, id);
+    "#,
 ];
 
 /// Migration 11 for PostgreSQL.
@@ -382,6 +391,14 @@ const POSTGRES_12: &str = r#"
     ALTER TABLE deltas ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
     ALTER TABLE deltas DROP CONSTRAINT deltas_pkey;
     ALTER TABLE deltas ADD PRIMARY KEY (company, mapping, direction);
+"#;
+
+/// Migration 13 for PostgreSQL.
+const POSTGRES_13: &str = r#"
+    ALTER TABLE run_writes ADD COLUMN company TEXT COLLATE "C" NOT NULL DEFAULT '';
+    UPDATE run_writes SET company = r.company FROM runs r WHERE r.id = run_writes.run AND r.company <> '';
+    CREATE INDEX run_writes_by_company ON run_writes(company, run);
+    CREATE INDEX runs_by_company ON runs(company, id);
 "#;
 
 /// The migrations in order; a store's version is how many have been applied.
@@ -433,6 +450,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         sqlite: SQLITE[11],
         postgres: Some(POSTGRES_12),
+    },
+    Migration {
+        sqlite: SQLITE[12],
+        postgres: Some(POSTGRES_13),
     },
 ];
 

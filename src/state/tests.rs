@@ -393,7 +393,11 @@ fn a_store_of_one_company_keeps_its_state_when_upgraded_to_many() {
             "INSERT INTO couplings (mapping, left_key, right_key, coupled_at) VALUES ('customers', 'L1', 'R1', 'x');
              INSERT INTO watermarks (mapping, direction, modified_on, key) VALUES ('customers', 'left_to_right', '2024-01-01T00:00:00Z', 'k');
              INSERT INTO intents (mapping, direction, source_key, dest_key, at) VALUES ('customers', 'left_to_right', 'L2', 'R2', 'x');
-             INSERT INTO failures (mapping, direction, source_key, message, attempts, at) VALUES ('customers', 'left_to_right', 'L3', 'refused', 1, 'x');",
+             INSERT INTO failures (mapping, direction, source_key, message, attempts, at) VALUES ('customers', 'left_to_right', 'L3', 'refused', 1, 'x');
+             INSERT INTO runs (id, started_at, mode, trigger, plan_digest, tables, status) VALUES (1, 'x', 'full', 'manual', 'd', '[]', 'succeeded');
+             INSERT INTO runs (id, started_at, mode, trigger, plan_digest, tables, status) VALUES (2, 'x', 'full', 'manual', 'd', '[]', 'succeeded');
+             INSERT INTO run_writes (run, mapping, direction, action, source_key) VALUES (1, 'customers', 'left_to_right', 'inserted', 'L1');
+             INSERT INTO run_writes (run, mapping, direction, action, source_key) VALUES (2, 'customers', 'left_to_right', 'inserted', 'L2');",
         )
         .unwrap();
         conn.pragma_update(None, "user_version", 11).unwrap();
@@ -405,6 +409,17 @@ fn a_store_of_one_company_keeps_its_state_when_upgraded_to_many() {
     assert!(s.watermark("customers", dir).unwrap().is_some());
     assert_eq!(s.intents("customers", dir).unwrap().len(), 1);
     assert_eq!(s.failures(None).unwrap().len(), 1);
+    assert_eq!(
+        s.runs(10).unwrap().len(),
+        2,
+        "its runs are the one company's"
+    );
+    assert_eq!(
+        s.prune_run_writes(1).unwrap(),
+        1,
+        "its write log is pruned as its own"
+    );
+    assert_eq!(s.run_writes(2).unwrap().len(), 1);
     // Another company starts with nothing, and may couple the same keys.
     s.set_company("CRONUS 2");
     assert_eq!(s.coupling_counts("customers").unwrap(), (0, 0));
