@@ -14,15 +14,16 @@ use serde_json::json;
 use syncmap::sandbox::person::Service;
 
 use super::workers::{
-    assert_every_unit_done, log_of, second_secret, wait, worker_with, SECOND_SECRET_ENV,
+    assert_every_unit_done, customers_under_way, log_of, second_secret, wait, worker_with,
+    SECOND_SECRET_ENV,
 };
 use crate::support::postgres::TestDatabase;
 use crate::support::wire::{field, multiset, Wire};
 
 /// Companies besides the sandbox's first.
 const MORE_COMPANIES: usize = 5;
-/// Customers seeded in each company.
-const CUSTOMERS: usize = 60;
+/// Customers seeded in each company: enough batches for a kill to land mid-run.
+const CUSTOMERS: usize = 100;
 
 /// Each company's customers' names, by company.
 type Names = BTreeMap<String, BTreeMap<String, usize>>;
@@ -110,28 +111,6 @@ fn assert_each_company_synced_once(w: &Wire, db: &TestDatabase, names: &Names) {
     );
 }
 
-/// The process that holds a company's customers unit, once the sandbox has processed
-/// `writes` more writes.
-fn customers_holder_after(w: &Wire, db: &TestDatabase, writes: u64) -> u32 {
-    let control = w.sandbox().control();
-    let target = control.writes() + writes;
-    let reached = w.rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(180), control.writes_reach(target)).await
-    });
-    assert!(
-        reached.is_ok(),
-        "the workers wrote fewer than {writes} records"
-    );
-    let pid = db.number(
-        "SELECT COALESCE(MAX(pid), 0) FROM leases \
-         WHERE name LIKE 'unit:%/customers' AND holder IS NOT NULL",
-    );
-    u32::try_from(pid)
-        .ok()
-        .filter(|p| *p > 0)
-        .expect("a worker holds a customers unit while customers are written")
-}
-
 #[test]
 fn three_users_sync_six_companies_and_a_killed_worker_loses_and_duplicates_nothing() {
     let db = TestDatabase::new("companies");
@@ -139,7 +118,7 @@ fn three_users_sync_six_companies_and_a_killed_worker_loses_and_duplicates_nothi
     let mut workers: Vec<Child> = (0..3)
         .map(|n| worker_with(&w, n, &format!("syncmap-{n}.toml")))
         .collect();
-    let victim = customers_holder_after(&w, &db, 120);
+    let victim = customers_under_way(&w, &db, 120);
     let killed = workers
         .iter()
         .position(|c| c.id() == victim)

@@ -119,27 +119,35 @@ pub(crate) fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
     }
 }
 
-/// The process that holds the customers unit's lease now, if one does.
-fn customers_holder(db: &TestDatabase) -> Option<u32> {
-    let pid = db.number(
-        "SELECT COALESCE(MAX(pid), 0) FROM leases WHERE name = 'unit:customers' AND holder IS NOT NULL",
-    );
-    u32::try_from(pid).ok().filter(|p| *p > 0)
-}
-
-/// Waits until the sandbox has processed `writes` more writes and a worker holds the
-/// customers unit (so it is syncing customers).
-fn customers_under_way(w: &Wire, db: &TestDatabase, writes: u64) -> u32 {
+/// Waits until the sandbox has processed `writes` more writes and a worker holds a customers
+/// unit (of any company) while that unit's run is under way, not between its end and the
+/// lease's release; that worker's process.
+pub(crate) fn customers_under_way(w: &Wire, db: &TestDatabase, writes: u64) -> u32 {
     let control = w.sandbox().control();
     let target = control.writes() + writes;
     let reached = w.rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(120), control.writes_reach(target)).await
+        tokio::time::timeout(Duration::from_secs(180), control.writes_reach(target)).await
     });
     assert!(
         reached.is_ok(),
         "the workers wrote fewer than {writes} records"
     );
-    customers_holder(db).expect("a worker holds the customers unit while customers are written")
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pid = db.number(
+            "SELECT COALESCE(MAX(l.pid), 0) FROM leases l \
+             WHERE l.name LIKE 'unit:%customers' AND l.holder IS NOT NULL \
+               AND EXISTS (SELECT 1 FROM runs r WHERE r.status = 'running' \
+                 AND r.tables LIKE '%\"customers\"%' \
+                 AND l.name = 'unit:' || CASE WHEN r.company = '' THEN '' \
+                                              ELSE r.company || '/' END || 'customers')",
+        );
+        if let Some(pid) = u32::try_from(pid).ok().filter(|p| *p > 0) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no worker syncs customers");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Both sides hold every seeded customer exactly once, coupled once, nothing left intended,
