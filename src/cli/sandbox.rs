@@ -219,7 +219,12 @@ async fn serve(config: SandboxConfig, var: String, generated: bool) -> Result<Ex
         .map_err(|e| CliError::Io(e.to_string()))?;
     println!("Business Central: {}", sandbox.bc_url());
     println!("Dataverse:        {}", sandbox.dv_url());
-    println!("Company:          {}", sandbox.company_name());
+    let companies = sandbox.company_names();
+    let many = companies.len() > 1;
+    match many {
+        true => println!("Companies:        {}", companies.join(", ")),
+        false => println!("Company:          {}", sandbox.company_name()),
+    }
     println!(
         "Webhooks:         {}/subscriptions (notified {:?} after a change)",
         sandbox.bc_url(),
@@ -232,7 +237,12 @@ async fn serve(config: SandboxConfig, var: String, generated: bool) -> Result<Ex
     }
     println!();
     println!("# syncmap.toml");
-    print!("{}", sandbox.profile_toml(&var));
+    // With several companies seeded, the profile syncs them all (see docs/scaling.md).
+    let profile = match many {
+        true => sandbox.companies_profile_toml_as(0, &var),
+        false => None,
+    };
+    print!("{}", profile.unwrap_or_else(|| sandbox.profile_toml(&var)));
     println!();
     println!("Press Ctrl-C to stop.");
     let stop = syncmap::schedule::Stop::default();

@@ -94,9 +94,17 @@ struct Rows<'a> {
     db: &'a mut Db,
     store: &'a Store,
     scope: &'a str,
+    /// Which company's rows these are, from 0: the rows of each company seeded like the first
+    /// get ids of their own.
+    company: u64,
 }
 
 impl Rows<'_> {
+    /// A fixed GUID of this company's rows.
+    fn id(&self, kind: u32, n: u64) -> String {
+        id(kind, n + (self.company << 32))
+    }
+
     fn put(&mut self, table: &str, key: &str, fields: &[(&str, Value)]) -> Result<(), String> {
         put(self.db, self.store, table, self.scope, key, fields)
     }
@@ -129,8 +137,8 @@ fn put(
 /// Seeds both services, with `more` companies seeded like the first.
 pub(crate) fn seed(bc: &Bc, dv: &Dv, seed: Seed, more: usize) -> Result<(), String> {
     seed_dv(dv, seed, more)?;
-    for (_, company, _) in seeded_companies(more) {
-        bc::seed_bc(bc, seed, &company)?;
+    for (n, (_, company, _)) in seeded_companies(more).into_iter().enumerate() {
+        bc::seed_bc(bc, seed, (&company, n as u64))?;
     }
     Ok(())
 }
@@ -174,6 +182,7 @@ fn seed_dv(dv: &Dv, seed: Seed, more: usize) -> Result<(), String> {
                 db,
                 store,
                 scope: "",
+                company: 0,
             };
             dv_options(rows)?;
             dv_users(rows, me)?;

@@ -1187,3 +1187,43 @@ async fn text_filters_seek_their_column_without_case_and_keep_other_conditions()
         .collect();
     assert_eq!(open, want);
 }
+
+#[tokio::test]
+async fn more_companies_are_seeded_like_the_first_with_rows_of_their_own() {
+    let h = start_with(SandboxConfig {
+        seed: Seed::Demo,
+        more_companies: 2,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let names = h.sb.company_names();
+    assert_eq!(names, [seed::COMPANY_NAME, "CRONUS 2", "CRONUS 3"]);
+    let secret = h.sb.auth().client_secret.clone();
+    let mut keys = std::collections::BTreeSet::new();
+    let mut counts = Vec::new();
+    for name in &names {
+        let person = crate::sandbox::person::Person::new(&h.sb, &secret).in_company(name);
+        let customers = person
+            .rows(
+                crate::sandbox::person::Service::BusinessCentral,
+                "customers",
+            )
+            .await
+            .unwrap();
+        counts.push(customers.len());
+        keys.extend(customers.iter().map(|c| c["id"].to_string()));
+        assert!(
+            h.sb.dataverse_company_id(name).is_some(),
+            "{name} has its Dataverse company"
+        );
+    }
+    assert!(
+        counts[0] > 0 && counts.iter().all(|n| *n == counts[0]),
+        "{counts:?}"
+    );
+    assert_eq!(
+        keys.len(),
+        counts.iter().sum::<usize>(),
+        "every row has a key of its own"
+    );
+}

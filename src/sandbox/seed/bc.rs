@@ -4,12 +4,12 @@
 
 use crate::value::Value;
 
-use super::{dec, id, s, slug, Rows};
+use super::{dec, s, slug, Rows};
 use crate::sandbox::business_central::Bc;
 use crate::sandbox::Seed;
 
-/// Seeds the demo world into one company, by id.
-pub(super) fn seed_bc(bc: &Bc, seed: Seed, c: &str) -> Result<(), String> {
+/// Seeds the demo world into one company, by id and number (0 for the first).
+pub(super) fn seed_bc(bc: &Bc, seed: Seed, (c, number): (&str, u64)) -> Result<(), String> {
     if seed == Seed::Empty {
         return Ok(());
     }
@@ -21,6 +21,7 @@ pub(super) fn seed_bc(bc: &Bc, seed: Seed, c: &str) -> Result<(), String> {
                 db,
                 store,
                 scope: c,
+                company: number,
             };
             bc_currencies(rows)?;
             bc_payment_terms(rows)?;
@@ -50,7 +51,7 @@ fn bc_currencies(rows: &mut Rows) -> Result<(), String> {
     for (n, (code, name, symbol)) in currencies.iter().enumerate() {
         rows.put(
             "currencies",
-            &id(0x1c, 1 + n as u64),
+            &rows.id(0x1c, 1 + n as u64),
             &[
                 ("code", s(code)),
                 ("displayName", s(name)),
@@ -63,23 +64,14 @@ fn bc_currencies(rows: &mut Rows) -> Result<(), String> {
     Ok(())
 }
 
-/// The id of the `n`th seeded payment term (1-based).
-fn payment_term(n: u64) -> String {
-    id(0x17, n)
-}
+/// The kind of the seeded payment terms' ids.
+const PAYMENT_TERM: u32 = 0x17;
+/// The kind of the seeded shipment methods' ids.
+const SHIPMENT_METHOD: u32 = 0x18;
 
-/// The id of the `n`th seeded shipment method (1-based).
-fn shipment_method(n: u64) -> String {
-    id(0x18, n)
-}
-
-/// A guid column set to the `n`th row of a code table, or left empty for 0.
-fn code_id(
-    column: &'static str,
-    n: u64,
-    id_of: fn(u64) -> String,
-) -> Option<(&'static str, Value)> {
-    (n > 0).then(|| (column, s(&id_of(n))))
+/// A guid column set to the `n`th row (1-based) of a code table of `kind`, or left empty for 0.
+fn code_id(rows: &Rows, column: &'static str, n: u64, kind: u32) -> Option<(&'static str, Value)> {
+    (n > 0).then(|| (column, s(&rows.id(kind, n))))
 }
 
 fn bc_payment_terms(rows: &mut Rows) -> Result<(), String> {
@@ -95,7 +87,7 @@ fn bc_payment_terms(rows: &mut Rows) -> Result<(), String> {
     for (n, (code, name, due, discount_date, percent, memos)) in terms.iter().enumerate() {
         rows.put(
             "paymentTerms",
-            &payment_term(1 + n as u64),
+            &rows.id(PAYMENT_TERM, 1 + n as u64),
             &[
                 ("code", s(code)),
                 ("displayName", s(name)),
@@ -118,7 +110,7 @@ fn bc_shipment_methods(rows: &mut Rows) -> Result<(), String> {
     for (n, (code, name)) in methods.iter().enumerate() {
         rows.put(
             "shipmentMethods",
-            &shipment_method(1 + n as u64),
+            &rows.id(SHIPMENT_METHOD, 1 + n as u64),
             &[("code", s(code)), ("displayName", s(name))],
         )?;
     }
@@ -135,7 +127,7 @@ fn bc_salespeople(rows: &mut Rows) -> Result<(), String> {
         let first = name.split(' ').next().unwrap_or(code).to_lowercase();
         rows.put(
             "salespeoplePurchasers",
-            &id(0x1e, 1 + n as u64),
+            &rows.id(0x1e, 1 + n as u64),
             &[
                 ("code", s(code)),
                 ("displayName", s(name)),
@@ -190,9 +182,9 @@ fn bc_customers(rows: &mut Rows) -> Result<(), String> {
             ("taxLiable", Value::Bool(true)),
             ("blocked", s(blocked)),
         ];
-        fields.extend(code_id("paymentTermsId", term, payment_term));
-        fields.extend(code_id("shipmentMethodId", method, shipment_method));
-        rows.put("customers", &id(0x1a, 1 + n as u64), &fields)?;
+        fields.extend(code_id(rows, "paymentTermsId", term, PAYMENT_TERM));
+        fields.extend(code_id(rows, "shipmentMethodId", method, SHIPMENT_METHOD));
+        rows.put("customers", &rows.id(0x1a, 1 + n as u64), &fields)?;
     }
     Ok(())
 }
@@ -217,8 +209,8 @@ fn bc_vendors(rows: &mut Rows) -> Result<(), String> {
             ("taxLiable", Value::Bool(false)),
             ("blocked", s(" ")),
         ];
-        fields.extend(code_id("paymentTermsId", term, payment_term));
-        rows.put("vendors", &id(0x1b, 1 + n as u64), &fields)?;
+        fields.extend(code_id(rows, "paymentTermsId", term, PAYMENT_TERM));
+        rows.put("vendors", &rows.id(0x1b, 1 + n as u64), &fields)?;
     }
     Ok(())
 }
@@ -237,7 +229,7 @@ fn bc_contacts(rows: &mut Rows) -> Result<(), String> {
         let first = name.split(' ').next().unwrap_or(name).to_lowercase();
         rows.put(
             "contacts",
-            &id(0x1d, 1 + n as u64),
+            &rows.id(0x1d, 1 + n as u64),
             &[
                 ("number", s(&format!("CT{:06}", 10 * (n + 1)))),
                 ("displayName", s(name)),
