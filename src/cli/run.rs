@@ -72,7 +72,7 @@ fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, 
     let stop = syncmap::schedule::Stop::default();
     if every.is_empty() {
         let print = Some(args.output.json());
-        return sync_one(&args, &stop, print, printed).map(|done| done.code);
+        return sync_one(&args, (&stop, None), print, printed).map(|done| done.code);
     }
     if args.out.is_some() {
         return Err(CliError::Usage(
@@ -85,6 +85,7 @@ fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, 
     let json = args.output.json();
     let mut worst = (0u8, ExitCode::SUCCESS);
     let mut documents = Vec::new();
+    let signals = runtime::signal_runtime(&stop)?;
     for company in every {
         if stop.requested() {
             // Stopped between companies: the rest wait for the next run, and say so.
@@ -99,7 +100,8 @@ fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, 
             println!("company {company}:");
         }
         let print = (!json).then_some(false);
-        let (rank, code, document) = match sync_one(&args, &stop, print, printed) {
+        let (rank, code, document) = match sync_one(&args, (&stop, Some(&signals)), print, printed)
+        {
             Ok(done) => {
                 let mut doc = serde_json::to_value(&done.report).unwrap_or_default();
                 doc["company"] = company.clone().into();
@@ -160,11 +162,12 @@ fn every_company(target: &Target) -> Result<Vec<String>, CliError> {
     Ok(profile.companies().into_iter().map(|c| c.name).collect())
 }
 
-/// Runs one company's sync (or the profile's one company's) until its end or `stop`; prints
-/// its report as it ends when `print` says how (JSON or not).
+/// Runs one company's sync (or the profile's one company's) until its end or `stop` (asked by
+/// the signals `signals` listens to, else by handlers of its own); prints its report as it
+/// ends when `print` says how (JSON or not).
 fn sync_one(
     args: &RunArgs,
-    stop: &syncmap::schedule::Stop,
+    (stop, signals): (&syncmap::schedule::Stop, Option<&tokio::runtime::Runtime>),
     print: Option<bool>,
     printed: &std::cell::Cell<bool>,
 ) -> Result<Done, CliError> {
@@ -195,9 +198,11 @@ fn sync_one(
     if args.out.is_some() {
         engine = engine.with_change_set();
     }
-    let report = runtime::until_stopped(stop, async {
-        engine.run(&req).await.map_err(runtime::engine_error)
-    })?;
+    let work = async { engine.run(&req).await.map_err(runtime::engine_error) };
+    let report = match signals {
+        Some(rt) => rt.block_on(work)?,
+        None => runtime::until_stopped(stop, work)?,
+    };
     if let Some(json) = print {
         runtime::print_report(&report, json);
         printed.set(json);

@@ -308,6 +308,24 @@ pub fn print_report(report: &syncmap::runtime::engine::RunReport, json: bool) {
     }
 }
 
+/// A runtime whose signal handlers ask `stop` to stop for as long as it lives, for a command
+/// that makes several runs in turn (one per company): a signal that lands between two of them
+/// is kept, and seen when the next one starts.
+pub fn signal_runtime(stop: &syncmap::schedule::Stop) -> Result<tokio::runtime::Runtime, CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
+        super::signals::stop_on_signals(
+            stop.clone(),
+            "stopping: finishing the batch in flight and recording the run",
+            Some("stopping after the batch in flight — press Ctrl-C again to abort"),
+        )
+    })?;
+    Ok(rt)
+}
+
 /// A single-threaded tokio runtime for a command.
 pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -352,3 +352,60 @@ fn run_syncs_every_company_in_turn_and_a_company_keeps_to_its_rows() {
         "{doc}"
     );
 }
+
+#[test]
+fn a_signal_stops_the_company_under_way_and_the_next_ones_wait_for_the_next_run() {
+    let w = Wire::start(|c| c.more_companies = 1);
+    let profile = w
+        .sandbox()
+        .companies_profile_toml_as(0, crate::support::wire::SECRET_ENV)
+        .expect("the user");
+    std::fs::write(
+        w.path().join("syncmap.toml"),
+        format!("{profile}\n[run]\nbatch_size = 10\n"),
+    )
+    .unwrap();
+    let first = w.sandbox().company_name().to_string();
+    let bodies = (0..300)
+        .map(|i| json!({ "displayName": format!("Customer {i}"), "blocked": " " }))
+        .collect();
+    w.create_many_in(&first, "customers", bodies);
+    let control = w.sandbox().control();
+    let target = control.writes() + 30;
+    let out = std::fs::File::create(w.path().join("run.json")).unwrap();
+    let mut child = w
+        .syncmap_command(&["run", "--mode", "full", "--table", "customers", "--json"])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    let reached = w.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), control.writes_reach(target)).await
+    });
+    assert!(reached.is_ok(), "the run wrote fewer than 30 records");
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = wait(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(w.path().join("run.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let statuses: Vec<(&str, &str)> = doc["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["company"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [(first.as_str(), "interrupted"), ("CRONUS 2", "not_run")],
+        "{doc}"
+    );
+}
