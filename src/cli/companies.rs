@@ -12,10 +12,17 @@ use super::CliError;
 
 /// Refuses a store that holds the couplings of a profile of one company when the profile
 /// names several: each company's state is kept under its name, so those couplings would not
-/// be found, and their records would be matched or copied again.
+/// be found, and their records would be matched or copied again. Warns when no system keeps
+/// the companies' rows apart.
 pub fn check_store(profile: &Profile, store: &Store) -> Result<(), CliError> {
     if profile.companies().is_empty() {
         return Ok(());
+    }
+    if profile.company_column().is_none() {
+        eprintln!(
+            "warning: the profile names `companies` but no system names a `company_column`: \
+             every company reads every row of the systems they share"
+        );
     }
     let single = store
         .has_couplings_of("")

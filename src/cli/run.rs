@@ -79,13 +79,22 @@ fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, 
             "--out writes one company's change set: name it with --company".into(),
         ));
     }
-    // Each company in turn, as a run of its own; one that cannot run does not keep the next
-    // from theirs. The exit code is the worst of theirs; JSON is one document, a report per
-    // company.
+    sync_every(args, every, &stop, printed)
+}
+
+/// Syncs each company in turn, as a run of its own; one that cannot run does not keep the next
+/// from theirs. The exit code is the worst of theirs; JSON is one document, a report per
+/// company.
+fn sync_every(
+    mut args: RunArgs,
+    every: Vec<String>,
+    stop: &syncmap::schedule::Stop,
+    printed: &std::cell::Cell<bool>,
+) -> Result<ExitCode, CliError> {
     let json = args.output.json();
     let mut worst = (0u8, ExitCode::SUCCESS);
     let mut documents = Vec::new();
-    let signals = runtime::signal_runtime(&stop)?;
+    let signals = runtime::signal_runtime(stop)?;
     for company in every {
         if stop.requested() {
             // Stopped between companies: the rest wait for the next run, and say so.
@@ -100,8 +109,7 @@ fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, 
             println!("company {company}:");
         }
         let print = (!json).then_some(false);
-        let (rank, code, document) = match sync_one(&args, (&stop, Some(&signals)), print, printed)
-        {
+        let (rank, code, document) = match sync_one(&args, (stop, Some(&signals)), print, printed) {
             Ok(done) => {
                 let mut doc = serde_json::to_value(&done.report).unwrap_or_default();
                 doc["company"] = company.clone().into();
@@ -132,6 +140,22 @@ fn sync(mut args: RunArgs, printed: &std::cell::Cell<bool>) -> Result<ExitCode, 
         return Ok(ExitCode::from(super::signals::exit_code(s)));
     }
     Ok(worst.1)
+}
+
+impl RunArgs {
+    /// The run these arguments ask for.
+    fn request(&self) -> RunRequest {
+        let mode = match self.mode {
+            ModeArg::Full => Mode::Full,
+            ModeArg::Modified => Mode::Modified,
+        };
+        RunRequest {
+            tables: self.tables.clone(),
+            dry_run: self.dry_run,
+            create_without_match: self.create_without_match,
+            ..RunRequest::new(mode)
+        }
+    }
 }
 
 /// One company's run, as it ended.
@@ -178,16 +202,7 @@ fn sync_one(
             dry_run: args.dry_run,
         },
     )?;
-    let mode = match args.mode {
-        ModeArg::Full => Mode::Full,
-        ModeArg::Modified => Mode::Modified,
-    };
-    let req = RunRequest {
-        tables: args.tables.clone(),
-        dry_run: args.dry_run,
-        create_without_match: args.create_without_match,
-        ..RunRequest::new(mode)
-    };
+    let req = args.request();
     let bar = super::progress::Bar::on_terminal(&rt.plan, &rt.systems);
     let mut engine = rt.engine()?;
     if let Some(b) = &bar {
@@ -217,20 +232,23 @@ fn sync_one(
             save_change_set(path, &engine, &report, &rt.targets)?;
         }
     }
-    let rank = match (
-        stop.signal(),
-        report.interrupted,
-        report.totals().failed > 0,
-    ) {
-        (Some(_), true, _) => 2,
-        (_, true, _) | (_, _, true) => 1,
-        _ => 0,
-    };
-    Ok(Done {
-        code: exit_code(&report, stop.signal()),
-        rank,
-        report,
-    })
+    Ok(Done::of(report, stop.signal()))
+}
+
+impl Done {
+    /// How a run that went through ended, `signal` the one that stopped it, if one did.
+    fn of(report: report::RunReport, signal: Option<i32>) -> Done {
+        let rank = match (signal, report.interrupted, report.totals().failed > 0) {
+            (Some(_), true, _) => 2,
+            (_, true, _) | (_, _, true) => 1,
+            _ => 0,
+        };
+        Done {
+            code: exit_code(&report, signal),
+            rank,
+            report,
+        }
+    }
 }
 
 /// Writes the change set of a dry run that went to its end (one cut short would leave out

@@ -167,12 +167,6 @@ fn open_as(target: &Target, needs: Needs, workers: bool) -> Result<Runtime, CliE
         load_plan(&target.plan_paths())?
     };
     companies::check_store(&whole, &store)?;
-    if !whole.companies().is_empty() && whole.company_column().is_none() {
-        eprintln!(
-            "warning: the profile names `companies` but no system names a `company_column`: \
-             every company reads every row of the systems they share"
-        );
-    }
     let chosen = if workers {
         None
     } else {

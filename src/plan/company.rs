@@ -54,20 +54,7 @@ pub fn for_company(plan: &Plan, system: &str, company: &CompanyColumn, id: &str)
             Side::Left => &mut table.left,
             Side::Right => &mut table.right,
         };
-        let expr = match target.filter.take() {
-            Some(f) => Expr::Bin {
-                op: BinOp::And,
-                lhs: Box::new(f.expr),
-                rhs: Box::new(scope.condition()),
-            },
-            None => scope.condition(),
-        };
-        let (odata, residual) = odata::split(&expr, kind, &columns);
-        target.filter = Some(Filter {
-            expr,
-            odata,
-            residual,
-        });
+        target.filter = Some(with_condition(target.filter.take(), scope, kind, &columns));
         target.company = Some(scope.clone());
         let pass = match side {
             Side::Right => table.left_to_right.as_mut(),
@@ -81,6 +68,30 @@ pub fn for_company(plan: &Plan, system: &str, company: &CompanyColumn, id: &str)
         }
     }
     out
+}
+
+/// A side's filter with the company's condition joined to it, split again into what the
+/// server evaluates and the rest.
+fn with_condition(
+    filter: Option<Filter>,
+    scope: &CompanyScope,
+    kind: super::model::SystemKind,
+    columns: &std::collections::BTreeMap<String, ColumnInfo>,
+) -> Filter {
+    let expr = match filter {
+        Some(f) => Expr::Bin {
+            op: BinOp::And,
+            lhs: Box::new(f.expr),
+            rhs: Box::new(scope.condition()),
+        },
+        None => scope.condition(),
+    };
+    let (odata, residual) = odata::split(&expr, kind, columns);
+    Filter {
+        expr,
+        odata,
+        residual,
+    }
 }
 
 /// The side of `table` on `system` whose table has the company column, if one has.
