@@ -95,12 +95,7 @@ pub fn all(
     plan: &Plan,
 ) -> Result<Vec<WorkerCompany>, CliError> {
     let companies = match target.company.as_deref() {
-        Some(name) if profile.companies().is_empty() => {
-            return Err(CliError::Usage(format!(
-                "--company {name}: the profile names no `companies`; its systems' `company` is the one synced"
-            )))
-        }
-        Some(name) => vec![find(&profile.companies(), name)?],
+        Some(name) => chosen(profile, Some(name))?.into_iter().collect(),
         None => profile.companies(),
     };
     if companies.is_empty() {
