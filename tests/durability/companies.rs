@@ -155,6 +155,21 @@ fn three_users_sync_six_companies_and_a_killed_worker_loses_and_duplicates_nothi
     assert_eq!(doc["last_run"]["company"], "CRONUS 3", "{doc}");
 }
 
+/// Each company's status in `run --json`'s document, in the order they ran.
+fn statuses(doc: &serde_json::Value) -> Vec<(&str, &str)> {
+    doc["companies"]
+        .as_array()
+        .expect("a report per company")
+        .iter()
+        .map(|r| {
+            (
+                r["company"].as_str().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// The accounts of each seeded company, by name (multisets); accounts of no company under "".
 fn accounts_by_company(w: &Wire) -> Names {
     let mut out = Names::new();
@@ -331,17 +346,7 @@ fn run_syncs_every_company_in_turn_and_a_company_keeps_to_its_rows() {
     let out = w.syncmap(&["run", "--table", "customers", "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let statuses: Vec<(&str, &str)> = doc["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["company"].as_str().unwrap(),
-                r["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let statuses = statuses(&doc);
     assert_eq!(
         statuses,
         [
@@ -392,17 +397,7 @@ fn a_signal_stops_the_company_under_way_and_the_next_ones_wait_for_the_next_run(
     assert_eq!(status.code(), Some(130));
     let text = std::fs::read_to_string(w.path().join("run.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let statuses: Vec<(&str, &str)> = doc["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["company"].as_str().unwrap(),
-                r["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let statuses = statuses(&doc);
     assert_eq!(
         statuses,
         [(first.as_str(), "interrupted"), ("CRONUS 2", "not_run")],
