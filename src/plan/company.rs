@@ -186,5 +186,11 @@ mod tests {
         assert!(scope.admits(Some(&Value::String(UK.into()))));
         let other = Value::String("0000000b-0000-4000-8000-000000000001".into());
         assert!(!scope.admits(Some(&other)));
+        let row = |v: Value| std::collections::BTreeMap::from([("bcbi_companyid".to_string(), v)]);
+        assert_eq!(
+            scope.foreign(&row(other)).as_deref(),
+            Some("bcbi_companyid is \"0000000b-0000-4000-8000-000000000001\"")
+        );
+        assert_eq!(scope.foreign(&row(Value::Null)), None);
     }
 }

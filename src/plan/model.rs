@@ -303,6 +303,26 @@ impl CompanyScope {
             Some(_) => false,
         }
     }
+
+    /// Why a row is not this company's, to say in a message (`bcbi_companyid is …`); `None`
+    /// when it is (its company's or of none).
+    pub fn foreign(&self, fields: &BTreeMap<String, crate::value::Value>) -> Option<String> {
+        let held = fields.get(&self.column);
+        (!self.admits(held)).then(|| {
+            let value = held.map_or_else(String::new, |v| v.to_string());
+            format!("{} is {value}", self.column)
+        })
+    }
+}
+
+impl TableSide {
+    /// Whether a row of this side may be a partner of this company's records: always, unless
+    /// the side keeps to one company's rows and the row is another's.
+    pub fn admits(&self, fields: &BTreeMap<String, crate::value::Value>) -> bool {
+        self.company
+            .as_ref()
+            .is_none_or(|s| s.foreign(fields).is_none())
+    }
 }
 
 /// A compiled row filter.

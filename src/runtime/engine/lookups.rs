@@ -244,9 +244,9 @@ async fn from_keys(
         .find_many(table, &lookups, false)
         .await
         .map_err(EngineError::from_connector)?;
-    let company = via.side(route.from).company.as_ref();
+    let side = via.side(route.from);
     for (i, mut rows) in asked.into_iter().zip(found) {
-        rows.retain(|r| company.is_none_or(|s| s.admits(r.fields.get(&s.column))));
+        rows.retain(|r| side.admits(&r.fields));
         keys[i] = the_one_row(table.name, column, &values[i], rows);
     }
     Ok(keys)

@@ -133,15 +133,11 @@ impl<'a> Engine<'a> {
     ) -> Result<String, EngineError> {
         match self.row_on(t, side, key).await? {
             Some(row) => {
-                if let Some(scope) = t.side(side).company.as_ref() {
-                    let held = row.fields.get(&scope.column);
-                    if !scope.admits(held) {
-                        return Err(EngineError::Request(format!(
-                            "row `{key}` belongs to another company ({} is {}): this company couples only rows of its own or of none",
-                            scope.column,
-                            held.map_or_else(String::new, |v| v.to_string())
-                        )));
-                    }
+                let scope = t.side(side).company.as_ref();
+                if let Some(why) = scope.and_then(|s| s.foreign(&row.fields)) {
+                    return Err(EngineError::Request(format!(
+                        "row `{key}` belongs to another company ({why}): this company couples only rows of its own or of none"
+                    )));
                 }
                 Ok(row.key)
             }

@@ -215,11 +215,11 @@ impl<'a> Engine<'a> {
     ) -> Vec<Row> {
         let no = NoLookups;
         let ctx = self.context(pass, &no);
-        let company = pass.table.side(pass.dir.dest()).company.as_ref();
+        let side = pass.table.side(pass.dir.dest());
         let (free, outside): (Vec<Row>, Vec<Row>) = candidates
             .into_iter()
             .filter(|c| !claimed.contains(&c.key) && !coupled.contains_key(&c.key))
-            .filter(|c| company.is_none_or(|s| s.admits(c.fields.get(&s.column))))
+            .filter(|c| side.admits(&c.fields))
             .partition(|c| {
                 pass.dst_filter
                     .as_ref()

@@ -202,8 +202,7 @@ impl<'a> Engine<'a> {
         let coupled = self
             .store
             .couplings(&pass.table.name, pass.dir.dest(), &keys)?;
-        let company = pass.table.side(pass.dir.dest()).company.as_ref();
-        let ours = |r: &Row| company.is_none_or(|s| s.admits(r.fields.get(&s.column)));
+        let side = pass.table.side(pass.dir.dest());
         Ok(lookups
             .iter()
             .map(|l| {
@@ -213,7 +212,9 @@ impl<'a> Engine<'a> {
                         .unwrap_or_default()
                         .into_iter()
                         .filter(|r| {
-                            !coupled.contains_key(&r.key) && !taken.contains(&r.key) && ours(r)
+                            !coupled.contains_key(&r.key)
+                                && !taken.contains(&r.key)
+                                && side.admits(&r.fields)
                         })
                         .collect()
                 })

@@ -204,19 +204,13 @@ impl<'a> Engine<'a> {
         dest: &Row,
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
-        let Some(scope) = pass.table.side(pass.dir.dest()).company.as_ref() else {
+        let scope = pass.table.side(pass.dir.dest()).company.as_ref();
+        let Some(why) = scope.and_then(|s| s.foreign(&dest.fields)) else {
             return Ok(false);
         };
-        let held = dest.fields.get(&scope.column);
-        if scope.admits(held) {
-            return Ok(false);
-        }
         let msg = format!(
-            "{} row `{}` belongs to another company ({} is {}); this company does not write it: uncouple the record (`syncmap uncouple`) if the row is no longer its partner",
-            pass.dst.name,
-            dest.key,
-            scope.column,
-            held.map_or_else(String::new, |v| v.to_string())
+            "{} row `{}` belongs to another company ({why}); this company does not write it: uncouple the record (`syncmap uncouple`) if the row is no longer its partner",
+            pass.dst.name, dest.key,
         );
         self.fail(pass, pr, &update.row.key, Some(&dest.key), &msg)?;
         Ok(true)
