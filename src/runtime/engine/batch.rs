@@ -495,6 +495,7 @@ impl<'a> Engine<'a> {
 mod base;
 pub(crate) mod change_set;
 mod decide;
+pub(crate) use base::{base_fields, BaseField};
 pub(crate) use decide::side_word;
 mod dry_run;
 mod execute;

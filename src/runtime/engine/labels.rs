@@ -34,28 +34,56 @@ const NAMES: [&str; 9] = [
 /// The longest name shown; longer ones are cut with `…`.
 const MAX_NAME: usize = 60;
 
-/// A record's number and name as a person reads them, from the columns of `table` it has.
-pub(crate) fn label(table: &TableInfo, row: &Row) -> Option<String> {
-    let text = |names: &[&str]| {
-        names.iter().find_map(|c| {
-            table.columns.get(*c)?;
-            let t = row.fields.get(*c)?.to_text()?;
-            let t = t.trim();
-            (!t.is_empty()).then(|| t.to_string())
-        })
-    };
-    let name = text(&NAMES).map(|n| {
-        if n.chars().count() > MAX_NAME {
-            format!("{}…", n.chars().take(MAX_NAME - 1).collect::<String>())
-        } else {
-            n
+/// The columns of a table that number and name its records, most telling first: worked out
+/// once per batch, not once per row.
+struct LabelColumns<'t> {
+    numbers: Vec<&'t str>,
+    names: Vec<&'t str>,
+}
+
+impl<'t> LabelColumns<'t> {
+    fn of(table: &TableInfo) -> LabelColumns<'t> {
+        let present = |names: &[&'t str]| {
+            names
+                .iter()
+                .copied()
+                .filter(|c| table.columns.contains_key(*c))
+                .collect()
+        };
+        LabelColumns {
+            numbers: present(&NUMBERS),
+            names: present(&NAMES),
         }
-    });
-    match (text(&NUMBERS), name) {
-        (Some(n), Some(m)) if n != m => Some(format!("{n} · {m}")),
-        (Some(n), _) => Some(n),
-        (None, m) => m,
     }
+
+    /// A record's number and name as a person reads them.
+    fn label(&self, row: &Row) -> Option<String> {
+        let text = |names: &[&str]| {
+            names.iter().find_map(|c| {
+                let t = row.fields.get(*c)?.to_text()?;
+                let t = t.trim();
+                (!t.is_empty()).then(|| t.to_string())
+            })
+        };
+        let name = text(&self.names).map(|n| {
+            if n.chars().count() > MAX_NAME {
+                format!("{}…", n.chars().take(MAX_NAME - 1).collect::<String>())
+            } else {
+                n
+            }
+        });
+        match (text(&self.numbers), name) {
+            (Some(n), Some(m)) if n != m => Some(format!("{n} · {m}")),
+            (Some(n), _) => Some(n),
+            (None, m) => m,
+        }
+    }
+}
+
+/// A record's number and name as a person reads them, from the columns of `table` it has.
+#[cfg(test)]
+fn label(table: &TableInfo, row: &Row) -> Option<String> {
+    LabelColumns::of(table).label(row)
 }
 
 impl Engine<'_> {
@@ -75,9 +103,10 @@ impl Engine<'_> {
     /// Remembers the labels of a batch's source rows, for its failures, until they are
     /// forgotten.
     pub(crate) fn remember_labels(&self, pass: &Pass<'_>, rows: &[Row]) {
+        let columns = LabelColumns::of(pass.src.info);
         let mut labels = self.labels.borrow_mut();
         for row in rows {
-            if let Some(l) = label(pass.src.info, row) {
+            if let Some(l) = columns.label(row) {
                 labels.insert(row.key.clone(), l);
             }
         }

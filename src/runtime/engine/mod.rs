@@ -169,6 +169,8 @@ pub(crate) struct Pass<'a> {
     pub table: &'a plan::Table,
     pub dir: Direction,
     pub ops: Vec<(&'a plan::FieldOp, Compiled)>,
+    /// The two-way fields among `ops`, as the coupling's base knows them.
+    pub base_fields: Vec<batch::BaseField<'a>>,
     pub src_system: &'a str,
     pub dst_system: &'a str,
     pub src: TableRef<'a>,
@@ -485,6 +487,7 @@ impl<'a> Engine<'a> {
         Ok(Pass {
             table: t,
             dir,
+            base_fields: batch::base_fields(t, dir, ops.iter().map(|(op, _)| *op)),
             ops,
             src_system: &t.side(s).system,
             dst_system: &t.side(d).system,

@@ -374,6 +374,7 @@ impl<'a> Engine<'a> {
             pass.back_only = true;
             pass.force = true;
             pass.ops.retain(|(op, _)| !op.two_way);
+            pass.base_fields.clear();
             let conn = self.systems.get(pass.src_system)?;
             let mut pr = PassReport::default();
             for chunk in keys.chunks(self.options.batch_size.max(1)) {

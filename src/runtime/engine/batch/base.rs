@@ -71,26 +71,54 @@ fn entry(base: &Base, key: u32) -> Option<(u64, u64)> {
     base.iter().find(|e| e.0 == key).map(|e| (e.1, e.2))
 }
 
-/// The source's own column of a two-way field: what the reverse pass writes for the same
-/// field mapping (whatever lookup or value map carries the value between them).
-fn source_column<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<&'p str> {
-    let reverse = pass.table.pass_to(pass.dir.source())?;
-    reverse
-        .ops
-        .iter()
-        .find(|o| o.two_way && o.id == op.id)
-        .map(|o| o.target.as_str())
+/// A two-way field of a pass as the base knows it: the column it writes, its key in the base
+/// and the source's own column (what the reverse pass writes for the same field mapping,
+/// whatever lookup or value map carries the value between them). Worked out once per pass:
+/// the base is written for every record a two-way sync writes.
+#[derive(Debug, Clone)]
+pub(crate) struct BaseField<'p> {
+    target: &'p str,
+    key: u32,
+    source: &'p str,
+}
+
+/// The two-way fields of a pass, in the order of its operations.
+pub(crate) fn base_fields<'p>(
+    table: &'p crate::plan::Table,
+    dir: crate::state::Direction,
+    ops: impl Iterator<Item = &'p FieldOp>,
+) -> Vec<BaseField<'p>> {
+    let Some(reverse) = table.pass_to(dir.source()) else {
+        return Vec::new();
+    };
+    ops.filter(|op| op.two_way)
+        .filter_map(|op| {
+            let source = reverse
+                .ops
+                .iter()
+                .find(|o| o.two_way && o.id == op.id)?
+                .target
+                .as_str();
+            let (left, right) = match dir.source() {
+                Side::Left => (source, op.target.as_str()),
+                Side::Right => (op.target.as_str(), source),
+            };
+            let bytes = left.bytes().chain([b'|']).chain(right.bytes());
+            Some(BaseField {
+                target: &op.target,
+                key: (fnv(bytes) & 0xffff_ffff) as u32,
+                source,
+            })
+        })
+        .collect()
 }
 
 /// The key of a two-way field in the base, and its source column.
 fn field_key<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<(u32, &'p str)> {
-    let src = source_column(pass, op)?;
-    let (left, right) = match pass.dir.source() {
-        Side::Left => (src, op.target.as_str()),
-        Side::Right => (op.target.as_str(), src),
-    };
-    let bytes = left.bytes().chain([b'|']).chain(right.bytes());
-    Some(((fnv(bytes) & 0xffff_ffff) as u32, src))
+    pass.base_fields
+        .iter()
+        .find(|f| f.target == op.target)
+        .map(|f| (f.key, f.source))
 }
 
 /// The operation of a two-way field that an update writes.
@@ -134,11 +162,11 @@ pub(crate) fn synced_base(
         return None;
     }
     let mut base = parse(old);
-    for (op, _) in pass.ops.iter().filter(|(op, _)| op.two_way) {
-        let (Some(dst), Some((key, src))) = (fields.get(&op.target), field_key(pass, op)) else {
+    for f in &pass.base_fields {
+        let (Some(dst), key) = (fields.get(f.target), f.key) else {
             continue;
         };
-        let src = fingerprint(row.fields.get(src));
+        let src = fingerprint(row.fields.get(f.source));
         let dst = fingerprint(Some(dst));
         let (left, right) = match pass.dir.source() {
             Side::Left => (src, dst),

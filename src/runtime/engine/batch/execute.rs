@@ -34,6 +34,17 @@ pub(super) struct Planned {
     on_source: bool,
 }
 
+impl Planned {
+    /// The destination values the record's write carries in full: a create's, which moved
+    /// into its write, or those the update was decided on (it writes the ones that differ).
+    fn written(&self) -> &BTreeMap<String, Value> {
+        match &self.op {
+            Some(WriteOp::Create { fields, .. }) => fields,
+            _ => &self.pending.fields,
+        }
+    }
+}
+
 impl<'a> Engine<'a> {
     /// Writes what the batch needs and records the outcome.
     pub(crate) async fn execute(
@@ -46,7 +57,7 @@ impl<'a> Engine<'a> {
         for p in pending {
             planned.push(self.plan_write(pass, p, pr));
         }
-        let planned: Vec<Planned> = planned.into_iter().flatten().collect();
+        let mut planned: Vec<Planned> = planned.into_iter().flatten().collect();
         if self.dry_run {
             for p in &planned {
                 self.report_dry(pass, p, pr);
@@ -65,7 +76,7 @@ impl<'a> Engine<'a> {
             self.store
                 .add_intents(&pass.table.name, pass.dir, recorded, self.run)?;
         }
-        let results = self.write_all(pass, &planned).await?;
+        let results = self.write_all(pass, &mut planned).await?;
         let outcomes = self
             .settle_unsure(pass, &planned, &intents, results)
             .await?;
@@ -157,12 +168,13 @@ impl<'a> Engine<'a> {
     }
 
     /// Turns a decision into a write; an update with nothing to change needs none.
-    fn plan_write(&self, pass: &Pass<'a>, p: Pending, pr: &mut PassReport) -> Option<Planned> {
+    fn plan_write(&self, pass: &Pass<'a>, mut p: Pending, pr: &mut PassReport) -> Option<Planned> {
         let (op, on_source) = match &p.kind {
+            // A create's values move into its write (see [`Planned::written`]).
             PendingKind::Create { key, .. } => (
                 Some(WriteOp::Create {
                     key: key.clone(),
-                    fields: p.fields.clone(),
+                    fields: std::mem::take(&mut p.fields),
                 }),
                 false,
             ),
@@ -206,7 +218,7 @@ impl<'a> Engine<'a> {
     async fn write_all(
         &self,
         pass: &Pass<'a>,
-        planned: &[Planned],
+        planned: &mut [Planned],
     ) -> Result<Vec<Option<Result<WriteOutcome, ConnectorError>>>, EngineError> {
         let mut results: Vec<Option<Result<WriteOutcome, ConnectorError>>> =
             (0..planned.len()).map(|_| None).collect();
@@ -231,20 +243,23 @@ impl<'a> Engine<'a> {
                 // A holder that could not renew its lease for a while may have been taken
                 // over, and its successor settles these intents: no write goes out after that.
                 self.still_holding()?;
-                let ops: Vec<WriteOp> = chunk
-                    .iter()
-                    .filter_map(|i| planned[*i].op.clone())
-                    .collect();
+                // The writes are lent to the connector and put back: what happened to each is
+                // settled from them.
+                let ops: Vec<WriteOp> =
+                    chunk.iter().filter_map(|i| planned[*i].op.take()).collect();
                 let outcomes = if !on_source && pass.creates_keys_only() {
                     conn.write_keys_only(table, &ops).await
                 } else {
                     conn.write(table, &ops).await
                 };
-                if outcomes.len() != ops.len() {
+                let sent = ops.len();
+                for (i, op) in chunk.iter().zip(ops) {
+                    planned[*i].op = Some(op);
+                }
+                if outcomes.len() != sent {
                     return Err(EngineError::Connector(ConnectorError::Fatal(format!(
-                        "{system}: {} results for {} writes",
+                        "{system}: {} results for {sent} writes",
                         outcomes.len(),
-                        ops.len()
                     ))));
                 }
                 for (i, outcome) in chunk.iter().zip(outcomes) {
@@ -272,7 +287,7 @@ impl<'a> Engine<'a> {
             PendingKind::Update { coupling, .. } => coupling.base.as_deref(),
             _ => None,
         };
-        let base = super::base::synced_base(pass, old_base, row, &p.pending.fields);
+        let base = super::base::synced_base(pass, old_base, row, p.written());
         match (&p.pending.kind, outcome) {
             (PendingKind::Update { coupling, dest, .. }, done) if pass.back_only => {
                 self.record_followed_up(pass, row, coupling, dest, done, pr)
