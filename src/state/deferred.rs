@@ -214,7 +214,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO run_writes (run, mapping, direction, action, source_key, dest_key, reason, company) VALUES {marks}"
             );
-            let args: Vec<Arg<'_>> = chunk.iter().flatten().cloned().collect();
+            let args: Vec<Arg<'_>> = chunk.iter().flatten().map(Arg::lent).collect();
             self.execute_rows(&sql, chunk.len() == CHUNK, &args)?;
         }
         Ok(())

@@ -69,6 +69,18 @@ pub(super) enum Arg<'a> {
     Blob(Cow<'a, [u8]>),
 }
 
+impl Arg<'_> {
+    /// The same value, borrowed: binding it needs no copy of its text.
+    pub(super) fn lent(&self) -> Arg<'_> {
+        match self {
+            Arg::Null => Arg::Null,
+            Arg::Int(i) => Arg::Int(*i),
+            Arg::Text(t) => Arg::Text(Cow::Borrowed(t)),
+            Arg::Blob(b) => Arg::Blob(Cow::Borrowed(b)),
+        }
+    }
+}
+
 impl<'a> From<&'a str> for Arg<'a> {
     fn from(s: &'a str) -> Self {
         Arg::Text(Cow::Borrowed(s))
