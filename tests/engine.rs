@@ -3026,6 +3026,50 @@ fn different_fields_changed_on_each_side_merge_under_any_table_rule() {
     }
 }
 
+/// Two field mappings write one column in different phases (the city is made from the first
+/// address line, then kept from the city): a merge judges the one that updates it by its own
+/// source column and base, not by the other's.
+#[test]
+fn a_merge_judges_the_field_mapping_that_writes_the_column_now() {
+    const MAP: &str = r#"
+table customers: bc.customers <-> dv.accounts {
+    filter bc: blocked == " "
+    filter dv: statecode == "Active" and customertypecode == "Customer"
+    on conflict: fail
+
+    displayName  <-> name [truncate]
+    addressLine1 <-> address1_city [truncate, create only]
+    city         <-> address1_city [truncate, update only]
+    phoneNumber  <-> telephone1 [truncate]
+    "Customer"    -> customertypecode [create only]
+}
+"#;
+    let w = World::with_mappings(MAP);
+    let a = w.add_customer(
+        "C-A",
+        "Alpha",
+        &[
+            ("addressLine1", s("Oslo")),
+            ("city", s("Oslo")),
+            ("phoneNumber", s("100")),
+        ],
+    );
+    let r = w.run(Mode::Full);
+    assert_eq!(counts(&r, "customers", LTR).inserted, 1, "{r:#?}");
+    let a2 = w.partner("customers", Side::Left, &a);
+    w.age();
+    w.update("bc", "customers", &a, &[("city", s("Tromsø"))]);
+    w.update("dv", "accounts", &a2, &[("telephone1", s("555"))]);
+    let r = w.run(Mode::Modified);
+    for dir in [LTR, RTL] {
+        let n = counts(&r, "customers", dir);
+        assert_eq!((n.failed, n.conflicts), (0, 0), "{r:#?}");
+    }
+    assert_eq!(w.field("dv", "accounts", &a2, "address1_city"), s("Tromsø"));
+    assert_eq!(w.field("bc", "customers", &a, "city"), s("Tromsø"));
+    assert_eq!(w.field("bc", "customers", &a, "phoneNumber"), s("555"));
+}
+
 #[test]
 fn merges_keep_working_round_after_round_in_either_pass_order() {
     let (w, a, a2) = per_field_pair();

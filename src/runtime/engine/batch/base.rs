@@ -77,6 +77,8 @@ fn entry(base: &Base, key: u32) -> Option<(u64, u64)> {
 /// the base is written for every record a two-way sync writes.
 #[derive(Debug, Clone)]
 pub(crate) struct BaseField<'p> {
+    /// The field mapping's id: two field mappings may write one column in different phases.
+    id: &'p str,
     target: &'p str,
     key: u32,
     source: &'p str,
@@ -105,6 +107,7 @@ pub(crate) fn base_fields<'p>(
             };
             let bytes = left.bytes().chain([b'|']).chain(right.bytes());
             Some(BaseField {
+                id: &op.id,
                 target: &op.target,
                 key: (fnv(bytes) & 0xffff_ffff) as u32,
                 source,
@@ -117,7 +120,7 @@ pub(crate) fn base_fields<'p>(
 fn field_key<'p>(pass: &'p Pass<'_>, op: &FieldOp) -> Option<(u32, &'p str)> {
     pass.base_fields
         .iter()
-        .find(|f| f.target == op.target)
+        .find(|f| f.id == op.id)
         .map(|f| (f.key, f.source))
 }
 
