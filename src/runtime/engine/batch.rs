@@ -499,3 +499,4 @@ pub(crate) use base::{base_fields, BaseField};
 pub(crate) use decide::side_word;
 mod dry_run;
 mod execute;
+mod outcome;
