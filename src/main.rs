@@ -15,7 +15,7 @@ mod cli;
 /// several threads: glibc's allocator spent about a quarter of a sync's CPU in `malloc` and
 /// `free`, and mimalloc makes a full sync 1.2–1.3× as fast (docs/benchmarks.md, issue 14).
 /// Without transparent huge pages (`no_thp`): they made its peak memory half as large again,
-/// 2 MiB zeroed at a time, for no speed.
+/// 2 MiB zeroed at a time, and gained no speed.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

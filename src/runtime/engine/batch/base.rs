@@ -75,7 +75,6 @@ fn entry(base: &Base, key: u32) -> Option<(u64, u64)> {
 /// and the source's own column (what the reverse pass writes for the same field mapping,
 /// whatever lookup or value map carries the value between them). Worked out once per pass:
 /// the base is written for every record a two-way sync writes.
-#[derive(Debug, Clone)]
 pub(crate) struct BaseField<'p> {
     /// The field mapping's id: two field mappings may write one column in different phases.
     id: &'p str,

@@ -1,7 +1,7 @@
 //! Carrying out a batch: diff against the destination, record an intent for every write, write
 //! in batches the system accepts, settle the writes whose answer was lost (from what the system
-//! holds), then commit couplings and results in one transaction per batch (`outcome`). A dry run stops
-//! before the writes and reports what they would have been.
+//! holds), then commit couplings and results in one transaction per batch (`outcome`). A dry
+//! run stops before the writes and reports what they would have been.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,6 +1,6 @@
-//! Recording what each write of a batch did, in the batch's one transaction: the coupling and
-//! its versions and base, the record's result, its failure or conflict, the write log and the
-//! pass's counts.
+//! Recording what each write of a batch did, in the batch's one transaction: the coupling with
+//! its versions and base, the record's result or failure, its intent cleared or kept, the
+//! write log and the pass's counts.
 
 use super::execute::{pending_change, Outcome, Planned};
 use super::PendingKind;
