@@ -165,9 +165,10 @@ pub(crate) fn synced_base(
     }
     let mut base = parse(old);
     for f in &pass.base_fields {
-        let (Some(dst), key) = (fields.get(f.target), f.key) else {
+        let Some(dst) = fields.get(f.target) else {
             continue;
         };
+        let key = f.key;
         let src = fingerprint(row.fields.get(f.source));
         let dst = fingerprint(Some(dst));
         let (left, right) = match pass.dir.source() {
