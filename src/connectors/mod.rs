@@ -200,9 +200,13 @@ pub struct Capabilities {
     pub max_batch: usize,
     /// The largest page the system serves.
     pub max_page: usize,
-    /// Batches of writes worth having under way at once: 1 where a write runs on the caller's
-    /// thread to its end (nothing else could go on meanwhile), more across a network.
-    pub batches_at_once: usize,
+    /// Whether a write runs on the caller's thread to its end (a local database): nothing
+    /// else could go on meanwhile, so batches are not overlapped.
+    pub writes_block: bool,
+    /// Write requests the connector keeps in flight at once.
+    pub requests_at_once: usize,
+    /// The most writes one request carries.
+    pub writes_per_request: usize,
     /// Whether reads follow the system's record of changes ([`Tracking`]) where it keeps one.
     pub tracks_changes: bool,
 }

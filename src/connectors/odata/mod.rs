@@ -320,11 +320,9 @@ impl Connector for ODataConnector {
             // connector splits them into `$batch` requests of the service's size.
             max_batch: per_batch * self.endpoint.http.concurrency.max(1),
             max_page: self.endpoint.flavor.max_page(),
-            // As many batches under way as requests may be in flight: with only two, a
-            // batch smaller than a request's limit (the default: 500 rows, Dataverse takes
-            // 1,000) leaves half the slots idle while the engine decides the next, and the
-            // service waits whenever one batch takes the engine longer than usual.
-            batches_at_once: self.endpoint.http.concurrency.max(2),
+            writes_block: false,
+            requests_at_once: self.endpoint.http.concurrency.max(1),
+            writes_per_request: per_batch,
             // Dataverse's change tracking; the other kinds read by modified-on.
             tracks_changes: self.endpoint.flavor == Flavor::Dataverse
                 && self.endpoint.http.changes == ChangeReads::Tracking,

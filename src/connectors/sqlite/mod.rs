@@ -335,7 +335,9 @@ impl Connector for SqliteConnector {
             client_keys: true,
             max_batch: MAX_BATCH,
             max_page: MAX_PAGE,
-            batches_at_once: 1,
+            writes_block: true,
+            requests_at_once: 1,
+            writes_per_request: MAX_BATCH,
             tracks_changes: false,
         }
     }

@@ -177,11 +177,24 @@ impl<'a> Engine<'a> {
         result
     }
 
-    /// How many batches' writes may be under way at once: what the destination, which takes
-    /// nearly all of them, says is worth it.
+    /// How many batches' writes may be under way at once, by what the destination (which
+    /// takes nearly all of them) keeps in flight: one where a write blocks until done;
+    /// else enough batches to fill its request slots, at least two (one answered while the
+    /// next is sent) and at most [`MOST_BATCHES_AT_ONCE`]. With only two, batches that fit in
+    /// one request each (Dataverse's default: 500 rows, 1,000 a request) leave slots idle, and
+    /// the service waits whenever a batch takes the engine longer than usual; batches that
+    /// need several requests each (Business Central's 100) fill the slots already, and more of
+    /// them would only queue for the slots ahead of the next batch's reads.
     fn batches_at_once(&self, pass: &Pass<'a>) -> Result<usize, EngineError> {
         let dest = self.systems.get(pass.dst_system)?.capabilities();
-        Ok(dest.batches_at_once.max(1))
+        if dest.writes_block {
+            return Ok(1);
+        }
+        Ok(batches_at_once(
+            dest.requests_at_once,
+            dest.writes_per_request,
+            self.options.batch_size,
+        ))
     }
 
     /// Whether the next batch, of rows with these keys, may be decided while the ones under
@@ -208,5 +221,39 @@ impl<'a> Engine<'a> {
             && !asks_destination
             && writing.keyless == 0
             && !looks_up_itself
+    }
+}
+
+/// The most batches under way at once, whatever the destination's request slots: each holds
+/// its rows and their encoded writes in memory, a stop waits for them, and a kill leaves
+/// their intents to settle.
+const MOST_BATCHES_AT_ONCE: usize = 8;
+
+/// Batches under way at once for a destination keeping `requests` write requests in flight
+/// of at most `per_request` writes each, with batches of `batch_size` rows.
+fn batches_at_once(requests: usize, per_request: usize, batch_size: usize) -> usize {
+    let requests_per_batch = batch_size.max(1).div_ceil(per_request.max(1));
+    requests
+        .div_ceil(requests_per_batch)
+        .clamp(2, MOST_BATCHES_AT_ONCE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches_at_once;
+
+    #[test]
+    fn batches_under_way_fill_the_request_slots_within_bounds() {
+        // One request in flight: one batch answered while the next is decided.
+        assert_eq!(batches_at_once(1, 1000, 500), 2);
+        // Dataverse, 4 requests of up to 1,000: batches of 500 or 1,000 take one each.
+        assert_eq!(batches_at_once(4, 1000, 500), 4);
+        assert_eq!(batches_at_once(4, 1000, 1000), 4);
+        // Business Central, 100 a request: a batch of 500 fills the slots; two as before.
+        assert_eq!(batches_at_once(4, 100, 500), 2);
+        // Two requests in flight, or small batches among many slots: at least two, at most 8.
+        assert_eq!(batches_at_once(2, 1000, 500), 2);
+        assert_eq!(batches_at_once(50, 1000, 20), 8);
+        assert_eq!(batches_at_once(6, 1000, 1500), 3);
     }
 }
