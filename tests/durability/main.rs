@@ -14,5 +14,6 @@ mod support;
 mod companies;
 mod postgres;
 mod sqlite;
+mod windows;
 mod wire;
 mod workers;

@@ -173,10 +173,11 @@ fn a_service_without_the_action_and_a_two_way_mapping_create_in_batch() {
     assert_eq!((totals(&r).inserted, totals(&r).failed), (200, 0), "{r}");
     let stats = control.stats().dv;
     // The first answer says the action is not there: that batch, and every batch after it,
-    // goes in `$batch`. One sent while the first was under way was refused too; at least
-    // eight of the ten never tried it.
+    // goes in `$batch`. Those sent while the first was under way (batches of 20 take one
+    // request each, so as many as the default `concurrency`, 4) were refused too; at least
+    // six of the ten never tried it.
     let bulk = stats.routes.get("POST accounts/CreateMultiple").copied();
-    assert!(matches!(bulk, Some(1 | 2)), "{:?}", stats.routes);
+    assert!(matches!(bulk, Some(1..=4)), "{:?}", stats.routes);
     assert_eq!(stats.batches, 10, "{stats:?}");
     assert_eq!(
         accounts(&w),

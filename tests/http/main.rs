@@ -10,6 +10,7 @@ mod support;
 
 mod bulk;
 mod changes;
+mod gate;
 mod generic;
 mod guarantees;
 mod options;
@@ -847,53 +848,6 @@ fn a_stale_etag_is_refused_and_the_newer_change_kept() {
             Value::String("changed by a person".into())
         );
     }
-}
-
-/// A run that may have lost its lease of the state store sends no write, even one already
-/// waiting for its turn: the connector asks the gate right before each write leaves.
-#[test]
-fn a_shut_write_gate_sends_no_write_and_reads_still_go() {
-    let env = Env::start(Seed::Demo, |_| {});
-    let (c, plan) = connector(&env, "bc");
-    let info = &plan.systems["bc"].tables["customers"];
-    let t = TableRef {
-        name: "customers",
-        info,
-    };
-    let rows = env.rows(false, "customers");
-    let key = text(&rows[0], &info.key);
-    let shut: syncmap::connectors::WriteGate = std::sync::Arc::new(|| false);
-    c.client().set_write_gate(Some(shut));
-    let writes = env.sandbox().control().writes();
-    let mut fields = std::collections::BTreeMap::new();
-    fields.insert(
-        "phoneNumber".to_string(),
-        Value::String("never written".into()),
-    );
-    let update = WriteOp::Update {
-        key: key.clone(),
-        etag: None,
-        fields,
-    };
-    let outcome = env.rt.block_on(c.write(t, std::slice::from_ref(&update)));
-    assert!(
-        matches!(&outcome[0], Err(ConnectorError::Fatal(m)) if m.contains("lease")),
-        "{outcome:?}"
-    );
-    assert_eq!(env.sandbox().control().writes(), writes, "nothing was sent");
-    let read = env
-        .rt
-        .block_on(c.get(t, std::slice::from_ref(&key)))
-        .unwrap();
-    assert_ne!(
-        read[0].fields["phoneNumber"],
-        Value::String("never written".into())
-    );
-    // Open again: the same write goes.
-    c.client().set_write_gate(None);
-    let outcome = env.rt.block_on(c.write(t, &[update]));
-    assert!(outcome[0].is_ok(), "{outcome:?}");
-    assert_eq!(env.sandbox().control().writes(), writes + 1);
 }
 
 #[test]

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::auth::Authenticator;
 use super::failure::{describe_reqwest, explain_connection, without_query};
+use super::gate;
 use super::pacing::{Pacer, RateLimit};
 use crate::connectors::{ConnectorError, WriteGate};
 use crate::odata::error::ErrorBody;
@@ -266,13 +267,31 @@ impl Client {
         if request.method == Method::GET {
             return Ok(());
         }
-        let gate = self.write_gate.read().ok().and_then(|g| g.clone());
-        match gate {
-            Some(open) if !open() => Err(ConnectorError::Fatal(format!(
-                "system `{}`: write not sent: the run may no longer hold its lease of the state store",
-                self.system
-            ))),
+        match self.write_gate() {
+            Some(open) if !open() => Err(self.gate_shut()),
             _ => Ok(()),
+        }
+    }
+
+    fn write_gate(&self) -> Option<WriteGate> {
+        self.write_gate.read().ok().and_then(|g| g.clone())
+    }
+
+    fn gate_shut(&self) -> ConnectorError {
+        ConnectorError::Fatal(format!(
+            "system `{}`: write not sent: the run may no longer hold its lease of the state store",
+            self.system
+        ))
+    }
+
+    /// A request's body; a write's is handed over only while the write gate is open, asked
+    /// again when its connection sends it (see [`gate`]).
+    fn gated_body(&self, request: &Request, body: Vec<u8>) -> reqwest::Body {
+        match self.write_gate() {
+            Some(open) if request.method != Method::GET => {
+                reqwest::Body::wrap(gate::GatedBody::new(body, open))
+            }
+            _ => reqwest::Body::from(body),
         }
     }
 
@@ -502,7 +521,7 @@ impl Client {
                 };
                 builder = builder.header(CONTENT_TYPE, content_type);
             }
-            builder = builder.body(body.clone());
+            builder = builder.body(self.gated_body(request, body.clone()));
         }
         let builder = match self.auth.apply(&self.http, builder).await {
             Ok(b) => b,
@@ -513,7 +532,9 @@ impl Client {
         };
         let broken = |e: reqwest::Error| Failure::Broken(describe_reqwest(&e));
         let response = builder.send().await.map_err(|e| {
-            if e.is_connect() {
+            if gate::shut(&e) {
+                Failure::Fatal(self.gate_shut())
+            } else if e.is_connect() {
                 Failure::Unreachable(explain_connection(&e, &request.url, None))
             } else {
                 broken(e)

@@ -10,6 +10,7 @@ mod choices;
 pub mod client;
 pub mod failure;
 pub mod flavor;
+mod gate;
 mod metadata;
 pub mod pacing;
 pub mod paging;

@@ -31,8 +31,12 @@ pub(crate) enum Action {
         key: Option<String>,
         replaces: Option<Coupling>,
     },
-    /// The coupled partner is gone.
-    PartnerDeleted { coupling: Coupling },
+    /// The coupled partner is gone. `open_key`: the key an earlier create of a new partner
+    /// was given, not found made (yet).
+    PartnerDeleted {
+        coupling: Coupling,
+        open_key: Option<String>,
+    },
 }
 
 /// A write waiting for its result.
@@ -265,7 +269,13 @@ impl<'a> Engine<'a> {
                         // A follow-up only brings values back; a deleted partner is the
                         // other pass's to handle by its rule.
                         None if pass.back_only => continue,
-                        None => Action::PartnerDeleted { coupling: c },
+                        None => Action::PartnerDeleted {
+                            coupling: c,
+                            open_key: intents
+                                .remove(&row.key)
+                                .filter(|i| !i.keyless())
+                                .map(|i| i.dest_key),
+                        },
                     };
                     work.push((row, action));
                 }

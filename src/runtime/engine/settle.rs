@@ -264,6 +264,11 @@ impl<'a> Engine<'a> {
                 )?;
                 pr.counts.uncoupled += 1;
             }
+            // A create with a key of ours that is not there stays open: its record is made
+            // again with that very key, so the write, if it is still on its way (sent by a
+            // holder frozen past its lease, whom no service can fence), cannot make a second
+            // row; whichever of the two comes second meets the first.
+            (IntentKind::Create, Found::NotWritten) if !i.keyless() => return Ok(()),
             // Not written: forgotten, the record is read and decided again.
             _ => {}
         }

@@ -24,8 +24,8 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
         match action {
-            Action::PartnerDeleted { coupling } => {
-                match self.partner_deleted(pass, row, coupling, pr)? {
+            Action::PartnerDeleted { coupling, open_key } => {
+                match self.partner_deleted(pass, row, (coupling, open_key), pr)? {
                     // Restoring re-creates the partner from this row, with every field a create sets.
                     Some(p) if matches!(p.kind, PendingKind::Create { .. }) => {
                         self.with_fields(pass, p, true, None, lookups, pr)
@@ -300,12 +300,14 @@ impl<'a> Engine<'a> {
         self.fail_described(pass, pr, keys, &msg, true, described)
     }
 
-    /// The coupled partner is gone: the table's deletion rule decides.
+    /// The coupled partner is gone: the table's deletion rule decides. A partner restored
+    /// takes the key an earlier create of it was given (`open_key`), if that create is still
+    /// open.
     fn partner_deleted(
         &self,
         pass: &Pass<'a>,
         row: Row,
-        coupling: Coupling,
+        (coupling, open_key): (Coupling, Option<String>),
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
         let d = pass.dir.dest();
@@ -336,7 +338,7 @@ impl<'a> Engine<'a> {
             DeleteRule::Restore => Ok(Some(Pending {
                 fields: BTreeMap::new(),
                 kind: PendingKind::Create {
-                    key: self.client_key(pass),
+                    key: open_key.or_else(|| self.client_key(pass)),
                     replaces: Some(coupling),
                 },
                 row,
