@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 mod alive;
 
@@ -162,6 +162,8 @@ pub struct Lease {
     lost: Arc<AtomicBool>,
     /// When the lease was taken, and how long after that it was last renewed (ms).
     taken: Instant,
+    /// When it was taken by the wall clock, which counts a pause the monotonic clock may not.
+    taken_wall: SystemTime,
     renewed: Arc<AtomicU64>,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
@@ -186,6 +188,7 @@ impl Lease {
         LeaseWatch {
             lost: self.lost.clone(),
             taken: self.taken,
+            taken_wall: self.taken_wall,
             renewed: self.renewed.clone(),
         }
     }
@@ -201,14 +204,20 @@ impl Lease {
 pub struct LeaseWatch {
     lost: Arc<AtomicBool>,
     taken: Instant,
+    taken_wall: SystemTime,
     renewed: Arc<AtomicU64>,
 }
 
 impl LeaseWatch {
-    /// See [`Lease::lost`].
+    /// See [`Lease::lost`]. Judged by both clocks: a virtual machine paused and woken may find
+    /// its monotonic clock did not count the pause, while its wall clock (set right on waking)
+    /// did. A wall clock set back counts for nothing; one set forward ends the lease early,
+    /// which is safe.
     pub fn lost(&self) -> bool {
         let renewed = Duration::from_millis(self.renewed.load(Ordering::Relaxed));
-        self.lost.load(Ordering::Relaxed) || self.taken.elapsed().saturating_sub(renewed) > STALE
+        let monotonic = self.taken.elapsed();
+        let wall = self.taken_wall.elapsed().unwrap_or_default();
+        self.lost.load(Ordering::Relaxed) || monotonic.max(wall).saturating_sub(renewed) > STALE
     }
 }
 
@@ -283,7 +292,8 @@ impl Store {
             token,
         };
         let lost = Arc::new(AtomicBool::new(false));
-        let (taken, renewed) = (Instant::now(), Arc::new(AtomicU64::new(0)));
+        let (taken, taken_wall) = (Instant::now(), SystemTime::now());
+        let renewed = Arc::new(AtomicU64::new(0));
         let (stop, stopped) = mpsc::channel();
         let heartbeat = {
             let (at, fence) = (self.location.clone(), fence.clone());
@@ -301,6 +311,7 @@ impl Store {
             fence,
             lost,
             taken,
+            taken_wall,
             renewed,
             stop: Some(stop),
             heartbeat: Some(heartbeat),

@@ -4,6 +4,7 @@
 //! run killed at any moment resumes.
 
 mod couplings;
+mod create_keys;
 mod db;
 mod deferred;
 mod events;

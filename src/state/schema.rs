@@ -348,6 +348,19 @@ const SQLITE: &[&str] = &[
     CREATE INDEX run_writes_by_company ON run_writes(company, run);
     CREATE INDEX runs_by_company ON runs(company, id);
     "#,
+    // 14: the keys kept for records' creates (see `create_keys.rs`): a create with a key of
+    //     ours that was not found may still arrive, so its record is made again with that key.
+    r#"
+    CREATE TABLE create_keys (
+        company TEXT NOT NULL DEFAULT '',
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        dest_key TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (company, mapping, direction, source_key)
+    );
+    "#,
 ];
 
 /// Migration 11 for PostgreSQL.
@@ -399,6 +412,19 @@ const POSTGRES_13: &str = r#"
     UPDATE run_writes SET company = r.company FROM runs r WHERE r.id = run_writes.run AND r.company <> '';
     CREATE INDEX run_writes_by_company ON run_writes(company, run);
     CREATE INDEX runs_by_company ON runs(company, id);
+"#;
+
+/// Migration 14 for PostgreSQL.
+const POSTGRES_14: &str = r#"
+    CREATE TABLE create_keys (
+        company TEXT COLLATE "C" NOT NULL DEFAULT '',
+        mapping TEXT COLLATE "C" NOT NULL,
+        direction TEXT COLLATE "C" NOT NULL,
+        source_key TEXT COLLATE "C" NOT NULL,
+        dest_key TEXT COLLATE "C" NOT NULL,
+        at TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (company, mapping, direction, source_key)
+    );
 "#;
 
 /// The migrations in order; a store's version is how many have been applied.
@@ -454,6 +480,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         sqlite: SQLITE[12],
         postgres: Some(POSTGRES_13),
+    },
+    Migration {
+        sqlite: SQLITE[13],
+        postgres: Some(POSTGRES_14),
     },
 ];
 

@@ -12,6 +12,7 @@ on_both_stores!(
     runs_keep_their_counts_and_interrupted_runs_are_closed,
     the_latest_plan_is_that_of_the_newest_run_that_kept_one,
     intents_survive_until_cleared,
+    a_kept_create_key_is_found_until_released,
     passing_errors_never_skip_a_record,
     write_logs_are_pruned_to_the_newest_runs_and_runs_filter,
 );
@@ -355,6 +356,32 @@ fn intents_survive_until_cleared(s: &Store) {
     assert_eq!(s.intents("m", dir).unwrap().len(), 1);
     s.clear_intent("m", dir, "a").unwrap();
     assert!(s.intents("m", dir).unwrap().is_empty());
+}
+
+fn a_kept_create_key_is_found_until_released(s: &Store) {
+    let dir = Direction::LeftToRight;
+    s.keep_create_key("m", dir, "a", "x").unwrap();
+    // Kept again (a later create of it was not found either): the newer key.
+    s.keep_create_key("m", dir, "a", "y").unwrap();
+    let among = |keys: &[&str]| {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        s.kept_create_keys_among("m", dir, &keys).unwrap()
+    };
+    assert_eq!(
+        among(&["a", "b"]),
+        HashMap::from([("a".into(), "y".into())])
+    );
+    // Another direction, mapping or record keeps none.
+    assert!(s
+        .kept_create_keys_among("m", Direction::RightToLeft, &["a".into()])
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .kept_create_keys_among("n", dir, &["a".into()])
+        .unwrap()
+        .is_empty());
+    s.release_create_key("m", dir, "a").unwrap();
+    assert!(among(&["a"]).is_empty());
 }
 
 #[test]

@@ -26,17 +26,15 @@ pub(crate) enum Action {
         /// The pair was coupled in this batch (by matching or an interrupted create).
         new_coupling: bool,
     },
-    /// Create the destination row (with this key where the system takes client keys).
+    /// Create the destination row (with this key where the system takes client keys; `kept`
+    /// when it is the key kept for the record's create, see `state/create_keys.rs`).
     Create {
         key: Option<String>,
         replaces: Option<Coupling>,
+        kept: bool,
     },
-    /// The coupled partner is gone. `open_key`: the key an earlier create of a new partner
-    /// was given, not found made (yet).
-    PartnerDeleted {
-        coupling: Coupling,
-        open_key: Option<String>,
-    },
+    /// The coupled partner is gone.
+    PartnerDeleted { coupling: Coupling },
 }
 
 /// A write waiting for its result.
@@ -67,6 +65,7 @@ enum PendingKind {
     Create {
         key: Option<String>,
         replaces: Option<Coupling>,
+        kept: bool,
     },
     Update {
         coupling: Coupling,
@@ -269,13 +268,7 @@ impl<'a> Engine<'a> {
                         // A follow-up only brings values back; a deleted partner is the
                         // other pass's to handle by its rule.
                         None if pass.back_only => continue,
-                        None => Action::PartnerDeleted {
-                            coupling: c,
-                            open_key: intents
-                                .remove(&row.key)
-                                .filter(|i| !i.keyless())
-                                .map(|i| i.dest_key),
-                        },
+                        None => Action::PartnerDeleted { coupling: c },
                     };
                     work.push((row, action));
                 }

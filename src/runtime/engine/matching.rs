@@ -2,7 +2,7 @@
 //! priority order (asked for a whole batch at once), or a new row — unless creating would fill a
 //! populated table the store knows nothing of with copies of what is already there.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::batch::Action;
 use super::report::{Change, PassReport};
@@ -68,16 +68,24 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let d = pass.dir.dest();
+        let creates = pass.table.create.contains(&d) && !pass.match_only;
+        let mut kept = if creates && !unmatched.is_empty() && self.client_key(pass).is_some() {
+            let keys: Vec<String> = unmatched.iter().map(|r| r.key.clone()).collect();
+            self.store
+                .kept_create_keys_among(&pass.table.name, pass.dir, &keys)?
+        } else {
+            HashMap::new()
+        };
         for row in unmatched {
-            if pass.table.create.contains(&d) && !pass.match_only {
+            if creates {
                 self.guard_creates(pass).await?;
-                out.push((
-                    row,
-                    Action::Create {
-                        key: self.client_key(pass),
-                        replaces: None,
-                    },
-                ));
+                let kept = kept.remove(&row.key);
+                let action = Action::Create {
+                    kept: kept.is_some(),
+                    key: kept.or_else(|| self.client_key(pass)),
+                    replaces: None,
+                };
+                out.push((row, action));
                 continue;
             }
             let how = if pass.table.match_rules.is_empty() {
@@ -98,9 +106,8 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Creates with a key of ours that an earlier run left open (a run's passes start by
-    /// settling them, and keep open those whose row is not there): the row is there, or made
-    /// with the same key.
+    /// Creates with a key of ours that an earlier run left open (only a dry run meets them: a
+    /// run settles them as its passes start): the row is there, or made with the same key.
     async fn resume_creates(
         &self,
         pass: &Pass<'a>,
@@ -132,6 +139,7 @@ impl<'a> Engine<'a> {
                     Action::Create {
                         key: Some(key),
                         replaces: None,
+                        kept: false,
                     },
                 )),
             }
@@ -372,6 +380,27 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The key for a record's create, and whether it is the one kept for it (an earlier create
+    /// with it was not found, and may still arrive); else a fresh one ([`Engine::client_key`]).
+    pub(crate) fn create_key(
+        &self,
+        pass: &Pass<'a>,
+        source_key: &str,
+    ) -> Result<(Option<String>, bool), EngineError> {
+        let Some(fresh) = self.client_key(pass) else {
+            return Ok((None, false));
+        };
+        let mut kept = self.store.kept_create_keys_among(
+            &pass.table.name,
+            pass.dir,
+            &[source_key.to_string()],
+        )?;
+        Ok(match kept.remove(source_key) {
+            Some(k) => (Some(k), true),
+            None => (Some(fresh), false),
+        })
     }
 
     /// A fresh key for a create, when the destination takes client keys on a text key column:

@@ -4,11 +4,12 @@
 //! sent; here an intent is settled from what the systems hold. A create whose key the system
 //! chose is found again by the values it wrote, among the rows no record is coupled to.
 //!
-//! What did not happen is forgotten and the record decided again. What happened is committed as
-//! the batch would have: a created row is coupled, an updated pair's versions move past the
-//! sync's own write, a propagated deletion is uncoupled. A create that cannot be told apart
-//! from other rows holding the same values is not guessed at: its record fails with why, until
-//! someone couples it by hand.
+//! What did not happen is forgotten and the record decided again (a create with a key of ours
+//! leaves that key kept for the record's next create: see `state/create_keys.rs`). What
+//! happened is committed as the batch would have: a created row is coupled, an updated pair's
+//! versions move past the sync's own write, a propagated deletion is uncoupled. A create that
+//! cannot be told apart from other rows holding the same values is not guessed at: its record
+//! fails with why, until someone couples it by hand.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -264,11 +265,11 @@ impl<'a> Engine<'a> {
                 )?;
                 pr.counts.uncoupled += 1;
             }
-            // A create with a key of ours that is not there stays open: its record is made
-            // again with that very key, so the write, if it is still on its way (sent by a
-            // holder frozen past its lease, whom no service can fence), cannot make a second
-            // row; whichever of the two comes second meets the first.
-            (IntentKind::Create, Found::NotWritten) if !i.keyless() => return Ok(()),
+            // Not there, it may still arrive (sent by a holder frozen past its lease): the
+            // record's next create takes its key, so the two cannot make two rows.
+            (IntentKind::Create, Found::NotWritten) if !i.keyless() => {
+                st.keep_create_key(mapping, pass.dir, &i.source_key, &i.dest_key)?;
+            }
             // Not written: forgotten, the record is read and decided again.
             _ => {}
         }

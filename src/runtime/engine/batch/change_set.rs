@@ -193,7 +193,7 @@ impl<'a> Engine<'a> {
             fields: Vec::new(),
         };
         match (&p.pending.kind, &p.op) {
-            (PendingKind::Create { key, replaces }, Some(WriteOp::Create { fields, .. })) => {
+            (PendingKind::Create { key, replaces, .. }, Some(WriteOp::Create { fields, .. })) => {
                 w.action = "insert".into();
                 w.dest_key = key.clone();
                 w.restores = replaces
@@ -454,6 +454,7 @@ fn reviewed_insert(
     Ok(PendingKind::Create {
         key: w.dest_key.clone(),
         replaces,
+        kept: false,
     })
 }
 

@@ -24,8 +24,8 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
         match action {
-            Action::PartnerDeleted { coupling, open_key } => {
-                match self.partner_deleted(pass, row, (coupling, open_key), pr)? {
+            Action::PartnerDeleted { coupling } => {
+                match self.partner_deleted(pass, row, coupling, pr)? {
                     // Restoring re-creates the partner from this row, with every field a create sets.
                     Some(p) if matches!(p.kind, PendingKind::Create { .. }) => {
                         self.with_fields(pass, p, true, None, lookups, pr)
@@ -33,10 +33,18 @@ impl<'a> Engine<'a> {
                     other => Ok(other),
                 }
             }
-            Action::Create { key, replaces } => {
+            Action::Create {
+                key,
+                replaces,
+                kept,
+            } => {
                 let create = Pending {
                     row,
-                    kind: PendingKind::Create { key, replaces },
+                    kind: PendingKind::Create {
+                        key,
+                        replaces,
+                        kept,
+                    },
                     fields: BTreeMap::new(),
                 };
                 self.with_fields(pass, create, true, None, lookups, pr)
@@ -300,14 +308,12 @@ impl<'a> Engine<'a> {
         self.fail_described(pass, pr, keys, &msg, true, described)
     }
 
-    /// The coupled partner is gone: the table's deletion rule decides. A partner restored
-    /// takes the key an earlier create of it was given (`open_key`), if that create is still
-    /// open.
+    /// The coupled partner is gone: the table's deletion rule decides.
     fn partner_deleted(
         &self,
         pass: &Pass<'a>,
         row: Row,
-        (coupling, open_key): (Coupling, Option<String>),
+        coupling: Coupling,
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
         let d = pass.dir.dest();
@@ -335,14 +341,18 @@ impl<'a> Engine<'a> {
                 self.uncouple_from_deleted(pass, &row.key, &gone, note("uncoupled"), pr)?;
                 Ok(None)
             }
-            DeleteRule::Restore => Ok(Some(Pending {
-                fields: BTreeMap::new(),
-                kind: PendingKind::Create {
-                    key: open_key.or_else(|| self.client_key(pass)),
-                    replaces: Some(coupling),
-                },
-                row,
-            })),
+            DeleteRule::Restore => {
+                let (key, kept) = self.create_key(pass, &row.key)?;
+                Ok(Some(Pending {
+                    fields: BTreeMap::new(),
+                    kind: PendingKind::Create {
+                        key,
+                        replaces: Some(coupling),
+                        kept,
+                    },
+                    row,
+                }))
+            }
             DeleteRule::Propagate => Ok(Some(Pending {
                 fields: BTreeMap::new(),
                 kind: PendingKind::DeleteSource { coupling },

@@ -52,7 +52,11 @@ impl<'a> Engine<'a> {
                 let pair = (coupling, dest, *new_coupling);
                 self.record_updated(pass, row, pair, (&out, untouched, base), pr)
             }
-            (PendingKind::Create { replaces, .. }, Outcome::Done { out, untouched }) => {
+            (PendingKind::Create { replaces, kept, .. }, Outcome::Done { out, untouched }) => {
+                if *kept {
+                    self.store
+                        .release_create_key(&pass.table.name, pass.dir, &row.key)?;
+                }
                 self.record_created(pass, row, replaces.as_ref(), (&out, untouched, base), pr)
             }
             (PendingKind::DeleteSource { coupling }, Outcome::Done { .. }) => {
@@ -341,6 +345,12 @@ impl<'a> Engine<'a> {
         if !passing {
             self.store
                 .clear_intent(&pass.table.name, pass.dir, &row.key)?;
+        }
+        // A refused create with the kept key lets it go: the next attempt draws a fresh one,
+        // rather than meet the same refusal for ever.
+        if refused_create && matches!(kind, PendingKind::Create { kept: true, .. }) {
+            self.store
+                .release_create_key(&pass.table.name, pass.dir, &row.key)?;
         }
         let what = match kind {
             PendingKind::Create { .. } => "creating",

@@ -1,0 +1,66 @@
+//! Keys kept for records' creates. A create with a key of ours that settling did not find may
+//! still arrive: sent by a holder frozen past its lease (no service checks a fencing token),
+//! it can be carried out after its successor looked. The record's next create takes that very
+//! key, so whichever of the two writes comes second meets the row the first made instead of
+//! making another. A kept key is let go once a create with it is done or refused.
+
+use super::*;
+
+impl Store {
+    /// Keeps `dest_key` for the next create of a record.
+    pub fn keep_create_key(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+        dest_key: &str,
+    ) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "INSERT INTO create_keys (company, mapping, direction, source_key, dest_key, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (company, mapping, direction, source_key) DO UPDATE SET dest_key = excluded.dest_key, at = excluded.at",
+            &args![self.company(), mapping, dir.as_str(), source_key, dest_key, now()],
+        )?;
+        Ok(())
+    }
+
+    /// The keys kept for creates of these records, by source key: one query for a batch.
+    pub fn kept_create_keys_among(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_keys: &[String],
+    ) -> Result<HashMap<String, String>, StateError> {
+        let mut out = HashMap::new();
+        let company = self.company();
+        for chunk in source_keys.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT source_key, dest_key FROM create_keys
+                 WHERE company = ? AND mapping = ? AND direction = ? AND source_key IN ({marks})"
+            );
+            let args: Vec<Arg<'_>> = [company.as_str(), mapping, dir.as_str()]
+                .into_iter()
+                .chain(chunk.iter().map(String::as_str))
+                .map(Arg::from)
+                .collect();
+            for r in self.conn()?.query(&sql, &args)? {
+                out.insert(r.get(0)?, r.get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lets a record's kept key go: a create with it is done (or was refused).
+    pub fn release_create_key(
+        &self,
+        mapping: &str,
+        dir: Direction,
+        source_key: &str,
+    ) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "DELETE FROM create_keys WHERE company = ?1 AND mapping = ?2 AND direction = ?3 AND source_key = ?4",
+            &args![self.company(), mapping, dir.as_str(), source_key],
+        )?;
+        Ok(())
+    }
+}
