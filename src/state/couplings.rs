@@ -212,6 +212,21 @@ impl Store {
         } else {
             "right_key"
         };
+        // A key kept for either record's create would couple them again (see `create_keys.rs`).
+        let (this_way, other_way, other_col) = if side == Side::Left {
+            (Direction::LeftToRight, Direction::RightToLeft, "right_key")
+        } else {
+            (Direction::RightToLeft, Direction::LeftToRight, "left_key")
+        };
+        self.conn()?.execute(
+            &format!(
+                "DELETE FROM create_keys WHERE company = ?3 AND mapping = ?1
+                   AND ((direction = ?4 AND source_key = ?2)
+                     OR (direction = ?5 AND source_key IN
+                          (SELECT {other_col} FROM couplings WHERE company = ?3 AND mapping = ?1 AND {col} = ?2)))"
+            ),
+            &args![mapping, key, self.company(), this_way.as_str(), other_way.as_str()],
+        )?;
         let n = self.conn()?.execute(
             &format!("DELETE FROM couplings WHERE company = ?3 AND mapping = ?1 AND {col} = ?2"),
             &args![mapping, key, self.company()],
@@ -224,6 +239,10 @@ impl Store {
         let scope = args![mapping, self.company()];
         self.conn()?.execute(
             "DELETE FROM failures WHERE company = ?2 AND mapping = ?1",
+            &scope,
+        )?;
+        self.conn()?.execute(
+            "DELETE FROM create_keys WHERE company = ?2 AND mapping = ?1",
             &scope,
         )?;
         self.conn()?.execute(

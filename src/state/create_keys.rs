@@ -2,7 +2,8 @@
 //! still arrive: sent by a holder frozen past its lease (no service checks a fencing token),
 //! it can be carried out after its successor looked. The record's next create takes that very
 //! key, so whichever of the two writes comes second meets the row the first made instead of
-//! making another. A kept key is let go once a create with it is done or refused.
+//! making another (the engine's side: `runtime/engine/kept_keys.rs`). A kept key is let go in
+//! the transaction that couples its record, and when the record is uncoupled.
 
 use super::*;
 
@@ -43,14 +44,15 @@ impl Store {
                 .chain(chunk.iter().map(String::as_str))
                 .map(Arg::from)
                 .collect();
-            for r in self.conn()?.query(&sql, &args)? {
+            // Prepared for this once: its size varies with the batch.
+            for r in self.conn()?.query_as(&sql, &args, db::Reuse::Once)? {
                 out.insert(r.get(0)?, r.get(1)?);
             }
         }
         Ok(out)
     }
 
-    /// Lets a record's kept key go: a create with it is done (or was refused).
+    /// Lets a record's kept key go: the record is coupled.
     pub fn release_create_key(
         &self,
         mapping: &str,

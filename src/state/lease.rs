@@ -160,11 +160,7 @@ pub struct Fence {
 pub struct Lease {
     fence: Fence,
     lost: Arc<AtomicBool>,
-    /// When the lease was taken, and how long after that it was last renewed (ms).
-    taken: Instant,
-    /// When it was taken by the wall clock, which counts a pause the monotonic clock may not.
-    taken_wall: SystemTime,
-    renewed: Arc<AtomicU64>,
+    renewals: Arc<Renewals>,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
     /// The operating-system lock beside the store (a file's), held as long as the lease.
@@ -187,9 +183,7 @@ impl Lease {
     pub fn watch(&self) -> LeaseWatch {
         LeaseWatch {
             lost: self.lost.clone(),
-            taken: self.taken,
-            taken_wall: self.taken_wall,
-            renewed: self.renewed.clone(),
+            renewals: self.renewals.clone(),
         }
     }
 
@@ -203,21 +197,56 @@ impl Lease {
 #[derive(Debug, Clone)]
 pub struct LeaseWatch {
     lost: Arc<AtomicBool>,
-    taken: Instant,
-    taken_wall: SystemTime,
-    renewed: Arc<AtomicU64>,
+    renewals: Arc<Renewals>,
 }
 
 impl LeaseWatch {
-    /// See [`Lease::lost`]. Judged by both clocks: a virtual machine paused and woken may find
-    /// its monotonic clock did not count the pause, while its wall clock (set right on waking)
-    /// did. A wall clock set back counts for nothing; one set forward ends the lease early,
-    /// which is safe.
+    /// See [`Lease::lost`].
     pub fn lost(&self) -> bool {
-        let renewed = Duration::from_millis(self.renewed.load(Ordering::Relaxed));
-        let monotonic = self.taken.elapsed();
+        self.lost.load(Ordering::Relaxed) || self.renewals.stale()
+    }
+}
+
+/// When a lease was taken and last renewed, by two clocks: a virtual machine paused and woken
+/// may find its monotonic clock did not count the pause, while its wall clock (set right on
+/// waking) did. Each clock is judged against its own reading of the last renewal, so a wall
+/// clock set forward or back costs at most one heartbeat's doubt.
+#[derive(Debug)]
+struct Renewals {
+    taken: Instant,
+    taken_wall: SystemTime,
+    /// How long after it was taken the lease was last renewed (ms), by each clock.
+    monotonic_ms: AtomicU64,
+    wall_ms: AtomicU64,
+}
+
+impl Renewals {
+    fn new() -> Renewals {
+        Renewals {
+            taken: Instant::now(),
+            taken_wall: SystemTime::now(),
+            monotonic_ms: AtomicU64::new(0),
+            wall_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn renewed_now(&self) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let wall = self.taken_wall.elapsed().unwrap_or_default();
-        self.lost.load(Ordering::Relaxed) || monotonic.max(wall).saturating_sub(renewed) > STALE
+        self.monotonic_ms
+            .store(ms(self.taken.elapsed()), Ordering::Relaxed);
+        self.wall_ms.store(ms(wall), Ordering::Relaxed);
+    }
+
+    /// Whether either clock says the last renewal is older than [`STALE`].
+    fn stale(&self) -> bool {
+        let since = |now: Duration, at: &AtomicU64| {
+            now.saturating_sub(Duration::from_millis(at.load(Ordering::Relaxed)))
+        };
+        // A wall clock set back before the lease was taken reads as no time at all.
+        let wall = self.taken_wall.elapsed().unwrap_or_default();
+        since(self.taken.elapsed(), &self.monotonic_ms) > STALE
+            || since(wall, &self.wall_ms) > STALE
     }
 }
 
@@ -292,15 +321,13 @@ impl Store {
             token,
         };
         let lost = Arc::new(AtomicBool::new(false));
-        let (taken, taken_wall) = (Instant::now(), SystemTime::now());
-        let renewed = Arc::new(AtomicU64::new(0));
+        let renewals = Arc::new(Renewals::new());
         let (stop, stopped) = mpsc::channel();
         let heartbeat = {
             let (at, fence) = (self.location.clone(), fence.clone());
             let beat = Beat {
                 lost: lost.clone(),
-                taken,
-                renewed: renewed.clone(),
+                renewals: renewals.clone(),
             };
             std::thread::Builder::new()
                 .name("lease".into())
@@ -310,9 +337,7 @@ impl Store {
         Ok(Some(Lease {
             fence,
             lost,
-            taken,
-            taken_wall,
-            renewed,
+            renewals,
             stop: Some(stop),
             heartbeat: Some(heartbeat),
             _lock: file,
@@ -539,8 +564,7 @@ fn renew(
                 return;
             }
             Ok(_) => {
-                let since = u64::try_from(beat.taken.elapsed().as_millis()).unwrap_or(u64::MAX);
-                beat.renewed.store(since, Ordering::Relaxed);
+                beat.renewals.renewed_now();
             }
             // The session's lock went with its connection: a newcomer may hold the lease now.
             Err(e) if conn.is_closed() => {
@@ -561,8 +585,7 @@ fn renew(
 /// What the heartbeat tells its lease.
 struct Beat {
     lost: Arc<AtomicBool>,
-    taken: Instant,
-    renewed: Arc<AtomicU64>,
+    renewals: Arc<Renewals>,
 }
 
 /// This machine's name, for messages about who holds a lease.

@@ -382,6 +382,24 @@ fn a_kept_create_key_is_found_until_released(s: &Store) {
         .is_empty());
     s.release_create_key("m", dir, "a").unwrap();
     assert!(among(&["a"]).is_empty());
+    // Uncoupling a pair lets go of the keys kept for either record's create, and of no other.
+    s.couple(&Coupling::new("m", "a", "r")).unwrap();
+    s.keep_create_key("m", dir, "a", "x").unwrap();
+    s.keep_create_key("m", Direction::RightToLeft, "r", "z")
+        .unwrap();
+    s.keep_create_key("m", dir, "b", "w").unwrap();
+    assert!(s.uncouple("m", Side::Left, "a").unwrap());
+    assert_eq!(
+        among(&["a", "b"]),
+        HashMap::from([("b".into(), "w".into())])
+    );
+    assert!(s
+        .kept_create_keys_among("m", Direction::RightToLeft, &["r".into()])
+        .unwrap()
+        .is_empty());
+    // Uncoupling a whole table mapping lets go of all of its.
+    s.uncouple_all("m").unwrap();
+    assert!(among(&["b"]).is_empty());
 }
 
 #[test]

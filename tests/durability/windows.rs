@@ -5,6 +5,7 @@
 //! killed, and leaves the same behind.
 
 use crate::support::*;
+use syncmap::connectors::WriteOp;
 use syncmap::plan::Side;
 use syncmap::runtime::engine::Mode;
 use syncmap::value::Value;
@@ -246,6 +247,48 @@ fn a_create_not_carried_out_yet_is_made_again_with_the_key_it_was_given() {
     assert_eq!(w.partner("customers", Side::Left, &customer), key);
     assert_eq!((intents(&w), failures(&w)), (0, 0));
     assert_eq!(kept_keys(&w), 0, "the kept key is let go once made");
+    assert_quiet(&w);
+}
+
+#[test]
+fn a_late_create_that_arrives_before_its_record_is_made_again_becomes_its_partner() {
+    let w = two_way("");
+    let customer = w.add_customer("C1", "Alpha", &[("city", s("Oslo"))]);
+    cut_off(&w, "NEW.ltr_result IS NOT NULL", false);
+    cut_run(&w, Mode::Full);
+    mend(&w);
+    let key = open_create_key(&w);
+    let late = w.get("dv", "accounts", &key);
+    w.delete("dv", "accounts", &key);
+    // The next run keeps the key; its create with it is refused (Dataverse cannot take the
+    // row just now), which leaves the key kept.
+    w.sql(
+        "dv",
+        "CREATE TRIGGER refuse BEFORE INSERT ON accounts BEGIN SELECT RAISE(ABORT, 'not now'); END;",
+    );
+    let r = w.run(Mode::Full);
+    assert_eq!(r.totals().failed, 1, "{r:#?}");
+    w.sql("dv", "DROP TRIGGER refuse");
+    assert_eq!((intents(&w), kept_keys(&w)), (0, 1));
+    // The first create arrives late, with the values of its time; the customer moved since.
+    let fields = ["name", "address1_city", "customertypecode", "statecode"]
+        .map(|c| (c.to_string(), late.fields[c].clone()))
+        .into();
+    let create = WriteOp::Create {
+        key: Some(key.clone()),
+        fields,
+    };
+    w.write_many("dv", "accounts", vec![create]);
+    w.update("bc", "customers", &customer, &[("city", s("Paris"))]);
+    w.run(Mode::Full);
+    assert_eq!(w.count("dv", "accounts"), 1, "no second account");
+    assert_eq!(w.partner("customers", Side::Left, &customer), key);
+    assert_eq!(
+        w.field("dv", "accounts", &key, "address1_city"),
+        s("Paris"),
+        "the late row is brought in line"
+    );
+    assert_eq!((intents(&w), failures(&w), kept_keys(&w)), (0, 0, 0));
     assert_quiet(&w);
 }
 

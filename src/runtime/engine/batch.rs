@@ -26,15 +26,16 @@ pub(crate) enum Action {
         /// The pair was coupled in this batch (by matching or an interrupted create).
         new_coupling: bool,
     },
-    /// Create the destination row (with this key where the system takes client keys; `kept`
-    /// when it is the key kept for the record's create, see `state/create_keys.rs`).
+    /// Create the destination row (with this key where the system takes client keys).
     Create {
         key: Option<String>,
         replaces: Option<Coupling>,
-        kept: bool,
     },
-    /// The coupled partner is gone.
-    PartnerDeleted { coupling: Coupling },
+    /// The coupled partner is gone. `kept_key`: the key kept for a new partner's create.
+    PartnerDeleted {
+        coupling: Coupling,
+        kept_key: Option<String>,
+    },
 }
 
 /// A write waiting for its result.
@@ -65,7 +66,6 @@ enum PendingKind {
     Create {
         key: Option<String>,
         replaces: Option<Coupling>,
-        kept: bool,
     },
     Update {
         coupling: Coupling,
@@ -84,7 +84,14 @@ struct Partners {
 }
 
 /// Rows with their action decided, and uncoupled rows with any create left open for them.
-type Sorted = (Vec<(Row, Action)>, Vec<(Row, Option<Intent>)>);
+type Sorted = (Vec<(Row, Action)>, Uncoupled);
+
+/// A batch's uncoupled records, each with any create an earlier run left open, and the keys
+/// kept for their creates (see `state/create_keys.rs`), by source key.
+pub(crate) struct Uncoupled {
+    pub rows: Vec<(Row, Option<Intent>)>,
+    pub kept: HashMap<String, String>,
+}
 
 impl<'a> Engine<'a> {
     /// Processes one batch of source rows. `retry` marks rows re-read because they failed before:
@@ -243,7 +250,8 @@ impl<'a> Engine<'a> {
         // Skipped records and open creates, asked for once per batch, not per record.
         let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
         let mut intents = self.store.create_intents_among(mapping, pass.dir, &keys)?;
-        let (mut work, mut uncoupled) = (Vec::new(), Vec::new());
+        let mut kept_keys = self.kept_create_keys(pass, &keys)?;
+        let (mut work, mut uncoupled, mut coupled_kept) = (Vec::new(), Vec::new(), Vec::new());
         for row in kept {
             // Each record has its own coupling and partner: they are taken, not copied.
             let coupling = partners.couplings.remove(&row.key);
@@ -254,6 +262,9 @@ impl<'a> Engine<'a> {
                 let keys = (row.key.as_str(), coupling.as_ref().map(|c| c.key(d)));
                 self.skip(pass, pr, keys, SKIPPED);
                 continue;
+            }
+            if coupling.is_some() && kept_keys.contains_key(&row.key) {
+                coupled_kept.push(row.key.clone());
             }
             match coupling {
                 Some(_) if pass.match_only => {}
@@ -268,7 +279,10 @@ impl<'a> Engine<'a> {
                         // A follow-up only brings values back; a deleted partner is the
                         // other pass's to handle by its rule.
                         None if pass.back_only => continue,
-                        None => Action::PartnerDeleted { coupling: c },
+                        None => Action::PartnerDeleted {
+                            coupling: c,
+                            kept_key: kept_keys.remove(&row.key),
+                        },
                     };
                     work.push((row, action));
                 }
@@ -287,6 +301,11 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        self.let_kept_keys_go(pass, coupled_kept, &mut kept_keys)?;
+        let uncoupled = Uncoupled {
+            rows: uncoupled,
+            kept: kept_keys,
+        };
         Ok((work, uncoupled))
     }
 

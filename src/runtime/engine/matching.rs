@@ -4,13 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::batch::Action;
+use super::batch::{Action, Uncoupled};
 use super::report::{Change, PassReport};
 use super::{Engine, EngineError, Pass};
 use crate::connectors::{Connector, ReadRequest, Row};
 use crate::plan::{MatchRule, Side};
 use crate::runtime::eval::NoLookups;
-use crate::state::{Coupling, Intent};
+use crate::state::Coupling;
 use crate::value::{ColumnKind, Value};
 
 /// Pages of the destination read to see whether it holds rows at all (its filter may not be
@@ -23,9 +23,10 @@ impl<'a> Engine<'a> {
     pub(crate) async fn find_partners(
         &self,
         pass: &Pass<'a>,
-        rows: Vec<(Row, Option<Intent>)>,
+        uncoupled: Uncoupled,
         pr: &mut PassReport,
     ) -> Result<Vec<(Row, Action)>, EngineError> {
+        let Uncoupled { rows, mut kept } = uncoupled;
         let mut out = Vec::new();
         let mut open = Vec::new();
         let mut keyed = Vec::new();
@@ -40,6 +41,7 @@ impl<'a> Engine<'a> {
             }
         }
         self.resume_creates(pass, keyed, &mut out).await?;
+        let mut open = self.resume_kept(pass, open, &mut kept, &mut out).await?;
         let mut claimed: HashSet<String> = HashSet::new();
         let rules = if open.is_empty() || !self.dest_has_rows(pass).await? {
             &[][..]
@@ -54,35 +56,28 @@ impl<'a> Engine<'a> {
                 .match_rule(pass, rule, open, &mut claimed, &mut out, pr)
                 .await?;
         }
-        self.create_or_skip(pass, open, &mut out, pr).await?;
+        self.create_or_skip(pass, (open, kept), &mut out, pr)
+            .await?;
         Ok(out)
     }
 
-    /// Rows no match rule coupled: created when the table mapping creates on the destination,
-    /// else skipped with why.
+    /// Rows no match rule coupled: created when the table mapping creates on the destination
+    /// (with the key kept for the record's create, if there is one), else skipped with why.
     async fn create_or_skip(
         &self,
         pass: &Pass<'a>,
-        unmatched: Vec<Row>,
+        (unmatched, mut kept): (Vec<Row>, HashMap<String, String>),
         out: &mut Vec<(Row, Action)>,
         pr: &mut PassReport,
     ) -> Result<(), EngineError> {
         let d = pass.dir.dest();
         let creates = pass.table.create.contains(&d) && !pass.match_only;
-        let mut kept = if creates && !unmatched.is_empty() && self.client_key(pass).is_some() {
-            let keys: Vec<String> = unmatched.iter().map(|r| r.key.clone()).collect();
-            self.store
-                .kept_create_keys_among(&pass.table.name, pass.dir, &keys)?
-        } else {
-            HashMap::new()
-        };
         for row in unmatched {
             if creates {
                 self.guard_creates(pass).await?;
                 let kept = kept.remove(&row.key);
                 let action = Action::Create {
-                    kept: kept.is_some(),
-                    key: kept.or_else(|| self.client_key(pass)),
+                    key: self.kept_or_fresh_key(pass, &row.key, kept),
                     replaces: None,
                 };
                 out.push((row, action));
@@ -139,7 +134,6 @@ impl<'a> Engine<'a> {
                     Action::Create {
                         key: Some(key),
                         replaces: None,
-                        kept: false,
                     },
                 )),
             }
@@ -382,35 +376,22 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// The key for a record's create, and whether it is the one kept for it (an earlier create
-    /// with it was not found, and may still arrive); else a fresh one ([`Engine::client_key`]).
-    pub(crate) fn create_key(
-        &self,
-        pass: &Pass<'a>,
-        source_key: &str,
-    ) -> Result<(Option<String>, bool), EngineError> {
-        let Some(fresh) = self.client_key(pass) else {
-            return Ok((None, false));
-        };
-        let mut kept = self.store.kept_create_keys_among(
-            &pass.table.name,
-            pass.dir,
-            &[source_key.to_string()],
-        )?;
-        Ok(match kept.remove(source_key) {
-            Some(k) => (Some(k), true),
-            None => (Some(fresh), false),
-        })
-    }
-
     /// A fresh key for a create, when the destination takes client keys on a text key column:
     /// time-ordered (UUID v7), so a table keyed by text grows at its end (see the SQLite
     /// connector's keys).
     pub(crate) fn client_key(&self, pass: &Pass<'a>) -> Option<String> {
-        let caps = self.systems.get(pass.dst_system).ok()?.capabilities();
-        let ty = pass.dst.info.columns.get(&pass.dst.info.key).map(|c| c.ty);
-        (caps.client_keys && matches!(ty, Some(ColumnKind::Guid | ColumnKind::String) | None))
+        self.takes_client_keys(pass)
             .then(|| uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Whether creates on the pass's destination are given keys of ours.
+    pub(crate) fn takes_client_keys(&self, pass: &Pass<'a>) -> bool {
+        let Ok(system) = self.systems.get(pass.dst_system) else {
+            return false;
+        };
+        let ty = pass.dst.info.columns.get(&pass.dst.info.key).map(|c| c.ty);
+        system.capabilities().client_keys
+            && matches!(ty, Some(ColumnKind::Guid | ColumnKind::String) | None)
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod batch;
 mod history;
+mod kept_keys;
 mod labels;
 mod lifecycle;
 mod lookups;
@@ -287,6 +288,8 @@ pub struct Engine<'a> {
     pub(crate) labels: labels::Labels,
     /// The writes a dry run would make, when a change set is asked for.
     pub(crate) change_set: batch::change_set::Collected,
+    /// Records deciding with the key kept for their create, let go when they are coupled.
+    pub(crate) kept_in_use: kept_keys::InUse,
 }
 
 impl<'a> Engine<'a> {
@@ -372,6 +375,7 @@ impl<'a> Engine<'a> {
             skips: std::cell::RefCell::default(),
             labels: labels::Labels::default(),
             change_set: Default::default(),
+            kept_in_use: Default::default(),
         })
     }
 

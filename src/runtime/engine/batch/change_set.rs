@@ -193,7 +193,7 @@ impl<'a> Engine<'a> {
             fields: Vec::new(),
         };
         match (&p.pending.kind, &p.op) {
-            (PendingKind::Create { key, replaces, .. }, Some(WriteOp::Create { fields, .. })) => {
+            (PendingKind::Create { key, replaces }, Some(WriteOp::Create { fields, .. })) => {
                 w.action = "insert".into();
                 w.dest_key = key.clone();
                 w.restores = replaces
@@ -366,6 +366,7 @@ impl<'a> Engine<'a> {
             dests,
             by_source: self.store.couplings(mapping, s, &source_keys)?,
             by_dest: self.store.couplings(mapping, d, &dest_keys)?,
+            kept: self.kept_create_keys(pass, &source_keys)?,
         })
     }
 
@@ -407,7 +408,14 @@ impl<'a> Engine<'a> {
         let dest_key = w.dest_key.as_deref();
         let dest = dest_key.and_then(|k| now.dests.get(k));
         let kind = match w.action.as_str() {
-            "insert" => reviewed_insert(pass, w, coupling, dest, now)?,
+            "insert" => {
+                let insert = reviewed_insert(pass, w, coupling, dest, now)?;
+                if now.kept.contains_key(&w.source_key) {
+                    // The reviewed key is the kept one (`reviewed_insert` saw to it).
+                    self.kept_or_fresh_key(pass, &w.source_key, w.dest_key.clone());
+                }
+                insert
+            }
             // A pair the match rules found with nothing to write is coupled the same way.
             "update" | "couple" => {
                 let dest = dest.ok_or("its partner row is gone")?;
@@ -451,10 +459,17 @@ fn reviewed_insert(
     if dest.is_some() {
         return Err("its partner's key is taken since the review".into());
     }
+    // An earlier create of it, not found, may still arrive under the key kept for it: made
+    // under another, the record would end up twice.
+    let kept = now.kept.get(&w.source_key);
+    if kept.is_some_and(|k| w.dest_key.as_ref() != Some(k)) {
+        return Err(
+            "an earlier create of it may still arrive under another key: review it again".into(),
+        );
+    }
     Ok(PendingKind::Create {
         key: w.dest_key.clone(),
         replaces,
-        kept: false,
     })
 }
 
@@ -529,6 +544,8 @@ struct Now {
     dests: HashMap<String, Row>,
     by_source: HashMap<String, Coupling>,
     by_dest: HashMap<String, Coupling>,
+    /// The keys kept for records' creates (see `state/create_keys.rs`), by source key.
+    kept: HashMap<String, String>,
 }
 
 /// The reviewed values, typed by the partner's columns.

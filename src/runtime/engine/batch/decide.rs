@@ -24,8 +24,8 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
         match action {
-            Action::PartnerDeleted { coupling } => {
-                match self.partner_deleted(pass, row, coupling, pr)? {
+            Action::PartnerDeleted { coupling, kept_key } => {
+                match self.partner_deleted(pass, row, (coupling, kept_key), pr)? {
                     // Restoring re-creates the partner from this row, with every field a create sets.
                     Some(p) if matches!(p.kind, PendingKind::Create { .. }) => {
                         self.with_fields(pass, p, true, None, lookups, pr)
@@ -33,18 +33,10 @@ impl<'a> Engine<'a> {
                     other => Ok(other),
                 }
             }
-            Action::Create {
-                key,
-                replaces,
-                kept,
-            } => {
+            Action::Create { key, replaces } => {
                 let create = Pending {
                     row,
-                    kind: PendingKind::Create {
-                        key,
-                        replaces,
-                        kept,
-                    },
+                    kind: PendingKind::Create { key, replaces },
                     fields: BTreeMap::new(),
                 };
                 self.with_fields(pass, create, true, None, lookups, pr)
@@ -308,12 +300,13 @@ impl<'a> Engine<'a> {
         self.fail_described(pass, pr, keys, &msg, true, described)
     }
 
-    /// The coupled partner is gone: the table's deletion rule decides.
+    /// The coupled partner is gone: the table's deletion rule decides. A partner restored
+    /// takes the key kept for its create (`kept_key`), if there is one.
     fn partner_deleted(
         &self,
         pass: &Pass<'a>,
         row: Row,
-        coupling: Coupling,
+        (coupling, kept_key): (Coupling, Option<String>),
         pr: &mut PassReport,
     ) -> Result<Option<Pending>, EngineError> {
         let d = pass.dir.dest();
@@ -341,18 +334,14 @@ impl<'a> Engine<'a> {
                 self.uncouple_from_deleted(pass, &row.key, &gone, note("uncoupled"), pr)?;
                 Ok(None)
             }
-            DeleteRule::Restore => {
-                let (key, kept) = self.create_key(pass, &row.key)?;
-                Ok(Some(Pending {
-                    fields: BTreeMap::new(),
-                    kind: PendingKind::Create {
-                        key,
-                        replaces: Some(coupling),
-                        kept,
-                    },
-                    row,
-                }))
-            }
+            DeleteRule::Restore => Ok(Some(Pending {
+                fields: BTreeMap::new(),
+                kind: PendingKind::Create {
+                    key: self.kept_or_fresh_key(pass, &row.key, kept_key),
+                    replaces: Some(coupling),
+                },
+                row,
+            })),
             DeleteRule::Propagate => Ok(Some(Pending {
                 fields: BTreeMap::new(),
                 kind: PendingKind::DeleteSource { coupling },

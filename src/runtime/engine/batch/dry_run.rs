@@ -39,7 +39,7 @@ impl<'a> Engine<'a> {
     pub(super) fn list_planned(&self, pass: &Pass<'a>, p: &Planned, pr: &mut PassReport) {
         let (row, d) = (&p.pending.row, pass.dir.dest());
         match (&p.pending.kind, &p.op) {
-            (PendingKind::Create { key, replaces, .. }, Some(WriteOp::Create { fields, .. })) => {
+            (PendingKind::Create { key, replaces }, Some(WriteOp::Create { fields, .. })) => {
                 let fields = fields.iter().map(|(k, v)| FieldChange::new(k, None, v));
                 let mut insert = Change::new("insert", &row.key, key.as_deref());
                 insert.fields = fields.collect();

@@ -52,11 +52,7 @@ impl<'a> Engine<'a> {
                 let pair = (coupling, dest, *new_coupling);
                 self.record_updated(pass, row, pair, (&out, untouched, base), pr)
             }
-            (PendingKind::Create { replaces, kept, .. }, Outcome::Done { out, untouched }) => {
-                if *kept {
-                    self.store
-                        .release_create_key(&pass.table.name, pass.dir, &row.key)?;
-                }
+            (PendingKind::Create { replaces, .. }, Outcome::Done { out, untouched }) => {
                 self.record_created(pass, row, replaces.as_ref(), (&out, untouched, base), pr)
             }
             (PendingKind::DeleteSource { coupling }, Outcome::Done { .. }) => {
@@ -215,6 +211,10 @@ impl<'a> Engine<'a> {
         if new_coupling {
             self.store.couple(c)?;
             pr.counts.coupled += 1;
+            if self.kept_in_use.done(pass, &source_key) {
+                self.store
+                    .release_create_key(mapping, pass.dir, &source_key)?;
+            }
         } else {
             self.store.save_coupling(c)?;
         }
@@ -345,12 +345,6 @@ impl<'a> Engine<'a> {
         if !passing {
             self.store
                 .clear_intent(&pass.table.name, pass.dir, &row.key)?;
-        }
-        // A refused create with the kept key lets it go: the next attempt draws a fresh one,
-        // rather than meet the same refusal for ever.
-        if refused_create && matches!(kind, PendingKind::Create { kept: true, .. }) {
-            self.store
-                .release_create_key(&pass.table.name, pass.dir, &row.key)?;
         }
         let what = match kind {
             PendingKind::Create { .. } => "creating",
