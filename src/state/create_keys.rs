@@ -24,6 +24,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether any key is kept for creates of a table mapping in a direction.
+    pub fn keeps_create_keys(&self, mapping: &str, dir: Direction) -> Result<bool, StateError> {
+        let row = self.conn()?.query_row(
+            "SELECT 1 FROM create_keys WHERE company = ?1 AND mapping = ?2 AND direction = ?3 LIMIT 1",
+            &args![self.company(), mapping, dir.as_str()],
+        )?;
+        Ok(row.is_some())
+    }
+
     /// The keys kept for creates of these records, by source key: one query for a batch.
     pub fn kept_create_keys_among(
         &self,

@@ -360,7 +360,9 @@ fn intents_survive_until_cleared(s: &Store) {
 
 fn a_kept_create_key_is_found_until_released(s: &Store) {
     let dir = Direction::LeftToRight;
+    assert!(!s.keeps_create_keys("m", dir).unwrap());
     s.keep_create_key("m", dir, "a", "x").unwrap();
+    assert!(s.keeps_create_keys("m", dir).unwrap());
     // Kept again (a later create of it was not found either): the newer key.
     s.keep_create_key("m", dir, "a", "y").unwrap();
     let among = |keys: &[&str]| {
@@ -400,6 +402,7 @@ fn a_kept_create_key_is_found_until_released(s: &Store) {
     // Uncoupling a whole table mapping lets go of all of its.
     s.uncouple_all("m").unwrap();
     assert!(among(&["b"]).is_empty());
+    assert!(!s.keeps_create_keys("m", dir).unwrap());
 }
 
 #[test]

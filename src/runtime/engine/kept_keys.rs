@@ -60,6 +60,17 @@ impl<'a> Engine<'a> {
         if !self.takes_client_keys(pass) {
             return Ok(HashMap::new());
         }
+        let exist = match pass.kept_keys_exist.get() {
+            Some(exist) => exist,
+            None => {
+                let exist = self.store.keeps_create_keys(&pass.table.name, pass.dir)?;
+                pass.kept_keys_exist.set(Some(exist));
+                exist
+            }
+        };
+        if !exist {
+            return Ok(HashMap::new());
+        }
         Ok(self
             .store
             .kept_create_keys_among(&pass.table.name, pass.dir, keys)?)

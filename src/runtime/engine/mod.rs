@@ -194,6 +194,10 @@ pub(crate) struct Pass<'a> {
     /// Whether the destination holds any row at all, once asked: match rules are not asked of
     /// an empty table (a first load would otherwise spend a request per batch and rule).
     pub dest_has_rows: std::cell::Cell<Option<bool>>,
+    /// Whether the store keeps any key for this pass's creates, once asked (after the pass's
+    /// open writes were settled, the only time keys are kept): nearly always none, and then
+    /// no batch asks which.
+    pub kept_keys_exist: std::cell::Cell<Option<bool>>,
     /// Source rows matched to a destination row outside the destination's filter: taken as
     /// partners only if that row already holds every value the pass would write.
     pub outside_filter: std::cell::RefCell<std::collections::HashSet<String>>,
@@ -506,6 +510,7 @@ impl<'a> Engine<'a> {
             back_only: false,
             guarded: std::cell::Cell::new(false),
             dest_has_rows: std::cell::Cell::new(None),
+            kept_keys_exist: std::cell::Cell::new(None),
             outside_filter: std::cell::RefCell::default(),
             lookups: lookups::PassCache::default(),
             echoes: versions_first::Echoes::default(),
