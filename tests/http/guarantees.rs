@@ -3,7 +3,8 @@
 //! to a row the sync also writes is not lost; deleting a lock file admits no second run or
 //! scheduler; a new state store against populated systems couples what is there (and, with no
 //! match rule, refuses to copy it); signals stop a run with the shell's exit codes; a first
-//! modified-only run says what it left alone.
+//! modified-only run says what it left alone; a frozen holder's late create makes no second
+//! account.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -413,4 +414,48 @@ fn a_plain_odata_service_that_takes_client_keys_gets_every_record_once_through_l
     );
     let quiet = totals(&w.run_with(&plan, &["--mode", "full"]));
     assert_eq!((quiet.inserted, quiet.modified), (0, 0), "{quiet:?}");
+}
+
+/// A create a holder frozen past its lease had let go, not yet carried out when the next run
+/// looked: that run makes the record's account under the key the create was given, so the late
+/// write, when it comes, meets a taken key (Dataverse's `0x80040237`) and no account is made
+/// twice.
+#[test]
+fn a_frozen_holders_late_create_meets_the_account_made_under_its_key() {
+    let w = Wire::start(|_| {});
+    // A first run makes the store; then a customer, and the intent of an account for it that
+    // the frozen holder recorded and let go.
+    w.run(&["--mode", "full"]);
+    let made = w.create_many(
+        Service::BusinessCentral,
+        "customers",
+        vec![json!({ "displayName": "Late Customer", "blocked": " " })],
+    );
+    let customer = field(&made[0], "id");
+    let key = uuid::Uuid::new_v4().to_string();
+    w.state()
+        .execute(
+            "INSERT INTO intents (mapping, direction, source_key, dest_key, at, kind)
+             VALUES ('customers', 'left_to_right', ?1, ?2, '2026-12-05T00:00:00Z', 'create')",
+            [&customer, &key],
+        )
+        .unwrap();
+    let r = w.run(&["--mode", "full"]);
+    assert_eq!(totals(&r).inserted, 1, "{r}");
+    let accounts = w.rows(Service::Dataverse, "accounts");
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        field(&accounts[0], "accountid"),
+        key,
+        "made under the create's key"
+    );
+    assert_eq!(w.state_count("SELECT count(*) FROM create_keys"), 0);
+    // The late write arrives: refused, the account already there.
+    let late = w.rt.block_on(w.person().create(
+        Service::Dataverse,
+        "accounts",
+        json!({ "accountid": key, "name": "Late Customer" }),
+    ));
+    assert!(late.is_err_and(|e| e.contains("0x80040237")));
+    assert_eq!(w.rows(Service::Dataverse, "accounts").len(), 1);
 }
