@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::batch::Action;
 use super::{Engine, EngineError, Pass};
-use crate::connectors::{Connector, Row};
+use crate::connectors::Row;
 use crate::state::Direction;
 
 /// The records deciding with the key kept for their create (a create with it, or the row found
@@ -112,18 +112,11 @@ impl<'a> Engine<'a> {
         if wanted.is_empty() {
             return Ok(rows);
         }
-        let found = self
-            .systems
-            .get(pass.dst_system)?
-            .get(pass.dst, &wanted)
-            .await
-            .map_err(EngineError::from_connector)?;
-        let mut found: HashMap<String, Row> =
-            found.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let mut found = self.dest_rows_by_key(pass, &wanted).await?;
         let (mapping, d) = (pass.table.name.as_str(), pass.dir.dest());
         let mut open = Vec::with_capacity(rows.len());
         for row in rows {
-            let Some(dest) = kept.get(&row.key).and_then(|k| found.remove(k)) else {
+            let Some(dest) = kept.get(&row.key).and_then(|k| found.remove(k.as_str())) else {
                 open.push(row);
                 continue;
             };

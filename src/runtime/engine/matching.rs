@@ -113,22 +113,18 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         let keys: Vec<String> = keyed.iter().map(|(_, k)| k.clone()).collect();
-        let found = self
-            .systems
-            .get(pass.dst_system)?
-            .get(pass.dst, &keys)
-            .await
-            .map_err(EngineError::from_connector)?;
+        let mut found = self.dest_rows_by_key(pass, &keys).await?;
         for (row, key) in keyed {
-            match found.iter().find(|r| r.key == key) {
-                Some(dest) => out.push((
-                    row.clone(),
-                    Action::Update {
-                        coupling: pass.coupling(&row.key, &dest.key),
-                        dest: dest.clone(),
+            match found.remove(&key) {
+                Some(dest) => {
+                    let coupling = pass.coupling(&row.key, &dest.key);
+                    let action = Action::Update {
+                        coupling,
+                        dest,
                         new_coupling: true,
-                    },
-                )),
+                    };
+                    out.push((row, action));
+                }
                 None => out.push((
                     row,
                     Action::Create {
@@ -139,6 +135,21 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The pass's destination rows with these keys, by key (those that are there).
+    pub(crate) async fn dest_rows_by_key(
+        &self,
+        pass: &Pass<'a>,
+        keys: &[String],
+    ) -> Result<HashMap<String, Row>, EngineError> {
+        let rows = self
+            .systems
+            .get(pass.dst_system)?
+            .get(pass.dst, keys)
+            .await
+            .map_err(EngineError::from_connector)?;
+        Ok(rows.into_iter().map(|r| (r.key.clone(), r)).collect())
     }
 
     /// One match rule over the rows still open, asked of the destination in one go; returns the

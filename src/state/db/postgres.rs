@@ -254,9 +254,11 @@ impl Postgres {
         self.in_tx.get()
     }
 
-    /// Whether the connection to the server has ended.
+    /// Whether the connection to the server has ended, or a statement learnt that it is
+    /// ending (a FATAL error such as `pg_terminate_backend`'s arrives before the client has
+    /// seen the connection close).
     pub(super) fn is_closed(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.ended.get() || self.client.borrow().is_closed()
     }
 }
 
