@@ -87,9 +87,17 @@ impl<'a> Engine<'a> {
     ) -> Result<(), EngineError> {
         for key in coupled {
             if kept.remove(&key).is_some() {
-                self.store
-                    .release_create_key(&pass.table.name, pass.dir, &key)?;
+                self.let_kept_key_go(pass, &key)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Lets a record's kept key go, outside dry runs (which change no state).
+    fn let_kept_key_go(&self, pass: &Pass<'a>, source_key: &str) -> Result<(), EngineError> {
+        if !self.dry_run {
+            self.store
+                .release_create_key(&pass.table.name, pass.dir, source_key)?;
         }
         Ok(())
     }
@@ -122,7 +130,7 @@ impl<'a> Engine<'a> {
             };
             if self.store.coupling(mapping, d, &dest.key)?.is_some() {
                 kept.remove(&row.key);
-                self.store.release_create_key(mapping, pass.dir, &row.key)?;
+                self.let_kept_key_go(pass, &row.key)?;
                 open.push(row);
                 continue;
             }
