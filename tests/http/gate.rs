@@ -5,10 +5,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use syncmap::connectors::{Connector, ConnectorError, TableRef, WriteGate, WriteOp};
+use syncmap::plan::Plan;
 use syncmap::sandbox::Seed;
 use syncmap::value::Value;
 
 use super::{connector, text, Env};
+
+/// Business Central's customers, as the plan knows them.
+fn customers(plan: &Plan) -> TableRef<'_> {
+    TableRef {
+        name: "customers",
+        info: &plan.systems["bc"].tables["customers"],
+    }
+}
 
 /// A run that may have lost its lease of the state store sends no write, even one already
 /// waiting for its turn: the connector asks the gate right before each write leaves.
@@ -16,11 +25,8 @@ use super::{connector, text, Env};
 fn a_shut_write_gate_sends_no_write_and_reads_still_go() {
     let env = Env::start(Seed::Demo, |_| {});
     let (c, plan) = connector(&env, "bc");
-    let info = &plan.systems["bc"].tables["customers"];
-    let t = TableRef {
-        name: "customers",
-        info,
-    };
+    let t = customers(&plan);
+    let info = t.info;
     let rows = env.rows(false, "customers");
     let key = text(&rows[0], &info.key);
     let shut: WriteGate = Arc::new(|| false);
@@ -64,11 +70,7 @@ fn a_shut_write_gate_sends_no_write_and_reads_still_go() {
 fn a_write_gate_shut_before_the_body_leaves_sends_nothing_to_carry_out() {
     let env = Env::start(Seed::Demo, |_| {});
     let (c, plan) = connector(&env, "bc");
-    let info = &plan.systems["bc"].tables["customers"];
-    let t = TableRef {
-        name: "customers",
-        info,
-    };
+    let t = customers(&plan);
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
     // Open when the request is let go (the first question), shut when its body is taken.

@@ -38,6 +38,18 @@ pub(crate) enum Action {
     },
 }
 
+impl Action {
+    /// Bring `dest`, newly found to be the record's partner (a match, or a create of an earlier
+    /// run found made), in line, coupling the pair.
+    pub(crate) fn new_partner(coupling: Coupling, dest: Row) -> Action {
+        Action::Update {
+            coupling,
+            dest,
+            new_coupling: true,
+        }
+    }
+}
+
 /// A write waiting for its result.
 pub(crate) struct Pending {
     row: Row,

@@ -136,14 +136,7 @@ impl<'a> Engine<'a> {
             }
             let coupling = pass.coupling(&row.key, &dest.key);
             self.kept_in_use.start(pass, &row.key);
-            out.push((
-                row,
-                Action::Update {
-                    coupling,
-                    dest,
-                    new_coupling: true,
-                },
-            ));
+            out.push((row, Action::new_partner(coupling, dest)));
         }
         Ok(open)
     }

@@ -118,12 +118,7 @@ impl<'a> Engine<'a> {
             match found.remove(&key) {
                 Some(dest) => {
                     let coupling = pass.coupling(&row.key, &dest.key);
-                    let action = Action::Update {
-                        coupling,
-                        dest,
-                        new_coupling: true,
-                    };
-                    out.push((row, action));
+                    out.push((row, Action::new_partner(coupling, dest)));
                 }
                 None => out.push((
                     row,
@@ -193,14 +188,7 @@ impl<'a> Engine<'a> {
                     let dest = free.remove(0);
                     claimed.insert(dest.key.clone());
                     let coupling = pass.coupling(&row.key, &dest.key);
-                    out.push((
-                        row,
-                        Action::Update {
-                            coupling,
-                            dest,
-                            new_coupling: true,
-                        },
-                    ));
+                    out.push((row, Action::new_partner(coupling, dest)));
                 }
                 n => {
                     let msg = format!("match rule {} finds {n} uncoupled `{}` rows; couple one by hand with `syncmap couple`", rule.priority, pass.dst.name);
