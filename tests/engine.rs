@@ -2115,6 +2115,53 @@ fn a_row_changed_during_a_run_is_picked_up_by_the_next_one() {
     );
 }
 
+#[test]
+fn a_row_changed_between_the_passes_of_a_run_is_read_whole_and_brought_back() {
+    // The pass back reads versions first and judges the pairs the first pass synced by the
+    // versions that pass left them at, without the state store: a row changed in between must
+    // still read as changed.
+    let w = World::standard();
+    w.seed_standard();
+    let changed = Cell::new(None);
+    let hook = OnPass(|mapping: &str, direction: &str| {
+        if mapping == "customers" && direction == RTL && changed.get().is_none() {
+            let account = w.find("dv", "accounts", "name", "Fabrikam Inc.");
+            w.update(
+                "dv",
+                "accounts",
+                &account,
+                &[("address1_city", s("Hamburg"))],
+            );
+            changed.set(Some(()));
+        }
+    });
+    let options = syncmap::runtime::engine::Options {
+        versions_first_from: 1,
+        ..Default::default()
+    };
+    let req = request(Mode::Full, &[], false);
+    let r = w
+        .with_engine(options, Some(&hook), |e| tokio_block(e.run(&req)))
+        .unwrap();
+    assert!(changed.get().is_some());
+    let (ltr, rtl) = (counts(&r, "customers", LTR), counts(&r, "customers", RTL));
+    assert!(ltr.inserted > 1, "{r:#?}");
+    assert_eq!(rtl.modified, 1, "{r:#?}");
+    assert_eq!(rtl.unchanged, ltr.inserted - 1, "{r:#?}");
+    let fabrikam = w.find("bc", "customers", "displayName", "Fabrikam Inc.");
+    assert_eq!(w.field("bc", "customers", &fabrikam, "city"), s("Hamburg"));
+    // Nothing is left for the next run to write either way: the change was taken, once.
+    let again = w.run(Mode::Modified);
+    for dir in [LTR, RTL] {
+        let c = counts(&again, "customers", dir);
+        assert_eq!(
+            (c.inserted, c.modified, c.conflicts),
+            (0, 0, 0),
+            "{again:#?}"
+        );
+    }
+}
+
 // ───────────── the command line ─────────────
 
 #[test]

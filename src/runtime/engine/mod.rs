@@ -205,6 +205,11 @@ pub(crate) struct Pass<'a> {
     pub lookups: lookups::PassCache,
     /// What the other direction did in this run, when it ran first.
     pub echoes: versions_first::Echoes,
+    /// The versions this pass leaves the pairs it syncs at, for the pass that follows it.
+    pub written: std::cell::RefCell<versions_first::WrittenVersions>,
+    /// Whether the other direction follows this pass in this run: only then is `written`
+    /// noted.
+    pub remember_written: bool,
     /// How a person settles the pass's record, overriding the conflict or deletion rule
     /// (`syncmap resolve`).
     pub resolution: Option<Resolution>,
@@ -444,17 +449,19 @@ impl<'a> Engine<'a> {
         }
         for t in tables {
             let mut echoes = versions_first::Echoes::default();
-            for dir in directions(t.flow) {
+            let dirs = directions(t.flow);
+            for (i, &dir) in dirs.iter().enumerate() {
                 // A pass not started is left whole to the next run.
                 if self.cancelled() {
                     report.interrupted = true;
                     return Ok(());
                 }
                 let mut pass = self.pass(t, dir, mode, mode == Mode::Full)?;
-                pass.echoes = echoes;
+                pass.echoes = std::mem::take(&mut echoes);
+                pass.remember_written = i + 1 < dirs.len();
                 let mut pr = pass.report();
                 let completed = self.shown(&pass, self.run_pass(&pass, &mut pr)).await?;
-                echoes = versions_first::Echoes::of(&pr.counts);
+                echoes = versions_first::Echoes::of(&pr.counts, pass.written.take());
                 log_pass(self.run, &pr, completed);
                 report.tables.push(pr);
                 if !completed {
@@ -514,6 +521,8 @@ impl<'a> Engine<'a> {
             outside_filter: std::cell::RefCell::default(),
             lookups: lookups::PassCache::default(),
             echoes: versions_first::Echoes::default(),
+            written: std::cell::RefCell::default(),
+            remember_written: false,
             resolution: None,
             settle_fields: Vec::new(),
         })

@@ -3,14 +3,21 @@
 //! keys, versions and what its filter needs. The rows whose pairs it finds in step — the ones
 //! the other pass wrote, met again as they left — count as unchanged without their values
 //! ever crossing the wire; only the others are read whole, by key, and processed as usual.
+//!
+//! The pass before leaves, in memory, the version each pair it synced was left at
+//! ([`WrittenVersions`]): those rows are judged without asking the state store, whose look-ups
+//! of a whole table's couplings, in an order unrelated to how they were saved, were most of the
+//! pass's own work.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 
 use super::report::PassReport;
 use super::{Engine, EngineError, Pass};
 use crate::connectors::{Connector, Row};
 use crate::plan::TableInfo;
 use crate::runtime::eval::NoLookups;
+use crate::state::{Coupling, Direction};
 
 impl<'a> Engine<'a> {
     /// Whether the pass reads versions first: the other direction wrote at least
@@ -19,7 +26,7 @@ impl<'a> Engine<'a> {
     /// compares every row whatever its version (forced, follow-ups, retries) reads them whole.
     pub(crate) fn reads_versions_first(&self, pass: &Pass<'a>) -> bool {
         let threshold = self.options.versions_first_from;
-        let echoes = pass.echoes;
+        let echoes = &pass.echoes;
         !self.dry_run
             && !pass.force
             && !pass.back_only
@@ -43,17 +50,35 @@ impl<'a> Engine<'a> {
         }
         let mapping = pass.table.name.as_str();
         let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
-        let couplings = self.store.couplings(mapping, pass.dir.source(), &keys)?;
+        // Rows whose pair the pass before synced are judged by the version it left them at;
+        // only the others' couplings are looked up.
+        let left_at: Vec<Option<bool>> = rows
+            .iter()
+            .map(|r| pass.echoes.versions.in_step(r))
+            .collect();
+        let unknown: Vec<String> = rows
+            .iter()
+            .zip(&left_at)
+            .filter(|(_, known)| known.is_none())
+            .map(|(r, _)| r.key.clone())
+            .collect();
+        let couplings = if unknown.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.couplings(mapping, pass.dir.source(), &unknown)?
+        };
         let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
         let no_lookups = NoLookups;
         let ctx = self.context(pass, &no_lookups);
         let mut whole: Vec<String> = Vec::new();
-        for row in &rows {
+        for (row, known) in rows.iter().zip(left_at) {
             let in_step = row.invalid.is_none()
                 && !skipped.contains(&row.key)
-                && couplings
-                    .get(&row.key)
-                    .is_some_and(|c| self.known_in_step(pass, row, c, false));
+                && known.unwrap_or_else(|| {
+                    couplings
+                        .get(&row.key)
+                        .is_some_and(|c| self.known_in_step(pass, row, c, false))
+                });
             // A filter that cannot be evaluated fails the record where it is read whole.
             match pass.filter.as_ref().map(|f| f.eval_filter(row, &ctx)) {
                 _ if !in_step => whole.push(row.key.clone()),
@@ -107,20 +132,102 @@ pub(crate) fn versions_only(info: &TableInfo, filter: Option<&crate::plan::Filte
 }
 
 /// What the other direction of a table mapping did in this run, before this pass.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Echoes {
     /// Rows it created or changed on this pass's source side.
     pub written: u64,
     /// Rows it went through.
     pub met: u64,
+    /// The versions it left the pairs it synced at, on this pass's source side.
+    pub versions: WrittenVersions,
 }
 
 impl Echoes {
-    /// What a pass with these counts did.
-    pub(crate) fn of(c: &crate::state::Counts) -> Echoes {
+    /// What a pass with these counts did, leaving these versions.
+    pub(crate) fn of(c: &crate::state::Counts, versions: WrittenVersions) -> Echoes {
         Echoes {
             written: c.inserted + c.modified,
             met: c.inserted + c.modified + c.unchanged + c.skipped + c.failed,
+            versions: versions.sealed(),
+        }
+    }
+}
+
+/// Pairs remembered at most: 16 bytes each, so a pass that syncs more leaves the rest to the
+/// state store's look-ups rather than growing without bound.
+const MOST_REMEMBERED: usize = 4_000_000;
+
+/// The version (or, without one, the last-synced time) a pass left each pair it synced at, on
+/// its destination side, by the row's key — for the pass that reads that side next, as
+/// [`Engine::known_in_step`] would judge the coupling:
+/// a pair is remembered only when the other pass may count it in step by its version alone
+/// (synced in this run, not skipped, nothing to follow up, not failed that other way).
+///
+/// Keys and versions are kept as 64-bit hashes. Two keys with one hash keep one of them
+/// (the other is judged by the state store: sound only if its version hashes alike too, a
+/// chance of one in 2⁶³); a version changed to one with the same hash would read as
+/// unchanged with the same chance.
+#[derive(Debug, Default)]
+pub(crate) struct WrittenVersions {
+    /// Key hash and what it was left at, in the order noted; sorted by key once sealed.
+    pairs: Vec<(u64, u64)>,
+}
+
+/// A version's hash has its top bit clear; a last-synced time (nanoseconds since 1970) set.
+const SYNCED: u64 = 1 << 63;
+
+fn hash_of(text: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+impl WrittenVersions {
+    /// Notes a pair a pass of direction `dir` just committed as synced.
+    pub(crate) fn note(&mut self, dir: Direction, c: &Coupling) {
+        let side = dir.dest();
+        let that_way_failed = c.last_result(dir.reverse()).0 == Some("failure");
+        if c.skipped || c.follow_up.is_some() || that_way_failed {
+            return;
+        }
+        if self.pairs.len() >= MOST_REMEMBERED {
+            return;
+        }
+        let left_at = match (c.version(side), c.synced(side)) {
+            (Some(v), _) => hash_of(v) & !SYNCED,
+            (None, Some(t)) => match u64::try_from(t.as_nanosecond()) {
+                Ok(n) if n < SYNCED => n | SYNCED,
+                _ => return,
+            },
+            (None, None) => return,
+        };
+        self.pairs.push((hash_of(c.key(side)), left_at));
+    }
+
+    /// Ready for look-ups: sorted by key, the last noted of each key kept.
+    fn sealed(mut self) -> WrittenVersions {
+        self.pairs.reverse();
+        self.pairs.sort_by_key(|p| p.0);
+        self.pairs.dedup_by_key(|p| p.0);
+        self.pairs.shrink_to_fit();
+        self
+    }
+
+    /// Whether a row read now is where the pass before left its pair, as
+    /// [`Coupling::changed`] would say; `None` for a row it did not note, or whose version
+    /// it cannot compare (the state store then judges).
+    pub(crate) fn in_step(&self, row: &Row) -> Option<bool> {
+        let at = self
+            .pairs
+            .binary_search_by_key(&hash_of(&row.key), |p| p.0)
+            .ok()?;
+        let left_at = self.pairs[at].1;
+        if left_at & SYNCED == 0 {
+            let version = row.etag.as_deref()?;
+            Some(hash_of(version) & !SYNCED == left_at)
+        } else {
+            let modified = u64::try_from(row.modified_on?.as_nanosecond()).ok()?;
+            Some(modified <= left_at & !SYNCED)
         }
     }
 }
@@ -180,5 +287,83 @@ mod tests {
             kept.columns.keys().collect::<Vec<_>>(),
             ["accountid", "modifiedon", "ownerid", "owneridtype"]
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod written_tests {
+    use super::*;
+    use crate::plan::Side;
+    use jiff::Timestamp;
+
+    const LTR: Direction = Direction::LeftToRight;
+
+    fn synced(left: &str, right: &str, version: Option<&str>, at: Option<Timestamp>) -> Coupling {
+        let mut c = Coupling::new("customers", left, right);
+        c.set_in_step(Side::Right, at, version);
+        c.set_result(LTR, true, 7);
+        c
+    }
+
+    fn row(key: &str, etag: Option<&str>, modified_on: Option<Timestamp>) -> Row {
+        Row {
+            key: key.into(),
+            modified_on,
+            etag: etag.map(str::to_string),
+            fields: Default::default(),
+            invalid: None,
+        }
+    }
+
+    fn sealed(couplings: &[Coupling]) -> WrittenVersions {
+        let mut w = WrittenVersions::default();
+        for c in couplings {
+            w.note(LTR, c);
+        }
+        w.sealed()
+    }
+
+    #[test]
+    fn a_row_is_in_step_where_it_was_left_by_version_or_else_by_time() {
+        let t: Timestamp = "2026-12-05T10:00:00Z".parse().unwrap();
+        let later: Timestamp = "2026-12-05T10:00:01Z".parse().unwrap();
+        let w = sealed(&[
+            synced("C1", "a1", Some("W/\"5\""), Some(t)),
+            synced("C2", "a2", None, Some(t)),
+        ]);
+        // Judged by the destination side's key and version, as `Coupling::changed` would.
+        assert_eq!(
+            w.in_step(&row("a1", Some("W/\"5\""), Some(later))),
+            Some(true)
+        );
+        assert_eq!(w.in_step(&row("a1", Some("W/\"6\""), Some(t))), Some(false));
+        assert_eq!(w.in_step(&row("a2", None, Some(t))), Some(true));
+        assert_eq!(w.in_step(&row("a2", None, Some(later))), Some(false));
+        // What it cannot judge is left to the state store.
+        assert_eq!(w.in_step(&row("a2", None, None)), None);
+        assert_eq!(w.in_step(&row("a1", None, Some(t))), None);
+        assert_eq!(w.in_step(&row("a3", Some("W/\"5\""), Some(t))), None);
+        assert_eq!(w.in_step(&row("C1", Some("W/\"5\""), Some(t))), None);
+    }
+
+    #[test]
+    fn only_pairs_the_other_way_may_count_in_step_are_noted_and_the_last_note_counts() {
+        let v = Some("1");
+        let mut skipped = synced("C1", "a1", v, None);
+        skipped.skipped = true;
+        let mut followed = synced("C2", "a2", v, None);
+        followed.follow_up = Some(Side::Right);
+        let mut failed_back = synced("C3", "a3", v, None);
+        failed_back.set_result(Direction::RightToLeft, false, 6);
+        let never = synced("C4", "a4", None, None);
+        let first = synced("C5", "a5", Some("1"), None);
+        let second = synced("C5", "a5", Some("2"), None);
+        let w = sealed(&[skipped, followed, failed_back, never, first, second]);
+        for key in ["a1", "a2", "a3", "a4"] {
+            assert_eq!(w.in_step(&row(key, v, None)), None, "{key}");
+        }
+        assert_eq!(w.in_step(&row("a5", Some("2"), None)), Some(true));
+        assert_eq!(w.in_step(&row("a5", Some("1"), None)), Some(false));
     }
 }

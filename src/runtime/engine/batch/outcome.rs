@@ -208,6 +208,9 @@ impl<'a> Engine<'a> {
         let mapping = pass.table.name.as_str();
         let source_key = c.key(pass.dir.source()).to_string();
         c.set_result(pass.dir, true, self.run);
+        if pass.remember_written {
+            pass.written.borrow_mut().note(pass.dir, c);
+        }
         if new_coupling {
             self.store.couple(c)?;
             pr.counts.coupled += 1;
