@@ -3,6 +3,21 @@
 use super::db::{Reuse, Row};
 use super::*;
 
+/// Keys per look-up statement. Batches are a multiple of it (500, 1000), so their look-ups
+/// are made of statements of this one size, each kept prepared.
+const KEYS_PER_LOOKUP: usize = 100;
+
+/// A look-up of the usual size is kept prepared; one of another size (the end of a list) is
+/// prepared for this once, so it does not push the statements run for every batch out of the
+/// cache.
+fn reuse_for(keys: usize) -> Reuse {
+    if keys == KEYS_PER_LOOKUP {
+        Reuse::Kept
+    } else {
+        Reuse::Once
+    }
+}
+
 impl Store {
     fn coupling_from(r: &Row) -> Result<Coupling, StateError> {
         Ok(Coupling {
@@ -60,9 +75,9 @@ impl Store {
         } else {
             "right_key"
         };
-        let mut out = HashMap::new();
+        let mut out = HashMap::with_capacity(keys.len());
         let company = self.company();
-        for chunk in keys.chunks(400) {
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT {} FROM couplings WHERE company = ? AND mapping = ? AND {col} IN ({marks})",
@@ -72,7 +87,7 @@ impl Store {
                 .into_iter()
                 .chain(chunk.iter().map(Arg::from))
                 .collect();
-            for r in self.conn()?.query(&sql, &args)? {
+            for r in self.conn()?.query_as(&sql, &args, reuse_for(chunk.len()))? {
                 let c = Self::coupling_from(&r)?;
                 out.insert(c.key(side).to_string(), c);
             }
@@ -92,9 +107,9 @@ impl Store {
             Side::Left => ("left_key", "right_key"),
             Side::Right => ("right_key", "left_key"),
         };
-        let mut out = HashMap::new();
+        let mut out = HashMap::with_capacity(keys.len());
         let company = self.company();
-        for chunk in keys.chunks(400) {
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT {col}, {other} FROM couplings WHERE company = ? AND mapping = ? AND {col} IN ({marks})"
@@ -104,8 +119,7 @@ impl Store {
                 .chain(chunk.iter().copied())
                 .map(Arg::from)
                 .collect();
-            // Prepared for this once: its size varies with the batch.
-            for r in self.conn()?.query_as(&sql, &args, Reuse::Once)? {
+            for r in self.conn()?.query_as(&sql, &args, reuse_for(chunk.len()))? {
                 out.insert(r.get(0)?, r.get(1)?);
             }
         }

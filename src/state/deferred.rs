@@ -311,7 +311,7 @@ impl Store {
         }
         let company = self.company();
         for ((mapping, dir), keys) in groups {
-            for chunk in keys.chunks(CHUNK * 4) {
+            for chunk in keys.chunks(CHUNK) {
                 let marks = vec!["?"; chunk.len()].join(", ");
                 let sql = format!(
                     "DELETE FROM {table} WHERE company = ? AND mapping = ? AND direction = ? AND source_key IN ({marks})"
@@ -321,7 +321,7 @@ impl Store {
                     .chain(chunk.iter().copied())
                     .map(Arg::from)
                     .collect();
-                self.execute_rows(&sql, chunk.len() == CHUNK * 4, &args)?;
+                self.execute_rows(&sql, chunk.len() == CHUNK, &args)?;
             }
         }
         Ok(())
