@@ -13,6 +13,10 @@ use syncmap::source::FileId;
 #[path = "shared/mapping.rs"]
 mod shared;
 
+/// The allocator the `syncmap` binary uses (see `src/main.rs`), so the figures are the tool's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Files served from memory, so the benchmark measures the compiler and not the disk.
 struct Memory(BTreeMap<PathBuf, String>);
 

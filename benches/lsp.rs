@@ -22,6 +22,10 @@ use syncmap::lsp::Server;
 use syncmap::project::FsLoader;
 use syncmap::source::FileId;
 
+/// The allocator the `syncmap` binary uses (see `src/main.rs`), so the figures are the tool's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "shared/mapping.rs"]
 mod shared;
 
