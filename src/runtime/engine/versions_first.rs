@@ -163,10 +163,10 @@ const MOST_REMEMBERED: usize = 4_000_000;
 /// a pair is remembered only when the other pass may count it in step by its version alone
 /// (synced in this run, not skipped, nothing to follow up, not failed that other way).
 ///
-/// Keys and versions are kept as 64-bit hashes. Two keys with one hash keep one of them
-/// (the other is judged by the state store: sound only if its version hashes alike too, a
-/// chance of one in 2⁶³); a version changed to one with the same hash would read as
-/// unchanged with the same chance.
+/// Keys and versions are kept as 64-bit hashes. A row whose key shares its hash with a pair
+/// noted (and no pair of its own) would be judged by that pair's version, and a version
+/// changed to one with the same hash would read as unchanged: the first needs a key's hash
+/// and a version's to meet, the second a version's (one chance in 2⁶³).
 #[derive(Debug, Default)]
 pub(crate) struct WrittenVersions {
     /// Key hash and what it was left at, in the order noted; sorted by key once sealed.
@@ -204,12 +204,24 @@ impl WrittenVersions {
         self.pairs.push((hash_of(c.key(side)), left_at));
     }
 
-    /// Ready for look-ups: sorted by key, the last noted of each key kept.
+    /// Ready for look-ups: sorted by key, in place (no second buffer). A key noted twice with
+    /// different versions (a pair synced twice, two keys with one hash) is dropped, so the
+    /// state store judges it.
     fn sealed(mut self) -> WrittenVersions {
-        self.pairs.reverse();
-        self.pairs.sort_by_key(|p| p.0);
-        self.pairs.dedup_by_key(|p| p.0);
-        self.pairs.shrink_to_fit();
+        let pairs = &mut self.pairs;
+        pairs.sort_unstable();
+        let (mut read, mut kept) = (0, 0);
+        while read < pairs.len() {
+            let key = pairs[read].0;
+            let end = read + pairs[read..].partition_point(|p| p.0 == key);
+            // Sorted by version within a key: its first and last differ if any two do.
+            if pairs[read].1 == pairs[end - 1].1 {
+                pairs[kept] = pairs[read];
+                kept += 1;
+            }
+            read = end;
+        }
+        pairs.truncate(kept);
         self
     }
 
@@ -348,7 +360,7 @@ mod written_tests {
     }
 
     #[test]
-    fn only_pairs_the_other_way_may_count_in_step_are_noted_and_the_last_note_counts() {
+    fn only_pairs_the_other_way_may_count_in_step_are_noted_and_a_doubtful_pair_is_not() {
         let v = Some("1");
         let mut skipped = synced("C1", "a1", v, None);
         skipped.skipped = true;
@@ -357,11 +369,22 @@ mod written_tests {
         let mut failed_back = synced("C3", "a3", v, None);
         failed_back.set_result(Direction::RightToLeft, false, 6);
         let never = synced("C4", "a4", None, None);
-        let first = synced("C5", "a5", Some("1"), None);
-        let second = synced("C5", "a5", Some("2"), None);
-        let w = sealed(&[skipped, followed, failed_back, never, first, second]);
-        for key in ["a1", "a2", "a3", "a4"] {
-            assert_eq!(w.in_step(&row(key, v, None)), None, "{key}");
+        // A pair noted twice alike stays; noted twice differently, the store judges it.
+        let twice = synced("C5", "a5", Some("2"), None);
+        let first = synced("C6", "a6", Some("1"), None);
+        let second = synced("C6", "a6", Some("2"), None);
+        let w = sealed(&[
+            skipped,
+            followed,
+            failed_back,
+            never,
+            twice.clone(),
+            first,
+            twice,
+            second,
+        ]);
+        for key in ["a1", "a2", "a3", "a4", "a6"] {
+            assert_eq!(w.in_step(&row(key, Some("2"), None)), None, "{key}");
         }
         assert_eq!(w.in_step(&row("a5", Some("2"), None)), Some(true));
         assert_eq!(w.in_step(&row("a5", Some("1"), None)), Some(false));
