@@ -496,6 +496,9 @@ impl<'a> Engine<'a> {
                     c.set_result(pass.dir, false, self.run);
                     c.skipped = c.skipped || skipped;
                     st.save_coupling(&c)?;
+                    if pass.remember_written {
+                        pass.written.borrow_mut().doubt(pass.dir, &c);
+                    }
                 }
                 Ok::<bool, EngineError>(skipped)
             })?

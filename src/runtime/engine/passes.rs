@@ -29,8 +29,9 @@ impl<'a> Engine<'a> {
         pr: &mut PassReport,
     ) -> Result<bool, EngineError> {
         let mapping = &pass.table.name;
-        if !self.dry_run {
-            self.reconcile_table(pass.table, pass.mode, pr).await?;
+        if !self.dry_run && self.reconcile_table(pass.table, pass.mode, pr).await? > 0 {
+            // Settling may have changed pairs the pass before synced: the store judges them.
+            pass.echoes.versions.judge_none();
         }
         let (completed, retried) = self.retry_failed(pass, pr).await?;
         // Latency is that of the changes read past the watermark, not of records tried again

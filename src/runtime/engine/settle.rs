@@ -40,16 +40,18 @@ impl<'a> Engine<'a> {
     /// Settles the intents of every direction of a table mapping, the other direction's too:
     /// its interrupted writes left rows on this pass's source side that it would otherwise take
     /// for new records (and create partners for them: duplicates) or for changes made by
-    /// someone (conflicts, echoes).
+    /// someone (conflicts, echoes). How many intents were open.
     pub(crate) async fn reconcile_table(
         &self,
         t: &'a plan::Table,
         mode: Mode,
         pr: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<usize, EngineError> {
+        let mut open = 0;
         for dir in directions(t.flow) {
             let pass = self.pass(t, dir, mode, false)?;
             let intents = self.store.intents(&t.name, dir)?;
+            open += intents.len();
             for chunk in intents.chunks(self.options.batch_size.max(1)) {
                 let found = self.look(&pass, chunk, &HashSet::new()).await?;
                 self.store.transaction(|st| {
@@ -60,7 +62,7 @@ impl<'a> Engine<'a> {
                 })?;
             }
         }
-        Ok(())
+        Ok(open)
     }
 
     /// What the systems hold of each intent's write, in order.

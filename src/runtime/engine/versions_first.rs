@@ -153,61 +153,95 @@ impl Echoes {
     }
 }
 
-/// Pairs remembered at most: 16 bytes each, so a pass that syncs more leaves the rest to the
-/// state store's look-ups rather than growing without bound.
-const MOST_REMEMBERED: usize = 4_000_000;
+/// Pairs remembered at most: 16 bytes each (32 MiB), so a pass that syncs more leaves the
+/// rest to the state store's look-ups rather than growing without bound.
+const MOST_REMEMBERED: usize = 2_000_000;
 
 /// The version (or, without one, the last-synced time) a pass left each pair it synced at, on
 /// its destination side, by the row's key — for the pass that reads that side next, as
-/// [`Engine::known_in_step`] would judge the coupling:
-/// a pair is remembered only when the other pass may count it in step by its version alone
-/// (synced in this run, not skipped, nothing to follow up, not failed that other way).
+/// [`Engine::known_in_step`] would judge the coupling. A pair the other pass may not count in
+/// step by its version alone (skipped, to be followed up, failed that other way), or whose
+/// coupling changed again in the pass (a failure recorded, a second sync with another
+/// version), is marked doubtful, and the state store judges it.
 ///
-/// Keys and versions are kept as 64-bit hashes. A row whose key shares its hash with a pair
-/// noted (and no pair of its own) would be judged by that pair's version, and a version
-/// changed to one with the same hash would read as unchanged: the first needs a key's hash
-/// and a version's to meet, the second a version's (one chance in 2⁶³).
+/// Keys and versions are kept as 64-bit hashes, keyed at random per run. A row whose key
+/// shares its hash with a pair noted (and has none of its own) is judged by that pair's
+/// version or time, and a version changed to one with the same hash reads as unchanged: one
+/// chance in 2⁶⁴ (2⁶³) for a given row.
 #[derive(Debug, Default)]
 pub(crate) struct WrittenVersions {
     /// Key hash and what it was left at, in the order noted; sorted by key once sealed.
     pairs: Vec<(u64, u64)>,
+    hasher: std::hash::RandomState,
+    /// Set when no pair may be judged from here any more: more pairs to doubt than
+    /// [`MOST_REMEMBERED`], or couplings settled between the passes.
+    void: std::cell::Cell<bool>,
 }
 
-/// A version's hash has its top bit clear; a last-synced time (nanoseconds since 1970) set.
+/// A version's hash has its top bit clear; a last-synced time (nanoseconds since 1970, to the
+/// microsecond the state store keeps) set.
 const SYNCED: u64 = 1 << 63;
 
-fn hash_of(text: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
-}
+/// What a doubtful pair is left at: no version's hash (top bit clear) nor time (below it).
+const DOUBTFUL: u64 = u64::MAX;
 
 impl WrittenVersions {
+    fn hash_of(&self, text: &str) -> u64 {
+        let mut h = std::hash::BuildHasher::build_hasher(&self.hasher);
+        text.hash(&mut h);
+        h.finish()
+    }
+
     /// Notes a pair a pass of direction `dir` just committed as synced.
     pub(crate) fn note(&mut self, dir: Direction, c: &Coupling) {
+        if self.void.get() {
+            return;
+        }
         let side = dir.dest();
         let that_way_failed = c.last_result(dir.reverse()).0 == Some("failure");
         if c.skipped || c.follow_up.is_some() || that_way_failed {
-            return;
+            return self.doubt(dir, c);
         }
         if self.pairs.len() >= MOST_REMEMBERED {
+            // Not noted: the state store judges it (an earlier note of it, with another
+            // version, only has its row read whole).
             return;
         }
         let left_at = match (c.version(side), c.synced(side)) {
-            (Some(v), _) => hash_of(v) & !SYNCED,
-            (None, Some(t)) => match u64::try_from(t.as_nanosecond()) {
-                Ok(n) if n < SYNCED => n | SYNCED,
-                _ => return,
+            (Some(v), _) => self.hash_of(v) & !SYNCED,
+            (None, Some(t)) => match u64::try_from(t.as_nanosecond() / 1000 * 1000) {
+                Ok(n) if n < SYNCED - 1 => n | SYNCED,
+                _ => return self.doubt(dir, c),
             },
-            (None, None) => return,
+            (None, None) => return self.doubt(dir, c),
         };
-        self.pairs.push((hash_of(c.key(side)), left_at));
+        self.pairs.push((self.hash_of(c.key(side)), left_at));
+    }
+
+    /// Marks a pair a pass of direction `dir` changed in a way the other pass must see in the
+    /// state store (a failure recorded after it was noted): it is not judged from here.
+    pub(crate) fn doubt(&mut self, dir: Direction, c: &Coupling) {
+        if self.void.get() {
+            return;
+        }
+        if self.pairs.len() >= MOST_REMEMBERED {
+            return self.judge_none();
+        }
+        self.pairs.push((self.hash_of(c.key(dir.dest())), DOUBTFUL));
+    }
+
+    /// Leaves every pair to the state store from now on.
+    pub(crate) fn judge_none(&self) {
+        self.void.set(true);
     }
 
     /// Ready for look-ups: sorted by key, in place (no second buffer). A key noted twice with
-    /// different versions (a pair synced twice, two keys with one hash) is dropped, so the
-    /// state store judges it.
+    /// different versions (a pair synced twice, two keys with one hash), or doubted, is dropped,
+    /// so the state store judges it.
     fn sealed(mut self) -> WrittenVersions {
+        if self.void.get() {
+            self.pairs = Vec::new();
+        }
         let pairs = &mut self.pairs;
         pairs.sort_unstable();
         let (mut read, mut kept) = (0, 0);
@@ -215,7 +249,7 @@ impl WrittenVersions {
             let key = pairs[read].0;
             let end = read + pairs[read..].partition_point(|p| p.0 == key);
             // Sorted by version within a key: its first and last differ if any two do.
-            if pairs[read].1 == pairs[end - 1].1 {
+            if pairs[read].1 == pairs[end - 1].1 && pairs[read].1 != DOUBTFUL {
                 pairs[kept] = pairs[read];
                 kept += 1;
             }
@@ -229,14 +263,17 @@ impl WrittenVersions {
     /// [`Coupling::changed`] would say; `None` for a row it did not note, or whose version
     /// it cannot compare (the state store then judges).
     pub(crate) fn in_step(&self, row: &Row) -> Option<bool> {
+        if self.void.get() {
+            return None;
+        }
         let at = self
             .pairs
-            .binary_search_by_key(&hash_of(&row.key), |p| p.0)
+            .binary_search_by_key(&self.hash_of(&row.key), |p| p.0)
             .ok()?;
         let left_at = self.pairs[at].1;
         if left_at & SYNCED == 0 {
             let version = row.etag.as_deref()?;
-            Some(hash_of(version) & !SYNCED == left_at)
+            Some(self.hash_of(version) & !SYNCED == left_at)
         } else {
             let modified = u64::try_from(row.modified_on?.as_nanosecond()).ok()?;
             Some(modified <= left_at & !SYNCED)
@@ -388,5 +425,33 @@ mod written_tests {
         }
         assert_eq!(w.in_step(&row("a5", Some("2"), None)), Some(true));
         assert_eq!(w.in_step(&row("a5", Some("1"), None)), Some(false));
+    }
+
+    #[test]
+    fn a_pair_doubted_after_its_note_or_a_record_judged_by_none_is_left_to_the_store() {
+        let v = Some("1");
+        let (kept, failed) = (synced("C1", "a1", v, None), synced("C2", "a2", v, None));
+        let mut w = WrittenVersions::default();
+        w.note(LTR, &kept);
+        w.note(LTR, &failed);
+        // Its record failed after it was noted (a second sync of it in the pass).
+        w.doubt(LTR, &failed);
+        let w = w.sealed();
+        assert_eq!(w.in_step(&row("a1", v, None)), Some(true));
+        assert_eq!(w.in_step(&row("a2", v, None)), None);
+        // Couplings settled between the passes: nothing is judged from here.
+        w.judge_none();
+        assert_eq!(w.in_step(&row("a1", v, None)), None);
+    }
+
+    #[test]
+    fn a_time_is_kept_to_the_microsecond_the_state_store_keeps() {
+        let at: Timestamp = "2026-12-05T10:00:00.0000015Z".parse().unwrap();
+        let w = sealed(&[synced("C1", "a1", None, Some(at))]);
+        // Stored as 10:00:00.000001: a change at 10:00:00.0000012 is later.
+        let within: Timestamp = "2026-12-05T10:00:00.0000012Z".parse().unwrap();
+        let same: Timestamp = "2026-12-05T10:00:00.000001Z".parse().unwrap();
+        assert_eq!(w.in_step(&row("a1", None, Some(within))), Some(false));
+        assert_eq!(w.in_step(&row("a1", None, Some(same))), Some(true));
     }
 }
