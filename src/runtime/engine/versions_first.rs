@@ -48,37 +48,11 @@ impl<'a> Engine<'a> {
         if rows.is_empty() {
             return Ok(rows);
         }
-        let mapping = pass.table.name.as_str();
-        let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
-        // Rows whose pair the pass before synced are judged by the version it left them at;
-        // only the others' couplings are looked up.
-        let left_at: Vec<Option<bool>> = rows
-            .iter()
-            .map(|r| pass.echoes.versions.in_step(r))
-            .collect();
-        let unknown: Vec<String> = rows
-            .iter()
-            .zip(&left_at)
-            .filter(|(_, known)| known.is_none())
-            .map(|(r, _)| r.key.clone())
-            .collect();
-        let couplings = if unknown.is_empty() {
-            HashMap::new()
-        } else {
-            self.store.couplings(mapping, pass.dir.source(), &unknown)?
-        };
-        let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
+        let in_step = self.pairs_in_step(pass, &rows)?;
         let no_lookups = NoLookups;
         let ctx = self.context(pass, &no_lookups);
         let mut whole: Vec<String> = Vec::new();
-        for (row, known) in rows.iter().zip(left_at) {
-            let in_step = row.invalid.is_none()
-                && !skipped.contains(&row.key)
-                && known.unwrap_or_else(|| {
-                    couplings
-                        .get(&row.key)
-                        .is_some_and(|c| self.known_in_step(pass, row, c, false))
-                });
+        for (row, in_step) in rows.iter().zip(in_step) {
             // A filter that cannot be evaluated fails the record where it is read whole.
             match pass.filter.as_ref().map(|f| f.eval_filter(row, &ctx)) {
                 _ if !in_step => whole.push(row.key.clone()),
@@ -101,6 +75,43 @@ impl<'a> Engine<'a> {
         // A row gone since the page was read is met as gone by the next run, as it would be
         // had it gone just after a whole page was read.
         Ok(whole.iter().filter_map(|k| read.remove(k)).collect())
+    }
+
+    /// Whether each row's pair is known in step: judged by the version the pass before left
+    /// it at where that pass noted it, else by its coupling in the state store; never a row
+    /// that cannot be read or a skipped record.
+    fn pairs_in_step(&self, pass: &Pass<'a>, rows: &[Row]) -> Result<Vec<bool>, EngineError> {
+        let mapping = pass.table.name.as_str();
+        let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+        let left_at: Vec<Option<bool>> = rows
+            .iter()
+            .map(|r| pass.echoes.versions.in_step(r))
+            .collect();
+        let unknown: Vec<String> = rows
+            .iter()
+            .zip(&left_at)
+            .filter(|(_, known)| known.is_none())
+            .map(|(r, _)| r.key.clone())
+            .collect();
+        let couplings = if unknown.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.couplings(mapping, pass.dir.source(), &unknown)?
+        };
+        let skipped = self.store.skipped_among(mapping, pass.dir, &keys)?;
+        Ok(rows
+            .iter()
+            .zip(left_at)
+            .map(|(row, known)| {
+                row.invalid.is_none()
+                    && !skipped.contains(&row.key)
+                    && known.unwrap_or_else(|| {
+                        couplings
+                            .get(&row.key)
+                            .is_some_and(|c| self.known_in_step(pass, row, c, false))
+                    })
+            })
+            .collect())
     }
 }
 
