@@ -1,22 +1,7 @@
 //! Couplings: which record is coupled to which, with their sync history.
 
-use super::db::{Reuse, Row};
+use super::db::{Reuse, Row, KEYS_PER_LOOKUP};
 use super::*;
-
-/// Keys per look-up statement. Batches are a multiple of it (500, 1000), so their look-ups
-/// are made of statements of this one size, each kept prepared.
-const KEYS_PER_LOOKUP: usize = 100;
-
-/// A look-up of the usual size is kept prepared; one of another size (the end of a list) is
-/// prepared for this once, so it does not push the statements run for every batch out of the
-/// cache.
-fn reuse_for(keys: usize) -> Reuse {
-    if keys == KEYS_PER_LOOKUP {
-        Reuse::Kept
-    } else {
-        Reuse::Once
-    }
-}
 
 impl Store {
     fn coupling_from(r: &Row) -> Result<Coupling, StateError> {
@@ -87,7 +72,10 @@ impl Store {
                 .into_iter()
                 .chain(chunk.iter().map(Arg::from))
                 .collect();
-            for r in self.conn()?.query_as(&sql, &args, reuse_for(chunk.len()))? {
+            for r in self
+                .conn()?
+                .query_as(&sql, &args, Reuse::for_keys(chunk.len()))?
+            {
                 let c = Self::coupling_from(&r)?;
                 out.insert(c.key(side).to_string(), c);
             }
@@ -119,7 +107,10 @@ impl Store {
                 .chain(chunk.iter().copied())
                 .map(Arg::from)
                 .collect();
-            for r in self.conn()?.query_as(&sql, &args, reuse_for(chunk.len()))? {
+            for r in self
+                .conn()?
+                .query_as(&sql, &args, Reuse::for_keys(chunk.len()))?
+            {
                 out.insert(r.get(0)?, r.get(1)?);
             }
         }

@@ -42,7 +42,7 @@ impl Store {
     ) -> Result<HashMap<String, String>, StateError> {
         let mut out = HashMap::new();
         let company = self.company();
-        for chunk in source_keys.chunks(400) {
+        for chunk in source_keys.chunks(db::KEYS_PER_LOOKUP) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT source_key, dest_key FROM create_keys
@@ -53,8 +53,10 @@ impl Store {
                 .chain(chunk.iter().map(String::as_str))
                 .map(Arg::from)
                 .collect();
-            // Prepared for this once: its size varies with the batch.
-            for r in self.conn()?.query_as(&sql, &args, db::Reuse::Once)? {
+            for r in self
+                .conn()?
+                .query_as(&sql, &args, db::Reuse::for_keys(chunk.len()))?
+            {
                 out.insert(r.get(0)?, r.get(1)?);
             }
         }

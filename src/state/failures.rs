@@ -219,7 +219,7 @@ impl Store {
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
         let company = self.company();
-        for chunk in source_keys.chunks(400) {
+        for chunk in source_keys.chunks(db::KEYS_PER_LOOKUP) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT source_key FROM failures WHERE company = ? AND mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
@@ -229,7 +229,10 @@ impl Store {
                 .chain(chunk.iter().map(String::as_str))
                 .map(Arg::from)
                 .collect();
-            for r in self.conn()?.query(&sql, &args)? {
+            for r in self
+                .conn()?
+                .query_as(&sql, &args, db::Reuse::for_keys(chunk.len()))?
+            {
                 out.insert(r.get(0)?);
             }
         }

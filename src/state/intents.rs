@@ -109,7 +109,7 @@ impl Store {
     ) -> Result<HashMap<String, Intent>, StateError> {
         let mut out = HashMap::new();
         let company = self.company();
-        for chunk in source_keys.chunks(400) {
+        for chunk in source_keys.chunks(db::KEYS_PER_LOOKUP) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
@@ -120,7 +120,10 @@ impl Store {
                 .chain(chunk.iter().map(String::as_str))
                 .map(Arg::from)
                 .collect();
-            for r in self.conn()?.query(&sql, &args)? {
+            for r in self
+                .conn()?
+                .query_as(&sql, &args, db::Reuse::for_keys(chunk.len()))?
+            {
                 let intent = Intent {
                     source_key: r.get(0)?,
                     dest_key: r.get(1)?,

@@ -240,6 +240,23 @@ pub(super) enum Reuse {
     Once,
 }
 
+/// Keys per look-up statement. Batches are a multiple of it (500, 1000), so their look-ups
+/// are made of statements of this one size, each kept prepared.
+pub(super) const KEYS_PER_LOOKUP: usize = 100;
+
+impl Reuse {
+    /// A look-up of [`KEYS_PER_LOOKUP`] keys is kept prepared; one of another size (the end of
+    /// a list) is prepared for this once, so it does not push the statements run for every
+    /// batch out of the cache.
+    pub(super) fn for_keys(keys: usize) -> Reuse {
+        if keys == KEYS_PER_LOOKUP {
+            Reuse::Kept
+        } else {
+            Reuse::Once
+        }
+    }
+}
+
 /// A connection to the store's database.
 pub(super) enum Db {
     Sqlite(sqlite::Sqlite),
