@@ -1,11 +1,15 @@
 //! Spending requests well without losing or doubling a record: reads of keys and versions
 //! first, and batches decided while the ones before are written.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
+use syncmap::runtime::engine::{Engine, Mode, Options, RunRequest};
+use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::sandbox::person::Service;
 use syncmap::sandbox::{Faults, Seed};
+use syncmap::state::Store;
 
 use crate::{add_customers, counts, n, text, Env};
 
@@ -164,4 +168,95 @@ fn batches_written_while_the_next_is_decided_lose_and_double_nothing() {
     names.sort();
     let expected: Vec<String> = (0..200).map(|i| format!("Bulk customer {i:04}")).collect();
     assert_eq!(names, expected, "every customer is exactly one account");
+}
+
+#[test]
+fn an_account_changed_between_the_passes_is_read_whole_and_synced_back_once() {
+    // The pass back judges the pairs the first pass synced by the versions it left them at,
+    // in memory: an account someone changes between the passes must still read as changed.
+    let env = Env::start(Seed::Empty, |_| {});
+    add_customers(&env, 12);
+    let plan = env.plan();
+    let mut systems = Systems::default();
+    for alias in ["bc", "dv"] {
+        let (c, _) = crate::connector(&env, alias);
+        systems
+            .0
+            .insert(alias.into(), AnyConnector::OData(Box::new(c)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = format!("sqlite://{}", dir.path().join("state.db").display());
+    let store = Store::open(&state).unwrap();
+    let changed = Cell::new(false);
+    let hook = crate::support::OnPass(|mapping: &str, direction: &str| {
+        if mapping != "customers" || direction != "right_to_left" || changed.get() {
+            return;
+        }
+        // The engine's thread waits while someone changes an account it just made.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let person = env.person();
+                    let accounts = person.rows(Service::Dataverse, "accounts").await.unwrap();
+                    let a = accounts
+                        .iter()
+                        .find(|a| text(a, "name") == "Bulk customer 0005")
+                        .unwrap();
+                    let phone = json!({ "telephone1": "+1 555 0199" });
+                    let key = text(a, "accountid");
+                    person
+                        .patch(Service::Dataverse, "accounts", &key, phone)
+                        .await
+                        .unwrap();
+                });
+            })
+            .join()
+            .unwrap();
+        });
+        changed.set(true);
+    });
+    let options = Options {
+        versions_first_from: 1,
+        ..Options::default()
+    };
+    let request = RunRequest {
+        tables: vec!["customers".into()],
+        ..RunRequest::new(Mode::Full)
+    };
+    let report = env.rt.block_on(async {
+        Engine::new(&plan, &systems, &store, options)
+            .unwrap()
+            .with_progress(&hook)
+            .run(&request)
+            .await
+            .unwrap()
+    });
+    assert!(changed.get());
+    let pass = |dir: &str| report.pass("customers", dir).unwrap().counts.clone();
+    let (ltr, rtl) = (pass("left_to_right"), pass("right_to_left"));
+    assert_eq!(ltr.inserted, 12, "{report:?}");
+    assert_eq!((rtl.modified, rtl.unchanged), (1, 11), "{report:?}");
+    // Each customer once on each side, the changed phone on both.
+    let side = |dv: bool, name: &str, phone: &str| {
+        let mut rows: Vec<(String, String)> = env
+            .rows(dv, if dv { "accounts" } else { "customers" })
+            .iter()
+            .map(|r| (text(r, name), text(r, phone)))
+            .filter(|(name, _)| name.starts_with("Bulk"))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let expected: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            let phone = if i == 5 { "+1 555 0199" } else { "" };
+            (format!("Bulk customer {i:04}"), phone.to_string())
+        })
+        .collect();
+    assert_eq!(side(false, "displayName", "phoneNumber"), expected);
+    assert_eq!(side(true, "name", "telephone1"), expected);
 }
