@@ -217,24 +217,10 @@ impl Store {
         dir: Direction,
         source_keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
+        let select = "SELECT source_key FROM failures WHERE company = ? AND mapping = ? AND direction = ? AND skipped = 1 AND source_key IN";
         let mut out = HashSet::new();
-        let company = self.company();
-        for chunk in source_keys.chunks(db::KEYS_PER_LOOKUP) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT source_key FROM failures WHERE company = ? AND mapping = ? AND direction = ? AND skipped = 1 AND source_key IN ({marks})"
-            );
-            let args: Vec<Arg<'_>> = [company.as_str(), mapping, dir.as_str()]
-                .into_iter()
-                .chain(chunk.iter().map(String::as_str))
-                .map(Arg::from)
-                .collect();
-            for r in self
-                .conn()?
-                .query_as(&sql, &args, db::Reuse::for_keys(chunk.len()))?
-            {
-                out.insert(r.get(0)?);
-            }
+        for r in self.rows_among(select, mapping, dir, source_keys)? {
+            out.insert(r.get(0)?);
         }
         Ok(out)
     }

@@ -108,35 +108,21 @@ impl Store {
         source_keys: &[String],
     ) -> Result<HashMap<String, Intent>, StateError> {
         let mut out = HashMap::new();
-        let company = self.company();
-        for chunk in source_keys.chunks(db::KEYS_PER_LOOKUP) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
-                 WHERE company = ? AND mapping = ? AND direction = ? AND kind = 'create' AND source_key IN ({marks})"
-            );
-            let args: Vec<Arg<'_>> = [company.as_str(), mapping, dir.as_str()]
-                .into_iter()
-                .chain(chunk.iter().map(String::as_str))
-                .map(Arg::from)
-                .collect();
-            for r in self
-                .conn()?
-                .query_as(&sql, &args, db::Reuse::for_keys(chunk.len()))?
-            {
-                let intent = Intent {
-                    source_key: r.get(0)?,
-                    dest_key: r.get(1)?,
-                    kind: IntentKind::Create,
-                    source_modified_on: parse_ts(r.get(2)?),
-                    fields: r.get(3)?,
-                    source_version: r.get(4)?,
-                    note: r.get(5)?,
-                    kept: None,
-                    dest_pending: false,
-                };
-                out.insert(intent.source_key.clone(), intent);
-            }
+        let select = "SELECT source_key, dest_key, source_modified_on, fields, source_version, note FROM intents
+             WHERE company = ? AND mapping = ? AND direction = ? AND kind = 'create' AND source_key IN";
+        for r in self.rows_among(select, mapping, dir, source_keys)? {
+            let intent = Intent {
+                source_key: r.get(0)?,
+                dest_key: r.get(1)?,
+                kind: IntentKind::Create,
+                source_modified_on: parse_ts(r.get(2)?),
+                fields: r.get(3)?,
+                source_version: r.get(4)?,
+                note: r.get(5)?,
+                kept: None,
+                dest_pending: false,
+            };
+            out.insert(intent.source_key.clone(), intent);
         }
         Ok(out)
     }

@@ -3,6 +3,7 @@
 //! default, or in PostgreSQL, and every change is committed before the runtime moves on, so a
 //! run killed at any moment resumes.
 
+mod among;
 mod couplings;
 mod create_keys;
 mod db;
