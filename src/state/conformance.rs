@@ -11,6 +11,7 @@ use super::db::{Db, Location};
 use super::*;
 
 mod companies;
+mod durability;
 mod units;
 
 /// Where the tests' PostgreSQL is when `SYNCMAP_TEST_POSTGRES` does not say.

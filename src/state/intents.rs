@@ -16,8 +16,10 @@ impl Store {
     ) -> Result<(), StateError> {
         let at = now();
         let company = self.company();
-        // One commit for the batch, unless the caller's transaction already holds them.
+        // One commit for the batch, unless the caller's transaction already holds them (and
+        // commits them durably: the writes follow).
         let tx = if self.conn()?.in_transaction() {
+            self.check_durable()?;
             None
         } else {
             Some(db::Transaction::begin(self.conn()?)?)
@@ -71,6 +73,7 @@ impl Store {
         }
         if let Some(tx) = tx {
             tx.commit()?;
+            self.committed(Durability::OnCommit);
         }
         Ok(())
     }

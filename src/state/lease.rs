@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod alive;
 
-use super::db::{args, Arg, Db, Location};
+use super::db::{args, Arg, Db, Durability, Location, Transaction};
 use super::{now, StateError, Store};
 use alive::{file_identity, Alive};
 use jiff::{SignedDuration, Timestamp};
@@ -314,7 +314,9 @@ impl Store {
             lock_id: lock_id.as_deref(),
             file: file.is_some(),
         };
-        let token = self.transaction(|st| st.claim(&kind, &claimed))?;
+        // Durable with the run's first intents: a power loss before them ends every process
+        // that could hold the lease, and finds nothing written under it.
+        let token = self.transaction_durable_with_next(|st| st.claim(&kind, &claimed))?;
         let fence = Fence {
             name: kind.name(),
             holder,
@@ -576,10 +578,15 @@ fn renew(
             Err(e) => tracing::warn!(lease = %fence.name, error = %e, "lease not renewed"),
         }
     }
-    let _ = conn.execute(
-        "UPDATE leases SET holder = NULL WHERE name = ?1 AND holder = ?2 AND token = ?3",
-        &ours,
-    );
+    // Durable with the next commit that is (the store's close checkpoints it): a release lost
+    // with power leaves a holder whose process is gone, which the next one takes over from.
+    let _ = Transaction::begin_as(&conn, Durability::WithNextDurable).and_then(|tx| {
+        conn.execute(
+            "UPDATE leases SET holder = NULL WHERE name = ?1 AND holder = ?2 AND token = ?3",
+            &ours,
+        )?;
+        tx.commit()
+    });
 }
 
 /// What the heartbeat tells its lease.

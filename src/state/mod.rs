@@ -28,6 +28,7 @@ use db::{args, Arg, Db, Location};
 use crate::cursor::Cursor;
 use crate::plan::Side;
 
+pub use db::Durability;
 pub use failures::{FailureKind, FieldDifference};
 pub use history::{RunFilter, RunWrite, WriteAction};
 pub use lease::{Fence, Holder, Lease, LeaseKind, LeaseWatch};
@@ -594,6 +595,11 @@ pub struct Store {
     fence: std::cell::RefCell<Option<Fence>>,
     /// The company whose state this store reads and writes (see [`Store::set_company`]).
     company: std::cell::RefCell<String>,
+    /// When the open transaction's commit is on disk.
+    durability: std::cell::Cell<Durability>,
+    /// Whether the last commit waits for the next durable one (see
+    /// [`Store::awaits_durable_commit`]).
+    awaiting_durable: std::cell::Cell<bool>,
 }
 
 fn ts(t: Option<Timestamp>) -> Option<String> {

@@ -1,9 +1,10 @@
 //! Opening a store (a SQLite file, made private to its user, or a PostgreSQL database), its
 //! migrations, and its transactions.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use super::db::{self, args, Db, Location};
+use super::db::{self, args, Db, Durability, Location};
 use super::{schema, StateError, Store};
 
 /// Creates the store's folder (0700) and file (0600) when they are missing: the store holds
@@ -88,6 +89,8 @@ impl Store {
             company: Default::default(),
             deferred: Default::default(),
             mode: Default::default(),
+            durability: Cell::new(Durability::OnCommit),
+            awaiting_durable: Cell::new(false),
         }
     }
 
@@ -233,11 +236,59 @@ impl Store {
         &self,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = db::Transaction::begin(self.conn()?).map_err(E::from)?;
+        self.transaction_as(Durability::OnCommit, f)
+    }
+
+    /// Runs `f` as [`Store::transaction`] does, with a commit that is on disk once the next
+    /// durable commit is (see [`Durability::WithNextDurable`]): for what records work done
+    /// whose intents a durable commit holds (a batch's outcomes, a pass's watermark, the
+    /// start of a run), which a power loss before the next durable commit leaves to be
+    /// settled from those intents, as a kill would. Intents cannot be added in it.
+    pub fn transaction_durable_with_next<T, E: From<StateError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transaction_as(Durability::WithNextDurable, f)
+    }
+
+    fn transaction_as<T, E: From<StateError>>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = db::Transaction::begin_as(self.conn()?, durability).map_err(E::from)?;
         self.check_fence().map_err(E::from)?;
-        let out = self.deferring_in(f)?;
+        self.durability.set(durability);
+        let out = self.deferring_in(f);
+        self.durability.set(Durability::OnCommit);
+        let out = out?;
         tx.commit().map_err(E::from)?;
+        self.committed(durability);
         Ok(out)
+    }
+
+    /// Notes a commit: whether one of this connection may still roll back with a power loss.
+    pub(super) fn committed(&self, durability: Durability) {
+        self.awaiting_durable
+            .set(durability == Durability::WithNextDurable);
+    }
+
+    /// Whether a commit of this connection waits for the next durable one: nothing may leave
+    /// for a system meanwhile (a write is preceded by the durable commit of its intent).
+    pub fn awaits_durable_commit(&self) -> bool {
+        self.awaiting_durable.get()
+    }
+
+    /// An error when the open transaction's commit would not be durable: what must be on disk
+    /// before anything is written to a system (intents) is refused in it.
+    pub(super) fn check_durable(&self) -> Result<(), StateError> {
+        if self.durability.get() == Durability::WithNextDurable {
+            return Err(StateError::Db(
+                "intents must commit durably, not with a transaction that waits for the next durable commit"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 

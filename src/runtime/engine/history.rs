@@ -21,12 +21,11 @@ impl Engine<'_> {
         !self.dry_run && self.run != 0
     }
 
-    /// Drops the write logs of runs older than the newest `history_runs`; called as a run
-    /// starts, so the log stays bounded however often syncs run.
-    pub(crate) fn prune_history(&self) -> Result<(), StateError> {
-        if self.logs() {
-            self.store.prune_run_writes(self.options.history_runs)?;
-        }
+    /// Drops the write logs of runs older than the newest `history_runs`; called in the
+    /// transaction that records a run's start (not a dry run's), so the log stays bounded
+    /// however often syncs run.
+    pub(crate) fn prune_history(&self, st: &Store) -> Result<(), StateError> {
+        st.prune_run_writes(self.options.history_runs)?;
         Ok(())
     }
 

@@ -78,8 +78,9 @@ impl<'a> Engine<'a> {
                 self.lease = self.store.take_lease(LeaseKind::Run)?;
             }
             self.store.set_fence(self.lease.as_ref().map(|l| l.fence()));
-            // Under the fence: a holder that lost its lease closes no one's run.
-            self.run = self.store.transaction(|st| {
+            // Under the fence: a holder that lost its lease closes no one's run. Durable with
+            // the first intents: until something is written, a power loss has nothing to lose.
+            self.run = self.store.transaction_durable_with_next(|st| {
                 if self.unit {
                     for t in tables {
                         st.close_interrupted_runs_of(t)?;
@@ -87,9 +88,10 @@ impl<'a> Engine<'a> {
                 } else {
                     st.close_interrupted_runs()?;
                 }
-                st.begin_run(mode, trigger, &self.plan.digest, tables, false)
+                let run = st.begin_run(mode, trigger, &self.plan.digest, tables, false)?;
+                self.prune_history(st)?;
+                Ok::<i64, EngineError>(run)
             })?;
-            self.prune_history()?;
         }
         // Writes stop going out the moment the lease may be lost, even those waiting for a
         // place in flight or for the service's budget.

@@ -91,7 +91,9 @@ impl<'a> Engine<'a> {
     ) -> Result<(), EngineError> {
         let mapping = &pass.table.name;
         self.flush_skips_now()?;
-        self.store.transaction(|st| {
+        // Durable with the next intents, or the run's end: lost with power before then, the
+        // pass is read again from the last watermark on disk.
+        self.store.transaction_durable_with_next(|st| {
             if let Some(c) = after {
                 st.advance_watermark(mapping, pass.dir, c, self.run)?;
             }

@@ -358,11 +358,32 @@ impl Db {
 
     /// Begins a transaction that writes: SQLite takes its write lock at once (another
     /// connection, such as a lease's heartbeat, may write between a read and a write
-    /// otherwise); PostgreSQL locks rows as statements reach them.
-    pub(super) fn begin(&self) -> Result<(), StateError> {
+    /// otherwise); PostgreSQL locks rows as statements reach them. Its commit is on disk when
+    /// it returns, or, [`Durability::WithNextDurable`], once a later durable commit is.
+    pub(super) fn begin(&self, durability: Durability) -> Result<(), StateError> {
         match self {
-            Db::Sqlite(db) => db.execute_script("BEGIN IMMEDIATE"),
-            Db::Postgres(db) => db.set_transaction("BEGIN", true),
+            Db::Sqlite(db) => db.begin(durability),
+            Db::Postgres(db) => {
+                db.set_transaction("BEGIN", true)?;
+                if durability == Durability::WithNextDurable {
+                    // Written to the server's log at once, flushed with the next commit that
+                    // waits for its flush (the log is flushed in order).
+                    let lowered = db.execute_script("SET LOCAL synchronous_commit TO off");
+                    if lowered.is_err() {
+                        let _ = db.set_transaction("ROLLBACK", false);
+                    }
+                    lowered?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// What a transaction of this durability leaves to undo once it has ended, however it
+    /// ended.
+    fn ended(&self, durability: Durability) {
+        if let Db::Sqlite(db) = self {
+            db.ended(durability);
         }
     }
 
@@ -399,17 +420,42 @@ impl Db {
     }
 }
 
+/// When a transaction's commit is on disk, power loss included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// When the commit returns.
+    OnCommit,
+    /// Once a later commit of [`Durability::OnCommit`] returns, or the store is closed; a crash
+    /// of the process loses nothing either way (the commit is in the operating system's
+    /// hands), and a power loss before then rolls back this commit and those after it, never
+    /// one before it (the log is written and recovered in order). For what records work done
+    /// whose intents a durable commit already holds, never for what is about to be done.
+    WithNextDurable,
+}
+
 /// A transaction begun on a [`Db`]: rolled back when dropped uncommitted, however the code
 /// that holds it ends (an error, a panic).
 pub(super) struct Transaction<'d> {
     db: &'d Db,
     open: bool,
+    durability: Durability,
 }
 
 impl<'d> Transaction<'d> {
     pub(super) fn begin(db: &'d Db) -> Result<Self, StateError> {
-        db.begin()?;
-        Ok(Transaction { db, open: true })
+        Self::begin_as(db, Durability::OnCommit)
+    }
+
+    pub(super) fn begin_as(db: &'d Db, durability: Durability) -> Result<Self, StateError> {
+        if let Err(e) = db.begin(durability) {
+            db.ended(durability);
+            return Err(e);
+        }
+        Ok(Transaction {
+            db,
+            open: true,
+            durability,
+        })
     }
 
     /// Commits; a commit that fails (SQLite busy past its timeout, say) is rolled back, so the
@@ -420,6 +466,7 @@ impl<'d> Transaction<'d> {
         if committed.is_err() && self.db.in_transaction() {
             let _ = self.db.rollback();
         }
+        self.db.ended(self.durability);
         committed
     }
 }
@@ -428,6 +475,7 @@ impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.db.rollback();
+            self.db.ended(self.durability);
         }
     }
 }

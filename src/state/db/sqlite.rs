@@ -1,15 +1,20 @@
 //! A store's connection to a SQLite file (WAL mode, every commit on disk when it returns).
 
+use std::cell::Cell;
 use std::path::Path;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Arg, Reuse, Row, Val};
+use super::{Arg, Durability, Reuse, Row, Val};
 use crate::state::{StateError, RELAXED_FOR_BENCHMARKS};
 
 pub(in crate::state) struct Sqlite {
     conn: Connection,
+    /// How commits reach the disk unless a transaction says otherwise (`synchronous`).
+    synchronous: &'static str,
+    /// Whether a transaction lowered it, and it is not put back yet.
+    lowered: Cell<bool>,
 }
 
 impl From<rusqlite::Error> for StateError {
@@ -46,22 +51,58 @@ impl Sqlite {
 
     fn setup(conn: Connection, read_only: bool) -> Result<Sqlite, StateError> {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // A commit is on disk when it returns, power loss included: the couplings of writes
+        // already made to the systems must not roll back (WAL's NORMAL survives a crash of
+        // the process, not of the machine). Transactions that may wait for the next durable
+        // commit say so (`Durability`); only the benchmark that measures this cost turns it
+        // off for all.
+        let synchronous = if std::env::var_os(RELAXED_FOR_BENCHMARKS).is_some() {
+            "NORMAL"
+        } else {
+            "FULL"
+        };
         if !read_only {
             conn.pragma_update(None, "journal_mode", "WAL")?;
-            // A commit is on disk when it returns, power loss included: the couplings of writes
-            // already made to the systems must not roll back (WAL's NORMAL survives a crash of
-            // the process, not of the machine). Only the benchmark that measures this cost
-            // turns it off.
-            let synchronous = if std::env::var_os(RELAXED_FOR_BENCHMARKS).is_some() {
-                "NORMAL"
-            } else {
-                "FULL"
-            };
             conn.pragma_update(None, "synchronous", synchronous)?;
         }
         // Statements run once per record are prepared once and reused; rusqlite keeps 16.
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Sqlite { conn })
+        Ok(Sqlite {
+            conn,
+            synchronous,
+            lowered: Cell::new(false),
+        })
+    }
+
+    /// Begins a transaction that takes the write lock at once. One whose commit may wait for
+    /// the next durable one is committed with `synchronous = NORMAL`: written to the log, not
+    /// synced; the next commit with `FULL` syncs the log, and so everything before it. The
+    /// level cannot change inside a transaction, so it is set before and put back after.
+    pub(super) fn begin(&self, durability: Durability) -> Result<(), StateError> {
+        let lower = durability == Durability::WithNextDurable && self.synchronous == "FULL";
+        if lower {
+            self.lowered.set(true);
+            self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        } else if self.lowered.get() {
+            // The level was not put back after the last such transaction: now or never.
+            self.restore()?;
+        }
+        self.execute_script("BEGIN IMMEDIATE")
+    }
+
+    /// Puts back the connection's own level after a transaction of `durability` ended (a
+    /// failure is retried before the next durable transaction begins).
+    pub(super) fn ended(&self, durability: Durability) {
+        if durability == Durability::WithNextDurable && self.lowered.get() {
+            let _ = self.restore();
+        }
+    }
+
+    fn restore(&self) -> Result<(), StateError> {
+        self.conn
+            .pragma_update(None, "synchronous", self.synchronous)?;
+        self.lowered.set(false);
+        Ok(())
     }
 
     /// The schema version SQLite keeps in its header.

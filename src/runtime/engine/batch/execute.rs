@@ -76,6 +76,8 @@ impl<'a> Engine<'a> {
             self.store
                 .add_intents(&pass.table.name, pass.dir, recorded, self.run)?;
         }
+        // Their commit is durable, and with it every commit before it.
+        debug_assert!(intents.iter().all(Option::is_none) || !self.store.awaits_durable_commit());
         let results = self.write_all(pass, &mut planned).await?;
         let outcomes = self
             .settle_unsure(pass, &planned, &intents, results)
@@ -86,8 +88,9 @@ impl<'a> Engine<'a> {
             .collect();
         // The write log commits with the couplings: after a crash it lists exactly the writes
         // the store knows of (a write whose outcome was lost is settled, and not logged, by the
-        // next run).
-        self.store.transaction(|st| {
+        // next run). Durable with the next intents, or the run's end: a power loss before then
+        // leaves this batch's intents to settle, as a kill before this commit does.
+        self.store.transaction_durable_with_next(|st| {
             for (p, outcome) in planned.iter().zip(outcomes) {
                 self.record_outcome(pass, p, outcome, pr)?;
             }
