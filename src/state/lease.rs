@@ -314,8 +314,9 @@ impl Store {
             lock_id: lock_id.as_deref(),
             file: file.is_some(),
         };
-        // Durable with the run's first intents: a power loss before them ends every process
-        // that could hold the lease, and finds nothing written under it.
+        // Durable with the run's first intents (in SQLite; PostgreSQL commits it durably): a
+        // power loss before them ends every process that could hold the lease, and finds
+        // nothing written under it.
         let token = self.transaction_durable_with_next(|st| st.claim(&kind, &claimed))?;
         let fence = Fence {
             name: kind.name(),

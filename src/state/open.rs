@@ -258,23 +258,27 @@ impl Store {
     ) -> Result<T, E> {
         let tx = db::Transaction::begin_as(self.conn()?, durability).map_err(E::from)?;
         self.check_fence().map_err(E::from)?;
-        self.durability.set(durability);
-        let out = self.deferring_in(f);
-        self.durability.set(Durability::OnCommit);
-        let out = out?;
+        let out = {
+            // As asked, whatever the database makes of it: what must be durable is refused
+            // in it on either.
+            let _scope = DurabilityScope::enter(self, durability);
+            self.deferring_in(f)?
+        };
         tx.commit().map_err(E::from)?;
-        self.committed(durability);
+        self.committed(self.db.durability_of(durability));
         Ok(out)
     }
 
     /// Notes a commit: whether one of this connection may still roll back with a power loss.
+    /// (A durable commit that wrote nothing syncs nothing: the engine asks right after a
+    /// batch's intents, whose commit always writes.)
     pub(super) fn committed(&self, durability: Durability) {
         self.awaiting_durable
             .set(durability == Durability::WithNextDurable);
     }
 
-    /// Whether a commit of this connection waits for the next durable one: nothing may leave
-    /// for a system meanwhile (a write is preceded by the durable commit of its intent).
+    /// Whether this connection's last commit waits for the next durable one: the engine checks
+    /// it does not once a batch's intents are committed, before their writes are sent.
     pub fn awaits_durable_commit(&self) -> bool {
         self.awaiting_durable.get()
     }
@@ -315,5 +319,22 @@ fn label(location: &Location) -> String {
             let db = config.get_dbname().unwrap_or("");
             format!("postgres://{user}{host}:{port}/{db}")
         }
+    }
+}
+
+/// The durability of the transaction [`Store::transaction_as`] runs `f` in, while it runs,
+/// whatever way `f` ends (a panic included).
+struct DurabilityScope<'s>(&'s Store);
+
+impl<'s> DurabilityScope<'s> {
+    fn enter(store: &'s Store, durability: Durability) -> Self {
+        store.durability.set(durability);
+        DurabilityScope(store)
+    }
+}
+
+impl Drop for DurabilityScope<'_> {
+    fn drop(&mut self) {
+        self.0.durability.set(Durability::OnCommit);
     }
 }

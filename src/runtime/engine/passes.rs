@@ -90,10 +90,10 @@ impl<'a> Engine<'a> {
         link: Option<Option<&str>>,
     ) -> Result<(), EngineError> {
         let mapping = &pass.table.name;
-        self.flush_skips_now()?;
         // Durable with the next intents, or the run's end: lost with power before then, the
         // pass is read again from the last watermark on disk.
         self.store.transaction_durable_with_next(|st| {
+            self.flush_skips(st)?;
             if let Some(c) = after {
                 st.advance_watermark(mapping, pass.dir, c, self.run)?;
             }

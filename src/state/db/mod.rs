@@ -358,24 +358,23 @@ impl Db {
 
     /// Begins a transaction that writes: SQLite takes its write lock at once (another
     /// connection, such as a lease's heartbeat, may write between a read and a write
-    /// otherwise); PostgreSQL locks rows as statements reach them. Its commit is on disk when
-    /// it returns, or, [`Durability::WithNextDurable`], once a later durable commit is.
+    /// otherwise); PostgreSQL locks rows as statements reach them. In SQLite its commit is on
+    /// disk when it returns, or, [`Durability::WithNextDurable`], once a later durable commit
+    /// is. PostgreSQL commits every transaction durably: a server that restarts while a run
+    /// goes on loses what it had not flushed, and the store's connection is made again, so
+    /// the run would go on from what it no longer holds.
     pub(super) fn begin(&self, durability: Durability) -> Result<(), StateError> {
         match self {
             Db::Sqlite(db) => db.begin(durability),
-            Db::Postgres(db) => {
-                db.set_transaction("BEGIN", true)?;
-                if durability == Durability::WithNextDurable {
-                    // Written to the server's log at once, flushed with the next commit that
-                    // waits for its flush (the log is flushed in order).
-                    let lowered = db.execute_script("SET LOCAL synchronous_commit TO off");
-                    if lowered.is_err() {
-                        let _ = db.set_transaction("ROLLBACK", false);
-                    }
-                    lowered?;
-                }
-                Ok(())
-            }
+            Db::Postgres(db) => db.set_transaction("BEGIN", true),
+        }
+    }
+
+    /// The durability a transaction asked to be `durability` has here (see [`Db::begin`]).
+    pub(super) fn durability_of(&self, durability: Durability) -> Durability {
+        match self {
+            Db::Sqlite(_) => durability,
+            Db::Postgres(_) => Durability::OnCommit,
         }
     }
 
@@ -425,11 +424,13 @@ impl Db {
 pub enum Durability {
     /// When the commit returns.
     OnCommit,
-    /// Once a later commit of [`Durability::OnCommit`] returns, or the store is closed; a crash
-    /// of the process loses nothing either way (the commit is in the operating system's
-    /// hands), and a power loss before then rolls back this commit and those after it, never
-    /// one before it (the log is written and recovered in order). For what records work done
-    /// whose intents a durable commit already holds, never for what is about to be done.
+    /// In SQLite, once a later commit of [`Durability::OnCommit`] to the same file returns (or
+    /// the file's last connection closes, which checkpoints the log); a crash of the process
+    /// loses nothing either way (the commit is in the operating system's hands), and a power
+    /// loss before then rolls back this commit and those after it, never one before it (the
+    /// log is written and recovered in order). For what records work done whose intents a
+    /// durable commit already holds, never for what is about to be done. PostgreSQL commits
+    /// these durably too (see [`Db::begin`]).
     WithNextDurable,
 }
 

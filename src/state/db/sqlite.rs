@@ -1,4 +1,5 @@
-//! A store's connection to a SQLite file (WAL mode, every commit on disk when it returns).
+//! A store's connection to a SQLite file (WAL mode, every commit on disk when it returns, but
+//! those that may wait for the next durable one: `Durability`).
 
 use std::cell::Cell;
 use std::path::Path;
