@@ -97,7 +97,7 @@ impl AnyConnector {
                 path.display()
             )));
         }
-        SqliteConnector::open_for_sync(&path).map(AnyConnector::Sqlite)
+        SqliteConnector::open(&path).map(AnyConnector::Sqlite)
     }
 }
 

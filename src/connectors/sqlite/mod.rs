@@ -2,17 +2,14 @@
 //! schema table. Used for local systems, tests, benchmarks and the sandbox.
 //!
 //! Design:
-//! - **Sync inside async.** rusqlite is synchronous; the trait's async methods run reads inline
-//!   on the caller's task. Calls are short (one page, one batch), so blocking a worker for them
-//!   costs less than `spawn_blocking`'s `'static` copies of every request. The only long wait is
-//!   the busy timeout while another process holds the write lock. The returned futures are
-//!   `Send`.
+//! - **Sync inside async.** rusqlite is synchronous; the trait's async methods run the SQLite
+//!   work inline on the caller's task. Calls are short (one page, one batch), so blocking a
+//!   worker for them costs less than `spawn_blocking`'s `'static` copies of every request, and
+//!   the connector needs no tokio dependency. The only long wait is the busy timeout while
+//!   another process holds the write lock. The returned futures are `Send`.
 //! - **One connection** behind a `Mutex`, so `&self` methods work and calls from one connector
 //!   never interleave. The file is opened in WAL mode with a busy timeout, so readers never
-//!   block the writer and other processes wait for the lock instead of failing. A connector
-//!   opened for a sync ([`SqliteConnector::open_for_sync`]) writes on a thread of its own, with
-//!   a second connection (`writer`): the engine decides its next batch while this one is
-//!   written, as it does while an HTTP service takes its writes.
+//!   block the writer and other processes wait for the lock instead of failing.
 //! - **Values** are stored by plan column type (see `codec`): exact decimals as normalized text,
 //!   date-times as fixed-width UTC text with microseconds, so text order is time order.
 //! - **Modified-on and ETags** are maintained here: every create and update stamps the table's
@@ -29,7 +26,6 @@
 pub(crate) mod codec;
 pub(crate) mod ddl;
 mod write;
-mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -73,8 +69,6 @@ const LOWER_FN: &str = "syncmap_lower";
 #[derive(Debug)]
 pub struct SqliteConnector {
     conn: Mutex<Connection>,
-    /// Where writes go when they do not go through `conn`.
-    writer: Option<writer::Writer>,
     /// The file's name, for the `source` of introspected snapshots.
     label: Option<String>,
 }
@@ -100,20 +94,6 @@ impl SqliteConnector {
         Self::setup(conn, label).map_err(fail)
     }
 
-    /// Opens the database at `path` as [`Self::open`] does, with its writes made on a thread
-    /// of their own, so a caller can go on while they are made (for the systems of a sync).
-    pub fn open_for_sync(path: &Path) -> Result<Self, ConnectorError> {
-        let mut connector = Self::open(path)?;
-        let writer = writer::Writer::start(path, DEFAULT_BUSY_TIMEOUT).map_err(|e| {
-            ConnectorError::Fatal(format!(
-                "cannot open SQLite database {} for writing: {e}",
-                path.display()
-            ))
-        })?;
-        connector.writer = Some(writer);
-        Ok(connector)
-    }
-
     /// A private in-memory database, gone when the connector is dropped; for tests.
     pub fn open_in_memory() -> Result<Self, ConnectorError> {
         let fail = |e: rusqlite::Error| {
@@ -133,7 +113,6 @@ impl SqliteConnector {
         })?;
         Ok(SqliteConnector {
             conn: Mutex::new(conn),
-            writer: None,
             label,
         })
     }
@@ -142,11 +121,7 @@ impl SqliteConnector {
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), ConnectorError> {
         self.lock()
             .busy_timeout(timeout)
-            .map_err(|e| sql_error("cannot set the busy timeout", e))?;
-        match &self.writer {
-            Some(w) => w.set_busy_timeout(timeout),
-            None => Ok(()),
-        }
+            .map_err(|e| sql_error("cannot set the busy timeout", e))
     }
 
     /// Creates every table of a snapshot that does not exist yet — columns typed as the
@@ -360,8 +335,7 @@ impl Connector for SqliteConnector {
             client_keys: true,
             max_batch: MAX_BATCH,
             max_page: MAX_PAGE,
-            // Written on the caller's thread, a batch blocks it until done.
-            writes_block: self.writer.is_none(),
+            writes_block: true,
             requests_at_once: 1,
             writes_per_request: MAX_BATCH,
             tracks_changes: false,
@@ -394,10 +368,7 @@ impl Connector for SqliteConnector {
         table: TableRef<'_>,
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
-        match &self.writer {
-            Some(writer) => writer.write(table, ops).await,
-            None => write::write(&mut self.lock(), table, ops),
-        }
+        write::write(&mut self.lock(), table, ops)
     }
 }
 

@@ -23,8 +23,6 @@ use crate::plan::{ColumnInfo, TableInfo};
 use crate::schema::{self, SystemSchema, TableSchema};
 use crate::value::{ColumnKind, Value};
 
-mod writer;
-
 /// Runs a connector future: they never wait (the SQLite work runs inline), so one poll ends
 /// them.
 fn run<F: Future>(f: F) -> F::Output {
