@@ -93,3 +93,25 @@ fn intents_are_refused_in_a_commit_durable_with_the_next(s: &Store) {
     assert_eq!(s.intents("m", dir).unwrap().len(), 1);
     assert!(!s.awaits_durable_commit());
 }
+
+#[test]
+fn a_commit_durable_with_the_next_that_cannot_begin_puts_the_level_back() {
+    let s = super::TestStore::sqlite();
+    let Db::Sqlite(db) = &s.db else {
+        unreachable!("a SQLite store")
+    };
+    db.connection()
+        .busy_timeout(std::time::Duration::from_millis(20))
+        .unwrap();
+    // Another connection holds the write lock: the transaction cannot begin.
+    let other = rusqlite::Connection::open(&s.path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let refused: Result<(), StateError> = s.transaction_durable_with_next(|_| Ok(()));
+    assert!(refused.is_err(), "the write lock is held elsewhere");
+    assert_eq!(level(&s), "2", "FULL again for the next commit");
+    assert!(!s.awaits_durable_commit(), "nothing was committed");
+    other.execute_batch("ROLLBACK").unwrap();
+    s.transaction_durable_with_next(|_| Ok::<(), StateError>(()))
+        .unwrap();
+    assert_eq!(level(&s), "2");
+}
