@@ -52,11 +52,12 @@ impl Sqlite {
 
     fn setup(conn: Connection, read_only: bool) -> Result<Sqlite, StateError> {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        // A commit is on disk when it returns, power loss included: the couplings of writes
-        // already made to the systems must not roll back (WAL's NORMAL survives a crash of
-        // the process, not of the machine). Transactions that may wait for the next durable
-        // commit say so (`Durability`); only the benchmark that measures this cost turns it
-        // off for all.
+        // A commit is on disk when it returns, power loss included (WAL's NORMAL survives a
+        // crash of the process, not of the machine): intents must be there before their
+        // writes go out. Transactions that only record work done may wait for the next
+        // durable commit and say so (`Durability`): what a power loss rolls back of them,
+        // intents on disk settle. Only the benchmark that measures the cost turns FULL off
+        // for all.
         let synchronous = if std::env::var_os(RELAXED_FOR_BENCHMARKS).is_some() {
             "NORMAL"
         } else {
