@@ -579,8 +579,9 @@ fn renew(
             Err(e) => tracing::warn!(lease = %fence.name, error = %e, "lease not renewed"),
         }
     }
-    // Durable with the next commit that is (the store's close checkpoints it): a release lost
-    // with power leaves a holder whose process is gone, which the next one takes over from.
+    // Durable with the next durable commit to the store, or as its last connection closes
+    // (which checkpoints the log): a release lost with power leaves a holder whose process is
+    // gone, which the next one takes over from. PostgreSQL commits it durably.
     let _ = Transaction::begin_as(&conn, Durability::WithNextDurable).and_then(|tx| {
         conn.execute(
             "UPDATE leases SET holder = NULL WHERE name = ?1 AND holder = ?2 AND token = ?3",

@@ -264,8 +264,9 @@ impl Store {
             let _scope = DurabilityScope::enter(self, durability);
             self.deferring_in(f)?
         };
+        let made = tx.durability();
         tx.commit().map_err(E::from)?;
-        self.committed(self.db.durability_of(durability));
+        self.committed(made);
         Ok(out)
     }
 

@@ -371,7 +371,7 @@ impl Db {
     }
 
     /// The durability a transaction asked to be `durability` has here (see [`Db::begin`]).
-    pub(super) fn durability_of(&self, durability: Durability) -> Durability {
+    fn durability_of(&self, durability: Durability) -> Durability {
         match self {
             Db::Sqlite(_) => durability,
             Db::Postgres(_) => Durability::OnCommit,
@@ -447,7 +447,10 @@ impl<'d> Transaction<'d> {
         Self::begin_as(db, Durability::OnCommit)
     }
 
+    /// Begins a transaction whose commit is as durable as asked, or more where the database
+    /// commits every transaction durably ([`Transaction::durability`] says which).
     pub(super) fn begin_as(db: &'d Db, durability: Durability) -> Result<Self, StateError> {
+        let durability = db.durability_of(durability);
         if let Err(e) = db.begin(durability) {
             db.ended(durability);
             return Err(e);
@@ -457,6 +460,11 @@ impl<'d> Transaction<'d> {
             open: true,
             durability,
         })
+    }
+
+    /// When its commit is on disk.
+    pub(super) fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// Commits; a commit that fails (SQLite busy past its timeout, say) is rolled back, so the
