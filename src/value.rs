@@ -298,6 +298,25 @@ impl Value {
     }
 }
 
+/// A value written as JSON just as [`Value::to_json`] gives it, without building that JSON
+/// value first (text is not copied): intents hold the values of every write a sync makes.
+pub(crate) struct AsJson<'v>(pub &'v Value);
+
+impl serde::Serialize for AsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Absent | Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::String(t) => s.serialize_str(t),
+            Value::Date(d) => s.collect_str(d),
+            Value::DateTime(t) => s.collect_str(t),
+            // Exact digits: the number as `to_json` reads it back.
+            Value::Decimal(_) => self.0.to_json().serialize(s),
+        }
+    }
+}
+
 /// Shown in test output and diffs: text quoted, so `"12"` and `12` look different.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -311,6 +330,31 @@ impl fmt::Display for Value {
             },
         }
     }
+}
+
+/// An instant as fixed-width UTC text to the microsecond, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, for
+/// years 0 to 9999 (`None` for others, which each caller writes its own way). Written by hand:
+/// the state store and the SQLite connector stamp every record they write, and a strftime
+/// pattern is read again each time.
+pub(crate) fn utc_micros(t: Timestamp) -> Option<String> {
+    use std::fmt::Write;
+    let dt = Offset::UTC.to_datetime(t);
+    if !(0..=9999).contains(&dt.year()) {
+        return None;
+    }
+    let mut out = String::with_capacity(27);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.subsec_nanosecond() / 1000
+    );
+    Some(out)
 }
 
 /// Text in double quotes with JSON escapes, for messages that must show where text ends.
@@ -382,6 +426,25 @@ mod tests {
         assert!(Value::Null.same_as(&blank));
         assert!(!Value::String(" ".into()).same_as(&Value::Null));
         assert_ne!(blank, Value::Null);
+    }
+
+    #[test]
+    fn instants_are_written_as_the_store_has_always_written_them() {
+        let pattern = "%Y-%m-%dT%H:%M:%S%.6fZ";
+        for text in [
+            "2026-12-05T22:20:38.878865Z",
+            "2026-01-01T00:00:00Z",
+            "0001-02-03T04:05:06.000007999Z",
+            "9999-12-30T21:59:59.999999Z",
+            "1970-01-01T00:00:00.5+02:00",
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            let by_hand = utc_micros(t).unwrap();
+            assert_eq!(by_hand, t.strftime(pattern).to_string(), "{text}");
+            assert_eq!(by_hand.len(), 27);
+        }
+        let before_year_zero: Timestamp = "-000001-06-01T00:00:00Z".parse().unwrap();
+        assert_eq!(utc_micros(before_year_zero), None);
     }
     use serde_json::json;
 
@@ -526,7 +589,14 @@ mod tests {
             let v = Value::from_json(&json, hint).unwrap();
             assert_eq!(v.to_json(), json, "{hint:?}");
             assert_eq!(Value::from_json(&v.to_json(), hint).unwrap(), v);
+            let written = serde_json::to_string(&AsJson(&v)).unwrap();
+            assert_eq!(written, serde_json::to_string(&v.to_json()).unwrap());
         }
+        let absent = serde_json::to_string(&AsJson(&Value::Absent)).unwrap();
+        assert_eq!(absent, "null");
+        let escaped = Value::String("a \"quoted\"\nline".into());
+        let written = serde_json::to_string(&AsJson(&escaped)).unwrap();
+        assert_eq!(written, serde_json::to_string(&escaped.to_json()).unwrap());
     }
 
     #[test]

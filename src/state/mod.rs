@@ -603,7 +603,12 @@ pub struct Store {
 }
 
 fn ts(t: Option<Timestamp>) -> Option<String> {
-    t.map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+    t.map(stamp)
+}
+
+/// An instant as the store keeps it: UTC text to the microsecond, so text order is time order.
+fn stamp(t: Timestamp) -> String {
+    crate::value::utc_micros(t).unwrap_or_else(|| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
 }
 
 fn parse_ts(s: Option<String>) -> Option<Timestamp> {
@@ -611,9 +616,7 @@ fn parse_ts(s: Option<String>) -> Option<Timestamp> {
 }
 
 fn now() -> String {
-    Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    stamp(Timestamp::now())
 }
 
 #[cfg(test)]

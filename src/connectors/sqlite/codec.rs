@@ -10,7 +10,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::civil::Date;
-use jiff::tz::Offset;
 use jiff::Timestamp;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rust_decimal::prelude::ToPrimitive;
@@ -22,20 +21,7 @@ use crate::value::{parse_decimal, parse_timestamp, ColumnKind, Value};
 /// years, which jiff allows down to -9999, fall back to jiff's RFC 3339 text). Sub-microsecond
 /// digits are dropped.
 pub(crate) fn format_timestamp(t: Timestamp) -> String {
-    let dt = Offset::UTC.to_datetime(t);
-    if !(0..=9999).contains(&dt.year()) {
-        return t.to_string();
-    }
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.subsec_nanosecond() / 1000
-    )
+    crate::value::utc_micros(t).unwrap_or_else(|| t.to_string())
 }
 
 /// The last modified-on stamp handed out in this process, in microseconds since the epoch.

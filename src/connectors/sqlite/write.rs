@@ -73,7 +73,7 @@ fn apply(
 /// Encoded column values of a write, without absent fields, the modified-on column (the
 /// connector sets it) and the key column (returned apart).
 struct Assignments<'v> {
-    columns: Vec<(String, SqlValue)>,
+    columns: Vec<(&'v str, SqlValue)>,
     key: Option<&'v Value>,
 }
 
@@ -105,7 +105,7 @@ fn assignments<'v>(
         let stored = codec::encode(ty, value).map_err(|why| {
             ConnectorError::Rejected(format!("{} column `{name}`: {why}", shape.table))
         })?;
-        out.columns.push((name.clone(), stored));
+        out.columns.push((name, stored));
     }
     Ok(out)
 }
@@ -140,11 +140,11 @@ fn exists(conn: &Connection, shape: &Shape<'_>, key: &SqlValue) -> Result<bool, 
 }
 
 /// The modified-on assignment of a create or update, if the table has the column.
-fn stamp(shape: &Shape<'_>) -> Result<Option<(String, jiff::Timestamp)>, ConnectorError> {
+fn stamp<'s>(shape: &'s Shape<'_>) -> Result<Option<(&'s str, jiff::Timestamp)>, ConnectorError> {
     match &shape.modified {
         Some(m) => {
             let t = codec::next_stamp().map_err(ConnectorError::Fatal)?;
-            Ok(Some((m.name.clone(), t)))
+            Ok(Some((m.name.as_str(), t)))
         }
         None => Ok(None),
     }
@@ -159,19 +159,21 @@ fn create(
     let values = assignments(shape, fields)?;
     let key_value = create_key(conn, shape, key, values.key)?;
     let key_text = key_of(&key_value);
-    let mut names = vec![shape.key.name.clone()];
-    let mut args = vec![key_value];
+    let mut names = Vec::with_capacity(values.columns.len() + 3);
+    let mut args = Vec::with_capacity(values.columns.len() + 3);
+    names.push(shape.key.name.as_str());
+    args.push(key_value);
     for (name, value) in values.columns {
         names.push(name);
         args.push(value);
     }
     let stamp = stamp(shape)?;
     if let Some((name, t)) = &stamp {
-        names.push(name.clone());
+        names.push(name);
         args.push(SqlValue::Text(codec::format_timestamp(*t)));
     }
     if shape.has_version {
-        names.push(VERSION_COLUMN.to_string());
+        names.push(VERSION_COLUMN);
         args.push(SqlValue::Integer(1));
     }
     insert(conn, shape, &key_text, &names, args)?;
@@ -216,7 +218,7 @@ fn insert(
     conn: &Connection,
     shape: &Shape<'_>,
     key_text: &str,
-    names: &[String],
+    names: &[&str],
     args: Vec<SqlValue>,
 ) -> Result<(), ConnectorError> {
     // Written into one string: it is built for every row, to find the prepared statement.
@@ -367,14 +369,14 @@ fn update(
 /// modified-on stamp, and the row version counting up.
 fn set_clauses(
     shape: &Shape<'_>,
-    columns: Vec<(String, SqlValue)>,
-    stamp: Option<&(String, jiff::Timestamp)>,
+    columns: Vec<(&str, SqlValue)>,
+    stamp: Option<&(&str, jiff::Timestamp)>,
 ) -> (Vec<String>, Vec<SqlValue>) {
     let mut sets = Vec::new();
     let mut args = Vec::new();
     for (name, value) in columns {
         args.push(value);
-        sets.push(format!("{} = ?{}", ident(&name), args.len()));
+        sets.push(format!("{} = ?{}", ident(name), args.len()));
     }
     if let Some((name, t)) = stamp {
         args.push(SqlValue::Text(codec::format_timestamp(*t)));

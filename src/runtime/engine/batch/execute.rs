@@ -11,7 +11,7 @@ use crate::runtime::engine::report::PassReport;
 use crate::runtime::engine::settle::Found;
 use crate::runtime::engine::{Engine, EngineError, Pass};
 use crate::state::{Coupling, Intent, IntentKind};
-use crate::value::Value;
+use crate::value::{AsJson, Value};
 
 /// How one write ended.
 pub(super) enum Outcome {
@@ -341,7 +341,7 @@ fn intent_of(pass: &Pass<'_>, p: &Planned) -> Option<Intent> {
     let json = |values: &mut dyn Iterator<Item = (&String, &Value)>| {
         let mut out = Vec::new();
         let mut ser = serde_json::Serializer::new(&mut out);
-        let _ = serde::Serializer::collect_map(&mut ser, values.map(|(k, v)| (k, v.to_json())));
+        let _ = serde::Serializer::collect_map(&mut ser, values.map(|(k, v)| (k, AsJson(v))));
         String::from_utf8(out).unwrap_or_default()
     };
     let (kind, dest_key, fields) = match p.op.as_ref()? {
