@@ -4,7 +4,11 @@
 //! standard customers mapping, `--table customers`) against freshly seeded sandboxes, once with
 //! writes in `$batch` requests sent concurrently, once with one request per record (same
 //! concurrency), next to the sandbox's own raw ingest rate — account creates posted straight
-//! to its `$batch` endpoint, no sync engine — which is the ceiling a sync can reach.
+//! to its `$batch` endpoint, no sync engine — which is the ceiling a sync can reach. Each row
+//! also says how long Dataverse's store was held (the sandbox takes one request's reads and
+//! writes at a time: a store held the whole time bounds the measurement, whatever the client
+//! does) and the CPU time of the services' threads and of all the others (the sync, or the raw
+//! loader).
 //!
 //! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`; variants from
 //! `SYNCMAP_BENCH_VARIANTS`, default all of
@@ -27,6 +31,9 @@ use syncmap::runtime::systems::{AnyConnector, Systems};
 use syncmap::sandbox::person::{Person, Service};
 use syncmap::sandbox::{AuthConfig, Faults, Limits, Sandbox, SandboxConfig, Seed};
 use syncmap::state::Store;
+
+#[path = "shared/cpu.rs"]
+mod cpu;
 
 /// The allocator the `syncmap` binary uses (see `src/main.rs`), so the figures are the tool's.
 #[global_allocator]
@@ -53,7 +60,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut table = String::from(
-        "| rows | what | time | rows/s | requests to Dataverse | MB from Dataverse | 429s |\n|---:|---|---:|---:|---:|---:|---:|\n",
+        "| rows | what | time | rows/s | requests to Dataverse | MB from Dataverse | 429s | Dataverse's store held | services' CPU | client's CPU |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut notes = String::new();
     // `SYNCMAP_BENCH_VARIANTS=batched` (say) measures only some of
@@ -101,22 +108,29 @@ fn main() -> Result<()> {
 }
 
 /// Elapsed time, Dataverse requests, what Dataverse's answers weighed and 429 answers of one
-/// measurement.
+/// measurement, and the CPU time the services' threads and all the others (the sync, or the
+/// raw loader) spent meanwhile: services busy for the whole time bound it, not the client.
 struct Measured {
     time: Duration,
     requests: u64,
     bytes: u64,
     throttled: u64,
+    /// How long Dataverse's store was held: it takes one request at a time.
+    held: Duration,
+    cpu: (Duration, Duration),
 }
 
 fn line(n: usize, what: &str, m: &Measured) -> String {
     format!(
-        "| {n} | {what} | {:.2} s | {:.0} | {} | {:.1} | {} |\n",
+        "| {n} | {what} | {:.2} s | {:.0} | {} | {:.1} | {} | {:.2} s | {:.2} s | {:.2} s |\n",
         m.time.as_secs_f64(),
         n as f64 / m.time.as_secs_f64().max(1e-9),
         m.requests,
         m.bytes as f64 / 1e6,
-        m.throttled
+        m.throttled,
+        m.held.as_secs_f64(),
+        m.cpu.0.as_secs_f64(),
+        m.cpu.1.as_secs_f64()
     )
 }
 
@@ -255,6 +269,9 @@ fn throttled(rt: &tokio::runtime::Runtime, n: usize, table: &mut String) -> Resu
     Ok(notes)
 }
 
+/// The name of the services' threads.
+const SERVICE_THREADS: &str = "services";
+
 /// The services' own threads: a sandbox answering on the sync's threads would take turns
 /// with it on them, as no real service does.
 fn services() -> &'static tokio::runtime::Runtime {
@@ -262,7 +279,7 @@ fn services() -> &'static tokio::runtime::Runtime {
     SERVICES.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("services")
+            .thread_name(SERVICE_THREADS)
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("the services' runtime: {e}"))
@@ -335,6 +352,7 @@ async fn raw_ingest(n: usize, how: Ingest) -> Result<Measured> {
             }),
         })
         .collect();
+    let (threads, held) = (cpu::Threads::now(), sandbox.control().dv_store_held());
     let started = Instant::now();
     let returned = like_the_sync.then_some("?$select=accountid,modifiedon");
     if how == Ingest::Bulk {
@@ -343,6 +361,8 @@ async fn raw_ingest(n: usize, how: Ingest) -> Result<Measured> {
         post_accounts(&http, &sandbox, &secret, (bodies, returned)).await?;
     }
     let time = started.elapsed();
+    let cpu = cpu::Threads::now().since(&threads, SERVICE_THREADS);
+    let held = sandbox.control().dv_store_held().saturating_sub(held);
     let dv = sandbox.control().stats().dv;
     sandbox.shutdown().await;
     Ok(Measured {
@@ -350,6 +370,8 @@ async fn raw_ingest(n: usize, how: Ingest) -> Result<Measured> {
         requests: dv.requests,
         bytes: dv.bytes_sent,
         throttled: 0,
+        held,
+        cpu,
     })
 }
 
@@ -681,6 +703,7 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
         ..Faults::default()
     });
     sandbox.control().reset_stats();
+    let (threads, held) = (cpu::Threads::now(), sandbox.control().dv_store_held());
     let started = Instant::now();
     let report = Engine::new(&plan, &systems, &store, options)?
         .run(&RunRequest {
@@ -690,6 +713,8 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
         })
         .await?;
     let time = started.elapsed();
+    let cpu = cpu::Threads::now().since(&threads, SERVICE_THREADS);
+    let held = sandbox.control().dv_store_held().saturating_sub(held);
     let counts = report
         .pass("customers", "left_to_right")
         .map(|p| p.counts.clone())
@@ -714,5 +739,7 @@ async fn sync(n: usize, setup: Setup) -> Result<Measured> {
         requests: stats.dv.requests,
         bytes: stats.dv.bytes_sent,
         throttled: stats.throttled,
+        held,
+        cpu,
     })
 }

@@ -379,6 +379,12 @@ impl Control {
         &self.webhooks
     }
 
+    /// How long Dataverse's store has been held since the sandbox started: it takes one
+    /// request's reads and writes at a time, so held for a whole measurement, it bounded it.
+    pub fn dv_store_held(&self) -> std::time::Duration {
+        self.dv_store.held()
+    }
+
     /// Expires every Dataverse delta token issued so far, as a service that cleaned up its
     /// change history does: a delta read with one is refused with `0x80044352` ("perform a
     /// full sync"); tokens issued from now on are valid. Kept in a `--data` folder.

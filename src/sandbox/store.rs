@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
@@ -29,7 +31,10 @@ use super::tables::{self, ident, SCOPE, VERSION};
 use super::SandboxError;
 
 mod changes;
+mod held;
 mod options;
+
+pub(crate) use held::Held;
 
 pub(crate) use changes::{Change, Span};
 pub(crate) use options::{user_label, Choice, LiveOption, Localized};
@@ -73,6 +78,9 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: Mutex<Db>,
+    /// How long the store has been held, in nanoseconds: a service whose store is held all
+    /// the time can answer no faster, whoever calls it.
+    held: AtomicU64,
     /// The service's schema snapshot.
     pub schema: SystemSchema,
 }
@@ -113,16 +121,28 @@ impl Store {
                 last_stamp,
                 tracking: false,
             }),
+            held: AtomicU64::new(0),
             schema,
         })
     }
 
     /// The store, locked; a panic while it was held leaves SQLite consistent (the server rolls
     /// back what it began), so a poisoned lock is taken over.
-    pub fn lock(&self) -> MutexGuard<'_, Db> {
-        self.inner
+    pub fn lock(&self) -> Held<'_> {
+        let guard = self
+            .inner
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Held {
+            guard,
+            since: Instant::now(),
+            held: &self.held,
+        }
+    }
+
+    /// How long the store has been held since it opened.
+    pub fn held(&self) -> Duration {
+        Duration::from_nanos(self.held.load(Ordering::Relaxed))
     }
 
     /// Logs every write of a row from now on, in the change log change tracking reads. Rows
