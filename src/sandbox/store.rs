@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
@@ -133,11 +133,7 @@ impl Store {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Held {
-            guard,
-            since: Instant::now(),
-            held: &self.held,
-        }
+        Held::new(guard, &self.held)
     }
 
     /// How long the store has been held since it opened.

@@ -201,6 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn the_time_a_store_is_held_counts_when_it_is_let_go() {
+        let schema = schema();
+        let store = Store::open(None, schema.clone()).unwrap();
+        assert_eq!(store.held(), std::time::Duration::ZERO);
+        let table = schema.table("things").unwrap();
+        let mut db = store.lock();
+        db.insert(table, "", KEY, &record(Some("a"))).unwrap();
+        assert_eq!(store.held(), std::time::Duration::ZERO);
+        drop(db);
+        let once = store.held();
+        assert!(once > std::time::Duration::ZERO);
+        drop(store.lock());
+        assert!(store.held() >= once);
+    }
+
+    #[test]
     fn decimals_are_kept_as_written_and_a_required_column_left_empty_is_the_clients_error() {
         let schema = schema();
         let store = Store::open(None, schema.clone()).unwrap();

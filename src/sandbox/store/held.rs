@@ -9,9 +9,20 @@ use super::Db;
 
 /// The store while held; the time it is held counts when it is let go.
 pub(crate) struct Held<'s> {
-    pub(super) guard: MutexGuard<'s, Db>,
-    pub(super) since: Instant,
-    pub(super) held: &'s AtomicU64,
+    guard: MutexGuard<'s, Db>,
+    since: Instant,
+    held: &'s AtomicU64,
+}
+
+impl<'s> Held<'s> {
+    /// The store just taken, its time held added to `held` when let go.
+    pub(super) fn new(guard: MutexGuard<'s, Db>, held: &'s AtomicU64) -> Held<'s> {
+        Held {
+            guard,
+            since: Instant::now(),
+            held,
+        }
+    }
 }
 
 impl std::ops::Deref for Held<'_> {
