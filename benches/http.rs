@@ -6,9 +6,9 @@
 //! concurrency), next to the sandbox's own raw ingest rate — account creates posted straight
 //! to its `$batch` endpoint, no sync engine — which is the ceiling a sync can reach. Each row
 //! also says how long Dataverse's store was held (the sandbox takes one request's reads and
-//! writes at a time: a store held the whole time bounds the measurement, whatever the client
-//! does) and the CPU time of the services' threads and of all the others (the sync, or the raw
-//! loader).
+//! writes at a time, so a store held the whole time bounds the measurement; held time is wall
+//! time, which counts moments the holding thread waited for a core the client was using) and
+//! the CPU time of the services' threads and of all the others (the sync, or the raw loader).
 //!
 //! `cargo bench --bench http` (rows from `SYNCMAP_BENCH_ROWS`, default `100000`; variants from
 //! `SYNCMAP_BENCH_VARIANTS`, default all of
@@ -109,7 +109,7 @@ fn main() -> Result<()> {
 
 /// Elapsed time, Dataverse requests, what Dataverse's answers weighed and 429 answers of one
 /// measurement, and the CPU time the services' threads and all the others (the sync, or the
-/// raw loader) spent meanwhile: services busy for the whole time bound it, not the client.
+/// raw loader) spent meanwhile: which of them kept the cores busy.
 struct Measured {
     time: Duration,
     requests: u64,

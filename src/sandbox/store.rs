@@ -78,8 +78,8 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: Mutex<Db>,
-    /// How long the store has been held, in nanoseconds: a service whose store is held all
-    /// the time can answer no faster, whoever calls it.
+    /// How long the store has been held, in nanoseconds of wall time: a service whose store
+    /// is held all the time answers no faster, whoever calls it.
     held: AtomicU64,
     /// The service's schema snapshot.
     pub schema: SystemSchema,
