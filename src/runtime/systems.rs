@@ -74,11 +74,20 @@ impl AnyConnector {
         }
     }
 
-    /// Asks `gate` before each request that writes (see [`WriteGate`]). A database file's
-    /// writes are made at once, on the engine's own thread, after its own check.
+    /// Asks `gate` before each request that writes, and before each batch a database file
+    /// writes once it holds the file's write lock (see [`WriteGate`]).
     pub fn set_write_gate(&self, gate: Option<WriteGate>) {
-        if let AnyConnector::OData(c) = self {
-            c.client().set_write_gate(gate);
+        match self {
+            AnyConnector::Sqlite(c) => c.set_write_gate(gate),
+            AnyConnector::OData(c) => c.client().set_write_gate(gate),
+        }
+    }
+
+    /// Returns once the writes a database file makes on a thread of its own are done (see
+    /// [`SqliteConnector::wait_for_writes`]); an HTTP write is done when its answer comes.
+    pub fn wait_for_writes(&self) {
+        if let AnyConnector::Sqlite(c) = self {
+            c.wait_for_writes();
         }
     }
 
@@ -97,7 +106,7 @@ impl AnyConnector {
                 path.display()
             )));
         }
-        SqliteConnector::open(&path).map(AnyConnector::Sqlite)
+        SqliteConnector::open_for_sync(&path).map(AnyConnector::Sqlite)
     }
 }
 
@@ -182,6 +191,14 @@ impl Systems {
     pub fn set_write_gate(&self, gate: Option<WriteGate>) {
         for c in self.0.values() {
             c.set_write_gate(gate.clone());
+        }
+    }
+
+    /// Returns once every write the systems were sent is done or dropped: before a run lets
+    /// its lease go.
+    pub fn wait_for_writes(&self) {
+        for c in self.0.values() {
+            c.wait_for_writes();
         }
     }
 

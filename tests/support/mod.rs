@@ -467,14 +467,24 @@ impl World {
     }
 }
 
-/// Drives a future that never waits: the SQLite connector does its work inline, so its futures
-/// are ready on the first poll. Unlike a tokio runtime this also works inside a running engine
-/// (from a [`Progress`] hook).
+/// Drives a connector future to its end on this thread, parked while the connector's own
+/// threads (a page read, a sync's writes) work. Unlike a tokio runtime this also works inside
+/// a running engine (from a [`Progress`] hook).
 pub fn ready<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a SQLite connector call waited"),
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
     }
 }
 

@@ -2,14 +2,18 @@
 //! schema table. Used for local systems, tests, benchmarks and the sandbox.
 //!
 //! Design:
-//! - **Sync inside async.** rusqlite is synchronous; the trait's async methods run the SQLite
-//!   work inline on the caller's task. Calls are short (one page, one batch), so blocking a
-//!   worker for them costs less than `spawn_blocking`'s `'static` copies of every request, and
-//!   the connector needs no tokio dependency. The only long wait is the busy timeout while
-//!   another process holds the write lock. The returned futures are `Send`.
+//! - **Sync inside async.** rusqlite is synchronous; the trait's async methods run lookups and
+//!   (outside a sync) writes inline on the caller's task: they are short, and a caller that
+//!   waits for their answer has nothing else to do meanwhile. Two kinds of call run on
+//!   threads, because the engine has work to do while they run: a page read (`read`), asked
+//!   for before the engine processes the page before it, and a sync's writes (`writer`),
+//!   made while the engine decides its next batch. The returned futures are `Send`.
 //! - **One connection** behind a `Mutex`, so `&self` methods work and calls from one connector
-//!   never interleave. The file is opened in WAL mode with a busy timeout, so readers never
-//!   block the writer and other processes wait for the lock instead of failing.
+//!   never interleave; a page read takes it on its thread. The file is opened in WAL mode with
+//!   a busy timeout, so readers never block the writer and other processes wait for the lock
+//!   instead of failing. A connector opened for a sync ([`SqliteConnector::open_for_sync`])
+//!   writes with a second connection, on the thread that writes, and asks the run's write gate
+//!   once a batch holds the write lock.
 //! - **Values** are stored by plan column type (see `codec`): exact decimals as normalized text,
 //!   date-times as fixed-width UTC text with microseconds, so text order is time order.
 //! - **Modified-on and ETags** are maintained here: every create and update stamps the table's
@@ -25,22 +29,24 @@
 // The sandbox stores its emulated tables with the same codec and DDL.
 pub(crate) mod codec;
 pub(crate) mod ddl;
+mod read;
 mod write;
+mod writer;
 
 #[cfg(test)]
 mod tests;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, ErrorCode};
-use serde::{Deserialize, Serialize};
 
 use crate::connectors::{
-    Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteOp,
+    Capabilities, Connector, ConnectorError, Page, ReadRequest, Row, TableRef, WriteGate, WriteOp,
     WriteOutcome,
 };
 use crate::schema::SystemSchema;
@@ -66,11 +72,28 @@ const LOWER_FN: &str = "syncmap_lower";
 
 /// A system whose tables live in a SQLite file: the connector for `kind: sqlite` systems, and
 /// the stand-in for the HTTP systems in tests, benchmarks and the sandbox.
-#[derive(Debug)]
 pub struct SqliteConnector {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    /// For the systems of a sync: the file its writes go to on a thread of their own, which
+    /// starts with the first write.
+    writes_apart: Option<WritesApart>,
+    /// Asked before each batch is written (see [`WriteGate`]).
+    write_gate: RwLock<Option<WriteGate>>,
     /// The file's name, for the `source` of introspected snapshots.
     label: Option<String>,
+    /// Whether the file is in WAL mode, where a second connection can write while this one
+    /// reads.
+    wal: bool,
+}
+
+impl std::fmt::Debug for SqliteConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteConnector")
+            .field("label", &self.label)
+            .field("wal", &self.wal)
+            .field("writes_apart", &self.writes_apart)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteConnector {
@@ -87,11 +110,27 @@ impl SqliteConnector {
         conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(fail)?;
         // WAL lets readers run while one connection writes. Where the file system cannot do WAL
         // SQLite keeps its rollback journal, which is slower under contention but as correct.
-        let _mode: String = conn
+        let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(fail)?;
         let label = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        Self::setup(conn, label).map_err(fail)
+        let mut connector = Self::setup(conn, label).map_err(fail)?;
+        connector.wal = mode.eq_ignore_ascii_case("wal");
+        Ok(connector)
+    }
+
+    /// Opens the database at `path` as [`Self::open`] does, for a system of a sync: in WAL
+    /// mode, its writes are made on a thread of their own (see `writer`), so the engine goes
+    /// on while they are made.
+    pub fn open_for_sync(path: &Path) -> Result<Self, ConnectorError> {
+        let mut connector = Self::open(path)?;
+        if connector.wal {
+            connector.writes_apart = Some(WritesApart {
+                path: path.to_path_buf(),
+                writer: OnceLock::new(),
+            });
+        }
+        Ok(connector)
     }
 
     /// A private in-memory database, gone when the connector is dropped; for tests.
@@ -112,7 +151,10 @@ impl SqliteConnector {
             })
         })?;
         Ok(SqliteConnector {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
+            writes_apart: None,
+            write_gate: RwLock::new(None),
+            wal: false,
             label,
         })
     }
@@ -144,110 +186,31 @@ impl SqliteConnector {
     /// The connection; a panic while it was held leaves SQLite consistent (an open transaction
     /// rolls back when its guard drops), so a poisoned lock is taken over.
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.conn)
     }
 
-    fn read_page_sync(
-        &self,
-        req: &ReadRequest<'_>,
-        continuation: Option<&str>,
-    ) -> Result<Page, ConnectorError> {
-        let conn = self.lock();
-        let shape = Shape::new(&conn, req.table)?;
-        let select = shape.select_list()?;
-        let limit = req.page_size.clamp(1, MAX_PAGE);
-        let after = match continuation {
-            Some(text) => Some(Continuation::parse(text)?),
-            None => None,
-        };
-        let key = &shape.key;
-        let k_col = ident(&key.name);
-        let mut args: Vec<SqlValue> = Vec::new();
-        let (condition, order) = if let Some(since) = &req.since {
-            let Some(modified) = &shape.modified else {
-                return Err(ConnectorError::Fatal(format!(
-                    "table `{}` has no modified-on column, so it cannot be read since a cursor",
-                    shape.table
-                )));
-            };
-            let m_col = ident(&modified.name);
-            let (m, k) = match after {
-                Some(Continuation {
-                    modified_on: Some(m),
-                    key,
-                }) => (m, key),
-                Some(_) => return Err(bad_continuation(continuation)),
-                None => (
-                    codec::format_timestamp(since.modified_on),
-                    since.key.clone(),
-                ),
-            };
-            args.push(SqlValue::Text(m));
-            let condition = match codec::key_param(key.ty, &k) {
-                Some(k) => {
-                    args.push(k);
-                    format!("WHERE ({m_col}, {k_col}) > (?1, ?2)")
-                }
-                // An empty key starts at the cursor's time whatever the key type (an integer
-                // key has no value below every key, as "" is for text keys).
-                None if k.is_empty() => format!("WHERE {m_col} >= ?1"),
-                None => {
-                    return Err(ConnectorError::Fatal(format!(
-                        "cursor key `{k}` cannot be a key of table `{}`",
-                        shape.table
-                    )))
-                }
-            };
-            (condition, format!("{m_col}, {k_col}"))
-        } else {
-            let condition = match after {
-                Some(Continuation {
-                    modified_on: None,
-                    key: k,
-                }) => {
-                    let k = codec::key_param(key.ty, &k)
-                        .ok_or_else(|| bad_continuation(continuation))?;
-                    args.push(k);
-                    format!("WHERE {k_col} > ?1")
-                }
-                Some(_) => return Err(bad_continuation(continuation)),
-                None => String::new(),
-            };
-            (condition, k_col.clone())
-        };
-        // One row more than the page shows whether another page follows.
-        args.push(SqlValue::Integer(
-            i64::try_from(limit + 1).unwrap_or(i64::MAX),
-        ));
-        let sql = format!(
-            "SELECT {select} FROM {} {condition} ORDER BY {order} LIMIT ?{}",
-            ident(shape.table),
-            args.len()
-        );
-        let mut rows = shape.query(&conn, &sql, args)?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|r| {
-                Continuation {
-                    modified_on: req.since.as_ref().map(|_| {
-                        r.modified_on
-                            .map(codec::format_timestamp)
-                            .unwrap_or_default()
-                    }),
-                    key: r.key.clone(),
-                }
-                .to_text()
-            })
-        } else {
-            None
-        };
-        Ok(Page {
-            rows,
-            next,
-            ..Page::default()
-        })
+    /// Asks `gate` before each batch is written from now on (`None`: writes them all).
+    pub fn set_write_gate(&self, gate: Option<WriteGate>) {
+        if let Ok(mut g) = self.write_gate.write() {
+            *g = gate;
+        }
+    }
+
+    /// Returns once every batch sent to the thread that writes is written or dropped (see
+    /// `writer`); at once when writes are made inline.
+    pub fn wait_for_writes(&self) {
+        if let Some(writer) = self
+            .writes_apart
+            .as_ref()
+            .and_then(|w| w.writer.get())
+            .and_then(Option::as_ref)
+        {
+            writer.wait_for_writes();
+        }
+    }
+
+    fn write_gate(&self) -> Option<WriteGate> {
+        self.write_gate.read().ok().and_then(|g| g.clone())
     }
 
     fn get_sync(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
@@ -335,7 +298,8 @@ impl Connector for SqliteConnector {
             client_keys: true,
             max_batch: MAX_BATCH,
             max_page: MAX_PAGE,
-            writes_block: true,
+            // Written on the caller's thread, a batch blocks it until done.
+            writes_block: self.writes_apart.is_none(),
             requests_at_once: 1,
             writes_per_request: MAX_BATCH,
             tracks_changes: false,
@@ -347,7 +311,7 @@ impl Connector for SqliteConnector {
         req: &ReadRequest<'_>,
         continuation: Option<&str>,
     ) -> Result<Page, ConnectorError> {
-        self.read_page_sync(req, continuation)
+        read::page_on_thread(&self.conn, req, continuation).await
     }
 
     async fn get(&self, table: TableRef<'_>, keys: &[String]) -> Result<Vec<Row>, ConnectorError> {
@@ -368,34 +332,45 @@ impl Connector for SqliteConnector {
         table: TableRef<'_>,
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
-        write::write(&mut self.lock(), table, ops)
+        let gate = self.write_gate();
+        match self.writes_apart.as_ref().and_then(WritesApart::writer) {
+            Some(writer) => writer.write(table, ops, gate).await,
+            None => write::write(&mut self.lock(), table, ops, gate.as_ref()),
+        }
     }
 }
 
-/// Where the next page starts: after this key (and modified-on, when reading since a cursor).
-#[derive(Debug, Serialize, Deserialize)]
-struct Continuation {
-    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
-    modified_on: Option<String>,
-    #[serde(rename = "k")]
-    key: String,
+/// Where a sync's writes to a file go: a thread of their own, started with the first write.
+#[derive(Debug)]
+struct WritesApart {
+    path: PathBuf,
+    /// `None` when the thread could not be started: the writes are then made inline.
+    writer: OnceLock<Option<writer::Writer>>,
 }
 
-impl Continuation {
-    fn parse(text: &str) -> Result<Continuation, ConnectorError> {
-        serde_json::from_str(text).map_err(|_| bad_continuation(Some(text)))
-    }
-
-    fn to_text(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+impl WritesApart {
+    fn writer(&self) -> Option<&writer::Writer> {
+        self.writer
+            .get_or_init(
+                || match writer::Writer::start(&self.path, DEFAULT_BUSY_TIMEOUT) {
+                    Ok(w) => Some(w),
+                    Err(why) => {
+                        tracing::warn!(
+                            database = %self.path.display(),
+                            "writes are made on the engine's thread: {why}"
+                        );
+                        None
+                    }
+                },
+            )
+            .as_ref()
     }
 }
 
-fn bad_continuation(text: Option<&str>) -> ConnectorError {
-    ConnectorError::Fatal(format!(
-        "continuation {:?} was not made by this read",
-        text.unwrap_or_default()
-    ))
+/// A connection's lock; a poisoned one is taken over (see [`SqliteConnector::lock`]).
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A SQL identifier, quoted so any name (spaces, quotes, keywords) is taken literally.

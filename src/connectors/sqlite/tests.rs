@@ -23,14 +23,15 @@ use crate::plan::{ColumnInfo, TableInfo};
 use crate::schema::{self, SystemSchema, TableSchema};
 use crate::value::{ColumnKind, Value};
 
-/// Runs a connector future: they never wait (the SQLite work runs inline), so one poll ends
-/// them.
+mod threads;
+
+/// Runs a connector future to its end; a page is read, and a sync's writes are made, on a
+/// thread of their own.
 fn run<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a SQLite connector future waited"),
-    }
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 const ITEMS: &str = r#"{

@@ -8,14 +8,16 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{codec, ident, push_ident, sql_error, Shape, VERSION_COLUMN};
-use crate::connectors::{ConnectorError, TableRef, WriteOp, WriteOutcome};
+use crate::connectors::{ConnectorError, TableRef, WriteGate, WriteOp, WriteOutcome};
 use crate::value::{ColumnKind, Value};
 
-/// Carries out `ops` in order, one result per op.
+/// Carries out `ops` in order, one result per op; none when `gate`, asked once the batch holds
+/// the write lock, is shut.
 pub(super) fn write(
     conn: &mut Connection,
     table: TableRef<'_>,
     ops: &[WriteOp],
+    gate: Option<&WriteGate>,
 ) -> Vec<Result<WriteOutcome, ConnectorError>> {
     let all = |e: ConnectorError| ops.iter().map(|_| Err(e.clone())).collect();
     if ops.is_empty() {
@@ -32,6 +34,13 @@ pub(super) fn write(
         Ok(tx) => tx,
         Err(e) => return all(sql_error(&context, e)),
     };
+    // The lock may have taken up to the busy timeout, in which the run may have lost its
+    // lease: then nothing is written (the transaction rolls back as it drops).
+    if gate.is_some_and(|open| !open()) {
+        return all(ConnectorError::Fatal(format!(
+            "{context}: write not made: the run may no longer hold its lease of the state store"
+        )));
+    }
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         let result = apply(&tx, &shape, op);

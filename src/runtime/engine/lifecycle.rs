@@ -140,6 +140,9 @@ impl<'a> Engine<'a> {
             self.record_end(report, status, outcome.as_ref().err())
         };
         log_run_end(self.run, status.as_str(), report, outcome.as_ref().err());
+        // A write sent before the run stopped may still be on its way (a database file's,
+        // on a thread of its own): done or dropped before the gate opens and the lease goes.
+        self.systems.wait_for_writes();
         self.store.set_fence(None);
         self.systems.set_write_gate(None);
         if !self.unit {
