@@ -49,6 +49,10 @@ pub(super) enum Mode {
     /// Inside a transaction whose deferred writes failed when made: it must not commit, even
     /// if its caller went on past the error.
     Failed,
+    /// Inside [`Store::transaction_behind`], with no transaction open yet: the per-record
+    /// writes are collected to be committed behind the engine, unless a statement comes first,
+    /// which begins the transaction on the engine's connection (see [`Store::conn`]).
+    Collecting,
 }
 
 /// Ends deferring however the transaction's closure ends — a panic included — dropping what
@@ -59,6 +63,21 @@ impl Drop for DeferringScope<'_> {
     fn drop(&mut self) {
         self.0.mode.set(Mode::Immediate);
         self.0.deferred.take();
+    }
+}
+
+/// Rolls back the transaction a collecting closure began on the engine's connection, however
+/// it ends short of its commit, and puts the durability asked of transactions back.
+struct LateScope<'s>(&'s Store);
+
+impl Drop for LateScope<'_> {
+    fn drop(&mut self) {
+        self.0.durability.set(Durability::OnCommit);
+        let db = &self.0.db;
+        if db.in_transaction() {
+            let _ = db.rollback();
+        }
+        db.ended(db.durability_of(Durability::WithNextDurable));
     }
 }
 
@@ -118,6 +137,12 @@ impl Store {
     /// The connection, with every deferred write made first, so what a statement reads or
     /// changes follows them as it followed them before they were deferred.
     pub(super) fn conn(&self) -> Result<&Db, StateError> {
+        if self.mode.get() == Mode::Collecting {
+            if let Err(e) = self.begin_late() {
+                self.mode.set(Mode::Failed);
+                return Err(e);
+            }
+        }
         if !self.deferred.borrow().is_empty() {
             if let Err(e) = self.flush_deferred() {
                 self.mode.set(Mode::Failed);
@@ -198,6 +223,56 @@ impl Store {
         self.flush_deferred().map_err(E::from)?;
         drop(scope);
         Ok(out)
+    }
+
+    /// Begins, on the engine's connection, the transaction a collecting closure turned out to
+    /// need: after every commit sent behind the engine, fenced, and deferring from now on.
+    fn begin_late(&self) -> Result<(), StateError> {
+        self.mode.set(Mode::Deferring);
+        self.wait_behind();
+        let durability = self.db.durability_of(Durability::WithNextDurable);
+        if let Err(e) = self.db.begin(durability) {
+            self.db.ended(durability);
+            return Err(e);
+        }
+        self.check_fence()
+    }
+
+    /// Runs `f` collecting its per-record writes (see [`Mode::Collecting`]): they come back
+    /// to be committed elsewhere, or, where `f` made a statement, `None`, its transaction
+    /// committed on the engine's connection. Nothing is kept when `f` fails.
+    pub(super) fn collecting_in<T, E: From<StateError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<(T, Option<Deferred>), E> {
+        self.mode.set(Mode::Collecting);
+        self.durability.set(Durability::WithNextDurable);
+        let scope = DeferringScope(self);
+        let late = LateScope(self);
+        let out = f(self)?;
+        if self.mode.get() == Mode::Failed {
+            return Err(E::from(StateError::Io(
+                "a write of this batch failed in the state store; nothing of the batch was committed"
+                    .into(),
+            )));
+        }
+        if !self.db.in_transaction() {
+            let collected = self.deferred.take();
+            drop(scope);
+            return Ok((out, Some(collected)));
+        }
+        self.flush_deferred().map_err(E::from)?;
+        let durability = self.db.durability_of(Durability::WithNextDurable);
+        self.db.commit().map_err(E::from)?;
+        drop(late);
+        self.committed(durability);
+        drop(scope);
+        Ok((out, None))
+    }
+
+    /// Hands over writes collected elsewhere, to be made by this store's transaction.
+    pub(super) fn put_deferred(&self, writes: Deferred) {
+        *self.deferred.borrow_mut() = writes;
     }
 
     /// Makes every deferred write.

@@ -22,6 +22,7 @@ impl Store {
             self.check_durable()?;
             None
         } else {
+            self.wait_behind();
             Some(db::Transaction::begin(self.conn()?)?)
         };
         // The writes follow these intents: a run whose lease was taken over must not send them.

@@ -4,6 +4,7 @@
 //! run killed at any moment resumes.
 
 mod among;
+mod behind;
 mod couplings;
 mod create_keys;
 mod db;
@@ -28,6 +29,7 @@ use db::{args, Arg, Db, Location};
 use crate::cursor::Cursor;
 use crate::plan::Side;
 
+pub use behind::Committing;
 pub use db::Durability;
 pub use failures::{FailureKind, FieldDifference};
 pub use history::{RunFilter, RunWrite, WriteAction};
@@ -600,6 +602,8 @@ pub struct Store {
     /// Whether the last commit waits for the next durable one (see
     /// [`Store::awaits_durable_commit`]).
     awaiting_durable: std::cell::Cell<bool>,
+    /// The thread that commits batches behind the engine, while a run has it (see `behind`).
+    behind: std::cell::RefCell<Option<behind::Behind>>,
 }
 
 fn ts(t: Option<Timestamp>) -> Option<String> {

@@ -80,7 +80,7 @@ impl Store {
         Ok(store)
     }
 
-    fn with(db: Db, location: Location) -> Store {
+    pub(super) fn with(db: Db, location: Location) -> Store {
         Store {
             db,
             path: label(&location),
@@ -91,6 +91,7 @@ impl Store {
             mode: Default::default(),
             durability: Cell::new(Durability::OnCommit),
             awaiting_durable: Cell::new(false),
+            behind: Default::default(),
         }
     }
 
@@ -256,6 +257,8 @@ impl Store {
         durability: Durability,
         f: impl FnOnce(&Store) -> Result<T, E>,
     ) -> Result<T, E> {
+        // After the commits sent behind the engine: it reads them, and writes after them.
+        self.wait_behind();
         let tx = db::Transaction::begin_as(self.conn()?, durability).map_err(E::from)?;
         self.check_fence().map_err(E::from)?;
         let out = {

@@ -1,6 +1,8 @@
 use super::conformance::on_both_stores;
 use super::*;
 
+mod behind;
+
 on_both_stores!(
     couplings_are_one_to_one_and_timestamps_only_move_forward,
     writes_deferred_in_a_transaction_read_as_made_and_check_as_couple_does,

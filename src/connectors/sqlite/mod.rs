@@ -66,6 +66,9 @@ const GET_CHUNK: usize = 500;
 const MAX_BATCH: usize = 500;
 const MAX_PAGE: usize = 5000;
 
+/// Below this many writes a sync's batch is written inline (see `WritesApart::inline`).
+const SMALL_BATCH: usize = MAX_BATCH / 4;
+
 /// Name of the SQL function `find` uses to compare text without case, the way the runtime's
 /// evaluator does (Unicode lower case, not SQLite's ASCII-only `NOCASE`).
 const LOWER_FN: &str = "syncmap_lower";
@@ -333,7 +336,8 @@ impl Connector for SqliteConnector {
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
         let gate = self.write_gate();
-        match self.writes_apart.as_ref().and_then(WritesApart::writer) {
+        let apart = self.writes_apart.as_ref().filter(|a| !a.inline(ops.len()));
+        match apart.and_then(WritesApart::writer) {
             Some(writer) => writer.write(table, ops, gate).await,
             None => write::write(&mut self.lock(), table, ops, gate.as_ref()),
         }
@@ -349,6 +353,18 @@ struct WritesApart {
 }
 
 impl WritesApart {
+    /// Whether a batch of `writes` is written inline: a small one (most batches of a run
+    /// since a cursor), with nothing under way on the thread to come after. There is nothing
+    /// to overlap it with, and a thread's hand-over would only add its wake-up.
+    fn inline(&self, writes: usize) -> bool {
+        writes < SMALL_BATCH
+            && self
+                .writer
+                .get()
+                .and_then(Option::as_ref)
+                .is_none_or(writer::Writer::idle)
+    }
+
     fn writer(&self) -> Option<&writer::Writer> {
         self.writer
             .get_or_init(

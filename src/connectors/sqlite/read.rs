@@ -27,12 +27,17 @@ struct PageRead {
     continuation: Option<String>,
 }
 
-/// Reads a page on a thread of its own; inline when no thread can be started.
+/// Reads a page on a thread of its own; inline when no thread can be started, and the first
+/// page of a read, which the engine waits for with nothing else to do (a read since a cursor is
+/// often all in its first page: a thread's hand-over would only add its wake-up).
 pub(super) async fn page_on_thread(
     conn: &Arc<Mutex<Connection>>,
     req: &ReadRequest<'_>,
     continuation: Option<&str>,
 ) -> Result<Page, ConnectorError> {
+    if continuation.is_none() {
+        return page(&lock(conn), &owned(req, None));
+    }
     let read = owned(req, continuation);
     let (answer, answered) = tokio::sync::oneshot::channel();
     let shared = Arc::clone(conn);

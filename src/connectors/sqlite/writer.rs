@@ -12,7 +12,8 @@
 //! written by a run that may have lost its lease meanwhile.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -43,11 +44,12 @@ struct Batch {
 }
 
 impl Batch {
-    fn write(self, conn: &mut Connection) {
+    fn write(self, conn: &mut Connection, in_flight: &AtomicUsize) {
         // A caller that stopped waiting before the batch began (a run that stopped or
         // failed) finds it not written, as its intents will tell the next run; one that began
         // is finished, the write gate asked as it holds the lock.
         if self.answer.is_closed() {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         let table = TableRef {
@@ -55,6 +57,7 @@ impl Batch {
             info: &self.info,
         };
         let results = write::write(conn, table, &self.ops, self.gate.as_ref());
+        in_flight.fetch_sub(1, Ordering::AcqRel);
         let _ = self.answer.send(results);
     }
 }
@@ -64,6 +67,8 @@ impl Batch {
 pub(super) struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// Batches sent and not yet written or dropped.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Writer {
@@ -73,12 +78,14 @@ impl Writer {
         let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.busy_timeout(busy_timeout).map_err(|e| e.to_string())?;
         let (jobs, queue) = mpsc::channel::<Job>();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&in_flight);
         let thread = std::thread::Builder::new()
             .name("syncmap-sqlite-writes".into())
             .spawn(move || {
                 for job in queue {
                     match job {
-                        Job::Write(batch) => batch.write(&mut conn),
+                        Job::Write(batch) => batch.write(&mut conn, &counted),
                         Job::Done(answer) => {
                             let _ = answer.send(());
                         }
@@ -89,6 +96,7 @@ impl Writer {
         Ok(Writer {
             jobs: Some(jobs),
             thread: Some(thread),
+            in_flight,
         })
     }
 
@@ -108,11 +116,13 @@ impl Writer {
             gate,
             answer,
         });
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         let sent = self
             .jobs
             .as_ref()
             .is_some_and(|jobs| jobs.send(job).is_ok());
         if !sent {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             let gone = ConnectorError::Fatal(format!(
                 "cannot write to table `{}`: the thread that writes has stopped",
                 table.name
@@ -134,6 +144,12 @@ impl Writer {
 }
 
 impl Writer {
+    /// Whether every batch sent is written or dropped: a write made elsewhere now comes after
+    /// them.
+    pub(super) fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
     /// Returns once every batch sent so far is written or dropped: a run lets its lease go
     /// only after that, so no write of its own lands while another run holds the lease.
     pub(super) fn wait_for_writes(&self) {

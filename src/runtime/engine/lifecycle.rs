@@ -78,6 +78,8 @@ impl<'a> Engine<'a> {
                 self.lease = self.store.take_lease(LeaseKind::Run)?;
             }
             self.store.set_fence(self.lease.as_ref().map(|l| l.fence()));
+            // A batch's intents and outcome are committed behind the engine, under the fence.
+            self.store.commit_behind();
             // Under the fence: a holder that lost its lease closes no one's run. Durable with
             // the first intents: until something is written, a power loss has nothing to lose.
             self.run = self.store.transaction_durable_with_next(|st| {
@@ -143,6 +145,7 @@ impl<'a> Engine<'a> {
         // A write sent before the run stopped may still be on its way (a database file's,
         // on a thread of its own): done or dropped before the gate opens and the lease goes.
         self.systems.wait_for_writes();
+        self.store.stop_committing_behind();
         self.store.set_fence(None);
         self.systems.set_write_gate(None);
         if !self.unit {

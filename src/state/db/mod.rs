@@ -371,7 +371,7 @@ impl Db {
     }
 
     /// The durability a transaction asked to be `durability` has here (see [`Db::begin`]).
-    fn durability_of(&self, durability: Durability) -> Durability {
+    pub(super) fn durability_of(&self, durability: Durability) -> Durability {
         match self {
             Db::Sqlite(_) => durability,
             Db::Postgres(_) => Durability::OnCommit,
@@ -380,7 +380,7 @@ impl Db {
 
     /// What a transaction of this durability leaves to undo once it has ended, however it
     /// ended.
-    fn ended(&self, durability: Durability) {
+    pub(super) fn ended(&self, durability: Durability) {
         if let Db::Sqlite(db) = self {
             db.ended(durability);
         }

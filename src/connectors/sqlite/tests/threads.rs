@@ -17,6 +17,30 @@ fn for_sync() -> Db {
     Db::with(conn, Some(path), Some(dir))
 }
 
+/// `ops` and creates of keys from 10,000 on: a batch big enough to be written on the thread.
+fn big(ops: &[WriteOp]) -> Vec<WriteOp> {
+    let padding = (10_000..10_000 + super::super::SMALL_BATCH)
+        .map(|n| create(Some(&n.to_string()), &[("label", s("padding"))]));
+    ops.iter().cloned().chain(padding).collect()
+}
+
+/// The keys of the table's rows below 10,000 (not a batch's padding).
+fn keys_below_padding(db: &Db) -> Vec<String> {
+    db.read_all(db.numbers(), None, 100_000)
+        .into_iter()
+        .map(|r| r.key)
+        .filter(|k| k.parse::<u32>().unwrap() < 10_000)
+        .collect()
+}
+
+/// Whether the connector started its thread that writes.
+fn writes_on_a_thread(db: &Db) -> bool {
+    db.conn
+        .writes_apart
+        .as_ref()
+        .is_some_and(|a| a.writer.get().is_some_and(Option::is_some))
+}
+
 /// Polls a future once, then drops it: its caller stopped waiting.
 fn give_up<F: Future>(f: F) {
     let mut f = pin!(f);
@@ -39,10 +63,10 @@ fn a_connector_for_a_sync_lets_its_caller_go_on_while_it_writes() {
 #[test]
 fn batches_sent_together_are_written_in_the_order_sent_each_with_its_results() {
     let db = for_sync();
-    let made = [
+    let made = big(&[
         create(Some("1"), &[("label", s("one"))]),
         create(Some("2"), &[("label", s("two"))]),
-    ];
+    ]);
     // The second batch updates a row of the first and creates a key the first made: sent
     // before the first is answered, it only holds if the first is written before it.
     let next = [
@@ -60,9 +84,11 @@ fn batches_sent_together_are_written_in_the_order_sent_each_with_its_results() {
     assert!(first.iter().all(Result::is_ok), "{first:?}");
     assert!(second[0].is_ok() && second[2].is_ok(), "{second:?}");
     assert!(second[1].is_err(), "a key taken fails alone: {second:?}");
+    assert!(writes_on_a_thread(&db));
     let labels: Vec<(String, Value)> = db
-        .read_all(db.numbers(), None, 10)
+        .read_all(db.numbers(), None, 100_000)
         .into_iter()
+        .filter(|r| r.key.parse::<u32>().unwrap() < 10_000)
         .map(|r| (r.key.clone(), r.fields["label"].clone()))
         .collect();
     assert_eq!(
@@ -86,7 +112,7 @@ fn hold_lock(db: &Db) -> Connection {
 fn a_batch_whose_caller_stopped_waiting_before_it_began_is_not_written() {
     let db = for_sync();
     let other = hold_lock(&db);
-    let first = [create(Some("1"), &[("label", s("one"))])];
+    let first = big(&[create(Some("1"), &[("label", s("one"))])]);
     let given_up = [create(Some("2"), &[("label", s("two"))])];
     let done = run(async {
         let mut write = pin!(db.conn.write(db.numbers(), &first));
@@ -98,15 +124,10 @@ fn a_batch_whose_caller_stopped_waiting_before_it_began_is_not_written() {
         other.execute_batch("COMMIT").unwrap();
         write.await
     });
-    assert!(done[0].is_ok(), "{done:?}");
+    assert!(done.iter().all(Result::is_ok), "{done:?}");
     db.conn.wait_for_writes();
-    let keys: Vec<String> = db
-        .read_all(db.numbers(), None, 10)
-        .into_iter()
-        .map(|r| r.key)
-        .collect();
     assert_eq!(
-        keys,
+        keys_below_padding(&db),
         ["1"],
         "the batch given up before it began is not written"
     );
@@ -116,7 +137,7 @@ fn a_batch_whose_caller_stopped_waiting_before_it_began_is_not_written() {
 fn waiting_for_writes_returns_once_the_batches_sent_are_written() {
     let db = for_sync();
     let other = hold_lock(&db);
-    let ops = [create(Some("5"), &[("label", s("five"))])];
+    let ops = big(&[create(Some("5"), &[("label", s("five"))])]);
     let mut write = pin!(db.conn.write(db.numbers(), &ops));
     let _ = write.as_mut().poll(&mut Context::from_waker(Waker::noop()));
     let rows_once_waited = std::thread::scope(|scope| {
@@ -145,10 +166,10 @@ fn nothing_is_written_once_the_write_gate_is_shut() {
         let first = [create(Some("1"), &[("label", s("one"))])];
         assert!(run(db.conn.write(db.numbers(), &first))[0].is_ok());
         shut.store(true, Ordering::SeqCst);
-        let next = [
+        let next = big(&[
             create(Some("2"), &[("label", s("two"))]),
             update("1", None, &[("label", s("uno"))]),
-        ];
+        ]);
         let refused = run(db.conn.write(db.numbers(), &next));
         assert!(
             refused
@@ -157,11 +178,15 @@ fn nothing_is_written_once_the_write_gate_is_shut() {
             "{refused:?}"
         );
         let labels: Vec<Value> = db
-            .read_all(db.numbers(), None, 10)
+            .read_all(db.numbers(), None, 100_000)
             .into_iter()
             .map(|r| r.fields["label"].clone())
             .collect();
-        assert_eq!(labels, vec![s("one")]);
+        assert_eq!(
+            labels,
+            vec![s("one")],
+            "nothing of the batch, padding included"
+        );
     }
 }
 
@@ -171,7 +196,7 @@ fn a_batch_waiting_for_the_lock_is_not_written_if_the_gate_shuts_meanwhile() {
     let shut = Arc::new(AtomicBool::new(false));
     db.conn.set_write_gate(Some(gate(&shut)));
     let other = hold_lock(&db);
-    let ops = [create(Some("9"), &[("label", s("nine"))])];
+    let ops = big(&[create(Some("9"), &[("label", s("nine"))])]);
     let results = run(async {
         let mut write = pin!(db.conn.write(db.numbers(), &ops));
         // Sent to the thread, which waits for the lock `other` holds.
@@ -182,7 +207,7 @@ fn a_batch_waiting_for_the_lock_is_not_written_if_the_gate_shuts_meanwhile() {
         other.execute_batch("COMMIT").unwrap();
         write.await
     });
-    assert!(results[0].is_err(), "{results:?}");
+    assert!(results.iter().all(Result::is_err), "{results:?}");
     assert!(db.read_all(db.numbers(), None, 10).is_empty());
 }
 
@@ -209,4 +234,19 @@ fn a_read_whose_caller_stopped_waiting_leaves_the_connector_usable() {
         .map(|r| r.key)
         .collect();
     assert_eq!(keys, ["1", "2", "3"]);
+}
+
+#[test]
+fn a_small_batch_with_nothing_under_way_is_written_inline() {
+    let db = for_sync();
+    let small = [create(Some("1"), &[("label", s("one"))])];
+    assert!(run(db.conn.write(db.numbers(), &small))[0].is_ok());
+    assert!(!writes_on_a_thread(&db), "no thread for a small batch");
+    let results = run(db.conn.write(db.numbers(), &big(&[])));
+    assert!(results.iter().all(Result::is_ok));
+    assert!(writes_on_a_thread(&db));
+    let small = [update("1", None, &[("label", s("uno"))])];
+    assert!(run(db.conn.write(db.numbers(), &small))[0].is_ok());
+    let row = run(db.conn.get(db.numbers(), &["1".to_string()])).unwrap();
+    assert_eq!(row[0].fields["label"], s("uno"));
 }

@@ -70,14 +70,16 @@ impl<'a> Engine<'a> {
         // values it wrote where the system chooses the key) instead of being made twice; an
         // update is told apart from a change made after it, instead of being taken for one (a
         // conflict, or an echo written back).
+        // Committed behind the engine where the store does that (the engine decides the next
+        // batch meanwhile); the writes wait for the commit.
         let intents: Vec<Option<Intent>> = planned.iter().map(|p| intent_of(pass, p)).collect();
-        let recorded: Vec<&Intent> = intents.iter().flatten().collect();
+        let recorded: Vec<Intent> = intents.iter().flatten().cloned().collect();
         if !recorded.is_empty() {
             self.store
-                .add_intents(&pass.table.name, pass.dir, recorded, self.run)?;
+                .add_intents_behind(&pass.table.name, pass.dir, recorded, self.run)?
+                .made()
+                .await?;
         }
-        // Their commit is durable, and with it every commit before it.
-        debug_assert!(intents.iter().all(Option::is_none) || !self.store.awaits_durable_commit());
         let results = self.write_all(pass, &mut planned).await?;
         let outcomes = self
             .settle_unsure(pass, &planned, &intents, results)
@@ -90,13 +92,15 @@ impl<'a> Engine<'a> {
         // the store knows of (a write whose outcome was lost is settled, and not logged, by the
         // next run). Durable with the next intents, or the run's end: a power loss before then
         // leaves this batch's intents to settle, as a kill before this commit does.
-        self.store.transaction_durable_with_next(|st| {
+        // Behind the engine where the store commits there; the batch is done once it is made.
+        let ((), committing) = self.store.transaction_behind(planned.len(), |st| {
             for (p, outcome) in planned.iter().zip(outcomes) {
                 self.record_outcome(pass, p, outcome, pr)?;
             }
             self.flush_skips(st)?;
             Ok::<(), EngineError>(())
         })?;
+        committing.made().await?;
         // A record settled by hand shows what it changed, as a dry run of it would have.
         if pass.resolution.is_some() {
             for (p, _) in planned.iter().zip(went_through).filter(|(_, ok)| *ok) {
