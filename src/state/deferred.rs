@@ -66,6 +66,14 @@ impl Drop for DeferringScope<'_> {
     }
 }
 
+/// Why a transaction whose deferred writes failed when made does not commit.
+fn batch_failed() -> StateError {
+    StateError::Io(
+        "a write of this batch failed in the state store; nothing of the batch was committed"
+            .into(),
+    )
+}
+
 /// Rolls back the transaction a collecting closure began on the engine's connection, however
 /// it ends short of its commit, and puts the durability asked of transactions back.
 struct LateScope<'s>(&'s Store);
@@ -215,10 +223,7 @@ impl Store {
         let scope = DeferringScope(self);
         let out = f(self)?;
         if self.mode.get() == Mode::Failed {
-            return Err(E::from(StateError::Io(
-                "a write of this batch failed in the state store; nothing of the batch was committed"
-                    .into(),
-            )));
+            return Err(E::from(batch_failed()));
         }
         self.flush_deferred().map_err(E::from)?;
         drop(scope);
@@ -251,10 +256,7 @@ impl Store {
         let late = LateScope(self);
         let out = f(self)?;
         if self.mode.get() == Mode::Failed {
-            return Err(E::from(StateError::Io(
-                "a write of this batch failed in the state store; nothing of the batch was committed"
-                    .into(),
-            )));
+            return Err(E::from(batch_failed()));
         }
         if !self.db.in_transaction() {
             let collected = self.deferred.take();
