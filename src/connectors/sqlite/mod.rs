@@ -3,11 +3,12 @@
 //!
 //! Design:
 //! - **Sync inside async.** rusqlite is synchronous; the trait's async methods run lookups and
-//!   (outside a sync) writes inline on the caller's task: they are short, and a caller that
-//!   waits for their answer has nothing else to do meanwhile. Two kinds of call run on
-//!   threads, because the engine has work to do while they run: a page read (`read`), asked
-//!   for before the engine processes the page before it, and a sync's writes (`writer`),
-//!   made while the engine decides its next batch. The returned futures are `Send`.
+//!   writes inline on the caller's task: they are short, and a caller that waits for their
+//!   answer has nothing else to do meanwhile. Two kinds of call run on threads, because the
+//!   engine has work to do while they run: a page read after a read's first (`read`), asked for
+//!   before the engine processes the page before it, and a sync's batches of writes that are
+//!   not small (`writer`), made while the engine decides its next batch. The returned futures
+//!   are `Send`.
 //! - **One connection** behind a `Mutex`, so `&self` methods work and calls from one connector
 //!   never interleave; a page read takes it on its thread. The file is opened in WAL mode with
 //!   a busy timeout, so readers never block the writer and other processes wait for the lock

@@ -1,12 +1,12 @@
 //! Reading a table page by page, by keyset over the key (or the `(modified_on, key)` index when
 //! reading since a cursor), never by offset.
 //!
-//! A page is read on a thread of its own. The engine asks for the next page before it
-//! processes the current one, and SQLite work inline would run before that processing instead
-//! of beside it: reading and decoding a page's rows is about a tenth of a sync between two
-//! SQLite systems, which the second core now does. The thread takes the connector's one
-//! connection, so calls from one connector still never interleave: a call made while a page
-//! is read waits for it.
+//! A page after a read's first is read on a thread of its own. The engine asks for the next
+//! page before it processes the current one, and SQLite work inline would run before that
+//! processing instead of beside it: reading and decoding a page's rows is about a tenth of a
+//! sync between two SQLite systems, which the second core now does. The thread takes the
+//! connector's one connection, so calls from one connector still never interleave: a call
+//! made while a page is read waits for it.
 
 use std::sync::{Arc, Mutex};
 

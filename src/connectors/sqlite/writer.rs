@@ -9,7 +9,10 @@
 //! One thread takes the batches in the order they are sent, each in its own transaction, as
 //! the connector makes them inline, and asks the run's write gate once that transaction holds
 //! the write lock: a batch queued behind one that waited for another process's lock is not
-//! written by a run that may have lost its lease meanwhile.
+//! written by a run that may have lost its lease meanwhile. A batch whose caller stopped
+//! waiting before it began is not written (its intents tell the next run so), and a small
+//! batch with none under way is written inline by the connector (see `WritesApart::inline`):
+//! a run since a cursor pays no hand-over between threads.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
