@@ -67,8 +67,10 @@ const GET_CHUNK: usize = 500;
 const MAX_BATCH: usize = 500;
 const MAX_PAGE: usize = 5000;
 
-/// Below this many writes a sync's batch is written inline (see `WritesApart::inline`).
-const SMALL_BATCH: usize = MAX_BATCH / 4;
+/// Below this many writes a sync's batch is written inline (see `WritesApart::inline`): the
+/// few changes of a run since a cursor, while the small batches of the kill tests (20 and
+/// 25 records) still go through the thread.
+const SMALL_BATCH: usize = 16;
 
 /// Name of the SQL function `find` uses to compare text without case, the way the runtime's
 /// evaluator does (Unicode lower case, not SQLite's ASCII-only `NOCASE`).
