@@ -13,7 +13,9 @@
 //! - **Every other transaction comes after them.** A transaction of the engine's own
 //!   connection first waits until every commit sent before it is made
 //!   ([`Store::wait_behind`]), so it reads them and writes after them (a pass's watermark
-//!   after its batches' outcomes), and the two connections never wait for each other's lock.
+//!   after its batches' outcomes), and never waits for the thread's lock. A single statement
+//!   outside a transaction (rare while batches are under way) may still wait for it, as it
+//!   would for any other connection's, through SQLite's busy timeout.
 //! - **Durability.** Intents commit durably, outcomes with the next durable commit, as on the
 //!   engine's connection: one log file takes both connections' commits, and syncing it makes
 //!   every commit before durable.
