@@ -10,7 +10,7 @@ use crate::connectors::{Connector, ConnectorError, Row, WriteOp, WriteOutcome};
 use crate::runtime::engine::report::PassReport;
 use crate::runtime::engine::settle::Found;
 use crate::runtime::engine::{Engine, EngineError, Pass};
-use crate::state::{Coupling, Intent, IntentKind};
+use crate::state::{Committing, Coupling, Intent, IntentKind};
 use crate::value::{AsJson, Value};
 
 /// How one write ended.
@@ -75,10 +75,15 @@ impl<'a> Engine<'a> {
         let intents: Vec<Option<Intent>> = planned.iter().map(|p| intent_of(pass, p)).collect();
         let recorded: Vec<Intent> = intents.iter().flatten().cloned().collect();
         if !recorded.is_empty() {
-            self.store
-                .add_intents_behind(&pass.table.name, pass.dir, recorded, self.run)?
-                .made()
-                .await?;
+            let committing =
+                self.store
+                    .add_intents_behind(&pass.table.name, pass.dir, recorded, self.run)?;
+            // Made on the engine's connection, their commit is durable, and with it every
+            // commit before it (behind the engine, the thread's store commits them durably).
+            debug_assert!(
+                !matches!(committing, Committing::Made) || !self.store.awaits_durable_commit()
+            );
+            committing.made().await?;
         }
         let results = self.write_all(pass, &mut planned).await?;
         let outcomes = self
