@@ -31,6 +31,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::db::Checkpointer;
 use super::deferred::Deferred;
 use super::{Db, Direction, Fence, Intent, Location, StateError, Store};
 
@@ -173,9 +174,11 @@ impl Started {
         let thread = std::thread::Builder::new()
             .name("syncmap-state-commits".into())
             .spawn(move || {
-                let location = Location::File(path);
-                let store = match Db::open(&location, false) {
-                    Ok(db) => Store::with(db, location),
+                let location = Location::File(path.clone());
+                let opening = Db::open(&location, false)
+                    .and_then(|db| Ok((Checkpointer::beside(&db, &path)?, db)));
+                let (checkpoints, store) = match opening {
+                    Ok((checkpoints, db)) => (checkpoints, Store::with(db, location)),
                     Err(e) => {
                         let _ = opened.send(Err(e));
                         return;
@@ -185,7 +188,9 @@ impl Started {
                 store.set_fence(fence);
                 let _ = opened.send(Ok(()));
                 for job in queue {
-                    store.commit_job(job, &counted);
+                    if store.commit_job(job, &counted) {
+                        checkpoints.committed();
+                    }
                 }
             })
             .map_err(|e| StateError::Io(format!("cannot start the thread that commits: {e}")))?;
@@ -322,11 +327,14 @@ impl Store {
         }
     }
 
-    /// Makes a job on the thread's own store; its answer goes back to the engine.
-    fn commit_job(&self, job: Job, pending: &AtomicUsize) {
-        let made = |answer: Answer, result| {
+    /// Makes a job on the thread's own store; its answer goes back to the engine. Whether it
+    /// committed.
+    fn commit_job(&self, job: Job, pending: &AtomicUsize) -> bool {
+        let made = |answer: Answer, result: Result<(), StateError>| {
+            let committed = result.is_ok();
             pending.fetch_sub(1, Ordering::AcqRel);
             let _ = answer.send(result);
+            committed
         };
         match job {
             Job::Intents {
@@ -341,10 +349,11 @@ impl Store {
                     st.put_deferred(writes);
                     Ok::<(), StateError>(())
                 });
-                made(answer, result);
+                made(answer, result)
             }
             Job::Done(answer) => {
                 let _ = answer.send(());
+                false
             }
         }
     }

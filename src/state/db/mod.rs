@@ -7,6 +7,7 @@
 //! is all the store keeps. Flags are integers 0 and 1 in both databases, so the same SQL counts
 //! and compares them.
 
+mod checkpoint;
 mod postgres;
 mod sqlite;
 mod tls;
@@ -14,6 +15,8 @@ mod tls;
 use std::borrow::Cow;
 
 use super::StateError;
+
+pub(super) use checkpoint::Checkpointer;
 
 /// Which database a connection is to, for the few statements written differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

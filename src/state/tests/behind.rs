@@ -157,3 +157,38 @@ fn a_small_batch_commits_on_the_engines_connection_unless_commits_are_pending_be
     assert_eq!(open.len(), BIG, "L1 and all the big batch's but L100");
     assert!(open.iter().all(|i| i.source_key != "L100"));
 }
+
+#[test]
+fn the_log_is_checkpointed_beside_the_connection_that_commits_not_by_it() {
+    use crate::state::db::{Checkpointer, Db};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let db = Db::open(&Location::File(path.clone()), false).unwrap();
+    db.execute_script("CREATE TABLE t (b BLOB)").unwrap();
+    // 400 pages a commit: three take the log past the 1,000 pages at which the connection
+    // would have checkpointed by itself.
+    let commit = || {
+        db.execute_script(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) \
+             INSERT INTO t SELECT randomblob(4000) FROM n",
+        )
+        .unwrap();
+    };
+    let file_size = || std::fs::metadata(&path).unwrap().len();
+    let checkpoints = Checkpointer::beside(&db, &path).unwrap();
+    let before = file_size();
+    for _ in 0..3 {
+        commit();
+        checkpoints.committed();
+    }
+    // In WAL mode only a checkpoint writes to the database file.
+    assert_eq!(file_size(), before, "checkpointed before the fourth commit");
+    commit();
+    checkpoints.committed();
+    drop(checkpoints);
+    assert!(
+        file_size() >= before + 1200 * 4000,
+        "{} bytes after the checkpoint, {before} before",
+        file_size()
+    );
+}
