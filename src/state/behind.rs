@@ -21,6 +21,10 @@
 //!   every commit before durable.
 //! - **The lease.** The thread's store checks the run's fence in every transaction.
 //!
+//! One thing the thread does not do: copy the log back into the file (SQLite's automatic
+//! checkpoint, with its sync). A thread of its own does that beside it (`db/checkpoint.rs`),
+//! so no commit waits for it.
+//!
 //! Only SQLite stores commit behind: a PostgreSQL store's commits are made by the server, and
 //! its round trips are not the engine's CPU.
 
