@@ -175,6 +175,16 @@ impl Connector for AnyConnector {
             AnyConnector::OData(c) => c.write_keys_only(table, ops).await,
         }
     }
+    async fn write_handed(
+        &self,
+        table: TableRef<'_>,
+        ops: Vec<WriteOp>,
+    ) -> (Vec<WriteOp>, Vec<Result<WriteOutcome, ConnectorError>>) {
+        match self {
+            AnyConnector::Sqlite(c) => c.write_handed(table, ops).await,
+            AnyConnector::OData(c) => c.write_handed(table, ops).await,
+        }
+    }
 }
 
 /// The connectors of a run, by system alias.

@@ -341,8 +341,24 @@ impl Connector for SqliteConnector {
         let gate = self.write_gate();
         let apart = self.writes_apart.as_ref().filter(|a| !a.inline(ops.len()));
         match apart.and_then(WritesApart::writer) {
-            Some(writer) => writer.write(table, ops, gate).await,
+            Some(writer) => writer.write(table, ops.to_vec(), gate).await.1,
             None => write::write(&mut self.lock(), table, ops, gate.as_ref()),
+        }
+    }
+
+    async fn write_handed(
+        &self,
+        table: TableRef<'_>,
+        ops: Vec<WriteOp>,
+    ) -> (Vec<WriteOp>, Vec<Result<WriteOutcome, ConnectorError>>) {
+        let gate = self.write_gate();
+        let apart = self.writes_apart.as_ref().filter(|a| !a.inline(ops.len()));
+        match apart.and_then(WritesApart::writer) {
+            Some(writer) => writer.write(table, ops, gate).await,
+            None => {
+                let results = write::write(&mut self.lock(), table, &ops, gate.as_ref());
+                (ops, results)
+            }
         }
     }
 }

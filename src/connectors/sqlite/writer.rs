@@ -37,13 +37,13 @@ enum Job {
 }
 
 /// A batch of writes, owned: the caller's borrow may end (a dropped future) before the thread
-/// is done with it.
+/// is done with it. The writes go back with their results.
 struct Batch {
     table: String,
     info: TableInfo,
     ops: Vec<WriteOp>,
     gate: Option<WriteGate>,
-    answer: oneshot::Sender<Results>,
+    answer: oneshot::Sender<(Vec<WriteOp>, Results)>,
 }
 
 impl Batch {
@@ -61,7 +61,7 @@ impl Batch {
         };
         let results = write::write(conn, table, &self.ops, self.gate.as_ref());
         in_flight.fetch_sub(1, Ordering::AcqRel);
-        let _ = self.answer.send(results);
+        let _ = self.answer.send((self.ops, results));
     }
 }
 
@@ -104,18 +104,20 @@ impl Writer {
     }
 
     /// Carries out `ops` on the thread, in order, one result per op, once the batches sent
-    /// before them are done.
+    /// before them are done; the ops come back with their results (see
+    /// [`crate::connectors::Connector::write_handed`]).
     pub(super) async fn write(
         &self,
         table: TableRef<'_>,
-        ops: &[WriteOp],
+        ops: Vec<WriteOp>,
         gate: Option<WriteGate>,
-    ) -> Results {
+    ) -> (Vec<WriteOp>, Results) {
+        let writes = ops.len();
         let (answer, answered) = oneshot::channel();
         let job = Job::Write(Batch {
             table: table.name.to_string(),
             info: table.info.clone(),
-            ops: ops.to_vec(),
+            ops,
             gate,
             answer,
         });
@@ -130,17 +132,18 @@ impl Writer {
                 "cannot write to table `{}`: the thread that writes has stopped",
                 table.name
             ));
-            return ops.iter().map(|_| Err(gone.clone())).collect();
+            return (Vec::new(), vec![Err(gone); writes]);
         }
         match answered.await {
-            Ok(results) => results,
-            // The thread ended in the middle of the batch: what it wrote is not known.
+            Ok(handed_back) => handed_back,
+            // The thread ended in the middle of the batch, the writes with it: what it wrote
+            // is not known, and the run stops; their intents tell the next run.
             Err(_) => {
-                let unknown = ConnectorError::Transient(format!(
-                    "writing to table `{}` stopped before it answered",
+                let unknown = ConnectorError::Fatal(format!(
+                    "writing to table `{}` stopped before it answered; the next run settles its writes",
                     table.name
                 ));
-                ops.iter().map(|_| Err(unknown.clone())).collect()
+                (Vec::new(), vec![Err(unknown); writes])
             }
         }
     }

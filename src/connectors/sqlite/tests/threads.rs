@@ -1,8 +1,8 @@
 //! The connector's threads: a connector opened for a sync writes on a thread of its own —
-//! batches written in the order they were sent, each with its own results; one whose caller
-//! stopped waiting before it began not written; none once the run's write gate is shut; a
-//! run able to wait until what it sent is done — and every connector reads pages on a thread,
-//! which a caller that stopped waiting leaves usable.
+//! batches written in the order they were sent, each with its own results (the writes handed
+//! back beside them); one whose caller stopped waiting before it began not written; none once
+//! the run's write gate is shut; a run able to wait until what it sent is done — and every
+//! connector reads pages on a thread, which a caller that stopped waiting leaves usable.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -99,6 +99,21 @@ fn batches_sent_together_are_written_in_the_order_sent_each_with_its_results() {
             ("3".to_string(), s("three")),
         ]
     );
+}
+
+#[test]
+fn writes_handed_to_the_thread_come_back_in_order_beside_their_results() {
+    let db = for_sync();
+    let ops = big(&[
+        create(Some("1"), &[("label", s("one"))]),
+        create(Some("1"), &[("label", s("again"))]),
+    ]);
+    let (back, results) = run(db.conn.write_handed(db.numbers(), ops.clone()));
+    assert!(writes_on_a_thread(&db));
+    assert_eq!(back, ops, "every write back, as sent and in order");
+    assert_eq!(results.len(), ops.len());
+    assert!(results[0].is_ok() && results[1].is_err(), "{results:?}");
+    assert!(results[2..].iter().all(Result::is_ok), "{results:?}");
 }
 
 /// Another connection to the file holding its write lock, for a batch to wait behind.

@@ -255,16 +255,17 @@ impl<'a> Engine<'a> {
                 // A holder that could not renew its lease for a while may have been taken
                 // over, and its successor settles these intents: no write goes out after that.
                 self.still_holding()?;
-                // The writes are lent to the connector and put back: what happened to each is
-                // settled from them.
+                // The writes are handed to the connector and handed back (moved, not copied,
+                // where it writes on a thread): what happened to each is settled from them.
                 let ops: Vec<WriteOp> =
                     chunk.iter().filter_map(|i| planned[*i].op.take()).collect();
-                let outcomes = if !on_source && pass.creates_keys_only() {
-                    conn.write_keys_only(table, &ops).await
-                } else {
-                    conn.write(table, &ops).await
-                };
                 let sent = ops.len();
+                let (ops, outcomes) = if !on_source && pass.creates_keys_only() {
+                    let outcomes = conn.write_keys_only(table, &ops).await;
+                    (ops, outcomes)
+                } else {
+                    conn.write_handed(table, ops).await
+                };
                 for (i, op) in chunk.iter().zip(ops) {
                     planned[*i].op = Some(op);
                 }
