@@ -262,16 +262,22 @@ pub trait Connector {
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
         self.write(table, ops).await
     }
-    /// As [`Connector::write`], the writes handed over and handed back beside their results:
-    /// a connector that writes on a thread of its own moves them there and back instead of
-    /// copying every row. None come back only where the results are all fatal (what became
-    /// of them is not known: their intents tell the next run).
+    /// As [`Connector::write`] (or [`Connector::write_keys_only`], `keys_only`), the writes
+    /// handed over and handed back beside their results: a connector that writes on a thread
+    /// of its own moves them there and back instead of copying every row. None come back only
+    /// where the results are all fatal (what became of them is not known: their intents tell
+    /// the next run).
     async fn write_handed(
         &self,
         table: TableRef<'_>,
         ops: Vec<WriteOp>,
+        keys_only: bool,
     ) -> (Vec<WriteOp>, Vec<Result<WriteOutcome, ConnectorError>>) {
-        let results = self.write(table, &ops).await;
+        let results = if keys_only {
+            self.write_keys_only(table, &ops).await
+        } else {
+            self.write(table, &ops).await
+        };
         (ops, results)
     }
 }

@@ -179,10 +179,11 @@ impl Connector for AnyConnector {
         &self,
         table: TableRef<'_>,
         ops: Vec<WriteOp>,
+        keys_only: bool,
     ) -> (Vec<WriteOp>, Vec<Result<WriteOutcome, ConnectorError>>) {
         match self {
-            AnyConnector::Sqlite(c) => c.write_handed(table, ops).await,
-            AnyConnector::OData(c) => c.write_handed(table, ops).await,
+            AnyConnector::Sqlite(c) => c.write_handed(table, ops, keys_only).await,
+            AnyConnector::OData(c) => c.write_handed(table, ops, keys_only).await,
         }
     }
 }

@@ -346,10 +346,12 @@ impl Connector for SqliteConnector {
         }
     }
 
+    /// Its creates answer their rows' versions anyway: `keys_only` changes nothing here.
     async fn write_handed(
         &self,
         table: TableRef<'_>,
         ops: Vec<WriteOp>,
+        _keys_only: bool,
     ) -> (Vec<WriteOp>, Vec<Result<WriteOutcome, ConnectorError>>) {
         let gate = self.write_gate();
         let apart = self.writes_apart.as_ref().filter(|a| !a.inline(ops.len()));

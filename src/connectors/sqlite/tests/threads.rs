@@ -108,7 +108,7 @@ fn writes_handed_to_the_thread_come_back_in_order_beside_their_results() {
         create(Some("1"), &[("label", s("one"))]),
         create(Some("1"), &[("label", s("again"))]),
     ]);
-    let (back, results) = run(db.conn.write_handed(db.numbers(), ops.clone()));
+    let (back, results) = run(db.conn.write_handed(db.numbers(), ops.clone(), false));
     assert!(writes_on_a_thread(&db));
     assert_eq!(back, ops, "every write back, as sent and in order");
     assert_eq!(results.len(), ops.len());

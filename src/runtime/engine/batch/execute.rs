@@ -260,12 +260,8 @@ impl<'a> Engine<'a> {
                 let ops: Vec<WriteOp> =
                     chunk.iter().filter_map(|i| planned[*i].op.take()).collect();
                 let sent = ops.len();
-                let (ops, outcomes) = if !on_source && pass.creates_keys_only() {
-                    let outcomes = conn.write_keys_only(table, &ops).await;
-                    (ops, outcomes)
-                } else {
-                    conn.write_handed(table, ops).await
-                };
+                let keys_only = !on_source && pass.creates_keys_only();
+                let (ops, outcomes) = conn.write_handed(table, ops, keys_only).await;
                 for (i, op) in chunk.iter().zip(ops) {
                     planned[*i].op = Some(op);
                 }
