@@ -202,6 +202,15 @@ impl SqliteConnector {
         }
     }
 
+    /// The thread a batch of `writes` goes to: none for a file written inline, or for a small
+    /// batch with nothing under way (see `WritesApart::inline`).
+    fn writer_for(&self, writes: usize) -> Option<&writer::Writer> {
+        self.writes_apart
+            .as_ref()
+            .filter(|a| !a.inline(writes))
+            .and_then(WritesApart::writer)
+    }
+
     /// Returns once every batch sent to the thread that writes is written or dropped (see
     /// `writer`); at once when writes are made inline.
     pub fn wait_for_writes(&self) {
@@ -339,8 +348,7 @@ impl Connector for SqliteConnector {
         ops: &[WriteOp],
     ) -> Vec<Result<WriteOutcome, ConnectorError>> {
         let gate = self.write_gate();
-        let apart = self.writes_apart.as_ref().filter(|a| !a.inline(ops.len()));
-        match apart.and_then(WritesApart::writer) {
+        match self.writer_for(ops.len()) {
             Some(writer) => writer.write(table, ops.to_vec(), gate).await.1,
             None => write::write(&mut self.lock(), table, ops, gate.as_ref()),
         }
@@ -354,8 +362,7 @@ impl Connector for SqliteConnector {
         _keys_only: bool,
     ) -> (Vec<WriteOp>, Vec<Result<WriteOutcome, ConnectorError>>) {
         let gate = self.write_gate();
-        let apart = self.writes_apart.as_ref().filter(|a| !a.inline(ops.len()));
-        match apart.and_then(WritesApart::writer) {
+        match self.writer_for(ops.len()) {
             Some(writer) => writer.write(table, ops, gate).await,
             None => {
                 let results = write::write(&mut self.lock(), table, &ops, gate.as_ref());
